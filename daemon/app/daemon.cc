@@ -1,0 +1,156 @@
+#include <utility>  // must precede Boost.Asio with Boost 1.74 and GCC 12 in C++23 mode
+
+#include "pactwatch/app/daemon.h"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <httplib.h>
+#include <spdlog/spdlog.h>
+#include <systemd/sd-daemon.h>
+
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <csignal>
+#include <mutex>
+#include <thread>
+
+#include "pactwatch/rules/rule_set.h"
+#include "pactwatch/store/store.h"
+
+namespace pactwatch::app {
+
+namespace {
+
+// The rule set in force. Readers take a snapshot; a reload swaps the whole set at once.
+class ActiveRules {
+ public:
+  void set(std::shared_ptr<const rules::RuleSet> r) {
+    std::lock_guard lock(mutex_);
+    rules_ = std::move(r);
+  }
+  [[nodiscard]] std::shared_ptr<const rules::RuleSet> get() const {
+    std::lock_guard lock(mutex_);
+    return rules_;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::shared_ptr<const rules::RuleSet> rules_;
+};
+
+void log_diagnostics(const core::Diagnostics& ds) {
+  for (const auto& d : ds) spdlog::error("{}", d.to_string());
+}
+
+std::vector<store::Partner> to_store(const std::vector<rules::PartnerDef>& defs) {
+  std::vector<store::Partner> out;
+  out.reserve(defs.size());
+  for (const auto& d : defs) out.push_back({d.id, d.name, d.kind, d.tier, true});
+  return out;
+}
+
+// The one reload path (start-up and SIGHUP): validate aside, then swap and sync; on any error keep
+// the rules in force and say why.
+bool reload_rules(const config::Config& config, store::Store& db, ActiveRules& active, const core::Clock& clock) {
+  auto loaded = rules::load_rule_set(config.rules_dir);
+  if (!loaded) {
+    log_diagnostics(loaded.error());
+    spdlog::error("rules in {} are invalid ({} problem(s)); keeping the rules in force", config.rules_dir,
+                  loaded.error().size());
+    return false;
+  }
+  try {
+    db.sync_partners(to_store(loaded->partners), clock.now());
+  } catch (const store::StoreError& e) {
+    spdlog::error("cannot store the partners: {}; keeping the rules in force", e.what());
+    return false;
+  }
+  spdlog::info("rules loaded from {}: {} partner(s)", config.rules_dir, loaded->partners.size());
+  active.set(std::make_shared<const rules::RuleSet>(std::move(*loaded)));
+  return true;
+}
+
+void notify_systemd(const char* state) { sd_notify(0, state); }
+
+}  // namespace
+
+int serve(const config::Config& config, const core::Clock& clock) {
+  spdlog::info("pactwatch starting: store {}, rules {}, listen {}:{}", config.database_url, config.rules_dir,
+               config.listen_host, config.listen_port);
+
+  auto password = config::read_secret(config.database_password, "database password");
+  if (!password) {
+    spdlog::error("{}", password.error());
+    return 1;
+  }
+  auto opened = store::Store::open({config.database_url, *password, config.database_pool_size});
+  if (!opened) {
+    spdlog::error("{}", opened.error());
+    return 1;
+  }
+  std::unique_ptr<store::Store> db = std::move(*opened);
+  try {
+    const int applied = db->migrate(clock.now());
+    const auto status = db->schema_status();
+    spdlog::info("store ready ({}, schema version {}, {} migration(s) applied now)", store::to_string(db->backend()),
+                 status.current, applied);
+  } catch (const store::StoreError& e) {
+    spdlog::error("{}", e.what());
+    return 1;
+  }
+
+  ActiveRules active;
+  if (!reload_rules(config, *db, active, clock)) return 1;
+
+  httplib::Server http;
+  http.set_payload_max_length(1 << 20);
+  http.Get("/livez", [](const httplib::Request&, httplib::Response& res) { res.set_content("ok\n", "text/plain"); });
+  http.Get("/readyz", [&](const httplib::Request&, httplib::Response& res) {
+    const bool store_ok = db->ping();
+    const bool rules_ok = active.get() != nullptr;
+    nlohmann::json body{{"status", store_ok && rules_ok ? "ready" : "not ready"},
+                        {"checks", {{"store", store_ok ? "ok" : "unreachable"}, {"rules", rules_ok ? "ok" : "not loaded"}}}};
+    res.status = store_ok && rules_ok ? 200 : 503;
+    res.set_content(body.dump() + "\n", "application/json");
+  });
+
+  if (!http.bind_to_port(config.listen_host, config.listen_port)) {
+    spdlog::error("cannot listen on {}:{} (address in use or not available)", config.listen_host, config.listen_port);
+    return 1;
+  }
+  std::thread http_thread([&] { http.listen_after_bind(); });
+
+  boost::asio::io_context io;
+  boost::asio::signal_set stop_signals(io, SIGINT, SIGTERM);
+  boost::asio::signal_set reload_signal(io, SIGHUP);
+  std::function<void()> wait_reload = [&] {
+    reload_signal.async_wait([&](const boost::system::error_code& ec, int) {
+      if (ec) return;
+      notify_systemd("RELOADING=1");
+      spdlog::info("SIGHUP: reloading rules");
+      reload_rules(config, *db, active, clock);
+      notify_systemd("READY=1");
+      wait_reload();
+    });
+  };
+  wait_reload();
+  stop_signals.async_wait([&](const boost::system::error_code& ec, int signo) {
+    if (ec) return;
+    spdlog::info("{}: stopping", signo == SIGINT ? "SIGINT" : "SIGTERM");
+    notify_systemd("STOPPING=1");
+    reload_signal.cancel();
+    // The socket already listens (bind_to_port); wait for the accept loop to start before stopping it.
+    for (int i = 0; i < 200 && !http.is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    http.stop();
+  });
+
+  spdlog::info("listening on http://{}:{} (GET /livez, GET /readyz)", config.listen_host, config.listen_port);
+  notify_systemd("READY=1\nSTATUS=serving");
+  io.run();
+  http_thread.join();
+  spdlog::info("stopped");
+  return 0;
+}
+
+}  // namespace pactwatch::app

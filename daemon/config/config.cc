@@ -1,0 +1,287 @@
+#include "pactwatch/config/config.h"
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include "pactwatch/config/yaml_check.h"
+
+namespace pactwatch::config {
+
+namespace {
+
+using Result = std::expected<void, std::string>;
+
+Result apply_listen(Config& c, std::string_view v) {
+  std::string_view host;
+  std::string_view port;
+  if (!v.empty() && v.front() == '[') {  // [::1]:8080
+    auto close = v.find(']');
+    if (close == std::string_view::npos || close + 1 >= v.size() || v[close + 1] != ':') {
+      return std::unexpected("expected [IPv6]:port, e.g. [::1]:8080");
+    }
+    host = v.substr(1, close - 1);
+    port = v.substr(close + 2);
+  } else {
+    auto colon = v.rfind(':');
+    if (colon == std::string_view::npos) return std::unexpected("expected host:port, e.g. 127.0.0.1:8080");
+    host = v.substr(0, colon);
+    port = v.substr(colon + 1);
+  }
+  if (host.empty()) return std::unexpected("missing host in '" + std::string(v) + "' (use 0.0.0.0 for all addresses)");
+  unsigned value = 0;
+  auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+  if (ec != std::errc() || ptr != port.data() + port.size() || value == 0 || value > 65535) {
+    return std::unexpected("port '" + std::string(port) + "' must be a number from 1 to 65535");
+  }
+  c.listen_host = std::string(host);
+  c.listen_port = static_cast<std::uint16_t>(value);
+  return {};
+}
+
+Result apply_database_url(Config& c, std::string_view v) {
+  if (v.starts_with("sqlite://")) {
+    if (v.size() == std::string_view("sqlite://").size()) return std::unexpected("sqlite URL needs a file path, e.g. sqlite:///var/lib/pactwatch/pactwatch.db");
+  } else if (v.starts_with("postgresql://") || v.starts_with("postgres://")) {
+    auto rest = v.substr(v.find("://") + 3);
+    auto at = rest.find('@');
+    auto userinfo = at == std::string_view::npos ? std::string_view{} : rest.substr(0, at);
+    if (userinfo.find(':') != std::string_view::npos) {
+      return std::unexpected(
+          "the URL contains a password; put it in database.password_file or database.password_credential instead");
+    }
+  } else {
+    return std::unexpected("unsupported database URL '" + std::string(v) +
+                           "' (expected sqlite:///path/to/file.db or postgresql://user@host:port/db)");
+  }
+  c.database_url = std::string(v);
+  return {};
+}
+
+Result apply_password_file(Config& c, std::string_view v) {
+  if (!v.empty() && v.front() != '/') return std::unexpected("must be an absolute path");
+  c.database_password.file = std::string(v);
+  return {};
+}
+
+Result apply_password_credential(Config& c, std::string_view v) {
+  if (v.find('/') != std::string_view::npos) return std::unexpected("a credential name must not contain '/'");
+  c.database_password.credential = std::string(v);
+  return {};
+}
+
+Result apply_pool_size(Config& c, std::string_view v) {
+  int value = 0;
+  auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), value);
+  if (ec != std::errc() || ptr != v.data() + v.size() || value < 1 || value > 256) {
+    return std::unexpected("must be an integer from 1 to 256");
+  }
+  c.database_pool_size = value;
+  return {};
+}
+
+Result apply_rules_dir(Config& c, std::string_view v) {
+  if (v.empty()) return std::unexpected("must not be empty");
+  c.rules_dir = std::string(v);
+  return {};
+}
+
+Result apply_log_level(Config& c, std::string_view v) {
+  for (std::string_view l : {"trace", "debug", "info", "warn", "error", "critical", "off"}) {
+    if (v == l) {
+      c.log_level = std::string(v);
+      return {};
+    }
+  }
+  return std::unexpected("unknown log level '" + std::string(v) +
+                         "' (expected trace, debug, info, warn, error, critical or off)");
+}
+
+Result apply_log_format(Config& c, std::string_view v) {
+  if (v == "text") c.log_format = LogFormat::text;
+  else if (v == "json") c.log_format = LogFormat::json;
+  else return std::unexpected("unknown log format '" + std::string(v) + "' (expected text or json)");
+  return {};
+}
+
+// The one table of settings: defaults, validation and documentation.
+constexpr std::array<Setting, 8> kSettings{{
+    {"listen", "127.0.0.1:8080", "address", "Address and port of the HTTP server (health, metrics, API).", apply_listen},
+    {"database.url", "sqlite:///var/lib/pactwatch/pactwatch.db", "url",
+     "The store: sqlite:///path/to/file.db (embedded) or postgresql://user@host:port/db[?sslmode=...].", apply_database_url},
+    {"database.password_file", "", "path", "File holding the PostgreSQL password (absolute path).", apply_password_file},
+    {"database.password_credential", "", "string",
+     "Name of a systemd credential (LoadCredential=) holding the PostgreSQL password.", apply_password_credential},
+    {"database.pool_size", "4", "integer", "Number of database connections kept open (1-256).", apply_pool_size},
+    {"rules_dir", "/etc/pactwatch/rules", "path", "Directory with partners.yaml, calendars/ and contracts/.", apply_rules_dir},
+    {"log.level", "info", "enum", "trace, debug, info, warn, error, critical or off.", apply_log_level},
+    {"log.format", "text", "enum", "text (human-readable, stderr) or json (one JSON object per line).", apply_log_format},
+}};
+
+// Names that may appear directly under `prefix` ("" for the top level), in table order.
+std::vector<std::string_view> children_of(std::string_view prefix) {
+  std::vector<std::string_view> out;
+  for (const auto& s : kSettings) {
+    std::string_view key = s.key;
+    if (!prefix.empty()) {
+      if (!key.starts_with(prefix) || key.size() <= prefix.size() || key[prefix.size()] != '.') continue;
+      key.remove_prefix(prefix.size() + 1);
+    }
+    auto dot = key.find('.');
+    auto name = key.substr(0, dot);
+    bool seen = false;
+    for (auto n : out) seen = seen || n == name;
+    if (!seen) out.push_back(name);
+  }
+  return out;
+}
+
+const Setting* find_setting(std::string_view key) {
+  for (const auto& s : kSettings) {
+    if (s.key == key) return &s;
+  }
+  return nullptr;
+}
+
+void walk(const YAML::Node& map, const std::string& prefix, Config& config, YamlReport& report) {
+  const auto known = children_of(prefix);
+  report.check_keys(map, known, prefix.empty() ? "config" : prefix);
+  for (auto it = map.begin(); it != map.end(); ++it) {
+    if (!it->first.IsScalar()) continue;
+    const std::string name = it->first.Scalar();
+    const std::string key = prefix.empty() ? name : prefix + "." + name;
+    const YAML::Node& value = it->second;
+    if (const Setting* s = find_setting(key)) {
+      if (value.IsNull()) continue;  // "key:" with nothing keeps the default
+      if (!value.IsScalar()) {
+        report.error(value, key + ": expected a single value (" + std::string(s->type) + "), got " +
+                                std::string(node_kind(value)));
+        continue;
+      }
+      if (auto r = s->apply(config, value.Scalar()); !r) report.error(value, key + ": " + r.error());
+    } else if (!children_of(key).empty()) {
+      if (value.IsNull()) continue;
+      if (!value.IsMap()) {
+        report.error(value, key + ": expected a mapping, got " + std::string(node_kind(value)));
+        continue;
+      }
+      walk(value, key, config, report);
+    }
+  }
+}
+
+void validate_whole(const Config& c, const YAML::Node& root, YamlReport& report) {
+  if (!c.database_password.file.empty() && !c.database_password.credential.empty()) {
+    report.error(root["database"] ? root["database"].Mark() : root.Mark(),
+                 "database: set password_file or password_credential, not both");
+  }
+  if (c.database_url.starts_with("sqlite://") && !c.database_password.empty()) {
+    report.error(root["database"] ? root["database"].Mark() : root.Mark(),
+                 "database: a SQLite store takes no password");
+  }
+}
+
+}  // namespace
+
+std::span<const Setting> settings_table() { return kSettings; }
+
+Config default_config() {
+  Config c;
+  for (const auto& s : kSettings) {
+    if (s.default_value.empty()) continue;
+    if (auto r = s.apply(c, s.default_value); !r) {
+      throw std::logic_error("bad default for " + std::string(s.key) + ": " + r.error());
+    }
+  }
+  return c;
+}
+
+std::string defaults_yaml() {
+  std::ostringstream out;
+  out << "# pactwatch configuration defaults (pactwatch config defaults)\n";
+  std::string section;
+  for (const auto& s : kSettings) {
+    std::string_view key = s.key;
+    std::string indent;
+    auto dot = key.find('.');
+    if (dot != std::string_view::npos) {
+      std::string this_section(key.substr(0, dot));
+      if (this_section != section) {
+        out << this_section << ":\n";
+        section = this_section;
+      }
+      key.remove_prefix(dot + 1);
+      indent = "  ";
+    } else {
+      section.clear();
+    }
+    out << indent << "# " << s.description << '\n';
+    if (s.default_value.empty()) {
+      out << indent << "# " << key << ":   (not set)\n";
+    } else {
+      out << indent << key << ": " << s.default_value << '\n';
+    }
+  }
+  return out.str();
+}
+
+std::expected<Config, core::Diagnostics> parse_config(std::string_view text, std::string_view name) {
+  YamlReport report{std::string(name)};
+  YAML::Node root = parse_yaml(text, report);
+  Config config = default_config();
+  if (report.ok()) {
+    if (root.IsMap()) {
+      walk(root, "", config, report);
+      validate_whole(config, root, report);
+    } else if (!root.IsNull()) {
+      report.error(root, "the config file must be a mapping of settings, got " + std::string(node_kind(root)));
+    }
+  }
+  if (!report.ok()) {
+    auto& ds = report.diagnostics();
+    std::stable_sort(ds.begin(), ds.end(), [](const core::Diagnostic& a, const core::Diagnostic& b) {
+      return std::pair(a.line, a.column) < std::pair(b.line, b.column);
+    });
+    return std::unexpected(std::move(ds));
+  }
+  return config;
+}
+
+std::expected<Config, core::Diagnostics> load_config(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) {
+    return std::unexpected(core::Diagnostics{{file.string(), 0, 0, "cannot read the config file"}});
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  return parse_config(text.str(), file.string());
+}
+
+std::expected<std::string, std::string> read_secret(const SecretRef& ref, std::string_view what) {
+  std::filesystem::path path;
+  if (!ref.file.empty()) {
+    path = ref.file;
+  } else if (!ref.credential.empty()) {
+    const char* dir = std::getenv("CREDENTIALS_DIRECTORY");
+    if (dir == nullptr || *dir == '\0') {
+      return std::unexpected(std::string(what) + ": credential '" + ref.credential +
+                             "' requested but $CREDENTIALS_DIRECTORY is not set (use LoadCredential= in the unit)");
+    }
+    path = std::filesystem::path(dir) / ref.credential;
+  } else {
+    return std::string();
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::unexpected(std::string(what) + ": cannot read " + path.string());
+  std::ostringstream text;
+  text << in.rdbuf();
+  std::string s = text.str();
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
+  if (s.empty()) return std::unexpected(std::string(what) + ": " + path.string() + " is empty");
+  return s;
+}
+
+}  // namespace pactwatch::config

@@ -1,0 +1,56 @@
+#include "pactwatch/config/yaml_check.h"
+
+#include <set>
+
+namespace pactwatch::config {
+
+void YamlReport::error(const YAML::Mark& mark, std::string message) {
+  const int line = mark.line >= 0 ? mark.line + 1 : 0;
+  const int column = mark.column >= 0 ? mark.column + 1 : 0;
+  diagnostics_.push_back({file_, line, column, std::move(message)});
+}
+
+void YamlReport::check_keys(const YAML::Node& map, const std::vector<std::string_view>& known,
+                            std::string_view where) {
+  std::set<std::string> seen;
+  for (auto it = map.begin(); it != map.end(); ++it) {
+    if (!it->first.IsScalar()) {
+      error(it->first, std::string(where) + ": keys must be plain names");
+      continue;
+    }
+    const std::string key = it->first.Scalar();
+    if (!seen.insert(key).second) {
+      error(it->first, std::string(where) + ": duplicate key '" + key + "'");
+      continue;
+    }
+    bool found = false;
+    for (auto k : known) found = found || k == key;
+    if (!found) {
+      std::string msg = std::string(where) + ": unknown key '" + key + "'";
+      if (auto hint = core::did_you_mean(key, known); !hint.empty()) msg += " (" + hint + ")";
+      error(it->first, std::move(msg));
+    }
+  }
+}
+
+YAML::Node parse_yaml(std::string_view text, YamlReport& report) {
+  try {
+    return YAML::Load(std::string(text));
+  } catch (const YAML::Exception& e) {
+    report.error(e.mark, "YAML syntax error: " + e.msg);
+    return YAML::Node(YAML::NodeType::Undefined);
+  }
+}
+
+std::string_view node_kind(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Null: return "nothing";
+    case YAML::NodeType::Scalar: return "a scalar";
+    case YAML::NodeType::Sequence: return "a list";
+    case YAML::NodeType::Map: return "a mapping";
+    case YAML::NodeType::Undefined: return "nothing";
+  }
+  return "nothing";
+}
+
+}  // namespace pactwatch::config

@@ -1,0 +1,557 @@
+#include "pactwatch/store/store.h"
+
+#include <soci/postgresql/soci-postgresql.h>
+#include <soci/soci.h>
+#include <soci/sqlite3/soci-sqlite3.h>
+
+#include <filesystem>
+
+#include "migrations.h"
+
+namespace pactwatch::store {
+
+namespace {
+
+constexpr long long kMigrationLockKey = 0x7061637477617463;  // "pactwatc"
+
+int hex_value(char h) {
+  if (h >= '0' && h <= '9') return h - '0';
+  if (h >= 'a' && h <= 'f') return h - 'a' + 10;
+  if (h >= 'A' && h <= 'F') return h - 'A' + 10;
+  return -1;
+}
+
+std::string percent_decode(std::string_view s) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size()) {
+      const int hi = hex_value(s[i + 1]);
+      const int lo = hex_value(s[i + 2]);
+      if (hi >= 0 && lo >= 0) {
+        out += static_cast<char>(hi * 16 + lo);
+        i += 2;
+        continue;
+      }
+    }
+    out += s[i];
+  }
+  return out;
+}
+
+std::string conninfo_quote(const std::string& v) {
+  std::string out = "'";
+  for (char c : v) {
+    if (c == '\'' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "'";
+}
+
+const std::vector<MigrationFile>& migrations_for(Backend b) {
+  return b == Backend::sqlite ? sqlite_migrations() : postgresql_migrations();
+}
+
+template <typename F>
+auto wrap(const char* what, F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const StoreError&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw StoreError(std::string(what) + ": " + e.what());
+  }
+}
+
+long long ms_or(const std::optional<core::Instant>& t, soci::indicator& ind) {
+  ind = t ? soci::i_ok : soci::i_null;
+  return t ? core::to_unix_ms(*t) : 0;
+}
+
+std::optional<core::Instant> opt_instant(long long v, soci::indicator ind) {
+  if (ind != soci::i_ok) return std::nullopt;
+  return core::from_unix_ms(v);
+}
+
+}  // namespace
+
+std::string_view to_string(Backend b) { return b == Backend::sqlite ? "sqlite" : "postgresql"; }
+
+std::expected<ConnectTarget, std::string> parse_database_url(const std::string& url, const std::string& password) {
+  if (url.starts_with("sqlite://")) {
+    std::string path = url.substr(std::string_view("sqlite://").size());
+    if (path.empty()) return std::unexpected("sqlite URL needs a file path");
+    return ConnectTarget{Backend::sqlite, percent_decode(path)};
+  }
+  std::string_view rest;
+  if (url.starts_with("postgresql://")) rest = std::string_view(url).substr(13);
+  else if (url.starts_with("postgres://")) rest = std::string_view(url).substr(11);
+  else return std::unexpected("unsupported database URL (expected sqlite:// or postgresql://)");
+
+  std::string query;
+  if (auto q = rest.find('?'); q != std::string_view::npos) {
+    query = std::string(rest.substr(q + 1));
+    rest = rest.substr(0, q);
+  }
+  std::string dbname;
+  if (auto slash = rest.find('/'); slash != std::string_view::npos) {
+    dbname = percent_decode(rest.substr(slash + 1));
+    rest = rest.substr(0, slash);
+  }
+  std::string user;
+  if (auto at = rest.rfind('@'); at != std::string_view::npos) {
+    auto userinfo = rest.substr(0, at);
+    if (userinfo.find(':') != std::string_view::npos) {
+      return std::unexpected("the database URL must not contain a password");
+    }
+    user = percent_decode(userinfo);
+    rest = rest.substr(at + 1);
+  }
+  std::string host;
+  std::string port;
+  if (!rest.empty() && rest.front() == '[') {
+    auto close = rest.find(']');
+    if (close == std::string_view::npos) return std::unexpected("unterminated [IPv6] host in the database URL");
+    host = std::string(rest.substr(1, close - 1));
+    if (close + 1 < rest.size() && rest[close + 1] == ':') port = std::string(rest.substr(close + 2));
+  } else if (auto colon = rest.rfind(':'); colon != std::string_view::npos) {
+    host = percent_decode(rest.substr(0, colon));
+    port = std::string(rest.substr(colon + 1));
+  } else {
+    host = percent_decode(rest);
+  }
+  std::string ci;
+  auto add = [&](const std::string& k, const std::string& v) {
+    if (v.empty()) return;
+    if (!ci.empty()) ci += ' ';
+    ci += k + "=" + conninfo_quote(v);
+  };
+  add("host", host);
+  add("port", port);
+  add("dbname", dbname);
+  add("user", user);
+  add("password", password);
+  std::string_view qs = query;
+  while (!qs.empty()) {
+    auto amp = qs.find('&');
+    auto pair = qs.substr(0, amp);
+    auto eq = pair.find('=');
+    if (eq == std::string_view::npos) return std::unexpected("bad query parameter '" + std::string(pair) + "' in the database URL");
+    add(percent_decode(pair.substr(0, eq)), percent_decode(pair.substr(eq + 1)));
+    qs = amp == std::string_view::npos ? std::string_view{} : qs.substr(amp + 1);
+  }
+  return ConnectTarget{Backend::postgresql, ci};
+}
+
+// --- pool leases ---------------------------------------------------------------------------
+
+Store::Store(Backend backend, int pool_size)
+    : backend_(backend), pool_size_(pool_size),
+      pool_(std::make_unique<soci::connection_pool>(static_cast<std::size_t>(pool_size))) {}
+
+Store::~Store() = default;
+
+std::size_t Store::lease() { return pool_->lease(); }
+void Store::release(std::size_t slot) { pool_->give_back(slot); }
+soci::session& Store::at(std::size_t slot) { return pool_->at(slot); }
+
+namespace {
+// A pooled connection held for the duration of a read.
+class Lease {
+ public:
+  explicit Lease(soci::connection_pool& pool) : pool_(pool), slot_(pool.lease()) {}
+  ~Lease() { pool_.give_back(slot_); }
+  Lease(const Lease&) = delete;
+  Lease& operator=(const Lease&) = delete;
+  soci::session& sql() { return pool_.at(slot_); }
+
+ private:
+  soci::connection_pool& pool_;
+  std::size_t slot_;
+};
+}  // namespace
+
+std::expected<std::unique_ptr<Store>, std::string> Store::open(const StoreOptions& options) {
+  auto target = parse_database_url(options.url, options.password);
+  if (!target) return std::unexpected(target.error());
+  if (options.pool_size < 1) return std::unexpected("pool size must be at least 1");
+  std::unique_ptr<Store> store(new Store(target->backend, options.pool_size));
+  try {
+    if (target->backend == Backend::sqlite) {
+      std::filesystem::path file(target->connect_string);
+      if (file.has_parent_path()) {
+        std::error_code ec;
+        std::filesystem::create_directories(file.parent_path(), ec);
+        if (ec) return std::unexpected("cannot create " + file.parent_path().string() + ": " + ec.message());
+      }
+    }
+    for (int i = 0; i < options.pool_size; ++i) {
+      soci::session& s = store->pool_->at(static_cast<std::size_t>(i));
+      if (target->backend == Backend::sqlite) {
+        s.open(soci::sqlite3, "db=" + target->connect_string);
+        s << "PRAGMA busy_timeout = 10000";
+        s << "PRAGMA journal_mode = WAL";
+        s << "PRAGMA synchronous = NORMAL";
+        s << "PRAGMA foreign_keys = ON";
+      } else {
+        s.open(soci::postgresql, target->connect_string);
+        s << "SET client_min_messages = warning";
+      }
+    }
+  } catch (const std::exception& e) {
+    std::string msg = e.what();
+    // Never echo a password that a driver might include in its message.
+    if (!options.password.empty()) {
+      for (auto p = msg.find(options.password); p != std::string::npos; p = msg.find(options.password)) {
+        msg.replace(p, options.password.size(), "***");
+      }
+    }
+    return std::unexpected("cannot open the " + std::string(to_string(target->backend)) + " store: " + msg);
+  }
+  return store;
+}
+
+bool Store::ping() noexcept {
+  try {
+    Lease l(*pool_);
+    int one = 0;
+    l.sql() << "SELECT 1", soci::into(one);
+    return one == 1;
+  } catch (...) {
+    return false;
+  }
+}
+
+// --- transactions --------------------------------------------------------------------------
+
+Transaction::Transaction(Store& store, Durability durability)
+    : store_(store), slot_(store.lease()), session_(&store.at(slot_)), durability_(durability) {
+  try {
+    if (store_.backend() == Backend::sqlite) {
+      if (durability_ == Durability::full) *session_ << "PRAGMA synchronous = FULL";
+      *session_ << "BEGIN IMMEDIATE";
+    } else {
+      *session_ << "BEGIN";
+    }
+  } catch (const std::exception& e) {
+    store_.release(slot_);
+    throw StoreError(std::string("cannot begin a transaction: ") + e.what());
+  }
+}
+
+void Transaction::commit() {
+  wrap("commit", [&] { *session_ << "COMMIT"; });
+  done_ = true;
+}
+
+Transaction::~Transaction() {
+  try {
+    if (!done_) *session_ << "ROLLBACK";
+  } catch (...) {
+    // The connection is broken; the database discards the transaction.
+  }
+  try {
+    if (store_.backend() == Backend::sqlite && durability_ == Durability::full) {
+      *session_ << "PRAGMA synchronous = NORMAL";
+    }
+  } catch (...) {
+  }
+  store_.release(slot_);
+}
+
+// --- migrations ----------------------------------------------------------------------------
+
+namespace {
+
+bool has_version_table(soci::session& sql, Backend b) {
+  int n = 0;
+  if (b == Backend::sqlite) {
+    sql << "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'", soci::into(n);
+  } else {
+    sql << "SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema() "
+           "AND table_name = 'schema_version'",
+        soci::into(n);
+  }
+  return n > 0;
+}
+
+std::vector<Migration> applied_migrations(soci::session& sql) {
+  std::vector<Migration> out;
+  soci::rowset<soci::row> rows = (sql.prepare << "SELECT version, name, applied_at FROM schema_version ORDER BY version");
+  for (const auto& r : rows) {
+    out.push_back({r.get<int>(0), r.get<std::string>(1), r.get<std::string>(2)});
+  }
+  return out;
+}
+
+}  // namespace
+
+SchemaStatus Store::schema_status() {
+  return wrap("schema status", [&] {
+    SchemaStatus st{backend_, 0, 0, {}};
+    Lease l(*pool_);
+    std::vector<Migration> applied;
+    if (has_version_table(l.sql(), backend_)) applied = applied_migrations(l.sql());
+    for (const auto& m : migrations_for(backend_)) {
+      Migration row{m.version, m.name, std::nullopt};
+      for (const auto& a : applied) {
+        if (a.version == m.version) row.applied_at = a.applied_at;
+      }
+      st.migrations.push_back(row);
+      st.latest = std::max(st.latest, m.version);
+    }
+    for (const auto& a : applied) {
+      st.current = std::max(st.current, a.version);
+      if (a.version > st.latest) st.migrations.push_back(a);  // from a newer pactwatch
+    }
+    return st;
+  });
+}
+
+int Store::migrate(core::Instant now) {
+  return wrap("migration", [&] {
+    Lease l(*pool_);
+    soci::session& sql = l.sql();
+    if (backend_ == Backend::postgresql) {
+      // Several instances may start at once: one migrates, the others wait and find nothing to do.
+      sql << "SELECT pg_advisory_lock(" + std::to_string(kMigrationLockKey) + ")";
+    }
+    struct Unlock {
+      soci::session& sql;
+      Backend b;
+      ~Unlock() {
+        try {
+          if (b == Backend::postgresql) sql << "SELECT pg_advisory_unlock(" + std::to_string(kMigrationLockKey) + ")";
+        } catch (...) {
+        }
+      }
+    } unlock{sql, backend_};
+
+    sql << "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
+           "applied_at TEXT NOT NULL)";
+    const auto& files = migrations_for(backend_);
+    int latest = files.empty() ? 0 : files.back().version;
+    int applied_count = 0;
+    for (const auto& m : files) {
+      sql << (backend_ == Backend::sqlite ? "BEGIN IMMEDIATE" : "BEGIN");
+      try {
+        int max_applied = 0;
+        soci::indicator ind = soci::i_ok;
+        sql << "SELECT max(version) FROM schema_version", soci::into(max_applied, ind);
+        if (ind != soci::i_ok) max_applied = 0;
+        if (max_applied > latest) {
+          throw StoreError("the database schema is at version " + std::to_string(max_applied) +
+                           ", newer than this pactwatch knows (" + std::to_string(latest) + "); upgrade pactwatch");
+        }
+        int exists = 0;
+        sql << "SELECT count(*) FROM schema_version WHERE version = :v", soci::use(m.version), soci::into(exists);
+        if (exists == 0) {
+          for (const auto& statement : split_sql(m.sql)) sql << statement;
+          std::string name = m.name;
+          std::string at = core::format_rfc3339(now);
+          sql << "INSERT INTO schema_version (version, name, applied_at) VALUES (:v, :n, :a)", soci::use(m.version),
+              soci::use(name), soci::use(at);
+          ++applied_count;
+        }
+        sql << "COMMIT";
+      } catch (...) {
+        try {
+          sql << "ROLLBACK";
+        } catch (...) {
+        }
+        throw;
+      }
+    }
+    return applied_count;
+  });
+}
+
+// --- partners ------------------------------------------------------------------------------
+
+void Store::sync_partners(std::span<const Partner> partners, core::Instant now) {
+  wrap("partner sync", [&] {
+    Transaction tx(*this, Durability::normal);
+    soci::session& sql = tx.sql();
+    const long long at = core::to_unix_ms(now);
+    sql << "UPDATE partners SET active = 0, updated_at = :at WHERE active = 1", soci::use(at);
+    std::string id, name, kind, tier;
+    soci::statement st = (sql.prepare << "INSERT INTO partners (id, name, kind, tier, active, updated_at) "
+                                         "VALUES (:id, :name, :kind, :tier, 1, :at) "
+                                         "ON CONFLICT (id) DO UPDATE SET name = excluded.name, kind = excluded.kind, "
+                                         "tier = excluded.tier, active = 1, updated_at = excluded.updated_at",
+                          soci::use(id), soci::use(name), soci::use(kind), soci::use(tier), soci::use(at));
+    for (const auto& p : partners) {
+      id = p.id;
+      name = p.name;
+      kind = p.kind;
+      tier = p.tier;
+      st.execute(true);
+    }
+    tx.commit();
+  });
+}
+
+std::vector<Partner> Store::partners() {
+  return wrap("partner list", [&] {
+    Lease l(*pool_);
+    std::vector<Partner> out;
+    soci::rowset<soci::row> rows = (l.sql().prepare << "SELECT id, name, kind, tier, active FROM partners ORDER BY id");
+    for (const auto& r : rows) {
+      out.push_back({r.get<std::string>(0), r.get<std::string>(1), r.get<std::string>(2), r.get<std::string>(3),
+                     r.get<int>(4) != 0});
+    }
+    return out;
+  });
+}
+
+// --- items ---------------------------------------------------------------------------------
+
+namespace {
+
+constexpr const char* kUpsertItem =
+    "INSERT INTO items (source, external_id, kind, partner_id, status, priority, created_at, first_reply_at, "
+    "solved_at, updated_at, amount_minor, currency, payload) "
+    "VALUES (:source, :external_id, :kind, :partner_id, :status, :priority, :created_at, :first_reply_at, "
+    ":solved_at, :updated_at, :amount_minor, :currency, :payload) "
+    "ON CONFLICT (source, external_id) DO UPDATE SET kind = excluded.kind, partner_id = excluded.partner_id, "
+    "status = excluded.status, priority = excluded.priority, created_at = excluded.created_at, "
+    "first_reply_at = excluded.first_reply_at, solved_at = excluded.solved_at, updated_at = excluded.updated_at, "
+    "amount_minor = excluded.amount_minor, currency = excluded.currency, payload = excluded.payload "
+    // An older version of a record (a retried or out-of-order page) never overwrites a newer one,
+    // and an identical record writes nothing.
+    "WHERE excluded.updated_at >= items.updated_at AND ("
+    "items.kind IS DISTINCT FROM excluded.kind OR items.partner_id IS DISTINCT FROM excluded.partner_id OR "
+    "items.status IS DISTINCT FROM excluded.status OR items.priority IS DISTINCT FROM excluded.priority OR "
+    "items.created_at IS DISTINCT FROM excluded.created_at OR "
+    "items.first_reply_at IS DISTINCT FROM excluded.first_reply_at OR "
+    "items.solved_at IS DISTINCT FROM excluded.solved_at OR items.updated_at IS DISTINCT FROM excluded.updated_at OR "
+    "items.amount_minor IS DISTINCT FROM excluded.amount_minor OR items.currency IS DISTINCT FROM excluded.currency OR "
+    "items.payload IS DISTINCT FROM excluded.payload)";
+
+}  // namespace
+
+UpsertCounts Store::upsert_items_in(soci::session& sql, std::span<const Item> items) {
+  UpsertCounts counts;
+  if (items.empty()) return counts;
+  std::string source, external_id, kind, partner_id, status, priority, currency, payload;
+  long long created = 0, first_reply = 0, solved = 0, updated = 0, amount = 0;
+  soci::indicator partner_ind = soci::i_ok, created_ind = soci::i_ok, first_reply_ind = soci::i_ok,
+                  solved_ind = soci::i_ok, amount_ind = soci::i_ok;
+  soci::statement st =
+      (sql.prepare << kUpsertItem, soci::use(source, "source"), soci::use(external_id, "external_id"),
+       soci::use(kind, "kind"), soci::use(partner_id, partner_ind, "partner_id"), soci::use(status, "status"),
+       soci::use(priority, "priority"), soci::use(created, created_ind, "created_at"),
+       soci::use(first_reply, first_reply_ind, "first_reply_at"), soci::use(solved, solved_ind, "solved_at"),
+       soci::use(updated, "updated_at"), soci::use(amount, amount_ind, "amount_minor"),
+       soci::use(currency, "currency"), soci::use(payload, "payload"));
+  for (const auto& item : items) {
+    source = item.source;
+    external_id = item.external_id;
+    kind = item.kind;
+    partner_ind = item.partner_id ? soci::i_ok : soci::i_null;
+    partner_id = item.partner_id.value_or("");
+    status = item.status;
+    priority = item.priority;
+    created = ms_or(item.created_at, created_ind);
+    first_reply = ms_or(item.first_reply_at, first_reply_ind);
+    solved = ms_or(item.solved_at, solved_ind);
+    updated = core::to_unix_ms(item.updated_at);
+    amount_ind = item.amount_minor ? soci::i_ok : soci::i_null;
+    amount = item.amount_minor.value_or(0);
+    currency = item.currency;
+    payload = item.payload;
+    st.execute(true);
+    if (st.get_affected_rows() > 0) ++counts.written;
+    else ++counts.unchanged;
+  }
+  return counts;
+}
+
+UpsertCounts Store::upsert_items(std::span<const Item> items) {
+  return wrap("item upsert", [&] {
+    Transaction tx(*this, Durability::normal);
+    auto counts = upsert_items_in(tx.sql(), items);
+    tx.commit();
+    return counts;
+  });
+}
+
+UpsertCounts Store::store_page(const std::string& source, std::span<const Item> items, const std::string& cursor,
+                               core::Instant now) {
+  return wrap("page store", [&] {
+    Transaction tx(*this, Durability::normal);
+    auto counts = upsert_items_in(tx.sql(), items);
+    set_cursor_in(tx.sql(), source, cursor, now);
+    tx.commit();
+    return counts;
+  });
+}
+
+std::optional<Item> Store::find_item(const std::string& source, const std::string& external_id) {
+  return wrap("item lookup", [&]() -> std::optional<Item> {
+    Lease l(*pool_);
+    Item item;
+    long long created = 0, first_reply = 0, solved = 0, updated = 0, amount = 0;
+    soci::indicator partner_ind = soci::i_ok, created_ind = soci::i_ok, first_reply_ind = soci::i_ok,
+                    solved_ind = soci::i_ok, amount_ind = soci::i_ok;
+    std::string partner_id;
+    l.sql() << "SELECT source, external_id, kind, partner_id, status, priority, created_at, first_reply_at, "
+               "solved_at, updated_at, amount_minor, currency, payload FROM items "
+               "WHERE source = :source AND external_id = :external_id",
+        soci::into(item.source), soci::into(item.external_id), soci::into(item.kind), soci::into(partner_id, partner_ind),
+        soci::into(item.status), soci::into(item.priority), soci::into(created, created_ind),
+        soci::into(first_reply, first_reply_ind), soci::into(solved, solved_ind), soci::into(updated),
+        soci::into(amount, amount_ind), soci::into(item.currency), soci::into(item.payload), soci::use(source),
+        soci::use(external_id);
+    if (!l.sql().got_data()) return std::nullopt;
+    if (partner_ind == soci::i_ok) item.partner_id = partner_id;
+    item.created_at = opt_instant(created, created_ind);
+    item.first_reply_at = opt_instant(first_reply, first_reply_ind);
+    item.solved_at = opt_instant(solved, solved_ind);
+    item.updated_at = core::from_unix_ms(updated);
+    if (amount_ind == soci::i_ok) item.amount_minor = amount;
+    return item;
+  });
+}
+
+std::int64_t Store::count_items(const std::optional<std::string>& source) {
+  return wrap("item count", [&] {
+    Lease l(*pool_);
+    long long n = 0;
+    if (source) {
+      l.sql() << "SELECT count(*) FROM items WHERE source = :s", soci::use(*source), soci::into(n);
+    } else {
+      l.sql() << "SELECT count(*) FROM items", soci::into(n);
+    }
+    return static_cast<std::int64_t>(n);
+  });
+}
+
+// --- cursors -------------------------------------------------------------------------------
+
+void Store::set_cursor_in(soci::session& sql, const std::string& source, const std::string& cursor,
+                          core::Instant now) {
+  const long long at = core::to_unix_ms(now);
+  sql << "INSERT INTO source_cursors (source, cursor, updated_at) VALUES (:s, :c, :at) "
+         "ON CONFLICT (source) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at",
+      soci::use(source), soci::use(cursor), soci::use(at);
+}
+
+void Store::set_cursor(const std::string& source, const std::string& cursor, core::Instant now) {
+  wrap("cursor update", [&] {
+    Transaction tx(*this, Durability::normal);
+    set_cursor_in(tx.sql(), source, cursor, now);
+    tx.commit();
+  });
+}
+
+std::optional<std::string> Store::cursor(const std::string& source) {
+  return wrap("cursor lookup", [&]() -> std::optional<std::string> {
+    Lease l(*pool_);
+    std::string c;
+    l.sql() << "SELECT cursor FROM source_cursors WHERE source = :s", soci::use(source), soci::into(c);
+    if (!l.sql().got_data()) return std::nullopt;
+    return c;
+  });
+}
+
+}  // namespace pactwatch::store

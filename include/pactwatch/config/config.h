@@ -1,0 +1,64 @@
+// The daemon's configuration: one YAML file, validated as a whole, defaults from one table.
+#pragma once
+
+#include <cstdint>
+#include <expected>
+#include <filesystem>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "pactwatch/core/diagnostic.h"
+
+namespace pactwatch::config {
+
+inline constexpr std::string_view kDefaultConfigPath = "/etc/pactwatch/pactwatch.yaml";
+
+enum class LogFormat { text, json };
+
+// Where a secret comes from: a file path, or a systemd credential name looked up in
+// $CREDENTIALS_DIRECTORY (LoadCredential=). Secrets are never written inline in the config.
+struct SecretRef {
+  std::string file;        // empty when not set
+  std::string credential;  // empty when not set
+  [[nodiscard]] bool empty() const { return file.empty() && credential.empty(); }
+};
+
+struct Config {
+  std::string listen_host;
+  std::uint16_t listen_port = 0;
+  std::string database_url;
+  SecretRef database_password;
+  int database_pool_size = 0;
+  std::string rules_dir;
+  std::string log_level;  // trace, debug, info, warn, error, critical, off
+  LogFormat log_format = LogFormat::text;
+};
+
+// One row of the defaults table: the single source of defaults, validation and docs.
+struct Setting {
+  std::string_view key;            // dotted path, e.g. "database.url"
+  std::string_view default_value;  // "" = not set
+  std::string_view type;           // for docs: string, integer, enum, address, path, url
+  std::string_view description;
+  // Validates a value and stores it; the message says what is wrong with it.
+  std::expected<void, std::string> (*apply)(Config&, std::string_view value);
+};
+[[nodiscard]] std::span<const Setting> settings_table();
+
+// The defaults table as a commented YAML document (`pactwatch config defaults`).
+[[nodiscard]] std::string defaults_yaml();
+
+// A config with every default applied.
+[[nodiscard]] Config default_config();
+
+// Loads and validates a config file. Every problem is reported, each as file:line:col.
+[[nodiscard]] std::expected<Config, core::Diagnostics> load_config(const std::filesystem::path& file);
+// Same, from text (the name is used in diagnostics).
+[[nodiscard]] std::expected<Config, core::Diagnostics> parse_config(std::string_view text, std::string_view name);
+
+// Reads a secret from its file or credential. Trailing newlines are removed.
+[[nodiscard]] std::expected<std::string, std::string> read_secret(const SecretRef& ref, std::string_view what);
+
+}  // namespace pactwatch::config

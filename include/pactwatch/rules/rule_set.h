@@ -1,0 +1,23 @@
+// Everything under the rules directory, loaded and validated as one set. A reload builds a new set
+// aside and swaps it in only when all of it is valid.
+#pragma once
+
+#include <expected>
+#include <filesystem>
+#include <vector>
+
+#include "pactwatch/core/diagnostic.h"
+#include "pactwatch/rules/partners.h"
+
+namespace pactwatch::rules {
+
+struct RuleSet {
+  std::filesystem::path dir;
+  std::vector<PartnerDef> partners;
+};
+
+// Loads rules_dir/partners.yaml (optional: no file means no partners yet). A missing directory is
+// an error. Every problem in every file is reported.
+[[nodiscard]] std::expected<RuleSet, core::Diagnostics> load_rule_set(const std::filesystem::path& dir);
+
+}  // namespace pactwatch::rules

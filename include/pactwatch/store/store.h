@@ -1,0 +1,171 @@
+// The store: partners, items and source cursors over SOCI, on SQLite (embedded default) or
+// PostgreSQL. One class, one set of behaviours; the backends differ only in schema dialect and
+// connection settings, and one conformance suite runs against both.
+#pragma once
+
+#include <cstdint>
+#include <expected>
+#include <memory>
+#include <optional>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "pactwatch/core/time.h"
+
+namespace soci {
+class session;
+class connection_pool;
+}  // namespace soci
+
+namespace pactwatch::store {
+
+enum class Backend { sqlite, postgresql };
+
+// A database failure (connection lost, constraint broken, disk full). Thrown, not returned: the
+// caller's unit of work is abandoned and its transaction rolled back.
+class StoreError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct StoreOptions {
+  std::string url;       // sqlite:///path.db or postgresql://user@host:port/db?param=value
+  std::string password;  // PostgreSQL only; read from a secret file by the caller
+  int pool_size = 4;
+};
+
+// How hard a commit is pushed to disk. SQLite runs WAL with synchronous=NORMAL for bulk item
+// writes; money, period close and the outbox commit with synchronous=FULL so a power cut cannot
+// lose them. PostgreSQL commits synchronously in both cases.
+enum class Durability { normal, full };
+
+struct Partner {
+  std::string id;
+  std::string name;
+  std::string kind;
+  std::string tier;
+  bool active = true;
+};
+
+// A normalized record from a source. (source, external_id) identifies it; re-ingesting it is an
+// idempotent upsert.
+struct Item {
+  std::string source;
+  std::string external_id;
+  std::string kind;                       // tickets, deals, surveys, events
+  std::optional<std::string> partner_id;  // empty: not attributed to any partner
+  std::string status;
+  std::string priority;
+  std::optional<core::Instant> created_at;
+  std::optional<core::Instant> first_reply_at;
+  std::optional<core::Instant> solved_at;
+  core::Instant updated_at{};
+  std::optional<std::int64_t> amount_minor;  // deals: money in minor units of `currency`
+  std::string currency;
+  std::string payload = "{}";  // JSON: status history, tags, custom fields
+
+  friend bool operator==(const Item&, const Item&) = default;
+};
+
+struct UpsertCounts {
+  std::int64_t written = 0;    // inserted or changed
+  std::int64_t unchanged = 0;  // identical to what was stored
+};
+
+struct Migration {
+  int version;
+  std::string name;
+  std::optional<std::string> applied_at;  // RFC 3339 when applied
+};
+
+struct SchemaStatus {
+  Backend backend;
+  int current = 0;  // highest applied version, 0 for an empty database
+  int latest = 0;   // highest version this binary knows
+  std::vector<Migration> migrations;
+  [[nodiscard]] bool up_to_date() const { return current == latest; }
+};
+
+class Store;
+
+// A unit of work on one pooled connection. Commits only when commit() is called; otherwise the
+// destructor rolls back.
+class Transaction {
+ public:
+  Transaction(Store& store, Durability durability);
+  ~Transaction();
+  Transaction(const Transaction&) = delete;
+  Transaction& operator=(const Transaction&) = delete;
+
+  [[nodiscard]] soci::session& sql() { return *session_; }
+  void commit();
+
+ private:
+  Store& store_;
+  std::size_t slot_;
+  soci::session* session_;
+  Durability durability_;
+  bool done_ = false;
+};
+
+class Store {
+ public:
+  // Connects (every pooled connection). Does not migrate.
+  [[nodiscard]] static std::expected<std::unique_ptr<Store>, std::string> open(const StoreOptions& options);
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  [[nodiscard]] Backend backend() const { return backend_; }
+
+  [[nodiscard]] SchemaStatus schema_status();
+  // Applies every pending migration, each in its own transaction; returns how many ran.
+  // Refuses a database whose schema is newer than this binary.
+  int migrate(core::Instant now);
+  // True when the database answers a trivial query.
+  [[nodiscard]] bool ping() noexcept;
+
+  // Partners: upserts the given set and marks partners no longer listed inactive (their items stay).
+  void sync_partners(std::span<const Partner> partners, core::Instant now);
+  [[nodiscard]] std::vector<Partner> partners();
+
+  // Upserts items in one transaction.
+  UpsertCounts upsert_items(std::span<const Item> items);
+  // Stores a page of a source and advances its cursor in the same transaction: the cursor can
+  // never run ahead of stored data.
+  UpsertCounts store_page(const std::string& source, std::span<const Item> items, const std::string& cursor,
+                          core::Instant now);
+  [[nodiscard]] std::optional<Item> find_item(const std::string& source, const std::string& external_id);
+  [[nodiscard]] std::int64_t count_items(const std::optional<std::string>& source = std::nullopt);
+
+  [[nodiscard]] std::optional<std::string> cursor(const std::string& source);
+  void set_cursor(const std::string& source, const std::string& cursor, core::Instant now);
+
+ private:
+  Store(Backend backend, int pool_size);
+  std::size_t lease();
+  void release(std::size_t slot);
+  soci::session& at(std::size_t slot);
+  UpsertCounts upsert_items_in(soci::session& sql, std::span<const Item> items);
+  void set_cursor_in(soci::session& sql, const std::string& source, const std::string& cursor, core::Instant now);
+
+  Backend backend_;
+  int pool_size_;
+  std::unique_ptr<soci::connection_pool> pool_;
+  friend class Transaction;
+};
+
+// Parses a database URL into a backend and a SOCI connect string (a libpq conninfo for
+// PostgreSQL, the file path for SQLite). The password is added to the conninfo, quoted.
+struct ConnectTarget {
+  Backend backend;
+  std::string connect_string;
+};
+[[nodiscard]] std::expected<ConnectTarget, std::string> parse_database_url(const std::string& url,
+                                                                           const std::string& password);
+
+[[nodiscard]] std::string_view to_string(Backend b);
+
+}  // namespace pactwatch::store
