@@ -105,6 +105,12 @@ int serve(const config::Config& config, const core::Clock& clock) {
 
   httplib::Server http;
   http.set_payload_max_length(1 << 20);
+  // SO_REUSEADDR only: httplib's default also sets SO_REUSEPORT, which would let a second instance
+  // share the port silently instead of failing to start.
+  http.set_socket_options([](socket_t sock) {
+    int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  });
   http.Get("/livez", [](const httplib::Request&, httplib::Response& res) { res.set_content("ok\n", "text/plain"); });
   http.Get("/readyz", [&](const httplib::Request&, httplib::Response& res) {
     const bool store_ok = db->ping();

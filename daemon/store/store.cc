@@ -231,6 +231,8 @@ Transaction::Transaction(Store& store, Durability durability)
       *session_ << "BEGIN IMMEDIATE";
     } else {
       *session_ << "BEGIN";
+      // Whatever the server's default, money, period close and the outbox wait for the WAL flush.
+      if (durability_ == Durability::full) *session_ << "SET LOCAL synchronous_commit = on";
     }
   } catch (const std::exception& e) {
     store_.release(slot_);

@@ -12,7 +12,7 @@ CREATE TABLE items (
   id             BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
   source         TEXT NOT NULL,
   external_id    TEXT NOT NULL,
-  kind           TEXT NOT NULL,
+  kind           TEXT NOT NULL CHECK (kind IN ('tickets', 'deals', 'surveys', 'events')),
   partner_id     TEXT,
   status         TEXT NOT NULL DEFAULT '',
   priority       TEXT NOT NULL DEFAULT '',

@@ -1,0 +1,211 @@
+// The executable as a user runs it: exit codes, messages, the store commands, and the daemon
+// answering health checks over real HTTP on loopback and stopping cleanly on SIGTERM/SIGINT.
+#include <httplib.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <nlohmann/json.hpp>
+
+#include <thread>
+
+#include "pactwatch/store/store.h"
+#include "pg_server.h"
+#include "process.h"
+#include "temp_dir.h"
+
+namespace pactwatch {
+namespace {
+
+using namespace std::chrono_literals;
+using testutils::run;
+
+const std::string kBinary = PACTWATCH_BINARY;
+
+const char* kPartners = R"(partners:
+  - id: northwind
+    name: Northwind Support Ltd
+    kind: outsourcer
+  - id: contoso
+    name: Contoso
+    kind: reseller
+)";
+
+struct Daemon {
+  testutils::TempDir dir;
+  int port = testutils::free_port();
+  std::filesystem::path config;
+
+  explicit Daemon(const std::string& db_url = "", const std::string& extra = "") {
+    dir.write("rules/partners.yaml", kPartners);
+    const std::string url = db_url.empty() ? "sqlite://" + (dir.path() / "var/pactwatch.db").string() : db_url;
+    config = dir.write("pactwatch.yaml", "listen: 127.0.0.1:" + std::to_string(port) + "\ndatabase:\n  url: " + url +
+                                             "\nrules_dir: " + (dir.path() / "rules").string() + "\n" + extra);
+  }
+
+  // Polls /livez until it answers or the child dies.
+  bool wait_live(testutils::Child& child) const {
+    httplib::Client c("127.0.0.1", port);
+    c.set_connection_timeout(1);
+    for (int i = 0; i < 300; ++i) {
+      if (auto r = c.Get("/livez"); r && r->status == 200) return true;
+      if (child.wait(0ms)) return false;
+      std::this_thread::sleep_for(20ms);
+    }
+    return false;
+  }
+};
+
+TEST(Cli, VersionAndHelp) {
+  auto v = run({kBinary, "--version"});
+  EXPECT_EQ(v.exit_code, 0);
+  EXPECT_NE(v.out.find("0.1.0 (git "), std::string::npos) << v.out;
+  auto h = run({kBinary, "--help"});
+  EXPECT_EQ(h.exit_code, 0);
+  for (const char* sub : {"serve", "check", "db", "config"}) EXPECT_NE(h.out.find(sub), std::string::npos) << sub;
+}
+
+TEST(Cli, UsageErrorsExitTwoWithUsageOnStderr) {
+  for (const auto& args : std::vector<std::vector<std::string>>{
+           {kBinary}, {kBinary, "frobnicate"}, {kBinary, "serve", "--bogus"}, {kBinary, "db"}, {kBinary, "db", "drop"},
+           {kBinary, "--log-format", "xml", "check"}}) {
+    auto r = run(args);
+    EXPECT_EQ(r.exit_code, 2) << args.back();
+    EXPECT_NE(r.err.find("Usage:"), std::string::npos) << args.back();
+    EXPECT_TRUE(r.out.empty());
+  }
+}
+
+TEST(Cli, CheckListsEveryProblemAndExitsOne) {
+  testutils::TempDir dir;
+  auto bad = dir.write("bad.yaml", "listen: nowhere\nlog:\n  levle: debug\ndatabase:\n  pool_size: -1\n");
+  auto r = run({kBinary, "check", "--config", bad.string()});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find(bad.string() + ":1:9: listen:"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(bad.string() + ":3:3: log: unknown key 'levle' (did you mean 'level'?)"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(bad.string() + ":5:14: database.pool_size:"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("3 problem(s)"), std::string::npos) << r.err;
+}
+
+TEST(Cli, CheckValidatesRulesToo) {
+  Daemon d;
+  auto ok = run({kBinary, "check", "-c", d.config.string()});
+  EXPECT_EQ(ok.exit_code, 0) << ok.err;
+  EXPECT_NE(ok.out.find("2 partner(s)"), std::string::npos);
+  d.dir.write("rules/partners.yaml", "partners:\n  - {id: x, name: X, kind: wholesaler}\n");
+  auto bad = run({kBinary, "check", "-c", d.config.string()});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.err.find("partners.yaml:2:28: partner 'x': unknown kind 'wholesaler'"), std::string::npos) << bad.err;
+}
+
+TEST(Cli, ConfigDefaultsPrintsTheTable) {
+  auto r = run({kBinary, "config", "defaults"});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.out.find("listen: 127.0.0.1:8080"), std::string::npos);
+  EXPECT_NE(r.out.find("url: sqlite:///var/lib/pactwatch/pactwatch.db"), std::string::npos);
+}
+
+TEST(Cli, DbMigrateAndStatus) {
+  Daemon d;
+  auto before = run({kBinary, "db", "status", "-c", d.config.string()});
+  EXPECT_EQ(before.exit_code, 0) << before.err;
+  EXPECT_NE(before.out.find("migrations pending"), std::string::npos) << before.out;
+  EXPECT_NE(before.out.find("0001  0001_initial  pending"), std::string::npos) << before.out;
+  auto m = run({kBinary, "db", "migrate", "-c", d.config.string()});
+  EXPECT_EQ(m.exit_code, 0) << m.err;
+  EXPECT_NE(m.out.find("applied 1 migration(s)"), std::string::npos) << m.out;
+  auto again = run({kBinary, "db", "migrate", "-c", d.config.string()});
+  EXPECT_NE(again.out.find("applied 0 migration(s)"), std::string::npos) << again.out;
+  auto after = run({kBinary, "db", "status", "-c", d.config.string()});
+  EXPECT_NE(after.out.find("(up to date)"), std::string::npos) << after.out;
+  EXPECT_NE(after.out.find("0001  0001_initial  applied 20"), std::string::npos) << after.out;
+}
+
+TEST(Cli, MissingConfigFileIsAClearError) {
+  auto r = run({kBinary, "check", "-c", "/nonexistent/pactwatch.yaml"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("/nonexistent/pactwatch.yaml: cannot read the config file"), std::string::npos) << r.err;
+}
+
+void serve_and_stop(const std::string& db_url, int stop_signal) {
+  Daemon d(db_url);
+  testutils::Child child({kBinary, "serve", "-c", d.config.string()});
+  ASSERT_TRUE(d.wait_live(child)) << child.err();
+
+  httplib::Client c("127.0.0.1", d.port);
+  auto ready = c.Get("/readyz");
+  ASSERT_TRUE(ready);
+  EXPECT_EQ(ready->status, 200);
+  auto body = nlohmann::json::parse(ready->body);
+  EXPECT_EQ(body["status"], "ready");
+  EXPECT_EQ(body["checks"]["store"], "ok");
+  auto missing = c.Get("/nope");
+  ASSERT_TRUE(missing);
+  EXPECT_EQ(missing->status, 404);
+
+  child.signal(stop_signal);
+  auto code = child.wait(10s);
+  ASSERT_TRUE(code.has_value()) << "did not stop within 10 s";
+  EXPECT_EQ(*code, 0) << child.err();
+  EXPECT_NE(child.err().find("stopped"), std::string::npos);
+
+  // The store was created, migrated and loaded with the partners from the rules.
+  std::string url = db_url.empty() ? "sqlite://" + (d.dir.path() / "var/pactwatch.db").string() : db_url;
+  auto s = store::Store::open({url, "", 1});
+  ASSERT_TRUE(s);
+  EXPECT_TRUE((*s)->schema_status().up_to_date());
+  EXPECT_EQ((*s)->partners().size(), 2u);
+}
+
+TEST(Serve, SqliteLivezReadyzAndSigterm) { serve_and_stop("", SIGTERM); }
+TEST(Serve, SqliteStopsOnSigint) { serve_and_stop("", SIGINT); }
+TEST(Serve, Postgresql) { serve_and_stop(testutils::shared_postgres().create_database("serve_pg"), SIGTERM); }
+
+TEST(Serve, SighupWithBrokenRulesKeepsTheRulesInForce) {
+  Daemon d("", "log:\n  format: json\n");
+  testutils::Child child({kBinary, "serve", "-c", d.config.string()});
+  ASSERT_TRUE(d.wait_live(child)) << child.err();
+  d.dir.write("rules/partners.yaml", "partners: [oops\n");
+  child.signal(SIGHUP);
+  for (int i = 0; i < 200 && child.err().find("keeping the rules in force") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(20ms);
+  }
+  httplib::Client c("127.0.0.1", d.port);
+  auto ready = c.Get("/readyz");
+  ASSERT_TRUE(ready);
+  EXPECT_EQ(ready->status, 200);
+  child.signal(SIGTERM);
+  ASSERT_EQ(child.wait(10s), 0);
+  // Every log line is one JSON object with a level and a message.
+  std::istringstream lines(child.err());
+  std::string line;
+  int n = 0;
+  bool saw_keep = false;
+  while (std::getline(lines, line)) {
+    auto j = nlohmann::json::parse(line);
+    EXPECT_TRUE(j.contains("ts") && j.contains("level") && j.contains("msg")) << line;
+    saw_keep = saw_keep || j["msg"].get<std::string>().find("keeping the rules in force") != std::string::npos;
+    ++n;
+  }
+  EXPECT_GT(n, 3);
+  EXPECT_TRUE(saw_keep) << child.err();
+}
+
+TEST(Serve, FailsClearlyWhenThePortIsTaken) {
+  Daemon d;
+  httplib::Server blocker;
+  ASSERT_TRUE(blocker.bind_to_port("127.0.0.1", d.port));
+  auto r = run({kBinary, "serve", "-c", d.config.string()}, 20s);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("cannot listen on 127.0.0.1:" + std::to_string(d.port)), std::string::npos) << r.err;
+}
+
+TEST(Serve, FailsClearlyOnInvalidRulesAtStart) {
+  Daemon d;
+  d.dir.write("rules/partners.yaml", "partners:\n  - {id: BAD, name: X, kind: var}\n");
+  auto r = run({kBinary, "serve", "-c", d.config.string()}, 20s);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("id must be a slug"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace pactwatch

@@ -1,0 +1,271 @@
+// One conformance suite for every store backend: the same test bodies run on SQLite and on a real
+// PostgreSQL server started for this test process.
+#include <gtest/gtest.h>
+#include <soci/soci.h>
+
+#include <atomic>
+#include <thread>
+
+#include "pactwatch/store/store.h"
+#include "pg_server.h"
+#include "temp_dir.h"
+
+namespace pactwatch::store {
+namespace {
+
+using namespace std::chrono;
+using core::Instant;
+
+Instant t(int minute) { return Instant(milliseconds(1'780'000'000'000LL)) + minutes(minute); }
+
+Item ticket(const std::string& id, int updated_minute) {
+  Item i;
+  i.source = "zendesk";
+  i.external_id = id;
+  i.kind = "tickets";
+  i.partner_id = "northwind";
+  i.status = "open";
+  i.priority = "urgent";
+  i.created_at = t(0);
+  i.updated_at = t(updated_minute);
+  i.payload = R"({"tags":["vip"],"history":[]})";
+  return i;
+}
+
+class StoreConformance : public ::testing::TestWithParam<Backend> {
+ protected:
+  void SetUp() override {
+    if (GetParam() == Backend::sqlite) {
+      url_ = "sqlite://" + (dir_.path() / "store.db").string();
+    } else {
+      static std::atomic<int> counter{0};
+      url_ = testutils::shared_postgres().create_database("conformance_" + std::to_string(++counter));
+    }
+    store_ = reopen();
+    ASSERT_GT(store_->migrate(t(0)), 0);
+  }
+
+  std::unique_ptr<Store> reopen() {
+    auto s = Store::open({url_, "", 4});
+    if (!s) throw std::runtime_error(s.error());
+    return std::move(*s);
+  }
+
+  testutils::TempDir dir_;
+  std::string url_;
+  std::unique_ptr<Store> store_;
+};
+
+TEST_P(StoreConformance, MigrationsApplyOnceAndReportStatus) {
+  EXPECT_EQ(store_->backend(), GetParam());
+  auto st = store_->schema_status();
+  EXPECT_TRUE(st.up_to_date());
+  EXPECT_GE(st.latest, 1);
+  ASSERT_FALSE(st.migrations.empty());
+  EXPECT_EQ(st.migrations[0].version, 1);
+  EXPECT_EQ(st.migrations[0].name, "0001_initial");
+  EXPECT_EQ(st.migrations[0].applied_at, "2026-05-28T20:26:40Z");
+  EXPECT_EQ(store_->migrate(t(5)), 0);
+  auto again = reopen();
+  EXPECT_EQ(again->migrate(t(6)), 0);
+  EXPECT_TRUE(again->schema_status().up_to_date());
+}
+
+TEST_P(StoreConformance, FreshDatabaseReportsPendingMigrations) {
+  testutils::TempDir other;
+  std::string url = GetParam() == Backend::sqlite ? "sqlite://" + (other.path() / "fresh.db").string()
+                                                  : testutils::shared_postgres().create_database("fresh_status");
+  auto fresh = Store::open({url, "", 1});
+  ASSERT_TRUE(fresh);
+  auto st = (*fresh)->schema_status();
+  EXPECT_EQ(st.current, 0);
+  EXPECT_FALSE(st.up_to_date());
+  EXPECT_FALSE(st.migrations[0].applied_at.has_value());
+}
+
+TEST_P(StoreConformance, RefusesASchemaNewerThanTheBinary) {
+  {
+    Transaction tx(*store_, Durability::normal);
+    tx.sql() << "INSERT INTO schema_version (version, name, applied_at) VALUES (9999, 'from_the_future', 'x')";
+    tx.commit();
+  }
+  try {
+    store_->migrate(t(1));
+    FAIL() << "migrate accepted a newer schema";
+  } catch (const StoreError& e) {
+    EXPECT_NE(std::string(e.what()).find("newer than this pactwatch"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(store_->schema_status().current, 9999);
+}
+
+TEST_P(StoreConformance, UpsertIsIdempotent) {
+  std::vector<Item> page{ticket("1", 1), ticket("2", 1)};
+  auto first = store_->upsert_items(page);
+  EXPECT_EQ(first.written, 2);
+  EXPECT_EQ(first.unchanged, 0);
+  auto second = store_->upsert_items(page);
+  EXPECT_EQ(second.written, 0);
+  EXPECT_EQ(second.unchanged, 2);
+  EXPECT_EQ(store_->count_items(), 2);
+  EXPECT_EQ(store_->count_items("zendesk"), 2);
+  EXPECT_EQ(store_->count_items("jira"), 0);
+}
+
+TEST_P(StoreConformance, NewerVersionsReplaceOlderOnesNever) {
+  store_->upsert_items(std::vector<Item>{ticket("1", 10)});
+  Item newer = ticket("1", 20);
+  newer.status = "solved";
+  newer.solved_at = t(20);
+  EXPECT_EQ(store_->upsert_items(std::vector<Item>{newer}).written, 1);
+  Item stale = ticket("1", 15);
+  stale.status = "pending";
+  auto counts = store_->upsert_items(std::vector<Item>{stale});
+  EXPECT_EQ(counts.written, 0) << "an out-of-order page must not overwrite newer data";
+  auto stored = store_->find_item("zendesk", "1");
+  ASSERT_TRUE(stored);
+  EXPECT_EQ(*stored, newer);
+}
+
+TEST_P(StoreConformance, RoundTripsEveryField) {
+  Item deal;
+  deal.source = "salesforce";
+  deal.external_id = "006Dn000004ABCDIA4";
+  deal.kind = "deals";
+  deal.partner_id = std::nullopt;  // unattributed
+  deal.status = "Closed Won";
+  deal.updated_at = t(3);
+  deal.amount_minor = std::numeric_limits<std::int64_t>::max();
+  deal.currency = "EUR";
+  deal.payload = R"({"name":"Café Ünïcode ✓","quote":"it's \"fine\""})";
+  Item bare = ticket("bare", 1);
+  bare.created_at.reset();
+  bare.first_reply_at = t(2);
+  bare.payload = "{}";
+  store_->upsert_items(std::vector<Item>{deal, bare});
+  EXPECT_EQ(*store_->find_item("salesforce", "006Dn000004ABCDIA4"), deal);
+  EXPECT_EQ(*store_->find_item("zendesk", "bare"), bare);
+  EXPECT_FALSE(store_->find_item("zendesk", "absent"));
+  EXPECT_FALSE(store_->find_item("salesforce", "bare"));
+}
+
+TEST_P(StoreConformance, PageAndCursorCommitTogether) {
+  EXPECT_FALSE(store_->cursor("zendesk"));
+  auto counts = store_->store_page("zendesk", std::vector<Item>{ticket("1", 1), ticket("2", 1)}, "cursor-1", t(1));
+  EXPECT_EQ(counts.written, 2);
+  EXPECT_EQ(store_->cursor("zendesk"), "cursor-1");
+
+  // A page with a record the database rejects stores nothing and leaves the cursor where it was.
+  Item broken = ticket("3", 2);
+  broken.kind = "not-a-kind";
+  EXPECT_THROW(store_->store_page("zendesk", std::vector<Item>{ticket("4", 2), broken}, "cursor-2", t(2)), StoreError);
+  EXPECT_EQ(store_->cursor("zendesk"), "cursor-1");
+  EXPECT_FALSE(store_->find_item("zendesk", "4"));
+  EXPECT_EQ(store_->count_items(), 2);
+
+  store_->set_cursor("zendesk", "cursor-3", t(3));
+  EXPECT_EQ(store_->cursor("zendesk"), "cursor-3");
+  EXPECT_FALSE(store_->cursor("jira"));
+}
+
+TEST_P(StoreConformance, PartnersSyncKeepsRemovedOnesInactive) {
+  store_->sync_partners(std::vector<Partner>{{"northwind", "Northwind", "outsourcer", "gold", true},
+                                             {"contoso", "Contoso", "reseller", "", true}},
+                        t(1));
+  auto ps = store_->partners();
+  ASSERT_EQ(ps.size(), 2u);
+  EXPECT_EQ(ps[0].id, "contoso");
+  EXPECT_TRUE(ps[0].active);
+  store_->sync_partners(std::vector<Partner>{{"northwind", "Northwind Ltd", "outsourcer", "platinum", true}}, t(2));
+  ps = store_->partners();
+  ASSERT_EQ(ps.size(), 2u);
+  EXPECT_FALSE(ps[0].active);
+  EXPECT_TRUE(ps[1].active);
+  EXPECT_EQ(ps[1].name, "Northwind Ltd");
+  EXPECT_EQ(ps[1].tier, "platinum");
+}
+
+TEST_P(StoreConformance, UncommittedTransactionRollsBack) {
+  {
+    Transaction tx(*store_, Durability::normal);
+    tx.sql() << "INSERT INTO source_cursors (source, cursor, updated_at) VALUES ('x', 'y', 0)";
+  }
+  EXPECT_FALSE(store_->cursor("x"));
+}
+
+TEST_P(StoreConformance, FullDurabilityAppliesOnlyToItsTransaction) {
+  if (GetParam() == Backend::sqlite) {
+    int level = -1;
+    {
+      Transaction tx(*store_, Durability::full);
+      tx.sql() << "PRAGMA synchronous", soci::into(level);
+      tx.commit();
+    }
+    EXPECT_EQ(level, 2) << "FULL inside a money/outbox transaction";
+    // Every pooled connection is back to NORMAL afterwards.
+    for (int i = 0; i < 4; ++i) {
+      Transaction tx(*store_, Durability::normal);
+      tx.sql() << "PRAGMA synchronous", soci::into(level);
+      EXPECT_EQ(level, 1);
+    }
+  } else {
+    std::string mode;
+    Transaction tx(*store_, Durability::full);
+    tx.sql() << "SHOW synchronous_commit", soci::into(mode);
+    EXPECT_EQ(mode, "on");
+  }
+}
+
+TEST_P(StoreConformance, ConcurrentWritersDoNotLoseRecords) {
+  constexpr int kThreads = 4;
+  constexpr int kPerThread = 50;
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int w = 0; w < kThreads; ++w) {
+    threads.emplace_back([&, w] {
+      for (int i = 0; i < kPerThread; ++i) {
+        try {
+          store_->upsert_items(std::vector<Item>{ticket(std::to_string(w) + "-" + std::to_string(i), 1)});
+        } catch (const std::exception&) {
+          ++failures;
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(store_->count_items(), kThreads * kPerThread);
+}
+
+TEST_P(StoreConformance, PingAnswers) { EXPECT_TRUE(store_->ping()); }
+
+INSTANTIATE_TEST_SUITE_P(Backends, StoreConformance, ::testing::Values(Backend::sqlite, Backend::postgresql),
+                         [](const auto& param_info) { return std::string(to_string(param_info.param)); });
+
+TEST(StoreOpen, ReportsUnreachableDatabases) {
+  const int port = testutils::free_port();
+  auto s = Store::open({"postgresql://nobody@127.0.0.1:" + std::to_string(port) + "/none?connect_timeout=2",
+                        "topsecret", 1});
+  ASSERT_FALSE(s);
+  EXPECT_NE(s.error().find("cannot open the postgresql store"), std::string::npos) << s.error();
+  EXPECT_EQ(s.error().find("topsecret"), std::string::npos) << "a password must never reach an error message";
+  auto bad = Store::open({"sqlite:///proc/definitely/not/here.db", "", 1});
+  EXPECT_FALSE(bad);
+}
+
+TEST(StorePostgres, SurvivesAServerRestartWithAFreshStore) {
+  auto& pg = testutils::shared_postgres();
+  const std::string url = pg.create_database("restart_probe");
+  auto s = Store::open({url, "", 1});
+  ASSERT_TRUE(s);
+  (*s)->migrate(t(0));
+  pg.stop();
+  EXPECT_FALSE((*s)->ping());
+  pg.start();
+  auto again = Store::open({url, "", 1});
+  ASSERT_TRUE(again);
+  EXPECT_TRUE((*again)->ping());
+  EXPECT_TRUE((*again)->schema_status().up_to_date());
+}
+
+}  // namespace
+}  // namespace pactwatch::store

@@ -1,0 +1,168 @@
+#include "pactwatch/config/config.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+
+#include "temp_dir.h"
+
+namespace pactwatch::config {
+namespace {
+
+std::vector<std::string> messages(const std::string& yaml) {
+  auto r = parse_config(yaml, "test.yaml");
+  std::vector<std::string> out;
+  if (!r) {
+    for (const auto& d : r.error()) out.push_back(d.to_string());
+  }
+  return out;
+}
+
+TEST(Config, DefaultsComeFromTheTable) {
+  auto c = parse_config("", "empty.yaml");
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->listen_host, "127.0.0.1");
+  EXPECT_EQ(c->listen_port, 8080);
+  EXPECT_EQ(c->database_url, "sqlite:///var/lib/pactwatch/pactwatch.db");
+  EXPECT_EQ(c->database_pool_size, 4);
+  EXPECT_EQ(c->rules_dir, "/etc/pactwatch/rules");
+  EXPECT_EQ(c->log_level, "info");
+  EXPECT_EQ(c->log_format, LogFormat::text);
+  // Every default in the table is printed by `config defaults` and is itself valid.
+  const std::string printed = defaults_yaml();
+  for (const auto& s : settings_table()) {
+    auto leaf = s.key.substr(s.key.rfind('.') == std::string_view::npos ? 0 : s.key.rfind('.') + 1);
+    EXPECT_NE(printed.find(std::string(leaf) + ":"), std::string::npos) << s.key;
+    EXPECT_NE(printed.find(std::string(s.description)), std::string::npos) << s.key;
+  }
+  // The printed defaults parse back to the same config.
+  auto again = parse_config(printed, "defaults.yaml");
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->database_url, c->database_url);
+  EXPECT_EQ(again->listen_port, c->listen_port);
+}
+
+TEST(Config, ReadsEverySetting) {
+  auto c = parse_config(R"(
+listen: "[::1]:9090"
+database:
+  url: postgresql://pactwatch@db.internal:5433/pw?sslmode=require
+  password_file: /run/secrets/db
+  pool_size: 16
+rules_dir: ./rules
+log:
+  level: debug
+  format: json
+)",
+                        "full.yaml");
+  ASSERT_TRUE(c) << c.error()[0].to_string();
+  EXPECT_EQ(c->listen_host, "::1");
+  EXPECT_EQ(c->listen_port, 9090);
+  EXPECT_EQ(c->database_url, "postgresql://pactwatch@db.internal:5433/pw?sslmode=require");
+  EXPECT_EQ(c->database_password.file, "/run/secrets/db");
+  EXPECT_EQ(c->database_pool_size, 16);
+  EXPECT_EQ(c->rules_dir, "./rules");
+  EXPECT_EQ(c->log_level, "debug");
+  EXPECT_EQ(c->log_format, LogFormat::json);
+}
+
+TEST(Config, ReportsEveryProblemWithPosition) {
+  auto m = messages(
+      "listen: 127.0.0.1:99999\n"
+      "database:\n"
+      "  url: mysql://x\n"
+      "  pool_size: many\n"
+      "  pasword_file: /x\n"
+      "log:\n"
+      "  level: loud\n"
+      "  format: [a]\n"
+      "rules_dri: x\n");
+  ASSERT_EQ(m.size(), 7u);
+  EXPECT_EQ(m[0], "test.yaml:1:9: listen: port '99999' must be a number from 1 to 65535");
+  EXPECT_EQ(m[1].substr(0, 43), "test.yaml:3:8: database.url: unsupported da");
+  EXPECT_EQ(m[2], "test.yaml:4:14: database.pool_size: must be an integer from 1 to 256");
+  EXPECT_EQ(m[3], "test.yaml:5:3: database: unknown key 'pasword_file' (did you mean 'password_file'?)");
+  EXPECT_EQ(m[4].substr(0, 42), "test.yaml:7:10: log.level: unknown log lev");
+  EXPECT_EQ(m[5], "test.yaml:8:11: log.format: expected a single value (enum), got a list");
+  EXPECT_EQ(m[6], "test.yaml:9:1: config: unknown key 'rules_dri' (did you mean 'rules_dir'?)");
+}
+
+TEST(Config, RejectsStructuralMistakes) {
+  EXPECT_EQ(messages("- a\n- b\n").at(0), "test.yaml:1:1: the config file must be a mapping of settings, got a list");
+  EXPECT_EQ(messages("database: sqlite:///x\n").at(0), "test.yaml:1:11: database: expected a mapping, got a scalar");
+  EXPECT_EQ(messages("listen: 127.0.0.1:1\nlisten: 127.0.0.1:2\n").at(0), "test.yaml:2:1: config: duplicate key 'listen'");
+  auto syntax = messages("listen: [unclosed\n");
+  ASSERT_EQ(syntax.size(), 1u);
+  EXPECT_NE(syntax[0].find("YAML syntax error"), std::string::npos);
+  EXPECT_EQ(syntax[0].substr(0, 10), "test.yaml:");
+}
+
+TEST(Config, ValidatesValues) {
+  EXPECT_FALSE(messages("listen: 8080\n").empty());
+  EXPECT_FALSE(messages("listen: :8080\n").empty());
+  EXPECT_FALSE(messages("database: {url: 'sqlite://'}\n").empty());
+  EXPECT_FALSE(messages("database: {pool_size: 0}\n").empty());
+  EXPECT_FALSE(messages("database: {password_file: relative/path}\n").empty());
+  EXPECT_FALSE(messages("log: {format: xml}\n").empty());
+  EXPECT_FALSE(messages("rules_dir: ''\n").empty());
+}
+
+TEST(Config, SecretsAreNeverInline) {
+  auto m = messages("database: {url: 'postgresql://u:hunter2@h/db'}\n");
+  ASSERT_EQ(m.size(), 1u);
+  EXPECT_NE(m[0].find("password_file"), std::string::npos);
+  EXPECT_EQ(m[0].find("hunter2"), std::string::npos) << "the error must not echo the secret";
+  EXPECT_FALSE(messages("database: {url: 'postgresql://u@h/db', password_file: /a, password_credential: b}\n").empty());
+  EXPECT_FALSE(messages("database: {password_file: /a}\n").empty()) << "SQLite takes no password";
+}
+
+TEST(Config, ReadsSecretsFromFilesAndCredentials) {
+  testutils::TempDir dir;
+  auto file = dir.write("db-password", "s3cret\n");
+  auto r = read_secret({file.string(), ""}, "database password");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(*r, "s3cret");
+
+  dir.write("creds/pgpass", "from-credential");
+  ::setenv("CREDENTIALS_DIRECTORY", (dir.path() / "creds").c_str(), 1);
+  r = read_secret({"", "pgpass"}, "database password");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(*r, "from-credential");
+  EXPECT_FALSE(read_secret({"", "missing"}, "database password"));
+  ::unsetenv("CREDENTIALS_DIRECTORY");
+  auto no_dir = read_secret({"", "pgpass"}, "database password");
+  ASSERT_FALSE(no_dir);
+  EXPECT_NE(no_dir.error().find("CREDENTIALS_DIRECTORY"), std::string::npos);
+  EXPECT_FALSE(read_secret({(dir.path() / "nope").string(), ""}, "database password"));
+  dir.write("empty", "\n");
+  EXPECT_FALSE(read_secret({(dir.path() / "empty").string(), ""}, "database password"));
+  EXPECT_EQ(*read_secret({}, "x"), "");
+}
+
+TEST(Config, LoadsFromFile) {
+  testutils::TempDir dir;
+  auto p = dir.write("pactwatch.yaml", "listen: 127.0.0.1:9999\n");
+  auto c = load_config(p);
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->listen_port, 9999);
+  auto missing = load_config(dir.path() / "absent.yaml");
+  ASSERT_FALSE(missing);
+  EXPECT_NE(missing.error()[0].to_string().find("cannot read"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace pactwatch::config
+
+namespace pactwatch::config {
+namespace {
+
+// The configuration files the project ships must stay valid.
+TEST(ShippedConfig, DemoAndSystemdExamplesAreValid) {
+  for (const char* rel : {"demo/pactwatch.yaml", "systemd/pactwatch.yaml"}) {
+    auto c = load_config(std::filesystem::path(PACTWATCH_SOURCE_DIR) / rel);
+    EXPECT_TRUE(c) << rel << ": " << (c ? "" : c.error()[0].to_string());
+  }
+}
+
+}  // namespace
+}  // namespace pactwatch::config
