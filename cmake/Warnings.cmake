@@ -2,11 +2,8 @@
 add_library(pactwatch_warnings INTERFACE)
 target_compile_options(pactwatch_warnings INTERFACE
   -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wsign-conversion -Wnon-virtual-dtor
-  -Wold-style-cast -Woverloaded-virtual -Wimplicit-fallthrough
-  # (-Wnull-dereference is left out: it misfires on Boost.Asio's inlined scheduler.)
-  # GCC 12 reports a false "dangling pointer" inside yaml-cpp 0.7's inline Node code (its
-  # middle-end warnings ignore the system-header exemption once the code is inlined into ours).
-  -Wno-dangling-pointer)
+  -Wold-style-cast -Woverloaded-virtual -Wimplicit-fallthrough)
+# -Wnull-dereference is left out: it misfires on Boost.Asio's inlined scheduler.
 if(PACTWATCH_WERROR)
   target_compile_options(pactwatch_warnings INTERFACE -Werror)
 endif()

@@ -149,11 +149,12 @@ const Setting* find_setting(std::string_view key) {
 void walk(const YAML::Node& map, const std::string& prefix, Config& config, YamlReport& report) {
   const auto known = children_of(prefix);
   report.check_keys(map, known, prefix.empty() ? "config" : prefix);
-  for (auto it = map.begin(); it != map.end(); ++it) {
-    if (!it->first.IsScalar()) continue;
-    const std::string name = it->first.Scalar();
+  // Iterate by value: yaml-cpp's iterator->second is a member of a temporary proxy.
+  for (const auto& kv : map) {
+    if (!kv.first.IsScalar()) continue;
+    const std::string name = kv.first.Scalar();
     const std::string key = prefix.empty() ? name : prefix + "." + name;
-    const YAML::Node& value = it->second;
+    const YAML::Node value = kv.second;
     if (const Setting* s = find_setting(key)) {
       if (value.IsNull()) continue;  // "key:" with nothing keeps the default
       if (!value.IsScalar()) {

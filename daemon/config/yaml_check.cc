@@ -13,14 +13,15 @@ void YamlReport::error(const YAML::Mark& mark, std::string message) {
 void YamlReport::check_keys(const YAML::Node& map, const std::vector<std::string_view>& known,
                             std::string_view where) {
   std::set<std::string> seen;
-  for (auto it = map.begin(); it != map.end(); ++it) {
-    if (!it->first.IsScalar()) {
-      error(it->first, std::string(where) + ": keys must be plain names");
+  for (const auto& kv : map) {
+    const YAML::Node key_node = kv.first;
+    if (!key_node.IsScalar()) {
+      error(key_node, std::string(where) + ": keys must be plain names");
       continue;
     }
-    const std::string key = it->first.Scalar();
+    const std::string key = key_node.Scalar();
     if (!seen.insert(key).second) {
-      error(it->first, std::string(where) + ": duplicate key '" + key + "'");
+      error(key_node, std::string(where) + ": duplicate key '" + key + "'");
       continue;
     }
     bool found = false;
@@ -28,7 +29,7 @@ void YamlReport::check_keys(const YAML::Node& map, const std::vector<std::string
     if (!found) {
       std::string msg = std::string(where) + ": unknown key '" + key + "'";
       if (auto hint = core::did_you_mean(key, known); !hint.empty()) msg += " (" + hint + ")";
-      error(it->first, std::move(msg));
+      error(key_node, std::move(msg));
     }
   }
 }

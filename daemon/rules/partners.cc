@@ -101,18 +101,19 @@ void parse_partner(const YAML::Node& node, std::size_t index, YamlReport& report
     if (!ext.IsMap()) {
       report.error(ext, where + ": external_ids must map a source to an id or a list of ids");
     } else {
-      for (auto it = ext.begin(); it != ext.end(); ++it) {
-        const std::string source = it->first.Scalar();
+      for (const auto& kv : ext) {
+        const std::string source = kv.first.Scalar();
+        const YAML::Node source_ids = kv.second;
         auto& list = p.external_ids[source];
-        if (it->second.IsScalar()) {
-          list.push_back(it->second.Scalar());
-        } else if (it->second.IsSequence()) {
-          for (const auto& v : it->second) {
+        if (source_ids.IsScalar()) {
+          list.push_back(source_ids.Scalar());
+        } else if (source_ids.IsSequence()) {
+          for (const auto& v : source_ids) {
             if (v.IsScalar()) list.push_back(v.Scalar());
             else report.error(v, where + ": external_ids." + source + ": expected an id");
           }
         } else {
-          report.error(it->second, where + ": external_ids." + source + ": expected an id or a list of ids");
+          report.error(source_ids, where + ": external_ids." + source + ": expected an id or a list of ids");
         }
       }
     }
