@@ -4,8 +4,11 @@
 
 #include <expected>
 #include <filesystem>
+#include <map>
+#include <string>
 #include <vector>
 
+#include "pactwatch/calendar/calendar.h"
 #include "pactwatch/core/diagnostic.h"
 #include "pactwatch/rules/partners.h"
 
@@ -14,10 +17,13 @@ namespace pactwatch::rules {
 struct RuleSet {
   std::filesystem::path dir;
   std::vector<PartnerDef> partners;
+  // calendars/NAME.yaml by NAME, plus the built-in "24x7".
+  std::map<std::string, calendar::Calendar> calendars;
 };
 
-// Loads rules_dir/partners.yaml (optional: no file means no partners yet). A missing directory is
-// an error. Every problem in every file is reported.
+// Loads rules_dir/partners.yaml (optional: no file means no partners yet) and every
+// rules_dir/calendars/*.yaml. A missing directory is an error. Every problem in every file is
+// reported.
 [[nodiscard]] std::expected<RuleSet, core::Diagnostics> load_rule_set(const std::filesystem::path& dir);
 
 }  // namespace pactwatch::rules
