@@ -4,7 +4,7 @@ JOBS ?= $(shell nproc)
 PRESET ?= default
 BUILD_DIR := build
 
-.PHONY: all deps configure build test demo asan clean
+.PHONY: all deps fuzz-deps configure build test demo asan fuzz bench clean
 
 all: build
 
@@ -40,5 +40,28 @@ demo: deps
 	@echo
 	$(BUILD_DIR)/bin/pactwatch serve --config demo/pactwatch.yaml
 
+# Coverage-guided fuzzing with libFuzzer (clang 19 from Debian 12), FUZZ_SECONDS per target,
+# starting from the committed corpus; new inputs go to build-fuzz/corpus-<target>/.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := calendar ical config partners scalars
+fuzz-deps: deps
+	@bash scripts/install-deps.sh --fuzz
+
+fuzz: fuzz-deps
+	cmake --preset fuzz
+	cmake --build --preset fuzz -j $(JOBS) --target $(addprefix fuzz_,$(FUZZ_TARGETS))
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p build-fuzz/corpus-$$t; \
+	  echo "fuzzing $$t for $(FUZZ_SECONDS) s"; \
+	  build-fuzz/bin/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	    build-fuzz/corpus-$$t tests/fuzz/corpus/$$t || exit 1; \
+	done
+
+# Benchmarks (Release build): figures go in docs/benchmarks.md.
+bench: deps
+	cmake --preset bench
+	cmake --build --preset bench -j $(JOBS) --target calendar_bench
+	build-bench/bin/calendar_bench
+
 clean:
-	rm -rf build build-asan build-release
+	rm -rf build build-asan build-release build-fuzz build-bench

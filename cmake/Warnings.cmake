@@ -18,3 +18,9 @@ function(pactwatch_module name)
     PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
   target_link_libraries(pactwatch_${name} PUBLIC ${M_DEPS} PRIVATE pactwatch_warnings)
 endfunction()
+
+if(CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+  # clang 19 flags libstdc++ 12's own internal use of std::get_temporary_buffer (deprecated in
+  # C++20) inside std::stable_sort; the warning is about the library header, not our code.
+  target_compile_options(pactwatch_warnings INTERFACE -Wno-deprecated-declarations)
+endif()

@@ -19,6 +19,11 @@ PACKAGES=(
   sqlite3 curl tzdata
 )
 
+# `install-deps.sh --fuzz` adds the clang that builds the libFuzzer targets (make fuzz).
+if [ "${1:-}" = "--fuzz" ]; then
+  PACKAGES=(clang-19 libclang-rt-19-dev)
+fi
+
 missing=()
 for p in "${PACKAGES[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then

@@ -120,6 +120,66 @@ TEST(Cli, DbMigrateAndStatus) {
   EXPECT_NE(after.out.find("0001  0001_initial  applied 20"), std::string::npos) << after.out;
 }
 
+TEST(CalendarCli, AnswersEachQuestion) {
+  const std::string cal = std::string(PACTWATCH_SOURCE_DIR) + "/rules/calendars/eu-support.yaml";
+  auto ask = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {kBinary, "calendar", cal});
+    auto r = run(args);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return r.out;
+  };
+  // Monday 2026-01-05, Paris (UTC+1): open 08:00Z-16:00Z.
+  EXPECT_EQ(ask({"duration", "2026-01-05T08:00:00Z", "2026-01-05T17:00:00Z"}), "28800\n");
+  EXPECT_EQ(ask({"duration", "2026-01-05T10:00:00+01:00", "2026-01-05T11:00:00+01:00"}), "3600\n");
+  EXPECT_EQ(ask({"add", "2026-01-05T15:00:00Z", "3600"}), "2026-01-05T16:00:00Z\n");
+  EXPECT_EQ(ask({"add", "2026-01-05T15:00:00Z", "1h1s"}), "2026-01-06T08:00:01Z\n");
+  EXPECT_EQ(ask({"sub", "2026-01-06T08:00:00Z", "60"}), "2026-01-05T15:59:00Z\n");
+  EXPECT_EQ(ask({"is-open", "2026-01-05T16:00:00Z"}), "closed\n");
+  EXPECT_EQ(ask({"is-open", "2026-01-05T15:59:59Z"}), "open\n");
+  EXPECT_EQ(ask({"next-open", "2026-01-03T10:00:00Z"}), "2026-01-05T08:00:00Z\n");
+  EXPECT_EQ(ask({"periods", "2026-01-09T12:00:00Z", "2"}),
+            "2026-01-09T08:00:00Z 2026-01-09T16:00:00Z\n2026-01-09T21:00:00Z 2026-01-10T05:00:00Z\n");
+  EXPECT_EQ(ask({"periods", "2026-01-12T07:00:00Z", "1", "--before"}), "2026-01-09T21:00:00Z 2026-01-10T05:00:00Z\n");
+  auto builtin = run({kBinary, "calendar", "24x7", "duration", "2026-03-29T00:00:00Z", "2026-03-30T00:00:00Z"});
+  EXPECT_EQ(builtin.out, "86400\n");
+}
+
+TEST(CalendarCli, ClearErrors) {
+  const std::string cal = std::string(PACTWATCH_SOURCE_DIR) + "/rules/calendars/eu-support.yaml";
+  auto bad_t = run({kBinary, "calendar", cal, "is-open", "2026-01-05 noon"});
+  EXPECT_EQ(bad_t.exit_code, 1);
+  EXPECT_NE(bad_t.err.find("is not an RFC 3339 date-time"), std::string::npos) << bad_t.err;
+  auto bad_amount = run({kBinary, "calendar", cal, "add", "2026-01-05T10:00:00Z", "soon"});
+  EXPECT_EQ(bad_amount.exit_code, 1);
+  auto missing = run({kBinary, "calendar", "/nope.yaml", "is-open", "2026-01-05T10:00:00Z"});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_NE(missing.err.find("/nope.yaml: cannot read the calendar file"), std::string::npos);
+  testutils::TempDir dir;
+  auto broken = dir.write("b.yaml", "timezone: Mars/Base\nhours: {mon: [\"25:00-26:00\"]}\n");
+  auto r = run({kBinary, "calendar", broken.string(), "is-open", "2026-01-05T10:00:00Z"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find(broken.string() + ":1:11: timezone: unknown time zone 'Mars/Base'"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(broken.string() + ":2:15: hours.mon:"), std::string::npos) << r.err;
+  auto usage = run({kBinary, "calendar", cal, "frob"});
+  EXPECT_EQ(usage.exit_code, 2);
+  auto out_of_range = run({kBinary, "calendar", cal, "add", "2037-12-31T10:00:00Z", "1000h"});
+  EXPECT_EQ(out_of_range.exit_code, 1);
+  EXPECT_NE(out_of_range.err.find("goes past the end"), std::string::npos) << out_of_range.err;
+}
+
+TEST(Cli, CheckValidatesCalendars) {
+  Daemon d;
+  d.dir.write("rules/calendars/desk.yaml", "timezone: Europe/Paris\nhours: {mon: [\"09:00-17:00\"]}\n");
+  auto ok = run({kBinary, "check", "-c", d.config.string()});
+  EXPECT_EQ(ok.exit_code, 0) << ok.err;
+  EXPECT_NE(ok.out.find("2 calendar(s)"), std::string::npos) << ok.out;  // desk and the built-in 24x7
+  d.dir.write("rules/calendars/desk.yaml", "timezone: Europe/Paris\nhours: {mon: [\"09:00-17:00\", \"12:00-13:00\"]}\n");
+  auto bad = run({kBinary, "check", "-c", d.config.string()});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.err.find("desk.yaml:2:30: hours.mon: interval overlaps another one on the same day"), std::string::npos)
+      << bad.err;
+}
+
 TEST(Cli, MissingConfigFileIsAClearError) {
   auto r = run({kBinary, "check", "-c", "/nonexistent/pactwatch.yaml"});
   EXPECT_EQ(r.exit_code, 1);
