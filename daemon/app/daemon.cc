@@ -66,7 +66,8 @@ bool reload_rules(const config::Config& config, store::Store& db, ActiveRules& a
     spdlog::error("cannot store the partners: {}; keeping the rules in force", e.what());
     return false;
   }
-  spdlog::info("rules loaded from {}: {} partner(s)", config.rules_dir, loaded->partners.size());
+  spdlog::info("rules loaded from {}: {} partner(s), {} calendar(s)", config.rules_dir, loaded->partners.size(),
+               loaded->calendars.size());
   active.set(std::make_shared<const rules::RuleSet>(std::move(*loaded)));
   return true;
 }

@@ -144,18 +144,23 @@ std::expected<Ratio, std::string> Ratio::parse(std::string_view s) {
       return std::unexpected("'" + std::string(s) + "' is not a fraction of two integers");
     }
     if (den->scaled <= 0) return std::unexpected("'" + std::string(s) + "' needs a positive denominator");
-    return Ratio{checked(num->scaled, "ratio"), checked(den->scaled, "ratio")};
+    constexpr Int128 kMax = std::numeric_limits<std::int64_t>::max();
+    if (num->scaled > kMax || num->scaled < -kMax || den->scaled > kMax) {
+      return std::unexpected("'" + std::string(s) + "' is out of range");
+    }
+    return Ratio{static_cast<std::int64_t>(num->scaled), static_cast<std::int64_t>(den->scaled)};
   }
   bool percent = !s.empty() && s.back() == '%';
   auto d = parse_decimal(percent ? s.substr(0, s.size() - 1) : s);
   if (!d) return std::unexpected(d.error());
   int digits = d->fraction_digits + (percent ? 2 : 0);
   if (digits > 18) return std::unexpected("'" + std::string(s) + "' is too precise");
-  try {
-    return Ratio{checked(d->scaled, "ratio"), checked(pow10_128(digits), "ratio")};
-  } catch (const MoneyError&) {
+  constexpr Int128 kMax = std::numeric_limits<std::int64_t>::max();
+  const Int128 den = pow10_128(digits);
+  if (d->scaled > kMax || d->scaled < -kMax || den > kMax) {
     return std::unexpected("'" + std::string(s) + "' is out of range");
   }
+  return Ratio{static_cast<std::int64_t>(d->scaled), static_cast<std::int64_t>(den)};
 }
 
 Int128 divide_rounded(Int128 numerator, Int128 denominator, Rounding rounding) {

@@ -187,6 +187,11 @@ TEST(Ratio, Parses) {
   EXPECT_FALSE(Ratio::parse("abc"));
   EXPECT_FALSE(Ratio::parse("%"));
   EXPECT_FALSE(Ratio::parse("1.5/2"));
+  // Found by fuzz_scalars: out-of-range parts are an error, never an exception.
+  EXPECT_FALSE(Ratio::parse("99999999999999999999/1"));
+  EXPECT_FALSE(Ratio::parse("1/99999999999999999999"));
+  EXPECT_FALSE(Ratio::parse("-99999999999999999999"));
+  EXPECT_FALSE(Ratio::parse("0.0000000000000000001"));
 }
 
 TEST(Rounding, NamesRoundTrip) {

@@ -166,3 +166,58 @@ TEST(Timers, NamesRoundTrip) {
 
 }  // namespace
 }  // namespace pactwatch::engine
+
+#include "pactwatch/engine/item_timeline.h"
+
+namespace pactwatch::engine {
+namespace {
+
+store::Item stored_ticket(std::string payload) {
+  store::Item i;
+  i.source = "zendesk";
+  i.external_id = "35436";
+  i.kind = "tickets";
+  i.created_at = T("2026-01-05T10:00:00Z");
+  i.updated_at = T("2026-01-05T15:00:00Z");
+  i.payload = std::move(payload);
+  return i;
+}
+
+TEST(ItemTimeline, ReadsHistoryFromThePayload) {
+  auto item = stored_ticket(R"({"status_history":[{"at":"2026-01-05T11:00:00Z","status":"Pending"},
+      {"at":"2026-01-05T10:00:00Z","status":"open"},{"at":"2026-01-05T14:00:00Z","status":"open"}],
+      "agent_replies":["2026-01-05T13:00:00Z","2026-01-05T10:30:00Z"],"customer_comments":["2026-01-05T12:00:00Z"]})");
+  item.solved_at = T("2026-01-05T15:00:00Z");
+  auto t = timeline_from_item(item);
+  ASSERT_TRUE(t) << t.error();
+  ASSERT_EQ(t->statuses.size(), 4u);  // sorted, lower-cased, plus the solve from solved_at
+  EXPECT_EQ(t->statuses[0].status, "open");
+  EXPECT_EQ(t->statuses[1].status, "pending");
+  EXPECT_EQ(t->statuses[3].status, "solved");
+  EXPECT_EQ(t->agent_replies.front(), T("2026-01-05T10:30:00Z"));
+  auto r = evaluate_timer(*t, policy(TimerKind::resolution, 3.0, {"pending"}), office(), T("2026-01-06T00:00:00Z"));
+  EXPECT_EQ(r[0].elapsed, H(2));  // 10-11 and 14-15
+  EXPECT_EQ(r[0].state, TimerState::met);
+}
+
+TEST(ItemTimeline, FallsBackToColumnsAndReportsBadPayloads) {
+  auto item = stored_ticket("{}");
+  item.first_reply_at = T("2026-01-05T10:45:00Z");
+  auto t = timeline_from_item(item);
+  ASSERT_TRUE(t);
+  ASSERT_EQ(t->agent_replies.size(), 1u);
+  for (const char* bad : {"[]", "not json", R"({"status_history":{}})", R"({"status_history":[{"at":"yesterday","status":"open"}]})",
+                          R"({"agent_replies":[1]})", R"({"status_history":[{"status":"open"}]})"}) {
+    auto r = timeline_from_item(stored_ticket(bad));
+    EXPECT_FALSE(r) << bad;
+    if (!r) {
+      EXPECT_EQ(r.error().rfind("zendesk/35436: ", 0), 0u) << r.error();
+    }
+  }
+  auto no_created = stored_ticket("{}");
+  no_created.created_at.reset();
+  EXPECT_FALSE(timeline_from_item(no_created));
+}
+
+}  // namespace
+}  // namespace pactwatch::engine
