@@ -4,6 +4,9 @@
 #include <spdlog/spdlog.h>
 
 #include <charconv>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <iostream>
 
 #include "pactwatch/app/daemon.h"
@@ -25,6 +28,7 @@ constexpr int kExitUsage = 2;
 
 struct GlobalOptions {
   std::string config_path{config::kDefaultConfigPath};
+  bool config_explicit = false;
   std::string log_format;
   std::string log_level;
 };
@@ -62,18 +66,62 @@ std::unique_ptr<store::Store> open_store(const config::Config& c) {
   return std::move(*s);
 }
 
-int cmd_check(const GlobalOptions& g) {
-  auto c = load(g);
-  if (!c) return kExitFailure;
-  auto rules = rules::load_rule_set(c->rules_dir);
-  if (!rules) {
-    print_diagnostics(rules.error());
-    std::cerr << c->rules_dir << ": " << rules.error().size() << " problem(s)\n";
+std::string date_text(calendar::LocalDate d) {
+  const std::chrono::year_month_day ymd{d};
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%04d-%02u-%02u", static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
+                static_cast<unsigned>(ymd.day()));
+  return buf;
+}
+
+void print_contract_summary(const rules::RuleSet& set) {
+  for (const auto& c : set.contracts) {
+    std::cout << "  " << c.contract << " v" << c.version << " (" << c.partner << ", " << date_text(c.effective_from)
+              << " to " << (c.effective_until ? date_text(*c.effective_until) : "open end") << "): "
+              << (c.enforced ? "enforced" : "draft") << ", sha256 " << c.sha256.substr(0, 16) << "…, " << c.status_note
+              << '\n';
+  }
+}
+
+int cmd_check(const GlobalOptions& g, const std::string& rules_override) {
+  config::Config c;
+  const bool rules_only = !g.config_explicit && !rules_override.empty() && !std::filesystem::exists(g.config_path);
+  if (rules_only) {
+    c = config::default_config();  // checking a rules directory alone: no config file needed
+  } else {
+    auto loaded = load(g);
+    if (!loaded) return kExitFailure;
+    c = *loaded;
+    std::cout << g.config_path << ": ok\n";
+  }
+  if (!rules_override.empty()) c.rules_dir = rules_override;
+  auto report = rules::check_rule_set(c.rules_dir);
+  print_diagnostics(report.problems);
+  const auto& set = report.set;
+  std::cout << c.rules_dir << ": " << set.partners.size() << " partner(s), " << set.calendars.size() << " calendar(s), "
+            << set.contracts.size() << " contract version(s)" << (report.problems.empty() ? "" : " loaded") << '\n';
+  print_contract_summary(set);
+  if (!report.problems.empty()) {
+    std::cerr << c.rules_dir << ": " << report.problems.size() << " problem(s)\n";
     return kExitFailure;
   }
-  std::cout << g.config_path << ": ok\n"
-            << c->rules_dir << ": ok (" << rules->partners.size() << " partner(s), " << rules->calendars.size()
-            << " calendar(s))\n";
+  return kExitOk;
+}
+
+int cmd_contract(const std::string& op, const std::string& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) {
+    std::cerr << file << ": cannot read the contract file\n";
+    return kExitFailure;
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  auto out = op == "hash" ? rules::contract_hash(text.str(), file) : rules::canonical_contract(text.str(), file);
+  if (!out) {
+    print_diagnostics(out.error());
+    return kExitFailure;
+  }
+  std::cout << *out << '\n';
   return kExitOk;
 }
 
@@ -205,7 +253,7 @@ int main(int argc, char** argv) {
   app.fallthrough();
 
   GlobalOptions g;
-  app.add_option("-c,--config", g.config_path, "Configuration file")->capture_default_str();
+  auto* config_opt = app.add_option("-c,--config", g.config_path, "Configuration file")->capture_default_str();
   app.add_option("--log-format", g.log_format, "Log format, overrides the config")->check(CLI::IsMember({"text", "json"}));
   app.add_option("--log-level", g.log_level, "Log level, overrides the config")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
@@ -213,8 +261,24 @@ int main(int argc, char** argv) {
   int rc = kExitOk;
   auto* serve = app.add_subcommand("serve", "Run the daemon in the foreground until SIGTERM or SIGINT");
   serve->callback([&] { rc = cmd_serve(g); });
-  auto* check = app.add_subcommand("check", "Validate the config file and the rules; exit 0 when valid, 1 otherwise");
-  check->callback([&] { rc = cmd_check(g); });
+  std::string rules_override;
+  auto* check = app.add_subcommand(
+      "check", "Validate the config, partners, calendars and contracts; summarize each contract; exit 0 when valid");
+  check->add_option("--rules", rules_override, "Rules directory to check instead of the config's rules_dir");
+  check->callback([&] {
+    g.config_explicit = config_opt->count() > 0;
+    rc = cmd_check(g, rules_override);
+  });
+
+  std::string contract_file;
+  auto* contract = app.add_subcommand("contract", "Contract helpers");
+  contract->require_subcommand(1);
+  auto* c_hash = contract->add_subcommand("hash", "Print the SHA-256 that both parties approve (approvals excluded)");
+  c_hash->add_option("FILE", contract_file, "Contract file")->required();
+  c_hash->callback([&] { rc = cmd_contract("hash", contract_file); });
+  auto* c_canon = contract->add_subcommand("canonical", "Print the canonical form the hash is taken over");
+  c_canon->add_option("FILE", contract_file, "Contract file")->required();
+  c_canon->callback([&] { rc = cmd_contract("canonical", contract_file); });
 
   auto* db = app.add_subcommand("db", "Store administration");
   db->require_subcommand(1);

@@ -1,56 +1,155 @@
 #include "pactwatch/rules/rule_set.h"
 
 #include <algorithm>
+#include <set>
 
 #include "pactwatch/calendar/calendar_file.h"
 
 namespace pactwatch::rules {
 
-std::expected<RuleSet, core::Diagnostics> load_rule_set(const std::filesystem::path& dir) {
+namespace {
+
+std::vector<std::filesystem::path> yaml_files(const std::filesystem::path& dir) {
+  std::vector<std::filesystem::path> files;
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir, ec)) return files;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    if (entry.path().extension() == ".yaml") files.push_back(entry.path());
+  }
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+core::Diagnostic at_key(const ContractVersion& c, const std::string& key, std::string message) {
+  const auto it = c.positions.find(key);
+  const auto [line, column] = it == c.positions.end() ? std::pair{0, 0} : it->second;
+  return {c.file, line, column, std::move(message)};
+}
+
+std::string date_text(calendar::LocalDate d) {
+  const std::chrono::year_month_day ymd{d};
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%04d-%02u-%02u", static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
+                static_cast<unsigned>(ymd.day()));
+  return buf;
+}
+
+// partners_failed / failed_calendars: files that did not load. References to them are not
+// reported again (the file's own errors say what is wrong).
+void check_contracts(RuleSet& set, bool partners_failed, const std::set<std::string>& failed_calendars,
+                     core::Diagnostics& problems) {
+  auto& cs = set.contracts;
+  std::stable_sort(cs.begin(), cs.end(), [](const ContractVersion& a, const ContractVersion& b) {
+    return std::pair(a.contract, a.version) < std::pair(b.contract, b.version);
+  });
+  for (std::size_t i = 0; i < cs.size(); ++i) {
+    const auto& c = cs[i];
+    if (!partners_failed && !set.partner(c.partner)) {
+      std::vector<std::string_view> ids;
+      for (const auto& p : set.partners) ids.push_back(p.id);
+      std::string msg = "partner: unknown partner '" + c.partner + "' (not in partners.yaml)";
+      if (auto hint = core::did_you_mean(c.partner, ids); !hint.empty()) msg += "; " + hint;
+      problems.push_back(at_key(c, "partner", msg));
+    }
+    if (!failed_calendars.contains(c.calendar) && !set.calendars.contains(c.calendar)) {
+      std::vector<std::string_view> names;
+      for (const auto& [name, cal] : set.calendars) names.push_back(name);
+      std::string msg = "calendar: unknown calendar '" + c.calendar + "' (no calendars/" + c.calendar + ".yaml)";
+      if (auto hint = core::did_you_mean(c.calendar, names); !hint.empty()) msg += "; " + hint;
+      problems.push_back(at_key(c, "calendar", msg));
+    }
+    for (std::size_t j = 0; j < i; ++j) {
+      const auto& o = cs[j];
+      if (o.contract != c.contract) continue;
+      if (o.version == c.version) {
+        problems.push_back(at_key(c, "version", "version " + std::to_string(c.version) + " of '" + c.contract +
+                                                    "' is also defined in " + std::filesystem::path(o.file).filename().string()));
+        continue;
+      }
+      if (o.partner != c.partner) {
+        problems.push_back(at_key(c, "partner", "'" + c.contract + "' v" + std::to_string(c.version) + " is for '" +
+                                                    c.partner + "' but v" + std::to_string(o.version) + " is for '" +
+                                                    o.partner + "'"));
+      }
+      // Two enforced versions of one contract may not be in effect on the same day.
+      const bool overlap = c.enforced && o.enforced && (!o.effective_until || c.effective_from <= *o.effective_until) &&
+                           (!c.effective_until || o.effective_from <= *c.effective_until);
+      if (overlap) {
+        problems.push_back(at_key(c, "effective", "enforced v" + std::to_string(c.version) + " (from " +
+                                                      date_text(c.effective_from) + ") overlaps enforced v" +
+                                                      std::to_string(o.version) + " (" + date_text(o.effective_from) +
+                                                      " to " + (o.effective_until ? date_text(*o.effective_until) : "open end") +
+                                                      ") of '" + c.contract + "'"));
+      }
+    }
+  }
+}
+
+}  // namespace
+
+const PartnerDef* RuleSet::partner(std::string_view id) const {
+  for (const auto& p : partners) {
+    if (p.id == id) return &p;
+  }
+  return nullptr;
+}
+
+RuleSetReport check_rule_set(const std::filesystem::path& dir) {
+  RuleSetReport r;
+  r.set.dir = dir;
   std::error_code ec;
   if (!std::filesystem::is_directory(dir, ec)) {
-    return std::unexpected(core::Diagnostics{{dir.string(), 0, 0, "the rules directory does not exist"}});
+    r.problems.push_back({dir.string(), 0, 0, "the rules directory does not exist"});
+    return r;
   }
-  RuleSet set;
-  set.dir = dir;
-  core::Diagnostics problems;
   const auto partners_file = dir / "partners.yaml";
+  bool partners_failed = false;
+  std::set<std::string> failed_calendars;
   if (std::filesystem::exists(partners_file, ec)) {
     if (auto partners = load_partners(partners_file)) {
-      set.partners = std::move(*partners);
+      r.set.partners = std::move(*partners);
     } else {
-      problems.insert(problems.end(), partners.error().begin(), partners.error().end());
+      partners_failed = true;
+      r.problems.insert(r.problems.end(), partners.error().begin(), partners.error().end());
     }
   }
-  set.calendars.emplace("24x7", calendar::Calendar::always_open());
-  const auto calendars_dir = dir / "calendars";
-  if (std::filesystem::is_directory(calendars_dir, ec)) {
-    std::vector<std::filesystem::path> files;
-    for (const auto& entry : std::filesystem::directory_iterator(calendars_dir, ec)) {
-      if (entry.path().extension() == ".yaml") files.push_back(entry.path());
+  r.set.calendars.emplace("24x7", calendar::Calendar::always_open());
+  for (const auto& f : yaml_files(dir / "calendars")) {
+    const std::string name = f.stem().string();
+    if (name == "24x7") {
+      r.problems.push_back({f.string(), 0, 0, "'24x7' is the built-in always-open calendar; choose another name"});
+      continue;
     }
-    std::sort(files.begin(), files.end());
-    for (const auto& f : files) {
-      const std::string name = f.stem().string();
-      if (name == "24x7") {
-        problems.push_back({f.string(), 0, 0, "'24x7' is the built-in always-open calendar; choose another name"});
-        continue;
-      }
-      auto spec = calendar::load_calendar_file(f);
-      if (!spec) {
-        problems.insert(problems.end(), spec.error().begin(), spec.error().end());
-        continue;
-      }
-      auto cal = calendar::Calendar::compile(*spec);
-      if (!cal) {
-        problems.push_back({f.string(), 0, 0, cal.error()});
-        continue;
-      }
-      set.calendars.emplace(name, std::move(*cal));
+    auto spec = calendar::load_calendar_file(f);
+    if (!spec) {
+      failed_calendars.insert(name);
+      r.problems.insert(r.problems.end(), spec.error().begin(), spec.error().end());
+      continue;
     }
+    auto cal = calendar::Calendar::compile(*spec);
+    if (!cal) {
+      failed_calendars.insert(name);
+      r.problems.push_back({f.string(), 0, 0, cal.error()});
+      continue;
+    }
+    r.set.calendars.emplace(name, std::move(*cal));
   }
-  if (!problems.empty()) return std::unexpected(std::move(problems));
-  return set;
+  for (const auto& f : yaml_files(dir / "contracts")) {
+    auto c = load_contract(f);
+    if (!c) {
+      r.problems.insert(r.problems.end(), c.error().begin(), c.error().end());
+      continue;
+    }
+    r.set.contracts.push_back(std::move(*c));
+  }
+  check_contracts(r.set, partners_failed, failed_calendars, r.problems);
+  return r;
+}
+
+std::expected<RuleSet, core::Diagnostics> load_rule_set(const std::filesystem::path& dir) {
+  auto r = check_rule_set(dir);
+  if (!r.problems.empty()) return std::unexpected(std::move(r.problems));
+  return std::move(r.set);
 }
 
 }  // namespace pactwatch::rules

@@ -121,7 +121,7 @@ TEST(Cli, DbMigrateAndStatus) {
 }
 
 TEST(CalendarCli, AnswersEachQuestion) {
-  const std::string cal = std::string(PACTWATCH_SOURCE_DIR) + "/rules/calendars/eu-support.yaml";
+  const std::string cal = std::string(PACTWATCH_SOURCE_DIR) + "/rules/examples/calendars/eu-support.yaml";
   auto ask = [&](std::vector<std::string> args) {
     args.insert(args.begin(), {kBinary, "calendar", cal});
     auto r = run(args);
@@ -145,7 +145,7 @@ TEST(CalendarCli, AnswersEachQuestion) {
 }
 
 TEST(CalendarCli, ClearErrors) {
-  const std::string cal = std::string(PACTWATCH_SOURCE_DIR) + "/rules/calendars/eu-support.yaml";
+  const std::string cal = std::string(PACTWATCH_SOURCE_DIR) + "/rules/examples/calendars/eu-support.yaml";
   auto bad_t = run({kBinary, "calendar", cal, "is-open", "2026-01-05 noon"});
   EXPECT_EQ(bad_t.exit_code, 1);
   EXPECT_NE(bad_t.err.find("is not an RFC 3339 date-time"), std::string::npos) << bad_t.err;

@@ -10,6 +10,7 @@
 
 #include "pactwatch/calendar/calendar.h"
 #include "pactwatch/core/diagnostic.h"
+#include "pactwatch/rules/contract.h"
 #include "pactwatch/rules/partners.h"
 
 namespace pactwatch::rules {
@@ -19,11 +20,22 @@ struct RuleSet {
   std::vector<PartnerDef> partners;
   // calendars/NAME.yaml by NAME, plus the built-in "24x7".
   std::map<std::string, calendar::Calendar> calendars;
+  // contracts/*.yaml, sorted by contract id then version.
+  std::vector<ContractVersion> contracts;
+
+  [[nodiscard]] const PartnerDef* partner(std::string_view id) const;
 };
 
-// Loads rules_dir/partners.yaml (optional: no file means no partners yet) and every
-// rules_dir/calendars/*.yaml. A missing directory is an error. Every problem in every file is
-// reported.
+// Everything that loaded, and every problem found (a partial set when there are problems).
+struct RuleSetReport {
+  RuleSet set;
+  core::Diagnostics problems;
+};
+[[nodiscard]] RuleSetReport check_rule_set(const std::filesystem::path& dir);
+
+// Loads rules_dir/partners.yaml (optional: no file means no partners yet), every
+// rules_dir/calendars/*.yaml and every rules_dir/contracts/*.yaml, and checks the references
+// between them. A missing directory is an error. Every problem in every file is reported.
 [[nodiscard]] std::expected<RuleSet, core::Diagnostics> load_rule_set(const std::filesystem::path& dir);
 
 }  // namespace pactwatch::rules

@@ -325,7 +325,7 @@ TEST(CalendarFile, ICalendarErrorsArePositioned) {
 }
 
 TEST(CalendarFile, ShippedCalendarIsValid) {
-  auto cal = load_calendar(std::string(PACTWATCH_SOURCE_DIR) + "/rules/calendars/eu-support.yaml");
+  auto cal = load_calendar(std::string(PACTWATCH_SOURCE_DIR) + "/rules/examples/calendars/eu-support.yaml");
   ASSERT_TRUE(cal) << cal.error()[0].to_string();
   EXPECT_FALSE(cal->is_open(T("2026-07-14T10:00:00Z")));  // from holidays-fr.ics
   EXPECT_TRUE(cal->is_open(T("2026-07-15T10:00:00Z")));

@@ -111,7 +111,7 @@ namespace pactwatch::rules {
 namespace {
 
 TEST(ShippedRules, DemoRulesAreValid) {
-  auto set = load_rule_set(std::filesystem::path(PACTWATCH_SOURCE_DIR) / "rules");
+  auto set = load_rule_set(std::filesystem::path(PACTWATCH_SOURCE_DIR) / "rules" / "examples");
   ASSERT_TRUE(set) << set.error()[0].to_string();
   EXPECT_EQ(set->partners.size(), 4u);
 }

@@ -1,0 +1,125 @@
+// Contract versions (rules/contracts/*.yaml): what brand and partner agreed, approved by both over
+// the SHA-256 of the contract's canonical form.
+#pragma once
+
+#include <expected>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "pactwatch/calendar/calendar.h"
+#include "pactwatch/core/diagnostic.h"
+#include "pactwatch/core/money.h"
+#include "pactwatch/rules/expr.h"
+
+namespace pactwatch::rules {
+
+struct Objective {
+  Threshold target;
+  std::optional<Threshold> warning;
+};
+
+enum class MeasureKind { ratio, percentile, mean, sum, count };
+[[nodiscard]] std::string_view to_string(MeasureKind k);
+
+struct Measure {
+  MeasureKind kind = MeasureKind::ratio;
+  std::shared_ptr<const Expr> condition;  // ratio: the share of items meeting it
+  std::string condition_text;
+  int percentile = 0;                     // percentile: 1-99
+  std::string of;                         // percentile, mean, sum: the field measured
+  ValueType type = ValueType::number;     // type of the measured value (a ratio is a number)
+};
+
+// A KPI (measured on the partner) or an obligation (measured on the brand): same shape.
+struct Kpi {
+  std::string id;
+  std::string description;
+  std::string rationale;
+  SourceKind source = SourceKind::tickets;
+  std::shared_ptr<const Expr> where;  // empty: every item of the source
+  std::string where_text;
+  Measure measure;
+  Objective objective;
+  int min_sample = 1;
+  std::optional<core::Ratio> weight;
+};
+
+enum class Severity { minor, major, critical };
+[[nodiscard]] std::string_view to_string(Severity s);
+
+// A rule every item must meet; each failing item is a violation.
+struct BrandStandard {
+  std::string id;
+  std::string description;
+  std::string rationale;
+  SourceKind source = SourceKind::tickets;
+  std::shared_ptr<const Expr> where;
+  std::string where_text;
+  std::shared_ptr<const Expr> each;
+  std::string each_text;
+  Severity severity = Severity::major;
+};
+
+struct Approval {
+  std::string party;  // brand or partner
+  std::string by;     // email
+  core::Instant at{};
+  std::string sha256;
+};
+
+struct Period {
+  enum class Kind { month, quarter, rolling } kind = Kind::month;
+  core::Duration rolling{0};
+};
+
+struct ContractVersion {
+  std::string file;
+  std::string contract;  // id shared by all versions
+  int version = 0;
+  std::string partner;
+  calendar::LocalDate effective_from{};
+  std::optional<calendar::LocalDate> effective_until;  // inclusive; open-ended when empty
+  std::vector<Approval> approvals;
+  std::string currency;
+  std::string calendar;
+  Period period;
+  std::map<std::string, std::set<std::string>> pause_in;  // timer name -> statuses that pause it
+  std::vector<Kpi> kpis;
+  std::vector<BrandStandard> brand_standards;
+  std::vector<Kpi> obligations;
+  std::string compensation_json;  // canonical JSON of the compensation block ("null" when absent)
+  std::string notify_json;
+
+  // Position (line, column) of each top-level key, for cross-file diagnostics.
+  std::map<std::string, std::pair<int, int>> positions;
+
+  std::string sha256;        // of the canonical form without approvals
+  bool enforced = false;     // both parties approved this exact content
+  std::string status_note;   // why it is a draft, or who approved it
+
+  [[nodiscard]] bool in_effect_on(calendar::LocalDate d) const {
+    return d >= effective_from && (!effective_until || d <= *effective_until);
+  }
+};
+
+// Parses one contract file. Cross-file checks (partner and calendar references, overlapping
+// versions) are the rule set's.
+[[nodiscard]] std::expected<ContractVersion, core::Diagnostics> parse_contract(std::string_view text,
+                                                                               const std::string& file);
+[[nodiscard]] std::expected<ContractVersion, core::Diagnostics> load_contract(const std::filesystem::path& file);
+
+// The canonical form the hash is taken over: the document as JSON with object keys sorted, every
+// scalar as a string, no insignificant whitespace, and the top-level `approvals` key removed.
+[[nodiscard]] std::expected<std::string, core::Diagnostics> canonical_contract(std::string_view text,
+                                                                               const std::string& file);
+// Lower-case hex SHA-256 of the canonical form.
+[[nodiscard]] std::expected<std::string, core::Diagnostics> contract_hash(std::string_view text, const std::string& file);
+[[nodiscard]] std::string sha256_hex(std::string_view data);
+
+}  // namespace pactwatch::rules
