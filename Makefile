@@ -32,10 +32,11 @@ demo: deps
 	$(MAKE) build
 	@mkdir -p var
 	@echo
-	@echo "pactwatch demo: SQLite store in ./var/, rules and partners from ./rules/"
+	@echo "pactwatch demo: SQLite store in ./var/, partners, calendars and contracts from ./rules/examples/"
 	@echo "  curl http://127.0.0.1:8080/livez"
 	@echo "  curl http://127.0.0.1:8080/readyz"
 	@echo "  sqlite3 var/pactwatch.db 'select id, name, kind, tier from partners'"
+	@echo "  build/bin/pactwatch check --rules rules/examples"
 	@echo "Stop with Ctrl-C."
 	@echo
 	$(BUILD_DIR)/bin/pactwatch serve --config demo/pactwatch.yaml
@@ -43,7 +44,7 @@ demo: deps
 # Coverage-guided fuzzing with libFuzzer (clang 19 from Debian 12), FUZZ_SECONDS per target,
 # starting from the committed corpus; new inputs go to build-fuzz/corpus-<target>/.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := calendar ical config partners scalars
+FUZZ_TARGETS := calendar ical config partners scalars expr contract
 fuzz-deps: deps
 	@bash scripts/install-deps.sh --fuzz
 

@@ -66,8 +66,10 @@ bool reload_rules(const config::Config& config, store::Store& db, ActiveRules& a
     spdlog::error("cannot store the partners: {}; keeping the rules in force", e.what());
     return false;
   }
-  spdlog::info("rules loaded from {}: {} partner(s), {} calendar(s)", config.rules_dir, loaded->partners.size(),
-               loaded->calendars.size());
+  std::size_t enforced = 0;
+  for (const auto& c : loaded->contracts) enforced += c.enforced ? 1 : 0;
+  spdlog::info("rules loaded from {}: {} partner(s), {} calendar(s), {} contract version(s) ({} enforced)",
+               config.rules_dir, loaded->partners.size(), loaded->calendars.size(), loaded->contracts.size(), enforced);
   active.set(std::make_shared<const rules::RuleSet>(std::move(*loaded)));
   return true;
 }

@@ -180,6 +180,43 @@ TEST(Cli, CheckValidatesCalendars) {
       << bad.err;
 }
 
+TEST(Cli, CheckSummarizesEachContract) {
+  const std::string rules = std::string(PACTWATCH_SOURCE_DIR) + "/rules/examples";
+  // --rules alone: no config file is needed.
+  auto r = run({kBinary, "check", "--rules", rules});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("4 partner(s), 3 calendar(s), 5 contract version(s)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("contoso-resale v1 (contoso-eu, 2026-01-01 to open end): draft, sha256 "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("missing the partner approval"), std::string::npos);
+  EXPECT_NE(r.out.find("northwind-support v3 (northwind, 2026-01-01 to 2026-12-31): enforced"), std::string::npos) << r.out;
+  // A bad fixture: every problem, then the summary of what loaded, exit 1.
+  const std::string bad = std::string(PACTWATCH_SOURCE_DIR) + "/tests/rules/bad/weights_not_100";
+  auto b = run({kBinary, "check", "--rules", bad});
+  EXPECT_EQ(b.exit_code, 1);
+  EXPECT_NE(b.err.find("contracts/support.yaml:9:3: kpis: weights must add up to 100 (they add up to 90)"), std::string::npos)
+      << b.err;
+  EXPECT_NE(b.err.find("1 problem(s)"), std::string::npos);
+}
+
+TEST(Cli, ContractHashAndCanonicalForm) {
+  const std::string file = std::string(PACTWATCH_SOURCE_DIR) + "/rules/examples/contracts/northwind-support-v3.yaml";
+  auto h = run({kBinary, "contract", "hash", file});
+  ASSERT_EQ(h.exit_code, 0) << h.err;
+  ASSERT_EQ(h.out.size(), 65u);  // 64 hex digits and a newline
+  // The approvals in the shipped file carry this very hash.
+  EXPECT_NE(testutils::read_file(file).find("sha256: " + h.out.substr(0, 64)), std::string::npos);
+  auto c = run({kBinary, "contract", "canonical", file});
+  EXPECT_EQ(c.exit_code, 0);
+  EXPECT_EQ(c.out.find("approvals"), std::string::npos);
+  EXPECT_EQ(c.out.rfind("{\"brand_standards\":", 0), 0u) << c.out.substr(0, 40);
+  testutils::TempDir dir;
+  auto broken = dir.write("c.yaml", "contract: [\n");
+  auto e = run({kBinary, "contract", "hash", broken.string()});
+  EXPECT_EQ(e.exit_code, 1);
+  EXPECT_NE(e.err.find(broken.string() + ":"), std::string::npos);
+  EXPECT_EQ(run({kBinary, "contract", "hash", "/nope.yaml"}).exit_code, 1);
+}
+
 TEST(Cli, MissingConfigFileIsAClearError) {
   auto r = run({kBinary, "check", "-c", "/nonexistent/pactwatch.yaml"});
   EXPECT_EQ(r.exit_code, 1);
