@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
 #include <fstream>
 #include <optional>
 #include <sstream>
@@ -31,14 +32,6 @@ std::expected<int, std::string> parse_clock(std::string_view s) {
   }
   if (h > 24 || m > 59 || (h == 24 && m != 0)) return std::unexpected("'" + std::string(s) + "' is not a time of day (00:00 to 24:00)");
   return h * 60 + m;
-}
-
-std::optional<std::string> read_text(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
 }
 
 struct Positioned {
@@ -208,6 +201,14 @@ std::expected<LocalInterval, std::string> parse_interval(std::string_view text) 
   return LocalInterval{*start, *end};
 }
 
+std::string format_date(LocalDate d) {
+  const std::chrono::year_month_day ymd{d};
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%04d-%02u-%02u", static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
+                static_cast<unsigned>(ymd.day()));
+  return buf;
+}
+
 std::expected<LocalDate, std::string> parse_date(std::string_view text) {
   int y = 0;
   int mo = 0, d = 0;
@@ -290,7 +291,7 @@ std::expected<CalendarSpec, core::Diagnostics> parse_calendar(std::string_view t
         report.error(ical, "ical: expected the path of an .ics file");
       } else {
         const auto path = base_dir / ical.Scalar();
-        auto content = read_text(path);
+        auto content = core::read_file(path);
         if (!content) {
           report.error(ical, "ical: cannot read " + path.string());
         } else if (auto parsed = parse_ical(*content, path.string()); !parsed) {
@@ -303,16 +304,14 @@ std::expected<CalendarSpec, core::Diagnostics> parse_calendar(std::string_view t
     }
   }
   auto& ds = report.diagnostics();
-  std::stable_sort(ds.begin(), ds.end(), [](const core::Diagnostic& a, const core::Diagnostic& b) {
-    return std::pair(a.line, a.column) < std::pair(b.line, b.column);
-  });
+  core::sort_by_position(ds);
   ds.insert(ds.end(), extra.begin(), extra.end());
   if (!ds.empty()) return std::unexpected(std::move(ds));
   return spec;
 }
 
 std::expected<CalendarSpec, core::Diagnostics> load_calendar_file(const std::filesystem::path& file) {
-  auto text = read_text(file);
+  auto text = core::read_file(file);
   if (!text) return std::unexpected(core::Diagnostics{{file.string(), 0, 0, "cannot read the calendar file"}});
   return parse_calendar(*text, file.string(), file.parent_path());
 }

@@ -66,18 +66,10 @@ std::unique_ptr<store::Store> open_store(const config::Config& c) {
   return std::move(*s);
 }
 
-std::string date_text(calendar::LocalDate d) {
-  const std::chrono::year_month_day ymd{d};
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "%04d-%02u-%02u", static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
-                static_cast<unsigned>(ymd.day()));
-  return buf;
-}
-
 void print_contract_summary(const rules::RuleSet& set) {
   for (const auto& c : set.contracts) {
-    std::cout << "  " << c.contract << " v" << c.version << " (" << c.partner << ", " << date_text(c.effective_from)
-              << " to " << (c.effective_until ? date_text(*c.effective_until) : "open end") << "): "
+    std::cout << "  " << c.contract << " v" << c.version << " (" << c.partner << ", " << calendar::format_date(c.effective_from)
+              << " to " << (c.effective_until ? calendar::format_date(*c.effective_until) : "open end") << "): "
               << (c.enforced ? "enforced" : "draft") << ", sha256 " << c.sha256.substr(0, 16) << "…, " << c.status_note
               << '\n';
   }
@@ -109,14 +101,12 @@ int cmd_check(const GlobalOptions& g, const std::string& rules_override) {
 }
 
 int cmd_contract(const std::string& op, const std::string& file) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) {
+  auto text = core::read_file(file);
+  if (!text) {
     std::cerr << file << ": cannot read the contract file\n";
     return kExitFailure;
   }
-  std::ostringstream text;
-  text << in.rdbuf();
-  auto out = op == "hash" ? rules::contract_hash(text.str(), file) : rules::canonical_contract(text.str(), file);
+  auto out = op == "hash" ? rules::contract_hash(*text, file) : rules::canonical_contract(*text, file);
   if (!out) {
     print_diagnostics(out.error());
     return kExitFailure;

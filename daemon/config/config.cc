@@ -243,22 +243,16 @@ std::expected<Config, core::Diagnostics> parse_config(std::string_view text, std
   }
   if (!report.ok()) {
     auto& ds = report.diagnostics();
-    std::stable_sort(ds.begin(), ds.end(), [](const core::Diagnostic& a, const core::Diagnostic& b) {
-      return std::pair(a.line, a.column) < std::pair(b.line, b.column);
-    });
+    core::sort_by_position(ds);
     return std::unexpected(std::move(ds));
   }
   return config;
 }
 
 std::expected<Config, core::Diagnostics> load_config(const std::filesystem::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) {
-    return std::unexpected(core::Diagnostics{{file.string(), 0, 0, "cannot read the config file"}});
-  }
-  std::ostringstream text;
-  text << in.rdbuf();
-  return parse_config(text.str(), file.string());
+  auto text = core::read_file(file);
+  if (!text) return std::unexpected(core::Diagnostics{{file.string(), 0, 0, "cannot read the config file"}});
+  return parse_config(*text, file.string());
 }
 
 std::expected<std::string, std::string> read_secret(const SecretRef& ref, std::string_view what) {
@@ -275,11 +269,9 @@ std::expected<std::string, std::string> read_secret(const SecretRef& ref, std::s
   } else {
     return std::string();
   }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::unexpected(std::string(what) + ": cannot read " + path.string());
-  std::ostringstream text;
-  text << in.rdbuf();
-  std::string s = text.str();
+  auto text = core::read_file(path);
+  if (!text) return std::unexpected(std::string(what) + ": cannot read " + path.string());
+  std::string s = std::move(*text);
   while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
   if (s.empty()) return std::unexpected(std::string(what) + ": " + path.string() + " is empty");
   return s;

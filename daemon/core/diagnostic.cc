@@ -1,6 +1,8 @@
 #include "pactwatch/core/diagnostic.h"
 
 #include <algorithm>
+#include <fstream>
+#include <sstream>
 #include <numeric>
 
 namespace pactwatch::core {
@@ -42,6 +44,20 @@ std::string did_you_mean(std::string_view word, const std::vector<std::string_vi
   }
   if (best.empty()) return {};
   return "did you mean '" + std::string(best) + "'?";
+}
+
+void sort_by_position(Diagnostics& ds) {
+  std::stable_sort(ds.begin(), ds.end(), [](const Diagnostic& a, const Diagnostic& b) {
+    return std::pair(a.line, a.column) < std::pair(b.line, b.column);
+  });
+}
+
+std::optional<std::string> read_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
 }
 
 }  // namespace pactwatch::core

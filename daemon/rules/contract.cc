@@ -283,20 +283,6 @@ void parse_list(const YAML::Node& node, const char* key, std::vector<T>& out, Ya
   }
 }
 
-std::optional<std::string> read_text(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-void sort_by_position(core::Diagnostics& ds) {
-  std::stable_sort(ds.begin(), ds.end(), [](const core::Diagnostic& a, const core::Diagnostic& b) {
-    return std::pair(a.line, a.column) < std::pair(b.line, b.column);
-  });
-}
-
 }  // namespace
 
 std::string_view to_string(MeasureKind k) {
@@ -528,7 +514,7 @@ std::expected<ContractVersion, core::Diagnostics> parse_contract(std::string_vie
     c.notify_json = to_json(root["notify"]).dump();
   }
   auto& ds = report.diagnostics();
-  sort_by_position(ds);
+  core::sort_by_position(ds);
   if (!ds.empty()) return std::unexpected(std::move(ds));
 
   c.sha256 = *contract_hash(text, file);
@@ -558,7 +544,7 @@ std::expected<ContractVersion, core::Diagnostics> parse_contract(std::string_vie
 }
 
 std::expected<ContractVersion, core::Diagnostics> load_contract(const std::filesystem::path& file) {
-  auto text = read_text(file);
+  auto text = core::read_file(file);
   if (!text) return std::unexpected(core::Diagnostics{{file.string(), 0, 0, "cannot read the contract file"}});
   return parse_contract(*text, file.string());
 }

@@ -149,11 +149,9 @@ std::expected<std::vector<PartnerDef>, core::Diagnostics> parse_partners(std::st
 }
 
 std::expected<std::vector<PartnerDef>, core::Diagnostics> load_partners(const std::filesystem::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) return std::unexpected(core::Diagnostics{{file.string(), 0, 0, "cannot read the partners file"}});
-  std::ostringstream text;
-  text << in.rdbuf();
-  return parse_partners(text.str(), file.string());
+  auto text = core::read_file(file);
+  if (!text) return std::unexpected(core::Diagnostics{{file.string(), 0, 0, "cannot read the partners file"}});
+  return parse_partners(*text, file.string());
 }
 
 }  // namespace pactwatch::rules

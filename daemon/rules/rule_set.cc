@@ -26,14 +26,6 @@ core::Diagnostic at_key(const ContractVersion& c, const std::string& key, std::s
   return {c.file, line, column, std::move(message)};
 }
 
-std::string date_text(calendar::LocalDate d) {
-  const std::chrono::year_month_day ymd{d};
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "%04d-%02u-%02u", static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
-                static_cast<unsigned>(ymd.day()));
-  return buf;
-}
-
 // partners_failed / failed_calendars: files that did not load. References to them are not
 // reported again (the file's own errors say what is wrong).
 void check_contracts(RuleSet& set, bool partners_failed, const std::set<std::string>& failed_calendars,
@@ -76,9 +68,9 @@ void check_contracts(RuleSet& set, bool partners_failed, const std::set<std::str
                            (!c.effective_until || o.effective_from <= *c.effective_until);
       if (overlap) {
         problems.push_back(at_key(c, "effective", "enforced v" + std::to_string(c.version) + " (from " +
-                                                      date_text(c.effective_from) + ") overlaps enforced v" +
-                                                      std::to_string(o.version) + " (" + date_text(o.effective_from) +
-                                                      " to " + (o.effective_until ? date_text(*o.effective_until) : "open end") +
+                                                      calendar::format_date(c.effective_from) + ") overlaps enforced v" +
+                                                      std::to_string(o.version) + " (" + calendar::format_date(o.effective_from) +
+                                                      " to " + (o.effective_until ? calendar::format_date(*o.effective_until) : "open end") +
                                                       ") of '" + c.contract + "'"));
       }
     }

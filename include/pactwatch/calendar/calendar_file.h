@@ -35,5 +35,6 @@ struct IcalHolidays {
 [[nodiscard]] std::expected<LocalInterval, std::string> parse_interval(std::string_view text);
 // "YYYY-MM-DD".
 [[nodiscard]] std::expected<LocalDate, std::string> parse_date(std::string_view text);
+[[nodiscard]] std::string format_date(LocalDate date);
 
 }  // namespace pactwatch::calendar
