@@ -9,6 +9,7 @@
 #include <sstream>
 #include <iostream>
 
+#include "commands.h"
 #include "pactwatch/app/daemon.h"
 #include "pactwatch/calendar/calendar_file.h"
 #include "pactwatch/app/logging.h"
@@ -308,6 +309,54 @@ int main(int argc, char** argv) {
   for (auto* sub : {c_duration, c_add, c_sub, c_open, c_next, c_periods}) {
     sub->callback([&, sub] { rc = cmd_calendar(cal_args, sub->get_name()); });
   }
+
+  // Items and evaluations.
+  cli::StoreArgs store_args;
+  auto add_store_args = [&](CLI::App* sub) {
+    sub->add_option("--rules", store_args.rules_dir, "Rules directory instead of the config's rules_dir");
+    sub->add_option("--db", store_args.db_url, "Database URL instead of the config's database.url");
+  };
+  // With --rules and --db a config file is optional (as with check --rules).
+  auto config_for = [&]() -> std::optional<config::Config> {
+    if (config_opt->count() == 0 && !std::filesystem::exists(g.config_path)) {
+      auto c = config::default_config();
+      app::setup_logging(c.log_format, "warn");
+      return c;
+    }
+    return load(g);
+  };
+  cli::ImportArgs import_args;
+  auto* import = app.add_subcommand("import", "Load items from an NDJSON or CSV file (see docs/import.md)");
+  import->add_option("KIND", import_args.kind, "tickets, deals, surveys or events")
+      ->required()
+      ->check(CLI::IsMember({"tickets", "deals", "surveys", "events"}));
+  import->add_option("FILE", import_args.file, "NDJSON (one object per line) or CSV with a header row")->required();
+  import->add_option("--source", import_args.source, "Source of records that name none")->capture_default_str();
+  import->add_option("--format", import_args.format, "ndjson or csv (default: from the file name)")
+      ->check(CLI::IsMember({"ndjson", "csv"}));
+  import->add_flag("--skip-bad", import_args.skip_bad, "Import the good lines and list the bad ones");
+  add_store_args(import);
+  import->callback([&] {
+    auto c = config_for();
+    rc = c ? cli::cmd_import(*c, store_args, import_args) : kExitFailure;
+  });
+  cli::EvalArgs eval_args;
+  auto* eval = app.add_subcommand("eval", "Evaluate contracts over the stored items (see docs/evaluation.md)");
+  eval->add_option("--partner", eval_args.partner, "Only this partner");
+  eval->add_option("--period", eval_args.period, "Period label: 2026-10 (month) or 2026-Q4 (quarter); default: the one containing --as-of");
+  eval->add_option("--as-of", eval_args.as_of, "Evaluate as of this instant (default: now)");
+  eval->add_option("--format", eval_args.format, "table (for people) or json (stable)")
+      ->check(CLI::IsMember({"table", "json"}))
+      ->capture_default_str();
+  add_store_args(eval);
+  eval->callback([&] {
+    auto c = config_for();
+    rc = c ? cli::cmd_eval(*c, store_args, eval_args) : kExitFailure;
+  });
+  std::vector<std::string> scenario_files;
+  auto* test = app.add_subcommand("test", "Run contract scenario tests: items, an as-of instant, expected results");
+  test->add_option("FILE", scenario_files, "Scenario files")->required();
+  test->callback([&] { rc = cli::cmd_test(scenario_files); });
 
   try {
     app.parse(argc, argv);

@@ -185,7 +185,8 @@ void parse_kpi(const YAML::Node& node, Kpi& k, const std::string& section, const
   YamlReport& report = ctx.report;
   std::string where = section;
   if (node["id"] && node["id"].IsScalar()) where = section + " '" + node["id"].Scalar() + "'";
-  std::vector<std::string_view> keys{"id", "description", "rationale", "source", "where", "measure", "objective", "min_sample"};
+  std::vector<std::string_view> keys{"id",      "description", "rationale",  "source",    "where",
+                                     "measure", "objective",   "min_sample", "counted_by"};
   if (weighted) keys.push_back("weight");
   report.check_keys(node, keys, where);
   k.id = required_scalar(node, "id", where, report);
@@ -204,6 +205,18 @@ void parse_kpi(const YAML::Node& node, Kpi& k, const std::string& section, const
     return;
   }
   if (node["where"]) k.where = condition(node["where"], k.source, where + ": where", ctx, k.where_text);
+  if (node["counted_by"]) {
+    k.counted_by = scalar_or_error(node["counted_by"], where + ": counted_by", report);
+    const bool valid = k.counted_by == "created" ||
+                       (k.source == SourceKind::tickets && k.counted_by == "solved") ||
+                       (k.source == SourceKind::deals && (k.counted_by == "closed" || k.counted_by == "registered"));
+    if (!valid) {
+      report.error(node["counted_by"], where + ": counted_by for " + std::string(to_string(k.source)) + " is " +
+                                           (k.source == SourceKind::tickets ? "created or solved"
+                                            : k.source == SourceKind::deals ? "created, closed or registered"
+                                                                            : "created"));
+    }
+  }
   if (!node["measure"]) {
     report.error(node, where + ": missing required key 'measure'");
   } else {

@@ -515,6 +515,39 @@ std::optional<Item> Store::find_item(const std::string& source, const std::strin
   });
 }
 
+std::vector<Item> Store::items_of_partner(const std::string& partner_id) {
+  return wrap("item query", [&] {
+    Lease l(*pool_);
+    std::vector<Item> out;
+    // Explicit long long binds: SOCI's dynamic rows type SQLite INTEGER columns as int.
+    Item item;
+    std::string partner;
+    long long created = 0, first_reply = 0, solved = 0, updated = 0, amount = 0;
+    soci::indicator partner_ind = soci::i_ok, created_ind = soci::i_ok, first_reply_ind = soci::i_ok,
+                    solved_ind = soci::i_ok, amount_ind = soci::i_ok;
+    soci::statement st =
+        (l.sql().prepare << "SELECT source, external_id, kind, partner_id, status, priority, created_at, first_reply_at, "
+                            "solved_at, updated_at, amount_minor, currency, payload FROM items WHERE partner_id = :p "
+                            "ORDER BY source, external_id",
+         soci::into(item.source), soci::into(item.external_id), soci::into(item.kind), soci::into(partner, partner_ind),
+         soci::into(item.status), soci::into(item.priority), soci::into(created, created_ind),
+         soci::into(first_reply, first_reply_ind), soci::into(solved, solved_ind), soci::into(updated),
+         soci::into(amount, amount_ind), soci::into(item.currency), soci::into(item.payload), soci::use(partner_id));
+    st.execute();
+    while (st.fetch()) {
+      Item row = item;
+      row.partner_id = partner_ind == soci::i_ok ? std::optional<std::string>(partner) : std::nullopt;
+      row.created_at = opt_instant(created, created_ind);
+      row.first_reply_at = opt_instant(first_reply, first_reply_ind);
+      row.solved_at = opt_instant(solved, solved_ind);
+      row.updated_at = core::from_unix_ms(updated);
+      row.amount_minor = amount_ind == soci::i_ok ? std::optional<std::int64_t>(amount) : std::nullopt;
+      out.push_back(std::move(row));
+    }
+    return out;
+  });
+}
+
 std::int64_t Store::count_items(const std::optional<std::string>& source) {
   return wrap("item count", [&] {
     Lease l(*pool_);

@@ -217,6 +217,69 @@ TEST(Cli, ContractHashAndCanonicalForm) {
   EXPECT_EQ(run({kBinary, "contract", "hash", "/nope.yaml"}).exit_code, 1);
 }
 
+TEST(Cli, ImportThenEvaluate) {
+  Daemon d;
+  const std::string rules = std::string(PACTWATCH_SOURCE_DIR) + "/rules/examples";
+  const std::string db = "sqlite://" + (d.dir.path() / "var/eval.db").string();
+  // A bad line rejects the whole file ...
+  auto bad = d.dir.write("bad.ndjson",
+                         "{\"id\": 1, \"partner\": \"northwind\", \"priority\": \"urgent\", \"created_at\": \"2026-10-05T08:00:00Z\", \"agent_replies\": [\"2026-10-05T08:30:00Z\"]}\n"
+                         "{\"id\": 2, \"created_at\": \"not a time\"}\n");
+  auto rejected = run({kBinary, "import", "tickets", bad.string(), "--rules", rules, "--db", db});
+  EXPECT_EQ(rejected.exit_code, 1);
+  EXPECT_NE(rejected.err.find(bad.string() + ":2: created_at:"), std::string::npos) << rejected.err;
+  EXPECT_NE(rejected.err.find("nothing imported"), std::string::npos);
+  // ... unless --skip-bad, which imports the rest and lists what it skipped.
+  auto skipped = run({kBinary, "import", "tickets", bad.string(), "--rules", rules, "--db", db, "--skip-bad"});
+  EXPECT_EQ(skipped.exit_code, 0) << skipped.err;
+  EXPECT_NE(skipped.out.find("imported 1 tickets"), std::string::npos) << skipped.out;
+  auto csv = d.dir.write("more.csv",
+                         "id,account,priority,created_at,agent_replies\n"
+                         "2,509974,urgent,2026-10-05T14:30:00Z,2026-10-06T07:45:00Z\n"
+                         "3,1,urgent,2026-10-05T14:30:00Z,\n");
+  auto imported = run({kBinary, "import", "tickets", csv.string(), "--source", "zendesk", "--rules", rules, "--db", db});
+  EXPECT_EQ(imported.exit_code, 0) << imported.err;
+  EXPECT_NE(imported.out.find("1 attributed to a partner, 1 unattributed"), std::string::npos) << imported.out;
+  // Re-importing the same file writes nothing.
+  auto again = run({kBinary, "import", "tickets", csv.string(), "--source", "zendesk", "--rules", rules, "--db", db});
+  EXPECT_NE(again.out.find("0 written, 2 unchanged"), std::string::npos) << again.out;
+
+  auto ev = run({kBinary, "eval", "--rules", rules, "--db", db, "--partner", "northwind", "--period", "2026-10",
+                 "--as-of", "2026-11-02T00:00:00Z", "--format", "json"});
+  ASSERT_EQ(ev.exit_code, 0) << ev.err;
+  auto doc = nlohmann::json::parse(ev.out);
+  ASSERT_EQ(doc["evaluations"].size(), 1u);
+  const auto& e = doc["evaluations"][0];
+  EXPECT_EQ(e["contract"]["id"], "northwind-support");
+  EXPECT_EQ(e["contract"]["version"], 3);
+  EXPECT_EQ(e["kpis"][0]["id"], "p1_first_reply");
+  EXPECT_EQ(e["kpis"][0]["numerator"], 1);
+  EXPECT_EQ(e["kpis"][0]["denominator"], 2);
+  EXPECT_EQ(e["kpis"][0]["evidence"][0]["id"], "2");
+  // Same inputs, same bytes.
+  auto ev2 = run({kBinary, "eval", "--rules", rules, "--db", db, "--partner", "northwind", "--period", "2026-10",
+                  "--as-of", "2026-11-02T00:00:00Z", "--format", "json"});
+  EXPECT_EQ(ev2.out, ev.out);
+  auto table = run({kBinary, "eval", "--rules", rules, "--db", db, "--partner", "northwind", "--period", "2026-10",
+                    "--as-of", "2026-11-02T00:00:00Z"});
+  EXPECT_EQ(table.exit_code, 0);
+  EXPECT_NE(table.out.find("p1_first_reply             50.00%"), std::string::npos) << table.out;
+  EXPECT_EQ(run({kBinary, "eval", "--rules", rules, "--db", db, "--partner", "nobody"}).exit_code, 1);
+  EXPECT_EQ(run({kBinary, "eval", "--rules", rules, "--db", db, "--as-of", "tomorrow"}).exit_code, 1);
+}
+
+TEST(Cli, ScenarioTestsReportFailures) {
+  testutils::TempDir dir;
+  const std::string rules = std::string(PACTWATCH_SOURCE_DIR) + "/rules/examples";
+  auto f = dir.write("s.yaml", "rules: " + rules + "\ncontract: tailspin-supply\nperiod: 2026-Q3\nas_of: 2026-10-01T00:00:00Z\n"
+                               "items:\n  events:\n    - {id: 1, partner: tailspin-parts, name: delivery, at: \"2026-08-01T00:00:00Z\", late: true}\n"
+                               "expect:\n  kpis:\n    on_time_delivery: {value: \"100.00%\", denominator: 1}\n");
+  auto r = run({kBinary, "test", f.string()});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.out.find("on_time_delivery' value: expected 100.00%, got 0.00%"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("1 scenario(s): 1 passed, 1 failed"), std::string::npos) << r.out;
+}
+
 TEST(Cli, MissingConfigFileIsAClearError) {
   auto r = run({kBinary, "check", "-c", "/nonexistent/pactwatch.yaml"});
   EXPECT_EQ(r.exit_code, 1);

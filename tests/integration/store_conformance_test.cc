@@ -238,6 +238,28 @@ TEST_P(StoreConformance, ConcurrentWritersDoNotLoseRecords) {
 
 TEST_P(StoreConformance, PingAnswers) { EXPECT_TRUE(store_->ping()); }
 
+TEST_P(StoreConformance, ItemsOfAPartnerRoundTripInOrder) {
+  Item other = ticket("9", 1);
+  other.partner_id = "contoso";
+  Item unattributed = ticket("8", 1);
+  unattributed.partner_id.reset();
+  Item deal;
+  deal.source = "hubspot";
+  deal.external_id = "1";
+  deal.kind = "deals";
+  deal.partner_id = "northwind";
+  deal.updated_at = t(2);
+  deal.amount_minor = -12345;
+  deal.currency = "JPY";
+  store_->upsert_items(std::vector<Item>{ticket("2", 1), other, deal, ticket("1", 1), unattributed});
+  auto mine = store_->items_of_partner("northwind");
+  ASSERT_EQ(mine.size(), 3u);
+  EXPECT_EQ(mine[0], deal);  // hubspot sorts before zendesk
+  EXPECT_EQ(mine[1], ticket("1", 1));
+  EXPECT_EQ(mine[2], ticket("2", 1));
+  EXPECT_TRUE(store_->items_of_partner("nobody").empty());
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, StoreConformance, ::testing::Values(Backend::sqlite, Backend::postgresql),
                          [](const auto& param_info) { return std::string(to_string(param_info.param)); });
 

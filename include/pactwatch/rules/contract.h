@@ -48,6 +48,9 @@ struct Kpi {
   Objective objective;
   int min_sample = 1;
   std::optional<core::Ratio> weight;
+  // Which instant places an item in a period: created (default), solved (tickets), closed or
+  // registered (deals).
+  std::string counted_by = "created";
 };
 
 enum class Severity { minor, major, critical };

@@ -139,6 +139,8 @@ class Store {
                           core::Instant now);
   [[nodiscard]] std::optional<Item> find_item(const std::string& source, const std::string& external_id);
   [[nodiscard]] std::int64_t count_items(const std::optional<std::string>& source = std::nullopt);
+  // Every item attributed to a partner, ordered by source and external id.
+  [[nodiscard]] std::vector<Item> items_of_partner(const std::string& partner_id);
 
   [[nodiscard]] std::optional<std::string> cursor(const std::string& source);
   void set_cursor(const std::string& source, const std::string& cursor, core::Instant now);

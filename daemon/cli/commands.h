@@ -1,0 +1,36 @@
+// Subcommands that work on items and evaluations (the rest live in main.cc).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "pactwatch/config/config.h"
+
+namespace pactwatch::cli {
+
+struct StoreArgs {
+  std::string rules_dir;  // overrides the config when set
+  std::string db_url;     // overrides the config when set
+};
+
+struct ImportArgs {
+  std::string kind;
+  std::string file;
+  std::string source = "import";
+  std::string format;  // ndjson or csv; from the file name when empty
+  bool skip_bad = false;
+};
+
+struct EvalArgs {
+  std::string partner;
+  std::string period;
+  std::string as_of;
+  std::string format = "table";
+};
+
+int cmd_import(const config::Config& config, const StoreArgs& store, const ImportArgs& args);
+int cmd_eval(const config::Config& config, const StoreArgs& store, const EvalArgs& args);
+int cmd_test(const std::vector<std::string>& files);
+
+}  // namespace pactwatch::cli

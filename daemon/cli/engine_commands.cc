@@ -1,0 +1,375 @@
+#include <unistd.h>
+
+#include <iostream>
+#include <map>
+
+#include "commands.h"
+#include "pactwatch/calendar/calendar_file.h"
+#include "pactwatch/config/yaml_check.h"
+#include "pactwatch/core/clock.h"
+#include "pactwatch/engine/evaluate.h"
+#include "pactwatch/rules/rule_set.h"
+#include "pactwatch/sources/import.h"
+#include "pactwatch/store/store.h"
+
+namespace pactwatch::cli {
+
+namespace {
+
+using nlohmann::json;
+
+void print(const core::Diagnostics& ds) {
+  for (const auto& d : ds) std::cerr << d.to_string() << '\n';
+}
+
+std::optional<rules::RuleSet> rules_or_report(const std::string& dir) {
+  auto r = rules::load_rule_set(dir);
+  if (!r) {
+    print(r.error());
+    std::cerr << dir << ": " << r.error().size() << " problem(s); run 'pactwatch check'\n";
+    return std::nullopt;
+  }
+  return std::move(*r);
+}
+
+std::unique_ptr<store::Store> open_store(const config::Config& c, const StoreArgs& s, const core::Clock& clock) {
+  const std::string url = s.db_url.empty() ? c.database_url : s.db_url;
+  auto password = config::read_secret(c.database_password, "database password");
+  if (!password) {
+    std::cerr << password.error() << '\n';
+    return nullptr;
+  }
+  auto db = store::Store::open({url, *password, 1});
+  if (!db) {
+    std::cerr << db.error() << '\n';
+    return nullptr;
+  }
+  try {
+    (*db)->migrate(clock.now());
+  } catch (const store::StoreError& e) {
+    std::cerr << e.what() << '\n';
+    return nullptr;
+  }
+  return std::move(*db);
+}
+
+const char* colour(const std::string& status, bool tty) {
+  if (!tty) return "";
+  if (status == "met") return "\033[32m";
+  if (status == "warning" || status == "at_risk") return "\033[33m";
+  if (status == "breached") return "\033[31m";
+  return "\033[90m";
+}
+
+std::string cell(const json& v) {
+  if (v.is_null()) return "-";
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_object() && v.contains("text")) return v["text"].get<std::string>() + (v.contains("running") ? "+" : "");
+  return v.dump();
+}
+
+void print_table(const json& doc) {
+  const bool tty = ::isatty(1) != 0;
+  const char* reset = tty ? "\033[0m" : "";
+  const auto& c = doc["contract"];
+  std::cout << c["id"].get<std::string>() << " v" << c["version"].get<int>() << "  partner " << c["partner"].get<std::string>()
+            << "  period " << doc["period"]["label"].get<std::string>() << (doc["period"]["open"].get<bool>() ? " (open)" : "")
+            << "  as of " << doc["as_of"].get<std::string>() << "  " << c["status"].get<std::string>() << '\n';
+  char line[256];
+  std::snprintf(line, sizeof line, "  %-26s %-14s %-14s %-8s %s\n", "KPI", "value", "target", "sample", "status");
+  std::cout << line;
+  auto rows = [&](const json& list, const char* prefix) {
+    for (const auto& k : list) {
+      std::string sample = k.contains("denominator") ? std::to_string(k["numerator"].get<std::int64_t>()) + "/" +
+                                                           std::to_string(k["denominator"].get<std::int64_t>())
+                                                     : std::to_string(k.value("sample", 0));
+      const std::string status = k["status"].get<std::string>();
+      std::snprintf(line, sizeof line, "  %-26s %-14s %-14s %-8s ", (std::string(prefix) + k["id"].get<std::string>()).c_str(),
+                    cell(k["value"]).c_str(), k["target"].get<std::string>().c_str(), sample.c_str());
+      std::cout << line << colour(status, tty) << status << reset << '\n';
+    }
+  };
+  rows(doc["kpis"], "");
+  rows(doc["obligations"], "brand: ");
+  for (const auto& s : doc["brand_standards"]) {
+    const std::string status = s["status"].get<std::string>();
+    std::snprintf(line, sizeof line, "  %-26s %-14s %-14s %-8s ", ("standard: " + s["id"].get<std::string>()).c_str(),
+                  (std::to_string(s["violations"].get<std::int64_t>()) + " violation(s)").c_str(),
+                  s["severity"].get<std::string>().c_str(), std::to_string(s["checked"].get<std::int64_t>()).c_str());
+    std::cout << line << colour(status, tty) << status << reset << '\n';
+  }
+  if (doc.contains("score")) std::cout << "  score " << cell(doc["score"]["value"]) << '\n';
+}
+
+// The versions of a partner's contracts whose effective range meets the period.
+std::vector<const rules::ContractVersion*> versions_for(const rules::RuleSet& set, const std::string& partner) {
+  std::vector<const rules::ContractVersion*> out;
+  for (const auto& c : set.contracts) {
+    if (partner.empty() || c.partner == partner) out.push_back(&c);
+  }
+  return out;
+}
+
+bool overlaps(const rules::ContractVersion& c, const engine::PeriodWindow& w, const calendar::Calendar&) {
+  const auto from = core::Instant(std::chrono::duration_cast<std::chrono::milliseconds>(c.effective_from.time_since_epoch()));
+  const bool starts_before_end = from < w.end;
+  if (!c.effective_until) return starts_before_end;
+  const auto until_end = core::Instant(std::chrono::duration_cast<std::chrono::milliseconds>(
+      (*c.effective_until + std::chrono::days(1)).time_since_epoch()));
+  return starts_before_end && until_end > w.start;
+}
+
+}  // namespace
+
+int cmd_import(const config::Config& config, const StoreArgs& s, const ImportArgs& a) {
+  const core::SystemClock clock;
+  auto set = rules_or_report(s.rules_dir.empty() ? config.rules_dir : s.rules_dir);
+  if (!set) return 1;
+  auto text = core::read_file(a.file);
+  if (!text) {
+    std::cerr << a.file << ": cannot read the file\n";
+    return 1;
+  }
+  sources::ImportOptions opt;
+  opt.kind = a.kind;
+  opt.source = a.source;
+  opt.skip_bad = a.skip_bad;
+  const bool csv = a.format == "csv" || (a.format.empty() && a.file.size() > 4 && a.file.substr(a.file.size() - 4) == ".csv");
+  opt.format = csv ? sources::ImportFormat::csv : sources::ImportFormat::ndjson;
+  auto parsed = sources::parse_import(*text, a.file, opt, set->partners);
+  if (!parsed.bad_lines.empty()) {
+    print(parsed.bad_lines);
+    if (!a.skip_bad) {
+      std::cerr << a.file << ": " << parsed.bad_lines.size() << " bad line(s); nothing imported (--skip-bad imports the rest)\n";
+      return 1;
+    }
+    std::cerr << a.file << ": skipped " << parsed.bad_lines.size() << " bad line(s) listed above\n";
+  }
+  auto db = open_store(config, s, clock);
+  if (!db) return 1;
+  try {
+    const auto counts = db->upsert_items(parsed.items);
+    std::cout << "imported " << parsed.items.size() << " " << a.kind << " from " << a.file << ": " << counts.written
+              << " written, " << counts.unchanged << " unchanged; "
+              << static_cast<std::int64_t>(parsed.items.size()) - parsed.unattributed << " attributed to a partner, "
+              << parsed.unattributed << " unattributed\n";
+  } catch (const store::StoreError& e) {
+    std::cerr << e.what() << "; nothing imported\n";
+    return 1;
+  }
+  return 0;
+}
+
+int cmd_eval(const config::Config& config, const StoreArgs& s, const EvalArgs& a) {
+  const core::SystemClock clock;
+  core::Instant as_of = clock.now();
+  if (!a.as_of.empty()) {
+    auto t = core::parse_rfc3339(a.as_of);
+    if (!t) {
+      std::cerr << "pactwatch: --as-of: " << t.error() << '\n';
+      return 1;
+    }
+    as_of = *t;
+  }
+  auto set = rules_or_report(s.rules_dir.empty() ? config.rules_dir : s.rules_dir);
+  if (!set) return 1;
+  if (!a.partner.empty() && !set->partner(a.partner)) {
+    std::cerr << "pactwatch: unknown partner '" << a.partner << "'\n";
+    return 1;
+  }
+  auto db = open_store(config, s, clock);
+  if (!db) return 1;
+  json all = json::array();
+  std::map<std::string, std::vector<store::Item>> items;
+  for (const auto* c : versions_for(*set, a.partner)) {
+    const auto& cal = set->calendars.at(c->calendar);
+    auto window = a.period.empty() ? engine::period_containing(*c, cal, as_of) : engine::period_by_label(*c, cal, a.period);
+    if (!window) {
+      std::cerr << "pactwatch: " << window.error() << '\n';
+      return 1;
+    }
+    if (!overlaps(*c, *window, cal)) continue;
+    if (!items.contains(c->partner)) {
+      try {
+        items[c->partner] = db->items_of_partner(c->partner);
+      } catch (const store::StoreError& e) {
+        std::cerr << e.what() << '\n';
+        return 1;
+      }
+    }
+    all.push_back(engine::evaluate_contract(*c, cal, items[c->partner], *window, as_of));
+  }
+  if (a.format == "json") {
+    std::cout << json{{"evaluations", all}}.dump(2) << '\n';
+  } else {
+    if (all.empty()) std::cout << "no contract in effect for that partner and period\n";
+    for (const auto& doc : all) {
+      print_table(doc);
+      std::cout << '\n';
+    }
+  }
+  return 0;
+}
+
+// --- scenario tests ------------------------------------------------------------------------
+
+namespace {
+
+std::string expect_text(const YAML::Node& n) { return n.IsScalar() ? n.Scalar() : ""; }
+
+// A scenario's item as an import record: plain true/false and integers keep their type, quoted
+// scalars and everything else are strings.
+json yaml_to_json(const YAML::Node& n) {
+  if (n.IsMap()) {
+    json o = json::object();
+    for (const auto& kv : n) o[kv.first.Scalar()] = yaml_to_json(kv.second);
+    return o;
+  }
+  if (n.IsSequence()) {
+    json a = json::array();
+    for (const auto& v : n) a.push_back(yaml_to_json(v));
+    return a;
+  }
+  if (!n.IsScalar()) return nullptr;
+  const std::string& v = n.Scalar();
+  if (n.Tag() != "!") {
+    if (v == "true" || v == "false") return v == "true";
+    if (!v.empty() && v.find_first_not_of("-0123456789") == std::string::npos && v.find('-', 1) == std::string::npos) {
+      try {
+        return std::stoll(v);
+      } catch (const std::exception&) {
+      }
+    }
+  }
+  return v;
+}
+
+std::string actual_text(const json& v) {
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_object() && v.contains("text")) return v["text"].get<std::string>();
+  if (v.is_null()) return "null";
+  return v.dump();
+}
+
+// Compares the expected fields of one rule with its evaluation; returns (checks, failures).
+std::pair<int, int> compare_rule(const std::string& file, const std::string& section, const std::string& id,
+                                 const YAML::Node& expected, const json& list) {
+  int checks = 0, failures = 0;
+  const json* found = nullptr;
+  for (const auto& r : list) {
+    if (r["id"] == id) found = &r;
+  }
+  if (!found) {
+    std::cout << "FAIL " << file << ": " << section << " '" << id << "' is not in the contract\n";
+    return {1, 1};
+  }
+  for (const auto& kv : expected) {
+    ++checks;
+    const std::string key = kv.first.Scalar();
+    const std::string want = expect_text(kv.second);
+    const std::string got = found->contains(key) ? actual_text((*found)[key]) : "(absent)";
+    if (got != want) {
+      ++failures;
+      std::cout << "FAIL " << file << ": " << section << " '" << id << "' " << key << ": expected " << want << ", got "
+                << got << '\n';
+    }
+  }
+  return {checks, failures};
+}
+
+}  // namespace
+
+int cmd_test(const std::vector<std::string>& files) {
+  int scenarios = 0, checks = 0, failures = 0, broken = 0;
+  for (const auto& file : files) {
+    ++scenarios;
+    auto text = core::read_file(file);
+    config::YamlReport report{file};
+    YAML::Node doc = text ? config::parse_yaml(*text, report) : YAML::Node();
+    if (!text || !report.ok() || !doc.IsMap()) {
+      if (!text) std::cout << "FAIL " << file << ": cannot read the file\n";
+      for (const auto& d : report.diagnostics()) std::cout << "FAIL " << d.to_string() << '\n';
+      if (text && report.ok()) std::cout << "FAIL " << file << ": a scenario is a mapping\n";
+      ++broken;
+      continue;
+    }
+    report.check_keys(doc, {"description", "rules", "contract", "version", "period", "as_of", "items", "expect"}, "scenario");
+    const auto dir = std::filesystem::path(file).parent_path();
+    auto set = rules::load_rule_set(dir / expect_text(doc["rules"]));
+    const auto as_of = core::parse_rfc3339(expect_text(doc["as_of"]));
+    if (!report.ok() || !set || !as_of) {
+      for (const auto& d : report.diagnostics()) std::cout << "FAIL " << d.to_string() << '\n';
+      if (!set) {
+        for (const auto& d : set.error()) std::cout << "FAIL " << d.to_string() << '\n';
+      }
+      if (!as_of) std::cout << "FAIL " << file << ": as_of: " << as_of.error() << '\n';
+      ++broken;
+      continue;
+    }
+    const std::string contract_id = expect_text(doc["contract"]);
+    const rules::ContractVersion* contract = nullptr;
+    for (const auto& c : set->contracts) {
+      if (c.contract != contract_id) continue;
+      if (doc["version"] ? std::to_string(c.version) == expect_text(doc["version"]) : !contract || c.version > contract->version) {
+        contract = &c;
+      }
+    }
+    if (!contract) {
+      std::cout << "FAIL " << file << ": no contract '" << contract_id << "' in the rules\n";
+      ++broken;
+      continue;
+    }
+    // Items use the import schema, one list per kind.
+    std::vector<store::Item> items;
+    bool items_ok = true;
+    if (const YAML::Node lists = doc["items"]; lists && lists.IsMap()) {
+      for (const auto& kv : lists) {
+        std::string ndjson;
+        for (const auto& rec : kv.second) ndjson += yaml_to_json(rec).dump() + "\n";
+        sources::ImportOptions opt;
+        opt.kind = kv.first.Scalar();
+        opt.source = "scenario";
+        auto parsed = sources::parse_import(ndjson, file + " items." + opt.kind, opt, set->partners);
+        for (const auto& d : parsed.bad_lines) {
+          std::cout << "FAIL " << d.to_string() << '\n';
+          items_ok = false;
+        }
+        items.insert(items.end(), parsed.items.begin(), parsed.items.end());
+      }
+    }
+    if (!items_ok) {
+      ++broken;
+      continue;
+    }
+    const auto& cal = set->calendars.at(contract->calendar);
+    auto window = doc["period"] ? engine::period_by_label(*contract, cal, expect_text(doc["period"]))
+                                : engine::period_containing(*contract, cal, *as_of);
+    if (!window) {
+      std::cout << "FAIL " << file << ": " << window.error() << '\n';
+      ++broken;
+      continue;
+    }
+    const json result = engine::evaluate_contract(*contract, cal, items, *window, *as_of);
+    const YAML::Node expect = doc["expect"];
+    for (const char* section : {"kpis", "brand_standards", "obligations"}) {
+      if (!expect[section]) continue;
+      for (const auto& kv : expect[section]) {
+        auto [c, f] = compare_rule(file, section, kv.first.Scalar(), kv.second, result[section]);
+        checks += c;
+        failures += f;
+      }
+    }
+    if (expect["score"]) {
+      ++checks;
+      const std::string got = result.contains("score") ? actual_text(result["score"]["value"]) : "(absent)";
+      if (got != expect_text(expect["score"])) {
+        ++failures;
+        std::cout << "FAIL " << file << ": score: expected " << expect_text(expect["score"]) << ", got " << got << '\n';
+      }
+    }
+  }
+  std::cout << scenarios << " scenario(s): " << (checks - failures) << " passed, " << failures + broken << " failed\n";
+  return failures + broken == 0 ? 0 : 1;
+}
+
+}  // namespace pactwatch::cli

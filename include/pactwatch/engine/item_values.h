@@ -1,0 +1,72 @@
+// What an expression sees of one stored item: typed field values, timers computed on the
+// contract's calendar as of an instant, and three-valued conditions (a running timer may not have
+// decided a condition yet).
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "pactwatch/calendar/calendar.h"
+#include "pactwatch/core/money.h"
+#include "pactwatch/engine/timers.h"
+#include "pactwatch/rules/contract.h"
+#include "pactwatch/store/store.h"
+
+namespace pactwatch::engine {
+
+// Numbers are exact: a decimal scaled by 10^6 (micro-units), enough for scores, counts, ppm.
+inline constexpr std::int64_t kNumberScale = 1'000'000;
+
+struct Value {
+  enum class Kind { null, boolean, string, number, duration, money, list } kind = Kind::null;
+  bool boolean = false;
+  std::string string;
+  std::int64_t number = 0;  // micro-units
+  Millis duration{0};
+  bool running = false;     // a timer still counting: the duration can only grow
+  std::optional<core::Money> money;
+  std::vector<std::string> list;
+};
+
+enum class Truth { no, yes, unknown };
+
+// One item prepared for evaluation under a contract.
+class ItemContext {
+ public:
+  ItemContext(const store::Item& item, const rules::ContractVersion& contract, const calendar::Calendar& cal,
+              core::Instant as_of);
+
+  [[nodiscard]] const store::Item& item() const { return *item_; }
+  [[nodiscard]] Value field(const std::string& name) const;
+  // A problem with the item's payload (reported in the evaluation, never fatal).
+  [[nodiscard]] const std::string& problem() const { return problem_; }
+  // The timer behind a duration field, when it is one.
+  [[nodiscard]] std::optional<TimerResult> timer(const std::string& name) const;
+  // When the named timer reaches `target` (already or, still running, if it keeps running).
+  [[nodiscard]] std::optional<core::Instant> deadline(const std::string& name, Millis target) const;
+
+ private:
+  const store::Item* item_;
+  const rules::ContractVersion* contract_;
+  const calendar::Calendar* cal_;
+  core::Instant as_of_;
+  nlohmann::json payload_;
+  std::optional<TicketTimeline> timeline_;
+  std::string problem_;
+  [[nodiscard]] std::optional<TimerResult> run_timer(const std::string& name, std::optional<Millis> target) const;
+  mutable std::map<std::string, std::optional<TimerResult>> timers_;
+};
+
+[[nodiscard]] Truth evaluate(const rules::Expr& e, const ItemContext& item);
+
+// Parses a decimal ("12.5", "-3") into micro-units.
+[[nodiscard]] std::optional<std::int64_t> parse_number(std::string_view s);
+[[nodiscard]] std::string format_number(std::int64_t micro);
+// A contract literal number (an exact ratio) in micro-units, rounded half-even.
+[[nodiscard]] std::int64_t to_micro(const core::Ratio& r);
+
+}  // namespace pactwatch::engine

@@ -1,0 +1,46 @@
+// `pactwatch import KIND FILE`: items from NDJSON or CSV exports, validated line by line,
+// attributed to partners, stored as idempotent upserts. Columns are in docs/import.md.
+#pragma once
+
+#include <expected>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "pactwatch/core/diagnostic.h"
+#include "pactwatch/rules/partners.h"
+#include "pactwatch/store/store.h"
+
+namespace pactwatch::sources {
+
+enum class ImportFormat { ndjson, csv };
+
+struct ImportOptions {
+  std::string kind;            // tickets, deals, surveys, events
+  std::string source = "import";  // default source of records that name none
+  ImportFormat format = ImportFormat::ndjson;
+  bool skip_bad = false;
+};
+
+struct ParsedImport {
+  std::vector<store::Item> items;
+  core::Diagnostics bad_lines;        // file:line: message, for every rejected line
+  std::int64_t unattributed = 0;
+};
+
+// Parses a whole file. Items are attributed through the partners' external ids: an explicit
+// `partner`, else `account` matched against external_ids[source], else a tag matched against
+// external_ids["tag"]. Unattributed items are kept (partner empty) and counted.
+[[nodiscard]] ParsedImport parse_import(std::string_view text, const std::string& file, const ImportOptions& options,
+                                        const std::vector<rules::PartnerDef>& partners);
+
+// Splits RFC 4180 CSV into records (quoted fields, doubled quotes, embedded newlines, CRLF);
+// each record remembers the line it starts on.
+struct CsvRecord {
+  int line = 0;
+  std::vector<std::string> fields;
+};
+[[nodiscard]] std::expected<std::vector<CsvRecord>, core::Diagnostic> parse_csv(std::string_view text,
+                                                                               const std::string& file);
+
+}  // namespace pactwatch::sources
