@@ -200,7 +200,7 @@ int cmd_eval(const config::Config& config, const StoreArgs& s, const EvalArgs& a
     all.push_back(engine::evaluate_contract(*c, cal, items[c->partner], *window, as_of));
   }
   if (a.format == "json") {
-    std::cout << json{{"evaluations", all}}.dump(2) << '\n';
+    std::cout << json{{"evaluations", all}}.dump(2, ' ', false, json::error_handler_t::replace) << '\n';
   } else {
     if (all.empty()) std::cout << "no contract in effect for that partner and period\n";
     for (const auto& doc : all) {
@@ -325,7 +325,7 @@ int cmd_test(const std::vector<std::string>& files) {
     if (const YAML::Node lists = doc["items"]; lists && lists.IsMap()) {
       for (const auto& kv : lists) {
         std::string ndjson;
-        for (const auto& rec : kv.second) ndjson += yaml_to_json(rec).dump() + "\n";
+        for (const auto& rec : kv.second) ndjson += yaml_to_json(rec).dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
         sources::ImportOptions opt;
         opt.kind = kv.first.Scalar();
         opt.source = "scenario";

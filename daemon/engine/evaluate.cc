@@ -387,7 +387,7 @@ std::string input_digest(const std::vector<const store::Item*>& items) {
            {"solved_at", i->solved_at ? json(core::to_unix_ms(*i->solved_at)) : json(nullptr)},
            {"amount_minor", i->amount_minor ? json(*i->amount_minor) : json(nullptr)}, {"currency", i->currency},
            {"payload", i->payload}};
-    canonical += j.dump() + "\n";
+    canonical += j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
   }
   return rules::sha256_hex(canonical);
 }

@@ -48,10 +48,18 @@ struct Attribution {
   }
 };
 
+constexpr auto kReplace = json::error_handler_t::replace;
+
 std::string scalar_text(const json& v) {
   if (v.is_string()) return v.get<std::string>();
   if (v.is_number_integer()) return std::to_string(v.get<std::int64_t>());
-  return v.dump();
+  return v.dump(-1, ' ', false, kReplace);
+}
+
+// CSV bytes are not checked for UTF-8 by any parser: invalid sequences become U+FFFD here, so
+// everything stored is valid UTF-8.
+std::string valid_utf8(const std::string& s) {
+  return json::parse(json(s).dump(-1, ' ', false, kReplace)).get<std::string>();
 }
 
 std::expected<std::optional<core::Instant>, std::string> instant(const json& rec, const char* key) {
@@ -76,6 +84,23 @@ std::expected<store::Item, std::string> to_item(json rec, const ImportOptions& o
     }
     if (kInstantKeys.contains(key) && !value.is_null()) {
       if (auto t = instant(rec, key.c_str()); !t) return std::unexpected(t.error());
+    }
+    static const std::set<std::string> kStrings{"priority", "status", "stage", "currency", "type", "channel",
+                                                "satisfaction", "name", "comment"};
+    static const std::set<std::string> kBooleans{"won", "late", "fixed_first_visit", "first_contact_resolution"};
+    static const std::set<std::string> kIntegers{"reopens", "replies", "duration_seconds"};
+    if (value.is_null()) continue;
+    if (kStrings.contains(key) && !value.is_string()) return std::unexpected(key + ": expected a string");
+    if (kBooleans.contains(key) && !value.is_boolean()) return std::unexpected(key + ": expected true or false");
+    if (kIntegers.contains(key) && !value.is_number_integer()) return std::unexpected(key + ": expected a whole number");
+    if (key == "custom" && !value.is_object()) return std::unexpected("custom: expected an object of custom fields");
+    if (key == "tags" && !(value.is_array() && std::all_of(value.begin(), value.end(), [](const json& t) { return t.is_string(); }))) {
+      return std::unexpected("tags: expected a list of strings");
+    }
+  }
+  for (const char* key : {"id", "source", "partner", "account"}) {
+    if (rec.contains(key) && !(rec[key].is_string() || rec[key].is_number_integer())) {
+      return std::unexpected(std::string(key) + ": expected a string or an integer");
     }
   }
   store::Item item;
@@ -168,7 +193,7 @@ std::expected<store::Item, std::string> to_item(json rec, const ImportOptions& o
       auto cur = core::Currency::from_code(rec.value("currency", ""));
       if (!cur || !core::Money::parse(scalar_text(rec["amount"]), *cur)) return std::unexpected("amount: bad amount or currency");
       item.amount_minor = core::Money::parse(scalar_text(rec["amount"]), *cur)->minor_units();
-      item.currency = rec["currency"].get<std::string>();
+      item.currency = rec.value("currency", "");
     }
   }
   // The newest instant the record carries stands for its version unless updated_at says otherwise.
@@ -185,7 +210,7 @@ std::expected<store::Item, std::string> to_item(json rec, const ImportOptions& o
                         "solved_at", "updated_at", "amount", "currency", "submitted_at", "at"}) {
     rec.erase(k);
   }
-  item.payload = rec.dump();  // keys sorted: the same record always gives the same payload
+  item.payload = rec.dump(-1, ' ', false, kReplace);  // keys sorted: the same record always gives the same payload
   return item;
 }
 
@@ -196,8 +221,8 @@ json csv_record(const std::vector<std::string>& header, const std::vector<std::s
   static const std::set<std::string> kInts{"reopens", "replies", "duration_seconds"};
   json rec = json::object();
   for (std::size_t i = 0; i < header.size() && i < cells.size(); ++i) {
-    const std::string& key = header[i];
-    const std::string& cell = cells[i];
+    const std::string key = valid_utf8(header[i]);
+    const std::string cell = valid_utf8(cells[i]);
     if (cell.empty()) continue;
     auto split = [](const std::string& s) {
       std::vector<std::string> out;

@@ -111,6 +111,29 @@ TEST(Import, CsvWithQuotesListsAndCustomFields) {
   EXPECT_EQ(r.bad_lines[0].to_string(), "t.csv:5: has 3 fields, the header 8");  // records start on their own line
 }
 
+TEST(Import, InvalidUtf8InCsvIsReplacedNotFatal) {
+  // Found by fuzz_import: a CSV cell that is not UTF-8 made serialization throw.
+  auto r = parse_import("id,created_at,custom.note\n1,2026-10-05T08:00:00Z,caf\xe9\n", "t.csv",
+                        opts("tickets", ImportFormat::csv), partners());
+  ASSERT_EQ(r.items.size(), 1u);
+  EXPECT_EQ(r.items[0].payload, "{\"custom\":{\"note\":\"caf\xef\xbf\xbd\"}}");
+}
+
+TEST(Import, WrongTypesAreErrorsNotExceptions) {
+  // Found by fuzz_import: a list where a string belongs threw from the JSON library.
+  auto r = parse_import(
+      "{\"id\": 1, \"created_at\": \"2026-10-05T08:00:00Z\", \"priority\": [\"x\"]}\n"
+      "{\"id\": 2, \"created_at\": \"2026-10-05T08:00:00Z\", \"reopens\": \"two\"}\n"
+      "{\"id\": 3, \"created_at\": \"2026-10-05T08:00:00Z\", \"tags\": [1]}\n"
+      "{\"id\": [4], \"created_at\": \"2026-10-05T08:00:00Z\"}\n",
+      "t.ndjson", opts("tickets"), partners());
+  std::vector<std::string> m;
+  for (const auto& d : r.bad_lines) m.push_back(d.to_string());
+  EXPECT_EQ(m, (std::vector<std::string>{"t.ndjson:1: priority: expected a string", "t.ndjson:2: reopens: expected a whole number",
+                                         "t.ndjson:3: tags: expected a list of strings",
+                                         "t.ndjson:4: id: expected a string or an integer"}));
+}
+
 TEST(Csv, Rfc4180) {
   auto r = parse_csv("a,b\n\"x,1\",\"y\"\"z\"\n\n1,2", "f.csv");
   ASSERT_TRUE(r);
