@@ -17,6 +17,7 @@
 #include "pactwatch/core/clock.h"
 #include "pactwatch/core/version.h"
 #include "pactwatch/rules/rule_set.h"
+#include "pactwatch/sources/generate.h"
 #include "pactwatch/store/store.h"
 
 namespace {
@@ -352,6 +353,24 @@ int main(int argc, char** argv) {
   eval->callback([&] {
     auto c = config_for();
     rc = c ? cli::cmd_eval(*c, store_args, eval_args) : kExitFailure;
+  });
+  sources::GenerateOptions gen_opts;
+  std::string gen_out = "gen";
+  auto* gen = app.add_subcommand("gen", "Write a realistic, seeded data set and matching rules (for demos and benchmarks)");
+  gen->add_option("--partners", gen_opts.partners, "Number of partners")->capture_default_str();
+  gen->add_option("--tickets", gen_opts.tickets, "Number of tickets")->capture_default_str();
+  gen->add_option("--seed", gen_opts.seed, "Seed: the same seed writes the same files")->capture_default_str();
+  gen->add_option("--out", gen_out, "Directory to write rules/, tickets.ndjson and surveys.ndjson into")->capture_default_str();
+  gen->callback([&] {
+    auto r = sources::generate(gen_out, gen_opts);
+    if (!r) {
+      std::cerr << "pactwatch: " << r.error() << '\n';
+      rc = kExitFailure;
+      return;
+    }
+    std::cout << "wrote " << gen_opts.partners << " partner(s) and their contracts to " << gen_out << "/rules, "
+              << r->tickets << " ticket(s) to " << gen_out << "/tickets.ndjson and " << r->surveys << " survey(s) to "
+              << gen_out << "/surveys.ndjson (import with --source gen)\n";
   });
   std::vector<std::string> scenario_files;
   auto* test = app.add_subcommand("test", "Run contract scenario tests: items, an as-of instant, expected results");

@@ -155,8 +155,8 @@ struct KpiOutcome {
   std::optional<core::Ratio> weight;
 };
 
-json evaluate_kpi(const rules::Kpi& k, const std::vector<ItemContext>& items, const std::vector<json>& payloads,
-                  const PeriodWindow& period, core::Instant as_of, bool open, KpiOutcome& outcome) {
+json evaluate_kpi(const rules::Kpi& k, const std::vector<ItemContext>& items, const PeriodWindow& period,
+                  core::Instant as_of, bool open, KpiOutcome& outcome) {
   json out{{"id", k.id}, {"description", k.description}, {"source", std::string(rules::to_string(k.source))},
            {"measure", std::string(rules::to_string(k.measure.kind))}, {"counted_by", k.counted_by},
            {"target", threshold_text(k.objective.target)}, {"min_sample", k.min_sample}};
@@ -171,10 +171,9 @@ json evaluate_kpi(const rules::Kpi& k, const std::vector<ItemContext>& items, co
 
   std::vector<const ItemContext*> in;
   std::int64_t undetermined_where = 0;
-  for (std::size_t i = 0; i < items.size(); ++i) {
-    const auto& it = items[i];
+  for (const auto& it : items) {
     if (it.item().kind != rules::to_string(k.source)) continue;
-    const auto at = counted_at(it.item(), payloads[i], k.counted_by);
+    const auto at = counted_at(it.item(), it.payload(), k.counted_by);
     if (!at || *at < period.start || *at >= period.end || *at > as_of) continue;
     if (k.where) {
       const Truth w = evaluate(*k.where, it);
@@ -377,6 +376,17 @@ json evaluate_standard(const rules::BrandStandard& s, const std::vector<ItemCont
               {"violations", violated}, {"evidence", violations}, {"status", violated ? "breached" : "met"}};
 }
 
+// Whether an item can count in the period by any rule, decided from its columns alone so that
+// the (costly) preparation of the rest is skipped: tickets count by creation or solve, surveys and
+// events by their time; deals may count by instants inside their payload, so they always stay.
+bool may_count(const store::Item& i, const PeriodWindow& period) {
+  if (i.kind == "deals" || !i.created_at) return true;
+  const bool created_inside = *i.created_at >= period.start && *i.created_at < period.end;
+  if (i.kind != "tickets") return created_inside;
+  const bool solved_inside = i.solved_at && *i.solved_at >= period.start && *i.solved_at < period.end;
+  return created_inside || solved_inside || (!i.solved_at && *i.created_at < period.end);
+}
+
 std::string input_digest(const std::vector<const store::Item*>& items) {
   std::string canonical;
   for (const auto* i : items) {
@@ -479,13 +489,11 @@ json evaluate_contract(const rules::ContractVersion& contract, const calendar::C
     return std::tie(a->source, a->external_id) < std::tie(b->source, b->external_id);
   });
   std::vector<ItemContext> items;
-  std::vector<json> payloads;
   items.reserve(mine.size());
   json problems = json::array();
   for (const auto* i : mine) {
+    if (!may_count(*i, period)) continue;
     items.emplace_back(*i, contract, cal, as_of);
-    payloads.push_back(json::parse(i->payload, nullptr, false));
-    if (payloads.back().is_discarded()) payloads.back() = json::object();
     if (!items.back().problem().empty()) problems.push_back({{"source", i->source}, {"id", i->external_id}, {"problem", items.back().problem()}});
   }
   const bool open = as_of < period.end;
@@ -506,7 +514,7 @@ json evaluate_contract(const rules::ContractVersion& contract, const calendar::C
   std::vector<KpiOutcome> outcomes;
   for (const auto& k : contract.kpis) {
     KpiOutcome o;
-    kpis.push_back(evaluate_kpi(k, items, payloads, period, as_of, open, o));
+    kpis.push_back(evaluate_kpi(k, items, period, as_of, open, o));
     outcomes.push_back(o);
     if (o.weight) common_den = std::lcm(common_den, o.weight->denominator);
   }
@@ -526,7 +534,7 @@ json evaluate_contract(const rules::ContractVersion& contract, const calendar::C
   json obligations = json::array();
   for (const auto& o : contract.obligations) {
     KpiOutcome ignored;
-    obligations.push_back(evaluate_kpi(o, items, payloads, period, as_of, open, ignored));
+    obligations.push_back(evaluate_kpi(o, items, period, as_of, open, ignored));
   }
   doc["obligations"] = obligations;
   if (any_weight) {

@@ -34,12 +34,18 @@ std::expected<std::vector<core::Instant>, std::string> instants(const nlohmann::
 }  // namespace
 
 std::expected<TicketTimeline, std::string> timeline_from_item(const store::Item& item) {
+  const auto payload = nlohmann::json::parse(item.payload, nullptr, false);
+  if (payload.is_discarded() || !payload.is_object()) {
+    return std::unexpected(item.source + "/" + item.external_id + ": payload is not a JSON object");
+  }
+  return timeline_from_item(item, payload);
+}
+
+std::expected<TicketTimeline, std::string> timeline_from_item(const store::Item& item, const nlohmann::json& payload) {
   const std::string name = item.source + "/" + item.external_id;
   if (!item.created_at) return std::unexpected(name + ": a ticket needs created_at for its timers");
   TicketTimeline t;
   t.created_at = *item.created_at;
-  const auto payload = nlohmann::json::parse(item.payload, nullptr, false);
-  if (payload.is_discarded() || !payload.is_object()) return std::unexpected(name + ": payload is not a JSON object");
 
   if (payload.contains("status_history")) {
     const auto& hist = payload["status_history"];

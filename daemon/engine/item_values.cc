@@ -180,7 +180,7 @@ ItemContext::ItemContext(const store::Item& item, const rules::ContractVersion& 
     payload_ = nlohmann::json::object();
   }
   if (item.kind == "tickets") {
-    auto t = timeline_from_item(item);
+    auto t = timeline_from_item(item, payload_);
     if (t) timeline_ = std::move(*t);
     else problem_ = t.error();
   }

@@ -5,6 +5,8 @@
 #include <expected>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "pactwatch/engine/timers.h"
 #include "pactwatch/store/store.h"
 
@@ -17,5 +19,8 @@ namespace pactwatch::engine {
 // A first_reply_at column with no agent_replies counts as the first reply; a solved_at column
 // with no solved status in the history adds one. Status names are lower-cased.
 [[nodiscard]] std::expected<TicketTimeline, std::string> timeline_from_item(const store::Item& item);
+// The same from a payload already parsed (the evaluator parses each payload once).
+[[nodiscard]] std::expected<TicketTimeline, std::string> timeline_from_item(const store::Item& item,
+                                                                            const nlohmann::json& payload);
 
 }  // namespace pactwatch::engine

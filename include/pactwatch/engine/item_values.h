@@ -41,6 +41,7 @@ class ItemContext {
               core::Instant as_of);
 
   [[nodiscard]] const store::Item& item() const { return *item_; }
+  [[nodiscard]] const nlohmann::json& payload() const { return payload_; }
   [[nodiscard]] Value field(const std::string& name) const;
   // A problem with the item's payload (reported in the evaluation, never fatal).
   [[nodiscard]] const std::string& problem() const { return problem_; }
