@@ -20,6 +20,7 @@ struct ImportArgs {
   std::string source = "import";
   std::string format;  // ndjson or csv; from the file name when empty
   bool skip_bad = false;
+  bool evaluate = false;  // re-evaluate the partner-periods the imported items affect, as of now
 };
 
 struct EvalArgs {
@@ -27,6 +28,7 @@ struct EvalArgs {
   std::string period;
   std::string as_of;
   std::string format = "table";
+  bool save = false;  // store the results and record status changes
 };
 
 int cmd_import(const config::Config& config, const StoreArgs& store, const ImportArgs& args);

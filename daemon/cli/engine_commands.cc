@@ -4,6 +4,7 @@
 #include <map>
 
 #include "commands.h"
+#include "pactwatch/app/evaluation_runner.h"
 #include "pactwatch/calendar/calendar_file.h"
 #include "pactwatch/config/yaml_check.h"
 #include "pactwatch/core/clock.h"
@@ -148,11 +149,24 @@ int cmd_import(const config::Config& config, const StoreArgs& s, const ImportArg
   auto db = open_store(config, s, clock);
   if (!db) return 1;
   try {
+    std::vector<store::Item> previous;
+    if (a.evaluate) {
+      for (const auto& item : parsed.items) {
+        if (auto old = db->find_item(item.source, item.external_id)) previous.push_back(std::move(*old));
+      }
+    }
     const auto counts = db->upsert_items(parsed.items);
     std::cout << "imported " << parsed.items.size() << " " << a.kind << " from " << a.file << ": " << counts.written
               << " written, " << counts.unchanged << " unchanged; "
               << static_cast<std::int64_t>(parsed.items.size()) - parsed.unattributed << " attributed to a partner, "
               << parsed.unattributed << " unattributed\n";
+    if (a.evaluate) {
+      const auto now = clock.now();
+      app::EvaluationRunner runner(*set, *db);
+      const auto stats = runner.run_incremental(parsed.items, previous, now, now);
+      std::cout << "re-evaluated " << stats.evaluations << " contract period(s): " << stats.status_changes
+                << " status change(s)\n";
+    }
   } catch (const store::StoreError& e) {
     std::cerr << e.what() << "; nothing imported\n";
     return 1;
@@ -202,6 +216,17 @@ int cmd_eval(const config::Config& config, const StoreArgs& s, const EvalArgs& a
         }
       }
       all.push_back(engine::evaluate_contract(*c, cal, *items, *window, as_of));
+      if (a.save) {
+        try {
+          for (const auto& change : db->save_evaluation(app::evaluation_record(all.back()), clock.now())) {
+            std::cerr << "status: " << change.contract << " v" << change.version << " " << change.period << " "
+                      << change.rule << ": " << change.from.value_or("(new)") << " -> " << change.to << '\n';
+          }
+        } catch (const store::StoreError& e) {
+          std::cerr << e.what() << '\n';
+          return 1;
+        }
+      }
     }
   }
   if (a.format == "json") {

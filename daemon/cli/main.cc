@@ -336,6 +336,8 @@ int main(int argc, char** argv) {
   import->add_option("--format", import_args.format, "ndjson or csv (default: from the file name)")
       ->check(CLI::IsMember({"ndjson", "csv"}));
   import->add_flag("--skip-bad", import_args.skip_bad, "Import the good lines and list the bad ones");
+  import->add_flag("--evaluate", import_args.evaluate,
+                   "Re-evaluate (and store) the contract periods the imported items affect, as of now");
   add_store_args(import);
   import->callback([&] {
     auto c = config_for();
@@ -349,6 +351,7 @@ int main(int argc, char** argv) {
   eval->add_option("--format", eval_args.format, "table (for people) or json (stable)")
       ->check(CLI::IsMember({"table", "json"}))
       ->capture_default_str();
+  eval->add_flag("--save", eval_args.save, "Store the results and record status changes (printed on stderr)");
   add_store_args(eval);
   eval->callback([&] {
     auto c = config_for();

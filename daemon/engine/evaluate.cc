@@ -488,11 +488,13 @@ json evaluate_contract(const rules::ContractVersion& contract, const calendar::C
   std::sort(mine.begin(), mine.end(), [](const store::Item* a, const store::Item* b) {
     return std::tie(a->source, a->external_id) < std::tie(b->source, b->external_id);
   });
+  // Only the items that can count in this period are inputs: a change elsewhere leaves this
+  // period's document, digest included, untouched.
+  std::erase_if(mine, [&](const store::Item* i) { return !may_count(*i, period); });
   std::vector<ItemContext> items;
   items.reserve(mine.size());
   json problems = json::array();
   for (const auto* i : mine) {
-    if (!may_count(*i, period)) continue;
     items.emplace_back(*i, contract, cal, as_of);
     if (!items.back().problem().empty()) problems.push_back({{"source", i->source}, {"id", i->external_id}, {"problem", items.back().problem()}});
   }

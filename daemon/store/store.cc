@@ -589,4 +589,85 @@ std::optional<std::string> Store::cursor(const std::string& source) {
   });
 }
 
+// --- evaluations ---------------------------------------------------------------------------
+
+std::vector<StatusChange> Store::save_evaluation(const EvaluationRecord& r, core::Instant now) {
+  return wrap("evaluation save", [&] {
+    Transaction tx(*this, Durability::full);
+    soci::session& sql = tx.sql();
+    const long long at = core::to_unix_ms(now);
+    const long long as_of = core::to_unix_ms(r.as_of);
+    int version = r.version;
+    std::string contract = r.contract, period = r.period, partner = r.partner, digest = r.input_digest, doc = r.document;
+    sql << "INSERT INTO evaluations (contract, version, period, partner, as_of, evaluated_at, input_digest, document) "
+           "VALUES (:c, :v, :p, :pa, :a, :e, :d, :doc) ON CONFLICT (contract, version, period) DO UPDATE SET "
+           "partner = excluded.partner, as_of = excluded.as_of, evaluated_at = excluded.evaluated_at, "
+           "input_digest = excluded.input_digest, document = excluded.document",
+        soci::use(contract), soci::use(version), soci::use(period), soci::use(partner), soci::use(as_of), soci::use(at),
+        soci::use(digest), soci::use(doc);
+    std::vector<StatusChange> changes;
+    for (const auto& s : r.statuses) {
+      std::string rule = s.rule, status = s.status, previous;
+      soci::indicator ind = soci::i_ok;
+      sql << "SELECT status FROM rule_statuses WHERE contract = :c AND version = :v AND period = :p AND rule = :r",
+          soci::use(contract), soci::use(version), soci::use(period), soci::use(rule), soci::into(previous, ind);
+      const bool known = sql.got_data() && ind == soci::i_ok;
+      if (known && previous == status) continue;
+      if (known) {
+        sql << "UPDATE rule_statuses SET status = :s, since = :a WHERE contract = :c AND version = :v AND period = :p "
+               "AND rule = :r",
+            soci::use(status), soci::use(at), soci::use(contract), soci::use(version), soci::use(period), soci::use(rule);
+      } else {
+        sql << "INSERT INTO rule_statuses (contract, version, period, rule, status, since) VALUES (:c, :v, :p, :r, :s, :a)",
+            soci::use(contract), soci::use(version), soci::use(period), soci::use(rule), soci::use(status), soci::use(at);
+      }
+      soci::indicator from_ind = known ? soci::i_ok : soci::i_null;
+      sql << "INSERT INTO status_changes (contract, version, period, partner, rule, from_status, to_status, at) "
+             "VALUES (:c, :v, :p, :pa, :r, :f, :t, :a)",
+          soci::use(contract), soci::use(version), soci::use(period), soci::use(partner), soci::use(rule),
+          soci::use(previous, from_ind), soci::use(status), soci::use(at);
+      changes.push_back({contract, version, period, partner, rule,
+                         known ? std::optional<std::string>(previous) : std::nullopt, status, now});
+    }
+    tx.commit();
+    return changes;
+  });
+}
+
+std::optional<std::string> Store::evaluation_document(const std::string& contract, int version, const std::string& period) {
+  return wrap("evaluation lookup", [&]() -> std::optional<std::string> {
+    Lease l(*pool_);
+    std::string doc;
+    l.sql() << "SELECT document FROM evaluations WHERE contract = :c AND version = :v AND period = :p", soci::use(contract),
+        soci::use(version), soci::use(period), soci::into(doc);
+    if (!l.sql().got_data()) return std::nullopt;
+    return doc;
+  });
+}
+
+std::vector<StatusChange> Store::status_changes(const std::optional<std::string>& contract) {
+  return wrap("status change list", [&] {
+    Lease l(*pool_);
+    std::vector<StatusChange> out;
+    StatusChange c;
+    std::string from;
+    soci::indicator from_ind = soci::i_ok;
+    long long at = 0;
+    const std::string filter = contract.value_or("");
+    soci::statement st = (l.sql().prepare << "SELECT contract, version, period, partner, rule, from_status, to_status, at "
+                                             "FROM status_changes WHERE :f = '' OR contract = :f2 ORDER BY id",
+                          soci::into(c.contract), soci::into(c.version), soci::into(c.period), soci::into(c.partner),
+                          soci::into(c.rule), soci::into(from, from_ind), soci::into(c.to), soci::into(at),
+                          soci::use(filter, "f"), soci::use(filter, "f2"));
+    st.execute();
+    while (st.fetch()) {
+      StatusChange row = c;
+      row.from = from_ind == soci::i_ok ? std::optional<std::string>(from) : std::nullopt;
+      row.at = core::from_unix_ms(at);
+      out.push_back(std::move(row));
+    }
+    return out;
+  });
+}
+
 }  // namespace pactwatch::store

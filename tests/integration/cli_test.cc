@@ -110,9 +110,10 @@ TEST(Cli, DbMigrateAndStatus) {
   EXPECT_EQ(before.exit_code, 0) << before.err;
   EXPECT_NE(before.out.find("migrations pending"), std::string::npos) << before.out;
   EXPECT_NE(before.out.find("0001  0001_initial  pending"), std::string::npos) << before.out;
+  EXPECT_NE(before.out.find("0002  0002_evaluations  pending"), std::string::npos) << before.out;
   auto m = run({kBinary, "db", "migrate", "-c", d.config.string()});
   EXPECT_EQ(m.exit_code, 0) << m.err;
-  EXPECT_NE(m.out.find("applied 1 migration(s)"), std::string::npos) << m.out;
+  EXPECT_NE(m.out.find("applied 2 migration(s); schema version 2 of 2"), std::string::npos) << m.out;
   auto again = run({kBinary, "db", "migrate", "-c", d.config.string()});
   EXPECT_NE(again.out.find("applied 0 migration(s)"), std::string::npos) << again.out;
   auto after = run({kBinary, "db", "status", "-c", d.config.string()});
@@ -265,6 +266,24 @@ TEST(Cli, ImportThenEvaluate) {
   EXPECT_EQ(table.exit_code, 0);
   EXPECT_NE(table.out.find("p1_first_reply             50.00%"), std::string::npos) << table.out;
   EXPECT_EQ(run({kBinary, "eval", "--rules", rules, "--db", db, "--partner", "nobody"}).exit_code, 1);
+  // --save stores the result and reports status changes: every rule the first time, none the second.
+  auto saved = run({kBinary, "eval", "--rules", rules, "--db", db, "--partner", "northwind", "--period", "2026-10",
+                    "--as-of", "2026-11-02T00:00:00Z", "--save"});
+  EXPECT_EQ(saved.exit_code, 0) << saved.err;
+  EXPECT_NE(saved.err.find("status: northwind-support v3 2026-10 kpi:p1_first_reply: (new) -> insufficient_data"),
+            std::string::npos) << saved.err;
+  auto resaved = run({kBinary, "eval", "--rules", rules, "--db", db, "--partner", "northwind", "--period", "2026-10",
+                      "--as-of", "2026-11-02T00:00:00Z", "--save"});
+  EXPECT_EQ(resaved.err.find("status:"), std::string::npos) << resaved.err;
+  auto s = store::Store::open({db, "", 1});
+  ASSERT_TRUE(s);
+  EXPECT_TRUE((*s)->evaluation_document("northwind-support", 3, "2026-10").has_value());
+  // import --evaluate re-evaluates what the new items affect.
+  auto more = d.dir.write("late.ndjson",
+                          "{\"id\": 9, \"partner\": \"northwind\", \"priority\": \"urgent\", \"created_at\": \"2026-10-07T08:00:00Z\", \"agent_replies\": [\"2026-10-07T08:10:00Z\"]}\n");
+  auto late = run({kBinary, "import", "tickets", more.string(), "--rules", rules, "--db", db, "--evaluate"});
+  EXPECT_EQ(late.exit_code, 0) << late.err;
+  EXPECT_NE(late.out.find("re-evaluated 1 contract period(s)"), std::string::npos) << late.out;
   EXPECT_EQ(run({kBinary, "eval", "--rules", rules, "--db", db, "--as-of", "tomorrow"}).exit_code, 1);
 }
 

@@ -65,6 +65,8 @@ TEST_P(StoreConformance, MigrationsApplyOnceAndReportStatus) {
   EXPECT_EQ(st.migrations[0].version, 1);
   EXPECT_EQ(st.migrations[0].name, "0001_initial");
   EXPECT_EQ(st.migrations[0].applied_at, "2026-05-28T20:26:40Z");
+  ASSERT_GE(st.migrations.size(), 2u);
+  EXPECT_EQ(st.migrations[1].name, "0002_evaluations");
   EXPECT_EQ(store_->migrate(t(5)), 0);
   auto again = reopen();
   EXPECT_EQ(again->migrate(t(6)), 0);
@@ -258,6 +260,31 @@ TEST_P(StoreConformance, ItemsOfAPartnerRoundTripInOrder) {
   EXPECT_EQ(mine[1], ticket("1", 1));
   EXPECT_EQ(mine[2], ticket("2", 1));
   EXPECT_TRUE(store_->items_of_partner("nobody").empty());
+}
+
+TEST_P(StoreConformance, EvaluationsKeepTheLatestAndRecordStatusChanges) {
+  EvaluationRecord r{"support", 3, "2026-10", "northwind", t(0), "digest-1", R"({"a":1})",
+                     {{"kpi:p1", "met"}, {"standard:reopen", "met"}}};
+  auto first = store_->save_evaluation(r, t(1));
+  ASSERT_EQ(first.size(), 2u);
+  EXPECT_FALSE(first[0].from);
+  EXPECT_EQ(first[0].to, "met");
+  // The same statuses again: nothing changes.
+  EXPECT_TRUE(store_->save_evaluation(r, t(2)).empty());
+  r.document = R"({"a":2})";
+  r.statuses[0].status = "breached";
+  auto second = store_->save_evaluation(r, t(3));
+  ASSERT_EQ(second.size(), 1u);
+  EXPECT_EQ(second[0].rule, "kpi:p1");
+  EXPECT_EQ(second[0].from, "met");
+  EXPECT_EQ(second[0].to, "breached");
+  EXPECT_EQ(store_->evaluation_document("support", 3, "2026-10"), R"({"a":2})");
+  EXPECT_FALSE(store_->evaluation_document("support", 3, "2026-11"));
+  auto history = store_->status_changes();
+  ASSERT_EQ(history.size(), 3u);
+  EXPECT_EQ(history[2], second[0]);
+  EXPECT_EQ(store_->status_changes("support").size(), 3u);
+  EXPECT_TRUE(store_->status_changes("other").empty());
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, StoreConformance, ::testing::Values(Backend::sqlite, Backend::postgresql),

@@ -74,6 +74,36 @@ struct UpsertCounts {
   std::int64_t unchanged = 0;  // identical to what was stored
 };
 
+// A rule's status in an evaluation ("kpi:p1_first_reply", "standard:reopen_loops",
+// "obligation:escalation_ack").
+struct RuleStatus {
+  std::string rule;
+  std::string status;
+};
+
+struct EvaluationRecord {
+  std::string contract;
+  int version = 0;
+  std::string period;
+  std::string partner;
+  core::Instant as_of{};
+  std::string input_digest;
+  std::string document;  // the evaluation JSON
+  std::vector<RuleStatus> statuses;
+};
+
+struct StatusChange {
+  std::string contract;
+  int version = 0;
+  std::string period;
+  std::string partner;
+  std::string rule;
+  std::optional<std::string> from;  // empty the first time a rule is evaluated
+  std::string to;
+  core::Instant at{};
+  friend bool operator==(const StatusChange&, const StatusChange&) = default;
+};
+
 struct Migration {
   int version;
   std::string name;
@@ -143,6 +173,14 @@ class Store {
   [[nodiscard]] std::vector<Item> items_of_partner(const std::string& partner_id);
 
   [[nodiscard]] std::optional<std::string> cursor(const std::string& source);
+
+  // Stores the latest evaluation of a contract version and period and, in the same durable
+  // transaction, a change for every rule whose status differs from the stored one. Returns them.
+  std::vector<StatusChange> save_evaluation(const EvaluationRecord& record, core::Instant now);
+  [[nodiscard]] std::optional<std::string> evaluation_document(const std::string& contract, int version,
+                                                               const std::string& period);
+  // Status changes in the order they were recorded (optionally of one contract).
+  [[nodiscard]] std::vector<StatusChange> status_changes(const std::optional<std::string>& contract = std::nullopt);
   void set_cursor(const std::string& source, const std::string& cursor, core::Instant now);
 
  private:

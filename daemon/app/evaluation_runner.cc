@@ -1,0 +1,117 @@
+#include "pactwatch/app/evaluation_runner.h"
+
+#include <map>
+#include <set>
+#include <tuple>
+
+#include "pactwatch/engine/evaluate.h"
+
+namespace pactwatch::app {
+
+namespace {
+
+bool in_effect_during(const rules::ContractVersion& c, const engine::PeriodWindow& w) {
+  using std::chrono::duration_cast;
+  using std::chrono::milliseconds;
+  const core::Instant from(duration_cast<milliseconds>(c.effective_from.time_since_epoch()));
+  if (from >= w.end) return false;
+  if (!c.effective_until) return true;
+  const core::Instant until_end(duration_cast<milliseconds>((*c.effective_until + std::chrono::days(1)).time_since_epoch()));
+  return until_end > w.start;
+}
+
+std::vector<core::Instant> counting_instants(const store::Item& item) {
+  std::vector<core::Instant> out;
+  if (item.created_at) out.push_back(*item.created_at);
+  if (item.solved_at) out.push_back(*item.solved_at);
+  if (item.kind == "deals") {
+    const auto p = nlohmann::json::parse(item.payload, nullptr, false);
+    for (const char* key : {"closed_at", "registered_at"}) {
+      if (p.is_object() && p.contains(key) && p[key].is_string()) {
+        if (auto t = core::parse_rfc3339(p[key].get<std::string>())) out.push_back(*t);
+      }
+    }
+  }
+  return out;
+}
+
+// One unit of work: a contract version of a partner over one period.
+using Job = std::tuple<std::string, const rules::ContractVersion*, engine::PeriodWindow>;
+
+RunStats run_jobs(const std::vector<Job>& jobs, store::Store& store, const rules::RuleSet& rules, core::Instant as_of,
+                  core::Instant now) {
+  RunStats stats;
+  std::string loaded_partner;
+  std::vector<store::Item> items;
+  for (const auto& [partner, contract, window] : jobs) {
+    if (partner != loaded_partner) {  // jobs are grouped by partner: one partner's items in memory
+      items = store.items_of_partner(partner);
+      loaded_partner = partner;
+    }
+    const auto doc = engine::evaluate_contract(*contract, rules.calendars.at(contract->calendar), items, window, as_of);
+    stats.status_changes += static_cast<std::int64_t>(store.save_evaluation(evaluation_record(doc), now).size());
+    ++stats.evaluations;
+  }
+  return stats;
+}
+
+}  // namespace
+
+store::EvaluationRecord evaluation_record(const nlohmann::json& doc) {
+  store::EvaluationRecord r;
+  r.contract = doc["contract"]["id"].get<std::string>();
+  r.version = doc["contract"]["version"].get<int>();
+  r.period = doc["period"]["label"].get<std::string>();
+  r.partner = doc["contract"]["partner"].get<std::string>();
+  r.as_of = *core::parse_rfc3339(doc["as_of"].get<std::string>());
+  r.input_digest = doc["input"]["digest"].get<std::string>();
+  r.document = doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  for (const auto& [section, prefix] : {std::pair{"kpis", "kpi:"}, {"brand_standards", "standard:"}, {"obligations", "obligation:"}}) {
+    for (const auto& rule : doc[section]) {
+      r.statuses.push_back({prefix + rule["id"].get<std::string>(), rule["status"].get<std::string>()});
+    }
+  }
+  return r;
+}
+
+RunStats EvaluationRunner::run_full(core::Instant as_of, core::Instant now) {
+  std::vector<Job> jobs;
+  for (const auto& p : rules_.partners) {
+    for (const auto& c : rules_.contracts) {
+      if (c.partner != p.id) continue;
+      auto window = engine::period_containing(c, rules_.calendars.at(c.calendar), as_of);
+      if (window && in_effect_during(c, *window)) jobs.emplace_back(p.id, &c, *window);
+    }
+  }
+  return run_jobs(jobs, store_, rules_, as_of, now);
+}
+
+RunStats EvaluationRunner::run_incremental(std::span<const store::Item> changed, std::span<const store::Item> previous,
+                                           core::Instant as_of, core::Instant now) {
+  // (partner, contract, version, period label) -> job, ordered so that jobs group by partner.
+  std::map<std::tuple<std::string, std::string, int, std::string>, Job> wanted;
+  std::vector<const store::Item*> all;
+  for (const auto& i : changed) all.push_back(&i);
+  for (const auto& i : previous) all.push_back(&i);
+  for (const auto* item_ptr : all) {
+    const store::Item& item = *item_ptr;
+    if (!item.partner_id) continue;
+    const auto instants = counting_instants(item);
+    for (const auto& c : rules_.contracts) {
+      if (c.partner != *item.partner_id) continue;
+      const auto& cal = rules_.calendars.at(c.calendar);
+      for (const auto& t : instants) {
+        // A rolling window only ever means the one ending at as_of.
+        auto window = engine::period_containing(c, cal, c.period.kind == rules::Period::Kind::rolling ? as_of : t);
+        if (!window || window->start > as_of || !in_effect_during(c, *window)) continue;
+        if (c.period.kind == rules::Period::Kind::rolling && (t < window->start || t >= window->end)) continue;
+        wanted.emplace(std::tuple{c.partner, c.contract, c.version, window->label}, Job{c.partner, &c, *window});
+      }
+    }
+  }
+  std::vector<Job> jobs;
+  for (auto& [key, job] : wanted) jobs.push_back(std::move(job));
+  return run_jobs(jobs, store_, rules_, as_of, now);
+}
+
+}  // namespace pactwatch::app

@@ -1,0 +1,40 @@
+// Runs evaluations against the store: full (every partner, the period containing an instant) or
+// incremental (only the partner-periods that changed items can affect), saving each result and its
+// status changes. The engine computes; this is where the I/O happens.
+#pragma once
+
+#include <span>
+
+#include <nlohmann/json.hpp>
+
+#include "pactwatch/rules/rule_set.h"
+#include "pactwatch/store/store.h"
+
+namespace pactwatch::app {
+
+struct RunStats {
+  std::int64_t evaluations = 0;     // partner-period-contract evaluations computed and saved
+  std::int64_t status_changes = 0;  // rule status changes recorded
+};
+
+class EvaluationRunner {
+ public:
+  EvaluationRunner(const rules::RuleSet& rules, store::Store& store) : rules_(rules), store_(store) {}
+
+  // Every contract version in effect during the period containing `as_of`, for every partner.
+  RunStats run_full(core::Instant as_of, core::Instant now);
+  // The periods in which the changed items count (by their creation, solve, close or
+  // registration) — in their new versions and in the `previous` versions they replaced — for their
+  // partners' contracts; periods starting after `as_of` are skipped.
+  RunStats run_incremental(std::span<const store::Item> changed, std::span<const store::Item> previous,
+                           core::Instant as_of, core::Instant now);
+
+ private:
+  const rules::RuleSet& rules_;
+  store::Store& store_;
+};
+
+// The stored form of an evaluation document: its keys and every rule's status.
+[[nodiscard]] store::EvaluationRecord evaluation_record(const nlohmann::json& document);
+
+}  // namespace pactwatch::app
