@@ -4,7 +4,7 @@ JOBS ?= $(shell nproc)
 PRESET ?= default
 BUILD_DIR := build
 
-.PHONY: all deps fuzz-deps configure build test demo asan fuzz bench clean
+.PHONY: all deps fuzz-deps configure build test demo asan fuzz bench bench-eval clean
 
 all: build
 
@@ -63,6 +63,13 @@ bench: deps
 	cmake --preset bench
 	cmake --build --preset bench -j $(JOBS) --target calendar_bench
 	build-bench/bin/calendar_bench
+
+# End-to-end evaluation benchmark: 1,000 partners, 1,000,000 tickets, 1,000 changed (BENCH_ARGS).
+BENCH_ARGS ?= 1000 1000000 1000
+bench-eval: deps
+	cmake --preset bench
+	cmake --build --preset bench -j $(JOBS) --target eval_driver pactwatch
+	build-bench/bin/eval_driver $(BENCH_ARGS)
 
 clean:
 	rm -rf build build-asan build-release build-fuzz build-bench

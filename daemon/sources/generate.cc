@@ -128,7 +128,8 @@ std::expected<GenerateSummary, std::string> generate(const std::filesystem::path
     const int reopens = rng() % 20 == 0 ? static_cast<int>(uniform(1, 4)) : 0;
     line = "{\"id\":" + std::to_string(t + 1) + ",\"account\":\"" + std::to_string(p) + "\",\"priority\":\"" + priority +
            "\",\"status\":\"solved\",\"created_at\":\"" + core::format_rfc3339(core::from_unix_ms(created * 1000)) +
-           "\",\"solved_at\":\"" + core::format_rfc3339(core::from_unix_ms(now * 1000)) + "\",\"agent_replies\":[\"" +
+           "\",\"solved_at\":\"" + core::format_rfc3339(core::from_unix_ms(now * 1000)) + "\",\"first_reply_at\":\"" +
+           core::format_rfc3339(core::from_unix_ms(reply * 1000)) + "\",\"agent_replies\":[\"" +
            core::format_rfc3339(core::from_unix_ms(reply * 1000)) + "\"],\"status_history\":" + history +
            ",\"reopens\":" + std::to_string(reopens) + ",\"tags\":[\"gen\"]}\n";
     tickets << line;
