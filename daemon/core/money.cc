@@ -93,6 +93,17 @@ struct Decimal {
   int fraction_digits = 0;
 };
 
+// "'TEXT' WHY", built by appending (GCC 12 at -O3 misreports "'" + std::string(...) under -Wrestrict).
+std::string quoted(std::string_view text, std::string_view why) {
+  std::string m;
+  m.reserve(text.size() + why.size() + 3);
+  m += '\'';
+  m += text;
+  m += "' ";
+  m += why;
+  return m;
+}
+
 std::expected<Decimal, std::string> parse_decimal(std::string_view s) {
   Decimal d;
   if (s.empty()) return std::unexpected("empty number");
@@ -107,23 +118,22 @@ std::expected<Decimal, std::string> parse_decimal(std::string_view s) {
   for (; i < s.size(); ++i) {
     char c = s[i];
     if (c == '.') {
-      if (in_fraction) return std::unexpected("'" + std::string(s) + "' has two decimal points");
+      if (in_fraction) return std::unexpected(quoted(s, "has two decimal points"));
       in_fraction = true;
       continue;
     }
     if (c < '0' || c > '9') {
-      return std::unexpected("'" + std::string(s) + "' is not a decimal number (unexpected '" +
-                             std::string(1, c) + "')");
+      return std::unexpected(quoted(s, std::string("is not a decimal number (unexpected '") + c + "')"));
     }
     any_digit = true;
     d.scaled = d.scaled * 10 + (c - '0');
     if (in_fraction) ++d.fraction_digits;
     if (d.scaled > (static_cast<Int128>(1) << 100) || d.fraction_digits > 18) {
-      return std::unexpected("'" + std::string(s) + "' is too large or too precise");
+      return std::unexpected(quoted(s, "is too large or too precise"));
     }
   }
-  if (!any_digit) return std::unexpected("'" + std::string(s) + "' has no digits");
-  if (in_fraction && s.back() == '.') return std::unexpected("'" + std::string(s) + "' ends with a decimal point");
+  if (!any_digit) return std::unexpected(quoted(s, "has no digits"));
+  if (in_fraction && s.back() == '.') return std::unexpected(quoted(s, "ends with a decimal point"));
   if (negative) d.scaled = -d.scaled;
   return d;
 }
