@@ -54,6 +54,8 @@ int main(int argc, char** argv) {
   int partners = argc > 1 ? std::atoi(argv[1]) : 1000;
   long long tickets = argc > 2 ? std::atoll(argv[2]) : 1000000;
   int changes = argc > 3 ? std::atoi(argv[3]) : 1000;
+  const bool with_postgres = !(argc > 4 && std::string(argv[4]) == "nopg");
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
   const std::string binary = PACTWATCH_BINARY;
   testutils::TempDir dir;
   const std::string db_url = "sqlite://" + (dir.path() / "bench.db").string();
@@ -116,7 +118,7 @@ int main(int argc, char** argv) {
     for (auto it = rows.begin(); it != rows.end(); ++it) ++n;
     std::printf("  SQL baseline SQLite: %7.3f s (%ld partners, wall-clock first reply only)\n", seconds_since(t), n);
   }
-  {
+  if (with_postgres) {
     testutils::PostgresServer pg;
     const std::string url = pg.create_database("bench");
     auto pgstore = std::move(*store::Store::open({url, "", 1}));

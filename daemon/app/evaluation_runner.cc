@@ -41,13 +41,9 @@ using Job = std::tuple<std::string, const rules::ContractVersion*, engine::Perio
 RunStats run_jobs(const std::vector<Job>& jobs, store::Store& store, const rules::RuleSet& rules, core::Instant as_of,
                   core::Instant now) {
   RunStats stats;
-  std::string loaded_partner;
-  std::vector<store::Item> items;
   for (const auto& [partner, contract, window] : jobs) {
-    if (partner != loaded_partner) {  // jobs are grouped by partner: one partner's items in memory
-      items = store.items_of_partner(partner);
-      loaded_partner = partner;
-    }
+    // Only the items that can count in the period are read (the evaluator narrows them further).
+    const auto items = store.items_for_period(partner, window.start, window.end);
     const auto doc = engine::evaluate_contract(*contract, rules.calendars.at(contract->calendar), items, window, as_of);
     stats.status_changes += static_cast<std::int64_t>(store.save_evaluation(evaluation_record(doc), now).size());
     ++stats.evaluations;

@@ -194,11 +194,10 @@ int cmd_eval(const config::Config& config, const StoreArgs& s, const EvalArgs& a
   auto db = open_store(config, s, clock);
   if (!db) return 1;
   json all = json::array();
-  // One partner at a time: only its items are in memory.
+  // One partner and period at a time: only the items that can count in it are in memory.
   std::map<std::string, std::vector<const rules::ContractVersion*>> by_partner;
   for (const auto* c : versions_for(*set, a.partner)) by_partner[c->partner].push_back(c);
   for (const auto& [partner, versions] : by_partner) {
-    std::optional<std::vector<store::Item>> items;
     for (const auto* c : versions) {
       const auto& cal = set->calendars.at(c->calendar);
       auto window = a.period.empty() ? engine::period_containing(*c, cal, as_of) : engine::period_by_label(*c, cal, a.period);
@@ -207,15 +206,14 @@ int cmd_eval(const config::Config& config, const StoreArgs& s, const EvalArgs& a
         return 1;
       }
       if (!overlaps(*c, *window, cal)) continue;
-      if (!items) {
-        try {
-          items = db->items_of_partner(partner);
-        } catch (const store::StoreError& e) {
-          std::cerr << e.what() << '\n';
-          return 1;
-        }
+      std::vector<store::Item> items;
+      try {
+        items = db->items_for_period(partner, window->start, window->end);
+      } catch (const store::StoreError& e) {
+        std::cerr << e.what() << '\n';
+        return 1;
       }
-      all.push_back(engine::evaluate_contract(*c, cal, *items, *window, as_of));
+      all.push_back(engine::evaluate_contract(*c, cal, items, *window, as_of));
       if (a.save) {
         try {
           for (const auto& change : db->save_evaluation(app::evaluation_record(all.back()), clock.now())) {

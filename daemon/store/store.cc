@@ -515,36 +515,74 @@ std::optional<Item> Store::find_item(const std::string& source, const std::strin
   });
 }
 
+namespace {
+
+// One row of `items`, bound through explicit long long variables (SOCI's dynamic rows type SQLite
+// INTEGER columns as int).
+struct ItemRow {
+  Item item;
+  std::string partner;
+  long long created = 0, first_reply = 0, solved = 0, updated = 0, amount = 0;
+  soci::indicator partner_ind = soci::i_ok, created_ind = soci::i_ok, first_reply_ind = soci::i_ok,
+                  solved_ind = soci::i_ok, amount_ind = soci::i_ok;
+
+  static constexpr const char* kColumns =
+      "SELECT source, external_id, kind, partner_id, status, priority, created_at, first_reply_at, solved_at, "
+      "updated_at, amount_minor, currency, payload FROM items ";
+
+  void bind(soci::details::prepare_temp_type& p) {
+    p, soci::into(item.source), soci::into(item.external_id), soci::into(item.kind), soci::into(partner, partner_ind),
+        soci::into(item.status), soci::into(item.priority), soci::into(created, created_ind),
+        soci::into(first_reply, first_reply_ind), soci::into(solved, solved_ind), soci::into(updated),
+        soci::into(amount, amount_ind), soci::into(item.currency), soci::into(item.payload);
+  }
+
+  [[nodiscard]] Item get() const {
+    Item row = item;
+    row.partner_id = partner_ind == soci::i_ok ? std::optional<std::string>(partner) : std::nullopt;
+    row.created_at = opt_instant(created, created_ind);
+    row.first_reply_at = opt_instant(first_reply, first_reply_ind);
+    row.solved_at = opt_instant(solved, solved_ind);
+    row.updated_at = core::from_unix_ms(updated);
+    row.amount_minor = amount_ind == soci::i_ok ? std::optional<std::int64_t>(amount) : std::nullopt;
+    return row;
+  }
+};
+
+std::vector<Item> fetch_all(soci::statement& st, const ItemRow& row) {
+  std::vector<Item> out;
+  st.execute();
+  while (st.fetch()) out.push_back(row.get());
+  return out;
+}
+
+}  // namespace
+
 std::vector<Item> Store::items_of_partner(const std::string& partner_id) {
   return wrap("item query", [&] {
     Lease l(*pool_);
-    std::vector<Item> out;
-    // Explicit long long binds: SOCI's dynamic rows type SQLite INTEGER columns as int.
-    Item item;
-    std::string partner;
-    long long created = 0, first_reply = 0, solved = 0, updated = 0, amount = 0;
-    soci::indicator partner_ind = soci::i_ok, created_ind = soci::i_ok, first_reply_ind = soci::i_ok,
-                    solved_ind = soci::i_ok, amount_ind = soci::i_ok;
-    soci::statement st =
-        (l.sql().prepare << "SELECT source, external_id, kind, partner_id, status, priority, created_at, first_reply_at, "
-                            "solved_at, updated_at, amount_minor, currency, payload FROM items WHERE partner_id = :p "
-                            "ORDER BY source, external_id",
-         soci::into(item.source), soci::into(item.external_id), soci::into(item.kind), soci::into(partner, partner_ind),
-         soci::into(item.status), soci::into(item.priority), soci::into(created, created_ind),
-         soci::into(first_reply, first_reply_ind), soci::into(solved, solved_ind), soci::into(updated),
-         soci::into(amount, amount_ind), soci::into(item.currency), soci::into(item.payload), soci::use(partner_id));
-    st.execute();
-    while (st.fetch()) {
-      Item row = item;
-      row.partner_id = partner_ind == soci::i_ok ? std::optional<std::string>(partner) : std::nullopt;
-      row.created_at = opt_instant(created, created_ind);
-      row.first_reply_at = opt_instant(first_reply, first_reply_ind);
-      row.solved_at = opt_instant(solved, solved_ind);
-      row.updated_at = core::from_unix_ms(updated);
-      row.amount_minor = amount_ind == soci::i_ok ? std::optional<std::int64_t>(amount) : std::nullopt;
-      out.push_back(std::move(row));
-    }
-    return out;
+    ItemRow row;
+    auto prep = (l.sql().prepare << std::string(ItemRow::kColumns) + "WHERE partner_id = :p ORDER BY source, external_id");
+    row.bind(prep);
+    prep, soci::use(partner_id, "p");
+    soci::statement st(prep);
+    return fetch_all(st, row);
+  });
+}
+
+std::vector<Item> Store::items_for_period(const std::string& partner_id, core::Instant start, core::Instant end) {
+  return wrap("item query", [&] {
+    Lease l(*pool_);
+    ItemRow row;
+    const long long s = core::to_unix_ms(start), e = core::to_unix_ms(end);
+    auto prep = (l.sql().prepare << std::string(ItemRow::kColumns) +
+                                        "WHERE partner_id = :p AND (kind = 'deals' OR (created_at < :e AND "
+                                        "(created_at >= :s OR (kind = 'tickets' AND (solved_at IS NULL OR solved_at >= :s2))))) "
+                                        "ORDER BY source, external_id");
+    row.bind(prep);
+    prep, soci::use(partner_id, "p"), soci::use(e, "e"), soci::use(s, "s"), soci::use(s, "s2");
+    soci::statement st(prep);
+    return fetch_all(st, row);
   });
 }
 

@@ -262,6 +262,26 @@ TEST_P(StoreConformance, ItemsOfAPartnerRoundTripInOrder) {
   EXPECT_TRUE(store_->items_of_partner("nobody").empty());
 }
 
+TEST_P(StoreConformance, ItemsForAPeriodAreThoseThatCanCountInIt) {
+  auto make = [](const std::string& id, const std::string& kind, int created, std::optional<int> solved) {
+    Item i = ticket(id, created);
+    i.kind = kind;
+    i.created_at = t(created);
+    i.solved_at = solved ? std::optional<core::Instant>(t(*solved)) : std::nullopt;
+    return i;
+  };
+  // Period [t(100), t(200)).
+  store_->upsert_items(std::vector<Item>{
+      make("created-inside", "tickets", 150, 300), make("solved-inside", "tickets", 50, 150),
+      make("open-from-before", "tickets", 50, std::nullopt), make("done-before", "tickets", 10, 90),
+      make("created-after", "tickets", 250, std::nullopt), make("survey-inside", "surveys", 120, std::nullopt),
+      make("survey-before", "surveys", 20, std::nullopt), make("deal-any-time", "deals", 10, std::nullopt)});
+  std::vector<std::string> ids;
+  for (const auto& i : store_->items_for_period("northwind", t(100), t(200))) ids.push_back(i.external_id);
+  EXPECT_EQ(ids, (std::vector<std::string>{"created-inside", "deal-any-time", "open-from-before", "solved-inside",
+                                           "survey-inside"}));
+}
+
 TEST_P(StoreConformance, EvaluationsKeepTheLatestAndRecordStatusChanges) {
   EvaluationRecord r{"support", 3, "2026-10", "northwind", t(0), "digest-1", R"({"a":1})",
                      {{"kpi:p1", "met"}, {"standard:reopen", "met"}}};

@@ -171,6 +171,10 @@ class Store {
   [[nodiscard]] std::int64_t count_items(const std::optional<std::string>& source = std::nullopt);
   // Every item attributed to a partner, ordered by source and external id.
   [[nodiscard]] std::vector<Item> items_of_partner(const std::string& partner_id);
+  // The partner's items that can count in [start, end): tickets created in it, solved in it or
+  // still open from before it; surveys and events of it; every deal (deals count by instants in
+  // their payload). A superset the evaluator narrows; ordered by source and external id.
+  [[nodiscard]] std::vector<Item> items_for_period(const std::string& partner_id, core::Instant start, core::Instant end);
 
   [[nodiscard]] std::optional<std::string> cursor(const std::string& source);
 
