@@ -76,7 +76,7 @@ int main(int argc, char** argv) {
   auto rules = rules::load_rule_set(dir.path() / "rules");
   if (!rules) return 1;
   const double rules_s = seconds_since(t);
-  auto store = std::move(*store::Store::open({db_url, "", 2}));
+  auto store = std::move(*store::Store::open({db_url, "", 3}));
   const auto as_of = *core::parse_rfc3339("2026-06-20T12:00:00Z");
   app::EvaluationRunner runner(*rules, *store);
   t = Clock::now();

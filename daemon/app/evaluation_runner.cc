@@ -1,6 +1,9 @@
 #include "pactwatch/app/evaluation_runner.h"
 
+#include <atomic>
 #include <map>
+#include <mutex>
+#include <thread>
 #include <set>
 #include <tuple>
 
@@ -40,11 +43,33 @@ using Job = std::tuple<std::string, const rules::ContractVersion*, engine::Perio
 
 RunStats run_jobs(const std::vector<Job>& jobs, store::Store& store, const rules::RuleSet& rules, core::Instant as_of,
                   core::Instant now) {
+  // Reading and evaluating run on up to two workers (this is a 2-core machine's worth); saving
+  // happens afterwards in job order, so the recorded history never depends on thread timing.
+  std::vector<nlohmann::json> docs(jobs.size());
+  std::atomic<std::size_t> next{0};
+  std::exception_ptr failure;
+  std::mutex failure_mutex;
+  auto worker = [&] {
+    try {
+      for (std::size_t i = next++; i < jobs.size(); i = next++) {
+        const auto& [partner, contract, window] = jobs[i];
+        const auto items = store.items_for_period(partner, window.start, window.end);
+        docs[i] = engine::evaluate_contract(*contract, rules.calendars.at(contract->calendar), items, window, as_of);
+      }
+    } catch (...) {
+      std::lock_guard lock(failure_mutex);
+      if (!failure) failure = std::current_exception();
+      next = jobs.size();
+    }
+  };
+  const std::size_t workers = std::min<std::size_t>(2, std::max<std::size_t>(jobs.size(), 1));
+  std::vector<std::thread> threads;
+  for (std::size_t w = 1; w < workers; ++w) threads.emplace_back(worker);
+  worker();
+  for (auto& t : threads) t.join();
+  if (failure) std::rethrow_exception(failure);
   RunStats stats;
-  for (const auto& [partner, contract, window] : jobs) {
-    // Only the items that can count in the period are read (the evaluator narrows them further).
-    const auto items = store.items_for_period(partner, window.start, window.end);
-    const auto doc = engine::evaluate_contract(*contract, rules.calendars.at(contract->calendar), items, window, as_of);
+  for (const auto& doc : docs) {
     stats.status_changes += static_cast<std::int64_t>(store.save_evaluation(evaluation_record(doc), now).size());
     ++stats.evaluations;
   }

@@ -40,7 +40,7 @@ std::unique_ptr<store::Store> open_store(const config::Config& c, const StoreArg
     std::cerr << password.error() << '\n';
     return nullptr;
   }
-  auto db = store::Store::open({url, *password, 1});
+  auto db = store::Store::open({url, *password, c.database_pool_size});
   if (!db) {
     std::cerr << db.error() << '\n';
     return nullptr;
