@@ -28,18 +28,27 @@ asan: deps
 	cmake --build --preset debug-asan -j $(JOBS)
 	ctest --preset debug-asan -j $(JOBS)
 
+DEMO := build/bin/pactwatch
+DEMO_CONFIG := --config demo/pactwatch.yaml
 demo: deps
 	$(MAKE) build
 	@mkdir -p var
+	@for kind in tickets deals surveys events; do \
+	  $(DEMO) import $$kind demo/items/$$kind.ndjson --source demo $(DEMO_CONFIG) --log-level warn || exit 1; \
+	done
 	@echo
-	@echo "pactwatch demo: SQLite store in ./var/, partners, calendars and contracts from ./rules/examples/"
+	@echo "pactwatch demo: SQLite store in ./var/, partners, calendars and contracts from ./rules/examples/,"
+	@echo "demo items from ./demo/items/. In another terminal:"
 	@echo "  curl http://127.0.0.1:8080/livez"
 	@echo "  curl http://127.0.0.1:8080/readyz"
-	@echo "  sqlite3 var/pactwatch.db 'select id, name, kind, tier from partners'"
-	@echo "  build/bin/pactwatch check --rules rules/examples"
+	@echo "  $(DEMO) check $(DEMO_CONFIG)"
+	@echo "  $(DEMO) eval $(DEMO_CONFIG) --period 2026-10 --as-of 2026-11-02T00:00:00Z"
+	@echo "  $(DEMO) eval $(DEMO_CONFIG) --partner contoso-eu --period 2026-Q3 --as-of 2026-10-05T00:00:00Z --format json"
+	@echo "  $(DEMO) test rules/examples/scenarios/*.yaml"
+	@echo "  $(DEMO) calendar rules/examples/calendars/eu-support.yaml add 2026-01-05T15:00:00Z 3600"
 	@echo "Stop with Ctrl-C."
 	@echo
-	$(BUILD_DIR)/bin/pactwatch serve --config demo/pactwatch.yaml
+	$(DEMO) serve $(DEMO_CONFIG)
 
 # Coverage-guided fuzzing with libFuzzer (clang 19 from Debian 12), FUZZ_SECONDS per target,
 # starting from the committed corpus; new inputs go to build-fuzz/corpus-<target>/.

@@ -122,15 +122,19 @@ std::string threshold_text(const rules::Threshold& t) {
   std::string v;
   if (t.value.index() == 2) {
     const auto& r = std::get<core::Ratio>(t.value);
-    // Percentages were written as such; show them that way when exact in hundredths of a percent.
-    const core::Int128 scaled = static_cast<core::Int128>(r.numerator) * 10000;
-    if (scaled % r.denominator == 0) {
-      const auto h = static_cast<long long>(scaled / r.denominator);
-      char buf[48];
-      std::snprintf(buf, sizeof buf, "%lld.%02lld%%", h / 100, h % 100);
-      v = buf;
+    if (t.percent) {
+      // Percentages as written, in hundredths of a percent ("95.00%"), exactly when they can be.
+      const core::Int128 scaled = static_cast<core::Int128>(r.numerator) * 10000;
+      if (scaled % r.denominator == 0) {
+        const auto h = static_cast<long long>(scaled / r.denominator);
+        char buf[48];
+        std::snprintf(buf, sizeof buf, "%lld.%02lld%%", h / 100, h % 100);
+        v = buf;
+      } else {
+        v = rules::literal_text(t.value);
+      }
     } else {
-      v = rules::literal_text(t.value);
+      v = format_number(to_micro(r));
     }
   } else {
     v = rules::literal_text(t.value);
@@ -468,11 +472,12 @@ std::expected<PeriodWindow, std::string> period_by_label(const rules::ContractVe
   }
   const date::time_zone* zone = date::locate_zone(cal.timezone());
   const calendar::LocalDate first{std::chrono::year{y} / std::chrono::month{m} / 1};
-  auto w = period_containing(c, cal, local_midnight(*zone, first) + std::chrono::hours(12));
-  if (w && w->label != label && c.period.kind == rules::Period::Kind::quarter && label.find('Q') == std::string_view::npos) {
-    return std::unexpected("contract '" + c.contract + "' is evaluated per quarter; name the period as YYYY-Qn");
+  // A month label names the quarter containing it for a quarterly contract (so one --period
+  // covers every partner); a quarter label for a monthly contract is ambiguous.
+  if (c.period.kind == rules::Period::Kind::month && label.find('Q') != std::string_view::npos) {
+    return std::unexpected("contract '" + c.contract + "' is evaluated per month; name the period as YYYY-MM");
   }
-  return w;
+  return period_containing(c, cal, local_midnight(*zone, first) + std::chrono::hours(12));
 }
 
 json evaluate_contract(const rules::ContractVersion& contract, const calendar::Calendar& cal,

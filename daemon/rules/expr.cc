@@ -545,6 +545,7 @@ std::expected<Threshold, ExprError> parse_threshold(std::string_view text) {
         : op == ">" ? CompareOp::gt : CompareOp::ge;
   th.value = t[1].value;
   th.type = literal_type(th.value);
+  th.percent = k == Tok::percent;
   return th;
 }
 

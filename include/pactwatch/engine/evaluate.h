@@ -30,7 +30,8 @@ struct PeriodWindow {
 // quarters start at local midnight); a rolling period is the window ending at `at`.
 [[nodiscard]] std::expected<PeriodWindow, std::string> period_containing(const rules::ContractVersion& c,
                                                                          const calendar::Calendar& cal, core::Instant at);
-// "2026-10" (month) or "2026-Q4" (quarter) for a calendar-aligned contract.
+// "2026-10" (month) or "2026-Q4" (quarter) for a calendar-aligned contract; a month label gives
+// a quarterly contract the quarter containing that month.
 [[nodiscard]] std::expected<PeriodWindow, std::string> period_by_label(const rules::ContractVersion& c,
                                                                        const calendar::Calendar& cal,
                                                                        std::string_view label);

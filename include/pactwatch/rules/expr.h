@@ -76,6 +76,7 @@ struct Threshold {
   CompareOp op = CompareOp::ge;
   Literal value;
   ValueType type = ValueType::number;
+  bool percent = false;  // written as a percentage ("95%"), shown as one
 };
 [[nodiscard]] std::expected<Threshold, ExprError> parse_threshold(std::string_view text);
 

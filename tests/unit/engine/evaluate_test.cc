@@ -68,7 +68,8 @@ TEST(Periods, MonthsAndQuartersStartAtLocalMidnight) {
   EXPECT_EQ(q4->start, T("2026-09-30T22:00:00Z"));
   EXPECT_EQ(q4->end, T("2026-12-31T23:00:00Z"));
   EXPECT_EQ(period_containing(q, office(), T("2026-11-15T00:00:00Z"))->label, "2026-Q4");
-  EXPECT_FALSE(period_by_label(q, office(), "2026-11"));
+  EXPECT_EQ(period_by_label(q, office(), "2026-11")->label, "2026-Q4");  // the quarter containing it
+  EXPECT_FALSE(period_by_label(c, office(), "2026-Q4"));                 // a monthly contract: which month?
   auto r = contract(kFirstReply, "period: {rolling: 30d}\n");
   auto w = period_containing(r, office(), T("2026-10-31T00:00:00Z"));
   EXPECT_EQ(w->start, T("2026-10-01T00:00:00Z"));
@@ -139,6 +140,16 @@ TEST(Evaluate, DeterministicWhateverTheInputOrder) {
   items[0].payload = R"({"agent_replies":["2026-10-05T08:31:00Z"]})";
   const auto changed = evaluate_contract(c, office(), items, period, T("2026-11-05T00:00:00Z"));
   EXPECT_NE(changed["input"]["digest"], nlohmann::json::parse(first)["input"]["digest"]);
+}
+
+TEST(Evaluate, TargetsShowAsWritten) {
+  auto c = contract(
+      "  - id: qa\n    source: surveys\n    measure: {mean: score}\n    objective: {target: \">= 85\", warning: \">= 87.5\"}\n"
+      "  - id: share\n    source: surveys\n    measure: {ratio: score >= 4}\n    objective: {target: \">= 92.5%\"}\n");
+  auto doc = evaluate_contract(c, office(), {}, *period_by_label(c, office(), "2026-10"), T("2026-11-05T00:00:00Z"));
+  EXPECT_EQ(doc["kpis"][0]["target"], ">= 85");
+  EXPECT_EQ(doc["kpis"][0]["warning"], ">= 87.5");
+  EXPECT_EQ(doc["kpis"][1]["target"], ">= 92.50%");
 }
 
 TEST(Evaluate, WilsonInterval) {

@@ -112,6 +112,8 @@ TEST(Expr, Thresholds) {
   EXPECT_EQ(t->op, CompareOp::ge);
   EXPECT_EQ(t->type, ValueType::number);
   EXPECT_EQ(literal_text(t->value), "95/100");
+  EXPECT_TRUE(t->percent);
+  EXPECT_FALSE(parse_threshold(">= 85")->percent);
   auto d = parse_threshold("<= 16h");
   EXPECT_EQ(d->type, ValueType::duration);
   EXPECT_EQ(literal_text(d->value), "16h");
