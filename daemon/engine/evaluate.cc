@@ -27,23 +27,6 @@ core::Instant local_midnight(const date::time_zone& zone, calendar::LocalDate d)
   return core::Instant(std::chrono::duration_cast<std::chrono::milliseconds>(utc));
 }
 
-bool holds(int cmp, CompareOp op) {
-  switch (op) {
-    case CompareOp::eq: return cmp == 0;
-    case CompareOp::ne: return cmp != 0;
-    case CompareOp::lt: return cmp < 0;
-    case CompareOp::le: return cmp <= 0;
-    case CompareOp::gt: return cmp > 0;
-    case CompareOp::ge: return cmp >= 0;
-  }
-  return false;
-}
-
-template <typename T>
-int three_way(const T& a, const T& b) {
-  return a < b ? -1 : (b < a ? 1 : 0);
-}
-
 // good/total against an exact ratio threshold, by cross-multiplication.
 bool ratio_holds(std::int64_t good, std::int64_t total, const rules::Threshold& t) {
   const auto& r = std::get<core::Ratio>(t.value);

@@ -83,23 +83,6 @@ Value literal_value(const rules::Literal& lit) {
 
 Truth from_bool(bool b) { return b ? Truth::yes : Truth::no; }
 
-bool holds(int cmp, rules::CompareOp op) {
-  switch (op) {
-    case rules::CompareOp::eq: return cmp == 0;
-    case rules::CompareOp::ne: return cmp != 0;
-    case rules::CompareOp::lt: return cmp < 0;
-    case rules::CompareOp::le: return cmp <= 0;
-    case rules::CompareOp::gt: return cmp > 0;
-    case rules::CompareOp::ge: return cmp >= 0;
-  }
-  return false;
-}
-
-template <typename T>
-int three_way(const T& a, const T& b) {
-  return a < b ? -1 : (b < a ? 1 : 0);
-}
-
 Truth compare(const Value& a, const Value& b, rules::CompareOp op) {
   if (a.kind == Value::Kind::null || b.kind == Value::Kind::null) return Truth::unknown;
   if (a.kind == Value::Kind::duration && b.kind == Value::Kind::duration) {
@@ -142,6 +125,18 @@ Value value_of(const rules::Expr& e, const ItemContext& item) {
 }
 
 }  // namespace
+
+bool holds(int cmp, rules::CompareOp op) {
+  switch (op) {
+    case rules::CompareOp::eq: return cmp == 0;
+    case rules::CompareOp::ne: return cmp != 0;
+    case rules::CompareOp::lt: return cmp < 0;
+    case rules::CompareOp::le: return cmp <= 0;
+    case rules::CompareOp::gt: return cmp > 0;
+    case rules::CompareOp::ge: return cmp >= 0;
+  }
+  return false;
+}
 
 std::optional<std::int64_t> parse_number(std::string_view s) {
   auto r = core::Ratio::parse(s);

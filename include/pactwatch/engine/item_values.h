@@ -64,6 +64,14 @@ class ItemContext {
 
 [[nodiscard]] Truth evaluate(const rules::Expr& e, const ItemContext& item);
 
+// -1, 0 or 1 as a is less than, equal to or greater than b.
+template <typename T>
+[[nodiscard]] int three_way(const T& a, const T& b) {
+  return a < b ? -1 : (b < a ? 1 : 0);
+}
+// Whether a three-way comparison result satisfies an operator.
+[[nodiscard]] bool holds(int cmp, rules::CompareOp op);
+
 // Parses a decimal ("12.5", "-3") into micro-units.
 [[nodiscard]] std::optional<std::int64_t> parse_number(std::string_view s);
 [[nodiscard]] std::string format_number(std::int64_t micro);
