@@ -44,7 +44,8 @@ using Job = std::tuple<std::string, const rules::ContractVersion*, engine::Perio
 RunStats run_jobs(const std::vector<Job>& jobs, store::Store& store, const rules::RuleSet& rules, core::Instant as_of,
                   core::Instant now) {
   // Reading and evaluating run on up to two workers (this is a 2-core machine's worth); saving
-  // happens afterwards in job order, so the recorded history never depends on thread timing.
+  // happens afterwards in job order, in one durable transaction, so the recorded history never
+  // depends on thread timing and a run is stored whole or not at all.
   std::vector<nlohmann::json> docs(jobs.size());
   std::atomic<std::size_t> next{0};
   std::exception_ptr failure;
@@ -68,11 +69,12 @@ RunStats run_jobs(const std::vector<Job>& jobs, store::Store& store, const rules
   worker();
   for (auto& t : threads) t.join();
   if (failure) std::rethrow_exception(failure);
+  std::vector<store::EvaluationRecord> records;
+  records.reserve(docs.size());
+  for (const auto& doc : docs) records.push_back(evaluation_record(doc));
   RunStats stats;
-  for (const auto& doc : docs) {
-    stats.status_changes += static_cast<std::int64_t>(store.save_evaluation(evaluation_record(doc), now).size());
-    ++stats.evaluations;
-  }
+  stats.evaluations = static_cast<std::int64_t>(records.size());
+  stats.status_changes = static_cast<std::int64_t>(store.save_evaluations(records, now).size());
   return stats;
 }
 

@@ -630,9 +630,22 @@ std::optional<std::string> Store::cursor(const std::string& source) {
 // --- evaluations ---------------------------------------------------------------------------
 
 std::vector<StatusChange> Store::save_evaluation(const EvaluationRecord& r, core::Instant now) {
+  return save_evaluations(std::span<const EvaluationRecord>(&r, 1), now);
+}
+
+std::vector<StatusChange> Store::save_evaluations(std::span<const EvaluationRecord> records, core::Instant now) {
   return wrap("evaluation save", [&] {
     Transaction tx(*this, Durability::full);
-    soci::session& sql = tx.sql();
+    std::vector<StatusChange> changes;
+    for (const auto& r : records) save_evaluation_in(tx.sql(), r, now, changes);
+    tx.commit();
+    return changes;
+  });
+}
+
+void Store::save_evaluation_in(soci::session& sql, const EvaluationRecord& r, core::Instant now,
+                               std::vector<StatusChange>& changes) {
+  {
     const long long at = core::to_unix_ms(now);
     const long long as_of = core::to_unix_ms(r.as_of);
     int version = r.version;
@@ -643,7 +656,6 @@ std::vector<StatusChange> Store::save_evaluation(const EvaluationRecord& r, core
            "input_digest = excluded.input_digest, document = excluded.document",
         soci::use(contract), soci::use(version), soci::use(period), soci::use(partner), soci::use(as_of), soci::use(at),
         soci::use(digest), soci::use(doc);
-    std::vector<StatusChange> changes;
     for (const auto& s : r.statuses) {
       std::string rule = s.rule, status = s.status, previous;
       soci::indicator ind = soci::i_ok;
@@ -667,9 +679,7 @@ std::vector<StatusChange> Store::save_evaluation(const EvaluationRecord& r, core
       changes.push_back({contract, version, period, partner, rule,
                          known ? std::optional<std::string>(previous) : std::nullopt, status, now});
     }
-    tx.commit();
-    return changes;
-  });
+  }
 }
 
 std::optional<std::string> Store::evaluation_document(const std::string& contract, int version, const std::string& period) {

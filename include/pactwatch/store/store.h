@@ -181,6 +181,9 @@ class Store {
   // Stores the latest evaluation of a contract version and period and, in the same durable
   // transaction, a change for every rule whose status differs from the stored one. Returns them.
   std::vector<StatusChange> save_evaluation(const EvaluationRecord& record, core::Instant now);
+  // Several at once, in one durable transaction: a run's results and status changes are stored
+  // together or not at all.
+  std::vector<StatusChange> save_evaluations(std::span<const EvaluationRecord> records, core::Instant now);
   [[nodiscard]] std::optional<std::string> evaluation_document(const std::string& contract, int version,
                                                                const std::string& period);
   // Status changes in the order they were recorded (optionally of one contract).
@@ -194,6 +197,8 @@ class Store {
   soci::session& at(std::size_t slot);
   UpsertCounts upsert_items_in(soci::session& sql, std::span<const Item> items);
   void set_cursor_in(soci::session& sql, const std::string& source, const std::string& cursor, core::Instant now);
+  void save_evaluation_in(soci::session& sql, const EvaluationRecord& r, core::Instant now,
+                          std::vector<StatusChange>& changes);
 
   Backend backend_;
   int pool_size_;
