@@ -38,46 +38,6 @@ std::vector<core::Instant> counting_instants(const store::Item& item) {
   return out;
 }
 
-// One unit of work: a contract version of a partner over one period.
-using Job = std::tuple<std::string, const rules::ContractVersion*, engine::PeriodWindow>;
-
-RunStats run_jobs(const std::vector<Job>& jobs, store::Store& store, const rules::RuleSet& rules, core::Instant as_of,
-                  core::Instant now) {
-  // Reading and evaluating run on up to two workers (this is a 2-core machine's worth); saving
-  // happens afterwards in job order, in one durable transaction, so the recorded history never
-  // depends on thread timing and a run is stored whole or not at all.
-  std::vector<nlohmann::json> docs(jobs.size());
-  std::atomic<std::size_t> next{0};
-  std::exception_ptr failure;
-  std::mutex failure_mutex;
-  auto worker = [&] {
-    try {
-      for (std::size_t i = next++; i < jobs.size(); i = next++) {
-        const auto& [partner, contract, window] = jobs[i];
-        const auto items = store.items_for_period(partner, window.start, window.end);
-        docs[i] = engine::evaluate_contract(*contract, rules.calendars.at(contract->calendar), items, window, as_of);
-      }
-    } catch (...) {
-      std::lock_guard lock(failure_mutex);
-      if (!failure) failure = std::current_exception();
-      next = jobs.size();
-    }
-  };
-  const std::size_t workers = std::min<std::size_t>(2, std::max<std::size_t>(jobs.size(), 1));
-  std::vector<std::thread> threads;
-  for (std::size_t w = 1; w < workers; ++w) threads.emplace_back(worker);
-  worker();
-  for (auto& t : threads) t.join();
-  if (failure) std::rethrow_exception(failure);
-  std::vector<store::EvaluationRecord> records;
-  records.reserve(docs.size());
-  for (const auto& doc : docs) records.push_back(evaluation_record(doc));
-  RunStats stats;
-  stats.evaluations = static_cast<std::int64_t>(records.size());
-  stats.status_changes = static_cast<std::int64_t>(store.save_evaluations(records, now).size());
-  return stats;
-}
-
 }  // namespace
 
 store::EvaluationRecord evaluation_record(const nlohmann::json& doc) {
@@ -97,16 +57,89 @@ store::EvaluationRecord evaluation_record(const nlohmann::json& doc) {
   return r;
 }
 
+RunStats EvaluationRunner::run(const std::vector<Job>& jobs, std::span<const store::Item> changed,
+                               std::span<const store::Item> previous, core::Instant as_of, core::Instant now) {
+  if (cache_as_of_ != as_of) {
+    cache_.clear();
+    cache_as_of_ = as_of;
+  }
+  // Slots are created here, on one thread; each worker then fills only its own jobs' slots.
+  std::vector<std::unique_ptr<engine::PeriodState>*> slots;
+  slots.reserve(jobs.size());
+  for (const auto& j : jobs) slots.push_back(&cache_[Key{j.contract->contract, j.contract->version, j.window.label}]);
+
+  // Reading, preparing and evaluating run on up to two workers (this is a 2-core machine's worth);
+  // saving happens afterwards in job order, in one durable transaction, so the recorded history
+  // never depends on thread timing and a run is stored whole or not at all.
+  std::vector<nlohmann::json> docs(jobs.size());
+  std::atomic<std::size_t> next{0};
+  std::exception_ptr failure;
+  std::mutex failure_mutex;
+  auto worker = [&] {
+    try {
+      for (std::size_t i = next++; i < jobs.size(); i = next++) {
+        const Job& job = jobs[i];
+        auto& state = *slots[i];
+        if (state) {
+          // Cached: apply the change item by item (the previous versions leave first).
+          for (const auto& p : previous) {
+            if (p.partner_id == job.partner) state->erase(p.source, p.external_id);
+          }
+          for (const auto& c : changed) {
+            if (c.partner_id == job.partner) state->upsert(c);
+          }
+        } else {
+          // Only the items that can count in the period are read (the state narrows them further).
+          state = std::make_unique<engine::PeriodState>(*job.contract, rules_.calendars.at(job.contract->calendar),
+                                                        job.window, as_of);
+          for (const auto& item : store_.items_for_period(job.partner, job.window.start, job.window.end)) {
+            state->upsert(item);
+          }
+        }
+        docs[i] = state->evaluate();
+      }
+    } catch (...) {
+      std::lock_guard lock(failure_mutex);
+      if (!failure) failure = std::current_exception();
+      next = jobs.size();
+    }
+  };
+  const std::size_t workers = std::min<std::size_t>(2, std::max<std::size_t>(jobs.size(), 1));
+  std::vector<std::thread> threads;
+  for (std::size_t w = 1; w < workers; ++w) threads.emplace_back(worker);
+  worker();
+  for (auto& t : threads) t.join();
+  if (failure) {
+    cache_.clear();  // a half-applied change must not survive
+    std::rethrow_exception(failure);
+  }
+  std::vector<store::EvaluationRecord> records;
+  records.reserve(docs.size());
+  for (const auto& doc : docs) records.push_back(evaluation_record(doc));
+  RunStats stats;
+  stats.evaluations = static_cast<std::int64_t>(records.size());
+  try {
+    stats.status_changes = static_cast<std::int64_t>(store_.save_evaluations(records, now).size());
+  } catch (...) {
+    cache_.clear();
+    throw;
+  }
+  return stats;
+}
+
 RunStats EvaluationRunner::run_full(core::Instant as_of, core::Instant now) {
   std::vector<Job> jobs;
   for (const auto& p : rules_.partners) {
     for (const auto& c : rules_.contracts) {
       if (c.partner != p.id) continue;
       auto window = engine::period_containing(c, rules_.calendars.at(c.calendar), as_of);
-      if (window && in_effect_during(c, *window)) jobs.emplace_back(p.id, &c, *window);
+      if (window && in_effect_during(c, *window)) jobs.push_back({p.id, &c, *window});
     }
   }
-  return run_jobs(jobs, store_, rules_, as_of, now);
+  // A full run reads everything afresh.
+  cache_.clear();
+  cache_as_of_ = as_of;
+  return run(jobs, {}, {}, as_of, now);
 }
 
 RunStats EvaluationRunner::run_incremental(std::span<const store::Item> changed, std::span<const store::Item> previous,
@@ -134,7 +167,7 @@ RunStats EvaluationRunner::run_incremental(std::span<const store::Item> changed,
   }
   std::vector<Job> jobs;
   for (auto& [key, job] : wanted) jobs.push_back(std::move(job));
-  return run_jobs(jobs, store_, rules_, as_of, now);
+  return run(jobs, changed, previous, as_of, now);
 }
 
 }  // namespace pactwatch::app

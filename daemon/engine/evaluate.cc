@@ -101,6 +101,17 @@ std::optional<core::Instant> counted_at(const store::Item& item, const nlohmann:
   return std::nullopt;
 }
 
+// Whether an item can count in the period by any rule, decided from its columns alone so that
+// the (costly) preparation of the rest is skipped: tickets count by creation or solve, surveys and
+// events by their time; deals may count by instants inside their payload, so they always stay.
+bool may_count(const store::Item& i, const PeriodWindow& period) {
+  if (i.kind == "deals" || !i.created_at) return true;
+  const bool created_inside = *i.created_at >= period.start && *i.created_at < period.end;
+  if (i.kind != "tickets") return created_inside;
+  const bool solved_inside = i.solved_at && *i.solved_at >= period.start && *i.solved_at < period.end;
+  return created_inside || solved_inside || (!i.solved_at && *i.created_at < period.end);
+}
+
 std::string threshold_text(const rules::Threshold& t) {
   std::string v;
   if (t.value.index() == 2) {
@@ -142,8 +153,76 @@ struct KpiOutcome {
   std::optional<core::Ratio> weight;
 };
 
-json evaluate_kpi(const rules::Kpi& k, const std::vector<ItemContext>& items, const PeriodWindow& period,
-                  core::Instant as_of, bool open, KpiOutcome& outcome) {
+// The fields a rule's evidence shows, and the duration bounds a pending timer is held to.
+struct RulePlan {
+  std::set<std::string> fields;
+  std::vector<std::pair<std::string, Millis>> bounds;
+};
+
+RulePlan plan_kpi(const rules::Kpi& k) {
+  RulePlan p;
+  if (k.measure.condition) {
+    collect_fields(*k.measure.condition, p.fields);
+    collect_bounds(*k.measure.condition, p.bounds);
+  }
+  if (!k.measure.of.empty()) p.fields.insert(k.measure.of);
+  return p;
+}
+
+RulePlan plan_standard(const rules::BrandStandard& s) {
+  RulePlan p;
+  collect_fields(*s.each, p.fields);
+  return p;
+}
+
+// Phase 1: one item against one KPI or obligation.
+ItemOutcome kpi_outcome(const rules::Kpi& k, const RulePlan& plan, const ItemContext& it, const PeriodWindow& period,
+                        core::Instant as_of) {
+  ItemOutcome o;
+  if (it.item().kind != rules::to_string(k.source)) return o;
+  const auto at = counted_at(it.item(), it.payload(), k.counted_by);
+  if (!at || *at < period.start || *at >= period.end || *at > as_of) return o;
+  if (k.where) {
+    const Truth w = evaluate(*k.where, it);
+    if (w == Truth::unknown) o.where_unknown = true;
+    if (w != Truth::yes) return o;
+  }
+  o.in = true;
+  if (k.measure.kind == MeasureKind::ratio) {
+    o.truth = evaluate(*k.measure.condition, it);
+    if (o.truth != Truth::yes) o.evidence = evidence_entry(it, plan.fields);
+    if (o.truth == Truth::unknown) {
+      for (const auto& [field, bound] : plan.bounds) {
+        if (auto d = it.deadline(field, bound); d && (!o.due || *d < *o.due)) o.due = d;
+      }
+    }
+  } else if (k.measure.kind != MeasureKind::count) {
+    o.value = it.field(k.measure.of);
+    if (k.measure.kind == MeasureKind::percentile && o.value.kind != Value::Kind::null && !o.value.running &&
+        !value_holds(o.value, k.objective.target)) {
+      o.evidence = evidence_entry(it, plan.fields);
+    }
+  }
+  return o;
+}
+
+// Phase 1: one item against one brand standard (counted by creation).
+ItemOutcome standard_outcome(const rules::BrandStandard& s, const RulePlan& plan, const ItemContext& it,
+                             const PeriodWindow& period, core::Instant as_of) {
+  ItemOutcome o;
+  if (it.item().kind != rules::to_string(s.source)) return o;
+  const auto at = it.item().created_at;
+  if (!at || *at < period.start || *at >= period.end || *at > as_of) return o;
+  if (s.where && evaluate(*s.where, it) != Truth::yes) return o;
+  o.in = true;
+  o.truth = evaluate(*s.each, it);
+  if (o.truth == Truth::no) o.evidence = evidence_entry(it, plan.fields);
+  return o;
+}
+
+// Phase 2: a KPI or obligation over the prepared items, in their stable order.
+json aggregate_kpi(const rules::Kpi& k, std::size_t r, const std::vector<const PreparedItem*>& items,
+                   const PeriodWindow& period, bool open, KpiOutcome& outcome) {
   json out{{"id", k.id}, {"description", k.description}, {"source", std::string(rules::to_string(k.source))},
            {"measure", std::string(rules::to_string(k.measure.kind))}, {"counted_by", k.counted_by},
            {"target", threshold_text(k.objective.target)}, {"min_sample", k.min_sample}};
@@ -152,59 +231,36 @@ json evaluate_kpi(const rules::Kpi& k, const std::vector<ItemContext>& items, co
   if (!k.measure.condition_text.empty()) out["condition"] = k.measure.condition_text;
   if (k.weight) out["weight"] = rules::literal_text(*k.weight);
 
-  std::set<std::string> fields;
-  if (k.measure.condition) collect_fields(*k.measure.condition, fields);
-  if (!k.measure.of.empty()) fields.insert(k.measure.of);
-
-  std::vector<const ItemContext*> in;
   std::int64_t undetermined_where = 0;
-  for (const auto& it : items) {
-    if (it.item().kind != rules::to_string(k.source)) continue;
-    const auto at = counted_at(it.item(), it.payload(), k.counted_by);
-    if (!at || *at < period.start || *at >= period.end || *at > as_of) continue;
-    if (k.where) {
-      const Truth w = evaluate(*k.where, it);
-      if (w == Truth::unknown) ++undetermined_where;
-      if (w != Truth::yes) continue;
-    }
-    in.push_back(&it);
-  }
+  for (const auto* it : items) undetermined_where += it->rules[r].where_unknown ? 1 : 0;
   if (undetermined_where) out["where_undetermined"] = undetermined_where;
 
   json evidence = json::array();
   std::size_t evidence_total = 0;
-  auto add_evidence = [&](const ItemContext& it) {
+  auto add_evidence = [&](const json& e) {
     ++evidence_total;
-    if (evidence.size() < kMaxEvidence) evidence.push_back(evidence_entry(it, fields));
+    if (evidence.size() < kMaxEvidence) evidence.push_back(e);
   };
-  std::string status;
   bool target_met = false;
   bool warning_met = true;
   std::int64_t sample = 0;
 
   if (k.measure.kind == MeasureKind::ratio) {
-    std::int64_t good = 0, bad = 0;
+    std::int64_t good = 0, bad = 0, pending_due_in_period = 0;
     json pending = json::array();
-    std::int64_t pending_due_in_period = 0;
-    std::vector<std::pair<std::string, Millis>> bounds;
-    collect_bounds(*k.measure.condition, bounds);
-    for (const auto* it : in) {
-      const Truth t = evaluate(*k.measure.condition, *it);
-      if (t == Truth::yes) {
+    for (const auto* it : items) {
+      const ItemOutcome& o = it->rules[r];
+      if (!o.in) continue;
+      if (o.truth == Truth::yes) {
         ++good;
-      } else if (t == Truth::no) {
+      } else if (o.truth == Truth::no) {
         ++bad;
-        add_evidence(*it);
+        add_evidence(o.evidence);
       } else {
-        json p = evidence_entry(*it, fields);
-        // A running timer that will breach before the period ends counts against the forecast.
-        std::optional<core::Instant> due;
-        for (const auto& [field, bound] : bounds) {
-          if (auto d = it->deadline(field, bound); d && (!due || *d < *due)) due = d;
-        }
-        if (due) {
-          p["breach_at"] = core::format_rfc3339(*due);
-          if (*due < period.end) ++pending_due_in_period;
+        json p = o.evidence;
+        if (o.due) {
+          p["breach_at"] = core::format_rfc3339(*o.due);
+          if (*o.due < period.end) ++pending_due_in_period;
         }
         pending.push_back(std::move(p));
       }
@@ -234,23 +290,18 @@ json evaluate_kpi(const rules::Kpi& k, const std::vector<ItemContext>& items, co
       out["forecast"] = f;
     }
   } else {
-    std::vector<std::pair<Value, const ItemContext*>> values;
-    std::int64_t missing = 0, running = 0;
-    for (const auto* it : in) {
-      if (k.measure.kind == MeasureKind::count) {
-        values.push_back({Value{}, it});
-        continue;
-      }
-      Value v = it->field(k.measure.of);
-      if (v.kind == Value::Kind::null) {
-        ++missing;
-      } else if (v.running) {
-        ++running;  // not final yet: left out of the value
-      } else {
-        values.push_back({v, it});
-      }
+    std::vector<std::pair<const Value*, const PreparedItem*>> values;
+    std::int64_t missing = 0, running = 0, counted = 0;
+    for (const auto* it : items) {
+      const ItemOutcome& o = it->rules[r];
+      if (!o.in) continue;
+      ++counted;
+      if (k.measure.kind == MeasureKind::count) continue;
+      if (o.value.kind == Value::Kind::null) ++missing;
+      else if (o.value.running) ++running;  // not final yet: left out of the value
+      else values.push_back({&o.value, it});
     }
-    sample = static_cast<std::int64_t>(values.size());
+    sample = k.measure.kind == MeasureKind::count ? counted : static_cast<std::int64_t>(values.size());
     out["sample"] = sample;
     if (missing) out["missing_values"] = missing;
     if (running) out["running"] = running;
@@ -260,31 +311,31 @@ json evaluate_kpi(const rules::Kpi& k, const std::vector<ItemContext>& items, co
       result.kind = Value::Kind::number;
       result.number = sample * kNumberScale;
     } else if (have) {
-      const Value::Kind kind = values.front().first.kind;
-      result.kind = kind;
+      const Value::Kind kind = values.front().first->kind;
       if (k.measure.kind == MeasureKind::percentile) {
         std::stable_sort(values.begin(), values.end(), [](const auto& a, const auto& b) {
-          if (a.first.kind == Value::Kind::duration) return a.first.duration < b.first.duration;
-          if (a.first.kind == Value::Kind::money) return a.first.money->minor_units() < b.first.money->minor_units();
-          return a.first.number < b.first.number;
+          if (a.first->kind == Value::Kind::duration) return a.first->duration < b.first->duration;
+          if (a.first->kind == Value::Kind::money) return a.first->money->minor_units() < b.first->money->minor_units();
+          return a.first->number < b.first->number;
         });
         // Nearest rank: the smallest value with at least p% of the sample at or below it.
         const auto rank = static_cast<std::size_t>(
             core::divide_rounded(static_cast<core::Int128>(k.measure.percentile) * sample, 100, core::Rounding::up));
-        result = values[std::max<std::size_t>(rank, 1) - 1].first;
+        result = *values[std::max<std::size_t>(rank, 1) - 1].first;
         out["method"] = "nearest rank";
       } else {
+        result.kind = kind;
         core::Int128 sum = 0;
         for (const auto& [v, it] : values) {
-          sum += kind == Value::Kind::duration ? v.duration.count()
-               : kind == Value::Kind::money   ? v.money->minor_units()
-                                              : v.number;
+          sum += kind == Value::Kind::duration ? v->duration.count()
+               : kind == Value::Kind::money   ? v->money->minor_units()
+                                              : v->number;
         }
         const core::Int128 agg = k.measure.kind == MeasureKind::sum
                                      ? sum
                                      : core::divide_rounded(sum, sample, core::Rounding::half_even);
         if (kind == Value::Kind::duration) result.duration = Millis(static_cast<std::int64_t>(agg));
-        else if (kind == Value::Kind::money) result.money = core::Money(static_cast<std::int64_t>(agg), values.front().first.money->currency());
+        else if (kind == Value::Kind::money) result.money = core::Money(static_cast<std::int64_t>(agg), values.front().first->money->currency());
         else result.number = static_cast<std::int64_t>(agg);
       }
     }
@@ -300,10 +351,10 @@ json evaluate_kpi(const rules::Kpi& k, const std::vector<ItemContext>& items, co
       out["value"] = value_json(result);
       target_met = value_holds(result, k.objective.target);
       if (k.objective.warning) warning_met = value_holds(result, *k.objective.warning);
-      // Evidence: the items whose own value misses the target.
+      // Evidence: the items whose own value misses the target (in value order for percentiles).
       if (k.measure.kind == MeasureKind::percentile) {
         for (const auto& [v, it] : values) {
-          if (!value_holds(v, k.objective.target)) add_evidence(*it);
+          if (!it->rules[r].evidence.is_null()) add_evidence(it->rules[r].evidence);
         }
       }
     } else {
@@ -315,6 +366,7 @@ json evaluate_kpi(const rules::Kpi& k, const std::vector<ItemContext>& items, co
   }
 
   const bool sums = k.measure.kind == MeasureKind::count || k.measure.kind == MeasureKind::sum;
+  std::string status;
   if (sample < k.min_sample && !sums) {
     status = "insufficient_data";
   } else if (!target_met) {
@@ -336,26 +388,20 @@ json evaluate_kpi(const rules::Kpi& k, const std::vector<ItemContext>& items, co
   return out;
 }
 
-json evaluate_standard(const rules::BrandStandard& s, const std::vector<ItemContext>& items, const PeriodWindow& period,
-                       core::Instant as_of) {
-  std::set<std::string> fields;
-  collect_fields(*s.each, fields);
+json aggregate_standard(const rules::BrandStandard& s, std::size_t r, const std::vector<const PreparedItem*>& items) {
   json violations = json::array();
   std::int64_t checked = 0, pending = 0, violated = 0;
-  for (const auto& it : items) {
-    if (it.item().kind != rules::to_string(s.source)) continue;
-    const auto at = it.item().created_at;
-    if (!at || *at < period.start || *at >= period.end || *at > as_of) continue;
-    if (s.where && evaluate(*s.where, it) != Truth::yes) continue;
-    const Truth t = evaluate(*s.each, it);
-    if (t == Truth::unknown) {
+  for (const auto* it : items) {
+    const ItemOutcome& o = it->rules[r];
+    if (!o.in) continue;
+    if (o.truth == Truth::unknown) {
       ++pending;
       continue;
     }
     ++checked;
-    if (t == Truth::no) {
+    if (o.truth == Truth::no) {
       ++violated;
-      if (violations.size() < kMaxEvidence) violations.push_back(evidence_entry(it, fields));
+      if (violations.size() < kMaxEvidence) violations.push_back(o.evidence);
     }
   }
   return json{{"id", s.id}, {"description", s.description}, {"rule", s.each_text},
@@ -363,30 +409,15 @@ json evaluate_standard(const rules::BrandStandard& s, const std::vector<ItemCont
               {"violations", violated}, {"evidence", violations}, {"status", violated ? "breached" : "met"}};
 }
 
-// Whether an item can count in the period by any rule, decided from its columns alone so that
-// the (costly) preparation of the rest is skipped: tickets count by creation or solve, surveys and
-// events by their time; deals may count by instants inside their payload, so they always stay.
-bool may_count(const store::Item& i, const PeriodWindow& period) {
-  if (i.kind == "deals" || !i.created_at) return true;
-  const bool created_inside = *i.created_at >= period.start && *i.created_at < period.end;
-  if (i.kind != "tickets") return created_inside;
-  const bool solved_inside = i.solved_at && *i.solved_at >= period.start && *i.solved_at < period.end;
-  return created_inside || solved_inside || (!i.solved_at && *i.created_at < period.end);
-}
-
-std::string input_digest(const std::vector<const store::Item*>& items) {
-  std::string canonical;
-  for (const auto* i : items) {
-    json j{{"source", i->source}, {"id", i->external_id}, {"kind", i->kind}, {"status", i->status},
-           {"priority", i->priority}, {"updated_at", core::to_unix_ms(i->updated_at)},
-           {"created_at", i->created_at ? json(core::to_unix_ms(*i->created_at)) : json(nullptr)},
-           {"first_reply_at", i->first_reply_at ? json(core::to_unix_ms(*i->first_reply_at)) : json(nullptr)},
-           {"solved_at", i->solved_at ? json(core::to_unix_ms(*i->solved_at)) : json(nullptr)},
-           {"amount_minor", i->amount_minor ? json(*i->amount_minor) : json(nullptr)}, {"currency", i->currency},
-           {"payload", i->payload}};
-    canonical += j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
-  }
-  return rules::sha256_hex(canonical);
+std::string item_hash(const store::Item& i) {
+  json j{{"source", i.source}, {"id", i.external_id}, {"kind", i.kind}, {"status", i.status},
+         {"priority", i.priority}, {"updated_at", core::to_unix_ms(i.updated_at)},
+         {"created_at", i.created_at ? json(core::to_unix_ms(*i.created_at)) : json(nullptr)},
+         {"first_reply_at", i.first_reply_at ? json(core::to_unix_ms(*i.first_reply_at)) : json(nullptr)},
+         {"solved_at", i.solved_at ? json(core::to_unix_ms(*i.solved_at)) : json(nullptr)},
+         {"amount_minor", i.amount_minor ? json(*i.amount_minor) : json(nullptr)}, {"currency", i.currency},
+         {"payload", i.payload}};
+  return rules::sha256_hex(j.dump(-1, ' ', false, json::error_handler_t::replace));
 }
 
 }  // namespace
@@ -463,30 +494,46 @@ std::expected<PeriodWindow, std::string> period_by_label(const rules::ContractVe
   return period_containing(c, cal, local_midnight(*zone, first) + std::chrono::hours(12));
 }
 
-json evaluate_contract(const rules::ContractVersion& contract, const calendar::Calendar& cal,
-                       std::span<const store::Item> all_items, const PeriodWindow& period, core::Instant as_of) {
-  // The partner's items in a stable order (source, then external id): the output never depends
-  // on the order they were read in.
-  std::vector<const store::Item*> mine;
-  std::int64_t other = 0;
-  for (const auto& i : all_items) {
-    if (i.partner_id && *i.partner_id == contract.partner) mine.push_back(&i);
-    else ++other;
+PeriodState::PeriodState(const rules::ContractVersion& contract, const calendar::Calendar& cal, PeriodWindow period,
+                         core::Instant as_of)
+    : contract_(&contract), cal_(&cal), period_(std::move(period)), as_of_(as_of) {}
+
+void PeriodState::upsert(const store::Item& item) {
+  const auto key = std::pair(item.source, item.external_id);
+  if (!item.partner_id || *item.partner_id != contract_->partner || !may_count(item, period_)) {
+    items_.erase(key);
+    return;
   }
-  std::sort(mine.begin(), mine.end(), [](const store::Item* a, const store::Item* b) {
-    return std::tie(a->source, a->external_id) < std::tie(b->source, b->external_id);
-  });
-  // Only the items that can count in this period are inputs: a change elsewhere leaves this
-  // period's document, digest included, untouched.
-  std::erase_if(mine, [&](const store::Item* i) { return !may_count(*i, period); });
-  std::vector<ItemContext> items;
-  items.reserve(mine.size());
+  const ItemContext it(item, *contract_, *cal_, as_of_);
+  PreparedItem p;
+  p.source = item.source;
+  p.id = item.external_id;
+  p.hash = item_hash(item);
+  p.problem = it.problem();
+  for (const auto& k : contract_->kpis) p.rules.push_back(kpi_outcome(k, plan_kpi(k), it, period_, as_of_));
+  for (const auto& o : contract_->obligations) p.rules.push_back(kpi_outcome(o, plan_kpi(o), it, period_, as_of_));
+  for (const auto& s : contract_->brand_standards) p.rules.push_back(standard_outcome(s, plan_standard(s), it, period_, as_of_));
+  items_[key] = std::move(p);
+}
+
+void PeriodState::erase(const std::string& source, const std::string& external_id) {
+  items_.erase(std::pair(source, external_id));
+}
+
+json PeriodState::evaluate() const {
+  const auto& contract = *contract_;
+  const auto& period = period_;
+  std::vector<const PreparedItem*> items;
+  items.reserve(items_.size());
+  std::string hashes;
+  hashes.reserve(items_.size() * 64);
   json problems = json::array();
-  for (const auto* i : mine) {
-    items.emplace_back(*i, contract, cal, as_of);
-    if (!items.back().problem().empty()) problems.push_back({{"source", i->source}, {"id", i->external_id}, {"problem", items.back().problem()}});
+  for (const auto& [key, p] : items_) {  // ordered by source, then external id
+    items.push_back(&p);
+    hashes += p.hash;
+    if (!p.problem.empty()) problems.push_back({{"source", p.source}, {"id", p.id}, {"problem", p.problem}});
   }
-  const bool open = as_of < period.end;
+  const bool open = as_of_ < period.end;
 
   json doc;
   doc["engine_version"] = std::string(kEngineVersion);
@@ -495,19 +542,28 @@ json evaluate_contract(const rules::ContractVersion& contract, const calendar::C
                      {"partner", contract.partner}, {"calendar", contract.calendar}, {"currency", contract.currency}};
   doc["period"] = {{"label", period.label}, {"start", core::format_rfc3339(period.start)},
                    {"end", core::format_rfc3339(period.end)}, {"open", open}};
-  doc["as_of"] = core::format_rfc3339(as_of);
-  doc["input"] = {{"items", mine.size()}, {"digest", input_digest(mine)}, {"problems", problems}};
+  doc["as_of"] = core::format_rfc3339(as_of_);
+  // The digest of the items that can count in the period: SHA-256 over their own SHA-256s.
+  doc["input"] = {{"items", items.size()}, {"digest", rules::sha256_hex(hashes)}, {"problems", problems}};
 
   json kpis = json::array();
   core::Int128 weight_met_num = 0, weight_counted_num = 0;
   std::int64_t common_den = 1;
   std::vector<KpiOutcome> outcomes;
+  std::size_t r = 0;
   for (const auto& k : contract.kpis) {
     KpiOutcome o;
-    kpis.push_back(evaluate_kpi(k, items, period, as_of, open, o));
+    kpis.push_back(aggregate_kpi(k, r++, items, period, open, o));
     outcomes.push_back(o);
     if (o.weight) common_den = std::lcm(common_den, o.weight->denominator);
   }
+  json obligations = json::array();
+  for (const auto& o : contract.obligations) {
+    KpiOutcome ignored;
+    obligations.push_back(aggregate_kpi(o, r++, items, period, open, ignored));
+  }
+  json standards = json::array();
+  for (const auto& s : contract.brand_standards) standards.push_back(aggregate_standard(s, r++, items));
   bool any_weight = false;
   for (const auto& o : outcomes) {
     if (!o.weight) continue;
@@ -518,27 +574,25 @@ json evaluate_contract(const rules::ContractVersion& contract, const calendar::C
     if (o.status == "met" || o.status == "warning" || o.status == "at_risk") weight_met_num += w;
   }
   doc["kpis"] = kpis;
-  json standards = json::array();
-  for (const auto& s : contract.brand_standards) standards.push_back(evaluate_standard(s, items, period, as_of));
   doc["brand_standards"] = standards;
-  json obligations = json::array();
-  for (const auto& o : contract.obligations) {
-    KpiOutcome ignored;
-    obligations.push_back(evaluate_kpi(o, items, period, as_of, open, ignored));
-  }
   doc["obligations"] = obligations;
   if (any_weight) {
     json score{{"method", "share of the weight of KPIs met (warning and at_risk count as met); KPIs with insufficient data are left out"}};
     if (weight_counted_num > 0) {
-      const auto met = static_cast<std::int64_t>(weight_met_num);
-      const auto counted = static_cast<std::int64_t>(weight_counted_num);
-      score["value"] = percent_text(met, counted);
+      score["value"] = percent_text(static_cast<std::int64_t>(weight_met_num), static_cast<std::int64_t>(weight_counted_num));
     } else {
       score["value"] = nullptr;
     }
     doc["score"] = score;
   }
   return doc;
+}
+
+json evaluate_contract(const rules::ContractVersion& contract, const calendar::Calendar& cal,
+                       std::span<const store::Item> all_items, const PeriodWindow& period, core::Instant as_of) {
+  PeriodState state(contract, cal, period, as_of);
+  for (const auto& i : all_items) state.upsert(i);
+  return state.evaluate();
 }
 
 }  // namespace pactwatch::engine

@@ -1,12 +1,18 @@
 // Runs evaluations against the store: full (every partner, the period containing an instant) or
 // incremental (only the partner-periods that changed items can affect), saving each result and its
-// status changes. The engine computes; this is where the I/O happens.
+// status changes. The engine computes; this is where the I/O happens. Not thread-safe: one runner
+// per caller.
 #pragma once
 
+#include <map>
+#include <memory>
+#include <optional>
 #include <span>
+#include <tuple>
 
 #include <nlohmann/json.hpp>
 
+#include "pactwatch/engine/evaluate.h"
 #include "pactwatch/rules/rule_set.h"
 #include "pactwatch/store/store.h"
 
@@ -30,8 +36,22 @@ class EvaluationRunner {
                            core::Instant as_of, core::Instant now);
 
  private:
+  struct Job {
+    std::string partner;
+    const rules::ContractVersion* contract;
+    engine::PeriodWindow window;
+  };
+  using Key = std::tuple<std::string, int, std::string>;  // contract, version, period label
+  RunStats run(const std::vector<Job>& jobs, std::span<const store::Item> changed, std::span<const store::Item> previous,
+               core::Instant as_of, core::Instant now);
+
   const rules::RuleSet& rules_;
   store::Store& store_;
+  // Prepared periods of the last as-of instant: an incremental run at the same instant updates
+  // them item by item instead of re-reading the store. A new instant starts afresh (timers of
+  // open items depend on it).
+  std::map<Key, std::unique_ptr<engine::PeriodState>> cache_;
+  std::optional<core::Instant> cache_as_of_;
 };
 
 // The stored form of an evaluation document: its keys and every rule's status.

@@ -3,6 +3,7 @@
 // each number. A pure function: no clock, no I/O, the same inputs give byte-identical JSON.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <span>
 #include <string>
@@ -11,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "pactwatch/calendar/calendar.h"
+#include "pactwatch/engine/item_values.h"
 #include "pactwatch/rules/contract.h"
 #include "pactwatch/store/store.h"
 
@@ -35,6 +37,47 @@ struct PeriodWindow {
 [[nodiscard]] std::expected<PeriodWindow, std::string> period_by_label(const rules::ContractVersion& c,
                                                                        const calendar::Calendar& cal,
                                                                        std::string_view label);
+
+// One item's outcome for one rule, computed once per item version (phase one of an evaluation).
+struct ItemOutcome {
+  bool in = false;             // counts for the rule: its kind, in the period by counted_by, where holds
+  bool where_unknown = false;  // `where` could not be decided yet
+  Truth truth = Truth::unknown;  // ratio condition or standard `each`
+  Value value;                 // the measured field (percentile, mean, sum)
+  std::optional<core::Instant> due;  // a pending condition's deadline
+  nlohmann::json evidence;     // the evidence entry, when the item could be evidence
+};
+
+struct PreparedItem {
+  std::string source;
+  std::string id;
+  std::string hash;     // SHA-256 of the item's canonical form
+  std::string problem;  // a payload problem, reported in the document
+  std::vector<ItemOutcome> rules;  // KPIs, then obligations, then brand standards, in contract order
+};
+
+// The evaluation state of one contract version and period as of one instant: items are prepared
+// once each (phase one) and aggregated on demand (phase two), so a changed item costs one
+// preparation. The contract and calendar must outlive it.
+class PeriodState {
+ public:
+  PeriodState(const rules::ContractVersion& contract, const calendar::Calendar& cal, PeriodWindow period,
+              core::Instant as_of);
+  // Adds or replaces an item by (source, external id); one that is not the partner's or cannot
+  // count in the period is removed.
+  void upsert(const store::Item& item);
+  void erase(const std::string& source, const std::string& external_id);
+  [[nodiscard]] nlohmann::json evaluate() const;
+  [[nodiscard]] core::Instant as_of() const { return as_of_; }
+  [[nodiscard]] std::size_t size() const { return items_.size(); }
+
+ private:
+  const rules::ContractVersion* contract_;
+  const calendar::Calendar* cal_;
+  PeriodWindow period_;
+  core::Instant as_of_;
+  std::map<std::pair<std::string, std::string>, PreparedItem> items_;
+};
 
 // Evaluates a contract over the items of its partner (items of other partners are ignored).
 // Returns the evaluation document (see docs/evaluation.md for every field).
