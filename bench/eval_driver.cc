@@ -55,6 +55,7 @@ int main(int argc, char** argv) {
   long long tickets = argc > 2 ? std::atoll(argv[2]) : 1000000;
   int changes = argc > 3 ? std::atoi(argv[3]) : 1000;
   const bool with_postgres = !(argc > 4 && std::string(argv[4]) == "nopg");
+  const int repeats = argc > 5 ? std::atoi(argv[5]) : 0;  // extra incremental runs, for profiling
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
   const std::string binary = PACTWATCH_BINARY;
   testutils::TempDir dir;
@@ -83,8 +84,10 @@ int main(int argc, char** argv) {
   const auto full = runner.run_full(as_of, as_of);
   const double full_s = seconds_since(t);
   std::printf("  rules load:          %7.2f s (%zu contracts)\n", rules_s, rules->contracts.size());
-  std::printf("  full evaluation:     %7.2f s (%lld contract periods, 6 rules each), peak RSS %ld MB (%ld MB before)\n",
-              full_s, static_cast<long long>(full.evaluations), peak_rss_mb(), rss_before);
+  std::printf("  full evaluation:     %7.2f s (%lld contract periods, 6 rules each; compute %.2f s, save %.2f s), "
+              "peak RSS %ld MB (%ld MB before)\n",
+              full_s, static_cast<long long>(full.evaluations), static_cast<double>(full.compute.count()) / 1e6,
+              static_cast<double>(full.save.count()) / 1e6, peak_rss_mb(), rss_before);
 
   // Change tickets of the current month across partners: urgent now, and answered later.
   std::vector<store::Item> changed, previous;
@@ -105,8 +108,11 @@ int main(int argc, char** argv) {
   store->upsert_items(changed);
   t = Clock::now();
   const auto inc = runner.run_incremental(changed, previous, as_of, as_of);
-  std::printf("  incremental:         %7.3f s (%zu changed tickets -> %lld contract periods)\n", seconds_since(t),
-              changed.size(), static_cast<long long>(inc.evaluations));
+  std::printf("  incremental:         %7.3f s (%zu changed tickets -> %lld contract periods; compute %.3f s, save %.3f s)\n",
+              seconds_since(t), changed.size(), static_cast<long long>(inc.evaluations),
+              static_cast<double>(inc.compute.count()) / 1e6, static_cast<double>(inc.save.count()) / 1e6);
+
+  for (int i = 0; i < repeats; ++i) (void)runner.run_incremental(changed, changed, as_of, as_of);
 
   // Baselines: the same first-reply ratio on wall-clock time, as one SQL query per database.
   const long long a = 1780272000000LL, b = 1782864000000LL;  // 2026-06-01 .. 2026-07-01 UTC

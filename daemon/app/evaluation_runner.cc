@@ -71,6 +71,7 @@ RunStats EvaluationRunner::run(const std::vector<Job>& jobs, std::span<const sto
   // Reading, preparing and evaluating run on up to two workers (this is a 2-core machine's worth);
   // saving happens afterwards in job order, in one durable transaction, so the recorded history
   // never depends on thread timing and a run is stored whole or not at all.
+  const auto started = std::chrono::steady_clock::now();
   std::vector<nlohmann::json> docs(jobs.size());
   std::atomic<std::size_t> next{0};
   std::exception_ptr failure;
@@ -116,7 +117,9 @@ RunStats EvaluationRunner::run(const std::vector<Job>& jobs, std::span<const sto
   std::vector<store::EvaluationRecord> records;
   records.reserve(docs.size());
   for (const auto& doc : docs) records.push_back(evaluation_record(doc));
+  const auto computed = std::chrono::steady_clock::now();
   RunStats stats;
+  stats.compute = std::chrono::duration_cast<std::chrono::microseconds>(computed - started);
   stats.evaluations = static_cast<std::int64_t>(records.size());
   try {
     stats.status_changes = static_cast<std::int64_t>(store_.save_evaluations(records, now).size());
@@ -124,6 +127,7 @@ RunStats EvaluationRunner::run(const std::vector<Job>& jobs, std::span<const sto
     cache_.clear();
     throw;
   }
+  stats.save = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - computed);
   return stats;
 }
 

@@ -19,7 +19,9 @@ using nlohmann::json;
 using rules::CompareOp;
 using rules::MeasureKind;
 
-constexpr std::size_t kMaxEvidence = 500;
+// Evidence and pending lists in a document are capped (their totals are always given); the API's
+// evidence endpoint pages through all of them.
+constexpr std::size_t kMaxEvidence = 100;
 
 core::Instant local_midnight(const date::time_zone& zone, calendar::LocalDate d) {
   const date::local_seconds local{std::chrono::seconds(d.time_since_epoch())};
@@ -246,7 +248,7 @@ json aggregate_kpi(const rules::Kpi& k, std::size_t r, const std::vector<const P
   std::int64_t sample = 0;
 
   if (k.measure.kind == MeasureKind::ratio) {
-    std::int64_t good = 0, bad = 0, pending_due_in_period = 0;
+    std::int64_t good = 0, bad = 0, pending_due_in_period = 0, pending_total = 0;
     json pending = json::array();
     for (const auto* it : items) {
       const ItemOutcome& o = it->rules[r];
@@ -257,12 +259,13 @@ json aggregate_kpi(const rules::Kpi& k, std::size_t r, const std::vector<const P
         ++bad;
         add_evidence(o.evidence);
       } else {
-        json p = o.evidence;
-        if (o.due) {
-          p["breach_at"] = core::format_rfc3339(*o.due);
-          if (*o.due < period.end) ++pending_due_in_period;
+        if (o.due && *o.due < period.end) ++pending_due_in_period;
+        ++pending_total;
+        if (pending.size() < kMaxEvidence) {
+          json p = o.evidence;
+          if (o.due) p["breach_at"] = core::format_rfc3339(*o.due);
+          pending.push_back(std::move(p));
         }
-        pending.push_back(std::move(p));
       }
     }
     const std::int64_t total = good + bad;
@@ -270,6 +273,7 @@ json aggregate_kpi(const rules::Kpi& k, std::size_t r, const std::vector<const P
     out["numerator"] = good;
     out["denominator"] = total;
     out["pending"] = pending;
+    if (pending_total > static_cast<std::int64_t>(pending.size())) out["pending_truncated"] = pending_total;
     if (total > 0) {
       out["value"] = percent_text(good, total);
       const auto [lo, hi] = wilson_interval(good, total);

@@ -4,6 +4,7 @@
 // per caller.
 #pragma once
 
+#include <chrono>
 #include <map>
 #include <memory>
 #include <optional>
@@ -21,6 +22,8 @@ namespace pactwatch::app {
 struct RunStats {
   std::int64_t evaluations = 0;     // partner-period-contract evaluations computed and saved
   std::int64_t status_changes = 0;  // rule status changes recorded
+  std::chrono::microseconds compute{0};  // reading, preparing and evaluating (for metrics)
+  std::chrono::microseconds save{0};     // storing the results and status changes
 };
 
 class EvaluationRunner {
