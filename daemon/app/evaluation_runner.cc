@@ -13,16 +13,6 @@ namespace pactwatch::app {
 
 namespace {
 
-bool in_effect_during(const rules::ContractVersion& c, const engine::PeriodWindow& w) {
-  using std::chrono::duration_cast;
-  using std::chrono::milliseconds;
-  const core::Instant from(duration_cast<milliseconds>(c.effective_from.time_since_epoch()));
-  if (from >= w.end) return false;
-  if (!c.effective_until) return true;
-  const core::Instant until_end(duration_cast<milliseconds>((*c.effective_until + std::chrono::days(1)).time_since_epoch()));
-  return until_end > w.start;
-}
-
 std::vector<core::Instant> counting_instants(const store::Item& item) {
   std::vector<core::Instant> out;
   if (item.created_at) out.push_back(*item.created_at);
@@ -137,7 +127,7 @@ RunStats EvaluationRunner::run_full(core::Instant as_of, core::Instant now) {
     for (const auto& c : rules_.contracts) {
       if (c.partner != p.id) continue;
       auto window = engine::period_containing(c, rules_.calendars.at(c.calendar), as_of);
-      if (window && in_effect_during(c, *window)) jobs.push_back({p.id, &c, *window});
+      if (window && engine::in_effect_during(c, *window)) jobs.push_back({p.id, &c, *window});
     }
   }
   // A full run reads everything afresh.
@@ -163,7 +153,7 @@ RunStats EvaluationRunner::run_incremental(std::span<const store::Item> changed,
       for (const auto& t : instants) {
         // A rolling window only ever means the one ending at as_of.
         auto window = engine::period_containing(c, cal, c.period.kind == rules::Period::Kind::rolling ? as_of : t);
-        if (!window || window->start > as_of || !in_effect_during(c, *window)) continue;
+        if (!window || window->start > as_of || !engine::in_effect_during(c, *window)) continue;
         if (c.period.kind == rules::Period::Kind::rolling && (t < window->start || t >= window->end)) continue;
         wanted.emplace(std::tuple{c.partner, c.contract, c.version, window->label}, Job{c.partner, &c, *window});
       }

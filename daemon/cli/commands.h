@@ -1,11 +1,13 @@
 // Subcommands that work on items and evaluations (the rest live in main.cc).
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "pactwatch/config/config.h"
+#include "pactwatch/store/store.h"
 
 namespace pactwatch::cli {
 
@@ -30,6 +32,10 @@ struct EvalArgs {
   std::string format = "table";
   bool save = false;  // store the results and record status changes
 };
+
+// Opens the store of the config (or `url_override`), migrating it when asked; prints the reason
+// and returns nothing on failure.
+std::unique_ptr<store::Store> open_store(const config::Config& config, const std::string& url_override, bool migrate);
 
 int cmd_import(const config::Config& config, const StoreArgs& store, const ImportArgs& args);
 int cmd_eval(const config::Config& config, const StoreArgs& store, const EvalArgs& args);

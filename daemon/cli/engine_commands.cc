@@ -33,8 +33,10 @@ std::optional<rules::RuleSet> rules_or_report(const std::string& dir) {
   return std::move(*r);
 }
 
-std::unique_ptr<store::Store> open_store(const config::Config& c, const StoreArgs& s, const core::Clock& clock) {
-  const std::string url = s.db_url.empty() ? c.database_url : s.db_url;
+}  // namespace
+
+std::unique_ptr<store::Store> open_store(const config::Config& c, const std::string& url_override, bool migrate) {
+  const std::string url = url_override.empty() ? c.database_url : url_override;
   auto password = config::read_secret(c.database_password, "database password");
   if (!password) {
     std::cerr << password.error() << '\n';
@@ -46,13 +48,15 @@ std::unique_ptr<store::Store> open_store(const config::Config& c, const StoreArg
     return nullptr;
   }
   try {
-    (*db)->migrate(clock.now());
+    if (migrate) (*db)->migrate(core::SystemClock().now());
   } catch (const store::StoreError& e) {
     std::cerr << e.what() << '\n';
     return nullptr;
   }
   return std::move(*db);
 }
+
+namespace {
 
 const char* colour(const std::string& status, bool tty) {
   if (!tty) return "";
@@ -111,15 +115,6 @@ std::vector<const rules::ContractVersion*> versions_for(const rules::RuleSet& se
   return out;
 }
 
-bool overlaps(const rules::ContractVersion& c, const engine::PeriodWindow& w, const calendar::Calendar&) {
-  const auto from = core::Instant(std::chrono::duration_cast<std::chrono::milliseconds>(c.effective_from.time_since_epoch()));
-  const bool starts_before_end = from < w.end;
-  if (!c.effective_until) return starts_before_end;
-  const auto until_end = core::Instant(std::chrono::duration_cast<std::chrono::milliseconds>(
-      (*c.effective_until + std::chrono::days(1)).time_since_epoch()));
-  return starts_before_end && until_end > w.start;
-}
-
 }  // namespace
 
 int cmd_import(const config::Config& config, const StoreArgs& s, const ImportArgs& a) {
@@ -146,7 +141,7 @@ int cmd_import(const config::Config& config, const StoreArgs& s, const ImportArg
     }
     std::cerr << a.file << ": skipped " << parsed.bad_lines.size() << " bad line(s) listed above\n";
   }
-  auto db = open_store(config, s, clock);
+  auto db = open_store(config, s.db_url, true);
   if (!db) return 1;
   try {
     std::vector<store::Item> previous;
@@ -191,7 +186,7 @@ int cmd_eval(const config::Config& config, const StoreArgs& s, const EvalArgs& a
     std::cerr << "pactwatch: unknown partner '" << a.partner << "'\n";
     return 1;
   }
-  auto db = open_store(config, s, clock);
+  auto db = open_store(config, s.db_url, true);
   if (!db) return 1;
   json all = json::array();
   // One partner and period at a time: only the items that can count in it are in memory.
@@ -205,7 +200,7 @@ int cmd_eval(const config::Config& config, const StoreArgs& s, const EvalArgs& a
         std::cerr << "pactwatch: " << window.error() << '\n';
         return 1;
       }
-      if (!overlaps(*c, *window, cal)) continue;
+      if (!engine::in_effect_during(*c, *window)) continue;
       std::vector<store::Item> items;
       try {
         items = db->items_for_period(partner, window->start, window->end);
@@ -214,17 +209,20 @@ int cmd_eval(const config::Config& config, const StoreArgs& s, const EvalArgs& a
         return 1;
       }
       all.push_back(engine::evaluate_contract(*c, cal, items, *window, as_of));
-      if (a.save) {
-        try {
-          for (const auto& change : db->save_evaluation(app::evaluation_record(all.back()), clock.now())) {
-            std::cerr << "status: " << change.contract << " v" << change.version << " " << change.period << " "
-                      << change.rule << ": " << change.from.value_or("(new)") << " -> " << change.to << '\n';
-          }
-        } catch (const store::StoreError& e) {
-          std::cerr << e.what() << '\n';
-          return 1;
-        }
+    }
+  }
+  if (a.save) {
+    // One durable transaction, as the daemon's runs: stored whole or not at all.
+    std::vector<store::EvaluationRecord> records;
+    for (const auto& doc : all) records.push_back(app::evaluation_record(doc));
+    try {
+      for (const auto& change : db->save_evaluations(records, clock.now())) {
+        std::cerr << "status: " << change.contract << " v" << change.version << " " << change.period << " "
+                  << change.rule << ": " << change.from.value_or("(new)") << " -> " << change.to << '\n';
       }
+    } catch (const store::StoreError& e) {
+      std::cerr << e.what() << '\n';
+      return 1;
     }
   }
   if (a.format == "json") {

@@ -54,20 +54,6 @@ std::optional<config::Config> load(const GlobalOptions& g) {
   return c;
 }
 
-std::unique_ptr<store::Store> open_store(const config::Config& c) {
-  auto password = config::read_secret(c.database_password, "database password");
-  if (!password) {
-    std::cerr << password.error() << '\n';
-    return nullptr;
-  }
-  auto s = store::Store::open({c.database_url, *password, 1});
-  if (!s) {
-    std::cerr << s.error() << '\n';
-    return nullptr;
-  }
-  return std::move(*s);
-}
-
 void print_contract_summary(const rules::RuleSet& set) {
   for (const auto& c : set.contracts) {
     std::cout << "  " << c.contract << " v" << c.version << " (" << c.partner << ", " << calendar::format_date(c.effective_from)
@@ -120,7 +106,7 @@ int cmd_contract(const std::string& op, const std::string& file) {
 int cmd_db_migrate(const GlobalOptions& g) {
   auto c = load(g);
   if (!c) return kExitFailure;
-  auto db = open_store(*c);
+  auto db = cli::open_store(*c, "", false);
   if (!db) return kExitFailure;
   try {
     const core::SystemClock clock;
@@ -138,7 +124,7 @@ int cmd_db_migrate(const GlobalOptions& g) {
 int cmd_db_status(const GlobalOptions& g) {
   auto c = load(g);
   if (!c) return kExitFailure;
-  auto db = open_store(*c);
+  auto db = cli::open_store(*c, "", false);
   if (!db) return kExitFailure;
   try {
     const auto st = db->schema_status();

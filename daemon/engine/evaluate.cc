@@ -592,6 +592,16 @@ json PeriodState::evaluate() const {
   return doc;
 }
 
+bool in_effect_during(const rules::ContractVersion& c, const PeriodWindow& w) {
+  using std::chrono::duration_cast;
+  using std::chrono::milliseconds;
+  const core::Instant from(duration_cast<milliseconds>(c.effective_from.time_since_epoch()));
+  if (from >= w.end) return false;
+  if (!c.effective_until) return true;
+  const core::Instant until_end(duration_cast<milliseconds>((*c.effective_until + std::chrono::days(1)).time_since_epoch()));
+  return until_end > w.start;
+}
+
 json evaluate_contract(const rules::ContractVersion& contract, const calendar::Calendar& cal,
                        std::span<const store::Item> all_items, const PeriodWindow& period, core::Instant as_of) {
   PeriodState state(contract, cal, period, as_of);

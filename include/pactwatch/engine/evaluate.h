@@ -79,6 +79,10 @@ class PeriodState {
   std::map<std::pair<std::string, std::string>, PreparedItem> items_;
 };
 
+// Whether a contract version is in effect at any time in the period (effective dates are whole
+// UTC days, both ends inclusive).
+[[nodiscard]] bool in_effect_during(const rules::ContractVersion& c, const PeriodWindow& w);
+
 // Evaluates a contract over the items of its partner (items of other partners are ignored).
 // Returns the evaluation document (see docs/evaluation.md for every field).
 [[nodiscard]] nlohmann::json evaluate_contract(const rules::ContractVersion& contract, const calendar::Calendar& cal,
