@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 #include <string>
 
@@ -58,19 +59,34 @@ int main(int argc, char** argv) {
   const int repeats = argc > 5 ? std::atoi(argv[5]) : 0;  // extra incremental runs, for profiling
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
   const std::string binary = PACTWATCH_BINARY;
-  testutils::TempDir dir;
+  // PACTWATCH_BENCH_DIR keeps the generated data and store between runs (gen and import are
+  // skipped when its store exists); without it everything lives in a temporary directory.
+  testutils::TempDir temp;
+  struct Dir {
+    std::filesystem::path p;
+    [[nodiscard]] const std::filesystem::path& path() const { return p; }
+  } dir{temp.path()};
+  if (const char* keep = std::getenv("PACTWATCH_BENCH_DIR")) {
+    dir.p = keep;
+    std::filesystem::create_directories(dir.p);
+  }
+  const bool reuse = std::filesystem::exists(dir.path() / "bench.db");
   const std::string db_url = "sqlite://" + (dir.path() / "bench.db").string();
   std::printf("pactwatch evaluation benchmark: %d partners, %lld tickets, %d changed\n", partners, tickets, changes);
 
   auto t = Clock::now();
-  run(binary + " gen --partners " + std::to_string(partners) + " --tickets " + std::to_string(tickets) +
-      " --seed 1 --out " + dir.path().string() + " > /dev/null");
-  std::printf("  gen:                 %7.2f s\n", seconds_since(t));
-  t = Clock::now();
-  const std::string common = " --source gen --rules " + (dir.path() / "rules").string() + " --db " + db_url + " > /dev/null";
-  run(binary + " import tickets " + (dir.path() / "tickets.ndjson").string() + common);
-  run(binary + " import surveys " + (dir.path() / "surveys.ndjson").string() + common);
-  std::printf("  import (SQLite):     %7.2f s\n", seconds_since(t));
+  if (!reuse) {
+    run(binary + " gen --partners " + std::to_string(partners) + " --tickets " + std::to_string(tickets) +
+        " --seed 1 --out " + dir.path().string() + " > /dev/null");
+    std::printf("  gen:                 %7.2f s\n", seconds_since(t));
+    t = Clock::now();
+    const std::string common = " --source gen --rules " + (dir.path() / "rules").string() + " --db " + db_url + " > /dev/null";
+    run(binary + " import tickets " + (dir.path() / "tickets.ndjson").string() + common);
+    run(binary + " import surveys " + (dir.path() / "surveys.ndjson").string() + common);
+    std::printf("  import (SQLite):     %7.2f s\n", seconds_since(t));
+  } else {
+    std::printf("  reusing the store in %s\n", dir.path().c_str());
+  }
 
   const long rss_before = peak_rss_mb();
   t = Clock::now();
