@@ -31,6 +31,10 @@ std::vector<core::Instant> counting_instants(const store::Item& item) {
 }  // namespace
 
 store::EvaluationRecord evaluation_record(const nlohmann::json& doc) {
+  return evaluation_record(doc, doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+}
+
+store::EvaluationRecord evaluation_record(const nlohmann::json& doc, std::string text) {
   store::EvaluationRecord r;
   r.contract = doc["contract"]["id"].get<std::string>();
   r.version = doc["contract"]["version"].get<int>();
@@ -38,7 +42,7 @@ store::EvaluationRecord evaluation_record(const nlohmann::json& doc) {
   r.partner = doc["contract"]["partner"].get<std::string>();
   r.as_of = *core::parse_rfc3339(doc["as_of"].get<std::string>());
   r.input_digest = doc["input"]["digest"].get<std::string>();
-  r.document = doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  r.document = std::move(text);
   for (const auto& [section, prefix] : {std::pair{"kpis", "kpi:"}, {"brand_standards", "standard:"}, {"obligations", "obligation:"}}) {
     for (const auto& rule : doc[section]) {
       r.statuses.push_back({prefix + rule["id"].get<std::string>(), rule["status"].get<std::string>()});
@@ -62,7 +66,7 @@ RunStats EvaluationRunner::run(const std::vector<Job>& jobs, std::span<const sto
   // saving happens afterwards in job order, in one durable transaction, so the recorded history
   // never depends on thread timing and a run is stored whole or not at all.
   const auto started = std::chrono::steady_clock::now();
-  std::vector<nlohmann::json> docs(jobs.size());
+  std::vector<store::EvaluationRecord> records(jobs.size());
   std::atomic<std::size_t> next{0};
   std::exception_ptr failure;
   std::mutex failure_mutex;
@@ -87,7 +91,8 @@ RunStats EvaluationRunner::run(const std::vector<Job>& jobs, std::span<const sto
             state->upsert(item);
           }
         }
-        docs[i] = state->evaluate();
+        auto doc = state->render_document();
+        records[i] = evaluation_record(doc.skeleton, std::move(doc.text));
       }
     } catch (...) {
       std::lock_guard lock(failure_mutex);
@@ -104,9 +109,6 @@ RunStats EvaluationRunner::run(const std::vector<Job>& jobs, std::span<const sto
     cache_.clear();  // a half-applied change must not survive
     std::rethrow_exception(failure);
   }
-  std::vector<store::EvaluationRecord> records;
-  records.reserve(docs.size());
-  for (const auto& doc : docs) records.push_back(evaluation_record(doc));
   const auto computed = std::chrono::steady_clock::now();
   RunStats stats;
   stats.compute = std::chrono::duration_cast<std::chrono::microseconds>(computed - started);
@@ -126,8 +128,16 @@ RunStats EvaluationRunner::run_full(core::Instant as_of, core::Instant now) {
   for (const auto& p : rules_.partners) {
     for (const auto& c : rules_.contracts) {
       if (c.partner != p.id) continue;
-      auto window = engine::period_containing(c, rules_.calendars.at(c.calendar), as_of);
-      if (window && engine::in_effect_during(c, *window)) jobs.push_back({p.id, &c, *window});
+      const auto& cal = rules_.calendars.at(c.calendar);
+      auto window = engine::period_containing(c, cal, as_of);
+      if (!window) continue;
+      // The period before stays evaluated too: late solves and corrections keep arriving for it
+      // after it ends, and keeping it prepared lets them cost an incremental update.
+      if (c.period.kind != rules::Period::Kind::rolling) {
+        auto before = engine::period_containing(c, cal, window->start - std::chrono::milliseconds(1));
+        if (before && engine::in_effect_during(c, *before)) jobs.push_back({p.id, &c, *before});
+      }
+      if (engine::in_effect_during(c, *window)) jobs.push_back({p.id, &c, *window});
     }
   }
   // A full run reads everything afresh.

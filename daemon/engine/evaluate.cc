@@ -86,11 +86,40 @@ void collect_fields(const rules::Expr& e, std::set<std::string>& out) {
   for (const auto& a : e.args) collect_fields(*a, out);
 }
 
-json evidence_entry(const ItemContext& item, const std::set<std::string>& fields) {
+// An evidence entry, serialized once when the item is prepared: documents splice these texts in
+// rather than copying JSON trees (see render()).
+std::string evidence_entry(const ItemContext& item, const std::set<std::string>& fields) {
   json values = json::object();
   for (const auto& f : fields) values[f] = value_json(item.field(f));
-  return json{{"source", item.item().source}, {"id", item.item().external_id}, {"values", values}};
+  return json{{"source", item.item().source}, {"id", item.item().external_id}, {"values", values}}.dump(
+      -1, ' ', false, json::error_handler_t::replace);
 }
+
+// A pending entry: the evidence entry with its deadline first ("breach_at" sorts before "id").
+std::string pending_entry(const ItemOutcome& o) {
+  if (!o.due) return o.evidence;
+  return "{\"breach_at\":\"" + core::format_rfc3339(*o.due) + "\"," + o.evidence.substr(1);
+}
+
+// Lists of evidence texts, spliced into the document where their placeholders stand.
+struct Splices {
+  std::vector<std::string> lists;
+  // A placeholder string value, unique in the document; render() swaps it for lists[n].
+  json add(std::string list) {
+    lists.push_back(std::move(list));
+    return "@" + std::to_string(lists.size() - 1);
+  }
+};
+
+// A JSON array of already-serialized entries.
+struct ArrayText {
+  std::string text = "[";
+  void add(const std::string& entry) {
+    if (text.size() > 1) text += ',';
+    text += entry;
+  }
+  std::string done() { return text + "]"; }
+};
 
 // The instant an item counts in a period by.
 std::optional<core::Instant> counted_at(const store::Item& item, const nlohmann::json& payload, std::string_view by) {
@@ -224,7 +253,7 @@ ItemOutcome standard_outcome(const rules::BrandStandard& s, const RulePlan& plan
 
 // Phase 2: a KPI or obligation over the prepared items, in their stable order.
 json aggregate_kpi(const rules::Kpi& k, std::size_t r, const std::vector<const PreparedItem*>& items,
-                   const PeriodWindow& period, bool open, KpiOutcome& outcome) {
+                   const PeriodWindow& period, bool open, KpiOutcome& outcome, Splices& splices) {
   json out{{"id", k.id}, {"description", k.description}, {"source", std::string(rules::to_string(k.source))},
            {"measure", std::string(rules::to_string(k.measure.kind))}, {"counted_by", k.counted_by},
            {"target", threshold_text(k.objective.target)}, {"min_sample", k.min_sample}};
@@ -237,11 +266,10 @@ json aggregate_kpi(const rules::Kpi& k, std::size_t r, const std::vector<const P
   for (const auto* it : items) undetermined_where += it->rules[r].where_unknown ? 1 : 0;
   if (undetermined_where) out["where_undetermined"] = undetermined_where;
 
-  json evidence = json::array();
+  ArrayText evidence;
   std::size_t evidence_total = 0;
-  auto add_evidence = [&](const json& e) {
-    ++evidence_total;
-    if (evidence.size() < kMaxEvidence) evidence.push_back(e);
+  auto add_evidence = [&](const std::string& e) {
+    if (evidence_total++ < kMaxEvidence) evidence.add(e);
   };
   bool target_met = false;
   bool warning_met = true;
@@ -249,7 +277,7 @@ json aggregate_kpi(const rules::Kpi& k, std::size_t r, const std::vector<const P
 
   if (k.measure.kind == MeasureKind::ratio) {
     std::int64_t good = 0, bad = 0, pending_due_in_period = 0, pending_total = 0;
-    json pending = json::array();
+    ArrayText pending;
     for (const auto* it : items) {
       const ItemOutcome& o = it->rules[r];
       if (!o.in) continue;
@@ -260,20 +288,15 @@ json aggregate_kpi(const rules::Kpi& k, std::size_t r, const std::vector<const P
         add_evidence(o.evidence);
       } else {
         if (o.due && *o.due < period.end) ++pending_due_in_period;
-        ++pending_total;
-        if (pending.size() < kMaxEvidence) {
-          json p = o.evidence;
-          if (o.due) p["breach_at"] = core::format_rfc3339(*o.due);
-          pending.push_back(std::move(p));
-        }
+        if (pending_total++ < static_cast<std::int64_t>(kMaxEvidence)) pending.add(pending_entry(o));
       }
     }
     const std::int64_t total = good + bad;
     sample = total;
     out["numerator"] = good;
     out["denominator"] = total;
-    out["pending"] = pending;
-    if (pending_total > static_cast<std::int64_t>(pending.size())) out["pending_truncated"] = pending_total;
+    out["pending"] = splices.add(pending.done());
+    if (pending_total > static_cast<std::int64_t>(kMaxEvidence)) out["pending_truncated"] = pending_total;
     if (total > 0) {
       out["value"] = percent_text(good, total);
       const auto [lo, hi] = wilson_interval(good, total);
@@ -358,7 +381,7 @@ json aggregate_kpi(const rules::Kpi& k, std::size_t r, const std::vector<const P
       // Evidence: the items whose own value misses the target (in value order for percentiles).
       if (k.measure.kind == MeasureKind::percentile) {
         for (const auto& [v, it] : values) {
-          if (!it->rules[r].evidence.is_null()) add_evidence(it->rules[r].evidence);
+          if (!it->rules[r].evidence.empty()) add_evidence(it->rules[r].evidence);
         }
       }
     } else {
@@ -386,14 +409,15 @@ json aggregate_kpi(const rules::Kpi& k, std::size_t r, const std::vector<const P
     status = "at_risk";
   }
   out["status"] = status;
-  out["evidence"] = evidence;
-  if (evidence_total > evidence.size()) out["evidence_truncated"] = evidence_total;
+  out["evidence"] = splices.add(evidence.done());
+  if (evidence_total > kMaxEvidence) out["evidence_truncated"] = evidence_total;
   outcome = {status, k.weight};
   return out;
 }
 
-json aggregate_standard(const rules::BrandStandard& s, std::size_t r, const std::vector<const PreparedItem*>& items) {
-  json violations = json::array();
+json aggregate_standard(const rules::BrandStandard& s, std::size_t r, const std::vector<const PreparedItem*>& items,
+                        Splices& splices) {
+  ArrayText violations;
   std::int64_t checked = 0, pending = 0, violated = 0;
   for (const auto* it : items) {
     const ItemOutcome& o = it->rules[r];
@@ -404,13 +428,40 @@ json aggregate_standard(const rules::BrandStandard& s, std::size_t r, const std:
     }
     ++checked;
     if (o.truth == Truth::no) {
-      ++violated;
-      if (violations.size() < kMaxEvidence) violations.push_back(o.evidence);
+      if (violated++ < static_cast<std::int64_t>(kMaxEvidence)) violations.add(o.evidence);
     }
   }
   return json{{"id", s.id}, {"description", s.description}, {"rule", s.each_text},
               {"severity", std::string(rules::to_string(s.severity))}, {"checked", checked}, {"pending", pending},
-              {"violations", violated}, {"evidence", violations}, {"status", violated ? "breached" : "met"}};
+              {"violations", violated}, {"evidence", splices.add(violations.done())}, {"status", violated ? "breached" : "met"}};
+}
+
+// Serializes a document whose evidence lists are placeholders. A placeholder is found as the text
+// `":"@N"`; no string value can produce it, because quotes inside strings are always escaped.
+std::string render(const json& skeleton, const Splices& splices) {
+  const std::string text = skeleton.dump(-1, ' ', false, json::error_handler_t::replace);
+  std::string out;
+  std::size_t total = text.size();
+  for (const auto& l : splices.lists) total += l.size();
+  out.reserve(total);
+  std::size_t pos = 0;
+  while (true) {
+    const std::size_t hit = text.find("\":\"@", pos);
+    if (hit == std::string::npos) break;
+    const std::size_t digits = hit + 4;
+    std::size_t end = digits;
+    while (end < text.size() && text[end] >= '0' && text[end] <= '9') ++end;
+    if (end == digits || end >= text.size() || text[end] != '"') {
+      out.append(text, pos, digits - pos);
+      pos = digits;
+      continue;
+    }
+    out.append(text, pos, hit + 2 - pos);
+    out += splices.lists.at(std::stoul(text.substr(digits, end - digits)));
+    pos = end + 1;
+  }
+  out.append(text, pos, std::string::npos);
+  return out;
 }
 
 std::string item_hash(const store::Item& i) {
@@ -524,7 +575,10 @@ void PeriodState::erase(const std::string& source, const std::string& external_i
   items_.erase(std::pair(source, external_id));
 }
 
-json PeriodState::evaluate() const {
+json PeriodState::evaluate() const { return json::parse(render_document().text); }
+
+Rendered PeriodState::render_document() const {
+  Splices splices;
   const auto& contract = *contract_;
   const auto& period = period_;
   std::vector<const PreparedItem*> items;
@@ -557,17 +611,17 @@ json PeriodState::evaluate() const {
   std::size_t r = 0;
   for (const auto& k : contract.kpis) {
     KpiOutcome o;
-    kpis.push_back(aggregate_kpi(k, r++, items, period, open, o));
+    kpis.push_back(aggregate_kpi(k, r++, items, period, open, o, splices));
     outcomes.push_back(o);
     if (o.weight) common_den = std::lcm(common_den, o.weight->denominator);
   }
   json obligations = json::array();
   for (const auto& o : contract.obligations) {
     KpiOutcome ignored;
-    obligations.push_back(aggregate_kpi(o, r++, items, period, open, ignored));
+    obligations.push_back(aggregate_kpi(o, r++, items, period, open, ignored, splices));
   }
   json standards = json::array();
-  for (const auto& s : contract.brand_standards) standards.push_back(aggregate_standard(s, r++, items));
+  for (const auto& s : contract.brand_standards) standards.push_back(aggregate_standard(s, r++, items, splices));
   bool any_weight = false;
   for (const auto& o : outcomes) {
     if (!o.weight) continue;
@@ -589,7 +643,10 @@ json PeriodState::evaluate() const {
     }
     doc["score"] = score;
   }
-  return doc;
+  Rendered out;
+  out.text = render(doc, splices);
+  out.skeleton = std::move(doc);
+  return out;
 }
 
 bool in_effect_during(const rules::ContractVersion& c, const PeriodWindow& w) {

@@ -59,5 +59,7 @@ class EvaluationRunner {
 
 // The stored form of an evaluation document: its keys and every rule's status.
 [[nodiscard]] store::EvaluationRecord evaluation_record(const nlohmann::json& document);
+// The same from a rendered document: fields from its skeleton, the stored text as given.
+[[nodiscard]] store::EvaluationRecord evaluation_record(const nlohmann::json& skeleton, std::string text);
 
 }  // namespace pactwatch::app

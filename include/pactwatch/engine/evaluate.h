@@ -45,7 +45,7 @@ struct ItemOutcome {
   Truth truth = Truth::unknown;  // ratio condition or standard `each`
   Value value;                 // the measured field (percentile, mean, sum)
   std::optional<core::Instant> due;  // a pending condition's deadline
-  nlohmann::json evidence;     // the evidence entry, when the item could be evidence
+  std::string evidence;        // the evidence entry as JSON text, when the item could be evidence
 };
 
 struct PreparedItem {
@@ -54,6 +54,13 @@ struct PreparedItem {
   std::string hash;     // SHA-256 of the item's canonical form
   std::string problem;  // a payload problem, reported in the document
   std::vector<ItemOutcome> rules;  // KPIs, then obligations, then brand standards, in contract order
+};
+
+// An evaluation document as text, and the same document with its evidence lists left out (they
+// stand as placeholder strings), which is cheap to read fields from.
+struct Rendered {
+  std::string text;
+  nlohmann::json skeleton;
 };
 
 // The evaluation state of one contract version and period as of one instant: items are prepared
@@ -68,6 +75,8 @@ class PeriodState {
   void upsert(const store::Item& item);
   void erase(const std::string& source, const std::string& external_id);
   [[nodiscard]] nlohmann::json evaluate() const;
+  // The same document, serialized (compact, keys sorted): what is stored.
+  [[nodiscard]] Rendered render_document() const;
   [[nodiscard]] core::Instant as_of() const { return as_of_; }
   [[nodiscard]] std::size_t size() const { return items_.size(); }
 

@@ -152,6 +152,29 @@ TEST(Evaluate, TargetsShowAsWritten) {
   EXPECT_EQ(doc["kpis"][1]["target"], ">= 92.50%");
 }
 
+TEST(Evaluate, RenderedTextSplicesEvidenceAndCannotBeForged) {
+  // Text that looks like an evidence placeholder, in a description and in item ids, stays text.
+  auto c = contract(
+      "  - id: p1\n    description: 'x\":\"@0\" and \":\"@1'\n    source: tickets\n"
+      "    measure: {ratio: first_reply <= 1h}\n    objective: {target: \">= 75%\"}\n");
+  std::vector<store::Item> items{ticket("\":\"@0\"", "2026-10-05T08:00:00Z", "2026-10-05T12:00:00Z"),
+                                 ticket("@1", "2026-10-06T08:00:00Z", std::nullopt),
+                                 ticket("ok", "2026-10-06T08:00:00Z", "2026-10-06T08:10:00Z")};
+  PeriodState state(c, office(), *period_by_label(c, office(), "2026-10"), T("2026-10-06T08:30:00Z"));
+  for (const auto& i : items) state.upsert(i);
+  const auto rendered = state.render_document();
+  const auto doc = nlohmann::json::parse(rendered.text);
+  EXPECT_EQ(doc.dump(), rendered.text);  // compact, keys sorted: the stored form
+  const auto& k = doc["kpis"][0];
+  EXPECT_EQ(k["description"], "x\":\"@0\" and \":\"@1");
+  ASSERT_EQ(k["evidence"].size(), 1u);
+  EXPECT_EQ(k["evidence"][0]["id"], "\":\"@0\"");
+  ASSERT_EQ(k["pending"].size(), 1u);
+  EXPECT_EQ(k["pending"][0]["id"], "@1");
+  EXPECT_EQ(k["pending"][0]["breach_at"], "2026-10-06T09:00:00Z");
+  EXPECT_EQ(rendered.skeleton["kpis"][0]["status"], k["status"]);
+}
+
 TEST(Evaluate, WilsonInterval) {
   auto [lo, hi] = wilson_interval(0, 0);
   EXPECT_EQ(lo, 0.0);
