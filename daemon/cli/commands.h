@@ -33,6 +33,28 @@ struct EvalArgs {
   bool save = false;  // store the results and record status changes
 };
 
+struct CloseArgs {
+  std::string period;
+  std::string partner;
+  std::string as_of;  // the instant the statements are computed as of (default: now)
+  std::string by;     // who closes (recorded); default: $USER
+};
+
+struct ReportArgs {
+  std::string period;
+  std::string partner;
+  std::string as_of;
+  std::string format = "table";
+};
+
+struct WhatIfArgs {
+  std::string partner;
+  std::string period;
+  std::string as_of;
+  std::vector<std::string> sets;  // KPI=VALUE
+  std::string format = "table";
+};
+
 // Opens the store of the config (or `url_override`), migrating it when asked; prints the reason
 // and returns nothing on failure.
 std::unique_ptr<store::Store> open_store(const config::Config& config, const std::string& url_override, bool migrate);
@@ -40,5 +62,8 @@ std::unique_ptr<store::Store> open_store(const config::Config& config, const std
 int cmd_import(const config::Config& config, const StoreArgs& store, const ImportArgs& args);
 int cmd_eval(const config::Config& config, const StoreArgs& store, const EvalArgs& args);
 int cmd_test(const std::vector<std::string>& files);
+int cmd_period_close(const config::Config& config, const StoreArgs& store, const CloseArgs& args);
+int cmd_report_compensation(const config::Config& config, const StoreArgs& store, const ReportArgs& args);
+int cmd_what_if(const config::Config& config, const StoreArgs& store, const WhatIfArgs& args);
 
 }  // namespace pactwatch::cli

@@ -343,6 +343,51 @@ int main(int argc, char** argv) {
     auto c = config_for();
     rc = c ? cli::cmd_eval(*c, store_args, eval_args) : kExitFailure;
   });
+  // Compensation: statements, period close, finance reports, what-if.
+  cli::CloseArgs close_args;
+  auto* period = app.add_subcommand("period", "Close a period's statements (see docs/compensation.md)");
+  period->require_subcommand(1);
+  auto* close = period->add_subcommand("close", "Freeze the statements of PERIOD (all partners, or one); "
+                                                "re-running it on a closed period verifies it");
+  close->add_option("PERIOD", close_args.period, "2026-10 (month) or 2026-Q4 (quarter)")->required();
+  close->add_option("--partner", close_args.partner, "Only this partner");
+  close->add_option("--as-of", close_args.as_of, "Compute the statements as of this instant (default: now)");
+  close->add_option("--by", close_args.by, "Who closes, recorded with the statements (default: $USER)");
+  add_store_args(close);
+  close->callback([&] {
+    auto c = config_for();
+    rc = c ? cli::cmd_period_close(*c, store_args, close_args) : kExitFailure;
+  });
+  cli::ReportArgs report_args;
+  auto* report = app.add_subcommand("report", "Reports for finance");
+  report->require_subcommand(1);
+  auto* comp = report->add_subcommand("compensation", "One row per partner and contract version: base, bonus, credits, "
+                                                      "earn-backs, clawbacks, adjustments, total, status");
+  comp->add_option("--period", report_args.period, "2026-10 (month) or 2026-Q4 (quarter)")->required();
+  comp->add_option("--partner", report_args.partner, "Only this partner");
+  comp->add_option("--as-of", report_args.as_of, "Compute open statements as of this instant (default: now)");
+  comp->add_option("--format", report_args.format, "table (statements for people), csv (RFC 4180) or json (with derivations)")
+      ->check(CLI::IsMember({"table", "csv", "json"}))
+      ->capture_default_str();
+  add_store_args(comp);
+  comp->callback([&] {
+    auto c = config_for();
+    rc = c ? cli::cmd_report_compensation(*c, store_args, report_args) : kExitFailure;
+  });
+  cli::WhatIfArgs what_if_args;
+  auto* what_if = app.add_subcommand("what-if", "The statement as it would be if KPIs had the given values");
+  what_if->add_option("--partner", what_if_args.partner, "The partner")->required();
+  what_if->add_option("--period", what_if_args.period, "2026-10 (month) or 2026-Q4 (quarter)")->required();
+  what_if->add_option("--set", what_if_args.sets, "KPI=VALUE, e.g. csat=92% (repeatable)")->required();
+  what_if->add_option("--as-of", what_if_args.as_of, "Evaluate as of this instant (default: now)");
+  what_if->add_option("--format", what_if_args.format, "table or json")
+      ->check(CLI::IsMember({"table", "json"}))
+      ->capture_default_str();
+  add_store_args(what_if);
+  what_if->callback([&] {
+    auto c = config_for();
+    rc = c ? cli::cmd_what_if(*c, store_args, what_if_args) : kExitFailure;
+  });
   sources::GenerateOptions gen_opts;
   std::string gen_out = "gen";
   auto* gen = app.add_subcommand("gen", "Write a realistic, seeded data set and matching rules (for demos and benchmarks)");

@@ -11,6 +11,8 @@
 
 #include "pactwatch/calendar/calendar_file.h"
 #include "pactwatch/config/yaml_check.h"
+#include "compensation_parse.h"
+#include "parse_helpers.h"
 #include "pactwatch/rules/partners.h"
 
 namespace pactwatch::rules {
@@ -18,6 +20,10 @@ namespace pactwatch::rules {
 using config::YamlReport;
 
 namespace {
+
+using detail::FileContext;
+using detail::required_scalar;
+using detail::scalar_or_error;
 
 bool is_rule_id(std::string_view s) {
   if (s.empty() || s.size() > 64 || !(s[0] >= 'a' && s[0] <= 'z')) return false;
@@ -39,39 +45,6 @@ nlohmann::json to_json(const YAML::Node& n) {
     case YAML::NodeType::Scalar: return n.Scalar();
     default: return nullptr;
   }
-}
-
-// Context for one file: positions of expressions inside their YAML scalars need the source text.
-struct FileContext {
-  std::string_view text;
-  YamlReport& report;
-
-  // Column of character `offset` of a scalar's value (skipping an opening quote).
-  YAML::Mark at_offset(const YAML::Node& node, int offset) const {
-    YAML::Mark m = node.Mark();
-    const auto pos = static_cast<std::size_t>(m.pos);
-    const bool quoted = pos < text.size() && (text[pos] == '"' || text[pos] == '\'');
-    m.column += offset + (quoted ? 1 : 0);
-    return m;
-  }
-};
-
-std::string scalar_or_error(const YAML::Node& node, const std::string& where, YamlReport& report) {
-  if (!node || node.IsNull()) return {};
-  if (!node.IsScalar()) {
-    report.error(node, where + ": expected a single value, got " + std::string(config::node_kind(node)));
-    return {};
-  }
-  return node.Scalar();
-}
-
-std::string required_scalar(const YAML::Node& parent, const char* key, const std::string& where, YamlReport& report) {
-  const YAML::Node v = parent[key];
-  if (!v || v.IsNull()) {
-    report.error(parent, where + ": missing required key '" + key + "'");
-    return {};
-  }
-  return scalar_or_error(v, where + ": " + key, report);
 }
 
 std::shared_ptr<const Expr> condition(const YAML::Node& node, SourceKind kind, const std::string& where, FileContext& ctx,
@@ -524,6 +497,7 @@ std::expected<ContractVersion, core::Diagnostics> parse_contract(std::string_vie
       c.positions[kv.first.Scalar()] = {kv.second.Mark().line + 1, kv.second.Mark().column + 1};
     }
     c.compensation_json = to_json(root["compensation"]).dump();
+    detail::parse_compensation(root["compensation"], c, ctx);
     c.notify_json = to_json(root["notify"]).dump();
   }
   auto& ds = report.diagnostics();

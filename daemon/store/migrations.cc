@@ -2,6 +2,31 @@
 
 namespace pactwatch::store {
 
+namespace {
+
+std::string upper_words(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    const bool space = c == ' ' || c == '\t' || c == '\r' || c == '\n';
+    if (space) {
+      if (!out.empty() && out.back() != ' ') out += ' ';
+    } else {
+      out += static_cast<char>(c >= 'a' && c <= 'z' ? c - 32 : c);
+    }
+  }
+  if (!out.empty() && out.back() == ' ') out.pop_back();
+  if (!out.empty() && out.front() == ' ') out.erase(out.begin());
+  return out;
+}
+
+bool is_trigger(const std::string& statement) { return upper_words(statement).starts_with("CREATE TRIGGER"); }
+bool ends_with_end(const std::string& statement) {
+  const std::string u = upper_words(statement);
+  return u.size() >= 4 && u.ends_with(" END");
+}
+
+}  // namespace
+
 std::vector<std::string> split_sql(const std::string& sql) {
   std::vector<std::string> out;
   std::string current;
@@ -16,6 +41,8 @@ std::vector<std::string> split_sql(const std::string& sql) {
           state = State::line_comment;
           continue;
         } else if (c == ';') {
+          // A trigger's body holds statements of its own: it ends at the `;` after its END.
+          if (is_trigger(current) && !ends_with_end(current)) break;
           if (current.find_first_not_of(" \t\r\n") != std::string::npos) out.push_back(current);
           current.clear();
           continue;

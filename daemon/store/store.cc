@@ -586,6 +586,19 @@ std::vector<Item> Store::items_for_period(const std::string& partner_id, core::I
   });
 }
 
+std::vector<Item> Store::items_of_kind(const std::string& partner_id, const std::string& kind) {
+  return wrap("item query", [&] {
+    Lease l(*pool_);
+    ItemRow row;
+    auto prep = (l.sql().prepare << std::string(ItemRow::kColumns) +
+                                        "WHERE partner_id = :p AND kind = :k ORDER BY source, external_id");
+    row.bind(prep);
+    prep, soci::use(partner_id, "p"), soci::use(kind, "k");
+    soci::statement st(prep);
+    return fetch_all(st, row);
+  });
+}
+
 std::int64_t Store::count_items(const std::optional<std::string>& source) {
   return wrap("item count", [&] {
     Lease l(*pool_);
@@ -714,6 +727,95 @@ std::vector<StatusChange> Store::status_changes(const std::optional<std::string>
       row.at = core::from_unix_ms(at);
       out.push_back(std::move(row));
     }
+    return out;
+  });
+}
+
+// --- statements ----------------------------------------------------------------------------
+
+namespace {
+
+struct StatementRow {
+  StatementRecord r;
+  long long start = 0, own = 0, total = 0, carry = 0, as_of = 0, closed = 0;
+  static constexpr const char* kColumns =
+      "SELECT contract, version, period, partner, period_start, currency, own_minor, total_minor, carry_out_minor, "
+      "contract_sha256, input_digest, engine_version, as_of, closed_at, closed_by, document FROM statements ";
+  void bind(soci::details::prepare_temp_type& p) {
+    p, soci::into(r.contract), soci::into(r.version), soci::into(r.period), soci::into(r.partner), soci::into(start),
+        soci::into(r.currency), soci::into(own), soci::into(total), soci::into(carry), soci::into(r.contract_sha256),
+        soci::into(r.input_digest), soci::into(r.engine_version), soci::into(as_of), soci::into(closed),
+        soci::into(r.closed_by), soci::into(r.document);
+  }
+  [[nodiscard]] StatementRecord get() const {
+    StatementRecord out = r;
+    out.period_start = core::from_unix_ms(start);
+    out.own_minor = own;
+    out.total_minor = total;
+    out.carry_out_minor = carry;
+    out.as_of = core::from_unix_ms(as_of);
+    out.closed_at = core::from_unix_ms(closed);
+    return out;
+  }
+};
+
+}  // namespace
+
+void Store::close_statements(std::span<const StatementRecord> statements) {
+  wrap("period close", [&] {
+    Transaction tx(*this, Durability::full);
+    for (const auto& s : statements) {
+      long long n = 0;
+      std::string contract = s.contract, period = s.period;
+      int version = s.version;
+      tx.sql() << "SELECT count(*) FROM statements WHERE contract = :c AND version = :v AND period = :p", soci::use(contract),
+          soci::use(version), soci::use(period), soci::into(n);
+      if (n > 0) {
+        throw AlreadyClosed(contract + " v" + std::to_string(version) + " " + period + " is already closed");
+      }
+      std::string partner = s.partner, currency = s.currency, sha = s.contract_sha256, digest = s.input_digest,
+                  engine = s.engine_version, by = s.closed_by, doc = s.document;
+      long long start = core::to_unix_ms(s.period_start), own = s.own_minor, total = s.total_minor,
+                carry = s.carry_out_minor, as_of = core::to_unix_ms(s.as_of), closed = core::to_unix_ms(s.closed_at);
+      tx.sql() << "INSERT INTO statements (contract, version, period, partner, period_start, currency, own_minor, "
+                  "total_minor, carry_out_minor, contract_sha256, input_digest, engine_version, as_of, closed_at, "
+                  "closed_by, document) VALUES (:c, :v, :p, :pa, :s, :cu, :o, :t, :ca, :h, :d, :e, :a, :cl, :b, :doc)",
+          soci::use(contract), soci::use(version), soci::use(period), soci::use(partner), soci::use(start),
+          soci::use(currency), soci::use(own), soci::use(total), soci::use(carry), soci::use(sha), soci::use(digest),
+          soci::use(engine), soci::use(as_of), soci::use(closed), soci::use(by), soci::use(doc);
+    }
+    tx.commit();
+    return 0;
+  });
+}
+
+std::optional<StatementRecord> Store::closed_statement(const std::string& contract, int version, const std::string& period) {
+  return wrap("statement lookup", [&]() -> std::optional<StatementRecord> {
+    Lease l(*pool_);
+    StatementRow row;
+    auto prep = (l.sql().prepare << std::string(StatementRow::kColumns) +
+                                        "WHERE contract = :c AND version = :v AND period = :p");
+    row.bind(prep);
+    prep, soci::use(contract, "c"), soci::use(version, "v"), soci::use(period, "p");
+    soci::statement st(prep);
+    st.execute();
+    if (!st.fetch()) return std::nullopt;
+    return row.get();
+  });
+}
+
+std::vector<StatementRecord> Store::closed_statements(const std::string& contract) {
+  return wrap("statement list", [&] {
+    Lease l(*pool_);
+    StatementRow row;
+    auto prep = (l.sql().prepare << std::string(StatementRow::kColumns) +
+                                        "WHERE contract = :c ORDER BY period_start, version");
+    row.bind(prep);
+    prep, soci::use(contract, "c");
+    soci::statement st(prep);
+    st.execute();
+    std::vector<StatementRecord> out;
+    while (st.fetch()) out.push_back(row.get());
     return out;
   });
 }

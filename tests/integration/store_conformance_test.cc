@@ -307,6 +307,59 @@ TEST_P(StoreConformance, EvaluationsKeepTheLatestAndRecordStatusChanges) {
   EXPECT_TRUE(store_->status_changes("other").empty());
 }
 
+TEST_P(StoreConformance, ClosedStatementsAreWrittenOnceAndNeverChanged) {
+  StatementRecord a{"support", 3, "2026-10", "northwind", t(10), "EUR", 150000, 149999, 0, "sha", "digest", "1",
+                    t(20), t(21), "finance@brand.example", R"({"total":"1499.99"})"};
+  StatementRecord b = a;
+  b.period = "2026-11";
+  b.period_start = t(30);
+  b.total_minor = -500;  // a partner can owe money
+  StatementRecord jpy = a;
+  jpy.contract = "tokyo";
+  jpy.currency = "JPY";
+  jpy.total_minor = 1234567;
+  store_->close_statements(std::vector<StatementRecord>{b, a, jpy});
+  auto back = store_->closed_statement("support", 3, "2026-10");
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->total_minor, 149999);
+  EXPECT_EQ(back->own_minor, 150000);
+  EXPECT_EQ(back->closed_by, "finance@brand.example");
+  EXPECT_EQ(back->as_of, t(20));
+  EXPECT_EQ(back->document, R"({"total":"1499.99"})");
+  EXPECT_EQ(store_->closed_statement("tokyo", 3, "2026-10")->total_minor, 1234567);
+  EXPECT_FALSE(store_->closed_statement("support", 3, "2026-12"));
+  // In period order, whatever the order they were closed in.
+  auto all = store_->closed_statements("support");
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(all[0].period, "2026-10");
+  EXPECT_EQ(all[1].total_minor, -500);
+
+  // Closing again is refused, and a batch with one closed statement stores none of the others.
+  StatementRecord c = a;
+  c.period = "2026-12";
+  c.period_start = t(40);
+  EXPECT_THROW(store_->close_statements(std::vector<StatementRecord>{c, a}), AlreadyClosed);
+  EXPECT_FALSE(store_->closed_statement("support", 3, "2026-12"));
+  // The database itself refuses to change or delete a closed statement.
+  Transaction tx(*store_, Durability::normal);
+  EXPECT_ANY_THROW(tx.sql() << "UPDATE statements SET total_minor = 0");
+}
+
+TEST_P(StoreConformance, ItemsOfOneKind) {
+  Item deal = ticket("d1", 1);
+  deal.kind = "deals";
+  deal.amount_minor = 1250000;
+  deal.currency = "EUR";
+  Item other = ticket("t2", 1);
+  other.partner_id = "contoso";
+  store_->upsert_items(std::vector<Item>{ticket("t1", 1), deal, other});
+  auto deals = store_->items_of_kind("northwind", "deals");
+  ASSERT_EQ(deals.size(), 1u);
+  EXPECT_EQ(deals[0].external_id, "d1");
+  EXPECT_EQ(deals[0].amount_minor, 1250000);
+  EXPECT_TRUE(store_->items_of_kind("contoso", "deals").empty());
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, StoreConformance, ::testing::Values(Backend::sqlite, Backend::postgresql),
                          [](const auto& param_info) { return std::string(to_string(param_info.param)); });
 

@@ -15,6 +15,7 @@
 #include "pactwatch/calendar/calendar.h"
 #include "pactwatch/core/diagnostic.h"
 #include "pactwatch/core/money.h"
+#include "pactwatch/rules/compensation_scheme.h"
 #include "pactwatch/rules/expr.h"
 
 namespace pactwatch::rules {
@@ -97,6 +98,7 @@ struct ContractVersion {
   std::vector<BrandStandard> brand_standards;
   std::vector<Kpi> obligations;
   std::string compensation_json;  // canonical JSON of the compensation block ("null" when absent)
+  std::optional<CompensationScheme> compensation;  // validated; empty when the contract pays nothing
   std::string notify_json;
 
   // Position (line, column) of each top-level key, for cross-file diagnostics.

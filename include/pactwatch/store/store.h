@@ -104,6 +104,32 @@ struct StatusChange {
   friend bool operator==(const StatusChange&, const StatusChange&) = default;
 };
 
+// A closed statement: written once at period close, never changed (the database refuses updates).
+struct StatementRecord {
+  std::string contract;
+  int version = 0;
+  std::string period;
+  std::string partner;
+  core::Instant period_start{};
+  std::string currency;
+  std::int64_t own_minor = 0;        // the period's own lines
+  std::int64_t total_minor = 0;      // payable
+  std::int64_t carry_out_minor = 0;  // carried to the next period
+  std::string contract_sha256;
+  std::string input_digest;
+  std::string engine_version;
+  core::Instant as_of{};
+  core::Instant closed_at{};
+  std::string closed_by;
+  std::string document;  // the statement JSON
+};
+
+// Closing a period that is already closed.
+class AlreadyClosed : public StoreError {
+ public:
+  using StoreError::StoreError;
+};
+
 struct Migration {
   int version;
   std::string name;
@@ -176,6 +202,8 @@ class Store {
   // their payload). A superset the evaluator narrows; ordered by source and external id.
   [[nodiscard]] std::vector<Item> items_for_period(const std::string& partner_id, core::Instant start, core::Instant end);
 
+  // The partner's items of one kind (deals for commission and clawback), ordered by source and id.
+  [[nodiscard]] std::vector<Item> items_of_kind(const std::string& partner_id, const std::string& kind);
   [[nodiscard]] std::optional<std::string> cursor(const std::string& source);
 
   // Stores the latest evaluation of a contract version and period and, in the same durable
@@ -186,6 +214,13 @@ class Store {
   std::vector<StatusChange> save_evaluations(std::span<const EvaluationRecord> records, core::Instant now);
   [[nodiscard]] std::optional<std::string> evaluation_document(const std::string& contract, int version,
                                                                const std::string& period);
+  // Stores closed statements in one durable transaction: all of them or none. Throws
+  // AlreadyClosed, storing nothing, when any of them is closed already.
+  void close_statements(std::span<const StatementRecord> statements);
+  [[nodiscard]] std::optional<StatementRecord> closed_statement(const std::string& contract, int version,
+                                                                const std::string& period);
+  // Every closed statement of a contract (all versions), in period order.
+  [[nodiscard]] std::vector<StatementRecord> closed_statements(const std::string& contract);
   // Status changes in the order they were recorded (optionally of one contract).
   [[nodiscard]] std::vector<StatusChange> status_changes(const std::optional<std::string>& contract = std::nullopt);
   void set_cursor(const std::string& source, const std::string& cursor, core::Instant now);

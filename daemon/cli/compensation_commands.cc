@@ -1,0 +1,264 @@
+#include <unistd.h>
+
+#include <iomanip>
+#include <iostream>
+#include <map>
+#include <sstream>
+
+#include "commands.h"
+#include "pactwatch/app/statements.h"
+#include "pactwatch/core/clock.h"
+#include "pactwatch/rules/rule_set.h"
+
+namespace pactwatch::cli {
+
+namespace {
+
+using nlohmann::json;
+
+std::optional<core::Instant> as_of_or_now(const std::string& text, const core::Clock& clock) {
+  if (text.empty()) return clock.now();
+  auto t = core::parse_rfc3339(text);
+  if (!t) {
+    std::cerr << "pactwatch: --as-of: " << t.error() << '\n';
+    return std::nullopt;
+  }
+  return *t;
+}
+
+struct Session {
+  rules::RuleSet rules;
+  std::unique_ptr<store::Store> db;
+};
+
+std::optional<Session> open_session(const config::Config& config, const StoreArgs& s) {
+  const std::string dir = s.rules_dir.empty() ? config.rules_dir : s.rules_dir;
+  auto r = rules::load_rule_set(dir);
+  if (!r) {
+    for (const auto& d : r.error()) std::cerr << d.to_string() << '\n';
+    std::cerr << dir << ": " << r.error().size() << " problem(s); run 'pactwatch check'\n";
+    return std::nullopt;
+  }
+  auto db = open_store(config, s.db_url, true);
+  if (!db) return std::nullopt;
+  return Session{std::move(*r), std::move(db)};
+}
+
+// The report's columns: line kinds summed per statement.
+struct Column {
+  const char* name;
+  std::vector<std::string_view> kinds;
+};
+const std::vector<Column>& columns() {
+  static const std::vector<Column> cols{
+      {"base", {"base", "commission"}},
+      {"bonus", {"bonus"}},
+      {"gates", {"gate"}},
+      {"credits", {"credit", "credit_band"}},
+      {"earn_backs", {"earn_back"}},
+      {"reciprocity", {"reciprocity"}},
+      {"clawbacks", {"clawback"}},
+      {"adjustments", {"adjustment"}},
+      {"cap_floor", {"cap", "floor"}},
+      {"carry_forward", {"carry_forward_in", "carry_forward"}},
+  };
+  return cols;
+}
+
+struct Row {
+  std::string partner, contract, currency, status;
+  int version = 0;
+  std::vector<core::Money> amounts;  // one per column
+  core::Money total;
+};
+
+Row row_of(const app::StatementView& v) {
+  const auto currency = *core::Currency::from_code(v.document.at("currency").get<std::string>());
+  Row r{v.contract->partner, v.contract->contract, std::string(currency.code()), v.status, v.contract->version, {},
+        *core::Money::parse(v.document.at("total").get<std::string>(), currency)};
+  for (const auto& col : columns()) {
+    core::Money sum = core::Money::zero(currency);
+    for (const auto& l : v.document.at("lines")) {
+      const auto kind = l.at("kind").get<std::string>();
+      if (std::find(col.kinds.begin(), col.kinds.end(), kind) != col.kinds.end()) {
+        sum += *core::Money::parse(l.at("amount").get<std::string>(), currency);
+      }
+    }
+    r.amounts.push_back(sum);
+  }
+  return r;
+}
+
+void print_statement(const json& doc, std::ostream& out) {
+  out << doc["contract"]["partner"].get<std::string>() << "  " << doc["contract"]["id"].get<std::string>() << " v"
+      << doc["contract"]["version"] << "  " << doc["period"]["label"].get<std::string>() << "  ["
+      << doc["status"].get<std::string>() << "]  as of " << doc["as_of"].get<std::string>() << '\n';
+  std::size_t width = 10;
+  for (const auto& l : doc["lines"]) width = std::max(width, l["amount"].get<std::string>().size());
+  for (const auto& l : doc["lines"]) {
+    out << "  " << std::setw(static_cast<int>(width)) << l["amount"].get<std::string>() << "  " << std::left
+        << std::setw(12) << l["kind"].get<std::string>() << std::right << "  " << l["description"].get<std::string>() << '\n';
+    const auto& d = l["derivation"];
+    if (d.contains("formula")) out << "  " << std::string(width, ' ') << "  " << std::string(12, ' ') << "  = " << d["formula"].get<std::string>() << '\n';
+  }
+  out << "  " << std::string(width, '-') << '\n';
+  out << "  " << std::setw(static_cast<int>(width)) << doc["total"].get<std::string>() << "  total " << doc["currency"].get<std::string>();
+  if (doc["carry_forward_out"] != "0" && doc["carry_forward_out"].get<std::string>().find_first_not_of("0.") != std::string::npos) {
+    out << " (carried forward: " << doc["carry_forward_out"].get<std::string>() << ")";
+  }
+  out << '\n';
+}
+
+}  // namespace
+
+int cmd_period_close(const config::Config& config, const StoreArgs& s, const CloseArgs& a) {
+  const core::SystemClock clock;
+  auto as_of = as_of_or_now(a.as_of, clock);
+  if (!as_of) return 1;
+  auto session = open_session(config, s);
+  if (!session) return 1;
+  app::Statements statements(session->rules, *session->db);
+  const std::string by = a.by.empty() ? (getenv("USER") ? std::string(getenv("USER")) : std::string("unknown")) : a.by;
+  try {
+    auto r = statements.close(a.period, a.partner.empty() ? std::nullopt : std::optional(a.partner), *as_of, clock.now(), by);
+    if (!r) {
+      std::cerr << "pactwatch: " << r.error() << "; nothing closed\n";
+      return 1;
+    }
+    if (r->empty()) std::cout << "no contract with compensation in effect during " << a.period << '\n';
+    for (const auto& o : *r) {
+      std::cout << o.partner << "  " << o.contract << " v" << o.version << "  " << o.period << ": ";
+      switch (o.kind) {
+        case app::CloseOutcome::Kind::closed: std::cout << "closed, total " << o.total << '\n'; break;
+        case app::CloseOutcome::Kind::reproduced: std::cout << "already closed (total " << o.total << "); " << o.detail << '\n'; break;
+        case app::CloseOutcome::Kind::differs: std::cout << "already closed (total " << o.total << "); " << o.detail << '\n'; break;
+        case app::CloseOutcome::Kind::skipped_draft: std::cout << "not closed: " << o.detail << '\n'; break;
+      }
+    }
+  } catch (const store::AlreadyClosed& e) {
+    std::cerr << "pactwatch: " << e.what() << " (closed meanwhile by another run); nothing closed\n";
+    return 1;
+  } catch (const store::StoreError& e) {
+    std::cerr << e.what() << "; nothing closed\n";
+    return 1;
+  }
+  return 0;
+}
+
+int cmd_report_compensation(const config::Config& config, const StoreArgs& s, const ReportArgs& a) {
+  const core::SystemClock clock;
+  auto as_of = as_of_or_now(a.as_of, clock);
+  if (!as_of) return 1;
+  auto session = open_session(config, s);
+  if (!session) return 1;
+  app::Statements statements(session->rules, *session->db);
+  std::vector<app::StatementView> views;
+  try {
+    auto r = statements.for_period(a.period, a.partner.empty() ? std::nullopt : std::optional(a.partner), *as_of);
+    if (!r) {
+      std::cerr << "pactwatch: " << r.error() << '\n';
+      return 1;
+    }
+    views = std::move(*r);
+  } catch (const store::StoreError& e) {
+    std::cerr << e.what() << '\n';
+    return 1;
+  }
+  std::vector<Row> rows;
+  for (const auto& v : views) rows.push_back(row_of(v));
+  // Totals per currency, never across currencies; previews are not money anyone owes.
+  std::map<std::string, core::Money> totals;
+  for (const auto& r : rows) {
+    if (r.status == "preview") continue;
+    auto it = totals.find(r.currency);
+    if (it == totals.end()) totals.emplace(r.currency, r.total);
+    else it->second += r.total;
+  }
+  if (a.format == "json") {
+    json out{{"period", a.period}, {"as_of", core::format_rfc3339(*as_of)}, {"statements", json::array()}, {"totals", json::object()}};
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      json row{{"partner", rows[i].partner}, {"contract", rows[i].contract}, {"version", rows[i].version},
+               {"currency", rows[i].currency}, {"status", rows[i].status}, {"total", rows[i].total.to_decimal()}};
+      for (std::size_t c = 0; c < columns().size(); ++c) row[columns()[c].name] = rows[i].amounts[c].to_decimal();
+      row["statement"] = views[i].document;
+      out["statements"].push_back(std::move(row));
+    }
+    for (const auto& [cur, m] : totals) out["totals"][cur] = m.to_decimal();
+    std::cout << out.dump(2, ' ', false, json::error_handler_t::replace) << '\n';
+    return 0;
+  }
+  if (a.format == "csv") {
+    std::ostringstream o;
+    o << "partner,contract,version,currency";
+    for (const auto& c : columns()) o << ',' << c.name;
+    o << ",total,status\r\n";
+    for (const auto& r : rows) {
+      o << compensation::csv_cell(r.partner) << ',' << compensation::csv_cell(r.contract) << ',' << r.version << ','
+        << r.currency;
+      for (const auto& m : r.amounts) o << ',' << m.to_decimal();
+      o << ',' << r.total.to_decimal() << ',' << r.status << "\r\n";
+    }
+    for (const auto& [cur, m] : totals) {
+      o << "TOTAL,," << "," << cur;
+      for (std::size_t c = 0; c < columns().size(); ++c) o << ',';
+      o << ',' << m.to_decimal() << ",\r\n";
+    }
+    std::cout << o.str();
+    return 0;
+  }
+  if (views.empty()) std::cout << "no contract with compensation in effect during " << a.period << '\n';
+  for (const auto& v : views) {
+    print_statement(v.document, std::cout);
+    std::cout << '\n';
+  }
+  for (const auto& [cur, m] : totals) std::cout << "total " << cur << ": " << m.to_decimal() << " (previews excluded)\n";
+  return 0;
+}
+
+int cmd_what_if(const config::Config& config, const StoreArgs& s, const WhatIfArgs& a) {
+  const core::SystemClock clock;
+  auto as_of = as_of_or_now(a.as_of, clock);
+  if (!as_of) return 1;
+  std::map<std::string, std::string> values;
+  for (const auto& kv : a.sets) {
+    const auto eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == kv.size()) {
+      std::cerr << "pactwatch: --set " << kv << ": expected KPI=VALUE, e.g. csat=92%\n";
+      return 2;
+    }
+    values[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  auto session = open_session(config, s);
+  if (!session) return 1;
+  app::Statements statements(session->rules, *session->db);
+  try {
+    auto actual = statements.for_period(a.period, a.partner, *as_of);
+    auto r = statements.for_period(a.period, a.partner, *as_of, &values);
+    if (!actual || !r) {
+      std::cerr << "pactwatch: " << (actual ? r.error() : actual.error()) << '\n';
+      return 1;
+    }
+    if (a.format == "json") {
+      json out = json::array();
+      for (std::size_t i = 0; i < r->size(); ++i) {
+        out.push_back({{"what_if", (*r)[i].document}, {"actual_total", i < actual->size() ? (*actual)[i].document["total"] : json(nullptr)}});
+      }
+      std::cout << json{{"statements", out}}.dump(2, ' ', false, json::error_handler_t::replace) << '\n';
+      return 0;
+    }
+    for (std::size_t i = 0; i < r->size(); ++i) {
+      print_statement((*r)[i].document, std::cout);
+      if (i < actual->size()) {
+        std::cout << "  (actual total as of " << core::format_rfc3339(*as_of) << ": "
+                  << (*actual)[i].document["total"].get<std::string>() << ")\n";
+      }
+      std::cout << '\n';
+    }
+  } catch (const store::StoreError& e) {
+    std::cerr << e.what() << '\n';
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace pactwatch::cli

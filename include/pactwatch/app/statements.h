@@ -1,0 +1,78 @@
+// Statements against the store: an open period's statement is computed from the stored items as of
+// an instant (with what closed periods left: carry-forward, credits to earn back, adjustments for
+// late data); a closed period's is read back, frozen. Closing a period stores its statements in
+// one durable transaction. The compensation module computes; this is where the I/O happens.
+#pragma once
+
+#include <expected>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "pactwatch/compensation/statement.h"
+#include "pactwatch/rules/rule_set.h"
+#include "pactwatch/store/store.h"
+
+namespace pactwatch::app {
+
+// One statement as shown to finance: the closed one when its period is closed, else computed.
+struct StatementView {
+  const rules::ContractVersion* contract = nullptr;
+  engine::PeriodWindow period;
+  std::string status;  // open, closed, preview, what_if
+  nlohmann::json document;
+};
+
+// What `period close` did for one contract version.
+struct CloseOutcome {
+  std::string contract;
+  int version = 0;
+  std::string partner;
+  std::string period;
+  enum class Kind { closed, reproduced, differs, skipped_draft } kind = Kind::closed;
+  std::string total;   // of the closed statement
+  std::string detail;  // for differs and skipped: what and why
+};
+
+class Statements {
+ public:
+  Statements(const rules::RuleSet& rules, store::Store& store) : rules_(rules), store_(store) {}
+
+  // The statements of every contract version in effect during the period `label` (of one partner
+  // or of all), as of `as_of`. With `what_if`, KPIs take the given values ("csat" -> "92%") and
+  // nothing closed is read: the statement is computed as it would be.
+  [[nodiscard]] std::expected<std::vector<StatementView>, std::string> for_period(
+      const std::string& label, const std::optional<std::string>& partner, core::Instant as_of,
+      const std::map<std::string, std::string>* what_if = nullptr);
+
+  // Closes the period for one partner or all: computes each enforced contract version's statement
+  // as of `as_of` and stores them all, or none, in one durable transaction. A period closes only
+  // once it has ended and after the period before it (when the contract was in effect then). An
+  // already closed one is recomputed as of its own instant and compared: reproduced bit for bit,
+  // or the difference is reported (it becomes an adjustment in the next open period).
+  [[nodiscard]] std::expected<std::vector<CloseOutcome>, std::string> close(const std::string& label,
+                                                                            const std::optional<std::string>& partner,
+                                                                            core::Instant as_of, core::Instant now,
+                                                                            const std::string& by);
+
+ private:
+  struct Computed {
+    compensation::Statement statement;
+    nlohmann::json evaluation;
+  };
+  // The contract version of `contract_id` in effect during a window (the latest when several).
+  const rules::ContractVersion* version_during(const std::string& contract_id, const engine::PeriodWindow& w) const;
+  std::optional<engine::PeriodWindow> previous_window(const rules::ContractVersion& c, const engine::PeriodWindow& w) const;
+  // The statement of a period computed from the store, with history unless `own_only`.
+  Computed compute(const rules::ContractVersion& c, const engine::PeriodWindow& w, core::Instant as_of,
+                   const std::string& status, bool own_only, const std::map<std::string, std::string>* what_if);
+  const std::vector<store::Item>& deals_of(const std::string& partner);
+
+  const rules::RuleSet& rules_;
+  store::Store& store_;
+  std::map<std::string, std::vector<store::Item>> deals_;
+  std::map<std::string, std::vector<store::StatementRecord>> closed_;  // by contract id, per call
+};
+
+}  // namespace pactwatch::app
