@@ -8,6 +8,11 @@ namespace {
 
 using nlohmann::json;
 
+// A quarter's label names no single month: monthly contracts have no statement for it.
+bool quarter_label_for_month(const rules::ContractVersion& c, const std::string& label) {
+  return c.period.kind == rules::Period::Kind::month && label.find('Q') != std::string::npos;
+}
+
 bool kpi_met(const std::string& status) { return status == "met" || status == "warning"; }
 
 std::optional<std::string> status_in(const json& kpis_or_doc, const std::string& kpi, bool evaluation) {
@@ -196,6 +201,7 @@ std::expected<std::vector<StatementView>, std::string> Statements::for_period(
   try {
     for (const auto& c : rules_.contracts) {
       if ((partner && c.partner != *partner) || !c.compensation || c.period.kind == rules::Period::Kind::rolling) continue;
+      if (quarter_label_for_month(c, label)) continue;
       auto w = engine::period_by_label(c, rules_.calendars.at(c.calendar), label);
       if (!w) return std::unexpected(w.error());
       if (!engine::in_effect_during(c, *w)) continue;
@@ -227,6 +233,7 @@ std::expected<std::vector<CloseOutcome>, std::string> Statements::close(const st
   std::vector<store::StatementRecord> records;
   for (const auto& c : rules_.contracts) {
     if ((partner && c.partner != *partner) || !c.compensation || c.period.kind == rules::Period::Kind::rolling) continue;
+    if (quarter_label_for_month(c, label)) continue;
     auto w = engine::period_by_label(c, rules_.calendars.at(c.calendar), label);
     if (!w) return std::unexpected(w.error());
     if (!engine::in_effect_during(c, *w)) continue;
@@ -262,7 +269,12 @@ std::expected<std::vector<CloseOutcome>, std::string> Statements::close(const st
       out.push_back(std::move(o));
       continue;
     }
-    if (auto prev = previous_window(c, *w)) {
+    // Periods close in order once a contract has closed one: the first close may be any period
+    // (pactwatch can start mid-contract), every later one follows the last.
+    const auto history = store_.closed_statements(c.contract);
+    const bool earlier_closed = std::any_of(history.begin(), history.end(),
+                                            [&](const store::StatementRecord& s) { return s.period_start < w->start; });
+    if (auto prev = previous_window(c, *w); prev && earlier_closed) {
       const auto* pv = version_during(c.contract, *prev);
       if (pv && pv->enforced && pv->compensation && !store_.closed_statement(pv->contract, pv->version, prev->label)) {
         return std::unexpected("close " + prev->label + " first: " + pv->contract + " v" + std::to_string(pv->version) +

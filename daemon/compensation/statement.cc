@@ -246,7 +246,7 @@ void add_bonus(Builder& b, const rules::Bonus& bonus) {
   }
   if (value.denominator == 0) {
     d["outcome"] = "no bonus: the " + on_text + " has no value this period (not enough data)";
-    b.add("bonus", "Bonus on the " + on_text, b.zero(), d);
+    b.add("bonus", "Bonus on the " + on_text + ": no value this period (not enough data)", b.zero(), d);
     return;
   }
   d["value"] = percent(value);
@@ -425,6 +425,7 @@ void add_gates(Builder& b, const rules::CompensationScheme& s) {
     if (breached.empty()) continue;
     const std::string_view kind = g.voids == "base" ? "base" : g.voids == "earn_back" ? "earn_back" : "bonus";
     const Money part = g.voids == "base" ? b.sum_of({"base", "commission"}) : b.sum_of({kind});
+    if (part.is_zero()) continue;  // nothing to void (a later gate on the same part may still apply)
     json d{{"standards", breached}, {"violations", violations}, {"voids", g.voids},
            {"rule", g.standard ? "standard " + *g.standard : "any standard of severity " + *g.severity + " or worse"}};
     voided.insert(g.voids);

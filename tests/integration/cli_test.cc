@@ -288,6 +288,129 @@ TEST(Cli, ImportThenEvaluate) {
   EXPECT_EQ(run({kBinary, "eval", "--rules", rules, "--db", db, "--as-of", "tomorrow"}).exit_code, 1);
 }
 
+// A contract that pays: a fee, a bonus when the one KPI is met, a credit when it is breached.
+const char* kPayingContract = R"(contract: CONTRACT
+version: 1
+partner: PARTNER
+effective: {from: 2026-09-01}
+currency: EUR
+calendar: always
+kpis:
+  - {id: p1, source: tickets, measure: {ratio: first_reply <= 1h}, objective: {target: ">= 90%"}, min_sample: 1, weight: 100}
+compensation:
+  base: {fixed: "1000.00"}
+  bonus:
+    tiers:
+      - {at: ">= 100%", pays: "200.00"}
+  service_credits:
+    at_risk: 10%
+    allocations: {p1: 100%}
+)";
+
+std::string ticket_line(const std::string& id, const std::string& partner, const std::string& created, const std::string& reply) {
+  return "{\"id\": \"" + id + "\", \"partner\": \"" + partner + "\", \"created_at\": \"" + created +
+         "\", \"agent_replies\": [\"" + reply + "\"]}\n";
+}
+
+TEST(Cli, StatementsCloseAdjustAndWhatIf) {
+  testutils::TempDir dir;
+  dir.write("rules/partners.yaml", "partners:\n  - {id: acme, name: Acme, kind: outsourcer}\n  - {id: beta, name: Beta, kind: reseller}\n");
+  dir.write("rules/calendars/always.yaml", "timezone: UTC\nhours: {mon: [\"00:00-24:00\"], tue: [\"00:00-24:00\"], "
+                                           "wed: [\"00:00-24:00\"], thu: [\"00:00-24:00\"], fri: [\"00:00-24:00\"], "
+                                           "sat: [\"00:00-24:00\"], sun: [\"00:00-24:00\"]}\n");
+  auto contract_text = [](const std::string& id, const std::string& partner) {
+    std::string t = kPayingContract;
+    t.replace(t.find("CONTRACT"), 8, id);
+    t.replace(t.find("PARTNER"), 7, partner);
+    return t;
+  };
+  // Acme's contract is approved by both sides; Beta's is a draft.
+  auto acme = dir.write("rules/contracts/acme.yaml", contract_text("acme-desk", "acme"));
+  const auto hash = run({kBinary, "contract", "hash", acme.string()}).out.substr(0, 64);
+  dir.write("rules/contracts/acme.yaml", contract_text("acme-desk", "acme") +
+                                             "approvals:\n  - {party: brand, by: b@brand.example, at: 2026-08-01T00:00:00Z, sha256: " + hash +
+                                             "}\n  - {party: partner, by: p@acme.example, at: 2026-08-02T00:00:00Z, sha256: " + hash + "}\n");
+  dir.write("rules/contracts/beta.yaml", contract_text("beta-resale", "beta"));
+  const std::string rules = (dir.path() / "rules").string();
+  const std::string db = "sqlite://" + (dir.path() / "pay.db").string();
+  auto items = dir.write("t.ndjson", ticket_line("s1", "acme", "2026-09-10T08:00:00Z", "2026-09-10T08:30:00Z") +
+                                         ticket_line("o1", "acme", "2026-10-05T08:00:00Z", "2026-10-05T08:30:00Z") +
+                                         ticket_line("b1", "beta", "2026-09-10T08:00:00Z", "2026-09-10T08:30:00Z"));
+  ASSERT_EQ(run({kBinary, "import", "tickets", items.string(), "--rules", rules, "--db", db}).exit_code, 0);
+  auto cli = [&](std::vector<std::string> args) {
+    std::vector<std::string> all{kBinary};
+    all.insert(all.end(), args.begin(), args.end());
+    all.insert(all.end(), {"--rules", rules, "--db", db});
+    return run(all);
+  };
+
+  // An open period: fee plus bonus; the draft is a preview, left out of the totals.
+  auto csv = cli({"report", "compensation", "--period", "2026-09", "--as-of", "2026-10-15T00:00:00Z", "--format", "csv"});
+  ASSERT_EQ(csv.exit_code, 0) << csv.err;
+  EXPECT_NE(csv.out.find("partner,contract,version,currency,base,bonus,gates,credits,earn_backs,reciprocity,clawbacks,"
+                         "adjustments,cap_floor,carry_forward,total,status\r\n"),
+            std::string::npos) << csv.out;
+  EXPECT_NE(csv.out.find("acme,acme-desk,1,EUR,1000.00,200.00,0.00,0.00,0.00,0.00,0.00,0.00,0.00,0.00,1200.00,open\r\n"),
+            std::string::npos) << csv.out;
+  EXPECT_NE(csv.out.find("beta,beta-resale,1,EUR,1000.00,200.00"), std::string::npos) << csv.out;
+  EXPECT_NE(csv.out.find(",preview\r\n"), std::string::npos) << csv.out;
+  EXPECT_NE(csv.out.find("TOTAL,,,EUR,,,,,,,,,,,1200.00,\r\n"), std::string::npos) << csv.out;
+
+  // A period that has not ended cannot close; one that has, closes once and then verifies.
+  auto early = cli({"period", "close", "2026-10", "--as-of", "2026-10-15T00:00:00Z"});
+  EXPECT_EQ(early.exit_code, 1);
+  EXPECT_NE(early.err.find("2026-10 has not ended"), std::string::npos) << early.err;
+  auto closed = cli({"period", "close", "2026-09", "--as-of", "2026-10-15T00:00:00Z", "--by", "finance@brand.example"});
+  ASSERT_EQ(closed.exit_code, 0) << closed.err;
+  EXPECT_NE(closed.out.find("acme  acme-desk v1  2026-09: closed, total 1200.00"), std::string::npos) << closed.out;
+  EXPECT_NE(closed.out.find("beta  beta-resale v1  2026-09: not closed: a draft"), std::string::npos) << closed.out;
+  auto again = cli({"period", "close", "2026-09", "--as-of", "2026-10-20T00:00:00Z"});
+  EXPECT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_NE(again.out.find("recomputed bit for bit"), std::string::npos) << again.out;
+  auto report = cli({"report", "compensation", "--period", "2026-09", "--partner", "acme", "--format", "json"});
+  ASSERT_EQ(report.exit_code, 0) << report.err;
+  auto rj = nlohmann::json::parse(report.out);
+  EXPECT_EQ(rj["statements"][0]["status"], "closed");
+  EXPECT_EQ(rj["statements"][0]["statement"]["as_of"], "2026-10-15T00:00:00Z");
+
+  // Late data for September: a slow reply breaks the KPI. The closed statement stays; October
+  // carries the difference (fee 1000 - credit 100 = 900, was 1200) as an adjustment.
+  auto late = dir.write("late.ndjson", ticket_line("s2", "acme", "2026-09-20T08:00:00Z", "2026-09-20T11:00:00Z"));
+  ASSERT_EQ(run({kBinary, "import", "tickets", late.string(), "--rules", rules, "--db", db}).exit_code, 0);
+  auto oct = cli({"report", "compensation", "--period", "2026-10", "--partner", "acme", "--as-of", "2026-11-02T00:00:00Z",
+                  "--format", "json"});
+  ASSERT_EQ(oct.exit_code, 0) << oct.err;
+  auto oj = nlohmann::json::parse(oct.out);
+  const auto& row = oj["statements"][0];
+  EXPECT_EQ(row["adjustments"], "-300.00") << row.dump(2);
+  EXPECT_EQ(row["total"], "900.00");
+  EXPECT_EQ(oj["totals"]["EUR"], "900.00");
+  const auto& adj = row["statement"]["lines"].back();
+  EXPECT_EQ(adj["kind"], "adjustment");
+  EXPECT_EQ(adj["derivation"]["closed_period"], "2026-09");
+  // The closed September statement is untouched.
+  EXPECT_NE(cli({"report", "compensation", "--period", "2026-09", "--partner", "acme", "--format", "csv"}).out.find("1200.00,closed"),
+            std::string::npos);
+  auto differs = cli({"period", "close", "2026-09"});
+  EXPECT_NE(differs.out.find("recomputed now it totals 900.00 (closed: 1200.00); its input changed"), std::string::npos)
+      << differs.out;
+
+  // Periods close in order once one is closed.
+  auto skip = cli({"period", "close", "2026-11", "--as-of", "2026-12-05T00:00:00Z"});
+  EXPECT_EQ(skip.exit_code, 1);
+  EXPECT_NE(skip.err.find("close 2026-10 first"), std::string::npos) << skip.err;
+
+  // What-if: October with the KPI at 50 % loses the bonus and takes the credit.
+  auto wi = cli({"what-if", "--partner", "acme", "--period", "2026-10", "--set", "p1=50%", "--as-of", "2026-11-02T00:00:00Z"});
+  ASSERT_EQ(wi.exit_code, 0) << wi.err;
+  EXPECT_NE(wi.out.find("600.00  total EUR"), std::string::npos) << wi.out;
+  EXPECT_NE(wi.out.find("(actual total as of 2026-11-02T00:00:00Z: 900.00)"), std::string::npos) << wi.out;
+  auto bad_set = cli({"what-if", "--partner", "acme", "--period", "2026-10", "--set", "nps=50%"});
+  EXPECT_EQ(bad_set.exit_code, 1);
+  EXPECT_NE(bad_set.err.find("no KPI 'nps'"), std::string::npos) << bad_set.err;
+  EXPECT_EQ(cli({"what-if", "--partner", "acme", "--period", "2026-10", "--set", "p1"}).exit_code, 2);
+}
+
 TEST(Cli, ScenarioTestsReportFailures) {
   testutils::TempDir dir;
   const std::string rules = std::string(PACTWATCH_SOURCE_DIR) + "/rules/examples";
