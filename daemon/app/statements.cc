@@ -52,7 +52,7 @@ const std::vector<store::Item>& Statements::deals_of(const std::string& partner)
 }
 
 Statements::Computed Statements::compute(const rules::ContractVersion& c, const engine::PeriodWindow& w,
-                                         core::Instant as_of, const std::string& status, bool own_only,
+                                         core::Instant as_of, const std::string& status, History history,
                                          const std::map<std::string, std::string>* what_if) {
   const auto& cal = rules_.calendars.at(c.calendar);
   const auto items = store_.items_for_period(c.partner, w.start, w.end);
@@ -72,7 +72,7 @@ Statements::Computed Statements::compute(const rules::ContractVersion& c, const 
   in.deals = deals_of(c.partner);
   const auto currency = *core::Currency::from_code(c.currency);
 
-  if (!own_only) {
+  if (history != History::none) {
     auto closed_it = closed_.find(c.contract);
     if (closed_it == closed_.end()) closed_it = closed_.emplace(c.contract, store_.closed_statements(c.contract)).first;
     const auto& closed = closed_it->second;
@@ -90,7 +90,7 @@ Statements::Computed Statements::compute(const rules::ContractVersion& c, const 
     for (const auto& v : rules_.contracts) {
       if (v.contract == c.contract && engine::in_effect_during(v, w) && (!first || v.version < first->version)) first = &v;
     }
-    if (prev && first == &c) {
+    if (prev && first == &c && history == History::all) {
       core::Money carry = core::Money::zero(currency);
       for (const auto* s : closed_in(prev->label)) carry += core::Money(s->carry_out_minor, currency);
       if (!carry.is_zero()) {
@@ -111,15 +111,12 @@ Statements::Computed Statements::compute(const rules::ContractVersion& c, const 
         cur = *p;
       }
       if (static_cast<int>(chain.size()) == n) {
+        // The credits of that period as it computes now: when late data has changed them, the
+        // adjustment for that period already carries the difference.
         const auto& credit_period = chain.back();
         std::vector<compensation::PriorCredit> credits;
-        const auto closed_p = closed_in(credit_period.label);
-        if (!closed_p.empty()) {
-          for (const auto* s : closed_p) {
-            for (auto& pc : compensation::credits_of(json::parse(s->document))) credits.push_back(pc);
-          }
-        } else if (const auto* v = version_during(c.contract, credit_period); v && v->compensation) {
-          credits = compensation::credits_of(compute(*v, credit_period, as_of, "open", true, nullptr).statement.document);
+        if (const auto* v = version_during(c.contract, credit_period); v && v->compensation) {
+          credits = compensation::credits_of(compute(*v, credit_period, as_of, "open", History::none, nullptr).statement.document);
         }
         // Statuses of the KPIs in the periods between, from closed statements or a fresh evaluation.
         std::map<std::string, json> between;  // label -> statement document (closed) or evaluation
@@ -156,7 +153,7 @@ Statements::Computed Statements::compute(const rules::ContractVersion& c, const 
     // is closed, or the contract was not in effect then).
     const rules::ContractVersion* prev_version = prev ? version_during(c.contract, *prev) : nullptr;
     const bool first_open = !prev_version || !closed_in(prev->label).empty();
-    if (first_open && first == &c) {
+    if (first_open && first == &c && history == History::all) {
       for (const auto& s : closed) {
         if (s.period_start >= w.start) continue;
         const rules::ContractVersion* v = nullptr;
@@ -166,11 +163,13 @@ Statements::Computed Statements::compute(const rules::ContractVersion& c, const 
         if (!v || !v->compensation) continue;
         auto sw = engine::period_by_label(*v, rules_.calendars.at(v->calendar), s.period);
         if (!sw) continue;
-        const auto again = compute(*v, *sw, as_of, "open", true, nullptr);
+        // Its own lines as they compute now (earn-backs included, as when it closed).
+        const auto again = compute(*v, *sw, as_of, "open", History::earn_back, nullptr);
         core::Money prior = core::Money::zero(currency);
         for (const auto& t : closed) {
-          if (t.period_start <= s.period_start) continue;
-          for (const auto& l : json::parse(t.document).at("lines")) {
+          if (t.period_start <= s.period_start || t.period_start >= w.start) continue;  // between them only
+          const json doc = json::parse(t.document);  // kept alive for the loop below
+          for (const auto& l : doc.at("lines")) {
             if (l.at("kind") != "adjustment") continue;
             const auto& d = l.at("derivation");
             if (d.at("closed_period") == s.period && d.at("version") == s.version) {
@@ -212,7 +211,7 @@ std::expected<std::vector<StatementView>, std::string> Statements::for_period(
         }
       }
       const std::string status = what_if ? "what_if" : c.enforced ? "open" : "preview";
-      auto computed = compute(c, *w, as_of, status, false, what_if);
+      auto computed = compute(c, *w, as_of, status, History::all, what_if);
       out.push_back({&c, *w, status, std::move(computed.statement.document)});
     }
   } catch (const std::invalid_argument& e) {
@@ -250,7 +249,7 @@ std::expected<std::vector<CloseOutcome>, std::string> Statements::close(const st
     }
     if (auto s = store_.closed_statement(c.contract, c.version, w->label)) {
       // Already closed: recompute as of the close and compare.
-      auto again = compute(c, *w, s->as_of, "closed", false, nullptr);
+      auto again = compute(c, *w, s->as_of, "closed", History::all, nullptr);
       const std::string text = again.statement.document.dump();
       o.total = core::Money(s->total_minor, *core::Currency::from_code(s->currency)).to_decimal();
       if (text == s->document) {
@@ -281,7 +280,7 @@ std::expected<std::vector<CloseOutcome>, std::string> Statements::close(const st
                                " was in effect then and periods close in order");
       }
     }
-    auto computed = compute(c, *w, as_of, "closed", false, nullptr);
+    auto computed = compute(c, *w, as_of, "closed", History::all, nullptr);
     const auto& st = computed.statement;
     o.total = st.total.to_decimal();
     records.push_back({c.contract, c.version, w->label, c.partner, w->start, std::string(st.currency.code()),

@@ -64,9 +64,13 @@ class Statements {
   // The contract version of `contract_id` in effect during a window (the latest when several).
   const rules::ContractVersion* version_during(const std::string& contract_id, const engine::PeriodWindow& w) const;
   std::optional<engine::PeriodWindow> previous_window(const rules::ContractVersion& c, const engine::PeriodWindow& w) const;
-  // The statement of a period computed from the store, with history unless `own_only`.
+  // How much of what earlier periods left a computation takes in: none (the period's own lines
+  // without earn-backs), earn-backs only (its own lines as they stood at close), or everything
+  // (carry-forward and adjustments too).
+  enum class History { none, earn_back, all };
+  // The statement of a period computed from the store.
   Computed compute(const rules::ContractVersion& c, const engine::PeriodWindow& w, core::Instant as_of,
-                   const std::string& status, bool own_only, const std::map<std::string, std::string>* what_if);
+                   const std::string& status, History history, const std::map<std::string, std::string>* what_if);
   const std::vector<store::Item>& deals_of(const std::string& partner);
 
   const rules::RuleSet& rules_;
