@@ -45,6 +45,8 @@ demo: deps
 	@echo "  $(DEMO) eval $(DEMO_CONFIG) --period 2026-10 --as-of 2026-11-02T00:00:00Z"
 	@echo "  $(DEMO) eval $(DEMO_CONFIG) --partner contoso-eu --period 2026-Q3 --as-of 2026-10-05T00:00:00Z --format json"
 	@echo "  $(DEMO) test rules/examples/scenarios/*.yaml"
+	@echo "  $(DEMO) report compensation $(DEMO_CONFIG) --period 2026-10 --as-of 2026-11-02T00:00:00Z"
+	@echo "  $(DEMO) what-if $(DEMO_CONFIG) --partner fabrikam-field --period 2026-10 --set first_time_fix=95% --as-of 2026-11-02T00:00:00Z"
 	@echo "  $(DEMO) calendar rules/examples/calendars/eu-support.yaml add 2026-01-05T15:00:00Z 3600"
 	@echo "Stop with Ctrl-C."
 	@echo

@@ -84,7 +84,42 @@ std::string exact(const Money& m, const Ratio& r) {
   return out;
 }
 
-std::string text(const Ratio& r) { return rules::literal_text(rules::Literal(r)); }
+// An exact decimal when the ratio has one of at most six decimals ("2.5"), else a fraction ("1/3").
+std::string text(const Ratio& r) {
+  Int128 num = r.numerator, den = r.denominator;
+  int decimals = 0;
+  while (den != 1 && decimals < 6) {
+    num *= 10;
+    ++decimals;
+    const Int128 g = gcd128(num, den);
+    num /= g;
+    den /= g;
+  }
+  if (den != 1) return std::to_string(r.numerator) + "/" + std::to_string(r.denominator);
+  const bool negative = num < 0;
+  Int128 a = negative ? -num : num;
+  std::string digits;
+  do {
+    digits.insert(digits.begin(), static_cast<char>('0' + static_cast<int>(a % 10)));
+    a /= 10;
+  } while (a > 0);
+  while (static_cast<int>(digits.size()) <= decimals) digits.insert(digits.begin(), '0');
+  std::string out = digits.substr(0, digits.size() - static_cast<std::size_t>(decimals));
+  if (decimals > 0) {
+    std::string frac = digits.substr(digits.size() - static_cast<std::size_t>(decimals));
+    while (!frac.empty() && frac.back() == '0') frac.pop_back();
+    if (!frac.empty()) out += "." + frac;
+  }
+  return (negative ? "-" : "") + out;
+}
+
+// A share as a percentage ("12%", "33.5%"), exactly, or a fraction when it has no short decimal.
+std::string pct(const Ratio& r) {
+  if (r.numerator > INT64_MAX / 100 || r.numerator < INT64_MIN / 100) return text(r);
+  const Ratio hundred{r.numerator * 100, r.denominator};
+  const std::string t = text(hundred);
+  return t.find('/') == std::string::npos ? t + "%" : text(r);
+}
 
 struct Builder {
   const StatementInput& in;
@@ -177,7 +212,7 @@ std::vector<CountedDeal> counted_deals(const StatementInput& in, const rules::De
 // Commission on a volume: the flat rate, or each volume tier's rate on the part inside it.
 Money commission(const rules::DealShare& share, const Money& volume, Builder& b, json& derivation) {
   if (share.tiers.empty()) {
-    derivation["formula"] = volume.to_decimal() + " × " + text(share.rate);
+    derivation["formula"] = volume.to_decimal() + " × " + pct(share.rate);
     return b.times(volume, share.rate, derivation);
   }
   Money total = b.zero();
@@ -187,7 +222,7 @@ Money commission(const rules::DealShare& share, const Money& volume, Builder& b,
     if (!(t.from < volume)) break;
     const Money upper = i + 1 < share.tiers.size() && share.tiers[i + 1].from < volume ? share.tiers[i + 1].from : volume;
     const Money inside = upper - t.from;
-    json part{{"from", t.from.to_decimal()}, {"volume_in_tier", inside.to_decimal()}, {"rate", text(t.rate)}};
+    json part{{"from", t.from.to_decimal()}, {"volume_in_tier", inside.to_decimal()}, {"rate", pct(t.rate)}};
     const Money amount = b.times(inside, t.rate, part);
     part["amount"] = amount.to_decimal();
     parts.push_back(std::move(part));
@@ -348,7 +383,7 @@ void add_credits(Builder& b, const rules::ServiceCredits& sc, const Money& base)
   json common;
   Money at_risk = b.zero();
   if (sc.at_risk_share) {
-    common["at_risk"] = text(*sc.at_risk_share) + " of the base " + base.to_decimal();
+    common["at_risk"] = pct(*sc.at_risk_share) + " of the base " + base.to_decimal();
     at_risk = b.times(base, *sc.at_risk_share, common);
   } else if (sc.at_risk_amount) {
     at_risk = *sc.at_risk_amount;
@@ -366,8 +401,8 @@ void add_credits(Builder& b, const rules::ServiceCredits& sc, const Money& base)
     if (!k || k->status != "breached") continue;
     json d = common;
     d["kpi"] = a.kpi;
-    d["allocation"] = text(a.share);
-    d["formula"] = at_risk.to_decimal() + " × " + text(a.share);
+    d["allocation"] = pct(a.share);
+    d["formula"] = at_risk.to_decimal() + " × " + pct(a.share);
     const Money raw = b.times(at_risk, a.share, d);
     raw_total += raw;
     missed.push_back({&a, raw, std::move(d)});
@@ -401,7 +436,7 @@ void add_bands(Builder& b, const rules::CreditBands& cb, const Money& base) {
   }
   if (!band) return;
   json d{{"kpi", cb.kpi}, {"value", percent(*k->share)}, {"band", "below " + percent(band->below)},
-         {"credit", text(band->credit)}, {"formula", base.to_decimal() + " × " + text(band->credit)}};
+         {"credit", pct(band->credit)}, {"formula", base.to_decimal() + " × " + pct(band->credit)}};
   const Money amount = b.times(base, band->credit, d);
   b.add("credit_band", "Service credit: KPI " + cb.kpi + " at " + percent(*k->share) + " is below " + percent(band->below),
         -amount, d, cb.kpi);
@@ -458,7 +493,7 @@ void add_clawbacks(Builder& b, const rules::CompensationScheme& s) {
     json der{{"deal", d.external_id}, {"source", d.source}, {"amount", it->amount.to_decimal()},
              {"closed_at", core::format_rfc3339(*closed)}, {"refunded_at", core::format_rfc3339(*refunded)},
              {"within", core::format_duration(*s.clawback_within)}, {"original_period", window->label},
-             {"rate", text(rate)}, {"formula", it->amount.to_decimal() + " × " + text(rate)}};
+             {"rate", pct(rate)}, {"formula", it->amount.to_decimal() + " × " + pct(rate)}};
     const Money amount = b.times(it->amount, rate, der);
     b.add("clawback", "Clawback: deal " + d.external_id + " (closed in " + window->label + ") refunded within " +
                           core::format_duration(*s.clawback_within),

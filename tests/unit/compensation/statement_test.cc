@@ -149,6 +149,8 @@ TEST(Statement, MarginalBonusPaysPerPointInsideEachTier) {
   auto s = run(c, results({}, {{"csat", core::Ratio{39, 40}}}));
   EXPECT_EQ(amounts(s, "bonus"), (std::vector<std::string>{"500.00", "625.00"}));
   EXPECT_EQ(s.total.to_decimal(), "1125.00");
+  EXPECT_EQ(s.lines[1].derivation["points_in_tier"], "2.5");
+  EXPECT_EQ(s.lines[1].derivation["formula"], "250.00 × 2.5 points");
   // 92.3 % (923/1000): 2.3 points of the first tier only.
   EXPECT_EQ(amounts(run(c, results({}, {{"csat", core::Ratio{923, 1000}}})), "bonus"), std::vector<std::string>{"230.00"});
   // Below the first tier: nothing.
@@ -163,6 +165,8 @@ TEST(Statement, ServiceCreditsCappedAtTheAtRiskAmountByLargestRemainder) {
   auto two = run(c, results({{"p1", "breached"}, {"sl", "breached"}}));
   EXPECT_EQ(amounts(two, "credit"), (std::vector<std::string>{"-500.00", "-400.00"}));
   EXPECT_EQ(two.total.to_decimal(), "9100.00");
+  EXPECT_EQ(two.lines[1].derivation["formula"], "1000.00 × 50%");
+  EXPECT_EQ(two.lines[1].derivation["at_risk"], "10% of the base 10000.00");
   // Three missed: 1,200.00 of credits, capped at 1,000.00 split 5:4:3 by largest remainder.
   auto three = run(c, results({{"p1", "breached"}, {"sl", "breached"}, {"csat", "breached"}}));
   EXPECT_EQ(amounts(three, "credit"), (std::vector<std::string>{"-416.67", "-333.33", "-250.00"}));
