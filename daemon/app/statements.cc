@@ -250,7 +250,7 @@ std::expected<std::vector<CloseOutcome>, std::string> Statements::close(const st
     if (auto s = store_.closed_statement(c.contract, c.version, w->label)) {
       // Already closed: recompute as of the close and compare.
       auto again = compute(c, *w, s->as_of, "closed", History::all, nullptr);
-      const std::string text = again.statement.document.dump();
+      const std::string text = again.statement.document.dump(-1, ' ', false, json::error_handler_t::replace);
       o.total = core::Money(s->total_minor, *core::Currency::from_code(s->currency)).to_decimal();
       if (text == s->document) {
         o.kind = CloseOutcome::Kind::reproduced;
@@ -286,7 +286,7 @@ std::expected<std::vector<CloseOutcome>, std::string> Statements::close(const st
     records.push_back({c.contract, c.version, w->label, c.partner, w->start, std::string(st.currency.code()),
                        st.own.minor_units(), st.total.minor_units(), st.carry_out.minor_units(), c.sha256,
                        st.document.at("input_digest").get<std::string>(), std::string(compensation::kEngineVersion), as_of,
-                       now, by, st.document.dump()});
+                       now, by, st.document.dump(-1, ' ', false, json::error_handler_t::replace)});
     out.push_back(std::move(o));
   }
   if (!records.empty()) store_.close_statements(records);

@@ -496,9 +496,9 @@ std::expected<ContractVersion, core::Diagnostics> parse_contract(std::string_vie
     for (const auto& kv : root) {
       c.positions[kv.first.Scalar()] = {kv.second.Mark().line + 1, kv.second.Mark().column + 1};
     }
-    c.compensation_json = to_json(root["compensation"]).dump();
+    c.compensation_json = to_json(root["compensation"]).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     detail::parse_compensation(root["compensation"], c, ctx);
-    c.notify_json = to_json(root["notify"]).dump();
+    c.notify_json = to_json(root["notify"]).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   }
   auto& ds = report.diagnostics();
   core::sort_by_position(ds);
