@@ -384,4 +384,22 @@ ParsedImport parse_import(std::string_view text, const std::string& file, const 
   return out;
 }
 
+ParsedImport normalize_records(const std::vector<json>& records, const std::string& where, const ImportOptions& options,
+                               const std::vector<rules::PartnerDef>& partners) {
+  ParsedImport out;
+  const Attribution attribution(partners);
+  int n = 0;
+  for (const auto& rec : records) {
+    ++n;
+    auto item = to_item(rec, options, attribution);
+    if (!item) {
+      out.bad_lines.push_back({where, n, 0, item.error()});
+      continue;
+    }
+    if (!item->partner_id) ++out.unattributed;
+    out.items.push_back(std::move(*item));
+  }
+  return out;
+}
+
 }  // namespace pactwatch::sources

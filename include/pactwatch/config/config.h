@@ -8,6 +8,8 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "pactwatch/core/diagnostic.h"
 
@@ -25,6 +27,38 @@ struct SecretRef {
   [[nodiscard]] bool empty() const { return file.empty() && credential.empty(); }
 };
 
+// One polled system (pactwatch.yaml `sources:`). The name is the key under `sources:` and the
+// `source` of every item it brings; partners.yaml external ids are looked up under it.
+struct SourceConfig {
+  std::string name;
+  std::string kind;   // zendesk, jira, servicenow, freshdesk, salesforce, hubspot
+  std::string url;    // the instance's base URL, e.g. https://acme.zendesk.com
+  std::string auth;   // basic, token (Zendesk {email}/token), bearer, api_key (Freshdesk), oauth (Salesforce)
+  std::string user;   // email, user name, API user or OAuth client id
+  SecretRef secret;   // password, API token, API key or client secret
+  SecretRef refresh_token;  // OAuth refresh token (Salesforce), optional
+  std::string token_url;    // OAuth token endpoint (Salesforce); default: {url}/services/oauth2/token
+  std::int64_t poll_interval_s = 300;
+  int page_size = 100;
+  std::int64_t connect_timeout_s = 10;
+  std::int64_t timeout_s = 60;
+  int requests_per_minute = 0;  // client-side budget; 0: the connector's default
+  int max_retries = 5;
+  bool verify_tls = true;
+  std::string since;  // where the first sync starts (RFC 3339); default: 30 days before it runs
+  std::vector<std::pair<std::string, std::string>> options;  // connector-specific, see docs/connectors.md
+  int line = 0;  // where it was defined, for diagnostics
+  [[nodiscard]] std::string option(std::string_view key, std::string fallback = "") const {
+    for (const auto& [k, v] : options) {
+      if (k == key) return v;
+    }
+    return fallback;
+  }
+};
+
+// The kinds of sources pactwatch can poll.
+[[nodiscard]] std::span<const std::string_view> source_kinds();
+
 struct Config {
   std::string listen_host;
   std::uint16_t listen_port = 0;
@@ -34,6 +68,13 @@ struct Config {
   std::string rules_dir;
   std::string log_level;  // trace, debug, info, warn, error, critical, off
   LogFormat log_format = LogFormat::text;
+  std::vector<SourceConfig> sources;
+  [[nodiscard]] const SourceConfig* source(std::string_view name) const {
+    for (const auto& s : sources) {
+      if (s.name == name) return &s;
+    }
+    return nullptr;
+  }
 };
 
 // One row of the defaults table: the single source of defaults, validation and docs.

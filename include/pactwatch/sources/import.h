@@ -7,6 +7,8 @@
 #include <string_view>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "pactwatch/core/diagnostic.h"
 #include "pactwatch/rules/partners.h"
 #include "pactwatch/store/store.h"
@@ -33,6 +35,12 @@ struct ParsedImport {
 // external_ids["tag"]. Unattributed items are kept (partner empty) and counted.
 [[nodiscard]] ParsedImport parse_import(std::string_view text, const std::string& file, const ImportOptions& options,
                                         const std::vector<rules::PartnerDef>& partners);
+
+// Normalizes records already in the import shape (what the connectors map vendor records to):
+// the same validation and attribution as `pactwatch import`. Each bad record is reported with
+// `where` and its position in the list; nothing is dropped silently.
+[[nodiscard]] ParsedImport normalize_records(const std::vector<nlohmann::json>& records, const std::string& where,
+                                             const ImportOptions& options, const std::vector<rules::PartnerDef>& partners);
 
 // Splits RFC 4180 CSV into records (quoted fields, doubled quotes, embedded newlines, CRLF);
 // each record remembers the line it starts on.

@@ -1,0 +1,41 @@
+// What the connectors share besides the sync loop: body parsing that names what is wrong, query
+// time formats, cursors as small JSON objects, and the factories.
+#pragma once
+
+#include <algorithm>
+#include <expected>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "pactwatch/sources/connector.h"
+
+namespace pactwatch::sources {
+
+std::unique_ptr<Connector> make_zendesk(const config::SourceConfig& s);
+std::unique_ptr<Connector> make_jira(const config::SourceConfig& s);
+std::unique_ptr<Connector> make_servicenow(const config::SourceConfig& s);
+std::unique_ptr<Connector> make_freshdesk(const config::SourceConfig& s);
+std::unique_ptr<Connector> make_salesforce(const config::SourceConfig& s);
+std::unique_ptr<Connector> make_hubspot(const config::SourceConfig& s);
+
+namespace detail {
+
+// `t` in a strftime-like format, UTC (e.g. "%Y-%m-%d %H:%M:%S").
+std::string query_time(core::Instant t, const char* format);
+// A money amount as decimal text from a JSON string or number (never through arithmetic).
+std::optional<std::string> decimal_text(const nlohmann::json& v);
+// A scalar as text ("" for null).
+std::string text_of(const nlohmann::json& v);
+// The body as JSON, or what is wrong with it (an HTML error page, truncated JSON, empty).
+std::expected<nlohmann::json, std::string> parse_body(const HttpResponse& r);
+// Cursors are compact JSON objects; an empty or unreadable one is an empty object.
+std::string cursor_text(const nlohmann::json& c);
+nlohmann::json cursor_json(const std::string& cursor);
+// Sets rec[key] to the RFC 3339 form of an instant in any vendor form; leaves it out otherwise.
+void put_instant(nlohmann::json& rec, const char* key, const nlohmann::json& v);
+
+}  // namespace detail
+}  // namespace pactwatch::sources

@@ -1,0 +1,174 @@
+// Jira Service Management (Cloud): enhanced JQL search, oldest change first, with the changelog
+// for status history.
+//   GET /rest/api/3/search/jql?jql=(JQL) AND updated >= "yyyy-MM-dd HH:mm" ORDER BY updated ASC
+//       &fields=...&expand=changelog&maxResults=N[&nextPageToken=T]
+// The last page may simply lack nextPageToken (JRACLOUD-92184): a missing token or isLast ends
+// the sync. JQL dates are in the API user's time zone (option `timezone`, default UTC); the
+// window starts a minute early and upserts make the overlap harmless.
+#include <date/tz.h>
+
+#include "common.h"
+
+namespace pactwatch::sources {
+
+namespace {
+
+using nlohmann::json;
+
+std::string lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+class Jira final : public Connector {
+ public:
+  explicit Jira(config::SourceConfig s) : s_(std::move(s)) {}
+
+  std::string kind() const override { return "tickets"; }
+  std::string start_cursor(core::Instant since) const override {
+    return detail::cursor_text({{"since", core::to_unix_ms(since)}});
+  }
+
+  HttpRequest request(const std::string& cursor, core::Instant since) const override {
+    const json c = detail::cursor_json(cursor);
+    const core::Instant from = c.contains("since") ? core::from_unix_ms(c["since"].get<std::int64_t>()) : since;
+    std::string jql;
+    if (const auto extra = s_.option("jql"); !extra.empty()) jql = "(" + extra + ") AND ";
+    jql += "updated >= \"" + local_minute(from - std::chrono::minutes(1)) + "\" ORDER BY updated ASC";
+    std::string fields = "created,updated,resolutiondate,status,priority,labels,project";
+    for (const auto* key : {"account_field", "sla_fields"}) {
+      if (const auto f = s_.option(key); !f.empty()) fields += "," + f;
+    }
+    HttpRequest r;
+    r.url = s_.url + "/rest/api/3/search/jql?jql=" + url_encode(jql) + "&fields=" + url_encode(fields) +
+            "&expand=changelog&maxResults=" + std::to_string(std::min(s_.page_size, 100));
+    if (c.contains("token")) r.url += "&nextPageToken=" + url_encode(c["token"].get<std::string>());
+    return r;
+  }
+
+  std::expected<Page, std::string> parse(const HttpResponse& resp, const std::string& cursor) const override {
+    auto body = detail::parse_body(resp);
+    if (!body) return std::unexpected(body.error());
+    const json& j = *body;
+    if (!j.is_object() || !j.contains("issues") || !j["issues"].is_array()) return std::unexpected("no 'issues' array");
+    json c = detail::cursor_json(cursor);
+    std::int64_t hwm = c.value("hwm", c.value("since", std::int64_t{0}));
+    Page page;
+    const std::string account_field = s_.option("account_field");
+    for (const auto& issue : j["issues"]) {
+      if (!issue.is_object() || !issue.contains("key") || !issue.contains("fields") || !issue["fields"].is_object()) {
+        return std::unexpected("an issue without key or fields (ask for fields)");
+      }
+      const auto& f = issue["fields"];
+      json rec{{"id", detail::text_of(issue["key"])}};
+      detail::put_instant(rec, "created_at", f.value("created", json()));
+      detail::put_instant(rec, "updated_at", f.value("updated", json()));
+      if (!rec.contains("created_at") || !rec.contains("updated_at")) {
+        return std::unexpected("issue " + rec["id"].get<std::string>() + " lacks created or updated");
+      }
+      detail::put_instant(rec, "solved_at", f.value("resolutiondate", json()));
+      if (f.contains("status") && f["status"].is_object()) {
+        const auto& st = f["status"];
+        const std::string category = st.contains("statusCategory") && st["statusCategory"].is_object()
+                                         ? detail::text_of(st["statusCategory"].value("key", json()))
+                                         : "";
+        rec["status"] = category == "done" ? "solved" : category == "new" ? "new" : "open";
+        rec["custom"] = {{"jira_status", detail::text_of(st.value("name", json()))}};
+      }
+      if (f.contains("priority") && f["priority"].is_object()) {
+        const std::string p = lower(detail::text_of(f["priority"].value("name", json())));
+        rec["priority"] = p == "highest" || p == "blocker" || p == "critical" ? "urgent"
+                        : p == "high"                                          ? "high"
+                        : p == "low" || p == "lowest"                          ? "low"
+                                                                               : "normal";
+      }
+      if (f.contains("labels") && f["labels"].is_array()) rec["tags"] = f["labels"];
+      if (!account_field.empty() && f.contains(account_field)) {
+        const auto& a = f[account_field];
+        rec["account"] = a.is_object() ? detail::text_of(a.value("id", a.value("value", json()))) : detail::text_of(a);
+      } else if (f.contains("project") && f["project"].is_object()) {
+        rec["account"] = detail::text_of(f["project"].value("key", json()));
+      }
+      if (issue.contains("changelog") && issue["changelog"].is_object() && issue["changelog"].contains("histories")) {
+        json history = json::array();
+        for (const auto& h : issue["changelog"]["histories"]) {
+          if (!h.is_object() || !h.contains("items") || !h["items"].is_array()) continue;
+          auto at = wire::instant(h.value("created", json()));
+          if (!at) continue;
+          for (const auto& item : h["items"]) {
+            if (item.is_object() && item.value("field", json()) == "status") {
+              history.push_back({{"at", wire::rfc3339(*at)}, {"status", lower(detail::text_of(item.value("toString", json())))}});
+            }
+          }
+        }
+        if (!history.empty()) rec["status_history"] = history;
+      }
+      // JSM SLA fields: each cycle's elapsed and goal in milliseconds, and whether it breached.
+      for (const auto& sla : split(s_.option("sla_fields"))) {
+        if (!f.contains(sla) || !f[sla].is_object()) continue;
+        const auto& o = f[sla];
+        const json* cycle = nullptr;
+        if (o.contains("ongoingCycle") && o["ongoingCycle"].is_object()) cycle = &o["ongoingCycle"];
+        else if (o.contains("completedCycles") && o["completedCycles"].is_array() && !o["completedCycles"].empty()) cycle = &o["completedCycles"].back();
+        if (!cycle) continue;
+        auto millis = [&](const char* k) -> json {
+          if (cycle->contains(k) && (*cycle)[k].is_object() && (*cycle)[k].contains("millis")) return (*cycle)[k]["millis"];
+          return nullptr;
+        };
+        if (millis("elapsedTime").is_number_integer()) rec["custom"][sla + "_elapsed_ms"] = millis("elapsedTime");
+        if (millis("goalDuration").is_number_integer()) rec["custom"][sla + "_goal_ms"] = millis("goalDuration");
+        if (cycle->contains("breached") && (*cycle)["breached"].is_boolean()) rec["custom"][sla + "_breached"] = (*cycle)["breached"].get<bool>() ? "true" : "false";
+      }
+      hwm = std::max(hwm, core::to_unix_ms(*core::parse_rfc3339(rec["updated_at"].get<std::string>())));
+      page.records.push_back(std::move(rec));
+    }
+    const bool last = !j.contains("nextPageToken") || !j["nextPageToken"].is_string() || j.value("isLast", false);
+    json next;
+    if (last) {
+      page.done = true;
+      next = {{"since", hwm}};
+    } else {
+      next = {{"since", c.value("since", hwm)}, {"token", j["nextPageToken"]}, {"hwm", hwm}};
+    }
+    page.next_cursor = detail::cursor_text(next);
+    return page;
+  }
+
+  HttpRequest probe() const override { return {"GET", s_.url + "/rest/api/3/myself", {}, {}, {}}; }
+  std::string describe_probe(const HttpResponse& r) const override {
+    auto j = json::parse(r.body, nullptr, false);
+    if (!j.is_object() || !j.contains("accountId")) return Connector::describe_probe(r);
+    return "authenticated as " + detail::text_of(j.value("displayName", json())) + " (time zone " +
+           detail::text_of(j.value("timeZone", json())) + "; JQL dates are read in it: set options.timezone to match)";
+  }
+
+ private:
+  static std::vector<std::string> split(const std::string& s) {
+    std::vector<std::string> out;
+    std::string cur;
+    for (char ch : s + ",") {
+      if (ch == ',') {
+        if (!cur.empty()) out.push_back(cur);
+        cur.clear();
+      } else if (ch != ' ') {
+        cur += ch;
+      }
+    }
+    return out;
+  }
+
+  // The instant as a JQL date literal in the API user's time zone.
+  std::string local_minute(core::Instant t) const {
+    const auto* zone = date::locate_zone(s_.option("timezone", "UTC"));
+    const auto local = zone->to_local(date::sys_seconds(std::chrono::floor<std::chrono::seconds>(t).time_since_epoch()));
+    return date::format("%Y-%m-%d %H:%M", std::chrono::floor<std::chrono::minutes>(local));
+  }
+
+  config::SourceConfig s_;
+};
+
+}  // namespace
+
+std::unique_ptr<Connector> make_jira(const config::SourceConfig& s) { return std::make_unique<Jira>(s); }
+
+}  // namespace pactwatch::sources

@@ -1,0 +1,99 @@
+// ServiceNow Table API: a table (option `table`, default incident) ordered by its update time.
+//   GET /api/now/table/incident?sysparm_query=sys_updated_on>=T^ORDERBYsys_updated_on^ORDERBYsys_id
+//       &sysparm_limit=N&sysparm_offset=O&sysparm_fields=...&sysparm_display_value=false
+//       &sysparm_exclude_reference_link=true
+// Every value is a string; times are "YYYY-MM-DD HH:MM:SS" UTC. Paging by offset while a Link
+// rel="next" header comes (or a page is full); the next poll starts at the newest update seen.
+#include "common.h"
+
+namespace pactwatch::sources {
+
+namespace {
+
+using nlohmann::json;
+
+class ServiceNow final : public Connector {
+ public:
+  explicit ServiceNow(config::SourceConfig s) : s_(std::move(s)), table_(s_.option("table", "incident")) {}
+
+  std::string kind() const override { return "tickets"; }
+  std::string start_cursor(core::Instant since) const override {
+    return detail::cursor_text({{"since", detail::query_time(since, "%Y-%m-%d %H:%M:%S")}, {"offset", 0}});
+  }
+
+  HttpRequest request(const std::string& cursor, core::Instant since) const override {
+    const json c = detail::cursor_json(cursor);
+    const std::string from = c.contains("since") ? c["since"].get<std::string>() : detail::query_time(since, "%Y-%m-%d %H:%M:%S");
+    std::string query = "sys_updated_on>=" + from + "^ORDERBYsys_updated_on^ORDERBYsys_id";
+    if (const auto extra = s_.option("query"); !extra.empty()) query = extra + "^" + query;
+    HttpRequest r;
+    r.url = s_.url + "/api/now/table/" + table_ + "?sysparm_query=" + url_encode(query) +
+            "&sysparm_limit=" + std::to_string(s_.page_size) + "&sysparm_offset=" + std::to_string(c.value("offset", 0)) +
+            "&sysparm_fields=" + url_encode("sys_id,number,priority,state,opened_at,resolved_at,closed_at,sys_updated_on,company") +
+            "&sysparm_display_value=false&sysparm_exclude_reference_link=true";
+    return r;
+  }
+
+  std::expected<Page, std::string> parse(const HttpResponse& resp, const std::string& cursor) const override {
+    auto body = detail::parse_body(resp);
+    if (!body) return std::unexpected(body.error());
+    const json& j = *body;
+    if (!j.is_object() || !j.contains("result") || !j["result"].is_array()) return std::unexpected("no 'result' array");
+    json c = detail::cursor_json(cursor);
+    std::string hwm = c.value("hwm", c.value("since", std::string()));
+    Page page;
+    for (const auto& row : j["result"]) {
+      if (!row.is_object() || !row.contains("sys_id")) return std::unexpected("a record without sys_id");
+      auto value = [&](const char* k) -> json {
+        if (!row.contains(k)) return nullptr;
+        const auto& v = row[k];
+        if (v.is_object()) return v.value("value", json());  // display_value=all or a reference link
+        return v;
+      };
+      json rec{{"id", detail::text_of(value("number")).empty() ? detail::text_of(value("sys_id")) : detail::text_of(value("number"))}};
+      detail::put_instant(rec, "created_at", value("opened_at"));
+      detail::put_instant(rec, "updated_at", value("sys_updated_on"));
+      if (!rec.contains("created_at") || !rec.contains("updated_at")) {
+        return std::unexpected("record " + rec["id"].get<std::string>() + " lacks opened_at or sys_updated_on");
+      }
+      detail::put_instant(rec, "solved_at", value("resolved_at"));
+      const std::string state = detail::text_of(value("state"));
+      rec["status"] = state == "1" ? "new" : state == "3" ? "hold" : state == "6" ? "solved" : state == "7" || state == "8" ? "closed" : "open";
+      const std::string pr = detail::text_of(value("priority"));
+      rec["priority"] = pr == "1" ? "urgent" : pr == "2" ? "high" : pr == "3" ? "normal" : "low";
+      if (const std::string company = detail::text_of(value("company")); !company.empty()) rec["account"] = company;
+      const std::string updated = detail::text_of(value("sys_updated_on"));
+      if (updated > hwm) hwm = updated;
+      page.records.push_back(std::move(rec));
+    }
+    const auto link = resp.header("Link");
+    const bool more = link ? link_next(*link).has_value() : static_cast<int>(j["result"].size()) >= s_.page_size;
+    json next;
+    if (!more) {
+      page.done = true;
+      next = {{"since", hwm}, {"offset", 0}};
+    } else {
+      next = {{"since", c.value("since", hwm)}, {"offset", c.value("offset", 0) + static_cast<int>(j["result"].size())}, {"hwm", hwm}};
+    }
+    page.next_cursor = detail::cursor_text(next);
+    return page;
+  }
+
+  HttpRequest probe() const override {
+    return {"GET", s_.url + "/api/now/table/" + table_ + "?sysparm_limit=1&sysparm_fields=sys_id", {}, {}, {}};
+  }
+  std::string describe_probe(const HttpResponse& r) const override {
+    const auto total = r.header("X-Total-Count");
+    return "table " + table_ + " readable" + (total ? ", " + *total + " records" : std::string());
+  }
+
+ private:
+  config::SourceConfig s_;
+  std::string table_;
+};
+
+}  // namespace
+
+std::unique_ptr<Connector> make_servicenow(const config::SourceConfig& s) { return std::make_unique<ServiceNow>(s); }
+
+}  // namespace pactwatch::sources

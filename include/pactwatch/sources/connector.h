@@ -1,0 +1,69 @@
+// Connectors: one per vendor API, each a request builder and a page parser over the vendor's real
+// wire format. Everything else — auth headers, rate limits, retries, budgets, storing a page with
+// its cursor — is the sync loop's (sync.h), shared by all of them. Page parsers are pure and
+// fuzzed.
+#pragma once
+
+#include <expected>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "pactwatch/config/config.h"
+#include "pactwatch/core/time.h"
+#include "pactwatch/sources/http.h"
+
+namespace pactwatch::sources {
+
+// One parsed page: records in the import shape (docs/import.md), mapped from the vendor's, and
+// the cursor to store with them.
+struct Page {
+  std::vector<nlohmann::json> records;
+  std::string next_cursor;  // stored in the same transaction as the records
+  bool done = false;        // nothing more to fetch now
+};
+
+class Connector {
+ public:
+  virtual ~Connector() = default;
+  // The item kind the records are (tickets, deals).
+  [[nodiscard]] virtual std::string kind() const = 0;
+  // The cursor a first sync (or a sync --since) starts from; "" when `request` takes `since` itself.
+  [[nodiscard]] virtual std::string start_cursor(core::Instant) const { return {}; }
+  // The request for the page after `cursor` ("" when nothing is stored yet: start at `since`).
+  [[nodiscard]] virtual HttpRequest request(const std::string& cursor, core::Instant since) const = 0;
+  // Parses a 2xx response; an error says what is wrong with the page (nothing of it is stored).
+  [[nodiscard]] virtual std::expected<Page, std::string> parse(const HttpResponse& response,
+                                                                const std::string& cursor) const = 0;
+  // Vendor-specific rate-limit answers besides HTTP 429 (Salesforce: 403 REQUEST_LIMIT_EXCEEDED).
+  [[nodiscard]] virtual bool rate_limited(const HttpResponse& r) const { return r.status == 429; }
+  // The client-side request budget when the config sets none (requests per minute; 0: none).
+  [[nodiscard]] virtual int default_requests_per_minute() const { return 0; }
+  // A cheap authenticated request for `pactwatch sources test`.
+  [[nodiscard]] virtual HttpRequest probe() const = 0;
+  // Describes what a probe's response shows ("authenticated as ...", "instance ...").
+  [[nodiscard]] virtual std::string describe_probe(const HttpResponse& r) const;
+  // OAuth (Salesforce): the token request, and how to read its answer into a bearer token and
+  // the base URL to call. Others authenticate on every request from the config.
+  [[nodiscard]] virtual bool needs_token() const { return false; }
+  [[nodiscard]] virtual HttpRequest token_request(const std::string& secret, const std::string& refresh_token) const;
+  virtual std::expected<void, std::string> accept_token(const HttpResponse& r);
+  [[nodiscard]] virtual std::string bearer() const { return {}; }
+};
+
+// The connector for a configured source (its kind), or a message.
+[[nodiscard]] std::expected<std::unique_ptr<Connector>, std::string> make_connector(const config::SourceConfig& source);
+
+// Shared parsing helpers for connectors (and their fuzz targets).
+namespace wire {
+// An instant in any of the vendors' forms: RFC 3339 ("2026-07-10T09:00:00Z", "…+03:00"), Jira's
+// offset without a colon ("2026-07-10T09:00:00.000+0000"), ServiceNow's "YYYY-MM-DD HH:MM:SS"
+// (UTC), epoch milliseconds in a string or number (HubSpot), a date alone (Salesforce CloseDate,
+// midnight UTC).
+[[nodiscard]] std::optional<core::Instant> instant(const nlohmann::json& v);
+[[nodiscard]] std::string rfc3339(core::Instant t);
+}  // namespace wire
+
+}  // namespace pactwatch::sources

@@ -1,0 +1,66 @@
+// The HTTP client connectors poll through (libcurl): timeouts, TLS verification on by default,
+// response headers kept for rate-limit and paging decisions. Transport failures are values, not
+// exceptions, so the sync loop can classify and retry them.
+#pragma once
+
+#include <chrono>
+#include <expected>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace pactwatch::sources {
+
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
+struct HttpRequest {
+  std::string method = "GET";
+  std::string url;
+  Headers headers;
+  std::string body;
+  std::optional<std::pair<std::string, std::string>> basic_auth;  // user, password
+};
+
+struct HttpResponse {
+  long status = 0;
+  Headers headers;  // as received, in order
+  std::string body;
+  // The first header of that name, compared case-insensitively.
+  [[nodiscard]] std::optional<std::string> header(std::string_view name) const;
+};
+
+struct TransportError {
+  enum class Kind { timeout, connect, tls, other } kind = Kind::other;
+  std::string message;
+};
+
+struct HttpOptions {
+  std::chrono::seconds connect_timeout{10};
+  std::chrono::seconds timeout{60};
+  bool verify_tls = true;
+  std::string user_agent = "pactwatch";
+};
+
+class HttpClient {
+ public:
+  explicit HttpClient(HttpOptions options);
+  ~HttpClient();
+  HttpClient(const HttpClient&) = delete;
+  HttpClient& operator=(const HttpClient&) = delete;
+  [[nodiscard]] std::expected<HttpResponse, TransportError> send(const HttpRequest& request);
+
+ private:
+  HttpOptions options_;
+  void* curl_;  // CURL*, reused between requests (keeps the connection alive)
+};
+
+// A URL with its query-string secrets and any user:password@ part replaced by "REDACTED", for logs.
+[[nodiscard]] std::string redact_url(std::string_view url);
+// Percent-encodes a query-string value.
+[[nodiscard]] std::string url_encode(std::string_view value);
+// The URL of rel="next" in an RFC 8288 Link header (either quote style, any spacing), if any.
+[[nodiscard]] std::optional<std::string> link_next(std::string_view link_header);
+
+}  // namespace pactwatch::sources

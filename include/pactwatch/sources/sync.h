@@ -1,0 +1,73 @@
+// The sync loop every connector shares: authenticate, request a page, classify the answer (rate
+// limit, server error, timeout, malformed page), wait and retry politely, and store each page
+// with its cursor in one transaction — so a crash re-fetches at most one page, and a bad page
+// never moves the cursor.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "pactwatch/config/config.h"
+#include "pactwatch/core/clock.h"
+#include "pactwatch/rules/partners.h"
+#include "pactwatch/sources/connector.h"
+#include "pactwatch/store/store.h"
+
+namespace pactwatch::sources {
+
+struct SyncOptions {
+  bool once = false;                        // one page only
+  std::optional<core::Instant> since;       // start here instead of the stored cursor
+  int max_pages = 100000;                   // a safety stop for one sync
+  std::function<void(std::chrono::milliseconds)> sleep;  // how to wait (tests record instead)
+  std::function<std::string(const config::SecretRef&, std::string_view)> read_secret;  // default: config::read_secret
+  std::uint64_t jitter_seed = 0;            // 0: random
+};
+
+struct SyncResult {
+  bool ok = true;
+  std::string error;           // when not ok: what failed, with the (redacted) URL
+  std::int64_t pages = 0;
+  std::int64_t requests = 0;
+  std::int64_t records = 0;
+  std::int64_t written = 0;    // items inserted or changed
+  std::int64_t unattributed = 0;
+  std::vector<std::string> unattributed_ids;  // the first 20
+  std::int64_t retries = 0;
+  std::int64_t rate_limited = 0;
+  std::chrono::milliseconds waited{0};
+  std::string cursor;          // where the source stands afterwards
+};
+
+// Counters per source since the process started, in Prometheus text format for /metrics.
+class SourceMetrics {
+ public:
+  void record(const std::string& source, const SyncResult& r, core::Instant now);
+  void error(const std::string& source, const std::string& kind);
+  [[nodiscard]] std::string prometheus() const;
+
+ private:
+  struct Counters {
+    std::int64_t requests = 0, records = 0, written = 0, unattributed = 0, retries = 0, syncs = 0, failed_syncs = 0;
+    std::map<std::string, std::int64_t> errors;
+    std::int64_t last_success_ms = 0;
+  };
+  mutable std::mutex mutex_;
+  std::map<std::string, Counters> by_source_;
+};
+SourceMetrics& metrics();
+
+// Syncs one source until it reports no more pages (or once). Never throws for remote trouble:
+// the result says what happened; the cursor stands after the last page stored.
+[[nodiscard]] SyncResult sync_source(const config::SourceConfig& source, Connector& connector, store::Store& store,
+                                     const std::vector<rules::PartnerDef>& partners, const core::Clock& clock,
+                                     const SyncOptions& options = {});
+
+// `Retry-After`: seconds, or an HTTP date (then relative to `now`). Empty when absent or unreadable.
+[[nodiscard]] std::optional<std::chrono::milliseconds> retry_after(const HttpResponse& r, core::Instant now);
+
+}  // namespace pactwatch::sources
