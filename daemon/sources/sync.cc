@@ -179,6 +179,7 @@ SyncResult sync_pages(const config::SourceConfig& src, Connector& connector, sto
   }
   r.cursor = cursor;
   if (cursor.empty()) cursor = connector.start_cursor(since);  // stored only with the first page
+  int stalled = 0;
 
   for (int page_no = 0; page_no < opts.max_pages; ++page_no) {
     HttpRequest req = connector.request(cursor, since);
@@ -257,6 +258,13 @@ SyncResult sync_pages(const config::SourceConfig& src, Connector& connector, sto
                                    "; nothing of the page stored, the cursor stays");
     }
     const auto counts = store.store_page(src.name, normalized.items, page->next_cursor, clock.now());
+    // A page that leads back to itself (a repeated page) is harmless once; a source that keeps
+    // doing it would be followed forever.
+    stalled = !page->done && page->next_cursor == cursor ? stalled + 1 : 0;
+    if (stalled >= 3) {
+      return fail("malformed", "the source answered with the same page " + std::to_string(stalled) + " times in a row (" +
+                                   redact_url(req.url) + "); stopped, the cursor stays");
+    }
     cursor = page->next_cursor;
     r.cursor = cursor;
     ++r.pages;

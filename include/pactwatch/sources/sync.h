@@ -5,6 +5,7 @@
 #pragma once
 
 #include <chrono>
+#include <expected>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -24,7 +25,7 @@ struct SyncOptions {
   std::optional<core::Instant> since;       // start here instead of the stored cursor
   int max_pages = 100000;                   // a safety stop for one sync
   std::function<void(std::chrono::milliseconds)> sleep;  // how to wait (tests record instead)
-  std::function<std::string(const config::SecretRef&, std::string_view)> read_secret;  // default: config::read_secret
+  std::function<std::expected<std::string, std::string>(const config::SecretRef&, std::string_view)> read_secret;  // default: config::read_secret
   std::uint64_t jitter_seed = 0;            // 0: random
 };
 

@@ -1,0 +1,551 @@
+// Every connector against an in-process fake of its vendor's API on loopback, serving fixtures in
+// the vendor's wire format (tests/fixtures/<vendor>/) with its paging, and injecting faults: 429
+// with and without Retry-After, 500, a response slower than the timeout, truncated JSON, an HTML
+// error page, a repeated page, an empty last page, a token that expires mid-sync. Each test checks
+// exactly which items are stored and where the cursor stands.
+#include <httplib.h>
+#include <gtest/gtest.h>
+
+#include <deque>
+#include <mutex>
+#include <thread>
+
+#include "pactwatch/core/clock.h"
+#include "pactwatch/core/diagnostic.h"
+#include "pactwatch/sources/sync.h"
+#include "temp_dir.h"
+
+namespace pactwatch::sources {
+namespace {
+
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+std::string fixture(const std::string& name) {
+  auto text = core::read_file(std::string(PACTWATCH_SOURCE_DIR) + "/tests/fixtures/" + name);
+  if (!text) throw std::runtime_error("missing fixture " + name);
+  return *text;
+}
+
+struct Reply {
+  int status = 200;
+  std::string body;
+  std::string content_type = "application/json";
+  Headers headers;
+  std::chrono::milliseconds delay{0};
+};
+
+// A vendor API on 127.0.0.1: scripted faults first, then the vendor's normal answers.
+class FakeApi {
+ public:
+  using Handler = std::function<Reply(const httplib::Request&)>;
+  explicit FakeApi(Handler handler) : handler_(std::move(handler)) {
+    auto serve = [this](const httplib::Request& req, httplib::Response& res) {
+      Reply r;
+      {
+        std::lock_guard lock(mutex_);
+        std::string line = req.method + " " + req.path;
+        if (!req.params.empty()) {
+          line += "?";
+          for (const auto& [k, v] : req.params) line += k + "=" + v + "&";
+          line.pop_back();
+        }
+        log_.push_back(line);
+        bodies_.push_back(req.body);
+        auth_.push_back(req.get_header_value("Authorization"));
+        if (!faults_.empty()) {
+          r = faults_.front();
+          faults_.pop_front();
+        } else {
+          r = handler_(req);
+        }
+      }
+      if (r.delay.count() > 0) std::this_thread::sleep_for(r.delay);
+      res.status = r.status;
+      for (const auto& [k, v] : r.headers) res.set_header(k, v);
+      res.set_content(r.body, r.content_type.c_str());
+    };
+    server_.Get(".*", serve);
+    server_.Post(".*", serve);
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+    for (int i = 0; i < 200 && !server_.is_running(); ++i) std::this_thread::sleep_for(5ms);
+  }
+  ~FakeApi() {
+    server_.stop();
+    thread_.join();
+  }
+  void fault(Reply r) {
+    std::lock_guard lock(mutex_);
+    faults_.push_back(std::move(r));
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  std::vector<std::string> log() {
+    std::lock_guard lock(mutex_);
+    return log_;
+  }
+  std::vector<std::string> bodies() {
+    std::lock_guard lock(mutex_);
+    return bodies_;
+  }
+  std::vector<std::string> auth() {
+    std::lock_guard lock(mutex_);
+    return auth_;
+  }
+
+ private:
+  Handler handler_;
+  httplib::Server server_;
+  std::thread thread_;
+  int port_ = 0;
+  std::mutex mutex_;
+  std::deque<Reply> faults_;
+  std::vector<std::string> log_, bodies_, auth_;
+};
+
+class ConnectorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto s = store::Store::open({"sqlite://" + (dir_.path() / "c.db").string(), "", 2});
+    ASSERT_TRUE(s) << s.error();
+    store_ = std::move(*s);
+    store_->migrate(clock_.now());
+    rules::PartnerDef northwind;
+    northwind.id = "northwind";
+    northwind.external_ids = {{"desk", {"509974", "4100", "OPS", "31bea3d53790200044e0bfc8bcbe5dec", "001xx000003DGb2AAG", "hs-contoso"}}};
+    partners_.push_back(northwind);
+  }
+
+  config::SourceConfig source(const std::string& kind, const std::string& url, const std::string& auth = "basic") {
+    config::SourceConfig s;
+    s.name = "desk";
+    s.kind = kind;
+    s.url = url;
+    s.auth = auth;
+    s.user = "ops@brand.example";
+    s.secret.file = "unused";
+    s.timeout_s = 5;
+    s.connect_timeout_s = 2;
+    s.max_retries = 3;
+    s.requests_per_minute = 60000;  // no budget waits unless a test sets one
+    return s;
+  }
+
+  SyncOptions options() {
+    SyncOptions o;
+    o.sleep = [this](std::chrono::milliseconds d) {
+      slept_.push_back(d);
+      clock_.set(clock_.now() + d);
+    };
+    o.read_secret = [](const config::SecretRef&, std::string_view) -> std::expected<std::string, std::string> { return "s3cret"; };
+    o.jitter_seed = 7;
+    return o;
+  }
+
+  SyncResult sync(const config::SourceConfig& s, SyncOptions o = {}) {
+    if (!o.sleep) o = options();
+    auto c = make_connector(s);
+    EXPECT_TRUE(c);
+    return sync_source(s, **c, *store_, partners_, clock_, o);
+  }
+
+  std::optional<store::Item> item(const std::string& id) { return store_->find_item("desk", id); }
+
+  testutils::TempDir dir_;
+  core::ManualClock clock_{*core::parse_rfc3339("2026-10-20T00:00:00Z")};
+  std::unique_ptr<store::Store> store_;
+  std::vector<rules::PartnerDef> partners_;
+  std::vector<std::chrono::milliseconds> slept_;
+};
+
+std::string base64(const std::string& in) {
+  static const char* t = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  std::size_t i = 0;
+  for (; i + 2 < in.size(); i += 3) {
+    const unsigned v = (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8) |
+                       static_cast<unsigned char>(in[i + 2]);
+    for (int k = 18; k >= 0; k -= 6) out += t[(v >> k) & 63];
+  }
+  if (i < in.size()) {
+    unsigned v = static_cast<unsigned>(static_cast<unsigned char>(in[i])) << 16;
+    if (i + 1 < in.size()) v |= static_cast<unsigned>(static_cast<unsigned char>(in[i + 1])) << 8;
+    out += t[(v >> 18) & 63];
+    out += t[(v >> 12) & 63];
+    out += i + 1 < in.size() ? t[(v >> 6) & 63] : '=';
+    out += '=';
+  }
+  return out;
+}
+
+Reply json_reply(std::string body) { return {200, std::move(body), "application/json", {}, {}}; }
+
+FakeApi::Handler zendesk_pages() {
+  return [](const httplib::Request& req) {
+    if (req.path == "/api/v2/users/me.json") return json_reply(fixture("zendesk/me.json"));
+    if (req.has_param("start_time")) return json_reply(fixture("zendesk/export-1.json"));
+    if (req.get_param_value("cursor") == "MTU3NjYxMzUzOS4wfHw0Njd8") return json_reply(fixture("zendesk/export-2.json"));
+    return json_reply(fixture("zendesk/export-empty.json"));
+  };
+}
+
+TEST_F(ConnectorTest, ZendeskExportsTicketsWithMetricsPageByPage) {
+  FakeApi api(zendesk_pages());
+  auto s = source("zendesk", api.url(), "token");
+  s.requests_per_minute = 0;  // the connector's default: 10 a minute
+  auto r = sync(s);
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(r.pages, 2);
+  EXPECT_EQ(r.records, 3);
+  EXPECT_EQ(r.cursor, "MTU3NjYxMzYwMC4wfHw0Njh8");
+  EXPECT_EQ(store_->cursor("desk"), "MTU3NjYxMzYwMC4wfHw0Njh8");
+  // Polite: the second request waited for the 10-a-minute budget.
+  ASSERT_EQ(slept_.size(), 1u);
+  EXPECT_EQ(slept_[0], 6000ms);
+  const auto log = api.log();
+  ASSERT_EQ(log.size(), 2u);
+  EXPECT_NE(log[0].find("start_time=1789862400"), std::string::npos) << log[0];  // 30 days before now
+  EXPECT_NE(log[0].find("include=metric_sets"), std::string::npos);
+  EXPECT_NE(log[1].find("cursor=MTU3NjYxMzUzOS4wfHw0Njd8"), std::string::npos);
+  // {email}/token basic auth
+  EXPECT_EQ(api.auth()[0], "Basic " + base64("ops@brand.example/token:s3cret"));
+
+  auto t = item("35436");
+  ASSERT_TRUE(t);
+  EXPECT_EQ(t->partner_id, "northwind");
+  EXPECT_EQ(t->priority, "urgent");
+  EXPECT_EQ(t->status, "solved");
+  EXPECT_EQ(t->first_reply_at, *core::parse_rfc3339("2026-10-05T08:25:00Z"));  // 25 calendar minutes
+  EXPECT_EQ(t->solved_at, *core::parse_rfc3339("2026-10-05T11:45:00Z"));
+  const auto p = json::parse(t->payload);
+  EXPECT_EQ(p["reopens"], 1);
+  EXPECT_EQ(p["satisfaction"], "good");
+  EXPECT_EQ(p["custom"]["27642"], "745");
+  EXPECT_EQ(p["tags"], json({"enterprise", "other_tag"}));
+  // An organization no partner claims: stored, counted, named.
+  auto other = item("35437");
+  ASSERT_TRUE(other);
+  EXPECT_FALSE(other->partner_id);
+  EXPECT_EQ(r.unattributed, 1);
+  EXPECT_EQ(r.unattributed_ids, std::vector<std::string>{"35437"});
+
+  // The next poll resumes from the stored cursor and finds nothing new; nothing is rewritten.
+  auto again = sync(s);
+  ASSERT_TRUE(again.ok) << again.error;
+  EXPECT_EQ(again.records, 0);
+  EXPECT_NE(api.log().back().find("cursor=MTU3NjYxMzYwMC4wfHw0Njh8"), std::string::npos);
+}
+
+TEST_F(ConnectorTest, RateLimitsAreHonouredWithOrWithoutRetryAfter) {
+  FakeApi api(zendesk_pages());
+  // A real Zendesk 429: lower-case header, plain-text body.
+  api.fault({429, "Too many requests", "text/plain", {{"retry-after", "7"}}, {}});
+  api.fault({429, "slow down", "text/plain", {}, {}});  // no Retry-After: backoff
+  auto r = sync(source("zendesk", api.url(), "token"));
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(r.rate_limited, 2);
+  ASSERT_GE(slept_.size(), 2u);
+  EXPECT_EQ(slept_[0], 7000ms);
+  EXPECT_GE(slept_[1], 1000ms);  // 2 s backoff, jittered into [1 s, 2 s]
+  EXPECT_LE(slept_[1], 2000ms);
+  EXPECT_EQ(r.records, 3);
+}
+
+TEST_F(ConnectorTest, RetryAfterAsAnHttpDate) {
+  HttpResponse r;
+  r.headers = {{"Retry-After", "Tue, 20 Oct 2026 00:00:30 GMT"}};
+  EXPECT_EQ(retry_after(r, *core::parse_rfc3339("2026-10-20T00:00:00Z")), 30000ms);
+  r.headers = {{"RETRY-AFTER", "120"}};
+  EXPECT_EQ(retry_after(r, *core::parse_rfc3339("2026-10-20T00:00:00Z")), 120000ms);
+  r.headers = {{"Retry-After", "soon"}};
+  EXPECT_FALSE(retry_after(r, *core::parse_rfc3339("2026-10-20T00:00:00Z")));
+}
+
+TEST_F(ConnectorTest, ServerErrorsAndTimeoutsAreRetried) {
+  FakeApi api(zendesk_pages());
+  api.fault({500, "{\"error\":\"oops\"}", "application/json", {}, {}});
+  api.fault({200, fixture("zendesk/export-1.json"), "application/json", {}, 3s});  // past the 1 s timeout
+  auto s = source("zendesk", api.url(), "token");
+  s.timeout_s = 1;
+  auto r = sync(s);
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(r.retries, 2);
+  EXPECT_EQ(r.records, 3);
+  EXPECT_EQ(store_->cursor("desk"), "MTU3NjYxMzYwMC4wfHw0Njh8");
+}
+
+TEST_F(ConnectorTest, AMalformedPageStoresNothingAndKeepsTheCursor) {
+  FakeApi api(zendesk_pages());
+  auto s = source("zendesk", api.url(), "token");
+  // First page fine, second truncated mid-JSON.
+  std::string truncated = fixture("zendesk/export-2.json");
+  truncated.resize(truncated.size() / 2);
+  api.fault(json_reply(fixture("zendesk/export-1.json")));
+  api.fault(json_reply(truncated));
+  auto r = sync(s);
+  EXPECT_FALSE(r.ok);
+  EXPECT_NE(r.error.find("malformed page from " + api.url() + "/api/v2/incremental/tickets/cursor.json"), std::string::npos) << r.error;
+  EXPECT_NE(r.error.find("not valid JSON"), std::string::npos) << r.error;
+  EXPECT_TRUE(item("35436"));      // page one is stored ...
+  EXPECT_FALSE(item("35438"));     // ... nothing of page two
+  EXPECT_EQ(store_->cursor("desk"), "MTU3NjYxMzUzOS4wfHw0Njd8");  // the cursor stands after page one
+
+  // An HTML error page answered with 200 (a proxy, a maintenance page) is not data either.
+  api.fault({200, "<html><body>Service Unavailable</body></html>", "text/html", {}, {}});
+  auto html = sync(s);
+  EXPECT_FALSE(html.ok);
+  EXPECT_NE(html.error.find("expected JSON, got text/html"), std::string::npos) << html.error;
+  EXPECT_EQ(store_->cursor("desk"), "MTU3NjYxMzUzOS4wfHw0Njd8");
+
+  // Then the source recovers and the sync completes from where it stood.
+  auto ok = sync(s);
+  ASSERT_TRUE(ok.ok) << ok.error;
+  EXPECT_TRUE(item("35438"));
+  EXPECT_EQ(store_->cursor("desk"), "MTU3NjYxMzYwMC4wfHw0Njh8");
+}
+
+TEST_F(ConnectorTest, ARepeatedPageAndAnEmptyLastPageAreHarmless) {
+  FakeApi api(zendesk_pages());
+  api.fault(json_reply(fixture("zendesk/export-1.json")));
+  api.fault(json_reply(fixture("zendesk/export-1.json")));  // the same page again (a retried proxy)
+  std::string not_last = fixture("zendesk/export-2.json");
+  not_last.replace(not_last.find("\"end_of_stream\": true"), 21, "\"end_of_stream\": false");
+  api.fault(json_reply(not_last));
+  api.fault(json_reply(fixture("zendesk/export-empty.json")));  // an empty last page
+  auto r = sync(source("zendesk", api.url(), "token"));
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(r.pages, 4);
+  EXPECT_EQ(store_->count_items("desk"), 3);  // no duplicates
+  EXPECT_EQ(r.written, 3);                    // the repeat wrote nothing
+  EXPECT_EQ(store_->cursor("desk"), "MTU3NjYxMzYwMC4wfHw0Njh8");
+  // A source that keeps answering with the same page is stopped, not followed forever.
+  for (int i = 0; i < 5; ++i) api.fault(json_reply(not_last));
+  auto stuck = sync(source("zendesk", api.url(), "token"));
+  EXPECT_FALSE(stuck.ok);
+  EXPECT_NE(stuck.error.find("the same page"), std::string::npos) << stuck.error;
+}
+
+TEST_F(ConnectorTest, AuthenticationFailuresAreNotRetried) {
+  FakeApi api(zendesk_pages());
+  api.fault({401, "{\"error\":\"Couldn't authenticate you\"}", "application/json", {}, {}});
+  auto r = sync(source("zendesk", api.url(), "token"));
+  EXPECT_FALSE(r.ok);
+  EXPECT_NE(r.error.find("authentication failed"), std::string::npos) << r.error;
+  EXPECT_NE(r.error.find("sources.desk.auth"), std::string::npos);
+  EXPECT_EQ(api.log().size(), 1u);
+  EXPECT_FALSE(store_->cursor("desk"));
+}
+
+TEST_F(ConnectorTest, FreshdeskPagesByLinkHeaderOverABareArray) {
+  FakeApi api([](const httplib::Request& req) {
+    if (req.get_param_value("page") == "1") {
+      Reply r = json_reply(fixture("freshdesk/tickets-1.json"));
+      r.headers = {{"Link", "<https://acme.freshdesk.com/api/v2/tickets?page=2>; rel=\"next\""}};
+      return r;
+    }
+    return json_reply(fixture("freshdesk/tickets-2.json"));
+  });
+  auto s = source("freshdesk", api.url(), "api_key");
+  auto r = sync(s);
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(r.records, 3);
+  EXPECT_EQ(api.auth()[0], "Basic " + base64("s3cret:X"));
+  EXPECT_NE(api.log()[0].find("updated_since=2026-09-20T00:00:00Z"), std::string::npos) << api.log()[0];
+  EXPECT_NE(api.log()[0].find("include=stats"), std::string::npos);
+  auto t = item("1");
+  ASSERT_TRUE(t);
+  EXPECT_EQ(t->status, "solved");    // 4 Resolved
+  EXPECT_EQ(t->priority, "urgent");  // 4 Urgent
+  EXPECT_EQ(t->partner_id, "northwind");
+  EXPECT_EQ(t->first_reply_at, *core::parse_rfc3339("2026-10-05T08:40:00Z"));
+  EXPECT_EQ(json::parse(t->payload)["custom"]["region"], "emea");
+  EXPECT_EQ(item("2")->status, "pending");
+  // The next poll starts at the newest update seen.
+  EXPECT_EQ(json::parse(*store_->cursor("desk"))["since"], "2026-10-06T12:00:00Z");
+}
+
+TEST_F(ConnectorTest, JiraFollowsNextPageTokenAndStopsWhenItIsMissing) {
+  FakeApi api([](const httplib::Request& req) {
+    if (req.has_param("nextPageToken")) return json_reply(fixture("jira/search-2.json"));
+    return json_reply(fixture("jira/search-1.json"));
+  });
+  auto s = source("jira", api.url());
+  s.options = {{"jql", "project in (OPS, CS)"}, {"sla_fields", "customfield_10030"}};
+  auto r = sync(s);
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(r.pages, 2);  // search-2.json has no nextPageToken at all
+  const auto log = api.log();
+  EXPECT_NE(log[0].find("jql=(project in (OPS, CS)) AND updated >= \"2026-09-19 23:59\" ORDER BY updated ASC"), std::string::npos) << log[0];
+  EXPECT_NE(log[1].find("nextPageToken=CAEaAggD"), std::string::npos);
+  auto ops = item("OPS-7");
+  ASSERT_TRUE(ops);
+  EXPECT_EQ(ops->created_at, *core::parse_rfc3339("2026-10-05T08:00:00Z"));  // +0200 offset without a colon
+  EXPECT_EQ(ops->solved_at, *core::parse_rfc3339("2026-10-05T12:30:00Z"));
+  EXPECT_EQ(ops->status, "solved");
+  EXPECT_EQ(ops->priority, "urgent");
+  EXPECT_EQ(ops->partner_id, "northwind");  // project key OPS
+  const auto p = json::parse(ops->payload);
+  ASSERT_EQ(p["status_history"].size(), 2u);
+  EXPECT_EQ(p["status_history"][0]["status"], "in progress");
+  EXPECT_EQ(p["custom"]["customfield_10030_elapsed_ms"], 16200000);
+  auto cs = item("CS-3");
+  ASSERT_TRUE(cs);
+  EXPECT_EQ(json::parse(cs->payload)["custom"]["customfield_10030_breached"], "true");
+  EXPECT_FALSE(cs->partner_id);
+  EXPECT_EQ(json::parse(*store_->cursor("desk"))["since"], core::to_unix_ms(*core::parse_rfc3339("2026-10-06T09:20:00Z")));
+}
+
+TEST_F(ConnectorTest, ServiceNowPagesByOffsetWithSingleQuotedLinks) {
+  FakeApi api([](const httplib::Request& req) {
+    if (req.get_param_value("sysparm_offset") == "0") {
+      Reply r = json_reply(fixture("servicenow/incident-1.json"));
+      r.headers = {{"Link", "<https://x/api/now/table/incident?sysparm_offset=-1>;rel='prev',<https://x/api/now/table/incident?sysparm_offset=2>;rel='next'"},
+                   {"X-Total-Count", "3"}};
+      return r;
+    }
+    return json_reply(fixture("servicenow/incident-2.json"));
+  });
+  auto s = source("servicenow", api.url());
+  s.page_size = 2;
+  auto r = sync(s);
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(r.records, 3);
+  EXPECT_NE(api.log()[0].find("sysparm_query=sys_updated_on>=2026-09-20 00:00:00^ORDERBYsys_updated_on^ORDERBYsys_id"), std::string::npos)
+      << api.log()[0];
+  EXPECT_NE(api.log()[1].find("sysparm_offset=2"), std::string::npos);
+  auto i1 = item("INC0000001");
+  ASSERT_TRUE(i1);
+  EXPECT_EQ(i1->priority, "urgent");
+  EXPECT_EQ(i1->status, "solved");
+  EXPECT_EQ(i1->solved_at, *core::parse_rfc3339("2026-10-05T10:00:00Z"));
+  EXPECT_EQ(i1->partner_id, "northwind");
+  EXPECT_EQ(item("INC0000002")->status, "hold");
+  EXPECT_EQ(item("INC0000003")->partner_id, "northwind");  // a reference link object
+  EXPECT_EQ(json::parse(*store_->cursor("desk"))["since"], "2026-10-06 09:30:00");
+}
+
+TEST_F(ConnectorTest, SalesforceRefreshesAnExpiredTokenAndTreatsRequestLimitAsARateLimit) {
+  std::string base;
+  int tokens = 0, queries = 0;
+  bool expired = false;
+  // The first query meets the org's API limit (403 REQUEST_LIMIT_EXCEEDED); the session then
+  // expires before the second page (401 INVALID_SESSION_ID).
+  FakeApi api2([&](const httplib::Request& req) {
+    if (req.path == "/services/oauth2/token") {
+      ++tokens;
+      std::string t = fixture("salesforce/token.json");
+      t.replace(t.find("INSTANCE_URL"), 12, base);
+      return json_reply(t);
+    }
+    if (++queries == 1) return Reply{403, fixture("salesforce/limit-exceeded.json"), "application/json", {}, {}};
+    if (req.path == "/services/data/v60.0/query/01gRO0000016PIAYA2-2") {
+      if (!expired) {
+        expired = true;
+        return Reply{401, fixture("salesforce/invalid-session.json"), "application/json", {}, {}};
+      }
+      return json_reply(fixture("salesforce/query-2.json"));
+    }
+    return json_reply(fixture("salesforce/query-1.json"));
+  });
+  base = api2.url();
+  auto s = source("salesforce", api2.url(), "oauth");
+  s.user = "3MVG9client";
+  s.options = {{"currency", "EUR"}};
+  auto r = sync(s);
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(tokens, 2);        // one at the start, one after the session expired
+  EXPECT_EQ(r.rate_limited, 1);  // 403 REQUEST_LIMIT_EXCEEDED
+  EXPECT_EQ(r.records, 3);
+  const auto bodies = api2.bodies();
+  EXPECT_NE(bodies[0].find("grant_type=client_credentials"), std::string::npos) << bodies[0];
+  EXPECT_NE(bodies[0].find("client_id=3MVG9client"), std::string::npos);
+  EXPECT_NE(api2.log()[1].find("SystemModstamp >= 2026-09-20T00:00:00Z"), std::string::npos) << api2.log()[1];
+  EXPECT_EQ(api2.auth()[1], "Bearer 00Dxx0000001gPL!AR8AQJXg5oj8jXSgxJfA0lBog");
+  auto won = item("006xx0000012345AAA");
+  ASSERT_TRUE(won);
+  EXPECT_EQ(won->amount_minor, 1500000);
+  EXPECT_EQ(won->currency, "EUR");
+  EXPECT_EQ(won->partner_id, "northwind");
+  const auto p = json::parse(won->payload);
+  EXPECT_EQ(p["closed_at"], "2026-10-14T00:00:00Z");
+  EXPECT_EQ(p["won"], true);
+  EXPECT_EQ(item("006xx0000012346AAA")->amount_minor, 123450);  // 1234.5 -> 1234.50
+  EXPECT_EQ(json::parse(*store_->cursor("desk"))["since"], "2026-10-16T09:00:00Z");
+}
+
+TEST_F(ConnectorTest, HubSpotSearchesDealsWithStringPropertiesAndRateLimits) {
+  FakeApi api([](const httplib::Request& req) {
+    const auto body = json::parse(req.body, nullptr, false);
+    if (body.is_object() && body.contains("after")) return json_reply(fixture("hubspot/search-2.json"));
+    return json_reply(fixture("hubspot/search-1.json"));
+  });
+  api.fault({429, fixture("hubspot/rate-limit.json"), "application/json", {}, {}});
+  auto s = source("hubspot", api.url(), "bearer");
+  s.options = {{"currency", "EUR"}};
+  auto r = sync(s);
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(r.rate_limited, 1);
+  EXPECT_EQ(r.records, 3);
+  EXPECT_EQ(api.auth()[0], "Bearer s3cret");
+  const auto first = json::parse(api.bodies()[1]);
+  EXPECT_EQ(first["filterGroups"][0]["filters"][0]["value"], std::to_string(core::to_unix_ms(*core::parse_rfc3339("2026-09-20T00:00:00Z"))));
+  EXPECT_EQ(json::parse(api.bodies()[2])["after"], "2");
+  auto won = item("512");
+  ASSERT_TRUE(won);
+  EXPECT_EQ(won->amount_minor, 1500000);
+  EXPECT_EQ(won->partner_id, "northwind");
+  EXPECT_EQ(won->created_at, core::from_unix_ms(1788220800000));  // epoch milliseconds in a string
+  EXPECT_EQ(json::parse(won->payload)["won"], true);
+  EXPECT_EQ(item("513")->amount_minor, 9995);
+  auto lost = item("514");
+  ASSERT_TRUE(lost);
+  EXPECT_FALSE(lost->amount_minor);  // an empty amount is no amount
+  EXPECT_EQ(json::parse(lost->payload)["closed_at"], "2026-10-16T00:00:00Z");
+}
+
+TEST(HubSpotWindow, RestartsTheSearchBeforeTheTenThousandResultCeiling) {
+  config::SourceConfig s;
+  s.name = "hs";
+  s.kind = "hubspot";
+  s.url = "https://api.hubapi.com";
+  s.page_size = 200;
+  s.options = {{"currency", "EUR"}};
+  auto c = make_connector(s);
+  ASSERT_TRUE(c);
+  HttpResponse page;
+  page.status = 200;
+  page.headers = {{"Content-Type", "application/json"}};
+  page.body = fixture("hubspot/search-1.json");
+  // 9,900 results seen in this window: the next page would pass 10,000.
+  auto p = (*c)->parse(page, R"({"since":1788000000000,"after":"9900","seen":9900})");
+  ASSERT_TRUE(p) << p.error();
+  const auto next = json::parse(p->next_cursor);
+  EXPECT_FALSE(next.contains("after"));
+  EXPECT_EQ(next["since"], core::to_unix_ms(*core::parse_rfc3339("2026-10-15T08:00:00Z")));
+  EXPECT_FALSE(p->done);
+}
+
+TEST(Wire, InstantsInEveryVendorForm) {
+  auto T = [](const char* s) { return *core::parse_rfc3339(s); };
+  EXPECT_EQ(wire::instant("2026-07-10T09:00:00.000+0000"), T("2026-07-10T09:00:00Z"));
+  EXPECT_EQ(wire::instant("2026-07-10T11:00:00.000+0200"), T("2026-07-10T09:00:00Z"));
+  EXPECT_EQ(wire::instant("2026-07-10 09:00:00"), T("2026-07-10T09:00:00Z"));
+  EXPECT_EQ(wire::instant("1783674000000"), T("2026-07-10T09:00:00Z"));
+  EXPECT_EQ(wire::instant("2026-07-10"), T("2026-07-10T00:00:00Z"));
+  EXPECT_EQ(wire::instant(json(1783674000000LL)), T("2026-07-10T09:00:00Z"));
+  EXPECT_FALSE(wire::instant("yesterday"));
+  EXPECT_FALSE(wire::instant(json()));
+  EXPECT_FALSE(wire::instant("99999999999999999999"));
+}
+
+TEST(Http, LinkHeadersAndRedaction) {
+  EXPECT_EQ(link_next("<https://a/x?page=2>; rel=\"next\""), "https://a/x?page=2");
+  EXPECT_EQ(link_next("<https://a/p>;rel='prev',<https://a/n>;rel='next'"), "https://a/n");
+  EXPECT_FALSE(link_next("<https://a/p>; rel=\"prev\""));
+  EXPECT_EQ(redact_url("https://user:pw@acme.example/api?a=1&access_token=abc&b=2"),
+            "https://REDACTED@acme.example/api?a=1&access_token=REDACTED&b=2");
+  EXPECT_EQ(redact_url("https://acme.example/api?hapikey=xyz"), "https://acme.example/api?hapikey=REDACTED");
+}
+
+}  // namespace
+}  // namespace pactwatch::sources
