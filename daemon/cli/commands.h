@@ -55,6 +55,12 @@ struct WhatIfArgs {
   std::string format = "table";
 };
 
+struct SyncArgs {
+  std::string name;
+  bool once = false;
+  std::string since;
+};
+
 // Opens the store of the config (or `url_override`), migrating it when asked; prints the reason
 // and returns nothing on failure.
 std::unique_ptr<store::Store> open_store(const config::Config& config, const std::string& url_override, bool migrate);
@@ -64,6 +70,9 @@ int cmd_eval(const config::Config& config, const StoreArgs& store, const EvalArg
 int cmd_test(const std::vector<std::string>& files);
 int cmd_period_close(const config::Config& config, const StoreArgs& store, const CloseArgs& args);
 int cmd_report_compensation(const config::Config& config, const StoreArgs& store, const ReportArgs& args);
+int cmd_sources_list(const config::Config& config);
+int cmd_sources_test(const config::Config& config, const std::string& name);
+int cmd_sources_sync(const config::Config& config, const StoreArgs& store, const SyncArgs& args);
 int cmd_what_if(const config::Config& config, const StoreArgs& store, const WhatIfArgs& args);
 
 }  // namespace pactwatch::cli

@@ -388,6 +388,31 @@ int main(int argc, char** argv) {
     auto c = config_for();
     rc = c ? cli::cmd_what_if(*c, store_args, what_if_args) : kExitFailure;
   });
+  // Connectors.
+  cli::SyncArgs sync_args;
+  std::string test_source;
+  auto* src = app.add_subcommand("sources", "The configured sources: list, test one, sync one (see docs/connectors.md)");
+  src->require_subcommand(1);
+  auto* src_list = src->add_subcommand("list", "The sources in the config");
+  src_list->callback([&] {
+    auto c = load(g);
+    rc = c ? cli::cmd_sources_list(*c) : kExitFailure;
+  });
+  auto* src_test = src->add_subcommand("test", "One authenticated request to the source; says what it saw");
+  src_test->add_option("NAME", test_source, "The source's name under sources:")->required();
+  src_test->callback([&] {
+    auto c = load(g);
+    rc = c ? cli::cmd_sources_test(*c, test_source) : kExitFailure;
+  });
+  auto* src_sync = src->add_subcommand("sync", "Sync the source now, from its stored cursor");
+  src_sync->add_option("NAME", sync_args.name, "The source's name under sources:")->required();
+  src_sync->add_flag("--once", sync_args.once, "Fetch and store one page only");
+  src_sync->add_option("--since", sync_args.since, "Start at this instant instead of the stored cursor (RFC 3339)");
+  add_store_args(src_sync);
+  src_sync->callback([&] {
+    auto c = load(g);
+    rc = c ? cli::cmd_sources_sync(*c, store_args, sync_args) : kExitFailure;
+  });
   sources::GenerateOptions gen_opts;
   std::string gen_out = "gen";
   auto* gen = app.add_subcommand("gen", "Write a realistic, seeded data set and matching rules (for demos and benchmarks)");

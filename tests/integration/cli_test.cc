@@ -411,6 +411,72 @@ TEST(Cli, StatementsCloseAdjustAndWhatIf) {
   EXPECT_EQ(cli({"what-if", "--partner", "acme", "--period", "2026-10", "--set", "p1"}).exit_code, 2);
 }
 
+TEST(Cli, SourcesListTestAndSyncAgainstAFakeFreshdesk) {
+  httplib::Server fake;
+  fake.Get("/api/v2/agents/me", [](const httplib::Request& req, httplib::Response& res) {
+    if (req.get_header_value("Authorization").empty()) {
+      res.status = 401;
+      return;
+    }
+    res.set_content(R"({"contact": {"name": "Ops Robot", "email": "ops@brand.example"}})", "application/json");
+  });
+  fake.Get("/api/v2/tickets", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content(R"([{"id": 7, "status": 2, "priority": 4, "company_id": 4100, "created_at": "2026-10-05T08:00:00Z",
+                         "updated_at": "2026-10-05T09:00:00Z", "stats": {"first_responded_at": "2026-10-05T08:20:00Z"}},
+                        {"id": 8, "status": 5, "priority": 1, "company_id": 999, "created_at": "2026-10-05T08:00:00Z",
+                         "updated_at": "2026-10-05T09:30:00Z"}])",
+                    "application/json");
+  });
+  const int port = fake.bind_to_any_port("127.0.0.1");
+  std::thread th([&] { fake.listen_after_bind(); });
+  Daemon d("", "sources:\n  desk:\n    kind: freshdesk\n    url: http://127.0.0.1:" + std::to_string(port) +
+                   "\n    auth: {type: api_key, secret_file: SECRET}\n    page_size: 50\n    max_retries: 1\n");
+  d.dir.write("rules/partners.yaml", "partners:\n  - {id: northwind, name: Northwind, kind: outsourcer, external_ids: {desk: 4100}}\n");
+  const auto secret = d.dir.write("freshdesk.key", "abcdef\n");
+  {
+    std::string cfg = testutils::read_file(d.config);
+    cfg.replace(cfg.find("SECRET"), 6, secret.string());
+    d.dir.write("pactwatch.yaml", cfg);
+  }
+  auto list = run({kBinary, "sources", "list", "-c", d.config.string()});
+  EXPECT_EQ(list.exit_code, 0) << list.err;
+  EXPECT_NE(list.out.find("desk  freshdesk  http://127.0.0.1:"), std::string::npos) << list.out;
+  auto probe = run({kBinary, "sources", "test", "desk", "-c", d.config.string()});
+  EXPECT_EQ(probe.exit_code, 0) << probe.err;
+  EXPECT_NE(probe.out.find("desk: authenticated as Ops Robot <ops@brand.example>"), std::string::npos) << probe.out;
+  auto synced = run({kBinary, "sources", "sync", "desk", "-c", d.config.string()});
+  EXPECT_EQ(synced.exit_code, 0) << synced.err;
+  EXPECT_NE(synced.out.find("desk: 1 page(s), 2 record(s), 2 written, 1 unattributed"), std::string::npos) << synced.out;
+  EXPECT_NE(synced.out.find("unattributed ids: 8"), std::string::npos) << synced.out;
+  auto s = store::Store::open({"sqlite://" + (d.dir.path() / "var/pactwatch.db").string(), "", 1});
+  ASSERT_TRUE(s);
+  auto t = (*s)->find_item("desk", "7");
+  ASSERT_TRUE(t);
+  EXPECT_EQ(t->partner_id, "northwind");
+  EXPECT_EQ(t->priority, "urgent");
+  EXPECT_EQ(run({kBinary, "sources", "sync", "nope", "-c", d.config.string()}).exit_code, 1);
+  fake.stop();
+  th.join();
+  // The source is down: a clear error, exit 1, the cursor where it was.
+  auto down = run({kBinary, "sources", "sync", "desk", "-c", d.config.string()});
+  EXPECT_EQ(down.exit_code, 1);
+  EXPECT_NE(down.err.find("desk: "), std::string::npos) << down.err;
+  EXPECT_NE(down.err.find("the cursor stays"), std::string::npos) << down.err;
+}
+
+TEST(Cli, SourceConfigErrorsAreClear) {
+  testutils::TempDir dir;
+  auto bad = dir.write("bad.yaml",
+                       "sources:\n  zd:\n    kind: zendesk2\n    url: https://user:pw@acme.zendesk.com\n"
+                       "    auth: {type: token, user: a@b.example, secret: hunter2}\n    poll_interval: often\n");
+  auto r = run({kBinary, "check", "-c", bad.string()});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("sources.zd.kind: unknown kind 'zendesk2'"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("credentials do not go in the URL"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("never written in the config"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("sources.zd.poll_interval: expected a duration"), std::string::npos) << r.err;
+}
+
 TEST(Cli, ScenarioTestsReportFailures) {
   testutils::TempDir dir;
   const std::string rules = std::string(PACTWATCH_SOURCE_DIR) + "/rules/examples";
