@@ -244,7 +244,12 @@ SyncResult sync_pages(const config::SourceConfig& src, Connector& connector, sto
       }
       break;
     }
-    auto page = connector.parse(resp, cursor);
+    std::expected<Page, std::string> page = std::unexpected(std::string("no page"));
+    try {
+      page = connector.parse(resp, cursor);
+    } catch (const std::exception& e) {  // a parser bug must not take the daemon down
+      page = std::unexpected(std::string("could not be read (") + e.what() + ")");
+    }
     if (!page) {
       return fail("malformed", "malformed page from " + redact_url(req.url) + ": " + page.error() +
                                    "; nothing of it stored, the cursor stays");

@@ -111,6 +111,16 @@ nlohmann::json cursor_json(const std::string& cursor) {
   return j.is_object() ? j : nlohmann::json::object();
 }
 
+std::optional<std::string> cstr(const nlohmann::json& c, const char* key) {
+  if (!c.is_object() || !c.contains(key) || !c[key].is_string()) return std::nullopt;
+  return c[key].get<std::string>();
+}
+
+std::optional<std::int64_t> cint(const nlohmann::json& c, const char* key) {
+  if (!c.is_object() || !c.contains(key) || !c[key].is_number_integer()) return std::nullopt;
+  return c[key].get<std::int64_t>();
+}
+
 void put_instant(nlohmann::json& rec, const char* key, const nlohmann::json& v) {
   if (auto t = wire::instant(v)) rec[key] = wire::rfc3339(*t);
 }

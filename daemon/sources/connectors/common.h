@@ -34,6 +34,9 @@ std::expected<nlohmann::json, std::string> parse_body(const HttpResponse& r);
 // Cursors are compact JSON objects; an empty or unreadable one is an empty object.
 std::string cursor_text(const nlohmann::json& c);
 nlohmann::json cursor_json(const std::string& cursor);
+// Cursor fields, read tolerantly: a field of the wrong type (a damaged cursor) counts as absent.
+std::optional<std::string> cstr(const nlohmann::json& c, const char* key);
+std::optional<std::int64_t> cint(const nlohmann::json& c, const char* key);
 // Sets rec[key] to the RFC 3339 form of an instant in any vendor form; leaves it out otherwise.
 void put_instant(nlohmann::json& rec, const char* key, const nlohmann::json& v);
 

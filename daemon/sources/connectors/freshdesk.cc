@@ -42,8 +42,8 @@ class Freshdesk final : public Connector {
 
   HttpRequest request(const std::string& cursor, core::Instant since) const override {
     const json c = detail::cursor_json(cursor);
-    const std::string from = c.contains("since") ? c["since"].get<std::string>() : wire::rfc3339(since);
-    const int page = c.value("page", 1);
+    const std::string from = detail::cstr(c, "since").value_or(wire::rfc3339(since));
+    const auto page = std::clamp<std::int64_t>(detail::cint(c, "page").value_or(1), 1, 100000);
     HttpRequest r;
     r.url = s_.url + "/api/v2/tickets?updated_since=" + url_encode(from) + "&order_by=updated_at&order_type=asc&include=stats" +
             "&per_page=" + std::to_string(per_page_) + "&page=" + std::to_string(page);
@@ -55,7 +55,7 @@ class Freshdesk final : public Connector {
     if (!body) return std::unexpected(body.error());
     if (!body->is_array()) return std::unexpected("expected a JSON array of tickets");
     json c = detail::cursor_json(cursor);
-    std::string hwm = c.value("hwm", std::string());
+    std::string hwm = detail::cstr(c, "hwm").value_or("");
     Page page;
     for (const auto& t : *body) {
       if (!t.is_object() || !t.contains("id")) return std::unexpected("a ticket without an id");
@@ -91,8 +91,8 @@ class Freshdesk final : public Connector {
     }
     const bool more = resp.header("Link") ? link_next(*resp.header("Link")).has_value()
                                           : static_cast<int>(body->size()) >= per_page_;
-    const int current = c.value("page", 1);
-    const std::string since = c.contains("since") ? c["since"].get<std::string>() : std::string();
+    const auto current = std::clamp<std::int64_t>(detail::cint(c, "page").value_or(1), 1, 100000);
+    const std::string since = detail::cstr(c, "since").value_or("");
     json next;
     if (!more) {
       page.done = true;

@@ -27,12 +27,12 @@ class HubSpot final : public Connector {
 
   HttpRequest request(const std::string& cursor, core::Instant since) const override {
     const json c = detail::cursor_json(cursor);
-    const std::int64_t from = c.contains("since") ? c["since"].get<std::int64_t>() : core::to_unix_ms(since);
+    const std::int64_t from = detail::cint(c, "since").value_or(core::to_unix_ms(since));
     json body{{"filterGroups", {{{"filters", {{{"propertyName", "hs_lastmodifieddate"}, {"operator", "GTE"}, {"value", std::to_string(from)}}}}}}},
               {"sorts", {{{"propertyName", "hs_lastmodifieddate"}, {"direction", "ASCENDING"}}}},
               {"properties", {"amount", "deal_currency_code", "dealstage", "closedate", "createdate", "hs_lastmodifieddate", account_property_}},
               {"limit", limit_}};
-    if (c.contains("after")) body["after"] = c["after"];
+    if (auto after = detail::cstr(c, "after")) body["after"] = *after;
     HttpRequest r;
     r.method = "POST";
     r.url = s_.url + "/crm/v3/objects/deals/search";
@@ -47,7 +47,7 @@ class HubSpot final : public Connector {
     const json& j = *body;
     if (!j.is_object() || !j.contains("results") || !j["results"].is_array()) return std::unexpected("no 'results' array");
     json c = detail::cursor_json(cursor);
-    std::int64_t hwm = c.value("hwm", c.value("since", std::int64_t{0}));
+    std::int64_t hwm = detail::cint(c, "hwm").value_or(detail::cint(c, "since").value_or(0));
     Page page;
     for (const auto& d : j["results"]) {
       if (!d.is_object() || !d.contains("id") || !d.contains("properties") || !d["properties"].is_object()) {
@@ -77,7 +77,7 @@ class HubSpot final : public Connector {
       hwm = std::max(hwm, core::to_unix_ms(*core::parse_rfc3339(rec["updated_at"].get<std::string>())));
       page.records.push_back(std::move(rec));
     }
-    const std::int64_t seen = c.value("seen", std::int64_t{0}) + static_cast<std::int64_t>(j["results"].size());
+    const std::int64_t seen = std::max<std::int64_t>(0, detail::cint(c, "seen").value_or(0)) + static_cast<std::int64_t>(j["results"].size());
     const bool more = j.contains("paging") && j["paging"].is_object() && j["paging"].contains("next") &&
                       j["paging"]["next"].is_object() && j["paging"]["next"].contains("after");
     json next;
@@ -87,7 +87,7 @@ class HubSpot final : public Connector {
     } else if (seen + limit_ > kSearchCeiling) {
       next = {{"since", hwm}, {"seen", 0}};  // restart the window: search stops at 10,000 results
     } else {
-      next = {{"since", c.value("since", hwm)}, {"after", detail::text_of(j["paging"]["next"]["after"])}, {"seen", seen}, {"hwm", hwm}};
+      next = {{"since", detail::cint(c, "since").value_or(hwm)}, {"after", detail::text_of(j["paging"]["next"]["after"])}, {"seen", seen}, {"hwm", hwm}};
     }
     page.next_cursor = detail::cursor_text(next);
     return page;

@@ -31,7 +31,7 @@ class Jira final : public Connector {
 
   HttpRequest request(const std::string& cursor, core::Instant since) const override {
     const json c = detail::cursor_json(cursor);
-    const core::Instant from = c.contains("since") ? core::from_unix_ms(c["since"].get<std::int64_t>()) : since;
+    const core::Instant from = detail::cint(c, "since") ? core::from_unix_ms(*detail::cint(c, "since")) : since;
     std::string jql;
     if (const auto extra = s_.option("jql"); !extra.empty()) jql = "(" + extra + ") AND ";
     jql += "updated >= \"" + local_minute(from - std::chrono::minutes(1)) + "\" ORDER BY updated ASC";
@@ -42,7 +42,7 @@ class Jira final : public Connector {
     HttpRequest r;
     r.url = s_.url + "/rest/api/3/search/jql?jql=" + url_encode(jql) + "&fields=" + url_encode(fields) +
             "&expand=changelog&maxResults=" + std::to_string(std::min(s_.page_size, 100));
-    if (c.contains("token")) r.url += "&nextPageToken=" + url_encode(c["token"].get<std::string>());
+    if (auto token = detail::cstr(c, "token")) r.url += "&nextPageToken=" + url_encode(*token);
     return r;
   }
 
@@ -52,7 +52,7 @@ class Jira final : public Connector {
     const json& j = *body;
     if (!j.is_object() || !j.contains("issues") || !j["issues"].is_array()) return std::unexpected("no 'issues' array");
     json c = detail::cursor_json(cursor);
-    std::int64_t hwm = c.value("hwm", c.value("since", std::int64_t{0}));
+    std::int64_t hwm = detail::cint(c, "hwm").value_or(detail::cint(c, "since").value_or(0));
     Page page;
     const std::string account_field = s_.option("account_field");
     for (const auto& issue : j["issues"]) {
@@ -128,7 +128,7 @@ class Jira final : public Connector {
       page.done = true;
       next = {{"since", hwm}};
     } else {
-      next = {{"since", c.value("since", hwm)}, {"token", j["nextPageToken"]}, {"hwm", hwm}};
+      next = {{"since", detail::cint(c, "since").value_or(hwm)}, {"token", j["nextPageToken"]}, {"hwm", hwm}};
     }
     page.next_cursor = detail::cursor_text(next);
     return page;

@@ -54,11 +54,11 @@ class Salesforce final : public Connector {
   HttpRequest request(const std::string& cursor, core::Instant since) const override {
     const json c = detail::cursor_json(cursor);
     HttpRequest r;
-    if (c.contains("next") && c["next"].is_string()) {
-      r.url = base() + c["next"].get<std::string>();
+    if (auto next = detail::cstr(c, "next")) {
+      r.url = base() + *next;
       return r;
     }
-    const std::string from = c.contains("since") ? c["since"].get<std::string>() : detail::query_time(since, "%Y-%m-%dT%H:%M:%SZ");
+    const std::string from = detail::cstr(c, "since").value_or(detail::query_time(since, "%Y-%m-%dT%H:%M:%SZ"));
     std::string soql = "SELECT Id, Amount, StageName, CloseDate, IsClosed, IsWon, CreatedDate, SystemModstamp, " + account_field_;
     if (!s_.option("currency_field").empty()) soql += ", " + s_.option("currency_field");
     soql += " FROM Opportunity WHERE SystemModstamp >= " + from + " ORDER BY SystemModstamp ASC";
@@ -74,7 +74,7 @@ class Salesforce final : public Connector {
       return std::unexpected("expected {done, records}");
     }
     json c = detail::cursor_json(cursor);
-    std::string hwm = c.value("hwm", c.value("since", std::string()));
+    std::string hwm = detail::cstr(c, "hwm").value_or(detail::cstr(c, "since").value_or(""));
     Page page;
     for (const auto& o : j["records"]) {
       if (!o.is_object() || !o.contains("Id")) return std::unexpected("a record without Id");
@@ -106,7 +106,7 @@ class Salesforce final : public Connector {
       next = {{"since", hwm}};
     } else {
       if (!j.contains("nextRecordsUrl") || !j["nextRecordsUrl"].is_string()) return std::unexpected("done is false but there is no nextRecordsUrl");
-      next = {{"since", c.value("since", hwm)}, {"next", j["nextRecordsUrl"]}, {"hwm", hwm}};
+      next = {{"since", detail::cstr(c, "since").value_or(hwm)}, {"next", j["nextRecordsUrl"]}, {"hwm", hwm}};
     }
     page.next_cursor = detail::cursor_text(next);
     return page;

@@ -23,12 +23,12 @@ class ServiceNow final : public Connector {
 
   HttpRequest request(const std::string& cursor, core::Instant since) const override {
     const json c = detail::cursor_json(cursor);
-    const std::string from = c.contains("since") ? c["since"].get<std::string>() : detail::query_time(since, "%Y-%m-%d %H:%M:%S");
+    const std::string from = detail::cstr(c, "since").value_or(detail::query_time(since, "%Y-%m-%d %H:%M:%S"));
     std::string query = "sys_updated_on>=" + from + "^ORDERBYsys_updated_on^ORDERBYsys_id";
     if (const auto extra = s_.option("query"); !extra.empty()) query = extra + "^" + query;
     HttpRequest r;
     r.url = s_.url + "/api/now/table/" + table_ + "?sysparm_query=" + url_encode(query) +
-            "&sysparm_limit=" + std::to_string(s_.page_size) + "&sysparm_offset=" + std::to_string(c.value("offset", 0)) +
+            "&sysparm_limit=" + std::to_string(s_.page_size) + "&sysparm_offset=" + std::to_string(std::max<std::int64_t>(0, detail::cint(c, "offset").value_or(0))) +
             "&sysparm_fields=" + url_encode("sys_id,number,priority,state,opened_at,resolved_at,closed_at,sys_updated_on,company") +
             "&sysparm_display_value=false&sysparm_exclude_reference_link=true";
     return r;
@@ -40,7 +40,7 @@ class ServiceNow final : public Connector {
     const json& j = *body;
     if (!j.is_object() || !j.contains("result") || !j["result"].is_array()) return std::unexpected("no 'result' array");
     json c = detail::cursor_json(cursor);
-    std::string hwm = c.value("hwm", c.value("since", std::string()));
+    std::string hwm = detail::cstr(c, "hwm").value_or(detail::cstr(c, "since").value_or(""));
     Page page;
     for (const auto& row : j["result"]) {
       if (!row.is_object() || !row.contains("sys_id")) return std::unexpected("a record without sys_id");
@@ -73,7 +73,9 @@ class ServiceNow final : public Connector {
       page.done = true;
       next = {{"since", hwm}, {"offset", 0}};
     } else {
-      next = {{"since", c.value("since", hwm)}, {"offset", c.value("offset", 0) + static_cast<int>(j["result"].size())}, {"hwm", hwm}};
+      next = {{"since", detail::cstr(c, "since").value_or(hwm)},
+              {"offset", std::max<std::int64_t>(0, detail::cint(c, "offset").value_or(0)) + static_cast<std::int64_t>(j["result"].size())},
+              {"hwm", hwm}};
     }
     page.next_cursor = detail::cursor_text(next);
     return page;
