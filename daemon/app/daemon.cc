@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "pactwatch/rules/rule_set.h"
+#include "pactwatch/sources/sync.h"
 #include "pactwatch/store/store.h"
 
 namespace pactwatch::app {
@@ -115,6 +116,9 @@ int serve(const config::Config& config, const core::Clock& clock) {
     ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
   });
   http.Get("/livez", [](const httplib::Request&, httplib::Response& res) { res.set_content("ok\n", "text/plain"); });
+  http.Get("/metrics", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content(sources::metrics().prometheus(), "text/plain; version=0.0.4");
+  });
   http.Get("/readyz", [&](const httplib::Request&, httplib::Response& res) {
     const bool store_ok = db->ping();
     const bool rules_ok = active.get() != nullptr;
@@ -154,7 +158,7 @@ int serve(const config::Config& config, const core::Clock& clock) {
     http.stop();
   });
 
-  spdlog::info("listening on http://{}:{} (GET /livez, GET /readyz)", config.listen_host, config.listen_port);
+  spdlog::info("listening on http://{}:{} (GET /livez, GET /readyz, GET /metrics)", config.listen_host, config.listen_port);
   notify_systemd("READY=1\nSTATUS=serving");
   io.run();
   http_thread.join();

@@ -507,6 +507,10 @@ void serve_and_stop(const std::string& db_url, int stop_signal) {
   auto body = nlohmann::json::parse(ready->body);
   EXPECT_EQ(body["status"], "ready");
   EXPECT_EQ(body["checks"]["store"], "ok");
+  auto metrics = c.Get("/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_EQ(metrics->status, 200);
+  EXPECT_NE(metrics->body.find("# TYPE pactwatch_source_requests_total counter"), std::string::npos) << metrics->body;
   auto missing = c.Get("/nope");
   ASSERT_TRUE(missing);
   EXPECT_EQ(missing->status, 404);
