@@ -424,6 +424,29 @@ TEST_F(ConnectorTest, ServiceNowPagesByOffsetWithSingleQuotedLinks) {
   EXPECT_EQ(json::parse(*store_->cursor("desk"))["since"], "2026-10-06 09:30:00");
 }
 
+TEST_F(ConnectorTest, ServiceNowTaskSlaBecomesSlaEvents) {
+  FakeApi api([](const httplib::Request&) { return json_reply(fixture("servicenow/task_sla-1.json")); });
+  auto s = source("servicenow", api.url());
+  s.options = {{"table", "task_sla"}};
+  auto r = sync(s);
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(r.records, 2);
+  EXPECT_NE(api.log()[0].find("/api/now/table/task_sla"), std::string::npos);
+  EXPECT_NE(api.log()[0].find("task.company"), std::string::npos);
+  auto met = item("f4c0b1ef1b2d7010a1b2c3d4e5f60789");
+  ASSERT_TRUE(met);
+  EXPECT_EQ(met->kind, "events");
+  EXPECT_EQ(met->partner_id, "northwind");  // through the task's company
+  EXPECT_EQ(met->created_at, *core::parse_rfc3339("2026-10-05T08:00:00Z"));
+  auto p = json::parse(met->payload);
+  EXPECT_EQ(p["duration_seconds"], 7200);
+  EXPECT_EQ(p["late"], false);
+  EXPECT_EQ(p["custom"]["task"], "INC0000001");
+  auto breached = json::parse(item("a1b2c3d4e5f60718293a4b5c6d7e8f90")->payload);
+  EXPECT_EQ(breached["duration_seconds"], 97200);  // a day and three hours: the day rolls into the date
+  EXPECT_EQ(breached["late"], true);
+}
+
 TEST_F(ConnectorTest, SalesforceRefreshesAnExpiredTokenAndTreatsRequestLimitAsARateLimit) {
   std::string base;
   int tokens = 0, queries = 0;

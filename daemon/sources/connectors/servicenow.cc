@@ -4,6 +4,9 @@
 //       &sysparm_exclude_reference_link=true
 // Every value is a string; times are "YYYY-MM-DD HH:MM:SS" UTC. Paging by offset while a Link
 // rel="next" header comes (or a page is full); the next poll starts at the newest update seen.
+// With `table: task_sla` the records are SLA timers of tasks and become events named "task_sla":
+// at its start, the business duration ("1970-01-01 HH:MM:SS", days rolling into the date),
+// late when breached, the task and the SLA definition in custom fields.
 #include "common.h"
 
 namespace pactwatch::sources {
@@ -16,7 +19,7 @@ class ServiceNow final : public Connector {
  public:
   explicit ServiceNow(config::SourceConfig s) : s_(std::move(s)), table_(s_.option("table", "incident")) {}
 
-  std::string kind() const override { return "tickets"; }
+  std::string kind() const override { return sla() ? "events" : "tickets"; }
   std::string start_cursor(core::Instant since) const override {
     return detail::cursor_text({{"since", detail::query_time(since, "%Y-%m-%d %H:%M:%S")}, {"offset", 0}});
   }
@@ -29,7 +32,9 @@ class ServiceNow final : public Connector {
     HttpRequest r;
     r.url = s_.url + "/api/now/table/" + table_ + "?sysparm_query=" + url_encode(query) +
             "&sysparm_limit=" + std::to_string(s_.page_size) + "&sysparm_offset=" + std::to_string(std::max<std::int64_t>(0, detail::cint(c, "offset").value_or(0))) +
-            "&sysparm_fields=" + url_encode("sys_id,number,priority,state,opened_at,resolved_at,closed_at,sys_updated_on,company") +
+            "&sysparm_fields=" + url_encode(sla() ? "sys_id,task,task.number,task.company,sla,stage,has_breached,start_time,end_time,"
+                                                    "planned_end_time,business_duration,sys_updated_on"
+                                                  : "sys_id,number,priority,state,opened_at,resolved_at,closed_at,sys_updated_on,company") +
             "&sysparm_display_value=false&sysparm_exclude_reference_link=true";
     return r;
   }
@@ -50,6 +55,14 @@ class ServiceNow final : public Connector {
         if (v.is_object()) return v.value("value", json());  // display_value=all or a reference link
         return v;
       };
+      if (sla()) {
+        auto rec = sla_event(value);
+        if (!rec) return std::unexpected(rec.error());
+        const std::string updated = detail::text_of(value("sys_updated_on"));
+        if (updated > hwm) hwm = updated;
+        page.records.push_back(std::move(*rec));
+        continue;
+      }
       json rec{{"id", detail::text_of(value("number")).empty() ? detail::text_of(value("sys_id")) : detail::text_of(value("number"))}};
       detail::put_instant(rec, "created_at", value("opened_at"));
       detail::put_instant(rec, "updated_at", value("sys_updated_on"));
@@ -90,6 +103,26 @@ class ServiceNow final : public Connector {
   }
 
  private:
+  bool sla() const { return table_ == "task_sla"; }
+
+  template <typename Value>
+  static std::expected<json, std::string> sla_event(Value& value) {
+    json rec{{"id", detail::text_of(value("sys_id"))}, {"name", "task_sla"}};
+    detail::put_instant(rec, "at", value("start_time"));
+    detail::put_instant(rec, "updated_at", value("sys_updated_on"));
+    if (!rec.contains("at") || !rec.contains("updated_at")) {
+      return std::unexpected("task_sla " + rec["id"].get<std::string>() + " lacks start_time or sys_updated_on");
+    }
+    // A glide_duration: the duration as an instant after the epoch.
+    if (auto d = wire::instant(value("business_duration"))) rec["duration_seconds"] = core::to_unix_ms(*d) / 1000;
+    rec["late"] = detail::text_of(value("has_breached")) == "true";
+    json custom{{"stage", detail::text_of(value("stage"))}, {"sla", detail::text_of(value("sla"))},
+                {"task", detail::text_of(value("task.number")).empty() ? detail::text_of(value("task")) : detail::text_of(value("task.number"))}};
+    rec["custom"] = custom;
+    if (const std::string company = detail::text_of(value("task.company")); !company.empty()) rec["account"] = company;
+    return rec;
+  }
+
   config::SourceConfig s_;
   std::string table_;
 };
