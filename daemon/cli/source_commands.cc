@@ -97,9 +97,9 @@ int cmd_sources_test(const config::Config& config, const std::string& name) {
 int cmd_sources_sync(const config::Config& config, const StoreArgs& st, const SyncArgs& a) {
   const auto* s = find_source(config, a.name);
   if (!s) return 1;
-  auto connector = sources::make_connector(*s);
-  if (!connector) {
-    std::cerr << "pactwatch: " << connector.error() << '\n';
+  auto streams = sources::make_streams(*s);
+  if (!streams) {
+    std::cerr << "pactwatch: " << streams.error() << '\n';
     return 1;
   }
   sources::SyncOptions options;
@@ -121,19 +121,24 @@ int cmd_sources_sync(const config::Config& config, const StoreArgs& st, const Sy
   auto db = open_store(config, st.db_url, true);
   if (!db) return 1;
   const core::SystemClock clock;
-  const auto r = sources::sync_source(*s, **connector, *db, rules->partners, clock, options);
-  std::cout << a.name << ": " << r.pages << " page(s), " << r.records << " record(s), " << r.written << " written, "
-            << r.unattributed << " unattributed; " << r.requests << " request(s), " << r.retries << " retried, "
-            << r.rate_limited << " rate-limited\n";
-  if (!r.unattributed_ids.empty()) {
-    std::cout << a.name << ": unattributed ids:";
-    for (const auto& id : r.unattributed_ids) std::cout << ' ' << id;
-    std::cout << " (add them to a partner's external_ids." << a.name << " in partners.yaml)\n";
-  }
-  std::cout << a.name << ": cursor " << (r.cursor.empty() ? "(none)" : r.cursor) << '\n';
-  if (!r.ok) {
-    std::cerr << "pactwatch: " << a.name << ": " << r.error << '\n';
-    return 1;
+  // The main stream first: history streams merge into what it stored.
+  for (auto& connector : *streams) {
+    const std::string label = connector->stream().empty() ? a.name : a.name + " (" + connector->stream() + ")";
+    const auto r = sources::sync_source(*s, *connector, *db, rules->partners, clock, options);
+    std::cout << label << ": " << r.pages << " page(s), " << r.records << " record(s), " << r.written << " written, "
+              << r.unattributed << " unattributed; " << r.requests << " request(s), " << r.retries << " retried, "
+              << r.rate_limited << " rate-limited\n";
+    if (r.history_skipped > 0) std::cout << label << ": history for " << r.history_skipped << " item(s) not stored yet, skipped\n";
+    if (!r.unattributed_ids.empty()) {
+      std::cout << label << ": unattributed ids:";
+      for (const auto& id : r.unattributed_ids) std::cout << ' ' << id;
+      std::cout << " (add them to a partner's external_ids." << a.name << " in partners.yaml)\n";
+    }
+    std::cout << label << ": cursor " << (r.cursor.empty() ? "(none)" : r.cursor) << '\n';
+    if (!r.ok) {
+      std::cerr << "pactwatch: " << label << ": " << r.error << '\n';
+      return 1;
+    }
   }
   return 0;
 }

@@ -100,6 +100,57 @@ std::string SourceMetrics::prometheus() const {
 
 namespace {
 
+bool same_entry(const nlohmann::json& a, const nlohmann::json& b) { return a.value("at", "") == b.value("at", "") && a.value("status", "") == b.value("status", ""); }
+
+// Status history entries merged into the stored tickets they belong to: each entry once, in time
+// order; the ticket's version (updated_at) stays, so a later ticket update still wins.
+std::vector<store::Item> merge_history(store::Store& store, const std::string& source, const std::vector<nlohmann::json>& records,
+                                       std::int64_t& skipped) {
+  std::vector<store::Item> out;
+  for (const auto& rec : records) {
+    if (!rec.is_object() || !rec.contains("id") || !rec.contains("status_history")) continue;
+    const std::string id = rec["id"].is_string() ? rec["id"].get<std::string>() : rec["id"].dump();
+    auto item = store.find_item(source, id);
+    if (!item) {
+      ++skipped;  // a ticket this source has not brought (yet)
+      continue;
+    }
+    auto payload = nlohmann::json::parse(item->payload, nullptr, false);
+    if (!payload.is_object()) payload = nlohmann::json::object();
+    nlohmann::json history = payload.contains("status_history") && payload["status_history"].is_array() ? payload["status_history"]
+                                                                                                        : nlohmann::json::array();
+    bool changed = false;
+    for (const auto& e : rec["status_history"]) {
+      if (std::none_of(history.begin(), history.end(), [&](const nlohmann::json& h) { return same_entry(h, e); })) {
+        history.push_back(e);
+        changed = true;
+      }
+    }
+    if (!changed) continue;
+    std::stable_sort(history.begin(), history.end(), [](const nlohmann::json& a, const nlohmann::json& b) {
+      return a.value("at", "") < b.value("at", "");
+    });
+    payload["status_history"] = history;
+    item->payload = payload.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    out.push_back(std::move(*item));
+  }
+  return out;
+}
+
+// A ticket update that carries no status history keeps the history already stored for it.
+void keep_history(store::Store& store, std::vector<store::Item>& items) {
+  for (auto& item : items) {
+    auto payload = nlohmann::json::parse(item.payload, nullptr, false);
+    if (!payload.is_object() || payload.contains("status_history")) continue;
+    auto stored = store.find_item(item.source, item.external_id);
+    if (!stored) continue;
+    const auto old = nlohmann::json::parse(stored->payload, nullptr, false);
+    if (!old.is_object() || !old.contains("status_history")) continue;
+    payload["status_history"] = old["status_history"];
+    item.payload = payload.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  }
+}
+
 SyncResult sync_pages(const config::SourceConfig& src, Connector& connector, store::Store& store,
                       const std::vector<rules::PartnerDef>& partners, const core::Clock& clock, const SyncOptions& opts) {
   SyncResult r;
@@ -166,6 +217,7 @@ SyncResult sync_pages(const config::SourceConfig& src, Connector& connector, sto
     if (auto t = get_token(); !t) return fail("auth", t.error());
   }
 
+  const std::string cursor_key = connector.stream().empty() ? src.name : src.name + "#" + connector.stream();
   const core::Instant now = clock.now();
   core::Instant since = now - std::chrono::hours(24 * 30);
   if (!src.since.empty()) {
@@ -175,7 +227,7 @@ SyncResult sync_pages(const config::SourceConfig& src, Connector& connector, sto
   if (opts.since) {
     since = *opts.since;
   } else {
-    cursor = store.cursor(src.name).value_or("");
+    cursor = store.cursor(cursor_key).value_or("");
   }
   r.cursor = cursor;
   if (cursor.empty()) cursor = connector.start_cursor(since);  // stored only with the first page
@@ -254,15 +306,24 @@ SyncResult sync_pages(const config::SourceConfig& src, Connector& connector, sto
       return fail("malformed", "malformed page from " + redact_url(req.url) + ": " + page.error() +
                                    "; nothing of it stored, the cursor stays");
     }
-    sources::ImportOptions io;
-    io.kind = connector.kind();
-    io.source = src.name;
-    auto normalized = normalize_records(page->records, src.name + " page " + std::to_string(page_no + 1), io, partners);
-    if (!normalized.bad_lines.empty()) {
-      return fail("malformed", "malformed record from " + redact_url(req.url) + ": " + normalized.bad_lines.front().to_string() +
-                                   "; nothing of the page stored, the cursor stays");
+    std::vector<store::Item> items;
+    std::int64_t unattributed = 0;
+    if (connector.history_only()) {
+      items = merge_history(store, src.name, page->records, r.history_skipped);
+    } else {
+      sources::ImportOptions io;
+      io.kind = connector.kind();
+      io.source = src.name;
+      auto normalized = normalize_records(page->records, src.name + " page " + std::to_string(page_no + 1), io, partners);
+      if (!normalized.bad_lines.empty()) {
+        return fail("malformed", "malformed record from " + redact_url(req.url) + ": " + normalized.bad_lines.front().to_string() +
+                                     "; nothing of the page stored, the cursor stays");
+      }
+      items = std::move(normalized.items);
+      unattributed = normalized.unattributed;
+      if (connector.kind() == "tickets") keep_history(store, items);
     }
-    const auto counts = store.store_page(src.name, normalized.items, page->next_cursor, clock.now());
+    const auto counts = store.store_page(cursor_key, items, page->next_cursor, clock.now());
     // A page that leads back to itself (a repeated page) is harmless once; a source that keeps
     // doing it would be followed forever.
     stalled = !page->done && page->next_cursor == cursor ? stalled + 1 : 0;
@@ -273,10 +334,10 @@ SyncResult sync_pages(const config::SourceConfig& src, Connector& connector, sto
     cursor = page->next_cursor;
     r.cursor = cursor;
     ++r.pages;
-    r.records += static_cast<std::int64_t>(normalized.items.size());
+    r.records += static_cast<std::int64_t>(items.size());
     r.written += counts.written;
-    r.unattributed += normalized.unattributed;
-    for (const auto& i : normalized.items) {
+    r.unattributed += unattributed;
+    for (const auto& i : items) {
       if (!i.partner_id && r.unattributed_ids.size() < 20) r.unattributed_ids.push_back(i.external_id);
     }
     if (page->done || opts.once) break;

@@ -10,16 +10,18 @@
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace pactwatch;
   if (size == 0) return 0;
-  static const char* kinds[] = {"zendesk", "jira", "servicenow", "freshdesk", "salesforce", "hubspot"};
-  const auto kind = kinds[data[0] % 6];
+  static const char* kinds[] = {"zendesk", "jira", "servicenow", "freshdesk", "salesforce", "hubspot", "zendesk"};
+  const auto pick = (data[0] & 0x3f) % 7;  // 6: Zendesk's ticket events stream
+  const auto kind = kinds[pick];
   config::SourceConfig s;
   s.name = "fuzz";
   s.kind = kind;
   s.url = "https://fuzz.example";
   s.page_size = 2;
   s.options = {{"currency", "EUR"}, {"sla_fields", "customfield_10030"}, {"account_field", "customfield_1"}};
-  auto connector = sources::make_connector(s);
-  if (!connector) return 0;
+  auto streams = sources::make_streams(s);
+  if (!streams) return 0;
+  auto* connector = pick == 6 ? &streams->back() : &streams->front();
   sources::HttpResponse r;
   r.status = 200;
   r.headers = {{"Content-Type", "application/json"}};

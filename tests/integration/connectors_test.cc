@@ -178,6 +178,11 @@ std::string base64(const std::string& in) {
   return out;
 }
 
+std::unique_ptr<Connector> make_zendesk_events_only(const config::SourceConfig& s) {
+  auto streams = make_streams(s);
+  return std::move(streams->back());
+}
+
 Reply json_reply(std::string body) { return {200, std::move(body), "application/json", {}, {}}; }
 
 FakeApi::Handler zendesk_pages() {
@@ -234,6 +239,57 @@ TEST_F(ConnectorTest, ZendeskExportsTicketsWithMetricsPageByPage) {
   ASSERT_TRUE(again.ok) << again.error;
   EXPECT_EQ(again.records, 0);
   EXPECT_NE(api.log().back().find("cursor=MTU3NjYxMzYwMC4wfHw0Njh8"), std::string::npos);
+}
+
+TEST_F(ConnectorTest, ZendeskStatusHistoryFromTicketEventsSurvivesTicketUpdates) {
+  FakeApi api([](const httplib::Request& req) {
+    if (req.path == "/api/v2/incremental/ticket_events.json") return json_reply(fixture("zendesk/ticket-events-1.json"));
+    return zendesk_pages()(req);
+  });
+  auto s = source("zendesk", api.url(), "token");
+  auto streams = make_streams(s);
+  ASSERT_TRUE(streams);
+  ASSERT_EQ(streams->size(), 2u);
+  for (auto& c : *streams) {
+    auto r = sync_source(s, *c, *store_, partners_, clock_, options());
+    ASSERT_TRUE(r.ok) << r.error;
+    if (c->history_only()) {
+      EXPECT_EQ(r.records, 1);          // one stored ticket gained history
+      EXPECT_EQ(r.history_skipped, 1);  // ticket 99999 is not this source's (yet)
+    }
+  }
+  EXPECT_NE(api.log().back().find("/api/v2/incremental/ticket_events.json?start_time=1789862400"), std::string::npos)
+      << api.log().back();
+  EXPECT_EQ(json::parse(*store_->cursor("desk#ticket_events"))["start_time"], 1791280000);
+  EXPECT_EQ(store_->cursor("desk"), "MTU3NjYxMzYwMC4wfHw0Njh8");  // each stream has its own cursor
+  auto t = item("35436");
+  ASSERT_TRUE(t);
+  const auto history = json::parse(t->payload)["status_history"];
+  ASSERT_EQ(history.size(), 3u);  // both child event shapes are read
+  EXPECT_EQ(history[0], json({{"at", "2026-10-05T08:00:00Z"}, {"status", "new"}}));
+  EXPECT_EQ(history[1]["status"], "open");
+  EXPECT_EQ(history[2], json({{"at", "2026-10-05T11:45:00Z"}, {"status", "solved"}}));
+
+  // A later export of the ticket, carrying no history, keeps the history stored.
+  store_->set_cursor("desk", "", clock_.now());
+  std::string newer = fixture("zendesk/export-1.json");
+  newer.replace(newer.find("\"updated_at\": \"2026-10-05T12:00:00Z\""), 36, "\"updated_at\": \"2026-10-06T12:00:00Z\"");
+  api.fault(json_reply(newer));
+  api.fault(json_reply(fixture("zendesk/export-2.json")));
+  auto again = sync(s);
+  ASSERT_TRUE(again.ok) << again.error;
+  auto updated = item("35436");
+  EXPECT_EQ(updated->updated_at, *core::parse_rfc3339("2026-10-06T12:00:00Z"));
+  EXPECT_EQ(json::parse(updated->payload)["status_history"].size(), 3u);
+  // Syncing the same events again adds nothing.
+  auto events = make_zendesk_events_only(s);
+  auto repeat = sync_source(s, *events, *store_, partners_, clock_, [this] {
+    auto o = options();
+    o.since = *core::parse_rfc3339("2026-10-01T00:00:00Z");
+    return o;
+  }());
+  ASSERT_TRUE(repeat.ok) << repeat.error;
+  EXPECT_EQ(repeat.written, 0);
 }
 
 TEST_F(ConnectorTest, RateLimitsAreHonouredWithOrWithoutRetryAfter) {

@@ -137,4 +137,13 @@ std::expected<std::unique_ptr<Connector>, std::string> make_connector(const conf
   return std::unexpected("unknown source kind '" + s.kind + "'");
 }
 
+std::expected<std::vector<std::unique_ptr<Connector>>, std::string> make_streams(const config::SourceConfig& s) {
+  auto main = make_connector(s);
+  if (!main) return std::unexpected(main.error());
+  std::vector<std::unique_ptr<Connector>> out;
+  out.push_back(std::move(*main));
+  if (s.kind == "zendesk" && s.option("status_history", "true") != "false") out.push_back(make_zendesk_ticket_events(s));
+  return out;
+}
+
 }  // namespace pactwatch::sources

@@ -28,8 +28,14 @@ struct Page {
 class Connector {
  public:
   virtual ~Connector() = default;
-  // The item kind the records are (tickets, deals).
+  // The item kind the records are (tickets, deals, events).
   [[nodiscard]] virtual std::string kind() const = 0;
+  // A source may have more than one stream (Zendesk: tickets, and ticket events for status
+  // history); each keeps its own cursor, stored as "NAME#STREAM". "" is the main stream.
+  [[nodiscard]] virtual std::string stream() const { return {}; }
+  // A history stream's records are {id, status_history} for items the main stream brought: they
+  // are merged into the stored items (entries added once, in time order), not stored as items.
+  [[nodiscard]] virtual bool history_only() const { return false; }
   // The cursor a first sync (or a sync --since) starts from; "" when `request` takes `since` itself.
   [[nodiscard]] virtual std::string start_cursor(core::Instant) const { return {}; }
   // The request for the page after `cursor` ("" when nothing is stored yet: start at `since`).
@@ -55,6 +61,8 @@ class Connector {
 
 // The connector for a configured source (its kind), or a message.
 [[nodiscard]] std::expected<std::unique_ptr<Connector>, std::string> make_connector(const config::SourceConfig& source);
+// Every stream of a source, the main one first (a sync runs them in this order).
+[[nodiscard]] std::expected<std::vector<std::unique_ptr<Connector>>, std::string> make_streams(const config::SourceConfig& source);
 
 // Shared parsing helpers for connectors (and their fuzz targets).
 namespace wire {

@@ -38,6 +38,7 @@ struct SyncResult {
   std::int64_t written = 0;    // items inserted or changed
   std::int64_t unattributed = 0;
   std::vector<std::string> unattributed_ids;  // the first 20
+  std::int64_t history_skipped = 0;  // status history for items not stored (yet)
   std::int64_t retries = 0;
   std::int64_t rate_limited = 0;
   std::chrono::milliseconds waited{0};
