@@ -151,6 +151,16 @@ void keep_history(store::Store& store, std::vector<store::Item>& items) {
   }
 }
 
+// A survey that names a ticket of the same source and no account belongs to that ticket's partner.
+void attribute_by_ticket(store::Store& store, const std::string& source, std::vector<nlohmann::json>& records) {
+  for (auto& rec : records) {
+    if (!rec.is_object() || rec.contains("partner") || rec.contains("account") || !rec.contains("ticket_id")) continue;
+    const auto& t = rec["ticket_id"];
+    const std::string id = t.is_string() ? t.get<std::string>() : t.dump();
+    if (auto ticket = store.find_item(source, id); ticket && ticket->partner_id) rec["partner"] = *ticket->partner_id;
+  }
+}
+
 SyncResult sync_pages(const config::SourceConfig& src, Connector& connector, store::Store& store,
                       const std::vector<rules::PartnerDef>& partners, const core::Clock& clock, const SyncOptions& opts) {
   SyncResult r;
@@ -311,6 +321,7 @@ SyncResult sync_pages(const config::SourceConfig& src, Connector& connector, sto
     if (connector.history_only()) {
       items = merge_history(store, src.name, page->records, r.history_skipped);
     } else {
+      if (connector.kind() == "surveys") attribute_by_ticket(store, src.name, page->records);
       sources::ImportOptions io;
       io.kind = connector.kind();
       io.source = src.name;

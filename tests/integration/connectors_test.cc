@@ -180,7 +180,7 @@ std::string base64(const std::string& in) {
 
 std::unique_ptr<Connector> make_zendesk_events_only(const config::SourceConfig& s) {
   auto streams = make_streams(s);
-  return std::move(streams->back());
+  return std::move((*streams)[1]);
 }
 
 Reply json_reply(std::string body) { return {200, std::move(body), "application/json", {}, {}}; }
@@ -244,12 +244,13 @@ TEST_F(ConnectorTest, ZendeskExportsTicketsWithMetricsPageByPage) {
 TEST_F(ConnectorTest, ZendeskStatusHistoryFromTicketEventsSurvivesTicketUpdates) {
   FakeApi api([](const httplib::Request& req) {
     if (req.path == "/api/v2/incremental/ticket_events.json") return json_reply(fixture("zendesk/ticket-events-1.json"));
+    if (req.path == "/api/v2/satisfaction_ratings") return json_reply(fixture("zendesk/satisfaction-ratings-1.json"));
     return zendesk_pages()(req);
   });
   auto s = source("zendesk", api.url(), "token");
   auto streams = make_streams(s);
   ASSERT_TRUE(streams);
-  ASSERT_EQ(streams->size(), 2u);
+  ASSERT_EQ(streams->size(), 3u);  // tickets, ticket events, satisfaction ratings
   for (auto& c : *streams) {
     auto r = sync_source(s, *c, *store_, partners_, clock_, options());
     ASSERT_TRUE(r.ok) << r.error;
@@ -257,9 +258,23 @@ TEST_F(ConnectorTest, ZendeskStatusHistoryFromTicketEventsSurvivesTicketUpdates)
       EXPECT_EQ(r.records, 1);          // one stored ticket gained history
       EXPECT_EQ(r.history_skipped, 1);  // ticket 99999 is not this source's (yet)
     }
+    if (c->kind() == "surveys") {
+      EXPECT_EQ(r.records, 2);  // the offered-only rating is no answer
+    }
   }
-  EXPECT_NE(api.log().back().find("/api/v2/incremental/ticket_events.json?start_time=1789862400"), std::string::npos)
-      << api.log().back();
+  bool asked_events = false;
+  for (const auto& line : api.log()) asked_events |= line.find("/api/v2/incremental/ticket_events.json?start_time=1789862400") != std::string::npos;
+  EXPECT_TRUE(asked_events);
+  // CSAT answers are surveys, attributed through their ticket.
+  auto good = item("62");
+  ASSERT_TRUE(good);
+  EXPECT_EQ(good->kind, "surveys");
+  EXPECT_EQ(good->partner_id, "northwind");
+  EXPECT_EQ(json::parse(good->payload)["score"], "good");
+  EXPECT_FALSE(item("63")->partner_id);  // its ticket belongs to no partner
+  EXPECT_FALSE(item("64"));
+  EXPECT_EQ(json::parse(*store_->cursor("desk#satisfaction_ratings"))["since"],
+            std::chrono::floor<std::chrono::seconds>(*core::parse_rfc3339("2026-10-05T13:05:00Z")).time_since_epoch().count());
   EXPECT_EQ(json::parse(*store_->cursor("desk#ticket_events"))["start_time"], 1791280000);
   EXPECT_EQ(store_->cursor("desk"), "MTU3NjYxMzYwMC4wfHw0Njh8");  // each stream has its own cursor
   auto t = item("35436");

@@ -143,6 +143,7 @@ std::expected<std::vector<std::unique_ptr<Connector>>, std::string> make_streams
   std::vector<std::unique_ptr<Connector>> out;
   out.push_back(std::move(*main));
   if (s.kind == "zendesk" && s.option("status_history", "true") != "false") out.push_back(make_zendesk_ticket_events(s));
+  if (s.kind == "zendesk" && s.option("satisfaction", "true") != "false") out.push_back(make_zendesk_ratings(s));
   return out;
 }
 

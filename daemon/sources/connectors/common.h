@@ -16,6 +16,7 @@ namespace pactwatch::sources {
 
 std::unique_ptr<Connector> make_zendesk(const config::SourceConfig& s);
 std::unique_ptr<Connector> make_zendesk_ticket_events(const config::SourceConfig& s);
+std::unique_ptr<Connector> make_zendesk_ratings(const config::SourceConfig& s);
 std::unique_ptr<Connector> make_jira(const config::SourceConfig& s);
 std::unique_ptr<Connector> make_servicenow(const config::SourceConfig& s);
 std::unique_ptr<Connector> make_freshdesk(const config::SourceConfig& s);

@@ -183,9 +183,78 @@ class ZendeskTicketEvents final : public Connector {
   config::SourceConfig s_;
 };
 
+// Satisfaction ratings (CSAT) as surveys, with cursor pagination:
+//   GET /api/v2/satisfaction_ratings?score=received&start_time=EPOCH_S&page[size]=N[&page[after]=CURSOR]
+// answers {satisfaction_ratings, meta: {has_more, after_cursor}, links: {next}}. A rating names its
+// ticket; it belongs to the partner of that ticket as stored. The next poll starts at the newest
+// rating's updated_at seen (the endpoint filters by time, not by a lasting cursor).
+class ZendeskRatings final : public Connector {
+ public:
+  explicit ZendeskRatings(config::SourceConfig s) : s_(std::move(s)) {}
+
+  std::string kind() const override { return "surveys"; }
+  std::string stream() const override { return "satisfaction_ratings"; }
+  std::string start_cursor(core::Instant since) const override {
+    return detail::cursor_text({{"since", std::chrono::floor<std::chrono::seconds>(since).time_since_epoch().count()}});
+  }
+
+  HttpRequest request(const std::string& cursor, core::Instant since) const override {
+    const json c = detail::cursor_json(cursor);
+    const auto from = detail::cint(c, "since").value_or(std::chrono::floor<std::chrono::seconds>(since).time_since_epoch().count());
+    std::string url = s_.url + "/api/v2/satisfaction_ratings?score=received&start_time=" + std::to_string(from) +
+                      "&page%5Bsize%5D=" + std::to_string(std::min(s_.page_size, 100));
+    if (auto after = detail::cstr(c, "after")) url += "&page%5Bafter%5D=" + url_encode(*after);
+    return {"GET", url, {}, {}, {}};
+  }
+
+  std::expected<Page, std::string> parse(const HttpResponse& resp, const std::string& cursor) const override {
+    auto body = detail::parse_body(resp);
+    if (!body) return std::unexpected(body.error());
+    const json& j = *body;
+    if (!j.is_object() || !j.contains("satisfaction_ratings") || !j["satisfaction_ratings"].is_array()) {
+      return std::unexpected("no 'satisfaction_ratings' array");
+    }
+    const json c = detail::cursor_json(cursor);
+    std::int64_t hwm = detail::cint(c, "hwm").value_or(detail::cint(c, "since").value_or(0));
+    Page page;
+    for (const auto& r : j["satisfaction_ratings"]) {
+      if (!r.is_object() || !r.contains("id")) return std::unexpected("a rating without an id");
+      const std::string score = detail::text_of(r.value("score", json()));
+      if (score != "good" && score != "bad") continue;  // offered or unoffered: no answer yet
+      json rec{{"id", detail::text_of(r["id"])}, {"score", score}, {"type", "csat"}};
+      detail::put_instant(rec, "submitted_at", r.value("created_at", json()));
+      detail::put_instant(rec, "updated_at", r.value("updated_at", json()));
+      if (!rec.contains("submitted_at")) return std::unexpected("rating " + rec["id"].get<std::string>() + " has no created_at");
+      if (r.contains("ticket_id") && !r["ticket_id"].is_null()) rec["ticket_id"] = detail::text_of(r["ticket_id"]);
+      if (r.contains("comment") && r["comment"].is_string() && !r["comment"].get<std::string>().empty()) rec["comment"] = r["comment"];
+      if (auto u = wire::instant(rec.value("updated_at", rec["submitted_at"]))) {
+        hwm = std::max(hwm, std::chrono::floor<std::chrono::seconds>(*u).time_since_epoch().count());
+      }
+      page.records.push_back(std::move(rec));
+    }
+    const bool more = j.contains("meta") && j["meta"].is_object() && j["meta"].value("has_more", false) &&
+                      j["meta"].contains("after_cursor") && j["meta"]["after_cursor"].is_string();
+    json next;
+    if (more) {
+      next = {{"since", detail::cint(c, "since").value_or(hwm)}, {"after", j["meta"]["after_cursor"]}, {"hwm", hwm}};
+    } else {
+      page.done = true;
+      next = {{"since", hwm}};
+    }
+    page.next_cursor = detail::cursor_text(next);
+    return page;
+  }
+
+  HttpRequest probe() const override { return {"GET", s_.url + "/api/v2/users/me.json", {}, {}, {}}; }
+
+ private:
+  config::SourceConfig s_;
+};
+
 }  // namespace
 
 std::unique_ptr<Connector> make_zendesk(const config::SourceConfig& s) { return std::make_unique<Zendesk>(s); }
+std::unique_ptr<Connector> make_zendesk_ratings(const config::SourceConfig& s) { return std::make_unique<ZendeskRatings>(s); }
 std::unique_ptr<Connector> make_zendesk_ticket_events(const config::SourceConfig& s) {
   return std::make_unique<ZendeskTicketEvents>(s);
 }
