@@ -11,7 +11,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   using namespace pactwatch;
   if (size == 0) return 0;
   static const char* kinds[] = {"zendesk", "jira", "servicenow", "freshdesk", "salesforce", "hubspot", "zendesk", "zendesk"};
-  const auto pick = (data[0] & 0x3f) % 8;  // 6, 7: Zendesk's ticket events and satisfaction ratings streams
+  const std::size_t pick = static_cast<std::size_t>(data[0] & 0x3f) % 8;  // 6, 7: Zendesk's ticket events and satisfaction ratings streams
   const auto kind = kinds[pick];
   config::SourceConfig s;
   s.name = "fuzz";
@@ -21,7 +21,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   s.options = {{"currency", "EUR"}, {"sla_fields", "customfield_10030"}, {"account_field", "customfield_1"}};
   auto streams = sources::make_streams(s);
   if (!streams) return 0;
-  auto* connector = pick >= 6 ? &(*streams)[static_cast<std::size_t>(pick - 5)] : &streams->front();
+  auto* connector = pick >= 6 ? &(*streams)[pick - 5] : &streams->front();
   sources::HttpResponse r;
   r.status = 200;
   r.headers = {{"Content-Type", "application/json"}};
