@@ -4,6 +4,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <httplib.h>
 #include <spdlog/spdlog.h>
 #include <systemd/sd-daemon.h>
@@ -15,6 +16,7 @@
 #include <mutex>
 #include <thread>
 
+#include "pactwatch/app/scheduler.h"
 #include "pactwatch/rules/rule_set.h"
 #include "pactwatch/sources/sync.h"
 #include "pactwatch/store/store.h"
@@ -135,6 +137,22 @@ int serve(const config::Config& config, const core::Clock& clock) {
   std::thread http_thread([&] { http.listen_after_bind(); });
 
   boost::asio::io_context io;
+  Scheduler scheduler(io, config, *db, [&] { return active.get(); }, clock);
+  scheduler.on_status = [](const std::string& line) { notify_systemd(("STATUS=" + line).c_str()); };
+  // The watchdog is fed from the event loop, so a stuck loop stops feeding it.
+  boost::asio::steady_timer watchdog(io);
+  std::uint64_t watchdog_usec = 0;
+  std::function<void()> feed_watchdog = [&] {
+    notify_systemd("WATCHDOG=1");
+    watchdog.expires_after(std::chrono::microseconds(watchdog_usec / 2));
+    watchdog.async_wait([&](const boost::system::error_code& ec) {
+      if (!ec) feed_watchdog();
+    });
+  };
+  if (sd_watchdog_enabled(0, &watchdog_usec) > 0 && watchdog_usec > 0) {
+    spdlog::info("systemd watchdog every {} ms", watchdog_usec / 2000);
+    feed_watchdog();
+  }
   boost::asio::signal_set stop_signals(io, SIGINT, SIGTERM);
   boost::asio::signal_set reload_signal(io, SIGHUP);
   std::function<void()> wait_reload = [&] {
@@ -153,13 +171,16 @@ int serve(const config::Config& config, const core::Clock& clock) {
     spdlog::info("{}: stopping", signo == SIGINT ? "SIGINT" : "SIGTERM");
     notify_systemd("STOPPING=1");
     reload_signal.cancel();
+    watchdog.cancel();
+    scheduler.stop();  // running syncs stop between pages; requests in flight are abandoned
     // The socket already listens (bind_to_port); wait for the accept loop to start before stopping it.
     for (int i = 0; i < 200 && !http.is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
     http.stop();
   });
 
   spdlog::info("listening on http://{}:{} (GET /livez, GET /readyz, GET /metrics)", config.listen_host, config.listen_port);
-  notify_systemd("READY=1\nSTATUS=serving");
+  scheduler.start();
+  notify_systemd(("READY=1\nSTATUS=" + scheduler.status_line()).c_str());
   io.run();
   http_thread.join();
   spdlog::info("stopped");

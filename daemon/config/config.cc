@@ -85,6 +85,15 @@ Result apply_pool_size(Config& c, std::string_view v) {
   return {};
 }
 
+std::optional<std::int64_t> seconds(std::string_view v);
+
+Result apply_full_interval(Config& c, std::string_view v) {
+  auto s = seconds(v);
+  if (!s || *s < 10) return std::unexpected("expected a duration of at least 10s, such as 15m");
+  c.full_evaluation_interval_s = *s;
+  return {};
+}
+
 Result apply_rules_dir(Config& c, std::string_view v) {
   if (v.empty()) return std::unexpected("must not be empty");
   c.rules_dir = std::string(v);
@@ -110,7 +119,7 @@ Result apply_log_format(Config& c, std::string_view v) {
 }
 
 // The one table of settings: defaults, validation and documentation.
-constexpr std::array<Setting, 8> kSettings{{
+constexpr std::array<Setting, 9> kSettings{{
     {"listen", "127.0.0.1:8080", "address", "Address and port of the HTTP server (health, metrics, API).", apply_listen},
     {"database.url", "sqlite:///var/lib/pactwatch/pactwatch.db", "url",
      "The store: sqlite:///path/to/file.db (embedded) or postgresql://user@host:port/db[?sslmode=...].", apply_database_url},
@@ -121,6 +130,9 @@ constexpr std::array<Setting, 8> kSettings{{
     {"rules_dir", "/etc/pactwatch/rules", "path", "Directory with partners.yaml, calendars/ and contracts/.", apply_rules_dir},
     {"log.level", "info", "enum", "trace, debug, info, warn, error, critical or off.", apply_log_level},
     {"log.format", "text", "enum", "text (human-readable, stderr) or json (one JSON object per line).", apply_log_format},
+    {"evaluation.full_interval", "15m", "duration",
+     "How often serve re-evaluates every current period in full (timers move with the clock even when no data arrives).",
+     apply_full_interval},
 }};
 
 // Names that may appear directly under `prefix` ("" for the top level), in table order.

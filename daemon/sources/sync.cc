@@ -187,7 +187,7 @@ SyncResult sync_pages(const config::SourceConfig& src, Connector& connector, sto
     }
   }
   HttpClient http({std::chrono::seconds(src.connect_timeout_s), std::chrono::seconds(src.timeout_s), src.verify_tls,
-                   "pactwatch"});
+                   "pactwatch", opts.abort});
   std::mt19937_64 rng(opts.jitter_seed ? opts.jitter_seed : std::random_device{}());
   const int rpm = src.requests_per_minute > 0 ? src.requests_per_minute : connector.default_requests_per_minute();
   std::optional<core::Instant> last_request;
@@ -244,6 +244,10 @@ SyncResult sync_pages(const config::SourceConfig& src, Connector& connector, sto
   int stalled = 0;
 
   for (int page_no = 0; page_no < opts.max_pages; ++page_no) {
+    if (opts.stopping && opts.stopping()) {
+      r.stopped = true;
+      break;
+    }
     HttpRequest req = connector.request(cursor, since);
     HttpResponse resp;
     for (int attempt = 0;; ++attempt) {
@@ -333,6 +337,14 @@ SyncResult sync_pages(const config::SourceConfig& src, Connector& connector, sto
       items = std::move(normalized.items);
       unattributed = normalized.unattributed;
       if (connector.kind() == "tickets") keep_history(store, items);
+    }
+    if (opts.collect_changes) {
+      for (const auto& item : items) {
+        auto prev = store.find_item(item.source, item.external_id);
+        if (prev && (*prev == item || prev->updated_at > item.updated_at)) continue;  // nothing will change
+        r.changed.push_back(item);
+        if (prev) r.previous.push_back(std::move(*prev));
+      }
     }
     const auto counts = store.store_page(cursor_key, items, page->next_cursor, clock.now());
     // A page that leads back to itself (a repeated page) is harmless once; a source that keeps

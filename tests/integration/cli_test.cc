@@ -6,6 +6,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
 #include <thread>
 
 #include "pactwatch/store/store.h"
@@ -532,6 +536,86 @@ void serve_and_stop(const std::string& db_url, int stop_signal) {
 TEST(Serve, SqliteLivezReadyzAndSigterm) { serve_and_stop("", SIGTERM); }
 TEST(Serve, SqliteStopsOnSigint) { serve_and_stop("", SIGINT); }
 TEST(Serve, Postgresql) { serve_and_stop(testutils::shared_postgres().create_database("serve_pg"), SIGTERM); }
+
+// A NOTIFY_SOCKET of our own: the datagrams pactwatch sends to systemd.
+class NotifySocket {
+ public:
+  explicit NotifySocket(std::filesystem::path path) : path_(std::move(path)) {
+    fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path_.c_str());
+    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  }
+  ~NotifySocket() { ::close(fd_); }
+  // Everything received so far, appended to what came before.
+  const std::string& drain() {
+    char buf[4096];
+    while (true) {
+      const auto n = ::recv(fd_, buf, sizeof buf, 0);
+      if (n <= 0) break;
+      all_ += std::string(buf, static_cast<std::size_t>(n)) + "\n";
+    }
+    return all_;
+  }
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+  int fd_ = -1;
+  std::string all_;
+};
+
+TEST(Serve, PollsSourcesEvaluatesAndTalksToSystemd) {
+  httplib::Server fake;
+  std::atomic<int> requests{0};
+  fake.Get("/api/v2/tickets", [&](const httplib::Request&, httplib::Response& res) {
+    ++requests;
+    res.set_content(R"([{"id": 7, "status": 2, "priority": 4, "company_id": 4100, "created_at": "2026-10-05T08:00:00Z",
+                         "updated_at": "2026-10-05T09:00:00Z", "stats": {"first_responded_at": "2026-10-05T08:20:00Z"}}])",
+                    "application/json");
+  });
+  const int fake_port = fake.bind_to_any_port("127.0.0.1");
+  std::thread th([&] { fake.listen_after_bind(); });
+  Daemon d("", "sources:\n  desk:\n    kind: freshdesk\n    url: http://127.0.0.1:" + std::to_string(fake_port) +
+                   "\n    auth: {type: api_key, secret_file: SECRET}\n    poll_interval: 1s\n    since: 2026-10-01T00:00:00Z\n"
+                   "evaluation:\n  full_interval: 10s\n");
+  d.dir.write("rules/partners.yaml", "partners:\n  - {id: northwind, name: Northwind, kind: outsourcer, external_ids: {desk: 4100}}\n");
+  const auto secret = d.dir.write("key", "abc\n");
+  std::string cfg = testutils::read_file(d.config);
+  cfg.replace(cfg.find("SECRET"), 6, secret.string());
+  d.dir.write("pactwatch.yaml", cfg);
+  NotifySocket notify(d.dir.path() / "notify.sock");
+  testutils::Child child({"/usr/bin/env", "NOTIFY_SOCKET=" + notify.path().string(), "WATCHDOG_USEC=200000", kBinary, "serve",
+                          "-c", d.config.string()});
+  ASSERT_TRUE(d.wait_live(child)) << child.err();
+  // Wait (on a condition, not a fixed sleep) for the source to be polled at least twice and the
+  // ticket stored.
+  const std::string db = "sqlite://" + (d.dir.path() / "var/pactwatch.db").string();
+  bool stored = false;
+  for (int i = 0; i < 200 && !(stored && requests >= 2); ++i) {
+    std::this_thread::sleep_for(50ms);
+    notify.drain();  // as systemd would: a full socket queue would block the sender
+    if (stored) continue;
+    if (auto s = store::Store::open({db, "", 1})) stored = (*s)->find_item("desk", "7").has_value();
+  }
+  EXPECT_TRUE(stored) << child.err();
+  EXPECT_GE(requests.load(), 2) << child.err();  // polled on its interval
+  for (int i = 0; i < 100 && notify.drain().find("WATCHDOG=1") == std::string::npos; ++i) std::this_thread::sleep_for(20ms);
+  const std::string messages = notify.drain();
+  EXPECT_NE(messages.find("READY=1"), std::string::npos) << messages;
+  EXPECT_NE(messages.find("STATUS="), std::string::npos) << messages;
+  EXPECT_NE(messages.find("source(s) ok"), std::string::npos) << messages;
+  EXPECT_NE(messages.find("WATCHDOG=1"), std::string::npos) << messages;
+  child.signal(SIGTERM);
+  auto code = child.wait(10s);
+  ASSERT_TRUE(code.has_value()) << "did not stop within 10 s";
+  EXPECT_EQ(*code, 0) << child.err();
+  EXPECT_NE(notify.drain().find("STOPPING=1"), std::string::npos);
+  EXPECT_NE(child.err().find("full evaluation"), std::string::npos) << child.err();
+  fake.stop();
+  th.join();
+}
 
 TEST(Serve, SighupWithBrokenRulesKeepsTheRulesInForce) {
   Daemon d("", "log:\n  format: json\n");

@@ -68,6 +68,7 @@ struct Config {
   std::string rules_dir;
   std::string log_level;  // trace, debug, info, warn, error, critical, off
   LogFormat log_format = LogFormat::text;
+  std::int64_t full_evaluation_interval_s = 900;
   std::vector<SourceConfig> sources;
   [[nodiscard]] const SourceConfig* source(std::string_view name) const {
     for (const auto& s : sources) {

@@ -3,6 +3,7 @@
 // exceptions, so the sync loop can classify and retry them.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <expected>
 #include <optional>
@@ -41,6 +42,7 @@ struct HttpOptions {
   std::chrono::seconds timeout{60};
   bool verify_tls = true;
   std::string user_agent = "pactwatch";
+  const std::atomic<bool>* abort = nullptr;  // when it turns true, a transfer in progress is abandoned
 };
 
 class HttpClient {

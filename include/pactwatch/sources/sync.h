@@ -4,6 +4,7 @@
 // never moves the cursor.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <expected>
 #include <functional>
@@ -27,6 +28,9 @@ struct SyncOptions {
   std::function<void(std::chrono::milliseconds)> sleep;  // how to wait (tests record instead)
   std::function<std::expected<std::string, std::string>(const config::SecretRef&, std::string_view)> read_secret;  // default: config::read_secret
   std::uint64_t jitter_seed = 0;            // 0: random
+  bool collect_changes = false;             // report the items written and the versions they replaced
+  std::function<bool()> stopping;           // checked before each request: stop between pages
+  const std::atomic<bool>* abort = nullptr; // abandons a request in flight when it turns true
 };
 
 struct SyncResult {
@@ -43,6 +47,9 @@ struct SyncResult {
   std::int64_t rate_limited = 0;
   std::chrono::milliseconds waited{0};
   std::string cursor;          // where the source stands afterwards
+  bool stopped = false;        // stopped on request, between pages (not an error)
+  std::vector<store::Item> changed;   // with collect_changes: the items written
+  std::vector<store::Item> previous;  // ... and the stored versions they replaced
 };
 
 // Counters per source since the process started, in Prometheus text format for /metrics.

@@ -1,0 +1,176 @@
+#include "pactwatch/app/scheduler.h"
+
+#include <boost/asio/post.hpp>
+#include <spdlog/spdlog.h>
+
+#include <functional>
+#include <random>
+#include <thread>
+
+#include "pactwatch/app/evaluation_runner.h"
+#include "pactwatch/sources/sync.h"
+
+namespace pactwatch::app {
+
+namespace {
+
+using std::chrono::milliseconds;
+
+// A source's first tick: its slot in the interval (from its name, stable across restarts) plus
+// up to a tenth of the interval of jitter.
+milliseconds first_delay(const config::SourceConfig& s) {
+  const auto interval = static_cast<std::uint64_t>(s.poll_interval_s) * 1000;
+  const auto slot = std::hash<std::string>{}(s.name) % std::max<std::uint64_t>(interval, 1);
+  std::mt19937_64 rng(std::random_device{}());
+  std::uniform_int_distribution<std::uint64_t> jitter(0, interval / 10);
+  // Poll soon after start-up: the slot is taken within the first interval, capped at a minute.
+  return milliseconds(static_cast<std::int64_t>(std::min<std::uint64_t>(slot % 60000, interval) + jitter(rng) % 1000));
+}
+
+}  // namespace
+
+Scheduler::Scheduler(boost::asio::io_context& io, const config::Config& config, store::Store& store, RulesSnapshot rules,
+                     const core::Clock& clock)
+    : io_(io), config_(config), store_(store), rules_(std::move(rules)), clock_(clock) {}
+
+Scheduler::~Scheduler() { stop(); }
+
+void Scheduler::start() {
+  for (const auto& s : config_.sources) {
+    states_[s.name];
+    timers_[s.name] = std::make_unique<boost::asio::steady_timer>(io_);
+    schedule_source(s, first_delay(s));
+  }
+  full_timer_ = std::make_unique<boost::asio::steady_timer>(io_);
+  schedule_full(milliseconds(0));  // evaluate once at start-up
+  publish();
+}
+
+void Scheduler::stop() {
+  if (stopping_.exchange(true)) return;
+  for (auto& [name, t] : timers_) t->cancel();
+  if (full_timer_) full_timer_->cancel();
+  pool_.join();  // running syncs stop between pages (their waits end early too)
+}
+
+void Scheduler::schedule_source(const config::SourceConfig& s, milliseconds delay) {
+  auto& timer = *timers_.at(s.name);
+  timer.expires_after(delay);
+  timer.async_wait([this, &s](const boost::system::error_code& ec) {
+    if (ec || stopping_) return;
+    auto& st = states_[s.name];
+    if (st.running) {
+      ++st.missed_ticks;  // the last sync is still going: this tick is skipped, and counted
+      sources::metrics().error(s.name, "missed_tick");
+    } else {
+      run_source(s);
+    }
+    schedule_source(s, milliseconds(s.poll_interval_s * 1000));
+  });
+}
+
+void Scheduler::run_source(const config::SourceConfig& s) {
+  states_[s.name].running = true;
+  boost::asio::post(pool_, [this, &s] {
+    bool ok = true;
+    std::string error;
+    std::vector<store::Item> changed, previous;
+    auto streams = sources::make_streams(s);
+    if (!streams) {
+      ok = false;
+      error = streams.error();
+    } else {
+      const auto rules = rules_();
+      for (auto& connector : *streams) {
+        if (stopping_) break;
+        sources::SyncOptions o;
+        o.collect_changes = true;
+        o.stopping = [this] { return stopping_.load(); };
+        o.abort = &stopping_;
+        o.sleep = [this](milliseconds d) {
+          // Waits end early when the daemon stops.
+          const auto until = std::chrono::steady_clock::now() + d;
+          while (!stopping_ && std::chrono::steady_clock::now() < until) {
+            std::this_thread::sleep_for(std::min(milliseconds(100), std::chrono::duration_cast<milliseconds>(until - std::chrono::steady_clock::now())));
+          }
+        };
+        const auto r = sources::sync_source(s, *connector, store_, rules->partners, clock_, o);
+        changed.insert(changed.end(), r.changed.begin(), r.changed.end());
+        previous.insert(previous.end(), r.previous.begin(), r.previous.end());
+        if (!r.ok) {
+          ok = false;
+          error = r.error;
+          spdlog::warn("source {}{}: {}", s.name, connector->stream().empty() ? "" : " (" + connector->stream() + ")", r.error);
+          break;
+        }
+        if (r.records > 0 || r.unattributed > 0) {
+          spdlog::info("source {}{}: {} record(s), {} written, {} unattributed", s.name,
+                       connector->stream().empty() ? "" : " (" + connector->stream() + ")", r.records, r.written, r.unattributed);
+        }
+      }
+    }
+    if (!changed.empty() && !stopping_) {
+      evaluate([&](EvaluationRunner& runner) {
+        const auto now = clock_.now();
+        const auto stats = runner.run_incremental(changed, previous, now, now);
+        spdlog::info("re-evaluated {} contract period(s) after {} changed item(s) from {}: {} status change(s)",
+                     stats.evaluations, changed.size(), s.name, stats.status_changes);
+        return stats;
+      }, "incremental evaluation");
+    }
+    boost::asio::post(io_, [this, &s, ok, error] {
+      auto& st = states_[s.name];
+      st.running = false;
+      ++st.syncs;
+      st.ok = ok;
+      st.last_error = error;
+      publish();
+    });
+  });
+}
+
+void Scheduler::schedule_full(milliseconds delay) {
+  full_timer_->expires_after(delay);
+  full_timer_->async_wait([this](const boost::system::error_code& ec) {
+    if (ec || stopping_) return;
+    boost::asio::post(pool_, [this] {
+      evaluate([&](EvaluationRunner& runner) {
+        const auto now = clock_.now();
+        const auto stats = runner.run_full(now, now);
+        spdlog::info("full evaluation: {} contract period(s) in {} ms, {} status change(s)", stats.evaluations,
+                     (stats.compute + stats.save).count() / 1000, stats.status_changes);
+        return stats;
+      }, "full evaluation");
+      boost::asio::post(io_, [this] { publish(); });
+    });
+    schedule_full(milliseconds(config_.full_evaluation_interval_s * 1000));
+  });
+}
+
+void Scheduler::evaluate(const std::function<void(EvaluationRunner&)>& work, const char* what) {
+  std::lock_guard lock(evaluation_mutex_);
+  const auto rules = rules_();
+  try {
+    EvaluationRunner runner(*rules, store_);
+    work(runner);
+    std::lock_guard s(status_mutex_);
+    last_evaluation_ = core::format_rfc3339(clock_.now());
+  } catch (const std::exception& e) {
+    spdlog::error("{} failed: {}; the next one will try again", what, e.what());
+  }
+}
+
+std::string Scheduler::status_line() const {
+  int ok = 0, failing = 0;
+  for (const auto& [name, st] : states_) (st.ok ? ok : failing)++;
+  std::string line = std::to_string(ok) + " source(s) ok, " + std::to_string(failing) + " failing";
+  std::lock_guard lock(status_mutex_);
+  line += last_evaluation_.empty() ? "; not evaluated yet" : "; last evaluation " + last_evaluation_;
+  return line;
+}
+
+void Scheduler::publish() {
+  if (on_status) on_status(status_line());
+}
+
+}  // namespace pactwatch::app

@@ -1,0 +1,74 @@
+// The daemon's schedule: each source polls on its interval (slotted by a hash of its name, with
+// jitter, so sources do not herd), a sync is followed by an incremental re-evaluation of what it
+// changed, and a periodic full re-evaluation catches what the clock alone changes (a timer that
+// breaches at 17:00 with no new data). Timers live on the io_context; syncs and evaluations run on
+// a small thread pool and post their outcome back. Not thread-safe: use from the io_context.
+#pragma once
+
+#include <utility>  // before Boost.Asio (Boost 1.74 with GCC 12 in C++23 mode)
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "pactwatch/config/config.h"
+#include "pactwatch/core/clock.h"
+#include "pactwatch/rules/rule_set.h"
+#include "pactwatch/store/store.h"
+
+namespace pactwatch::app {
+
+struct SourceState {
+  bool running = false;
+  bool ok = true;           // the last sync succeeded
+  std::int64_t syncs = 0;
+  std::int64_t missed_ticks = 0;  // ticks that came while a sync was still running
+  std::string last_error;
+};
+
+class Scheduler {
+ public:
+  using RulesSnapshot = std::function<std::shared_ptr<const rules::RuleSet>()>;
+  Scheduler(boost::asio::io_context& io, const config::Config& config, store::Store& store, RulesSnapshot rules,
+            const core::Clock& clock);
+  ~Scheduler();
+
+  void start();
+  // Stops timers, asks running work to stop between pages, and waits for it (bounded by the
+  // sync loop's own timeouts).
+  void stop();
+  // "2 source(s) ok, 1 failing; last evaluation 12:00:05Z, 25 period(s)": for systemd STATUS=.
+  [[nodiscard]] std::string status_line() const;
+  // Called (on the io_context) whenever the status line may have changed.
+  std::function<void(const std::string&)> on_status;
+
+ private:
+  void schedule_source(const config::SourceConfig& s, std::chrono::milliseconds delay);
+  void run_source(const config::SourceConfig& s);
+  void schedule_full(std::chrono::milliseconds delay);
+  void evaluate(const std::function<void(class EvaluationRunner&)>& work, const char* what);
+  void publish();
+
+  boost::asio::io_context& io_;
+  const config::Config& config_;
+  store::Store& store_;
+  RulesSnapshot rules_;
+  const core::Clock& clock_;
+  boost::asio::thread_pool pool_{2};
+  std::map<std::string, std::unique_ptr<boost::asio::steady_timer>> timers_;
+  std::unique_ptr<boost::asio::steady_timer> full_timer_;
+  std::map<std::string, SourceState> states_;
+  std::atomic<bool> stopping_{false};
+  std::mutex evaluation_mutex_;  // one evaluation at a time (the runner is not thread-safe)
+  mutable std::mutex status_mutex_;
+  std::string last_evaluation_;
+};
+
+}  // namespace pactwatch::app
