@@ -640,6 +640,24 @@ std::optional<std::string> Store::cursor(const std::string& source) {
   });
 }
 
+// --- outbox ----------------------------------------------------------------------------------
+
+namespace {
+
+void insert_event(soci::session& sql, const OutboxEvent& e) {
+  std::string id = e.id, type = e.type, partner = e.partner, contract = e.contract, period = e.period, subject = e.subject,
+              payload = e.payload;
+  int version = e.version;
+  long long at = core::to_unix_ms(e.created_at);
+  // The same cause twice (a retried run) is one event.
+  sql << "INSERT INTO outbox (id, type, partner, contract, version, period, subject, created_at, payload) "
+         "VALUES (:i, :t, :pa, :c, :v, :p, :s, :a, :pl) ON CONFLICT (id) DO NOTHING",
+      soci::use(id), soci::use(type), soci::use(partner), soci::use(contract), soci::use(version), soci::use(period),
+      soci::use(subject), soci::use(at), soci::use(payload);
+}
+
+}  // namespace
+
 // --- evaluations ---------------------------------------------------------------------------
 
 std::vector<StatusChange> Store::save_evaluation(const EvaluationRecord& r, core::Instant now) {
@@ -691,6 +709,7 @@ void Store::save_evaluation_in(soci::session& sql, const EvaluationRecord& r, co
           soci::use(previous, from_ind), soci::use(status), soci::use(at);
       changes.push_back({contract, version, period, partner, rule,
                          known ? std::optional<std::string>(previous) : std::nullopt, status, now});
+      if (auto event = event_for(changes.back())) insert_event(sql, *event);  // same transaction as its cause
     }
   }
 }
@@ -777,6 +796,10 @@ void Store::close_statements(std::span<const StatementRecord> statements) {
                   engine = s.engine_version, by = s.closed_by, doc = s.document;
       long long start = core::to_unix_ms(s.period_start), own = s.own_minor, total = s.total_minor,
                 carry = s.carry_out_minor, as_of = core::to_unix_ms(s.as_of), closed = core::to_unix_ms(s.closed_at);
+      insert_event(tx.sql(), OutboxEvent{"statement.closed/" + contract + "/" + std::to_string(version) + "/" + period,
+                                         "statement.closed", partner, contract, version, period, "statement", s.closed_at,
+                                         "{\"total\":\"" + std::to_string(total) + "\",\"currency\":\"" + currency +
+                                             "\",\"closed_by\":\"" + by + "\"}"});
       tx.sql() << "INSERT INTO statements (contract, version, period, partner, period_start, currency, own_minor, "
                   "total_minor, carry_out_minor, contract_sha256, input_digest, engine_version, as_of, closed_at, "
                   "closed_by, document) VALUES (:c, :v, :p, :pa, :s, :cu, :o, :t, :ca, :h, :d, :e, :a, :cl, :b, :doc)",
@@ -817,6 +840,185 @@ std::vector<StatementRecord> Store::closed_statements(const std::string& contrac
     std::vector<StatementRecord> out;
     while (st.fetch()) out.push_back(row.get());
     return out;
+  });
+}
+
+std::optional<OutboxEvent> event_for(const StatusChange& c) {
+  const auto colon = c.rule.find(':');
+  const std::string kind = c.rule.substr(0, colon);
+  const std::string from = c.from.value_or("");
+  std::string type;
+  if (kind == "kpi") {
+    if (c.to == "breached") type = "kpi.breached";
+    else if (c.to == "at_risk") type = "kpi.at_risk";
+    else if ((c.to == "met" || c.to == "warning") && (from == "breached" || from == "at_risk")) type = "kpi.recovered";
+  } else if (kind == "standard" && c.to == "breached") {
+    type = "standard.violated";
+  } else if (kind == "obligation" && c.to == "breached") {
+    type = "obligation.breached";
+  }
+  if (type.empty()) return std::nullopt;
+  OutboxEvent e;
+  e.type = type;
+  e.partner = c.partner;
+  e.contract = c.contract;
+  e.version = c.version;
+  e.period = c.period;
+  e.subject = c.rule;
+  e.created_at = c.at;
+  e.id = type + "/" + c.contract + "/" + std::to_string(c.version) + "/" + c.period + "/" + c.rule + "/" +
+         std::to_string(core::to_unix_ms(c.at));
+  auto quote = [](const std::string& v) {
+    std::string out = "\"";
+    for (char ch : v) {
+      if (ch == '"' || ch == '\\') out += '\\';
+      if (static_cast<unsigned char>(ch) < 0x20) continue;
+      out += ch;
+    }
+    return out + "\"";
+  };
+  e.payload = "{\"rule\":" + quote(c.rule) + ",\"from\":" + (c.from ? quote(*c.from) : std::string("null")) + ",\"to\":" + quote(c.to) +
+              ",\"evidence\":" + quote("/api/v1/evaluations/" + c.contract + "/" + std::to_string(c.version) + "/" + c.period) + "}";
+  return e;
+}
+
+namespace {
+
+struct EventRow {
+  OutboxEvent e;
+  long long at = 0;
+  static constexpr const char* kColumns = "SELECT id, type, partner, contract, version, period, subject, created_at, payload FROM outbox ";
+  void bind(soci::details::prepare_temp_type& p) {
+    p, soci::into(e.id), soci::into(e.type), soci::into(e.partner), soci::into(e.contract), soci::into(e.version),
+        soci::into(e.period), soci::into(e.subject), soci::into(at), soci::into(e.payload);
+  }
+  [[nodiscard]] OutboxEvent get() const {
+    OutboxEvent out = e;
+    out.created_at = core::from_unix_ms(at);
+    return out;
+  }
+};
+
+struct DeliveryRow {
+  Delivery d;
+  long long next = 0, delivered = 0;
+  soci::indicator error_ind = soci::i_ok, delivered_ind = soci::i_ok;
+  static constexpr const char* kColumns =
+      "SELECT event_id, channel, status, attempts, next_attempt_at, last_error, delivered_at FROM deliveries ";
+  void bind(soci::details::prepare_temp_type& p) {
+    p, soci::into(d.event_id), soci::into(d.channel), soci::into(d.status), soci::into(d.attempts), soci::into(next),
+        soci::into(d.last_error, error_ind), soci::into(delivered, delivered_ind);
+  }
+  [[nodiscard]] Delivery get() const {
+    Delivery out = d;
+    out.next_attempt_at = core::from_unix_ms(next);
+    if (error_ind != soci::i_ok) out.last_error.clear();
+    out.delivered_at = delivered_ind == soci::i_ok ? std::optional(core::from_unix_ms(delivered)) : std::nullopt;
+    return out;
+  }
+};
+
+}  // namespace
+
+std::vector<OutboxEvent> Store::outbox_events(std::size_t limit) {
+  return wrap("outbox list", [&] {
+    Lease l(*pool_);
+    EventRow row;
+    auto prep = (l.sql().prepare << std::string(EventRow::kColumns) + "ORDER BY created_at, id LIMIT " + std::to_string(limit));
+    row.bind(prep);
+    soci::statement st(prep);
+    st.execute();
+    std::vector<OutboxEvent> out;
+    while (st.fetch()) out.push_back(row.get());
+    return out;
+  });
+}
+
+std::optional<OutboxEvent> Store::outbox_event(const std::string& id) {
+  return wrap("outbox lookup", [&]() -> std::optional<OutboxEvent> {
+    Lease l(*pool_);
+    EventRow row;
+    auto prep = (l.sql().prepare << std::string(EventRow::kColumns) + "WHERE id = :i");
+    row.bind(prep);
+    prep, soci::use(id, "i");
+    soci::statement st(prep);
+    st.execute();
+    if (!st.fetch()) return std::nullopt;
+    return row.get();
+  });
+}
+
+std::vector<Delivery> Store::due_deliveries(const std::string& channel, core::Instant now, core::Instant channel_since,
+                                            std::size_t limit) {
+  return wrap("outbox deliveries", [&] {
+    Transaction tx(*this, Durability::normal);
+    const long long at = core::to_unix_ms(now), since = core::to_unix_ms(channel_since);
+    std::string ch = channel;
+    tx.sql() << "INSERT INTO deliveries (event_id, channel, status, attempts, next_attempt_at) "
+                "SELECT o.id, :c, 'pending', 0, :a FROM outbox o WHERE o.created_at >= :s AND NOT EXISTS "
+                "(SELECT 1 FROM deliveries d WHERE d.event_id = o.id AND d.channel = :c2)",
+        soci::use(ch, "c"), soci::use(at, "a"), soci::use(since, "s"), soci::use(ch, "c2");
+    DeliveryRow row;
+    auto prep = (tx.sql().prepare << std::string(DeliveryRow::kColumns) +
+                                         "WHERE channel = :c AND status = 'pending' AND next_attempt_at <= :a "
+                                         "ORDER BY next_attempt_at, event_id LIMIT " + std::to_string(limit));
+    row.bind(prep);
+    prep, soci::use(ch, "c"), soci::use(at, "a");
+    soci::statement st(prep);
+    st.execute();
+    std::vector<Delivery> out;
+    while (st.fetch()) out.push_back(row.get());
+    tx.commit();
+    return out;
+  });
+}
+
+void Store::update_delivery(const Delivery& d) {
+  wrap("delivery update", [&] {
+    Transaction tx(*this, Durability::full);
+    std::string status = d.status, error = d.last_error, id = d.event_id, ch = d.channel;
+    int attempts = d.attempts;
+    long long next = core::to_unix_ms(d.next_attempt_at);
+    long long delivered = d.delivered_at ? core::to_unix_ms(*d.delivered_at) : 0;
+    soci::indicator di = d.delivered_at ? soci::i_ok : soci::i_null;
+    tx.sql() << "UPDATE deliveries SET status = :s, attempts = :n, next_attempt_at = :t, last_error = :e, delivered_at = :d "
+                "WHERE event_id = :i AND channel = :c",
+        soci::use(status), soci::use(attempts), soci::use(next), soci::use(error), soci::use(delivered, di), soci::use(id),
+        soci::use(ch);
+    tx.commit();
+    return 0;
+  });
+}
+
+std::vector<Delivery> Store::deliveries(const std::optional<std::string>& status) {
+  return wrap("delivery list", [&] {
+    Lease l(*pool_);
+    DeliveryRow row;
+    const std::string filter = status.value_or("");
+    auto prep = (l.sql().prepare << std::string(DeliveryRow::kColumns) +
+                                        "WHERE :f = '' OR status = :f2 ORDER BY next_attempt_at, event_id, channel");
+    row.bind(prep);
+    prep, soci::use(filter, "f"), soci::use(filter, "f2");
+    soci::statement st(prep);
+    st.execute();
+    std::vector<Delivery> out;
+    while (st.fetch()) out.push_back(row.get());
+    return out;
+  });
+}
+
+int Store::retry_deliveries(const std::string& event_id, core::Instant now) {
+  return wrap("delivery retry", [&] {
+    Transaction tx(*this, Durability::full);
+    long long at = core::to_unix_ms(now);
+    std::string id = event_id;
+    soci::statement st = (tx.sql().prepare << "UPDATE deliveries SET status = 'pending', next_attempt_at = :a, attempts = 0 "
+                                              "WHERE status = 'dead' AND (:i = 'all' OR event_id = :i2)",
+                          soci::use(at, "a"), soci::use(id, "i"), soci::use(id, "i2"));
+    st.execute(true);
+    const auto n = static_cast<int>(st.get_affected_rows());
+    tx.commit();
+    return n;
   });
 }
 

@@ -116,9 +116,10 @@ TEST(Cli, DbMigrateAndStatus) {
   EXPECT_NE(before.out.find("0001  0001_initial  pending"), std::string::npos) << before.out;
   EXPECT_NE(before.out.find("0002  0002_evaluations  pending"), std::string::npos) << before.out;
   EXPECT_NE(before.out.find("0003  0003_statements  pending"), std::string::npos) << before.out;
+  EXPECT_NE(before.out.find("0004  0004_outbox  pending"), std::string::npos) << before.out;
   auto m = run({kBinary, "db", "migrate", "-c", d.config.string()});
   EXPECT_EQ(m.exit_code, 0) << m.err;
-  EXPECT_NE(m.out.find("applied 3 migration(s); schema version 3 of 3"), std::string::npos) << m.out;
+  EXPECT_NE(m.out.find("applied 4 migration(s); schema version 4 of 4"), std::string::npos) << m.out;
   auto again = run({kBinary, "db", "migrate", "-c", d.config.string()});
   EXPECT_NE(again.out.find("applied 0 migration(s)"), std::string::npos) << again.out;
   auto after = run({kBinary, "db", "status", "-c", d.config.string()});

@@ -1,6 +1,8 @@
 // One conformance suite for every store backend: the same test bodies run on SQLite and on a real
 // PostgreSQL server started for this test process.
 #include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
 #include <soci/soci.h>
 
 #include <atomic>
@@ -358,6 +360,51 @@ TEST_P(StoreConformance, ItemsOfOneKind) {
   EXPECT_EQ(deals[0].external_id, "d1");
   EXPECT_EQ(deals[0].amount_minor, 1250000);
   EXPECT_TRUE(store_->items_of_kind("contoso", "deals").empty());
+}
+
+TEST_P(StoreConformance, StatusChangesWriteOutboxEventsInTheSameTransaction) {
+  EvaluationRecord r{"support", 3, "2026-10", "northwind", t(0), "d", "{}", {{"kpi:p1", "met"}, {"standard:pci", "met"}}};
+  store_->save_evaluation(r, t(1));
+  EXPECT_TRUE(store_->outbox_events().empty());  // a first "met" is no news
+  r.statuses = {{"kpi:p1", "breached"}, {"standard:pci", "breached"}};
+  store_->save_evaluation(r, t(2));
+  auto events = store_->outbox_events();
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].type, "kpi.breached");
+  EXPECT_EQ(events[1].type, "standard.violated");
+  EXPECT_EQ(events[0].partner, "northwind");
+  const auto payload = nlohmann::json::parse(events[0].payload);
+  EXPECT_EQ(payload["from"], "met");
+  EXPECT_EQ(payload["to"], "breached");
+  r.statuses = {{"kpi:p1", "warning"}, {"standard:pci", "met"}};
+  store_->save_evaluation(r, t(3));
+  events = store_->outbox_events();
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[2].type, "kpi.recovered");
+
+  // Deliveries per channel: created when the channel asks, retried, dead, and put back.
+  auto due = store_->due_deliveries("hook", t(3), t(0));
+  ASSERT_EQ(due.size(), 3u);
+  EXPECT_TRUE(store_->due_deliveries("late-channel", t(3), t(10)).empty());  // added later: no back-fill
+  due[0].status = "delivered";
+  due[0].attempts = 1;
+  due[0].delivered_at = t(3);
+  store_->update_delivery(due[0]);
+  due[1].status = "dead";
+  due[1].last_error = "HTTP 410";
+  store_->update_delivery(due[1]);
+  due[2].attempts = 1;
+  due[2].next_attempt_at = t(30);
+  store_->update_delivery(due[2]);
+  EXPECT_TRUE(store_->due_deliveries("hook", t(4), t(0)).empty());
+  EXPECT_EQ(store_->due_deliveries("hook", t(31), t(0)).size(), 1u);
+  EXPECT_EQ(store_->deliveries("dead").size(), 1u);
+  EXPECT_EQ(store_->retry_deliveries("all", t(32)), 1);
+  EXPECT_EQ(store_->due_deliveries("hook", t(32), t(0)).size(), 2u);
+  // A period close writes a statement.closed event with it.
+  store_->close_statements(std::vector<StatementRecord>{{"support", 3, "2026-10", "northwind", t(0), "EUR", 100, 100, 0, "sha",
+                                                          "d", "1", t(40), t(41), "finance", "{}"}});
+  EXPECT_EQ(store_->outbox_events().back().type, "statement.closed");
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, StoreConformance, ::testing::Values(Backend::sqlite, Backend::postgresql),

@@ -130,6 +130,34 @@ class AlreadyClosed : public StoreError {
   using StoreError::StoreError;
 };
 
+// A notification event in the outbox (see docs/notifications.md for the types).
+struct OutboxEvent {
+  std::string id;       // stable: the same cause always gives the same id
+  std::string type;     // kpi.breached, kpi.at_risk, kpi.recovered, standard.violated, obligation.breached, statement.closed
+  std::string partner;
+  std::string contract;
+  int version = 0;
+  std::string period;
+  std::string subject;  // the rule ("kpi:p1_first_reply") or "statement"
+  core::Instant created_at{};
+  std::string payload;  // the event's data, JSON
+};
+
+// An event's delivery to one channel.
+struct Delivery {
+  std::string event_id;
+  std::string channel;
+  std::string status;  // pending, delivered, dead
+  int attempts = 0;
+  core::Instant next_attempt_at{};
+  std::string last_error;
+  std::optional<core::Instant> delivered_at;
+};
+
+// The event a status change causes, if any: breached, at_risk and the recovery from either for
+// KPIs; breached for brand standards (violated) and for the brand's obligations.
+[[nodiscard]] std::optional<OutboxEvent> event_for(const StatusChange& change);
+
 struct Migration {
   int version;
   std::string name;
@@ -221,6 +249,19 @@ class Store {
                                                                 const std::string& period);
   // Every closed statement of a contract (all versions), in period order.
   [[nodiscard]] std::vector<StatementRecord> closed_statements(const std::string& contract);
+  // The outbox. Events are written by save_evaluation(s) and close_statements in their own
+  // transactions; these read them and track deliveries.
+  [[nodiscard]] std::vector<OutboxEvent> outbox_events(std::size_t limit = 1000);
+  [[nodiscard]] std::optional<OutboxEvent> outbox_event(const std::string& id);
+  // Deliveries due for `channel` at `now`: pending ones whose time has come, after creating a
+  // pending delivery for every event the channel has not seen (events created before
+  // `channel_since` are not sent to a channel added later).
+  [[nodiscard]] std::vector<Delivery> due_deliveries(const std::string& channel, core::Instant now, core::Instant channel_since,
+                                                     std::size_t limit = 100);
+  void update_delivery(const Delivery& d);
+  [[nodiscard]] std::vector<Delivery> deliveries(const std::optional<std::string>& status = std::nullopt);
+  // Puts dead deliveries of an event (or all of them, with "all") back in the queue; returns how many.
+  int retry_deliveries(const std::string& event_id, core::Instant now);
   // Status changes in the order they were recorded (optionally of one contract).
   [[nodiscard]] std::vector<StatusChange> status_changes(const std::optional<std::string>& contract = std::nullopt);
   void set_cursor(const std::string& source, const std::string& cursor, core::Instant now);
