@@ -15,6 +15,8 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # a real PostgreSQL server for the store conformance suite (the tests start their own instance)
   postgresql util-linux
+  # an independent HMAC for the webhook signature test
+  python3
   # demo and manual checks
   sqlite3 curl tzdata
 )

@@ -16,6 +16,7 @@
 #include <mutex>
 #include <thread>
 
+#include "pactwatch/app/dispatcher.h"
 #include "pactwatch/app/scheduler.h"
 #include "pactwatch/rules/rule_set.h"
 #include "pactwatch/sources/sync.h"
@@ -119,7 +120,7 @@ int serve(const config::Config& config, const core::Clock& clock) {
   });
   http.Get("/livez", [](const httplib::Request&, httplib::Response& res) { res.set_content("ok\n", "text/plain"); });
   http.Get("/metrics", [](const httplib::Request&, httplib::Response& res) {
-    res.set_content(sources::metrics().prometheus(), "text/plain; version=0.0.4");
+    res.set_content(sources::metrics().prometheus() + Dispatcher::prometheus(), "text/plain; version=0.0.4");
   });
   http.Get("/readyz", [&](const httplib::Request&, httplib::Response& res) {
     const bool store_ok = db->ping();

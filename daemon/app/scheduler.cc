@@ -7,6 +7,7 @@
 #include <random>
 #include <thread>
 
+#include "pactwatch/app/dispatcher.h"
 #include "pactwatch/app/evaluation_runner.h"
 #include "pactwatch/sources/sync.h"
 
@@ -43,6 +44,11 @@ void Scheduler::start() {
   }
   full_timer_ = std::make_unique<boost::asio::steady_timer>(io_);
   schedule_full(milliseconds(0));  // evaluate once at start-up
+  if (!config_.channels.empty()) {
+    dispatcher_ = std::make_unique<Dispatcher>(config_, store_, clock_);
+    dispatch_timer_ = std::make_unique<boost::asio::steady_timer>(io_);
+    schedule_dispatch(milliseconds(500));
+  }
   publish();
 }
 
@@ -50,6 +56,7 @@ void Scheduler::stop() {
   if (stopping_.exchange(true)) return;
   for (auto& [name, t] : timers_) t->cancel();
   if (full_timer_) full_timer_->cancel();
+  if (dispatch_timer_) dispatch_timer_->cancel();
   pool_.join();  // running syncs stop between pages (their waits end early too)
 }
 
@@ -144,6 +151,27 @@ void Scheduler::schedule_full(milliseconds delay) {
       boost::asio::post(io_, [this] { publish(); });
     });
     schedule_full(milliseconds(config_.full_evaluation_interval_s * 1000));
+  });
+}
+
+void Scheduler::schedule_dispatch(milliseconds delay) {
+  dispatch_timer_->expires_after(delay);
+  dispatch_timer_->async_wait([this](const boost::system::error_code& ec) {
+    if (ec || stopping_) return;
+    if (!dispatching_.exchange(true)) {
+      boost::asio::post(pool_, [this] {
+        try {
+          const auto s = dispatcher_->run_once();
+          if (s.delivered + s.retried + s.dead > 0) {
+            spdlog::info("notifications: {} delivered, {} to retry, {} dead", s.delivered, s.retried, s.dead);
+          }
+        } catch (const std::exception& e) {
+          spdlog::error("notifications: {}", e.what());
+        }
+        dispatching_ = false;
+      });
+    }
+    schedule_dispatch(milliseconds(1000));
   });
 }
 

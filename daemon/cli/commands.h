@@ -73,6 +73,8 @@ int cmd_report_compensation(const config::Config& config, const StoreArgs& store
 int cmd_sources_list(const config::Config& config);
 int cmd_sources_test(const config::Config& config, const std::string& name);
 int cmd_sources_sync(const config::Config& config, const StoreArgs& store, const SyncArgs& args);
+int cmd_outbox_list(const config::Config& config, const StoreArgs& store, const std::string& status);
+int cmd_outbox_retry(const config::Config& config, const StoreArgs& store, const std::string& id);
 int cmd_what_if(const config::Config& config, const StoreArgs& store, const WhatIfArgs& args);
 
 }  // namespace pactwatch::cli

@@ -413,6 +413,24 @@ int main(int argc, char** argv) {
     auto c = load(g);
     rc = c ? cli::cmd_sources_sync(*c, store_args, sync_args) : kExitFailure;
   });
+  // Notifications.
+  std::string outbox_status, outbox_id;
+  auto* outbox = app.add_subcommand("outbox", "Notification events and their deliveries (see docs/notifications.md)");
+  outbox->require_subcommand(1);
+  auto* ob_list = outbox->add_subcommand("list", "Events with each channel's delivery state");
+  ob_list->add_option("--status", outbox_status, "Only deliveries in this state")->check(CLI::IsMember({"pending", "delivered", "dead", "skipped"}));
+  add_store_args(ob_list);
+  ob_list->callback([&] {
+    auto c = config_for();
+    rc = c ? cli::cmd_outbox_list(*c, store_args, outbox_status) : kExitFailure;
+  });
+  auto* ob_retry = outbox->add_subcommand("retry", "Queue dead deliveries of an event again (ID, or all)");
+  ob_retry->add_option("ID", outbox_id, "An event id from outbox list, or all")->required();
+  add_store_args(ob_retry);
+  ob_retry->callback([&] {
+    auto c = config_for();
+    rc = c ? cli::cmd_outbox_retry(*c, store_args, outbox_id) : kExitFailure;
+  });
   sources::GenerateOptions gen_opts;
   std::string gen_out = "gen";
   auto* gen = app.add_subcommand("gen", "Write a realistic, seeded data set and matching rules (for demos and benchmarks)");

@@ -1,4 +1,5 @@
 #include <iostream>
+#include <map>
 
 #include "commands.h"
 #include "pactwatch/core/clock.h"
@@ -141,6 +142,45 @@ int cmd_sources_sync(const config::Config& config, const StoreArgs& st, const Sy
     }
   }
   return 0;
+}
+
+}  // namespace pactwatch::cli
+
+namespace pactwatch::cli {
+
+int cmd_outbox_list(const config::Config& config, const StoreArgs& st, const std::string& status) {
+  auto db = open_store(config, st.db_url, true);
+  if (!db) return 1;
+  const auto deliveries = db->deliveries(status.empty() ? std::nullopt : std::optional(status));
+  std::map<std::string, std::vector<const store::Delivery*>> by_event;
+  for (const auto& d : deliveries) by_event[d.event_id].push_back(&d);
+  const auto events = db->outbox_events(100000);
+  int shown = 0;
+  for (const auto& e : events) {
+    const auto it = by_event.find(e.id);
+    if (!status.empty() && it == by_event.end()) continue;
+    std::cout << core::format_rfc3339(e.created_at) << "  " << e.type << "  " << e.id << '\n';
+    if (it != by_event.end()) {
+      for (const auto* d : it->second) {
+        std::cout << "    " << d->channel << ": " << d->status << ", " << d->attempts << " attempt(s)";
+        if (d->status == "pending") std::cout << ", next " << core::format_rfc3339(d->next_attempt_at);
+        if (!d->last_error.empty()) std::cout << ", last error: " << d->last_error;
+        std::cout << '\n';
+      }
+    }
+    ++shown;
+  }
+  if (shown == 0) std::cout << (status.empty() ? "the outbox is empty\n" : "no " + status + " deliveries\n");
+  return 0;
+}
+
+int cmd_outbox_retry(const config::Config& config, const StoreArgs& st, const std::string& id) {
+  auto db = open_store(config, st.db_url, true);
+  if (!db) return 1;
+  const core::SystemClock clock;
+  const int n = db->retry_deliveries(id, clock.now());
+  std::cout << n << " dead deliver" << (n == 1 ? "y" : "ies") << " queued again\n";
+  return n > 0 || id == "all" ? 0 : 1;
 }
 
 }  // namespace pactwatch::cli

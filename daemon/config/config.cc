@@ -161,10 +161,14 @@ const Setting* find_setting(std::string_view key) {
 }
 
 void parse_sources(const YAML::Node& node, Config& config, YamlReport& report);
+void parse_notify(const YAML::Node& node, Config& config, YamlReport& report);
 
 void walk(const YAML::Node& map, const std::string& prefix, Config& config, YamlReport& report) {
   auto known = children_of(prefix);
-  if (prefix.empty()) known.push_back("sources");
+  if (prefix.empty()) {
+    known.push_back("sources");
+    known.push_back("notify");
+  }
   report.check_keys(map, known, prefix.empty() ? "config" : prefix);
   // Iterate by value: yaml-cpp's iterator->second is a member of a temporary proxy.
   for (const auto& kv : map) {
@@ -174,6 +178,10 @@ void walk(const YAML::Node& map, const std::string& prefix, Config& config, Yaml
     const YAML::Node value = kv.second;
     if (key == "sources") {
       parse_sources(value, config, report);
+      continue;
+    }
+    if (key == "notify") {
+      parse_notify(value, config, report);
       continue;
     }
     if (const Setting* s = find_setting(key)) {
@@ -330,6 +338,65 @@ void parse_sources(const YAML::Node& node, Config& config, YamlReport& report) {
       }
     }
     config.sources.push_back(std::move(s));
+  }
+}
+
+void parse_notify(const YAML::Node& node, Config& config, YamlReport& report) {
+  if (node.IsNull()) return;
+  if (!node.IsMap()) {
+    report.error(node, "notify: expected {channels: {NAME: {type, url, ...}}}");
+    return;
+  }
+  report.check_keys(node, {"channels"}, "notify");
+  const YAML::Node channels = node["channels"];
+  if (!channels || channels.IsNull()) return;
+  if (!channels.IsMap()) {
+    report.error(channels, "notify.channels: expected a mapping of channel names to their settings");
+    return;
+  }
+  static constexpr std::array<std::string_view, 6> kEvents{"kpi.breached", "kpi.at_risk", "kpi.recovered",
+                                                           "standard.violated", "obligation.breached", "statement.closed"};
+  for (const auto& kv : channels) {
+    ChannelConfig c;
+    c.name = kv.first.Scalar();
+    const YAML::Node v = kv.second;
+    const std::string where = "notify.channels." + c.name;
+    if (!v.IsMap()) {
+      report.error(v, where + ": expected {type, url, ...}");
+      continue;
+    }
+    report.check_keys(v, {"type", "url", "secret_file", "secret_credential", "events", "since", "allow_private"}, where);
+    auto scalar = [&](const char* key) { return v[key] && v[key].IsScalar() ? v[key].Scalar() : std::string(); };
+    c.type = scalar("type");
+    if (c.type != "webhook" && c.type != "slack") report.error(v, where + ".type: expected webhook or slack");
+    c.url = scalar("url");
+    if (!c.url.starts_with("https://") && !c.url.starts_with("http://")) report.error(v, where + ".url: expected an http(s) URL");
+    c.secret = {scalar("secret_file"), scalar("secret_credential")};
+    if (c.type == "webhook" && c.secret.empty()) {
+      report.error(v, where + ": a webhook needs secret_file or secret_credential (its signing secret, whsec_...)");
+    }
+    if (const YAML::Node ev = v["events"]) {
+      if (!ev.IsSequence()) {
+        report.error(ev, where + ".events: expected a list of event types");
+      } else {
+        for (const auto& e : ev) {
+          const std::string t = e.IsScalar() ? e.Scalar() : "";
+          if (std::find(kEvents.begin(), kEvents.end(), t) == kEvents.end()) {
+            report.error(e, where + ".events: unknown event type '" + t + "' (kpi.breached, kpi.at_risk, kpi.recovered, "
+                                    "standard.violated, obligation.breached, statement.closed)");
+          } else {
+            c.events.push_back(t);
+          }
+        }
+      }
+    }
+    c.since = scalar("since");
+    if (!c.since.empty() && !core::parse_rfc3339(c.since)) report.error(v["since"], where + ".since: expected an RFC 3339 instant");
+    if (const std::string a = scalar("allow_private"); !a.empty()) {
+      if (a != "true" && a != "false") report.error(v["allow_private"], where + ".allow_private: expected true or false");
+      c.allow_private = a == "true";
+    }
+    config.channels.push_back(std::move(c));
   }
 }
 

@@ -53,6 +53,7 @@ class Scheduler {
   void schedule_source(const config::SourceConfig& s, std::chrono::milliseconds delay);
   void run_source(const config::SourceConfig& s);
   void schedule_full(std::chrono::milliseconds delay);
+  void schedule_dispatch(std::chrono::milliseconds delay);
   void evaluate(const std::function<void(class EvaluationRunner&)>& work, const char* what);
   void publish();
 
@@ -64,6 +65,9 @@ class Scheduler {
   boost::asio::thread_pool pool_{2};
   std::map<std::string, std::unique_ptr<boost::asio::steady_timer>> timers_;
   std::unique_ptr<boost::asio::steady_timer> full_timer_;
+  std::unique_ptr<boost::asio::steady_timer> dispatch_timer_;
+  std::unique_ptr<class Dispatcher> dispatcher_;
+  std::atomic<bool> dispatching_{false};
   std::map<std::string, SourceState> states_;
   std::atomic<bool> stopping_{false};
   std::mutex evaluation_mutex_;  // one evaluation at a time (the runner is not thread-safe)

@@ -56,6 +56,17 @@ struct SourceConfig {
   }
 };
 
+// A notification channel (pactwatch.yaml `notify.channels`).
+struct ChannelConfig {
+  std::string name;
+  std::string type;  // webhook (Standard Webhooks signature, CloudEvents body) or slack (incoming webhook)
+  std::string url;
+  SecretRef secret;  // webhook: the signing secret, "whsec_" + base64
+  std::vector<std::string> events;  // event types to send; empty: all
+  std::string since;  // events created before this instant are not sent (RFC 3339); default: all
+  bool allow_private = false;  // allow link-local and cloud metadata addresses
+};
+
 // The kinds of sources pactwatch can poll.
 [[nodiscard]] std::span<const std::string_view> source_kinds();
 
@@ -70,6 +81,7 @@ struct Config {
   LogFormat log_format = LogFormat::text;
   std::int64_t full_evaluation_interval_s = 900;
   std::vector<SourceConfig> sources;
+  std::vector<ChannelConfig> channels;
   [[nodiscard]] const SourceConfig* source(std::string_view name) const {
     for (const auto& s : sources) {
       if (s.name == name) return &s;

@@ -1,0 +1,227 @@
+#include "pactwatch/app/dispatcher.h"
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <nlohmann/json.hpp>
+
+#include "pactwatch/sources/http.h"
+#include "pactwatch/sources/sync.h"
+
+namespace pactwatch::app {
+
+namespace {
+
+using nlohmann::json;
+
+// The retry schedule after the first, second, ... failed attempt.
+constexpr std::array<std::chrono::seconds, 7> kBackoff{std::chrono::seconds(5),     std::chrono::minutes(5),
+                                                       std::chrono::minutes(30),    std::chrono::hours(2),
+                                                       std::chrono::hours(5),       std::chrono::hours(10),
+                                                       std::chrono::hours(24)};
+
+std::string base64(const unsigned char* data, std::size_t n) {
+  std::string out(4 * ((n + 2) / 3), '\0');
+  const int len = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data, static_cast<int>(n));
+  out.resize(static_cast<std::size_t>(len));
+  return out;
+}
+
+std::string unbase64(const std::string& in) {
+  std::string out(3 * in.size() / 4 + 3, '\0');
+  const int len = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()), reinterpret_cast<const unsigned char*>(in.data()),
+                                  static_cast<int>(in.size()));
+  if (len < 0) return {};
+  std::size_t n = static_cast<std::size_t>(len);
+  // EVP_DecodeBlock counts padding as data: drop a byte per '='.
+  for (auto it = in.rbegin(); it != in.rend() && *it == '='; ++it) --n;
+  out.resize(n);
+  return out;
+}
+
+struct Counters {
+  std::mutex mutex;
+  std::map<std::string, std::map<std::string, std::int64_t>> by_channel;  // channel -> outcome -> n
+};
+Counters& counters() {
+  static Counters c;
+  return c;
+}
+void count(const std::string& channel, const std::string& outcome) {
+  std::lock_guard lock(counters().mutex);
+  ++counters().by_channel[channel][outcome];
+}
+
+std::string slack_text(const store::OutboxEvent& e) {
+  const auto p = json::parse(e.payload, nullptr, false);
+  std::string what = e.type;
+  if (e.type == "kpi.breached") what = "breached";
+  else if (e.type == "kpi.at_risk") what = "at risk";
+  else if (e.type == "kpi.recovered") what = "recovered";
+  else if (e.type == "standard.violated") what = "violated";
+  else if (e.type == "obligation.breached") what = "breached (brand obligation)";
+  else if (e.type == "statement.closed") what = "statement closed";
+  return "pactwatch: " + e.partner + " " + e.contract + " v" + std::to_string(e.version) + " " + e.period + ": " + e.subject +
+         " " + what + (p.is_object() && p.contains("from") && p["from"].is_string() ? " (was " + p["from"].get<std::string>() + ")" : "");
+}
+
+}  // namespace
+
+std::string webhook_signature(const std::string& secret, const std::string& id, std::int64_t timestamp, const std::string& body) {
+  const std::string key = unbase64(secret.starts_with("whsec_") ? secret.substr(6) : secret);
+  const std::string content = id + "." + std::to_string(timestamp) + "." + body;
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(content.data()),
+       content.size(), mac, &len);
+  return "v1," + base64(mac, len);
+}
+
+std::string cloudevent(const store::OutboxEvent& e) {
+  json data = json::parse(e.payload, nullptr, false);
+  if (data.is_discarded()) data = json::object();
+  data["partner"] = e.partner;
+  data["contract"] = {{"id", e.contract}, {"version", e.version}};
+  data["period"] = e.period;
+  json ce{{"specversion", "1.0"},
+          {"id", e.id},
+          {"source", "pactwatch"},
+          {"type", "pactwatch." + e.type},
+          {"subject", e.partner + "/" + e.contract + "/" + std::to_string(e.version) + "/" + e.period + "/" + e.subject},
+          {"time", core::format_rfc3339(e.created_at)},
+          {"datacontenttype", "application/json"},
+          {"data", data}};
+  return ce.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+std::string refuse_url(const std::string& url, bool allow_private) {
+  if (!url.starts_with("https://") && !url.starts_with("http://")) return "only http and https URLs are called";
+  if (allow_private) return "";
+  const auto start = url.find("://") + 3;
+  auto end = url.find_first_of("/?#", start);
+  std::string host = url.substr(start, end == std::string::npos ? std::string::npos : end - start);
+  if (const auto at = host.rfind('@'); at != std::string::npos) host = host.substr(at + 1);
+  if (!host.empty() && host.front() == '[') host = host.substr(1, host.find(']') - 1);
+  else if (const auto colon = host.rfind(':'); colon != std::string::npos) host = host.substr(0, colon);
+  for (char& c : host) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (host.starts_with("169.254.") || host.starts_with("fe80:") || host == "metadata.google.internal" || host == "metadata" ||
+      host == "100.100.100.200" || host == "fd00:ec2::254") {
+    return "link-local and cloud metadata addresses are refused (set allow_private: true to allow them)";
+  }
+  return "";
+}
+
+Dispatcher::Dispatcher(const config::Config& config, store::Store& store, const core::Clock& clock)
+    : config_(config), store_(store), clock_(clock) {
+  for (const auto& c : config_.channels) {
+    if (c.secret.empty()) continue;
+    auto s = config::read_secret(c.secret, "notify.channels." + c.name);
+    if (!s) spdlog::error("{}; channel {} cannot sign, its deliveries wait", s.error(), c.name);
+    else secrets_[c.name] = *s;
+  }
+}
+
+DispatchStats Dispatcher::run_once() {
+  DispatchStats stats;
+  for (const auto& ch : config_.channels) {
+    if (disabled_.contains(ch.name)) continue;
+    if (ch.type == "webhook" && !secrets_.contains(ch.name)) continue;
+    const core::Instant since = ch.since.empty() ? core::Instant{} : *core::parse_rfc3339(ch.since);
+    std::vector<store::Delivery> due;
+    try {
+      due = store_.due_deliveries(ch.name, clock_.now(), since);
+    } catch (const store::StoreError& e) {
+      spdlog::error("outbox: {}", e.what());
+      return stats;
+    }
+    sources::HttpClient http({std::chrono::seconds(5), std::chrono::seconds(15), true, "pactwatch"});
+    for (auto& d : due) {
+      const auto event = store_.outbox_event(d.event_id);
+      if (!event) continue;
+      if (!ch.events.empty() && std::find(ch.events.begin(), ch.events.end(), event->type) == ch.events.end()) {
+        d.status = "skipped";
+        store_.update_delivery(d);
+        ++stats.skipped;
+        continue;
+      }
+      ++d.attempts;
+      const auto now = clock_.now();
+      if (const auto why = refuse_url(ch.url, ch.allow_private); !why.empty()) {
+        d.status = "dead";
+        d.last_error = why;
+        store_.update_delivery(d);
+        ++stats.dead;
+        count(ch.name, "dead");
+        continue;
+      }
+      sources::HttpRequest req;
+      req.method = "POST";
+      req.url = ch.url;
+      req.headers.emplace_back("Content-Type", "application/json");
+      if (ch.type == "webhook") {
+        req.body = cloudevent(*event);
+        const auto ts = std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
+        req.headers.emplace_back("webhook-id", event->id);
+        req.headers.emplace_back("webhook-timestamp", std::to_string(ts));
+        req.headers.emplace_back("webhook-signature", webhook_signature(secrets_.at(ch.name), event->id, ts, req.body));
+      } else {
+        req.body = json{{"text", slack_text(*event)}}.dump(-1, ' ', false, json::error_handler_t::replace);
+      }
+      auto resp = http.send(req);
+      if (resp && resp->status >= 200 && resp->status < 300) {
+        d.status = "delivered";
+        d.delivered_at = now;
+        d.last_error.clear();
+        store_.update_delivery(d);
+        ++stats.delivered;
+        count(ch.name, "delivered");
+        continue;
+      }
+      if (resp && resp->status == 410) {
+        // The receiver says it is gone for good: stop calling it until the config changes.
+        d.status = "dead";
+        d.last_error = "endpoint gone (HTTP 410); channel disabled until the next reload";
+        store_.update_delivery(d);
+        disabled_.insert(ch.name);
+        spdlog::error("notify channel {}: {}", ch.name, d.last_error);
+        ++stats.dead;
+        count(ch.name, "gone");
+        break;
+      }
+      d.last_error = resp ? "HTTP " + std::to_string(resp->status) + ": " + resp->body.substr(0, 200) : resp.error().message;
+      if (static_cast<std::size_t>(d.attempts) > kBackoff.size()) {
+        d.status = "dead";
+        store_.update_delivery(d);
+        spdlog::error("notify channel {}: event {} dead after {} attempts: {}", ch.name, d.event_id, d.attempts, d.last_error);
+        ++stats.dead;
+        count(ch.name, "dead");
+        continue;
+      }
+      auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(kBackoff[static_cast<std::size_t>(d.attempts - 1)]);
+      if (resp) {
+        if (auto ra = sources::retry_after(*resp, now); ra && *ra > wait) wait = *ra;
+      }
+      d.next_attempt_at = now + wait;
+      store_.update_delivery(d);
+      ++stats.retried;
+      count(ch.name, "retried");
+    }
+  }
+  return stats;
+}
+
+std::string Dispatcher::prometheus() {
+  std::lock_guard lock(counters().mutex);
+  std::string out = "# HELP pactwatch_notify_deliveries_total Notification delivery outcomes by channel.\n"
+                    "# TYPE pactwatch_notify_deliveries_total counter\n";
+  for (const auto& [ch, outcomes] : counters().by_channel) {
+    for (const auto& [o, n] : outcomes) {
+      out += "pactwatch_notify_deliveries_total{channel=\"" + ch + "\",outcome=\"" + o + "\"} " + std::to_string(n) + "\n";
+    }
+  }
+  return out;
+}
+
+}  // namespace pactwatch::app

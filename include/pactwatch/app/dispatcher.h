@@ -1,0 +1,51 @@
+// Delivers outbox events to the configured channels, at least once, each with its stable id:
+// webhooks signed per the Standard Webhooks scheme with a CloudEvents 1.0 JSON body, and Slack
+// incoming webhooks. Failed deliveries are retried on a schedule (5 s, 5 min, 30 min, 2 h, 5 h,
+// 10 h, 24 h; Retry-After when longer), then land in the dead-letter list; 410 Gone disables the
+// endpoint. URLs to link-local and cloud metadata addresses are refused unless allowed.
+#pragma once
+
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+
+#include "pactwatch/config/config.h"
+#include "pactwatch/core/clock.h"
+#include "pactwatch/store/store.h"
+
+namespace pactwatch::app {
+
+struct DispatchStats {
+  int delivered = 0;
+  int retried = 0;
+  int dead = 0;
+  int skipped = 0;  // not for this channel (its event filter)
+};
+
+class Dispatcher {
+ public:
+  Dispatcher(const config::Config& config, store::Store& store, const core::Clock& clock);
+  // Delivers everything due now; never throws for a receiver's trouble (that is retried).
+  DispatchStats run_once();
+  // Counters in Prometheus text format (for /metrics).
+  [[nodiscard]] static std::string prometheus();
+
+ private:
+  const config::Config& config_;
+  store::Store& store_;
+  const core::Clock& clock_;
+  std::map<std::string, std::string> secrets_;  // channel -> signing key (raw bytes)
+  std::set<std::string> disabled_;              // channels that answered 410 Gone
+};
+
+// The Standard Webhooks signature of a message: "v1," + base64(HMAC-SHA256(key, id.timestamp.body)),
+// where the key is the base64 part of a "whsec_..." secret.
+[[nodiscard]] std::string webhook_signature(const std::string& secret, const std::string& id, std::int64_t timestamp,
+                                            const std::string& body);
+// The CloudEvents 1.0 JSON form of an outbox event.
+[[nodiscard]] std::string cloudevent(const store::OutboxEvent& e);
+// Why a URL may not be called ("" when it may): scheme, link-local and metadata hosts.
+[[nodiscard]] std::string refuse_url(const std::string& url, bool allow_private);
+
+}  // namespace pactwatch::app
