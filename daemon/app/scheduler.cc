@@ -9,6 +9,7 @@
 
 #include "pactwatch/app/dispatcher.h"
 #include "pactwatch/app/evaluation_runner.h"
+#include "pactwatch/sources/drop.h"
 #include "pactwatch/sources/sync.h"
 
 namespace pactwatch::app {
@@ -83,7 +84,18 @@ void Scheduler::run_source(const config::SourceConfig& s) {
     std::string error;
     std::vector<store::Item> changed, previous;
     auto streams = sources::make_streams(s);
-    if (!streams) {
+    if (s.kind == "file") {
+      const auto rules = rules_();
+      auto r = sources::sync_drop_directory(s, store_, rules->partners, clock_, true);
+      changed = std::move(r.changed);
+      previous = std::move(r.previous);
+      if (!r.ok) {
+        ok = false;
+        error = r.error;
+        spdlog::warn("source {}: {}", s.name, r.error);
+      }
+      if (r.pages > 0) spdlog::info("source {}: {} file(s), {} record(s), {} written", s.name, r.pages, r.records, r.written);
+    } else if (!streams) {
       ok = false;
       error = streams.error();
     } else {

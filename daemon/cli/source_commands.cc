@@ -4,6 +4,7 @@
 #include "commands.h"
 #include "pactwatch/core/clock.h"
 #include "pactwatch/rules/rule_set.h"
+#include "pactwatch/sources/drop.h"
 #include "pactwatch/sources/sync.h"
 
 namespace pactwatch::cli {
@@ -28,6 +29,10 @@ int cmd_sources_list(const config::Config& config) {
     return 0;
   }
   for (const auto& s : config.sources) {
+    if (s.kind == "file") {
+      std::cout << s.name << "  file  " << s.path << "  " << s.items << "  every " << s.poll_interval_s << " s\n";
+      continue;
+    }
     std::cout << s.name << "  " << s.kind << "  " << s.url << "  auth " << s.auth << "  every " << s.poll_interval_s << " s, "
               << s.page_size << " a page\n";
   }
@@ -98,6 +103,25 @@ int cmd_sources_test(const config::Config& config, const std::string& name) {
 int cmd_sources_sync(const config::Config& config, const StoreArgs& st, const SyncArgs& a) {
   const auto* s = find_source(config, a.name);
   if (!s) return 1;
+  if (s->kind == "file") {
+    const std::string dir = st.rules_dir.empty() ? config.rules_dir : st.rules_dir;
+    auto rules = rules::load_rule_set(dir);
+    if (!rules) {
+      for (const auto& d : rules.error()) std::cerr << d.to_string() << '\n';
+      return 1;
+    }
+    auto db = open_store(config, st.db_url, true);
+    if (!db) return 1;
+    const core::SystemClock clock;
+    const auto r = sources::sync_drop_directory(*s, *db, rules->partners, clock);
+    std::cout << a.name << ": " << r.pages << " file(s) imported, " << r.records << " record(s), " << r.written << " written, "
+              << r.unattributed << " unattributed\n";
+    if (!r.ok) {
+      std::cerr << "pactwatch: " << a.name << ": " << r.error << '\n';
+      return 1;
+    }
+    return 0;
+  }
   auto streams = sources::make_streams(*s);
   if (!streams) {
     std::cerr << "pactwatch: " << streams.error() << '\n';

@@ -203,7 +203,7 @@ void walk(const YAML::Node& map, const std::string& prefix, Config& config, Yaml
   }
 }
 
-constexpr std::array<std::string_view, 6> kSourceKinds{"zendesk", "jira", "servicenow", "freshdesk", "salesforce", "hubspot"};
+constexpr std::array<std::string_view, 7> kSourceKinds{"zendesk", "jira", "servicenow", "freshdesk", "salesforce", "hubspot", "file"};
 
 // "30s", "5m", "2h" or a number of seconds.
 std::optional<std::int64_t> seconds(std::string_view v) {
@@ -241,7 +241,7 @@ void parse_sources(const YAML::Node& node, Config& config, YamlReport& report) {
       report.error(v, where + ": expected a mapping with kind, url and auth");
       continue;
     }
-    report.check_keys(v, {"kind", "url", "auth", "poll_interval", "page_size", "connect_timeout", "timeout",
+    report.check_keys(v, {"kind", "url", "path", "items", "auth", "poll_interval", "page_size", "connect_timeout", "timeout",
                           "requests_per_minute", "max_retries", "verify_tls", "since", "options"},
                       where);
     auto scalar = [&](const char* key) -> std::string {
@@ -257,7 +257,24 @@ void parse_sources(const YAML::Node& node, Config& config, YamlReport& report) {
     if (s.kind.empty()) {
       report.error(v, where + ": missing kind (one of zendesk, jira, servicenow, freshdesk, salesforce, hubspot)");
     } else if (std::find(kSourceKinds.begin(), kSourceKinds.end(), s.kind) == kSourceKinds.end()) {
-      report.error(v["kind"], where + ".kind: unknown kind '" + s.kind + "' (zendesk, jira, servicenow, freshdesk, salesforce or hubspot)");
+      report.error(v["kind"], where + ".kind: unknown kind '" + s.kind + "' (zendesk, jira, servicenow, freshdesk, salesforce, hubspot or file)");
+    }
+    if (s.kind == "file") {
+      // A drop directory: no URL, no auth.
+      s.path = scalar("path");
+      s.items = scalar("items");
+      if (s.path.empty() || s.path.front() != '/') report.error(v, where + ": a file source needs path, an absolute directory");
+      static constexpr std::array<std::string_view, 4> kItems{"tickets", "deals", "surveys", "events"};
+      if (std::find(kItems.begin(), kItems.end(), s.items) == kItems.end()) {
+        report.error(v, where + ": a file source needs items: tickets, deals, surveys or events");
+      }
+      if (v["url"] || v["auth"]) report.error(v, where + ": a file source takes path and items, not url or auth");
+      if (const std::string t = scalar("poll_interval"); !t.empty()) {
+        if (auto sec = seconds(t)) s.poll_interval_s = *sec;
+        else report.error(v["poll_interval"], where + ".poll_interval: expected a duration such as 30s, 5m or 1h");
+      }
+      config.sources.push_back(std::move(s));
+      continue;
     }
     s.url = scalar("url");
     while (!s.url.empty() && s.url.back() == '/') s.url.pop_back();

@@ -480,6 +480,11 @@ TEST(Cli, SourceConfigErrorsAreClear) {
   EXPECT_NE(r.err.find("credentials do not go in the URL"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("never written in the config"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("sources.zd.poll_interval: expected a duration"), std::string::npos) << r.err;
+  auto drop = dir.write("drop.yaml", "sources:\n  inbox:\n    kind: file\n    path: relative/dir\n    items: tickets\n    url: https://x\n");
+  auto d = run({kBinary, "check", "-c", drop.string()});
+  EXPECT_EQ(d.exit_code, 1);
+  EXPECT_NE(d.err.find("a file source needs path, an absolute directory"), std::string::npos) << d.err;
+  EXPECT_NE(d.err.find("a file source takes path and items, not url or auth"), std::string::npos) << d.err;
 }
 
 TEST(Cli, ScenarioTestsReportFailures) {

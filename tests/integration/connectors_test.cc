@@ -12,6 +12,7 @@
 
 #include "pactwatch/core/clock.h"
 #include "pactwatch/core/diagnostic.h"
+#include "pactwatch/sources/drop.h"
 #include "pactwatch/sources/sync.h"
 #include "temp_dir.h"
 
@@ -595,6 +596,41 @@ TEST_F(ConnectorTest, HubSpotSearchesDealsWithStringPropertiesAndRateLimits) {
   ASSERT_TRUE(lost);
   EXPECT_FALSE(lost->amount_minor);  // an empty amount is no amount
   EXPECT_EQ(json::parse(lost->payload)["closed_at"], "2026-10-16T00:00:00Z");
+}
+
+TEST_F(ConnectorTest, DropDirectoryImportsWholeFilesAndSetsBadOnesAside) {
+  const auto drop = dir_.path() / "inbox";
+  std::filesystem::create_directories(drop);
+  dir_.write("inbox/2026-10-05.ndjson",
+             "{\"id\": \"t1\", \"account\": \"509974\", \"created_at\": \"2026-10-05T08:00:00Z\", \"priority\": \"urgent\"}\n"
+             "{\"id\": \"t2\", \"created_at\": \"2026-10-05T09:00:00Z\"}\n");
+  dir_.write("inbox/2026-10-06.csv", "id,created_at\nt3,2026-10-06T08:00:00Z\nt4,not a time\n");
+  dir_.write("inbox/.2026-10-07.ndjson", "{\"id\": \"t5\", \"created_at\": \"2026-10-07T08:00:00Z\"}\n");  // still being written
+  config::SourceConfig s;
+  s.name = "desk";
+  s.kind = "file";
+  s.path = drop.string();
+  s.items = "tickets";
+  auto r = sync_drop_directory(s, *store_, partners_, clock_, true);
+  EXPECT_FALSE(r.ok);  // one file was bad
+  EXPECT_NE(r.error.find("2026-10-06.csv: 1 bad line(s), moved to failed/"), std::string::npos) << r.error;
+  EXPECT_EQ(r.pages, 1);
+  EXPECT_EQ(r.records, 2);
+  EXPECT_EQ(r.changed.size(), 2u);
+  EXPECT_EQ(item("t1")->partner_id, "northwind");
+  EXPECT_TRUE(item("t2"));
+  EXPECT_FALSE(item("t3"));  // nothing of a bad file is stored
+  EXPECT_FALSE(item("t5"));
+  EXPECT_TRUE(std::filesystem::exists(drop / "done/2026-10-05.ndjson"));
+  EXPECT_TRUE(std::filesystem::exists(drop / "failed/2026-10-06.csv"));
+  const auto reason = testutils::read_file(drop / "failed/2026-10-06.csv.reason");
+  EXPECT_NE(reason.find("2026-10-06.csv:3: created_at:"), std::string::npos) << reason;
+  EXPECT_TRUE(std::filesystem::exists(drop / ".2026-10-07.ndjson"));
+  EXPECT_EQ(store_->cursor("desk"), "2026-10-05.ndjson");
+  // Nothing new: nothing happens.
+  auto again = sync_drop_directory(s, *store_, partners_, clock_);
+  EXPECT_TRUE(again.ok) << again.error;
+  EXPECT_EQ(again.pages, 0);
 }
 
 TEST(HubSpotWindow, RestartsTheSearchBeforeTheTenThousandResultCeiling) {

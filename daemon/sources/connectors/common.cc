@@ -134,6 +134,7 @@ std::expected<std::unique_ptr<Connector>, std::string> make_connector(const conf
   if (s.kind == "freshdesk") return make_freshdesk(s);
   if (s.kind == "salesforce") return make_salesforce(s);
   if (s.kind == "hubspot") return make_hubspot(s);
+  if (s.kind == "file") return std::unexpected("a file source is a drop directory, not an API (it has no connector)");
   return std::unexpected("unknown source kind '" + s.kind + "'");
 }
 

@@ -33,6 +33,8 @@ struct SourceConfig {
   std::string name;
   std::string kind;   // zendesk, jira, servicenow, freshdesk, salesforce, hubspot
   std::string url;    // the instance's base URL, e.g. https://acme.zendesk.com
+  std::string path;   // kind file: the drop directory
+  std::string items;  // kind file: the item kind of the files dropped there
   std::string auth;   // basic, token (Zendesk {email}/token), bearer, api_key (Freshdesk), oauth (Salesforce)
   std::string user;   // email, user name, API user or OAuth client id
   SecretRef secret;   // password, API token, API key or client secret

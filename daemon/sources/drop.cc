@@ -1,0 +1,76 @@
+#include "pactwatch/sources/drop.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+
+#include "pactwatch/core/diagnostic.h"
+#include "pactwatch/sources/import.h"
+
+namespace pactwatch::sources {
+
+namespace fs = std::filesystem;
+
+SyncResult sync_drop_directory(const config::SourceConfig& src, store::Store& store,
+                               const std::vector<rules::PartnerDef>& partners, const core::Clock& clock, bool collect) {
+  SyncResult r;
+  const fs::path dir = src.path;
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) {
+    r.ok = false;
+    r.error = src.path + " is not a directory";
+    metrics().error(src.name, "config");
+    return r;
+  }
+  fs::create_directories(dir / "done", ec);
+  fs::create_directories(dir / "failed", ec);
+  std::vector<fs::path> files;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const auto name = e.path().filename().string();
+    if (!e.is_regular_file() || name.starts_with(".")) continue;
+    const auto ext = e.path().extension().string();
+    if (ext == ".ndjson" || ext == ".jsonl" || ext == ".json" || ext == ".csv") files.push_back(e.path());
+  }
+  std::sort(files.begin(), files.end());  // in name order: name drops by time to keep their order
+  for (const auto& file : files) {
+    auto text = core::read_file(file);
+    if (!text) continue;  // vanished meanwhile
+    ImportOptions o;
+    o.kind = src.items;
+    o.source = src.name;
+    o.format = file.extension() == ".csv" ? ImportFormat::csv : ImportFormat::ndjson;
+    auto parsed = parse_import(*text, file.filename().string(), o, partners);
+    const auto name = file.filename();
+    if (!parsed.bad_lines.empty()) {
+      // Whole or not at all: the file goes to failed/ with the reasons; nothing of it is stored.
+      std::ofstream reason(dir / "failed" / (name.string() + ".reason"));
+      for (const auto& d : parsed.bad_lines) reason << d.to_string() << '\n';
+      reason.close();
+      fs::rename(file, dir / "failed" / name, ec);
+      r.ok = false;
+      r.error = name.string() + ": " + std::to_string(parsed.bad_lines.size()) + " bad line(s), moved to failed/ (first: " +
+                parsed.bad_lines.front().to_string() + ")";
+      metrics().error(src.name, "malformed");
+      continue;
+    }
+    if (collect) {
+      for (const auto& item : parsed.items) {
+        auto prev = store.find_item(item.source, item.external_id);
+        if (prev && (*prev == item || prev->updated_at > item.updated_at)) continue;
+        r.changed.push_back(item);
+        if (prev) r.previous.push_back(std::move(*prev));
+      }
+    }
+    const auto counts = store.store_page(src.name, parsed.items, name.string(), clock.now());  // committed before the move
+    fs::rename(file, dir / "done" / name, ec);
+    ++r.pages;
+    r.records += static_cast<std::int64_t>(parsed.items.size());
+    r.written += counts.written;
+    r.unattributed += parsed.unattributed;
+    r.cursor = name.string();
+  }
+  metrics().record(src.name, r, clock.now());
+  return r;
+}
+
+}  // namespace pactwatch::sources
