@@ -1,10 +1,14 @@
 #include "pactwatch/app/dispatcher.h"
 
+#include <curl/curl.h>
+#include <date/date.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <spdlog/spdlog.h>
 
+#include <array>
 #include <atomic>
+#include <cstring>
 #include <nlohmann/json.hpp>
 
 #include "pactwatch/sources/http.h"
@@ -67,6 +71,57 @@ std::string slack_text(const store::OutboxEvent& e) {
          " " + what + (p.is_object() && p.contains("from") && p["from"].is_string() ? " (was " + p["from"].get<std::string>() + ")" : "");
 }
 
+struct Upload {
+  std::string data;
+  std::size_t pos = 0;
+};
+
+std::size_t read_upload(char* buffer, std::size_t size, std::size_t n, void* user) {
+  auto* u = static_cast<Upload*>(user);
+  const std::size_t len = std::min(size * n, u->data.size() - u->pos);
+  std::memcpy(buffer, u->data.data() + u->pos, len);
+  u->pos += len;
+  return len;
+}
+
+// Sends one message over SMTP with libcurl (STARTTLS when the URL is smtp://); "" on success.
+std::string send_email(const config::ChannelConfig& ch, const std::string& password, const store::OutboxEvent& e,
+                       core::Instant now) {
+  std::string to_header;
+  for (const auto& t : ch.to) to_header += (to_header.empty() ? "" : ", ") + t;
+  const auto time = std::chrono::floor<std::chrono::seconds>(now);
+  std::string msg = "From: " + ch.from + "\r\nTo: " + to_header + "\r\nSubject: " + slack_text(e) +
+                    "\r\nDate: " + date::format("%a, %d %b %Y %H:%M:%S +0000", date::sys_seconds(time.time_since_epoch())) +
+                    "\r\nMessage-ID: <" + std::to_string(std::hash<std::string>{}(e.id)) + "." +
+                    std::to_string(core::to_unix_ms(e.created_at)) + "@pactwatch>\r\nX-Pactwatch-Event-Id: " + e.id +
+                    "\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" + slack_text(e) + "\r\n\r\nEvent: " + e.type +
+                    "\r\nPartner: " + e.partner + "\r\nContract: " + e.contract + " v" + std::to_string(e.version) +
+                    "\r\nPeriod: " + e.period + "\r\nDetails: " + e.payload + "\r\n";
+  CURL* c = curl_easy_init();
+  if (!c) return "cannot initialise libcurl";
+  Upload up{msg, 0};
+  curl_slist* rcpt = nullptr;
+  for (const auto& t : ch.to) rcpt = curl_slist_append(rcpt, ("<" + t + ">").c_str());
+  curl_easy_setopt(c, CURLOPT_URL, ch.url.c_str());
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
+  curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+  curl_easy_setopt(c, CURLOPT_USE_SSL, ch.starttls_required ? CURLUSESSL_ALL : CURLUSESSL_TRY);
+  curl_easy_setopt(c, CURLOPT_MAIL_FROM, ("<" + ch.from + ">").c_str());
+  curl_easy_setopt(c, CURLOPT_MAIL_RCPT, rcpt);
+  curl_easy_setopt(c, CURLOPT_READFUNCTION, read_upload);
+  curl_easy_setopt(c, CURLOPT_READDATA, &up);
+  curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+  if (!ch.user.empty()) {
+    curl_easy_setopt(c, CURLOPT_USERNAME, ch.user.c_str());
+    curl_easy_setopt(c, CURLOPT_PASSWORD, password.c_str());
+  }
+  const CURLcode rc = curl_easy_perform(c);
+  curl_slist_free_all(rcpt);
+  curl_easy_cleanup(c);
+  return rc == CURLE_OK ? "" : std::string("SMTP: ") + curl_easy_strerror(rc);
+}
+
 }  // namespace
 
 std::string webhook_signature(const std::string& secret, const std::string& id, std::int64_t timestamp, const std::string& body) {
@@ -97,7 +152,9 @@ std::string cloudevent(const store::OutboxEvent& e) {
 }
 
 std::string refuse_url(const std::string& url, bool allow_private) {
-  if (!url.starts_with("https://") && !url.starts_with("http://")) return "only http and https URLs are called";
+  if (!url.starts_with("https://") && !url.starts_with("http://") && !url.starts_with("smtp://") && !url.starts_with("smtps://")) {
+    return "only http(s) and smtp(s) URLs are called";
+  }
   if (allow_private) return "";
   const auto start = url.find("://") + 3;
   auto end = url.find_first_of("/?#", start);
@@ -154,6 +211,30 @@ DispatchStats Dispatcher::run_once() {
         store_.update_delivery(d);
         ++stats.dead;
         count(ch.name, "dead");
+        continue;
+      }
+      if (ch.type == "email") {
+        const auto failure = send_email(ch, secrets_.contains(ch.name) ? secrets_.at(ch.name) : std::string(), *event, now);
+        if (failure.empty()) {
+          d.status = "delivered";
+          d.delivered_at = now;
+          d.last_error.clear();
+          store_.update_delivery(d);
+          ++stats.delivered;
+          count(ch.name, "delivered");
+          continue;
+        }
+        d.last_error = failure;
+        if (static_cast<std::size_t>(d.attempts) > kBackoff.size()) {
+          d.status = "dead";
+          ++stats.dead;
+          count(ch.name, "dead");
+        } else {
+          d.next_attempt_at = now + kBackoff[static_cast<std::size_t>(d.attempts - 1)];
+          ++stats.retried;
+          count(ch.name, "retried");
+        }
+        store_.update_delivery(d);
         continue;
       }
       sources::HttpRequest req;

@@ -382,12 +382,34 @@ void parse_notify(const YAML::Node& node, Config& config, YamlReport& report) {
       report.error(v, where + ": expected {type, url, ...}");
       continue;
     }
-    report.check_keys(v, {"type", "url", "secret_file", "secret_credential", "events", "since", "allow_private"}, where);
+    report.check_keys(v, {"type", "url", "secret_file", "secret_credential", "events", "since", "allow_private", "from", "to",
+                          "user", "starttls"},
+                      where);
     auto scalar = [&](const char* key) { return v[key] && v[key].IsScalar() ? v[key].Scalar() : std::string(); };
     c.type = scalar("type");
-    if (c.type != "webhook" && c.type != "slack") report.error(v, where + ".type: expected webhook or slack");
+    if (c.type != "webhook" && c.type != "slack" && c.type != "email") report.error(v, where + ".type: expected webhook, slack or email");
     c.url = scalar("url");
-    if (!c.url.starts_with("https://") && !c.url.starts_with("http://")) report.error(v, where + ".url: expected an http(s) URL");
+    if (c.type == "email") {
+      if (!c.url.starts_with("smtp://") && !c.url.starts_with("smtps://")) {
+        report.error(v, where + ".url: expected the SMTP server as smtp://host:587 or smtps://host:465");
+      }
+      c.from = scalar("from");
+      if (c.from.find('@') == std::string::npos) report.error(v, where + ".from: expected the sender's address");
+      if (const YAML::Node to = v["to"]; to && to.IsSequence()) {
+        for (const auto& t : to) {
+          if (t.IsScalar() && t.Scalar().find('@') != std::string::npos) c.to.push_back(t.Scalar());
+          else report.error(t, where + ".to: expected email addresses");
+        }
+      }
+      if (c.to.empty()) report.error(v, where + ".to: expected a list of recipients");
+      c.user = scalar("user");
+      if (const std::string t = scalar("starttls"); !t.empty()) {
+        if (t != "required" && t != "optional") report.error(v["starttls"], where + ".starttls: expected required or optional");
+        c.starttls_required = t != "optional";
+      }
+    } else if (!c.url.starts_with("https://") && !c.url.starts_with("http://")) {
+      report.error(v, where + ".url: expected an http(s) URL");
+    }
     c.secret = {scalar("secret_file"), scalar("secret_credential")};
     if (c.type == "webhook" && c.secret.empty()) {
       report.error(v, where + ": a webhook needs secret_file or secret_credential (its signing secret, whsec_...)");

@@ -4,6 +4,12 @@
 #include <httplib.h>
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <csignal>
 #include <mutex>
 #include <thread>
 
@@ -173,6 +179,63 @@ TEST_F(DispatcherTest, SlackMessagesAndRefusedAddresses) {
   EXPECT_EQ(refuse_url("http://[fe80::1]/x", false).empty(), false);
   EXPECT_EQ(refuse_url("https://hooks.example/x", false), "");
   EXPECT_EQ(refuse_url("ftp://x/", true).empty(), false);
+}
+
+TEST_F(DispatcherTest, EmailOverSmtpAndNeverInClearTextWhenStartTlsIsRequired) {
+  const int port = testutils::free_port();
+  const auto mailbox = dir_.path() / "mailbox.txt";
+  // An SMTP sink (Python's smtpd): every message it accepts is appended to the mailbox file.
+  testutils::Child sink({"/usr/bin/python3", "-W", "ignore", "-c",
+                         "import asyncore, smtpd, sys\n"
+                         "class Sink(smtpd.SMTPServer):\n"
+                         "    def process_message(self, peer, mailfrom, rcpttos, data, **kw):\n"
+                         "        with open(sys.argv[2], 'a') as f:\n"
+                         "            f.write('FROM ' + mailfrom + ' TO ' + ','.join(rcpttos) + '\\n' + data.decode() + '\\n.\\n')\n"
+                         "Sink(('127.0.0.1', int(sys.argv[1])), None)\n"
+                         "asyncore.loop()\n",
+                         std::to_string(port), mailbox.string()});
+  // Wait until the sink accepts connections.
+  for (int i = 0; i < 250; ++i) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<std::uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    const bool up = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    ::close(fd);
+    if (up) break;
+    std::this_thread::sleep_for(20ms);
+  }
+  config::Config config;
+  config::ChannelConfig mail;
+  mail.name = "mail";
+  mail.type = "email";
+  mail.url = "smtp://127.0.0.1:" + std::to_string(port);
+  mail.from = "pactwatch@brand.example";
+  mail.to = {"partners@brand.example", "ops@northwind.example"};
+  mail.events = {"kpi.breached"};
+  mail.starttls_required = true;
+  config.channels = {mail};
+  {
+    Dispatcher strict(config, *store_, clock_);
+    auto s = strict.run_once();
+    EXPECT_EQ(s.delivered, 0);  // the sink offers no STARTTLS: nothing goes out in clear text
+    EXPECT_EQ(s.retried, 1);
+    EXPECT_NE(store_->deliveries("pending")[0].last_error.find("SMTP"), std::string::npos);
+  }
+  config.channels[0].name = "mail-lan";
+  config.channels[0].starttls_required = false;  // a relay on a trusted network
+  Dispatcher relaxed(config, *store_, clock_);
+  EXPECT_EQ(relaxed.run_once().delivered, 1);
+  std::string box;
+  for (int i = 0; i < 100 && box.find("\n.\n") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(20ms);
+    if (std::filesystem::exists(mailbox)) box = testutils::read_file(mailbox);
+  }
+  EXPECT_NE(box.find("FROM pactwatch@brand.example TO partners@brand.example,ops@northwind.example"), std::string::npos) << box;
+  EXPECT_NE(box.find("Subject: pactwatch: northwind support v3 2026-10: kpi:p1 breached (was met)"), std::string::npos) << box;
+  EXPECT_NE(box.find("X-Pactwatch-Event-Id: kpi.breached/support/3/2026-10/kpi:p1/"), std::string::npos) << box;
+  sink.signal(SIGTERM);
 }
 
 }  // namespace

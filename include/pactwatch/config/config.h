@@ -61,8 +61,12 @@ struct SourceConfig {
 // A notification channel (pactwatch.yaml `notify.channels`).
 struct ChannelConfig {
   std::string name;
-  std::string type;  // webhook (Standard Webhooks signature, CloudEvents body) or slack (incoming webhook)
-  std::string url;
+  std::string type;  // webhook (Standard Webhooks signature, CloudEvents body), slack (incoming webhook) or email
+  std::string url;   // webhook, slack: where to POST; email: the SMTP server, smtp://host:587 or smtps://host:465
+  std::string from;  // email: the sender address
+  std::vector<std::string> to;  // email: recipients
+  std::string user;  // email: SMTP user (with secret as the password), optional
+  bool starttls_required = true;  // email: refuse to send in clear text when STARTTLS is not offered
   SecretRef secret;  // webhook: the signing secret, "whsec_" + base64
   std::vector<std::string> events;  // event types to send; empty: all
   std::string since;  // events created before this instant are not sent (RFC 3339); default: all
