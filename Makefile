@@ -4,7 +4,7 @@ JOBS ?= $(shell nproc)
 PRESET ?= default
 BUILD_DIR := build
 
-.PHONY: all deps fuzz-deps configure build test demo asan fuzz bench bench-eval clean
+.PHONY: all deps fuzz-deps configure build test demo asan fuzz bench bench-eval install deb clean
 
 all: build
 
@@ -81,6 +81,20 @@ bench-eval: deps
 	cmake --preset bench
 	cmake --build --preset bench -j $(JOBS) --target eval_driver pactwatch
 	build-bench/bin/eval_driver $(BENCH_ARGS)
+
+# Installs the Release build under PREFIX (default /usr/local; DESTDIR for staging). The unit
+# expects /usr/bin/pactwatch: for a system install use the .deb, or PREFIX=/usr.
+PREFIX ?= /usr/local
+install: deps
+	cmake --preset release -DCMAKE_INSTALL_PREFIX=$(PREFIX)
+	cmake --build --preset release -j $(JOBS) --target pactwatch
+	cmake --install build-release
+
+# A Debian package of the Release build (build-release/pactwatch_VERSION_ARCH.deb).
+deb: deps
+	cmake --preset release
+	cmake --build --preset release -j $(JOBS) --target pactwatch
+	cd build-release && cpack -G DEB
 
 clean:
 	rm -rf build build-asan build-release build-fuzz build-bench
