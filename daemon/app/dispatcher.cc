@@ -85,10 +85,10 @@ std::size_t read_upload(char* buffer, std::size_t size, std::size_t n, void* use
 }
 
 // Sends one message over SMTP with libcurl (STARTTLS when the URL is smtp://); "" on success.
-std::string send_email(const config::ChannelConfig& ch, const std::string& password, const store::OutboxEvent& e,
-                       core::Instant now) {
+std::string send_email(const config::ChannelConfig& ch, const std::vector<std::string>& recipients, const std::string& password,
+                       const store::OutboxEvent& e, core::Instant now) {
   std::string to_header;
-  for (const auto& t : ch.to) to_header += (to_header.empty() ? "" : ", ") + t;
+  for (const auto& t : recipients) to_header += (to_header.empty() ? "" : ", ") + t;
   const auto time = std::chrono::floor<std::chrono::seconds>(now);
   std::string msg = "From: " + ch.from + "\r\nTo: " + to_header + "\r\nSubject: " + slack_text(e) +
                     "\r\nDate: " + date::format("%a, %d %b %Y %H:%M:%S +0000", date::sys_seconds(time.time_since_epoch())) +
@@ -101,7 +101,7 @@ std::string send_email(const config::ChannelConfig& ch, const std::string& passw
   if (!c) return "cannot initialise libcurl";
   Upload up{msg, 0};
   curl_slist* rcpt = nullptr;
-  for (const auto& t : ch.to) rcpt = curl_slist_append(rcpt, ("<" + t + ">").c_str());
+  for (const auto& t : recipients) rcpt = curl_slist_append(rcpt, ("<" + t + ">").c_str());
   curl_easy_setopt(c, CURLOPT_URL, ch.url.c_str());
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
@@ -170,8 +170,8 @@ std::string refuse_url(const std::string& url, bool allow_private) {
   return "";
 }
 
-Dispatcher::Dispatcher(const config::Config& config, store::Store& store, const core::Clock& clock)
-    : config_(config), store_(store), clock_(clock) {
+Dispatcher::Dispatcher(const config::Config& config, store::Store& store, const core::Clock& clock, RulesSnapshot rules)
+    : config_(config), store_(store), clock_(clock), rules_(std::move(rules)) {
   for (const auto& c : config_.channels) {
     if (c.secret.empty()) continue;
     auto s = config::read_secret(c.secret, "notify.channels." + c.name);
@@ -197,7 +197,30 @@ DispatchStats Dispatcher::run_once() {
     for (auto& d : due) {
       const auto event = store_.outbox_event(d.event_id);
       if (!event) continue;
-      if (!ch.events.empty() && std::find(ch.events.begin(), ch.events.end(), event->type) == ch.events.end()) {
+      // Routing: the channel's own filter, then the contract's notify block.
+      const auto rules = rules_ ? rules_() : nullptr;
+      const rules::ContractVersion* contract = nullptr;
+      if (rules) {
+        for (const auto& c : rules->contracts) {
+          if (c.contract == event->contract && c.version == event->version) contract = &c;
+        }
+      }
+      auto listed = [&](const std::vector<std::string>& list) { return std::find(list.begin(), list.end(), event->type) != list.end(); };
+      std::vector<std::string> recipients = ch.to;
+      bool routed = ch.events.empty() || listed(ch.events);
+      if (ch.audience == "partner") {
+        routed = routed && contract && contract->enforced && listed(contract->notify_partner);
+        recipients.clear();
+        if (const auto* p = rules ? rules->partner(event->partner) : nullptr) {
+          for (const auto& c : p->contacts) {
+            if (!c.email.empty()) recipients.push_back(c.email);
+          }
+        }
+        routed = routed && !recipients.empty();
+      } else if (contract && contract->notify_brand) {
+        routed = routed && listed(*contract->notify_brand);
+      }
+      if (!routed) {
         d.status = "skipped";
         store_.update_delivery(d);
         ++stats.skipped;
@@ -214,7 +237,7 @@ DispatchStats Dispatcher::run_once() {
         continue;
       }
       if (ch.type == "email") {
-        const auto failure = send_email(ch, secrets_.contains(ch.name) ? secrets_.at(ch.name) : std::string(), *event, now);
+        const auto failure = send_email(ch, recipients, secrets_.contains(ch.name) ? secrets_.at(ch.name) : std::string(), *event, now);
         if (failure.empty()) {
           d.status = "delivered";
           d.delivered_at = now;

@@ -46,7 +46,7 @@ void Scheduler::start() {
   full_timer_ = std::make_unique<boost::asio::steady_timer>(io_);
   schedule_full(milliseconds(0));  // evaluate once at start-up
   if (!config_.channels.empty()) {
-    dispatcher_ = std::make_unique<Dispatcher>(config_, store_, clock_);
+    dispatcher_ = std::make_unique<Dispatcher>(config_, store_, clock_, rules_);
     dispatch_timer_ = std::make_unique<boost::asio::steady_timer>(io_);
     schedule_dispatch(milliseconds(500));
   }

@@ -383,7 +383,7 @@ void parse_notify(const YAML::Node& node, Config& config, YamlReport& report) {
       continue;
     }
     report.check_keys(v, {"type", "url", "secret_file", "secret_credential", "events", "since", "allow_private", "from", "to",
-                          "user", "starttls"},
+                          "user", "starttls", "audience"},
                       where);
     auto scalar = [&](const char* key) { return v[key] && v[key].IsScalar() ? v[key].Scalar() : std::string(); };
     c.type = scalar("type");
@@ -401,7 +401,7 @@ void parse_notify(const YAML::Node& node, Config& config, YamlReport& report) {
           else report.error(t, where + ".to: expected email addresses");
         }
       }
-      if (c.to.empty()) report.error(v, where + ".to: expected a list of recipients");
+      if (c.to.empty() && scalar("audience") != "partner") report.error(v, where + ".to: expected a list of recipients");
       c.user = scalar("user");
       if (const std::string t = scalar("starttls"); !t.empty()) {
         if (t != "required" && t != "optional") report.error(v["starttls"], where + ".starttls: expected required or optional");
@@ -428,6 +428,11 @@ void parse_notify(const YAML::Node& node, Config& config, YamlReport& report) {
           }
         }
       }
+    }
+    if (const std::string a = scalar("audience"); !a.empty()) {
+      if (a != "brand" && a != "partner") report.error(v["audience"], where + ".audience: expected brand or partner");
+      c.audience = a;
+      if (a == "partner" && c.type != "email") report.error(v["audience"], where + ".audience: partner channels are email (to the partner's contacts)");
     }
     c.since = scalar("since");
     if (!c.since.empty() && !core::parse_rfc3339(c.since)) report.error(v["since"], where + ".since: expected an RFC 3339 instant");

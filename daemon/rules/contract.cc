@@ -499,6 +499,36 @@ std::expected<ContractVersion, core::Diagnostics> parse_contract(std::string_vie
     c.compensation_json = to_json(root["compensation"]).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     detail::parse_compensation(root["compensation"], c, ctx);
     c.notify_json = to_json(root["notify"]).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    if (const YAML::Node n = root["notify"]; n && !n.IsNull()) {
+      static const std::vector<std::string_view> kEvents{"kpi.breached", "kpi.at_risk", "kpi.recovered", "standard.violated",
+                                                         "obligation.breached", "statement.closed"};
+      if (!n.IsMap()) {
+        report.error(n, "notify: expected {brand: [EVENT, ...], partner: [EVENT, ...]}");
+      } else {
+        report.check_keys(n, {"brand", "partner"}, "notify");
+        auto events = [&](const char* key) {
+          std::vector<std::string> out;
+          const YAML::Node list = n[key];
+          if (!list || !list.IsSequence()) {
+            report.error(list ? list.Mark() : n.Mark(), std::string("notify: ") + key + ": expected a list of event types");
+            return out;
+          }
+          for (const auto& e : list) {
+            const std::string t = e.IsScalar() ? e.Scalar() : "";
+            if (std::find(kEvents.begin(), kEvents.end(), t) == kEvents.end()) {
+              std::string msg = std::string("notify: ") + key + ": unknown event type '" + t + "'";
+              if (auto hint = core::did_you_mean(t, kEvents); !hint.empty()) msg += " (" + hint + ")";
+              report.error(e, msg);
+            } else {
+              out.push_back(t);
+            }
+          }
+          return out;
+        };
+        if (n["brand"]) c.notify_brand = events("brand");
+        if (n["partner"]) c.notify_partner = events("partner");
+      }
+    }
   }
   auto& ds = report.diagnostics();
   core::sort_by_position(ds);

@@ -238,5 +238,50 @@ TEST_F(DispatcherTest, EmailOverSmtpAndNeverInClearTextWhenStartTlsIsRequired) {
   sink.signal(SIGTERM);
 }
 
+TEST_F(DispatcherTest, RoutedByTheContractsNotifyBlockAndNeverToThePartnerOfADraft) {
+  Receiver rx;
+  const std::string body =
+      "contract: support\nversion: 3\npartner: northwind\neffective: {from: 2026-01-01}\ncurrency: EUR\ncalendar: 24x7\n"
+      "kpis:\n  - {id: p1, source: tickets, measure: {ratio: first_reply <= 1h}, objective: {target: \">= 90%\"}}\n"
+      "brand_standards:\n  - {id: pci, source: tickets, each: 'reopens <= 2', severity: critical}\n"
+      "notify:\n  brand: [standard.violated]\n  partner: [kpi.breached]\n";
+  const auto hash = *rules::contract_hash(body, "c.yaml");
+  auto enforced = rules::parse_contract(body + "approvals:\n  - {party: brand, by: b@brand.example, at: 2026-01-01T00:00:00Z, sha256: " +
+                                            hash + "}\n  - {party: partner, by: p@nw.example, at: 2026-01-01T00:00:00Z, sha256: " + hash +
+                                            "}\n",
+                                        "c.yaml");
+  ASSERT_TRUE(enforced) << enforced.error()[0].to_string();
+  ASSERT_TRUE(enforced->enforced);
+  auto set = std::make_shared<rules::RuleSet>();
+  rules::PartnerDef nw;
+  nw.id = "northwind";
+  nw.contacts = {{"account-manager", "ops@northwind.example"}, {"finance", "billing@northwind.example"}};
+  set->partners = {nw};
+  set->contracts = {*enforced};
+  config::Config config;
+  config.channels = {webhook("brand-hook", rx.url())};
+  Dispatcher d(config, *store_, clock_, [set] { return std::shared_ptr<const rules::RuleSet>(set); });
+  auto s = d.run_once();
+  EXPECT_EQ(s.delivered, 1);  // the contract sends only standard.violated to the brand
+  EXPECT_EQ(s.skipped, 1);
+  ASSERT_EQ(rx.count(), 1u);
+  EXPECT_EQ(json::parse(rx.received[0].body)["type"], "pactwatch.standard.violated");
+  // A partner channel: only kpi.breached, and nothing at all once the contract is a draft.
+  config::ChannelConfig partner;
+  partner.name = "partner-mail";
+  partner.type = "email";
+  partner.audience = "partner";
+  partner.url = "smtp://127.0.0.1:9";  // never reached in this test when not routed
+  partner.from = "pactwatch@brand.example";
+  auto draft = std::make_shared<rules::RuleSet>(*set);
+  draft->contracts[0].enforced = false;
+  config::Config pc;
+  pc.channels = {partner};
+  Dispatcher to_draft(pc, *store_, clock_, [draft] { return std::shared_ptr<const rules::RuleSet>(draft); });
+  auto ds = to_draft.run_once();
+  EXPECT_EQ(ds.skipped, 2);  // a draft never notifies the partner
+  EXPECT_EQ(ds.delivered + ds.retried, 0);
+}
+
 }  // namespace
 }  // namespace pactwatch::app

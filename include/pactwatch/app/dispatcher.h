@@ -5,13 +5,16 @@
 // endpoint. URLs to link-local and cloud metadata addresses are refused unless allowed.
 #pragma once
 
+#include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <string>
 
 #include "pactwatch/config/config.h"
 #include "pactwatch/core/clock.h"
+#include "pactwatch/rules/rule_set.h"
 #include "pactwatch/store/store.h"
 
 namespace pactwatch::app {
@@ -25,7 +28,11 @@ struct DispatchStats {
 
 class Dispatcher {
  public:
-  Dispatcher(const config::Config& config, store::Store& store, const core::Clock& clock);
+  using RulesSnapshot = std::function<std::shared_ptr<const rules::RuleSet>()>;
+  // With rules, events are routed by their contract's `notify` block: brand channels get the
+  // brand's list (all events when the contract names none); partner channels (email to the
+  // partner's contacts) get the partner's list, and never anything of a draft contract.
+  Dispatcher(const config::Config& config, store::Store& store, const core::Clock& clock, RulesSnapshot rules = {});
   // Delivers everything due now; never throws for a receiver's trouble (that is retried).
   DispatchStats run_once();
   // Counters in Prometheus text format (for /metrics).
@@ -35,6 +42,7 @@ class Dispatcher {
   const config::Config& config_;
   store::Store& store_;
   const core::Clock& clock_;
+  RulesSnapshot rules_;
   std::map<std::string, std::string> secrets_;  // channel -> signing key (raw bytes)
   std::set<std::string> disabled_;              // channels that answered 410 Gone
 };

@@ -71,6 +71,7 @@ struct ChannelConfig {
   std::vector<std::string> events;  // event types to send; empty: all
   std::string since;  // events created before this instant are not sent (RFC 3339); default: all
   bool allow_private = false;  // allow link-local and cloud metadata addresses
+  std::string audience = "brand";  // brand, or partner (email only: to the partner's contacts in partners.yaml)
 };
 
 // The kinds of sources pactwatch can poll.

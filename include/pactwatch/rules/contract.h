@@ -100,6 +100,10 @@ struct ContractVersion {
   std::string compensation_json;  // canonical JSON of the compensation block ("null" when absent)
   std::optional<CompensationScheme> compensation;  // validated; empty when the contract pays nothing
   std::string notify_json;
+  // Routing of notification events (the `notify` block): event types for the brand's channels
+  // (empty optional: all) and for the partner's contacts (empty: none; never for a draft).
+  std::optional<std::vector<std::string>> notify_brand;
+  std::vector<std::string> notify_partner;
 
   // Position (line, column) of each top-level key, for cross-file diagnostics.
   std::map<std::string, std::pair<int, int>> positions;
