@@ -164,8 +164,8 @@ std::string base64(const std::string& in) {
   std::string out;
   std::size_t i = 0;
   for (; i + 2 < in.size(); i += 3) {
-    const unsigned v = (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8) |
-                       static_cast<unsigned char>(in[i + 2]);
+    const auto byte = [&](std::size_t k) { return static_cast<unsigned>(static_cast<unsigned char>(in[k])); };
+    const unsigned v = (byte(i) << 16) | (byte(i + 1) << 8) | byte(i + 2);
     for (int k = 18; k >= 0; k -= 6) out += t[(v >> k) & 63];
   }
   if (i < in.size()) {
