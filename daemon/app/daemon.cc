@@ -82,7 +82,10 @@ void notify_systemd(const char* state) { sd_notify(0, state); }
 
 }  // namespace
 
-int serve(const config::Config& config, const core::Clock& clock) {
+int serve(const config::Config& initial_config, const core::Clock& clock, const std::filesystem::path& config_path) {
+  // The config in force; a SIGHUP may replace it (and the scheduler that reads it).
+  auto current = std::make_unique<config::Config>(initial_config);
+  const config::Config& config = initial_config;  // listen address and database: fixed until a restart
   spdlog::info("pactwatch starting: store {}, rules {}, listen {}:{}", config.database_url, config.rules_dir,
                config.listen_host, config.listen_port);
 
@@ -138,8 +141,12 @@ int serve(const config::Config& config, const core::Clock& clock) {
   std::thread http_thread([&] { http.listen_after_bind(); });
 
   boost::asio::io_context io;
-  Scheduler scheduler(io, config, *db, [&] { return active.get(); }, clock);
-  scheduler.on_status = [](const std::string& line) { notify_systemd(("STATUS=" + line).c_str()); };
+  auto make_scheduler = [&] {
+    auto s = std::make_unique<Scheduler>(io, *current, *db, [&] { return active.get(); }, clock);
+    s->on_status = [](const std::string& line) { notify_systemd(("STATUS=" + line).c_str()); };
+    return s;
+  };
+  auto scheduler = make_scheduler();
   // The watchdog is fed from the event loop, so a stuck loop stops feeding it.
   boost::asio::steady_timer watchdog(io);
   std::uint64_t watchdog_usec = 0;
@@ -160,8 +167,36 @@ int serve(const config::Config& config, const core::Clock& clock) {
     reload_signal.async_wait([&](const boost::system::error_code& ec, int) {
       if (ec) return;
       notify_systemd("RELOADING=1");
-      spdlog::info("SIGHUP: reloading rules");
-      reload_rules(config, *db, active, clock);
+      std::unique_ptr<config::Config> next;
+      if (!config_path.empty()) {
+        spdlog::info("SIGHUP: reloading {} and the rules", config_path.string());
+        auto loaded = config::load_config(config_path);
+        if (!loaded) {
+          log_diagnostics(loaded.error());
+          spdlog::error("{} is invalid ({} problem(s)); keeping the config in force", config_path.string(), loaded.error().size());
+        } else {
+          if (loaded->listen_host != config.listen_host || loaded->listen_port != config.listen_port ||
+              loaded->database_url != config.database_url || loaded->database_pool_size != config.database_pool_size) {
+            spdlog::warn("the listen address and the database change only with a restart; the rest is applied now");
+          }
+          next = std::make_unique<config::Config>(std::move(*loaded));
+        }
+      } else {
+        spdlog::info("SIGHUP: reloading the rules");
+      }
+      if (next) {
+        // Rules from the new rules_dir first: when they are invalid, nothing changes.
+        if (reload_rules(*next, *db, active, clock)) {
+          scheduler->stop();
+          scheduler.reset();
+          current = std::move(next);
+          scheduler = make_scheduler();
+          scheduler->start();
+          spdlog::info("config reloaded: {} source(s), {} notification channel(s)", current->sources.size(), current->channels.size());
+        }
+      } else {
+        reload_rules(*current, *db, active, clock);
+      }
       notify_systemd("READY=1");
       wait_reload();
     });
@@ -173,15 +208,15 @@ int serve(const config::Config& config, const core::Clock& clock) {
     notify_systemd("STOPPING=1");
     reload_signal.cancel();
     watchdog.cancel();
-    scheduler.stop();  // running syncs stop between pages; requests in flight are abandoned
+    scheduler->stop();  // running syncs stop between pages; requests in flight are abandoned
     // The socket already listens (bind_to_port); wait for the accept loop to start before stopping it.
     for (int i = 0; i < 200 && !http.is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
     http.stop();
   });
 
   spdlog::info("listening on http://{}:{} (GET /livez, GET /readyz, GET /metrics)", config.listen_host, config.listen_port);
-  scheduler.start();
-  notify_systemd(("READY=1\nSTATUS=" + scheduler.status_line()).c_str());
+  scheduler->start();
+  notify_systemd(("READY=1\nSTATUS=" + scheduler->status_line()).c_str());
   io.run();
   http_thread.join();
   spdlog::info("stopped");

@@ -218,7 +218,7 @@ int cmd_serve(const GlobalOptions& g) {
   auto c = load(g);
   if (!c) return kExitFailure;
   const core::SystemClock clock;
-  return app::serve(*c, clock);
+  return app::serve(*c, clock, g.config_path);
 }
 
 }  // namespace

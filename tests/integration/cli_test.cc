@@ -623,6 +623,38 @@ TEST(Serve, PollsSourcesEvaluatesAndTalksToSystemd) {
   th.join();
 }
 
+TEST(Serve, SighupReloadsTheConfigOrKeepsTheOneInForce) {
+  httplib::Server fake;
+  std::atomic<int> requests{0};
+  fake.Get("/api/v2/tickets", [&](const httplib::Request&, httplib::Response& res) {
+    ++requests;
+    res.set_content("[]", "application/json");
+  });
+  const int fake_port = fake.bind_to_any_port("127.0.0.1");
+  std::thread th([&] { fake.listen_after_bind(); });
+  Daemon d;
+  testutils::Child child({kBinary, "serve", "-c", d.config.string()});
+  ASSERT_TRUE(d.wait_live(child)) << child.err();
+  // A broken config: nothing changes.
+  const std::string good = testutils::read_file(d.config);
+  d.dir.write("pactwatch.yaml", good + "sources: [not a mapping]\n");
+  child.signal(SIGHUP);
+  for (int i = 0; i < 200 && child.err().find("keeping the config in force") == std::string::npos; ++i) std::this_thread::sleep_for(20ms);
+  EXPECT_NE(child.err().find("keeping the config in force"), std::string::npos) << child.err();
+  // A new source: polled once the config is reloaded.
+  const auto key = d.dir.write("key", "abc\n");
+  d.dir.write("pactwatch.yaml", good + "sources:\n  desk:\n    kind: freshdesk\n    url: http://127.0.0.1:" + std::to_string(fake_port) +
+                                    "\n    auth: {type: api_key, secret_file: " + key.string() + "}\n    poll_interval: 1s\n");
+  child.signal(SIGHUP);
+  for (int i = 0; i < 250 && requests == 0; ++i) std::this_thread::sleep_for(20ms);
+  EXPECT_GT(requests.load(), 0) << child.err();
+  EXPECT_NE(child.err().find("config reloaded: 1 source(s)"), std::string::npos) << child.err();
+  child.signal(SIGTERM);
+  EXPECT_EQ(child.wait(10s), 0);
+  fake.stop();
+  th.join();
+}
+
 TEST(Serve, SighupWithBrokenRulesKeepsTheRulesInForce) {
   Daemon d("", "log:\n  format: json\n");
   testutils::Child child({kBinary, "serve", "-c", d.config.string()});

@@ -2,6 +2,7 @@
 // endpoints, run until SIGTERM/SIGINT. SIGHUP reloads the rules through the one reload path.
 #pragma once
 
+#include <filesystem>
 #include <memory>
 #include <string>
 
@@ -11,6 +12,9 @@
 namespace pactwatch::app {
 
 // Runs in the foreground until asked to stop. Returns the process exit code (0 on a clean stop).
-int serve(const config::Config& config, const core::Clock& clock);
+// With the config's path, SIGHUP reloads the config too (sources, channels, rules directory,
+// schedules): validated aside, applied only when valid; the listen address and the database need
+// a restart.
+int serve(const config::Config& config, const core::Clock& clock, const std::filesystem::path& config_path = {});
 
 }  // namespace pactwatch::app
