@@ -29,27 +29,34 @@ asan: deps
 	ctest --preset debug-asan -j $(JOBS)
 
 DEMO := build/bin/pactwatch
-DEMO_CONFIG := --config demo/pactwatch.yaml
+DEMO_CONFIG := --config var/demo.yaml
+# The whole loop on the embedded default (SQLite): the demo items are imported, serve evaluates
+# them, a file dropped into var/inbox after 20 s adds late field-service dispatches, and every
+# breach and violation is delivered as a signed webhook to scripts/webhook-sink.py, which checks
+# the signature and prints it. Ctrl-C stops it all.
 demo: deps
 	$(MAKE) build
-	@mkdir -p var
+	@mkdir -p var/inbox
+	@sed 's|@ROOT@|$(CURDIR)|g' demo/demo.yaml.in > var/demo.yaml
+	@test -s var/webhook.secret || python3 -c "import base64,os; print('whsec_' + base64.b64encode(os.urandom(24)).decode())" > var/webhook.secret
 	@for kind in tickets deals surveys events; do \
 	  $(DEMO) import $$kind demo/items/$$kind.ndjson --source demo $(DEMO_CONFIG) --log-level warn || exit 1; \
 	done
 	@echo
 	@echo "pactwatch demo: SQLite store in ./var/, partners, calendars and contracts from ./rules/examples/,"
-	@echo "demo items from ./demo/items/. In another terminal:"
-	@echo "  curl http://127.0.0.1:8080/livez"
-	@echo "  curl http://127.0.0.1:8080/readyz"
-	@echo "  $(DEMO) check $(DEMO_CONFIG)"
+	@echo "demo items from ./demo/items/, webhooks to scripts/webhook-sink.py (lines marked [webhook-sink])."
+	@echo "In 20 s a file of late dispatches is dropped into var/inbox. In another terminal:"
+	@echo "  curl http://127.0.0.1:8080/readyz; curl http://127.0.0.1:8080/metrics"
 	@echo "  $(DEMO) eval $(DEMO_CONFIG) --period 2026-10 --as-of 2026-11-02T00:00:00Z"
-	@echo "  $(DEMO) eval $(DEMO_CONFIG) --partner contoso-eu --period 2026-Q3 --as-of 2026-10-05T00:00:00Z --format json"
-	@echo "  $(DEMO) test rules/examples/scenarios/*.yaml"
 	@echo "  $(DEMO) report compensation $(DEMO_CONFIG) --period 2026-10 --as-of 2026-11-02T00:00:00Z"
 	@echo "  $(DEMO) what-if $(DEMO_CONFIG) --partner fabrikam-field --period 2026-10 --set first_time_fix=95% --as-of 2026-11-02T00:00:00Z"
-	@echo "  $(DEMO) calendar rules/examples/calendars/eu-support.yaml add 2026-01-05T15:00:00Z 3600"
+	@echo "  $(DEMO) outbox list $(DEMO_CONFIG)"
+	@echo "  $(DEMO) test rules/examples/scenarios/*.yaml"
 	@echo "Stop with Ctrl-C."
 	@echo
+	@python3 scripts/webhook-sink.py 8099 var/webhook.secret & sink=$$!; \
+	(sleep 20; cp demo/drops/*.ndjson var/inbox/.drop.tmp 2>/dev/null && mv var/inbox/.drop.tmp var/inbox/2026-10-30-late-dispatches.ndjson) & dropper=$$!; \
+	trap 'kill $$sink $$dropper 2>/dev/null' EXIT INT TERM; \
 	$(DEMO) serve $(DEMO_CONFIG)
 
 # Coverage-guided fuzzing with libFuzzer (clang 19 from Debian 12), FUZZ_SECONDS per target,
