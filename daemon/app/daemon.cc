@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "pactwatch/app/dispatcher.h"
+#include "pactwatch/app/evaluation_runner.h"
 #include "pactwatch/app/scheduler.h"
 #include "pactwatch/rules/rule_set.h"
 #include "pactwatch/sources/sync.h"
@@ -122,8 +123,18 @@ int serve(const config::Config& initial_config, const core::Clock& clock, const 
     ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
   });
   http.Get("/livez", [](const httplib::Request&, httplib::Response& res) { res.set_content("ok\n", "text/plain"); });
-  http.Get("/metrics", [](const httplib::Request&, httplib::Response& res) {
-    res.set_content(sources::metrics().prometheus() + Dispatcher::prometheus(), "text/plain; version=0.0.4");
+  http.Get("/metrics", [&db](const httplib::Request&, httplib::Response& res) {
+    std::string body = sources::metrics().prometheus() + Dispatcher::prometheus() + evaluation_metrics();
+    body += "# HELP pactwatch_outbox_deliveries Notification deliveries by state (pending is the outbox depth).\n"
+            "# TYPE pactwatch_outbox_deliveries gauge\n";
+    try {
+      for (const auto& [status, n] : db->delivery_counts()) {
+        body += "pactwatch_outbox_deliveries{state=\"" + status + "\"} " + std::to_string(n) + "\n";
+      }
+    } catch (const store::StoreError&) {
+      // The store is unreachable: /readyz says so; the other metrics still answer.
+    }
+    res.set_content(body, "text/plain; version=0.0.4");
   });
   http.Get("/readyz", [&](const httplib::Request&, httplib::Response& res) {
     const bool store_ok = db->ping();

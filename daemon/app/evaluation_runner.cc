@@ -30,6 +30,35 @@ std::vector<core::Instant> counting_instants(const store::Item& item) {
 
 }  // namespace
 
+namespace {
+
+struct EvalCounters {
+  std::mutex mutex;
+  std::map<std::string, std::int64_t> runs, periods;
+  std::map<std::string, double> seconds;
+  std::map<std::string, std::int64_t> last_statuses;  // of the last full run
+};
+EvalCounters& eval_counters() {
+  static EvalCounters c;
+  return c;
+}
+
+void record_run(const std::string& kind, const RunStats& s, const std::vector<store::EvaluationRecord>* records) {
+  auto& c = eval_counters();
+  std::lock_guard lock(c.mutex);
+  ++c.runs[kind];
+  c.periods[kind] += s.evaluations;
+  c.seconds[kind] += static_cast<double>((s.compute + s.save).count()) / 1e6;
+  if (records) {
+    c.last_statuses.clear();
+    for (const auto& r : *records) {
+      for (const auto& st : r.statuses) ++c.last_statuses[st.status];
+    }
+  }
+}
+
+}  // namespace
+
 store::EvaluationRecord evaluation_record(const nlohmann::json& doc) {
   return evaluation_record(doc, doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
@@ -120,7 +149,22 @@ RunStats EvaluationRunner::run(const std::vector<Job>& jobs, std::span<const sto
     throw;
   }
   stats.save = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - computed);
+  record_run(full_run_ ? "full" : "incremental", stats, full_run_ ? &records : nullptr);
   return stats;
+}
+
+std::string evaluation_metrics() {
+  auto& c = eval_counters();
+  std::lock_guard lock(c.mutex);
+  std::string o = "# HELP pactwatch_evaluation_runs_total Evaluation runs by kind.\n# TYPE pactwatch_evaluation_runs_total counter\n";
+  for (const auto& [k, n] : c.runs) o += "pactwatch_evaluation_runs_total{kind=\"" + k + "\"} " + std::to_string(n) + "\n";
+  o += "# HELP pactwatch_evaluation_periods_total Contract periods evaluated, by kind of run.\n# TYPE pactwatch_evaluation_periods_total counter\n";
+  for (const auto& [k, n] : c.periods) o += "pactwatch_evaluation_periods_total{kind=\"" + k + "\"} " + std::to_string(n) + "\n";
+  o += "# HELP pactwatch_evaluation_seconds_total Time spent evaluating and saving, by kind of run.\n# TYPE pactwatch_evaluation_seconds_total counter\n";
+  for (const auto& [k, v] : c.seconds) o += "pactwatch_evaluation_seconds_total{kind=\"" + k + "\"} " + std::to_string(v) + "\n";
+  o += "# HELP pactwatch_rules_by_status Rules by status in the last full evaluation.\n# TYPE pactwatch_rules_by_status gauge\n";
+  for (const auto& [k, n] : c.last_statuses) o += "pactwatch_rules_by_status{status=\"" + k + "\"} " + std::to_string(n) + "\n";
+  return o;
 }
 
 RunStats EvaluationRunner::run_full(core::Instant as_of, core::Instant now) {
@@ -143,7 +187,10 @@ RunStats EvaluationRunner::run_full(core::Instant as_of, core::Instant now) {
   // A full run reads everything afresh.
   cache_.clear();
   cache_as_of_ = as_of;
-  return run(jobs, {}, {}, as_of, now);
+  full_run_ = true;
+  auto stats = run(jobs, {}, {}, as_of, now);
+  full_run_ = false;
+  return stats;
 }
 
 RunStats EvaluationRunner::run_incremental(std::span<const store::Item> changed, std::span<const store::Item> previous,

@@ -1022,4 +1022,17 @@ int Store::retry_deliveries(const std::string& event_id, core::Instant now) {
   });
 }
 
+std::map<std::string, std::int64_t> Store::delivery_counts() {
+  return wrap("delivery counts", [&] {
+    Lease l(*pool_);
+    std::map<std::string, std::int64_t> out;
+    std::string status;
+    long long n = 0;
+    soci::statement st = (l.sql().prepare << "SELECT status, count(*) FROM deliveries GROUP BY status", soci::into(status), soci::into(n));
+    st.execute();
+    while (st.fetch()) out[status] = n;
+    return out;
+  });
+}
+
 }  // namespace pactwatch::store

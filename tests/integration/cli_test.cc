@@ -521,6 +521,8 @@ void serve_and_stop(const std::string& db_url, int stop_signal) {
   ASSERT_TRUE(metrics);
   EXPECT_EQ(metrics->status, 200);
   EXPECT_NE(metrics->body.find("# TYPE pactwatch_source_requests_total counter"), std::string::npos) << metrics->body;
+  EXPECT_NE(metrics->body.find("# TYPE pactwatch_outbox_deliveries gauge"), std::string::npos) << metrics->body;
+  EXPECT_NE(metrics->body.find("pactwatch_evaluation_runs_total{kind=\"full\"} 1"), std::string::npos) << metrics->body;
   auto missing = c.Get("/nope");
   ASSERT_TRUE(missing);
   EXPECT_EQ(missing->status, 404);

@@ -55,7 +55,12 @@ class EvaluationRunner {
   // open items depend on it).
   std::map<Key, std::unique_ptr<engine::PeriodState>> cache_;
   std::optional<core::Instant> cache_as_of_;
+  bool full_run_ = false;
 };
+
+// Counters of the evaluations run in this process, in Prometheus text format (for /metrics):
+// runs and their duration by kind (full, incremental), and the rules by status in the last run.
+[[nodiscard]] std::string evaluation_metrics();
 
 // The stored form of an evaluation document: its keys and every rule's status.
 [[nodiscard]] store::EvaluationRecord evaluation_record(const nlohmann::json& document);

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <expected>
 #include <memory>
+#include <map>
 #include <optional>
 #include <span>
 #include <stdexcept>
@@ -260,6 +261,8 @@ class Store {
                                                      std::size_t limit = 100);
   void update_delivery(const Delivery& d);
   [[nodiscard]] std::vector<Delivery> deliveries(const std::optional<std::string>& status = std::nullopt);
+  // How many deliveries are in each state (for /metrics: the outbox depth is "pending").
+  [[nodiscard]] std::map<std::string, std::int64_t> delivery_counts();
   // Puts dead deliveries of an event (or all of them, with "all") back in the queue; returns how many.
   int retry_deliveries(const std::string& event_id, core::Instant now);
   // Status changes in the order they were recorded (optionally of one contract).
