@@ -114,6 +114,12 @@ int serve(const config::Config& initial_config, const core::Clock& clock, const 
   ActiveRules active;
   if (!reload_rules(config, *db, active, clock)) return 1;
 
+  // Signals are caught from here on, before /livez can answer: a SIGHUP sent as soon as the daemon
+  // looks alive must reload, not kill it (the default action).
+  boost::asio::io_context io;
+  boost::asio::signal_set stop_signals(io, SIGINT, SIGTERM);
+  boost::asio::signal_set reload_signal(io, SIGHUP);
+
   httplib::Server http;
   http.set_payload_max_length(1 << 20);
   // SO_REUSEADDR only: httplib's default also sets SO_REUSEPORT, which would let a second instance
@@ -151,7 +157,6 @@ int serve(const config::Config& initial_config, const core::Clock& clock, const 
   }
   std::thread http_thread([&] { http.listen_after_bind(); });
 
-  boost::asio::io_context io;
   auto make_scheduler = [&] {
     auto s = std::make_unique<Scheduler>(io, *current, *db, [&] { return active.get(); }, clock);
     s->on_status = [](const std::string& line) { notify_systemd(("STATUS=" + line).c_str()); };
@@ -172,8 +177,6 @@ int serve(const config::Config& initial_config, const core::Clock& clock, const 
     spdlog::info("systemd watchdog every {} ms", watchdog_usec / 2000);
     feed_watchdog();
   }
-  boost::asio::signal_set stop_signals(io, SIGINT, SIGTERM);
-  boost::asio::signal_set reload_signal(io, SIGHUP);
   std::function<void()> wait_reload = [&] {
     reload_signal.async_wait([&](const boost::system::error_code& ec, int) {
       if (ec) return;
