@@ -236,28 +236,33 @@ DispatchStats Dispatcher::run_once() {
         count(ch.name, "dead");
         continue;
       }
-      if (ch.type == "email") {
-        const auto failure = send_email(ch, recipients, secrets_.contains(ch.name) ? secrets_.at(ch.name) : std::string(), *event, now);
-        if (failure.empty()) {
-          d.status = "delivered";
-          d.delivered_at = now;
-          d.last_error.clear();
-          store_.update_delivery(d);
-          ++stats.delivered;
-          count(ch.name, "delivered");
-          continue;
-        }
-        d.last_error = failure;
+      // The outcome of an attempt: delivered, or retried on the schedule until it is dead.
+      auto delivered = [&] {
+        d.status = "delivered";
+        d.delivered_at = now;
+        d.last_error.clear();
+        store_.update_delivery(d);
+        ++stats.delivered;
+        count(ch.name, "delivered");
+      };
+      auto failed = [&](std::string error, std::chrono::milliseconds at_least) {
+        d.last_error = std::move(error);
         if (static_cast<std::size_t>(d.attempts) > kBackoff.size()) {
           d.status = "dead";
+          spdlog::error("notify channel {}: event {} dead after {} attempts: {}", ch.name, d.event_id, d.attempts, d.last_error);
           ++stats.dead;
           count(ch.name, "dead");
         } else {
-          d.next_attempt_at = now + kBackoff[static_cast<std::size_t>(d.attempts - 1)];
+          d.next_attempt_at = now + std::max<std::chrono::milliseconds>(kBackoff[static_cast<std::size_t>(d.attempts - 1)], at_least);
           ++stats.retried;
           count(ch.name, "retried");
         }
         store_.update_delivery(d);
+      };
+      if (ch.type == "email") {
+        const auto failure = send_email(ch, recipients, secrets_.contains(ch.name) ? secrets_.at(ch.name) : std::string(), *event, now);
+        if (failure.empty()) delivered();
+        else failed(failure, std::chrono::milliseconds(0));
         continue;
       }
       sources::HttpRequest req;
@@ -275,12 +280,7 @@ DispatchStats Dispatcher::run_once() {
       }
       auto resp = http.send(req);
       if (resp && resp->status >= 200 && resp->status < 300) {
-        d.status = "delivered";
-        d.delivered_at = now;
-        d.last_error.clear();
-        store_.update_delivery(d);
-        ++stats.delivered;
-        count(ch.name, "delivered");
+        delivered();
         continue;
       }
       if (resp && resp->status == 410) {
@@ -294,23 +294,9 @@ DispatchStats Dispatcher::run_once() {
         count(ch.name, "gone");
         break;
       }
-      d.last_error = resp ? "HTTP " + std::to_string(resp->status) + ": " + resp->body.substr(0, 200) : resp.error().message;
-      if (static_cast<std::size_t>(d.attempts) > kBackoff.size()) {
-        d.status = "dead";
-        store_.update_delivery(d);
-        spdlog::error("notify channel {}: event {} dead after {} attempts: {}", ch.name, d.event_id, d.attempts, d.last_error);
-        ++stats.dead;
-        count(ch.name, "dead");
-        continue;
-      }
-      auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(kBackoff[static_cast<std::size_t>(d.attempts - 1)]);
-      if (resp) {
-        if (auto ra = sources::retry_after(*resp, now); ra && *ra > wait) wait = *ra;
-      }
-      d.next_attempt_at = now + wait;
-      store_.update_delivery(d);
-      ++stats.retried;
-      count(ch.name, "retried");
+      const auto retry_after = resp ? sources::retry_after(*resp, now) : std::nullopt;
+      failed(resp ? "HTTP " + std::to_string(resp->status) + ": " + resp->body.substr(0, 200) : resp.error().message,
+             retry_after.value_or(std::chrono::milliseconds(0)));
     }
   }
   return stats;

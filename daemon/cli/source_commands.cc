@@ -103,16 +103,16 @@ int cmd_sources_test(const config::Config& config, const std::string& name) {
 int cmd_sources_sync(const config::Config& config, const StoreArgs& st, const SyncArgs& a) {
   const auto* s = find_source(config, a.name);
   if (!s) return 1;
+  const std::string dir = st.rules_dir.empty() ? config.rules_dir : st.rules_dir;
+  auto rules = rules::load_rule_set(dir);
+  if (!rules) {
+    for (const auto& d : rules.error()) std::cerr << d.to_string() << '\n';
+    return 1;
+  }
+  auto db = open_store(config, st.db_url, true);
+  if (!db) return 1;
+  const core::SystemClock clock;
   if (s->kind == "file") {
-    const std::string dir = st.rules_dir.empty() ? config.rules_dir : st.rules_dir;
-    auto rules = rules::load_rule_set(dir);
-    if (!rules) {
-      for (const auto& d : rules.error()) std::cerr << d.to_string() << '\n';
-      return 1;
-    }
-    auto db = open_store(config, st.db_url, true);
-    if (!db) return 1;
-    const core::SystemClock clock;
     const auto r = sources::sync_drop_directory(*s, *db, rules->partners, clock);
     std::cout << a.name << ": " << r.pages << " file(s) imported, " << r.records << " record(s), " << r.written << " written, "
               << r.unattributed << " unattributed\n";
@@ -137,15 +137,6 @@ int cmd_sources_sync(const config::Config& config, const StoreArgs& st, const Sy
     }
     options.since = *t;
   }
-  const std::string dir = st.rules_dir.empty() ? config.rules_dir : st.rules_dir;
-  auto rules = rules::load_rule_set(dir);
-  if (!rules) {
-    for (const auto& d : rules.error()) std::cerr << d.to_string() << '\n';
-    return 1;
-  }
-  auto db = open_store(config, st.db_url, true);
-  if (!db) return 1;
-  const core::SystemClock clock;
   // The main stream first: history streams merge into what it stored.
   for (auto& connector : *streams) {
     const std::string label = connector->stream().empty() ? a.name : a.name + " (" + connector->stream() + ")";

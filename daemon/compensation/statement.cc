@@ -38,16 +38,7 @@ int compare(const Ratio& a, const Ratio& b) {
 }
 
 bool holds(const Ratio& value, const rules::Threshold& t) {
-  const int c = compare(value, std::get<Ratio>(t.value));
-  switch (t.op) {
-    case rules::CompareOp::eq: return c == 0;
-    case rules::CompareOp::ne: return c != 0;
-    case rules::CompareOp::lt: return c < 0;
-    case rules::CompareOp::le: return c <= 0;
-    case rules::CompareOp::gt: return c > 0;
-    case rules::CompareOp::ge: return c >= 0;
-  }
-  return false;
+  return engine::holds(compare(value, std::get<Ratio>(t.value)), t.op);
 }
 
 // A ratio as a percentage with two decimals, for people ("93.75%"); "≈" marks a rounded one.
@@ -557,29 +548,15 @@ std::expected<void, std::string> apply_what_if(PeriodResults& results, const rul
       return std::unexpected(id + "=" + value + ": the KPI measures a " + std::string(rules::to_string(expected_type)));
     }
     auto meets = [&](const rules::Threshold& t) {
-      const int c = [&] {
-        switch (threshold->value.index()) {
-          case 2: return compare(std::get<Ratio>(threshold->value), std::get<Ratio>(t.value));
-          case 3: {
-            const auto a = std::get<core::Duration>(threshold->value), b = std::get<core::Duration>(t.value);
-            return a < b ? -1 : a > b ? 1 : 0;
-          }
-          case 4: {
-            const auto a = std::get<Money>(threshold->value), b = std::get<Money>(t.value);
-            return a < b ? -1 : a > b ? 1 : 0;
-          }
-          default: return 0;
-        }
-      }();
-      switch (t.op) {
-        case rules::CompareOp::eq: return c == 0;
-        case rules::CompareOp::ne: return c != 0;
-        case rules::CompareOp::lt: return c < 0;
-        case rules::CompareOp::le: return c <= 0;
-        case rules::CompareOp::gt: return c > 0;
-        case rules::CompareOp::ge: return c >= 0;
+      switch (threshold->value.index()) {
+        case 2: return engine::holds(compare(std::get<Ratio>(threshold->value), std::get<Ratio>(t.value)), t.op);
+        case 3:
+          return engine::holds(engine::three_way(std::get<core::Duration>(threshold->value), std::get<core::Duration>(t.value)), t.op);
+        case 4:
+          return engine::holds(engine::three_way(std::get<Money>(threshold->value).minor_units(), std::get<Money>(t.value).minor_units()),
+                               t.op);
+        default: return false;
       }
-      return false;
     };
     if (kpi->measure.kind == rules::MeasureKind::ratio) target->share = std::get<Ratio>(threshold->value);
     target->status = !meets(kpi->objective.target) ? "breached"
