@@ -226,8 +226,26 @@ DispatchStats Dispatcher::run_once() {
         ++stats.skipped;
         continue;
       }
-      ++d.attempts;
       const auto now = clock_.now();
+      // Damping: a recovery is announced only once it has held (a status that flaps back to
+      // breached within the hold sends no recovery at all).
+      if (event->type == "kpi.recovered" && config_.recovery_hold_s > 0) {
+        const auto held_at = event->created_at + std::chrono::seconds(config_.recovery_hold_s);
+        if (now < held_at) {
+          d.next_attempt_at = held_at;
+          store_.update_delivery(d);
+          continue;
+        }
+        const auto current = store_.rule_status(event->contract, event->version, event->period, event->subject);
+        if (!current || (*current != "met" && *current != "warning")) {
+          d.status = "skipped";
+          d.last_error = "did not hold for the recovery hold (now " + current.value_or("unknown") + ")";
+          store_.update_delivery(d);
+          ++stats.skipped;
+          continue;
+        }
+      }
+      ++d.attempts;
       if (const auto why = refuse_url(ch.url, ch.allow_private); !why.empty()) {
         d.status = "dead";
         d.last_error = why;

@@ -173,6 +173,10 @@ void Scheduler::schedule_dispatch(milliseconds delay) {
     if (!dispatching_.exchange(true)) {
       boost::asio::post(pool_, [this] {
         try {
+          if (config_.reminder_interval_s > 0) {
+            const int n = store_.write_reminders(clock_.now(), std::chrono::seconds(config_.reminder_interval_s));
+            if (n > 0) spdlog::info("notifications: {} reminder(s) of breaches still standing", n);
+          }
           const auto s = dispatcher_->run_once();
           if (s.delivered + s.retried + s.dead > 0) {
             spdlog::info("notifications: {} delivered, {} to retry, {} dead", s.delivered, s.retried, s.dead);

@@ -364,7 +364,14 @@ void parse_notify(const YAML::Node& node, Config& config, YamlReport& report) {
     report.error(node, "notify: expected {channels: {NAME: {type, url, ...}}}");
     return;
   }
-  report.check_keys(node, {"channels"}, "notify");
+  report.check_keys(node, {"channels", "recovery_hold", "reminder_interval"}, "notify");
+  for (const auto& [key, out] : {std::pair{"recovery_hold", &config.recovery_hold_s}, {"reminder_interval", &config.reminder_interval_s}}) {
+    const YAML::Node d = node[key];
+    if (!d || d.IsNull()) continue;
+    auto sec = d.IsScalar() ? seconds(d.Scalar()) : std::nullopt;
+    if (!sec) report.error(d, std::string("notify.") + key + ": expected a duration such as 30m or 24h");
+    else *out = *sec;
+  }
   const YAML::Node channels = node["channels"];
   if (!channels || channels.IsNull()) return;
   if (!channels.IsMap()) {

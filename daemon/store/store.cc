@@ -1035,4 +1035,57 @@ std::map<std::string, std::int64_t> Store::delivery_counts() {
   });
 }
 
+std::optional<std::string> Store::rule_status(const std::string& contract, int version, const std::string& period,
+                                             const std::string& rule) {
+  return wrap("rule status", [&]() -> std::optional<std::string> {
+    Lease l(*pool_);
+    std::string status;
+    l.sql() << "SELECT status FROM rule_statuses WHERE contract = :c AND version = :v AND period = :p AND rule = :r",
+        soci::use(contract), soci::use(version), soci::use(period), soci::use(rule), soci::into(status);
+    if (!l.sql().got_data()) return std::nullopt;
+    return status;
+  });
+}
+
+int Store::write_reminders(core::Instant now, std::chrono::seconds interval) {
+  return wrap("reminders", [&] {
+    Transaction tx(*this, Durability::full);
+    struct Row {
+      std::string contract, period, partner, rule, status;
+      int version = 0;
+      long long since = 0;
+    };
+    std::vector<Row> rows;
+    Row r;
+    soci::statement st = (tx.sql().prepare << "SELECT s.contract, s.version, s.period, e.partner, s.rule, s.status, s.since "
+                                              "FROM rule_statuses s JOIN evaluations e ON e.contract = s.contract AND "
+                                              "e.version = s.version AND e.period = s.period "
+                                              "WHERE s.status IN ('breached', 'at_risk') AND (s.rule LIKE 'kpi:%' OR s.rule LIKE 'obligation:%')",
+                          soci::into(r.contract), soci::into(r.version), soci::into(r.period), soci::into(r.partner),
+                          soci::into(r.rule), soci::into(r.status), soci::into(r.since));
+    st.execute();
+    while (st.fetch()) rows.push_back(r);
+    int written = 0;
+    const long long step = static_cast<long long>(interval.count()) * 1000;
+    for (const auto& row : rows) {
+      const long long n = (core::to_unix_ms(now) - row.since) / step;
+      if (n < 1) continue;
+      StatusChange c{row.contract, row.version, row.period, row.partner, row.rule, std::nullopt, row.status, core::from_unix_ms(row.since)};
+      auto e = event_for(c);
+      if (!e) continue;
+      e->id += "/reminder/" + std::to_string(n);
+      e->created_at = core::from_unix_ms(row.since + n * step);
+      e->payload.insert(e->payload.size() - 1, ",\"reminder\":" + std::to_string(n));
+      long long before = 0;
+      std::string id = e->id;
+      tx.sql() << "SELECT count(*) FROM outbox WHERE id = :i", soci::use(id), soci::into(before);
+      if (before > 0) continue;
+      insert_event(tx.sql(), *e);
+      ++written;
+    }
+    tx.commit();
+    return written;
+  });
+}
+
 }  // namespace pactwatch::store

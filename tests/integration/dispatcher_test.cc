@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
 #include <mutex>
 #include <thread>
@@ -236,6 +237,41 @@ TEST_F(DispatcherTest, EmailOverSmtpAndNeverInClearTextWhenStartTlsIsRequired) {
   EXPECT_NE(box.find("Subject: pactwatch: northwind support v3 2026-10: kpi:p1 breached (was met)"), std::string::npos) << box;
   EXPECT_NE(box.find("X-Pactwatch-Event-Id: kpi.breached/support/3/2026-10/kpi:p1/"), std::string::npos) << box;
   sink.signal(SIGTERM);
+}
+
+TEST_F(DispatcherTest, RecoveriesWaitForTheHoldAndBreachesStillStandingGetReminders) {
+  Receiver rx;
+  config::Config config;
+  config.channels = {webhook("ops", rx.url())};
+  config.recovery_hold_s = 1800;
+  // p1 recovers at 02:00, then flaps back to breached at 02:10; pci recovers at 02:00 and holds.
+  store::EvaluationRecord r{"support", 3, "2026-10", "northwind", T("2026-10-20T02:00:00Z"), "d", "{}",
+                            {{"kpi:p1", "met"}, {"standard:pci", "met"}}};
+  store_->save_evaluation(r, T("2026-10-20T02:00:00Z"));
+  Dispatcher d(config, *store_, clock_);
+  clock_.set(T("2026-10-20T02:01:00Z"));
+  d.run_once();  // the two breach events of SetUp go out; the recovery waits for its hold
+  EXPECT_EQ(rx.count(), 2u);
+  r.statuses = {{"kpi:p1", "breached"}, {"standard:pci", "met"}};
+  store_->save_evaluation(r, T("2026-10-20T02:10:00Z"));
+  clock_.set(T("2026-10-20T02:31:00Z"));
+  auto s = d.run_once();
+  EXPECT_EQ(s.skipped, 1);  // the recovery did not hold: never announced
+  EXPECT_EQ(s.delivered, 1);  // the second breach is a new transition
+  std::vector<std::string> types;
+  for (const auto& req : rx.received) types.push_back(json::parse(req.body)["type"].get<std::string>());
+  EXPECT_EQ(std::count(types.begin(), types.end(), "pactwatch.kpi.recovered"), 0);
+
+  // A breach still standing a day later is reminded of, once per interval.
+  EXPECT_EQ(store_->write_reminders(T("2026-10-21T02:05:00Z"), std::chrono::hours(24)), 0);  // not a day yet
+  EXPECT_EQ(store_->write_reminders(T("2026-10-21T02:11:00Z"), std::chrono::hours(24)), 1);
+  EXPECT_EQ(store_->write_reminders(T("2026-10-21T03:00:00Z"), std::chrono::hours(24)), 0);  // written once
+  EXPECT_EQ(store_->write_reminders(T("2026-10-22T02:11:00Z"), std::chrono::hours(24)), 1);
+  clock_.set(T("2026-10-22T02:12:00Z"));
+  EXPECT_EQ(d.run_once().delivered, 2);
+  const auto last = json::parse(rx.received.back().body);
+  EXPECT_EQ(last["type"], "pactwatch.kpi.breached");
+  EXPECT_EQ(last["data"]["reminder"], 2);
 }
 
 TEST_F(DispatcherTest, RoutedByTheContractsNotifyBlockAndNeverToThePartnerOfADraft) {

@@ -405,6 +405,12 @@ TEST_P(StoreConformance, StatusChangesWriteOutboxEventsInTheSameTransaction) {
   store_->close_statements(std::vector<StatementRecord>{{"support", 3, "2026-10", "northwind", t(0), "EUR", 100, 100, 0, "sha",
                                                           "d", "1", t(40), t(41), "finance", "{}"}});
   EXPECT_EQ(store_->outbox_events().back().type, "statement.closed");
+  // Reminders for a breach still standing, once per whole interval.
+  store_->save_evaluation({"support", 3, "2026-11", "northwind", t(50), "d", "{}", {{"kpi:p1", "breached"}}}, t(50));
+  EXPECT_EQ(store_->write_reminders(t(50 + 59), std::chrono::hours(1)), 0);
+  EXPECT_EQ(store_->write_reminders(t(50 + 61), std::chrono::hours(1)), 1);
+  EXPECT_EQ(store_->write_reminders(t(50 + 62), std::chrono::hours(1)), 0);
+  EXPECT_EQ(store_->rule_status("support", 3, "2026-11", "kpi:p1"), "breached");
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, StoreConformance, ::testing::Values(Backend::sqlite, Backend::postgresql),

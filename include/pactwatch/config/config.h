@@ -89,6 +89,8 @@ struct Config {
   std::int64_t full_evaluation_interval_s = 900;
   std::vector<SourceConfig> sources;
   std::vector<ChannelConfig> channels;
+  std::int64_t recovery_hold_s = 0;      // notify.recovery_hold: a recovery is announced only once it held this long
+  std::int64_t reminder_interval_s = 0;  // notify.reminder_interval: remind of a breach still standing; 0: never
   [[nodiscard]] const SourceConfig* source(std::string_view name) const {
     for (const auto& s : sources) {
       if (s.name == name) return &s;

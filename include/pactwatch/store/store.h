@@ -261,6 +261,13 @@ class Store {
                                                      std::size_t limit = 100);
   void update_delivery(const Delivery& d);
   [[nodiscard]] std::vector<Delivery> deliveries(const std::optional<std::string>& status = std::nullopt);
+  // The current status of a rule of an evaluation, if it was evaluated.
+  [[nodiscard]] std::optional<std::string> rule_status(const std::string& contract, int version, const std::string& period,
+                                                       const std::string& rule);
+  // Reminder events for KPIs and obligations still breached (or at risk) `interval` after their
+  // status began, one per whole interval elapsed (ids end in /reminder/N, so each is written once).
+  // Returns how many new ones were written.
+  int write_reminders(core::Instant now, std::chrono::seconds interval);
   // How many deliveries are in each state (for /metrics: the outbox depth is "pending").
   [[nodiscard]] std::map<std::string, std::int64_t> delivery_counts();
   // Puts dead deliveries of an event (or all of them, with "all") back in the queue; returns how many.
