@@ -74,7 +74,12 @@ store::EvaluationRecord evaluation_record(const nlohmann::json& doc, std::string
   r.document = std::move(text);
   for (const auto& [section, prefix] : {std::pair{"kpis", "kpi:"}, {"brand_standards", "standard:"}, {"obligations", "obligation:"}}) {
     for (const auto& rule : doc[section]) {
-      r.statuses.push_back({prefix + rule["id"].get<std::string>(), rule["status"].get<std::string>()});
+      const std::string value = rule.contains("value") ? rule["value"].dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
+                                : rule.contains("violations") ? std::to_string(rule["violations"].get<std::int64_t>()) + " violation(s)"
+                                                              : "null";
+      r.statuses.push_back({prefix + rule["id"].get<std::string>(), rule["status"].get<std::string>(),
+                            rule.contains("violations") ? nlohmann::json(value).dump() : value,
+                            rule.contains("target") ? rule["target"].get<std::string>() : std::string()});
     }
   }
   return r;

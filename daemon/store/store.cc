@@ -709,7 +709,17 @@ void Store::save_evaluation_in(soci::session& sql, const EvaluationRecord& r, co
           soci::use(previous, from_ind), soci::use(status), soci::use(at);
       changes.push_back({contract, version, period, partner, rule,
                          known ? std::optional<std::string>(previous) : std::nullopt, status, now});
-      if (auto event = event_for(changes.back())) insert_event(sql, *event);  // same transaction as its cause
+      if (auto event = event_for(changes.back())) {
+        // The numbers behind the change travel with it.
+        std::string target;
+        for (char ch : s.target) {
+          if (ch == '"' || ch == '\\') target += '\\';
+          if (static_cast<unsigned char>(ch) >= 0x20) target += ch;
+        }
+        event->payload.insert(event->payload.size() - 1, ",\"value\":" + (s.value.empty() ? std::string("null") : s.value) +
+                                                             ",\"target\":\"" + target + "\"");
+        insert_event(sql, *event);  // same transaction as its cause
+      }
     }
   }
 }

@@ -366,7 +366,7 @@ TEST_P(StoreConformance, StatusChangesWriteOutboxEventsInTheSameTransaction) {
   EvaluationRecord r{"support", 3, "2026-10", "northwind", t(0), "d", "{}", {{"kpi:p1", "met"}, {"standard:pci", "met"}}};
   store_->save_evaluation(r, t(1));
   EXPECT_TRUE(store_->outbox_events().empty());  // a first "met" is no news
-  r.statuses = {{"kpi:p1", "breached"}, {"standard:pci", "breached"}};
+  r.statuses = {{"kpi:p1", "breached", "\"80.00%\"", ">= 95.00%"}, {"standard:pci", "breached"}};
   store_->save_evaluation(r, t(2));
   auto events = store_->outbox_events();
   ASSERT_EQ(events.size(), 2u);
@@ -376,6 +376,8 @@ TEST_P(StoreConformance, StatusChangesWriteOutboxEventsInTheSameTransaction) {
   const auto payload = nlohmann::json::parse(events[0].payload);
   EXPECT_EQ(payload["from"], "met");
   EXPECT_EQ(payload["to"], "breached");
+  EXPECT_EQ(payload["value"], "80.00%");  // the numbers behind the change travel with it
+  EXPECT_EQ(payload["target"], ">= 95.00%");
   r.statuses = {{"kpi:p1", "warning"}, {"standard:pci", "met"}};
   store_->save_evaluation(r, t(3));
   events = store_->outbox_events();

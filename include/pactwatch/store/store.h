@@ -78,8 +78,12 @@ struct UpsertCounts {
 // A rule's status in an evaluation ("kpi:p1_first_reply", "standard:reopen_loops",
 // "obligation:escalation_ack").
 struct RuleStatus {
+  RuleStatus(std::string r, std::string s, std::string v = "null", std::string t = "")
+      : rule(std::move(r)), status(std::move(s)), value(std::move(v)), target(std::move(t)) {}
   std::string rule;
   std::string status;
+  std::string value;   // the rule's value as JSON text ("\"93.50%\"", a duration object), for events
+  std::string target;  // its target as written (">= 95.00%")
 };
 
 struct EvaluationRecord {
