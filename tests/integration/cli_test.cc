@@ -10,8 +10,11 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <mutex>
 #include <thread>
+#include <tuple>
 
+#include "pactwatch/core/clock.h"
 #include "pactwatch/store/store.h"
 #include "pg_server.h"
 #include "process.h"
@@ -545,6 +548,16 @@ TEST(Serve, SqliteLivezReadyzAndSigterm) { serve_and_stop("", SIGTERM); }
 TEST(Serve, SqliteStopsOnSigint) { serve_and_stop("", SIGINT); }
 TEST(Serve, Postgresql) { serve_and_stop(testutils::shared_postgres().create_database("serve_pg"), SIGTERM); }
 
+// The month before `now`, as YYYY-MM-15 (a day safely inside it).
+std::string engine_free_last_month(core::Instant now) {
+  const auto t = std::chrono::floor<std::chrono::days>(now);
+  const std::chrono::year_month_day ymd{std::chrono::sys_days(t)};
+  const auto prev = std::chrono::year_month{ymd.year(), ymd.month()} - std::chrono::months(1);
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%04d-%02u-15", static_cast<int>(prev.year()), static_cast<unsigned>(prev.month()));
+  return buf;
+}
+
 // A NOTIFY_SOCKET of our own: the datagrams pactwatch sends to systemd.
 class NotifySocket {
  public:
@@ -655,6 +668,66 @@ TEST(Serve, SighupReloadsTheConfigOrKeepsTheOneInForce) {
   EXPECT_EQ(child.wait(10s), 0);
   fake.stop();
   th.join();
+}
+
+TEST(Serve, DeliversSignedWebhooksAtLeastOnceThroughAnOutage) {
+  // A receiver that is down for its first request, then up; it records what it gets.
+  httplib::Server rx;
+  std::mutex mutex;
+  std::vector<std::tuple<std::string, std::string, std::string, std::string>> got;  // id, timestamp, signature, body
+  int calls = 0;
+  rx.Post("/hook", [&](const httplib::Request& req, httplib::Response& res) {
+    std::lock_guard lock(mutex);
+    res.status = calls++ == 0 ? 503 : 200;
+    got.emplace_back(req.get_header_value("webhook-id"), req.get_header_value("webhook-timestamp"),
+                     req.get_header_value("webhook-signature"), req.body);
+  });
+  const int rx_port = rx.bind_to_any_port("127.0.0.1");
+  std::thread th([&] { rx.listen_after_bind(); });
+  Daemon d("", "notify:\n  channels:\n    ops:\n      type: webhook\n      url: http://127.0.0.1:" + std::to_string(rx_port) +
+                   "/hook\n      secret_file: SECRET\n      events: [kpi.breached]\n");
+  const std::string secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+  const auto secret_file = d.dir.write("hook.secret", secret + "\n");
+  std::string cfg = testutils::read_file(d.config);
+  cfg.replace(cfg.find("SECRET"), 6, secret_file.string());
+  d.dir.write("pactwatch.yaml", cfg);
+  // A contract with one KPI, breached by last month's tickets.
+  d.dir.write("rules/partners.yaml", "partners:\n  - {id: acme, name: Acme, kind: outsourcer}\n");
+  d.dir.write("rules/contracts/acme.yaml",
+              "contract: acme-desk\nversion: 1\npartner: acme\neffective: {from: 2026-01-01}\ncurrency: EUR\ncalendar: 24x7\n"
+              "kpis:\n  - {id: p1, source: tickets, measure: {ratio: first_reply <= 1h}, objective: {target: \">= 90%\"}, min_sample: 1}\n");
+  const core::SystemClock clock;
+  const auto last_month = engine_free_last_month(clock.now());
+  auto items = d.dir.write("t.ndjson", "{\"id\": \"s1\", \"partner\": \"acme\", \"created_at\": \"" + last_month +
+                                           "T08:00:00Z\", \"agent_replies\": [\"" + last_month + "T11:00:00Z\"]}\n");
+  ASSERT_EQ(run({kBinary, "import", "tickets", items.string(), "-c", d.config.string()}).exit_code, 0);
+  testutils::Child child({kBinary, "serve", "-c", d.config.string()});
+  ASSERT_TRUE(d.wait_live(child)) << child.err();
+  // The first delivery fails; the retry comes 5 s later, with the same id.
+  for (int i = 0; i < 600; ++i) {
+    {
+      std::lock_guard lock(mutex);
+      if (got.size() >= 2) break;
+    }
+    std::this_thread::sleep_for(20ms);
+  }
+  child.signal(SIGTERM);
+  EXPECT_EQ(child.wait(10s), 0);
+  rx.stop();
+  th.join();
+  std::lock_guard lock(mutex);
+  ASSERT_GE(got.size(), 2u) << child.err();
+  EXPECT_EQ(std::get<0>(got[0]), std::get<0>(got[1]));  // at least once, one stable id
+  const auto& [id, ts, sig, body] = got[1];
+  EXPECT_EQ(nlohmann::json::parse(body)["type"], "pactwatch.kpi.breached");
+  auto py = run({"/usr/bin/python3", "-c",
+                 "import base64,hashlib,hmac,sys\n"
+                 "key = base64.b64decode(sys.argv[1].split('_', 1)[1])\n"
+                 "print('v1,' + base64.b64encode(hmac.new(key, (sys.argv[2] + '.' + sys.argv[3] + '.' + sys.argv[4]).encode(), hashlib.sha256).digest()).decode())",
+                 secret, id, ts, body});
+  EXPECT_EQ(sig + "\n", py.out);
+  auto outbox = run({kBinary, "outbox", "list", "-c", d.config.string()});
+  EXPECT_NE(outbox.out.find("ops: delivered, 2 attempt(s)"), std::string::npos) << outbox.out;
 }
 
 TEST(Serve, SighupWithBrokenRulesKeepsTheRulesInForce) {
