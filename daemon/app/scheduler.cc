@@ -137,7 +137,8 @@ void Scheduler::run_source(const config::SourceConfig& s) {
         return stats;
       }, "incremental evaluation");
     }
-    boost::asio::post(io_, [this, &s, ok, error] {
+    boost::asio::post(io_, [this, alive = std::weak_ptr<int>(life_), &s, ok, error] {
+      if (alive.expired()) return;  // the scheduler was replaced (a reload) before this ran
       auto& st = states_[s.name];
       st.running = false;
       ++st.syncs;
@@ -160,7 +161,9 @@ void Scheduler::schedule_full(milliseconds delay) {
                      (stats.compute + stats.save).count() / 1000, stats.status_changes);
         return stats;
       }, "full evaluation");
-      boost::asio::post(io_, [this] { publish(); });
+      boost::asio::post(io_, [this, alive = std::weak_ptr<int>(life_)] {
+        if (!alive.expired()) publish();
+      });
     });
     schedule_full(milliseconds(config_.full_evaluation_interval_s * 1000));
   });

@@ -72,6 +72,9 @@ class Scheduler {
   std::atomic<bool> stopping_{false};
   std::mutex evaluation_mutex_;  // one evaluation at a time (the runner is not thread-safe)
   mutable std::mutex status_mutex_;
+  // Outcomes posted back to the io_context check this first: a reload may have replaced the
+  // scheduler before they run.
+  std::shared_ptr<int> life_ = std::make_shared<int>(0);
   std::string last_evaluation_;
 };
 
