@@ -190,29 +190,40 @@ Statements::Computed Statements::compute(const rules::ContractVersion& c, const 
   return Computed{compensation::compute_statement(in), std::move(evaluation)};
 }
 
+std::expected<std::vector<std::pair<const rules::ContractVersion*, engine::PeriodWindow>>, std::string> Statements::versions_in(
+    const std::string& label, const std::optional<std::string>& partner) const {
+  if (partner && !rules_.partner(*partner)) return std::unexpected("unknown partner '" + *partner + "'");
+  std::vector<std::pair<const rules::ContractVersion*, engine::PeriodWindow>> out;
+  for (const auto& c : rules_.contracts) {
+    if ((partner && c.partner != *partner) || !c.compensation || c.period.kind == rules::Period::Kind::rolling) continue;
+    if (quarter_label_for_month(c, label)) continue;
+    auto w = engine::period_by_label(c, rules_.calendars.at(c.calendar), label);
+    if (!w) return std::unexpected(w.error());
+    if (engine::in_effect_during(c, *w)) out.emplace_back(&c, *w);
+  }
+  return out;
+}
+
 std::expected<std::vector<StatementView>, std::string> Statements::for_period(
     const std::string& label, const std::optional<std::string>& partner, core::Instant as_of,
     const std::map<std::string, std::string>* what_if) {
   closed_.clear();
   deals_.clear();
-  if (partner && !rules_.partner(*partner)) return std::unexpected("unknown partner '" + *partner + "'");
+  const auto versions = versions_in(label, partner);
+  if (!versions) return std::unexpected(versions.error());
   std::vector<StatementView> out;
   try {
-    for (const auto& c : rules_.contracts) {
-      if ((partner && c.partner != *partner) || !c.compensation || c.period.kind == rules::Period::Kind::rolling) continue;
-      if (quarter_label_for_month(c, label)) continue;
-      auto w = engine::period_by_label(c, rules_.calendars.at(c.calendar), label);
-      if (!w) return std::unexpected(w.error());
-      if (!engine::in_effect_during(c, *w)) continue;
+    for (const auto& [cp, w] : *versions) {
+      const auto& c = *cp;
       if (!what_if) {
-        if (auto s = store_.closed_statement(c.contract, c.version, w->label)) {
-          out.push_back({&c, *w, "closed", json::parse(s->document)});
+        if (auto s = store_.closed_statement(c.contract, c.version, w.label)) {
+          out.push_back({&c, w, "closed", json::parse(s->document)});
           continue;
         }
       }
       const std::string status = what_if ? "what_if" : c.enforced ? "open" : "preview";
-      auto computed = compute(c, *w, as_of, status, History::all, what_if);
-      out.push_back({&c, *w, status, std::move(computed.statement.document)});
+      auto computed = compute(c, w, as_of, status, History::all, what_if);
+      out.push_back({&c, w, status, std::move(computed.statement.document)});
     }
   } catch (const std::invalid_argument& e) {
     return std::unexpected(e.what());
@@ -227,29 +238,26 @@ std::expected<std::vector<CloseOutcome>, std::string> Statements::close(const st
                                                                         const std::string& by) {
   closed_.clear();
   deals_.clear();
-  if (partner && !rules_.partner(*partner)) return std::unexpected("unknown partner '" + *partner + "'");
+  const auto versions = versions_in(label, partner);
+  if (!versions) return std::unexpected(versions.error());
   std::vector<CloseOutcome> out;
   std::vector<store::StatementRecord> records;
-  for (const auto& c : rules_.contracts) {
-    if ((partner && c.partner != *partner) || !c.compensation || c.period.kind == rules::Period::Kind::rolling) continue;
-    if (quarter_label_for_month(c, label)) continue;
-    auto w = engine::period_by_label(c, rules_.calendars.at(c.calendar), label);
-    if (!w) return std::unexpected(w.error());
-    if (!engine::in_effect_during(c, *w)) continue;
-    CloseOutcome o{c.contract, c.version, c.partner, w->label, CloseOutcome::Kind::closed, "", ""};
+  for (const auto& [cp, w] : *versions) {
+    const auto& c = *cp;
+    CloseOutcome o{c.contract, c.version, c.partner, w.label, CloseOutcome::Kind::closed, "", ""};
     if (!c.enforced) {
       o.kind = CloseOutcome::Kind::skipped_draft;
       o.detail = "a draft (" + c.status_note + "): its statements are previews and never close";
       out.push_back(std::move(o));
       continue;
     }
-    if (as_of < w->end) {
-      return std::unexpected(w->label + " has not ended for " + c.contract + " v" + std::to_string(c.version) +
-                             " (it ends at " + core::format_rfc3339(w->end) + "); close it after that");
+    if (as_of < w.end) {
+      return std::unexpected(w.label + " has not ended for " + c.contract + " v" + std::to_string(c.version) +
+                             " (it ends at " + core::format_rfc3339(w.end) + "); close it after that");
     }
-    if (auto s = store_.closed_statement(c.contract, c.version, w->label)) {
+    if (auto s = store_.closed_statement(c.contract, c.version, w.label)) {
       // Already closed: recompute as of the close and compare.
-      auto again = compute(c, *w, s->as_of, "closed", History::all, nullptr);
+      auto again = compute(c, w, s->as_of, "closed", History::all, nullptr);
       const std::string text = again.statement.document.dump(-1, ' ', false, json::error_handler_t::replace);
       o.total = core::Money(s->total_minor, *core::Currency::from_code(s->currency)).to_decimal();
       if (text == s->document) {
@@ -272,18 +280,18 @@ std::expected<std::vector<CloseOutcome>, std::string> Statements::close(const st
     // (pactwatch can start mid-contract), every later one follows the last.
     const auto history = store_.closed_statements(c.contract);
     const bool earlier_closed = std::any_of(history.begin(), history.end(),
-                                            [&](const store::StatementRecord& s) { return s.period_start < w->start; });
-    if (auto prev = previous_window(c, *w); prev && earlier_closed) {
+                                            [&](const store::StatementRecord& s) { return s.period_start < w.start; });
+    if (auto prev = previous_window(c, w); prev && earlier_closed) {
       const auto* pv = version_during(c.contract, *prev);
       if (pv && pv->enforced && pv->compensation && !store_.closed_statement(pv->contract, pv->version, prev->label)) {
         return std::unexpected("close " + prev->label + " first: " + pv->contract + " v" + std::to_string(pv->version) +
                                " was in effect then and periods close in order");
       }
     }
-    auto computed = compute(c, *w, as_of, "closed", History::all, nullptr);
+    auto computed = compute(c, w, as_of, "closed", History::all, nullptr);
     const auto& st = computed.statement;
     o.total = st.total.to_decimal();
-    records.push_back({c.contract, c.version, w->label, c.partner, w->start, std::string(st.currency.code()),
+    records.push_back({c.contract, c.version, w.label, c.partner, w.start, std::string(st.currency.code()),
                        st.own.minor_units(), st.total.minor_units(), st.carry_out.minor_units(), c.sha256,
                        st.document.at("input_digest").get<std::string>(), std::string(compensation::kEngineVersion), as_of,
                        now, by, st.document.dump(-1, ' ', false, json::error_handler_t::replace)});

@@ -52,6 +52,19 @@ std::string percent(const Ratio& r) {
   return buf;
 }
 
+// |v| as decimal text with `decimals` digits after the point ("0.05" for 5 and 2).
+std::string decimal(Int128 v, int decimals) {
+  Int128 a = v < 0 ? -v : v;
+  std::string digits;
+  do {
+    digits.insert(digits.begin(), static_cast<char>('0' + static_cast<int>(a % 10)));
+    a /= 10;
+  } while (a > 0);
+  while (static_cast<int>(digits.size()) <= decimals) digits.insert(digits.begin(), '0');
+  const auto point = digits.size() - static_cast<std::size_t>(decimals);
+  return decimals > 0 ? digits.substr(0, point) + "." + digits.substr(point) : digits;
+}
+
 // The exact value of amount × ratio, in the currency's units, to four more decimals than the
 // currency has ("1234.5678|9…" shows where the rounding cuts).
 std::string exact(const Money& m, const Ratio& r) {
@@ -60,17 +73,8 @@ std::string exact(const Money& m, const Ratio& r) {
   for (int i = 0; i < extra; ++i) num *= 10;
   const Int128 q = num / r.denominator;
   const bool inexact = num % r.denominator != 0;
-  const int decimals = m.currency().exponent() + extra;
-  Int128 a = q < 0 ? -q : q;
-  std::string digits;
-  do {
-    digits.insert(digits.begin(), static_cast<char>('0' + static_cast<int>(a % 10)));
-    a /= 10;
-  } while (a > 0);
-  while (static_cast<int>(digits.size()) <= decimals) digits.insert(digits.begin(), '0');
   std::string out = (q < 0 || (q == 0 && num < 0)) ? "-" : "";
-  out += digits.substr(0, digits.size() - static_cast<std::size_t>(decimals));
-  if (decimals > 0) out += "." + digits.substr(digits.size() - static_cast<std::size_t>(decimals));
+  out += decimal(q, m.currency().exponent() + extra);
   if (inexact) out += "…";
   return out;
 }
@@ -87,21 +91,12 @@ std::string text(const Ratio& r) {
     den /= g;
   }
   if (den != 1) return std::to_string(r.numerator) + "/" + std::to_string(r.denominator);
-  const bool negative = num < 0;
-  Int128 a = negative ? -num : num;
-  std::string digits;
-  do {
-    digits.insert(digits.begin(), static_cast<char>('0' + static_cast<int>(a % 10)));
-    a /= 10;
-  } while (a > 0);
-  while (static_cast<int>(digits.size()) <= decimals) digits.insert(digits.begin(), '0');
-  std::string out = digits.substr(0, digits.size() - static_cast<std::size_t>(decimals));
+  std::string out = decimal(num, decimals);
   if (decimals > 0) {
-    std::string frac = digits.substr(digits.size() - static_cast<std::size_t>(decimals));
-    while (!frac.empty() && frac.back() == '0') frac.pop_back();
-    if (!frac.empty()) out += "." + frac;
+    while (out.back() == '0') out.pop_back();  // "2.500000" -> "2.5", "3.000000" -> "3."
+    if (out.back() == '.') out.pop_back();
   }
-  return (negative ? "-" : "") + out;
+  return (num < 0 ? "-" : "") + out;
 }
 
 // A share as a percentage ("12%", "33.5%"), exactly, or a fraction when it has no short decimal.

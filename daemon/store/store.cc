@@ -644,6 +644,17 @@ std::optional<std::string> Store::cursor(const std::string& source) {
 
 namespace {
 
+// A JSON string literal of `v` (event payloads are built here, where no JSON library is linked).
+std::string json_string(const std::string& v) {
+  std::string out = "\"";
+  for (char ch : v) {
+    if (ch == '"' || ch == '\\') out += '\\';
+    if (static_cast<unsigned char>(ch) < 0x20) continue;
+    out += ch;
+  }
+  return out + "\"";
+}
+
 void insert_event(soci::session& sql, const OutboxEvent& e) {
   std::string id = e.id, type = e.type, partner = e.partner, contract = e.contract, period = e.period, subject = e.subject,
               payload = e.payload;
@@ -711,13 +722,8 @@ void Store::save_evaluation_in(soci::session& sql, const EvaluationRecord& r, co
                          known ? std::optional<std::string>(previous) : std::nullopt, status, now});
       if (auto event = event_for(changes.back())) {
         // The numbers behind the change travel with it.
-        std::string target;
-        for (char ch : s.target) {
-          if (ch == '"' || ch == '\\') target += '\\';
-          if (static_cast<unsigned char>(ch) >= 0x20) target += ch;
-        }
         event->payload.insert(event->payload.size() - 1, ",\"value\":" + (s.value.empty() ? std::string("null") : s.value) +
-                                                             ",\"target\":\"" + target + "\"");
+                                                             ",\"target\":" + json_string(s.target));
         insert_event(sql, *event);  // same transaction as its cause
       }
     }
@@ -808,8 +814,8 @@ void Store::close_statements(std::span<const StatementRecord> statements) {
                 carry = s.carry_out_minor, as_of = core::to_unix_ms(s.as_of), closed = core::to_unix_ms(s.closed_at);
       insert_event(tx.sql(), OutboxEvent{"statement.closed/" + contract + "/" + std::to_string(version) + "/" + period,
                                          "statement.closed", partner, contract, version, period, "statement", s.closed_at,
-                                         "{\"total\":\"" + std::to_string(total) + "\",\"currency\":\"" + currency +
-                                             "\",\"closed_by\":\"" + by + "\"}"});
+                                         "{\"total\":\"" + std::to_string(total) + "\",\"currency\":" + json_string(currency) +
+                                             ",\"closed_by\":" + json_string(by) + "}"});
       tx.sql() << "INSERT INTO statements (contract, version, period, partner, period_start, currency, own_minor, "
                   "total_minor, carry_out_minor, contract_sha256, input_digest, engine_version, as_of, closed_at, "
                   "closed_by, document) VALUES (:c, :v, :p, :pa, :s, :cu, :o, :t, :ca, :h, :d, :e, :a, :cl, :b, :doc)",
@@ -878,17 +884,8 @@ std::optional<OutboxEvent> event_for(const StatusChange& c) {
   e.created_at = c.at;
   e.id = type + "/" + c.contract + "/" + std::to_string(c.version) + "/" + c.period + "/" + c.rule + "/" +
          std::to_string(core::to_unix_ms(c.at));
-  auto quote = [](const std::string& v) {
-    std::string out = "\"";
-    for (char ch : v) {
-      if (ch == '"' || ch == '\\') out += '\\';
-      if (static_cast<unsigned char>(ch) < 0x20) continue;
-      out += ch;
-    }
-    return out + "\"";
-  };
-  e.payload = "{\"rule\":" + quote(c.rule) + ",\"from\":" + (c.from ? quote(*c.from) : std::string("null")) + ",\"to\":" + quote(c.to) +
-              ",\"evidence\":" + quote("/api/v1/evaluations/" + c.contract + "/" + std::to_string(c.version) + "/" + c.period) + "}";
+  e.payload = "{\"rule\":" + json_string(c.rule) + ",\"from\":" + (c.from ? json_string(*c.from) : std::string("null")) +
+              ",\"to\":" + json_string(c.to) + ",\"evidence\":" + json_string("/api/v1/evaluations/" + c.contract + "/" + std::to_string(c.version) + "/" + c.period) + "}";
   return e;
 }
 

@@ -61,6 +61,10 @@ class Statements {
     compensation::Statement statement;
     nlohmann::json evaluation;
   };
+  // The enforced and draft contract versions with compensation in effect during the period
+  // `label` (of one partner or all), with their windows.
+  [[nodiscard]] std::expected<std::vector<std::pair<const rules::ContractVersion*, engine::PeriodWindow>>, std::string>
+  versions_in(const std::string& label, const std::optional<std::string>& partner) const;
   // The contract version of `contract_id` in effect during a window (the latest when several).
   const rules::ContractVersion* version_during(const std::string& contract_id, const engine::PeriodWindow& w) const;
   std::optional<engine::PeriodWindow> previous_window(const rules::ContractVersion& c, const engine::PeriodWindow& w) const;
