@@ -3,10 +3,9 @@
 #include <iomanip>
 #include <iostream>
 #include <map>
-#include <sstream>
 
 #include "commands.h"
-#include "pactwatch/app/statements.h"
+#include "pactwatch/ledger/report.h"
 #include "pactwatch/core/clock.h"
 #include "pactwatch/rules/rule_set.h"
 
@@ -44,51 +43,6 @@ std::optional<Session> open_session(const config::Config& config, const StoreArg
   return Session{std::move(*r), std::move(db)};
 }
 
-// The report's columns: line kinds summed per statement.
-struct Column {
-  const char* name;
-  std::vector<std::string_view> kinds;
-};
-const std::vector<Column>& columns() {
-  static const std::vector<Column> cols{
-      {"base", {"base", "commission"}},
-      {"bonus", {"bonus"}},
-      {"gates", {"gate"}},
-      {"credits", {"credit", "credit_band"}},
-      {"earn_backs", {"earn_back"}},
-      {"reciprocity", {"reciprocity"}},
-      {"clawbacks", {"clawback"}},
-      {"adjustments", {"adjustment"}},
-      {"cap_floor", {"cap", "floor"}},
-      {"carry_forward", {"carry_forward_in", "carry_forward"}},
-  };
-  return cols;
-}
-
-struct Row {
-  std::string partner, contract, currency, status;
-  int version = 0;
-  std::vector<core::Money> amounts;  // one per column
-  core::Money total;
-};
-
-Row row_of(const app::StatementView& v) {
-  const auto currency = *core::Currency::from_code(v.document.at("currency").get<std::string>());
-  Row r{v.contract->partner, v.contract->contract, std::string(currency.code()), v.status, v.contract->version, {},
-        *core::Money::parse(v.document.at("total").get<std::string>(), currency)};
-  for (const auto& col : columns()) {
-    core::Money sum = core::Money::zero(currency);
-    for (const auto& l : v.document.at("lines")) {
-      const auto kind = l.at("kind").get<std::string>();
-      if (std::find(col.kinds.begin(), col.kinds.end(), kind) != col.kinds.end()) {
-        sum += *core::Money::parse(l.at("amount").get<std::string>(), currency);
-      }
-    }
-    r.amounts.push_back(sum);
-  }
-  return r;
-}
-
 void print_statement(const json& doc, std::ostream& out) {
   out << doc["contract"]["partner"].get<std::string>() << "  " << doc["contract"]["id"].get<std::string>() << " v"
       << doc["contract"]["version"] << "  " << doc["period"]["label"].get<std::string>() << "  ["
@@ -117,7 +71,7 @@ int cmd_period_close(const config::Config& config, const StoreArgs& s, const Clo
   if (!as_of) return 1;
   auto session = open_session(config, s);
   if (!session) return 1;
-  app::Statements statements(session->rules, *session->db);
+  ledger::Statements statements(session->rules, *session->db);
   const std::string by = a.by.empty() ? (getenv("USER") ? std::string(getenv("USER")) : std::string("unknown")) : a.by;
   try {
     auto r = statements.close(a.period, a.partner.empty() ? std::nullopt : std::optional(a.partner), *as_of, clock.now(), by);
@@ -129,10 +83,10 @@ int cmd_period_close(const config::Config& config, const StoreArgs& s, const Clo
     for (const auto& o : *r) {
       std::cout << o.partner << "  " << o.contract << " v" << o.version << "  " << o.period << ": ";
       switch (o.kind) {
-        case app::CloseOutcome::Kind::closed: std::cout << "closed, total " << o.total << '\n'; break;
-        case app::CloseOutcome::Kind::reproduced: std::cout << "already closed (total " << o.total << "); " << o.detail << '\n'; break;
-        case app::CloseOutcome::Kind::differs: std::cout << "already closed (total " << o.total << "); " << o.detail << '\n'; break;
-        case app::CloseOutcome::Kind::skipped_draft: std::cout << "not closed: " << o.detail << '\n'; break;
+        case ledger::CloseOutcome::Kind::closed: std::cout << "closed, total " << o.total << '\n'; break;
+        case ledger::CloseOutcome::Kind::reproduced: std::cout << "already closed (total " << o.total << "); " << o.detail << '\n'; break;
+        case ledger::CloseOutcome::Kind::differs: std::cout << "already closed (total " << o.total << "); " << o.detail << '\n'; break;
+        case ledger::CloseOutcome::Kind::skipped_draft: std::cout << "not closed: " << o.detail << '\n'; break;
       }
     }
   } catch (const store::AlreadyClosed& e) {
@@ -151,8 +105,8 @@ int cmd_report_compensation(const config::Config& config, const StoreArgs& s, co
   if (!as_of) return 1;
   auto session = open_session(config, s);
   if (!session) return 1;
-  app::Statements statements(session->rules, *session->db);
-  std::vector<app::StatementView> views;
+  ledger::Statements statements(session->rules, *session->db);
+  std::vector<ledger::StatementView> views;
   try {
     auto r = statements.for_period(a.period, a.partner.empty() ? std::nullopt : std::optional(a.partner), *as_of);
     if (!r) {
@@ -164,46 +118,13 @@ int cmd_report_compensation(const config::Config& config, const StoreArgs& s, co
     std::cerr << e.what() << '\n';
     return 1;
   }
-  std::vector<Row> rows;
-  for (const auto& v : views) rows.push_back(row_of(v));
-  // Totals per currency, never across currencies; previews are not money anyone owes.
-  std::map<std::string, core::Money> totals;
-  for (const auto& r : rows) {
-    if (r.status == "preview") continue;
-    auto it = totals.find(r.currency);
-    if (it == totals.end()) totals.emplace(r.currency, r.total);
-    else it->second += r.total;
-  }
+  const auto report = ledger::make_report(a.period, *as_of, views);
   if (a.format == "json") {
-    json out{{"period", a.period}, {"as_of", core::format_rfc3339(*as_of)}, {"statements", json::array()}, {"totals", json::object()}};
-    for (std::size_t i = 0; i < rows.size(); ++i) {
-      json row{{"partner", rows[i].partner}, {"contract", rows[i].contract}, {"version", rows[i].version},
-               {"currency", rows[i].currency}, {"status", rows[i].status}, {"total", rows[i].total.to_decimal()}};
-      for (std::size_t c = 0; c < columns().size(); ++c) row[columns()[c].name] = rows[i].amounts[c].to_decimal();
-      row["statement"] = views[i].document;
-      out["statements"].push_back(std::move(row));
-    }
-    for (const auto& [cur, m] : totals) out["totals"][cur] = m.to_decimal();
-    std::cout << out.dump(2, ' ', false, json::error_handler_t::replace) << '\n';
+    std::cout << ledger::report_json(report).dump(2, ' ', false, json::error_handler_t::replace) << '\n';
     return 0;
   }
   if (a.format == "csv") {
-    std::ostringstream o;
-    o << "partner,contract,version,currency";
-    for (const auto& c : columns()) o << ',' << c.name;
-    o << ",total,status\r\n";
-    for (const auto& r : rows) {
-      o << compensation::csv_cell(r.partner) << ',' << compensation::csv_cell(r.contract) << ',' << r.version << ','
-        << r.currency;
-      for (const auto& m : r.amounts) o << ',' << m.to_decimal();
-      o << ',' << r.total.to_decimal() << ',' << r.status << "\r\n";
-    }
-    for (const auto& [cur, m] : totals) {
-      o << "TOTAL,," << "," << cur;
-      for (std::size_t c = 0; c < columns().size(); ++c) o << ',';
-      o << ',' << m.to_decimal() << ",\r\n";
-    }
-    std::cout << o.str();
+    std::cout << ledger::report_csv(report);
     return 0;
   }
   if (views.empty()) std::cout << "no contract with compensation in effect during " << a.period << '\n';
@@ -211,7 +132,7 @@ int cmd_report_compensation(const config::Config& config, const StoreArgs& s, co
     print_statement(v.document, std::cout);
     std::cout << '\n';
   }
-  for (const auto& [cur, m] : totals) std::cout << "total " << cur << ": " << m.to_decimal() << " (previews excluded)\n";
+  for (const auto& [cur, m] : report.totals) std::cout << "total " << cur << ": " << m.to_decimal() << " (previews excluded)\n";
   return 0;
 }
 
@@ -230,7 +151,7 @@ int cmd_what_if(const config::Config& config, const StoreArgs& s, const WhatIfAr
   }
   auto session = open_session(config, s);
   if (!session) return 1;
-  app::Statements statements(session->rules, *session->db);
+  ledger::Statements statements(session->rules, *session->db);
   try {
     auto actual = statements.for_period(a.period, a.partner, *as_of);
     auto r = statements.for_period(a.period, a.partner, *as_of, &values);

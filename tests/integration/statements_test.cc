@@ -5,11 +5,11 @@
 
 #include <atomic>
 
-#include "pactwatch/app/statements.h"
+#include "pactwatch/ledger/statements.h"
 #include "pg_server.h"
 #include "temp_dir.h"
 
-namespace pactwatch::app {
+namespace pactwatch::ledger {
 namespace {
 
 using store::Backend;
@@ -168,4 +168,4 @@ INSTANTIATE_TEST_SUITE_P(Backends, StatementsTest, ::testing::Values(Backend::sq
                          [](const auto& param_info) { return std::string(store::to_string(param_info.param)); });
 
 }  // namespace
-}  // namespace pactwatch::app
+}  // namespace pactwatch::ledger

@@ -1,8 +1,8 @@
-#include "pactwatch/app/statements.h"
+#include "pactwatch/ledger/statements.h"
 
 #include <algorithm>
 
-namespace pactwatch::app {
+namespace pactwatch::ledger {
 
 namespace {
 
@@ -301,4 +301,4 @@ std::expected<std::vector<CloseOutcome>, std::string> Statements::close(const st
   return out;
 }
 
-}  // namespace pactwatch::app
+}  // namespace pactwatch::ledger

@@ -14,7 +14,7 @@
 #include "pactwatch/rules/rule_set.h"
 #include "pactwatch/store/store.h"
 
-namespace pactwatch::app {
+namespace pactwatch::ledger {
 
 // One statement as shown to finance: the closed one when its period is closed, else computed.
 struct StatementView {
@@ -83,4 +83,4 @@ class Statements {
   std::map<std::string, std::vector<store::StatementRecord>> closed_;  // by contract id, per call
 };
 
-}  // namespace pactwatch::app
+}  // namespace pactwatch::ledger
