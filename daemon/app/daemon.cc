@@ -16,6 +16,7 @@
 #include <mutex>
 #include <thread>
 
+#include "pactwatch/api/server.h"
 #include "pactwatch/app/dispatcher.h"
 #include "pactwatch/app/evaluation_runner.h"
 #include "pactwatch/app/scheduler.h"
@@ -120,8 +121,38 @@ int serve(const config::Config& initial_config, const core::Clock& clock, const 
   boost::asio::signal_set stop_signals(io, SIGINT, SIGTERM);
   boost::asio::signal_set reload_signal(io, SIGHUP);
 
-  httplib::Server http;
-  http.set_payload_max_length(1 << 20);
+  // HTTPS when a certificate is configured (the key is read once, at start).
+  std::unique_ptr<httplib::Server> server;
+  const bool tls = !config.api_tls_cert.empty();
+  if (tls) {
+    auto ssl = std::make_unique<httplib::SSLServer>(config.api_tls_cert.c_str(), config.api_tls_key.c_str());
+    if (!ssl->is_valid()) {
+      spdlog::error("cannot use the TLS certificate {} with key {} (unreadable, not PEM, or they do not match)",
+                    config.api_tls_cert, config.api_tls_key);
+      return 1;
+    }
+    server = std::move(ssl);
+  } else {
+    server = std::make_unique<httplib::Server>();
+  }
+  httplib::Server& http = *server;
+  api::ApiOptions api_options;
+  api_options.rate_per_second = config.api_rate_per_second;
+  api_options.rate_burst = config.api_rate_burst;
+  api_options.max_page_size = config.api_max_page_size;
+  api_options.default_page_size = std::min(50, config.api_max_page_size);
+  api_options.secure_cookies = tls;
+  api::Api api(*db, [&active] { return active.get(); }, clock, api_options);
+  http.set_payload_max_length(api_options.max_body_bytes);
+  // Errors httplib answers by itself (a body too large, a malformed request) carry a problem too.
+  http.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+    if (!res.body.empty()) return;
+    const char* title = res.status == 413 ? "Payload too large" : res.status == 414 ? "URI too long"
+                        : res.status == 431 ? "Request header fields too large" : res.status == 404 ? "Not found"
+                        : res.status >= 500 ? "Internal error" : "Bad request";
+    nlohmann::json body{{"type", "about:blank"}, {"title", title}, {"status", res.status}, {"instance", req.path}};
+    res.set_content(body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), "application/problem+json");
+  });
   // SO_REUSEADDR only: httplib's default also sets SO_REUSEPORT, which would let a second instance
   // share the port silently instead of failing to start.
   http.set_socket_options([](socket_t sock) {
@@ -129,8 +160,8 @@ int serve(const config::Config& initial_config, const core::Clock& clock, const 
     ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
   });
   http.Get("/livez", [](const httplib::Request&, httplib::Response& res) { res.set_content("ok\n", "text/plain"); });
-  http.Get("/metrics", [&db](const httplib::Request&, httplib::Response& res) {
-    std::string body = sources::metrics().prometheus() + Dispatcher::prometheus() + evaluation_metrics();
+  http.Get("/metrics", [&db, &api](const httplib::Request&, httplib::Response& res) {
+    std::string body = sources::metrics().prometheus() + Dispatcher::prometheus() + evaluation_metrics() + api.prometheus();
     body += "# HELP pactwatch_outbox_deliveries Notification deliveries by state (pending is the outbox depth).\n"
             "# TYPE pactwatch_outbox_deliveries gauge\n";
     try {
@@ -150,6 +181,8 @@ int serve(const config::Config& initial_config, const core::Clock& clock, const 
     res.status = store_ok && rules_ok ? 200 : 503;
     res.set_content(body.dump() + "\n", "application/json");
   });
+
+  api.mount(http);
 
   if (!http.bind_to_port(config.listen_host, config.listen_port)) {
     spdlog::error("cannot listen on {}:{} (address in use or not available)", config.listen_host, config.listen_port);
@@ -228,7 +261,8 @@ int serve(const config::Config& initial_config, const core::Clock& clock, const 
     http.stop();
   });
 
-  spdlog::info("listening on http://{}:{} (GET /livez, GET /readyz, GET /metrics)", config.listen_host, config.listen_port);
+  spdlog::info("listening on {}://{}:{} (GET /livez, /readyz, /metrics; API at /v1, portal at /portal)", tls ? "https" : "http",
+               config.listen_host, config.listen_port);
   scheduler->start();
   notify_systemd(("READY=1\nSTATUS=" + scheduler->status_line()).c_str());
   io.run();

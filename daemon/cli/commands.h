@@ -55,6 +55,13 @@ struct WhatIfArgs {
   std::string format = "table";
 };
 
+struct TokenArgs {
+  std::string role;
+  std::string partner;
+  std::string expires = "90d";  // or never
+  std::string name;
+};
+
 struct SyncArgs {
   std::string name;
   bool once = false;
@@ -75,6 +82,9 @@ int cmd_sources_test(const config::Config& config, const std::string& name);
 int cmd_sources_sync(const config::Config& config, const StoreArgs& store, const SyncArgs& args);
 int cmd_outbox_list(const config::Config& config, const StoreArgs& store, const std::string& status);
 int cmd_outbox_retry(const config::Config& config, const StoreArgs& store, const std::string& id);
+int cmd_token_create(const config::Config& config, const StoreArgs& store, const TokenArgs& args);
+int cmd_token_list(const config::Config& config, const StoreArgs& store);
+int cmd_token_revoke(const config::Config& config, const StoreArgs& store, const std::string& id);
 int cmd_what_if(const config::Config& config, const StoreArgs& store, const WhatIfArgs& args);
 
 }  // namespace pactwatch::cli

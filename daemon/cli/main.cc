@@ -431,6 +431,35 @@ int main(int argc, char** argv) {
     auto c = config_for();
     rc = c ? cli::cmd_outbox_retry(*c, store_args, outbox_id) : kExitFailure;
   });
+  // API tokens.
+  cli::TokenArgs token_args;
+  std::string token_id;
+  auto* token = app.add_subcommand("token", "API tokens for finance, admins and partners (see docs/api.md)");
+  token->require_subcommand(1);
+  auto* tk_create = token->add_subcommand("create", "Create a token and print it once (only its SHA-256 is stored)");
+  tk_create->add_option("--role", token_args.role, "admin, finance, viewer or partner")->required()
+      ->check(CLI::IsMember({"admin", "finance", "viewer", "partner"}));
+  tk_create->add_option("--partner", token_args.partner, "The partner a partner token belongs to");
+  tk_create->add_option("--expires", token_args.expires, "Lifetime: 90d, 12h, 30m, or never")->capture_default_str();
+  tk_create->add_option("--name", token_args.name, "A name to recognise it by (default: the partner or role)");
+  add_store_args(tk_create);
+  tk_create->callback([&] {
+    auto c = config_for();
+    rc = c ? cli::cmd_token_create(*c, store_args, token_args) : kExitFailure;
+  });
+  auto* tk_list = token->add_subcommand("list", "Every token: id, role, partner, name, created, state");
+  add_store_args(tk_list);
+  tk_list->callback([&] {
+    auto c = config_for();
+    rc = c ? cli::cmd_token_list(*c, store_args) : kExitFailure;
+  });
+  auto* tk_revoke = token->add_subcommand("revoke", "Revoke a token by its id (tok_...)");
+  tk_revoke->add_option("ID", token_id, "The token's id from token list")->required();
+  add_store_args(tk_revoke);
+  tk_revoke->callback([&] {
+    auto c = config_for();
+    rc = c ? cli::cmd_token_revoke(*c, store_args, token_id) : kExitFailure;
+  });
   sources::GenerateOptions gen_opts;
   std::string gen_out = "gen";
   auto* gen = app.add_subcommand("gen", "Write a realistic, seeded data set and matching rules (for demos and benchmarks)");

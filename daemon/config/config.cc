@@ -118,8 +118,29 @@ Result apply_log_format(Config& c, std::string_view v) {
   return {};
 }
 
+Result apply_tls_file(std::string& out, std::string_view v) {
+  if (!v.empty() && v.front() != '/') return std::unexpected("must be an absolute path");
+  out = std::string(v);
+  return {};
+}
+Result apply_tls_cert(Config& c, std::string_view v) { return apply_tls_file(c.api_tls_cert, v); }
+Result apply_tls_key(Config& c, std::string_view v) { return apply_tls_file(c.api_tls_key, v); }
+
+Result apply_int_in(int& out, std::string_view v, int low, int high) {
+  int value = 0;
+  auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), value);
+  if (ec != std::errc() || ptr != v.data() + v.size() || value < low || value > high) {
+    return std::unexpected("must be an integer from " + std::to_string(low) + " to " + std::to_string(high));
+  }
+  out = value;
+  return {};
+}
+Result apply_rate(Config& c, std::string_view v) { return apply_int_in(c.api_rate_per_second, v, 0, 1000000); }
+Result apply_burst(Config& c, std::string_view v) { return apply_int_in(c.api_rate_burst, v, 1, 1000000); }
+Result apply_page_size(Config& c, std::string_view v) { return apply_int_in(c.api_max_page_size, v, 1, 10000); }
+
 // The one table of settings: defaults, validation and documentation.
-constexpr std::array<Setting, 9> kSettings{{
+constexpr std::array<Setting, 14> kSettings{{
     {"listen", "127.0.0.1:8080", "address", "Address and port of the HTTP server (health, metrics, API).", apply_listen},
     {"database.url", "sqlite:///var/lib/pactwatch/pactwatch.db", "url",
      "The store: sqlite:///path/to/file.db (embedded) or postgresql://user@host:port/db[?sslmode=...].", apply_database_url},
@@ -133,6 +154,17 @@ constexpr std::array<Setting, 9> kSettings{{
     {"evaluation.full_interval", "15m", "duration",
      "How often serve re-evaluates every current period in full (timers move with the clock even when no data arrives).",
      apply_full_interval},
+    {"api.tls_cert", "", "path",
+     "PEM certificate chain (absolute path). With api.tls_key set too, the API, portal and health endpoints speak HTTPS only.",
+     apply_tls_cert},
+    {"api.tls_key", "", "path", "PEM private key for api.tls_cert (absolute path; keep it readable by pactwatch only).",
+     apply_tls_key},
+    {"api.rate_limit", "20", "integer",
+     "Requests per second each API token may make on average (0: no limit); past it the API answers 429 with Retry-After.",
+     apply_rate},
+    {"api.rate_burst", "60", "integer", "Requests a token may make at once before api.rate_limit applies.", apply_burst},
+    {"api.max_page_size", "200", "integer", "The most items one page of an API list returns (?limit= is capped to it).",
+     apply_page_size},
 }};
 
 // Names that may appear directly under `prefix` ("" for the top level), in table order.
@@ -459,6 +491,9 @@ void validate_whole(const Config& c, const YAML::Node& root, YamlReport& report)
   if (c.database_url.starts_with("sqlite://") && !c.database_password.empty()) {
     report.error(root["database"] ? root["database"].Mark() : root.Mark(),
                  "database: a SQLite store takes no password");
+  }
+  if (c.api_tls_cert.empty() != c.api_tls_key.empty()) {
+    report.error(root["api"] ? root["api"].Mark() : root.Mark(), "api: set both tls_cert and tls_key, or neither");
   }
 }
 

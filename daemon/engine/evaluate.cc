@@ -19,9 +19,6 @@ using nlohmann::json;
 using rules::CompareOp;
 using rules::MeasureKind;
 
-// Evidence and pending lists in a document are capped (their totals are always given); the API's
-// evidence endpoint pages through all of them.
-constexpr std::size_t kMaxEvidence = 100;
 
 core::Instant local_midnight(const date::time_zone& zone, calendar::LocalDate d) {
   const date::local_seconds local{std::chrono::seconds(d.time_since_epoch())};
@@ -253,7 +250,7 @@ ItemOutcome standard_outcome(const rules::BrandStandard& s, const RulePlan& plan
 
 // Phase 2: a KPI or obligation over the prepared items, in their stable order.
 json aggregate_kpi(const rules::Kpi& k, std::size_t r, const std::vector<const PreparedItem*>& items,
-                   const PeriodWindow& period, bool open, KpiOutcome& outcome, Splices& splices) {
+                   const PeriodWindow& period, bool open, KpiOutcome& outcome, Splices& splices, std::size_t limit) {
   json out{{"id", k.id}, {"description", k.description}, {"source", std::string(rules::to_string(k.source))},
            {"measure", std::string(rules::to_string(k.measure.kind))}, {"counted_by", k.counted_by},
            {"target", threshold_text(k.objective.target)}, {"min_sample", k.min_sample}};
@@ -269,7 +266,7 @@ json aggregate_kpi(const rules::Kpi& k, std::size_t r, const std::vector<const P
   ArrayText evidence;
   std::size_t evidence_total = 0;
   auto add_evidence = [&](const std::string& e) {
-    if (evidence_total++ < kMaxEvidence) evidence.add(e);
+    if (evidence_total++ < limit) evidence.add(e);
   };
   bool target_met = false;
   bool warning_met = true;
@@ -288,7 +285,7 @@ json aggregate_kpi(const rules::Kpi& k, std::size_t r, const std::vector<const P
         add_evidence(o.evidence);
       } else {
         if (o.due && *o.due < period.end) ++pending_due_in_period;
-        if (pending_total++ < static_cast<std::int64_t>(kMaxEvidence)) pending.add(pending_entry(o));
+        if (static_cast<std::size_t>(pending_total++) < limit) pending.add(pending_entry(o));
       }
     }
     const std::int64_t total = good + bad;
@@ -296,7 +293,7 @@ json aggregate_kpi(const rules::Kpi& k, std::size_t r, const std::vector<const P
     out["numerator"] = good;
     out["denominator"] = total;
     out["pending"] = splices.add(pending.done());
-    if (pending_total > static_cast<std::int64_t>(kMaxEvidence)) out["pending_truncated"] = pending_total;
+    if (static_cast<std::size_t>(pending_total) > limit) out["pending_truncated"] = pending_total;
     if (total > 0) {
       out["value"] = percent_text(good, total);
       const auto [lo, hi] = wilson_interval(good, total);
@@ -410,13 +407,13 @@ json aggregate_kpi(const rules::Kpi& k, std::size_t r, const std::vector<const P
   }
   out["status"] = status;
   out["evidence"] = splices.add(evidence.done());
-  if (evidence_total > kMaxEvidence) out["evidence_truncated"] = evidence_total;
+  if (evidence_total > limit) out["evidence_truncated"] = evidence_total;
   outcome = {status, k.weight};
   return out;
 }
 
 json aggregate_standard(const rules::BrandStandard& s, std::size_t r, const std::vector<const PreparedItem*>& items,
-                        Splices& splices) {
+                        Splices& splices, std::size_t limit) {
   ArrayText violations;
   std::int64_t checked = 0, pending = 0, violated = 0;
   for (const auto* it : items) {
@@ -428,7 +425,7 @@ json aggregate_standard(const rules::BrandStandard& s, std::size_t r, const std:
     }
     ++checked;
     if (o.truth == Truth::no) {
-      if (violated++ < static_cast<std::int64_t>(kMaxEvidence)) violations.add(o.evidence);
+      if (static_cast<std::size_t>(violated++) < limit) violations.add(o.evidence);
     }
   }
   return json{{"id", s.id}, {"description", s.description}, {"rule", s.each_text},
@@ -611,17 +608,17 @@ Rendered PeriodState::render_document() const {
   std::size_t r = 0;
   for (const auto& k : contract.kpis) {
     KpiOutcome o;
-    kpis.push_back(aggregate_kpi(k, r++, items, period, open, o, splices));
+    kpis.push_back(aggregate_kpi(k, r++, items, period, open, o, splices, evidence_limit_));
     outcomes.push_back(o);
     if (o.weight) common_den = std::lcm(common_den, o.weight->denominator);
   }
   json obligations = json::array();
   for (const auto& o : contract.obligations) {
     KpiOutcome ignored;
-    obligations.push_back(aggregate_kpi(o, r++, items, period, open, ignored, splices));
+    obligations.push_back(aggregate_kpi(o, r++, items, period, open, ignored, splices, evidence_limit_));
   }
   json standards = json::array();
-  for (const auto& s : contract.brand_standards) standards.push_back(aggregate_standard(s, r++, items, splices));
+  for (const auto& s : contract.brand_standards) standards.push_back(aggregate_standard(s, r++, items, splices, evidence_limit_));
   bool any_weight = false;
   for (const auto& o : outcomes) {
     if (!o.weight) continue;
@@ -660,8 +657,10 @@ bool in_effect_during(const rules::ContractVersion& c, const PeriodWindow& w) {
 }
 
 json evaluate_contract(const rules::ContractVersion& contract, const calendar::Calendar& cal,
-                       std::span<const store::Item> all_items, const PeriodWindow& period, core::Instant as_of) {
+                       std::span<const store::Item> all_items, const PeriodWindow& period, core::Instant as_of,
+                       std::size_t evidence_limit) {
   PeriodState state(contract, cal, period, as_of);
+  state.set_evidence_limit(evidence_limit);
   for (const auto& i : all_items) state.upsert(i);
   return state.evaluate();
 }

@@ -91,6 +91,11 @@ struct Config {
   std::vector<ChannelConfig> channels;
   std::int64_t recovery_hold_s = 0;      // notify.recovery_hold: a recovery is announced only once it held this long
   std::int64_t reminder_interval_s = 0;  // notify.reminder_interval: remind of a breach still standing; 0: never
+  std::string api_tls_cert;    // api.tls_cert: PEM certificate chain; with api.tls_key, the server speaks HTTPS
+  std::string api_tls_key;     // api.tls_key: PEM private key
+  int api_rate_per_second = 0;  // api.rate_limit: requests per second per token; 0: no limit
+  int api_rate_burst = 0;       // api.rate_burst: requests a token may make at once above the rate
+  int api_max_page_size = 0;    // api.max_page_size: the most items one page of a list returns
   [[nodiscard]] const SourceConfig* source(std::string_view name) const {
     for (const auto& s : sources) {
       if (s.name == name) return &s;

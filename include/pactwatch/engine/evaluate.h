@@ -20,6 +20,10 @@ namespace pactwatch::engine {
 
 inline constexpr std::string_view kEngineVersion = "1";
 
+// Evidence and pending lists in a stored document are capped at this many entries per rule (their
+// totals are always given); the API's evidence endpoint asks for all of them.
+inline constexpr std::size_t kMaxEvidence = 100;
+
 // A period of a contract: [start, end) in UTC, with the label people use ("2026-10", "2026-Q4",
 // or the rolling window's end date).
 struct PeriodWindow {
@@ -79,6 +83,8 @@ class PeriodState {
   [[nodiscard]] Rendered render_document() const;
   [[nodiscard]] core::Instant as_of() const { return as_of_; }
   [[nodiscard]] std::size_t size() const { return items_.size(); }
+  // How many evidence and pending entries each rule lists (kMaxEvidence unless changed).
+  void set_evidence_limit(std::size_t n) { evidence_limit_ = n; }
 
  private:
   const rules::ContractVersion* contract_;
@@ -86,6 +92,7 @@ class PeriodState {
   PeriodWindow period_;
   core::Instant as_of_;
   std::map<std::pair<std::string, std::string>, PreparedItem> items_;
+  std::size_t evidence_limit_ = kMaxEvidence;
 };
 
 // Whether a contract version is in effect at any time in the period (effective dates are whole
@@ -96,7 +103,7 @@ class PeriodState {
 // Returns the evaluation document (see docs/evaluation.md for every field).
 [[nodiscard]] nlohmann::json evaluate_contract(const rules::ContractVersion& contract, const calendar::Calendar& cal,
                                                std::span<const store::Item> items, const PeriodWindow& period,
-                                               core::Instant as_of);
+                                               core::Instant as_of, std::size_t evidence_limit = kMaxEvidence);
 
 // 95% Wilson score interval for k successes out of n, as [low, high] in [0, 1].
 [[nodiscard]] std::pair<double, double> wilson_interval(std::int64_t k, std::int64_t n);

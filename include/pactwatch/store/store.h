@@ -163,6 +163,38 @@ struct Delivery {
 // KPIs; breached for brand standards (violated) and for the brand's obligations.
 [[nodiscard]] std::optional<OutboxEvent> event_for(const StatusChange& change);
 
+// An API bearer token. Only the SHA-256 of the token text is stored; the text is shown once.
+struct ApiToken {
+  std::string id;      // public handle for list and revoke ("tok_3f9a61c2")
+  std::string sha256;  // hex of SHA-256 over the whole token text
+  std::string name;
+  std::string role;  // admin, finance, viewer, partner
+  std::optional<std::string> partner;  // partner tokens only
+  core::Instant created_at{};
+  std::optional<core::Instant> expires_at;
+  std::optional<core::Instant> revoked_at;
+  [[nodiscard]] bool live_at(core::Instant now) const {
+    return !revoked_at && (!expires_at || now < *expires_at);
+  }
+};
+
+// Creating a token past the number a partner may hold live at once.
+class TokenLimit : public StoreError {
+ public:
+  using StoreError::StoreError;
+};
+
+// One line of the audit log: who (token id, or the CLI user) did what to what, and how it ended.
+struct AuditEntry {
+  std::int64_t seq = 0;  // assigned by the store
+  core::Instant at{};
+  std::string actor;
+  std::string role;
+  std::string action;  // "POST /v1/periods/2026-10/close", "token.create"
+  std::string target;
+  std::string outcome;  // "200", "409 already closed", ...
+};
+
 struct Migration {
   int version;
   std::string name;
@@ -279,6 +311,22 @@ class Store {
   // Status changes in the order they were recorded (optionally of one contract).
   [[nodiscard]] std::vector<StatusChange> status_changes(const std::optional<std::string>& contract = std::nullopt);
   void set_cursor(const std::string& source, const std::string& cursor, core::Instant now);
+
+  // Outbox events after (created_at, id) in that order, for keyset paging.
+  [[nodiscard]] std::vector<OutboxEvent> outbox_events_after(core::Instant at, const std::string& id, std::size_t limit);
+  // The deliveries of one event, by channel.
+  [[nodiscard]] std::vector<Delivery> deliveries_of(const std::string& event_id);
+
+  // API tokens. A partner token is refused (TokenLimit, nothing stored) when the partner already
+  // holds `max_live_per_partner` live tokens: two allow rotation without a gap.
+  void create_token(const ApiToken& token, int max_live_per_partner, core::Instant now);
+  [[nodiscard]] std::optional<ApiToken> token_by_hash(const std::string& sha256);
+  [[nodiscard]] std::vector<ApiToken> tokens();
+  // Revokes a live token; false when there is no such token or it was revoked already.
+  bool revoke_token(const std::string& id, core::Instant now);
+  void append_audit(const AuditEntry& entry);
+  // The newest `limit` entries, newest first.
+  [[nodiscard]] std::vector<AuditEntry> audit_log(std::size_t limit = 100);
 
  private:
   Store(Backend backend, int pool_size);

@@ -1,0 +1,173 @@
+// What the REST API and the portal share: who is asking, errors as problems, the read models
+// (a partner's KPI standing, evidence, history, statements) and the Api's state (token cache,
+// rate limits, counters).
+#pragma once
+
+#include <httplib.h>
+
+#include <expected>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "pactwatch/api/server.h"
+#include "pactwatch/engine/evaluate.h"
+#include "pactwatch/ledger/statements.h"
+
+namespace pactwatch::api {
+
+using nlohmann::json;
+
+enum class Role { admin, finance, viewer, partner };
+[[nodiscard]] std::string_view to_string(Role r);
+[[nodiscard]] std::optional<Role> role_from(std::string_view s);
+
+struct Principal {
+  std::string token_id;
+  std::string name;
+  Role role = Role::viewer;
+  std::optional<std::string> partner;  // partner tokens only
+
+  [[nodiscard]] bool sees_money() const { return role != Role::viewer; }
+  [[nodiscard]] bool sees_drafts() const { return role != Role::partner; }
+  [[nodiscard]] bool is_staff() const { return role == Role::admin || role == Role::finance; }
+};
+
+// An RFC 9457 problem: type is "urn:pactwatch:problem:" + slug.
+struct Problem {
+  int status = 500;
+  std::string slug;
+  std::string title;
+  std::string detail;
+};
+template <typename T>
+using Result = std::expected<T, Problem>;
+
+[[nodiscard]] Problem bad_request(std::string detail);
+[[nodiscard]] Problem not_found(std::string detail);
+[[nodiscard]] Problem conflict(std::string detail);
+
+// One page of a list, by keyset: `after` is the key of the last item of the previous page.
+struct PageRequest {
+  std::optional<std::vector<std::string>> after;
+  std::size_t limit = 50;
+};
+// Reads ?cursor= and ?limit= (capped to max).
+[[nodiscard]] Result<PageRequest> page_request(const httplib::Request& req, const ApiOptions& options);
+[[nodiscard]] std::string encode_cursor(const std::vector<std::string>& key);
+// {"items": [...], "next_cursor": ...} from items sorted by key.
+[[nodiscard]] json page_of(std::vector<std::pair<std::vector<std::string>, json>> keyed, const PageRequest& page);
+
+// The read models, for one request: what `who` may see of the store as of `now`.
+class Reader {
+ public:
+  Reader(store::Store& db, const rules::RuleSet& rules, core::Instant now, const Principal& who)
+      : db_(db), rules_(rules), now_(now), who_(who) {}
+
+  // The partner, when it exists and `who` may see it (a partner token sees only its own).
+  [[nodiscard]] const rules::PartnerDef* partner(const std::string& id) const;
+  [[nodiscard]] std::vector<const rules::PartnerDef*> partners() const;
+  // The contract versions of a partner `who` may see (partner tokens: enforced ones only).
+  [[nodiscard]] std::vector<const rules::ContractVersion*> versions_of(const std::string& partner) const;
+  [[nodiscard]] bool may_see(const rules::ContractVersion& c) const;
+
+  [[nodiscard]] json partner_json(const rules::PartnerDef& p) const;
+  [[nodiscard]] json version_json(const rules::ContractVersion& c) const;
+
+  // Each contract version in effect during the period (the current one when empty): every KPI,
+  // brand standard and obligation with value, target, status, sample, interval and forecast.
+  [[nodiscard]] Result<json> kpis(const std::string& partner, const std::string& period);
+  // The full evidence list of one rule (KPI, standard or obligation id), paged.
+  [[nodiscard]] Result<json> evidence(const std::string& partner, const std::string& rule, const std::string& period,
+                                      const PageRequest& page);
+  // The last `periods` periods of each contract, ending with the current one: value and status of
+  // each rule (or only `rule`).
+  [[nodiscard]] Result<json> history(const std::string& partner, const std::string& rule, int periods);
+  // Statements with derivations for the period (the current one when empty); with `what_if`, the
+  // statement as it would be with those KPI values.
+  [[nodiscard]] Result<json> statements(const std::string& partner, const std::string& period,
+                                        const std::map<std::string, std::string>* what_if = nullptr);
+
+ private:
+  struct Evaluated {
+    const rules::ContractVersion* contract;
+    engine::PeriodWindow window;
+    json document;
+    std::string source;  // stored (the daemon's latest evaluation) or computed (now, for this answer)
+  };
+  // The windows of the partner's visible versions for a period label (or the current period).
+  Result<std::vector<std::pair<const rules::ContractVersion*, engine::PeriodWindow>>> windows(
+      const std::string& partner, const std::string& period) const;
+  Evaluated evaluate(const rules::ContractVersion& c, const engine::PeriodWindow& w, bool full_evidence);
+
+  store::Store& db_;
+  const rules::RuleSet& rules_;
+  core::Instant now_;
+  const Principal& who_;
+};
+
+// A route: a path template split into segments ("{name}" captures), the roles allowed, and the
+// handler. Handlers return the body (JSON) or a problem; they may set headers on `res`.
+struct Call {
+  const httplib::Request& req;
+  httplib::Response& res;
+  const Principal& who;
+  std::map<std::string, std::string> params;
+  std::shared_ptr<const rules::RuleSet> rules;
+  core::Instant now;
+};
+
+struct Api::Impl {
+  Impl(store::Store& d, RulesSnapshot r, const core::Clock& c, ApiOptions o)
+      : db(d), rules(std::move(r)), clock(c), options(o) {}
+
+  store::Store& db;
+  RulesSnapshot rules;
+  const core::Clock& clock;
+  ApiOptions options;
+
+  // Who a bearer token is, or why not (401).
+  Result<Principal> authenticate(std::string_view token);
+  // Takes one request from the token's bucket; the seconds to wait when it is empty.
+  std::optional<int> rate_limited(const std::string& token_id);
+  void count(const std::string& method, const std::string& pattern, int status, double seconds);
+  void audit(const Principal& who, const std::string& action, const std::string& target, const std::string& outcome);
+
+  struct CachedToken {
+    store::ApiToken token;
+    core::Instant fetched{};
+  };
+  std::mutex tokens_mutex;
+  std::unordered_map<std::string, CachedToken> token_cache;  // by SHA-256
+
+  struct Bucket {
+    double tokens = 0;
+    core::Instant at{};
+  };
+  std::mutex rate_mutex;
+  std::unordered_map<std::string, Bucket> buckets;  // by token id
+
+  struct Counter {
+    std::int64_t n = 0;
+    double seconds = 0;
+  };
+  mutable std::mutex metrics_mutex;
+  std::map<std::tuple<std::string, std::string, int>, Counter> requests;  // pattern, method, status
+};
+
+// The portal's routes (portal.cc), on the same Impl.
+void mount_portal(Api::Impl& impl, httplib::Server& http);
+[[nodiscard]] std::vector<RouteInfo> portal_routes();
+
+// Writes a problem as application/problem+json.
+void send_problem(httplib::Response& res, const Problem& p, const std::string& instance);
+
+// HTML text and attribute escaping.
+[[nodiscard]] std::string html_escape(std::string_view text);
+
+}  // namespace pactwatch::api

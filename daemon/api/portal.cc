@@ -1,0 +1,693 @@
+// The portal: server-rendered HTML for partners (their scorecard, evidence, statement, what-if)
+// and finance (every partner, the period report, CSV, close). No JavaScript, no external
+// resources; the session is the API token in an HttpOnly, SameSite=Strict cookie, and every form
+// carries a CSRF token derived from it.
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdio>
+#include <sstream>
+
+#include "internal.h"
+#include "pactwatch/api/tokens.h"
+#include "pactwatch/ledger/report.h"
+#include "pactwatch/rules/contract.h"
+
+namespace pactwatch::api {
+
+namespace {
+
+constexpr const char* kSessionCookie = "pw_session";
+constexpr const char* kLoginCookie = "pw_login";
+
+constexpr std::string_view kCss = R"css(
+:root{--fg:#1d2330;--muted:#5b6473;--line:#d9dde5;--bg:#f6f7f9;--card:#fff;--accent:#2450a6;
+--met:#1e7b3a;--warning:#8a6100;--at_risk:#b24a00;--breached:#b3261e;--none:#5b6473}
+*{box-sizing:border-box}body{margin:0;font:16px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--fg);background:var(--bg)}
+header{display:flex;flex-wrap:wrap;gap:.5rem 1rem;align-items:center;justify-content:space-between;padding:.75rem 1rem;background:var(--card);border-bottom:1px solid var(--line)}
+header .brand{font-weight:700;color:var(--accent);text-decoration:none}header form{margin:0}
+main{max-width:68rem;margin:0 auto;padding:1rem}h1{font-size:1.5rem;margin:.5rem 0 1rem}h2{font-size:1.2rem;margin:1.5rem 0 .5rem}
+.card{background:var(--card);border:1px solid var(--line);border-radius:8px;padding:1rem;margin:0 0 1rem}
+table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.45rem .5rem;border-bottom:1px solid var(--line);vertical-align:top}
+th{font-size:.85rem;color:var(--muted);font-weight:600}td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
+.badge{display:inline-block;padding:.1rem .5rem;border-radius:999px;font-size:.8rem;font-weight:600;color:#fff;white-space:nowrap}
+.met{background:var(--met)}.warning{background:var(--warning)}.at_risk{background:var(--at_risk)}.breached{background:var(--breached)}.insufficient_data,.not_in_contract{background:var(--none)}
+.muted{color:var(--muted);font-size:.9rem}.scroll{overflow-x:auto}
+form.inline{display:inline}input,button,select{font:inherit;padding:.4rem .6rem;border:1px solid var(--line);border-radius:6px}
+button{background:var(--accent);color:#fff;border-color:var(--accent);cursor:pointer}button.link{background:none;color:var(--accent);border:none;padding:0;text-decoration:underline}
+label{display:block;margin:.5rem 0 .2rem;font-weight:600}.error{color:var(--breached);font-weight:600}
+svg.trend{display:block;max-width:100%;height:auto}nav.periods a{margin-right:.75rem}
+@media (max-width:40rem){th.optional,td.optional{display:none}main{padding:.5rem}}
+)css";
+
+std::string csrf_for(std::string_view token) { return rules::sha256_hex("pactwatch-csrf:" + std::string(token)).substr(0, 32); }
+
+std::string cookie_value(const httplib::Request& req, std::string_view name) {
+  const auto header = req.get_header_value("Cookie");
+  std::string_view h = header;
+  while (!h.empty()) {
+    auto semi = h.find(';');
+    auto part = h.substr(0, semi);
+    while (!part.empty() && part.front() == ' ') part.remove_prefix(1);
+    if (part.size() > name.size() && part.substr(0, name.size()) == name && part[name.size()] == '=') {
+      return std::string(part.substr(name.size() + 1));
+    }
+    if (semi == std::string_view::npos) break;
+    h.remove_prefix(semi + 1);
+  }
+  return {};
+}
+
+std::string cookie(const ApiOptions& o, std::string_view name, std::string_view value, std::string_view path, int max_age) {
+  std::string c = std::string(name) + "=" + std::string(value) + "; Path=" + std::string(path) + "; HttpOnly; SameSite=Strict";
+  if (max_age >= 0) c += "; Max-Age=" + std::to_string(max_age);
+  if (o.secure_cookies) c += "; Secure";
+  return c;
+}
+
+void security_headers(httplib::Response& res) {
+  res.set_header("Content-Security-Policy",
+                 "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'");
+  res.set_header("X-Content-Type-Options", "nosniff");
+  res.set_header("Referrer-Policy", "no-referrer");
+  res.set_header("X-Frame-Options", "DENY");
+  res.set_header("Cache-Control", "no-store");
+}
+
+// Percent-encodes everything but unreserved characters (RFC 3986), for a path segment or a query value.
+std::string url_part(const std::string& s) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out.push_back(ch);
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    }
+  }
+  return out;
+}
+
+std::string page(const std::string& title, const std::string& body, const Principal* who, const std::string& csrf) {
+  std::string h = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+                  "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
+                  "<title>" + html_escape(title) + " · pactwatch</title>"
+                  "<link rel=\"stylesheet\" href=\"/portal/static/portal.css\"></head><body><header>"
+                  "<a class=\"brand\" href=\"/portal\">pactwatch</a>";
+  if (who) {
+    h += "<span class=\"muted\">" + html_escape(who->name) + " · " + std::string(to_string(who->role));
+    if (who->partner) h += " · " + html_escape(*who->partner);
+    h += "</span><form method=\"post\" action=\"/portal/logout\"><input type=\"hidden\" name=\"csrf\" value=\"" + csrf +
+         "\"><button class=\"link\" type=\"submit\">Sign out</button></form>";
+  }
+  h += "</header><main>" + body + "</main></body></html>";
+  return h;
+}
+
+void send_html(httplib::Response& res, int status, const std::string& html) {
+  security_headers(res);
+  res.status = status;
+  res.set_content(html, "text/html; charset=utf-8");
+}
+
+std::string badge(const std::string& status) {
+  std::string label = status;
+  std::replace(label.begin(), label.end(), '_', ' ');
+  return "<span class=\"badge " + html_escape(status) + "\">" + html_escape(label) + "</span>";
+}
+
+std::string value_text(const json& v) {
+  if (v.is_null()) return "—";
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_object() && v.contains("text")) return v.at("text").get<std::string>();
+  return v.dump();
+}
+
+// A number to draw: "93.50%" -> 93.5, a duration -> seconds, a count as is.
+std::optional<double> numeric(const json& v) {
+  if (v.is_number()) return v.get<double>();
+  if (v.is_object() && v.contains("seconds") && v.at("seconds").is_number()) return v.at("seconds").get<double>();
+  if (!v.is_string()) return std::nullopt;
+  std::string s = v.get<std::string>();
+  if (!s.empty() && s.back() == '%') s.pop_back();
+  char* end = nullptr;
+  const double d = std::strtod(s.c_str(), &end);
+  if (end == s.c_str() || *end != '\0') return std::nullopt;
+  return d;
+}
+
+// ">= 95.00%" -> (true, 95), "<= 4h" -> (false, 14400).
+std::optional<std::pair<bool, double>> target_of(const json& t) {
+  if (!t.is_string()) return std::nullopt;
+  std::string s = t.get<std::string>();
+  bool at_least = true;
+  std::size_t skip = 0;
+  for (const auto& [op, up] : {std::pair{">=", true}, {"<=", false}, {">", true}, {"<", false}}) {
+    if (s.rfind(op, 0) == 0) {
+      at_least = up;
+      skip = std::string_view(op).size();
+      break;
+    }
+  }
+  if (skip == 0) return std::nullopt;
+  std::string operand = s.substr(skip);
+  while (!operand.empty() && operand.front() == ' ') operand.erase(0, 1);
+  if (auto n = numeric(json(operand))) return std::pair{at_least, *n};
+  if (auto d = core::parse_duration(operand)) {
+    return std::pair{at_least, static_cast<double>(std::chrono::duration_cast<std::chrono::seconds>(*d).count())};
+  }
+  return std::nullopt;
+}
+
+// The trend of one rule over its periods as inline SVG: the line of values, the target as a
+// dashed line, and the passing side shaded.
+std::string trend_svg(const json& series) {
+  const auto& points = series.at("points");
+  std::vector<std::optional<double>> ys;
+  for (const auto& p : points) ys.push_back(numeric(p.value("value", json())));
+  const auto target = target_of(series.value("target", json()));
+  double lo = INFINITY, hi = -INFINITY;
+  for (const auto& y : ys) {
+    if (y) lo = std::min(lo, *y), hi = std::max(hi, *y);
+  }
+  if (target) lo = std::min(lo, target->second), hi = std::max(hi, target->second);
+  if (!std::isfinite(lo)) return "<p class=\"muted\">No values yet.</p>";
+  if (hi - lo < 1e-9) lo -= 1, hi += 1;
+  const double pad = (hi - lo) * 0.1;
+  lo -= pad;
+  hi += pad;
+  const double w = 320, h = 90, left = 4, right = 4, top = 6, bottom = 6;
+  const std::size_t n = ys.size();
+  auto x_at = [&](std::size_t i) { return n <= 1 ? w / 2 : left + (w - left - right) * static_cast<double>(i) / static_cast<double>(n - 1); };
+  auto y_at = [&](double v) { return top + (h - top - bottom) * (hi - v) / (hi - lo); };
+  char buf[160];
+  std::string label = "Trend of " + series.at("id").get<std::string>() + " over " + std::to_string(n) + " period(s)";
+  if (target) label += ", target " + series.at("target").get<std::string>();
+  std::string svg = "<svg class=\"trend\" viewBox=\"0 0 320 90\" width=\"320\" height=\"90\" role=\"img\" aria-label=\"" +
+                    html_escape(label) + "\"><title>" + html_escape(label) + "</title>";
+  svg += "<rect x=\"0\" y=\"0\" width=\"320\" height=\"90\" fill=\"#fff\"/>";
+  if (target) {
+    const double ty = y_at(target->second);
+    const double band_y = target->first ? top : ty, band_h = target->first ? ty - top : h - bottom - ty;
+    std::snprintf(buf, sizeof buf, "<rect x=\"0\" y=\"%.1f\" width=\"320\" height=\"%.1f\" fill=\"#1e7b3a\" fill-opacity=\"0.08\"/>", band_y,
+                  std::max(0.0, band_h));
+    svg += buf;
+    std::snprintf(buf, sizeof buf, "<line x1=\"0\" y1=\"%.1f\" x2=\"320\" y2=\"%.1f\" stroke=\"#1e7b3a\" stroke-dasharray=\"4 3\"/>", ty, ty);
+    svg += buf;
+  }
+  std::string path;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (!ys[i]) continue;
+    std::snprintf(buf, sizeof buf, "%s%.1f %.1f", path.empty() || !ys[i - 1] ? "M" : " L", x_at(i), y_at(*ys[i]));
+    path += buf;
+  }
+  if (!path.empty()) svg += "<path d=\"" + path + "\" fill=\"none\" stroke=\"#2450a6\" stroke-width=\"2\"/>";
+  for (std::size_t i = 0; i < n; ++i) {
+    if (!ys[i]) continue;
+    const auto status = points[i].value("status", "");
+    const char* colour = status == "breached" ? "#b3261e" : status == "met" ? "#1e7b3a" : "#5b6473";
+    std::snprintf(buf, sizeof buf, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\">", x_at(i), y_at(*ys[i]), colour);
+    svg += buf;
+    svg += "<title>" + html_escape(points[i].value("period", "") + ": " + value_text(points[i].value("value", json())) + " (" + status + ")") + "</title></circle>";
+  }
+  return svg + "</svg>";
+}
+
+std::string statement_html(const json& doc) {
+  std::string h = "<div class=\"card\"><h3>" + html_escape(doc.at("contract").at("id").get<std::string>()) + " v" +
+                  std::to_string(doc.at("contract").at("version").get<int>()) + " · " +
+                  html_escape(doc.at("period").at("label").get<std::string>()) + " " + badge(doc.at("status").get<std::string>() == "closed" ? "met" : "insufficient_data") +
+                  " <span class=\"muted\">" + html_escape(doc.at("status").get<std::string>()) + ", as of " +
+                  html_escape(doc.at("as_of").get<std::string>()) + "</span></h3><div class=\"scroll\"><table><thead><tr><th>Line</th>"
+                  "<th class=\"optional\">How</th><th class=\"num\">Amount (" + html_escape(doc.at("currency").get<std::string>()) + ")</th></tr></thead><tbody>";
+  for (const auto& l : doc.at("lines")) {
+    const auto& d = l.at("derivation");
+    h += "<tr><td>" + html_escape(l.at("description").get<std::string>()) + "</td><td class=\"optional muted\">" +
+         html_escape(d.contains("formula") ? d.at("formula").get<std::string>() : "") + "</td><td class=\"num\">" +
+         html_escape(l.at("amount").get<std::string>()) + "</td></tr>";
+  }
+  h += "</tbody><tfoot><tr><th>Total</th><th class=\"optional\"></th><th class=\"num\">" + html_escape(doc.at("total").get<std::string>()) +
+       "</th></tr></tfoot></table></div></div>";
+  return h;
+}
+
+std::string problem_html(const Problem& p) { return "<p class=\"error\">" + html_escape(p.detail) + "</p>"; }
+
+struct Session {
+  Principal who;
+  std::string csrf;
+};
+
+using PortalHandler = void (*)(Api::Impl&, const Session&, const httplib::Request&, httplib::Response&,
+                               const std::map<std::string, std::string>&, const rules::RuleSet&);
+
+void scorecard(Api::Impl& impl, const Session& s, const httplib::Request& req, httplib::Response& res,
+               const std::map<std::string, std::string>& params, const rules::RuleSet& rules) {
+  const auto& partner_id = params.at("partner");
+  const std::string period = req.has_param("period") ? req.get_param_value("period") : "";
+  const auto now = impl.clock.now();
+  Reader r(impl.db, rules, now, s.who);
+  const auto* p = r.partner(partner_id);
+  std::string body = "<h1>" + html_escape(p->name) + " <span class=\"muted\">" + html_escape(p->id) + "</span></h1>";
+  auto kpis = r.kpis(partner_id, period);
+  if (!kpis) return send_html(res, kpis.error().status, page(p->name, body + problem_html(kpis.error()), &s.who, s.csrf));
+  auto history = r.history(partner_id, "", 12);
+  for (const auto& c : kpis->at("contracts")) {
+    const auto& per = c.at("period");
+    body += "<section class=\"card\"><h2>" + html_escape(c.at("contract").get<std::string>()) + " v" + std::to_string(c.at("version").get<int>()) +
+            " · " + html_escape(per.at("label").get<std::string>()) + (per.at("open").get<bool>() ? " (open)" : "") + "</h2>";
+    body += "<p class=\"muted\">As of " + html_escape(c.at("as_of").get<std::string>()) + (c.at("contract_status") == "draft" ? " · draft contract (preview)" : "");
+    if (!c.at("score").is_null()) body += " · weighted score " + html_escape(c.at("score").get<std::string>());
+    body += "</p><div class=\"scroll\"><table><thead><tr><th>Measure</th><th class=\"num\">Value</th><th>Target</th>"
+            "<th class=\"num optional\">Sample</th><th>Status</th><th class=\"optional\">Forecast</th><th>Trend (12 periods)</th></tr></thead><tbody>";
+    for (const auto& rule : c.at("rules")) {
+      const auto id = rule.at("id").get<std::string>();
+      std::string forecast;
+      if (rule.contains("forecast") && rule.at("forecast").is_object()) {
+        const auto& f = rule.at("forecast");
+        if (f.contains("value")) forecast = value_text(f.at("value"));
+        if (f.contains("meets_target")) forecast += f.at("meets_target").get<bool>() ? " (on track)" : " (off track)";
+      }
+      std::string chart;
+      if (history) {
+        for (const auto& hc : history->at("contracts")) {
+          if (hc.at("contract") != c.at("contract")) continue;
+          for (const auto& series : hc.at("series")) {
+            if (series.at("id") == id) chart = trend_svg(series);
+          }
+        }
+      }
+      const std::string evidence_link = "/portal/partners/" + url_part(partner_id) + "/evidence?rule=" + url_part(id) + "&period=" +
+                                        url_part(per.at("label").get<std::string>());
+      body += "<tr><td><strong>" + html_escape(id) + "</strong><br><span class=\"muted\">" +
+              html_escape(rule.value("description", "")) + "</span><br><a href=\"" + html_escape(evidence_link) + "\">Evidence (" +
+              std::to_string(rule.value("evidence_count", 0)) + ")</a></td><td class=\"num\">" + html_escape(value_text(rule.value("value", json()))) +
+              "</td><td>" + html_escape(rule.value("target", rule.value("rule", ""))) + "</td><td class=\"num optional\">" +
+              html_escape(value_text(rule.value("sample", json()))) + "</td><td>" + badge(rule.at("status").get<std::string>()) +
+              "</td><td class=\"optional\">" + html_escape(forecast) + "</td><td>" + chart + "</td></tr>";
+    }
+    body += "</tbody></table></div></section>";
+  }
+  if (s.who.sees_money()) {
+    auto st = r.statements(partner_id, period);
+    body += "<h2>Statement</h2>";
+    if (!st) body += problem_html(st.error());
+    else if (st->at("statements").empty()) body += "<p class=\"muted\">No contract with compensation in this period.</p>";
+    else for (const auto& doc : st->at("statements")) body += statement_html(doc);
+    // What-if: the statement with KPI values of one's choosing.
+    body += "<section class=\"card\"><h2>What if</h2><form method=\"post\" action=\"/portal/partners/" + html_escape(url_part(partner_id)) +
+            "/what-if\"><input type=\"hidden\" name=\"csrf\" value=\"" + s.csrf + "\"><input type=\"hidden\" name=\"period\" value=\"" +
+            html_escape(period) + "\">";
+    std::vector<std::string> seen;
+    for (const auto& c : kpis->at("contracts")) {
+      for (const auto& rule : c.at("rules")) {
+        if (rule.at("kind") != "kpi") continue;
+        const auto id = rule.at("id").get<std::string>();
+        if (std::find(seen.begin(), seen.end(), id) != seen.end()) continue;
+        seen.push_back(id);
+        body += "<label for=\"v_" + html_escape(id) + "\">" + html_escape(id) + "</label><input id=\"v_" + html_escape(id) + "\" name=\"v_" +
+                html_escape(id) + "\" placeholder=\"" + html_escape(value_text(rule.value("value", json()))) + "\">";
+      }
+    }
+    body += "<p><button type=\"submit\">Show the statement</button></p></form></section>";
+  }
+  send_html(res, 200, page(p->name, body, &s.who, s.csrf));
+}
+
+void evidence_page(Api::Impl& impl, const Session& s, const httplib::Request& req, httplib::Response& res,
+                   const std::map<std::string, std::string>& params, const rules::RuleSet& rules) {
+  const auto& partner_id = params.at("partner");
+  const std::string rule = req.has_param("rule") ? req.get_param_value("rule") : "";
+  const std::string period = req.has_param("period") ? req.get_param_value("period") : "";
+  Reader r(impl.db, rules, impl.clock.now(), s.who);
+  ApiOptions o = impl.options;
+  auto pr = page_request(req, o);
+  if (!pr) return send_html(res, 400, page("Evidence", problem_html(pr.error()), &s.who, s.csrf));
+  auto ev = r.evidence(partner_id, rule, period, *pr);
+  std::string body = "<p><a href=\"/portal/partners/" + html_escape(url_part(partner_id)) + "?period=" + html_escape(url_part(period)) +
+                     "\">← Scorecard</a></p><h1>Evidence: " + html_escape(rule) + "</h1>";
+  if (!ev) return send_html(res, ev.error().status, page("Evidence", body + problem_html(ev.error()), &s.who, s.csrf));
+  body += "<p class=\"muted\">" + html_escape(ev->at("contract").get<std::string>()) + " · " +
+          html_escape(ev->at("period").at("label").get<std::string>()) + " · " + std::to_string(ev->at("total").get<std::int64_t>()) +
+          " item(s) · as of " + html_escape(ev->at("as_of").get<std::string>()) + "</p>";
+  body += "<div class=\"card scroll\"><table><thead><tr><th>Item</th><th>Values</th></tr></thead><tbody>";
+  for (const auto& e : ev->at("items")) {
+    std::string values;
+    if (e.contains("values")) {
+      for (const auto& [k, v] : e.at("values").items()) values += html_escape(k) + ": " + html_escape(value_text(v)) + "<br>";
+    }
+    if (e.contains("value")) values += html_escape(value_text(e.at("value")));
+    body += "<tr><td>" + html_escape(e.value("source", "")) + " / " + html_escape(e.value("id", "")) + "</td><td>" + values + "</td></tr>";
+  }
+  body += "</tbody></table></div>";
+  if (!ev->at("next_cursor").is_null()) {
+    body += "<p><a href=\"?rule=" + html_escape(url_part(rule)) + "&period=" + html_escape(url_part(period)) + "&cursor=" +
+            html_escape(ev->at("next_cursor").get<std::string>()) + "\">Next page →</a></p>";
+  }
+  send_html(res, 200, page("Evidence", body, &s.who, s.csrf));
+}
+
+void what_if_page(Api::Impl& impl, const Session& s, const httplib::Request& req, httplib::Response& res,
+                  const std::map<std::string, std::string>& params, const rules::RuleSet& rules) {
+  const auto& partner_id = params.at("partner");
+  std::map<std::string, std::string> values;
+  for (const auto& [k, v] : req.params) {
+    if (k.rfind("v_", 0) == 0 && !v.empty()) values[k.substr(2)] = v;
+  }
+  const std::string period = req.has_param("period") ? req.get_param_value("period") : "";
+  std::string body = "<p><a href=\"/portal/partners/" + html_escape(url_part(partner_id)) + "?period=" + html_escape(url_part(period)) +
+                     "\">← Scorecard</a></p><h1>What if</h1>";
+  if (values.empty()) return send_html(res, 400, page("What if", body + "<p class=\"error\">Enter at least one KPI value, such as 92%.</p>", &s.who, s.csrf));
+  Reader r(impl.db, rules, impl.clock.now(), s.who);
+  auto st = r.statements(partner_id, period, &values);
+  if (!st) return send_html(res, st.error().status, page("What if", body + problem_html(st.error()), &s.who, s.csrf));
+  body += "<p class=\"muted\">With ";
+  for (const auto& [k, v] : values) body += html_escape(k) + " = " + html_escape(v) + "; ";
+  body += "nothing is stored.</p>";
+  for (const auto& doc : st->at("statements")) body += statement_html(doc);
+  send_html(res, 200, page("What if", body, &s.who, s.csrf));
+}
+
+std::string report_period(const httplib::Request& req, const rules::RuleSet& rules, core::Instant now) {
+  if (req.has_param("period") && !req.get_param_value("period").empty()) return req.get_param_value("period");
+  for (const auto& c : rules.contracts) {
+    if (auto w = engine::period_containing(c, rules.calendars.at(c.calendar), now)) return w->label;
+  }
+  return "";
+}
+
+void report_page(Api::Impl& impl, const Session& s, const httplib::Request& req, httplib::Response& res,
+                 const std::map<std::string, std::string>&, const rules::RuleSet& rules) {
+  const auto now = impl.clock.now();
+  const std::string period = report_period(req, rules, now);
+  ledger::Statements st(rules, impl.db);
+  auto views = st.for_period(period, std::nullopt, now);
+  std::string body = "<h1>Compensation · " + html_escape(period) + "</h1><form method=\"get\" action=\"/portal/report\">"
+                     "<label for=\"period\">Period</label><input id=\"period\" name=\"period\" value=\"" + html_escape(period) +
+                     "\"> <button type=\"submit\">Show</button></form>";
+  if (!views) return send_html(res, 400, page("Compensation", body + "<p class=\"error\">" + html_escape(views.error()) + "</p>", &s.who, s.csrf));
+  const auto report = ledger::make_report(period, now, *views);
+  const auto cols = ledger::report_columns();
+  body += "<p><a href=\"/portal/report.csv?period=" + html_escape(url_part(period)) + "\" download>Download CSV</a></p>"
+          "<div class=\"card scroll\"><table><thead><tr><th>Partner</th><th>Contract</th><th>Status</th>";
+  for (const auto& c : cols) body += "<th class=\"num optional\">" + html_escape(c) + "</th>";
+  body += "<th class=\"num\">Total</th></tr></thead><tbody>";
+  for (const auto& row : report.rows) {
+    body += "<tr><td><a href=\"/portal/partners/" + html_escape(url_part(row.partner)) + "?period=" + html_escape(url_part(period)) + "\">" +
+            html_escape(row.partner) + "</a></td><td>" + html_escape(row.contract) + " v" + std::to_string(row.version) + "</td><td>" +
+            html_escape(row.status) + "</td>";
+    for (const auto& m : row.amounts) body += "<td class=\"num optional\">" + m.to_decimal() + "</td>";
+    body += "<td class=\"num\">" + row.total.to_decimal() + " " + row.currency + "</td></tr>";
+  }
+  body += "</tbody><tfoot>";
+  for (const auto& [cur, m] : report.totals) {
+    body += "<tr><th colspan=\"3\">Total " + html_escape(cur) + " (previews excluded)</th>";
+    for (std::size_t i = 0; i < cols.size(); ++i) body += "<th class=\"optional\"></th>";
+    body += "<th class=\"num\">" + m.to_decimal() + "</th></tr>";
+  }
+  body += "</tfoot></table></div>";
+  if (s.who.is_staff()) {
+    body += "<section class=\"card\"><h2>Close " + html_escape(period) + "</h2><p class=\"muted\">Freezes every enforced statement of the "
+            "period. Only an ended period closes; closing again verifies.</p><form method=\"post\" action=\"/portal/close\">"
+            "<input type=\"hidden\" name=\"csrf\" value=\"" + s.csrf + "\"><input type=\"hidden\" name=\"period\" value=\"" +
+            html_escape(period) + "\"><button type=\"submit\">Close " + html_escape(period) + "</button></form></section>";
+  }
+  send_html(res, 200, page("Compensation", body, &s.who, s.csrf));
+}
+
+void report_csv_page(Api::Impl& impl, const Session& s, const httplib::Request& req, httplib::Response& res,
+                     const std::map<std::string, std::string>&, const rules::RuleSet& rules) {
+  const auto now = impl.clock.now();
+  const std::string period = report_period(req, rules, now);
+  ledger::Statements st(rules, impl.db);
+  auto views = st.for_period(period, std::nullopt, now);
+  if (!views) return send_html(res, 400, page("Compensation", "<p class=\"error\">" + html_escape(views.error()) + "</p>", &s.who, s.csrf));
+  security_headers(res);
+  res.set_header("Content-Disposition", "attachment; filename=\"compensation-" + period + ".csv\"");
+  res.set_content(ledger::report_csv(ledger::make_report(period, now, *views)), "text/csv; charset=utf-8; header=present");
+  impl.audit(s.who, "GET /portal/report.csv", "?period=" + period, "200");
+}
+
+void close_page(Api::Impl& impl, const Session& s, const httplib::Request& req, httplib::Response& res,
+                const std::map<std::string, std::string>&, const rules::RuleSet& rules) {
+  const std::string period = req.has_param("period") ? req.get_param_value("period") : "";
+  const auto now = impl.clock.now();
+  ledger::Statements st(rules, impl.db);
+  std::string body = "<p><a href=\"/portal/report?period=" + html_escape(url_part(period)) + "\">← Report</a></p><h1>Close " + html_escape(period) + "</h1>";
+  std::string outcome;
+  int status = 200;
+  try {
+    auto r = st.close(period, std::nullopt, now, now, s.who.name + " (" + s.who.token_id + ")");
+    if (!r) {
+      status = 409;
+      outcome = "409 " + r.error();
+      body += "<p class=\"error\">" + html_escape(r.error()) + "; nothing closed.</p>";
+    } else {
+      outcome = "200";
+      body += "<div class=\"card\"><ul>";
+      for (const auto& o : *r) {
+        body += "<li>" + html_escape(o.partner + " " + o.contract + " v" + std::to_string(o.version) + ": ") +
+                (o.kind == ledger::CloseOutcome::Kind::closed ? "closed, total " + html_escape(o.total) : html_escape(o.detail)) + "</li>";
+      }
+      body += "</ul></div>";
+    }
+  } catch (const store::AlreadyClosed& e) {
+    status = 409;
+    outcome = "409 closed meanwhile";
+    body += "<p class=\"error\">" + html_escape(e.what()) + " (closed meanwhile); nothing closed.</p>";
+  }
+  impl.audit(s.who, "POST /portal/close", "?period=" + period, outcome);
+  send_html(res, status, page("Close", body, &s.who, s.csrf));
+}
+
+void partners_page(Api::Impl& impl, const Session& s, const httplib::Request&, httplib::Response& res,
+                   const std::map<std::string, std::string>&, const rules::RuleSet& rules) {
+  Reader r(impl.db, rules, impl.clock.now(), s.who);
+  std::string body = "<h1>Partners</h1>";
+  if (s.who.sees_money()) body += "<p><a href=\"/portal/report\">Compensation report and period close →</a></p>";
+  body += "<div class=\"card scroll\"><table><thead><tr><th>Partner</th><th>Kind</th><th>Tier</th><th>Contracts</th></tr></thead><tbody>";
+  for (const auto* p : r.partners()) {
+    const auto j = r.partner_json(*p);
+    std::string contracts;
+    for (const auto& c : j.at("contracts")) contracts += html_escape(c.get<std::string>()) + " ";
+    body += "<tr><td><a href=\"/portal/partners/" + html_escape(url_part(p->id)) + "\">" + html_escape(p->name) + "</a></td><td>" +
+            html_escape(p->kind) + "</td><td>" + html_escape(p->tier) + "</td><td>" + contracts + "</td></tr>";
+  }
+  body += "</tbody></table></div>";
+  send_html(res, 200, page("Partners", body, &s.who, s.csrf));
+}
+
+struct PortalRoute {
+  const char* method;
+  const char* pattern;
+  std::vector<Role> roles;
+  PortalHandler handler;
+};
+
+const std::vector<PortalRoute>& portal_table() {
+  using enum Role;
+  static const std::vector<PortalRoute> routes{
+      {"GET", "/portal/partners", {admin, finance, viewer}, partners_page},
+      {"GET", "/portal/partners/{partner}", {admin, finance, viewer, partner}, scorecard},
+      {"GET", "/portal/partners/{partner}/evidence", {admin, finance, viewer, partner}, evidence_page},
+      {"POST", "/portal/partners/{partner}/what-if", {admin, finance, partner}, what_if_page},
+      {"GET", "/portal/report", {admin, finance}, report_page},
+      {"GET", "/portal/report.csv", {admin, finance}, report_csv_page},
+      {"POST", "/portal/close", {admin, finance}, close_page},
+  };
+  return routes;
+}
+
+std::vector<std::string> segments(std::string_view path) {
+  std::vector<std::string> out;
+  std::size_t i = 0;
+  while (i <= path.size()) {
+    const auto j = path.find('/', i);
+    const auto part = path.substr(i, j == std::string_view::npos ? std::string_view::npos : j - i);
+    if (!part.empty()) out.emplace_back(part);
+    if (j == std::string_view::npos) break;
+    i = j + 1;
+  }
+  return out;
+}
+
+std::string login_form(const std::string& login_csrf, const std::string& error) {
+  return "<h1>Sign in</h1><div class=\"card\"><form method=\"post\" action=\"/portal/login\">"
+         "<input type=\"hidden\" name=\"csrf\" value=\"" + login_csrf + "\">"
+         "<label for=\"token\">API token</label><input id=\"token\" name=\"token\" type=\"password\" autocomplete=\"off\" "
+         "size=\"44\" required placeholder=\"pw_…\">" + (error.empty() ? "" : "<p class=\"error\">" + html_escape(error) + "</p>") +
+         "<p><button type=\"submit\">Sign in</button></p></form><p class=\"muted\">Ask your pactwatch administrator for a token "
+         "(<code>pactwatch token create</code>). It is kept in a cookie only this site can read, until you sign out.</p></div>";
+}
+
+std::string random_hex16() {
+  // The login form's CSRF value: a random token's checksum-free body is random enough.
+  return token_hash(issue_token("viewer", std::nullopt, "", std::nullopt, core::Instant{}).text).substr(0, 32);
+}
+
+}  // namespace
+
+std::string html_escape(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&#39;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+std::vector<RouteInfo> portal_routes() {
+  std::vector<RouteInfo> out{{"GET", "/portal", {"public"}},
+                             {"GET", "/portal/login", {"public"}},
+                             {"POST", "/portal/login", {"public"}},
+                             {"POST", "/portal/logout", {"public"}},
+                             {"GET", "/portal/static/portal.css", {"public"}}};
+  for (const auto& r : portal_table()) {
+    RouteInfo info{r.method, r.pattern, {}};
+    for (Role role : r.roles) info.roles.emplace_back(to_string(role));
+    out.push_back(std::move(info));
+  }
+  return out;
+}
+
+void mount_portal(Api::Impl& impl, httplib::Server& http) {
+  http.Get("/portal/static/portal.css", [](const httplib::Request&, httplib::Response& res) {
+    res.set_header("Cache-Control", "max-age=3600");
+    res.set_header("X-Content-Type-Options", "nosniff");
+    res.set_content(std::string(kCss), "text/css; charset=utf-8");
+  });
+  auto session_of = [&impl](const httplib::Request& req) -> std::optional<Session> {
+    const auto token = cookie_value(req, kSessionCookie);
+    if (token.empty()) return std::nullopt;
+    auto who = impl.authenticate(token);
+    if (!who) return std::nullopt;
+    return Session{*who, csrf_for(token)};
+  };
+  auto show_login = [&impl](httplib::Response& res, int status, const std::string& error) {
+    const auto csrf = random_hex16();
+    res.set_header("Set-Cookie", cookie(impl.options, kLoginCookie, csrf, "/portal/login", 600));
+    send_html(res, status, page("Sign in", login_form(csrf, error), nullptr, ""));
+  };
+  http.Get("/portal/login", [show_login](const httplib::Request&, httplib::Response& res) { show_login(res, 200, ""); });
+  http.Post("/portal/login", [&impl, show_login](const httplib::Request& req, httplib::Response& res) {
+    const auto expected = cookie_value(req, kLoginCookie);
+    const auto given = req.has_param("csrf") ? req.get_param_value("csrf") : "";
+    if (expected.empty() || !constant_time_equal(expected, given)) return show_login(res, 403, "The form expired; please sign in again.");
+    const auto token = req.has_param("token") ? req.get_param_value("token") : "";
+    Result<Principal> who = std::unexpected(Problem{});
+    try {
+      who = impl.authenticate(token);
+    } catch (const store::StoreError&) {
+      return show_login(res, 503, "The store is unreachable; try again shortly.");
+    }
+    if (!who) {
+      impl.count("POST", "/portal/login", 401, 0);
+      return show_login(res, 401, "That token is not valid (unknown, revoked or expired).");
+    }
+    res.set_header("Set-Cookie", cookie(impl.options, kSessionCookie, token, "/portal", -1));
+    res.set_redirect("/portal", 303);
+    security_headers(res);
+    impl.count("POST", "/portal/login", 303, 0);
+  });
+  http.Post("/portal/logout", [&impl, session_of](const httplib::Request& req, httplib::Response& res) {
+    auto s = session_of(req);
+    if (s && (!req.has_param("csrf") || !constant_time_equal(s->csrf, req.get_param_value("csrf")))) {
+      return send_html(res, 403, page("Sign out", "<p class=\"error\">The form expired; reload the page.</p>", &s->who, s->csrf));
+    }
+    res.set_header("Set-Cookie", cookie(impl.options, kSessionCookie, "", "/portal", 0));
+    res.set_redirect("/portal/login", 303);
+    security_headers(res);
+  });
+  http.Get("/portal", [&impl, session_of](const httplib::Request& req, httplib::Response& res) {
+    auto s = session_of(req);
+    security_headers(res);
+    if (!s) return res.set_redirect("/portal/login", 303);
+    if (s->who.role == Role::partner) return res.set_redirect("/portal/partners/" + url_part(*s->who.partner), 303);
+    res.set_redirect("/portal/partners", 303);
+    impl.count("GET", "/portal", 303, 0);
+  });
+
+  auto dispatch = [&impl, session_of](const httplib::Request& req, httplib::Response& res) {
+    const auto started = std::chrono::steady_clock::now();
+    const auto path = segments(req.path);
+    const PortalRoute* found = nullptr;
+    std::map<std::string, std::string> params;
+    for (const auto& r : portal_table()) {
+      if (req.method != r.method) continue;
+      const auto tpl = segments(r.pattern);
+      if (tpl.size() != path.size()) continue;
+      std::map<std::string, std::string> p;
+      bool ok = true;
+      for (std::size_t i = 0; i < tpl.size() && ok; ++i) {
+        if (tpl[i].front() == '{') p[tpl[i].substr(1, tpl[i].size() - 2)] = path[i];
+        else ok = tpl[i] == path[i];
+      }
+      if (ok) {
+        found = &r;
+        params = std::move(p);
+        break;
+      }
+    }
+    const std::string pattern = found ? found->pattern : "unmatched";
+    auto finish = [&] {
+      impl.count(req.method, pattern, res.status, std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    };
+    auto s = session_of(req);
+    if (!s) {
+      if (req.method == "GET") {
+        security_headers(res);
+        res.set_redirect("/portal/login", 303);
+      } else {
+        send_html(res, 401, page("Sign in", "<p class=\"error\">Your session has ended; <a href=\"/portal/login\">sign in</a>.</p>", nullptr, ""));
+      }
+      return finish();
+    }
+    if (!found) {
+      send_html(res, 404, page("Not found", "<h1>Not found</h1>", &s->who, s->csrf));
+      return finish();
+    }
+    if (std::find(found->roles.begin(), found->roles.end(), s->who.role) == found->roles.end()) {
+      send_html(res, 403, page("Forbidden", "<h1>Forbidden</h1><p>Your token's role does not open this page.</p>", &s->who, s->csrf));
+      return finish();
+    }
+    if (req.method == "POST" && (!req.has_param("csrf") || !constant_time_equal(s->csrf, req.get_param_value("csrf")))) {
+      send_html(res, 403, page("Forbidden", "<p class=\"error\">The form expired; reload the page and try again.</p>", &s->who, s->csrf));
+      return finish();
+    }
+    auto rules = impl.rules();
+    if (auto it = params.find("partner"); it != params.end()) {
+      const bool visible = rules && rules->partner(it->second) && (s->who.role != Role::partner || s->who.partner == it->second);
+      if (!visible) {
+        send_html(res, 404, page("Not found", "<h1>Not found</h1><p>No partner '" + html_escape(it->second) + "'.</p>", &s->who, s->csrf));
+        return finish();
+      }
+    }
+    if (!rules) {
+      send_html(res, 503, page("Unavailable", "<p>No rules are loaded yet.</p>", &s->who, s->csrf));
+      return finish();
+    }
+    try {
+      found->handler(impl, *s, req, res, params, *rules);
+    } catch (const std::exception& e) {
+      spdlog::error("portal {} {}: {}", req.method, pattern, e.what());
+      send_html(res, 500, page("Error", "<p class=\"error\">The page failed; the log says why.</p>", &s->who, s->csrf));
+    }
+    finish();
+  };
+  http.Get(R"(/portal/.+)", dispatch);
+  http.Post(R"(/portal/.+)", dispatch);
+}
+
+}  // namespace pactwatch::api

@@ -1,0 +1,274 @@
+// The read models behind the API and the portal. Every answer is filtered by who asks: a partner
+// token sees its own partner and its enforced contracts only, and never anything of another.
+#include <algorithm>
+#include <cstdio>
+
+#include "internal.h"
+#include "pactwatch/ledger/report.h"
+
+namespace pactwatch::api {
+
+namespace {
+
+std::string date_text(calendar::LocalDate d) {
+  const std::chrono::year_month_day ymd{d};
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%04d-%02u-%02u", static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
+                static_cast<unsigned>(ymd.day()));
+  return buf;
+}
+
+// One rule of an evaluation document as the API shows it: no evidence lists (the evidence route
+// pages through them), the counts kept.
+json rule_summary(const json& r, std::string_view kind) {
+  json out{{"id", r.at("id")}, {"kind", kind}, {"status", r.at("status")}};
+  for (const char* key : {"description", "value", "target", "warning", "interval95", "forecast", "measure", "weight",
+                          "min_sample", "severity", "rule", "violations", "checked", "numerator", "denominator"}) {
+    if (r.contains(key)) out[key] = r.at(key);
+  }
+  if (r.contains("denominator")) out["sample"] = r.at("denominator");
+  else if (r.contains("sample")) out["sample"] = r.at("sample");
+  else if (r.contains("checked")) out["sample"] = r.at("checked");
+  if (r.contains("evidence_truncated")) out["evidence_count"] = r.at("evidence_truncated");
+  else if (r.contains("evidence")) out["evidence_count"] = r.at("evidence").size();
+  return out;
+}
+
+const json* find_rule(const json& doc, const std::string& id, std::string* kind) {
+  for (const auto& [section, k] : {std::pair{"kpis", "kpi"}, {"brand_standards", "standard"}, {"obligations", "obligation"}}) {
+    if (!doc.contains(section)) continue;
+    for (const auto& r : doc.at(section)) {
+      if (r.at("id") == id) {
+        if (kind) *kind = k;
+        return &r;
+      }
+    }
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+Problem bad_request(std::string detail) { return {400, "bad-request", "Bad request", std::move(detail)}; }
+Problem not_found(std::string detail) { return {404, "not-found", "Not found", std::move(detail)}; }
+Problem conflict(std::string detail) { return {409, "conflict", "Conflict", std::move(detail)}; }
+
+const rules::PartnerDef* Reader::partner(const std::string& id) const {
+  if (who_.role == Role::partner && who_.partner != id) return nullptr;
+  return rules_.partner(id);
+}
+
+std::vector<const rules::PartnerDef*> Reader::partners() const {
+  std::vector<const rules::PartnerDef*> out;
+  for (const auto& p : rules_.partners) {
+    if (who_.role != Role::partner || who_.partner == p.id) out.push_back(&p);
+  }
+  std::sort(out.begin(), out.end(), [](auto* a, auto* b) { return a->id < b->id; });
+  return out;
+}
+
+bool Reader::may_see(const rules::ContractVersion& c) const {
+  if (who_.role == Role::partner) return who_.partner == c.partner && c.enforced;
+  return true;
+}
+
+std::vector<const rules::ContractVersion*> Reader::versions_of(const std::string& partner_id) const {
+  std::vector<const rules::ContractVersion*> out;
+  for (const auto& c : rules_.contracts) {
+    if (c.partner == partner_id && may_see(c)) out.push_back(&c);
+  }
+  return out;
+}
+
+json Reader::partner_json(const rules::PartnerDef& p) const {
+  json contracts = json::array();
+  for (const auto* c : versions_of(p.id)) {
+    if (std::find(contracts.begin(), contracts.end(), c->contract) == contracts.end()) contracts.push_back(c->contract);
+  }
+  return json{{"id", p.id}, {"name", p.name}, {"kind", p.kind}, {"tier", p.tier}, {"contracts", contracts}};
+}
+
+json Reader::version_json(const rules::ContractVersion& c) const {
+  json approvals = json::array();
+  for (const auto& a : c.approvals) {
+    approvals.push_back({{"party", a.party}, {"by", a.by}, {"at", core::format_rfc3339(a.at)}, {"sha256", a.sha256}});
+  }
+  const char* period = c.period.kind == rules::Period::Kind::month ? "month"
+                       : c.period.kind == rules::Period::Kind::quarter ? "quarter" : "rolling";
+  json out{{"contract", c.contract},
+           {"version", c.version},
+           {"partner", c.partner},
+           {"status", c.enforced ? "enforced" : "draft"},
+           {"status_note", c.status_note},
+           {"sha256", c.sha256},
+           {"approvals", approvals},
+           {"effective_from", date_text(c.effective_from)},
+           {"effective_until", c.effective_until ? json(date_text(*c.effective_until)) : json(nullptr)},
+           {"currency", c.currency},
+           {"calendar", c.calendar},
+           {"period", period},
+           {"has_compensation", c.compensation.has_value()}};
+  return out;
+}
+
+Result<std::vector<std::pair<const rules::ContractVersion*, engine::PeriodWindow>>> Reader::windows(
+    const std::string& partner_id, const std::string& period) const {
+  std::vector<std::pair<const rules::ContractVersion*, engine::PeriodWindow>> out;
+  std::string first_error;
+  for (const auto* c : versions_of(partner_id)) {
+    const auto& cal = rules_.calendars.at(c->calendar);
+    auto w = period.empty() ? engine::period_containing(*c, cal, now_) : engine::period_by_label(*c, cal, period);
+    if (!w) {
+      if (first_error.empty()) first_error = w.error();
+      continue;
+    }
+    if (engine::in_effect_during(*c, *w)) out.emplace_back(c, *w);
+  }
+  if (out.empty() && !first_error.empty()) return std::unexpected(bad_request("period '" + period + "': " + first_error));
+  return out;
+}
+
+Reader::Evaluated Reader::evaluate(const rules::ContractVersion& c, const engine::PeriodWindow& w, bool full_evidence) {
+  if (!full_evidence) {
+    if (auto stored = db_.evaluation_document(c.contract, c.version, w.label)) {
+      return {&c, w, json::parse(*stored), "stored"};
+    }
+  }
+  const auto items = db_.items_for_period(c.partner, w.start, w.end);
+  auto doc = engine::evaluate_contract(c, rules_.calendars.at(c.calendar), items, w, now_,
+                                       full_evidence ? SIZE_MAX : engine::kMaxEvidence);
+  return {&c, w, std::move(doc), "computed"};
+}
+
+Result<json> Reader::kpis(const std::string& partner_id, const std::string& period) {
+  auto ws = windows(partner_id, period);
+  if (!ws) return std::unexpected(ws.error());
+  json contracts = json::array();
+  for (const auto& [c, w] : *ws) {
+    auto e = evaluate(*c, w, false);
+    json rules_out = json::array();
+    for (const auto& [section, kind] : {std::pair{"kpis", "kpi"}, {"brand_standards", "standard"}, {"obligations", "obligation"}}) {
+      for (const auto& r : e.document.at(section)) rules_out.push_back(rule_summary(r, kind));
+    }
+    contracts.push_back({{"contract", c->contract},
+                         {"version", c->version},
+                         {"contract_status", c->enforced ? "enforced" : "draft"},
+                         {"period", e.document.at("period")},
+                         {"as_of", e.document.at("as_of")},
+                         {"evaluation", e.source},
+                         {"score", e.document.contains("score") ? e.document.at("score").value("value", json()) : json()},
+                         {"rules", rules_out}});
+  }
+  return json{{"partner", partner_id}, {"contracts", contracts}};
+}
+
+Result<json> Reader::evidence(const std::string& partner_id, const std::string& rule, const std::string& period,
+                              const PageRequest& page) {
+  auto ws = windows(partner_id, period);
+  if (!ws) return std::unexpected(ws.error());
+  for (const auto& [c, w] : *ws) {
+    auto e = evaluate(*c, w, true);
+    std::string kind;
+    const json* r = find_rule(e.document, rule, &kind);
+    if (!r) continue;
+    std::vector<std::pair<std::vector<std::string>, json>> keyed;
+    for (const auto& entry : r->at("evidence")) {
+      keyed.push_back({{entry.value("source", ""), entry.value("id", "")}, entry});
+    }
+    std::sort(keyed.begin(), keyed.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    json out = page_of(std::move(keyed), page);
+    out["partner"] = partner_id;
+    out["contract"] = c->contract;
+    out["version"] = c->version;
+    out["rule"] = rule;
+    out["kind"] = kind;
+    out["period"] = e.document.at("period");
+    out["as_of"] = e.document.at("as_of");
+    out["total"] = r->contains("evidence_truncated") ? r->at("evidence_truncated") : json(r->at("evidence").size());
+    return out;
+  }
+  return std::unexpected(not_found("no KPI, brand standard or obligation '" + rule + "' in " + partner_id +
+                                   "'s contracts for that period"));
+}
+
+Result<json> Reader::history(const std::string& partner_id, const std::string& rule, int periods) {
+  auto ws = windows(partner_id, "");
+  if (!ws) return std::unexpected(ws.error());
+  json contracts = json::array();
+  bool rule_seen = rule.empty();
+  for (const auto& [current, current_window] : *ws) {
+    // Walk back period by period; each period takes the latest visible version in effect then.
+    std::vector<Evaluated> points;
+    engine::PeriodWindow w = current_window;
+    for (int i = 0; i < periods; ++i) {
+      const rules::ContractVersion* v = nullptr;
+      for (const auto* c : versions_of(partner_id)) {
+        if (c->contract == current->contract && engine::in_effect_during(*c, w) && (!v || c->version > v->version)) v = c;
+      }
+      if (!v) break;
+      points.push_back(evaluate(*v, w, false));
+      auto prev = engine::period_containing(*v, rules_.calendars.at(v->calendar), w.start - std::chrono::milliseconds(1));
+      if (!prev || prev->start >= w.start) break;
+      w = *prev;
+    }
+    std::reverse(points.begin(), points.end());
+    // One series per rule of the current version, oldest period first.
+    json series = json::array();
+    for (const auto& [section, kind] : {std::pair{"kpis", "kpi"}, {"brand_standards", "standard"}, {"obligations", "obligation"}}) {
+      const json& now_doc = points.back().document;
+      for (const auto& r : now_doc.at(section)) {
+        const std::string id = r.at("id").get<std::string>();
+        if (!rule.empty() && id != rule) continue;
+        rule_seen = true;
+        json pts = json::array();
+        for (const auto& p : points) {
+          std::string k;
+          const json* pr = find_rule(p.document, id, &k);
+          json point{{"period", p.window.label}, {"version", p.contract->version}, {"evaluation", p.source}};
+          if (pr) {
+            const json s = rule_summary(*pr, k);
+            for (const char* key : {"value", "status", "target", "sample"}) point[key] = s.value(key, json());
+          } else {
+            point["status"] = "not_in_contract";
+          }
+          pts.push_back(std::move(point));
+        }
+        series.push_back({{"id", id}, {"kind", kind}, {"target", r.value("target", json())}, {"points", pts}});
+      }
+    }
+    contracts.push_back({{"contract", current->contract}, {"series", series}});
+  }
+  if (!rule_seen) return std::unexpected(not_found("no KPI, brand standard or obligation '" + rule + "' in " + partner_id + "'s contracts"));
+  return json{{"partner", partner_id}, {"periods", periods}, {"contracts", contracts}};
+}
+
+Result<json> Reader::statements(const std::string& partner_id, const std::string& period,
+                                const std::map<std::string, std::string>* what_if) {
+  // The labels to ask for: the one given, or each visible contract's current period.
+  std::vector<std::string> labels;
+  if (!period.empty()) {
+    labels.push_back(period);
+  } else {
+    auto ws = windows(partner_id, "");
+    if (!ws) return std::unexpected(ws.error());
+    for (const auto& [c, w] : *ws) {
+      if (std::find(labels.begin(), labels.end(), w.label) == labels.end()) labels.push_back(w.label);
+    }
+  }
+  ledger::Statements st(rules_, db_);
+  json out = json::array();
+  for (const auto& label : labels) {
+    auto views = st.for_period(label, partner_id, now_, what_if);
+    if (!views) {
+      if (what_if) return std::unexpected(bad_request(views.error()));
+      return std::unexpected(bad_request("period '" + label + "': " + views.error()));
+    }
+    for (const auto& v : *views) {
+      if (!may_see(*v.contract)) continue;
+      out.push_back(v.document);
+    }
+  }
+  return json{{"partner", partner_id}, {"statements", out}};
+}
+
+}  // namespace pactwatch::api

@@ -1,0 +1,121 @@
+// `pactwatch token create|list|revoke`: API tokens (see docs/api.md). The token text is printed
+// once, on create, and never stored; changes are written to the audit log.
+#include <unistd.h>
+
+#include <iostream>
+
+#include "commands.h"
+#include "pactwatch/api/tokens.h"
+#include "pactwatch/core/clock.h"
+#include "pactwatch/rules/rule_set.h"
+
+namespace pactwatch::cli {
+
+namespace {
+
+std::string cli_user() {
+  const char* u = getenv("USER");
+  return std::string("cli ") + (u ? u : "unknown");
+}
+
+}  // namespace
+
+int cmd_token_create(const config::Config& config, const StoreArgs& st, const TokenArgs& a) {
+  if (!api::known_role(a.role)) {
+    std::cerr << "pactwatch: --role " << a.role << ": expected admin, finance, viewer or partner\n";
+    return 2;
+  }
+  if (a.role == "partner" && a.partner.empty()) {
+    std::cerr << "pactwatch: a partner token names its partner: --partner ID\n";
+    return 2;
+  }
+  if (a.role != "partner" && !a.partner.empty()) {
+    std::cerr << "pactwatch: --partner is for partner tokens only (a " << a.role << " token sees every partner)\n";
+    return 2;
+  }
+  std::optional<core::Instant> expires;
+  const core::SystemClock clock;
+  const auto now = clock.now();
+  if (!a.expires.empty() && a.expires != "never") {
+    auto life = api::parse_lifetime(a.expires);
+    if (!life) {
+      std::cerr << "pactwatch: --expires " << a.expires << ": expected a lifetime such as 90d, 12h or 30m, or never\n";
+      return 2;
+    }
+    expires = now + std::chrono::duration_cast<core::Duration>(*life);
+  }
+  if (!a.partner.empty()) {
+    const std::string dir = st.rules_dir.empty() ? config.rules_dir : st.rules_dir;
+    auto rules = rules::load_rule_set(dir);
+    if (!rules) {
+      std::cerr << dir << ": the rules are invalid; run 'pactwatch check'\n";
+      return 1;
+    }
+    if (!rules->partner(a.partner)) {
+      std::cerr << "pactwatch: no partner '" << a.partner << "' in " << dir << "/partners.yaml\n";
+      return 1;
+    }
+  }
+  auto db = open_store(config, st.db_url, true);
+  if (!db) return 1;
+  const std::string name = a.name.empty() ? (a.partner.empty() ? a.role : a.partner) : a.name;
+  auto issued = api::issue_token(a.role, a.partner.empty() ? std::nullopt : std::optional(a.partner), name, expires, now);
+  try {
+    db->create_token(issued.record, 2, now);
+    db->append_audit({0, now, cli_user(), "admin", "token.create", issued.record.id + " " + a.role + (a.partner.empty() ? "" : " " + a.partner), "ok"});
+  } catch (const store::TokenLimit& e) {
+    std::cerr << "pactwatch: " << e.what() << '\n';
+    return 1;
+  } catch (const store::StoreError& e) {
+    std::cerr << e.what() << '\n';
+    return 1;
+  }
+  std::cerr << "created " << issued.record.id << " (" << a.role << (a.partner.empty() ? "" : ", partner " + a.partner) << ", "
+            << (expires ? "expires " + core::format_rfc3339(*expires) : std::string("no expiry"))
+            << "); the token is shown only now:\n";
+  std::cout << issued.text << '\n';
+  return 0;
+}
+
+int cmd_token_list(const config::Config& config, const StoreArgs& st) {
+  auto db = open_store(config, st.db_url, true);
+  if (!db) return 1;
+  const core::SystemClock clock;
+  const auto now = clock.now();
+  try {
+    const auto tokens = db->tokens();
+    if (tokens.empty()) std::cout << "no tokens; create one with 'pactwatch token create --role ROLE'\n";
+    for (const auto& t : tokens) {
+      std::string state = t.revoked_at ? "revoked " + core::format_rfc3339(*t.revoked_at)
+                          : !t.live_at(now) ? "expired"
+                          : t.expires_at   ? "live until " + core::format_rfc3339(*t.expires_at)
+                                           : "live";
+      std::cout << t.id << "  " << t.role << "  " << (t.partner ? *t.partner : "-") << "  " << t.name << "  created "
+                << core::format_rfc3339(t.created_at) << "  " << state << '\n';
+    }
+  } catch (const store::StoreError& e) {
+    std::cerr << e.what() << '\n';
+    return 1;
+  }
+  return 0;
+}
+
+int cmd_token_revoke(const config::Config& config, const StoreArgs& st, const std::string& id) {
+  auto db = open_store(config, st.db_url, true);
+  if (!db) return 1;
+  const core::SystemClock clock;
+  try {
+    if (!db->revoke_token(id, clock.now())) {
+      std::cerr << "pactwatch: no live token '" << id << "' (see 'pactwatch token list')\n";
+      return 1;
+    }
+    db->append_audit({0, clock.now(), cli_user(), "admin", "token.revoke", id, "ok"});
+  } catch (const store::StoreError& e) {
+    std::cerr << e.what() << '\n';
+    return 1;
+  }
+  std::cout << "revoked " << id << " (running daemons stop accepting it within 5 s)\n";
+  return 0;
+}
+
+}  // namespace pactwatch::cli

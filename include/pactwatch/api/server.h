@@ -1,0 +1,68 @@
+// The HTTP API (REST v1, JSON) and the partner portal (server-rendered HTML), mounted on the
+// daemon's HTTP server. Both read the store and the rule set in force; neither keeps state a
+// second instance would need (tokens, statements and evaluations live in the store), so any
+// instance answers any request. See docs/api.md and docs/openapi.yaml.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "pactwatch/core/clock.h"
+#include "pactwatch/rules/rule_set.h"
+#include "pactwatch/store/store.h"
+
+namespace httplib {
+class Server;
+}
+
+namespace pactwatch::api {
+
+struct ApiOptions {
+  int rate_per_second = 20;  // per token; 0: no limit
+  int rate_burst = 60;
+  int max_page_size = 200;
+  int default_page_size = 50;
+  std::size_t max_body_bytes = 64 * 1024;
+  // A token's record is re-read from the store at most this often: revoking one takes effect
+  // within this time on every instance.
+  std::chrono::seconds token_cache_ttl{5};
+  bool secure_cookies = false;  // true when served over TLS
+};
+
+using RulesSnapshot = std::function<std::shared_ptr<const rules::RuleSet>()>;
+
+// One route as registered: its method, its path template (as in docs/openapi.yaml), and the roles
+// that may call it. Partner-scoped routes ({partner} in the path) admit a partner token only for
+// its own partner, answering 404 otherwise, exactly as for a partner that does not exist.
+struct RouteInfo {
+  std::string method;
+  std::string pattern;
+  std::vector<std::string> roles;
+};
+
+class Api {
+ public:
+  Api(store::Store& db, RulesSnapshot rules, const core::Clock& clock, ApiOptions options = {});
+  ~Api();
+  Api(const Api&) = delete;
+  Api& operator=(const Api&) = delete;
+
+  // Registers /v1/... and /portal... on the server.
+  void mount(httplib::Server& http);
+
+  // Every route the API and the portal register, with who may call each.
+  [[nodiscard]] static std::vector<RouteInfo> routes();
+
+  // Request counters and durations by route template, method and status, in Prometheus text.
+  [[nodiscard]] std::string prometheus() const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace pactwatch::api
