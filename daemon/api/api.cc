@@ -144,6 +144,7 @@ Result<json> compensation_report(Api::Impl& impl, Call& c) {
   }
   if (csv) {
     c.res.set_header("Content-Disposition", "attachment; filename=\"compensation-" + period + ".csv\"");
+    c.res.status = 200;
     c.res.set_content(ledger::report_csv(report), "text/csv; charset=utf-8; header=present");
     return json();  // the body is set
   }
@@ -304,15 +305,25 @@ const std::vector<Route>& route_table() {
   return routes;
 }
 
-// Matches a path against a route's template; fills the captures.
+// Matches a path against a route's template; fills the captures. An {event} capture spans as
+// many segments as the path has to spare: notification event ids contain '/' (sent as is or as
+// %2F, which httplib has decoded already).
 bool match(const std::vector<std::string>& tpl, const std::vector<std::string>& path, std::map<std::string, std::string>& params) {
-  if (tpl.size() != path.size()) return false;
+  std::size_t spare = 0;
+  const bool greedy = std::find(tpl.begin(), tpl.end(), "{event}") != tpl.end();
+  if (greedy ? path.size() < tpl.size() : path.size() != tpl.size()) return false;
+  if (greedy) spare = path.size() - tpl.size();
   std::map<std::string, std::string> out;
-  for (std::size_t i = 0; i < tpl.size(); ++i) {
+  std::size_t p = 0;
+  for (std::size_t i = 0; i < tpl.size(); ++i, ++p) {
     if (tpl[i].size() > 2 && tpl[i].front() == '{') {
-      if (path[i].empty()) return false;
-      out[tpl[i].substr(1, tpl[i].size() - 2)] = path[i];  // httplib has decoded the path
-    } else if (tpl[i] != path[i]) {
+      std::string value = path[p];
+      if (tpl[i] == "{event}") {
+        for (std::size_t k = 0; k < spare; ++k) value += "/" + path[++p];
+      }
+      if (value.empty()) return false;
+      out[tpl[i].substr(1, tpl[i].size() - 2)] = std::move(value);
+    } else if (tpl[i] != path[p]) {
       return false;
     }
   }

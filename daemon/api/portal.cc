@@ -436,13 +436,19 @@ void report_csv_page(Api::Impl& impl, const Session& s, const httplib::Request& 
 void close_page(Api::Impl& impl, const Session& s, const httplib::Request& req, httplib::Response& res,
                 const std::map<std::string, std::string>&, const rules::RuleSet& rules) {
   const std::string period = req.has_param("period") ? req.get_param_value("period") : "";
+  std::optional<std::string> partner;
+  if (req.has_param("partner") && !req.get_param_value("partner").empty()) partner = req.get_param_value("partner");
   const auto now = impl.clock.now();
   ledger::Statements st(rules, impl.db);
-  std::string body = "<p><a href=\"/portal/report?period=" + html_escape(url_part(period)) + "\">← Report</a></p><h1>Close " + html_escape(period) + "</h1>";
+  std::string body = "<p><a href=\"/portal/report?period=" + html_escape(url_part(period)) + "\">← Report</a></p><h1>Close " + html_escape(period) +
+                     (partner ? " for " + html_escape(*partner) : "") + "</h1>";
+  if (partner && !rules.partner(*partner)) {
+    return send_html(res, 404, page("Close", body + "<p class=\"error\">No partner '" + html_escape(*partner) + "'.</p>", &s.who, s.csrf));
+  }
   std::string outcome;
   int status = 200;
   try {
-    auto r = st.close(period, std::nullopt, now, now, s.who.name + " (" + s.who.token_id + ")");
+    auto r = st.close(period, partner, now, now, s.who.name + " (" + s.who.token_id + ")");
     if (!r) {
       status = 409;
       outcome = "409 " + r.error();
@@ -461,7 +467,7 @@ void close_page(Api::Impl& impl, const Session& s, const httplib::Request& req, 
     outcome = "409 closed meanwhile";
     body += "<p class=\"error\">" + html_escape(e.what()) + " (closed meanwhile); nothing closed.</p>";
   }
-  impl.audit(s.who, "POST /portal/close", "?period=" + period, outcome);
+  impl.audit(s.who, "POST /portal/close", "?period=" + period + (partner ? "&partner=" + *partner : ""), outcome);
   send_html(res, status, page("Close", body, &s.who, s.csrf));
 }
 

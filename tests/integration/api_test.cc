@@ -1,0 +1,609 @@
+// The API and the portal over real HTTP on 127.0.0.1, against a real store (SQLite, and the main
+// paths on PostgreSQL) holding the shipped example rules and demo items.
+//
+// The authorization matrix covers every route Api::routes() reports: a route without a row fails
+// the suite. Every JSON response is recorded and checked against docs/openapi.yaml by
+// tests/integration/openapi_check.py (run by the last test), which also parses the CSV report back.
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <atomic>
+#include <fstream>
+#include <set>
+#include <thread>
+
+#include "pactwatch/api/server.h"
+#include "pactwatch/api/tokens.h"
+#include "pactwatch/app/evaluation_runner.h"
+#include "pactwatch/core/clock.h"
+#include "pactwatch/sources/import.h"
+#include "pg_server.h"
+#include "process.h"
+#include "temp_dir.h"
+
+namespace pactwatch::api {
+namespace {
+
+using nlohmann::json;
+using store::Backend;
+core::Instant T(const char* s) { return *core::parse_rfc3339(s); }
+const std::string kSource = PACTWATCH_SOURCE_DIR;
+
+// Every response the suite saw, for the OpenAPI check.
+json& recorded() {
+  static json r = json::array();
+  return r;
+}
+
+struct Tokens {
+  std::string admin, finance, viewer, northwind, contoso;
+};
+
+class ApiTest : public ::testing::TestWithParam<Backend> {
+ protected:
+  void SetUp() override {
+    auto r = rules::load_rule_set(kSource + "/rules/examples");
+    ASSERT_TRUE(r) << r.error()[0].to_string();
+    rules_ = std::make_shared<const rules::RuleSet>(std::move(*r));
+    std::string url;
+    if (GetParam() == Backend::sqlite) {
+      url = "sqlite://" + (dir_.path() / "api.db").string();
+    } else {
+      static std::atomic<int> n{0};
+      url = testutils::shared_postgres().create_database("api_" + std::to_string(++n));
+    }
+    auto s = store::Store::open({url, "", 4});
+    ASSERT_TRUE(s) << s.error();
+    db_ = std::move(*s);
+    db_->migrate(clock_.now());
+    std::vector<store::Partner> partners;
+    for (const auto& p : rules_->partners) partners.push_back({p.id, p.name, p.kind, p.tier, true});
+    db_->sync_partners(partners, clock_.now());
+    for (const char* kind : {"tickets", "deals", "surveys", "events"}) {
+      std::ifstream in(kSource + "/demo/items/" + kind + ".ndjson");
+      const std::string text((std::istreambuf_iterator<char>(in)), {});
+      sources::ImportOptions o;
+      o.kind = kind;
+      auto parsed = sources::parse_import(text, kind, o, rules_->partners);
+      ASSERT_TRUE(parsed.bad_lines.empty());
+      db_->upsert_items(parsed.items);
+    }
+    app::EvaluationRunner runner(*rules_, *db_);
+    runner.run_full(clock_.now(), clock_.now());
+    tokens_.admin = make_token("admin", std::nullopt);
+    tokens_.finance = make_token("finance", std::nullopt);
+    tokens_.viewer = make_token("viewer", std::nullopt);
+    tokens_.northwind = make_token("partner", "northwind");
+    tokens_.contoso = make_token("partner", "contoso-eu");
+  }
+
+  void start(ApiOptions options = {}) {
+    options.rate_per_second = options.rate_per_second ? options.rate_per_second : 0;
+    api_ = std::make_unique<Api>(*db_, [this] { return rules_; }, clock_, options);
+    server_.set_payload_max_length(options.max_body_bytes);
+    api_->mount(server_);
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    ASSERT_GT(port_, 0);
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+    for (int i = 0; i < 200 && !server_.is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+
+  void TearDown() override {
+    server_.stop();
+    if (thread_.joinable()) thread_.join();
+  }
+
+  std::string make_token(const std::string& role, const std::optional<std::string>& partner) {
+    auto t = issue_token(role, partner, role, std::nullopt, clock_.now());
+    db_->create_token(t.record, 2, clock_.now());
+    return t.text;
+  }
+
+  httplib::Client client() {
+    httplib::Client c("127.0.0.1", port_);
+    c.set_read_timeout(30, 0);
+    return c;
+  }
+
+  // A request with a token; JSON answers are recorded under the route template for the OpenAPI check.
+  httplib::Result call(const std::string& method, const std::string& path, const std::string& token,
+                       const std::string& pattern = "", const std::string& body = "", const std::string& ctype = "application/json",
+                       httplib::Headers headers = {}) {
+    auto c = client();
+    if (!token.empty()) headers.emplace("Authorization", "Bearer " + token);
+    httplib::Result r = method == "GET" ? c.Get(path, headers)
+                        : method == "POST" ? c.Post(path, headers, body, ctype)
+                        : method == "DELETE" ? c.Delete(path, headers)
+                                             : c.Put(path, headers, body, ctype);
+    if (r && !pattern.empty()) {
+      recorded().push_back({{"method", method}, {"pattern", pattern}, {"status", r->status},
+                            {"content_type", r->get_header_value("Content-Type")}, {"body", r->body}});
+    }
+    return r;
+  }
+
+  json get_json(const std::string& path, const std::string& token, int expect = 200, const std::string& pattern = "") {
+    auto r = call("GET", path, token, pattern);
+    EXPECT_TRUE(r);
+    if (!r) return json();
+    EXPECT_EQ(r->status, expect) << path << ": " << r->body;
+    return json::parse(r->body, nullptr, false);
+  }
+
+  testutils::TempDir dir_;
+  core::ManualClock clock_{T("2026-11-20T12:00:00Z")};
+  std::shared_ptr<const rules::RuleSet> rules_;
+  std::unique_ptr<store::Store> db_;
+  Tokens tokens_;
+  std::unique_ptr<Api> api_;
+  httplib::Server server_;
+  std::thread thread_;
+  int port_ = 0;
+};
+
+// Who asks, and what each route answers them. own/other: a partner token of the partner in the
+// path (northwind) or of another partner (contoso-eu).
+struct Expect {
+  int admin, finance, viewer, own, other, none;
+};
+
+const std::map<std::string, Expect>& matrix() {
+  static const std::map<std::string, Expect> m{
+      {"GET /v1/partners", {200, 200, 200, 200, 200, 401}},
+      {"GET /v1/partners/{partner}", {200, 200, 200, 200, 404, 401}},
+      {"GET /v1/partners/{partner}/kpis", {200, 200, 200, 200, 404, 401}},
+      {"GET /v1/partners/{partner}/kpis/{kpi}/evidence", {200, 200, 200, 200, 404, 401}},
+      {"GET /v1/partners/{partner}/history", {200, 200, 200, 200, 404, 401}},
+      {"GET /v1/partners/{partner}/statements", {200, 200, 403, 200, 404, 401}},
+      {"POST /v1/partners/{partner}/what-if", {200, 200, 403, 200, 404, 401}},
+      {"GET /v1/compensation", {200, 200, 403, 403, 403, 401}},
+      {"POST /v1/periods/{period}/close", {200, 200, 403, 403, 403, 401}},
+      {"GET /v1/contracts", {200, 200, 200, 200, 200, 401}},
+      {"GET /v1/contracts/{contract}/versions", {200, 200, 200, 200, 404, 401}},
+      {"GET /v1/notifications", {200, 403, 403, 403, 403, 401}},
+      {"POST /v1/notifications/{event}/retry", {200, 403, 403, 403, 403, 401}},
+      {"GET /v1/audit", {200, 403, 403, 403, 403, 401}},
+      // The portal: pages answer 200, a redirect to sign in (303) without a session, or 403/404.
+      {"GET /portal", {303, 303, 303, 303, 303, 303}},
+      {"GET /portal/login", {200, 200, 200, 200, 200, 200}},
+      {"POST /portal/login", {303, 303, 303, 303, 303, 403}},
+      {"POST /portal/logout", {303, 303, 303, 303, 303, 303}},
+      {"GET /portal/static/portal.css", {200, 200, 200, 200, 200, 200}},
+      {"GET /portal/partners", {200, 200, 200, 403, 403, 303}},
+      {"GET /portal/partners/{partner}", {200, 200, 200, 200, 404, 303}},
+      {"GET /portal/partners/{partner}/evidence", {200, 200, 200, 200, 404, 303}},
+      {"POST /portal/partners/{partner}/what-if", {200, 200, 403, 200, 404, 401}},
+      {"GET /portal/report", {200, 200, 403, 403, 403, 303}},
+      {"GET /portal/report.csv", {200, 200, 403, 403, 403, 303}},
+      {"POST /portal/close", {200, 200, 403, 403, 403, 401}},
+  };
+  return m;
+}
+
+std::string fill(std::string pattern, const std::string& event_id) {
+  for (const auto& [k, v] : std::vector<std::pair<std::string, std::string>>{
+           {"{partner}", "northwind"}, {"{kpi}", "p1_first_reply"}, {"{contract}", "northwind-support"},
+           {"{period}", "2026-10"}, {"{event}", event_id}}) {
+    if (auto p = pattern.find(k); p != std::string::npos) pattern.replace(p, k.size(), v);
+  }
+  return pattern;
+}
+
+std::string csrf_for_test(const std::string& token) { return rules::sha256_hex("pactwatch-csrf:" + token).substr(0, 32); }
+
+TEST_P(ApiTest, AuthorizationMatrixCoversEveryRoute) {
+  start();
+  std::string event_id;
+  for (const auto& e : db_->outbox_events(1000)) {
+    if (e.partner == "northwind") event_id = e.id;
+  }
+  ASSERT_FALSE(event_id.empty()) << "the demo evaluation writes notification events";
+  ASSERT_NE(event_id.find('/'), std::string::npos) << "event ids span path segments";
+  // Every registered route has a row, and every row a route.
+  std::set<std::string> registered;
+  for (const auto& r : Api::routes()) {
+    const auto key = r.method + " " + r.pattern;
+    registered.insert(key);
+    EXPECT_TRUE(matrix().count(key)) << key << " is served but missing from the authorization matrix";
+  }
+  for (const auto& [key, e] : matrix()) EXPECT_TRUE(registered.count(key)) << key << " is in the matrix but not served";
+
+  const std::vector<std::pair<std::string, const std::string*>> who{
+      {"admin", &tokens_.admin}, {"finance", &tokens_.finance}, {"viewer", &tokens_.viewer},
+      {"own", &tokens_.northwind}, {"other", &tokens_.contoso}, {"none", nullptr}};
+  for (const auto& r : Api::routes()) {
+    const auto key = r.method + " " + r.pattern;
+    if (!matrix().count(key)) continue;
+    const Expect& e = matrix().at(key);
+    const int expected[] = {e.admin, e.finance, e.viewer, e.own, e.other, e.none};
+    std::string path = fill(r.pattern, event_id);
+    const bool portal = r.pattern.rfind("/portal", 0) == 0;
+    if (r.pattern == "/v1/compensation" || r.pattern == "/portal/report" || r.pattern == "/portal/report.csv") path += "?period=2026-10";
+    if (r.pattern == "/portal/partners/{partner}/evidence") path += "?rule=p1_first_reply&period=2026-10";
+    for (std::size_t i = 0; i < who.size(); ++i) {
+      const std::string token = who[i].second ? *who[i].second : "";
+      auto send = [&]() -> httplib::Result {
+      if (portal) {
+        httplib::Headers h;
+        if (!token.empty()) h.emplace("Cookie", "pw_session=" + token + "; pw_login=abc");
+        std::string form;
+        if (r.pattern == "/portal/login") form = "csrf=abc&token=" + (token.empty() ? std::string("pw_nope") : token);
+        else if (!token.empty()) form = "csrf=" + csrf_for_test(token);
+        if (r.pattern == "/portal/partners/{partner}/what-if") form += "&period=2026-10&v_p1_first_reply=99%25";
+        if (r.pattern == "/portal/close") form += "&period=2026-10&partner=northwind";
+        auto c = client();
+        return r.method == "GET" ? c.Get(path, h) : c.Post(path, h, form, "application/x-www-form-urlencoded");
+      }
+      std::string body;
+      if (r.pattern == "/v1/partners/{partner}/what-if") body = R"({"period": "2026-10", "values": {"p1_first_reply": "99%"}})";
+      if (r.pattern == "/v1/periods/{period}/close") body = R"({"partner": "northwind"})";
+      return call(r.method, path, token, r.pattern, body);
+      };
+      auto res = send();
+      ASSERT_TRUE(res) << key;
+      EXPECT_EQ(res->status, expected[i]) << key << " as " << who[i].first << ": " << res->body.substr(0, 300);
+      // A partner token never sees another partner's name or id in any answer.
+      if (who[i].first == "own") {
+        EXPECT_EQ(res->body.find("contoso"), std::string::npos) << key;
+        EXPECT_EQ(res->body.find("fabrikam"), std::string::npos) << key;
+        EXPECT_EQ(res->body.find("tailspin"), std::string::npos) << key;
+      }
+    }
+  }
+}
+
+TEST_P(ApiTest, PartnerSeesOnlyItsOwnStanding) {
+  start();
+  const auto list = get_json("/v1/partners", tokens_.northwind, 200, "/v1/partners");
+  ASSERT_EQ(list["items"].size(), 1u);
+  EXPECT_EQ(list["items"][0]["id"], "northwind");
+  const auto contracts = get_json("/v1/contracts", tokens_.northwind, 200, "/v1/contracts");
+  for (const auto& c : contracts["items"]) EXPECT_EQ(c["partner"], "northwind");
+  // Another partner's resources answer exactly as missing ones do.
+  auto other = call("GET", "/v1/partners/contoso-eu/kpis", tokens_.northwind);
+  auto missing = call("GET", "/v1/partners/no-such-partner/kpis", tokens_.northwind);
+  ASSERT_TRUE(other && missing);
+  EXPECT_EQ(other->status, 404);
+  EXPECT_EQ(missing->status, 404);
+  auto strip = [](std::string body) {
+    auto j = json::parse(body);
+    j.erase("detail");
+    j.erase("instance");
+    return j;
+  };
+  EXPECT_EQ(strip(other->body), strip(missing->body));
+  // The October scorecard: the stored evaluation, with each rule's value, target and status.
+  const auto kpis = get_json("/v1/partners/northwind/kpis?period=2026-10", tokens_.northwind, 200, "/v1/partners/{partner}/kpis");
+  ASSERT_EQ(kpis["contracts"].size(), 1u);
+  const auto& c = kpis["contracts"][0];
+  EXPECT_EQ(c["evaluation"], "stored");
+  EXPECT_EQ(c["period"]["label"], "2026-10");
+  bool seen = false;
+  for (const auto& r : c["rules"]) {
+    if (r["id"] != "p1_first_reply") continue;
+    seen = true;
+    EXPECT_EQ(r["value"], "66.67%");
+    EXPECT_EQ(r["target"], ">= 95.00%");
+    EXPECT_EQ(r["sample"], 3);
+    EXPECT_EQ(r["status"], "insufficient_data");
+    EXPECT_FALSE(r.contains("evidence"));
+  }
+  EXPECT_TRUE(seen);
+  // A bad period is a 400 problem that says what is wrong.
+  auto bad = call("GET", "/v1/partners/northwind/kpis?period=2026-13", tokens_.northwind, "/v1/partners/{partner}/kpis");
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 400);
+  EXPECT_EQ(bad->get_header_value("Content-Type"), "application/problem+json");
+  EXPECT_NE(bad->body.find("2026-13"), std::string::npos);
+}
+
+TEST_P(ApiTest, EvidencePagesThroughEveryItemPastTheDocumentCap) {
+  // 130 urgent tickets answered late: more than the 100 a stored document lists.
+  std::vector<store::Item> late;
+  for (int i = 0; i < 130; ++i) {
+    store::Item it;
+    it.source = "bulk";
+    it.external_id = "late-" + std::to_string(1000 + i);
+    it.kind = "tickets";
+    it.partner_id = "northwind";
+    it.priority = "urgent";
+    it.status = "solved";
+    it.created_at = T("2026-10-13T08:00:00Z");
+    it.first_reply_at = T("2026-10-13T12:00:00Z");
+    it.solved_at = T("2026-10-13T13:00:00Z");
+    it.updated_at = *it.solved_at;
+    it.payload = R"({"status_history": [{"at": "2026-10-13T08:00:00Z", "status": "open"}, {"at": "2026-10-13T13:00:00Z", "status": "solved"}]})";
+    late.push_back(it);
+  }
+  db_->upsert_items(late);
+  app::EvaluationRunner runner(*rules_, *db_);
+  runner.run_full(clock_.now(), clock_.now());
+  start();
+  std::set<std::string> ids;
+  std::string cursor;
+  int pages = 0;
+  std::int64_t total = -1;
+  do {
+    const auto page = get_json("/v1/partners/northwind/kpis/p1_first_reply/evidence?period=2026-10&limit=40" +
+                                   (cursor.empty() ? "" : "&cursor=" + cursor),
+                               tokens_.northwind, 200, "/v1/partners/{partner}/kpis/{kpi}/evidence");
+    total = page["total"].get<std::int64_t>();
+    for (const auto& e : page["items"]) {
+      EXPECT_TRUE(ids.insert(e["source"].get<std::string>() + "/" + e["id"].get<std::string>()).second) << "no item twice";
+      EXPECT_TRUE(e["values"].contains("first_reply")) << "timer values come with each item";
+    }
+    cursor = page["next_cursor"].is_null() ? "" : page["next_cursor"].get<std::string>();
+    ++pages;
+  } while (!cursor.empty() && pages < 20);
+  EXPECT_EQ(total, 131);  // the demo's late ticket and the 130
+  EXPECT_EQ(ids.size(), 131u);
+  EXPECT_EQ(pages, 4);
+  // The stored document keeps 100 and says how many there are.
+  const auto kpis = get_json("/v1/partners/northwind/kpis?period=2026-10", tokens_.admin);
+  for (const auto& r : kpis["contracts"][0]["rules"]) {
+    if (r["id"] == "p1_first_reply") {
+      EXPECT_EQ(r["evidence_count"], 131);
+    }
+  }
+  // A cursor the API did not give out is refused.
+  auto bad = call("GET", "/v1/partners/northwind/kpis/p1_first_reply/evidence?cursor=%%%", tokens_.northwind);
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 400);
+}
+
+TEST_P(ApiTest, ListsPageByCursorWithACappedPageSize) {
+  ApiOptions o;
+  o.max_page_size = 3;
+  start(o);
+  std::vector<std::string> ids;
+  std::string cursor;
+  for (int i = 0; i < 10; ++i) {
+    const auto page = get_json("/v1/partners?limit=2" + (cursor.empty() ? "" : "&cursor=" + cursor), tokens_.admin, 200, "/v1/partners");
+    EXPECT_LE(page["items"].size(), 2u);
+    for (const auto& p : page["items"]) ids.push_back(p["id"]);
+    if (page["next_cursor"].is_null()) break;
+    cursor = page["next_cursor"];
+  }
+  EXPECT_EQ(ids, (std::vector<std::string>{"contoso-eu", "fabrikam-field", "northwind", "tailspin-parts"}));
+  EXPECT_EQ(get_json("/v1/partners?limit=1000", tokens_.admin)["items"].size(), 3u) << "limit is capped at max_page_size";
+  EXPECT_EQ(call("GET", "/v1/partners?limit=0", tokens_.admin)->status, 400);
+}
+
+TEST_P(ApiTest, FinanceReportAsJsonAndCsvAndCloseIsAudited) {
+  start();
+  const auto report = get_json("/v1/compensation?period=2026-10", tokens_.finance, 200, "/v1/compensation");
+  ASSERT_EQ(report["statements"].size(), 4u);
+  EXPECT_EQ(report["totals"]["EUR"], "132000.00");
+  EXPECT_EQ(report["totals"]["USD"], "18500.00");
+  auto csv = call("GET", "/v1/compensation?period=2026-10", tokens_.finance, "/v1/compensation", "", "", {{"Accept", "text/csv"}});
+  ASSERT_TRUE(csv);
+  EXPECT_EQ(csv->status, 200);
+  EXPECT_EQ(csv->get_header_value("Content-Type").rfind("text/csv", 0), 0u);
+  // Parsed back: one row per statement with the same totals, then a TOTAL row per currency.
+  auto rows = sources::parse_csv(csv->body, "report.csv");
+  ASSERT_TRUE(rows);
+  ASSERT_EQ(rows->size(), 1u + 4u + 2u);
+  const auto& header = (*rows)[0].fields;
+  const auto total_col = static_cast<std::size_t>(std::find(header.begin(), header.end(), "total") - header.begin());
+  for (std::size_t i = 0; i < 4; ++i) {
+    EXPECT_EQ((*rows)[i + 1].fields[0], report["statements"][i]["partner"]);
+    EXPECT_EQ((*rows)[i + 1].fields[total_col], report["statements"][i]["total"]);
+  }
+  std::ofstream(dir_.path() / "report.csv") << csv->body;
+  std::ofstream(dir_.path() / "report.json") << report.dump();
+  auto py = testutils::run({"/usr/bin/python3", kSource + "/tests/integration/csv_check.py", (dir_.path() / "report.csv").string(),
+                            (dir_.path() / "report.json").string()});
+  EXPECT_EQ(py.exit_code, 0) << py.out << py.err;
+
+  // Close October for every partner: refused as a whole, because a quarterly contract's quarter
+  // has not ended; nothing is closed.
+  auto all = call("POST", "/v1/periods/2026-10/close", tokens_.finance, "/v1/periods/{period}/close");
+  ASSERT_TRUE(all);
+  EXPECT_EQ(all->status, 409);
+  EXPECT_NE(all->body.find("2026-Q4 has not ended"), std::string::npos) << all->body;
+  EXPECT_FALSE(db_->closed_statement("northwind-support", 3, "2026-10"));
+  // For northwind: closed once, verified the second time; both in the audit log.
+  const std::string northwind = R"({"partner": "northwind"})";
+  auto closed = call("POST", "/v1/periods/2026-10/close", tokens_.finance, "/v1/periods/{period}/close", northwind);
+  ASSERT_TRUE(closed);
+  ASSERT_EQ(closed->status, 200) << closed->body;
+  for (const auto& o : json::parse(closed->body)["outcomes"]) EXPECT_TRUE(o["outcome"] == "closed" || o["outcome"] == "skipped_draft") << o;
+  auto again = call("POST", "/v1/periods/2026-10/close", tokens_.admin, "/v1/periods/{period}/close", northwind);
+  ASSERT_TRUE(again);
+  for (const auto& o : json::parse(again->body)["outcomes"]) EXPECT_TRUE(o["outcome"] == "reproduced" || o["outcome"] == "skipped_draft") << o;
+  auto open_period = call("POST", "/v1/periods/2026-11/close", tokens_.finance, "/v1/periods/{period}/close", northwind);
+  ASSERT_TRUE(open_period);
+  EXPECT_EQ(open_period->status, 409) << open_period->body;
+  const auto audit = get_json("/v1/audit", tokens_.admin, 200, "/v1/audit");
+  std::vector<std::string> actions;
+  for (const auto& e : audit["items"]) actions.push_back(e["action"].get<std::string>() + " " + e["outcome"].get<std::string>().substr(0, 3));
+  EXPECT_NE(std::find(actions.begin(), actions.end(), "POST /v1/periods/{period}/close 200"), actions.end());
+  EXPECT_NE(std::find(actions.begin(), actions.end(), "POST /v1/periods/{period}/close 409"), actions.end());
+  EXPECT_NE(std::find(actions.begin(), actions.end(), "GET /v1/compensation 200"), actions.end());
+  // The closed statement reads back frozen for the partner.
+  const auto st = get_json("/v1/partners/northwind/statements?period=2026-10", tokens_.northwind, 200, "/v1/partners/{partner}/statements");
+  ASSERT_EQ(st["statements"].size(), 1u);
+  EXPECT_EQ(st["statements"][0]["status"], "closed");
+  EXPECT_EQ(st["statements"][0]["total"], "42000.00");
+  // What-if never writes: the statement still reads closed afterwards.
+  auto wi = call("POST", "/v1/partners/northwind/what-if", tokens_.northwind, "/v1/partners/{partner}/what-if",
+                 R"({"period": "2026-10", "values": {"nonexistent_kpi": "50%"}})");
+  ASSERT_TRUE(wi);
+  EXPECT_EQ(wi->status, 400) << wi->body;
+  EXPECT_NE(wi->body.find("nonexistent_kpi"), std::string::npos);
+}
+
+TEST_P(ApiTest, DeadLettersAreListedAndRetried) {
+  start();
+  const auto now = clock_.now();
+  auto due = db_->due_deliveries("ops-hook", now, T("2020-01-01T00:00:00Z"), 5);
+  ASSERT_FALSE(due.empty());
+  auto dead = due[0];
+  dead.status = "dead";
+  dead.attempts = 8;
+  dead.last_error = "HTTP 500 from receiver";
+  db_->update_delivery(dead);
+  const auto list = get_json("/v1/notifications?status=dead", tokens_.admin, 200, "/v1/notifications");
+  ASSERT_EQ(list["items"].size(), 1u);
+  EXPECT_EQ(list["items"][0]["id"], dead.event_id);
+  EXPECT_EQ(list["items"][0]["deliveries"][0]["last_error"], "HTTP 500 from receiver");
+  auto retried = call("POST", "/v1/notifications/" + dead.event_id + "/retry", tokens_.admin, "/v1/notifications/{event}/retry");
+  ASSERT_TRUE(retried);
+  EXPECT_EQ(json::parse(retried->body)["requeued"], 1);
+  EXPECT_TRUE(get_json("/v1/notifications?status=dead", tokens_.admin)["items"].empty());
+  // The whole outbox pages by (created_at, id) without repeats.
+  std::set<std::string> ids;
+  std::string cursor;
+  for (int i = 0; i < 100; ++i) {
+    const auto page = get_json("/v1/notifications?limit=3" + (cursor.empty() ? "" : "&cursor=" + cursor), tokens_.admin, 200, "/v1/notifications");
+    for (const auto& e : page["items"]) EXPECT_TRUE(ids.insert(e["id"]).second);
+    if (page["next_cursor"].is_null()) break;
+    cursor = page["next_cursor"];
+  }
+  EXPECT_EQ(ids.size(), db_->outbox_events(100000).size());
+  EXPECT_EQ(call("POST", "/v1/notifications/no-such-event/retry", tokens_.admin)->status, 404);
+}
+
+TEST_P(ApiTest, TokensExpireAreRevokedAndAreRateLimited) {
+  ApiOptions o;
+  o.rate_per_second = 1;
+  o.rate_burst = 2;
+  o.token_cache_ttl = std::chrono::seconds(5);
+  start(o);
+  // Burst of two, then 429 with Retry-After; a second later one more.
+  EXPECT_EQ(call("GET", "/v1/partners", tokens_.viewer)->status, 200);
+  EXPECT_EQ(call("GET", "/v1/partners", tokens_.viewer)->status, 200);
+  auto limited = call("GET", "/v1/partners", tokens_.viewer, "/v1/partners");
+  ASSERT_TRUE(limited);
+  EXPECT_EQ(limited->status, 429);
+  EXPECT_EQ(limited->get_header_value("Retry-After"), "1");
+  EXPECT_EQ(call("GET", "/v1/partners", tokens_.admin)->status, 200) << "limits are per token";
+  clock_.advance(std::chrono::seconds(1));
+  EXPECT_EQ(call("GET", "/v1/partners", tokens_.viewer)->status, 200);
+
+  // Malformed (bad checksum) and unknown tokens: 401 with a problem.
+  std::string flipped = tokens_.finance;
+  flipped[10] = flipped[10] == 'a' ? 'b' : 'a';
+  auto bad = call("GET", "/v1/partners", flipped, "/v1/partners");
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 401);
+  EXPECT_NE(bad->get_header_value("WWW-Authenticate").find("invalid_token"), std::string::npos);
+  auto unknown = issue_token("admin", std::nullopt, "x", std::nullopt, clock_.now()).text;
+  EXPECT_EQ(call("GET", "/v1/partners", unknown)->status, 401);
+
+  // Revoked: refused once the cache entry is older than its TTL.
+  const auto id = db_->token_by_hash(token_hash(tokens_.finance))->id;
+  EXPECT_EQ(call("GET", "/v1/contracts", tokens_.finance)->status, 200);
+  ASSERT_TRUE(db_->revoke_token(id, clock_.now()));
+  clock_.advance(std::chrono::seconds(6));
+  EXPECT_EQ(call("GET", "/v1/contracts", tokens_.finance)->status, 401);
+
+  // Expired.
+  auto t = issue_token("viewer", std::nullopt, "short", clock_.now() + std::chrono::hours(1), clock_.now());
+  db_->create_token(t.record, 2, clock_.now());
+  EXPECT_EQ(call("GET", "/v1/contracts", t.text)->status, 200);
+  clock_.advance(std::chrono::hours(2));
+  EXPECT_EQ(call("GET", "/v1/contracts", t.text)->status, 401);
+
+  // Two live tokens per partner: a third is refused until one is revoked.
+  auto third = issue_token("partner", std::string("northwind"), "third", std::nullopt, clock_.now());
+  db_->create_token(third.record, 2, clock_.now());
+  auto fourth = issue_token("partner", std::string("northwind"), "fourth", std::nullopt, clock_.now());
+  EXPECT_THROW(db_->create_token(fourth.record, 2, clock_.now()), store::TokenLimit);
+  ASSERT_TRUE(db_->revoke_token(third.record.id, clock_.now()));
+  EXPECT_NO_THROW(db_->create_token(fourth.record, 2, clock_.now()));
+}
+
+TEST_P(ApiTest, BadRequestsGetProblemsAndBoundedBodies) {
+  ApiOptions o;
+  o.max_body_bytes = 1024;
+  start(o);
+  auto method = call("DELETE", "/v1/partners", tokens_.admin);
+  ASSERT_TRUE(method);
+  EXPECT_EQ(method->status, 405);
+  EXPECT_EQ(method->get_header_value("Allow"), "GET");
+  auto none = call("GET", "/v1/nothing/here", tokens_.admin);
+  EXPECT_EQ(none->status, 404);
+  EXPECT_EQ(none->get_header_value("Content-Type"), "application/problem+json");
+  auto big = call("POST", "/v1/partners/northwind/what-if", tokens_.admin, "", std::string(4096, ' '));
+  ASSERT_TRUE(big);
+  EXPECT_EQ(big->status, 413);
+  auto form = call("POST", "/v1/partners/northwind/what-if", tokens_.admin, "", "a=b", "application/x-www-form-urlencoded");
+  EXPECT_EQ(form->status, 415);
+  auto broken = call("POST", "/v1/partners/northwind/what-if", tokens_.admin, "/v1/partners/{partner}/what-if", "{\"values\": ");
+  EXPECT_EQ(broken->status, 400);
+  // Counters by route template, never by raw path.
+  const auto metrics = api_->prometheus();
+  EXPECT_NE(metrics.find("pactwatch_api_requests_total{route=\"/v1/partners/{partner}/what-if\",method=\"POST\",code=\"400\"} 1"),
+            std::string::npos)
+      << metrics;
+  EXPECT_EQ(metrics.find("northwind"), std::string::npos);
+}
+
+TEST_P(ApiTest, PortalSignsInWithACookieAndShowsTheScorecard) {
+  start();
+  auto c = client();
+  auto login = c.Get("/portal/login");
+  ASSERT_TRUE(login);
+  const auto set = login->get_header_value("Set-Cookie");
+  ASSERT_NE(set.find("pw_login="), std::string::npos);
+  const auto csrf = set.substr(9, set.find(';') - 9);
+  EXPECT_NE(login->body.find("name=\"csrf\" value=\"" + csrf + "\""), std::string::npos);
+  // Without the login cookie the form is refused (CSRF), with it the session cookie is set.
+  auto forged = c.Post("/portal/login", "csrf=" + csrf + "&token=" + tokens_.northwind, "application/x-www-form-urlencoded");
+  EXPECT_EQ(forged->status, 403);
+  auto ok = c.Post("/portal/login", {{"Cookie", "pw_login=" + csrf}}, "csrf=" + csrf + "&token=" + tokens_.northwind,
+                   "application/x-www-form-urlencoded");
+  ASSERT_EQ(ok->status, 303);
+  const auto session = ok->get_header_value("Set-Cookie");
+  EXPECT_NE(session.find("HttpOnly"), std::string::npos);
+  EXPECT_NE(session.find("SameSite=Strict"), std::string::npos);
+  const httplib::Headers cookie{{"Cookie", "pw_session=" + tokens_.northwind}};
+  auto home = c.Get("/portal", cookie);
+  EXPECT_EQ(home->get_header_value("Location"), "/portal/partners/northwind");
+  auto card = c.Get("/portal/partners/northwind?period=2026-10", cookie);
+  ASSERT_EQ(card->status, 200);
+  EXPECT_NE(card->body.find("Northwind Support Ltd"), std::string::npos);
+  EXPECT_NE(card->body.find("66.67%"), std::string::npos);
+  EXPECT_NE(card->body.find("<svg"), std::string::npos);
+  EXPECT_NE(card->body.find("42000.00"), std::string::npos) << "the partner's own statement";
+  for (const char* other : {"contoso", "Contoso", "fabrikam", "Fabrikam", "tailspin", "Tailspin"}) {
+    EXPECT_EQ(card->body.find(other), std::string::npos) << other;
+  }
+  EXPECT_NE(card->get_header_value("Content-Security-Policy").find("default-src 'none'"), std::string::npos);
+  // A form without its CSRF token is refused; with it, the what-if statement shows.
+  auto no_csrf = c.Post("/portal/partners/northwind/what-if", cookie, "period=2026-10&v_p1_first_reply=99%25",
+                        "application/x-www-form-urlencoded");
+  EXPECT_EQ(no_csrf->status, 403);
+  auto wi = c.Post("/portal/partners/northwind/what-if", cookie,
+                   "csrf=" + csrf_for_test(tokens_.northwind) + "&period=2026-10&v_p1_first_reply=99%25",
+                   "application/x-www-form-urlencoded");
+  EXPECT_EQ(wi->status, 200);
+  EXPECT_NE(wi->body.find("what_if"), std::string::npos);
+  // Names are escaped: a rule id with markup cannot inject HTML.
+  auto evil = c.Get("/portal/partners/northwind/evidence?rule=%3Cscript%3Ex&period=2026-10", cookie);
+  EXPECT_EQ(evil->status, 404);
+  EXPECT_EQ(evil->body.find("<script>"), std::string::npos);
+  EXPECT_NE(evil->body.find("&lt;script&gt;"), std::string::npos);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, ApiTest, ::testing::Values(Backend::sqlite, Backend::postgresql),
+                         [](const auto& param_info) { return std::string(store::to_string(param_info.param)); });
+
+// Runs last (gtest runs tests in file order): checks every recorded answer against the OpenAPI
+// document, and that the document describes every route the server registers.
+TEST(OpenApi, EveryRecordedResponseMatchesTheDocument) {
+  testutils::TempDir dir;
+  json routes = json::array();
+  for (const auto& r : Api::routes()) {
+    if (r.pattern.rfind("/v1/", 0) == 0) routes.push_back({{"method", r.method}, {"pattern", r.pattern}});
+  }
+  ASSERT_GT(recorded().size(), 50u) << "the API tests ran first and recorded their answers";
+  std::ofstream(dir.path() / "responses.json") << json{{"routes", routes}, {"responses", recorded()}}.dump();
+  auto py = testutils::run({"/usr/bin/python3", kSource + "/tests/integration/openapi_check.py", kSource + "/docs/openapi.yaml",
+                            (dir.path() / "responses.json").string()});
+  EXPECT_EQ(py.exit_code, 0) << py.out << py.err;
+}
+
+}  // namespace
+}  // namespace pactwatch::api
