@@ -42,11 +42,17 @@ demo: deps
 	@for kind in tickets deals surveys events; do \
 	  $(DEMO) import $$kind demo/items/$$kind.ndjson --source demo $(DEMO_CONFIG) --log-level warn || exit 1; \
 	done
+	@test -s var/finance.token || $(DEMO) token create --role finance --name demo-finance $(DEMO_CONFIG) --log-level warn > var/finance.token 2>/dev/null
+	@test -s var/northwind.token || $(DEMO) token create --role partner --partner northwind --name demo-northwind $(DEMO_CONFIG) --log-level warn > var/northwind.token 2>/dev/null
 	@echo
 	@echo "pactwatch demo: SQLite store in ./var/, partners, calendars and contracts from ./rules/examples/,"
 	@echo "demo items from ./demo/items/, webhooks to scripts/webhook-sink.py (lines marked [webhook-sink])."
 	@echo "In 20 s a file of late dispatches is dropped into var/inbox. In another terminal:"
 	@echo "  curl http://127.0.0.1:8080/readyz; curl http://127.0.0.1:8080/metrics"
+	@echo "  curl -H \"Authorization: Bearer \$$(cat var/northwind.token)\" 'http://127.0.0.1:8080/v1/partners/northwind/kpis?period=2026-10'"
+	@echo "  curl -H \"Authorization: Bearer \$$(cat var/finance.token)\" 'http://127.0.0.1:8080/v1/compensation?period=2026-10&format=csv'"
+	@echo "Portal: http://127.0.0.1:8080/portal — sign in with the token in var/northwind.token (a partner)"
+	@echo "or var/finance.token (finance: every partner, the report, close)."
 	@echo "  $(DEMO) eval $(DEMO_CONFIG) --period 2026-10 --as-of 2026-11-02T00:00:00Z"
 	@echo "  $(DEMO) report compensation $(DEMO_CONFIG) --period 2026-10 --as-of 2026-11-02T00:00:00Z"
 	@echo "  $(DEMO) what-if $(DEMO_CONFIG) --partner fabrikam-field --period 2026-10 --set first_time_fix=95% --as-of 2026-11-02T00:00:00Z"

@@ -15,8 +15,10 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # a real PostgreSQL server for the store conformance suite (the tests start their own instance)
   postgresql util-linux
-  # an independent HMAC for the webhook signature test
-  python3
+  # an independent HMAC for the webhook signature test; the OpenAPI and CSV checks of the API tests
+  python3 python3-yaml python3-jsonschema
+  # the portal rendered in a real browser (tests/browser), and the API load benchmark (make bench-api)
+  chromium chromium-driver python3-selenium wrk
   # demo and manual checks
   sqlite3 curl tzdata
 )

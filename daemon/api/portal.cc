@@ -38,8 +38,10 @@ th{font-size:.85rem;color:var(--muted);font-weight:600}td.num,th.num{text-align:
 form.inline{display:inline}input,button,select{font:inherit;padding:.4rem .6rem;border:1px solid var(--line);border-radius:6px}
 button{background:var(--accent);color:#fff;border-color:var(--accent);cursor:pointer}button.link{background:none;color:var(--accent);border:none;padding:0;text-decoration:underline}
 label{display:block;margin:.5rem 0 .2rem;font-weight:600}.error{color:var(--breached);font-weight:600}
-svg.trend{display:block;max-width:100%;height:auto}nav.periods a{margin-right:.75rem}
-@media (max-width:40rem){th.optional,td.optional{display:none}main{padding:.5rem}}
+svg.trend{display:block;width:12rem;height:auto}nav.periods a{margin-right:.75rem}
+@media (max-width:40rem){th.optional,td.optional{display:none}main{padding:.5rem}
+table.rules thead{display:none}table.rules tr{display:block;padding:.5rem 0;border-bottom:1px solid var(--line)}
+table.rules td{display:block;border:none;padding:.15rem .25rem;text-align:left}table.rules td[data-label]::before{content:attr(data-label) ": ";color:var(--muted);font-size:.85rem}}
 )css";
 
 std::string csrf_for(std::string_view token) { return rules::sha256_hex("pactwatch-csrf:" + std::string(token)).substr(0, 32); }
@@ -257,13 +259,24 @@ void scorecard(Api::Impl& impl, const Session& s, const httplib::Request& req, h
   auto kpis = r.kpis(partner_id, period);
   if (!kpis) return send_html(res, kpis.error().status, page(p->name, body + problem_html(kpis.error()), &s.who, s.csrf));
   auto history = r.history(partner_id, "", 12);
+  // Past periods, newest first, from the history's first series.
+  if (history && !history->at("contracts").empty() && !history->at("contracts")[0].at("series").empty()) {
+    const auto& pts = history->at("contracts")[0].at("series")[0].at("points");
+    body += "<nav class=\"periods\" aria-label=\"Periods\">Periods: ";
+    for (std::size_t i = pts.size(); i-- > 0 && pts.size() - i <= 6;) {
+      const auto label = pts[i].at("period").get<std::string>();
+      body += "<a href=\"/portal/partners/" + html_escape(url_part(partner_id)) + "?period=" + html_escape(url_part(label)) + "\"" +
+              (label == period ? " aria-current=\"page\"" : "") + ">" + html_escape(label) + "</a>";
+    }
+    body += "</nav>";
+  }
   for (const auto& c : kpis->at("contracts")) {
     const auto& per = c.at("period");
     body += "<section class=\"card\"><h2>" + html_escape(c.at("contract").get<std::string>()) + " v" + std::to_string(c.at("version").get<int>()) +
             " · " + html_escape(per.at("label").get<std::string>()) + (per.at("open").get<bool>() ? " (open)" : "") + "</h2>";
     body += "<p class=\"muted\">As of " + html_escape(c.at("as_of").get<std::string>()) + (c.at("contract_status") == "draft" ? " · draft contract (preview)" : "");
     if (!c.at("score").is_null()) body += " · weighted score " + html_escape(c.at("score").get<std::string>());
-    body += "</p><div class=\"scroll\"><table><thead><tr><th>Measure</th><th class=\"num\">Value</th><th>Target</th>"
+    body += "</p><div class=\"scroll\"><table class=\"rules\"><thead><tr><th>Measure</th><th class=\"num\">Value</th><th>Target</th>"
             "<th class=\"num optional\">Sample</th><th>Status</th><th class=\"optional\">Forecast</th><th>Trend (12 periods)</th></tr></thead><tbody>";
     for (const auto& rule : c.at("rules")) {
       const auto id = rule.at("id").get<std::string>();
@@ -286,10 +299,11 @@ void scorecard(Api::Impl& impl, const Session& s, const httplib::Request& req, h
                                         url_part(per.at("label").get<std::string>());
       body += "<tr><td><strong>" + html_escape(id) + "</strong><br><span class=\"muted\">" +
               html_escape(rule.value("description", "")) + "</span><br><a href=\"" + html_escape(evidence_link) + "\">Evidence (" +
-              std::to_string(rule.value("evidence_count", 0)) + ")</a></td><td class=\"num\">" + html_escape(value_text(rule.value("value", json()))) +
-              "</td><td>" + html_escape(rule.value("target", rule.value("rule", ""))) + "</td><td class=\"num optional\">" +
-              html_escape(value_text(rule.value("sample", json()))) + "</td><td>" + badge(rule.at("status").get<std::string>()) +
-              "</td><td class=\"optional\">" + html_escape(forecast) + "</td><td>" + chart + "</td></tr>";
+              std::to_string(rule.value("evidence_count", 0)) + ")</a></td><td class=\"num\" data-label=\"Value\">" +
+              html_escape(value_text(rule.value("value", json()))) + "</td><td data-label=\"Target\">" +
+              html_escape(rule.value("target", rule.value("rule", ""))) + "</td><td class=\"num optional\" data-label=\"Sample\">" +
+              html_escape(value_text(rule.value("sample", json()))) + "</td><td data-label=\"Status\">" + badge(rule.at("status").get<std::string>()) +
+              "</td><td class=\"optional\" data-label=\"Forecast\">" + html_escape(forecast) + "</td><td>" + chart + "</td></tr>";
     }
     body += "</tbody></table></div></section>";
   }

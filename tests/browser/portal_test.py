@@ -1,0 +1,142 @@
+#!/usr/bin/env python3
+"""The partner portal in a real browser (Debian's headless Chromium, driven by Selenium).
+
+Starts `pactwatch serve` on a fresh SQLite store with the shipped example rules and demo items,
+creates a partner token and a finance token with `pactwatch token create`, then signs in through
+the login form as a user does. Checks that the partner's scorecard shows its KPIs, the trend
+charts and its statement; that no other partner's name or id appears anywhere in the page; that
+another partner's scorecard answers "not found"; that the page fits a phone's width; and that
+finance sees every partner and the report. Screenshots of the scorecard (laptop and phone) are
+written to the output directory.
+
+usage: portal_test.py PACTWATCH_BINARY SOURCE_DIR OUTPUT_DIR
+"""
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+from selenium import webdriver
+from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+OTHERS = ["contoso", "Contoso", "fabrikam", "Fabrikam", "tailspin", "Tailspin"]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run(binary, config, *args):
+    out = subprocess.run([binary, "--config", config, "--log-level", "warn", *args], capture_output=True, text=True, timeout=60)
+    if out.returncode != 0:
+        raise SystemExit(f"pactwatch {' '.join(args)} failed: {out.stderr}")
+    return out.stdout.strip()
+
+
+def browser(width, height):
+    opts = Options()
+    opts.binary_location = "/usr/bin/chromium"
+    for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", f"--window-size={width},{height}"):
+        opts.add_argument(a)
+    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
+
+
+def sign_in(driver, base, token):
+    driver.get(base + "/portal/login")
+    driver.find_element(By.ID, "token").send_keys(token)
+    driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    WebDriverWait(driver, 10).until(lambda d: "/portal/login" not in d.current_url)
+
+
+def main(binary, source, outdir):
+    failures = []
+
+    def check(cond, what):
+        print(("ok   " if cond else "FAIL ") + what)
+        if not cond:
+            failures.append(what)
+
+    os.makedirs(outdir, exist_ok=True)
+    work = tempfile.mkdtemp(prefix="pactwatch-portal-")
+    port = free_port()
+    config = os.path.join(work, "pactwatch.yaml")
+    with open(config, "w") as f:
+        f.write(f"listen: 127.0.0.1:{port}\ndatabase:\n  url: sqlite://{work}/p.db\nrules_dir: {source}/rules/examples\n"
+                "evaluation:\n  full_interval: 1h\n")
+    for kind in ("tickets", "deals", "surveys", "events"):
+        run(binary, config, "import", kind, f"{source}/demo/items/{kind}.ndjson")
+    partner = run(binary, config, "token", "create", "--role", "partner", "--partner", "northwind")
+    finance = run(binary, config, "token", "create", "--role", "finance")
+    server = subprocess.Popen([binary, "--config", config, "serve"], stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, "serve.log"), "w"))
+    base = f"http://127.0.0.1:{port}"
+    driver = None
+    try:
+        for _ in range(200):
+            try:
+                if urllib.request.urlopen(base + "/readyz", timeout=1).status == 200:
+                    break
+            except OSError:
+                time.sleep(0.05)
+        driver = browser(1280, 900)
+        sign_in(driver, base, partner)
+        check(driver.current_url.endswith("/portal/partners/northwind"), f"a partner lands on its scorecard ({driver.current_url})")
+        driver.get(base + "/portal/partners/northwind?period=2026-10")
+        html = driver.page_source
+        check("Northwind Support Ltd" in html, "the scorecard names the partner")
+        check("p1_first_reply" in html and "66.67%" in html, "KPIs show with their values")
+        check(len(driver.find_elements(By.CSS_SELECTOR, "svg.trend")) >= 5, "trend charts are drawn as inline SVG")
+        check(len(driver.find_elements(By.CSS_SELECTOR, ".badge")) >= 5, "each rule has a status badge")
+        check("42000.00" in html, "the partner's own statement shows")
+        check(len(driver.find_elements(By.CSS_SELECTOR, "nav.periods a")) >= 2, "past periods are a click away")
+        for other in OTHERS:
+            check(other not in html, f"no trace of another partner ({other}) in the page")
+        driver.save_screenshot(os.path.join(outdir, "portal-scorecard.png"))
+        driver.get(base + "/portal/partners/contoso-eu")
+        check("Not found" in driver.page_source, "another partner's scorecard is not found")
+        driver.get(base + "/portal/report?period=2026-10")
+        check("Forbidden" in driver.page_source, "a partner cannot open the finance report")
+        # Evidence drill-down from the scorecard link.
+        driver.get(base + "/portal/partners/northwind?period=2026-10")
+        driver.find_element(By.PARTIAL_LINK_TEXT, "Evidence (1)").click()
+        check("northwind-N2" in driver.page_source, "the evidence page lists the failing ticket")
+        driver.quit()
+
+        # A phone: nothing wider than the screen.
+        driver = browser(390, 844)
+        sign_in(driver, base, partner)
+        driver.get(base + "/portal/partners/northwind?period=2026-10")
+        overflow = driver.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
+        check(overflow <= 1, f"the scorecard fits a phone's width (overflow {overflow} px)")
+        driver.save_screenshot(os.path.join(outdir, "portal-scorecard-phone.png"))
+        driver.quit()
+
+        # Finance: every partner and the report.
+        driver = browser(1280, 900)
+        sign_in(driver, base, finance)
+        html = driver.page_source
+        check(all(n in html for n in ("Northwind", "Contoso", "Fabrikam", "Tailspin")), "finance sees every partner")
+        driver.get(base + "/portal/report?period=2026-10")
+        html = driver.page_source
+        check("132000.00" in html and "Download CSV" in html, "finance sees the period report with totals and the CSV link")
+        driver.save_screenshot(os.path.join(outdir, "portal-report.png"))
+    finally:
+        if driver:
+            driver.quit()
+        server.terminate()
+        server.wait(timeout=20)
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"{len(failures)} failure(s); screenshots in {outdir}")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(*sys.argv[1:4]))
