@@ -4,7 +4,7 @@ JOBS ?= $(shell nproc)
 PRESET ?= default
 BUILD_DIR := build
 
-.PHONY: all deps fuzz-deps configure build test demo asan fuzz bench bench-eval install deb clean
+.PHONY: all deps fuzz-deps configure build test demo asan fuzz bench bench-eval bench-api install deb clean
 
 all: build
 
@@ -94,6 +94,14 @@ bench-eval: deps
 	cmake --preset bench
 	cmake --build --preset bench -j $(JOBS) --target eval_driver pactwatch
 	build-bench/bin/eval_driver $(BENCH_ARGS)
+
+# API load benchmark: wrk against a partner's KPI standing next to a static-file baseline (API_BENCH_ARGS:
+# partners, tickets, seconds per run, connections).
+API_BENCH_ARGS ?= 100 100000 10 16
+bench-api: deps
+	cmake --preset bench
+	cmake --build --preset bench -j $(JOBS) --target pactwatch
+	bash bench/api_load.sh build-bench/bin/pactwatch $(API_BENCH_ARGS)
 
 # Installs the Release build under PREFIX (default /usr/local; DESTDIR for staging). The unit
 # expects /usr/bin/pactwatch: for a system install use the .deb, or PREFIX=/usr.

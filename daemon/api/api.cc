@@ -82,8 +82,29 @@ Result<json> get_partner(Api::Impl& impl, Call& c) {
 }
 
 Result<json> partner_kpis(Api::Impl& impl, Call& c) {
+  const std::string key = c.params.at("partner") + '\n' + query(c.req, "period") + '\n' + (c.who.sees_drafts() ? "d" : "e");
+  const auto ttl = impl.options.standing_cache_ttl;
+  if (ttl.count() > 0) {
+    std::lock_guard lock(impl.standing_mutex);
+    auto it = impl.standing.find(key);
+    if (it != impl.standing.end() && c.now >= it->second.at && c.now - it->second.at < ttl) {
+      c.res.status = 200;
+      c.res.set_content(it->second.body, "application/json");
+      return json();  // the body is set
+    }
+  }
   Reader r(impl.db, *c.rules, c.now, c.who);
-  return r.kpis(c.params.at("partner"), query(c.req, "period"));
+  auto out = r.kpis(c.params.at("partner"), query(c.req, "period"));
+  if (!out || ttl.count() == 0) return out;
+  std::string body = out->dump(-1, ' ', false, json::error_handler_t::replace);
+  {
+    std::lock_guard lock(impl.standing_mutex);
+    if (impl.standing.size() > 10000) impl.standing.clear();
+    impl.standing[key] = {body, c.now};
+  }
+  c.res.status = 200;
+  c.res.set_content(std::move(body), "application/json");
+  return json();
 }
 
 Result<json> partner_evidence(Api::Impl& impl, Call& c) {

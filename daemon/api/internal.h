@@ -152,6 +152,13 @@ struct Api::Impl {
   std::mutex rate_mutex;
   std::unordered_map<std::string, Bucket> buckets;  // by token id
 
+  struct CachedBody {
+    std::string body;
+    core::Instant at{};
+  };
+  std::mutex standing_mutex;
+  std::unordered_map<std::string, CachedBody> standing;  // by partner, period and draft visibility
+
   struct Counter {
     std::int64_t n = 0;
     double seconds = 0;

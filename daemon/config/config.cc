@@ -138,9 +138,19 @@ Result apply_int_in(int& out, std::string_view v, int low, int high) {
 Result apply_rate(Config& c, std::string_view v) { return apply_int_in(c.api_rate_per_second, v, 0, 1000000); }
 Result apply_burst(Config& c, std::string_view v) { return apply_int_in(c.api_rate_burst, v, 1, 1000000); }
 Result apply_page_size(Config& c, std::string_view v) { return apply_int_in(c.api_max_page_size, v, 1, 10000); }
+Result apply_standing_cache(Config& c, std::string_view v) {
+  if (v == "0" || v == "0s") {
+    c.api_standing_cache_s = 0;
+    return {};
+  }
+  auto s = seconds(v);
+  if (!s || *s < 0 || *s > 300) return std::unexpected("expected a duration from 0s to 5m, such as 1s");
+  c.api_standing_cache_s = *s;
+  return {};
+}
 
 // The one table of settings: defaults, validation and documentation.
-constexpr std::array<Setting, 14> kSettings{{
+constexpr std::array<Setting, 15> kSettings{{
     {"listen", "127.0.0.1:8080", "address", "Address and port of the HTTP server (health, metrics, API).", apply_listen},
     {"database.url", "sqlite:///var/lib/pactwatch/pactwatch.db", "url",
      "The store: sqlite:///path/to/file.db (embedded) or postgresql://user@host:port/db[?sslmode=...].", apply_database_url},
@@ -165,6 +175,9 @@ constexpr std::array<Setting, 14> kSettings{{
     {"api.rate_burst", "60", "integer", "Requests a token may make at once before api.rate_limit applies.", apply_burst},
     {"api.max_page_size", "200", "integer", "The most items one page of an API list returns (?limit= is capped to it).",
      apply_page_size},
+    {"api.standing_cache", "1s", "duration",
+     "How long a partner's KPI standing is answered from memory before the store is read again (0s: always read).",
+     apply_standing_cache},
 }};
 
 // Names that may appear directly under `prefix` ("" for the top level), in table order.

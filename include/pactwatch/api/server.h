@@ -29,6 +29,10 @@ struct ApiOptions {
   // A token's record is re-read from the store at most this often: revoking one takes effect
   // within this time on every instance.
   std::chrono::seconds token_cache_ttl{5};
+  // A partner's KPI standing is answered from memory for this long after it was read from the
+  // store (0: every request reads the store). The daemon re-evaluates every few minutes at most,
+  // so a second's reuse loses nothing and spares the store under load.
+  std::chrono::milliseconds standing_cache_ttl{1000};
   bool secure_cookies = false;  // true when served over TLS
 };
 

@@ -96,6 +96,7 @@ struct Config {
   int api_rate_per_second = 0;  // api.rate_limit: requests per second per token; 0: no limit
   int api_rate_burst = 0;       // api.rate_burst: requests a token may make at once above the rate
   int api_max_page_size = 0;    // api.max_page_size: the most items one page of a list returns
+  std::int64_t api_standing_cache_s = 1;  // api.standing_cache: reuse of a partner's KPI standing
   [[nodiscard]] const SourceConfig* source(std::string_view name) const {
     for (const auto& s : sources) {
       if (s.name == name) return &s;
