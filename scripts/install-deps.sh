@@ -20,7 +20,7 @@ PACKAGES=(
   # the portal rendered in a real browser (tests/browser), and the API load benchmark (make bench-api)
   chromium chromium-driver python3-selenium wrk
   # demo and manual checks
-  sqlite3 curl tzdata
+  sqlite3 curl tzdata openssl
 )
 
 # `install-deps.sh --fuzz` adds the clang that builds the libFuzzer targets (make fuzz).

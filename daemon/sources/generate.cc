@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "pactwatch/core/time.h"
+#include "pactwatch/rules/contract.h"
 
 namespace pactwatch::sources {
 
@@ -83,7 +84,14 @@ std::expected<GenerateSummary, std::string> generate(const std::filesystem::path
     std::vector<char> buf(4096);
     const std::string id = partner_id(i);
     const int n = std::snprintf(buf.data(), buf.size(), kContract, id.c_str(), id.c_str(), o.year);
-    std::ofstream(dir / "rules" / "contracts" / (id + ".yaml")) << std::string(buf.data(), static_cast<std::size_t>(n));
+    const std::string text(buf.data(), static_cast<std::size_t>(n));
+    // Approved by both parties over its own hash: generated contracts are enforced, as real ones are.
+    auto hash = rules::contract_hash(text, id + ".yaml");
+    if (!hash) return std::unexpected("generated contract " + id + " does not parse: " + hash.error().front().to_string());
+    std::ofstream(dir / "rules" / "contracts" / (id + ".yaml"))
+        << text << "approvals:\n  - {party: brand, by: ops@brand.example, at: " << o.year - 1 << "-12-15T09:00:00Z, sha256: " << *hash
+        << "}\n  - {party: partner, by: ops@" << id << ".example, at: " << o.year - 1 << "-12-16T09:00:00Z, sha256: " << *hash
+        << "}\n";
   }
   std::ofstream(dir / "rules" / "calendars" / "desk.yaml")
       << "timezone: Europe/Paris\nhours:\n  mon: [\"08:00-18:00\"]\n  tue: [\"08:00-18:00\"]\n  wed: [\"08:00-18:00\"]\n"

@@ -120,9 +120,10 @@ TEST(Cli, DbMigrateAndStatus) {
   EXPECT_NE(before.out.find("0002  0002_evaluations  pending"), std::string::npos) << before.out;
   EXPECT_NE(before.out.find("0003  0003_statements  pending"), std::string::npos) << before.out;
   EXPECT_NE(before.out.find("0004  0004_outbox  pending"), std::string::npos) << before.out;
+  EXPECT_NE(before.out.find("0005  0005_api  pending"), std::string::npos) << before.out;
   auto m = run({kBinary, "db", "migrate", "-c", d.config.string()});
   EXPECT_EQ(m.exit_code, 0) << m.err;
-  EXPECT_NE(m.out.find("applied 4 migration(s); schema version 4 of 4"), std::string::npos) << m.out;
+  EXPECT_NE(m.out.find("applied 5 migration(s); schema version 5 of 5"), std::string::npos) << m.out;
   auto again = run({kBinary, "db", "migrate", "-c", d.config.string()});
   EXPECT_NE(again.out.find("applied 0 migration(s)"), std::string::npos) << again.out;
   auto after = run({kBinary, "db", "status", "-c", d.config.string()});
@@ -545,6 +546,98 @@ void serve_and_stop(const std::string& db_url, int stop_signal) {
 }
 
 TEST(Serve, SqliteLivezReadyzAndSigterm) { serve_and_stop("", SIGTERM); }
+
+TEST(Cli, TokensAreCreatedListedAndRevokedAndServeHonoursThem) {
+  Daemon d;
+  auto no_partner = run({kBinary, "token", "create", "--role", "partner", "-c", d.config.string()});
+  EXPECT_EQ(no_partner.exit_code, 2);
+  EXPECT_NE(no_partner.err.find("--partner ID"), std::string::npos) << no_partner.err;
+  auto unknown = run({kBinary, "token", "create", "--role", "partner", "--partner", "acme", "-c", d.config.string()});
+  EXPECT_EQ(unknown.exit_code, 1);
+  EXPECT_NE(unknown.err.find("no partner 'acme'"), std::string::npos) << unknown.err;
+  auto bad_life = run({kBinary, "token", "create", "--role", "admin", "--expires", "soon", "-c", d.config.string()});
+  EXPECT_EQ(bad_life.exit_code, 2);
+  // The token alone on stdout (so `> file` keeps just it); what was created on stderr.
+  auto a = run({kBinary, "token", "create", "--role", "partner", "--partner", "northwind", "-c", d.config.string()});
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  const std::string token = a.out.substr(0, a.out.find('\n'));
+  EXPECT_EQ(a.out, token + "\n");
+  EXPECT_EQ(token.rfind("pw_", 0), 0u);
+  EXPECT_EQ(token.size(), 41u);
+  EXPECT_NE(a.err.find("shown only now"), std::string::npos);
+  ASSERT_EQ(run({kBinary, "token", "create", "--role", "partner", "--partner", "northwind", "-c", d.config.string()}).exit_code, 0);
+  auto third = run({kBinary, "token", "create", "--role", "partner", "--partner", "northwind", "-c", d.config.string()});
+  EXPECT_EQ(third.exit_code, 1);
+  EXPECT_NE(third.err.find("revoke one first"), std::string::npos) << third.err;
+  auto list = run({kBinary, "token", "list", "-c", d.config.string()});
+  EXPECT_EQ(list.exit_code, 0);
+  EXPECT_EQ(list.out.find(token), std::string::npos) << "the token text is never shown again";
+  const auto id = list.out.substr(0, list.out.find(' '));
+  EXPECT_EQ(id.rfind("tok_", 0), 0u) << list.out;
+
+  testutils::Child child({kBinary, "serve", "-c", d.config.string()});
+  ASSERT_TRUE(d.wait_live(child)) << child.err();
+  httplib::Client c("127.0.0.1", d.port);
+  auto ok = c.Get("/v1/partners", {{"Authorization", "Bearer " + token}});
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200);
+  EXPECT_EQ(nlohmann::json::parse(ok->body)["items"].size(), 1u);
+  EXPECT_EQ(c.Get("/v1/partners/contoso", {{"Authorization", "Bearer " + token}})->status, 404);
+  auto rv = run({kBinary, "token", "revoke", id, "-c", d.config.string()});
+  EXPECT_EQ(rv.exit_code, 0) << rv.err;
+  EXPECT_EQ(run({kBinary, "token", "revoke", id, "-c", d.config.string()}).exit_code, 1);
+  // The daemon re-reads a token's record at most every 5 s.
+  int status = 0;
+  for (int i = 0; i < 80 && status != 401; ++i) {
+    std::this_thread::sleep_for(100ms);
+    status = c.Get("/v1/partners", {{"Authorization", "Bearer " + token}})->status;
+  }
+  EXPECT_EQ(status, 401);
+  EXPECT_EQ(child.err().find(token), std::string::npos) << "tokens never reach the log";
+  const auto metrics = c.Get("/metrics");
+  EXPECT_NE(metrics->body.find("pactwatch_api_requests_total{route=\"/v1/partners\",method=\"GET\",code=\"401\"}"), std::string::npos);
+  child.signal(SIGTERM);
+  EXPECT_EQ(child.wait(10s), 0);
+}
+
+TEST(Serve, SpeaksHttpsWithACertificateAndRefusesABadOne) {
+  testutils::TempDir certs;
+  auto gen = run({"/usr/bin/openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                  "-keyout", (certs.path() / "key.pem").string(), "-out", (certs.path() / "cert.pem").string(), "-days", "2",
+                  "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"});
+  ASSERT_EQ(gen.exit_code, 0) << gen.err;
+  Daemon d("", "api:\n  tls_cert: " + (certs.path() / "cert.pem").string() + "\n  tls_key: " + (certs.path() / "key.pem").string() + "\n");
+  testutils::Child child({kBinary, "serve", "-c", d.config.string()});
+  httplib::SSLClient tls("127.0.0.1", d.port);
+  tls.set_ca_cert_path((certs.path() / "cert.pem").string().c_str());
+  tls.enable_server_certificate_verification(true);
+  httplib::Result live{nullptr, httplib::Error::Unknown};
+  for (int i = 0; i < 300 && !live; ++i) {
+    std::this_thread::sleep_for(20ms);
+    live = tls.Get("/livez");
+  }
+  ASSERT_TRUE(live) << child.err();
+  EXPECT_EQ(live->status, 200);
+  httplib::Client plain("127.0.0.1", d.port);
+  auto clear = plain.Get("/livez");
+  EXPECT_TRUE(!clear || clear->status != 200) << "no plain HTTP on a TLS listener";
+  EXPECT_NE(child.err().find("listening on https://"), std::string::npos);
+  child.signal(SIGTERM);
+  EXPECT_EQ(child.wait(10s), 0);
+
+  // A key that does not belong to the certificate stops the daemon at start, saying why.
+  ASSERT_EQ(run({"/usr/bin/openssl", "genpkey", "-algorithm", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-out",
+                 (certs.path() / "other.pem").string()}).exit_code, 0);
+  Daemon bad("", "api:\n  tls_cert: " + (certs.path() / "cert.pem").string() + "\n  tls_key: " + (certs.path() / "other.pem").string() + "\n");
+  auto r = run({kBinary, "serve", "-c", bad.config.string()}, 20s);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("cannot use the TLS certificate"), std::string::npos) << r.err;
+  // One without the other is a config error.
+  Daemon half("", "api:\n  tls_cert: " + (certs.path() / "cert.pem").string() + "\n");
+  auto h = run({kBinary, "check", "-c", half.config.string()});
+  EXPECT_EQ(h.exit_code, 1);
+  EXPECT_NE(h.err.find("set both tls_cert and tls_key"), std::string::npos) << h.err;
+}
 TEST(Serve, SqliteStopsOnSigint) { serve_and_stop("", SIGINT); }
 TEST(Serve, Postgresql) { serve_and_stop(testutils::shared_postgres().create_database("serve_pg"), SIGTERM); }
 

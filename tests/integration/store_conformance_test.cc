@@ -347,6 +347,59 @@ TEST_P(StoreConformance, ClosedStatementsAreWrittenOnceAndNeverChanged) {
   EXPECT_ANY_THROW(tx.sql() << "UPDATE statements SET total_minor = 0");
 }
 
+TEST_P(StoreConformance, TokensAreStoredByHashLimitedPerPartnerAndRevocable) {
+  ApiToken admin{"tok_00000001", std::string(64, 'a'), "ops", "admin", std::nullopt, t(1), std::nullopt, std::nullopt};
+  ApiToken p1{"tok_00000002", std::string(64, 'b'), "nw", "partner", std::string("northwind"), t(1), t(100), std::nullopt};
+  ApiToken p2 = p1;
+  p2.id = "tok_00000003";
+  p2.sha256 = std::string(64, 'c');
+  store_->create_token(admin, 2, t(1));
+  store_->create_token(p1, 2, t(1));
+  store_->create_token(p2, 2, t(1));
+  auto back = store_->token_by_hash(std::string(64, 'b'));
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->id, "tok_00000002");
+  EXPECT_EQ(back->partner, "northwind");
+  EXPECT_EQ(back->expires_at, t(100));
+  EXPECT_FALSE(back->revoked_at);
+  EXPECT_FALSE(store_->token_by_hash(std::string(64, 'd')));
+  EXPECT_FALSE(store_->token_by_hash(admin.sha256)->partner);
+  // A third live token for the partner is refused, and nothing is stored.
+  ApiToken p3 = p1;
+  p3.id = "tok_00000004";
+  p3.sha256 = std::string(64, 'e');
+  EXPECT_THROW(store_->create_token(p3, 2, t(2)), TokenLimit);
+  EXPECT_FALSE(store_->token_by_hash(p3.sha256));
+  // Once one has expired (p1, p2 expire at t(100)) or is revoked, there is room again.
+  EXPECT_TRUE(store_->revoke_token("tok_00000002", t(3)));
+  EXPECT_FALSE(store_->revoke_token("tok_00000002", t(4))) << "revoked once";
+  EXPECT_FALSE(store_->revoke_token("tok_nope", t(4)));
+  EXPECT_EQ(store_->token_by_hash(p1.sha256)->revoked_at, t(3));
+  EXPECT_NO_THROW(store_->create_token(p3, 2, t(5)));
+  ApiToken p4 = p1;
+  p4.id = "tok_00000005";
+  p4.sha256 = std::string(64, 'f');
+  EXPECT_NO_THROW(store_->create_token(p4, 2, t(101))) << "p2 and p3 have expired by t(101)";
+  EXPECT_EQ(store_->tokens().size(), 5u);
+  // A token hash is unique.
+  ApiToken dup = admin;
+  dup.id = "tok_00000006";
+  EXPECT_THROW(store_->create_token(dup, 2, t(6)), StoreError);
+}
+
+TEST_P(StoreConformance, TheAuditLogIsAppendOnly) {
+  store_->append_audit({0, t(1), "tok_1 finance", "finance", "POST /v1/periods/{period}/close", "/v1/periods/2026-10/close", "200"});
+  store_->append_audit({0, t(2), "cli root", "admin", "token.revoke", "tok_1", "ok"});
+  auto log = store_->audit_log(10);
+  ASSERT_EQ(log.size(), 2u);
+  EXPECT_EQ(log[0].action, "token.revoke") << "newest first";
+  EXPECT_GT(log[0].seq, log[1].seq);
+  EXPECT_EQ(log[1].at, t(1));
+  EXPECT_EQ(store_->audit_log(1).size(), 1u);
+  Transaction tx(*store_, Durability::normal);
+  EXPECT_ANY_THROW(tx.sql() << "DELETE FROM audit_log");
+}
+
 TEST_P(StoreConformance, ItemsOfOneKind) {
   Item deal = ticket("d1", 1);
   deal.kind = "deals";
