@@ -68,7 +68,7 @@ demo: deps
 # Coverage-guided fuzzing with libFuzzer (clang 19 from Debian 12), FUZZ_SECONDS per target,
 # starting from the committed corpus; new inputs go to build-fuzz/corpus-<target>/.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := calendar ical config partners scalars expr contract import pages
+FUZZ_TARGETS := calendar ical config partners scalars expr contract import pages api
 fuzz-deps: deps
 	@bash scripts/install-deps.sh --fuzz
 

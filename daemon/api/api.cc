@@ -18,6 +18,8 @@ namespace {
 
 constexpr std::string_view kProblemType = "urn:pactwatch:problem:";
 
+}  // namespace
+
 std::vector<std::string> split_path(std::string_view path) {
   std::vector<std::string> out;
   std::size_t i = 0;
@@ -33,6 +35,8 @@ std::vector<std::string> split_path(std::string_view path) {
   }
   return out;
 }
+
+namespace {
 
 using Handler = Result<json> (*)(Api::Impl&, Call&);
 
@@ -326,10 +330,18 @@ const std::vector<Route>& route_table() {
   return routes;
 }
 
+std::string bearer_of(const httplib::Request& req) {
+  const auto h = req.get_header_value("Authorization");
+  if (h.size() > 7 && (h.rfind("Bearer ", 0) == 0 || h.rfind("bearer ", 0) == 0)) return h.substr(7);
+  return {};
+}
+
+}  // namespace
+
 // Matches a path against a route's template; fills the captures. An {event} capture spans as
 // many segments as the path has to spare: notification event ids contain '/' (sent as is or as
 // %2F, which httplib has decoded already).
-bool match(const std::vector<std::string>& tpl, const std::vector<std::string>& path, std::map<std::string, std::string>& params) {
+bool match_route(const std::vector<std::string>& tpl, const std::vector<std::string>& path, std::map<std::string, std::string>& params) {
   std::size_t spare = 0;
   const bool greedy = std::find(tpl.begin(), tpl.end(), "{event}") != tpl.end();
   if (greedy ? path.size() < tpl.size() : path.size() != tpl.size()) return false;
@@ -351,14 +363,6 @@ bool match(const std::vector<std::string>& tpl, const std::vector<std::string>& 
   params = std::move(out);
   return true;
 }
-
-std::string bearer_of(const httplib::Request& req) {
-  const auto h = req.get_header_value("Authorization");
-  if (h.size() > 7 && (h.rfind("Bearer ", 0) == 0 || h.rfind("bearer ", 0) == 0)) return h.substr(7);
-  return {};
-}
-
-}  // namespace
 
 std::string_view to_string(Role r) {
   switch (r) {
@@ -402,7 +406,6 @@ std::string encode_cursor(const std::vector<std::string>& key) {
   return out;
 }
 
-namespace {
 std::optional<std::vector<std::string>> decode_cursor(std::string_view text) {
   if (text.size() > 2048) return std::nullopt;
   std::string raw;
@@ -432,7 +435,6 @@ std::optional<std::vector<std::string>> decode_cursor(std::string_view text) {
   }
   return out;
 }
-}  // namespace
 
 Result<PageRequest> page_request(const httplib::Request& req, const ApiOptions& options) {
   PageRequest p;
@@ -563,123 +565,128 @@ std::string Api::prometheus() const {
   return out + seconds;
 }
 
-void Api::mount(httplib::Server& http) {
+void Api::handle(const httplib::Request& req, httplib::Response& res) {
   Impl& impl = *impl_;
-  // Compiled once: each route's template as segments.
+  // Each route's template as segments, split once.
   struct Compiled {
     const Route* route;
     std::vector<std::string> segments;
   };
-  auto compiled = std::make_shared<std::vector<Compiled>>();
-  for (const auto& r : route_table()) compiled->push_back({&r, split_path(r.pattern)});
-
-  auto dispatch = [&impl, compiled](const httplib::Request& req, httplib::Response& res) {
-    const auto started = std::chrono::steady_clock::now();
-    res.set_header("Cache-Control", "no-store");
-    const auto path = split_path(req.path);
-    const Compiled* found = nullptr;
-    std::map<std::string, std::string> params;
-    std::string allow;
-    for (const auto& c : *compiled) {
-      std::map<std::string, std::string> p;
-      if (!match(c.segments, path, p)) continue;
-      if (req.method == c.route->method || (req.method == "HEAD" && std::string_view(c.route->method) == "GET")) {
-        found = &c;
-        params = std::move(p);
-        break;
-      }
-      allow += (allow.empty() ? "" : ", ") + std::string(c.route->method);
+  static const std::vector<Compiled> compiled_routes = [] {
+    std::vector<Compiled> out;
+    for (const auto& r : route_table()) out.push_back({&r, split_path(r.pattern)});
+    return out;
+  }();
+  const auto* compiled = &compiled_routes;
+  const auto started = std::chrono::steady_clock::now();
+  res.set_header("Cache-Control", "no-store");
+  const auto path = split_path(req.path);
+  const Compiled* found = nullptr;
+  std::map<std::string, std::string> params;
+  std::string allow;
+  for (const auto& c : *compiled) {
+    std::map<std::string, std::string> p;
+    if (!match_route(c.segments, path, p)) continue;
+    if (req.method == c.route->method || (req.method == "HEAD" && std::string_view(c.route->method) == "GET")) {
+      found = &c;
+      params = std::move(p);
+      break;
     }
-    std::string pattern = found ? found->route->pattern : "unmatched";
-    auto finish = [&](int status) {
-      impl.count(req.method, pattern, status,
-                 std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
-    };
-    if (!found) {
-      if (!allow.empty()) {
-        res.set_header("Allow", allow);
-        send_problem(res, {405, "method-not-allowed", "Method not allowed", req.method + " is not served here; use " + allow},
-                     req.path);
-      } else {
-        send_problem(res, not_found("no such resource"), req.path);
-      }
-      return finish(res.status);
-    }
-    const std::string token = bearer_of(req);
-    if (token.empty()) {
-      res.set_header("WWW-Authenticate", "Bearer realm=\"pactwatch\"");
-      send_problem(res, {401, "unauthorized", "Unauthorized", "send an API token: Authorization: Bearer pw_..."}, req.path);
-      return finish(401);
-    }
-    Result<Principal> who;
-    try {
-      who = impl.authenticate(token);
-    } catch (const store::StoreError& e) {
-      spdlog::error("API {} {}: {}", req.method, pattern, e.what());
-      send_problem(res, {503, "unavailable", "Service unavailable", "the store is unreachable; try again shortly"}, req.path);
-      return finish(503);
-    }
-    if (!who) {
-      res.set_header("WWW-Authenticate", "Bearer realm=\"pactwatch\", error=\"invalid_token\"");
-      send_problem(res, who.error(), req.path);
-      return finish(401);
-    }
-    if (auto wait = impl.rate_limited(who->token_id)) {
-      res.set_header("Retry-After", std::to_string(*wait));
-      send_problem(res, {429, "rate-limited", "Too many requests",
-                         "this token is over its rate limit; retry after " + std::to_string(*wait) + " s"},
-                   req.path);
-      return finish(429);
-    }
-    const auto& roles = found->route->roles;
-    if (std::find(roles.begin(), roles.end(), who->role) == roles.end()) {
-      send_problem(res, {403, "forbidden", "Forbidden", "a " + std::string(to_string(who->role)) + " token may not " + req.method + " " + found->route->pattern},
-                   req.path);
-      return finish(403);
-    }
-    auto rules = impl.rules();
-    // The partner comes from the token: another partner's resources do not exist for it.
-    if (auto it = params.find("partner"); it != params.end()) {
-      const bool visible = rules && rules->partner(it->second) && (who->role != Role::partner || who->partner == it->second);
-      if (!visible) {
-        send_problem(res, not_found("no partner '" + it->second + "'"), req.path);
-        return finish(404);
-      }
-    }
-    if (!rules) {
-      send_problem(res, {503, "unavailable", "Service unavailable", "no rules are loaded yet"}, req.path);
-      return finish(503);
-    }
-    Call call{req, res, *who, std::move(params), rules, impl.clock.now()};
-    Result<json> out;
-    try {
-      out = found->route->handler(impl, call);
-    } catch (const store::StoreError& e) {
-      spdlog::error("API {} {}: {}", req.method, pattern, e.what());
-      out = std::unexpected(Problem{503, "unavailable", "Service unavailable", "the store is unreachable; try again shortly"});
-    } catch (const std::exception& e) {
-      spdlog::error("API {} {}: {}", req.method, pattern, e.what());
-      out = std::unexpected(Problem{500, "internal", "Internal error", "the request failed; the log says why"});
-    }
-    if (!out) {
-      send_problem(res, out.error(), req.path);
-    } else if (!out->is_null()) {
-      res.status = 200;
-      res.set_content(out->dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
-    }
-    if (found->route->audited && who->is_staff()) {
-      const std::string period = req.has_param("period") ? "?period=" + req.get_param_value("period") : "";
-      impl.audit(*who, req.method + " " + found->route->pattern, req.path + period,
-                 std::to_string(res.status) + (out ? "" : " " + out.error().detail));
-    }
-    finish(res.status);
+    allow += (allow.empty() ? "" : ", ") + std::string(c.route->method);
+  }
+  std::string pattern = found ? found->route->pattern : "unmatched";
+  auto finish = [&](int status) {
+    impl.count(req.method, pattern, status,
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   };
-  http.Get(R"(/v1(/.*)?)", dispatch);
-  http.Post(R"(/v1(/.*)?)", dispatch);
-  http.Put(R"(/v1(/.*)?)", dispatch);
-  http.Patch(R"(/v1(/.*)?)", dispatch);
-  http.Delete(R"(/v1(/.*)?)", dispatch);
-  mount_portal(impl, http);
+  if (!found) {
+    if (!allow.empty()) {
+      res.set_header("Allow", allow);
+      send_problem(res, {405, "method-not-allowed", "Method not allowed", req.method + " is not served here; use " + allow},
+                   req.path);
+    } else {
+      send_problem(res, not_found("no such resource"), req.path);
+    }
+    return finish(res.status);
+  }
+  const std::string token = bearer_of(req);
+  if (token.empty()) {
+    res.set_header("WWW-Authenticate", "Bearer realm=\"pactwatch\"");
+    send_problem(res, {401, "unauthorized", "Unauthorized", "send an API token: Authorization: Bearer pw_..."}, req.path);
+    return finish(401);
+  }
+  Result<Principal> who;
+  try {
+    who = impl.authenticate(token);
+  } catch (const store::StoreError& e) {
+    spdlog::error("API {} {}: {}", req.method, pattern, e.what());
+    send_problem(res, {503, "unavailable", "Service unavailable", "the store is unreachable; try again shortly"}, req.path);
+    return finish(503);
+  }
+  if (!who) {
+    res.set_header("WWW-Authenticate", "Bearer realm=\"pactwatch\", error=\"invalid_token\"");
+    send_problem(res, who.error(), req.path);
+    return finish(401);
+  }
+  if (auto wait = impl.rate_limited(who->token_id)) {
+    res.set_header("Retry-After", std::to_string(*wait));
+    send_problem(res, {429, "rate-limited", "Too many requests",
+                       "this token is over its rate limit; retry after " + std::to_string(*wait) + " s"},
+                 req.path);
+    return finish(429);
+  }
+  const auto& roles = found->route->roles;
+  if (std::find(roles.begin(), roles.end(), who->role) == roles.end()) {
+    send_problem(res, {403, "forbidden", "Forbidden", "a " + std::string(to_string(who->role)) + " token may not " + req.method + " " + found->route->pattern},
+                 req.path);
+    return finish(403);
+  }
+  auto rules = impl.rules();
+  // The partner comes from the token: another partner's resources do not exist for it.
+  if (auto it = params.find("partner"); it != params.end()) {
+    const bool visible = rules && rules->partner(it->second) && (who->role != Role::partner || who->partner == it->second);
+    if (!visible) {
+      send_problem(res, not_found("no partner '" + it->second + "'"), req.path);
+      return finish(404);
+    }
+  }
+  if (!rules) {
+    send_problem(res, {503, "unavailable", "Service unavailable", "no rules are loaded yet"}, req.path);
+    return finish(503);
+  }
+  Call call{req, res, *who, std::move(params), rules, impl.clock.now()};
+  Result<json> out;
+  try {
+    out = found->route->handler(impl, call);
+  } catch (const store::StoreError& e) {
+    spdlog::error("API {} {}: {}", req.method, pattern, e.what());
+    out = std::unexpected(Problem{503, "unavailable", "Service unavailable", "the store is unreachable; try again shortly"});
+  } catch (const std::exception& e) {
+    spdlog::error("API {} {}: {}", req.method, pattern, e.what());
+    out = std::unexpected(Problem{500, "internal", "Internal error", "the request failed; the log says why"});
+  }
+  if (!out) {
+    send_problem(res, out.error(), req.path);
+  } else if (!out->is_null()) {
+    res.status = 200;
+    res.set_content(out->dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
+  }
+  if (found->route->audited && who->is_staff()) {
+    const std::string period = req.has_param("period") ? "?period=" + req.get_param_value("period") : "";
+    impl.audit(*who, req.method + " " + found->route->pattern, req.path + period,
+               std::to_string(res.status) + (out ? "" : " " + out.error().detail));
+  }
+  finish(res.status);
+}
+
+void Api::mount(httplib::Server& http) {
+  auto handler = [this](const httplib::Request& req, httplib::Response& res) { handle(req, res); };
+  http.Get(R"(/v1(/.*)?)", handler);
+  http.Post(R"(/v1(/.*)?)", handler);
+  http.Put(R"(/v1(/.*)?)", handler);
+  http.Patch(R"(/v1(/.*)?)", handler);
+  http.Delete(R"(/v1(/.*)?)", handler);
+  mount_portal(*impl_, http);
 }
 
 }  // namespace pactwatch::api

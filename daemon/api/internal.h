@@ -60,6 +60,17 @@ struct PageRequest {
 // Reads ?cursor= and ?limit= (capped to max).
 [[nodiscard]] Result<PageRequest> page_request(const httplib::Request& req, const ApiOptions& options);
 [[nodiscard]] std::string encode_cursor(const std::vector<std::string>& key);
+// The key a cursor stands for; nothing when the text is not a cursor this API gave out.
+[[nodiscard]] std::optional<std::vector<std::string>> decode_cursor(std::string_view text);
+
+// "/v1/partners/x/kpis" -> {"v1", "partners", "x", "kpis"} (empty segments dropped).
+[[nodiscard]] std::vector<std::string> split_path(std::string_view path);
+// Matches path segments against a route template's ("{name}" captures one segment; "{event}"
+// spans as many as the path has to spare, for event ids with '/'). Fills `params` on a match.
+bool match_route(const std::vector<std::string>& tpl, const std::vector<std::string>& path,
+                 std::map<std::string, std::string>& params);
+// The value of one cookie in a request's Cookie header ("" when absent).
+[[nodiscard]] std::string cookie_value(const httplib::Request& req, std::string_view name);
 // {"items": [...], "next_cursor": ...} from items sorted by key.
 [[nodiscard]] json page_of(std::vector<std::pair<std::vector<std::string>, json>> keyed, const PageRequest& page);
 

@@ -46,22 +46,6 @@ table.rules td{display:block;border:none;padding:.15rem .25rem;text-align:left}t
 
 std::string csrf_for(std::string_view token) { return rules::sha256_hex("pactwatch-csrf:" + std::string(token)).substr(0, 32); }
 
-std::string cookie_value(const httplib::Request& req, std::string_view name) {
-  const auto header = req.get_header_value("Cookie");
-  std::string_view h = header;
-  while (!h.empty()) {
-    auto semi = h.find(';');
-    auto part = h.substr(0, semi);
-    while (!part.empty() && part.front() == ' ') part.remove_prefix(1);
-    if (part.size() > name.size() && part.substr(0, name.size()) == name && part[name.size()] == '=') {
-      return std::string(part.substr(name.size() + 1));
-    }
-    if (semi == std::string_view::npos) break;
-    h.remove_prefix(semi + 1);
-  }
-  return {};
-}
-
 std::string cookie(const ApiOptions& o, std::string_view name, std::string_view value, std::string_view path, int max_age) {
   std::string c = std::string(name) + "=" + std::string(value) + "; Path=" + std::string(path) + "; HttpOnly; SameSite=Strict";
   if (max_age >= 0) c += "; Max-Age=" + std::to_string(max_age);
@@ -389,6 +373,12 @@ void what_if_page(Api::Impl& impl, const Session& s, const httplib::Request& req
 
 std::string report_period(const httplib::Request& req, const rules::RuleSet& rules, core::Instant now) {
   if (req.has_param("period") && !req.get_param_value("period").empty()) return req.get_param_value("period");
+  // The current month (a month label gives quarterly contracts their quarter; a quarter label
+  // would leave monthly ones out).
+  for (const auto& c : rules.contracts) {
+    if (c.period.kind != rules::Period::Kind::month) continue;
+    if (auto w = engine::period_containing(c, rules.calendars.at(c.calendar), now)) return w->label;
+  }
   for (const auto& c : rules.contracts) {
     if (auto w = engine::period_containing(c, rules.calendars.at(c.calendar), now)) return w->label;
   }
@@ -523,19 +513,6 @@ const std::vector<PortalRoute>& portal_table() {
   return routes;
 }
 
-std::vector<std::string> segments(std::string_view path) {
-  std::vector<std::string> out;
-  std::size_t i = 0;
-  while (i <= path.size()) {
-    const auto j = path.find('/', i);
-    const auto part = path.substr(i, j == std::string_view::npos ? std::string_view::npos : j - i);
-    if (!part.empty()) out.emplace_back(part);
-    if (j == std::string_view::npos) break;
-    i = j + 1;
-  }
-  return out;
-}
-
 std::string login_form(const std::string& login_csrf, const std::string& error) {
   return "<h1>Sign in</h1><div class=\"card\"><form method=\"post\" action=\"/portal/login\">"
          "<input type=\"hidden\" name=\"csrf\" value=\"" + login_csrf + "\">"
@@ -545,12 +522,23 @@ std::string login_form(const std::string& login_csrf, const std::string& error) 
          "(<code>pactwatch token create</code>). It is kept in a cookie only this site can read, until you sign out.</p></div>";
 }
 
-std::string random_hex16() {
-  // The login form's CSRF value: a random token's checksum-free body is random enough.
-  return token_hash(issue_token("viewer", std::nullopt, "", std::nullopt, core::Instant{}).text).substr(0, 32);
-}
-
 }  // namespace
+
+std::string cookie_value(const httplib::Request& req, std::string_view name) {
+  const auto header = req.get_header_value("Cookie");
+  std::string_view h = header;
+  while (!h.empty()) {
+    auto semi = h.find(';');
+    auto part = h.substr(0, semi);
+    while (!part.empty() && part.front() == ' ') part.remove_prefix(1);
+    if (part.size() > name.size() && part.substr(0, name.size()) == name && part[name.size()] == '=') {
+      return std::string(part.substr(name.size() + 1));
+    }
+    if (semi == std::string_view::npos) break;
+    h.remove_prefix(semi + 1);
+  }
+  return {};
+}
 
 std::string html_escape(std::string_view text) {
   std::string out;
@@ -596,7 +584,7 @@ void mount_portal(Api::Impl& impl, httplib::Server& http) {
     return Session{*who, csrf_for(token)};
   };
   auto show_login = [&impl](httplib::Response& res, int status, const std::string& error) {
-    const auto csrf = random_hex16();
+    const auto csrf = random_hex(16);
     res.set_header("Set-Cookie", cookie(impl.options, kLoginCookie, csrf, "/portal/login", 600));
     send_html(res, status, page("Sign in", login_form(csrf, error), nullptr, ""));
   };
@@ -641,22 +629,12 @@ void mount_portal(Api::Impl& impl, httplib::Server& http) {
 
   auto dispatch = [&impl, session_of](const httplib::Request& req, httplib::Response& res) {
     const auto started = std::chrono::steady_clock::now();
-    const auto path = segments(req.path);
+    const auto path = split_path(req.path);
     const PortalRoute* found = nullptr;
     std::map<std::string, std::string> params;
     for (const auto& r : portal_table()) {
-      if (req.method != r.method) continue;
-      const auto tpl = segments(r.pattern);
-      if (tpl.size() != path.size()) continue;
-      std::map<std::string, std::string> p;
-      bool ok = true;
-      for (std::size_t i = 0; i < tpl.size() && ok; ++i) {
-        if (tpl[i].front() == '{') p[tpl[i].substr(1, tpl[i].size() - 2)] = path[i];
-        else ok = tpl[i] == path[i];
-      }
-      if (ok) {
+      if (req.method == r.method && match_route(split_path(r.pattern), path, params)) {
         found = &r;
-        params = std::move(p);
         break;
       }
     }
@@ -676,6 +654,11 @@ void mount_portal(Api::Impl& impl, httplib::Server& http) {
     }
     if (!found) {
       send_html(res, 404, page("Not found", "<h1>Not found</h1>", &s->who, s->csrf));
+      return finish();
+    }
+    if (auto wait = impl.rate_limited(s->who.token_id)) {
+      res.set_header("Retry-After", std::to_string(*wait));
+      send_html(res, 429, page("Slow down", "<p class=\"error\">Too many requests; try again in a few seconds.</p>", &s->who, s->csrf));
       return finish();
     }
     if (std::find(found->roles.begin(), found->roles.end(), s->who.role) == found->roles.end()) {

@@ -47,6 +47,8 @@ std::string random_base62(std::size_t n) {
   return out;
 }
 
+}  // namespace
+
 std::string random_hex(std::size_t bytes) {
   std::string raw(bytes, '\0');
   if (RAND_bytes(reinterpret_cast<unsigned char*>(raw.data()), static_cast<int>(bytes)) != 1) {
@@ -61,8 +63,6 @@ std::string random_hex(std::size_t bytes) {
   }
   return out;
 }
-
-}  // namespace
 
 bool known_role(std::string_view role) {
   return role == "admin" || role == "finance" || role == "viewer" || role == "partner";

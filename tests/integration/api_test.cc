@@ -408,10 +408,14 @@ TEST_P(ApiTest, FinanceReportAsJsonAndCsvAndCloseIsAudited) {
   auto closed = call("POST", "/v1/periods/2026-10/close", tokens_.finance, "/v1/periods/{period}/close", northwind);
   ASSERT_TRUE(closed);
   ASSERT_EQ(closed->status, 200) << closed->body;
-  for (const auto& o : json::parse(closed->body)["outcomes"]) EXPECT_TRUE(o["outcome"] == "closed" || o["outcome"] == "skipped_draft") << o;
+  const auto closed_body = json::parse(closed->body);  // bound: a range-for over a temporary's member dangles
+  ASSERT_FALSE(closed_body["outcomes"].empty());
+  for (const auto& o : closed_body["outcomes"]) EXPECT_TRUE(o["outcome"] == "closed" || o["outcome"] == "skipped_draft") << o;
   auto again = call("POST", "/v1/periods/2026-10/close", tokens_.admin, "/v1/periods/{period}/close", northwind);
   ASSERT_TRUE(again);
-  for (const auto& o : json::parse(again->body)["outcomes"]) EXPECT_TRUE(o["outcome"] == "reproduced" || o["outcome"] == "skipped_draft") << o;
+  const auto again_body = json::parse(again->body);
+  ASSERT_FALSE(again_body["outcomes"].empty());
+  for (const auto& o : again_body["outcomes"]) EXPECT_TRUE(o["outcome"] == "reproduced" || o["outcome"] == "skipped_draft") << o;
   auto open_period = call("POST", "/v1/periods/2026-11/close", tokens_.finance, "/v1/periods/{period}/close", northwind);
   ASSERT_TRUE(open_period);
   EXPECT_EQ(open_period->status, 409) << open_period->body;

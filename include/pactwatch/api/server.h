@@ -16,6 +16,8 @@
 
 namespace httplib {
 class Server;
+struct Request;
+struct Response;
 }
 
 namespace pactwatch::api {
@@ -56,6 +58,10 @@ class Api {
 
   // Registers /v1/... and /portal... on the server.
   void mount(httplib::Server& http);
+
+  // Answers one /v1 request (what mount registers): routing, authentication, rate limit,
+  // authorization, the handler, the audit log and the counters. Thread-safe.
+  void handle(const httplib::Request& req, httplib::Response& res);
 
   // Every route the API and the portal register, with who may call each.
   [[nodiscard]] static std::vector<RouteInfo> routes();

@@ -36,6 +36,9 @@ struct IssuedToken {
 // Hex SHA-256 of a token's text: what the store keeps and looks up.
 [[nodiscard]] std::string token_hash(std::string_view text);
 
+// `bytes` random bytes as lower-case hex (token ids, the sign-in form's CSRF value).
+[[nodiscard]] std::string random_hex(std::size_t bytes);
+
 // Compares two equal-length strings in time independent of where they differ.
 [[nodiscard]] bool constant_time_equal(std::string_view a, std::string_view b);
 
