@@ -4,7 +4,7 @@ JOBS ?= $(shell nproc)
 PRESET ?= default
 BUILD_DIR := build
 
-.PHONY: all deps fuzz-deps configure build test demo asan fuzz bench bench-eval bench-api install deb clean
+.PHONY: all deps fuzz-deps configure build test demo asan fuzz bench bench-eval bench-api bench-import install deb clean
 
 all: build
 
@@ -94,6 +94,13 @@ bench-eval: deps
 	cmake --preset bench
 	cmake --build --preset bench -j $(JOBS) --target eval_driver pactwatch
 	build-bench/bin/eval_driver $(BENCH_ARGS)
+
+# Import throughput into SQLite and PostgreSQL, one INSERT per item against batched (IMPORT_ARGS: items, page size).
+IMPORT_ARGS ?= 100000 100
+bench-import: deps
+	cmake --preset bench
+	cmake --build --preset bench -j $(JOBS) --target import_driver
+	build-bench/bin/import_driver $(IMPORT_ARGS)
 
 # API load benchmark: wrk against a partner's KPI standing next to a static-file baseline (API_BENCH_ARGS:
 # partners, tickets, seconds per run, connections).

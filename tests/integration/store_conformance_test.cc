@@ -6,6 +6,7 @@
 #include <soci/soci.h>
 
 #include <atomic>
+#include <random>
 #include <thread>
 
 #include "pactwatch/store/store.h"
@@ -345,6 +346,52 @@ TEST_P(StoreConformance, ClosedStatementsAreWrittenOnceAndNeverChanged) {
   // The database itself refuses to change or delete a closed statement.
   Transaction tx(*store_, Durability::normal);
   EXPECT_ANY_THROW(tx.sql() << "UPDATE statements SET total_minor = 0");
+}
+
+// Pages of random versions of 300 records (duplicates within a page, older versions, identical
+// ones) stored with one INSERT per item and with batched INSERTs end in the same rows, and the
+// batched counts add up: every item of a page is either written or unchanged.
+TEST_P(StoreConformance, BatchedUpsertsEndWhereOneByOneDoes) {
+  auto one = Store::open({url_, "", 2, 1});
+  ASSERT_TRUE(one);
+  std::string url2 = url_;
+  if (GetParam() == Backend::sqlite) {
+    url2 = "sqlite://" + (dir_.path() / "batched.db").string();
+  } else {
+    static std::atomic<int> counter{0};
+    url2 = testutils::shared_postgres().create_database("batched_" + std::to_string(++counter));
+  }
+  auto batched = Store::open({url2, "", 2, 7});  // small batches: pages span several INSERTs
+  ASSERT_TRUE(batched);
+  (*batched)->migrate(t(0));
+  std::mt19937 rng(42);
+  std::int64_t written_one = 0, written_batched = 0;
+  for (int page = 0; page < 40; ++page) {
+    std::vector<Item> items;
+    const int n = 1 + static_cast<int>(rng() % 60);
+    for (int k = 0; k < n; ++k) {
+      Item i = ticket("T" + std::to_string(rng() % 300), static_cast<int>(rng() % 50));
+      i.status = (rng() % 3) ? "open" : "solved";
+      items.push_back(i);
+    }
+    const auto a = (*one)->store_page("src", items, "c" + std::to_string(page), t(1));
+    const auto b = (*batched)->store_page("src", items, "c" + std::to_string(page), t(1));
+    EXPECT_EQ(b.written + b.unchanged, n);
+    EXPECT_EQ(a.written + a.unchanged, n);
+    written_one += a.written;
+    written_batched += b.written;
+  }
+  EXPECT_LE(written_batched, written_one) << "a duplicate within a page is written once";
+  EXPECT_GT(written_batched, 300);
+  int seen = 0;
+  for (int k = 0; k < 300; ++k) {
+    const auto id = "T" + std::to_string(k);
+    const auto x = (*one)->find_item("zendesk", id);
+    EXPECT_EQ(x, (*batched)->find_item("zendesk", id)) << id;
+    seen += x ? 1 : 0;
+  }
+  EXPECT_GT(seen, 250);
+  EXPECT_EQ((*batched)->cursor("src"), "c39");
 }
 
 TEST_P(StoreConformance, TokensAreStoredByHashLimitedPerPartnerAndRevocable) {

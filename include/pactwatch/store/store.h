@@ -35,6 +35,8 @@ struct StoreOptions {
   std::string url;       // sqlite:///path.db or postgresql://user@host:port/db?param=value
   std::string password;  // PostgreSQL only; read from a secret file by the caller
   int pool_size = 4;
+  // Items per INSERT statement when upserting a page (1: one statement per item).
+  std::size_t upsert_batch = 250;
 };
 
 // How hard a commit is pushed to disk. SQLite runs WAL with synchronous=NORMAL for bulk item
@@ -330,6 +332,7 @@ class Store {
 
  private:
   Store(Backend backend, int pool_size);
+  std::size_t upsert_batch_ = 250;
   std::size_t lease();
   void release(std::size_t slot);
   soci::session& at(std::size_t slot);
