@@ -177,7 +177,7 @@ std::expected<std::unique_ptr<Store>, std::string> Store::open(const StoreOption
   if (!target) return std::unexpected(target.error());
   if (options.pool_size < 1) return std::unexpected("pool size must be at least 1");
   std::unique_ptr<Store> store(new Store(target->backend, options.pool_size));
-  store->upsert_batch_ = options.upsert_batch;
+  store->upsert_batch_ = options.upsert_batch ? options.upsert_batch : target->backend == Backend::postgresql ? 250 : 1;
   try {
     if (target->backend == Backend::sqlite) {
       std::filesystem::path file(target->connect_string);
@@ -432,7 +432,7 @@ constexpr const char* kUpsertConflict =
     "items.amount_minor IS DISTINCT FROM excluded.amount_minor OR items.currency IS DISTINCT FROM excluded.currency OR "
     "items.payload IS DISTINCT FROM excluded.payload)";
 
-// Rows per INSERT (StoreOptions::upsert_batch, default 250): one statement and one round trip for
+// Rows per INSERT (StoreOptions::upsert_batch): on PostgreSQL one statement and one round trip for
 // a whole page; 13 parameters a row stays far below SQLite's 32,766 and PostgreSQL's 65,535.
 constexpr std::size_t kMaxUpsertBatch = 2000;
 
@@ -457,6 +457,37 @@ UpsertCounts Store::upsert_items_in(soci::session& sql, std::span<const Item> it
     if (item.updated_at >= batch[it->second]->updated_at) batch[it->second] = &item;
   }
   const std::size_t rows = std::clamp<std::size_t>(upsert_batch_, 1, kMaxUpsertBatch);
+  if (rows == 1) {
+    // One statement, prepared once, executed per item.
+    Item row;
+    long long created = 0, first_reply = 0, solved = 0, updated = 0, amount = 0;
+    std::string partner;
+    soci::indicator partner_ind = soci::i_ok, created_ind = soci::i_ok, first_reply_ind = soci::i_ok,
+                    solved_ind = soci::i_ok, amount_ind = soci::i_ok;
+    std::string query = kUpsertColumns;
+    query += "(:p0,:p1,:p2,:p3,:p4,:p5,:p6,:p7,:p8,:p9,:p10,:p11,:p12)";
+    query += kUpsertConflict;
+    soci::statement st =
+        (sql.prepare << query, soci::use(row.source), soci::use(row.external_id), soci::use(row.kind),
+         soci::use(partner, partner_ind), soci::use(row.status), soci::use(row.priority), soci::use(created, created_ind),
+         soci::use(first_reply, first_reply_ind), soci::use(solved, solved_ind), soci::use(updated),
+         soci::use(amount, amount_ind), soci::use(row.currency), soci::use(row.payload));
+    for (const Item* item : batch) {
+      row = *item;
+      partner = item->partner_id.value_or("");
+      partner_ind = item->partner_id ? soci::i_ok : soci::i_null;
+      created = ms_or(item->created_at, created_ind);
+      first_reply = ms_or(item->first_reply_at, first_reply_ind);
+      solved = ms_or(item->solved_at, solved_ind);
+      updated = core::to_unix_ms(item->updated_at);
+      amount = item->amount_minor.value_or(0);
+      amount_ind = item->amount_minor ? soci::i_ok : soci::i_null;
+      st.execute(true);
+      if (st.get_affected_rows() > 0) ++counts.written;
+      else ++counts.unchanged;
+    }
+    return counts;
+  }
   for (std::size_t offset = 0; offset < batch.size(); offset += rows) {
     const std::size_t n = std::min(rows, batch.size() - offset);
     // Bound values must stay put until the statement ran: one slot per row and column.
