@@ -1337,4 +1337,56 @@ std::vector<AuditEntry> Store::audit_log(std::size_t limit) {
   });
 }
 
+std::optional<std::int64_t> Store::claim_lease(const std::string& name, const std::string& holder, core::Instant now,
+                                               std::chrono::milliseconds ttl) {
+  return wrap("lease claim", [&]() -> std::optional<std::int64_t> {
+    Transaction tx(*this, Durability::normal);
+    const long long at = core::to_unix_ms(now), until = core::to_unix_ms(now + ttl);
+    long long fence = 0;
+    soci::indicator ind = soci::i_null;
+    // One statement: insert a new lease, or take over an expired one (a new fence), or renew
+    // one's own (the same fence); a running lease of another holder is left as it is and
+    // nothing is returned.
+    tx.sql() << "INSERT INTO leases (name, holder, expires_at, fence) VALUES (:n, :h, :u, 1) "
+                "ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at, "
+                "fence = CASE WHEN leases.holder = excluded.holder THEN leases.fence ELSE leases.fence + 1 END "
+                "WHERE leases.holder = excluded.holder OR leases.expires_at <= :a RETURNING fence",
+        soci::use(name, "n"), soci::use(holder, "h"), soci::use(until, "u"), soci::use(at, "a"), soci::into(fence, ind);
+    const bool held = tx.sql().got_data() && ind == soci::i_ok;  // read before COMMIT resets it
+    tx.commit();
+    if (!held) return std::nullopt;
+    return static_cast<std::int64_t>(fence);
+  });
+}
+
+bool Store::release_lease(const std::string& name, const std::string& holder) {
+  return wrap("lease release", [&] {
+    Transaction tx(*this, Durability::normal);
+    soci::statement st = (tx.sql().prepare << "UPDATE leases SET expires_at = 0 WHERE name = :n AND holder = :h",
+                          soci::use(name, "n"), soci::use(holder, "h"));
+    st.execute(true);
+    const bool released = st.get_affected_rows() > 0;
+    tx.commit();
+    return released;
+  });
+}
+
+std::vector<LeaseRecord> Store::leases() {
+  return wrap("lease list", [&] {
+    Lease l(*pool_);
+    LeaseRecord r;
+    long long until = 0, fence = 0;
+    soci::statement st = (l.sql().prepare << "SELECT name, holder, expires_at, fence FROM leases ORDER BY name", soci::into(r.name),
+                          soci::into(r.holder), soci::into(until), soci::into(fence));
+    st.execute();
+    std::vector<LeaseRecord> out;
+    while (st.fetch()) {
+      r.expires_at = core::from_unix_ms(until);
+      r.fence = fence;
+      out.push_back(r);
+    }
+    return out;
+  });
+}
+
 }  // namespace pactwatch::store

@@ -121,9 +121,10 @@ TEST(Cli, DbMigrateAndStatus) {
   EXPECT_NE(before.out.find("0003  0003_statements  pending"), std::string::npos) << before.out;
   EXPECT_NE(before.out.find("0004  0004_outbox  pending"), std::string::npos) << before.out;
   EXPECT_NE(before.out.find("0005  0005_api  pending"), std::string::npos) << before.out;
+  EXPECT_NE(before.out.find("0006  0006_leases  pending"), std::string::npos) << before.out;
   auto m = run({kBinary, "db", "migrate", "-c", d.config.string()});
   EXPECT_EQ(m.exit_code, 0) << m.err;
-  EXPECT_NE(m.out.find("applied 5 migration(s); schema version 5 of 5"), std::string::npos) << m.out;
+  EXPECT_NE(m.out.find("applied 6 migration(s); schema version 6 of 6"), std::string::npos) << m.out;
   auto again = run({kBinary, "db", "migrate", "-c", d.config.string()});
   EXPECT_NE(again.out.find("applied 0 migration(s)"), std::string::npos) << again.out;
   auto after = run({kBinary, "db", "status", "-c", d.config.string()});

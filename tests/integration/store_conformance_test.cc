@@ -394,6 +394,45 @@ TEST_P(StoreConformance, BatchedUpsertsEndWhereOneByOneDoes) {
   EXPECT_EQ((*batched)->cursor("src"), "c39");
 }
 
+TEST_P(StoreConformance, LeasesAreHeldByOneHolderUntilTheyExpire) {
+  const auto ttl = std::chrono::milliseconds(60'000);
+  // a takes the lease; b cannot while it runs; a renews it (same fence).
+  EXPECT_EQ(store_->claim_lease("source:zendesk", "a", t(0), ttl), 1);
+  EXPECT_FALSE(store_->claim_lease("source:zendesk", "b", t(0), ttl));
+  EXPECT_EQ(store_->claim_lease("source:zendesk", "a", t(0) + std::chrono::seconds(30), ttl), 1);
+  EXPECT_FALSE(store_->claim_lease("source:zendesk", "b", t(1) + std::chrono::seconds(29), ttl)) << "renewed until t(1)+30s";
+  // a stops renewing: b takes over once it expired, with a new fence; a cannot renew any more.
+  EXPECT_EQ(store_->claim_lease("source:zendesk", "b", t(2), ttl), 2);
+  EXPECT_FALSE(store_->claim_lease("source:zendesk", "a", t(2), ttl));
+  // Released by its holder only; then anyone may take it at once.
+  EXPECT_FALSE(store_->release_lease("source:zendesk", "a"));
+  EXPECT_TRUE(store_->release_lease("source:zendesk", "b"));
+  EXPECT_EQ(store_->claim_lease("source:zendesk", "c", t(2), ttl), 3);
+  EXPECT_EQ(store_->claim_lease("partner:northwind", "a", t(2), ttl), 1) << "leases are independent";
+  const auto all = store_->leases();
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(all[1].name, "source:zendesk");
+  EXPECT_EQ(all[1].holder, "c");
+  EXPECT_EQ(all[1].expires_at, t(3));
+}
+
+// Many claimers at once, each on its own connection: exactly one holds the lease.
+TEST_P(StoreConformance, ConcurrentClaimsLeaveOneHolder) {
+  std::atomic<int> winners{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 4; ++i) {
+    threads.emplace_back([&, i] {
+      auto s = reopen();
+      for (int k = 0; k < 25; ++k) {
+        if (s->claim_lease("lease:" + std::to_string(k), "h" + std::to_string(i), t(0), std::chrono::milliseconds(60'000))) ++winners;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(winners.load(), 25);
+  for (const auto& l : store_->leases()) EXPECT_EQ(l.fence, 1);
+}
+
 TEST_P(StoreConformance, TokensAreStoredByHashLimitedPerPartnerAndRevocable) {
   ApiToken admin{"tok_00000001", std::string(64, 'a'), "ops", "admin", std::nullopt, t(1), std::nullopt, std::nullopt};
   ApiToken p1{"tok_00000002", std::string(64, 'b'), "nw", "partner", std::string("northwind"), t(1), t(100), std::nullopt};

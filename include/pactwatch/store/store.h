@@ -3,6 +3,7 @@
 // connection settings, and one conformance suite runs against both.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <expected>
 #include <memory>
@@ -199,6 +200,14 @@ struct AuditEntry {
   std::string outcome;  // "200", "409 already closed", ...
 };
 
+// A lease on a piece of work shared by several instances (see Store::claim_lease).
+struct LeaseRecord {
+  std::string name;    // "source:zendesk", "partner:northwind"
+  std::string holder;  // the instance holding it
+  core::Instant expires_at{};
+  std::int64_t fence = 0;  // grows by one each time the lease changes hands
+};
+
 struct Migration {
   int version;
   std::string name;
@@ -320,6 +329,16 @@ class Store {
   [[nodiscard]] std::vector<OutboxEvent> outbox_events_after(core::Instant at, const std::string& id, std::size_t limit);
   // The deliveries of one event, by channel.
   [[nodiscard]] std::vector<Delivery> deliveries_of(const std::string& event_id);
+
+  // Leases, for several instances sharing one database. claim_lease takes the lease `name` for
+  // `holder` until now + ttl when it is free, expired, or already the holder's (a renewal), in
+  // one atomic statement; it returns the fence (which grows each time the lease changes hands),
+  // or nothing when another holder's lease is still running.
+  [[nodiscard]] std::optional<std::int64_t> claim_lease(const std::string& name, const std::string& holder, core::Instant now,
+                                                        std::chrono::milliseconds ttl);
+  // Gives the lease up at once (only its holder can); false when `holder` did not hold it.
+  bool release_lease(const std::string& name, const std::string& holder);
+  [[nodiscard]] std::vector<LeaseRecord> leases();
 
   // API tokens. A partner token is refused (TokenLimit, nothing stored) when the partner already
   // holds `max_live_per_partner` live tokens: two allow rotation without a gap.
