@@ -385,17 +385,29 @@ std::string report_period(const httplib::Request& req, const rules::RuleSet& rul
   return "";
 }
 
+// The finance report of the period asked for (or the current month), as of now.
+struct PeriodReport {
+  std::string period;
+  std::expected<ledger::Report, std::string> report;
+};
+PeriodReport period_report(Api::Impl& impl, const httplib::Request& req, const rules::RuleSet& rules) {
+  const auto now = impl.clock.now();
+  PeriodReport out{report_period(req, rules, now), std::unexpected(std::string())};
+  ledger::Statements st(rules, impl.db);
+  auto views = st.for_period(out.period, std::nullopt, now);
+  if (views) out.report = ledger::make_report(out.period, now, *views);
+  else out.report = std::unexpected(views.error());
+  return out;
+}
+
 void report_page(Api::Impl& impl, const Session& s, const httplib::Request& req, httplib::Response& res,
                  const std::map<std::string, std::string>&, const rules::RuleSet& rules) {
-  const auto now = impl.clock.now();
-  const std::string period = report_period(req, rules, now);
-  ledger::Statements st(rules, impl.db);
-  auto views = st.for_period(period, std::nullopt, now);
+  const auto [period, result] = period_report(impl, req, rules);
   std::string body = "<h1>Compensation · " + html_escape(period) + "</h1><form method=\"get\" action=\"/portal/report\">"
                      "<label for=\"period\">Period</label><input id=\"period\" name=\"period\" value=\"" + html_escape(period) +
                      "\"> <button type=\"submit\">Show</button></form>";
-  if (!views) return send_html(res, 400, page("Compensation", body + "<p class=\"error\">" + html_escape(views.error()) + "</p>", &s.who, s.csrf));
-  const auto report = ledger::make_report(period, now, *views);
+  if (!result) return send_html(res, 400, page("Compensation", body + "<p class=\"error\">" + html_escape(result.error()) + "</p>", &s.who, s.csrf));
+  const auto& report = *result;
   const auto cols = ledger::report_columns();
   body += "<p><a href=\"/portal/report.csv?period=" + html_escape(url_part(period)) + "\" download>Download CSV</a></p>"
           "<div class=\"card scroll\"><table><thead><tr><th>Partner</th><th>Contract</th><th>Status</th>";
@@ -426,14 +438,11 @@ void report_page(Api::Impl& impl, const Session& s, const httplib::Request& req,
 
 void report_csv_page(Api::Impl& impl, const Session& s, const httplib::Request& req, httplib::Response& res,
                      const std::map<std::string, std::string>&, const rules::RuleSet& rules) {
-  const auto now = impl.clock.now();
-  const std::string period = report_period(req, rules, now);
-  ledger::Statements st(rules, impl.db);
-  auto views = st.for_period(period, std::nullopt, now);
-  if (!views) return send_html(res, 400, page("Compensation", "<p class=\"error\">" + html_escape(views.error()) + "</p>", &s.who, s.csrf));
+  const auto [period, result] = period_report(impl, req, rules);
+  if (!result) return send_html(res, 400, page("Compensation", "<p class=\"error\">" + html_escape(result.error()) + "</p>", &s.who, s.csrf));
   security_headers(res);
   res.set_header("Content-Disposition", "attachment; filename=\"compensation-" + period + ".csv\"");
-  res.set_content(ledger::report_csv(ledger::make_report(period, now, *views)), "text/csv; charset=utf-8; header=present");
+  res.set_content(ledger::report_csv(*result), "text/csv; charset=utf-8; header=present");
   impl.audit(s.who, "GET /portal/report.csv", "?period=" + period, "200");
 }
 
