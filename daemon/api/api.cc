@@ -301,12 +301,26 @@ Result<json> retry_notification(Api::Impl& impl, Call& c) {
 Result<json> list_audit(Api::Impl& impl, Call& c) {
   auto page = page_request(c.req, impl.options);
   if (!page) return std::unexpected(page.error());
+  // Newest first, keyset on the sequence number.
+  std::optional<std::int64_t> before;
+  if (page->after) {
+    std::int64_t seq = 0;
+    const auto& t = page->after->front();
+    auto [ptr, ec] = std::from_chars(t.data(), t.data() + t.size(), seq);
+    if (page->after->size() != 1 || ec != std::errc() || ptr != t.data() + t.size()) {
+      return std::unexpected(bad_request("cursor: not a cursor of this list"));
+    }
+    before = seq;
+  }
+  const auto entries = impl.db.audit_log(page->limit + 1, before);
   json items = json::array();
-  for (const auto& e : impl.db.audit_log(page->limit)) {
+  for (std::size_t i = 0; i < entries.size() && i < page->limit; ++i) {
+    const auto& e = entries[i];
     items.push_back({{"seq", e.seq}, {"at", core::format_rfc3339(e.at)}, {"actor", e.actor}, {"role", e.role},
                      {"action", e.action}, {"target", e.target}, {"outcome", e.outcome}});
   }
-  return json{{"items", items}, {"next_cursor", nullptr}};
+  json next = entries.size() > page->limit ? json(encode_cursor({std::to_string(entries[page->limit - 1].seq)})) : json(nullptr);
+  return json{{"items", items}, {"next_cursor", next}};
 }
 
 const std::vector<Route>& route_table() {

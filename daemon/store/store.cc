@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <limits>
 #include <unordered_map>
 
 #include "migrations.h"
@@ -1317,15 +1318,16 @@ void Store::append_audit(const AuditEntry& e) {
   });
 }
 
-std::vector<AuditEntry> Store::audit_log(std::size_t limit) {
+std::vector<AuditEntry> Store::audit_log(std::size_t limit, std::optional<std::int64_t> before) {
   return wrap("audit list", [&] {
     Lease l(*pool_);
     AuditEntry e;
     long long seq = 0, at = 0;
+    const long long below = before ? static_cast<long long>(*before) : std::numeric_limits<long long>::max();
     soci::statement st = (l.sql().prepare << "SELECT seq, at, actor, role, action, target, outcome FROM audit_log "
-                                             "ORDER BY seq DESC LIMIT " + std::to_string(limit),
-                          soci::into(seq), soci::into(at), soci::into(e.actor), soci::into(e.role), soci::into(e.action),
-                          soci::into(e.target), soci::into(e.outcome));
+                                             "WHERE seq < :b ORDER BY seq DESC LIMIT " + std::to_string(limit),
+                          soci::use(below, "b"), soci::into(seq), soci::into(at), soci::into(e.actor), soci::into(e.role),
+                          soci::into(e.action), soci::into(e.target), soci::into(e.outcome));
     st.execute();
     std::vector<AuditEntry> out;
     while (st.fetch()) {

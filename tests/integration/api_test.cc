@@ -425,6 +425,17 @@ TEST_P(ApiTest, FinanceReportAsJsonAndCsvAndCloseIsAudited) {
   EXPECT_NE(std::find(actions.begin(), actions.end(), "POST /v1/periods/{period}/close 200"), actions.end());
   EXPECT_NE(std::find(actions.begin(), actions.end(), "POST /v1/periods/{period}/close 409"), actions.end());
   EXPECT_NE(std::find(actions.begin(), actions.end(), "GET /v1/compensation 200"), actions.end());
+  // Paged newest first: the pages of one entry each walk back through the same entries.
+  std::vector<std::int64_t> seqs;
+  std::string cursor;
+  for (int i = 0; i < 50; ++i) {
+    const auto page = get_json("/v1/audit?limit=1" + (cursor.empty() ? "" : "&cursor=" + cursor), tokens_.admin, 200, "/v1/audit");
+    for (const auto& e : page["items"]) seqs.push_back(e["seq"]);
+    if (page["next_cursor"].is_null()) break;
+    cursor = page["next_cursor"];
+  }
+  ASSERT_EQ(seqs.size(), audit["items"].size());
+  for (std::size_t i = 0; i < seqs.size(); ++i) EXPECT_EQ(seqs[i], audit["items"][i]["seq"]);
   // The closed statement reads back frozen for the partner.
   const auto st = get_json("/v1/partners/northwind/statements?period=2026-10", tokens_.northwind, 200, "/v1/partners/{partner}/statements");
   ASSERT_EQ(st["statements"].size(), 1u);

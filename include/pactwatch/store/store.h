@@ -348,8 +348,8 @@ class Store {
   // Revokes a live token; false when there is no such token or it was revoked already.
   bool revoke_token(const std::string& id, core::Instant now);
   void append_audit(const AuditEntry& entry);
-  // The newest `limit` entries, newest first.
-  [[nodiscard]] std::vector<AuditEntry> audit_log(std::size_t limit = 100);
+  // The newest `limit` entries (older than entry `before` when given), newest first.
+  [[nodiscard]] std::vector<AuditEntry> audit_log(std::size_t limit = 100, std::optional<std::int64_t> before = std::nullopt);
 
  private:
   Store(Backend backend, int pool_size);
