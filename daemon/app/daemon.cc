@@ -145,11 +145,11 @@ int serve(const config::Config& initial_config, const core::Clock& clock, const 
   api_options.standing_cache_ttl = std::chrono::seconds(config.api_standing_cache_s);
   api::Api api(*db, [&active] { return active.get(); }, clock, api_options);
   http.set_payload_max_length(api_options.max_body_bytes);
-  // Small JSON answers go out at once (no Nagle delay against the client's delayed ACK), and a
-  // client may keep its connection for many requests.
-  // Each open connection holds a worker while it is kept alive: enough workers that a load
-  // balancer's pool of connections does not queue behind idle ones.
+  // Small JSON answers go out at once (no Nagle delay against the client's delayed ACK).
   http.set_tcp_nodelay(true);
+  // A client may keep its connection for many requests. Each open connection holds a worker
+  // while it is kept alive: enough workers that a load balancer's pool of connections does not
+  // queue behind idle ones (docs/benchmarks.md).
   http.set_keep_alive_max_count(1000);
   http.new_task_queue = [] { return new httplib::ThreadPool(64); };
   // Errors httplib answers by itself (a body too large, a malformed request) carry a problem too.
