@@ -1,5 +1,7 @@
 #include "pactwatch/app/scheduler.h"
 
+#include <unistd.h>
+
 #include <boost/asio/post.hpp>
 #include <spdlog/spdlog.h>
 
@@ -33,7 +35,14 @@ milliseconds first_delay(const config::SourceConfig& s) {
 
 Scheduler::Scheduler(boost::asio::io_context& io, const config::Config& config, store::Store& store, RulesSnapshot rules,
                      const core::Clock& clock)
-    : io_(io), config_(config), store_(store), rules_(std::move(rules)), clock_(clock) {}
+    : io_(io), config_(config), store_(store), rules_(std::move(rules)), clock_(clock) {
+  instance_ = config.cluster_instance;
+  if (instance_.empty()) {
+    char host[256] = {};
+    ::gethostname(host, sizeof host - 1);
+    instance_ = std::string(host) + ":" + std::to_string(::getpid());
+  }
+}
 
 Scheduler::~Scheduler() { stop(); }
 
@@ -83,6 +92,42 @@ void Scheduler::run_source(const config::SourceConfig& s) {
     bool ok = true;
     std::string error;
     std::vector<store::Item> changed, previous;
+    // One instance at a time polls a source: the one holding its lease, renewed before every
+    // request. Another instance's running lease means this tick is not ours.
+    const std::string lease = "source:" + s.name;
+    const auto ttl = std::chrono::duration_cast<milliseconds>(std::chrono::seconds(config_.cluster_lease_ttl_s));
+    std::optional<std::int64_t> fence;
+    try {
+      fence = store_.claim_lease(lease, instance_, clock_.now(), ttl);
+    } catch (const store::StoreError& e) {
+      ok = false;
+      error = e.what();
+    }
+    if (!fence) {
+      if (ok) spdlog::debug("source {}: polled by another instance (lease held)", s.name);
+      boost::asio::post(io_, [this, alive = std::weak_ptr<int>(life_), &s, ok, error] {
+        if (alive.expired()) return;
+        auto& st = states_[s.name];
+        st.running = false;
+        if (!ok) {
+          st.ok = false;
+          st.last_error = error;
+        }
+        publish();
+      });
+      return;
+    }
+    std::atomic<bool> lost{false};
+    auto still_ours = [&] {
+      if (stopping_) return false;
+      try {
+        const auto f = store_.claim_lease(lease, instance_, clock_.now(), ttl);
+        if (f && *f == *fence) return true;
+      } catch (const store::StoreError&) {
+      }
+      lost = true;
+      return false;
+    };
     auto streams = sources::make_streams(s);
     if (s.kind == "file") {
       const auto rules = rules_();
@@ -101,10 +146,10 @@ void Scheduler::run_source(const config::SourceConfig& s) {
     } else {
       const auto rules = rules_();
       for (auto& connector : *streams) {
-        if (stopping_) break;
+        if (stopping_ || lost) break;
         sources::SyncOptions o;
         o.collect_changes = true;
-        o.stopping = [this] { return stopping_.load(); };
+        o.stopping = [&still_ours] { return !still_ours(); };
         o.abort = &stopping_;
         o.sleep = [this](milliseconds d) {
           // Waits end early when the daemon stops.
@@ -128,6 +173,7 @@ void Scheduler::run_source(const config::SourceConfig& s) {
         }
       }
     }
+    if (lost) spdlog::warn("source {}: lease lost to another instance; stopped between pages", s.name);
     if (!changed.empty() && !stopping_) {
       evaluate([&](EvaluationRunner& runner) {
         const auto now = clock_.now();

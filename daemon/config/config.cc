@@ -138,6 +138,17 @@ Result apply_int_in(int& out, std::string_view v, int low, int high) {
 Result apply_rate(Config& c, std::string_view v) { return apply_int_in(c.api_rate_per_second, v, 0, 1000000); }
 Result apply_burst(Config& c, std::string_view v) { return apply_int_in(c.api_rate_burst, v, 1, 1000000); }
 Result apply_page_size(Config& c, std::string_view v) { return apply_int_in(c.api_max_page_size, v, 1, 10000); }
+Result apply_instance(Config& c, std::string_view v) {
+  if (v.size() > 200) return std::unexpected("must be at most 200 characters");
+  c.cluster_instance = std::string(v);
+  return {};
+}
+Result apply_lease_ttl(Config& c, std::string_view v) {
+  auto s = seconds(v);
+  if (!s || *s < 2 || *s > 3600) return std::unexpected("expected a duration from 2s to 1h, such as 45s");
+  c.cluster_lease_ttl_s = *s;
+  return {};
+}
 Result apply_standing_cache(Config& c, std::string_view v) {
   if (v == "0" || v == "0s") {
     c.api_standing_cache_s = 0;
@@ -150,7 +161,7 @@ Result apply_standing_cache(Config& c, std::string_view v) {
 }
 
 // The one table of settings: defaults, validation and documentation.
-constexpr std::array<Setting, 15> kSettings{{
+constexpr std::array<Setting, 17> kSettings{{
     {"listen", "127.0.0.1:8080", "address", "Address and port of the HTTP server (health, metrics, API).", apply_listen},
     {"database.url", "sqlite:///var/lib/pactwatch/pactwatch.db", "url",
      "The store: sqlite:///path/to/file.db (embedded) or postgresql://user@host:port/db[?sslmode=...].", apply_database_url},
@@ -178,6 +189,11 @@ constexpr std::array<Setting, 15> kSettings{{
     {"api.standing_cache", "1s", "duration",
      "How long a partner's KPI standing is answered from memory before the store is read again (0s: always read).",
      apply_standing_cache},
+    {"cluster.instance", "", "string",
+     "This instance's name in the leases of a shared database (default: host name and process id).", apply_instance},
+    {"cluster.lease_ttl", "45s", "duration",
+     "How long a source stays with the instance polling it without a renewal; after that another instance takes it over.",
+     apply_lease_ttl},
 }};
 
 // Names that may appear directly under `prefix` ("" for the top level), in table order.

@@ -732,6 +732,71 @@ TEST(Serve, PollsSourcesEvaluatesAndTalksToSystemd) {
   th.join();
 }
 
+// The syncs an instance has run of a source, from its /metrics (-1 when it does not answer).
+long syncs_of(int port, const std::string& source) {
+  httplib::Client c("127.0.0.1", port);
+  auto m = c.Get("/metrics");
+  if (!m) return -1;
+  const std::string key = "pactwatch_source_syncs_total{source=\"" + source + "\"} ";
+  const auto at = m->body.find(key);
+  if (at == std::string::npos) return 0;
+  return std::stol(m->body.substr(at + key.size()));
+}
+
+// Two instances on one database: one polls the source while it holds the lease; when it dies
+// (SIGKILL, no goodbye) the other takes the source over once the lease has run out.
+TEST(Serve, TwoInstancesPollASourceOneAtATimeAndTakeOverOnDeath) {
+  httplib::Server fake;
+  fake.Get("/api/v2/tickets", [&](const httplib::Request&, httplib::Response& res) {
+    res.set_content(R"([{"id": 7, "status": 2, "priority": 4, "company_id": 4100, "created_at": "2026-10-05T08:00:00Z",
+                         "updated_at": "2026-10-05T09:00:00Z", "stats": {"first_responded_at": "2026-10-05T08:20:00Z"}}])",
+                    "application/json");
+  });
+  const int fake_port = fake.bind_to_any_port("127.0.0.1");
+  std::thread th([&] { fake.listen_after_bind(); });
+  testutils::TempDir shared;
+  const std::string db = "sqlite://" + (shared.path() / "shared.db").string();
+  const auto secret = shared.write("key", "abc\n");
+  auto make = [&](const std::string& name) {
+    return std::make_unique<Daemon>(db, "sources:\n  desk:\n    kind: freshdesk\n    url: http://127.0.0.1:" + std::to_string(fake_port) +
+                                            "\n    auth: {type: api_key, secret_file: " + secret.string() +
+                                            "}\n    poll_interval: 1s\n    since: 2026-10-01T00:00:00Z\n"
+                                            "cluster:\n  instance: " + name + "\n  lease_ttl: 3s\n");
+  };
+  auto a = make("alpha");
+  auto b = make("beta");
+  testutils::Child first({kBinary, "serve", "-c", a->config.string()});
+  ASSERT_TRUE(a->wait_live(first)) << first.err();
+  // alpha polls before beta starts, so alpha holds the lease.
+  for (int i = 0; i < 100 && syncs_of(a->port, "desk") < 1; ++i) std::this_thread::sleep_for(50ms);
+  ASSERT_GE(syncs_of(a->port, "desk"), 1) << first.err();
+  testutils::Child second({kBinary, "serve", "-c", b->config.string()});
+  ASSERT_TRUE(b->wait_live(second)) << second.err();
+  std::this_thread::sleep_for(3500ms);  // several poll intervals, more than one lease time
+  EXPECT_GE(syncs_of(a->port, "desk"), 3);
+  EXPECT_EQ(syncs_of(b->port, "desk"), 0) << "one instance at a time: alpha renews its lease on every poll";
+  first.signal(SIGKILL);
+  (void)first.wait(5s);
+  // beta takes over within the lease time (3 s) plus a poll interval.
+  long taken = 0;
+  for (int i = 0; i < 120 && taken < 1; ++i) {
+    std::this_thread::sleep_for(50ms);
+    taken = syncs_of(b->port, "desk");
+  }
+  EXPECT_GE(taken, 1) << second.err();
+  auto s = store::Store::open({db, "", 1});
+  ASSERT_TRUE(s);
+  const auto leases = (*s)->leases();
+  ASSERT_EQ(leases.size(), 1u);
+  EXPECT_EQ(leases[0].name, "source:desk");
+  EXPECT_EQ(leases[0].holder, "beta");
+  EXPECT_EQ(leases[0].fence, 2) << "handed over once";
+  second.signal(SIGTERM);
+  EXPECT_EQ(second.wait(10s), 0);
+  fake.stop();
+  th.join();
+}
+
 TEST(Serve, SighupReloadsTheConfigOrKeepsTheOneInForce) {
   httplib::Server fake;
   std::atomic<int> requests{0};

@@ -59,6 +59,7 @@ class Scheduler {
 
   boost::asio::io_context& io_;
   const config::Config& config_;
+  std::string instance_;  // this instance's name in leases (cluster.instance, or host:pid)
   store::Store& store_;
   RulesSnapshot rules_;
   const core::Clock& clock_;

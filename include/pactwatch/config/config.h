@@ -97,6 +97,8 @@ struct Config {
   int api_rate_burst = 0;       // api.rate_burst: requests a token may make at once above the rate
   int api_max_page_size = 0;    // api.max_page_size: the most items one page of a list returns
   std::int64_t api_standing_cache_s = 1;  // api.standing_cache: reuse of a partner's KPI standing
+  std::string cluster_instance;            // cluster.instance: this instance's name in leases; "" = host:pid
+  std::int64_t cluster_lease_ttl_s = 45;   // cluster.lease_ttl: how long a source's lease lasts unrenewed
   [[nodiscard]] const SourceConfig* source(std::string_view name) const {
     for (const auto& s : sources) {
       if (s.name == name) return &s;
