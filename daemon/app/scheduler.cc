@@ -117,6 +117,7 @@ void Scheduler::run_source(const config::SourceConfig& s) {
       });
       return;
     }
+    const store::LeaseGuard guard{lease, instance_, *fence};
     std::atomic<bool> lost{false};
     auto still_ours = [&] {
       if (stopping_) return false;
@@ -150,6 +151,7 @@ void Scheduler::run_source(const config::SourceConfig& s) {
         sources::SyncOptions o;
         o.collect_changes = true;
         o.stopping = [&still_ours] { return !still_ours(); };
+        o.lease = &guard;
         o.abort = &stopping_;
         o.sleep = [this](milliseconds d) {
           // Waits end early when the daemon stops.
@@ -159,6 +161,7 @@ void Scheduler::run_source(const config::SourceConfig& s) {
           }
         };
         const auto r = sources::sync_source(s, *connector, store_, rules->partners, clock_, o);
+        if (r.stopped && !r.error.empty()) lost = true;  // the lease passed on while a page was in flight
         changed.insert(changed.end(), r.changed.begin(), r.changed.end());
         previous.insert(previous.end(), r.previous.begin(), r.previous.end());
         if (!r.ok) {

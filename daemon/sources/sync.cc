@@ -346,7 +346,7 @@ SyncResult sync_pages(const config::SourceConfig& src, Connector& connector, sto
         if (prev) r.previous.push_back(std::move(*prev));
       }
     }
-    const auto counts = store.store_page(cursor_key, items, page->next_cursor, clock.now());
+    const auto counts = store.store_page(cursor_key, items, page->next_cursor, clock.now(), opts.lease);
     // A page that leads back to itself (a repeated page) is harmless once; a source that keeps
     // doing it would be followed forever.
     stalled = !page->done && page->next_cursor == cursor ? stalled + 1 : 0;
@@ -376,6 +376,10 @@ SyncResult sync_source(const config::SourceConfig& source, Connector& connector,
   SyncResult r;
   try {
     r = sync_pages(source, connector, store, partners, clock, options);
+  } catch (const store::LeaseLost& e) {
+    // Another instance has taken the source over: not an error, this one just stops.
+    r.stopped = true;
+    r.error = e.what();
   } catch (const store::StoreError& e) {
     // The store failed mid-page: that page's transaction rolled back, the cursor with it.
     r.ok = false;

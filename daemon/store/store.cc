@@ -558,9 +558,22 @@ UpsertCounts Store::upsert_items(std::span<const Item> items) {
 }
 
 UpsertCounts Store::store_page(const std::string& source, std::span<const Item> items, const std::string& cursor,
-                               core::Instant now) {
+                               core::Instant now, const LeaseGuard* guard) {
   return wrap("page store", [&] {
     Transaction tx(*this, Durability::normal);
+    if (guard) {
+      // SQLite's transaction holds the write lock already (BEGIN IMMEDIATE); PostgreSQL locks the
+      // lease row, so a takeover waits for this page to commit.
+      std::string holder;
+      long long fence = 0;
+      tx.sql() << std::string("SELECT holder, fence FROM leases WHERE name = :n") +
+                      (backend_ == Backend::postgresql ? " FOR UPDATE" : ""),
+          soci::use(guard->name, "n"), soci::into(holder), soci::into(fence);
+      if (!tx.sql().got_data() || holder != guard->holder || fence != guard->fence) {
+        throw LeaseLost("lease " + guard->name + " has passed to " + (holder.empty() ? std::string("nobody") : holder) +
+                        "; the page was not stored");
+      }
+    }
     auto counts = upsert_items_in(tx.sql(), items);
     set_cursor_in(tx.sql(), source, cursor, now);
     tx.commit();

@@ -416,6 +416,26 @@ TEST_P(StoreConformance, LeasesAreHeldByOneHolderUntilTheyExpire) {
   EXPECT_EQ(all[1].expires_at, t(3));
 }
 
+// A page is stored only while the writer's lease is its own: after a takeover, the former
+// holder's page and cursor are refused, and nothing of them is stored.
+TEST_P(StoreConformance, PagesAreStoredOnlyUnderTheWritersLease) {
+  const auto ttl = std::chrono::milliseconds(60'000);
+  const auto fence = store_->claim_lease("source:desk", "a", t(0), ttl);
+  ASSERT_TRUE(fence);
+  const LeaseGuard mine{"source:desk", "a", *fence};
+  std::vector<Item> page{ticket("A1", 1)};
+  EXPECT_EQ(store_->store_page("desk", page, "c1", t(1), &mine).written, 1);
+  ASSERT_EQ(store_->claim_lease("source:desk", "b", t(2), ttl), 2);  // a's lease ran out; b took it
+  std::vector<Item> late{ticket("A2", 2)};
+  EXPECT_THROW(store_->store_page("desk", late, "c2", t(3), &mine), LeaseLost);
+  EXPECT_FALSE(store_->find_item("zendesk", "A2"));
+  EXPECT_EQ(store_->cursor("desk"), "c1");
+  const LeaseGuard theirs{"source:desk", "b", 2};
+  EXPECT_EQ(store_->store_page("desk", late, "c2", t(3), &theirs).written, 1);
+  const LeaseGuard never{"source:other", "a", 1};
+  EXPECT_THROW(store_->store_page("other", late, "x", t(3), &never), LeaseLost);
+}
+
 // Many claimers at once, each on its own connection: exactly one holds the lease.
 TEST_P(StoreConformance, ConcurrentClaimsLeaveOneHolder) {
   std::atomic<int> winners{0};

@@ -31,6 +31,7 @@ struct SyncOptions {
   bool collect_changes = false;             // report the items written and the versions they replaced
   std::function<bool()> stopping;           // checked before each request: stop between pages
   const std::atomic<bool>* abort = nullptr; // abandons a request in flight when it turns true
+  const store::LeaseGuard* lease = nullptr; // pages are stored only while this lease is held
 };
 
 struct SyncResult {

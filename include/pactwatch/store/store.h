@@ -208,6 +208,20 @@ struct LeaseRecord {
   std::int64_t fence = 0;  // grows by one each time the lease changes hands
 };
 
+// The lease a writer must still hold for its write to count (store_page checks it in the
+// page's own transaction).
+struct LeaseGuard {
+  std::string name;
+  std::string holder;
+  std::int64_t fence = 0;
+};
+
+// A write refused because the writer's lease has passed to another holder; nothing was stored.
+class LeaseLost : public StoreError {
+ public:
+  using StoreError::StoreError;
+};
+
 struct Migration {
   int version;
   std::string name;
@@ -269,8 +283,10 @@ class Store {
   UpsertCounts upsert_items(std::span<const Item> items);
   // Stores a page of a source and advances its cursor in the same transaction: the cursor can
   // never run ahead of stored data.
+  // With `guard`, the page is stored only while the guard's lease is still the holder's with the
+  // same fence (checked in the same transaction, the lease row locked); otherwise LeaseLost.
   UpsertCounts store_page(const std::string& source, std::span<const Item> items, const std::string& cursor,
-                          core::Instant now);
+                          core::Instant now, const LeaseGuard* guard = nullptr);
   [[nodiscard]] std::optional<Item> find_item(const std::string& source, const std::string& external_id);
   [[nodiscard]] std::int64_t count_items(const std::optional<std::string>& source = std::nullopt);
   // Every item attributed to a partner, ordered by source and external id.
