@@ -591,14 +591,13 @@ void Api::handle(const httplib::Request& req, httplib::Response& res) {
     for (const auto& r : route_table()) out.push_back({&r, split_path(r.pattern)});
     return out;
   }();
-  const auto* compiled = &compiled_routes;
   const auto started = std::chrono::steady_clock::now();
   res.set_header("Cache-Control", "no-store");
   const auto path = split_path(req.path);
   const Compiled* found = nullptr;
   std::map<std::string, std::string> params;
   std::string allow;
-  for (const auto& c : *compiled) {
+  for (const auto& c : compiled_routes) {
     std::map<std::string, std::string> p;
     if (!match_route(c.segments, path, p)) continue;
     if (req.method == c.route->method || (req.method == "HEAD" && std::string_view(c.route->method) == "GET")) {

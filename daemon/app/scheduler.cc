@@ -161,7 +161,7 @@ void Scheduler::run_source(const config::SourceConfig& s) {
           }
         };
         const auto r = sources::sync_source(s, *connector, store_, rules->partners, clock_, o);
-        if (r.stopped && !r.error.empty()) lost = true;  // the lease passed on while a page was in flight
+        if (r.lease_lost) lost = true;  // the lease passed on while a page was in flight
         changed.insert(changed.end(), r.changed.begin(), r.changed.end());
         previous.insert(previous.end(), r.previous.begin(), r.previous.end());
         if (!r.ok) {

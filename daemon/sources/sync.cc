@@ -376,10 +376,10 @@ SyncResult sync_source(const config::SourceConfig& source, Connector& connector,
   SyncResult r;
   try {
     r = sync_pages(source, connector, store, partners, clock, options);
-  } catch (const store::LeaseLost& e) {
+  } catch (const store::LeaseLost&) {
     // Another instance has taken the source over: not an error, this one just stops.
     r.stopped = true;
-    r.error = e.what();
+    r.lease_lost = true;
   } catch (const store::StoreError& e) {
     // The store failed mid-page: that page's transaction rolled back, the cursor with it.
     r.ok = false;

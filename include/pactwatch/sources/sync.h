@@ -49,6 +49,7 @@ struct SyncResult {
   std::chrono::milliseconds waited{0};
   std::string cursor;          // where the source stands afterwards
   bool stopped = false;        // stopped on request, between pages (not an error)
+  bool lease_lost = false;     // stopped because another instance took the source's lease over
   std::vector<store::Item> changed;   // with collect_changes: the items written
   std::vector<store::Item> previous;  // ... and the stored versions they replaced
 };
