@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "pactwatch/api/server.h"
+#include "pactwatch/app/cluster.h"
 #include "pactwatch/app/dispatcher.h"
 #include "pactwatch/app/evaluation_runner.h"
 #include "pactwatch/app/scheduler.h"
@@ -96,7 +97,8 @@ int serve(const config::Config& initial_config, const core::Clock& clock, const 
     spdlog::error("{}", password.error());
     return 1;
   }
-  auto opened = store::Store::open({config.database_url, *password, config.database_pool_size});
+  auto opened = store::Store::open({config.database_url, *password, config.database_pool_size, 0,
+                                    std::chrono::seconds(config.database_statement_timeout_s)});
   if (!opened) {
     spdlog::error("{}", opened.error());
     return 1;
@@ -168,8 +170,13 @@ int serve(const config::Config& initial_config, const core::Clock& clock, const 
     ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
   });
   http.Get("/livez", [](const httplib::Request&, httplib::Response& res) { res.set_content("ok\n", "text/plain"); });
-  http.Get("/metrics", [&db, &api](const httplib::Request&, httplib::Response& res) {
-    std::string body = sources::metrics().prometheus() + Dispatcher::prometheus() + evaluation_metrics() + api.prometheus();
+  // This instance's share of the partners when several share the database (docs/scaling.md). Its
+  // name, shard count and lease time hold until a restart.
+  Cluster cluster(*db, instance_name(config), config.cluster_shards,
+                  std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::seconds(config.cluster_lease_ttl_s)));
+  http.Get("/metrics", [&db, &api, &cluster, &clock](const httplib::Request&, httplib::Response& res) {
+    std::string body = sources::metrics().prometheus() + Dispatcher::prometheus() + evaluation_metrics() + api.prometheus() +
+                       cluster.prometheus(clock.now());
     body += "# HELP pactwatch_outbox_deliveries Notification deliveries by state (pending is the outbox depth).\n"
             "# TYPE pactwatch_outbox_deliveries gauge\n";
     try {
@@ -199,7 +206,7 @@ int serve(const config::Config& initial_config, const core::Clock& clock, const 
   std::thread http_thread([&] { http.listen_after_bind(); });
 
   auto make_scheduler = [&] {
-    auto s = std::make_unique<Scheduler>(io, *current, *db, [&] { return active.get(); }, clock);
+    auto s = std::make_unique<Scheduler>(io, *current, *db, [&] { return active.get(); }, clock, cluster);
     s->on_status = [](const std::string& line) { notify_systemd(("STATUS=" + line).c_str()); };
     return s;
   };
@@ -231,8 +238,11 @@ int serve(const config::Config& initial_config, const core::Clock& clock, const 
           spdlog::error("{} is invalid ({} problem(s)); keeping the config in force", config_path.string(), loaded.error().size());
         } else {
           if (loaded->listen_host != config.listen_host || loaded->listen_port != config.listen_port ||
-              loaded->database_url != config.database_url || loaded->database_pool_size != config.database_pool_size) {
-            spdlog::warn("the listen address and the database change only with a restart; the rest is applied now");
+              loaded->database_url != config.database_url || loaded->database_pool_size != config.database_pool_size ||
+              loaded->cluster_shards != config.cluster_shards || loaded->cluster_instance != config.cluster_instance ||
+              loaded->cluster_lease_ttl_s != config.cluster_lease_ttl_s) {
+            spdlog::warn("the listen address, the database and the cluster settings change only with a restart; the rest is "
+                         "applied now");
           }
           next = std::make_unique<config::Config>(std::move(*loaded));
         }
@@ -264,6 +274,7 @@ int serve(const config::Config& initial_config, const core::Clock& clock, const 
     reload_signal.cancel();
     watchdog.cancel();
     scheduler->stop();  // running syncs stop between pages; requests in flight are abandoned
+    cluster.leave();    // other instances take this one's shards at once, not after the lease time
     // The socket already listens (bind_to_port); wait for the accept loop to start before stopping it.
     for (int i = 0; i < 200 && !http.is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
     http.stop();

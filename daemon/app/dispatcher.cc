@@ -180,7 +180,7 @@ Dispatcher::Dispatcher(const config::Config& config, store::Store& store, const 
   }
 }
 
-DispatchStats Dispatcher::run_once() {
+DispatchStats Dispatcher::run_once(const std::function<bool()>& may_continue) {
   DispatchStats stats;
   for (const auto& ch : config_.channels) {
     if (disabled_.contains(ch.name)) continue;
@@ -195,6 +195,7 @@ DispatchStats Dispatcher::run_once() {
     }
     sources::HttpClient http({std::chrono::seconds(5), std::chrono::seconds(15), true, "pactwatch"});
     for (auto& d : due) {
+      if (may_continue && !may_continue()) return stats;
       const auto event = store_.outbox_event(d.event_id);
       if (!event) continue;
       // Routing: the channel's own filter, then the contract's notify block.

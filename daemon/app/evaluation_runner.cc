@@ -7,6 +7,9 @@
 #include <set>
 #include <tuple>
 
+#include <spdlog/spdlog.h>
+
+#include "pactwatch/app/cluster.h"
 #include "pactwatch/engine/evaluate.h"
 
 namespace pactwatch::app {
@@ -86,7 +89,8 @@ store::EvaluationRecord evaluation_record(const nlohmann::json& doc, std::string
 }
 
 RunStats EvaluationRunner::run(const std::vector<Job>& jobs, std::span<const store::Item> changed,
-                               std::span<const store::Item> previous, core::Instant as_of, core::Instant now) {
+                               std::span<const store::Item> previous, core::Instant as_of, core::Instant now,
+                               bool requeue_lost) {
   if (cache_as_of_ != as_of) {
     cache_.clear();
     cache_as_of_ = as_of;
@@ -148,7 +152,11 @@ RunStats EvaluationRunner::run(const std::vector<Job>& jobs, std::span<const sto
   stats.compute = std::chrono::duration_cast<std::chrono::microseconds>(computed - started);
   stats.evaluations = static_cast<std::int64_t>(records.size());
   try {
-    stats.status_changes = static_cast<std::int64_t>(store_.save_evaluations(records, now).size());
+    // The work ran from `now` for as long as the steady clock says.
+    stats.status_changes = cluster_ ? save_by_shard(jobs, records, now, now + std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                                                   std::chrono::steady_clock::now() - started),
+                                                    requeue_lost)
+                                    : static_cast<std::int64_t>(store_.save_evaluations(records, now).size());
   } catch (...) {
     cache_.clear();
     throw;
@@ -156,6 +164,43 @@ RunStats EvaluationRunner::run(const std::vector<Job>& jobs, std::span<const sto
   stats.save = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - computed);
   record_run(full_run_ ? "full" : "incremental", stats, full_run_ ? &records : nullptr);
   return stats;
+}
+
+store::QueuedEvaluation EvaluationRunner::request_for(const Job& job, core::Instant now) const {
+  return {job.contract->contract, job.contract->version, job.window.start, cluster_->shard_of(job.partner), job.partner, 0, now};
+}
+
+std::int64_t EvaluationRunner::save_by_shard(const std::vector<Job>& jobs, std::vector<store::EvaluationRecord>& records,
+                                             core::Instant now, core::Instant finished, bool requeue_lost) {
+  std::map<int, std::vector<std::size_t>> by_shard;  // in job order within each shard
+  for (std::size_t i = 0; i < jobs.size(); ++i) by_shard[cluster_->shard_of(jobs[i].partner)].push_back(i);
+  std::int64_t changes = 0;
+  std::vector<store::QueuedEvaluation> requeue;
+  for (const auto& [shard, indices] : by_shard) {
+    std::vector<store::EvaluationRecord> part;
+    store::SaveContext context;
+    for (auto i : indices) {
+      part.push_back(std::move(records[i]));
+      if (jobs[i].answers) context.answered.push_back(*jobs[i].answers);
+    }
+    context.guard = cluster_->guard_for_shard(shard, now);
+    try {
+      if (!context.guard) throw store::LeaseLost(shard_lease(shard) + " is no longer this instance's");
+      context.work = store::WorkEntry{context.guard->name, context.guard->holder, context.guard->fence, now, finished,
+                                      static_cast<std::int64_t>(part.size())};
+      changes += static_cast<std::int64_t>(store_.save_evaluations(part, now, &context).size());
+    } catch (const store::LeaseLost& e) {
+      // Another instance owns these partners now; it evaluates them on taking the shard over, and
+      // changed items are left in the queue for it.
+      spdlog::info("evaluation of {} period(s) not stored: {}", part.size(), e.what());
+      for (auto i : indices) {
+        cache_.erase(Key{jobs[i].contract->contract, jobs[i].contract->version, jobs[i].window.label});
+        if (requeue_lost && !jobs[i].answers) requeue.push_back(request_for(jobs[i], now));
+      }
+    }
+  }
+  store_.enqueue_evaluations(requeue, now);
+  return changes;
 }
 
 std::string evaluation_metrics() {
@@ -172,9 +217,17 @@ std::string evaluation_metrics() {
   return o;
 }
 
-RunStats EvaluationRunner::run_full(core::Instant as_of, core::Instant now) {
+RunStats EvaluationRunner::run_full(core::Instant as_of, core::Instant now, std::span<const int> shards) {
   std::vector<Job> jobs;
+  std::set<int> mine;
+  if (cluster_) {
+    const auto owned = cluster_->owned(now);
+    for (int sh : owned) {
+      if (shards.empty() || std::find(shards.begin(), shards.end(), sh) != shards.end()) mine.insert(sh);
+    }
+  }
   for (const auto& p : rules_.partners) {
+    if (cluster_ && !mine.contains(cluster_->shard_of(p.id))) continue;
     for (const auto& c : rules_.contracts) {
       if (c.partner != p.id) continue;
       const auto& cal = rules_.calendars.at(c.calendar);
@@ -184,9 +237,9 @@ RunStats EvaluationRunner::run_full(core::Instant as_of, core::Instant now) {
       // after it ends, and keeping it prepared lets them cost an incremental update.
       if (c.period.kind != rules::Period::Kind::rolling) {
         auto before = engine::period_containing(c, cal, window->start - std::chrono::milliseconds(1));
-        if (before && engine::in_effect_during(c, *before)) jobs.push_back({p.id, &c, *before});
+        if (before && engine::in_effect_during(c, *before)) jobs.push_back({p.id, &c, *before, std::nullopt});
       }
-      if (engine::in_effect_during(c, *window)) jobs.push_back({p.id, &c, *window});
+      if (engine::in_effect_during(c, *window)) jobs.push_back({p.id, &c, *window, std::nullopt});
     }
   }
   // A full run reads everything afresh.
@@ -217,13 +270,51 @@ RunStats EvaluationRunner::run_incremental(std::span<const store::Item> changed,
         auto window = engine::period_containing(c, cal, c.period.kind == rules::Period::Kind::rolling ? as_of : t);
         if (!window || window->start > as_of || !engine::in_effect_during(c, *window)) continue;
         if (c.period.kind == rules::Period::Kind::rolling && (t < window->start || t >= window->end)) continue;
-        wanted.emplace(std::tuple{c.partner, c.contract, c.version, window->label}, Job{c.partner, &c, *window});
+        wanted.emplace(std::tuple{c.partner, c.contract, c.version, window->label}, Job{c.partner, &c, *window, std::nullopt});
       }
     }
   }
   std::vector<Job> jobs;
-  for (auto& [key, job] : wanted) jobs.push_back(std::move(job));
-  return run(jobs, changed, previous, as_of, now);
+  std::vector<store::QueuedEvaluation> theirs;
+  for (auto& [key, job] : wanted) {
+    // Another instance's partner: its owner evaluates the period from the queue.
+    if (cluster_ && !cluster_->guard_for(job.partner, now)) theirs.push_back(request_for(job, now));
+    else jobs.push_back(std::move(job));
+  }
+  store_.enqueue_evaluations(theirs, now);
+  return run(jobs, changed, previous, as_of, now, true);
+}
+
+RunStats EvaluationRunner::run_queued(core::Instant as_of, core::Instant now) {
+  if (!cluster_) return {};
+  const auto shards = cluster_->owned(now);
+  std::vector<Job> jobs;
+  std::vector<store::QueuedEvaluation> obsolete;
+  for (auto& q : store_.queued_evaluations(shards)) {
+    const rules::ContractVersion* contract = nullptr;
+    for (const auto& c : rules_.contracts) {
+      if (c.contract == q.contract && c.version == q.version) contract = &c;
+    }
+    std::optional<engine::PeriodWindow> window;
+    if (contract) {
+      if (auto w = engine::period_containing(*contract, rules_.calendars.at(contract->calendar), q.period_start)) window = *w;
+    }
+    if (!contract || !window || window->start != q.period_start) {
+      obsolete.push_back(q);  // the contract changed since: nothing left to evaluate
+      continue;
+    }
+    // Read afresh: whatever was prepared here before predates the items that caused the request.
+    cache_.erase(Key{contract->contract, contract->version, window->label});
+    jobs.push_back({q.partner, contract, *window, q});
+  }
+  for (const auto& q : obsolete) {
+    store::SaveContext context;
+    context.answered.push_back(q);
+    context.guard = cluster_->guard_for_shard(q.shard, now);
+    if (context.guard) (void)store_.save_evaluations({}, now, &context);
+  }
+  if (jobs.empty()) return {};
+  return run(jobs, {}, {}, as_of, now);
 }
 
 }  // namespace pactwatch::app

@@ -9,6 +9,7 @@
 #include <random>
 #include <thread>
 
+#include "pactwatch/app/cluster.h"
 #include "pactwatch/app/dispatcher.h"
 #include "pactwatch/app/evaluation_runner.h"
 #include "pactwatch/sources/drop.h"
@@ -33,16 +34,17 @@ milliseconds first_delay(const config::SourceConfig& s) {
 
 }  // namespace
 
-Scheduler::Scheduler(boost::asio::io_context& io, const config::Config& config, store::Store& store, RulesSnapshot rules,
-                     const core::Clock& clock)
-    : io_(io), config_(config), store_(store), rules_(std::move(rules)), clock_(clock) {
-  instance_ = config.cluster_instance;
-  if (instance_.empty()) {
-    char host[256] = {};
-    ::gethostname(host, sizeof host - 1);
-    instance_ = std::string(host) + ":" + std::to_string(::getpid());
-  }
+std::string instance_name(const config::Config& config) {
+  if (!config.cluster_instance.empty()) return config.cluster_instance;
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  return std::string(host) + ":" + std::to_string(::getpid());
 }
+
+Scheduler::Scheduler(boost::asio::io_context& io, const config::Config& config, store::Store& store, RulesSnapshot rules,
+                     const core::Clock& clock, Cluster& cluster)
+    : io_(io), config_(config), cluster_(cluster), instance_(cluster.instance()), store_(store), rules_(std::move(rules)),
+      clock_(clock) {}
 
 Scheduler::~Scheduler() { stop(); }
 
@@ -53,7 +55,13 @@ void Scheduler::start() {
     schedule_source(s, first_delay(s));
   }
   full_timer_ = std::make_unique<boost::asio::steady_timer>(io_);
-  schedule_full(milliseconds(0));  // evaluate once at start-up
+  // The first heartbeat takes this instance's shards and evaluates them in full; the periodic full
+  // evaluation follows on its interval.
+  schedule_full(milliseconds(config_.full_evaluation_interval_s * 1000));
+  heartbeat_timer_ = std::make_unique<boost::asio::steady_timer>(io_);
+  schedule_heartbeat(milliseconds(0));
+  queue_timer_ = std::make_unique<boost::asio::steady_timer>(io_);
+  schedule_queue(milliseconds(1000));
   if (!config_.channels.empty()) {
     dispatcher_ = std::make_unique<Dispatcher>(config_, store_, clock_, rules_);
     dispatch_timer_ = std::make_unique<boost::asio::steady_timer>(io_);
@@ -67,7 +75,10 @@ void Scheduler::stop() {
   for (auto& [name, t] : timers_) t->cancel();
   if (full_timer_) full_timer_->cancel();
   if (dispatch_timer_) dispatch_timer_->cancel();
+  if (heartbeat_timer_) heartbeat_timer_->cancel();
+  if (queue_timer_) queue_timer_->cancel();
   pool_.join();  // running syncs stop between pages (their waits end early too)
+  heartbeat_pool_.join();
 }
 
 void Scheduler::schedule_source(const config::SourceConfig& s, milliseconds delay) {
@@ -218,6 +229,66 @@ void Scheduler::schedule_full(milliseconds delay) {
   });
 }
 
+void Scheduler::schedule_heartbeat(milliseconds delay) {
+  heartbeat_timer_->expires_after(delay);
+  heartbeat_timer_->async_wait([this](const boost::system::error_code& ec) {
+    if (ec || stopping_) return;
+    if (!heartbeating_.exchange(true)) {
+      boost::asio::post(heartbeat_pool_, [this] {
+        HeartbeatResult r;
+        bool ok = true;
+        try {
+          r = cluster_.heartbeat(clock_.now());
+        } catch (const std::exception& e) {
+          ok = false;
+          spdlog::error("cluster heartbeat: {}; the shards held expire unless renewed in time", e.what());
+        }
+        if (ok != cluster_ok_.exchange(ok) && ok) spdlog::info("cluster heartbeat: the database answers again");
+        if (!r.released.empty()) spdlog::info("cluster: {} shard(s) given back or lost ({} live instance(s))", r.released.size(), r.live_instances);
+        if (!r.taken.empty() && !stopping_) {
+          spdlog::info("cluster: took {} shard(s) ({} live instance(s)); evaluating their partners in full", r.taken.size(),
+                       r.live_instances);
+          boost::asio::post(pool_, [this, shards = r.taken] {
+            evaluate([&](EvaluationRunner& runner) {
+              const auto now = clock_.now();
+              const auto stats = runner.run_full(now, now, shards);
+              spdlog::info("full evaluation of {} shard(s) taken over: {} contract period(s) in {} ms, {} status change(s)",
+                           shards.size(), stats.evaluations, (stats.compute + stats.save).count() / 1000, stats.status_changes);
+            }, "full evaluation");
+            boost::asio::post(io_, [this, alive = std::weak_ptr<int>(life_)] {
+              if (!alive.expired()) publish();
+            });
+          });
+        }
+        heartbeating_ = false;
+      });
+    }
+    // Renew three times per lease time: one missed heartbeat does not lose the shards.
+    schedule_heartbeat(std::max(milliseconds(200), milliseconds(config_.cluster_lease_ttl_s * 1000 / 3)));
+  });
+}
+
+void Scheduler::schedule_queue(milliseconds delay) {
+  queue_timer_->expires_after(delay);
+  queue_timer_->async_wait([this](const boost::system::error_code& ec) {
+    if (ec || stopping_) return;
+    if (!queue_running_.exchange(true)) {
+      boost::asio::post(pool_, [this] {
+        evaluate([&](EvaluationRunner& runner) {
+          const auto now = clock_.now();
+          const auto stats = runner.run_queued(now, now);
+          if (stats.evaluations > 0) {
+            spdlog::info("evaluated {} contract period(s) other instances asked for: {} status change(s)", stats.evaluations,
+                         stats.status_changes);
+          }
+        }, "queued evaluation");
+        queue_running_ = false;
+      });
+    }
+    schedule_queue(milliseconds(1000));
+  });
+}
+
 void Scheduler::schedule_dispatch(milliseconds delay) {
   dispatch_timer_->expires_after(delay);
   dispatch_timer_->async_wait([this](const boost::system::error_code& ec) {
@@ -225,11 +296,29 @@ void Scheduler::schedule_dispatch(milliseconds delay) {
     if (!dispatching_.exchange(true)) {
       boost::asio::post(pool_, [this] {
         try {
+          // One instance at a time delivers (and writes reminders): the holder of the "notify"
+          // lease, renewed before every delivery. An instance that dies mid-send leaves that
+          // delivery pending; the next holder sends it again with the same event id.
+          const auto ttl = std::chrono::duration_cast<milliseconds>(std::chrono::seconds(config_.cluster_lease_ttl_s));
+          const auto fence = store_.claim_lease("notify", instance_, clock_.now(), ttl);
+          if (!fence) {
+            dispatching_ = false;
+            return;
+          }
+          auto still_ours = [this, ttl, f = *fence] {
+            if (stopping_) return false;
+            try {
+              const auto again = store_.claim_lease("notify", instance_, clock_.now(), ttl);
+              return again && *again == f;
+            } catch (const store::StoreError&) {
+              return false;
+            }
+          };
           if (config_.reminder_interval_s > 0) {
             const int n = store_.write_reminders(clock_.now(), std::chrono::seconds(config_.reminder_interval_s));
             if (n > 0) spdlog::info("notifications: {} reminder(s) of breaches still standing", n);
           }
-          const auto s = dispatcher_->run_once();
+          const auto s = dispatcher_->run_once(still_ours);
           if (s.delivered + s.retried + s.dead > 0) {
             spdlog::info("notifications: {} delivered, {} to retry, {} dead", s.delivered, s.retried, s.dead);
           }
@@ -247,7 +336,7 @@ void Scheduler::evaluate(const std::function<void(EvaluationRunner&)>& work, con
   std::lock_guard lock(evaluation_mutex_);
   const auto rules = rules_();
   try {
-    EvaluationRunner runner(*rules, store_);
+    EvaluationRunner runner(*rules, store_, &cluster_);
     work(runner);
     std::lock_guard s(status_mutex_);
     last_evaluation_ = core::format_rfc3339(clock_.now());
@@ -262,6 +351,7 @@ std::string Scheduler::status_line() const {
   std::string line = std::to_string(ok) + " source(s) ok, " + std::to_string(failing) + " failing";
   std::lock_guard lock(status_mutex_);
   line += last_evaluation_.empty() ? "; not evaluated yet" : "; last evaluation " + last_evaluation_;
+  line += "; " + std::to_string(cluster_.owned(clock_.now()).size()) + "/" + std::to_string(cluster_.shards()) + " shard(s)";
   return line;
 }
 

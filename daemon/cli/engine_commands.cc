@@ -42,7 +42,7 @@ std::unique_ptr<store::Store> open_store(const config::Config& c, const std::str
     std::cerr << password.error() << '\n';
     return nullptr;
   }
-  auto db = store::Store::open({url, *password, c.database_pool_size});
+  auto db = store::Store::open({url, *password, c.database_pool_size, 0, std::chrono::seconds(c.database_statement_timeout_s)});
   if (!db) {
     std::cerr << db.error() << '\n';
     return nullptr;

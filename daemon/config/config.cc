@@ -149,6 +149,17 @@ Result apply_lease_ttl(Config& c, std::string_view v) {
   c.cluster_lease_ttl_s = *s;
   return {};
 }
+Result apply_shards(Config& c, std::string_view v) { return apply_int_in(c.cluster_shards, v, 1, 4096); }
+Result apply_statement_timeout(Config& c, std::string_view v) {
+  if (v == "0" || v == "0s") {
+    c.database_statement_timeout_s = 0;
+    return {};
+  }
+  auto s = seconds(v);
+  if (!s || *s < 1 || *s > 86400) return std::unexpected("expected a duration from 1s to 24h (or 0s for no limit), such as 30s");
+  c.database_statement_timeout_s = *s;
+  return {};
+}
 Result apply_standing_cache(Config& c, std::string_view v) {
   if (v == "0" || v == "0s") {
     c.api_standing_cache_s = 0;
@@ -161,14 +172,18 @@ Result apply_standing_cache(Config& c, std::string_view v) {
 }
 
 // The one table of settings: defaults, validation and documentation.
-constexpr std::array<Setting, 17> kSettings{{
+constexpr std::array<Setting, 19> kSettings{{
     {"listen", "127.0.0.1:8080", "address", "Address and port of the HTTP server (health, metrics, API).", apply_listen},
     {"database.url", "sqlite:///var/lib/pactwatch/pactwatch.db", "url",
      "The store: sqlite:///path/to/file.db (embedded) or postgresql://user@host:port/db[?sslmode=...].", apply_database_url},
     {"database.password_file", "", "path", "File holding the PostgreSQL password (absolute path).", apply_password_file},
     {"database.password_credential", "", "string",
      "Name of a systemd credential (LoadCredential=) holding the PostgreSQL password.", apply_password_credential},
-    {"database.pool_size", "4", "integer", "Number of database connections kept open (1-256).", apply_pool_size},
+    {"database.pool_size", "4", "integer",
+     "Number of database connections kept open (1-256); see docs/scaling.md for sizing.", apply_pool_size},
+    {"database.statement_timeout", "30s", "duration",
+     "PostgreSQL only: a statement running longer is cancelled and its unit of work retried later (0s: no limit).",
+     apply_statement_timeout},
     {"rules_dir", "/etc/pactwatch/rules", "path", "Directory with partners.yaml, calendars/ and contracts/.", apply_rules_dir},
     {"log.level", "info", "enum", "trace, debug, info, warn, error, critical or off.", apply_log_level},
     {"log.format", "text", "enum", "text (human-readable, stderr) or json (one JSON object per line).", apply_log_format},
@@ -192,8 +207,13 @@ constexpr std::array<Setting, 17> kSettings{{
     {"cluster.instance", "", "string",
      "This instance's name in the leases of a shared database (default: host name and process id).", apply_instance},
     {"cluster.lease_ttl", "45s", "duration",
-     "How long a source stays with the instance polling it without a renewal; after that another instance takes it over.",
+     "How long a source, a partner shard or the notification queue stays with its instance without a renewal; after "
+     "that another instance takes it over (instances renew every third of it).",
      apply_lease_ttl},
+    {"cluster.shards", "64", "integer",
+     "Partners are divided into this many shards, each evaluated by one instance at a time (1-4096; the same on every "
+     "instance).",
+     apply_shards},
 }};
 
 // Names that may appear directly under `prefix` ("" for the top level), in table order.

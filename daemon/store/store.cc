@@ -157,11 +157,45 @@ std::size_t Store::lease() { return pool_->lease(); }
 void Store::release(std::size_t slot) { pool_->give_back(slot); }
 soci::session& Store::at(std::size_t slot) { return pool_->at(slot); }
 
+void SessionSetup::apply(soci::session& s) const {
+  if (backend == Backend::sqlite) {
+    s << "PRAGMA busy_timeout = 10000";
+    s << "PRAGMA journal_mode = WAL";
+    s << "PRAGMA synchronous = NORMAL";
+    s << "PRAGMA foreign_keys = ON";
+    return;
+  }
+  s << "SET client_min_messages = warning";
+  s << "SET statement_timeout = " + std::to_string(statement_timeout.count() * 1000);
+}
+
+void SessionSetup::revive(soci::session& s) const {
+  if (backend != Backend::postgresql) return;
+  // libpq marks a connection bad once a statement has failed on it for want of the server (a
+  // restart, a network cut): that unit of work failed, and the next one to draw this connection
+  // reconnects here, so the daemon resumes by itself once the server is back.
+  auto* be = static_cast<soci::postgresql_session_backend*>(s.get_backend());
+  if (be && be->conn_ && PQstatus(be->conn_) == CONNECTION_OK) return;
+  try {
+    s.reconnect();
+    apply(s);
+  } catch (const std::exception& e) {
+    throw StoreError(std::string("the database is unreachable: ") + e.what());
+  }
+}
+
 namespace {
 // A pooled connection held for the duration of a read.
 class Lease {
  public:
-  explicit Lease(soci::connection_pool& pool) : pool_(pool), slot_(pool.lease()) {}
+  Lease(soci::connection_pool& pool, const SessionSetup& setup) : pool_(pool), slot_(pool.lease()) {
+    try {
+      setup.revive(pool_.at(slot_));
+    } catch (...) {
+      pool_.give_back(slot_);
+      throw;
+    }
+  }
   ~Lease() { pool_.give_back(slot_); }
   Lease(const Lease&) = delete;
   Lease& operator=(const Lease&) = delete;
@@ -178,6 +212,8 @@ std::expected<std::unique_ptr<Store>, std::string> Store::open(const StoreOption
   if (!target) return std::unexpected(target.error());
   if (options.pool_size < 1) return std::unexpected("pool size must be at least 1");
   std::unique_ptr<Store> store(new Store(target->backend, options.pool_size));
+  store->setup_.backend = target->backend;
+  store->setup_.statement_timeout = options.statement_timeout;
   store->upsert_batch_ = options.upsert_batch ? options.upsert_batch : target->backend == Backend::postgresql ? 250 : 1;
   try {
     if (target->backend == Backend::sqlite) {
@@ -190,16 +226,9 @@ std::expected<std::unique_ptr<Store>, std::string> Store::open(const StoreOption
     }
     for (int i = 0; i < options.pool_size; ++i) {
       soci::session& s = store->pool_->at(static_cast<std::size_t>(i));
-      if (target->backend == Backend::sqlite) {
-        s.open(soci::sqlite3, "db=" + target->connect_string);
-        s << "PRAGMA busy_timeout = 10000";
-        s << "PRAGMA journal_mode = WAL";
-        s << "PRAGMA synchronous = NORMAL";
-        s << "PRAGMA foreign_keys = ON";
-      } else {
-        s.open(soci::postgresql, target->connect_string);
-        s << "SET client_min_messages = warning";
-      }
+      if (target->backend == Backend::sqlite) s.open(soci::sqlite3, "db=" + target->connect_string);
+      else s.open(soci::postgresql, target->connect_string);
+      store->setup_.apply(s);
     }
   } catch (const std::exception& e) {
     std::string msg = e.what();
@@ -216,7 +245,7 @@ std::expected<std::unique_ptr<Store>, std::string> Store::open(const StoreOption
 
 bool Store::ping() noexcept {
   try {
-    Lease l(*pool_);
+    Lease l(*pool_, setup_);
     int one = 0;
     l.sql() << "SELECT 1", soci::into(one);
     return one == 1;
@@ -230,6 +259,7 @@ bool Store::ping() noexcept {
 Transaction::Transaction(Store& store, Durability durability)
     : store_(store), slot_(store.lease()), session_(&store.at(slot_)), durability_(durability) {
   try {
+    store_.setup_.revive(*session_);
     if (store_.backend() == Backend::sqlite) {
       if (durability_ == Durability::full) *session_ << "PRAGMA synchronous = FULL";
       *session_ << "BEGIN IMMEDIATE";
@@ -294,7 +324,7 @@ std::vector<Migration> applied_migrations(soci::session& sql) {
 SchemaStatus Store::schema_status() {
   return wrap("schema status", [&] {
     SchemaStatus st{backend_, 0, 0, {}};
-    Lease l(*pool_);
+    Lease l(*pool_, setup_);
     std::vector<Migration> applied;
     if (has_version_table(l.sql(), backend_)) applied = applied_migrations(l.sql());
     for (const auto& m : migrations_for(backend_)) {
@@ -315,7 +345,7 @@ SchemaStatus Store::schema_status() {
 
 int Store::migrate(core::Instant now) {
   return wrap("migration", [&] {
-    Lease l(*pool_);
+    Lease l(*pool_, setup_);
     soci::session& sql = l.sql();
     if (backend_ == Backend::postgresql) {
       // Several instances may start at once: one migrates, the others wait and find nothing to do.
@@ -398,7 +428,7 @@ void Store::sync_partners(std::span<const Partner> partners, core::Instant now) 
 
 std::vector<Partner> Store::partners() {
   return wrap("partner list", [&] {
-    Lease l(*pool_);
+    Lease l(*pool_, setup_);
     std::vector<Partner> out;
     soci::rowset<soci::row> rows = (l.sql().prepare << "SELECT id, name, kind, tier, active FROM partners ORDER BY id");
     for (const auto& r : rows) {
@@ -557,23 +587,24 @@ UpsertCounts Store::upsert_items(std::span<const Item> items) {
   });
 }
 
+void Store::check_lease_in(soci::session& sql, const LeaseGuard& guard, const char* consequence) {
+  // SQLite's transaction holds the write lock already (BEGIN IMMEDIATE); PostgreSQL locks the
+  // lease row, so a takeover waits for this transaction to commit.
+  std::string holder;
+  long long fence = 0;
+  sql << std::string("SELECT holder, fence FROM leases WHERE name = :n") + (backend_ == Backend::postgresql ? " FOR UPDATE" : ""),
+      soci::use(guard.name, "n"), soci::into(holder), soci::into(fence);
+  if (!sql.got_data() || holder != guard.holder || fence != guard.fence) {
+    throw LeaseLost("lease " + guard.name + " has passed to " + (holder.empty() ? std::string("nobody") : holder) + "; " +
+                    consequence);
+  }
+}
+
 UpsertCounts Store::store_page(const std::string& source, std::span<const Item> items, const std::string& cursor,
                                core::Instant now, const LeaseGuard* guard) {
   return wrap("page store", [&] {
     Transaction tx(*this, Durability::normal);
-    if (guard) {
-      // SQLite's transaction holds the write lock already (BEGIN IMMEDIATE); PostgreSQL locks the
-      // lease row, so a takeover waits for this page to commit.
-      std::string holder;
-      long long fence = 0;
-      tx.sql() << std::string("SELECT holder, fence FROM leases WHERE name = :n") +
-                      (backend_ == Backend::postgresql ? " FOR UPDATE" : ""),
-          soci::use(guard->name, "n"), soci::into(holder), soci::into(fence);
-      if (!tx.sql().got_data() || holder != guard->holder || fence != guard->fence) {
-        throw LeaseLost("lease " + guard->name + " has passed to " + (holder.empty() ? std::string("nobody") : holder) +
-                        "; the page was not stored");
-      }
-    }
+    if (guard) check_lease_in(tx.sql(), *guard, "the page was not stored");
     auto counts = upsert_items_in(tx.sql(), items);
     set_cursor_in(tx.sql(), source, cursor, now);
     tx.commit();
@@ -583,7 +614,7 @@ UpsertCounts Store::store_page(const std::string& source, std::span<const Item> 
 
 std::optional<Item> Store::find_item(const std::string& source, const std::string& external_id) {
   return wrap("item lookup", [&]() -> std::optional<Item> {
-    Lease l(*pool_);
+    Lease l(*pool_, setup_);
     Item item;
     long long created = 0, first_reply = 0, solved = 0, updated = 0, amount = 0;
     soci::indicator partner_ind = soci::i_ok, created_ind = soci::i_ok, first_reply_ind = soci::i_ok,
@@ -653,7 +684,7 @@ std::vector<Item> fetch_all(soci::statement& st, const ItemRow& row) {
 
 std::vector<Item> Store::items_of_partner(const std::string& partner_id) {
   return wrap("item query", [&] {
-    Lease l(*pool_);
+    Lease l(*pool_, setup_);
     ItemRow row;
     auto prep = (l.sql().prepare << std::string(ItemRow::kColumns) + "WHERE partner_id = :p ORDER BY source, external_id");
     row.bind(prep);
@@ -665,7 +696,7 @@ std::vector<Item> Store::items_of_partner(const std::string& partner_id) {
 
 std::vector<Item> Store::items_for_period(const std::string& partner_id, core::Instant start, core::Instant end) {
   return wrap("item query", [&] {
-    Lease l(*pool_);
+    Lease l(*pool_, setup_);
     ItemRow row;
     const long long s = core::to_unix_ms(start), e = core::to_unix_ms(end);
     auto prep = (l.sql().prepare << std::string(ItemRow::kColumns) +
@@ -681,7 +712,7 @@ std::vector<Item> Store::items_for_period(const std::string& partner_id, core::I
 
 std::vector<Item> Store::items_of_kind(const std::string& partner_id, const std::string& kind) {
   return wrap("item query", [&] {
-    Lease l(*pool_);
+    Lease l(*pool_, setup_);
     ItemRow row;
     auto prep = (l.sql().prepare << std::string(ItemRow::kColumns) +
                                         "WHERE partner_id = :p AND kind = :k ORDER BY source, external_id");
@@ -694,7 +725,7 @@ std::vector<Item> Store::items_of_kind(const std::string& partner_id, const std:
 
 std::int64_t Store::count_items(const std::optional<std::string>& source) {
   return wrap("item count", [&] {
-    Lease l(*pool_);
+    Lease l(*pool_, setup_);
     long long n = 0;
     if (source) {
       l.sql() << "SELECT count(*) FROM items WHERE source = :s", soci::use(*source), soci::into(n);
@@ -725,7 +756,7 @@ void Store::set_cursor(const std::string& source, const std::string& cursor, cor
 
 std::optional<std::string> Store::cursor(const std::string& source) {
   return wrap("cursor lookup", [&]() -> std::optional<std::string> {
-    Lease l(*pool_);
+    Lease l(*pool_, setup_);
     std::string c;
     l.sql() << "SELECT cursor FROM source_cursors WHERE source = :s", soci::use(source), soci::into(c);
     if (!l.sql().got_data()) return std::nullopt;
@@ -768,13 +799,100 @@ std::vector<StatusChange> Store::save_evaluation(const EvaluationRecord& r, core
   return save_evaluations(std::span<const EvaluationRecord>(&r, 1), now);
 }
 
-std::vector<StatusChange> Store::save_evaluations(std::span<const EvaluationRecord> records, core::Instant now) {
+std::vector<StatusChange> Store::save_evaluations(std::span<const EvaluationRecord> records, core::Instant now,
+                                                  const SaveContext* context) {
   return wrap("evaluation save", [&] {
     Transaction tx(*this, Durability::full);
+    if (context && context->guard) check_lease_in(tx.sql(), *context->guard, "the evaluations were not stored");
     std::vector<StatusChange> changes;
     for (const auto& r : records) save_evaluation_in(tx.sql(), r, now, changes);
+    if (context) {
+      for (const auto& q : context->answered) {
+        // Asked again meanwhile (a newer generation): the request stays for the next round.
+        std::string contract = q.contract;
+        int version = q.version;
+        long long start = core::to_unix_ms(q.period_start), generation = q.generation;
+        tx.sql() << "DELETE FROM evaluation_queue WHERE contract = :c AND version = :v AND period_start = :s AND generation = :g",
+            soci::use(contract), soci::use(version), soci::use(start), soci::use(generation);
+      }
+      if (const auto& w = context->work) {
+        std::string lease = w->lease, holder = w->holder;
+        long long fence = w->fence, started = core::to_unix_ms(w->started_at), finished = core::to_unix_ms(w->finished_at),
+                  periods = w->periods, cutoff = core::to_unix_ms(now - std::chrono::days(7));
+        tx.sql() << "INSERT INTO work_log (lease, holder, fence, started_at, finished_at, periods) VALUES (:l, :h, :f, :s, :e, :p)",
+            soci::use(lease), soci::use(holder), soci::use(fence), soci::use(started), soci::use(finished), soci::use(periods);
+        tx.sql() << "DELETE FROM work_log WHERE started_at < :c", soci::use(cutoff);
+      }
+    }
     tx.commit();
     return changes;
+  });
+}
+
+void Store::enqueue_evaluations(std::span<const QueuedEvaluation> requests, core::Instant now) {
+  if (requests.empty()) return;
+  wrap("evaluation request", [&] {
+    Transaction tx(*this, Durability::full);
+    for (const auto& q : requests) {
+      std::string contract = q.contract, partner = q.partner;
+      int version = q.version, shard = q.shard;
+      long long start = core::to_unix_ms(q.period_start), at = core::to_unix_ms(now);
+      tx.sql() << "INSERT INTO evaluation_queue (contract, version, period_start, shard, partner, generation, requested_at) "
+                  "VALUES (:c, :v, :s, :sh, :p, 1, :a) ON CONFLICT (contract, version, period_start) DO UPDATE SET "
+                  "generation = evaluation_queue.generation + 1, requested_at = excluded.requested_at",
+          soci::use(contract), soci::use(version), soci::use(start), soci::use(shard), soci::use(partner), soci::use(at);
+    }
+    tx.commit();
+    return 0;
+  });
+}
+
+std::vector<QueuedEvaluation> Store::queued_evaluations(std::span<const int> shards, std::size_t limit) {
+  if (shards.empty()) return {};
+  return wrap("evaluation queue", [&] {
+    std::string in;
+    for (int sh : shards) in += (in.empty() ? "" : ", ") + std::to_string(sh);  // integers only
+    Lease l(*pool_, setup_);
+    QueuedEvaluation q;
+    long long start = 0, generation = 0, at = 0;
+    soci::statement st = (l.sql().prepare << "SELECT contract, version, period_start, shard, partner, generation, requested_at "
+                                             "FROM evaluation_queue WHERE shard IN (" + in +
+                                             ") ORDER BY requested_at, contract, version, period_start LIMIT " + std::to_string(limit),
+                          soci::into(q.contract), soci::into(q.version), soci::into(start), soci::into(q.shard),
+                          soci::into(q.partner), soci::into(generation), soci::into(at));
+    st.execute();
+    std::vector<QueuedEvaluation> out;
+    while (st.fetch()) {
+      q.period_start = core::from_unix_ms(start);
+      q.generation = generation;
+      q.requested_at = core::from_unix_ms(at);
+      out.push_back(q);
+    }
+    return out;
+  });
+}
+
+std::vector<WorkEntry> Store::work_log(const std::optional<std::string>& lease) {
+  return wrap("work log", [&] {
+    Lease l(*pool_, setup_);
+    std::string name = lease.value_or("");
+    WorkEntry w;
+    long long fence = 0, started = 0, finished = 0, periods = 0;
+    // Every lease when none is given ('' is no lease's name).
+    soci::statement st = (l.sql().prepare << "SELECT lease, holder, fence, started_at, finished_at, periods FROM work_log "
+                                             "WHERE lease = :l OR :a = '' ORDER BY seq",
+                          soci::use(name, "l"), soci::use(name, "a"), soci::into(w.lease), soci::into(w.holder),
+                          soci::into(fence), soci::into(started), soci::into(finished), soci::into(periods));
+    st.execute();
+    std::vector<WorkEntry> out;
+    while (st.fetch()) {
+      w.fence = fence;
+      w.started_at = core::from_unix_ms(started);
+      w.finished_at = core::from_unix_ms(finished);
+      w.periods = periods;
+      out.push_back(w);
+    }
+    return out;
   });
 }
 
@@ -825,7 +943,7 @@ void Store::save_evaluation_in(soci::session& sql, const EvaluationRecord& r, co
 
 std::optional<std::string> Store::evaluation_document(const std::string& contract, int version, const std::string& period) {
   return wrap("evaluation lookup", [&]() -> std::optional<std::string> {
-    Lease l(*pool_);
+    Lease l(*pool_, setup_);
     std::string doc;
     l.sql() << "SELECT document FROM evaluations WHERE contract = :c AND version = :v AND period = :p", soci::use(contract),
         soci::use(version), soci::use(period), soci::into(doc);
@@ -836,7 +954,7 @@ std::optional<std::string> Store::evaluation_document(const std::string& contrac
 
 std::vector<StatusChange> Store::status_changes(const std::optional<std::string>& contract) {
   return wrap("status change list", [&] {
-    Lease l(*pool_);
+    Lease l(*pool_, setup_);
     std::vector<StatusChange> out;
     StatusChange c;
     std::string from;
@@ -923,7 +1041,7 @@ void Store::close_statements(std::span<const StatementRecord> statements) {
 
 std::optional<StatementRecord> Store::closed_statement(const std::string& contract, int version, const std::string& period) {
   return wrap("statement lookup", [&]() -> std::optional<StatementRecord> {
-    Lease l(*pool_);
+    Lease l(*pool_, setup_);
     StatementRow row;
     auto prep = (l.sql().prepare << std::string(StatementRow::kColumns) +
                                         "WHERE contract = :c AND version = :v AND period = :p");
@@ -938,7 +1056,7 @@ std::optional<StatementRecord> Store::closed_statement(const std::string& contra
 
 std::vector<StatementRecord> Store::closed_statements(const std::string& contract) {
   return wrap("statement list", [&] {
-    Lease l(*pool_);
+    Lease l(*pool_, setup_);
     StatementRow row;
     auto prep = (l.sql().prepare << std::string(StatementRow::kColumns) +
                                         "WHERE contract = :c ORDER BY period_start, version");
@@ -1022,7 +1140,7 @@ struct DeliveryRow {
 
 std::vector<OutboxEvent> Store::outbox_events(std::size_t limit) {
   return wrap("outbox list", [&] {
-    Lease l(*pool_);
+    Lease l(*pool_, setup_);
     EventRow row;
     auto prep = (l.sql().prepare << std::string(EventRow::kColumns) + "ORDER BY created_at, id LIMIT " + std::to_string(limit));
     row.bind(prep);
@@ -1036,7 +1154,7 @@ std::vector<OutboxEvent> Store::outbox_events(std::size_t limit) {
 
 std::optional<OutboxEvent> Store::outbox_event(const std::string& id) {
   return wrap("outbox lookup", [&]() -> std::optional<OutboxEvent> {
-    Lease l(*pool_);
+    Lease l(*pool_, setup_);
     EventRow row;
     auto prep = (l.sql().prepare << std::string(EventRow::kColumns) + "WHERE id = :i");
     row.bind(prep);
@@ -1092,7 +1210,7 @@ void Store::update_delivery(const Delivery& d) {
 
 std::vector<Delivery> Store::deliveries(const std::optional<std::string>& status) {
   return wrap("delivery list", [&] {
-    Lease l(*pool_);
+    Lease l(*pool_, setup_);
     DeliveryRow row;
     const std::string filter = status.value_or("");
     auto prep = (l.sql().prepare << std::string(DeliveryRow::kColumns) +
@@ -1124,7 +1242,7 @@ int Store::retry_deliveries(const std::string& event_id, core::Instant now) {
 
 std::map<std::string, std::int64_t> Store::delivery_counts() {
   return wrap("delivery counts", [&] {
-    Lease l(*pool_);
+    Lease l(*pool_, setup_);
     std::map<std::string, std::int64_t> out;
     std::string status;
     long long n = 0;
@@ -1138,7 +1256,7 @@ std::map<std::string, std::int64_t> Store::delivery_counts() {
 std::optional<std::string> Store::rule_status(const std::string& contract, int version, const std::string& period,
                                              const std::string& rule) {
   return wrap("rule status", [&]() -> std::optional<std::string> {
-    Lease l(*pool_);
+    Lease l(*pool_, setup_);
     std::string status;
     l.sql() << "SELECT status FROM rule_statuses WHERE contract = :c AND version = :v AND period = :p AND rule = :r",
         soci::use(contract), soci::use(version), soci::use(period), soci::use(rule), soci::into(status);
@@ -1215,7 +1333,7 @@ struct TokenRow {
 
 std::vector<OutboxEvent> Store::outbox_events_after(core::Instant at, const std::string& id, std::size_t limit) {
   return wrap("outbox page", [&] {
-    Lease l(*pool_);
+    Lease l(*pool_, setup_);
     EventRow row;
     const long long ms = core::to_unix_ms(at);
     auto prep = (l.sql().prepare << std::string(EventRow::kColumns) +
@@ -1233,7 +1351,7 @@ std::vector<OutboxEvent> Store::outbox_events_after(core::Instant at, const std:
 
 std::vector<Delivery> Store::deliveries_of(const std::string& event_id) {
   return wrap("event deliveries", [&] {
-    Lease l(*pool_);
+    Lease l(*pool_, setup_);
     DeliveryRow row;
     auto prep = (l.sql().prepare << std::string(DeliveryRow::kColumns) + "WHERE event_id = :e ORDER BY channel");
     row.bind(prep);
@@ -1281,7 +1399,7 @@ void Store::create_token(const ApiToken& token, int max_live_per_partner, core::
 
 std::optional<ApiToken> Store::token_by_hash(const std::string& sha256) {
   return wrap("token lookup", [&]() -> std::optional<ApiToken> {
-    Lease l(*pool_);
+    Lease l(*pool_, setup_);
     TokenRow row;
     auto prep = (l.sql().prepare << std::string(TokenRow::kColumns) + "WHERE sha256 = :h");
     row.bind(prep);
@@ -1295,7 +1413,7 @@ std::optional<ApiToken> Store::token_by_hash(const std::string& sha256) {
 
 std::vector<ApiToken> Store::tokens() {
   return wrap("token list", [&] {
-    Lease l(*pool_);
+    Lease l(*pool_, setup_);
     TokenRow row;
     auto prep = (l.sql().prepare << std::string(TokenRow::kColumns) + "ORDER BY created_at, id");
     row.bind(prep);
@@ -1333,7 +1451,7 @@ void Store::append_audit(const AuditEntry& e) {
 
 std::vector<AuditEntry> Store::audit_log(std::size_t limit, std::optional<std::int64_t> before) {
   return wrap("audit list", [&] {
-    Lease l(*pool_);
+    Lease l(*pool_, setup_);
     AuditEntry e;
     long long seq = 0, at = 0;
     const long long below = before ? static_cast<long long>(*before) : std::numeric_limits<long long>::max();
@@ -1388,7 +1506,7 @@ bool Store::release_lease(const std::string& name, const std::string& holder) {
 
 std::vector<LeaseRecord> Store::leases() {
   return wrap("lease list", [&] {
-    Lease l(*pool_);
+    Lease l(*pool_, setup_);
     LeaseRecord r;
     long long until = 0, fence = 0;
     soci::statement st = (l.sql().prepare << "SELECT name, holder, expires_at, fence FROM leases ORDER BY name", soci::into(r.name),

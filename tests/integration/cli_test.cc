@@ -122,9 +122,10 @@ TEST(Cli, DbMigrateAndStatus) {
   EXPECT_NE(before.out.find("0004  0004_outbox  pending"), std::string::npos) << before.out;
   EXPECT_NE(before.out.find("0005  0005_api  pending"), std::string::npos) << before.out;
   EXPECT_NE(before.out.find("0006  0006_leases  pending"), std::string::npos) << before.out;
+  EXPECT_NE(before.out.find("0007  0007_cluster  pending"), std::string::npos) << before.out;
   auto m = run({kBinary, "db", "migrate", "-c", d.config.string()});
   EXPECT_EQ(m.exit_code, 0) << m.err;
-  EXPECT_NE(m.out.find("applied 6 migration(s); schema version 6 of 6"), std::string::npos) << m.out;
+  EXPECT_NE(m.out.find("applied 7 migration(s); schema version 7 of 7"), std::string::npos) << m.out;
   auto again = run({kBinary, "db", "migrate", "-c", d.config.string()});
   EXPECT_NE(again.out.find("applied 0 migration(s)"), std::string::npos) << again.out;
   auto after = run({kBinary, "db", "status", "-c", d.config.string()});
@@ -522,9 +523,15 @@ void serve_and_stop(const std::string& db_url, int stop_signal) {
   auto body = nlohmann::json::parse(ready->body);
   EXPECT_EQ(body["status"], "ready");
   EXPECT_EQ(body["checks"]["store"], "ok");
+  // The first heartbeat takes every shard and evaluates them in full.
   auto metrics = c.Get("/metrics");
+  for (int i = 0; i < 100 && metrics && metrics->body.find("pactwatch_evaluation_runs_total{kind=\"full\"} 1") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(50ms);
+    metrics = c.Get("/metrics");
+  }
   ASSERT_TRUE(metrics);
   EXPECT_EQ(metrics->status, 200);
+  EXPECT_NE(metrics->body.find("pactwatch_cluster_shards_owned 64\n"), std::string::npos) << metrics->body;
   EXPECT_NE(metrics->body.find("# TYPE pactwatch_source_requests_total counter"), std::string::npos) << metrics->body;
   EXPECT_NE(metrics->body.find("# TYPE pactwatch_outbox_deliveries gauge"), std::string::npos) << metrics->body;
   EXPECT_NE(metrics->body.find("pactwatch_evaluation_runs_total{kind=\"full\"} 1"), std::string::npos) << metrics->body;
@@ -786,11 +793,13 @@ TEST(Serve, TwoInstancesPollASourceOneAtATimeAndTakeOverOnDeath) {
   EXPECT_GE(taken, 1) << second.err();
   auto s = store::Store::open({db, "", 1});
   ASSERT_TRUE(s);
-  const auto leases = (*s)->leases();
-  ASSERT_EQ(leases.size(), 1u);
-  EXPECT_EQ(leases[0].name, "source:desk");
-  EXPECT_EQ(leases[0].holder, "beta");
-  EXPECT_EQ(leases[0].fence, 2) << "handed over once";
+  std::optional<store::LeaseRecord> desk;
+  for (const auto& l : (*s)->leases()) {
+    if (l.name == "source:desk") desk = l;
+  }
+  ASSERT_TRUE(desk);
+  EXPECT_EQ(desk->holder, "beta");
+  EXPECT_EQ(desk->fence, 2) << "handed over once";
   second.signal(SIGTERM);
   EXPECT_EQ(second.wait(10s), 0);
   fake.stop();

@@ -4,6 +4,7 @@
 
 #include <atomic>
 
+#include "pactwatch/app/cluster.h"
 #include "pactwatch/app/evaluation_runner.h"
 #include "pactwatch/core/diagnostic.h"
 #include "pactwatch/engine/evaluate.h"
@@ -136,6 +137,166 @@ TEST_P(EvaluationRunnerTest, IncrementalTouchesOnlyAffectedPartnerPeriods) {
   store::Item orphan = one;
   orphan.partner_id.reset();
   EXPECT_EQ(runner.run_incremental(std::vector<store::Item>{orphan}, {}, T("2026-11-01T00:00:00Z"), T("2026-11-01T00:00:00Z")).evaluations, 0);
+}
+
+// Who holds which shard, from the leases table: each shard at most once, by construction of the
+// table (one row per lease); checked against every instance's own view.
+std::map<int, std::string> shard_holders(store::Store& db, core::Instant now) {
+  std::map<int, std::string> out;
+  for (const auto& l : db.leases()) {
+    if (l.name.starts_with("shard:") && l.expires_at > now) out[std::stoi(l.name.substr(6))] = l.holder;
+  }
+  return out;
+}
+
+TEST_P(EvaluationRunnerTest, ShardsAreDividedFairlyAndTakenOverWhenAnInstanceDies) {
+  auto db = fresh_store("cluster");
+  const auto ttl = std::chrono::milliseconds(30'000);
+  std::vector<std::unique_ptr<Cluster>> members;
+  for (const char* name : {"a", "b", "c"}) members.push_back(std::make_unique<Cluster>(*db, name, 16, ttl));
+  core::Instant now = T("2026-06-01T00:00:00Z");
+  auto round = [&](std::size_t alive) {
+    for (std::size_t i = 0; i < alive; ++i) (void)members[i]->heartbeat(now);
+    now += std::chrono::seconds(10);  // a third of the lease time, as serve does
+  };
+  // Every instance's view agrees with the table, and no shard is in two views.
+  auto check_views = [&](std::size_t alive) {
+    const auto holders = shard_holders(*db, now);
+    std::map<int, int> seen;
+    for (std::size_t i = 0; i < alive; ++i) {
+      for (int s : members[i]->owned(now)) {
+        ++seen[s];
+        EXPECT_EQ(holders.at(s), members[i]->instance()) << "shard " << s;
+      }
+    }
+    for (const auto& [s, n] : seen) EXPECT_EQ(n, 1) << "shard " << s << " held twice";
+    return seen.size();
+  };
+  round(1);
+  EXPECT_EQ(members[0]->owned(now).size(), 16u) << "alone, a takes every shard";
+  for (int i = 0; i < 4; ++i) {
+    round(3);
+    check_views(3);
+  }
+  // Three live instances: shares of at most ceil(16/3) = 6, every shard covered.
+  EXPECT_EQ(check_views(3), 16u);
+  for (const auto& m : members) EXPECT_LE(m->owned(now).size(), 6u) << m->instance();
+  for (const auto& m : members) EXPECT_GE(m->owned(now).size(), 4u) << m->instance();
+  // c dies (stops renewing): after its lease time a and b share everything, 8 each.
+  const auto c_had = members[2]->owned(now);
+  core::Instant died = now;
+  for (int i = 0; i < 6; ++i) {
+    round(2);
+    check_views(2);
+  }
+  EXPECT_EQ(check_views(2), 16u);
+  EXPECT_EQ(members[0]->owned(now).size(), 8u);
+  EXPECT_EQ(members[1]->owned(now).size(), 8u);
+  const auto holders = shard_holders(*db, now);
+  for (int s : c_had) EXPECT_NE(holders.at(s), "c") << "shard " << s;
+  EXPECT_LE(now - died, ttl + std::chrono::seconds(30)) << "taken over within the lease time and a few heartbeats";
+  // A clean leave hands everything over at once.
+  members[0]->leave();
+  EXPECT_EQ(members[0]->owned(now).size(), 0u);
+  (void)members[1]->heartbeat(now);
+  EXPECT_EQ(members[1]->owned(now).size(), 16u) << "b takes a's shards at once: a gave back its membership too";
+}
+
+TEST_P(EvaluationRunnerTest, ShardedRunsStoreOwnedPartnersAndQueueTheRestForTheirOwner) {
+  ASSERT_TRUE(sources::generate(dir_.path() / "gen", {12, 1500, 5, 2026}));
+  auto rules = rules::load_rule_set(dir_.path() / "gen/rules");
+  ASSERT_TRUE(rules);
+  auto base = load(dir_.path() / "gen/tickets.ndjson", "tickets", *rules);
+  const core::Instant as_of = T("2026-06-20T12:00:00Z");
+  const core::Instant now = T("2026-06-20T12:00:05Z");
+  auto db = fresh_store("sharded");
+  db->upsert_items(base);
+  const auto ttl = std::chrono::milliseconds(600'000);
+  Cluster a(*db, "a", 4, ttl), b(*db, "b", 4, ttl);
+  (void)a.heartbeat(now);
+  (void)b.heartbeat(now);
+  (void)a.heartbeat(now);  // gives back half
+  (void)b.heartbeat(now);  // takes it
+  ASSERT_EQ(a.owned(now).size(), 2u);
+  ASSERT_EQ(b.owned(now).size(), 2u);
+
+  EvaluationRunner ra(*rules, *db, &a), rb(*rules, *db, &b);
+  const auto sa = ra.run_full(as_of, now);
+  const auto sb = rb.run_full(as_of, now);
+  EXPECT_EQ(sa.evaluations + sb.evaluations, 24) << "12 partners, two periods each, split between a and b";
+  EXPECT_GT(sa.evaluations, 0);
+  EXPECT_GT(sb.evaluations, 0);
+  // The work log names the owner and fence of each shard's work.
+  for (const auto& w : db->work_log()) {
+    const int shard = std::stoi(w.lease.substr(6));
+    EXPECT_EQ(w.holder, (a.guard_for_shard(shard, now) ? "a" : "b"));
+    EXPECT_EQ(w.fence, (w.holder == "a" ? a : b).guard_for_shard(shard, now)->fence);
+  }
+
+  // Items of every partner change on a's watch: a evaluates its own and queues b's.
+  std::vector<store::Item> changed, previous;
+  for (std::size_t i = 0; i < base.size(); i += 41) {
+    store::Item c = base[i];
+    previous.push_back(c);
+    c.priority = "urgent";
+    c.updated_at = c.updated_at + std::chrono::hours(48);
+    changed.push_back(c);
+  }
+  db->upsert_items(changed);
+  (void)ra.run_incremental(changed, previous, as_of, now);
+  const auto queued = db->queued_evaluations(b.owned(now));
+  EXPECT_FALSE(queued.empty());
+  EXPECT_TRUE(db->queued_evaluations(a.owned(now)).empty()) << "a evaluated its own partners itself";
+  for (const auto& q : queued) EXPECT_TRUE(b.guard_for(q.partner, now)) << q.partner;
+  const auto answered = rb.run_queued(as_of, now);
+  EXPECT_EQ(answered.evaluations, static_cast<std::int64_t>(queued.size()));
+  EXPECT_TRUE(db->queued_evaluations(b.owned(now)).empty()) << "answered requests leave the queue";
+
+  // The result equals one instance evaluating everything from scratch.
+  auto single = fresh_store("single");
+  single->upsert_items(base);
+  single->upsert_items(changed);
+  EvaluationRunner one(*rules, *single);
+  (void)one.run_full(as_of, now);
+  for (const auto& c : rules->contracts) {
+    const auto w = engine::period_containing(c, rules->calendars.at(c.calendar), as_of);
+    auto x = db->evaluation_document(c.contract, c.version, w->label);
+    auto y = single->evaluation_document(c.contract, c.version, w->label);
+    ASSERT_TRUE(x && y) << c.contract;
+    EXPECT_EQ(*x, *y) << c.contract;
+  }
+
+  // A request made again while being answered stays for the next round (its generation moved on).
+  const auto some = db->queued_evaluations(b.owned(now));
+  EXPECT_TRUE(some.empty());
+  store::QueuedEvaluation q{rules->contracts[0].contract, rules->contracts[0].version, T("2026-06-01T00:00:00Z"),
+                            a.shard_of(rules->contracts[0].partner), rules->contracts[0].partner, 0, now};
+  db->enqueue_evaluations(std::vector{q}, now);
+  const auto first = db->queued_evaluations(std::vector{q.shard});
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_EQ(first[0].generation, 1);
+  db->enqueue_evaluations(std::vector{q}, now);
+  store::SaveContext stale;
+  stale.answered = first;
+  (void)db->save_evaluations({}, now, &stale);
+  const auto still = db->queued_evaluations(std::vector{q.shard});
+  ASSERT_EQ(still.size(), 1u);
+  EXPECT_EQ(still[0].generation, 2);
+
+  // A shard that passed to another instance meanwhile stores nothing of a's late run.
+  const int lost = a.owned(now).front();
+  ASSERT_TRUE(db->release_lease(shard_lease(lost), "a"));
+  ASSERT_TRUE(db->claim_lease(shard_lease(lost), "b", now, ttl));
+  const auto log_before = db->work_log(shard_lease(lost)).size();
+  const auto again = ra.run_full(as_of + std::chrono::minutes(1), now + std::chrono::minutes(1));
+  EXPECT_GT(again.evaluations, 0);
+  EXPECT_EQ(db->work_log(shard_lease(lost)).size(), log_before) << "nothing stored under a lost lease";
+  for (const auto& c : rules->contracts) {
+    if (a.shard_of(c.partner) != lost) continue;
+    const auto w = engine::period_containing(c, rules->calendars.at(c.calendar), as_of);
+    const auto doc = nlohmann::json::parse(*db->evaluation_document(c.contract, c.version, w->label));
+    EXPECT_EQ(doc["as_of"], core::format_rfc3339(as_of)) << "still b's (and the first run's) evaluation";
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, EvaluationRunnerTest, ::testing::Values(Backend::sqlite, Backend::postgresql),

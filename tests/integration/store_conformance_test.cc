@@ -588,19 +588,49 @@ TEST(StoreOpen, ReportsUnreachableDatabases) {
   EXPECT_FALSE(bad);
 }
 
-TEST(StorePostgres, SurvivesAServerRestartWithAFreshStore) {
+TEST(StorePostgres, TheSameStoreResumesAfterAServerRestart) {
   auto& pg = testutils::shared_postgres();
   const std::string url = pg.create_database("restart_probe");
-  auto s = Store::open({url, "", 1});
+  auto s = Store::open({url, "", 2, 0, std::chrono::seconds(5)});
   ASSERT_TRUE(s);
-  (*s)->migrate(t(0));
+  Store& db = **s;
+  db.migrate(t(0));
+  Item a = ticket("a", 1);
+  db.store_page("desk", std::vector{a}, "c1", t(1));
   pg.stop();
-  EXPECT_FALSE((*s)->ping());
+  EXPECT_FALSE(db.ping());
+  // A unit of work while the server is down fails whole, with a clear error, and stores nothing.
+  Item b = ticket("b", 2);
+  try {
+    db.store_page("desk", std::vector{b}, "c2", t(2));
+    ADD_FAILURE() << "stored a page with the server down";
+  } catch (const StoreError& e) {
+    EXPECT_NE(std::string(e.what()).find("unreachable"), std::string::npos) << e.what();
+  }
   pg.start();
-  auto again = Store::open({url, "", 1});
-  ASSERT_TRUE(again);
-  EXPECT_TRUE((*again)->ping());
-  EXPECT_TRUE((*again)->schema_status().up_to_date());
+  // Every pooled connection was cut; each reconnects the next time it is drawn.
+  bool back = false;
+  for (int i = 0; i < 5 && !back; ++i) back = db.ping();
+  EXPECT_TRUE(back);
+  db.store_page("desk", std::vector{b}, "c2", t(2));
+  EXPECT_EQ(db.cursor("desk"), "c2");
+  EXPECT_EQ(db.count_items(), 2);
+  for (int i = 0; i < 4; ++i) EXPECT_TRUE(db.ping()) << "every connection of the pool works again";
+}
+
+TEST(StorePostgres, LongStatementsAreCancelledAtTheTimeout) {
+  auto s = Store::open({testutils::shared_postgres().create_database("timeout_probe"), "", 1, 0, std::chrono::seconds(1)});
+  ASSERT_TRUE(s);
+  const auto started = std::chrono::steady_clock::now();
+  try {
+    Transaction tx(**s, Durability::normal);
+    tx.sql() << "SELECT pg_sleep(5)";
+    ADD_FAILURE() << "a 5 s statement ran past a 1 s timeout";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("statement timeout"), std::string::npos) << e.what();
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(4));
+  EXPECT_TRUE((*s)->ping()) << "the connection stays usable";
 }
 
 }  // namespace

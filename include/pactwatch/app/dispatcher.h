@@ -34,7 +34,9 @@ class Dispatcher {
   // partner's contacts) get the partner's list, and never anything of a draft contract.
   Dispatcher(const config::Config& config, store::Store& store, const core::Clock& clock, RulesSnapshot rules = {});
   // Delivers everything due now; never throws for a receiver's trouble (that is retried).
-  DispatchStats run_once();
+  // `may_continue`, when given, is asked before each delivery (the caller's lease is renewed
+  // there); when it says no, the round ends and what is left stays pending.
+  DispatchStats run_once(const std::function<bool()>& may_continue = {});
   // Counters in Prometheus text format (for /metrics).
   [[nodiscard]] static std::string prometheus();
 

@@ -19,6 +19,8 @@
 
 namespace pactwatch::app {
 
+class Cluster;
+
 struct RunStats {
   std::int64_t evaluations = 0;     // partner-period-contract evaluations computed and saved
   std::int64_t status_changes = 0;  // rule status changes recorded
@@ -28,28 +30,41 @@ struct RunStats {
 
 class EvaluationRunner {
  public:
-  EvaluationRunner(const rules::RuleSet& rules, store::Store& store) : rules_(rules), store_(store) {}
+  // With a cluster, the runner evaluates only partners whose shard this instance owns, stores each
+  // shard's results under its lease (a shard lost meanwhile stores nothing) with a work log entry,
+  // and leaves the periods of other instances' partners in the evaluation queue for them.
+  EvaluationRunner(const rules::RuleSet& rules, store::Store& store, const Cluster* cluster = nullptr)
+      : rules_(rules), store_(store), cluster_(cluster) {}
 
-  // Every contract version in effect during the period containing `as_of`, for every partner.
-  RunStats run_full(core::Instant as_of, core::Instant now);
+  // Every contract version in effect during the period containing `as_of`, for every partner
+  // (with a cluster: every partner of the owned shards, or of `shards` when given).
+  RunStats run_full(core::Instant as_of, core::Instant now, std::span<const int> shards = {});
   // The periods in which the changed items count (by their creation, solve, close or
   // registration) — in their new versions and in the `previous` versions they replaced — for their
   // partners' contracts; periods starting after `as_of` are skipped.
   RunStats run_incremental(std::span<const store::Item> changed, std::span<const store::Item> previous,
                            core::Instant as_of, core::Instant now);
+  // The periods other instances asked this one to evaluate (cluster only), read afresh.
+  RunStats run_queued(core::Instant as_of, core::Instant now);
 
  private:
   struct Job {
     std::string partner;
     const rules::ContractVersion* contract;
     engine::PeriodWindow window;
+    std::optional<store::QueuedEvaluation> answers;  // the queue request this job answers
   };
+  [[nodiscard]] store::QueuedEvaluation request_for(const Job& job, core::Instant now) const;
+  // Saves (in job order) with a cluster: one transaction per shard, under its lease.
+  std::int64_t save_by_shard(const std::vector<Job>& jobs, std::vector<store::EvaluationRecord>& records,
+                             core::Instant now, core::Instant finished, bool requeue_lost);
   using Key = std::tuple<std::string, int, std::string>;  // contract, version, period label
   RunStats run(const std::vector<Job>& jobs, std::span<const store::Item> changed, std::span<const store::Item> previous,
-               core::Instant as_of, core::Instant now);
+               core::Instant as_of, core::Instant now, bool requeue_lost = false);
 
   const rules::RuleSet& rules_;
   store::Store& store_;
+  const Cluster* cluster_;
   // Prepared periods of the last as-of instant: an incremental run at the same instant updates
   // them item by item instead of re-reading the store. A new instant starts afresh (timers of
   // open items depend on it).

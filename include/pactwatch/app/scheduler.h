@@ -33,11 +33,15 @@ struct SourceState {
   std::string last_error;
 };
 
+// This instance's name in leases: cluster.instance, or the host name and process id.
+[[nodiscard]] std::string instance_name(const config::Config& config);
+
 class Scheduler {
  public:
   using RulesSnapshot = std::function<std::shared_ptr<const rules::RuleSet>()>;
+  // The cluster outlives schedulers (a reload replaces the scheduler, not the instance's leases).
   Scheduler(boost::asio::io_context& io, const config::Config& config, store::Store& store, RulesSnapshot rules,
-            const core::Clock& clock);
+            const core::Clock& clock, class Cluster& cluster);
   ~Scheduler();
 
   void start();
@@ -54,12 +58,17 @@ class Scheduler {
   void run_source(const config::SourceConfig& s);
   void schedule_full(std::chrono::milliseconds delay);
   void schedule_dispatch(std::chrono::milliseconds delay);
+  // Cluster work: heartbeats on their own thread (a long evaluation must not delay a renewal), a
+  // full evaluation of shards newly taken over, and the queue of periods other instances left.
+  void schedule_heartbeat(std::chrono::milliseconds delay);
+  void schedule_queue(std::chrono::milliseconds delay);
   void evaluate(const std::function<void(class EvaluationRunner&)>& work, const char* what);
   void publish();
 
   boost::asio::io_context& io_;
   const config::Config& config_;
-  std::string instance_;  // this instance's name in leases (cluster.instance, or host:pid)
+  class Cluster& cluster_;
+  const std::string& instance_;  // this instance's name in leases (cluster.instance, or host:pid)
   store::Store& store_;
   RulesSnapshot rules_;
   const core::Clock& clock_;
@@ -67,6 +76,12 @@ class Scheduler {
   std::map<std::string, std::unique_ptr<boost::asio::steady_timer>> timers_;
   std::unique_ptr<boost::asio::steady_timer> full_timer_;
   std::unique_ptr<boost::asio::steady_timer> dispatch_timer_;
+  std::unique_ptr<boost::asio::steady_timer> heartbeat_timer_;
+  std::unique_ptr<boost::asio::steady_timer> queue_timer_;
+  boost::asio::thread_pool heartbeat_pool_{1};
+  std::atomic<bool> heartbeating_{false};
+  std::atomic<bool> queue_running_{false};
+  std::atomic<bool> cluster_ok_{true};
   std::unique_ptr<class Dispatcher> dispatcher_;
   std::atomic<bool> dispatching_{false};
   std::map<std::string, SourceState> states_;

@@ -83,6 +83,7 @@ struct Config {
   std::string database_url;
   SecretRef database_password;
   int database_pool_size = 0;
+  std::int64_t database_statement_timeout_s = 30;  // database.statement_timeout (PostgreSQL); 0 = none
   std::string rules_dir;
   std::string log_level;  // trace, debug, info, warn, error, critical, off
   LogFormat log_format = LogFormat::text;
@@ -98,7 +99,8 @@ struct Config {
   int api_max_page_size = 0;    // api.max_page_size: the most items one page of a list returns
   std::int64_t api_standing_cache_s = 1;  // api.standing_cache: reuse of a partner's KPI standing
   std::string cluster_instance;            // cluster.instance: this instance's name in leases; "" = host:pid
-  std::int64_t cluster_lease_ttl_s = 45;   // cluster.lease_ttl: how long a source's lease lasts unrenewed
+  std::int64_t cluster_lease_ttl_s = 45;   // cluster.lease_ttl: how long a lease lasts unrenewed
+  int cluster_shards = 64;                 // cluster.shards: partner shards, each evaluated by one instance
   [[nodiscard]] const SourceConfig* source(std::string_view name) const {
     for (const auto& s : sources) {
       if (s.name == name) return &s;

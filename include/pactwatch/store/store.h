@@ -40,6 +40,19 @@ struct StoreOptions {
   // round trip per page, 11x the throughput of one per item), SQLite 1 (in process, one prepared
   // statement reused is as fast as any batch). See docs/benchmarks.md.
   std::size_t upsert_batch = 0;
+  // PostgreSQL: statements running longer are cancelled (their unit of work fails and is retried
+  // later); 0 = no limit.
+  std::chrono::seconds statement_timeout{0};
+};
+
+// How every pooled connection is set up, on opening and again on reconnecting.
+struct SessionSetup {
+  Backend backend = Backend::sqlite;
+  std::chrono::seconds statement_timeout{0};
+  void apply(soci::session& s) const;
+  // Reconnects a PostgreSQL connection that libpq has marked bad; throws StoreError when the
+  // server is still unreachable.
+  void revive(soci::session& s) const;
 };
 
 // How hard a commit is pushed to disk. SQLite runs WAL with synchronous=NORMAL for bulk item
@@ -222,6 +235,39 @@ class LeaseLost : public StoreError {
   using StoreError::StoreError;
 };
 
+// A request to evaluate one period of a contract version, left for the instance that owns the
+// partner's shard (see docs/scaling.md).
+struct QueuedEvaluation {
+  std::string contract;
+  int version = 0;
+  core::Instant period_start{};
+  int shard = 0;
+  std::string partner;
+  std::int64_t generation = 0;  // counts up each time the request is made again before it is done
+  core::Instant requested_at{};
+  friend bool operator==(const QueuedEvaluation&, const QueuedEvaluation&) = default;
+};
+
+// Evaluation work stored under a lease: who, under which fence, from when to when.
+struct WorkEntry {
+  std::string lease;
+  std::string holder;
+  std::int64_t fence = 0;
+  core::Instant started_at{};
+  core::Instant finished_at{};
+  std::int64_t periods = 0;
+};
+
+// What must hold, and what else is written, when evaluations are saved by one owner among
+// several instances: the lease still the holder's with the same fence (else LeaseLost, nothing
+// stored), the queue requests the results answer (deleted unless asked again meanwhile), and the
+// work log entry.
+struct SaveContext {
+  std::optional<LeaseGuard> guard;
+  std::vector<QueuedEvaluation> answered;
+  std::optional<WorkEntry> work;
+};
+
 struct Migration {
   int version;
   std::string name;
@@ -305,7 +351,15 @@ class Store {
   std::vector<StatusChange> save_evaluation(const EvaluationRecord& record, core::Instant now);
   // Several at once, in one durable transaction: a run's results and status changes are stored
   // together or not at all.
-  std::vector<StatusChange> save_evaluations(std::span<const EvaluationRecord> records, core::Instant now);
+  std::vector<StatusChange> save_evaluations(std::span<const EvaluationRecord> records, core::Instant now,
+                                             const SaveContext* context = nullptr);
+  // Asks the owner of each request's shard to evaluate that period (a request already waiting
+  // counts up its generation).
+  void enqueue_evaluations(std::span<const QueuedEvaluation> requests, core::Instant now);
+  // Waiting requests of the given shards, oldest first.
+  [[nodiscard]] std::vector<QueuedEvaluation> queued_evaluations(std::span<const int> shards, std::size_t limit = 1000);
+  // The work log, oldest first (of one lease when given).
+  [[nodiscard]] std::vector<WorkEntry> work_log(const std::optional<std::string>& lease = std::nullopt);
   [[nodiscard]] std::optional<std::string> evaluation_document(const std::string& contract, int version,
                                                                const std::string& period);
   // Stores closed statements in one durable transaction: all of them or none. Throws
@@ -374,11 +428,14 @@ class Store {
   void release(std::size_t slot);
   soci::session& at(std::size_t slot);
   UpsertCounts upsert_items_in(soci::session& sql, std::span<const Item> items);
+  // Throws LeaseLost unless `guard` still holds (locking the lease row until the transaction ends).
+  void check_lease_in(soci::session& sql, const LeaseGuard& guard, const char* consequence);
   void set_cursor_in(soci::session& sql, const std::string& source, const std::string& cursor, core::Instant now);
   void save_evaluation_in(soci::session& sql, const EvaluationRecord& r, core::Instant now,
                           std::vector<StatusChange>& changes);
 
   Backend backend_;
+  SessionSetup setup_;
   int pool_size_;
   std::unique_ptr<soci::connection_pool> pool_;
   friend class Transaction;

@@ -1,0 +1,156 @@
+#include "pactwatch/app/cluster.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <set>
+
+namespace pactwatch::app {
+
+namespace {
+
+std::uint64_t fnv1a(std::string_view s) {
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  for (char c : s) {
+    h ^= static_cast<unsigned char>(c);
+    h *= 0x100000001b3ULL;
+  }
+  return h;
+}
+
+constexpr std::string_view kInstancePrefix = "instance:";
+
+}  // namespace
+
+int shard_of(const std::string& partner, int shards) {
+  return static_cast<int>(fnv1a(partner) % static_cast<std::uint64_t>(std::max(shards, 1)));
+}
+
+std::string shard_lease(int shard) { return "shard:" + std::to_string(shard); }
+
+Cluster::Cluster(store::Store& store, std::string instance, int shards, std::chrono::milliseconds ttl)
+    : store_(store), instance_(std::move(instance)), shards_(std::max(shards, 1)), ttl_(ttl) {}
+
+HeartbeatResult Cluster::heartbeat(core::Instant now) {
+  HeartbeatResult result;
+  const auto until = now + ttl_;
+  std::map<int, Held> held;
+  {
+    std::lock_guard lock(mutex_);
+    held = held_;
+  }
+  try {
+    (void)store_.claim_lease(std::string(kInstancePrefix) + instance_, instance_, now, ttl_);
+    const auto leases = store_.leases();
+    int live = 0;
+    std::set<int> busy;  // shards another instance holds unexpired
+    for (const auto& l : leases) {
+      if (l.name.starts_with(kInstancePrefix) && l.expires_at > now) ++live;
+      if (l.name.starts_with("shard:") && l.holder != instance_ && l.expires_at > now) {
+        busy.insert(std::atoi(l.name.c_str() + 6));
+      }
+    }
+    live = std::max(live, 1);
+    result.live_instances = live;
+    const int share = (shards_ + live - 1) / live;
+
+    // Our preference among the shards, best first.
+    std::vector<int> order(static_cast<std::size_t>(shards_));
+    for (int s = 0; s < shards_; ++s) order[static_cast<std::size_t>(s)] = s;
+    std::vector<std::uint64_t> weight(order.size());
+    for (int s = 0; s < shards_; ++s) weight[static_cast<std::size_t>(s)] = fnv1a(instance_ + "/" + std::to_string(s));
+    std::sort(order.begin(), order.end(), [&](int a, int b) {
+      return weight[static_cast<std::size_t>(a)] > weight[static_cast<std::size_t>(b)];
+    });
+
+    // Renew what we hold (a lease that ran out and was taken back gets a new fence: new work).
+    for (auto it = held.begin(); it != held.end();) {
+      const auto fence = store_.claim_lease(shard_lease(it->first), instance_, now, ttl_);
+      if (!fence) {
+        result.released.push_back(it->first);
+        it = held.erase(it);
+        continue;
+      }
+      if (*fence != it->second.fence) result.taken.push_back(it->first);
+      it->second = {*fence, until};
+      ++it;
+    }
+    // Give back what lies beyond our share, least preferred first.
+    for (auto r = order.rbegin(); r != order.rend() && static_cast<int>(held.size()) > share; ++r) {
+      if (!held.contains(*r)) continue;
+      (void)store_.release_lease(shard_lease(*r), instance_);
+      held.erase(*r);
+      result.released.push_back(*r);
+    }
+    // Take free or expired shards up to our share, most preferred first.
+    for (int s : order) {
+      if (static_cast<int>(held.size()) >= share) break;
+      if (held.contains(s) || busy.contains(s)) continue;
+      if (std::find(result.released.begin(), result.released.end(), s) != result.released.end()) continue;
+      if (const auto fence = store_.claim_lease(shard_lease(s), instance_, now, ttl_)) {
+        held[s] = {*fence, until};
+        result.taken.push_back(s);
+      }
+    }
+  } catch (const store::StoreError&) {
+    // Whatever we held may run out before we can renew it: keep it only until its own expiry
+    // (owned() and guard_for() check that), and let the caller report the failure.
+    std::lock_guard lock(mutex_);
+    live_ = 0;
+    throw;
+  }
+  std::lock_guard lock(mutex_);
+  held_ = std::move(held);
+  live_ = result.live_instances;
+  return result;
+}
+
+void Cluster::leave() {
+  std::map<int, Held> held;
+  {
+    std::lock_guard lock(mutex_);
+    held.swap(held_);
+  }
+  try {
+    for (const auto& [s, h] : held) (void)store_.release_lease(shard_lease(s), instance_);
+    (void)store_.release_lease(std::string(kInstancePrefix) + instance_, instance_);
+  } catch (const store::StoreError& e) {
+    spdlog::warn("cluster: could not give back the leases ({}); others take them when they expire", e.what());
+  }
+}
+
+std::optional<store::LeaseGuard> Cluster::guard_for_shard(int shard, core::Instant now) const {
+  std::lock_guard lock(mutex_);
+  const auto it = held_.find(shard);
+  if (it == held_.end() || now >= it->second.until) return std::nullopt;
+  return store::LeaseGuard{shard_lease(shard), instance_, it->second.fence};
+}
+
+std::optional<store::LeaseGuard> Cluster::guard_for(const std::string& partner, core::Instant now) const {
+  return guard_for_shard(shard_of(partner), now);
+}
+
+std::vector<int> Cluster::owned(core::Instant now) const {
+  std::lock_guard lock(mutex_);
+  std::vector<int> out;
+  for (const auto& [s, h] : held_) {
+    if (now < h.until) out.push_back(s);
+  }
+  return out;
+}
+
+std::string Cluster::prometheus(core::Instant now) const {
+  const auto held = owned(now).size();
+  std::lock_guard lock(mutex_);
+  return "# HELP pactwatch_cluster_shards_owned Partner shards this instance evaluates.\n"
+         "# TYPE pactwatch_cluster_shards_owned gauge\npactwatch_cluster_shards_owned " +
+         std::to_string(held) +
+         "\n# HELP pactwatch_cluster_shards Partner shards in all (cluster.shards).\n"
+         "# TYPE pactwatch_cluster_shards gauge\npactwatch_cluster_shards " +
+         std::to_string(shards_) +
+         "\n# HELP pactwatch_cluster_instances Live instances seen at the last heartbeat.\n"
+         "# TYPE pactwatch_cluster_instances gauge\npactwatch_cluster_instances " +
+         std::to_string(live_) + "\n";
+}
+
+}  // namespace pactwatch::app
