@@ -1170,11 +1170,22 @@ std::vector<Delivery> Store::due_deliveries(const std::string& channel, core::In
                                             std::size_t limit) {
   return wrap("outbox deliveries", [&] {
     Transaction tx(*this, Durability::normal);
-    const long long at = core::to_unix_ms(now), since = core::to_unix_ms(channel_since);
+    // The sweep for events the channel has not seen starts where the last one (of this process)
+    // reached, less a lookback for events that committed late or were stamped by an instance with
+    // a slower clock: the outbox is read by its created_at index, not in full, every second.
+    long long from = core::to_unix_ms(channel_since);
+    {
+      std::lock_guard lock(sweep_mutex_);
+      if (const auto it = swept_.find(channel); it != swept_.end()) {
+        from = std::max<long long>(from, core::to_unix_ms(it->second - kSweepLookback));
+      }
+    }
+    const long long at = core::to_unix_ms(now), since = from;
     std::string ch = channel;
     tx.sql() << "INSERT INTO deliveries (event_id, channel, status, attempts, next_attempt_at) "
                 "SELECT o.id, :c, 'pending', 0, :a FROM outbox o WHERE o.created_at >= :s AND NOT EXISTS "
-                "(SELECT 1 FROM deliveries d WHERE d.event_id = o.id AND d.channel = :c2)",
+                "(SELECT 1 FROM deliveries d WHERE d.event_id = o.id AND d.channel = :c2) "
+                "ON CONFLICT (event_id, channel) DO NOTHING",  // another instance's sweep got there first
         soci::use(ch, "c"), soci::use(at, "a"), soci::use(since, "s"), soci::use(ch, "c2");
     DeliveryRow row;
     auto prep = (tx.sql().prepare << std::string(DeliveryRow::kColumns) +
@@ -1186,7 +1197,15 @@ std::vector<Delivery> Store::due_deliveries(const std::string& channel, core::In
     st.execute();
     std::vector<Delivery> out;
     while (st.fetch()) out.push_back(row.get());
+    long long newest = 0;
+    soci::indicator ind = soci::i_null;
+    tx.sql() << "SELECT max(created_at) FROM outbox WHERE created_at >= :s", soci::use(since), soci::into(newest, ind);
     tx.commit();
+    if (ind == soci::i_ok) {
+      std::lock_guard lock(sweep_mutex_);
+      auto& mark = swept_[channel];
+      mark = std::max(mark, core::from_unix_ms(newest));
+    }
     return out;
   });
 }

@@ -2,6 +2,8 @@
 // PostgreSQL server started for this test process.
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include <nlohmann/json.hpp>
 #include <soci/soci.h>
 
@@ -504,6 +506,25 @@ TEST_P(StoreConformance, TheAuditLogIsAppendOnly) {
   EXPECT_EQ(store_->audit_log(1).size(), 1u);
   Transaction tx(*store_, Durability::normal);
   EXPECT_ANY_THROW(tx.sql() << "DELETE FROM audit_log");
+}
+
+TEST_P(StoreConformance, TheDeliverySweepSeesEventsStampedALittleBeforeTheLastOne) {
+  EvaluationRecord r{"support", 3, "2026-10", "northwind", t(0), "d", "{}", {{"kpi:p1", "met"}}};
+  store_->save_evaluation(r, t(100));
+  r.statuses = {{"kpi:p1", "breached"}};
+  store_->save_evaluation(r, t(101));
+  EXPECT_EQ(store_->due_deliveries("hook", t(101), t(0)).size(), 1u);
+  // Another instance (a slower clock, a long transaction) commits an event stamped 5 minutes
+  // before the newest one swept: the next sweep still finds it.
+  EvaluationRecord late{"support", 3, "2026-11", "northwind", t(0), "d", "{}", {{"kpi:p1", "met"}}};
+  store_->save_evaluation(late, t(90));
+  late.statuses = {{"kpi:p1", "breached"}};
+  store_->save_evaluation(late, t(96));
+  const auto due = store_->due_deliveries("hook", t(102), t(0));
+  ASSERT_EQ(due.size(), 2u);
+  std::set<std::string> periods;
+  for (const auto& d : due) periods.insert(store_->outbox_event(d.event_id)->period);
+  EXPECT_EQ(periods, (std::set<std::string>{"2026-10", "2026-11"}));
 }
 
 TEST_P(StoreConformance, ItemsOfOneKind) {

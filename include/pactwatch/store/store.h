@@ -8,6 +8,7 @@
 #include <expected>
 #include <memory>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <stdexcept>
@@ -434,6 +435,11 @@ class Store {
   void save_evaluation_in(soci::session& sql, const EvaluationRecord& r, core::Instant now,
                           std::vector<StatusChange>& changes);
 
+  // How far before the newest event already swept into a channel's deliveries the next sweep
+  // looks again (see due_deliveries).
+  static constexpr std::chrono::minutes kSweepLookback{10};
+  std::mutex sweep_mutex_;
+  std::map<std::string, core::Instant> swept_;  // channel -> newest event created_at swept
   Backend backend_;
   SessionSetup setup_;
   int pool_size_;
