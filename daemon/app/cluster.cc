@@ -28,11 +28,13 @@ int shard_of(const std::string& partner, int shards) {
 
 std::string shard_lease(int shard) { return "shard:" + std::to_string(shard); }
 
-Cluster::Cluster(store::Store& store, std::string instance, int shards, std::chrono::milliseconds ttl)
-    : store_(store), instance_(std::move(instance)), shards_(std::max(shards, 1)), ttl_(ttl) {}
+Cluster::Cluster(store::Store& store, std::string instance, int shards, std::chrono::milliseconds ttl,
+                 const core::Clock& clock)
+    : store_(store), instance_(std::move(instance)), shards_(std::max(shards, 1)), ttl_(ttl), clock_(clock) {}
 
-HeartbeatResult Cluster::heartbeat(core::Instant now) {
+HeartbeatResult Cluster::heartbeat() {
   HeartbeatResult result;
+  const auto now = clock_.now();
   const auto until = now + ttl_;
   std::map<int, Held> held;
   {
@@ -71,8 +73,12 @@ HeartbeatResult Cluster::heartbeat(core::Instant now) {
         it = held.erase(it);
         continue;
       }
-      if (*fence != it->second.fence) result.taken.push_back(it->first);
-      it->second = {*fence, until};
+      if (*fence != it->second.fence) {
+        result.taken.push_back(it->first);
+        it->second = {*fence, until, clock_.now()};
+      } else {
+        it->second.until = until;
+      }
       ++it;
     }
     // Give back what lies beyond our share, least preferred first.
@@ -88,7 +94,7 @@ HeartbeatResult Cluster::heartbeat(core::Instant now) {
       if (held.contains(s) || busy.contains(s)) continue;
       if (std::find(result.released.begin(), result.released.end(), s) != result.released.end()) continue;
       if (const auto fence = store_.claim_lease(shard_lease(s), instance_, now, ttl_)) {
-        held[s] = {*fence, until};
+        held[s] = {*fence, until, clock_.now()};
         result.taken.push_back(s);
       }
     }
@@ -128,6 +134,13 @@ std::optional<store::LeaseGuard> Cluster::guard_for_shard(int shard, core::Insta
 
 std::optional<store::LeaseGuard> Cluster::guard_for(const std::string& partner, core::Instant now) const {
   return guard_for_shard(shard_of(partner), now);
+}
+
+std::optional<core::Instant> Cluster::held_since(int shard) const {
+  std::lock_guard lock(mutex_);
+  const auto it = held_.find(shard);
+  if (it == held_.end()) return std::nullopt;
+  return it->second.since;
 }
 
 std::vector<int> Cluster::owned(core::Instant now) const {

@@ -173,7 +173,7 @@ int serve(const config::Config& initial_config, const core::Clock& clock, const 
   // This instance's share of the partners when several share the database (docs/scaling.md). Its
   // name, shard count and lease time hold until a restart.
   Cluster cluster(*db, instance_name(config), config.cluster_shards,
-                  std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::seconds(config.cluster_lease_ttl_s)));
+                  std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::seconds(config.cluster_lease_ttl_s)), clock);
   http.Get("/metrics", [&db, &api, &cluster, &clock](const httplib::Request&, httplib::Response& res) {
     std::string body = sources::metrics().prometheus() + Dispatcher::prometheus() + evaluation_metrics() + api.prometheus() +
                        cluster.prometheus(clock.now());

@@ -186,8 +186,10 @@ std::int64_t EvaluationRunner::save_by_shard(const std::vector<Job>& jobs, std::
     context.guard = cluster_->guard_for_shard(shard, now);
     try {
       if (!context.guard) throw store::LeaseLost(shard_lease(shard) + " is no longer this instance's");
-      context.work = store::WorkEntry{context.guard->name, context.guard->holder, context.guard->fence, now, finished,
-                                      static_cast<std::int64_t>(part.size())};
+      // The work on this shard began no earlier than the run, nor than the lease it is stored under.
+      const auto began = std::max(now, cluster_->held_since(shard).value_or(now));
+      context.work = store::WorkEntry{context.guard->name, context.guard->holder, context.guard->fence, began,
+                                      std::max(began, finished), static_cast<std::int64_t>(part.size())};
       changes += static_cast<std::int64_t>(store_.save_evaluations(part, now, &context).size());
     } catch (const store::LeaseLost& e) {
       // Another instance owns these partners now; it evaluates them on taking the shard over, and

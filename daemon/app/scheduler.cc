@@ -238,7 +238,7 @@ void Scheduler::schedule_heartbeat(milliseconds delay) {
         HeartbeatResult r;
         bool ok = true;
         try {
-          r = cluster_.heartbeat(clock_.now());
+          r = cluster_.heartbeat();
         } catch (const std::exception& e) {
           ok = false;
           spdlog::error("cluster heartbeat: {}; the shards held expire unless renewed in time", e.what());

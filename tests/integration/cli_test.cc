@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <mutex>
+#include <set>
 #include <thread>
 #include <tuple>
 
@@ -803,6 +804,292 @@ TEST(Serve, TwoInstancesPollASourceOneAtATimeAndTakeOverOnDeath) {
   second.signal(SIGTERM);
   EXPECT_EQ(second.wait(10s), 0);
   fake.stop();
+  th.join();
+}
+
+// Three instances on one PostgreSQL database, 24 partners in 16 shards. Batch 1 is imported
+// before they start; while its notifications are being delivered, the instance holding the
+// notification lease is killed with SIGKILL; batch 2 then arrives through a source. Afterwards:
+// every partner-period is evaluated with all its items, the work log shows no shard worked by two
+// instances at once (and nothing by the dead one after its death), and every outbox event reached
+// the receiver: exactly once after deduplication by webhook-id, at least once overall.
+TEST(Serve, ThreeInstancesShareTheWorkAndSurviveASigkill) {
+  constexpr int kCount = 24;
+  const core::SystemClock clock;
+  const std::string last_month = engine_free_last_month(clock.now());
+  const std::string db_url = testutils::shared_postgres().create_database("three_instances");
+
+  // The receiver: holds requests until opened, then takes 100 ms each; records every webhook-id.
+  httplib::Server rx;
+  std::mutex mutex;
+  std::vector<std::string> received;
+  std::atomic<bool> open{false};
+  rx.Post("/hook", [&](const httplib::Request& req, httplib::Response& res) {
+    for (int i = 0; i < 500 && !open; ++i) std::this_thread::sleep_for(10ms);
+    std::this_thread::sleep_for(100ms);
+    std::lock_guard lock(mutex);
+    received.push_back(req.get_header_value("webhook-id"));
+    res.status = 200;
+  });
+  const int rx_port = rx.bind_to_any_port("127.0.0.1");
+  std::thread rx_thread([&] { rx.listen_after_bind(); });
+
+  // The source: empty until batch 2 is released; then four slow replies for each odd partner.
+  httplib::Server desk;
+  std::atomic<bool> batch2{false};
+  desk.Get("/api/v2/tickets", [&](const httplib::Request&, httplib::Response& res) {
+    nlohmann::json page = nlohmann::json::array();
+    if (batch2) {
+      for (int p = 1; p <= kCount; p += 2) {
+        for (int k = 0; k < 4; ++k) {
+          page.push_back({{"id", 1000 + p * 10 + k}, {"status", 2}, {"priority", 2}, {"company_id", 5000 + p},
+                          {"created_at", last_month + "T09:00:00Z"}, {"updated_at", last_month + "T13:00:00Z"},
+                          {"stats", {{"first_responded_at", last_month + "T12:00:00Z"}}}});
+        }
+      }
+    }
+    res.set_content(page.dump(), "application/json");
+  });
+  const int desk_port = desk.bind_to_any_port("127.0.0.1");
+  std::thread desk_thread([&] { desk.listen_after_bind(); });
+
+  testutils::TempDir shared;
+  const auto key = shared.write("desk.key", "abc\n");
+  const auto hook_secret = shared.write("hook.secret", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n");
+  std::string partners = "partners:\n";
+  for (int p = 0; p < kCount; ++p) {
+    partners += "  - {id: p" + std::to_string(p) + ", name: Partner " + std::to_string(p) +
+                ", kind: outsourcer, external_ids: {desk: " + std::to_string(5000 + p) + "}}\n";
+  }
+  std::string batch1;
+  for (int p = 0; p < kCount; ++p) {
+    for (int k = 0; k < 2; ++k) {
+      // Even partners reply after three hours (breached), odd ones after ten minutes (met).
+      batch1 += "{\"id\": \"b1-" + std::to_string(p) + "-" + std::to_string(k) + "\", \"partner\": \"p" + std::to_string(p) +
+                "\", \"created_at\": \"" + last_month + "T08:00:00Z\", \"agent_replies\": [\"" + last_month +
+                (p % 2 == 0 ? "T11:00:00Z" : "T08:10:00Z") + "\"]}\n";
+    }
+  }
+  const std::vector<std::string> names{"alpha", "beta", "gamma"};
+  std::vector<std::unique_ptr<Daemon>> daemons;
+  for (const auto& name : names) {
+    auto d = std::make_unique<Daemon>(
+        db_url, "sources:\n  desk:\n    kind: freshdesk\n    url: http://127.0.0.1:" + std::to_string(desk_port) +
+                    "\n    auth: {type: api_key, secret_file: " + key.string() +
+                    "}\n    poll_interval: 1s\n    since: 2000-01-01T00:00:00Z\n"
+                    "notify:\n  channels:\n    ops:\n      type: webhook\n      url: http://127.0.0.1:" + std::to_string(rx_port) +
+                    "/hook\n      secret_file: " + hook_secret.string() + "\n"
+                    "cluster:\n  instance: " + name + "\n  lease_ttl: 3s\n  shards: 16\n"
+                    "evaluation:\n  full_interval: 10s\n");
+    d->dir.write("rules/partners.yaml", partners);
+    for (int p = 0; p < kCount; ++p) {
+      d->dir.write("rules/contracts/p" + std::to_string(p) + ".yaml",
+                   "contract: c" + std::to_string(p) + "\nversion: 1\npartner: p" + std::to_string(p) +
+                       "\neffective: {from: 2020-01-01}\ncurrency: EUR\ncalendar: 24x7\n"
+                       "kpis:\n  - {id: reply, source: tickets, measure: {ratio: first_reply <= 1h}, objective: {target: \">= 90%\"}, "
+                       "min_sample: 1}\n");
+    }
+    daemons.push_back(std::move(d));
+  }
+  const auto items = shared.write("batch1.ndjson", batch1);
+  ASSERT_EQ(run({kBinary, "db", "migrate", "-c", daemons[0]->config.string()}).exit_code, 0);
+  const auto imported = run({kBinary, "import", "tickets", items.string(), "-c", daemons[0]->config.string()});
+  ASSERT_EQ(imported.exit_code, 0) << imported.err;
+
+  std::vector<std::unique_ptr<testutils::Child>> children;
+  for (const auto& d : daemons) children.push_back(std::make_unique<testutils::Child>(std::vector<std::string>{kBinary, "serve", "-c", d->config.string()}));
+  for (std::size_t i = 0; i < daemons.size(); ++i) ASSERT_TRUE(daemons[i]->wait_live(*children[i])) << children[i]->err();
+  auto db = store::Store::open({db_url, "", 1});
+  ASSERT_TRUE(db);
+  auto holders = [&] {
+    std::map<std::string, std::string> out;  // lease -> holder, unexpired
+    for (const auto& l : (*db)->leases()) {
+      if (l.expires_at > clock.now()) out[l.name] = l.holder;
+    }
+    return out;
+  };
+  // Wait until every instance has its share of the shards.
+  auto shares = [&] {
+    std::map<std::string, int> n;
+    for (const auto& [lease, holder] : holders()) {
+      if (lease.starts_with("shard:")) ++n[holder];
+    }
+    return n;
+  };
+  for (int i = 0; i < 200 && shares().size() < 3; ++i) std::this_thread::sleep_for(50ms);
+  ASSERT_EQ(shares().size(), 3u) << "every instance takes shards";
+
+  // Open the receiver; once deliveries are under way, kill the instance delivering them.
+  open = true;
+  for (int i = 0; i < 200; ++i) {
+    {
+      std::lock_guard lock(mutex);
+      if (received.size() >= 3) break;
+    }
+    std::this_thread::sleep_for(20ms);
+  }
+  const auto notify_holder = holders()["notify"];
+  ASSERT_FALSE(notify_holder.empty());
+  const std::size_t victim = static_cast<std::size_t>(std::find(names.begin(), names.end(), notify_holder) - names.begin());
+  ASSERT_LT(victim, names.size());
+  children[victim]->signal(SIGKILL);
+  (void)children[victim]->wait(5s);
+  const auto killed_at = clock.now();
+  batch2 = true;
+
+  // The survivors take everything over and finish the work.
+  auto done = [&] {
+    const auto h = holders();
+    int shards = 0;
+    for (const auto& [lease, holder] : h) {
+      if (lease.starts_with("shard:") && holder != notify_holder) ++shards;
+    }
+    if (shards != 16) return false;
+    const auto events = (*db)->outbox_events();
+    if (events.size() < kCount) return false;
+    std::set<std::string> got;
+    {
+      std::lock_guard lock(mutex);
+      got.insert(received.begin(), received.end());
+    }
+    for (const auto& e : events) {
+      if (!got.contains(e.id)) return false;
+    }
+    return true;
+  };
+  bool finished = false;
+  for (int i = 0; i < 600 && !(finished = done()); ++i) std::this_thread::sleep_for(100ms);
+  const auto survivors_log = [&] {
+    std::string all;
+    for (std::size_t i = 0; i < children.size(); ++i) {
+      if (i != victim) all += "--- " + names[i] + "\n" + children[i]->err();
+    }
+    return all;
+  };
+  EXPECT_TRUE(finished) << survivors_log();
+
+  // Every partner-period evaluated, with every item: 2 tickets, and 4 more for odd partners.
+  for (int p = 0; p < kCount; ++p) {
+    const auto doc = (*db)->evaluation_document("c" + std::to_string(p), 1, last_month.substr(0, 7));
+    ASSERT_TRUE(doc) << "p" << p;
+    EXPECT_EQ(nlohmann::json::parse(*doc)["input"]["items"], p % 2 == 0 ? 2 : 6) << "p" << p;
+  }
+  // Notifications: every event reached the receiver (exactly once after deduplication by id; at
+  // least once overall), and nothing the outbox does not hold.
+  const auto events = (*db)->outbox_events();
+  EXPECT_EQ(events.size(), static_cast<std::size_t>(kCount)) << "one breach per partner: even ones by batch 1, odd ones by batch 2";
+  std::set<std::string> ids;
+  for (const auto& e : events) ids.insert(e.id);
+  std::map<std::string, int> copies;
+  {
+    std::lock_guard lock(mutex);
+    for (const auto& id : received) ++copies[id];
+  }
+  for (const auto& id : ids) EXPECT_GE(copies[id], 1) << id;
+  for (const auto& [id, n] : copies) EXPECT_TRUE(ids.contains(id)) << "unknown event " << id;
+  int redelivered = 0;
+  for (const auto& [id, n] : copies) redelivered += n - 1;
+  std::cerr << "three instances: " << events.size() << " events, " << redelivered << " delivered again after the kill of "
+            << notify_holder << "\n";
+  // The ownership log: per shard, no two holders' work overlaps in time, fences only grow, and the
+  // dead instance stored nothing after its death.
+  std::map<std::string, std::vector<store::WorkEntry>> by_shard;
+  for (const auto& w : (*db)->work_log()) by_shard[w.lease].push_back(w);
+  EXPECT_GE(by_shard.size(), 10u) << "24 partners fall into most of the 16 shards";
+  for (auto& [lease, entries] : by_shard) {
+    std::sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) { return a.started_at < b.started_at; });
+    for (std::size_t i = 1; i < entries.size(); ++i) {
+      const auto& before = entries[i - 1];
+      const auto& after = entries[i];
+      EXPECT_LE(before.fence, after.fence) << lease;
+      if (before.holder != after.holder) {
+        EXPECT_LE(before.finished_at, after.started_at) << lease << ": " << before.holder << " and " << after.holder << " at once";
+        EXPECT_LT(before.fence, after.fence) << lease;
+      }
+    }
+    for (const auto& w : entries) {
+      if (w.holder == notify_holder) {
+        EXPECT_LE(w.finished_at, killed_at) << lease;
+      }
+    }
+  }
+  int handovers = 0;
+  for (const auto& [lease, entries] : by_shard) {
+    for (std::size_t i = 1; i < entries.size(); ++i) handovers += entries[i - 1].holder != entries[i].holder;
+  }
+  EXPECT_GE(handovers, 1) << "shards changed hands (rebalancing, the takeover)";
+  // Batch 2 came in through whichever instance polls the source; the other owner evaluated its
+  // partners from the queue.
+  EXPECT_NE(survivors_log().find("other instances asked for"), std::string::npos) << survivors_log();
+  std::cerr << "three instances: " << handovers << " shard handover(s) in the work log\n";
+  for (std::size_t i = 0; i < children.size(); ++i) {
+    if (i == victim) continue;
+    children[i]->signal(SIGTERM);
+    EXPECT_EQ(children[i]->wait(10s), 0) << children[i]->err();
+  }
+  rx.stop();
+  desk.stop();
+  rx_thread.join();
+  desk_thread.join();
+}
+
+// PostgreSQL restarts under a running daemon: it keeps running, answers not-ready meanwhile, and
+// resumes by itself; a record the source offers during the outage is stored once it is back.
+TEST(Serve, RidesOutAPostgresqlRestart) {
+  testutils::PostgresServer pg;  // its own server: stopping it disturbs no other test
+  const std::string db_url = pg.create_database("restart");
+  httplib::Server desk;
+  std::atomic<int> offered{1};
+  desk.Get("/api/v2/tickets", [&](const httplib::Request&, httplib::Response& res) {
+    nlohmann::json page = nlohmann::json::array();
+    for (int i = 1; i <= offered; ++i) {
+      page.push_back({{"id", i}, {"status", 2}, {"priority", 2}, {"company_id", 4100}, {"created_at", "2026-10-05T08:00:00Z"},
+                      {"updated_at", "2026-10-05T09:00:00Z"}, {"stats", {{"first_responded_at", "2026-10-05T08:20:00Z"}}}});
+    }
+    res.set_content(page.dump(), "application/json");
+  });
+  const int desk_port = desk.bind_to_any_port("127.0.0.1");
+  std::thread th([&] { desk.listen_after_bind(); });
+  Daemon d(db_url, "sources:\n  desk:\n    kind: freshdesk\n    url: http://127.0.0.1:" + std::to_string(desk_port) +
+                       "\n    auth: {type: api_key, secret_file: KEY}\n    poll_interval: 1s\n    since: 2026-10-01T00:00:00Z\n");
+  std::string cfg = testutils::read_file(d.config);
+  cfg.insert(cfg.find("\nrules_dir:"), "\n  statement_timeout: 5s");  // in the database block, after its url
+  cfg.replace(cfg.find("KEY"), 3, d.dir.write("key", "abc\n").string());
+  d.dir.write("pactwatch.yaml", cfg);
+  d.dir.write("rules/partners.yaml", "partners:\n  - {id: northwind, name: Northwind, kind: outsourcer, external_ids: {desk: 4100}}\n");
+  testutils::Child child({kBinary, "serve", "-c", d.config.string()});
+  ASSERT_TRUE(d.wait_live(child)) << child.err();
+  httplib::Client c("127.0.0.1", d.port);
+  auto ready = [&] {
+    auto r = c.Get("/readyz");
+    return r ? r->status : -1;
+  };
+  auto stored = [&](const std::string& id) {
+    auto s = store::Store::open({db_url, "", 1});
+    return s && (*s)->find_item("desk", id).has_value();
+  };
+  for (int i = 0; i < 100 && !stored("1"); ++i) std::this_thread::sleep_for(50ms);
+  ASSERT_TRUE(stored("1")) << child.err();
+  EXPECT_EQ(ready(), 200);
+
+  pg.stop();
+  offered = 2;
+  int status = 0;
+  for (int i = 0; i < 100 && (status = ready()) != 503; ++i) std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(status, 503) << "not ready while the database is away";
+  std::this_thread::sleep_for(1500ms);  // polls and heartbeats fail meanwhile
+  EXPECT_FALSE(child.wait(0ms).has_value()) << "the daemon keeps running: " << child.err();
+
+  pg.start();
+  for (int i = 0; i < 200 && (status = ready()) != 200; ++i) std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(status, 200) << child.err();
+  bool resumed = false;
+  for (int i = 0; i < 200 && !(resumed = stored("2")); ++i) std::this_thread::sleep_for(50ms);
+  EXPECT_TRUE(resumed) << "the record offered during the outage is stored once the database is back\n" << child.err();
+  EXPECT_NE(child.err().find("unreachable"), std::string::npos) << child.err();
+  child.signal(SIGTERM);
+  EXPECT_EQ(child.wait(10s), 0) << child.err();
+  desk.stop();
   th.join();
 }
 

@@ -153,11 +153,13 @@ TEST_P(EvaluationRunnerTest, ShardsAreDividedFairlyAndTakenOverWhenAnInstanceDie
   auto db = fresh_store("cluster");
   const auto ttl = std::chrono::milliseconds(30'000);
   std::vector<std::unique_ptr<Cluster>> members;
-  for (const char* name : {"a", "b", "c"}) members.push_back(std::make_unique<Cluster>(*db, name, 16, ttl));
-  core::Instant now = T("2026-06-01T00:00:00Z");
+  core::ManualClock clock(T("2026-06-01T00:00:00Z"));
+  for (const char* name : {"a", "b", "c"}) members.push_back(std::make_unique<Cluster>(*db, name, 16, ttl, clock));
+  core::Instant now = clock.now();
   auto round = [&](std::size_t alive) {
-    for (std::size_t i = 0; i < alive; ++i) (void)members[i]->heartbeat(now);
-    now += std::chrono::seconds(10);  // a third of the lease time, as serve does
+    for (std::size_t i = 0; i < alive; ++i) (void)members[i]->heartbeat();
+    clock.advance(std::chrono::seconds(10));  // a third of the lease time, as serve does
+    now = clock.now();
   };
   // Every instance's view agrees with the table, and no shard is in two views.
   auto check_views = [&](std::size_t alive) {
@@ -198,7 +200,7 @@ TEST_P(EvaluationRunnerTest, ShardsAreDividedFairlyAndTakenOverWhenAnInstanceDie
   // A clean leave hands everything over at once.
   members[0]->leave();
   EXPECT_EQ(members[0]->owned(now).size(), 0u);
-  (void)members[1]->heartbeat(now);
+  (void)members[1]->heartbeat();
   EXPECT_EQ(members[1]->owned(now).size(), 16u) << "b takes a's shards at once: a gave back its membership too";
 }
 
@@ -212,11 +214,12 @@ TEST_P(EvaluationRunnerTest, ShardedRunsStoreOwnedPartnersAndQueueTheRestForThei
   auto db = fresh_store("sharded");
   db->upsert_items(base);
   const auto ttl = std::chrono::milliseconds(600'000);
-  Cluster a(*db, "a", 4, ttl), b(*db, "b", 4, ttl);
-  (void)a.heartbeat(now);
-  (void)b.heartbeat(now);
-  (void)a.heartbeat(now);  // gives back half
-  (void)b.heartbeat(now);  // takes it
+  const core::ManualClock clock(now);
+  Cluster a(*db, "a", 4, ttl, clock), b(*db, "b", 4, ttl, clock);
+  (void)a.heartbeat();
+  (void)b.heartbeat();
+  (void)a.heartbeat();  // gives back half
+  (void)b.heartbeat();  // takes it
   ASSERT_EQ(a.owned(now).size(), 2u);
   ASSERT_EQ(b.owned(now).size(), 2u);
 

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "pactwatch/core/clock.h"
 #include "pactwatch/core/time.h"
 #include "pactwatch/store/store.h"
 
@@ -33,11 +34,12 @@ struct HeartbeatResult {
 
 class Cluster {
  public:
-  Cluster(store::Store& store, std::string instance, int shards, std::chrono::milliseconds ttl);
+  Cluster(store::Store& store, std::string instance, int shards, std::chrono::milliseconds ttl, const core::Clock& clock);
 
-  // Renews, takes and gives back leases as described above. Throws StoreError when the database
-  // cannot be reached (the shards held so far are then treated as lost, see owned()).
-  HeartbeatResult heartbeat(core::Instant now);
+  // Renews, takes and gives back leases as described above, as of the clock's now. Throws
+  // StoreError when the database cannot be reached (what is held stays usable only until its own
+  // expiry, see owned()).
+  HeartbeatResult heartbeat();
   // Gives back every lease at once (on a clean stop), so others need not wait for the expiry.
   void leave();
 
@@ -47,6 +49,9 @@ class Cluster {
   [[nodiscard]] std::optional<store::LeaseGuard> guard_for_shard(int shard, core::Instant now) const;
   // The shards held and unexpired at `now`.
   [[nodiscard]] std::vector<int> owned(core::Instant now) const;
+  // When this instance took the shard under its current fence (read from the clock after the
+  // claim succeeded): no work on it under that fence can have begun earlier.
+  [[nodiscard]] std::optional<core::Instant> held_since(int shard) const;
   [[nodiscard]] int shards() const { return shards_; }
   [[nodiscard]] int shard_of(const std::string& partner) const { return app::shard_of(partner, shards_); }
   [[nodiscard]] const std::string& instance() const { return instance_; }
@@ -57,11 +62,13 @@ class Cluster {
   struct Held {
     std::int64_t fence = 0;
     core::Instant until{};  // our own view of the expiry: renewed at heartbeat time + ttl
+    core::Instant since{};  // taken at (after the claim)
   };
   store::Store& store_;
   std::string instance_;
   int shards_;
   std::chrono::milliseconds ttl_;
+  const core::Clock& clock_;
   mutable std::mutex mutex_;
   std::map<int, Held> held_;
   int live_ = 0;
