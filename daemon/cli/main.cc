@@ -143,6 +143,45 @@ int cmd_db_status(const GlobalOptions& g) {
   return kExitOk;
 }
 
+// `pactwatch db explain`: the plans of the store's hot queries (docs/scaling.md).
+int cmd_db_explain(const GlobalOptions& g) {
+  auto c = load(g);
+  if (!c) return kExitFailure;
+  auto db = cli::open_store(*c, "", true);
+  if (!db) return kExitFailure;
+  try {
+    for (const auto& q : db->explain_hot_queries()) {
+      std::cout << q.name << ":\n";
+      for (const auto& line : q.plan) std::cout << "    " << line << '\n';
+    }
+  } catch (const store::StoreError& e) {
+    std::cerr << e.what() << '\n';
+    return kExitFailure;
+  }
+  return kExitOk;
+}
+
+// `pactwatch db leases`: who holds what when several instances share the database.
+int cmd_db_leases(const GlobalOptions& g) {
+  auto c = load(g);
+  if (!c) return kExitFailure;
+  auto db = cli::open_store(*c, "", true);
+  if (!db) return kExitFailure;
+  try {
+    const auto now = core::SystemClock().now();
+    const auto leases = db->leases();
+    if (leases.empty()) std::cout << "no leases (no instance has run serve on this database)\n";
+    for (const auto& l : leases) {
+      std::cout << l.name << "  " << l.holder << "  fence " << l.fence << "  "
+                << (l.expires_at > now ? "until " : "expired ") << core::format_rfc3339(l.expires_at) << '\n';
+    }
+  } catch (const store::StoreError& e) {
+    std::cerr << e.what() << '\n';
+    return kExitFailure;
+  }
+  return kExitOk;
+}
+
 // `pactwatch calendar FILE OP ARGS`: answers one question about a calendar, for users debugging
 // a calendar file and for tests.
 struct CalendarArgs {
@@ -262,6 +301,12 @@ int main(int argc, char** argv) {
   db->require_subcommand(1);
   db->add_subcommand("migrate", "Apply pending schema migrations")->callback([&] { rc = cmd_db_migrate(g); });
   db->add_subcommand("status", "Show the schema version and migrations")->callback([&] { rc = cmd_db_status(g); });
+  db->add_subcommand("explain", "Show the database's plans for pactwatch's hot queries")->callback([&] {
+    rc = cmd_db_explain(g);
+  });
+  db->add_subcommand("leases", "Show which instance holds each source, shard and the notification queue")->callback([&] {
+    rc = cmd_db_leases(g);
+  });
 
   auto* cfg = app.add_subcommand("config", "Configuration helpers");
   cfg->require_subcommand(1);

@@ -439,6 +439,29 @@ std::vector<Partner> Store::partners() {
   });
 }
 
+// --- the hot queries -----------------------------------------------------------------------
+// Each is used by its method and shown by explain_hot_queries() (`pactwatch db explain`), from
+// one text. docs/scaling.md lists the plans they should get.
+
+namespace {
+constexpr const char* kItemByKeyWhere = "WHERE source = :source AND external_id = :external_id";
+constexpr const char* kItemsForPeriodWhere =
+    "WHERE partner_id = :p AND (kind = 'deals' OR (created_at < :e AND "
+    "(created_at >= :s OR (kind = 'tickets' AND (solved_at IS NULL OR solved_at >= :s2))))) ORDER BY source, external_id";
+constexpr const char* kDeliverySweep =
+    "INSERT INTO deliveries (event_id, channel, status, attempts, next_attempt_at) "
+    "SELECT o.id, :c, 'pending', 0, :a FROM outbox o WHERE o.created_at >= :s AND NOT EXISTS "
+    "(SELECT 1 FROM deliveries d WHERE d.event_id = o.id AND d.channel = :c2) "
+    "ON CONFLICT (event_id, channel) DO NOTHING";  // another instance's sweep got there first
+constexpr const char* kDueDeliveriesWhere =
+    "WHERE channel = :c AND status = 'pending' AND next_attempt_at <= :a ORDER BY next_attempt_at, event_id LIMIT ";
+constexpr const char* kOutboxAfterWhere = "WHERE (created_at, id) > (:a, :i) ORDER BY created_at, id LIMIT ";
+constexpr const char* kRuleStatus =
+    "SELECT status FROM rule_statuses WHERE contract = :c AND version = :v AND period = :p AND rule = :r";
+constexpr const char* kQueueColumns =
+    "SELECT contract, version, period_start, shard, partner, generation, requested_at FROM evaluation_queue ";
+}  // namespace
+
 // --- items ---------------------------------------------------------------------------------
 
 namespace {
@@ -620,9 +643,8 @@ std::optional<Item> Store::find_item(const std::string& source, const std::strin
     soci::indicator partner_ind = soci::i_ok, created_ind = soci::i_ok, first_reply_ind = soci::i_ok,
                     solved_ind = soci::i_ok, amount_ind = soci::i_ok;
     std::string partner_id;
-    l.sql() << "SELECT source, external_id, kind, partner_id, status, priority, created_at, first_reply_at, "
-               "solved_at, updated_at, amount_minor, currency, payload FROM items "
-               "WHERE source = :source AND external_id = :external_id",
+    l.sql() << std::string("SELECT source, external_id, kind, partner_id, status, priority, created_at, first_reply_at, "
+                           "solved_at, updated_at, amount_minor, currency, payload FROM items ") + kItemByKeyWhere,
         soci::into(item.source), soci::into(item.external_id), soci::into(item.kind), soci::into(partner_id, partner_ind),
         soci::into(item.status), soci::into(item.priority), soci::into(created, created_ind),
         soci::into(first_reply, first_reply_ind), soci::into(solved, solved_ind), soci::into(updated),
@@ -699,10 +721,7 @@ std::vector<Item> Store::items_for_period(const std::string& partner_id, core::I
     Lease l(*pool_, setup_);
     ItemRow row;
     const long long s = core::to_unix_ms(start), e = core::to_unix_ms(end);
-    auto prep = (l.sql().prepare << std::string(ItemRow::kColumns) +
-                                        "WHERE partner_id = :p AND (kind = 'deals' OR (created_at < :e AND "
-                                        "(created_at >= :s OR (kind = 'tickets' AND (solved_at IS NULL OR solved_at >= :s2))))) "
-                                        "ORDER BY source, external_id");
+    auto prep = (l.sql().prepare << std::string(ItemRow::kColumns) + kItemsForPeriodWhere);
     row.bind(prep);
     prep, soci::use(partner_id, "p"), soci::use(e, "e"), soci::use(s, "s"), soci::use(s, "s2");
     soci::statement st(prep);
@@ -855,8 +874,7 @@ std::vector<QueuedEvaluation> Store::queued_evaluations(std::span<const int> sha
     Lease l(*pool_, setup_);
     QueuedEvaluation q;
     long long start = 0, generation = 0, at = 0;
-    soci::statement st = (l.sql().prepare << "SELECT contract, version, period_start, shard, partner, generation, requested_at "
-                                             "FROM evaluation_queue WHERE shard IN (" + in +
+    soci::statement st = (l.sql().prepare << std::string(kQueueColumns) + "WHERE shard IN (" + in +
                                              ") ORDER BY requested_at, contract, version, period_start LIMIT " + std::to_string(limit),
                           soci::into(q.contract), soci::into(q.version), soci::into(start), soci::into(q.shard),
                           soci::into(q.partner), soci::into(generation), soci::into(at));
@@ -912,7 +930,7 @@ void Store::save_evaluation_in(soci::session& sql, const EvaluationRecord& r, co
     for (const auto& s : r.statuses) {
       std::string rule = s.rule, status = s.status, previous;
       soci::indicator ind = soci::i_ok;
-      sql << "SELECT status FROM rule_statuses WHERE contract = :c AND version = :v AND period = :p AND rule = :r",
+      sql << kRuleStatus,
           soci::use(contract), soci::use(version), soci::use(period), soci::use(rule), soci::into(previous, ind);
       const bool known = sql.got_data() && ind == soci::i_ok;
       if (known && previous == status) continue;
@@ -1182,15 +1200,10 @@ std::vector<Delivery> Store::due_deliveries(const std::string& channel, core::In
     }
     const long long at = core::to_unix_ms(now), since = from;
     std::string ch = channel;
-    tx.sql() << "INSERT INTO deliveries (event_id, channel, status, attempts, next_attempt_at) "
-                "SELECT o.id, :c, 'pending', 0, :a FROM outbox o WHERE o.created_at >= :s AND NOT EXISTS "
-                "(SELECT 1 FROM deliveries d WHERE d.event_id = o.id AND d.channel = :c2) "
-                "ON CONFLICT (event_id, channel) DO NOTHING",  // another instance's sweep got there first
+    tx.sql() << kDeliverySweep,
         soci::use(ch, "c"), soci::use(at, "a"), soci::use(since, "s"), soci::use(ch, "c2");
     DeliveryRow row;
-    auto prep = (tx.sql().prepare << std::string(DeliveryRow::kColumns) +
-                                         "WHERE channel = :c AND status = 'pending' AND next_attempt_at <= :a "
-                                         "ORDER BY next_attempt_at, event_id LIMIT " + std::to_string(limit));
+    auto prep = (tx.sql().prepare << std::string(DeliveryRow::kColumns) + kDueDeliveriesWhere + std::to_string(limit));
     row.bind(prep);
     prep, soci::use(ch, "c"), soci::use(at, "a");
     soci::statement st(prep);
@@ -1277,8 +1290,7 @@ std::optional<std::string> Store::rule_status(const std::string& contract, int v
   return wrap("rule status", [&]() -> std::optional<std::string> {
     Lease l(*pool_, setup_);
     std::string status;
-    l.sql() << "SELECT status FROM rule_statuses WHERE contract = :c AND version = :v AND period = :p AND rule = :r",
-        soci::use(contract), soci::use(version), soci::use(period), soci::use(rule), soci::into(status);
+    l.sql() << kRuleStatus, soci::use(contract), soci::use(version), soci::use(period), soci::use(rule), soci::into(status);
     if (!l.sql().got_data()) return std::nullopt;
     return status;
   });
@@ -1355,11 +1367,9 @@ std::vector<OutboxEvent> Store::outbox_events_after(core::Instant at, const std:
     Lease l(*pool_, setup_);
     EventRow row;
     const long long ms = core::to_unix_ms(at);
-    auto prep = (l.sql().prepare << std::string(EventRow::kColumns) +
-                                        "WHERE created_at > :a OR (created_at = :a2 AND id > :i) ORDER BY created_at, id LIMIT " +
-                                        std::to_string(limit));
+    auto prep = (l.sql().prepare << std::string(EventRow::kColumns) + kOutboxAfterWhere + std::to_string(limit));
     row.bind(prep);
-    prep, soci::use(ms, "a"), soci::use(ms, "a2"), soci::use(id, "i");
+    prep, soci::use(ms, "a"), soci::use(id, "i");
     soci::statement st(prep);
     st.execute();
     std::vector<OutboxEvent> out;
@@ -1537,6 +1547,46 @@ std::vector<LeaseRecord> Store::leases() {
       r.fence = fence;
       out.push_back(r);
     }
+    return out;
+  });
+}
+
+std::vector<QueryPlan> Store::explain_hot_queries() {
+  return wrap("explain", [&] {
+    Lease l(*pool_, setup_);
+    const std::string prefix = backend_ == Backend::postgresql ? "EXPLAIN " : "EXPLAIN QUERY PLAN ";
+    std::vector<QueryPlan> out;
+    // Representative values: a partner, a month, a channel, an outbox position.
+    std::string partner = "p00001", source = "zendesk", external_id = "1", channel = "ops", contract = "c", period = "2026-10",
+                rule = "kpi:x", id = "";
+    long long start = 1'790'000'000'000LL, end = start + 2'592'000'000LL;
+    int version = 1;
+    auto plan = [&](std::string name, std::string query, auto&&... uses) {
+      std::vector<std::string> lines;
+      std::string line;
+      int a = 0, b = 0, c = 0;
+      auto prep = (l.sql().prepare << prefix + query);
+      (void)(prep, ..., uses);
+      if (backend_ == Backend::postgresql) prep, soci::into(line);
+      else prep, soci::into(a), soci::into(b), soci::into(c), soci::into(line);  // id, parent, unused, detail
+      soci::statement st(prep);
+      st.execute();
+      while (st.fetch()) lines.push_back(line);
+      out.push_back({std::move(name), std::move(query), std::move(lines)});
+    };
+    plan("item by key (upserts, lookups)", std::string("SELECT * FROM items ") + kItemByKeyWhere, soci::use(source, "source"),
+         soci::use(external_id, "external_id"));
+    plan("items of a partner-period (evaluation)", std::string("SELECT * FROM items ") + kItemsForPeriodWhere,
+         soci::use(partner, "p"), soci::use(end, "e"), soci::use(start, "s"), soci::use(start, "s2"));
+    plan("rule status (evaluation save)", kRuleStatus, soci::use(contract, "c"), soci::use(version, "v"), soci::use(period, "p"),
+         soci::use(rule, "r"));
+    plan("delivery sweep (notifications)", kDeliverySweep, soci::use(channel, "c"), soci::use(start, "a"),
+         soci::use(start, "s"), soci::use(channel, "c2"));
+    plan("due deliveries (notifications)", std::string("SELECT * FROM deliveries ") + kDueDeliveriesWhere + "100",
+         soci::use(channel, "c"), soci::use(start, "a"));
+    plan("outbox page (API)", std::string("SELECT * FROM outbox ") + kOutboxAfterWhere + "50", soci::use(start, "a"),
+         soci::use(id, "i"));
+    plan("evaluation queue (cluster)", std::string(kQueueColumns) + "WHERE shard IN (1, 2, 3) ORDER BY requested_at LIMIT 1000");
     return out;
   });
 }

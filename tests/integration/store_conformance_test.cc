@@ -527,6 +527,53 @@ TEST_P(StoreConformance, TheDeliverySweepSeesEventsStampedALittleBeforeTheLastOn
   EXPECT_EQ(periods, (std::set<std::string>{"2026-10", "2026-11"}));
 }
 
+// The hot queries use their indexes on a store with realistic proportions (docs/scaling.md): no
+// full scan of items, outbox, deliveries, rule statuses or the evaluation queue.
+TEST_P(StoreConformance, HotQueriesUseTheirIndexes) {
+  std::vector<Item> items;
+  for (int i = 0; i < 20000; ++i) {
+    Item it = ticket(std::to_string(i), 1);
+    char partner[16];
+    std::snprintf(partner, sizeof partner, "p%05d", i % 200);
+    it.partner_id = partner;
+    it.created_at = t(i % 5000);
+    items.push_back(it);
+  }
+  store_->upsert_items(items);
+  std::vector<EvaluationRecord> records;
+  for (int i = 0; i < 1000; ++i) {
+    records.push_back({"c" + std::to_string(i), 1, "2026-10", "p00001", t(0), "d", "{}", {{"kpi:x", "breached"}, {"kpi:y", "met"}}});
+  }
+  store_->save_evaluations(records, t(1));
+  auto due = store_->due_deliveries("ops", t(2), t(0), 1000);
+  ASSERT_EQ(due.size(), 1000u);
+  for (std::size_t i = 0; i < due.size(); i += 1) {
+    if (i % 100 == 0) continue;
+    due[i].status = "delivered";
+    store_->update_delivery(due[i]);
+  }
+  std::vector<QueuedEvaluation> queued;
+  for (int i = 0; i < 2000; ++i) queued.push_back({"c" + std::to_string(i), 1, t(i), i % 64, "p00001", 0, t(0)});
+  store_->enqueue_evaluations(queued, t(3));
+  {
+    Transaction tx(*store_, Durability::normal);
+    tx.sql() << "ANALYZE";
+    tx.commit();
+  }
+  const auto plans = store_->explain_hot_queries();
+  ASSERT_EQ(plans.size(), 7u);
+  for (const auto& q : plans) {
+    std::string text;
+    for (const auto& line : q.plan) text += line + "\n";
+    ASSERT_FALSE(q.plan.empty()) << q.name;
+    if (GetParam() == Backend::postgresql) {
+      EXPECT_EQ(text.find("Seq Scan"), std::string::npos) << q.name << ":\n" << text;
+    } else {
+      for (const auto& line : q.plan) EXPECT_FALSE(line.starts_with("SCAN ")) << q.name << ":\n" << text;
+    }
+  }
+}
+
 TEST_P(StoreConformance, ItemsOfOneKind) {
   Item deal = ticket("d1", 1);
   deal.kind = "deals";

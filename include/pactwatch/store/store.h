@@ -269,6 +269,13 @@ struct SaveContext {
   std::optional<WorkEntry> work;
 };
 
+// The plan the database chooses for one of the store's hot queries (`pactwatch db explain`).
+struct QueryPlan {
+  std::string name;
+  std::string sql;
+  std::vector<std::string> plan;  // EXPLAIN (PostgreSQL) or EXPLAIN QUERY PLAN (SQLite) lines
+};
+
 struct Migration {
   int version;
   std::string name;
@@ -410,6 +417,10 @@ class Store {
   // Gives the lease up at once (only its holder can); false when `holder` did not hold it.
   bool release_lease(const std::string& name, const std::string& holder);
   [[nodiscard]] std::vector<LeaseRecord> leases();
+
+  // The plans of the queries that run most often or over the most rows, with representative
+  // values (docs/scaling.md says what each should use). Run ANALYZE first for realistic plans.
+  [[nodiscard]] std::vector<QueryPlan> explain_hot_queries();
 
   // API tokens. A partner token is refused (TokenLimit, nothing stored) when the partner already
   // holds `max_live_per_partner` live tokens: two allow rotation without a gap.

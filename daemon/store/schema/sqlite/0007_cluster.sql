@@ -33,3 +33,6 @@ CREATE INDEX work_log_started ON work_log (started_at);
 
 -- Due deliveries are looked up per channel.
 CREATE INDEX deliveries_channel_due ON deliveries (channel, status, next_attempt_at);
+
+-- The API pages the outbox by (created_at, id).
+CREATE INDEX outbox_created_id ON outbox (created_at, id);
