@@ -4,7 +4,7 @@ JOBS ?= $(shell nproc)
 PRESET ?= default
 BUILD_DIR := build
 
-.PHONY: all deps fuzz-deps configure build test demo asan fuzz bench bench-eval bench-api bench-import install deb clean
+.PHONY: all deps fuzz-deps configure build test demo asan fuzz bench bench-eval bench-api bench-import bench-cluster install deb clean
 
 all: build
 
@@ -101,6 +101,13 @@ bench-import: deps
 	cmake --preset bench
 	cmake --build --preset bench -j $(JOBS) --target import_driver
 	build-bench/bin/import_driver $(IMPORT_ARGS)
+
+# Scale benchmark: 10,000 partners and 10,000,000 tickets on PostgreSQL, full evaluation by 1, 2 and
+# 3 instances (CLUSTER_ARGS: PARTNERS TICKETS INSTANCES [nosqlite]; about 40 minutes on 2 cores).
+bench-cluster: deps
+	cmake --preset bench
+	cmake --build --preset bench -j $(JOBS) --target cluster_driver pactwatch
+	build-bench/bin/cluster_driver $(CLUSTER_ARGS)
 
 # API load benchmark: wrk against a partner's KPI standing next to a static-file baseline (API_BENCH_ARGS:
 # partners, tickets, seconds per run, connections).

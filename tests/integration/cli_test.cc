@@ -801,6 +801,14 @@ TEST(Serve, TwoInstancesPollASourceOneAtATimeAndTakeOverOnDeath) {
   ASSERT_TRUE(desk);
   EXPECT_EQ(desk->holder, "beta");
   EXPECT_EQ(desk->fence, 2) << "handed over once";
+  const auto shown = run({kBinary, "db", "leases", "-c", b->config.string()});
+  EXPECT_EQ(shown.exit_code, 0) << shown.err;
+  EXPECT_NE(shown.out.find("source:desk  beta  fence 2  until "), std::string::npos) << shown.out;
+  EXPECT_NE(shown.out.find("shard:0  beta"), std::string::npos) << shown.out;
+  const auto plans = run({kBinary, "db", "explain", "-c", b->config.string()});
+  EXPECT_EQ(plans.exit_code, 0) << plans.err;
+  EXPECT_NE(plans.out.find("items of a partner-period (evaluation):\n    SEARCH items USING INDEX items_partner_kind_created"),
+            std::string::npos) << plans.out;
   second.signal(SIGTERM);
   EXPECT_EQ(second.wait(10s), 0);
   fake.stop();
