@@ -313,7 +313,11 @@ RunStats EvaluationRunner::run_queued(core::Instant as_of, core::Instant now) {
     store::SaveContext context;
     context.answered.push_back(q);
     context.guard = cluster_->guard_for_shard(q.shard, now);
-    if (context.guard) (void)store_.save_evaluations({}, now, &context);
+    try {
+      if (context.guard) (void)store_.save_evaluations({}, now, &context);
+    } catch (const store::LeaseLost&) {
+      // The shard moved on: its new owner deletes the request.
+    }
   }
   if (jobs.empty()) return {};
   return run(jobs, {}, {}, as_of, now);

@@ -55,9 +55,9 @@ void Scheduler::start() {
     schedule_source(s, first_delay(s));
   }
   full_timer_ = std::make_unique<boost::asio::steady_timer>(io_);
-  // The first heartbeat takes this instance's shards and evaluates them in full; the periodic full
-  // evaluation follows on its interval.
-  schedule_full(milliseconds(config_.full_evaluation_interval_s * 1000));
+  // At start-up the first heartbeat takes this instance's shards and evaluates them in full. After
+  // a reload the shards are still held: evaluate them now, under the new rules.
+  schedule_full(cluster_.owned(clock_.now()).empty() ? milliseconds(config_.full_evaluation_interval_s * 1000) : milliseconds(0));
   heartbeat_timer_ = std::make_unique<boost::asio::steady_timer>(io_);
   schedule_heartbeat(milliseconds(0));
   queue_timer_ = std::make_unique<boost::asio::steady_timer>(io_);
@@ -77,8 +77,8 @@ void Scheduler::stop() {
   if (dispatch_timer_) dispatch_timer_->cancel();
   if (heartbeat_timer_) heartbeat_timer_->cancel();
   if (queue_timer_) queue_timer_->cancel();
-  pool_.join();  // running syncs stop between pages (their waits end early too)
-  heartbeat_pool_.join();
+  heartbeat_pool_.join();  // first: a heartbeat may still hand the pool a takeover evaluation
+  pool_.join();            // running syncs stop between pages (their waits end early too)
 }
 
 void Scheduler::schedule_source(const config::SourceConfig& s, milliseconds delay) {
@@ -254,6 +254,7 @@ void Scheduler::schedule_heartbeat(milliseconds delay) {
               const auto stats = runner.run_full(now, now, shards);
               spdlog::info("full evaluation of {} shard(s) taken over: {} contract period(s) in {} ms, {} status change(s)",
                            shards.size(), stats.evaluations, (stats.compute + stats.save).count() / 1000, stats.status_changes);
+              return stats;
             }, "full evaluation");
             boost::asio::post(io_, [this, alive = std::weak_ptr<int>(life_)] {
               if (!alive.expired()) publish();
@@ -281,7 +282,8 @@ void Scheduler::schedule_queue(milliseconds delay) {
             spdlog::info("evaluated {} contract period(s) other instances asked for: {} status change(s)", stats.evaluations,
                          stats.status_changes);
           }
-        }, "queued evaluation");
+          return stats;
+        }, "queued evaluation", true);
         queue_running_ = false;
       });
     }
@@ -332,14 +334,20 @@ void Scheduler::schedule_dispatch(milliseconds delay) {
   });
 }
 
-void Scheduler::evaluate(const std::function<void(EvaluationRunner&)>& work, const char* what) {
-  std::lock_guard lock(evaluation_mutex_);
+void Scheduler::evaluate(const std::function<RunStats(EvaluationRunner&)>& work, const char* what, bool skip_when_busy) {
+  std::unique_lock lock(evaluation_mutex_, std::defer_lock);
+  if (!skip_when_busy) lock.lock();
+  else if (!lock.try_lock()) return;  // a longer evaluation is running: the next tick comes soon
   const auto rules = rules_();
   try {
     EvaluationRunner runner(*rules, store_, &cluster_);
-    work(runner);
-    std::lock_guard s(status_mutex_);
-    last_evaluation_ = core::format_rfc3339(clock_.now());
+    const auto stats = work(runner);
+    if (stats.evaluations > 0 || !skip_when_busy) {
+      std::lock_guard s(status_mutex_);
+      last_evaluation_ = core::format_rfc3339(clock_.now());
+    }
+  } catch (const store::LeaseLost& e) {
+    spdlog::info("{} not stored: {}", what, e.what());
   } catch (const std::exception& e) {
     spdlog::error("{} failed: {}; the next one will try again", what, e.what());
   }

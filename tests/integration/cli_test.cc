@@ -1030,6 +1030,23 @@ TEST(Serve, ThreeInstancesShareTheWorkAndSurviveASigkill) {
   // partners from the queue.
   EXPECT_NE(survivors_log().find("other instances asked for"), std::string::npos) << survivors_log();
   std::cerr << "three instances: " << handovers << " shard handover(s) in the work log\n";
+  // Any instance answers any request: the same standing from each survivor (the contracts are
+  // drafts, which a viewer sees and a partner would not).
+  const auto created = run({kBinary, "token", "create", "--role", "viewer", "-c", daemons[0]->config.string()});
+  ASSERT_EQ(created.exit_code, 0) << created.err;
+  const std::string token = created.out.substr(0, created.out.find('\n'));
+  std::vector<std::string> answers;
+  for (std::size_t i = 0; i < children.size(); ++i) {
+    if (i == victim) continue;
+    httplib::Client api("127.0.0.1", daemons[i]->port);
+    auto r = api.Get("/v1/partners/p3/kpis?period=" + last_month.substr(0, 7), {{"Authorization", "Bearer " + token}});
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200) << r->body;
+    answers.push_back(r->body);
+  }
+  ASSERT_EQ(answers.size(), 2u);
+  EXPECT_EQ(answers[0], answers[1]);
+  EXPECT_NE(answers[0].find("\"breached\""), std::string::npos) << answers[0];
   for (std::size_t i = 0; i < children.size(); ++i) {
     if (i == victim) continue;
     children[i]->signal(SIGTERM);
@@ -1127,6 +1144,9 @@ TEST(Serve, SighupReloadsTheConfigOrKeepsTheOneInForce) {
   for (int i = 0; i < 250 && requests == 0; ++i) std::this_thread::sleep_for(20ms);
   EXPECT_GT(requests.load(), 0) << child.err();
   EXPECT_NE(child.err().find("config reloaded: 1 source(s)"), std::string::npos) << child.err();
+  // The shards stay with the instance across the reload, and are evaluated at once under it.
+  for (int i = 0; i < 250 && child.err().find("full evaluation: ") == std::string::npos; ++i) std::this_thread::sleep_for(20ms);
+  EXPECT_NE(child.err().find("full evaluation: "), std::string::npos) << child.err();
   child.signal(SIGTERM);
   EXPECT_EQ(child.wait(10s), 0);
   fake.stop();

@@ -25,6 +25,11 @@
 
 namespace pactwatch::app {
 
+class Cluster;
+class Dispatcher;
+class EvaluationRunner;
+struct RunStats;
+
 struct SourceState {
   bool running = false;
   bool ok = true;           // the last sync succeeded
@@ -41,7 +46,7 @@ class Scheduler {
   using RulesSnapshot = std::function<std::shared_ptr<const rules::RuleSet>()>;
   // The cluster outlives schedulers (a reload replaces the scheduler, not the instance's leases).
   Scheduler(boost::asio::io_context& io, const config::Config& config, store::Store& store, RulesSnapshot rules,
-            const core::Clock& clock, class Cluster& cluster);
+            const core::Clock& clock, Cluster& cluster);
   ~Scheduler();
 
   void start();
@@ -62,12 +67,16 @@ class Scheduler {
   // full evaluation of shards newly taken over, and the queue of periods other instances left.
   void schedule_heartbeat(std::chrono::milliseconds delay);
   void schedule_queue(std::chrono::milliseconds delay);
-  void evaluate(const std::function<void(class EvaluationRunner&)>& work, const char* what);
+  // Runs `work` with a runner, one evaluation at a time. With `skip_when_busy` it gives up at once
+  // when another evaluation is running (the queue's one-second tick must not hold a worker
+  // hostage behind a long full run).
+  void evaluate(const std::function<RunStats(EvaluationRunner&)>& work, const char* what,
+                bool skip_when_busy = false);
   void publish();
 
   boost::asio::io_context& io_;
   const config::Config& config_;
-  class Cluster& cluster_;
+  Cluster& cluster_;
   const std::string& instance_;  // this instance's name in leases (cluster.instance, or host:pid)
   store::Store& store_;
   RulesSnapshot rules_;
@@ -82,7 +91,7 @@ class Scheduler {
   std::atomic<bool> heartbeating_{false};
   std::atomic<bool> queue_running_{false};
   std::atomic<bool> cluster_ok_{true};
-  std::unique_ptr<class Dispatcher> dispatcher_;
+  std::unique_ptr<Dispatcher> dispatcher_;
   std::atomic<bool> dispatching_{false};
   std::map<std::string, SourceState> states_;
   std::atomic<bool> stopping_{false};
