@@ -561,7 +561,7 @@ TEST_P(StoreConformance, HotQueriesUseTheirIndexes) {
     tx.commit();
   }
   const auto plans = store_->explain_hot_queries();
-  ASSERT_EQ(plans.size(), 7u);
+  ASSERT_EQ(plans.size(), 8u);
   for (const auto& q : plans) {
     std::string text;
     for (const auto& line : q.plan) text += line + "\n";
