@@ -29,6 +29,7 @@
 
 #include <soci/soci.h>
 
+#include "driver_util.h"
 #include "pactwatch/app/cluster.h"
 #include "pactwatch/app/evaluation_runner.h"
 #include "pactwatch/core/clock.h"
@@ -40,26 +41,15 @@
 namespace {
 
 using namespace pactwatch;
-using Clock = std::chrono::steady_clock;
+using Clock = bench::Clock;
 namespace fs = std::filesystem;
 
 constexpr int kShards = 64;
 const char* kAsOf = "2026-06-20T12:00:00Z";
 
-double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
-long peak_rss_mb() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return u.ru_maxrss / 1024;
-}
-
-void run(const std::string& cmd) {
-  if (std::system(cmd.c_str()) != 0) {
-    std::cerr << "failed: " << cmd << '\n';
-    std::exit(1);
-  }
-}
+using bench::peak_rss_mb;
+using bench::run;
+using bench::seconds_since;
 
 std::int64_t count_lines(const fs::path& file) {
   std::ifstream in(file);

@@ -17,6 +17,7 @@
 #include <soci/soci.h>
 #include <soci/sqlite3/soci-sqlite3.h>
 
+#include "driver_util.h"
 #include "pactwatch/app/evaluation_runner.h"
 #include "pactwatch/core/diagnostic.h"
 #include "pactwatch/rules/rule_set.h"
@@ -27,22 +28,11 @@
 namespace {
 
 using namespace pactwatch;
-using Clock = std::chrono::steady_clock;
+using Clock = bench::Clock;
 
-double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
-long peak_rss_mb() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return u.ru_maxrss / 1024;
-}
-
-void run(const std::string& cmd) {
-  if (std::system(cmd.c_str()) != 0) {
-    std::cerr << "failed: " << cmd << '\n';
-    std::exit(1);
-  }
-}
+using bench::peak_rss_mb;
+using bench::run;
+using bench::seconds_since;
 
 const char* kBaselineSql =
     "SELECT partner_id, SUM(CASE WHEN first_reply_at - created_at <= 3600000 THEN 1 ELSE 0 END), COUNT(*) "

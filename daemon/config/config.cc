@@ -150,25 +150,23 @@ Result apply_lease_ttl(Config& c, std::string_view v) {
   return {};
 }
 Result apply_shards(Config& c, std::string_view v) { return apply_int_in(c.cluster_shards, v, 1, 4096); }
-Result apply_statement_timeout(Config& c, std::string_view v) {
+// A duration in seconds up to `high`, where 0 (or 0s) is allowed and means "off".
+Result apply_seconds_or_zero(std::int64_t& out, std::string_view v, std::int64_t high, const char* expected) {
   if (v == "0" || v == "0s") {
-    c.database_statement_timeout_s = 0;
+    out = 0;
     return {};
   }
   auto s = seconds(v);
-  if (!s || *s < 1 || *s > 86400) return std::unexpected("expected a duration from 1s to 24h (or 0s for no limit), such as 30s");
-  c.database_statement_timeout_s = *s;
+  if (!s || *s < 0 || *s > high) return std::unexpected(expected);
+  out = *s;
   return {};
 }
+Result apply_statement_timeout(Config& c, std::string_view v) {
+  return apply_seconds_or_zero(c.database_statement_timeout_s, v, 86400,
+                               "expected a duration from 1s to 24h (or 0s for no limit), such as 30s");
+}
 Result apply_standing_cache(Config& c, std::string_view v) {
-  if (v == "0" || v == "0s") {
-    c.api_standing_cache_s = 0;
-    return {};
-  }
-  auto s = seconds(v);
-  if (!s || *s < 0 || *s > 300) return std::unexpected("expected a duration from 0s to 5m, such as 1s");
-  c.api_standing_cache_s = *s;
-  return {};
+  return apply_seconds_or_zero(c.api_standing_cache_s, v, 300, "expected a duration from 0s to 5m, such as 1s");
 }
 
 // The one table of settings: defaults, validation and documentation.

@@ -107,6 +107,26 @@ TEST(Config, ValidatesValues) {
   EXPECT_FALSE(messages("rules_dir: ''\n").empty());
 }
 
+TEST(Config, ClusterAndDatabaseLimits) {
+  auto c = parse_config("database:\n  statement_timeout: 2m\ncluster:\n  instance: eu-1\n  lease_ttl: 30s\n  shards: 128\n", "c.yaml");
+  ASSERT_TRUE(c) << c.error()[0].to_string();
+  EXPECT_EQ(c->database_statement_timeout_s, 120);
+  EXPECT_EQ(c->cluster_instance, "eu-1");
+  EXPECT_EQ(c->cluster_lease_ttl_s, 30);
+  EXPECT_EQ(c->cluster_shards, 128);
+  auto d = parse_config("", "d.yaml");
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->database_statement_timeout_s, 30);
+  EXPECT_EQ(d->cluster_shards, 64);
+  auto off = parse_config("database: {statement_timeout: 0s}\napi: {standing_cache: 0s}\n", "o.yaml");
+  ASSERT_TRUE(off);
+  EXPECT_EQ(off->database_statement_timeout_s, 0);
+  EXPECT_EQ(off->api_standing_cache_s, 0);
+  EXPECT_EQ(messages("cluster: {shards: 0}\n").at(0), "test.yaml:1:19: cluster.shards: must be an integer from 1 to 4096");
+  EXPECT_NE(messages("database: {statement_timeout: 2d}\n").at(0).find("from 1s to 24h"), std::string::npos);
+  EXPECT_NE(messages("api: {standing_cache: 10m}\n").at(0).find("from 0s to 5m"), std::string::npos);
+}
+
 TEST(Config, SecretsAreNeverInline) {
   auto m = messages("database: {url: 'postgresql://u:hunter2@h/db'}\n");
   ASSERT_EQ(m.size(), 1u);
