@@ -4,7 +4,7 @@ JOBS ?= $(shell nproc)
 PRESET ?= default
 BUILD_DIR := build
 
-.PHONY: all deps fuzz-deps configure build test demo asan fuzz bench bench-eval bench-api bench-import bench-cluster install deb clean
+.PHONY: all deps fuzz-deps configure build test demo asan fuzz bench bench-eval bench-api bench-import bench-cluster drill install deb clean
 
 all: build
 
@@ -81,6 +81,13 @@ fuzz: fuzz-deps
 	  build-fuzz/bin/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
 	    build-fuzz/corpus-$$t tests/fuzz/corpus/$$t || exit 1; \
 	done
+
+# Reliability drills, longer than make test runs them (docs/reliability.md): 500 SIGKILLs per
+# backend (DRILL_KILLS, DRILL_SEED).
+DRILL_KILLS ?= 500
+DRILL_SEED ?= 1
+drill: build
+	PACTWATCH_DRILL_KILLS=$(DRILL_KILLS) PACTWATCH_DRILL_SEED=$(DRILL_SEED) build/bin/drill_crash
 
 # Benchmarks (Release build): figures go in docs/benchmarks.md.
 bench: deps
