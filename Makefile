@@ -4,7 +4,7 @@ JOBS ?= $(shell nproc)
 PRESET ?= default
 BUILD_DIR := build
 
-.PHONY: all deps fuzz-deps configure build test demo asan fuzz bench bench-eval bench-api bench-import bench-cluster drill install deb clean
+.PHONY: all deps fuzz-deps configure build test demo asan fuzz bench bench-eval bench-api bench-import bench-cluster drill tsan install deb clean
 
 all: build
 
@@ -81,6 +81,16 @@ fuzz: fuzz-deps
 	  build-fuzz/bin/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
 	    build-fuzz/corpus-$$t tests/fuzz/corpus/$$t || exit 1; \
 	done
+
+# The concurrent parts under ThreadSanitizer: the dispatcher, the API, the evaluation runner and
+# serve itself (its daemons are TSan builds; a race report fails the test). setarch -R: TSan
+# needs the address layout that high mmap randomisation on newer kernels breaks.
+tsan: deps
+	cmake --preset debug-tsan
+	cmake --build --preset debug-tsan -j $(JOBS)
+	cd build-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" setarch $$(uname -m) -R \
+	  ctest -j $(JOBS) --output-on-failure -R '^(integration_dispatcher|integration_api|integration_evaluation)$$'
+	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" setarch $$(uname -m) -R build-tsan/bin/integration_cli --gtest_filter='Serve.*'
 
 # Reliability drills, longer than make test runs them (docs/reliability.md): 500 SIGKILLs per
 # backend (DRILL_KILLS, DRILL_SEED).

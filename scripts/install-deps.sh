@@ -19,6 +19,8 @@ PACKAGES=(
   python3 python3-yaml python3-jsonschema
   # the portal rendered in a real browser (tests/browser), and the API load benchmark (make bench-api)
   chromium chromium-driver python3-selenium wrk
+  # the sandboxing check of the shipped unit (systemd-analyze security, in make test)
+  systemd
   # demo and manual checks
   sqlite3 curl tzdata openssl
 )

@@ -554,6 +554,15 @@ TEST_P(ApiTest, BadRequestsGetProblemsAndBoundedBodies) {
             std::string::npos)
       << metrics;
   EXPECT_EQ(metrics.find("northwind"), std::string::npos);
+  // An oversized header is refused before any handler runs, and the server keeps answering.
+  httplib::Client c("127.0.0.1", port_);
+  auto huge = c.Get("/v1/partners", {{"Authorization", "Bearer " + tokens_.admin}, {"X-Padding", std::string(100'000, 'x')}});
+  ASSERT_TRUE(huge);
+  EXPECT_GE(huge->status, 400);
+  EXPECT_LT(huge->status, 500);
+  auto after = call("GET", "/v1/partners", tokens_.admin);
+  ASSERT_TRUE(after);
+  EXPECT_EQ(after->status, 200);
 }
 
 TEST_P(ApiTest, PortalSignsInWithACookieAndShowsTheScorecard) {

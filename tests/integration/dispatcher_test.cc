@@ -140,6 +140,32 @@ TEST_F(DispatcherTest, SignedCloudEventsRetriedUntilDeliveredWithOneStableId) {
   EXPECT_EQ(store_->deliveries("skipped").size(), 1u);
 }
 
+// A receiver down for hours (on the fake clock): retried on the schedule, never given up within
+// it, and delivered with the same id once it is back.
+TEST_F(DispatcherTest, AReceiverDownForHoursGetsTheEventWhenItReturns) {
+  Receiver rx;
+  rx.script = {503, 503, 503, 503, 503};  // down through the first five attempts: 0 s, 5 s, 5 min, 30 min, 2 h
+  config::Config config;
+  auto ch = webhook("ops", rx.url());
+  ch.events = {"kpi.breached"};
+  config.channels = {ch};
+  Dispatcher d(config, *store_, clock_);
+  const auto start = clock_.now();
+  int delivered = 0, polls = 0;
+  while (delivered == 0 && clock_.now() - start < std::chrono::hours(24)) {
+    const auto s = d.run_once();
+    delivered += s.delivered;
+    EXPECT_EQ(s.dead, 0);
+    ++polls;
+    clock_.set(clock_.now() + std::chrono::minutes(1));
+  }
+  EXPECT_EQ(delivered, 1);
+  ASSERT_EQ(rx.count(), 6u) << "one attempt per step of the schedule, none in between (" << polls << " polls)";
+  EXPECT_GT(clock_.now() - start, std::chrono::hours(7)) << "the sixth attempt comes 5 h after the fifth";
+  for (const auto& req : rx.received) EXPECT_EQ(req.get_header_value("webhook-id"), rx.received.front().get_header_value("webhook-id"));
+  EXPECT_EQ(store_->deliveries("delivered").size(), 1u);
+}
+
 TEST_F(DispatcherTest, GoneDisablesTheEndpointAndDeadLettersCanBeRetried) {
   Receiver rx;
   rx.script = {410};
