@@ -119,7 +119,10 @@ void Cluster::leave() {
   }
   try {
     for (const auto& [s, h] : held) (void)store_.release_lease(shard_lease(s), instance_);
-    (void)store_.release_lease(std::string(kInstancePrefix) + instance_, instance_);
+    // And whatever else this instance holds: its sources, the notification queue, its membership.
+    for (const auto& l : store_.leases()) {
+      if (l.holder == instance_) (void)store_.release_lease(l.name, instance_);
+    }
   } catch (const store::StoreError& e) {
     spdlog::warn("cluster: could not give back the leases ({}); others take them when they expire", e.what());
   }

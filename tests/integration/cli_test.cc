@@ -811,6 +811,9 @@ TEST(Serve, TwoInstancesPollASourceOneAtATimeAndTakeOverOnDeath) {
             std::string::npos) << plans.out;
   second.signal(SIGTERM);
   EXPECT_EQ(second.wait(10s), 0);
+  // A clean stop gives every lease back at once.
+  const core::SystemClock clock;
+  for (const auto& l : (*s)->leases()) EXPECT_TRUE(l.holder != "beta" || l.expires_at <= clock.now()) << l.name;
   fake.stop();
   th.join();
 }

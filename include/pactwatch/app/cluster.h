@@ -40,7 +40,8 @@ class Cluster {
   // StoreError when the database cannot be reached (what is held stays usable only until its own
   // expiry, see owned()).
   HeartbeatResult heartbeat();
-  // Gives back every lease at once (on a clean stop), so others need not wait for the expiry.
+  // Gives back every lease this instance holds (shards, sources, the notification queue, its
+  // membership) at once, on a clean stop, so others need not wait for the expiry.
   void leave();
 
   // The guard to store a partner's evaluations under, when this instance owns its shard and the
