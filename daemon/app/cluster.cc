@@ -30,7 +30,13 @@ std::string shard_lease(int shard) { return "shard:" + std::to_string(shard); }
 
 Cluster::Cluster(store::Store& store, std::string instance, int shards, std::chrono::milliseconds ttl,
                  const core::Clock& clock)
-    : store_(store), instance_(std::move(instance)), shards_(std::max(shards, 1)), ttl_(ttl), clock_(clock) {}
+    : store_(store), instance_(std::move(instance)), shards_(std::max(shards, 1)), ttl_(ttl), clock_(clock) {
+  // Rendezvous hashing: this instance's own order of the shards, best first.
+  std::vector<std::pair<std::uint64_t, int>> weighted;
+  for (int s = 0; s < shards_; ++s) weighted.emplace_back(fnv1a(instance_ + "/" + std::to_string(s)), s);
+  std::sort(weighted.rbegin(), weighted.rend());
+  for (const auto& [weight, s] : weighted) preference_.push_back(s);
+}
 
 HeartbeatResult Cluster::heartbeat() {
   HeartbeatResult result;
@@ -56,15 +62,6 @@ HeartbeatResult Cluster::heartbeat() {
     result.live_instances = live;
     const int share = (shards_ + live - 1) / live;
 
-    // Our preference among the shards, best first.
-    std::vector<int> order(static_cast<std::size_t>(shards_));
-    for (int s = 0; s < shards_; ++s) order[static_cast<std::size_t>(s)] = s;
-    std::vector<std::uint64_t> weight(order.size());
-    for (int s = 0; s < shards_; ++s) weight[static_cast<std::size_t>(s)] = fnv1a(instance_ + "/" + std::to_string(s));
-    std::sort(order.begin(), order.end(), [&](int a, int b) {
-      return weight[static_cast<std::size_t>(a)] > weight[static_cast<std::size_t>(b)];
-    });
-
     // Renew what we hold (a lease that ran out and was taken back gets a new fence: new work).
     for (auto it = held.begin(); it != held.end();) {
       const auto fence = store_.claim_lease(shard_lease(it->first), instance_, now, ttl_);
@@ -82,14 +79,14 @@ HeartbeatResult Cluster::heartbeat() {
       ++it;
     }
     // Give back what lies beyond our share, least preferred first.
-    for (auto r = order.rbegin(); r != order.rend() && static_cast<int>(held.size()) > share; ++r) {
+    for (auto r = preference_.rbegin(); r != preference_.rend() && static_cast<int>(held.size()) > share; ++r) {
       if (!held.contains(*r)) continue;
       (void)store_.release_lease(shard_lease(*r), instance_);
       held.erase(*r);
       result.released.push_back(*r);
     }
     // Take free or expired shards up to our share, most preferred first.
-    for (int s : order) {
+    for (int s : preference_) {
       if (static_cast<int>(held.size()) >= share) break;
       if (held.contains(s) || busy.contains(s)) continue;
       if (std::find(result.released.begin(), result.released.end(), s) != result.released.end()) continue;

@@ -48,6 +48,17 @@ Scheduler::Scheduler(boost::asio::io_context& io, const config::Config& config, 
 
 Scheduler::~Scheduler() { stop(); }
 
+milliseconds Scheduler::lease_ttl() const { return std::chrono::seconds(config_.cluster_lease_ttl_s); }
+
+bool Scheduler::renew(const std::string& lease, std::int64_t fence) {
+  try {
+    const auto again = store_.claim_lease(lease, instance_, clock_.now(), lease_ttl());
+    return again && *again == fence;
+  } catch (const store::StoreError&) {
+    return false;  // cannot tell: stop, as if it had passed on
+  }
+}
+
 void Scheduler::start() {
   for (const auto& s : config_.sources) {
     states_[s.name];
@@ -106,10 +117,9 @@ void Scheduler::run_source(const config::SourceConfig& s) {
     // One instance at a time polls a source: the one holding its lease, renewed before every
     // request. Another instance's running lease means this tick is not ours.
     const std::string lease = "source:" + s.name;
-    const auto ttl = std::chrono::duration_cast<milliseconds>(std::chrono::seconds(config_.cluster_lease_ttl_s));
     std::optional<std::int64_t> fence;
     try {
-      fence = store_.claim_lease(lease, instance_, clock_.now(), ttl);
+      fence = store_.claim_lease(lease, instance_, clock_.now(), lease_ttl());
     } catch (const store::StoreError& e) {
       ok = false;
       error = e.what();
@@ -132,11 +142,7 @@ void Scheduler::run_source(const config::SourceConfig& s) {
     std::atomic<bool> lost{false};
     auto still_ours = [&] {
       if (stopping_) return false;
-      try {
-        const auto f = store_.claim_lease(lease, instance_, clock_.now(), ttl);
-        if (f && *f == *fence) return true;
-      } catch (const store::StoreError&) {
-      }
+      if (renew(lease, *fence)) return true;
       lost = true;
       return false;
     };
@@ -265,7 +271,7 @@ void Scheduler::schedule_heartbeat(milliseconds delay) {
       });
     }
     // Renew three times per lease time: one missed heartbeat does not lose the shards.
-    schedule_heartbeat(std::max(milliseconds(200), milliseconds(config_.cluster_lease_ttl_s * 1000 / 3)));
+    schedule_heartbeat(std::max(milliseconds(200), lease_ttl() / 3));
   });
 }
 
@@ -301,21 +307,12 @@ void Scheduler::schedule_dispatch(milliseconds delay) {
           // One instance at a time delivers (and writes reminders): the holder of the "notify"
           // lease, renewed before every delivery. An instance that dies mid-send leaves that
           // delivery pending; the next holder sends it again with the same event id.
-          const auto ttl = std::chrono::duration_cast<milliseconds>(std::chrono::seconds(config_.cluster_lease_ttl_s));
-          const auto fence = store_.claim_lease("notify", instance_, clock_.now(), ttl);
+          const auto fence = store_.claim_lease("notify", instance_, clock_.now(), lease_ttl());
           if (!fence) {
             dispatching_ = false;
             return;
           }
-          auto still_ours = [this, ttl, f = *fence] {
-            if (stopping_) return false;
-            try {
-              const auto again = store_.claim_lease("notify", instance_, clock_.now(), ttl);
-              return again && *again == f;
-            } catch (const store::StoreError&) {
-              return false;
-            }
-          };
+          auto still_ours = [this, f = *fence] { return !stopping_ && renew("notify", f); };
           if (config_.reminder_interval_s > 0) {
             const int n = store_.write_reminders(clock_.now(), std::chrono::seconds(config_.reminder_interval_s));
             if (n > 0) spdlog::info("notifications: {} reminder(s) of breaches still standing", n);

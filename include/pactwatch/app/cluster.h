@@ -70,6 +70,7 @@ class Cluster {
   int shards_;
   std::chrono::milliseconds ttl_;
   const core::Clock& clock_;
+  std::vector<int> preference_;  // the shards in this instance's order of preference, best first
   mutable std::mutex mutex_;
   std::map<int, Held> held_;
   int live_ = 0;

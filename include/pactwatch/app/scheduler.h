@@ -73,6 +73,10 @@ class Scheduler {
   void evaluate(const std::function<RunStats(EvaluationRunner&)>& work, const char* what,
                 bool skip_when_busy = false);
   void publish();
+  [[nodiscard]] std::chrono::milliseconds lease_ttl() const;
+  // Renews a lease this instance holds under `fence`; false when it has passed on (or the
+  // database cannot say).
+  bool renew(const std::string& lease, std::int64_t fence);
 
   boost::asio::io_context& io_;
   const config::Config& config_;
