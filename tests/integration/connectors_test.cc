@@ -1,11 +1,18 @@
 // Every connector against an in-process fake of its vendor's API on loopback, serving fixtures in
 // the vendor's wire format (tests/fixtures/<vendor>/) with its paging, and injecting faults: 429
 // with and without Retry-After, 500, a response slower than the timeout, truncated JSON, an HTML
-// error page, a repeated page, an empty last page, a token that expires mid-sync. Each test checks
-// exactly which items are stored and where the cursor stands.
+// error page, a repeated page, an empty last page, a token that expires mid-sync, 429 storms, and
+// (through a proxy on raw sockets) connections reset before or during a reply and replies that
+// never come. Each test checks exactly which items are stored and where the cursor stands.
 #include <httplib.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <deque>
 #include <mutex>
 #include <thread>
@@ -81,6 +88,7 @@ class FakeApi {
     faults_.push_back(std::move(r));
   }
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  int port() const { return port_; }
   std::vector<std::string> log() {
     std::lock_guard lock(mutex_);
     return log_;
@@ -102,6 +110,129 @@ class FakeApi {
   std::mutex mutex_;
   std::deque<Reply> faults_;
   std::vector<std::string> log_, bodies_, auth_;
+};
+
+// A TCP proxy in front of a FakeApi that breaks requests as scripted, by their order of arrival:
+// the connection reset (RST) before any reply, reset halfway through the reply, or held open with
+// no reply at all. Requests with no fault are relayed whole. One request at a time per connection
+// (HTTP/1.1 keep-alive, as libcurl reuses connections).
+class FlakyProxy {
+ public:
+  enum class Fault { none, reset_before_reply, reset_mid_reply, hang };
+
+  FlakyProxy(int upstream_port, std::vector<Fault> script) : upstream_(upstream_port), script_(std::move(script)) {
+    listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = 0;
+    if (::bind(listener_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(listener_, 16) != 0) {
+      throw std::runtime_error("proxy: cannot listen");
+    }
+    socklen_t len = sizeof a;
+    ::getsockname(listener_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    accept_thread_ = std::thread([this] { accept_loop(); });
+  }
+  ~FlakyProxy() {
+    stopping_ = true;
+    ::shutdown(listener_, SHUT_RDWR);
+    ::close(listener_);
+    accept_thread_.join();
+    std::lock_guard lock(mutex_);
+    for (auto& t : connections_) t.join();
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  int requests() const { return requests_; }
+
+ private:
+  // Reads one HTTP message (headers and a Content-Length body) into `out`; false at EOF, on a
+  // timeout or when the proxy stops.
+  bool read_message(int fd, std::string& buffer, std::string& out) {
+    for (;;) {
+      if (const auto end = buffer.find("\r\n\r\n"); end != std::string::npos) {
+        std::size_t length = 0;
+        std::string head = buffer.substr(0, end);
+        std::transform(head.begin(), head.end(), head.begin(), [](unsigned char c) { return std::tolower(c); });
+        if (const auto cl = head.find("content-length:"); cl != std::string::npos) length = std::stoul(head.substr(cl + 15));
+        if (buffer.size() >= end + 4 + length) {
+          out = buffer.substr(0, end + 4 + length);
+          buffer.erase(0, end + 4 + length);
+          return true;
+        }
+      }
+      pollfd p{fd, POLLIN, 0};
+      if (stopping_ || ::poll(&p, 1, 100) < 0) return false;
+      if (p.revents == 0) continue;
+      char chunk[8192];
+      const auto n = ::read(fd, chunk, sizeof chunk);
+      if (n <= 0) return false;
+      buffer.append(chunk, static_cast<std::size_t>(n));
+    }
+  }
+  static void write_all(int fd, std::string_view data) {
+    while (!data.empty()) {
+      const auto n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+      if (n <= 0) return;
+      data.remove_prefix(static_cast<std::size_t>(n));
+    }
+  }
+  static void reset(int fd) {
+    linger l{1, 0};  // close with RST, not FIN
+    ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+    ::close(fd);
+  }
+  void accept_loop() {
+    while (!stopping_) {
+      const int fd = ::accept(listener_, nullptr, nullptr);
+      if (fd < 0) return;
+      std::lock_guard lock(mutex_);
+      connections_.emplace_back([this, fd] { serve(fd); });
+    }
+  }
+  void serve(int client) {
+    std::string from_client, from_upstream, request, reply;
+    int upstream = -1;
+    while (read_message(client, from_client, request)) {
+      const auto n = static_cast<std::size_t>(requests_++);
+      const Fault fault = n < script_.size() ? script_[n] : Fault::none;
+      if (fault == Fault::reset_before_reply) break;
+      if (fault == Fault::hang) {
+        while (read_message(client, from_client, request)) {
+        }
+        ::close(client);
+        if (upstream >= 0) ::close(upstream);
+        return;
+      }
+      if (upstream < 0) {
+        upstream = ::socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        a.sin_port = htons(static_cast<std::uint16_t>(upstream_));
+        if (::connect(upstream, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) break;
+      }
+      write_all(upstream, request);
+      if (!read_message(upstream, from_upstream, reply)) break;
+      if (fault == Fault::reset_mid_reply) {
+        write_all(client, std::string_view(reply).substr(0, reply.size() / 2));
+        break;
+      }
+      write_all(client, reply);
+    }
+    reset(client);
+    if (upstream >= 0) ::close(upstream);
+  }
+
+  int upstream_;
+  std::vector<Fault> script_;
+  int listener_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stopping_{false};
+  std::atomic<int> requests_{0};
+  std::thread accept_thread_;
+  std::mutex mutex_;
+  std::vector<std::thread> connections_;
 };
 
 class ConnectorTest : public ::testing::Test {
@@ -343,6 +474,100 @@ TEST_F(ConnectorTest, ServerErrorsAndTimeoutsAreRetried) {
   ASSERT_TRUE(r.ok) << r.error;
   EXPECT_EQ(r.retries, 2);
   EXPECT_EQ(r.records, 3);
+  EXPECT_EQ(store_->cursor("desk"), "MTU3NjYxMzYwMC4wfHw0Njh8");
+}
+
+TEST_F(ConnectorTest, ResetConnectionsAndSilentServersAreRetriedWithNothingLost) {
+  FakeApi api(zendesk_pages());
+  using F = FlakyProxy::Fault;
+  // The first request reset at once; page one through; page two reset halfway through its reply,
+  // then met with silence past the timeout, then through.
+  FlakyProxy proxy(api.port(), {F::reset_before_reply, F::none, F::reset_mid_reply, F::hang});
+  auto s = source("zendesk", proxy.url(), "token");
+  s.timeout_s = 1;
+  auto r = sync(s);
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(r.retries, 3);
+  EXPECT_EQ(r.pages, 2);
+  EXPECT_EQ(proxy.requests(), 5);
+  EXPECT_EQ(api.log().size(), 3u);  // the proxy never passed on the first and the silent request
+  EXPECT_EQ(store_->count_items("desk"), 3);
+  EXPECT_EQ(store_->cursor("desk"), "MTU3NjYxMzYwMC4wfHw0Njh8");
+}
+
+TEST_F(ConnectorTest, ResetsOutlastingTheRetriesStopTheSyncAtTheLastStoredPage) {
+  FakeApi api(zendesk_pages());
+  using F = FlakyProxy::Fault;
+  FlakyProxy proxy(api.port(), {F::none, F::reset_mid_reply, F::reset_before_reply, F::reset_mid_reply, F::reset_before_reply});
+  auto s = source("zendesk", proxy.url(), "token");
+  auto r = sync(s);
+  EXPECT_FALSE(r.ok);
+  EXPECT_NE(r.error.find("transport on " + proxy.url() + "/api/v2/incremental/tickets/cursor.json"), std::string::npos) << r.error;
+  EXPECT_NE(r.error.find("after 4 attempt(s); the cursor stays"), std::string::npos) << r.error;
+  EXPECT_TRUE(item("35436"));  // page one is kept ...
+  EXPECT_FALSE(item("35438"));  // ... and nothing of the page that never arrived whole
+  EXPECT_EQ(store_->cursor("desk"), "MTU3NjYxMzUzOS4wfHw0Njd8");
+  // The next poll resumes at page two.
+  auto again = sync(s);
+  ASSERT_TRUE(again.ok) << again.error;
+  EXPECT_EQ(again.pages, 1);
+  EXPECT_EQ(store_->count_items("desk"), 3);
+  EXPECT_EQ(store_->cursor("desk"), "MTU3NjYxMzYwMC4wfHw0Njh8");
+}
+
+TEST_F(ConnectorTest, A429StormIsWaitedOutPollAfterPollWithoutLosingThePlace) {
+  FakeApi api(zendesk_pages());
+  for (int i = 0; i < 10; ++i) api.fault({429, "Too many requests", "text/plain", {{"Retry-After", "2"}}, {}});
+  auto s = source("zendesk", api.url(), "token");
+  // Two polls meet nothing but 429s: each gives up after its retries, having waited as told.
+  for (int poll = 0; poll < 2; ++poll) {
+    auto r = sync(s);
+    EXPECT_FALSE(r.ok);
+    EXPECT_EQ(r.rate_limited, 4);
+    EXPECT_TRUE(r.error.starts_with("rate limited on " + api.url() + "/api/v2/incremental/tickets/cursor.json?")) << r.error;
+    EXPECT_NE(r.error.find("(HTTP 429) after 4 attempt(s); the cursor stays"), std::string::npos) << r.error;
+    EXPECT_FALSE(store_->cursor("desk"));
+  }
+  ASSERT_EQ(slept_.size(), 6u);
+  for (const auto d : slept_) EXPECT_EQ(d, 2000ms);  // never sooner than Retry-After
+  // The third poll outlasts the storm's last two answers and completes.
+  auto r = sync(s);
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(r.rate_limited, 2);
+  EXPECT_EQ(api.log().size(), 12u);  // 4 + 4 + 2 refused, then the two pages
+  EXPECT_EQ(store_->count_items("desk"), 3);
+}
+
+TEST_F(ConnectorTest, APageThatChangesShapeMidRunStopsTheSyncWithTheFieldNamed) {
+  FakeApi api(zendesk_pages());
+  auto s = source("zendesk", api.url(), "token");
+  const std::string page2 = fixture("zendesk/export-2.json");
+  // The vendor renames the list mid-run; then types a field differently; then reverts.
+  std::string renamed = page2;
+  renamed.replace(renamed.find("\"tickets\""), 9, "\"results\"");
+  std::string retyped = page2;
+  retyped.replace(retyped.find("\"created_at\": \"2026-10-06T10:00:00Z\""), 36, "\"created_at\": 1791280800");
+  api.fault(json_reply(fixture("zendesk/export-1.json")));
+  api.fault(json_reply(renamed));
+  auto r = sync(s);
+  EXPECT_FALSE(r.ok);
+  EXPECT_NE(r.error.find("malformed page"), std::string::npos) << r.error;
+  EXPECT_NE(r.error.find("tickets"), std::string::npos) << r.error;
+  EXPECT_TRUE(item("35436"));
+  EXPECT_FALSE(item("35438"));
+  EXPECT_EQ(store_->cursor("desk"), "MTU3NjYxMzUzOS4wfHw0Njd8");
+
+  api.fault(json_reply(retyped));
+  auto typed = sync(s);
+  EXPECT_FALSE(typed.ok);
+  EXPECT_NE(typed.error.find("record 35438: created_at is 1791280800, not a date-time this source sends"), std::string::npos)
+      << typed.error;
+  EXPECT_FALSE(item("35438"));
+  EXPECT_EQ(store_->cursor("desk"), "MTU3NjYxMzUzOS4wfHw0Njd8");
+
+  auto ok = sync(s);
+  ASSERT_TRUE(ok.ok) << ok.error;
+  EXPECT_EQ(store_->count_items("desk"), 3);
   EXPECT_EQ(store_->cursor("desk"), "MTU3NjYxMzYwMC4wfHw0Njh8");
 }
 

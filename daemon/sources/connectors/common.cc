@@ -7,6 +7,14 @@
 
 namespace pactwatch::sources {
 
+std::expected<Page, std::string> Connector::parse(const HttpResponse& response, const std::string& cursor) const {
+  try {
+    return parse_page(response, cursor);
+  } catch (const detail::BadField& e) {
+    return std::unexpected(std::string(e.what()));
+  }
+}
+
 std::string Connector::describe_probe(const HttpResponse& r) const {
   return "HTTP " + std::to_string(r.status) + ", " + std::to_string(r.body.size()) + " bytes";
 }
@@ -122,7 +130,21 @@ std::optional<std::int64_t> cint(const nlohmann::json& c, const char* key) {
 }
 
 void put_instant(nlohmann::json& rec, const char* key, const nlohmann::json& v) {
-  if (auto t = wire::instant(v)) rec[key] = wire::rfc3339(*t);
+  if (v.is_null() || (v.is_string() && v.get_ref<const std::string&>().empty())) return;
+  const bool numeric = v.is_number() || (v.is_string() && std::all_of(v.get_ref<const std::string&>().begin(),
+                                                                       v.get_ref<const std::string&>().end(),
+                                                                       [](char c) { return c >= '0' && c <= '9'; }));
+  auto t = wire::instant(v);
+  // Epoch milliseconds below 10^11 are before March 1973: epoch seconds, not a date of this trade.
+  constexpr std::int64_t kEarliestMs = 100'000'000'000;
+  if (t && (!numeric || core::to_unix_ms(*t) >= kEarliestMs)) {
+    rec[key] = wire::rfc3339(*t);
+    return;
+  }
+  std::string shown = v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  if (shown.size() > 60) shown = shown.substr(0, 57) + "...";
+  const std::string id = rec.contains("id") ? text_of(rec["id"]) : std::string("?");
+  throw BadField("record " + id + ": " + key + " is " + shown + ", not a date-time this source sends");
 }
 
 }  // namespace detail

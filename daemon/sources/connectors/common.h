@@ -6,6 +6,7 @@
 #include <expected>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -39,7 +40,16 @@ nlohmann::json cursor_json(const std::string& cursor);
 // Cursor fields, read tolerantly: a field of the wrong type (a damaged cursor) counts as absent.
 std::optional<std::string> cstr(const nlohmann::json& c, const char* key);
 std::optional<std::int64_t> cint(const nlohmann::json& c, const char* key);
-// Sets rec[key] to the RFC 3339 form of an instant in any vendor form; leaves it out otherwise.
+// A field present in a shape the vendor does not send; Connector::parse turns it into the page's
+// error.
+class BadField : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+// Sets rec[key] to the RFC 3339 form of an instant in any vendor form; leaves it out when the
+// value is absent, null or "". Anything else that is not an instant throws BadField naming
+// rec["id"] and the field: a number or digit string before 1973 (epoch seconds read as
+// milliseconds), an object, a string in no known form.
 void put_instant(nlohmann::json& rec, const char* key, const nlohmann::json& v);
 
 }  // namespace detail

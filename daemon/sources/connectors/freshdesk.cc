@@ -50,7 +50,7 @@ class Freshdesk final : public Connector {
     return r;
   }
 
-  std::expected<Page, std::string> parse(const HttpResponse& resp, const std::string& cursor) const override {
+  std::expected<Page, std::string> parse_page(const HttpResponse& resp, const std::string& cursor) const override {
     auto body = detail::parse_body(resp);
     if (!body) return std::unexpected(body.error());
     if (!body->is_array()) return std::unexpected("expected a JSON array of tickets");

@@ -46,7 +46,7 @@ class Jira final : public Connector {
     return r;
   }
 
-  std::expected<Page, std::string> parse(const HttpResponse& resp, const std::string& cursor) const override {
+  std::expected<Page, std::string> parse_page(const HttpResponse& resp, const std::string& cursor) const override {
     auto body = detail::parse_body(resp);
     if (!body) return std::unexpected(body.error());
     const json& j = *body;

@@ -34,7 +34,7 @@ class Zendesk final : public Connector {
     return r;
   }
 
-  std::expected<Page, std::string> parse(const HttpResponse& resp, const std::string& cursor) const override {
+  std::expected<Page, std::string> parse_page(const HttpResponse& resp, const std::string& cursor) const override {
     auto body = detail::parse_body(resp);
     if (!body) return std::unexpected(body.error());
     const json& j = *body;
@@ -140,7 +140,7 @@ class ZendeskTicketEvents final : public Connector {
     return {"GET", s_.url + "/api/v2/incremental/ticket_events.json?start_time=" + std::to_string(start), {}, {}, {}};
   }
 
-  std::expected<Page, std::string> parse(const HttpResponse& resp, const std::string& cursor) const override {
+  std::expected<Page, std::string> parse_page(const HttpResponse& resp, const std::string& cursor) const override {
     auto body = detail::parse_body(resp);
     if (!body) return std::unexpected(body.error());
     const json& j = *body;
@@ -207,7 +207,7 @@ class ZendeskRatings final : public Connector {
     return {"GET", url, {}, {}, {}};
   }
 
-  std::expected<Page, std::string> parse(const HttpResponse& resp, const std::string& cursor) const override {
+  std::expected<Page, std::string> parse_page(const HttpResponse& resp, const std::string& cursor) const override {
     auto body = detail::parse_body(resp);
     if (!body) return std::unexpected(body.error());
     const json& j = *body;

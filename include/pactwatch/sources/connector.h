@@ -41,8 +41,10 @@ class Connector {
   // The request for the page after `cursor` ("" when nothing is stored yet: start at `since`).
   [[nodiscard]] virtual HttpRequest request(const std::string& cursor, core::Instant since) const = 0;
   // Parses a 2xx response; an error says what is wrong with the page (nothing of it is stored).
-  [[nodiscard]] virtual std::expected<Page, std::string> parse(const HttpResponse& response,
-                                                                const std::string& cursor) const = 0;
+  // A field present in a shape the vendor does not send (a date-time as a number of seconds, an
+  // object where a string was) is an error too, naming the record and the field: a vendor
+  // changing shape mid-run stops the sync rather than storing wrong values.
+  [[nodiscard]] std::expected<Page, std::string> parse(const HttpResponse& response, const std::string& cursor) const;
   // Vendor-specific rate-limit answers besides HTTP 429 (Salesforce: 403 REQUEST_LIMIT_EXCEEDED).
   [[nodiscard]] virtual bool rate_limited(const HttpResponse& r) const { return r.status == 429; }
   // The client-side request budget when the config sets none (requests per minute; 0: none).
@@ -56,6 +58,13 @@ class Connector {
   [[nodiscard]] virtual bool needs_token() const { return false; }
   [[nodiscard]] virtual HttpRequest token_request(const std::string& secret, const std::string& refresh_token) const;
   virtual std::expected<void, std::string> accept_token(const HttpResponse& r);
+
+ protected:
+  // The vendor's page parser behind `parse`; the helpers in detail:: may throw BadField.
+  [[nodiscard]] virtual std::expected<Page, std::string> parse_page(const HttpResponse& response,
+                                                                     const std::string& cursor) const = 0;
+
+ public:
   [[nodiscard]] virtual std::string bearer() const { return {}; }
 };
 
