@@ -106,6 +106,7 @@ int serve(const config::Config& initial_config, const core::Clock& clock, const 
   std::unique_ptr<store::Store> db = std::move(*opened);
   try {
     const int applied = db->migrate(clock.now());
+    db->check_writable();  // a store that cannot take writes is refused now, not at the first page
     const auto status = db->schema_status();
     spdlog::info("store ready ({}, schema version {}, {} migration(s) applied now)", store::to_string(db->backend()),
                  status.current, applied);
@@ -186,13 +187,21 @@ int serve(const config::Config& initial_config, const core::Clock& clock, const 
     } catch (const store::StoreError&) {
       // The store is unreachable: /readyz says so; the other metrics still answer.
     }
+    body += "# HELP pactwatch_store_writable 1 while the store takes writes; 0 after a write failed for want of storage "
+            "(disk full, read-only, I/O error) until a commit succeeds.\n"
+            "# TYPE pactwatch_store_writable gauge\npactwatch_store_writable " +
+            std::string(db->write_fault() ? "0" : "1") + "\n";
     res.set_content(body, "text/plain; version=0.0.4");
   });
   http.Get("/readyz", [&](const httplib::Request&, httplib::Response& res) {
-    const bool store_ok = db->ping();
+    const bool reachable = db->ping();
+    const auto fault = db->write_fault();  // reads may work while writes fail (disk full, read-only)
+    const bool store_ok = reachable && !fault;
     const bool rules_ok = active.get() != nullptr;
     nlohmann::json body{{"status", store_ok && rules_ok ? "ready" : "not ready"},
-                        {"checks", {{"store", store_ok ? "ok" : "unreachable"}, {"rules", rules_ok ? "ok" : "not loaded"}}}};
+                        {"checks",
+                         {{"store", !reachable ? std::string("unreachable") : fault ? "not writable: " + *fault : std::string("ok")},
+                          {"rules", rules_ok ? "ok" : "not loaded"}}}};
     res.status = store_ok && rules_ok ? 200 : 503;
     res.set_content(body.dump() + "\n", "application/json");
   });

@@ -297,6 +297,7 @@ DispatchStats Dispatcher::run_once(const std::function<bool()>& may_continue) {
       } else {
         req.body = json{{"text", slack_text(*event)}}.dump(-1, ' ', false, json::error_handler_t::replace);
       }
+      spdlog::debug("notifications: sending {} to {}", event->id, ch.name);
       auto resp = http.send(req);
       if (resp && resp->status >= 200 && resp->status < 300) {
         delivered();

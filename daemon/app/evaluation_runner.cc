@@ -151,6 +151,7 @@ RunStats EvaluationRunner::run(const std::vector<Job>& jobs, std::span<const sto
   RunStats stats;
   stats.compute = std::chrono::duration_cast<std::chrono::microseconds>(computed - started);
   stats.evaluations = static_cast<std::int64_t>(records.size());
+  spdlog::debug("evaluation: storing the results of {} contract period(s)", records.size());
   try {
     // The work ran from `now` for as long as the steady clock says.
     stats.status_changes = cluster_ ? save_by_shard(jobs, records, now, now + std::chrono::duration_cast<std::chrono::milliseconds>(

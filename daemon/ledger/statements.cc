@@ -1,5 +1,7 @@
 #include "pactwatch/ledger/statements.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 
 namespace pactwatch::ledger {
@@ -297,7 +299,10 @@ std::expected<std::vector<CloseOutcome>, std::string> Statements::close(const st
                        now, by, st.document.dump(-1, ' ', false, json::error_handler_t::replace)});
     out.push_back(std::move(o));
   }
-  if (!records.empty()) store_.close_statements(records);
+  if (!records.empty()) {
+    spdlog::debug("period close: storing {} closed statement(s)", records.size());
+    store_.close_statements(records);
+  }
   return out;
 }
 

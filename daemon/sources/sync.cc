@@ -1,6 +1,7 @@
 #include "pactwatch/sources/sync.h"
 
 #include <curl/curl.h>
+#include <spdlog/spdlog.h>
 
 #include <random>
 #include <sstream>
@@ -346,6 +347,7 @@ SyncResult sync_pages(const config::SourceConfig& src, Connector& connector, sto
         if (prev) r.previous.push_back(std::move(*prev));
       }
     }
+    spdlog::debug("source {}: storing a page of {} record(s) with its cursor", cursor_key, items.size());
     const auto counts = store.store_page(cursor_key, items, page->next_cursor, clock.now(), opts.lease);
     // A page that leads back to itself (a repeated page) is harmless once; a source that keeps
     // doing it would be followed forever.

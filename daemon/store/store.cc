@@ -4,6 +4,8 @@
 #include <soci/soci.h>
 #include <soci/sqlite3/soci-sqlite3.h>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <limits>
@@ -54,15 +56,16 @@ const std::vector<MigrationFile>& migrations_for(Backend b) {
   return b == Backend::sqlite ? sqlite_migrations() : postgresql_migrations();
 }
 
-template <typename F>
-auto wrap(const char* what, F&& f) -> decltype(f()) {
-  try {
-    return f();
-  } catch (const StoreError&) {
-    throw;
-  } catch (const std::exception& e) {
-    throw StoreError(std::string(what) + ": " + e.what());
+// A driver message that says the storage, not the statement, failed: SQLite's SQLITE_FULL,
+// SQLITE_READONLY, SQLITE_IOERR and SQLITE_CANTOPEN; PostgreSQL's "could not extend/write".
+bool storage_fault(std::string_view message) {
+  std::string m(message);
+  std::transform(m.begin(), m.end(), m.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  for (const char* needle : {"database or disk is full", "readonly database", "read-only file system", "disk i/o error",
+                             "unable to open database file", "no space left on device", "could not extend file", "could not write"}) {
+    if (m.find(needle) != std::string::npos) return true;
   }
+  return false;
 }
 
 long long ms_or(const std::optional<core::Instant>& t, soci::indicator& ind) {
@@ -75,6 +78,45 @@ std::optional<core::Instant> opt_instant(long long v, soci::indicator ind) {
   return core::from_unix_ms(v);
 }
 
+}  // namespace
+
+template <typename F>
+auto Store::wrap(const char* what, F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const StoreError&) {
+    throw;
+  } catch (const std::exception& e) {
+    std::string message = std::string(what) + ": " + e.what();
+    note_failure(message);
+    throw StoreError(std::move(message));
+  }
+}
+
+void Store::note_failure(const std::string& message) {
+  if (!storage_fault(message)) return;
+  std::lock_guard lock(fault_mutex_);
+  write_fault_ = message;
+}
+
+void Store::note_commit() {
+  std::lock_guard lock(fault_mutex_);
+  write_fault_.reset();
+}
+
+std::optional<std::string> Store::write_fault() const {
+  std::lock_guard lock(fault_mutex_);
+  return write_fault_;
+}
+
+namespace {
+// A SQLite store that cannot be written, said plainly, with what to check: the usual causes are
+// ownership, a read-only mount and a full disk.
+std::string sqlite_write_hint(const std::string& path, const std::string& message) {
+  return "cannot write the sqlite store " + path + ": " + message +
+         " (pactwatch writes the database file and creates its -wal and -shm files beside it: the file and its directory "
+         "must be writable by uid " + std::to_string(::geteuid()) + ", on a file system mounted read-write with space left)";
+}
 }  // namespace
 
 std::string_view to_string(Backend b) { return b == Backend::sqlite ? "sqlite" : "postgresql"; }
@@ -214,6 +256,7 @@ std::expected<std::unique_ptr<Store>, std::string> Store::open(const StoreOption
   std::unique_ptr<Store> store(new Store(target->backend, options.pool_size));
   store->setup_.backend = target->backend;
   store->setup_.statement_timeout = options.statement_timeout;
+  if (target->backend == Backend::sqlite) store->location_ = target->connect_string;
   store->upsert_batch_ = options.upsert_batch ? options.upsert_batch : target->backend == Backend::postgresql ? 250 : 1;
   try {
     if (target->backend == Backend::sqlite) {
@@ -238,9 +281,25 @@ std::expected<std::unique_ptr<Store>, std::string> Store::open(const StoreOption
         msg.replace(p, options.password.size(), "***");
       }
     }
+    if (target->backend == Backend::sqlite && storage_fault(msg)) return std::unexpected(sqlite_write_hint(target->connect_string, msg));
     return std::unexpected("cannot open the " + std::string(to_string(target->backend)) + " store: " + msg);
   }
   return store;
+}
+
+void Store::check_writable() {
+  try {
+    Transaction tx(*this, Durability::normal);
+    // A write that changes nothing still needs a write transaction: refused on a read-only
+    // SQLite file or a PostgreSQL hot standby.
+    tx.sql() << "UPDATE schema_version SET name = name WHERE version < 0";
+    tx.commit();
+  } catch (const std::exception& e) {
+    std::string message = e.what();
+    note_failure(message);
+    if (backend_ == Backend::sqlite && storage_fault(message)) throw StoreError(sqlite_write_hint(location_, message));
+    throw StoreError("the store does not take writes: " + message);
+  }
 }
 
 bool Store::ping() noexcept {
@@ -270,13 +329,16 @@ Transaction::Transaction(Store& store, Durability durability)
     }
   } catch (const std::exception& e) {
     store_.release(slot_);
-    throw StoreError(std::string("cannot begin a transaction: ") + e.what());
+    std::string message = std::string("cannot begin a transaction: ") + e.what();
+    store_.note_failure(message);
+    throw StoreError(std::move(message));
   }
 }
 
 void Transaction::commit() {
-  wrap("commit", [&] { *session_ << "COMMIT"; });
+  store_.wrap("commit", [&] { *session_ << "COMMIT"; });
   done_ = true;
+  store_.note_commit();
 }
 
 Transaction::~Transaction() {

@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <fstream>
 #include <stdexcept>
 #include <thread>
 
@@ -66,6 +67,26 @@ std::optional<int> Child::wait(std::chrono::milliseconds timeout) {
 
 std::string Child::out() const { return read_file(out_path_); }
 std::string Child::err() const { return read_file(err_path_); }
+
+bool Child::wait_for_err(const std::string& needle, std::chrono::milliseconds timeout) const {
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  std::ifstream in(err_path_, std::ios::binary);
+  std::string seen;
+  for (;;) {
+    std::string chunk(4096, '\0');
+    in.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
+    chunk.resize(static_cast<std::size_t>(in.gcount()));
+    in.clear();  // at the end of what is written so far: read on later
+    if (!chunk.empty()) {
+      // Keep a tail long enough for a needle split across reads.
+      seen = seen.substr(seen.size() > needle.size() ? seen.size() - needle.size() : 0) + chunk;
+      if (seen.find(needle) != std::string::npos) return true;
+      continue;
+    }
+    if (std::chrono::steady_clock::now() > until) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+}
 
 ProcessResult run(const std::vector<std::string>& argv, std::chrono::milliseconds timeout) {
   Child c(argv);

@@ -29,6 +29,9 @@ class Child {
   std::optional<int> wait(std::chrono::milliseconds timeout);
   [[nodiscard]] std::string out() const;
   [[nodiscard]] std::string err() const;
+  // Waits until stderr holds `needle` (looking every millisecond, at what was written since the
+  // last look); false after `timeout`.
+  bool wait_for_err(const std::string& needle, std::chrono::milliseconds timeout) const;
   [[nodiscard]] pid_t pid() const { return pid_; }
 
  private:

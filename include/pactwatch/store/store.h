@@ -328,6 +328,13 @@ class Store {
   int migrate(core::Instant now);
   // True when the database answers a trivial query.
   [[nodiscard]] bool ping() noexcept;
+  // Commits a write that changes nothing; throws StoreError saying what to fix when the store
+  // cannot be written (a read-only SQLite file or directory, a full disk, a PostgreSQL standby).
+  void check_writable();
+  // Why the store cannot be written, when the last write failed for want of storage (the disk
+  // full, the file or its file system read-only, an I/O error); nullopt again once a commit
+  // succeeds. Reads may still work: /readyz reports it as not ready.
+  [[nodiscard]] std::optional<std::string> write_fault() const;
 
   // Partners: upserts the given set and marks partners no longer listed inactive (their items stay).
   void sync_partners(std::span<const Partner> partners, core::Instant now);
@@ -435,6 +442,12 @@ class Store {
 
  private:
   Store(Backend backend, int pool_size);
+  // Runs a database step; a driver error becomes a StoreError saying `what` failed, and a storage
+  // fault among them is kept for write_fault().
+  template <typename F>
+  auto wrap(const char* what, F&& f) -> decltype(f());
+  void note_failure(const std::string& message);
+  void note_commit();
   std::size_t upsert_batch_ = 250;
   std::size_t lease();
   void release(std::size_t slot);
@@ -455,6 +468,9 @@ class Store {
   SessionSetup setup_;
   int pool_size_;
   std::unique_ptr<soci::connection_pool> pool_;
+  std::string location_;  // SQLite: the database file
+  mutable std::mutex fault_mutex_;
+  std::optional<std::string> write_fault_;
   friend class Transaction;
 };
 
