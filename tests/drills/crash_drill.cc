@@ -83,6 +83,7 @@ TEST_P(CrashDrill, NothingLostNothingTwiceAfterRepeatedSigkills) {
     desk.release(40 + static_cast<int>(ms / 40));
   };
   int closes_killed = 0;
+  int kills_mid_send = 0;  // the receiver was answering a delivery as the kill came
   // Half the kills are aimed: the daemon logs (at debug level) just before it stores a page with
   // its cursor, stores evaluations or sends a notification, and the kill follows that line within
   // a millisecond or two, inside the write or the send. The others land at random moments.
@@ -131,6 +132,7 @@ TEST_P(CrashDrill, NothingLostNothingTwiceAfterRepeatedSigkills) {
     } else {
       std::this_thread::sleep_for(std::chrono::milliseconds(wait_ms));
     }
+    if (rx.in_flight() > 0) ++kills_mid_send;
     serve.signal(SIGKILL);
     ASSERT_TRUE(serve.wait(5s).has_value());
     check_cursor("after kill " + std::to_string(k + 1));
@@ -211,7 +213,8 @@ TEST_P(CrashDrill, NothingLostNothingTwiceAfterRepeatedSigkills) {
 
   std::cerr << "crash drill on " << store::to_string(GetParam()) << ": kills aimed at";
   for (const auto& a : aims) std::cerr << " " << a.what << " " << a.hit << "/" << a.tried << ",";
-  std::cerr << " " << close_aim.what << " " << close_aim.hit << "/" << close_aim.tried << " (landed after the line / tried)\n";
+  std::cerr << " " << close_aim.what << " " << close_aim.hit << "/" << close_aim.tried << " (landed after the line / tried); "
+            << kills_mid_send << " kill(s) while the receiver was answering a send\n";
   std::cerr << "crash drill on " << store::to_string(GetParam()) << ": " << kills << " kills survived (" << closes_killed
             << " period closes killed), " << kTickets << " records stored once, " << outbox.size() << " events delivered in "
             << rx.attempts() << " attempts, " << kPartners << " closed statements reproduced in each of " << close_months.size() << " month(s)\n";

@@ -102,6 +102,14 @@ class Receiver {
  public:
   explicit Receiver(std::uint64_t seed) : rng_(seed) {
     server_.Post("/hook", [this](const httplib::Request& req, httplib::Response& res) {
+      // A receiver that takes its time: a kill can land while a send is in flight, and the drill
+      // can tell it did.
+      ++in_flight_;
+      std::this_thread::sleep_for(std::chrono::milliseconds(150));
+      struct Done {
+        std::atomic<int>& n;
+        ~Done() { --n; }
+      } done{in_flight_};
       std::lock_guard lock(mutex_);
       const std::string id = req.get_header_value("webhook-id");
       bodies_[id].insert(json::parse(req.body, nullptr, false).dump());
@@ -135,6 +143,8 @@ class Receiver {
     std::lock_guard lock(mutex_);
     return attempts_;
   }
+  // Requests being answered right now.
+  [[nodiscard]] int in_flight() const { return in_flight_; }
 
  private:
   std::mutex mutex_;
@@ -143,6 +153,7 @@ class Receiver {
   std::map<std::string, std::set<std::string>> bodies_;
   std::map<std::string, int> tries_;
   int attempts_ = 0;
+  std::atomic<int> in_flight_{0};
   httplib::Server server_;
   int port_ = 0;
   std::thread thread_;

@@ -565,6 +565,28 @@ TEST_P(ApiTest, BadRequestsGetProblemsAndBoundedBodies) {
   EXPECT_EQ(after->status, 200);
 }
 
+TEST_P(ApiTest, TraversalInAPathReachesNoFileAndNoOtherPartner) {
+  start();
+  // No route serves files (the portal's pages are compiled in); dot segments, raw or encoded, in
+  // any route reach neither a file on disk nor another partner's data.
+  httplib::Client c("127.0.0.1", port_);
+  const httplib::Headers as_northwind{{"Authorization", "Bearer " + tokens_.northwind}};
+  for (const std::string path : {"/portal/../../../../etc/passwd", "/portal/..%2f..%2f..%2f..%2fetc%2fpasswd",
+                                 "/portal/%2e%2e/%2e%2e/%2e%2e/etc/passwd", "/../../../../etc/passwd", "/v1/..%2f..%2f..%2fetc%2fpasswd",
+                                 "/portal/static/..%252f..%252fetc%252fpasswd"}) {
+    auto r = c.Get(path, as_northwind);
+    ASSERT_TRUE(r) << path;
+    EXPECT_EQ(r->body.find("root:"), std::string::npos) << path;
+  }
+  for (const std::string path : {"/v1/partners/..%2fcontoso-eu/kpis", "/v1/partners/northwind%2f..%2fcontoso-eu/kpis",
+                                 "/v1/partners/northwind/../contoso-eu/kpis", "/v1/partners/%2e%2e/partners/contoso-eu/kpis"}) {
+    auto r = c.Get(path, as_northwind);
+    ASSERT_TRUE(r) << path;
+    EXPECT_GE(r->status, 400) << path;
+    EXPECT_LT(r->status, 500) << path;  // a problem (its detail may echo the path), never the standing
+  }
+}
+
 TEST_P(ApiTest, PortalSignsInWithACookieAndShowsTheScorecard) {
   start();
   auto c = client();
