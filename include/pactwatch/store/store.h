@@ -333,7 +333,9 @@ class Store {
   void check_writable();
   // Why the store cannot be written, when the last write failed for want of storage (the disk
   // full, the file or its file system read-only, an I/O error); nullopt again once a commit
-  // succeeds. Reads may still work: /readyz reports it as not ready.
+  // succeeds (the cluster heartbeat commits every third of the lease time, so a store that takes
+  // writes again is seen within that). Reads may still work: /readyz reports it as not ready. A
+  // no-op write cannot tell: on a full disk it often succeeds where real writes fail.
   [[nodiscard]] std::optional<std::string> write_fault() const;
 
   // Partners: upserts the given set and marks partners no longer listed inactive (their items stay).
