@@ -271,6 +271,9 @@ class Parser {
  private:
   using Result = std::expected<std::unique_ptr<Expr>, ExprError>;
 
+  static constexpr int kMaxDepth = 64;
+  int depth_ = 0;
+
   const Token& peek() const { return t_[p_]; }
   Token next() { return t_[p_ < t_.size() - 1 ? p_++ : p_]; }
   std::unexpected<ExprError> fail(std::string msg) const { return std::unexpected(ExprError{peek().column, std::move(msg)}); }
@@ -323,7 +326,17 @@ class Parser {
     return e;
   }
 
+  // Every nesting (a parenthesis, a 'not') passes here: the depth is bounded, so a hostile or
+  // broken rule file gets an error, not a stack overflow.
   Result not_expr() {
+    if (depth_ >= kMaxDepth) {
+      return fail("the condition nests more than " + std::to_string(kMaxDepth) + " levels deep (parentheses and 'not')");
+    }
+    ++depth_;
+    struct Leave {
+      int& depth;
+      ~Leave() { --depth; }
+    } leave{depth_};
     if (peek().kind == Tok::kw_not) {
       const int column = next().column;
       auto inner = need_bool(not_expr(), "not");

@@ -73,6 +73,25 @@ TEST(Expr, UnknownFieldsNameTheValidOnes) {
   EXPECT_NE(d.message.find("for deals"), std::string::npos);
 }
 
+TEST(Expr, NestingIsBoundedNotAStackOverflow) {
+  // 64 levels are fine; deeper is refused with the column where it goes too deep (the fuzzer
+  // found 300 nested parentheses overflowing the stack; tests/fuzz/corpus/expr/deep-parens).
+  auto nested = [](int n, const std::string& open) {
+    std::string text;
+    for (int i = 0; i < n; ++i) text += open;
+    text += "reopens > 1";
+    if (open == "(") text += std::string(static_cast<std::size_t>(n), ')');
+    return text;
+  };
+  EXPECT_TRUE(ok(nested(63, "(")));
+  EXPECT_TRUE(ok(nested(63, "not ")));
+  const auto parens = bad(nested(300, "("));
+  EXPECT_EQ(parens.column, 65);  // inside the 64th parenthesis: the 65th level
+  EXPECT_NE(parens.message.find("nests more than 64 levels deep"), std::string::npos) << parens.message;
+  const auto nots = bad(nested(100, "not "));
+  EXPECT_NE(nots.message.find("nests more than 64 levels deep"), std::string::npos) << nots.message;
+}
+
 TEST(Expr, ErrorsPointAtTheColumn) {
   struct Case {
     const char* text;
