@@ -164,7 +164,7 @@ TEST_P(CrashDrill, NothingLostNothingTwiceAfterRepeatedSigkills) {
   EXPECT_TRUE(quiet) << serve.err();
   serve.signal(SIGTERM);
   const auto code = serve.wait(10s);
-  EXPECT_EQ(code, 0) << serve.err().substr(serve.err().size() > 3000 ? serve.err().size() - 3000 : 0);
+  EXPECT_EQ(code, 0) << tail(serve.err());
   check_cursor("at the end");
 
   // Every record exactly once.

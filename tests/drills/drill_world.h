@@ -239,6 +239,9 @@ inline void expect_cursor_behind_data(store::Store& s, const std::vector<Ticket>
   }
 }
 
+// The last 3,000 characters of a daemon's log, for a failure message.
+inline std::string tail(const std::string& log) { return log.substr(log.size() > 3000 ? log.size() - 3000 : 0); }
+
 // GET `path` on serve's port until it answers `status` (or `tries` × 20 ms pass).
 inline bool wait_for(int port, const std::string& path, int status, int tries = 300) {
   httplib::Client c("127.0.0.1", port);

@@ -121,20 +121,24 @@ std::string integrity(const std::filesystem::path& db) {
   return r.out + r.err;
 }
 
-std::string tail(const std::string& s) { return s.substr(s.size() > 3000 ? s.size() - 3000 : 0); }
+class StorageDrill : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string why;
+    if (!private_mounts(why)) GTEST_SKIP() << "needs a private mount namespace (root): " << why;
+  }
+  const core::SystemClock clock_;
+  testutils::TempDir dir_;
+};
 
-TEST(StorageDrill, ADiskFullIsNotReadyThenResumesWithNothingLost) {
-  std::string why;
-  if (!private_mounts(why)) GTEST_SKIP() << "needs a private mount namespace (root): " << why;
+TEST_F(StorageDrill, ADiskFullIsNotReadyThenResumesWithNothingLost) {
   constexpr int kTickets = 3000;
-  const core::SystemClock clock;
-  testutils::TempDir dir;
-  const auto var = dir.path() / "var";
+  const auto var = dir_.path() / "var";
   Tmpfs fs(var, "size=32m,mode=0755");
   const std::string db_url = "sqlite://" + (var / "drill.db").string();
-  FakeDesk desk(make_tickets(kTickets, kPartners, month_before(clock.now(), 1)), 3);
+  FakeDesk desk(make_tickets(kTickets, kPartners, month_before(clock_.now(), 1)), 3);
   Receiver rx(4);
-  const World world = write_world(dir, kBinary, db_url, kPartners, kPerPage, desk.port(), rx.port());
+  const World world = write_world(dir_, kBinary, db_url, kPartners, kPerPage, desk.port(), rx.port());
 
   desk.release(100);
   testutils::Child serve({kBinary, "serve", "-c", world.config.string()});
@@ -190,7 +194,7 @@ TEST(StorageDrill, ADiskFullIsNotReadyThenResumesWithNothingLost) {
   for (const auto& t : desk.tickets()) EXPECT_TRUE((*db)->find_item("desk", std::to_string(t.id))) << t.id;
   expect_cursor_behind_data(**db, desk.tickets(), kPerPage, "at the end");
   for (int p = 0; p < kPartners; ++p) {
-    EXPECT_TRUE((*db)->evaluation_document("c" + std::to_string(p), 1, month_before(clock.now(), 1))) << "c" << p;
+    EXPECT_TRUE((*db)->evaluation_document("c" + std::to_string(p), 1, month_before(clock_.now(), 1))) << "c" << p;
   }
   const auto log = serve.err();
   const auto at = log.find("database or disk is full");
@@ -211,20 +215,16 @@ TEST(StorageDrill, ADiskFullIsNotReadyThenResumesWithNothingLost) {
             << " events delivered; integrity_check ok\n";
 }
 
-TEST(StorageDrill, AReadOnlyStoreLosesNothingAndRefusesToStartUntilWritable) {
-  std::string why;
-  if (!private_mounts(why)) GTEST_SKIP() << "needs a private mount namespace (root): " << why;
+TEST_F(StorageDrill, AReadOnlyStoreLosesNothingAndRefusesToStartUntilWritable) {
   constexpr int kTickets = 600;
-  const core::SystemClock clock;
-  testutils::TempDir dir;
-  std::filesystem::permissions(dir.path(), std::filesystem::perms(0755));  // the daemon's user reads its config
-  const auto var = dir.path() / "var";
+  std::filesystem::permissions(dir_.path(), std::filesystem::perms(0755));  // the daemon's user reads its config
+  const auto var = dir_.path() / "var";
   Tmpfs fs(var, "size=32m,mode=0755,uid=" + std::to_string(kNobody) + ",gid=" + std::to_string(kNobody));
   const auto db_path = var / "drill.db";
   const std::string db_url = "sqlite://" + db_path.string();
-  FakeDesk desk(make_tickets(kTickets, kPartners, month_before(clock.now(), 1)), 5);
+  FakeDesk desk(make_tickets(kTickets, kPartners, month_before(clock_.now(), 1)), 5);
   Receiver rx(6);
-  const World world = write_world(dir, kBinary, db_url, kPartners, kPerPage, desk.port(), rx.port());
+  const World world = write_world(dir_, kBinary, db_url, kPartners, kPerPage, desk.port(), rx.port());
   const std::vector<std::string> as_nobody = {"/usr/bin/setpriv", "--reuid=" + std::to_string(kNobody),
                                               "--regid=" + std::to_string(kNobody), "--clear-groups", kBinary, "serve", "-c",
                                               world.config.string()};
