@@ -96,11 +96,13 @@ tsan: deps
 	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" setarch $$(uname -m) -R build-tsan/bin/integration_cli --gtest_filter='Serve.*'
 
 # Reliability drills, longer than make test runs them (docs/reliability.md): 500 SIGKILLs per
-# backend (DRILL_KILLS, DRILL_SEED).
+# backend, and 200 on a pair of instances sharing PostgreSQL (DRILL_KILLS, DRILL_PAIR_KILLS,
+# DRILL_SEED); about 15 minutes.
 DRILL_KILLS ?= 500
+DRILL_PAIR_KILLS ?= 200
 DRILL_SEED ?= 1
 drill: build
-	PACTWATCH_DRILL_KILLS=$(DRILL_KILLS) PACTWATCH_DRILL_SEED=$(DRILL_SEED) build/bin/drill_crash
+	PACTWATCH_DRILL_KILLS=$(DRILL_KILLS) PACTWATCH_DRILL_PAIR_KILLS=$(DRILL_PAIR_KILLS) PACTWATCH_DRILL_SEED=$(DRILL_SEED) build/bin/drill_crash
 
 # Benchmarks (Release build): figures go in docs/benchmarks.md.
 bench: deps

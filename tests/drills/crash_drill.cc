@@ -17,6 +17,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <map>
@@ -149,47 +151,14 @@ TEST_P(CrashDrill, NothingLostNothingTwiceAfterRepeatedSigkills) {
   }
   auto db = store::Store::open({db_url, "", 1});
   ASSERT_TRUE(db) << db.error();
-  auto settled = [&] {
-    if ((*db)->count_items(std::string("desk")) != kTickets) return false;
-    const auto pending = (*db)->deliveries("pending");
-    if (!pending.empty()) return false;
-    const auto delivered = rx.delivered();
-    for (const auto& e : (*db)->outbox_events(100000)) {
-      if (!delivered.contains(e.id)) return false;
-    }
-    return true;
-  };
   bool quiet = false;
-  for (int i = 0; i < 1200 && !(quiet = settled()); ++i) std::this_thread::sleep_for(100ms);
+  for (int i = 0; i < 1200 && !(quiet = settled(**db, rx, kTickets)); ++i) std::this_thread::sleep_for(100ms);
   EXPECT_TRUE(quiet) << serve.err();
   serve.signal(SIGTERM);
   const auto code = serve.wait(10s);
   EXPECT_EQ(code, 0) << tail(serve.err());
   check_cursor("at the end");
-
-  // Every record exactly once.
-  EXPECT_EQ((*db)->count_items(std::string("desk")), kTickets);
-  for (const auto& t : desk.tickets()) EXPECT_TRUE((*db)->find_item("desk", std::to_string(t.id))) << t.id;
-  // No event lost: each status change's event is in the outbox, and delivered at least once,
-  // with one body on every attempt.
-  std::set<std::string> outbox;
-  for (const auto& e : (*db)->outbox_events(100000)) outbox.insert(e.id);
-  int expected_events = 0;
-  for (const auto& change : (*db)->status_changes()) {
-    if (const auto e = store::event_for(change)) {
-      ++expected_events;
-      EXPECT_TRUE(outbox.contains(e->id)) << e->id;
-    }
-  }
-  EXPECT_GT(expected_events, 0) << "the drill must produce notifications";
-  const auto delivered = rx.delivered();
-  const auto bodies = rx.bodies();
-  for (const auto& id : outbox) {
-    EXPECT_TRUE(delivered.contains(id)) << id;
-    if (bodies.contains(id)) {
-      EXPECT_EQ(bodies.at(id).size(), 1u) << id << ": different bodies across attempts";
-    }
-  }
+  const auto events = expect_nothing_lost(**db, desk, rx);
   // Closed statements: closing again (after the killed attempts) closes what is left or
   // reproduces what is closed, bit for bit; a third run changes nothing.
   for (const auto& month : close_months) {
@@ -216,8 +185,102 @@ TEST_P(CrashDrill, NothingLostNothingTwiceAfterRepeatedSigkills) {
   std::cerr << " " << close_aim.what << " " << close_aim.hit << "/" << close_aim.tried << " (landed after the line / tried); "
             << kills_mid_send << " kill(s) while the receiver was answering a send\n";
   std::cerr << "crash drill on " << store::to_string(GetParam()) << ": " << kills << " kills survived (" << closes_killed
-            << " period closes killed), " << kTickets << " records stored once, " << outbox.size() << " events delivered in "
+            << " period closes killed), " << kTickets << " records stored once, " << events << " events delivered in "
             << rx.attempts() << " attempts, " << kPartners << " closed statements reproduced in each of " << close_months.size() << " month(s)\n";
+}
+
+// Two instances share one PostgreSQL; one of them, chosen at random each round, is killed with
+// SIGKILL (half the time on a write's debug line) and restarted while the other keeps working
+// and takes its sources, shards and notifications over when its leases run out (2 s here). On
+// top of the single-instance invariants: per shard, no two holders' stored work overlaps in time
+// and fences only grow. PACTWATCH_DRILL_PAIR_KILLS (default 24) sets the rounds.
+TEST(CrashDrillTwoInstances, NothingLostNothingTwiceWhileEitherOfTwoIsKilledOverAndOver) {
+  const int kills = env_int("PACTWATCH_DRILL_PAIR_KILLS", 24);
+  const auto seed = static_cast<std::uint64_t>(env_int("PACTWATCH_DRILL_SEED", 1));
+  std::cerr << "two-instance crash drill: " << kills << " kills, seed " << seed << "\n";
+  std::mt19937_64 rng(seed + 100);
+  const core::SystemClock clock;
+  testutils::TempDir dir;
+  const std::string db_url = testutils::shared_postgres().create_database("crash_drill_pair_" + std::to_string(seed));
+  FakeDesk desk(make_tickets(kTickets, kPartners, month_before(clock.now(), 1)), seed);
+  Receiver rx(seed + 1);
+  const World world = write_world(dir, kBinary, db_url, kPartners, kPerPage, desk.port(), rx.port());
+  // The second instance: its own name and port, the same database, sources and rules.
+  std::string second = testutils::read_file(world.config);
+  second.replace(second.find("instance: drill"), 15, "instance: drill-b");
+  const int second_port = testutils::free_port();
+  const std::string listen = "listen: 127.0.0.1:" + std::to_string(world.port);
+  second.replace(second.find(listen), listen.size(), "listen: 127.0.0.1:" + std::to_string(second_port));
+  const std::array<std::string, 2> configs = {world.config.string(), dir.write("pactwatch-b.yaml", second).string()};
+  const std::array<int, 2> ports = {world.port, second_port};
+  std::array<std::unique_ptr<testutils::Child>, 2> instances;
+  auto start = [&](std::size_t i) {
+    instances[i] = std::make_unique<testutils::Child>(std::vector<std::string>{kBinary, "serve", "-c", configs[i], "--log-level", "debug"});
+  };
+  const std::array<const char*, 3> lines = {"storing a page of", "evaluation: storing", "notifications: sending"};
+  const auto started = std::chrono::steady_clock::now();
+  int aimed = 0, hit = 0;
+  for (int k = 0; k < kills; ++k) {
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
+    desk.release(40 + static_cast<int>(ms / 60));
+    for (std::size_t i = 0; i < 2; ++i) {
+      if (!instances[i]) start(i);
+    }
+    const auto victim = static_cast<std::size_t>(std::uniform_int_distribution<int>(0, 1)(rng));
+    if (k % 2 == 1) {
+      ++aimed;
+      if (instances[victim]->wait_for_err(lines[static_cast<std::size_t>(k / 2) % lines.size()], 2s)) ++hit;
+    } else {
+      std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(200, 1500)(rng)));
+    }
+    instances[victim]->signal(SIGKILL);
+    ASSERT_TRUE(instances[victim]->wait(5s).has_value());
+    instances[victim].reset();
+    // Every fourth victim stays down past its leases (2 s, checked every 2/3 s), so the survivor
+    // takes its sources and shards over; the others come back while their leases still run.
+    if (k % 4 == 2) std::this_thread::sleep_for(3s);
+    auto s = store::Store::open({db_url, "", 1});
+    ASSERT_TRUE(s) << s.error();
+    if ((*s)->schema_status().current > 0) expect_cursor_behind_data(**s, desk.tickets(), kPerPage, "after kill " + std::to_string(k + 1));
+  }
+
+  desk.release(kTickets);
+  for (std::size_t i = 0; i < 2; ++i) {
+    if (!instances[i]) start(i);
+    ASSERT_TRUE(wait_for(ports[i], "/livez", 200)) << instances[i]->err();
+  }
+  auto db = store::Store::open({db_url, "", 1});
+  ASSERT_TRUE(db) << db.error();
+  bool quiet = false;
+  for (int i = 0; i < 1200 && !(quiet = settled(**db, rx, kTickets)); ++i) std::this_thread::sleep_for(100ms);
+  EXPECT_TRUE(quiet) << tail(instances[0]->err()) << tail(instances[1]->err());
+  for (auto& instance : instances) {
+    instance->signal(SIGTERM);
+    EXPECT_EQ(instance->wait(10s), 0) << tail(instance->err());
+  }
+  expect_cursor_behind_data(**db, desk.tickets(), kPerPage, "at the end");
+  const auto events = expect_nothing_lost(**db, desk, rx);
+  // Per shard: no two holders' stored work overlaps in time, and fences only grow.
+  std::map<std::string, std::vector<store::WorkEntry>> by_shard;
+  for (const auto& w : (*db)->work_log()) by_shard[w.lease].push_back(w);
+  int handovers = 0;
+  for (auto& [lease, entries] : by_shard) {
+    std::sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) { return a.started_at < b.started_at; });
+    for (std::size_t i = 1; i < entries.size(); ++i) {
+      const auto& before = entries[i - 1];
+      const auto& after = entries[i];
+      EXPECT_LE(before.fence, after.fence) << lease;
+      if (before.holder != after.holder) {
+        ++handovers;
+        EXPECT_LE(before.finished_at, after.started_at) << lease << ": " << before.holder << " and " << after.holder << " at once";
+        EXPECT_LT(before.fence, after.fence) << lease;
+      }
+    }
+  }
+  EXPECT_GT(handovers, 0) << "the kills must move shards between the instances";
+  std::cerr << "two-instance crash drill: " << kills << " kills survived (" << hit << " of " << aimed << " aimed kills on their line), "
+            << kTickets << " records stored once, " << events << " events delivered in " << rx.attempts() << " attempts, "
+            << handovers << " shard handovers with no overlap\n";
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, CrashDrill, ::testing::Values(store::Backend::sqlite, store::Backend::postgresql),

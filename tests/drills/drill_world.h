@@ -239,6 +239,43 @@ inline void expect_cursor_behind_data(store::Store& s, const std::vector<Ticket>
   }
 }
 
+// The work is done: every ticket stored, nothing pending, every outbox event delivered.
+inline bool settled(store::Store& db, Receiver& rx, std::int64_t tickets) {
+  if (db.count_items(std::string("desk")) != tickets) return false;
+  if (!db.deliveries("pending").empty()) return false;
+  const auto delivered = rx.delivered();
+  for (const auto& e : db.outbox_events(100000)) {
+    if (!delivered.contains(e.id)) return false;
+  }
+  return true;
+}
+
+// Every ticket stored exactly once; every status change's event in the outbox and delivered at
+// least once, with one body on every attempt. Returns the number of events.
+inline std::size_t expect_nothing_lost(store::Store& db, const FakeDesk& desk, Receiver& rx) {
+  EXPECT_EQ(db.count_items(std::string("desk")), static_cast<std::int64_t>(desk.tickets().size()));
+  for (const auto& t : desk.tickets()) EXPECT_TRUE(db.find_item("desk", std::to_string(t.id))) << t.id;
+  std::set<std::string> outbox;
+  for (const auto& e : db.outbox_events(100000)) outbox.insert(e.id);
+  int expected_events = 0;
+  for (const auto& change : db.status_changes()) {
+    if (const auto e = store::event_for(change)) {
+      ++expected_events;
+      EXPECT_TRUE(outbox.contains(e->id)) << e->id;
+    }
+  }
+  EXPECT_GT(expected_events, 0) << "the drill must produce notifications";
+  const auto delivered = rx.delivered();
+  const auto bodies = rx.bodies();
+  for (const auto& id : outbox) {
+    EXPECT_TRUE(delivered.contains(id)) << id;
+    if (bodies.contains(id)) {
+      EXPECT_EQ(bodies.at(id).size(), 1u) << id << ": different bodies across attempts";
+    }
+  }
+  return outbox.size();
+}
+
 // The last 3,000 characters of a daemon's log, for a failure message.
 inline std::string tail(const std::string& log) { return log.substr(log.size() > 3000 ? log.size() - 3000 : 0); }
 
