@@ -21,7 +21,6 @@
 
 #include <cerrno>
 #include <cstring>
-#include <fstream>
 
 #include "drill_world.h"
 #include "pactwatch/core/clock.h"
@@ -106,16 +105,6 @@ std::int64_t stored(const std::string& db_url) {
   return s ? (*s)->count_items(std::string("desk")) : -1;
 }
 
-// Every outbox event delivered and nothing pending.
-bool all_delivered(store::Store& db, Receiver& rx) {
-  if (!db.deliveries("pending").empty()) return false;
-  const auto delivered = rx.delivered();
-  for (const auto& e : db.outbox_events(100000)) {
-    if (!delivered.contains(e.id)) return false;
-  }
-  return true;
-}
-
 std::string integrity(const std::filesystem::path& db) {
   const auto r = run({"/usr/bin/sqlite3", db.string(), "PRAGMA integrity_check"});
   return r.out + r.err;
@@ -185,7 +174,7 @@ TEST_F(StorageDrill, ADiskFullIsNotReadyThenResumesWithNothingLost) {
   const auto resumed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - freed).count();
   auto db = store::Store::open({db_url, "", 1});
   ASSERT_TRUE(db) << db.error();
-  EXPECT_TRUE(eventually([&] { return all_delivered(**db, rx); }, 60s));
+  EXPECT_TRUE(eventually([&] { return settled(**db, rx, kTickets); }, 60s));
   serve.signal(SIGTERM);
   EXPECT_EQ(serve.wait(10s), 0) << tail(serve.err());
 
@@ -272,7 +261,7 @@ TEST_F(StorageDrill, AReadOnlyStoreLosesNothingAndRefusesToStartUntilWritable) {
       << tail(serve.err());
   auto db = store::Store::open({db_url, "", 1});
   ASSERT_TRUE(db) << db.error();
-  EXPECT_TRUE(eventually([&] { return all_delivered(**db, rx); }, 60s));
+  EXPECT_TRUE(eventually([&] { return settled(**db, rx, kTickets); }, 60s));
   serve.signal(SIGTERM);
   EXPECT_EQ(serve.wait(10s), 0) << tail(serve.err());
   EXPECT_EQ(integrity(db_path), "ok\n");
