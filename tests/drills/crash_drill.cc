@@ -33,6 +33,7 @@
 #include "pg_server.h"
 #include "process.h"
 #include "temp_dir.h"
+#include "work_log.h"
 
 namespace pactwatch::drills {
 namespace {
@@ -261,22 +262,8 @@ TEST(CrashDrillTwoInstances, NothingLostNothingTwiceWhileEitherOfTwoIsKilledOver
   expect_cursor_behind_data(**db, desk.tickets(), kPerPage, "at the end");
   const auto events = expect_nothing_lost(**db, desk, rx);
   // Per shard: no two holders' stored work overlaps in time, and fences only grow.
-  std::map<std::string, std::vector<store::WorkEntry>> by_shard;
-  for (const auto& w : (*db)->work_log()) by_shard[w.lease].push_back(w);
   int handovers = 0;
-  for (auto& [lease, entries] : by_shard) {
-    std::sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) { return a.started_at < b.started_at; });
-    for (std::size_t i = 1; i < entries.size(); ++i) {
-      const auto& before = entries[i - 1];
-      const auto& after = entries[i];
-      EXPECT_LE(before.fence, after.fence) << lease;
-      if (before.holder != after.holder) {
-        ++handovers;
-        EXPECT_LE(before.finished_at, after.started_at) << lease << ": " << before.holder << " and " << after.holder << " at once";
-        EXPECT_LT(before.fence, after.fence) << lease;
-      }
-    }
-  }
+  (void)testutils::expect_no_overlapping_work((*db)->work_log(), handovers);
   EXPECT_GT(handovers, 0) << "the kills must move shards between the instances";
   std::cerr << "two-instance crash drill: " << kills << " kills survived (" << hit << " of " << aimed << " aimed kills on their line), "
             << kTickets << " records stored once, " << events << " events delivered in " << rx.attempts() << " attempts, "

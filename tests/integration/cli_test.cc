@@ -20,6 +20,7 @@
 #include "pg_server.h"
 #include "process.h"
 #include "temp_dir.h"
+#include "work_log.h"
 
 namespace pactwatch {
 namespace {
@@ -1004,29 +1005,15 @@ TEST(Serve, ThreeInstancesShareTheWorkAndSurviveASigkill) {
             << notify_holder << "\n";
   // The ownership log: per shard, no two holders' work overlaps in time, fences only grow, and the
   // dead instance stored nothing after its death.
-  std::map<std::string, std::vector<store::WorkEntry>> by_shard;
-  for (const auto& w : (*db)->work_log()) by_shard[w.lease].push_back(w);
+  int handovers = 0;
+  const auto by_shard = testutils::expect_no_overlapping_work((*db)->work_log(), handovers);
   EXPECT_GE(by_shard.size(), 10u) << "24 partners fall into most of the 16 shards";
-  for (auto& [lease, entries] : by_shard) {
-    std::sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) { return a.started_at < b.started_at; });
-    for (std::size_t i = 1; i < entries.size(); ++i) {
-      const auto& before = entries[i - 1];
-      const auto& after = entries[i];
-      EXPECT_LE(before.fence, after.fence) << lease;
-      if (before.holder != after.holder) {
-        EXPECT_LE(before.finished_at, after.started_at) << lease << ": " << before.holder << " and " << after.holder << " at once";
-        EXPECT_LT(before.fence, after.fence) << lease;
-      }
-    }
+  for (const auto& [lease, entries] : by_shard) {
     for (const auto& w : entries) {
       if (w.holder == notify_holder) {
         EXPECT_LE(w.finished_at, killed_at) << lease;
       }
     }
-  }
-  int handovers = 0;
-  for (const auto& [lease, entries] : by_shard) {
-    for (std::size_t i = 1; i < entries.size(); ++i) handovers += entries[i - 1].holder != entries[i].holder;
   }
   EXPECT_GE(handovers, 1) << "shards changed hands (rebalancing, the takeover)";
   // Batch 2 came in through whichever instance polls the source; the other owner evaluated its
