@@ -103,7 +103,7 @@ int main(int argc, char** argv) {
     sql << "SELECT external_id FROM items WHERE kind = 'tickets' AND created_at >= 1780000000000 "
            "ORDER BY external_id LIMIT " + std::to_string(changes), soci::into(ids);
     for (const auto& id : ids) {
-      auto item = store->find_item("gen", id);
+      auto item = store->find_item("gen", "tickets", id);
       if (!item) continue;
       previous.push_back(*item);
       item->priority = "urgent";

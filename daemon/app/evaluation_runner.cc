@@ -16,25 +16,6 @@ namespace pactwatch::app {
 
 namespace {
 
-std::vector<core::Instant> counting_instants(const store::Item& item) {
-  std::vector<core::Instant> out;
-  if (item.created_at) out.push_back(*item.created_at);
-  if (item.solved_at) out.push_back(*item.solved_at);
-  if (item.kind == "deals") {
-    const auto p = nlohmann::json::parse(item.payload, nullptr, false);
-    for (const char* key : {"closed_at", "registered_at"}) {
-      if (p.is_object() && p.contains(key) && p[key].is_string()) {
-        if (auto t = core::parse_rfc3339(p[key].get<std::string>())) out.push_back(*t);
-      }
-    }
-  }
-  return out;
-}
-
-}  // namespace
-
-namespace {
-
 struct EvalCounters {
   std::mutex mutex;
   std::map<std::string, std::int64_t> runs, periods;
@@ -116,7 +97,7 @@ RunStats EvaluationRunner::run(const std::vector<Job>& jobs, std::span<const sto
         if (state) {
           // Cached: apply the change item by item (the previous versions leave first).
           for (const auto& p : previous) {
-            if (p.partner_id == job.partner) state->erase(p.source, p.external_id);
+            if (p.partner_id == job.partner) state->erase(p.source, p.kind, p.external_id);
           }
           for (const auto& c : changed) {
             if (c.partner_id == job.partner) state->upsert(c);
@@ -264,7 +245,8 @@ RunStats EvaluationRunner::run_incremental(std::span<const store::Item> changed,
   for (const auto* item_ptr : all) {
     const store::Item& item = *item_ptr;
     if (!item.partner_id) continue;
-    const auto instants = counting_instants(item);
+    // Every period the item can count in, as the engine decides inputs (the same function).
+    const auto instants = engine::counting_instants(item, as_of);
     for (const auto& c : rules_.contracts) {
       if (c.partner != *item.partner_id) continue;
       const auto& cal = rules_.calendars.at(c.calendar);

@@ -1,7 +1,9 @@
 #include <unistd.h>
 
+#include <cctype>
 #include <iostream>
 #include <map>
+#include <regex>
 
 #include "commands.h"
 #include "pactwatch/app/evaluation_runner.h"
@@ -147,7 +149,7 @@ int cmd_import(const config::Config& config, const StoreArgs& s, const ImportArg
     std::vector<store::Item> previous;
     if (a.evaluate) {
       for (const auto& item : parsed.items) {
-        if (auto old = db->find_item(item.source, item.external_id)) previous.push_back(std::move(*old));
+        if (auto old = db->find_item(item.source, item.kind, item.external_id)) previous.push_back(std::move(*old));
       }
     }
     const auto counts = db->upsert_items(parsed.items);
@@ -243,7 +245,8 @@ namespace {
 
 std::string expect_text(const YAML::Node& n) { return n.IsScalar() ? n.Scalar() : ""; }
 
-// A scenario's item as an import record: plain true/false and integers keep their type, quoted
+// A scenario's item as the import reads the same record in NDJSON (YAML 1.2's core schema): plain
+// true/false are booleans, plain integers and decimals numbers, plain null or ~ absent; quoted
 // scalars and everything else are strings.
 json yaml_to_json(const YAML::Node& n) {
   if (n.IsMap()) {
@@ -259,12 +262,29 @@ json yaml_to_json(const YAML::Node& n) {
   if (!n.IsScalar()) return nullptr;
   const std::string& v = n.Scalar();
   if (n.Tag() != "!") {
-    if (v == "true" || v == "false") return v == "true";
-    if (!v.empty() && v.find_first_not_of("-0123456789") == std::string::npos && v.find('-', 1) == std::string::npos) {
+    static const std::regex kNull("null|Null|NULL|~|");
+    static const std::regex kTrue("true|True|TRUE"), kFalse("false|False|FALSE");
+    static const std::regex kInt("[-+]?[0-9]+");
+    static const std::regex kFloat("[-+]?(\\.[0-9]+|[0-9]+(\\.[0-9]*)?)([eE][-+]?[0-9]+)?");
+    if (std::regex_match(v, kNull)) return nullptr;
+    if (std::regex_match(v, kTrue)) return true;
+    if (std::regex_match(v, kFalse)) return false;
+    if (std::regex_match(v, kInt)) {
       try {
         return std::stoll(v);
-      } catch (const std::exception&) {
+      } catch (const std::exception&) {  // too long for an integer: a decimal, as JSON reads it
       }
+    }
+    if (std::regex_match(v, kFloat)) {
+      // As an NDJSON reader takes the same digits: a JSON number (".5" and "1." written out fully).
+      std::string text = v[0] == '+' ? v.substr(1) : v;
+      if (auto dot = text.find('.'); dot != std::string::npos) {
+        if (dot == 0 || text[dot - 1] == '-') text.insert(dot, "0");
+        dot = text.find('.');
+        if (dot + 1 == text.size() || !std::isdigit(static_cast<unsigned char>(text[dot + 1]))) text.insert(dot + 1, "0");
+      }
+      const json number = json::parse(text, nullptr, false);
+      if (number.is_number()) return number;
     }
   }
   return v;
@@ -306,9 +326,9 @@ std::pair<int, int> compare_rule(const std::string& file, const std::string& sec
 }  // namespace
 
 int cmd_test(const std::vector<std::string>& files) {
-  int scenarios = 0, checks = 0, failures = 0, broken = 0;
-  for (const auto& file : files) {
-    ++scenarios;
+  int scenarios = 0, failed_scenarios = 0, checks = 0, failures = 0, broken = 0;
+  // One scenario; its failed checks (or being broken) count against it.
+  auto run_one = [&](const std::string& file) {
     auto text = core::read_file(file);
     config::YamlReport report{file};
     YAML::Node doc = text ? config::parse_yaml(*text, report) : YAML::Node();
@@ -317,7 +337,7 @@ int cmd_test(const std::vector<std::string>& files) {
       for (const auto& d : report.diagnostics()) std::cout << "FAIL " << d.to_string() << '\n';
       if (text && report.ok()) std::cout << "FAIL " << file << ": a scenario is a mapping\n";
       ++broken;
-      continue;
+      return;
     }
     report.check_keys(doc, {"description", "rules", "contract", "version", "period", "as_of", "items", "expect"}, "scenario");
     const auto dir = std::filesystem::path(file).parent_path();
@@ -330,7 +350,7 @@ int cmd_test(const std::vector<std::string>& files) {
       }
       if (!as_of) std::cout << "FAIL " << file << ": as_of: " << as_of.error() << '\n';
       ++broken;
-      continue;
+      return;
     }
     const std::string contract_id = expect_text(doc["contract"]);
     const rules::ContractVersion* contract = nullptr;
@@ -343,7 +363,7 @@ int cmd_test(const std::vector<std::string>& files) {
     if (!contract) {
       std::cout << "FAIL " << file << ": no contract '" << contract_id << "' in the rules\n";
       ++broken;
-      continue;
+      return;
     }
     // Items use the import schema, one list per kind.
     std::vector<store::Item> items;
@@ -365,7 +385,7 @@ int cmd_test(const std::vector<std::string>& files) {
     }
     if (!items_ok) {
       ++broken;
-      continue;
+      return;
     }
     const auto& cal = set->calendars.at(contract->calendar);
     auto window = doc["period"] ? engine::period_by_label(*contract, cal, expect_text(doc["period"]))
@@ -373,7 +393,7 @@ int cmd_test(const std::vector<std::string>& files) {
     if (!window) {
       std::cout << "FAIL " << file << ": " << window.error() << '\n';
       ++broken;
-      continue;
+      return;
     }
     const json result = engine::evaluate_contract(*contract, cal, items, *window, *as_of);
     const YAML::Node expect = doc["expect"];
@@ -393,8 +413,15 @@ int cmd_test(const std::vector<std::string>& files) {
         std::cout << "FAIL " << file << ": score: expected " << expect_text(expect["score"]) << ", got " << got << '\n';
       }
     }
+  };
+  for (const auto& file : files) {
+    ++scenarios;
+    const int before = failures + broken;
+    run_one(file);
+    if (failures + broken > before) ++failed_scenarios;
   }
-  std::cout << scenarios << " scenario(s): " << (checks - failures) << " passed, " << failures + broken << " failed\n";
+  std::cout << scenarios << " scenario(s) (" << (scenarios - failed_scenarios) << " passed, " << failed_scenarios << " failed), "
+            << checks + broken << " check(s): " << (checks - failures) << " passed, " << failures + broken << " failed\n";
   return failures + broken == 0 ? 0 : 1;
 }
 

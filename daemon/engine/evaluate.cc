@@ -9,6 +9,7 @@
 #include <set>
 
 #include "pactwatch/calendar/calendar_file.h"
+#include "pactwatch/engine/item_timeline.h"
 #include "pactwatch/engine/item_values.h"
 
 namespace pactwatch::engine {
@@ -50,6 +51,34 @@ std::string fixed4(double v) {
   return buf;
 }
 
+// A duration to the millisecond as text: "1h2m3.5s", "1.667s", "4h".
+std::string duration_text(Millis d) {
+  const std::int64_t ms = d.count();
+  const std::int64_t whole = ms / 1000;
+  std::int64_t frac = ms % 1000;
+  if (frac == 0) return core::format_duration(core::Duration(whole));
+  std::string out = ms < 0 ? "-" : "";
+  const std::int64_t mag = whole < 0 ? -whole : whole;
+  if (frac < 0) frac = -frac;
+  const std::int64_t days = mag / 86400, hours = mag % 86400 / 3600, minutes = mag % 3600 / 60, seconds = mag % 60;
+  if (days) out += std::to_string(days) + "d";
+  if (hours) out += std::to_string(hours) + "h";
+  if (minutes) out += std::to_string(minutes) + "m";
+  char buf[8];
+  std::snprintf(buf, sizeof buf, "%03lld", static_cast<long long>(frac));
+  std::string f = buf;
+  while (f.back() == '0') f.pop_back();
+  out += std::to_string(seconds) + "." + f + "s";
+  return out;
+}
+
+// Seconds as a JSON number, exact to the millisecond: whole seconds as an integer, otherwise the
+// decimal (a double whose shortest form is that decimal, e.g. 1.667).
+json seconds_json(Millis d) {
+  if (d.count() % 1000 == 0) return d.count() / 1000;
+  return static_cast<double>(d.count()) / 1000.0;
+}
+
 json value_json(const Value& v) {
   switch (v.kind) {
     case Value::Kind::null: return nullptr;
@@ -57,8 +86,7 @@ json value_json(const Value& v) {
     case Value::Kind::string: return v.string;
     case Value::Kind::number: return format_number(v.number);
     case Value::Kind::duration: {
-      json d{{"seconds", v.duration.count() / 1000},
-             {"text", core::format_duration(std::chrono::duration_cast<core::Duration>(v.duration))}};
+      json d{{"milliseconds", v.duration.count()}, {"seconds", seconds_json(v.duration)}, {"text", duration_text(v.duration)}};
       if (v.running) d["running"] = true;
       return d;
     }
@@ -118,26 +146,34 @@ struct ArrayText {
   std::string done() { return text + "]"; }
 };
 
-// The instant an item counts in a period by.
-std::optional<core::Instant> counted_at(const store::Item& item, const nlohmann::json& payload, std::string_view by) {
+// The instant an item counts in a period by (docs/evaluation.md, "Which items count"): a ticket's
+// solve is the one its resolution timer and `solved` use, as of the as-of instant.
+std::optional<core::Instant> counted_at(const ItemContext& it, std::string_view by) {
+  const store::Item& item = it.item();
   if (by == "created") return item.created_at;
-  if (by == "solved") return item.solved_at;
+  if (by == "solved") return it.solved_at();
   const char* key = by == "closed" ? "closed_at" : by == "registered" ? "registered_at" : nullptr;
+  const auto& payload = it.payload();
   if (key && payload.contains(key) && payload[key].is_string()) {
     if (auto t = core::parse_rfc3339(payload[key].get<std::string>())) return *t;
   }
   return std::nullopt;
 }
 
-// Whether an item can count in the period by any rule, decided from its columns alone so that
-// the (costly) preparation of the rest is skipped: tickets count by creation or solve, surveys and
-// events by their time; deals may count by instants inside their payload, so they always stay.
+bool in_window(const std::optional<core::Instant>& at, const PeriodWindow& period, core::Instant as_of) {
+  return at && *at >= period.start && *at < period.end && *at <= as_of;
+}
+
+// Whether an item may be an input of the period, decided from its columns alone so that the
+// (costly) preparation of the rest is skipped; it mirrors the store's period query. Tickets count
+// by creation or by a solve, which is never after their solved_at column (the import keeps that
+// column at the latest solve the record shows); surveys and events by their time; deals may count
+// by instants inside their payload, so they always stay.
 bool may_count(const store::Item& i, const PeriodWindow& period) {
   if (i.kind == "deals" || !i.created_at) return true;
   const bool created_inside = *i.created_at >= period.start && *i.created_at < period.end;
   if (i.kind != "tickets") return created_inside;
-  const bool solved_inside = i.solved_at && *i.solved_at >= period.start && *i.solved_at < period.end;
-  return created_inside || solved_inside || (!i.solved_at && *i.created_at < period.end);
+  return *i.created_at < period.end && (created_inside || !i.solved_at || *i.solved_at >= period.start);
 }
 
 std::string threshold_text(const rules::Threshold& t) {
@@ -176,6 +212,21 @@ bool value_holds(const Value& v, const rules::Threshold& t) {
   }
 }
 
+// The type a measure's values must have: a duration, money, or a number (number fields and fields
+// that hold a number or a label alike).
+rules::ValueType measured_type(const rules::Kpi& k) {
+  if (k.measure.type == rules::ValueType::duration || k.measure.type == rules::ValueType::money) return k.measure.type;
+  if (k.objective.target.value.index() == 4) return rules::ValueType::money;
+  return rules::ValueType::number;
+}
+
+// Orders measured values of one kind.
+bool value_less(const Value& a, const Value& b) {
+  if (a.kind == Value::Kind::duration) return a.duration < b.duration;
+  if (a.kind == Value::Kind::money) return a.money->minor_units() < b.money->minor_units();
+  return a.number < b.number;
+}
+
 struct KpiOutcome {
   std::string status;
   std::optional<core::Ratio> weight;
@@ -205,11 +256,11 @@ RulePlan plan_standard(const rules::BrandStandard& s) {
 
 // Phase 1: one item against one KPI or obligation.
 ItemOutcome kpi_outcome(const rules::Kpi& k, const RulePlan& plan, const ItemContext& it, const PeriodWindow& period,
-                        core::Instant as_of) {
+                        core::Instant as_of, const std::optional<core::Currency>& currency) {
   ItemOutcome o;
   if (it.item().kind != rules::to_string(k.source)) return o;
-  const auto at = counted_at(it.item(), it.payload(), k.counted_by);
-  if (!at || *at < period.start || *at >= period.end || *at > as_of) return o;
+  if (!in_window(counted_at(it, k.counted_by), period, as_of)) return o;
+  o.input = true;
   if (k.where) {
     const Truth w = evaluate(*k.where, it);
     if (w == Truth::unknown) o.where_unknown = true;
@@ -225,7 +276,7 @@ ItemOutcome kpi_outcome(const rules::Kpi& k, const RulePlan& plan, const ItemCon
       }
     }
   } else if (k.measure.kind != MeasureKind::count) {
-    o.value = it.field(k.measure.of);
+    o.value = typed_for_measure(it.field(k.measure.of), measured_type(k), currency);
     if (k.measure.kind == MeasureKind::percentile && o.value.kind != Value::Kind::null && !o.value.running &&
         !value_holds(o.value, k.objective.target)) {
       o.evidence = evidence_entry(it, plan.fields);
@@ -239,8 +290,8 @@ ItemOutcome standard_outcome(const rules::BrandStandard& s, const RulePlan& plan
                              const PeriodWindow& period, core::Instant as_of) {
   ItemOutcome o;
   if (it.item().kind != rules::to_string(s.source)) return o;
-  const auto at = it.item().created_at;
-  if (!at || *at < period.start || *at >= period.end || *at > as_of) return o;
+  if (!in_window(it.item().created_at, period, as_of)) return o;
+  o.input = true;
   if (s.where && evaluate(*s.where, it) != Truth::yes) return o;
   o.in = true;
   o.truth = evaluate(*s.each, it);
@@ -335,13 +386,12 @@ json aggregate_kpi(const rules::Kpi& k, std::size_t r, const std::vector<const P
       result.kind = Value::Kind::number;
       result.number = sample * kNumberScale;
     } else if (have) {
-      const Value::Kind kind = values.front().first->kind;
+      const rules::ValueType type = measured_type(k);
+      const Value::Kind kind = type == rules::ValueType::duration ? Value::Kind::duration
+                             : type == rules::ValueType::money    ? Value::Kind::money
+                                                                  : Value::Kind::number;
       if (k.measure.kind == MeasureKind::percentile) {
-        std::stable_sort(values.begin(), values.end(), [](const auto& a, const auto& b) {
-          if (a.first->kind == Value::Kind::duration) return a.first->duration < b.first->duration;
-          if (a.first->kind == Value::Kind::money) return a.first->money->minor_units() < b.first->money->minor_units();
-          return a.first->number < b.first->number;
-        });
+        std::stable_sort(values.begin(), values.end(), [](const auto& a, const auto& b) { return value_less(*a.first, *b.first); });
         // Nearest rank: the smallest value with at least p% of the sample at or below it.
         const auto rank = static_cast<std::size_t>(
             core::divide_rounded(static_cast<core::Int128>(k.measure.percentile) * sample, 100, core::Rounding::up));
@@ -366,20 +416,29 @@ json aggregate_kpi(const rules::Kpi& k, std::size_t r, const std::vector<const P
     if (!have && k.measure.kind == MeasureKind::sum) {
       // A sum over no items is zero.
       have = true;
-      result.kind = k.measure.type == rules::ValueType::money ? Value::Kind::money
-                  : k.measure.type == rules::ValueType::duration ? Value::Kind::duration
-                                                                 : Value::Kind::number;
+      const rules::ValueType type = measured_type(k);
+      result.kind = type == rules::ValueType::money ? Value::Kind::money
+                  : type == rules::ValueType::duration ? Value::Kind::duration
+                                                       : Value::Kind::number;
       if (result.kind == Value::Kind::money) result.money = core::Money::zero(std::get<core::Money>(k.objective.target.value).currency());
     }
     if (have) {
       out["value"] = value_json(result);
       target_met = value_holds(result, k.objective.target);
       if (k.objective.warning) warning_met = value_holds(result, *k.objective.warning);
-      // Evidence: the items whose own value misses the target (in value order for percentiles).
+      // Evidence: the items whose own value misses the target, worst first (the slow tail of a
+      // "<=" target, the low end of a ">=" one), ties in item order.
       if (k.measure.kind == MeasureKind::percentile) {
-        for (const auto& [v, it] : values) {
-          if (!it->rules[r].evidence.empty()) add_evidence(it->rules[r].evidence);
+        const bool high_is_bad = k.objective.target.op == CompareOp::le || k.objective.target.op == CompareOp::lt;
+        std::vector<std::pair<const Value*, const PreparedItem*>> missed;
+        for (const auto& e : values) {
+          if (!e.second->rules[r].evidence.empty()) missed.push_back(e);
         }
+        if (high_is_bad) {
+          // `values` is sorted ascending with ties in item order: reverse runs of equal values back.
+          std::stable_sort(missed.begin(), missed.end(), [&](const auto& a, const auto& b) { return value_less(*b.first, *a.first); });
+        }
+        for (const auto& [v, it] : missed) add_evidence(it->rules[r].evidence);
       }
     } else {
       out["value"] = nullptr;
@@ -551,25 +610,32 @@ PeriodState::PeriodState(const rules::ContractVersion& contract, const calendar:
     : contract_(&contract), cal_(&cal), period_(std::move(period)), as_of_(as_of) {}
 
 void PeriodState::upsert(const store::Item& item) {
-  const auto key = std::pair(item.source, item.external_id);
+  auto key = std::tuple(item.source, item.kind, item.external_id);
   if (!item.partner_id || *item.partner_id != contract_->partner || !may_count(item, period_)) {
     items_.erase(key);
     return;
   }
   const ItemContext it(item, *contract_, *cal_, as_of_);
+  const auto currency = core::Currency::from_code(contract_->currency);
+  const std::optional<core::Currency> cur = currency ? std::optional<core::Currency>(*currency) : std::nullopt;
   PreparedItem p;
   p.source = item.source;
+  p.kind = item.kind;
   p.id = item.external_id;
+  for (const auto& k : contract_->kpis) p.rules.push_back(kpi_outcome(k, plan_kpi(k), it, period_, as_of_, cur));
+  for (const auto& o : contract_->obligations) p.rules.push_back(kpi_outcome(o, plan_kpi(o), it, period_, as_of_, cur));
+  for (const auto& s : contract_->brand_standards) p.rules.push_back(standard_outcome(s, plan_standard(s), it, period_, as_of_));
+  if (std::none_of(p.rules.begin(), p.rules.end(), [](const ItemOutcome& o) { return o.input; })) {
+    items_.erase(key);  // counts for no rule in this period: not an input
+    return;
+  }
   p.hash = item_hash(item);
   p.problem = it.problem();
-  for (const auto& k : contract_->kpis) p.rules.push_back(kpi_outcome(k, plan_kpi(k), it, period_, as_of_));
-  for (const auto& o : contract_->obligations) p.rules.push_back(kpi_outcome(o, plan_kpi(o), it, period_, as_of_));
-  for (const auto& s : contract_->brand_standards) p.rules.push_back(standard_outcome(s, plan_standard(s), it, period_, as_of_));
-  items_[key] = std::move(p);
+  items_[std::move(key)] = std::move(p);
 }
 
-void PeriodState::erase(const std::string& source, const std::string& external_id) {
-  items_.erase(std::pair(source, external_id));
+void PeriodState::erase(const std::string& source, const std::string& kind, const std::string& external_id) {
+  items_.erase(std::tuple(source, kind, external_id));
 }
 
 json PeriodState::evaluate() const { return json::parse(render_document().text); }
@@ -583,7 +649,7 @@ Rendered PeriodState::render_document() const {
   std::string hashes;
   hashes.reserve(items_.size() * 64);
   json problems = json::array();
-  for (const auto& [key, p] : items_) {  // ordered by source, then external id
+  for (const auto& [key, p] : items_) {  // ordered by source, kind, then external id
     items.push_back(&p);
     hashes += p.hash;
     if (!p.problem.empty()) problems.push_back({{"source", p.source}, {"id", p.id}, {"problem", p.problem}});
@@ -643,6 +709,26 @@ Rendered PeriodState::render_document() const {
   Rendered out;
   out.text = render(doc, splices);
   out.skeleton = std::move(doc);
+  return out;
+}
+
+std::vector<core::Instant> counting_instants(const store::Item& item, core::Instant as_of) {
+  std::vector<core::Instant> out;
+  if (item.created_at) out.push_back(*item.created_at);
+  if (item.solved_at) out.push_back(*item.solved_at);
+  const auto payload = nlohmann::json::parse(item.payload, nullptr, false);
+  if (!payload.is_object()) return out;
+  if (item.kind == "tickets") {
+    if (auto t = timeline_from_item(item, payload)) {
+      if (auto solved = solve_instant(*t, as_of)) out.push_back(*solved);
+    }
+  } else if (item.kind == "deals") {
+    for (const char* key : {"closed_at", "registered_at"}) {
+      if (payload.contains(key) && payload[key].is_string()) {
+        if (auto t = core::parse_rfc3339(payload[key].get<std::string>())) out.push_back(*t);
+      }
+    }
+  }
   return out;
 }
 

@@ -138,6 +138,30 @@ bool holds(int cmp, rules::CompareOp op) {
   return false;
 }
 
+Value typed_for_measure(Value v, rules::ValueType measured, const std::optional<core::Currency>& currency) {
+  if (v.kind == Value::Kind::null) return v;
+  switch (measured) {
+    case rules::ValueType::duration:
+      if (v.kind == Value::Kind::duration) return v;
+      break;
+    case rules::ValueType::money:
+      if (v.kind == Value::Kind::money && currency && v.money->currency() == *currency) return v;
+      break;
+    default:  // numbers, and fields that may hold a number or a label (survey scores, custom fields)
+      if (v.kind == Value::Kind::number) return v;
+      if (v.kind == Value::Kind::string) {
+        if (auto n = parse_number(v.string)) {
+          Value out;
+          out.kind = Value::Kind::number;
+          out.number = *n;
+          return out;
+        }
+      }
+      break;
+  }
+  return {};
+}
+
 std::optional<std::int64_t> parse_number(std::string_view s) {
   auto r = core::Ratio::parse(s);
   if (!r) return std::nullopt;
@@ -192,6 +216,11 @@ std::optional<core::Instant> ItemContext::deadline(const std::string& name, Mill
   auto r = run_timer(name, target);
   if (!r) return std::nullopt;
   return r->breach_at;
+}
+
+std::optional<core::Instant> ItemContext::solved_at() const {
+  if (!timeline_) return std::nullopt;
+  return solve_instant(*timeline_, as_of_);
 }
 
 std::optional<TimerResult> ItemContext::run_timer(const std::string& name, std::optional<Millis> target) const {
@@ -267,7 +296,7 @@ Value ItemContext::field(const std::string& name) const {
     return v;
   }
   if (it.kind == "tickets") {
-    if (name == "solved") return boolean(timeline_ && (status_at(*timeline_, as_of_) == "solved" || status_at(*timeline_, as_of_) == "closed"));
+    if (name == "solved") return boolean(solved_at().has_value());
     if (name == "replies" && !payload_.contains("replies") && timeline_) {
       Value v;
       v.kind = Value::Kind::number;
@@ -275,8 +304,7 @@ Value ItemContext::field(const std::string& name) const {
       return v;
     }
     if (name == "first_contact_resolution" && !payload_.contains(name) && timeline_) {
-      const bool solved = status_at(*timeline_, as_of_) == "solved" || status_at(*timeline_, as_of_) == "closed";
-      return boolean(solved && timeline_->agent_replies.size() == 1);
+      return boolean(solved_at().has_value() && timeline_->agent_replies.size() == 1);
     }
     if (name == "first_reply" || name == "next_reply" || name == "resolution" || name == "requester_wait" ||
         name == "agent_work" || name == "brand_ack" || name == "on_site") {

@@ -85,11 +85,12 @@ std::optional<core::Instant> first_solved(const TicketTimeline& t, core::Instant
   return std::nullopt;
 }
 
-// The last time the ticket entered solved/closed and stayed there; empty if it is not solved.
-std::optional<core::Instant> final_solve(const TicketTimeline& t, core::Instant now) {
+}  // namespace
+
+std::optional<core::Instant> solve_instant(const TicketTimeline& t, core::Instant as_of) {
   std::optional<core::Instant> solved;
   for (const auto& c : t.statuses) {
-    if (c.at > now) break;
+    if (c.at > as_of) break;
     if (is_solved(c.status)) {
       if (!solved) solved = c.at;
     } else {
@@ -98,8 +99,6 @@ std::optional<core::Instant> final_solve(const TicketTimeline& t, core::Instant 
   }
   return solved;
 }
-
-}  // namespace
 
 std::string_view to_string(TimerKind k) {
   switch (k) {
@@ -176,7 +175,7 @@ std::vector<TimerResult> evaluate_timer(const TicketTimeline& ticket, const Time
     case TimerKind::resolution:
     case TimerKind::requester_wait:
     case TimerKind::agent_work:
-      out.push_back(run_clock(ticket, policy, cal, ticket.created_at, final_solve(ticket, now), now));
+      out.push_back(run_clock(ticket, policy, cal, ticket.created_at, solve_instant(ticket, now), now));
       break;
   }
   return out;

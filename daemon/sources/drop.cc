@@ -55,7 +55,7 @@ SyncResult sync_drop_directory(const config::SourceConfig& src, store::Store& st
     }
     if (collect) {
       for (const auto& item : parsed.items) {
-        auto prev = store.find_item(item.source, item.external_id);
+        auto prev = store.find_item(item.source, item.kind, item.external_id);
         if (prev && (*prev == item || prev->updated_at > item.updated_at)) continue;
         r.changed.push_back(item);
         if (prev) r.previous.push_back(std::move(*prev));

@@ -1,6 +1,7 @@
 #include "pactwatch/sources/import.h"
 
 #include <algorithm>
+#include <cctype>
 #include <map>
 #include <set>
 
@@ -147,7 +148,13 @@ std::expected<store::Item, std::string> to_item(json rec, const ImportOptions& o
         if (!e.is_object() || !e.contains("at") || !e.contains("status") || !e["status"].is_string()) {
           return std::unexpected("status_history: each entry is {\"at\": instant, \"status\": name}");
         }
-        if (auto t = instant(e, "at"); !t || !*t) return std::unexpected("status_history: bad 'at' instant");
+        auto t = instant(e, "at");
+        if (!t || !*t) return std::unexpected("status_history: bad 'at' instant");
+        // The solved_at column is the latest solve the record shows, so that it is never before a
+        // solve the engine counts by (the store narrows a period's tickets with it).
+        std::string st = e["status"].get<std::string>();
+        std::transform(st.begin(), st.end(), st.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+        if ((st == "solved" || st == "closed") && (!item.solved_at || **t > *item.solved_at)) item.solved_at = **t;
       }
     }
     for (const char* list : {"customer_comments", "agent_replies"}) {

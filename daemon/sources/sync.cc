@@ -111,7 +111,7 @@ std::vector<store::Item> merge_history(store::Store& store, const std::string& s
   for (const auto& rec : records) {
     if (!rec.is_object() || !rec.contains("id") || !rec.contains("status_history")) continue;
     const std::string id = rec["id"].is_string() ? rec["id"].get<std::string>() : rec["id"].dump();
-    auto item = store.find_item(source, id);
+    auto item = store.find_item(source, "tickets", id);
     if (!item) {
       ++skipped;  // a ticket this source has not brought (yet)
       continue;
@@ -143,7 +143,7 @@ void keep_history(store::Store& store, std::vector<store::Item>& items) {
   for (auto& item : items) {
     auto payload = nlohmann::json::parse(item.payload, nullptr, false);
     if (!payload.is_object() || payload.contains("status_history")) continue;
-    auto stored = store.find_item(item.source, item.external_id);
+    auto stored = store.find_item(item.source, item.kind, item.external_id);
     if (!stored) continue;
     const auto old = nlohmann::json::parse(stored->payload, nullptr, false);
     if (!old.is_object() || !old.contains("status_history")) continue;
@@ -158,7 +158,7 @@ void attribute_by_ticket(store::Store& store, const std::string& source, std::ve
     if (!rec.is_object() || rec.contains("partner") || rec.contains("account") || !rec.contains("ticket_id")) continue;
     const auto& t = rec["ticket_id"];
     const std::string id = t.is_string() ? t.get<std::string>() : t.dump();
-    if (auto ticket = store.find_item(source, id); ticket && ticket->partner_id) rec["partner"] = *ticket->partner_id;
+    if (auto ticket = store.find_item(source, "tickets", id); ticket && ticket->partner_id) rec["partner"] = *ticket->partner_id;
   }
 }
 
@@ -341,7 +341,7 @@ SyncResult sync_pages(const config::SourceConfig& src, Connector& connector, sto
     }
     if (opts.collect_changes) {
       for (const auto& item : items) {
-        auto prev = store.find_item(item.source, item.external_id);
+        auto prev = store.find_item(item.source, item.kind, item.external_id);
         if (prev && (*prev == item || prev->updated_at > item.updated_at)) continue;  // nothing will change
         r.changed.push_back(item);
         if (prev) r.previous.push_back(std::move(*prev));

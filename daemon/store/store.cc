@@ -506,7 +506,7 @@ std::vector<Partner> Store::partners() {
 // one text. docs/scaling.md lists the plans they should get.
 
 namespace {
-constexpr const char* kItemByKeyWhere = "WHERE source = :source AND external_id = :external_id";
+constexpr const char* kItemByKeyWhere = "WHERE source = :source AND kind = :kind AND external_id = :external_id";
 constexpr const char* kDeliverySweep =
     "INSERT INTO deliveries (event_id, channel, status, attempts, next_attempt_at) "
     "SELECT o.id, :c, 'pending', 0, :a FROM outbox o WHERE o.created_at >= :s AND NOT EXISTS "
@@ -532,14 +532,14 @@ constexpr const char* kUpsertColumns =
     "solved_at, updated_at, amount_minor, currency, payload) VALUES ";
 constexpr int kUpsertColumnCount = 13;
 constexpr const char* kUpsertConflict =
-    " ON CONFLICT (source, external_id) DO UPDATE SET kind = excluded.kind, partner_id = excluded.partner_id, "
+    " ON CONFLICT (source, kind, external_id) DO UPDATE SET partner_id = excluded.partner_id, "
     "status = excluded.status, priority = excluded.priority, created_at = excluded.created_at, "
     "first_reply_at = excluded.first_reply_at, solved_at = excluded.solved_at, updated_at = excluded.updated_at, "
     "amount_minor = excluded.amount_minor, currency = excluded.currency, payload = excluded.payload "
     // An older version of a record (a retried or out-of-order page) never overwrites a newer one,
     // and an identical record writes nothing.
     "WHERE excluded.updated_at >= items.updated_at AND ("
-    "items.kind IS DISTINCT FROM excluded.kind OR items.partner_id IS DISTINCT FROM excluded.partner_id OR "
+    "items.partner_id IS DISTINCT FROM excluded.partner_id OR "
     "items.status IS DISTINCT FROM excluded.status OR items.priority IS DISTINCT FROM excluded.priority OR "
     "items.created_at IS DISTINCT FROM excluded.created_at OR "
     "items.first_reply_at IS DISTINCT FROM excluded.first_reply_at OR "
@@ -563,7 +563,7 @@ UpsertCounts Store::upsert_items_in(soci::session& sql, std::span<const Item> it
   batch.reserve(items.size());
   std::unordered_map<std::string, std::size_t> slot;
   for (const auto& item : items) {
-    auto [it, fresh] = slot.try_emplace(item.source + '\x1f' + item.external_id, batch.size());
+    auto [it, fresh] = slot.try_emplace(item.source + '\x1f' + item.kind + '\x1f' + item.external_id, batch.size());
     if (fresh) {
       batch.push_back(&item);
       continue;
@@ -696,7 +696,7 @@ UpsertCounts Store::store_page(const std::string& source, std::span<const Item> 
   });
 }
 
-std::optional<Item> Store::find_item(const std::string& source, const std::string& external_id) {
+std::optional<Item> Store::find_item(const std::string& source, const std::string& kind, const std::string& external_id) {
   return wrap("item lookup", [&]() -> std::optional<Item> {
     Lease l(*pool_, setup_);
     Item item;
@@ -709,8 +709,8 @@ std::optional<Item> Store::find_item(const std::string& source, const std::strin
         soci::into(item.source), soci::into(item.external_id), soci::into(item.kind), soci::into(partner_id, partner_ind),
         soci::into(item.status), soci::into(item.priority), soci::into(created, created_ind),
         soci::into(first_reply, first_reply_ind), soci::into(solved, solved_ind), soci::into(updated),
-        soci::into(amount, amount_ind), soci::into(item.currency), soci::into(item.payload), soci::use(source),
-        soci::use(external_id);
+        soci::into(amount, amount_ind), soci::into(item.currency), soci::into(item.payload), soci::use(source, "source"),
+        soci::use(kind, "kind"), soci::use(external_id, "external_id");
     if (!l.sql().got_data()) return std::nullopt;
     if (partner_ind == soci::i_ok) item.partner_id = partner_id;
     item.created_at = opt_instant(created, created_ind);
@@ -769,7 +769,7 @@ std::vector<Item> Store::items_of_partner(const std::string& partner_id) {
   return wrap("item query", [&] {
     Lease l(*pool_, setup_);
     ItemRow row;
-    auto prep = (l.sql().prepare << std::string(ItemRow::kColumns) + "WHERE partner_id = :p ORDER BY source, external_id");
+    auto prep = (l.sql().prepare << std::string(ItemRow::kColumns) + "WHERE partner_id = :p ORDER BY source, kind, external_id");
     row.bind(prep);
     prep, soci::use(partner_id, "p");
     soci::statement st(prep);
@@ -785,7 +785,7 @@ namespace {
 std::string items_for_period_query() {
   return std::string(ItemRow::kColumns) +
          "WHERE partner_id = :p AND (kind = 'deals' OR (created_at < :e AND "
-         "(created_at >= :s OR (kind = 'tickets' AND (solved_at IS NULL OR solved_at >= :s2))))) ORDER BY source, external_id";
+         "(created_at >= :s OR (kind = 'tickets' AND (solved_at IS NULL OR solved_at >= :s2))))) ORDER BY source, kind, external_id";
 }
 }  // namespace
 
@@ -807,7 +807,7 @@ std::vector<Item> Store::items_of_kind(const std::string& partner_id, const std:
     Lease l(*pool_, setup_);
     ItemRow row;
     auto prep = (l.sql().prepare << std::string(ItemRow::kColumns) +
-                                        "WHERE partner_id = :p AND kind = :k ORDER BY source, external_id");
+                                        "WHERE partner_id = :p AND kind = :k ORDER BY source, kind, external_id");
     row.bind(prep);
     prep, soci::use(partner_id, "p"), soci::use(kind, "k");
     soci::statement st(prep);
@@ -1639,7 +1639,7 @@ std::vector<QueryPlan> Store::explain_hot_queries() {
     const std::string prefix = backend_ == Backend::postgresql ? "EXPLAIN " : "EXPLAIN QUERY PLAN ";
     std::vector<QueryPlan> out;
     // Representative values: a partner, a month, a channel, an outbox position.
-    std::string partner = "p00001", source = "zendesk", external_id = "1", channel = "ops", contract = "c", period = "2026-10",
+    std::string partner = "p00001", source = "zendesk", kind = "tickets", external_id = "1", channel = "ops", contract = "c", period = "2026-10",
                 rule = "kpi:x", id = "";
     long long start = 1'790'000'000'000LL, end = start + 2'592'000'000LL;
     int version = 1;
@@ -1657,7 +1657,7 @@ std::vector<QueryPlan> Store::explain_hot_queries() {
       out.push_back({std::move(name), std::move(query), std::move(lines)});
     };
     plan("item by key (upserts, lookups)", std::string("SELECT * FROM items ") + kItemByKeyWhere, soci::use(source, "source"),
-         soci::use(external_id, "external_id"));
+         soci::use(kind, "kind"), soci::use(external_id, "external_id"));
     plan("items of a partner-period (evaluation)", items_for_period_query(), soci::use(partner, "p"), soci::use(end, "e"),
          soci::use(start, "s"), soci::use(start, "s2"));
     plan("rule statuses of an evaluation (evaluation save)", kRuleStatusesOf, soci::use(contract, "c"), soci::use(version, "v"),

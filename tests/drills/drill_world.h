@@ -228,13 +228,13 @@ inline void expect_cursor_behind_data(store::Store& s, const std::vector<Ticket>
   std::vector<const Ticket*> after;
   for (const auto& t : tickets) {
     if (t.updated < since) {
-      EXPECT_TRUE(s.find_item("desk", std::to_string(t.id))) << when << ": ticket " << t.id << " is behind cursor " << *cursor;
+      EXPECT_TRUE(s.find_item("desk", "tickets", std::to_string(t.id))) << when << ": ticket " << t.id << " is behind cursor " << *cursor;
     } else {
       after.push_back(&t);
     }
   }
   for (std::size_t i = 0; i < static_cast<std::size_t>((page - 1) * per_page) && i < after.size(); ++i) {
-    EXPECT_TRUE(s.find_item("desk", std::to_string(after[i]->id))) << when << ": ticket " << after[i]->id
+    EXPECT_TRUE(s.find_item("desk", "tickets", std::to_string(after[i]->id))) << when << ": ticket " << after[i]->id
                                                                     << " was on a page before cursor " << *cursor;
   }
 }
@@ -254,7 +254,7 @@ inline bool settled(store::Store& db, Receiver& rx, std::int64_t tickets) {
 // least once, with one body on every attempt. Returns the number of events.
 inline std::size_t expect_nothing_lost(store::Store& db, const FakeDesk& desk, Receiver& rx) {
   EXPECT_EQ(db.count_items(std::string("desk")), static_cast<std::int64_t>(desk.tickets().size()));
-  for (const auto& t : desk.tickets()) EXPECT_TRUE(db.find_item("desk", std::to_string(t.id))) << t.id;
+  for (const auto& t : desk.tickets()) EXPECT_TRUE(db.find_item("desk", "tickets", std::to_string(t.id))) << t.id;
   std::set<std::string> outbox;
   for (const auto& e : db.outbox_events(100000)) outbox.insert(e.id);
   int expected_events = 0;

@@ -180,7 +180,7 @@ TEST_F(StorageDrill, ADiskFullIsNotReadyThenResumesWithNothingLost) {
 
   EXPECT_EQ(integrity(var / "drill.db"), "ok\n");
   EXPECT_EQ((*db)->count_items(std::string("desk")), kTickets);
-  for (const auto& t : desk.tickets()) EXPECT_TRUE((*db)->find_item("desk", std::to_string(t.id))) << t.id;
+  for (const auto& t : desk.tickets()) EXPECT_TRUE((*db)->find_item("desk", "tickets", std::to_string(t.id))) << t.id;
   expect_cursor_behind_data(**db, desk.tickets(), kPerPage, "at the end");
   for (int p = 0; p < kPartners; ++p) {
     EXPECT_TRUE((*db)->evaluation_document("c" + std::to_string(p), 1, month_before(clock_.now(), 1))) << "c" << p;
@@ -266,7 +266,7 @@ TEST_F(StorageDrill, AReadOnlyStoreLosesNothingAndRefusesToStartUntilWritable) {
   EXPECT_EQ(serve.wait(10s), 0) << tail(serve.err());
   EXPECT_EQ(integrity(db_path), "ok\n");
   EXPECT_EQ((*db)->count_items(std::string("desk")), kTickets);
-  for (const auto& t : desk.tickets()) EXPECT_TRUE((*db)->find_item("desk", std::to_string(t.id))) << t.id;
+  for (const auto& t : desk.tickets()) EXPECT_TRUE((*db)->find_item("desk", "tickets", std::to_string(t.id))) << t.id;
   expect_cursor_behind_data(**db, desk.tickets(), kPerPage, "at the end");
 }
 

@@ -125,9 +125,18 @@ TEST(Cli, DbMigrateAndStatus) {
   EXPECT_NE(before.out.find("0005  0005_api  pending"), std::string::npos) << before.out;
   EXPECT_NE(before.out.find("0006  0006_leases  pending"), std::string::npos) << before.out;
   EXPECT_NE(before.out.find("0007  0007_cluster  pending"), std::string::npos) << before.out;
+  EXPECT_NE(before.out.find("0008  0008_item_identity  pending"), std::string::npos) << before.out;
   auto m = run({kBinary, "db", "migrate", "-c", d.config.string()});
   EXPECT_EQ(m.exit_code, 0) << m.err;
-  EXPECT_NE(m.out.find("applied 7 migration(s); schema version 7 of 7"), std::string::npos) << m.out;
+  // Every shipped migration, numbered by its file (numbers may have gaps).
+  int files = 0, latest = 0;
+  for (const auto& f : std::filesystem::directory_iterator(std::string(PACTWATCH_SOURCE_DIR) + "/daemon/store/schema/sqlite")) {
+    ++files;
+    latest = std::max(latest, std::stoi(f.path().filename().string().substr(0, 4)));
+  }
+  const std::string applied = "applied " + std::to_string(files) + " migration(s); schema version " + std::to_string(latest) +
+                              " of " + std::to_string(latest);
+  EXPECT_NE(m.out.find(applied), std::string::npos) << m.out;
   auto again = run({kBinary, "db", "migrate", "-c", d.config.string()});
   EXPECT_NE(again.out.find("applied 0 migration(s)"), std::string::npos) << again.out;
   auto after = run({kBinary, "db", "status", "-c", d.config.string()});
@@ -463,7 +472,7 @@ TEST(Cli, SourcesListTestAndSyncAgainstAFakeFreshdesk) {
   EXPECT_NE(synced.out.find("unattributed ids: 8"), std::string::npos) << synced.out;
   auto s = store::Store::open({"sqlite://" + (d.dir.path() / "var/pactwatch.db").string(), "", 1});
   ASSERT_TRUE(s);
-  auto t = (*s)->find_item("desk", "7");
+  auto t = (*s)->find_item("desk", "tickets", "7");
   ASSERT_TRUE(t);
   EXPECT_EQ(t->partner_id, "northwind");
   EXPECT_EQ(t->priority, "urgent");
@@ -504,7 +513,24 @@ TEST(Cli, ScenarioTestsReportFailures) {
   auto r = run({kBinary, "test", f.string()});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.out.find("on_time_delivery' value: expected 100.00%, got 0.00%"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("1 scenario(s): 1 passed, 1 failed"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("1 scenario(s) (0 passed, 1 failed), 2 check(s): 1 passed, 1 failed"), std::string::npos) << r.out;
+}
+
+// Scenario items are typed as import types NDJSON: a plain 4.5 is a number (a mean over it), a
+// quoted "good" a label (missing in a mean), null absent.
+TEST(Cli, ScenarioItemsAreTypedAsImportTypesThem) {
+  testutils::TempDir dir;
+  const std::string rules = std::string(PACTWATCH_SOURCE_DIR) + "/rules/examples";
+  auto f = dir.write("s.yaml", "rules: " + rules + "\ncontract: northwind-support\nversion: 3\nperiod: 2026-10\nas_of: 2026-11-02T00:00:00Z\n"
+                               "items:\n  surveys:\n"
+                               "    - {id: S1, partner: northwind, type: qa, submitted_at: \"2026-10-05T10:00:00Z\", score: 4.5}\n"
+                               "    - {id: S2, partner: northwind, type: qa, submitted_at: \"2026-10-05T11:00:00Z\", score: 3.75, comment: null}\n"
+                               "    - {id: S3, partner: northwind, type: qa, submitted_at: \"2026-10-05T12:00:00Z\", score: \"good\"}\n"
+                               "    - {id: S4, partner: northwind, type: qa, submitted_at: \"2026-10-05T13:00:00Z\", score: 5}\n"
+                               "expect:\n  kpis:\n    qa_score: {value: \"4.416667\", sample: 3, missing_values: 1}\n");
+  auto r = run({kBinary, "test", f.string()});
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_NE(r.out.find("1 scenario(s) (1 passed, 0 failed), 3 check(s): 3 passed, 0 failed"), std::string::npos) << r.out;
 }
 
 TEST(Cli, MissingConfigFileIsAClearError) {
@@ -721,7 +747,7 @@ TEST(Serve, PollsSourcesEvaluatesAndTalksToSystemd) {
     std::this_thread::sleep_for(50ms);
     notify.drain();  // as systemd would: a full socket queue would block the sender
     if (stored) continue;
-    if (auto s = store::Store::open({db, "", 1})) stored = (*s)->find_item("desk", "7").has_value();
+    if (auto s = store::Store::open({db, "", 1})) stored = (*s)->find_item("desk", "tickets", "7").has_value();
   }
   EXPECT_TRUE(stored) << child.err();
   EXPECT_GE(requests.load(), 2) << child.err();  // polled on its interval
@@ -1081,7 +1107,7 @@ TEST(Serve, RidesOutAPostgresqlRestart) {
   };
   auto stored = [&](const std::string& id) {
     auto s = store::Store::open({db_url, "", 1});
-    return s && (*s)->find_item("desk", id).has_value();
+    return s && (*s)->find_item("desk", "tickets", id).has_value();
   };
   for (int i = 0; i < 100 && !stored("1"); ++i) std::this_thread::sleep_for(50ms);
   ASSERT_TRUE(stored("1")) << child.err();

@@ -281,7 +281,13 @@ class ConnectorTest : public ::testing::Test {
     return sync_source(s, **c, *store_, partners_, clock_, o);
   }
 
-  std::optional<store::Item> item(const std::string& id) { return store_->find_item("desk", id); }
+  // The stored item with this id, of whatever kind (each fixture's ids are distinct across kinds).
+  std::optional<store::Item> item(const std::string& id) {
+    for (const char* kind : {"tickets", "deals", "surveys", "events"}) {
+      if (auto i = store_->find_item("desk", kind, id)) return i;
+    }
+    return std::nullopt;
+  }
 
   testutils::TempDir dir_;
   core::ManualClock clock_{*core::parse_rfc3339("2026-10-20T00:00:00Z")};

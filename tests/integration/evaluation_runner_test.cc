@@ -80,7 +80,7 @@ TEST_P(EvaluationRunnerTest, IncrementalEqualsFull) {
   EXPECT_EQ(full_stats.evaluations, 50);  // 25 partners, the current period and the one before
   std::vector<store::Item> previous;
   for (const auto& c : changed) {
-    if (auto old = incremental->find_item(c.source, c.external_id)) previous.push_back(*old);
+    if (auto old = incremental->find_item(c.source, c.kind, c.external_id)) previous.push_back(*old);
   }
   EXPECT_GT(previous.size(), 0u);
   incremental->upsert_items(changed);
@@ -116,6 +116,65 @@ TEST_P(EvaluationRunnerTest, IncrementalEqualsFull) {
   EXPECT_GT(compared, 25);
   // The first run recorded every rule's first status; later changes only where a status moved.
   EXPECT_GE(incremental->status_changes().size(), static_cast<std::size_t>(25 * 6));
+}
+
+// Every period an item can count in is re-evaluated: an open ticket created in November that is
+// solved in December (known from its history only) and then reopened moves in and out of
+// December's resolution KPI, and the stored documents stay equal to fresh full evaluations.
+TEST_P(EvaluationRunnerTest, IncrementalFollowsAnItemIntoEveryPeriodItCountsIn) {
+  dir_.write("rules/partners.yaml", "partners:\n  - {id: nw, name: Northwind, kind: outsourcer}\n");
+  dir_.write("rules/contracts/nw.yaml",
+             "contract: nw-support\nversion: 1\npartner: nw\neffective: {from: 2026-01-01}\ncurrency: EUR\n"
+             "calendar: 24x7\nperiod: month\nkpis:\n"
+             "  - {id: reply, source: tickets, measure: {ratio: first_reply <= 1h}, objective: {target: \">= 50%\"}}\n"
+             "  - id: resolution\n    source: tickets\n    counted_by: solved\n    measure: {percentile: 90, of: resolution}\n"
+             "    objective: {target: \"<= 30d\"}\n");
+  auto rules = rules::load_rule_set(dir_.path() / "rules");
+  ASSERT_TRUE(rules) << rules.error()[0].to_string();
+  auto ticket = [](const char* id, const char* created, std::string history, int version) {
+    store::Item i;
+    i.source = "desk";
+    i.external_id = id;
+    i.kind = "tickets";
+    i.partner_id = "nw";
+    i.created_at = T(created);
+    i.updated_at = T(created) + std::chrono::minutes(version);
+    i.payload = "{\"status_history\":[" + history + "]}";
+    return i;
+  };
+  const core::Instant as_of = T("2026-12-15T00:00:00Z"), now = as_of;
+  auto db = fresh_store("periods");
+  EvaluationRunner runner(*rules, *db);
+  runner.run_full(as_of, now);
+  const auto& c = rules->contracts.front();
+  const auto& cal = rules->calendars.at(c.calendar);
+  auto check = [&](const std::string& step) {
+    for (const char* label : {"2026-11", "2026-12"}) {
+      const auto stored = db->evaluation_document(c.contract, c.version, label);
+      ASSERT_TRUE(stored) << step << " " << label;
+      EXPECT_EQ(*stored, engine::evaluate_contract(c, cal, db->items_of_partner("nw"), *engine::period_by_label(c, cal, label), as_of).dump())
+          << step << " " << label;
+    }
+  };
+  auto apply = [&](std::vector<store::Item> changed) {
+    std::vector<store::Item> previous;
+    for (const auto& i : changed) {
+      if (auto old = db->find_item(i.source, i.kind, i.external_id)) previous.push_back(*old);
+    }
+    db->upsert_items(changed);
+    runner.run_incremental(changed, previous, as_of, now);
+  };
+  apply({ticket("T1", "2026-12-01T08:00:00Z", R"({"at":"2026-12-01T08:00:00Z","status":"open"})", 0)});
+  check("a December ticket");
+  const std::string opened = R"({"at":"2026-11-20T08:00:00Z","status":"open"})";
+  apply({ticket("T2", "2026-11-20T08:00:00Z", opened, 0)});
+  check("a November ticket still open");
+  apply({ticket("T2", "2026-11-20T08:00:00Z", opened + R"(,{"at":"2026-12-02T08:00:00Z","status":"solved"})", 1)});
+  check("solved in December");
+  EXPECT_NE(db->evaluation_document(c.contract, c.version, "2026-12")->find("\"sample\":1"), std::string::npos);
+  apply({ticket("T2", "2026-11-20T08:00:00Z",
+                opened + R"(,{"at":"2026-12-02T08:00:00Z","status":"solved"},{"at":"2026-12-10T08:00:00Z","status":"open"})", 2)});
+  check("reopened");
 }
 
 TEST_P(EvaluationRunnerTest, IncrementalTouchesOnlyAffectedPartnerPeriods) {

@@ -2,6 +2,7 @@
 // PostgreSQL server started for this test process.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <set>
 
 #include <nlohmann/json.hpp>
@@ -11,6 +12,11 @@
 #include <random>
 #include <thread>
 
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "migrations.h"
 #include "pactwatch/store/store.h"
 #include "pg_server.h"
 #include "temp_dir.h"
@@ -128,9 +134,70 @@ TEST_P(StoreConformance, NewerVersionsReplaceOlderOnesNever) {
   stale.status = "pending";
   auto counts = store_->upsert_items(std::vector<Item>{stale});
   EXPECT_EQ(counts.written, 0) << "an out-of-order page must not overwrite newer data";
-  auto stored = store_->find_item("zendesk", "1");
+  auto stored = store_->find_item("zendesk", "tickets", "1");
   ASSERT_TRUE(stored);
   EXPECT_EQ(*stored, newer);
+}
+
+TEST_P(StoreConformance, ATicketAndARatingWithTheSameIdAreTwoItems) {
+  Item rating = ticket("42", 1);
+  rating.kind = "surveys";
+  rating.status = "";
+  rating.priority = "";
+  rating.payload = R"({"score":"good","ticket_id":"42"})";
+  EXPECT_EQ(store_->upsert_items(std::vector<Item>{ticket("42", 1), rating}).written, 2);
+  EXPECT_EQ(store_->count_items(), 2);
+  EXPECT_EQ(*store_->find_item("zendesk", "tickets", "42"), ticket("42", 1));
+  EXPECT_EQ(*store_->find_item("zendesk", "surveys", "42"), rating);
+  // A newer rating changes the rating only.
+  rating.updated_at = t(5);
+  rating.payload = R"({"score":"bad","ticket_id":"42"})";
+  EXPECT_EQ(store_->upsert_items(std::vector<Item>{rating}).written, 1);
+  EXPECT_EQ(*store_->find_item("zendesk", "tickets", "42"), ticket("42", 1));
+  EXPECT_EQ(store_->find_item("zendesk", "surveys", "42")->payload, rating.payload);
+  EXPECT_FALSE(store_->find_item("zendesk", "deals", "42"));
+}
+
+// A store created by an earlier pactwatch (schema version 7, items keyed by source and id) keeps
+// every row and its meaning when migrated, and then keys items by kind too.
+TEST_P(StoreConformance, ItemIdentityMigrationKeepsEveryRow) {
+  testutils::TempDir other;
+  const std::string url = GetParam() == Backend::sqlite ? "sqlite://" + (other.path() / "v7.db").string()
+                                                        : testutils::shared_postgres().create_database("v7_identity");
+  auto old = Store::open({url, "", 1});
+  ASSERT_TRUE(old);
+  const std::filesystem::path dir =
+      std::filesystem::path(PACTWATCH_SCHEMA_DIR) / (GetParam() == Backend::sqlite ? "sqlite" : "postgresql");
+  {
+    Transaction tx(**old, Durability::normal);
+    tx.sql() << "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)";
+    std::vector<std::filesystem::path> files;
+    for (const auto& f : std::filesystem::directory_iterator(dir)) files.push_back(f.path());
+    std::sort(files.begin(), files.end());
+    for (const auto& f : files) {
+      const int version = std::stoi(f.filename().string().substr(0, 4));
+      if (version > 7) continue;
+      std::ifstream in(f);
+      std::stringstream text;
+      text << in.rdbuf();
+      for (const auto& statement : split_sql(text.str())) tx.sql() << statement;
+      tx.sql() << "INSERT INTO schema_version (version, name, applied_at) VALUES (" + std::to_string(version) + ", '" +
+                      f.stem().string() + "', 'x')";
+    }
+    tx.sql() << "INSERT INTO items (source, external_id, kind, partner_id, status, priority, created_at, updated_at, "
+                "payload) VALUES ('zendesk', '42', 'tickets', 'northwind', 'open', 'urgent', 1780000000000, 1780000060000, "
+                "'{\"tags\":[\"vip\"],\"history\":[]}')";
+    tx.commit();
+  }
+  ASSERT_EQ((*old)->schema_status().current, 7);
+  EXPECT_GT((*old)->migrate(t(1)), 0);
+  EXPECT_TRUE((*old)->schema_status().up_to_date());
+  EXPECT_EQ(*(*old)->find_item("zendesk", "tickets", "42"), ticket("42", 1));
+  Item rating = ticket("42", 2);
+  rating.kind = "surveys";
+  EXPECT_EQ((*old)->upsert_items(std::vector<Item>{rating}).written, 1);
+  EXPECT_EQ((*old)->count_items(), 2);
+  EXPECT_EQ(*(*old)->find_item("zendesk", "tickets", "42"), ticket("42", 1));
 }
 
 TEST_P(StoreConformance, RoundTripsEveryField) {
@@ -149,10 +216,10 @@ TEST_P(StoreConformance, RoundTripsEveryField) {
   bare.first_reply_at = t(2);
   bare.payload = "{}";
   store_->upsert_items(std::vector<Item>{deal, bare});
-  EXPECT_EQ(*store_->find_item("salesforce", "006Dn000004ABCDIA4"), deal);
-  EXPECT_EQ(*store_->find_item("zendesk", "bare"), bare);
-  EXPECT_FALSE(store_->find_item("zendesk", "absent"));
-  EXPECT_FALSE(store_->find_item("salesforce", "bare"));
+  EXPECT_EQ(*store_->find_item("salesforce", "deals", "006Dn000004ABCDIA4"), deal);
+  EXPECT_EQ(*store_->find_item("zendesk", "tickets", "bare"), bare);
+  EXPECT_FALSE(store_->find_item("zendesk", "tickets", "absent"));
+  EXPECT_FALSE(store_->find_item("salesforce", "deals", "bare"));
 }
 
 TEST_P(StoreConformance, PageAndCursorCommitTogether) {
@@ -166,7 +233,7 @@ TEST_P(StoreConformance, PageAndCursorCommitTogether) {
   broken.kind = "not-a-kind";
   EXPECT_THROW(store_->store_page("zendesk", std::vector<Item>{ticket("4", 2), broken}, "cursor-2", t(2)), StoreError);
   EXPECT_EQ(store_->cursor("zendesk"), "cursor-1");
-  EXPECT_FALSE(store_->find_item("zendesk", "4"));
+  EXPECT_FALSE(store_->find_item("zendesk", "tickets", "4"));
   EXPECT_EQ(store_->count_items(), 2);
 
   store_->set_cursor("zendesk", "cursor-3", t(3));
@@ -283,8 +350,9 @@ TEST_P(StoreConformance, ItemsForAPeriodAreThoseThatCanCountInIt) {
       make("survey-before", "surveys", 20, std::nullopt), make("deal-any-time", "deals", 10, std::nullopt)});
   std::vector<std::string> ids;
   for (const auto& i : store_->items_for_period("northwind", t(100), t(200))) ids.push_back(i.external_id);
-  EXPECT_EQ(ids, (std::vector<std::string>{"created-inside", "deal-any-time", "open-from-before", "solved-inside",
-                                           "survey-inside"}));
+  // In (source, kind, id) order.
+  EXPECT_EQ(ids, (std::vector<std::string>{"deal-any-time", "survey-inside", "created-inside", "open-from-before",
+                                           "solved-inside"}));
 }
 
 TEST_P(StoreConformance, EvaluationsKeepTheLatestAndRecordStatusChanges) {
@@ -388,8 +456,8 @@ TEST_P(StoreConformance, BatchedUpsertsEndWhereOneByOneDoes) {
   int seen = 0;
   for (int k = 0; k < 300; ++k) {
     const auto id = "T" + std::to_string(k);
-    const auto x = (*one)->find_item("zendesk", id);
-    EXPECT_EQ(x, (*batched)->find_item("zendesk", id)) << id;
+    const auto x = (*one)->find_item("zendesk", "tickets", id);
+    EXPECT_EQ(x, (*batched)->find_item("zendesk", "tickets", id)) << id;
     seen += x ? 1 : 0;
   }
   EXPECT_GT(seen, 250);
@@ -430,7 +498,7 @@ TEST_P(StoreConformance, PagesAreStoredOnlyUnderTheWritersLease) {
   ASSERT_EQ(store_->claim_lease("source:desk", "b", t(2), ttl), 2);  // a's lease ran out; b took it
   std::vector<Item> late{ticket("A2", 2)};
   EXPECT_THROW(store_->store_page("desk", late, "c2", t(3), &mine), LeaseLost);
-  EXPECT_FALSE(store_->find_item("zendesk", "A2"));
+  EXPECT_FALSE(store_->find_item("zendesk", "tickets", "A2"));
   EXPECT_EQ(store_->cursor("desk"), "c1");
   const LeaseGuard theirs{"source:desk", "b", 2};
   EXPECT_EQ(store_->store_page("desk", late, "c2", t(3), &theirs).written, 1);

@@ -7,6 +7,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -44,7 +45,8 @@ struct PeriodWindow {
 
 // One item's outcome for one rule, computed once per item version (phase one of an evaluation).
 struct ItemOutcome {
-  bool in = false;             // counts for the rule: its kind, in the period by counted_by, where holds
+  bool input = false;          // of the rule's kind, its counting instant in the period (before `where`)
+  bool in = false;             // counts for the rule: an input for it and `where` holds
   bool where_unknown = false;  // `where` could not be decided yet
   Truth truth = Truth::unknown;  // ratio condition or standard `each`
   Value value;                 // the measured field (percentile, mean, sum)
@@ -54,6 +56,7 @@ struct ItemOutcome {
 
 struct PreparedItem {
   std::string source;
+  std::string kind;
   std::string id;
   std::string hash;     // SHA-256 of the item's canonical form
   std::string problem;  // a payload problem, reported in the document
@@ -74,10 +77,10 @@ class PeriodState {
  public:
   PeriodState(const rules::ContractVersion& contract, const calendar::Calendar& cal, PeriodWindow period,
               core::Instant as_of);
-  // Adds or replaces an item by (source, external id); one that is not the partner's or cannot
-  // count in the period is removed.
+  // Adds or replaces an item by (source, kind, external id); one that is not the partner's or is
+  // not an input of the period (docs/evaluation.md, "Inputs of a document") is removed.
   void upsert(const store::Item& item);
-  void erase(const std::string& source, const std::string& external_id);
+  void erase(const std::string& source, const std::string& kind, const std::string& external_id);
   [[nodiscard]] nlohmann::json evaluate() const;
   // The same document, serialized (compact, keys sorted): what is stored.
   [[nodiscard]] Rendered render_document() const;
@@ -91,9 +94,16 @@ class PeriodState {
   const calendar::Calendar* cal_;
   PeriodWindow period_;
   core::Instant as_of_;
-  std::map<std::pair<std::string, std::string>, PreparedItem> items_;
+  std::map<std::tuple<std::string, std::string, std::string>, PreparedItem> items_;
   std::size_t evidence_limit_ = kMaxEvidence;
 };
+
+// Every instant an item can count by, as of `as_of`, for any rule (docs/evaluation.md, "Which items
+// count"): its creation, a ticket's solve instant (and its solved_at column), a deal's close and
+// registration. An item is an input of a period only if one of these lies in it, so re-evaluating
+// the periods holding them (for the item's new and previous version) keeps stored documents equal
+// to a full evaluation.
+[[nodiscard]] std::vector<core::Instant> counting_instants(const store::Item& item, core::Instant as_of);
 
 // Whether a contract version is in effect at any time in the period (effective dates are whole
 // UTC days, both ends inclusive).

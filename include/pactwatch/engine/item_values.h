@@ -49,6 +49,9 @@ class ItemContext {
   [[nodiscard]] std::optional<TimerResult> timer(const std::string& name) const;
   // When the named timer reaches `target` (already or, still running, if it keeps running).
   [[nodiscard]] std::optional<core::Instant> deadline(const std::string& name, Millis target) const;
+  // A ticket's solve instant as of the as-of instant (see engine::solve_instant); empty for other
+  // kinds and for tickets not solved then.
+  [[nodiscard]] std::optional<core::Instant> solved_at() const;
 
  private:
   const store::Item* item_;
@@ -71,6 +74,11 @@ template <typename T>
 }
 // Whether a three-way comparison result satisfies an operator.
 [[nodiscard]] bool holds(int cmp, rules::CompareOp op);
+
+// A measured value as the measure's type reads it (docs/evaluation.md, "Typing of measured
+// values"): a number or a decimal string for numbers, money in `currency`, a duration for
+// durations; anything else is missing (null).
+[[nodiscard]] Value typed_for_measure(Value v, rules::ValueType measured, const std::optional<core::Currency>& currency);
 
 // Parses a decimal ("12.5", "-3") into micro-units.
 [[nodiscard]] std::optional<std::int64_t> parse_number(std::string_view s);

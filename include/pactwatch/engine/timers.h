@@ -74,4 +74,9 @@ struct TimerResult {
 // The status in force at t (the last change at or before t; "new" before any).
 [[nodiscard]] std::string_view status_at(const TicketTimeline& ticket, core::Instant t);
 
+// The ticket's solve instant as of `as_of`: the start of its last unbroken run of solved/closed
+// statuses at or before `as_of`; empty when it is not solved then. The resolution timer stops
+// here, `solved` is true exactly when it exists, and `counted_by: solved` counts by it.
+[[nodiscard]] std::optional<core::Instant> solve_instant(const TicketTimeline& ticket, core::Instant as_of);
+
 }  // namespace pactwatch::engine

@@ -69,8 +69,8 @@ struct Partner {
   bool active = true;
 };
 
-// A normalized record from a source. (source, external_id) identifies it; re-ingesting it is an
-// idempotent upsert.
+// A normalized record from a source. (source, kind, external_id) identifies it (a source may number
+// tickets and ratings alike); re-ingesting it is an idempotent upsert.
 struct Item {
   std::string source;
   std::string external_id;
@@ -350,7 +350,8 @@ class Store {
   // same fence (checked in the same transaction, the lease row locked); otherwise LeaseLost.
   UpsertCounts store_page(const std::string& source, std::span<const Item> items, const std::string& cursor,
                           core::Instant now, const LeaseGuard* guard = nullptr);
-  [[nodiscard]] std::optional<Item> find_item(const std::string& source, const std::string& external_id);
+  [[nodiscard]] std::optional<Item> find_item(const std::string& source, const std::string& kind,
+                                              const std::string& external_id);
   [[nodiscard]] std::int64_t count_items(const std::optional<std::string>& source = std::nullopt);
   // Every item attributed to a partner, ordered by source and external id.
   [[nodiscard]] std::vector<Item> items_of_partner(const std::string& partner_id);
