@@ -11,6 +11,7 @@
 #include "internal.h"
 #include "pactwatch/api/tokens.h"
 #include "pactwatch/ledger/report.h"
+#include "pactwatch/ledger/verify.h"
 
 namespace pactwatch::api {
 
@@ -204,6 +205,29 @@ Result<json> close_period(Api::Impl& impl, Call& c) {
   }
 }
 
+// One closed statement's bundle. A statement of another partner, a contract that is not the
+// partner's and a statement that does not exist all answer the same 404, word for word.
+Result<json> statement_bundle(Api::Impl& impl, Call& c) {
+  const auto& partner = c.params.at("partner");
+  const auto& contract = c.params.at("contract");
+  const auto& period = c.params.at("period");
+  const auto& version_text = c.params.at("version");
+  const Problem missing = not_found("no closed statement of contract '" + contract + "' v" + version_text + " for " + period +
+                                    " of partner '" + partner + "'");
+  int version = 0;
+  auto [ptr, ec] = std::from_chars(version_text.data(), version_text.data() + version_text.size(), version);
+  if (ec != std::errc() || ptr != version_text.data() + version_text.size()) return std::unexpected(missing);
+  auto bundle = ledger::statement_bundle(*c.rules, impl.db, contract, version, period);
+  if (!bundle || (*bundle)["statement"]["partner"] != partner) return std::unexpected(missing);
+  c.res.set_header("Content-Disposition", "attachment; filename=\"statement-" + contract + "-v" + std::to_string(version) + "-" +
+                                              period + ".json\"");
+  return std::move(*bundle);
+}
+
+Result<json> verify_ledger(Api::Impl& impl, Call& c) {
+  return ledger::verify_json(ledger::verify_ledger(*c.rules, impl.db));
+}
+
 Result<json> list_contracts(Api::Impl& impl, Call& c) {
   auto page = page_request(c.req, impl.options);
   if (!page) return std::unexpected(page.error());
@@ -335,6 +359,8 @@ const std::vector<Route>& route_table() {
       {"POST", "/v1/partners/{partner}/what-if", {admin, finance, partner}, partner_what_if},
       {"GET", "/v1/compensation", {admin, finance}, compensation_report, true},
       {"POST", "/v1/periods/{period}/close", {admin, finance}, close_period, true},
+      {"GET", "/v1/partners/{partner}/statements/{contract}/{version}/{period}/bundle", {admin, finance, partner}, statement_bundle, true},
+      {"GET", "/v1/ledger/verify", {admin, finance}, verify_ledger, true},
       {"GET", "/v1/contracts", {admin, finance, viewer, partner}, list_contracts},
       {"GET", "/v1/contracts/{contract}/versions", {admin, finance, viewer, partner}, contract_versions},
       {"GET", "/v1/notifications", {admin}, list_notifications},

@@ -5,12 +5,14 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <sstream>
 
 #include "internal.h"
+#include "pactwatch/ledger/verify.h"
 #include "pactwatch/api/tokens.h"
 #include "pactwatch/ledger/report.h"
 #include "pactwatch/rules/contract.h"
@@ -218,8 +220,17 @@ std::string statement_html(const json& doc) {
          html_escape(l.at("amount").get<std::string>()) + "</td></tr>";
   }
   h += "</tbody><tfoot><tr><th>Total</th><th class=\"optional\"></th><th class=\"num\">" + html_escape(doc.at("total").get<std::string>()) +
-       "</th></tr></tfoot></table></div></div>";
-  return h;
+       "</th></tr></tfoot></table></div>";
+  if (doc.at("status") == "closed") {
+    // The closed statement as a bundle anyone can check offline (docs/compensation.md).
+    const std::string link = "/portal/partners/" + url_part(doc.at("contract").at("partner").get<std::string>()) + "/statements/" +
+                             url_part(doc.at("contract").at("id").get<std::string>()) + "/" +
+                             std::to_string(doc.at("contract").at("version").get<int>()) + "/" +
+                             url_part(doc.at("period").at("label").get<std::string>()) + "/bundle";
+    h += "<p><a href=\"" + html_escape(link) + "\" download>Download the statement bundle</a> <span class=\"muted\">(check it with "
+         "<code>pactwatch ledger verify --bundle FILE</code>)</span></p>";
+  }
+  return h + "</div>";
 }
 
 std::string problem_html(const Problem& p) { return "<p class=\"error\">" + html_escape(p.detail) + "</p>"; }
@@ -484,6 +495,31 @@ void close_page(Api::Impl& impl, const Session& s, const httplib::Request& req, 
   send_html(res, status, page("Close", body, &s.who, s.csrf));
 }
 
+void bundle_download(Api::Impl& impl, const Session& s, const httplib::Request&, httplib::Response& res,
+                     const std::map<std::string, std::string>& params, const rules::RuleSet& rules) {
+  const auto& partner = params.at("partner");
+  const auto& contract = params.at("contract");
+  const auto& period = params.at("period");
+  const auto& version_text = params.at("version");
+  int version = 0;
+  auto [ptr, ec] = std::from_chars(version_text.data(), version_text.data() + version_text.size(), version);
+  std::expected<json, std::string> bundle = std::unexpected(std::string());
+  if (ec == std::errc() && ptr == version_text.data() + version_text.size()) {
+    bundle = ledger::statement_bundle(rules, impl.db, contract, version, period);
+  }
+  if (!bundle || (*bundle)["statement"]["partner"] != partner) {
+    return send_html(res, 404, page("Not found", "<h1>Not found</h1><p>No closed statement of " + html_escape(contract) + " v" +
+                                                      html_escape(version_text) + " for " + html_escape(period) + ".</p>",
+                                    &s.who, s.csrf));
+  }
+  security_headers(res);
+  res.set_header("Content-Disposition", "attachment; filename=\"statement-" + contract + "-v" + std::to_string(version) + "-" + period +
+                                            ".json\"");
+  res.set_content(bundle->dump(2, ' ', false, json::error_handler_t::replace), "application/json");
+  if (s.who.is_staff()) impl.audit(s.who, "GET /portal/partners/{partner}/statements/{contract}/{version}/{period}/bundle",
+                                   "/" + partner + "/" + contract + "/" + version_text + "/" + period, "200");
+}
+
 void partners_page(Api::Impl& impl, const Session& s, const httplib::Request&, httplib::Response& res,
                    const std::map<std::string, std::string>&, const rules::RuleSet& rules) {
   Reader r(impl.db, rules, impl.clock.now(), s.who);
@@ -515,6 +551,7 @@ const std::vector<PortalRoute>& portal_table() {
       {"GET", "/portal/partners/{partner}", {admin, finance, viewer, partner}, scorecard},
       {"GET", "/portal/partners/{partner}/evidence", {admin, finance, viewer, partner}, evidence_page},
       {"POST", "/portal/partners/{partner}/what-if", {admin, finance, partner}, what_if_page},
+      {"GET", "/portal/partners/{partner}/statements/{contract}/{version}/{period}/bundle", {admin, finance, partner}, bundle_download},
       {"GET", "/portal/report", {admin, finance}, report_page},
       {"GET", "/portal/report.csv", {admin, finance}, report_csv_page},
       {"POST", "/portal/close", {admin, finance}, close_page},

@@ -55,6 +55,17 @@ struct WhatIfArgs {
   std::string format = "table";
 };
 
+struct LedgerVerifyArgs {
+  std::string bundle;  // check this bundle file alone (no database)
+  std::string format = "text";
+};
+
+struct BundleArgs {
+  std::string contract;
+  int version = 0;
+  std::string period;
+};
+
 struct TokenArgs {
   std::string role;
   std::string partner;
@@ -85,6 +96,12 @@ int cmd_outbox_retry(const config::Config& config, const StoreArgs& store, const
 int cmd_token_create(const config::Config& config, const StoreArgs& store, const TokenArgs& args);
 int cmd_token_list(const config::Config& config, const StoreArgs& store);
 int cmd_token_revoke(const config::Config& config, const StoreArgs& store, const std::string& id);
+// `ledger verify`: the chains and every closed statement re-derived; exit 1 on a break.
+int cmd_ledger_verify(const config::Config& config, const StoreArgs& store, const LedgerVerifyArgs& args);
+// `ledger verify --bundle FILE`: the bundle alone, no config, no database.
+int cmd_ledger_verify_bundle(const LedgerVerifyArgs& args);
+// `ledger bundle`: prints a closed statement's bundle (what a partner downloads).
+int cmd_ledger_bundle(const config::Config& config, const StoreArgs& store, const BundleArgs& args);
 int cmd_what_if(const config::Config& config, const StoreArgs& store, const WhatIfArgs& args);
 
 }  // namespace pactwatch::cli

@@ -1,11 +1,13 @@
 #include <unistd.h>
 
+#include <fstream>
 #include <iomanip>
 #include <iostream>
 #include <map>
 
 #include "commands.h"
 #include "pactwatch/ledger/report.h"
+#include "pactwatch/ledger/verify.h"
 #include "pactwatch/core/clock.h"
 #include "pactwatch/rules/rule_set.h"
 
@@ -133,6 +135,60 @@ int cmd_report_compensation(const config::Config& config, const StoreArgs& s, co
     std::cout << '\n';
   }
   for (const auto& [cur, m] : report.totals) std::cout << "total " << cur << ": " << m.to_decimal() << " (previews excluded)\n";
+  return 0;
+}
+
+int cmd_ledger_verify(const config::Config& config, const StoreArgs& s, const LedgerVerifyArgs& a) {
+  auto session = open_session(config, s);
+  if (!session) return 1;
+  try {
+    const auto report = ledger::verify_ledger(session->rules, *session->db);
+    if (a.format == "json") std::cout << ledger::verify_json(report).dump(2, ' ', false, json::error_handler_t::replace) << '\n';
+    else std::cout << ledger::verify_text(report);
+    return report.ok() ? 0 : 1;
+  } catch (const store::StoreError& e) {
+    std::cerr << e.what() << '\n';
+    return 1;
+  }
+}
+
+int cmd_ledger_verify_bundle(const LedgerVerifyArgs& a) {
+  std::ifstream in(a.bundle, std::ios::binary);
+  if (!in) {
+    std::cerr << "pactwatch: cannot read " << a.bundle << '\n';
+    return 1;
+  }
+  const json bundle = json::parse(in, nullptr, false);
+  if (bundle.is_discarded()) {
+    std::cerr << "pactwatch: " << a.bundle << " is not JSON\n";
+    return 1;
+  }
+  const auto check = ledger::verify_bundle(bundle);
+  if (a.format == "json") {
+    std::cout << json{{"verified", check.ok()}, {"summary", check.summary}, {"problems", check.problems}, {"notes", check.notes}}.dump(2)
+              << '\n';
+  } else {
+    std::cout << check.summary << '\n';
+    for (const auto& p : check.problems) std::cout << "  problem: " << p << '\n';
+    for (const auto& n : check.notes) std::cout << "  note: " << n << '\n';
+  }
+  return check.ok() ? 0 : 1;
+}
+
+int cmd_ledger_bundle(const config::Config& config, const StoreArgs& s, const BundleArgs& a) {
+  auto session = open_session(config, s);
+  if (!session) return 1;
+  try {
+    auto bundle = ledger::statement_bundle(session->rules, *session->db, a.contract, a.version, a.period);
+    if (!bundle) {
+      std::cerr << "pactwatch: " << bundle.error() << '\n';
+      return 1;
+    }
+    std::cout << bundle->dump(2, ' ', false, json::error_handler_t::replace) << '\n';
+  } catch (const store::StoreError& e) {
+    std::cerr << e.what() << '\n';
+    return 1;
+  }
   return 0;
 }
 

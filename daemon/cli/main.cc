@@ -403,6 +403,34 @@ int main(int argc, char** argv) {
     auto c = config_for();
     rc = c ? cli::cmd_period_close(*c, store_args, close_args) : kExitFailure;
   });
+  // The ledger's tamper evidence: verify the chains and re-derive every closed statement, or
+  // check a statement bundle alone; print a bundle.
+  cli::LedgerVerifyArgs verify_args;
+  cli::BundleArgs bundle_args;
+  auto* ledger = app.add_subcommand("ledger", "Verify the ledger of closed statements and the audit log (see docs/compensation.md)");
+  ledger->require_subcommand(1);
+  auto* verify = ledger->add_subcommand("verify", "Recompute the hash chains, re-derive every closed statement and report the first "
+                                                  "break, or check one statement bundle with --bundle (no database)");
+  verify->add_option("--bundle", verify_args.bundle, "A statement bundle file to check on its own");
+  verify->add_option("--format", verify_args.format, "text or json")->check(CLI::IsMember({"text", "json"}))->capture_default_str();
+  add_store_args(verify);
+  verify->callback([&] {
+    if (!verify_args.bundle.empty()) {
+      rc = cli::cmd_ledger_verify_bundle(verify_args);
+      return;
+    }
+    auto c = config_for();
+    rc = c ? cli::cmd_ledger_verify(*c, store_args, verify_args) : kExitFailure;
+  });
+  auto* bundle = ledger->add_subcommand("bundle", "Print the bundle of a closed statement: what its partner downloads and can verify");
+  bundle->add_option("CONTRACT", bundle_args.contract, "Contract id")->required();
+  bundle->add_option("VERSION", bundle_args.version, "Contract version")->required();
+  bundle->add_option("PERIOD", bundle_args.period, "2026-10 (month) or 2026-Q4 (quarter)")->required();
+  add_store_args(bundle);
+  bundle->callback([&] {
+    auto c = config_for();
+    rc = c ? cli::cmd_ledger_bundle(*c, store_args, bundle_args) : kExitFailure;
+  });
   cli::ReportArgs report_args;
   auto* report = app.add_subcommand("report", "Reports for finance");
   report->require_subcommand(1);

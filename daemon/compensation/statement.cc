@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <numeric>
 #include <set>
+#include <variant>
 
 #include "pactwatch/calendar/calendar_file.h"
 #include "pactwatch/engine/item_values.h"
@@ -107,6 +108,88 @@ std::string pct(const Ratio& r) {
   return t.find('/') == std::string::npos ? t + "%" : text(r);
 }
 
+// The steps that produce a line's amount (docs/compensation.md, "Derivations"), in order: each
+// one operation on amounts written out or produced by an earlier step (referred to by its
+// number), with its result. Anyone can redo them; the last result is the line's amount.
+class Tape {
+ public:
+  using Ref = std::variant<int, Money>;  // an earlier step, or an amount written out
+
+  Tape(core::Currency currency, core::Rounding rounding) : currency_(currency), rounding_(rounding) {}
+
+  int given(const Money& m, std::string what) {
+    return push({{"op", "given"}, {"value", m.to_decimal()}}, m, std::move(what));
+  }
+  int multiply(const Ref& of, const Ratio& by, std::string what) {
+    const Money a = value(of);
+    const Money out = a.multiply(by, rounding_);
+    json s{{"op", "multiply"}, {"of", ref_json(of)}, {"by", by_text(by)}, {"rounding", std::string(core::to_string(rounding_))},
+           {"formula", a.to_decimal() + " × " + by_text(by)}};
+    const std::string x = exact(a, by);
+    if (x.find("…") != std::string::npos || x != out.to_decimal()) s["exact"] = x;
+    return push(std::move(s), out, std::move(what));
+  }
+  int sum(const std::vector<Ref>& of, std::string what) {
+    Money out = Money::zero(currency_);
+    json refs = json::array();
+    std::string formula;
+    for (const auto& r : of) {
+      out += value(r);
+      refs.push_back(ref_json(r));
+      formula += (formula.empty() ? "" : " + ") + value(r).to_decimal();
+    }
+    return push({{"op", "sum"}, {"of", refs}, {"formula", formula.empty() ? "nothing" : formula}}, out, std::move(what));
+  }
+  int subtract(const Ref& from, const Ref& minus, std::string what) {
+    const Money out = value(from) - value(minus);
+    return push({{"op", "subtract"}, {"of", ref_json(from)}, {"minus", ref_json(minus)},
+                 {"formula", value(from).to_decimal() + " − " + value(minus).to_decimal()}},
+                out, std::move(what));
+  }
+  int negate(const Ref& of, std::string what) {
+    return push({{"op", "negate"}, {"of", ref_json(of)}, {"formula", "−" + value(of).to_decimal()}}, -value(of), std::move(what));
+  }
+  // Part `index` of `total` split in proportion to `weights` by largest remainder.
+  int allocate(const Ref& total, const std::vector<Money>& weights, std::size_t index, std::string what) {
+    std::vector<std::int64_t> w;
+    json wj = json::array();
+    for (const auto& m : weights) {
+      w.push_back(m.minor_units());
+      wj.push_back(m.to_decimal());
+    }
+    const auto parts = value(total).allocate(w);
+    return push({{"op", "allocate"}, {"total", ref_json(total)}, {"weights", wj}, {"index", index},
+                 {"formula", "part " + std::to_string(index + 1) + " of " + value(total).to_decimal() + " split " +
+                                 [&] {
+                                   std::string t;
+                                   for (const auto& m : weights) t += (t.empty() ? "" : " : ") + m.to_decimal();
+                                   return t;
+                                 }() + " by largest remainder"}},
+                parts.at(index), std::move(what));
+  }
+
+  [[nodiscard]] Money value(const Ref& r) const { return r.index() == 0 ? results_.at(static_cast<std::size_t>(std::get<0>(r)) - 1) : std::get<1>(r); }
+  [[nodiscard]] const json& steps() const { return steps_; }
+  [[nodiscard]] Money last() const { return results_.back(); }
+
+ private:
+  static std::string by_text(const Ratio& r) { return pct(r); }
+  static json ref_json(const Ref& r) { return r.index() == 0 ? json(std::get<0>(r)) : json(std::get<1>(r).to_decimal()); }
+  int push(json step, const Money& result, std::string what) {
+    const int n = static_cast<int>(results_.size()) + 1;
+    step["step"] = n;
+    step["what"] = std::move(what);
+    step["result"] = result.to_decimal();
+    steps_.push_back(std::move(step));
+    results_.push_back(result);
+    return n;
+  }
+  core::Currency currency_;
+  core::Rounding rounding_;
+  json steps_ = json::array();
+  std::vector<Money> results_;
+};
+
 struct Builder {
   const StatementInput& in;
   const rules::CompensationScheme& scheme;
@@ -126,9 +209,23 @@ struct Builder {
     return out;
   }
 
+  Tape tape() const { return Tape(currency, scheme.rounding); }
+
   void add(std::string kind, std::string description, Money amount, json derivation,
            std::optional<std::string> kpi = std::nullopt) {
     lines.push_back({std::move(kind), std::move(description), amount, std::move(derivation), std::move(kpi)});
+  }
+  // A line whose amount is the tape's last result; its steps go into the derivation.
+  void add(std::string kind, std::string description, const Tape& t, json derivation,
+           std::optional<std::string> kpi = std::nullopt) {
+    derivation["steps"] = t.steps();
+    add(std::move(kind), std::move(description), t.last(), std::move(derivation), std::move(kpi));
+  }
+  // The same, for an amount computed beside its steps: they must agree (else an engine bug).
+  void add(std::string kind, std::string description, const Money& amount, const Tape& t, json derivation,
+           std::optional<std::string> kpi = std::nullopt) {
+    if (t.last() != amount) throw core::MoneyError("the steps of a " + kind + " line disagree with its amount");
+    add(std::move(kind), std::move(description), t, std::move(derivation), std::move(kpi));
   }
 
   const RuleResult* kpi(const std::string& id) const {
@@ -195,25 +292,37 @@ std::vector<CountedDeal> counted_deals(const StatementInput& in, const rules::De
   return out;
 }
 
-// Commission on a volume: the flat rate, or each volume tier's rate on the part inside it.
-Money commission(const rules::DealShare& share, const Money& volume, Builder& b, json& derivation) {
+// Commission on a volume: the flat rate, or each volume tier's rate on the part inside it. The
+// steps go on the tape: the volume as the sum of the deals, then each tier's part.
+Money commission(const rules::DealShare& share, const std::vector<CountedDeal>& deals, const Money& volume, Builder& b,
+                 json& derivation, Tape& t) {
+  std::vector<Tape::Ref> amounts;
+  for (const auto& d : deals) amounts.emplace_back(d.amount);
+  const int v = t.sum(amounts, "the volume: the amounts of the deals counted");
   if (share.tiers.empty()) {
     derivation["formula"] = volume.to_decimal() + " × " + pct(share.rate);
+    t.multiply(v, share.rate, "the commission at the flat rate");
     return b.times(volume, share.rate, derivation);
   }
   Money total = b.zero();
   json parts = json::array();
+  std::vector<Tape::Ref> part_steps;
   for (std::size_t i = 0; i < share.tiers.size(); ++i) {
-    const auto& t = share.tiers[i];
-    if (!(t.from < volume)) break;
-    const Money upper = i + 1 < share.tiers.size() && share.tiers[i + 1].from < volume ? share.tiers[i + 1].from : volume;
-    const Money inside = upper - t.from;
-    json part{{"from", t.from.to_decimal()}, {"volume_in_tier", inside.to_decimal()}, {"rate", pct(t.rate)}};
-    const Money amount = b.times(inside, t.rate, part);
+    const auto& tier = share.tiers[i];
+    if (!(tier.from < volume)) break;
+    const bool inside_next = i + 1 < share.tiers.size() && share.tiers[i + 1].from < volume;
+    const Money upper = inside_next ? share.tiers[i + 1].from : volume;
+    const Money inside = upper - tier.from;
+    json part{{"from", tier.from.to_decimal()}, {"volume_in_tier", inside.to_decimal()}, {"rate", pct(tier.rate)}};
+    const Money amount = b.times(inside, tier.rate, part);
     part["amount"] = amount.to_decimal();
     parts.push_back(std::move(part));
     total += amount;
+    const std::string name = "tier " + std::to_string(i + 1) + " (from " + tier.from.to_decimal() + ")";
+    const int in_tier = t.subtract(inside_next ? Tape::Ref(upper) : Tape::Ref(v), tier.from, "the volume inside " + name);
+    part_steps.emplace_back(t.multiply(in_tier, tier.rate, "the commission of " + name));
   }
+  t.sum(part_steps, "the commission: the sum over the tiers");
   derivation["tiers"] = parts;
   derivation["formula"] = "the sum over volume tiers of the volume inside the tier × its rate";
   return total;
@@ -267,7 +376,9 @@ void add_bonus(Builder& b, const rules::Bonus& bonus) {
   }
   if (value.denominator == 0) {
     d["outcome"] = "no bonus: the " + on_text + " has no value this period (not enough data)";
-    b.add("bonus", "Bonus on the " + on_text + ": no value this period (not enough data)", b.zero(), d);
+    Tape t = b.tape();
+    t.given(b.zero(), "no bonus: the " + on_text + " has no value this period");
+    b.add("bonus", "Bonus on the " + on_text + ": no value this period (not enough data)", t, d);
     return;
   }
   d["value"] = percent(value);
@@ -280,13 +391,15 @@ void add_bonus(Builder& b, const rules::Bonus& bonus) {
     for (const auto& t : bonus.tiers) tiers.push_back({{"at", std::string(rules::to_string(t.at.op)) + " " + percent(std::get<Ratio>(t.at.value))}, {"pays", t.pays->to_decimal()}});
     d["tiers"] = tiers;
     d["mode"] = "highest tier reached";
+    Tape t = b.tape();
     if (!reached) {
       d["outcome"] = "no tier reached";
-      b.add("bonus", "Bonus on the " + on_text + ": no tier reached", b.zero(), d);
+      t.given(b.zero(), "no tier reached at " + percent(value));
+      b.add("bonus", "Bonus on the " + on_text + ": no tier reached", t, d);
     } else {
       d["tier"] = std::string(rules::to_string(reached->at.op)) + " " + percent(std::get<Ratio>(reached->at.value));
-      b.add("bonus", "Bonus on the " + on_text + " (" + percent(value) + "), tier " + d["tier"].get<std::string>(),
-            *reached->pays, d);
+      t.given(*reached->pays, "what tier " + d["tier"].get<std::string>() + " pays, the highest reached at " + percent(value));
+      b.add("bonus", "Bonus on the " + on_text + " (" + percent(value) + "), tier " + d["tier"].get<std::string>(), t, d);
     }
     return;
   }
@@ -309,12 +422,18 @@ void add_bonus(Builder& b, const rules::Bonus& bonus) {
     part["per_point"] = t.per_point->to_decimal();
     part["formula"] = t.per_point->to_decimal() + " × " + text(points) + " points";
     const Money amount = b.times(*t.per_point, points, part);
-    b.add("bonus", "Bonus on the " + on_text + " (" + percent(value) + "), tier from " + percent(t.from), amount, part);
+    Tape tape = b.tape();
+    const int per_point = tape.given(*t.per_point, "the pay per percentage point of the tier from " + percent(t.from));
+    tape.multiply(per_point, points, "times the points of the " + on_text + " inside the tier");
+    if (tape.last() != amount) throw core::MoneyError("bonus steps disagree with the amount");  // an engine bug
+    b.add("bonus", "Bonus on the " + on_text + " (" + percent(value) + "), tier from " + percent(t.from), tape, part);
     any = true;
   }
   if (!any) {
     d["outcome"] = "below the first tier";
-    b.add("bonus", "Bonus on the " + on_text + ": below the first tier", b.zero(), d);
+    Tape tape = b.tape();
+    tape.given(b.zero(), "below the first tier at " + percent(value));
+    b.add("bonus", "Bonus on the " + on_text + ": below the first tier", tape, d);
   }
 }
 
@@ -341,7 +460,11 @@ Money base_amount(Builder& b, const rules::CompensationScheme& s) {
         description = "Base fee, prorated (" + std::to_string(days) + " of " + std::to_string(total_days) + " days in effect)";
       }
     }
-    b.add("base", description, amount, d);
+    Tape t = b.tape();
+    const int fee = t.given(*s.base.fixed, "the fixed fee per period");
+    if (d.contains("days_in_effect")) t.multiply(fee, Ratio{d["days_in_effect"].get<std::int64_t>(), d["days_in_period"].get<std::int64_t>()},
+                                                 "prorated: the days in effect over the days of the period");
+    b.add("base", description, amount, t, d);
     base += amount;
   }
   if (s.base.deal_share) {
@@ -357,9 +480,10 @@ Money base_amount(Builder& b, const rules::CompensationScheme& s) {
     json d{{"deals", ids}, {"volume", volume.to_decimal()}, {"counted_by", share.counted_by}};
     if (!share.where_text.empty()) d["where"] = share.where_text;
     if (!skipped.empty()) d["skipped"] = skipped;
-    const Money amount = commission(share, volume, b, d);
+    Tape t = b.tape();
+    const Money amount = commission(share, deals, volume, b, d, t);
     b.add("commission", "Commission on " + std::to_string(deals.size()) + " deals (volume " + volume.to_decimal() + ")",
-          amount, d);
+          amount, t, d);
     base += amount;
   }
   return base;
@@ -375,10 +499,21 @@ void add_credits(Builder& b, const rules::ServiceCredits& sc, const Money& base)
     at_risk = *sc.at_risk_amount;
   }
   common["at_risk_amount"] = at_risk.to_decimal();
+  // Each credit's steps start from the at-risk amount.
+  auto start = [&](Tape& t) {
+    if (sc.at_risk_share) {
+      const int s0 = t.given(base, "the period's base (its base and commission lines)");
+      return t.multiply(s0, *sc.at_risk_share, "the at-risk amount: " + pct(*sc.at_risk_share) + " of the base");
+    }
+    return t.given(at_risk, "the at-risk amount written in the contract");
+  };
   struct Missed {
     const rules::ServiceCredits::Allocation* a;
     Money raw;
     json d;
+    Tape t;
+    int at_risk_step;
+    int raw_step;
   };
   std::vector<Missed> missed;
   Money raw_total = b.zero();
@@ -391,7 +526,10 @@ void add_credits(Builder& b, const rules::ServiceCredits& sc, const Money& base)
     d["formula"] = at_risk.to_decimal() + " × " + pct(a.share);
     const Money raw = b.times(at_risk, a.share, d);
     raw_total += raw;
-    missed.push_back({&a, raw, std::move(d)});
+    Tape t = b.tape();
+    const int ar = start(t);
+    const int r = t.multiply(ar, a.share, "the credit for KPI " + a.kpi + ": its allocation of the at-risk amount");
+    missed.push_back({&a, raw, std::move(d), std::move(t), ar, r});
   }
   if (missed.empty()) return;
   std::vector<Money> amounts;
@@ -406,10 +544,24 @@ void add_credits(Builder& b, const rules::ServiceCredits& sc, const Money& base)
       missed[i].d["capped"] = "credits of " + raw_total.to_decimal() + " exceed the at-risk amount " + at_risk.to_decimal() +
                               "; the cap is split in proportion to the credits (largest remainder)";
       missed[i].d["uncapped"] = missed[i].raw.to_decimal();
+      std::vector<Tape::Ref> all;
+      std::vector<Money> raws;
+      for (const auto& m : missed) {
+        all.emplace_back(m.raw);
+        raws.push_back(m.raw);
+      }
+      all[i] = missed[i].raw_step;
+      auto& t = missed[i].t;
+      t.sum(all, "the credits of every KPI missed, past the at-risk amount: the cap applies");
+      t.allocate(missed[i].at_risk_step, raws, i,
+                 "capped: the at-risk amount split in proportion to the credits by largest remainder, this KPI's part");
     }
   }
   for (std::size_t i = 0; i < missed.size(); ++i) {
-    b.add("credit", "Service credit: KPI " + missed[i].a->kpi + " breached", -amounts[i], std::move(missed[i].d), missed[i].a->kpi);
+    auto& t = missed[i].t;
+    t.negate(static_cast<int>(t.steps().size()), "a service credit is taken from the partner's pay");
+    b.add("credit", "Service credit: KPI " + missed[i].a->kpi + " breached", -amounts[i], t, std::move(missed[i].d),
+          missed[i].a->kpi);
   }
 }
 
@@ -424,8 +576,13 @@ void add_bands(Builder& b, const rules::CreditBands& cb, const Money& base) {
   json d{{"kpi", cb.kpi}, {"value", percent(*k->share)}, {"band", "below " + percent(band->below)},
          {"credit", pct(band->credit)}, {"formula", base.to_decimal() + " × " + pct(band->credit)}};
   const Money amount = b.times(base, band->credit, d);
+  Tape t = b.tape();
+  const int s0 = t.given(base, "the period's base (its base and commission lines)");
+  const int s1 = t.multiply(s0, band->credit, "the credit of the band below " + percent(band->below) + ", the lowest bound " +
+                                                  percent(*k->share) + " is under");
+  t.negate(s1, "a service credit is taken from the partner's pay");
   b.add("credit_band", "Service credit: KPI " + cb.kpi + " at " + percent(*k->share) + " is below " + percent(band->below),
-        -amount, d, cb.kpi);
+        -amount, t, d, cb.kpi);
 }
 
 int severity_rank(const std::string& s) { return s == "critical" ? 3 : s == "major" ? 2 : s == "minor" ? 1 : 0; }
@@ -450,9 +607,17 @@ void add_gates(Builder& b, const rules::CompensationScheme& s) {
     json d{{"standards", breached}, {"violations", violations}, {"voids", g.voids},
            {"rule", g.standard ? "standard " + *g.standard : "any standard of severity " + *g.severity + " or worse"}};
     voided.insert(g.voids);
+    Tape t = b.tape();
+    std::vector<Tape::Ref> parts;
+    for (const auto& l : b.lines) {
+      if (g.voids == "base" ? (l.kind == "base" || l.kind == "commission") : l.kind == kind) parts.emplace_back(l.amount);
+    }
+    const int s0 = t.sum(parts, "the voided part: the statement's " + (g.voids == "base" ? std::string("base and commission") : g.voids) +
+                                    " lines");
+    t.negate(s0, "taken back by the gate");
     b.add("gate", "Gate: " + std::to_string(violations) + " violation(s) of " + breached.front() +
                       (breached.size() > 1 ? " and others" : "") + " void the " + g.voids,
-          -part, d);
+          -part, t, d);
   }
 }
 
@@ -481,9 +646,13 @@ void add_clawbacks(Builder& b, const rules::CompensationScheme& s) {
              {"within", core::format_duration(*s.clawback_within)}, {"original_period", window->label},
              {"rate", pct(rate)}, {"formula", it->amount.to_decimal() + " × " + pct(rate)}};
     const Money amount = b.times(it->amount, rate, der);
+    Tape t = b.tape();
+    const int s0 = t.given(it->amount, "the amount of deal " + d.external_id);
+    const int s1 = t.multiply(s0, rate, "its commission at the marginal rate " + window->label + "'s volume reached");
+    t.negate(s1, "reversed: the deal was refunded within " + core::format_duration(*s.clawback_within));
     b.add("clawback", "Clawback: deal " + d.external_id + " (closed in " + window->label + ") refunded within " +
                           core::format_duration(*s.clawback_within),
-          -amount, der);
+          -amount, t, der);
   }
 }
 
@@ -576,13 +745,17 @@ Statement compute_statement(const StatementInput& in) {
     json d{{"credit_period", pc.period}, {"kpi", pc.kpi}, {"credit", pc.amount.to_decimal()},
            {"after", scheme.credits ? scheme.credits->earn_back_after : 0}};
     if (pc.met_since) {
-      b.add("earn_back", "Earn-back of the " + pc.period + " credit for KPI " + pc.kpi + " (met in every period since)", pc.amount, d, pc.kpi);
+      Tape t = b.tape();
+      t.given(pc.amount, "the credit taken in " + pc.period + " for KPI " + pc.kpi + ", returned");
+      b.add("earn_back", "Earn-back of the " + pc.period + " credit for KPI " + pc.kpi + " (met in every period since)", t, d, pc.kpi);
     }
   }
   for (const auto& r : scheme.reciprocity) {
     for (const auto& o : in.results.obligations) {
       if (o.id != r.obligation || o.status != "breached") continue;
-      b.add("reciprocity", "Credit to the partner: the brand breached its obligation " + o.id, r.pays,
+      Tape t = b.tape();
+      t.given(r.pays, "what the contract pays the partner when the brand breaches " + o.id);
+      b.add("reciprocity", "Credit to the partner: the brand breached its obligation " + o.id, t,
             json{{"obligation", o.id}, {"status", o.status}, {"pays", r.pays.to_decimal()}});
     }
   }
@@ -592,33 +765,64 @@ Statement compute_statement(const StatementInput& in) {
   // Cap and floor apply to the period's own lines.
   Money own = b.zero();
   for (const auto& l : b.lines) own += l.amount;
+  // The sum of the lines so far, as a step.
+  auto lines_so_far = [&](Tape& t, std::string what) {
+    std::vector<Tape::Ref> amounts;
+    for (const auto& l : b.lines) amounts.emplace_back(l.amount);
+    return t.sum(amounts, std::move(what));
+  };
   if (scheme.cap && *scheme.cap < own) {
     const Money cut = own - *scheme.cap;
-    b.add("cap", "Cap on the period's total (" + scheme.cap->to_decimal() + ")", -cut,
+    Tape t = b.tape();
+    const int before = lines_so_far(t, "the period's own lines before the cap");
+    const int cap = t.given(*scheme.cap, "the cap");
+    t.subtract(cap, before, "what the cap takes off: the cap less the lines");
+    b.add("cap", "Cap on the period's total (" + scheme.cap->to_decimal() + ")", -cut, t,
           json{{"before", own.to_decimal()}, {"cap", scheme.cap->to_decimal()}});
     own = *scheme.cap;
   }
   if (scheme.floor && own < *scheme.floor) {
     const Money lift = *scheme.floor - own;
-    b.add("floor", "Floor on the period's total (" + scheme.floor->to_decimal() + ")", lift,
+    Tape t = b.tape();
+    const int before = lines_so_far(t, "the period's own lines before the floor");
+    const int floor = t.given(*scheme.floor, "the floor");
+    t.subtract(floor, before, "what the floor adds: the floor less the lines");
+    b.add("floor", "Floor on the period's total (" + scheme.floor->to_decimal() + ")", lift, t,
           json{{"before", own.to_decimal()}, {"floor", scheme.floor->to_decimal()}});
     own = *scheme.floor;
   }
   Money subtotal = own;
   for (const auto& a : in.adjustments) {
-    b.add("adjustment", "Adjustment for " + a.period + " (closed): " + a.explanation, a.amount,
+    Tape t = b.tape();
+    if (a.now_own && a.closed_own) {
+      const int now = t.given(*a.now_own, a.period + "'s own amount as it computes now");
+      const int closed = t.given(*a.closed_own, a.period + "'s own amount in its closed statement");
+      int diff = t.subtract(now, closed, "the difference");
+      if (a.prior && !a.prior->is_zero()) {
+        const int prior = t.given(*a.prior, "adjustments for " + a.period + " in the closed statements since");
+        diff = t.subtract(diff, prior, "less what was adjusted already");
+      }
+    } else {
+      t.given(a.amount, "the difference for " + a.period);
+    }
+    b.add("adjustment", "Adjustment for " + a.period + " (closed): " + a.explanation, a.amount, t,
           json{{"closed_period", a.period}, {"version", a.version}, {"explanation", a.explanation}});
     subtotal += a.amount;
   }
   if (in.carry_in && !in.carry_in->is_zero()) {
-    b.add("carry_forward_in", "Carried forward from " + in.carry_in_from + " (below the minimum payout)", *in.carry_in,
+    Tape t = b.tape();
+    t.given(*in.carry_in, "carried forward out of " + in.carry_in_from + " (its closed statement)");
+    b.add("carry_forward_in", "Carried forward from " + in.carry_in_from + " (below the minimum payout)", t,
           json{{"from_period", in.carry_in_from}});
     subtotal += *in.carry_in;
   }
   Money carry_out = b.zero();
   if (scheme.minimum_payout && subtotal.is_negative() == false && !subtotal.is_zero() && subtotal < *scheme.minimum_payout) {
     carry_out = subtotal;
-    b.add("carry_forward", "Below the minimum payout of " + scheme.minimum_payout->to_decimal() + ": carried forward", -subtotal,
+    Tape t = b.tape();
+    const int payable = lines_so_far(t, "the payable total so far, below the minimum payout of " + scheme.minimum_payout->to_decimal());
+    t.negate(payable, "carried forward to the next period instead of paid");
+    b.add("carry_forward", "Below the minimum payout of " + scheme.minimum_payout->to_decimal() + ": carried forward", -subtotal, t,
           json{{"minimum_payout", scheme.minimum_payout->to_decimal()}, {"amount", subtotal.to_decimal()}});
     subtotal = b.zero();
   }
@@ -634,6 +838,11 @@ Statement compute_statement(const StatementInput& in) {
   if (check != s.total) throw core::MoneyError("statement lines do not sum to the total");  // an engine bug, never data
   json kpis = json::object();
   for (const auto& k : in.results.kpis) kpis[k.id] = k.status;
+  // Every input the statement read: its own period's items and those of other periods.
+  json inputs = json::array({{{"period", in.period.label}, {"role", "own"}, {"digest", in.results.input_digest}}});
+  for (const auto& r : in.inputs_read) {
+    inputs.push_back({{r.role == "calendar" ? "calendar" : "period", r.period}, {"role", r.role}, {"digest", r.digest}});
+  }
   s.document = json{{"engine_version", std::string(kEngineVersion)},
                     {"contract", {{"id", c.contract}, {"version", c.version}, {"sha256", c.sha256},
                                   {"status", c.enforced ? "enforced" : "draft"}, {"partner", c.partner}}},
@@ -644,6 +853,7 @@ Statement compute_statement(const StatementInput& in) {
                     {"currency", std::string(currency.code())},
                     {"rounding", std::string(core::to_string(scheme.rounding))},
                     {"input_digest", in.results.input_digest},
+                    {"inputs", inputs},
                     {"lines", lines},
                     {"own", s.own.to_decimal()},
                     {"carry_forward_out", s.carry_out.to_decimal()},

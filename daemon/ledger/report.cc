@@ -32,7 +32,8 @@ const std::vector<Column>& columns() {
 
 ReportRow row_of(const StatementView& v) {
   const auto currency = *core::Currency::from_code(v.document.at("currency").get<std::string>());
-  ReportRow r{v.contract->partner, v.contract->contract, std::string(currency.code()), v.status, v.contract->version, {},
+  ReportRow r{v.contract->partner, v.contract->contract, std::string(currency.code()), v.status,
+              v.partner_name.empty() ? v.contract->partner : v.partner_name, v.contract->description, v.contract->version, {},
               *core::Money::parse(v.document.at("total").get<std::string>(), currency)};
   for (const auto& col : columns()) {
     core::Money sum = core::Money::zero(currency);
@@ -73,7 +74,8 @@ json report_json(const Report& r) {
   json out{{"period", r.period}, {"as_of", core::format_rfc3339(r.as_of)}, {"statements", json::array()}, {"totals", json::object()}};
   for (std::size_t i = 0; i < r.rows.size(); ++i) {
     const auto& row = r.rows[i];
-    json j{{"partner", row.partner}, {"contract", row.contract}, {"version", row.version},
+    json j{{"partner", row.partner}, {"partner_name", row.partner_name}, {"contract", row.contract},
+           {"contract_description", row.contract_description}, {"version", row.version},
            {"currency", row.currency}, {"status", row.status}, {"total", row.total.to_decimal()}};
     for (std::size_t c = 0; c < columns().size(); ++c) j[columns()[c].name] = row.amounts[c].to_decimal();
     j["statement"] = r.statements[i];
@@ -87,17 +89,18 @@ std::string report_csv(const Report& r) {
   std::ostringstream o;
   o << "partner,contract,version,currency";
   for (const auto& c : columns()) o << ',' << c.name;
-  o << ",total,status\r\n";
+  o << ",total,status,partner_name,contract_description\r\n";
   for (const auto& row : r.rows) {
     o << compensation::csv_cell(row.partner) << ',' << compensation::csv_cell(row.contract) << ',' << row.version << ','
       << row.currency;
     for (const auto& m : row.amounts) o << ',' << m.to_decimal();
-    o << ',' << row.total.to_decimal() << ',' << row.status << "\r\n";
+    o << ',' << row.total.to_decimal() << ',' << row.status << ',' << compensation::csv_cell(row.partner_name) << ','
+      << compensation::csv_cell(row.contract_description) << "\r\n";
   }
   for (const auto& [cur, m] : r.totals) {
     o << "TOTAL,,," << cur;
     for (std::size_t c = 0; c < columns().size(); ++c) o << ',';
-    o << ',' << m.to_decimal() << ",\r\n";
+    o << ',' << m.to_decimal() << ",,,\r\n";
   }
   return o.str();
 }

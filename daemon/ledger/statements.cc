@@ -3,6 +3,10 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <fstream>
+#include <sstream>
+
+#include "pactwatch/ledger/verify.h"
 
 namespace pactwatch::ledger {
 
@@ -29,7 +33,63 @@ std::optional<std::string> status_in(const json& kpis_or_doc, const std::string&
   return m[kpi].get<std::string>();
 }
 
+core::Money doc_money(const json& doc, const char* key) {
+  const auto currency = *core::Currency::from_code(doc.at("currency").get<std::string>());
+  return *core::Money::parse(doc.at(key).get<std::string>(), currency);
+}
+
+// The contract version's canonical form and approvals, frozen into a closed statement.
+std::pair<std::string, std::string> contract_as_closed(const rules::ContractVersion& c) {
+  std::string canonical;
+  std::ifstream in(c.file, std::ios::binary);
+  if (in) {
+    std::ostringstream text;
+    text << in.rdbuf();
+    if (auto k = rules::canonical_contract(text.str(), c.file); k && rules::sha256_hex(*k) == c.sha256) canonical = std::move(*k);
+  }
+  json approvals = json::array();
+  for (const auto& a : c.approvals) {
+    approvals.push_back({{"party", a.party}, {"by", a.by}, {"at", core::format_rfc3339(a.at)}, {"sha256", a.sha256}});
+  }
+  return {canonical, approvals.dump(-1, ' ', false, json::error_handler_t::replace)};
+}
+
+// What a computation of another period read, as one digest (its items, and whatever it read in turn).
+std::string inputs_digest(const json& statement_document) {
+  return rules::sha256_hex(statement_document.at("inputs").dump(-1, ' ', false, json::error_handler_t::replace));
+}
+
+std::string subject_of(const store::StatementRecord& r) {
+  return r.contract + " v" + std::to_string(r.version) + " " + r.period;
+}
+
 }  // namespace
+
+const std::vector<store::StatementRecord>& Statements::closed_of(const std::string& contract) {
+  auto it = closed_.find(contract);
+  if (it != closed_.end()) return it->second;
+  auto records = store_.closed_statements(contract);
+  for (const auto& r : records) {
+    if (auto damage = statement_damage(r)) {
+      throw LedgerDamaged("the closed statement " + subject_of(r) + " is damaged: " + *damage +
+                          "; no money is read from it (run 'pactwatch ledger verify')");
+    }
+  }
+  auto chain = records;
+  std::sort(chain.begin(), chain.end(), [](const auto& a, const auto& b) { return a.chain_seq < b.chain_seq; });
+  if (auto f = chain_damage(chain)) {
+    throw LedgerDamaged("the chain of closed statements of " + contract + " is broken at " + f->subject + ": " + f->what +
+                        "; no money is read from it (run 'pactwatch ledger verify')");
+  }
+  return closed_.emplace(contract, std::move(records)).first->second;
+}
+
+std::optional<store::StatementRecord> Statements::closed_one(const std::string& contract, int version, const std::string& label) {
+  for (const auto& r : closed_of(contract)) {
+    if (r.version == version && r.period == label) return r;
+  }
+  return std::nullopt;
+}
 
 const rules::ContractVersion* Statements::version_during(const std::string& contract_id,
                                                          const engine::PeriodWindow& w) const {
@@ -73,11 +133,12 @@ Statements::Computed Statements::compute(const rules::ContractVersion& c, const 
   in.results = *results;
   in.deals = deals_of(c.partner);
   const auto currency = *core::Currency::from_code(c.currency);
+  if (const auto d = rules_.calendar_digests.find(c.calendar); d != rules_.calendar_digests.end()) {
+    in.inputs_read.push_back({c.calendar, "calendar", d->second});
+  }
 
   if (history != History::none) {
-    auto closed_it = closed_.find(c.contract);
-    if (closed_it == closed_.end()) closed_it = closed_.emplace(c.contract, store_.closed_statements(c.contract)).first;
-    const auto& closed = closed_it->second;
+    const auto& closed = closed_of(c.contract);
     auto closed_in = [&](const std::string& label) {
       std::vector<const store::StatementRecord*> out;
       for (const auto& s : closed) {
@@ -93,8 +154,9 @@ Statements::Computed Statements::compute(const rules::ContractVersion& c, const 
       if (v.contract == c.contract && engine::in_effect_during(v, w) && (!first || v.version < first->version)) first = &v;
     }
     if (prev && first == &c && history == History::all) {
+      // From the closed documents (their columns were checked against them when loaded).
       core::Money carry = core::Money::zero(currency);
-      for (const auto* s : closed_in(prev->label)) carry += core::Money(s->carry_out_minor, currency);
+      for (const auto* s : closed_in(prev->label)) carry += doc_money(json::parse(s->document), "carry_forward_out");
       if (!carry.is_zero()) {
         in.carry_in = carry;
         in.carry_in_from = prev->label;
@@ -118,7 +180,9 @@ Statements::Computed Statements::compute(const rules::ContractVersion& c, const 
         const auto& credit_period = chain.back();
         std::vector<compensation::PriorCredit> credits;
         if (const auto* v = version_during(c.contract, credit_period); v && v->compensation) {
-          credits = compensation::credits_of(compute(*v, credit_period, as_of, "open", History::none, nullptr).statement.document);
+          const auto credit_doc = compute(*v, credit_period, as_of, "open", History::none, nullptr).statement.document;
+          credits = compensation::credits_of(credit_doc);
+          in.inputs_read.push_back({credit_period.label, "earn_back", inputs_digest(credit_doc)});
         }
         // Statuses of the KPIs in the periods between, from closed statements or a fresh evaluation.
         std::map<std::string, json> between;  // label -> statement document (closed) or evaluation
@@ -133,6 +197,7 @@ Statements::Computed Statements::compute(const rules::ContractVersion& c, const 
             const auto& vcal = rules_.calendars.at(v->calendar);
             between[p.label] = engine::evaluate_contract(*v, vcal, store_.items_for_period(v->partner, p.start, p.end), p, as_of);
             is_evaluation[p.label] = true;
+            in.inputs_read.push_back({p.label, "status", between[p.label].at("input").at("digest").get<std::string>()});
           }
         }
         for (auto& pc : credits) {
@@ -179,13 +244,15 @@ Statements::Computed Statements::compute(const rules::ContractVersion& c, const 
             }
           }
         }
-        const core::Money delta = again.statement.own - core::Money(s.own_minor, currency) - prior;
+        // The closed amount from the closed document (checked against its column when loaded).
+        const core::Money closed_own = doc_money(json::parse(s.document), "own");
+        in.inputs_read.push_back({s.period, "adjustment", inputs_digest(again.statement.document)});
+        const core::Money delta = again.statement.own - closed_own - prior;
         if (delta.is_zero()) continue;
-        std::string why = "now computes to " + again.statement.own.to_decimal() + ", closed at " +
-                          core::Money(s.own_minor, currency).to_decimal();
+        std::string why = "now computes to " + again.statement.own.to_decimal() + ", closed at " + closed_own.to_decimal();
         if (!prior.is_zero()) why += ", already adjusted by " + prior.to_decimal();
         if (again.statement.document.at("input_digest") != s.input_digest) why += " (its input changed since the close)";
-        in.adjustments.push_back({s.period, s.version, delta, why});
+        in.adjustments.push_back({s.period, s.version, delta, why, again.statement.own, closed_own, prior});
       }
     }
   }
@@ -217,21 +284,47 @@ std::expected<std::vector<StatementView>, std::string> Statements::for_period(
   try {
     for (const auto& [cp, w] : *versions) {
       const auto& c = *cp;
+      const auto* p = rules_.partner(c.partner);
+      const std::string name = p ? p->name : c.partner;
       if (!what_if) {
-        if (auto s = store_.closed_statement(c.contract, c.version, w.label)) {
-          out.push_back({&c, w, "closed", json::parse(s->document)});
+        if (auto s = closed_one(c.contract, c.version, w.label)) {
+          out.push_back({&c, w, "closed", json::parse(s->document), name});
           continue;
         }
       }
       const std::string status = what_if ? "what_if" : c.enforced ? "open" : "preview";
       auto computed = compute(c, w, as_of, status, History::all, what_if);
-      out.push_back({&c, w, status, std::move(computed.statement.document)});
+      out.push_back({&c, w, status, std::move(computed.statement.document), name});
     }
   } catch (const std::invalid_argument& e) {
+    return std::unexpected(e.what());
+  } catch (const LedgerDamaged& e) {
     return std::unexpected(e.what());
   }
   if (what_if && out.empty()) return std::unexpected("no contract with compensation in effect for that partner and period");
   return out;
+}
+
+std::optional<engine::PeriodWindow> Statements::next_to_close(const rules::ContractVersion& c) {
+  const auto& closed = closed_of(c.contract);
+  if (closed.empty()) return std::nullopt;
+  const auto last = std::max_element(closed.begin(), closed.end(), [](const auto& a, const auto& b) {
+    return std::tie(a.period_start, a.version) < std::tie(b.period_start, b.version);
+  });
+  const auto& cal = rules_.calendars.at(c.calendar);
+  auto w = engine::period_by_label(c, cal, last->period);
+  if (!w) return std::nullopt;
+  // Step forward from the last closed period to the next one in which an enforced version with
+  // compensation is in effect (a period without one has nothing to close). Ten years at most.
+  for (int i = 0; i < 120; ++i) {
+    auto next = engine::period_containing(c, cal, w->end);
+    if (!next) return std::nullopt;
+    w = *next;
+    for (const auto& v : rules_.contracts) {
+      if (v.contract == c.contract && v.enforced && v.compensation && engine::in_effect_during(v, *w)) return *w;
+    }
+  }
+  return std::nullopt;
 }
 
 std::expected<std::vector<CloseOutcome>, std::string> Statements::close(const std::string& label,
@@ -240,69 +333,178 @@ std::expected<std::vector<CloseOutcome>, std::string> Statements::close(const st
                                                                         const std::string& by) {
   closed_.clear();
   deals_.clear();
+  // A close is as of an instant that has passed: the statements of a period that has not ended
+  // cannot be frozen by naming a later instant.
+  if (as_of > now) {
+    return std::unexpected("as of " + core::format_rfc3339(as_of) + " is later than now (" + core::format_rfc3339(now) +
+                           "): a period closes as of an instant that has passed");
+  }
   const auto versions = versions_in(label, partner);
   if (!versions) return std::unexpected(versions.error());
   std::vector<CloseOutcome> out;
   std::vector<store::StatementRecord> records;
-  for (const auto& [cp, w] : *versions) {
-    const auto& c = *cp;
-    CloseOutcome o{c.contract, c.version, c.partner, w.label, CloseOutcome::Kind::closed, "", ""};
-    if (!c.enforced) {
-      o.kind = CloseOutcome::Kind::skipped_draft;
-      o.detail = "a draft (" + c.status_note + "): its statements are previews and never close";
-      out.push_back(std::move(o));
-      continue;
-    }
-    if (as_of < w.end) {
-      return std::unexpected(w.label + " has not ended for " + c.contract + " v" + std::to_string(c.version) +
-                             " (it ends at " + core::format_rfc3339(w.end) + "); close it after that");
-    }
-    if (auto s = store_.closed_statement(c.contract, c.version, w.label)) {
-      // Already closed: recompute as of the close and compare.
-      auto again = compute(c, w, s->as_of, "closed", History::all, nullptr);
-      const std::string text = again.statement.document.dump(-1, ' ', false, json::error_handler_t::replace);
-      o.total = core::Money(s->total_minor, *core::Currency::from_code(s->currency)).to_decimal();
-      if (text == s->document) {
-        o.kind = CloseOutcome::Kind::reproduced;
-        o.detail = "closed on " + core::format_rfc3339(s->closed_at) + " by " + s->closed_by + "; recomputed bit for bit";
-      } else {
-        o.kind = CloseOutcome::Kind::differs;
-        const json stored = json::parse(s->document);
-        o.detail = "closed on " + core::format_rfc3339(s->closed_at) + "; recomputed now it totals " +
-                   again.statement.total.to_decimal() + " (closed: " + stored.at("total").get<std::string>() + ")";
-        if (stored.at("input_digest") != again.statement.document.at("input_digest")) {
-          o.detail += "; its input changed since the close (late or corrected data: the difference becomes an "
-                      "adjustment in the next open period)";
+  try {
+    for (const auto& [cp, w] : *versions) {
+      const auto& c = *cp;
+      CloseOutcome o{c.contract, c.version, c.partner, w.label, CloseOutcome::Kind::closed, "", ""};
+      if (!c.enforced) {
+        o.kind = CloseOutcome::Kind::skipped_draft;
+        o.detail = "a draft (" + c.status_note + "): its statements are previews and never close";
+        out.push_back(std::move(o));
+        continue;
+      }
+      if (as_of < w.end) {
+        return std::unexpected(w.label + " has not ended for " + c.contract + " v" + std::to_string(c.version) +
+                               " (it ends at " + core::format_rfc3339(w.end) + "); close it after that");
+      }
+      if (auto s = closed_one(c.contract, c.version, w.label)) {
+        // Already closed: re-derive it as of its own instant and compare.
+        const auto again = rederive(*s);
+        o.total = doc_money(json::parse(s->document), "total").to_decimal();
+        const std::string when = "closed on " + core::format_rfc3339(s->closed_at) + " by " + s->closed_by;
+        switch (again.kind) {
+          case Rederived::Kind::same:
+            o.kind = CloseOutcome::Kind::reproduced;
+            o.detail = when + "; " + again.detail;
+            break;
+          case Rederived::Kind::inputs_changed:
+          case Rederived::Kind::differs:
+          case Rederived::Kind::not_rederived:
+            o.kind = CloseOutcome::Kind::differs;
+            o.detail = when + "; " + again.detail;
+            break;
+        }
+        out.push_back(std::move(o));
+        continue;
+      }
+      // Periods close in order, without gaps: after a contract's first close (which may be any
+      // ended period: pactwatch can start mid-contract), each close is of the period after the
+      // last closed one. An earlier period can no longer be closed.
+      if (const auto& closed = closed_of(c.contract); !closed.empty()) {
+        const auto last = std::max_element(closed.begin(), closed.end(), [](const auto& a, const auto& b) {
+          return std::tie(a.period_start, a.version) < std::tie(b.period_start, b.version);
+        });
+        const auto next = next_to_close(c);
+        if (w.label != last->period && (!next || next->label != w.label)) {
+          if (next && w.start > next->start) {
+            return std::unexpected("close " + next->label + " first: " + c.contract + "'s periods close in order, and " +
+                                   next->label + " comes after " + last->period + ", its last closed period");
+          }
+          return std::unexpected(w.label + " can no longer be closed for " + c.contract + ": its periods close in order, and " +
+                                 last->period + " is closed already" + (next ? " (the next to close is " + next->label + ")" : ""));
         }
       }
+      auto computed = compute(c, w, as_of, "closed", History::all, nullptr);
+      const auto& st = computed.statement;
+      o.total = st.total.to_decimal();
+      store::StatementRecord r{c.contract, c.version, w.label, c.partner, w.start, std::string(st.currency.code()),
+                               st.own.minor_units(), st.total.minor_units(), st.carry_out.minor_units(), c.sha256,
+                               st.document.at("input_digest").get<std::string>(), std::string(compensation::kEngineVersion), as_of,
+                               now, by, st.document.dump(-1, ' ', false, json::error_handler_t::replace)};
+      std::tie(r.contract_canonical, r.approvals) = contract_as_closed(c);
+      records.push_back(std::move(r));
       out.push_back(std::move(o));
-      continue;
     }
-    // Periods close in order once a contract has closed one: the first close may be any period
-    // (pactwatch can start mid-contract), every later one follows the last.
-    const auto history = store_.closed_statements(c.contract);
-    const bool earlier_closed = std::any_of(history.begin(), history.end(),
-                                            [&](const store::StatementRecord& s) { return s.period_start < w.start; });
-    if (auto prev = previous_window(c, w); prev && earlier_closed) {
-      const auto* pv = version_during(c.contract, *prev);
-      if (pv && pv->enforced && pv->compensation && !store_.closed_statement(pv->contract, pv->version, prev->label)) {
-        return std::unexpected("close " + prev->label + " first: " + pv->contract + " v" + std::to_string(pv->version) +
-                               " was in effect then and periods close in order");
-      }
-    }
-    auto computed = compute(c, w, as_of, "closed", History::all, nullptr);
-    const auto& st = computed.statement;
-    o.total = st.total.to_decimal();
-    records.push_back({c.contract, c.version, w.label, c.partner, w.start, std::string(st.currency.code()),
-                       st.own.minor_units(), st.total.minor_units(), st.carry_out.minor_units(), c.sha256,
-                       st.document.at("input_digest").get<std::string>(), std::string(compensation::kEngineVersion), as_of,
-                       now, by, st.document.dump(-1, ' ', false, json::error_handler_t::replace)});
-    out.push_back(std::move(o));
+  } catch (const LedgerDamaged& e) {
+    return std::unexpected(e.what());
   }
   if (!records.empty()) {
     spdlog::debug("period close: storing {} closed statement(s)", records.size());
     store_.close_statements(records);
   }
+  return out;
+}
+
+Rederived Statements::rederive(const store::StatementRecord& closed) {
+  const rules::ContractVersion* c = nullptr;
+  for (const auto& v : rules_.contracts) {
+    if (v.contract == closed.contract && v.version == closed.version) c = &v;
+  }
+  Rederived out;
+  if (!c || !c->compensation) {
+    out.kind = Rederived::Kind::not_rederived;
+    out.detail = "cannot be re-derived: " + closed.contract + " v" + std::to_string(closed.version) + " is no longer in the rules";
+    return out;
+  }
+  if (c->sha256 != closed.contract_sha256) {
+    out.kind = Rederived::Kind::not_rederived;
+    out.detail = "cannot be re-derived: " + c->file + " now hashes to " + c->sha256.substr(0, 12) + "…, the statement was closed under " +
+                 closed.contract_sha256.substr(0, 12) + "… (the contract file changed)";
+    return out;
+  }
+  auto w = engine::period_by_label(*c, rules_.calendars.at(c->calendar), closed.period);
+  if (!w) {
+    out.kind = Rederived::Kind::not_rederived;
+    out.detail = "cannot be re-derived: " + w.error();
+    return out;
+  }
+  auto again = compute(*c, *w, closed.as_of, "closed", History::all, nullptr);
+  out.document = std::move(again.statement.document);
+  const std::string text = out.document.dump(-1, ' ', false, json::error_handler_t::replace);
+  if (text == closed.document) {
+    out.detail = "recomputed bit for bit";
+    return out;
+  }
+  const json stored = json::parse(closed.document);
+  const auto& now = out.document;
+  // The amounts: every line's kind and amount, own, total, carried forward.
+  auto amounts = [](const json& d, bool own_only) {
+    std::vector<std::pair<std::string, std::string>> v;
+    for (const auto& l : d.at("lines")) {
+      const auto kind = l.at("kind").get<std::string>();
+      if (own_only && (kind == "adjustment" || kind == "earn_back" || kind == "carry_forward_in" || kind == "carry_forward")) continue;
+      v.emplace_back(kind, l.at("amount").get<std::string>());
+    }
+    if (!own_only) {
+      v.emplace_back("total", d.at("total").get<std::string>());
+      v.emplace_back("carry_forward_out", d.at("carry_forward_out").get<std::string>());
+    }
+    return v;
+  };
+  const std::string totals = "recomputed now it totals " + now.at("total").get<std::string>() + " (closed: " +
+                             stored.at("total").get<std::string>() + ")";
+  if (stored.value("engine_version", "") == compensation::kEngineVersion) {
+    if (stored.value("inputs", json()) != now.at("inputs")) {
+      std::string which;
+      const json before = stored.value("inputs", json::array());
+      for (const auto& i : now.at("inputs")) {
+        if (std::find(before.begin(), before.end(), i) != before.end()) continue;
+        const std::string name = i.contains("calendar") ? "the calendar " + i.at("calendar").get<std::string>()
+                                                         : i.at("period").get<std::string>() + " (" + i.at("role").get<std::string>() + ")";
+        which += (which.empty() ? "" : ", ") + name;
+      }
+      out.kind = Rederived::Kind::inputs_changed;
+      out.detail = (amounts(stored, false) == amounts(now, false) ? std::string("the same amounts") : totals) +
+                   "; its input changed since the close (late or corrected data: the difference becomes an adjustment in "
+                   "the next open period): " + which;
+      return out;
+    }
+    out.kind = Rederived::Kind::differs;
+    out.detail = (amounts(stored, false) == amounts(now, false) ? std::string("the same amounts, but not the same document") : totals) +
+                 ", from unchanged inputs: the stored statement was altered";
+    return out;
+  }
+  // Closed by another engine version: the amounts must agree; the derivations are written anew.
+  const std::string engine = "closed by engine " + stored.value("engine_version", std::string("?")) + ", re-derived by engine " +
+                             std::string(compensation::kEngineVersion);
+  if (amounts(stored, false) == amounts(now, false)) {
+    out.detail = engine + ": the same amounts";
+    return out;
+  }
+  if (stored.at("input_digest") != now.at("input_digest")) {
+    out.kind = Rederived::Kind::inputs_changed;
+    out.detail = totals + "; its input changed since the close (late or corrected data: the difference becomes an adjustment in "
+                          "the next open period)";
+    return out;
+  }
+  if (amounts(stored, true) == amounts(now, true)) {
+    out.kind = Rederived::Kind::not_rederived;
+    out.detail = totals + "; " + engine + ", which recorded only its own period's input: the difference is in lines that "
+                          "read other periods (adjustments, earn-backs, carry-forward) and cannot be checked";
+    return out;
+  }
+  out.kind = Rederived::Kind::differs;
+  out.detail = totals + ", " + engine + ", from an unchanged input: the stored statement was altered";
   return out;
 }
 

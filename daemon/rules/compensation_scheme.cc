@@ -18,11 +18,18 @@ struct SchemeParser {
     if (text.empty() || !currency) return std::nullopt;
     auto m = core::Money::parse(text, *currency);
     if (!m) {
-      report().error(node, where + ": " + m.error() + " (an amount in " + std::string(currency->code()) +
-                               ", e.g. \"1500.00\")");
+      report().error(node, where + ": " + m.error() + " (an amount in " + std::string(currency->code()) + ", e.g. \"" +
+                               example_amount() + "\")");
       return std::nullopt;
     }
     return *m;
+  }
+
+  // 1500 in the contract's currency, with its own decimals: "1500.00" EUR, "1500" JPY, "1500.000" BHD.
+  std::string example_amount() const {
+    std::int64_t minor = 1500;
+    for (int i = 0; i < currency->exponent(); ++i) minor *= 10;
+    return core::Money(minor, *currency).to_decimal();
   }
 
   std::optional<core::Ratio> ratio(const YAML::Node& node, const std::string& where, bool allow_negative = false) {
@@ -38,6 +45,22 @@ struct SchemeParser {
       return std::nullopt;
     }
     return *r;
+  }
+
+  // -1, 0, 1 as a < b, a == b, a > b, exactly.
+  static int compare(const core::Ratio& a, const core::Ratio& b) {
+    const core::Int128 l = static_cast<core::Int128>(a.numerator) * b.denominator;
+    const core::Int128 r = static_cast<core::Int128>(b.numerator) * a.denominator;
+    return l < r ? -1 : l > r ? 1 : 0;
+  }
+
+  // Every tier list follows one rule (docs/compensation.md, "Tiers"): its tiers are written in the
+  // order a value reaches them, each strictly past the one before. The error names both tiers.
+  void out_of_order(const YAML::Node& node, const std::string& where, const char* noun, std::size_t index,
+                    std::size_t prev_index, const std::string& this_text, const std::string& prev_text, const char* order) {
+    report().error(node, where + ": " + noun + " " + std::to_string(index + 1) + " (" + this_text + ") is out of order after " +
+                             noun + " " + std::to_string(prev_index + 1) + " (" + prev_text + "): " + noun + "s must be written " +
+                             order);
   }
 
   const Kpi* find_kpi(const std::string& id) const {
@@ -117,7 +140,9 @@ struct SchemeParser {
       if (!tiers.IsSequence() || tiers.size() == 0) {
         report().error(tiers, where + ": tiers must be a list of {from: AMOUNT, rate: PERCENT}");
       } else {
+        std::size_t index = 0, prev_index = 0;
         for (const auto& t : tiers) {
+          const std::size_t i = index++;
           if (!t.IsMap()) {
             report().error(t, where + ": each tier must be {from: AMOUNT, rate: PERCENT}");
             continue;
@@ -128,8 +153,10 @@ struct SchemeParser {
           if (!t["from"] || !t["rate"]) report().error(t, where + ": each tier needs from and rate");
           if (from && rate) {
             if (!share.tiers.empty() && !(share.tiers.back().from < *from)) {
-              report().error(t["from"], where + ": tiers must be in ascending order of 'from'");
+              out_of_order(t["from"], where, "tier", i, prev_index, "from " + from->to_decimal(),
+                           "from " + share.tiers.back().from.to_decimal(), "in ascending order of 'from', each above the one before");
             }
+            prev_index = i;
             share.tiers.push_back({*from, *rate});
           }
         }
@@ -166,7 +193,17 @@ struct SchemeParser {
       report().error(tiers ? tiers.Mark() : node.Mark(), where + ": needs a list of tiers");
       return;
     }
+    // The last tier with a valid threshold: where it is in the list and how it was written.
+    struct Previous {
+      std::size_t index;
+      std::string text;
+      Threshold at;
+      core::Ratio from;
+    };
+    std::optional<Previous> prev;
+    std::size_t index = 0;
     for (const auto& t : tiers) {
+      const std::size_t i = index++;
       if (!t.IsMap()) {
         report().error(t, where + ": each tier must be a mapping");
         continue;
@@ -183,6 +220,16 @@ struct SchemeParser {
             report().error(t["at"], where + ": tier: at must be a lower bound on a share, such as \">= 90%\"");
           } else {
             tier.at = *th;
+            // Ascending: a higher bound, or the same one strictly (">= 90%" then "> 90%").
+            if (prev) {
+              const int order = compare(std::get<core::Ratio>(th->value), std::get<core::Ratio>(prev->at.value));
+              const bool ascending = order > 0 || (order == 0 && prev->at.op == CompareOp::ge && th->op == CompareOp::gt);
+              if (!ascending) {
+                out_of_order(t["at"], where, "tier", i, prev->index, "at \"" + at + "\"", "at \"" + prev->text + "\"",
+                             "in ascending order of 'at', each reached only past the one before (the highest tier reached pays)");
+              }
+            }
+            prev = Previous{i, at, *th, {}};
           }
         }
         if (!t["pays"]) report().error(t, where + ": tier: missing required key 'pays'");
@@ -193,15 +240,16 @@ struct SchemeParser {
           report().error(t, where + ": a marginal tier needs from (a share, e.g. 90%) and per_point (an amount)");
           continue;
         }
-        if (auto f = ratio(t["from"], where + ": tier: from")) tier.from = *f;
-        tier.per_point = money(t["per_point"], where + ": tier: per_point");
-        if (!b.tiers.empty()) {
-          const auto& prev = b.tiers.back().from;
-          if (static_cast<core::Int128>(prev.numerator) * tier.from.denominator >=
-              static_cast<core::Int128>(tier.from.numerator) * prev.denominator) {
-            report().error(t["from"], where + ": marginal tiers must be in ascending order of 'from'");
+        if (auto f = ratio(t["from"], where + ": tier: from")) {
+          tier.from = *f;
+          const std::string text = t["from"].Scalar();
+          if (prev && compare(*f, prev->from) <= 0) {
+            out_of_order(t["from"], where, "tier", i, prev->index, "from " + text, "from " + prev->text,
+                         "in ascending order of 'from', each above the one before");
           }
+          prev = Previous{i, text, {}, *f};
         }
+        tier.per_point = money(t["per_point"], where + ": tier: per_point");
       }
       b.tiers.push_back(std::move(tier));
     }
@@ -262,7 +310,10 @@ struct SchemeParser {
       report().error(list ? list.Mark() : node.Mark(), where + ": needs a list of bands");
       return;
     }
+    std::size_t index = 0, prev_index = 0;
+    std::string prev_text;
     for (const auto& e : list) {
+      const std::size_t i = index++;
       if (!e.IsMap() || !e["below"] || !e["credit"]) {
         report().error(e, where + ": each band must be {below: SHARE, credit: SHARE}");
         continue;
@@ -274,13 +325,14 @@ struct SchemeParser {
         report().error(e["credit"], where + ": credit cannot exceed 100% of the base");
       }
       if (below && credit) {
-        if (!b.bands.empty()) {
-          const auto& prev = b.bands.back().below;
-          if (static_cast<core::Int128>(below->numerator) * prev.denominator >=
-              static_cast<core::Int128>(prev.numerator) * below->denominator) {
-            report().error(e["below"], where + ": bands must go from the highest bound down (99.9%, 99%, 95%)");
-          }
+        const std::string text = e["below"].Scalar();
+        // A falling attainment reaches the highest bound first.
+        if (!b.bands.empty() && compare(*below, b.bands.back().below) >= 0) {
+          out_of_order(e["below"], where, "band", i, prev_index, "below " + text, "below " + prev_text,
+                       "in the order a falling value reaches them, from the highest bound down (99.9%, 99%, 95%)");
         }
+        prev_index = i;
+        prev_text = text;
         b.bands.push_back({*below, *credit});
       }
     }
@@ -335,6 +387,11 @@ void parse_compensation(const YAML::Node& node, ContractVersion& c, FileContext&
     else s.rounding = *r;
   }
   if (node["base"]) p.base(node["base"], s.base);
+  // A base was written (even one with an error of its own, reported already): shares of it are
+  // not reported again as shares of nothing.
+  const YAML::Node base_node = node["base"];
+  const bool base_written = s.base.fixed || s.base.deal_share ||
+                            (base_node && base_node.IsMap() && (base_node["fixed"] || base_node["deal_share"]));
   if (node["bonus"]) {
     Bonus b;
     p.bonus(node["bonus"], b);
@@ -343,7 +400,7 @@ void parse_compensation(const YAML::Node& node, ContractVersion& c, FileContext&
   if (node["service_credits"]) {
     ServiceCredits sc;
     p.credits(node["service_credits"], sc);
-    if (sc.at_risk_share && !s.base.fixed && !s.base.deal_share) {
+    if (sc.at_risk_share && !base_written) {
       report.error(node["service_credits"]["at_risk"], "compensation: service_credits: an at-risk share needs a base to be a share of");
     }
     s.credits = std::move(sc);
@@ -351,7 +408,7 @@ void parse_compensation(const YAML::Node& node, ContractVersion& c, FileContext&
   if (node["credit_bands"]) {
     CreditBands b;
     p.bands(node["credit_bands"], b);
-    if (!s.base.fixed && !s.base.deal_share) report.error(node["credit_bands"], "compensation: credit_bands: credits are shares of the base, and there is none");
+    if (!base_written) report.error(node["credit_bands"], "compensation: credit_bands: credits are shares of the base, and there is none");
     s.credit_bands = std::move(b);
   }
   if (const YAML::Node gates = node["gates"]) {

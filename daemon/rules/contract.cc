@@ -1,7 +1,5 @@
 #include "pactwatch/rules/contract.h"
 
-#include <openssl/evp.h>
-
 #include <algorithm>
 #include <array>
 #include <fstream>
@@ -10,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "pactwatch/calendar/calendar_file.h"
+#include "pactwatch/core/digest.h"
 #include "pactwatch/config/yaml_check.h"
 #include "compensation_parse.h"
 #include "parse_helpers.h"
@@ -291,18 +290,7 @@ std::string_view to_string(Severity s) {
   return "major";
 }
 
-std::string sha256_hex(std::string_view data) {
-  std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
-  unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), digest.data(), &len, EVP_sha256(), nullptr);
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < len; ++i) {
-    out += hex[digest[i] >> 4];
-    out += hex[digest[i] & 15];
-  }
-  return out;
-}
+std::string sha256_hex(std::string_view data) { return core::sha256_hex(data); }
 
 std::expected<std::string, core::Diagnostics> canonical_contract(std::string_view text, const std::string& file) {
   YamlReport report{file};
@@ -349,6 +337,7 @@ std::expected<ContractVersion, core::Diagnostics> parse_contract(std::string_vie
       }
     }
     c.partner = required_scalar(root, "partner", "contract", report);
+    if (root["description"]) c.description = scalar_or_error(root["description"], "contract: description", report);
     // Effective dates
     const YAML::Node eff = root["effective"];
     if (!eff) {

@@ -4,6 +4,7 @@
 #include <set>
 
 #include "pactwatch/calendar/calendar_file.h"
+#include "pactwatch/core/digest.h"
 
 namespace pactwatch::rules {
 
@@ -77,6 +78,31 @@ void check_contracts(RuleSet& set, bool partners_failed, const std::set<std::str
   }
 }
 
+// What a calendar says, written out in one fixed order and hashed.
+std::string calendar_digest(const calendar::CalendarSpec& spec) {
+  std::string t = "zone " + spec.timezone + "\n";
+  auto intervals = [&](const std::vector<calendar::LocalInterval>& v) {
+    for (const auto& i : v) t += " " + std::to_string(i.start) + "-" + std::to_string(i.end);
+    t += "\n";
+  };
+  auto day = [](calendar::LocalDate d) { return std::to_string(d.time_since_epoch().count()); };
+  for (std::size_t d = 0; d < spec.weekly.size(); ++d) {
+    t += "weekday " + std::to_string(d);
+    intervals(spec.weekly[d]);
+  }
+  for (const auto& h : spec.holidays) t += "holiday " + day(h) + "\n";
+  for (const auto& y : spec.yearly_holidays) t += "yearly " + std::to_string(y.month) + "-" + std::to_string(y.day) + "\n";
+  for (const auto& [d, v] : spec.overrides) {
+    t += "override " + day(d);
+    intervals(v);
+  }
+  for (const auto& [d, v] : spec.breaks) {
+    t += "break " + day(d);
+    intervals(v);
+  }
+  return core::sha256_hex(t);
+}
+
 }  // namespace
 
 const PartnerDef* RuleSet::partner(std::string_view id) const {
@@ -106,6 +132,7 @@ RuleSetReport check_rule_set(const std::filesystem::path& dir) {
     }
   }
   r.set.calendars.emplace("24x7", calendar::Calendar::always_open());
+  r.set.calendar_digests.emplace("24x7", calendar_digest(calendar::Calendar::always_open_spec()));
   for (const auto& f : yaml_files(dir / "calendars")) {
     const std::string name = f.stem().string();
     if (name == "24x7") {
@@ -125,6 +152,7 @@ RuleSetReport check_rule_set(const std::filesystem::path& dir) {
       continue;
     }
     r.set.calendars.emplace(name, std::move(*cal));
+    r.set.calendar_digests.emplace(name, calendar_digest(*spec));
   }
   for (const auto& f : yaml_files(dir / "contracts")) {
     auto c = load_contract(f);

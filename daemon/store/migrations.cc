@@ -19,7 +19,12 @@ std::string upper_words(const std::string& s) {
   return out;
 }
 
-bool is_trigger(const std::string& statement) { return upper_words(statement).starts_with("CREATE TRIGGER"); }
+// A trigger with a body of its own statements (SQLite's BEGIN ... END); PostgreSQL's triggers
+// name a function instead and end at their first semicolon.
+bool is_trigger(const std::string& statement) {
+  const std::string u = upper_words(statement);
+  return u.starts_with("CREATE TRIGGER") && (u.find(" BEGIN ") != std::string::npos || u.ends_with(" BEGIN"));
+}
 bool ends_with_end(const std::string& statement) {
   const std::string u = upper_words(statement);
   return u.size() >= 4 && u.ends_with(" END");

@@ -17,6 +17,7 @@
 #include "pactwatch/api/tokens.h"
 #include "pactwatch/app/evaluation_runner.h"
 #include "pactwatch/core/clock.h"
+#include "pactwatch/ledger/verify.h"
 #include "pactwatch/sources/import.h"
 #include "pg_server.h"
 #include "process.h"
@@ -159,6 +160,9 @@ const std::map<std::string, Expect>& matrix() {
       {"POST /v1/partners/{partner}/what-if", {200, 200, 403, 200, 404, 401}},
       {"GET /v1/compensation", {200, 200, 403, 403, 403, 401}},
       {"POST /v1/periods/{period}/close", {200, 200, 403, 403, 403, 401}},
+      // Closed by the close above (routes run in table order).
+      {"GET /v1/partners/{partner}/statements/{contract}/{version}/{period}/bundle", {200, 200, 403, 200, 404, 401}},
+      {"GET /v1/ledger/verify", {200, 200, 403, 403, 403, 401}},
       {"GET /v1/contracts", {200, 200, 200, 200, 200, 401}},
       {"GET /v1/contracts/{contract}/versions", {200, 200, 200, 200, 404, 401}},
       {"GET /v1/notifications", {200, 403, 403, 403, 403, 401}},
@@ -174,6 +178,7 @@ const std::map<std::string, Expect>& matrix() {
       {"GET /portal/partners/{partner}", {200, 200, 200, 200, 404, 303}},
       {"GET /portal/partners/{partner}/evidence", {200, 200, 200, 200, 404, 303}},
       {"POST /portal/partners/{partner}/what-if", {200, 200, 403, 200, 404, 401}},
+      {"GET /portal/partners/{partner}/statements/{contract}/{version}/{period}/bundle", {200, 200, 403, 200, 404, 303}},
       {"GET /portal/report", {200, 200, 403, 403, 403, 303}},
       {"GET /portal/report.csv", {200, 200, 403, 403, 403, 303}},
       {"POST /portal/close", {200, 200, 403, 403, 403, 401}},
@@ -184,7 +189,7 @@ const std::map<std::string, Expect>& matrix() {
 std::string fill(std::string pattern, const std::string& event_id) {
   for (const auto& [k, v] : std::vector<std::pair<std::string, std::string>>{
            {"{partner}", "northwind"}, {"{kpi}", "p1_first_reply"}, {"{contract}", "northwind-support"},
-           {"{period}", "2026-10"}, {"{event}", event_id}}) {
+           {"{period}", "2026-10"}, {"{version}", "3"}, {"{event}", event_id}}) {
     if (auto p = pattern.find(k); p != std::string::npos) pattern.replace(p, k.size(), v);
   }
   return pattern;
@@ -447,6 +452,63 @@ TEST_P(ApiTest, FinanceReportAsJsonAndCsvAndCloseIsAudited) {
   ASSERT_TRUE(wi);
   EXPECT_EQ(wi->status, 400) << wi->body;
   EXPECT_NE(wi->body.find("nonexistent_kpi"), std::string::npos);
+}
+
+// A partner downloads its closed statement's bundle, which verifies with nothing but itself;
+// another partner's bundle answers exactly as a missing one does. Finance verifies the ledger.
+TEST_P(ApiTest, StatementBundlesAreThePartnersOwnAndTheLedgerVerifies) {
+  start();
+  for (const char* partner : {R"({"partner": "northwind"})", R"({"partner": "fabrikam-field"})"}) {
+    auto closed = call("POST", "/v1/periods/2026-10/close", tokens_.finance, "/v1/periods/{period}/close", partner);
+    ASSERT_TRUE(closed);
+    ASSERT_EQ(closed->status, 200) << closed->body;
+  }
+  const std::string pattern = "/v1/partners/{partner}/statements/{contract}/{version}/{period}/bundle";
+  auto own = call("GET", "/v1/partners/northwind/statements/northwind-support/3/2026-10/bundle", tokens_.northwind, pattern);
+  ASSERT_TRUE(own);
+  ASSERT_EQ(own->status, 200) << own->body;
+  EXPECT_NE(own->get_header_value("Content-Disposition").find("statement-northwind-support-v3-2026-10.json"), std::string::npos);
+  const auto bundle = json::parse(own->body);
+  const auto check = ledger::verify_bundle(bundle);
+  EXPECT_TRUE(check.ok()) << check.summary;
+  EXPECT_EQ(bundle["statement"]["partner"], "northwind");
+  EXPECT_EQ(own->body.find("fabrikam"), std::string::npos);
+  // Fabrikam's closed statement, asked for by Northwind under its own path or Fabrikam's, answers
+  // as a statement that does not exist: the same status and the same words.
+  auto foreign = call("GET", "/v1/partners/northwind/statements/fabrikam-field/1/2026-10/bundle", tokens_.northwind, pattern);
+  auto missing = call("GET", "/v1/partners/northwind/statements/fabrikam-fielx/1/2026-10/bundle", tokens_.northwind, pattern);
+  ASSERT_TRUE(foreign && missing);
+  EXPECT_EQ(foreign->status, 404);
+  EXPECT_EQ(missing->status, 404);
+  std::string as_missing = foreign->body;
+  for (std::size_t at; (at = as_missing.find("fabrikam-field")) != std::string::npos;) as_missing.replace(at, 14, "fabrikam-fielx");
+  EXPECT_EQ(as_missing, missing->body);
+  auto other_path = call("GET", "/v1/partners/fabrikam-field/statements/fabrikam-field/1/2026-10/bundle", tokens_.northwind, pattern);
+  auto no_partner = call("GET", "/v1/partners/fabrikam-fielx/statements/fabrikam-field/1/2026-10/bundle", tokens_.northwind, pattern);
+  ASSERT_TRUE(other_path && no_partner);
+  EXPECT_EQ(other_path->status, 404);
+  std::string other_as_missing = other_path->body;
+  other_as_missing.replace(other_as_missing.find("fabrikam-field"), 14, "fabrikam-fielx");
+  other_as_missing.replace(other_as_missing.find("fabrikam-field"), 14, "fabrikam-fielx");
+  EXPECT_EQ(other_as_missing.substr(0, other_as_missing.find("\"instance\"")), no_partner->body.substr(0, no_partner->body.find("\"instance\"")));
+  EXPECT_EQ(call("GET", "/v1/partners/northwind/statements/northwind-support/3/2026-10/bundle", tokens_.viewer)->status, 403);
+  // The portal's statement links to it, for the partner's own statement only.
+  auto c = client();
+  const httplib::Headers cookie{{"Cookie", "pw_session=" + tokens_.northwind}};
+  auto card = c.Get("/portal/partners/northwind?period=2026-10", cookie);
+  ASSERT_EQ(card->status, 200);
+  const std::string link = "/portal/partners/northwind/statements/northwind-support/3/2026-10/bundle";
+  EXPECT_NE(card->body.find(link), std::string::npos);
+  auto download = c.Get(link, cookie);
+  ASSERT_EQ(download->status, 200);
+  EXPECT_EQ(json::parse(download->body), bundle);
+  EXPECT_EQ(c.Get("/portal/partners/northwind/statements/fabrikam-field/1/2026-10/bundle", cookie)->status, 404);
+  // Finance verifies the whole ledger; every download and verification is in the audit log.
+  const auto verified = get_json("/v1/ledger/verify", tokens_.finance, 200, "/v1/ledger/verify");
+  EXPECT_EQ(verified["verified"], true) << verified.dump(2);
+  EXPECT_GE(verified["statements"].get<int>(), 2);
+  EXPECT_GE(verified["audit_entries"].get<int>(), 2);
+  EXPECT_TRUE(verified["heads"].contains("northwind-support"));
 }
 
 TEST_P(ApiTest, DeadLettersAreListedAndRetried) {

@@ -370,14 +370,19 @@ TEST(Cli, StatementsCloseAdjustAndWhatIf) {
   auto csv = cli({"report", "compensation", "--period", "2026-09", "--as-of", "2026-10-15T00:00:00Z", "--format", "csv"});
   ASSERT_EQ(csv.exit_code, 0) << csv.err;
   EXPECT_NE(csv.out.find("partner,contract,version,currency,base,bonus,gates,credits,earn_backs,reciprocity,clawbacks,"
-                         "adjustments,cap_floor,carry_forward,total,status\r\n"),
+                         "adjustments,cap_floor,carry_forward,total,status,partner_name,contract_description\r\n"),
             std::string::npos) << csv.out;
-  EXPECT_NE(csv.out.find("acme,acme-desk,1,EUR,1000.00,200.00,0.00,0.00,0.00,0.00,0.00,0.00,0.00,0.00,1200.00,open\r\n"),
+  EXPECT_NE(csv.out.find("acme,acme-desk,1,EUR,1000.00,200.00,0.00,0.00,0.00,0.00,0.00,0.00,0.00,0.00,1200.00,open,Acme,\r\n"),
             std::string::npos) << csv.out;
   EXPECT_NE(csv.out.find("beta,beta-resale,1,EUR,1000.00,200.00"), std::string::npos) << csv.out;
-  EXPECT_NE(csv.out.find(",preview\r\n"), std::string::npos) << csv.out;
-  EXPECT_NE(csv.out.find("TOTAL,,,EUR,,,,,,,,,,,1200.00,\r\n"), std::string::npos) << csv.out;
+  EXPECT_NE(csv.out.find(",preview,Beta,\r\n"), std::string::npos) << csv.out;
+  EXPECT_NE(csv.out.find("TOTAL,,,EUR,,,,,,,,,,,1200.00,,,\r\n"), std::string::npos) << csv.out;
 
+  // A close as of an instant that has not come yet is refused (it would close a period before it
+  // ends); the clock is the machine's, so the instant is far ahead.
+  auto ahead = cli({"period", "close", "2099-12", "--as-of", "2100-01-02T00:00:00Z"});
+  EXPECT_EQ(ahead.exit_code, 1);
+  EXPECT_NE(ahead.err.find("as of 2100-01-02T00:00:00Z is later than now"), std::string::npos) << ahead.err;
   // A period that has not ended cannot close; one that has, closes once and then verifies.
   auto early = cli({"period", "close", "2026-10", "--as-of", "2026-10-15T00:00:00Z"});
   EXPECT_EQ(early.exit_code, 1);
@@ -418,9 +423,28 @@ TEST(Cli, StatementsCloseAdjustAndWhatIf) {
       << differs.out;
 
   // Periods close in order once one is closed.
-  auto skip = cli({"period", "close", "2026-11", "--as-of", "2026-12-05T00:00:00Z"});
+  auto skip = cli({"period", "close", "2026-11", "--as-of", "2026-12-01T00:00:00Z"});
   EXPECT_EQ(skip.exit_code, 1);
   EXPECT_NE(skip.err.find("close 2026-10 first"), std::string::npos) << skip.err;
+
+  // The ledger verifies: September's input changed since its close (late data), not a break.
+  auto verified = cli({"ledger", "verify"});
+  EXPECT_EQ(verified.exit_code, 0) << verified.out << verified.err;
+  EXPECT_NE(verified.out.find("verified 1 statement(s) of 1 contract(s) and 0 audit entries"), std::string::npos) << verified.out;
+  EXPECT_NE(verified.out.find("inputs changed since the close (not a break): statement acme-desk v1 2026-09"), std::string::npos)
+      << verified.out;
+  // September's bundle checks with nothing but the file: no config, no database, no rules.
+  auto bundle = cli({"ledger", "bundle", "acme-desk", "1", "2026-09"});
+  ASSERT_EQ(bundle.exit_code, 0) << bundle.err;
+  const auto file = dir.write("elsewhere/statement.json", bundle.out);
+  auto offline = run({kBinary, "ledger", "verify", "--bundle", file.string(), "--config", (dir.path() / "nothing.yaml").string()});
+  EXPECT_EQ(offline.exit_code, 0) << offline.out << offline.err;
+  EXPECT_NE(offline.out.find("bundle verified: acme-desk v1 2026-09 of acme, total 1200.00 EUR"), std::string::npos) << offline.out;
+  std::string changed = bundle.out;
+  changed.replace(changed.find("1200.00"), 7, "1290.00");
+  auto forged = run({kBinary, "ledger", "verify", "--bundle", dir.write("elsewhere/forged.json", changed).string()});
+  EXPECT_EQ(forged.exit_code, 1);
+  EXPECT_NE(forged.out.find("bundle NOT verified"), std::string::npos) << forged.out;
 
   // What-if: October with the KPI at 50 % loses the bonus and takes the credit.
   auto wi = cli({"what-if", "--partner", "acme", "--period", "2026-10", "--set", "p1=50%", "--as-of", "2026-11-02T00:00:00Z"});

@@ -24,6 +24,12 @@ def main(csv_path, json_path):
         for key in ("partner", "contract", "currency", "status", "total", "base", "bonus", "credits"):
             if row[key] != str(st[key]):
                 problems.append(f"{st['partner']}: {key} is {row[key]!r} in CSV, {st[key]!r} in JSON")
+        # Text a spreadsheet would run as a formula carries a leading apostrophe in the CSV.
+        for key in ("partner_name", "contract_description"):
+            text = st[key]
+            expected = "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+            if row[key] != expected:
+                problems.append(f"{st['partner']}: {key} is {row[key]!r} in CSV, {expected!r} expected from the JSON")
     sums = {}
     for row in statements:
         if row["status"] != "preview":

@@ -21,7 +21,9 @@
 
 namespace pactwatch::compensation {
 
-inline constexpr std::string_view kEngineVersion = "1";
+// Statements closed by another engine version are compared by their amounts, not their bytes
+// (version 2 added the steps of every derivation and the digests of every input read).
+inline constexpr std::string_view kEngineVersion = "2";
 
 // A KPI's or obligation's result, as compensation needs it.
 struct RuleResult {
@@ -65,6 +67,10 @@ struct Adjustment {
   int version = 0;
   core::Money amount;
   std::string explanation;
+  // How the amount came about, for its derivation: now_own − closed_own − prior.
+  std::optional<core::Money> now_own;
+  std::optional<core::Money> closed_own;
+  std::optional<core::Money> prior;  // adjustments for that period already made in closed statements since
 };
 
 struct Line {
@@ -74,6 +80,15 @@ struct Line {
   core::Money amount;
   nlohmann::json derivation;  // the numbers and the formula
   std::optional<std::string> kpi;  // credits and earn-backs: the KPI concerned
+};
+
+// Another period's input a statement read (for an adjustment, an earn-back or the statuses in
+// between): its digest, recorded in the document so a re-derivation can tell inputs that changed
+// since the close from a statement that was altered.
+struct InputRead {
+  std::string period;  // the period read (for role calendar: the calendar's name)
+  std::string role;    // adjustment, earn_back, status, calendar
+  std::string digest;  // the evaluation's input digest of that period (the calendar's digest)
 };
 
 struct StatementInput {
@@ -88,6 +103,7 @@ struct StatementInput {
   std::string carry_in_from;            // that period
   std::vector<PriorCredit> earn_back;
   std::vector<Adjustment> adjustments;
+  std::vector<InputRead> inputs_read;  // besides the period's own (results.input_digest)
 };
 
 struct Statement {

@@ -14,6 +14,8 @@ namespace pactwatch::ledger {
 
 struct ReportRow {
   std::string partner, contract, currency, status;
+  std::string partner_name;          // the partner's display name
+  std::string contract_description;  // the contract's `description`
   int version = 0;
   std::vector<core::Money> amounts;  // one per column of report_columns()
   core::Money total;
@@ -38,7 +40,8 @@ struct Report {
 [[nodiscard]] nlohmann::json report_json(const Report& r);
 
 // RFC 4180 CSV: a header, a row per statement, a TOTAL row per currency; CRLF line ends; text
-// cells neutralised against formula injection (see compensation::csv_cell).
+// cells neutralised against formula injection (see compensation::csv_cell). The partner's name
+// and the contract's description come last, so the columns before them keep their places.
 [[nodiscard]] std::string report_csv(const Report& r);
 
 }  // namespace pactwatch::ledger

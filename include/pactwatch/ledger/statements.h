@@ -7,6 +7,7 @@
 #include <expected>
 #include <map>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,27 @@ struct StatementView {
   engine::PeriodWindow period;
   std::string status;  // open, closed, preview, what_if
   nlohmann::json document;
+  std::string partner_name;  // the partner's display name (partners.yaml)
+};
+
+// A closed statement whose stored parts disagree with each other (its document and its hash, an
+// amount column and the document, a link of its contract's chain): the ledger reads no money from
+// it and says what is wrong; `pactwatch ledger verify` reports every such break.
+class LedgerDamaged : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// What re-deriving a closed statement from its stored inputs gave.
+struct Rederived {
+  enum class Kind {
+    same,            // the same document (or, closed by another engine version, the same amounts)
+    inputs_changed,  // an input it read changed since the close (late data): not a break
+    differs,         // its inputs are unchanged, yet it re-derives differently: a break
+    not_rederived,   // cannot be re-derived (contract version no longer in the rules, or changed)
+  } kind = Kind::same;
+  std::string detail;
+  nlohmann::json document;  // the re-derived document (same, inputs_changed, differs)
 };
 
 // What `period close` did for one contract version.
@@ -56,6 +78,10 @@ class Statements {
                                                                             core::Instant as_of, core::Instant now,
                                                                             const std::string& by);
 
+  // Re-derives a closed statement from its stored inputs, as of its own instant, and compares it
+  // with what was stored. Throws LedgerDamaged when a closed statement it depends on is damaged.
+  [[nodiscard]] Rederived rederive(const store::StatementRecord& closed);
+
  private:
   struct Computed {
     compensation::Statement statement;
@@ -76,6 +102,14 @@ class Statements {
   Computed compute(const rules::ContractVersion& c, const engine::PeriodWindow& w, core::Instant as_of,
                    const std::string& status, History history, const std::map<std::string, std::string>* what_if);
   const std::vector<store::Item>& deals_of(const std::string& partner);
+  // The closed statements of a contract, each checked against its own parts and its chain
+  // (LedgerDamaged otherwise); cached for the call.
+  const std::vector<store::StatementRecord>& closed_of(const std::string& contract);
+  // One closed statement, checked with its contract's chain.
+  std::optional<store::StatementRecord> closed_one(const std::string& contract, int version, const std::string& label);
+  // The period after the last closed one of a contract that must close next (periods in which no
+  // enforced version with compensation is in effect are passed over); nothing when none is closed.
+  std::optional<engine::PeriodWindow> next_to_close(const rules::ContractVersion& c);
 
   const rules::RuleSet& rules_;
   store::Store& store_;

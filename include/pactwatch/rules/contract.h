@@ -87,6 +87,7 @@ struct ContractVersion {
   std::string contract;  // id shared by all versions
   int version = 0;
   std::string partner;
+  std::string description;  // what the contract is about, for people (reports, the portal)
   calendar::LocalDate effective_from{};
   std::optional<calendar::LocalDate> effective_until;  // inclusive; open-ended when empty
   std::vector<Approval> approvals;

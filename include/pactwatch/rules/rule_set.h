@@ -20,6 +20,10 @@ struct RuleSet {
   std::vector<PartnerDef> partners;
   // calendars/NAME.yaml by NAME, plus the built-in "24x7".
   std::map<std::string, calendar::Calendar> calendars;
+  // A SHA-256 of what each calendar says (hours, holidays with iCalendar imports expanded,
+  // overrides, breaks, zone): a closed statement records its calendar's, so a re-derivation can
+  // tell a calendar changed since the close from a statement that was altered.
+  std::map<std::string, std::string> calendar_digests;
   // contracts/*.yaml, sorted by contract id then version.
   std::vector<ContractVersion> contracts;
 

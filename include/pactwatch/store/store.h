@@ -146,7 +146,29 @@ struct StatementRecord {
   core::Instant closed_at{};
   std::string closed_by;
   std::string document;  // the statement JSON
+  // What the contract version was at the close: its canonical form (rules::canonical_contract)
+  // and its approvals as a JSON array. Empty for statements closed before schema version 9.
+  std::string contract_canonical{};
+  std::string approvals{};
+  // The chain (set by close_statements, read back with the row): the statement's place in its
+  // contract's chain (1, 2, ...), the SHA-256 of `document`, the chain hash of the statement
+  // before it (kGenesisSha256 for the first) and its own (statement_chain_sha256).
+  std::int64_t chain_seq = 0;
+  std::string document_sha256{};
+  std::string previous_sha256{};
+  std::string chain_sha256{};
 };
+
+// The `previous` of the first link of a chain.
+inline constexpr std::string_view kGenesisSha256 = "0000000000000000000000000000000000000000000000000000000000000000";
+
+// A closed statement's chain hash: the SHA-256 of the canonical JSON (keys sorted, no spaces,
+// UTF-8) of its chain fields, every value a string (docs/compensation.md, "The chain"):
+// approvals_sha256, closed_at, closed_by, contract, contract_canonical_sha256, document_sha256,
+// period, previous_sha256, seq, version. Pure: the offline bundle check uses it too.
+[[nodiscard]] std::string statement_chain_sha256(const StatementRecord& r);
+// The canonical JSON text that hash is taken over.
+[[nodiscard]] std::string statement_chain_text(const StatementRecord& r);
 
 // Closing a period that is already closed.
 class AlreadyClosed : public StoreError {
@@ -212,7 +234,15 @@ struct AuditEntry {
   std::string action;  // "POST /v1/periods/2026-10/close", "token.create"
   std::string target;
   std::string outcome;  // "200", "409 already closed", ...
+  // The chain, set by append_audit: the hash of the entry before (kGenesisSha256 for the first)
+  // and this entry's own (audit_chain_sha256).
+  std::string previous_sha256{};
+  std::string sha256{};
 };
+
+// An audit entry's chain hash: the SHA-256 of the canonical JSON of action, actor, at,
+// outcome, previous_sha256, role, seq and target, every value a string.
+[[nodiscard]] std::string audit_chain_sha256(const AuditEntry& e);
 
 // A lease on a piece of work shared by several instances (see Store::claim_lease).
 struct LeaseRecord {
@@ -381,12 +411,16 @@ class Store {
   [[nodiscard]] std::optional<std::string> evaluation_document(const std::string& contract, int version,
                                                                const std::string& period);
   // Stores closed statements in one durable transaction: all of them or none. Throws
-  // AlreadyClosed, storing nothing, when any of them is closed already.
+  // AlreadyClosed, storing nothing, when any of them is closed already. Each is chained after the
+  // last closed statement of its contract (in the order given); the chain fields of the records
+  // passed in are ignored and computed here.
   void close_statements(std::span<const StatementRecord> statements);
   [[nodiscard]] std::optional<StatementRecord> closed_statement(const std::string& contract, int version,
                                                                 const std::string& period);
   // Every closed statement of a contract (all versions), in period order.
   [[nodiscard]] std::vector<StatementRecord> closed_statements(const std::string& contract);
+  // Every closed statement, by contract and place in its chain (for `ledger verify`).
+  [[nodiscard]] std::vector<StatementRecord> all_closed_statements();
   // The outbox. Events are written by save_evaluation(s) and close_statements in their own
   // transactions; these read them and track deliveries.
   [[nodiscard]] std::vector<OutboxEvent> outbox_events(std::size_t limit = 1000);
@@ -439,7 +473,10 @@ class Store {
   [[nodiscard]] std::vector<ApiToken> tokens();
   // Revokes a live token; false when there is no such token or it was revoked already.
   bool revoke_token(const std::string& id, core::Instant now);
+  // Appends an entry, chained after the last one (its seq and hashes are set here).
   void append_audit(const AuditEntry& entry);
+  // Entries after `after_seq`, oldest first (for `ledger verify`).
+  [[nodiscard]] std::vector<AuditEntry> audit_entries_after(std::int64_t after_seq, std::size_t limit);
   // The newest `limit` entries (older than entry `before` when given), newest first.
   [[nodiscard]] std::vector<AuditEntry> audit_log(std::size_t limit = 100, std::optional<std::int64_t> before = std::nullopt);
 

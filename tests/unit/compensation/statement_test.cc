@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <random>
+#include <set>
 
 #include "pactwatch/calendar/calendar_file.h"
 
@@ -98,6 +99,38 @@ store::Item deal(const std::string& id, const char* amount_minor_text, const cha
   if (refunded) p["refunded_at"] = refunded;
   d.payload = p.dump();
   return d;
+}
+
+// The test's own replay of a line's derivation steps, written from docs/compensation.md
+// ("Derivations"), not from the engine: each step redone from its operands (amounts written out,
+// or the results of earlier steps as redone here); the last result must be the line's amount.
+std::string replay(const json& line, core::Currency cur) {
+  const auto& d = line.at("derivation");
+  if (!d.contains("steps") || d["steps"].empty()) return "no steps";
+  std::vector<core::Money> redone;
+  auto operand = [&](const json& v) {
+    if (v.is_number_integer()) return redone.at(static_cast<std::size_t>(v.get<int>() - 1));
+    return *core::Money::parse(v.get<std::string>(), cur);
+  };
+  for (const auto& s : d["steps"]) {
+    const auto op = s["op"].get<std::string>();
+    core::Money r = core::Money::zero(cur);
+    if (op == "given") r = operand(s["value"]);
+    else if (op == "multiply") r = operand(s["of"]).multiply(*core::Ratio::parse(s["by"].get<std::string>()), *core::parse_rounding(s["rounding"].get<std::string>()));
+    else if (op == "sum") for (const auto& v : s["of"]) r += operand(v);
+    else if (op == "subtract") r = operand(s["of"]) - operand(s["minus"]);
+    else if (op == "negate") r = -operand(s["of"]);
+    else if (op == "allocate") {
+      std::vector<std::int64_t> w;
+      for (const auto& x : s["weights"]) w.push_back(operand(x).minor_units());
+      r = operand(s["total"]).allocate(w).at(s["index"].get<std::size_t>());
+    } else return "unknown op " + op;
+    if (r.to_decimal() != s["result"]) return "step " + s["step"].dump() + " redoes to " + r.to_decimal() + ", says " + s["result"].dump();
+    if (s["step"] != static_cast<int>(redone.size()) + 1) return "steps out of order";
+    redone.push_back(r);
+  }
+  if (redone.back().to_decimal() != line["amount"]) return "the steps end at " + redone.back().to_decimal() + ", the line says " + line["amount"].dump();
+  return "";
 }
 
 TEST(Statement, BaseFeeProratedByDaysInEffect) {
@@ -306,7 +339,99 @@ TEST(Statement, SchemeErrorsNameTheProblemAndPlace) {
                 .find("highest bound down"),
             std::string::npos);
   EXPECT_NE(bad("  bonuss: {}\n").find("did you mean 'bonus'"), std::string::npos);
+  // Every tier list in the order its tiers are reached: the issue's bonus, and each other list.
+  EXPECT_EQ(bad("  bonus: {tiers: [{at: \">= 100%\", pays: \"3000.00\"}, {at: \">= 90%\", pays: \"1500.00\"}]}\n"),
+            "c.yaml:18:58: compensation: bonus: tier 2 (at \">= 90%\") is out of order after tier 1 (at \">= 100%\"): tiers must be "
+            "written in ascending order of 'at', each reached only past the one before (the highest tier reached pays)");
+  EXPECT_NE(bad("  bonus: {on: csat, mode: marginal, tiers: [{from: 95%, per_point: \"1.00\"}, {from: 95%, per_point: \"2.00\"}]}\n")
+                .find("tier 2 (from 95%) is out of order after tier 1 (from 95%)"),
+            std::string::npos);
+  EXPECT_NE(bad("  base: {deal_share: {tiers: [{from: \"0.00\", rate: 1%}, {from: \"0.00\", rate: 2%}]}}\n").find("tier 2 (from 0.00)"),
+            std::string::npos);
+  EXPECT_EQ(bad("  bonus: {tiers: [{at: \">= 90%\", pays: \"1.00\"}, {at: \"> 90%\", pays: \"2.00\"}]}\n").find("out of order"),
+            std::string::npos);
   EXPECT_NE(bad("  cap: \"10.00\"\n  floor: \"20.00\"\n").find("below the floor"), std::string::npos);
+}
+
+// Every line kind shows the steps that produced its amount, and redoing them gives the amount.
+TEST(Statement, EveryLineShowsTheStepsThatProduceItsAmount) {
+  std::vector<Statement> all;
+  // Prorated base, a bonus tier, capped credits, a credit band, a gate, a reciprocity credit,
+  // an earn-back, an adjustment for a closed period, a carry-in and a cap.
+  auto rich = contract(
+      "  base: {fixed: \"10000.00\"}\n  bonus:\n    tiers:\n      - {at: \">= 5%\", pays: \"1000.00\"}\n"
+      "  service_credits:\n    at_risk: 10%\n    allocations: {p1: 50%, sl: 40%, csat: 30%}\n    earn_back_after: 1\n"
+      "  credit_bands:\n    kpi: fcr\n    bands: [{below: 99%, credit: 5%}, {below: 90%, credit: 15%}]\n"
+      "  gates: [{severity: critical, voids: bonus}]\n  reciprocity: [{obligation: ack, pays: \"250.00\"}]\n"
+      "  cap: \"5000.00\"\n",
+      "EUR", "{from: 2026-10-10}");
+  StatementInput in;
+  in.contract = &rich;
+  in.calendar = &paris();
+  in.period = *engine::period_by_label(rich, paris(), "2026-10");
+  in.as_of = T("2026-11-02T00:00:00Z");
+  in.results = results({{"p1", "breached"}, {"sl", "breached"}, {"csat", "breached"}, {"ack", "breached"}},
+                       {{"fcr", core::Ratio{87, 100}}});
+  in.results.standards[0].violations = 2;
+  const auto eur = *core::Currency::from_code("EUR");
+  in.earn_back.push_back({"2026-09", "fcr", core::Money(12345, eur), true});
+  in.adjustments.push_back({"2026-09", 1, core::Money(-4000, eur), "late data", core::Money(880000, eur), core::Money(880000 + 3000, eur),
+                            core::Money(1000, eur)});
+  in.carry_in = core::Money(7000, eur);
+  in.carry_in_from = "2026-09";
+  all.push_back(compute_statement(in));
+  // A floor and a carry-forward below the minimum payout.
+  auto floored = contract("  base: {fixed: \"1000.00\"}\n  service_credits:\n    at_risk: \"5000.00\"\n    allocations: {p1: 100%}\n"
+                          "  floor: \"10.00\"\n  minimum_payout: \"100.00\"\n");
+  all.push_back(run(floored, results({{"p1", "breached"}})));
+  // Commission in volume tiers, a clawback, a marginal bonus.
+  auto sales = contract(
+      "  base:\n    deal_share:\n      tiers: [{from: \"0.00\", rate: 15%}, {from: \"5000.00\", rate: 18%}, {from: \"15000.00\", rate: 22%}]\n"
+      "  clawback: {within: 30d}\n  bonus:\n    on: csat\n    mode: marginal\n"
+      "    tiers: [{from: 90%, per_point: \"100.00\"}, {from: 95%, per_point: \"250.00\"}]\n");
+  std::vector<store::Item> deals{deal("d1", "1200000", "2026-10-05T10:00:00Z"), deal("d2", "800000", "2026-09-20T10:00:00Z", "2026-10-05T10:00:00Z"),
+                                 deal("d3", "999999", "2026-10-21T10:00:00Z")};
+  all.push_back(run(sales, results({}, {{"csat", core::Ratio{39, 40}}}), "2026-10", deals));
+  // JPY and BHD roundings.
+  all.push_back(run(contract("  base: {fixed: \"1000000\"}\n", "JPY", "{from: 2026-10-10}"), results()));
+  all.push_back(run(contract("  base: {fixed: \"1000.000\"}\n  service_credits: {at_risk: 7%, allocations: {p1: 33.3%}}\n", "BHD",
+                             "{from: 2026-10-10}"),
+                    results({{"p1", "breached"}})));
+
+  std::set<std::string> kinds;
+  for (const auto& st : all) {
+    for (const auto& l : st.document["lines"]) {
+      kinds.insert(l["kind"].get<std::string>());
+      EXPECT_EQ(replay(l, st.currency), "") << l.dump(2);
+    }
+  }
+  const std::set<std::string> every{"base", "commission", "bonus", "credit", "credit_band", "earn_back", "reciprocity", "gate",
+                                    "clawback", "cap", "floor", "adjustment", "carry_forward_in", "carry_forward"};
+  EXPECT_EQ(kinds, every);
+}
+
+// The capped credit of the issue: the derivation shows the cap and its largest-remainder split,
+// not only "18000.00 × 100%".
+TEST(Statement, ACappedCreditShowsTheCapAndTheSplit) {
+  auto c = contract("  base: {fixed: \"100000.00\"}\n  service_credits:\n    at_risk: \"18000.00\"\n"
+                    "    allocations: {p1: 100%, sl: 50%, csat: 20%}\n");
+  auto s = run(c, results({{"p1", "breached"}, {"sl", "breached"}, {"csat", "breached"}}));
+  // 18000 + 9000 + 3600 = 30600 > 18000: 18000 split 18000:9000:3600 is 10588.235…, 5294.117…,
+  // 2117.647…; the two cents left go to the largest remainders (.7 and .5 of a cent).
+  EXPECT_EQ(amounts(s, "credit"), (std::vector<std::string>{"-10588.23", "-5294.12", "-2117.65"}));
+  const auto& steps = s.lines[1].derivation["steps"];
+  ASSERT_EQ(steps.size(), 5u) << steps.dump(2);
+  EXPECT_EQ(steps[0]["op"], "given");
+  EXPECT_EQ(steps[0]["result"], "18000.00");
+  EXPECT_EQ(steps[1]["formula"], "18000.00 × 100%");
+  EXPECT_EQ(steps[2]["op"], "sum");
+  EXPECT_EQ(steps[2]["result"], "30600.00");
+  EXPECT_EQ(steps[3]["op"], "allocate");
+  EXPECT_EQ(steps[3]["total"], 1);  // the at-risk amount of step 1
+  EXPECT_EQ(steps[3]["weights"], (json{"18000.00", "9000.00", "3600.00"}));
+  EXPECT_EQ(steps[3]["result"], "10588.23");
+  EXPECT_EQ(steps[4]["result"], "-10588.23");
+  EXPECT_EQ(replay(s.document["lines"][1], s.currency), "");
 }
 
 TEST(Statement, CsvCellsAreQuotedAndFormulasNeutralised) {
@@ -346,6 +471,7 @@ TEST(StatementProperty, LinesSumToTheTotalAndCreditsRespectTheCap) {
       if (l["kind"] == "credit") credits += m;
     }
     ASSERT_EQ(sum.to_decimal(), s.document["total"].get<std::string>()) << scheme;
+    for (const auto& l : s.document["lines"]) ASSERT_EQ(replay(l, s.currency), "") << scheme << l.dump(2);
     const auto base_line = *core::Money::parse(s.document["lines"][0]["amount"].get<std::string>(), s.currency);
     // Credits are negative and never larger than the at-risk share of the base.
     const auto share = c.compensation->credits->at_risk_share;
