@@ -19,12 +19,17 @@ class Zendesk final : public Connector {
 
   std::string kind() const override { return "tickets"; }
   int default_requests_per_minute() const override { return 10; }  // the incremental export's limit
+  // Before the first after_cursor: {"start_time": EPOCH_S} (an after_cursor is never JSON).
+  std::string start_cursor(core::Instant since) const override {
+    return detail::cursor_text({{"start_time", std::chrono::floor<std::chrono::seconds>(since).time_since_epoch().count()}});
+  }
 
   HttpRequest request(const std::string& cursor, core::Instant since) const override {
     HttpRequest r;
     const std::string size = "&per_page=" + std::to_string(std::min(s_.page_size, 1000));
-    if (cursor.empty()) {
-      const auto secs = std::chrono::floor<std::chrono::seconds>(since).time_since_epoch().count();
+    if (cursor.empty() || cursor.front() == '{') {
+      const auto secs = detail::cint(detail::cursor_json(cursor), "start_time")
+                            .value_or(std::chrono::floor<std::chrono::seconds>(since).time_since_epoch().count());
       r.url = s_.url + "/api/v2/incremental/tickets/cursor.json?start_time=" + std::to_string(secs) + "&include=metric_sets" +
               size + "&exclude_deleted=true";
     } else {
