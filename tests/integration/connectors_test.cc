@@ -360,6 +360,32 @@ TEST_F(ConnectorTest, ZendeskStatusHistoryFromTicketEventsSurvivesTicketUpdates)
   EXPECT_EQ(repeat.written, 0);
 }
 
+// A page[after] cursor of the ratings that Zendesk no longer accepts restarts the window at its
+// start (the list's order is not promised): every rating is stored, none skipped.
+TEST_F(ConnectorTest, ZendeskRatingsRestartTheirWindowWhenACursorIsRefused) {
+  std::string first = fixture("zendesk/satisfaction-ratings-1.json");
+  first.replace(first.find("\"has_more\": false, \"after_cursor\": null"), 39, "\"has_more\": true, \"after_cursor\": \"xyz\"");
+  int asked = 0;
+  FakeApi api([&](const httplib::Request& req) {
+    ++asked;
+    if (req.has_param("page[after]")) return Reply{400, R"({"error":"InvalidPaginationParameter","description":"cursor expired"})", "application/json", {}, {}};
+    return json_reply(asked == 1 ? first : fixture("zendesk/satisfaction-ratings-1.json"));
+  });
+  auto s = source("zendesk", api.url(), "token");
+  auto streams = make_streams(s);
+  ASSERT_TRUE(streams);
+  auto& ratings = (*streams)[2];
+  ASSERT_EQ(ratings->stream(), "satisfaction_ratings");
+  auto r = sync_source(s, *ratings, *store_, partners_, clock_, options());
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(r.restarts, 1);
+  const auto log = api.log();
+  ASSERT_EQ(log.size(), 3u);
+  EXPECT_NE(log[2].find("start_time=1789862400"), std::string::npos) << log[2];  // the window's start again
+  EXPECT_TRUE(item("62"));
+  EXPECT_TRUE(item("63"));
+}
+
 TEST_F(ConnectorTest, RateLimitsAreHonouredWithOrWithoutRetryAfter) {
   FakeApi api(zendesk_pages());
   // A real Zendesk 429: lower-case header, plain-text body.

@@ -194,7 +194,8 @@ class Jira final : public Connector {
     auto j = json::parse(r.body, nullptr, false);
     if (!j.is_object() || !j.contains("accountId")) return Connector::describe_probe(r);
     return "authenticated as " + detail::text_of(j.value("displayName", json())) + " (time zone " +
-           detail::text_of(j.value("timeZone", json())) + "; JQL dates are read in it: set options.timezone to match)";
+           detail::text_of(j.value("timeZone", json())) +
+           "; JQL dates are read in it: each sync reads it here unless options.timezone is set)";
   }
 
  private:
