@@ -79,6 +79,12 @@ struct SyncArgs {
   std::string since;
 };
 
+struct CursorArgs {
+  std::string name;
+  std::string at;      // RFC 3339: where the next sync starts
+  std::string reason;  // recorded in the audit log
+};
+
 // Opens the store of the config (or `url_override`), migrating it when asked; prints the reason
 // and returns nothing on failure.
 std::unique_ptr<store::Store> open_store(const config::Config& config, const std::string& url_override, bool migrate);
@@ -91,6 +97,9 @@ int cmd_report_compensation(const config::Config& config, const StoreArgs& store
 int cmd_sources_list(const config::Config& config);
 int cmd_sources_test(const config::Config& config, const std::string& name);
 int cmd_sources_sync(const config::Config& config, const StoreArgs& store, const SyncArgs& args);
+int cmd_sources_cursor_show(const config::Config& config, const StoreArgs& store, const std::string& name);
+int cmd_sources_cursor_set(const config::Config& config, const StoreArgs& store, const CursorArgs& args);
+int cmd_sources_quarantine(const config::Config& config, const StoreArgs& store, const std::string& name);
 int cmd_outbox_list(const config::Config& config, const StoreArgs& store, const std::string& status);
 int cmd_outbox_retry(const config::Config& config, const StoreArgs& store, const std::string& id);
 int cmd_token_create(const config::Config& config, const StoreArgs& store, const TokenArgs& args);

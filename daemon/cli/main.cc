@@ -464,7 +464,7 @@ int main(int argc, char** argv) {
   // Connectors.
   cli::SyncArgs sync_args;
   std::string test_source;
-  auto* src = app.add_subcommand("sources", "The configured sources: list, test one, sync one (see docs/connectors.md)");
+  auto* src = app.add_subcommand("sources", "The configured sources: list, test, sync, cursors, quarantine (see docs/connectors.md)");
   src->require_subcommand(1);
   auto* src_list = src->add_subcommand("list", "The sources in the config");
   src_list->callback([&] {
@@ -480,11 +480,41 @@ int main(int argc, char** argv) {
   auto* src_sync = src->add_subcommand("sync", "Sync the source now, from its stored cursor");
   src_sync->add_option("NAME", sync_args.name, "The source's name under sources:")->required();
   src_sync->add_flag("--once", sync_args.once, "Fetch and store one page only");
-  src_sync->add_option("--since", sync_args.since, "Start at this instant instead of the stored cursor (RFC 3339)");
+  src_sync->add_option("--since", sync_args.since,
+                       "A backfill: re-read from this instant (RFC 3339); the stored cursor stays where it is");
   add_store_args(src_sync);
   src_sync->callback([&] {
     auto c = load(g);
     rc = c ? cli::cmd_sources_sync(*c, store_args, sync_args) : kExitFailure;
+  });
+  cli::CursorArgs cursor_args;
+  std::string cursor_source;
+  auto* src_cursor = src->add_subcommand("cursor", "Show a source's cursors, or move them on purpose (audited)");
+  src_cursor->require_subcommand(1);
+  auto* cursor_show = src_cursor->add_subcommand("show", "Where each stream of the source stands");
+  cursor_show->add_option("NAME", cursor_source, "The source's name under sources:")->required();
+  add_store_args(cursor_show);
+  cursor_show->callback([&] {
+    auto c = load(g);
+    rc = c ? cli::cmd_sources_cursor_show(*c, store_args, cursor_source) : kExitFailure;
+  });
+  auto* cursor_set = src_cursor->add_subcommand(
+      "set", "Make the next sync start at an instant (forward skips what lies between: the audit log records who, when and why)");
+  cursor_set->add_option("NAME", cursor_args.name, "The source's name under sources:")->required();
+  cursor_set->add_option("AT", cursor_args.at, "Where the next sync starts (RFC 3339)")->required();
+  cursor_set->add_option("--reason", cursor_args.reason, "Why (recorded in the audit log)")->required();
+  add_store_args(cursor_set);
+  cursor_set->callback([&] {
+    auto c = load(g);
+    rc = c ? cli::cmd_sources_cursor_set(*c, store_args, cursor_args) : kExitFailure;
+  });
+  std::string quarantine_source;
+  auto* src_quarantine = src->add_subcommand("quarantine", "Records set aside because they could not be mapped, with the reason");
+  src_quarantine->add_option("NAME", quarantine_source, "Only this source's");
+  add_store_args(src_quarantine);
+  src_quarantine->callback([&] {
+    auto c = load(g);
+    rc = c ? cli::cmd_sources_quarantine(*c, store_args, quarantine_source) : kExitFailure;
   });
   // Notifications.
   std::string outbox_status, outbox_id;

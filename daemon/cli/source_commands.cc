@@ -1,3 +1,6 @@
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
 #include <iostream>
 #include <map>
 
@@ -142,20 +145,139 @@ int cmd_sources_sync(const config::Config& config, const StoreArgs& st, const Sy
     const std::string label = connector->stream().empty() ? a.name : a.name + " (" + connector->stream() + ")";
     const auto r = sources::sync_source(*s, *connector, *db, rules->partners, clock, options);
     std::cout << label << ": " << r.pages << " page(s), " << r.records << " record(s), " << r.written << " written, "
-              << r.unattributed << " unattributed; " << r.requests << " request(s), " << r.retries << " retried, "
-              << r.rate_limited << " rate-limited\n";
+              << r.unchanged << " unchanged, " << r.unattributed << " unattributed, " << r.quarantined << " set aside; "
+              << r.requests << " request(s), " << r.retries << " retried, " << r.rate_limited << " rate-limited\n";
+    if (r.restarts > 0) {
+      std::cout << label << ": the vendor dropped the paging position " << r.restarts
+                << " time(s); restarted from the stored position\n";
+    }
+    if (!r.quarantined_ids.empty()) {
+      std::cout << label << ": set aside (they could not be mapped):";
+      for (const auto& id : r.quarantined_ids) std::cout << ' ' << id;
+      std::cout << " (see 'pactwatch sources quarantine " << a.name << "')\n";
+    }
     if (r.history_skipped > 0) std::cout << label << ": history for " << r.history_skipped << " item(s) not stored yet, skipped\n";
     if (!r.unattributed_ids.empty()) {
       std::cout << label << ": unattributed ids:";
       for (const auto& id : r.unattributed_ids) std::cout << ' ' << id;
       std::cout << " (add them to a partner's external_ids." << a.name << " in partners.yaml)\n";
     }
-    std::cout << label << ": cursor " << (r.cursor.empty() ? "(none)" : r.cursor) << '\n';
+    std::cout << label << ": cursor " << (r.cursor.empty() ? "(none)" : r.cursor)
+              << (options.since ? " (a backfill: the cursor stays where it was)" : "") << '\n';
     if (!r.ok) {
       std::cerr << "pactwatch: " << label << ": " << r.error << '\n';
       return 1;
     }
   }
+  return 0;
+}
+
+namespace {
+
+std::string cli_actor() {
+  const char* u = getenv("USER");
+  return std::string("cli ") + (u ? u : "unknown");
+}
+
+}  // namespace
+
+int cmd_sources_cursor_show(const config::Config& config, const StoreArgs& st, const std::string& name) {
+  const auto* s = find_source(config, name);
+  if (!s) return 1;
+  auto db = open_store(config, st.db_url, true);
+  if (!db) return 1;
+  std::vector<std::string> keys{name};
+  if (s->kind != "file") {
+    auto streams = sources::make_streams(*s);
+    if (!streams) {
+      std::cerr << "pactwatch: " << streams.error() << '\n';
+      return 1;
+    }
+    keys.clear();
+    for (const auto& c : *streams) keys.push_back(c->stream().empty() ? name : name + "#" + c->stream());
+  }
+  for (const auto& key : keys) std::cout << key << ": " << db->cursor(key).value_or("(none: the next sync starts at the configured since)") << '\n';
+  return 0;
+}
+
+// Moves every stream's cursor of a source to start at an instant, on purpose: the one way a
+// cursor moves other than by storing pages. Held under the source's lease (so a running poll
+// cannot overwrite it), logged, and written to the audit log in the cursor's own transaction.
+int cmd_sources_cursor_set(const config::Config& config, const StoreArgs& st, const CursorArgs& a) {
+  const auto* s = find_source(config, a.name);
+  if (!s) return 1;
+  if (s->kind == "file") {
+    std::cerr << "pactwatch: " << a.name << " is a drop directory: its cursor is the last file imported (move files instead)\n";
+    return 1;
+  }
+  auto at = core::parse_rfc3339(a.at);
+  if (!at) {
+    std::cerr << "pactwatch: " << a.at << ": " << at.error() << '\n';
+    return 2;
+  }
+  if (a.reason.find_first_not_of(" \t") == std::string::npos) {
+    std::cerr << "pactwatch: --reason must say why the cursor moves (it goes to the audit log)\n";
+    return 2;
+  }
+  auto streams = sources::make_streams(*s);
+  if (!streams) {
+    std::cerr << "pactwatch: " << streams.error() << '\n';
+    return 1;
+  }
+  auto db = open_store(config, st.db_url, true);
+  if (!db) return 1;
+  const core::SystemClock clock;
+  const auto now = clock.now();
+  const std::string lease = "source:" + a.name;
+  const std::string holder = cli_actor() + " pid " + std::to_string(getpid());
+  try {
+    const auto fence = db->claim_lease(lease, holder, now, std::chrono::seconds(60));
+    if (!fence) {
+      std::string by = "another instance";
+      for (const auto& l : db->leases()) {
+        if (l.name == lease) by = l.holder + " (until " + core::format_rfc3339(l.expires_at) + ")";
+      }
+      std::cerr << "pactwatch: " << a.name << " is being polled by " << by
+                << "; its cursor was not moved (try again once the poll is over)\n";
+      return 1;
+    }
+    const store::LeaseGuard guard{lease, holder, *fence};
+    for (const auto& c : *streams) {
+      const std::string key = c->stream().empty() ? a.name : a.name + "#" + c->stream();
+      const std::string before = db->cursor(key).value_or("(none)");
+      const std::string after = c->start_cursor(*at);
+      const std::string target = key + " to " + core::format_rfc3339(*at) + " (was " + before + "): " + a.reason;
+      db->move_cursor(key, after, now, {0, now, cli_actor(), "admin", "source.cursor.set", target, "ok"}, &guard);
+      spdlog::warn("source {}: cursor moved by {} to start at {} (was {}): {}", key, cli_actor(), core::format_rfc3339(*at), before,
+                   a.reason);
+      std::cout << key << ": the next sync starts at " << core::format_rfc3339(*at) << " (the cursor was " << before
+                << "); recorded in the audit log\n";
+    }
+    db->release_lease(lease, holder);
+  } catch (const store::StoreError& e) {
+    db->release_lease(lease, holder);
+    std::cerr << "pactwatch: " << e.what() << '\n';
+    return 1;
+  }
+  return 0;
+}
+
+int cmd_sources_quarantine(const config::Config& config, const StoreArgs& st, const std::string& name) {
+  if (!name.empty() && !find_source(config, name)) return 1;
+  auto db = open_store(config, st.db_url, true);
+  if (!db) return 1;
+  const auto held = db->quarantined(name.empty() ? std::nullopt : std::optional(name), 100000);
+  if (held.empty()) {
+    std::cout << "nothing set aside" << (name.empty() ? "" : " for " + name) << '\n';
+    return 0;
+  }
+  for (const auto& q : held) {
+    std::cout << q.source << "  " << q.kind << "  " << q.external_id << "  read " << q.seen << " time(s), first "
+              << core::format_rfc3339(q.first_seen) << ", last " << core::format_rfc3339(q.last_seen) << ": " << q.reason << '\n'
+              << "    " << (q.record.size() > 400 ? q.record.substr(0, 400) + "..." : q.record) << '\n';
+  }
+  std::cout << held.size() << " record(s) set aside. A record leaves when it maps: after the vendor corrects it (its next "
+               "change is read as usual), or after fixing the cause, re-read with 'pactwatch sources sync NAME --since T'.\n";
   return 0;
 }
 

@@ -66,7 +66,9 @@ SyncResult sync_drop_directory(const config::SourceConfig& src, store::Store& st
     ++r.pages;
     r.records += static_cast<std::int64_t>(parsed.items.size());
     r.written += counts.written;
+    r.unchanged += counts.unchanged;
     r.unattributed += parsed.unattributed;
+    r.unattributed_new += parsed.unattributed;
     r.cursor = name.string();
   }
   metrics().record(src.name, r, clock.now());

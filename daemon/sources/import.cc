@@ -99,10 +99,16 @@ std::expected<store::Item, std::string> to_item(json rec, const ImportOptions& o
       return std::unexpected("tags: expected a list of strings");
     }
   }
+  auto scalar = [](const json& v) { return v.is_string() || v.is_number_integer(); };
   for (const char* key : {"id", "source", "partner", "account"}) {
-    if (rec.contains(key) && !(rec[key].is_string() || rec[key].is_number_integer())) {
-      return std::unexpected(std::string(key) + ": expected a string or an integer");
+    if (!rec.contains(key) || scalar(rec[key])) continue;
+    // An account may be a list (a record that belongs to several accounts: Jira's Organizations).
+    if (std::string_view(key) == "account" && rec[key].is_array() && !rec[key].empty() &&
+        std::all_of(rec[key].begin(), rec[key].end(), scalar)) {
+      continue;
     }
+    return std::unexpected(std::string(key) + (std::string_view(key) == "account" ? ": expected a string, an integer or a list of them"
+                                                                                   : ": expected a string or an integer"));
   }
   store::Item item;
   item.kind = opt.kind;
@@ -118,8 +124,13 @@ std::expected<store::Item, std::string> to_item(json rec, const ImportOptions& o
     if (!attribution.partner_ids.contains(p)) return std::unexpected("partner '" + p + "' is not in partners.yaml");
     item.partner_id = p;
   } else if (rec.contains("account")) {
-    if (auto it = attribution.by_source_id.find({item.source, scalar_text(rec["account"])}); it != attribution.by_source_id.end()) {
-      item.partner_id = it->second;
+    // A list of accounts attributes by the first one, in the record's order, that a partner claims.
+    const json accounts = rec["account"].is_array() ? rec["account"] : json::array({rec["account"]});
+    for (const auto& a : accounts) {
+      if (auto it = attribution.by_source_id.find({item.source, scalar_text(a)}); it != attribution.by_source_id.end()) {
+        item.partner_id = it->second;
+        break;
+      }
     }
   }
   if (!item.partner_id && rec.contains("tags") && rec["tags"].is_array()) {

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "pactwatch/sources/import.h"
+#include "pactwatch/store/store.h"
 
 namespace pactwatch::sources {
 
@@ -62,9 +63,12 @@ void SourceMetrics::record(const std::string& source, const SyncResult& r, core:
   std::lock_guard lock(mutex_);
   auto& c = by_source_[source];
   c.requests += r.requests;
-  c.records += r.records;
+  c.records += r.records - r.unchanged;  // new or changed only: a re-read of what is stored is not news
+  c.rereads += r.unchanged;
   c.written += r.written;
-  c.unattributed += r.unattributed;
+  c.unattributed += r.unattributed_new;
+  c.quarantined += r.quarantined;
+  c.restarts += r.restarts;
   c.retries += r.retries;
   ++c.syncs;
   if (!r.ok) ++c.failed_syncs;
@@ -84,9 +88,18 @@ std::string SourceMetrics::prometheus() const {
     for (const auto& [s, c] : by_source_) o << name << "{source=\"" << s << "\"} " << get(c) << '\n';
   };
   family("pactwatch_source_requests_total", "HTTP requests made to the source.", "counter", [](const Counters& c) { return c.requests; });
-  family("pactwatch_source_records_total", "Records received from the source.", "counter", [](const Counters& c) { return c.records; });
+  family("pactwatch_source_records_total", "Records received that were new or changed (items and quarantined records).", "counter",
+         [](const Counters& c) { return c.records; });
+  family("pactwatch_source_rereads_total", "Records received again exactly as stored (the boundary record each poll re-reads, window overlaps).",
+         "counter", [](const Counters& c) { return c.rereads; });
   family("pactwatch_source_items_written_total", "Items inserted or changed in the store.", "counter", [](const Counters& c) { return c.written; });
-  family("pactwatch_source_unattributed_total", "Records attributed to no partner.", "counter", [](const Counters& c) { return c.unattributed; });
+  family("pactwatch_source_unattributed_total", "New or changed records attributed to no partner.", "counter",
+         [](const Counters& c) { return c.unattributed; });
+  family("pactwatch_source_quarantined_total", "Records set aside because they could not be mapped (pactwatch sources quarantine).",
+         "counter", [](const Counters& c) { return c.quarantined; });
+  family("pactwatch_source_cursor_restarts_total",
+         "Times the vendor dropped a paging position (an expired query locator or page token) and the sync restarted from the stored one.",
+         "counter", [](const Counters& c) { return c.restarts; });
   family("pactwatch_source_retries_total", "Requests retried after a rate limit, server error or timeout.", "counter", [](const Counters& c) { return c.retries; });
   family("pactwatch_source_syncs_total", "Syncs run.", "counter", [](const Counters& c) { return c.syncs; });
   family("pactwatch_source_failed_syncs_total", "Syncs that stopped on an error.", "counter", [](const Counters& c) { return c.failed_syncs; });
@@ -162,13 +175,65 @@ void attribute_by_ticket(store::Store& store, const std::string& source, std::ve
   }
 }
 
+// A failure that ends the sync: the kind it counts as in /metrics, and what to tell the operator.
+struct Failure {
+  std::string kind;
+  std::string message;
+  bool counted = false;  // already in /metrics (each failed attempt is counted as it happens)
+};
+
+// OAuth token endpoint answers that refuse the client for good (RFC 6749, section 5.2): wrong
+// credentials, a revoked refresh token, a grant the client may not use. Anything else the
+// endpoint says may pass (5xx, 429, a timeout) and is retried like any request.
+bool token_refusal(const HttpResponse& r) {
+  if (r.status != 400 && r.status != 401 && r.status != 403) return false;
+  auto j = nlohmann::json::parse(r.body, nullptr, false);
+  const std::string error = j.is_object() && j.contains("error") && j["error"].is_string() ? j["error"].get<std::string>() : "";
+  return error == "invalid_client" || error == "invalid_grant" || error == "unauthorized_client" ||
+         error == "unsupported_grant_type" || error == "invalid_scope" || error == "invalid_request" || r.status == 401;
+}
+
+// The records of a page the import shape refuses (an amount with more decimals than its
+// currency, an unknown field value) become quarantined records: set aside with the reason, so
+// they never block the records after them. A record without an id cannot be set aside: its page
+// fails (returned as the message).
+std::expected<std::vector<store::QuarantinedRecord>, std::string> quarantine_of(const Page& page, const ParsedImport& normalized,
+                                                                              const std::string& source, const std::string& kind) {
+  std::vector<store::QuarantinedRecord> out;
+  auto add = [&](const std::string& id, const std::string& reason, const nlohmann::json& record) {
+    store::QuarantinedRecord q;
+    q.source = source;
+    q.kind = kind;
+    q.external_id = id;
+    q.reason = reason;
+    q.record = record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    out.push_back(std::move(q));
+  };
+  for (const auto& rej : page.rejected) {
+    if (rej.id.empty()) return std::unexpected("a record without an id: " + rej.reason);
+    add(rej.id, rej.reason, rej.record);
+  }
+  for (const auto& bad : normalized.bad_lines) {
+    const auto n = static_cast<std::size_t>(bad.line);
+    const nlohmann::json* rec = n >= 1 && n <= page.records.size() ? &page.records[n - 1] : nullptr;
+    std::string id;
+    if (rec && rec->is_object() && rec->contains("id")) {
+      const auto& v = (*rec)["id"];
+      id = v.is_string() ? v.get<std::string>() : v.is_number_integer() ? std::to_string(v.get<std::int64_t>()) : "";
+    }
+    if (id.empty()) return std::unexpected(bad.to_string());
+    add(id, bad.message, *rec);
+  }
+  return out;
+}
+
 SyncResult sync_pages(const config::SourceConfig& src, Connector& connector, store::Store& store,
                       const std::vector<rules::PartnerDef>& partners, const core::Clock& clock, const SyncOptions& opts) {
   SyncResult r;
-  auto fail = [&](std::string kind, std::string message) {
+  auto fail = [&](const Failure& f) {
     r.ok = false;
-    r.error = std::move(message);
-    metrics().error(src.name, kind);
+    r.error = f.message;
+    if (!f.counted) metrics().error(src.name, f.kind);
     return r;
   };
   const auto sleep = opts.sleep ? opts.sleep : [](milliseconds d) { std::this_thread::sleep_for(d); };
@@ -179,11 +244,11 @@ SyncResult sync_pages(const config::SourceConfig& src, Connector& connector, sto
       return config::read_secret(ref, what);
     };
     auto s = read(src.secret, "sources." + src.name + ".auth");
-    if (!s) return fail("config", s.error());
+    if (!s) return fail({"config", s.error()});
     secret = *s;
     if (!src.refresh_token.empty()) {
       auto t = read(src.refresh_token, "sources." + src.name + ".auth refresh token");
-      if (!t) return fail("config", t.error());
+      if (!t) return fail({"config", t.error()});
       refresh = *t;
     }
   }
@@ -213,101 +278,150 @@ SyncResult sync_pages(const config::SourceConfig& src, Connector& connector, sto
     return milliseconds(jitter(rng));
   };
 
-  bool refreshed = false;
-  auto get_token = [&]() -> std::expected<void, std::string> {
-    HttpRequest tr = connector.token_request(secret, refresh);
-    auto resp = send(tr);
-    if (!resp) return std::unexpected("token request to " + redact_url(tr.url) + ": " + resp.error().message);
-    if (resp->status < 200 || resp->status >= 300) {
-      return std::unexpected("token request to " + redact_url(tr.url) + " failed (HTTP " + std::to_string(resp->status) +
-                             "): " + snippet(resp->body));
+  // One request, retried politely: transport failures and timeouts, rate limits (429, or the
+  // vendor's own), 408 and 5xx wait (Retry-After, else exponential backoff with jitter) and go
+  // again, up to max_retries. Any other answer is returned to the caller to judge. The token
+  // request goes through here too, so a token endpoint that fails for a while is waited out
+  // like any other request.
+  enum class Purpose { data, token };
+  auto exchange = [&](const HttpRequest& req, Purpose purpose) -> std::expected<HttpResponse, Failure> {
+    const std::string where = redact_url(req.url);
+    for (int attempt = 0;; ++attempt) {
+      HttpRequest authed = req;
+      if (purpose == Purpose::data) apply_auth(authed, src, secret, connector);
+      auto got = send(authed);
+      std::string kind, message;
+      std::optional<milliseconds> told;
+      if (!got) {
+        kind = got.error().kind == TransportError::Kind::timeout ? "timeout"
+               : got.error().kind == TransportError::Kind::tls   ? "tls"
+                                                                 : "transport";
+        message = kind + " on " + where + ": " + got.error().message;
+        metrics().error(src.name, kind);
+        if (got.error().kind == TransportError::Kind::tls) return std::unexpected(Failure{kind, message + " (the cursor stays)", true});
+      } else if (purpose == Purpose::data ? connector.rate_limited(*got) : got->status == 429) {
+        ++r.rate_limited;
+        kind = "rate_limited";
+        message = "rate limited on " + where + " (HTTP " + std::to_string(got->status) + ")";
+        metrics().error(src.name, kind);
+        told = retry_after(*got, clock.now());
+      } else if (got->status >= 500 || got->status == 408) {
+        kind = "server";
+        message = "HTTP " + std::to_string(got->status) + " from " + where + ": " + snippet(got->body);
+        metrics().error(src.name, kind);
+        told = retry_after(*got, clock.now());
+      } else {
+        return std::move(*got);
+      }
+      if (attempt >= src.max_retries) {
+        return std::unexpected(Failure{kind, message + " after " + std::to_string(attempt + 1) + " attempt(s); the cursor stays", true});
+      }
+      const auto d = told.value_or(backoff(attempt));
+      sleep(d);
+      r.waited += d;
+      ++r.retries;
     }
-    return connector.accept_token(*resp);
+  };
+
+  // A new OAuth token. Only an explicit refusal is an authentication failure; an endpoint that
+  // stays down past the retries fails the sync like any unreachable server (the cursor stays).
+  auto get_token = [&]() -> std::expected<void, Failure> {
+    const HttpRequest tr = connector.token_request(secret, refresh);
+    const std::string where = redact_url(tr.url);
+    auto resp = exchange(tr, Purpose::token);
+    if (!resp) return std::unexpected(Failure{resp.error().kind, "token request: " + resp.error().message, true});
+    if (resp->status < 200 || resp->status >= 300) {
+      if (token_refusal(*resp)) {
+        return std::unexpected(Failure{"auth", "authentication failed: the token endpoint " + where + " refused the client (HTTP " +
+                                                   std::to_string(resp->status) + "): check sources." + src.name +
+                                                   ".auth; the server said: " + snippet(resp->body)});
+      }
+      return std::unexpected(Failure{"client", "token request to " + where + " failed (HTTP " + std::to_string(resp->status) +
+                                                   "): " + snippet(resp->body)});
+    }
+    if (auto ok = connector.accept_token(*resp); !ok) return std::unexpected(Failure{"auth", ok.error()});
+    return {};
   };
   if (connector.needs_token()) {
-    if (auto t = get_token(); !t) return fail("auth", t.error());
+    if (auto t = get_token(); !t) return fail(t.error());
+  }
+  if (const auto setup = connector.setup_request()) {
+    auto resp = exchange(*setup, Purpose::data);
+    if (!resp) return fail(resp.error());
+    if (resp->status == 401) {
+      return fail({"auth", "authentication failed on " + redact_url(setup->url) + " (HTTP 401): check sources." + src.name +
+                               ".auth; the server said: " + snippet(resp->body)});
+    }
+    if (auto ok = connector.accept_setup(*resp); !ok) return fail({"config", ok.error()});
   }
 
   const std::string cursor_key = connector.stream().empty() ? src.name : src.name + "#" + connector.stream();
+  const bool backfill = opts.since.has_value();
   const core::Instant now = clock.now();
   core::Instant since = now - std::chrono::hours(24 * 30);
   if (!src.since.empty()) {
     if (auto t = core::parse_rfc3339(src.since)) since = *t;
   }
   std::string cursor;
-  if (opts.since) {
+  if (backfill) {
     since = *opts.since;
+    r.cursor = store.cursor(cursor_key).value_or("");  // stays as it is
   } else {
     cursor = store.cursor(cursor_key).value_or("");
+    r.cursor = cursor;
   }
-  r.cursor = cursor;
   if (cursor.empty()) cursor = connector.start_cursor(since);  // stored only with the first page
   int stalled = 0;
+  std::optional<std::string> last_restart;
 
   for (int page_no = 0; page_no < opts.max_pages; ++page_no) {
     if (opts.stopping && opts.stopping()) {
       r.stopped = true;
       break;
     }
+    cursor = connector.begin(cursor, clock.now());
     HttpRequest req = connector.request(cursor, since);
     HttpResponse resp;
-    for (int attempt = 0;; ++attempt) {
-      HttpRequest authed = req;
-      apply_auth(authed, src, secret, connector);
-      auto got = send(authed);
-      const std::string where = redact_url(req.url);
-      if (!got) {
-        const char* kind = got.error().kind == TransportError::Kind::timeout ? "timeout"
-                           : got.error().kind == TransportError::Kind::tls   ? "tls"
-                                                                             : "transport";
-        metrics().error(src.name, kind);
-        if (attempt >= src.max_retries || got.error().kind == TransportError::Kind::tls) {
-          return fail(kind, std::string(kind) + " on " + where + ": " + got.error().message + " (after " +
-                                std::to_string(attempt + 1) + " attempt(s); the cursor stays)");
-        }
-        const auto d = backoff(attempt);
-        sleep(d);
-        r.waited += d;
-        ++r.retries;
-        continue;
-      }
+    bool refreshed = false;  // a new token for this request already
+    for (;;) {
+      auto got = exchange(req, Purpose::data);
+      if (!got) return fail(got.error());
       resp = std::move(*got);
-      if (connector.rate_limited(resp)) {
-        ++r.rate_limited;
-        metrics().error(src.name, "rate_limited");
-        if (attempt >= src.max_retries) {
-          return fail("rate_limited", "rate limited on " + where + " (HTTP " + std::to_string(resp.status) + ") after " +
-                                          std::to_string(attempt + 1) + " attempt(s); the cursor stays");
+      const std::string where = redact_url(req.url);
+      if (resp.status == 401 && connector.needs_token()) {
+        // The session expired (mid-sync, and as often as it likes): a new token, then the same
+        // request again. A fresh token refused at once is a real authentication failure.
+        if (refreshed) {
+          return fail({"auth", "authentication failed on " + where + " (HTTP 401) with a token just issued: check sources." +
+                                   src.name + ".auth; the server said: " + snippet(resp.body)});
         }
-        const auto d = retry_after(resp, clock.now()).value_or(backoff(attempt));
-        sleep(d);
-        r.waited += d;
-        ++r.retries;
+        refreshed = true;
+        if (auto t = get_token(); !t) return fail(t.error());
         continue;
       }
-      if (resp.status == 401 && connector.needs_token() && !refreshed) {
-        refreshed = true;  // the token expired mid-sync: one new token, then the same request again
-        if (auto t = get_token(); !t) return fail("auth", t.error());
-        continue;
-      }
-      if (resp.status >= 500) {
-        metrics().error(src.name, "server");
-        if (attempt >= src.max_retries) {
-          return fail("server", "HTTP " + std::to_string(resp.status) + " from " + where + " after " +
-                                    std::to_string(attempt + 1) + " attempt(s): " + snippet(resp.body));
+      if (auto restart = connector.restart_after(resp, cursor)) {
+        // The vendor dropped the paging position: start again from the stored position. Twice
+        // from the same position means no progress is possible: stop rather than loop.
+        if (last_restart && *last_restart == *restart) {
+          return fail({"client", "HTTP " + std::to_string(resp.status) + " from " + where +
+                                     ": the paging position was dropped again before any progress from " + *restart +
+                                     "; the cursor stays: " + snippet(resp.body)});
         }
-        const auto d = retry_after(resp, clock.now()).value_or(backoff(attempt));
-        sleep(d);
-        r.waited += d;
-        ++r.retries;
+        spdlog::warn("source {}: the paging position was dropped ({}: {}); restarting from the stored position {}", cursor_key,
+                     resp.status, snippet(resp.body), *restart);
+        ++r.restarts;
+        last_restart = *restart;
+        cursor = connector.begin(*restart, clock.now());
+        req = connector.request(cursor, since);
+        refreshed = false;
         continue;
       }
       if (resp.status == 401 || resp.status == 403) {
-        return fail("auth", "authentication failed on " + where + " (HTTP " + std::to_string(resp.status) +
-                                "): check sources." + src.name + ".auth; the server said: " + snippet(resp.body));
+        return fail({"auth", "authentication failed on " + where + " (HTTP " + std::to_string(resp.status) + "): check sources." +
+                                 src.name + ".auth; the server said: " + snippet(resp.body)});
       }
       if (resp.status < 200 || resp.status >= 300) {
-        return fail("client", "HTTP " + std::to_string(resp.status) + " from " + where + ": " + snippet(resp.body));
+        return fail({"client", "HTTP " + std::to_string(resp.status) + " from " + where + ": " + snippet(resp.body)});
       }
       break;
     }
@@ -318,10 +432,11 @@ SyncResult sync_pages(const config::SourceConfig& src, Connector& connector, sto
       page = std::unexpected(std::string("could not be read (") + e.what() + ")");
     }
     if (!page) {
-      return fail("malformed", "malformed page from " + redact_url(req.url) + ": " + page.error() +
-                                   "; nothing of it stored, the cursor stays");
+      return fail({"malformed", "malformed page from " + redact_url(req.url) + ": " + page.error() +
+                                    "; nothing of it stored, the cursor stays"});
     }
     std::vector<store::Item> items;
+    std::vector<store::QuarantinedRecord> set_aside;
     std::int64_t unattributed = 0;
     if (connector.history_only()) {
       items = merge_history(store, src.name, page->records, r.history_skipped);
@@ -331,39 +446,57 @@ SyncResult sync_pages(const config::SourceConfig& src, Connector& connector, sto
       io.kind = connector.kind();
       io.source = src.name;
       auto normalized = normalize_records(page->records, src.name + " page " + std::to_string(page_no + 1), io, partners);
-      if (!normalized.bad_lines.empty()) {
-        return fail("malformed", "malformed record from " + redact_url(req.url) + ": " + normalized.bad_lines.front().to_string() +
-                                     "; nothing of the page stored, the cursor stays");
+      auto q = quarantine_of(*page, normalized, src.name, connector.kind());
+      if (!q) {
+        return fail({"malformed", "malformed record from " + redact_url(req.url) + ": " + q.error() +
+                                      "; nothing of the page stored, the cursor stays"});
       }
+      set_aside = std::move(*q);
       items = std::move(normalized.items);
       unattributed = normalized.unattributed;
       if (connector.kind() == "tickets") keep_history(store, items);
     }
+    std::int64_t unattributed_new = unattributed;
     if (opts.collect_changes) {
+      unattributed_new = 0;
       for (const auto& item : items) {
         auto prev = store.find_item(item.source, item.kind, item.external_id);
         if (prev && (*prev == item || prev->updated_at > item.updated_at)) continue;  // nothing will change
+        if (!item.partner_id) ++unattributed_new;
         r.changed.push_back(item);
         if (prev) r.previous.push_back(std::move(*prev));
       }
     }
-    spdlog::debug("source {}: storing a page of {} record(s) with its cursor", cursor_key, items.size());
-    const auto counts = store.store_page(cursor_key, items, page->next_cursor, clock.now(), opts.lease);
+    for (const auto& q : set_aside) {
+      spdlog::warn("source {}: record {} set aside (quarantine): {}", cursor_key, q.external_id, q.reason);
+    }
+    spdlog::debug("source {}: storing a page of {} record(s){}{}", cursor_key, items.size(),
+                  set_aside.empty() ? "" : ", " + std::to_string(set_aside.size()) + " set aside",
+                  backfill ? " (a backfill: the cursor stays)" : " with its cursor");
+    const auto counts = store.store_source_page(
+        {cursor_key, items, set_aside, backfill ? std::nullopt : std::optional<std::string>(page->next_cursor)}, clock.now(), opts.lease);
     // A page that leads back to itself (a repeated page) is harmless once; a source that keeps
     // doing it would be followed forever.
     stalled = !page->done && page->next_cursor == cursor ? stalled + 1 : 0;
     if (stalled >= 3) {
-      return fail("malformed", "the source answered with the same page " + std::to_string(stalled) + " times in a row (" +
-                                   redact_url(req.url) + "); stopped, the cursor stays");
+      return fail({"malformed", "the source answered with the same page " + std::to_string(stalled) + " times in a row (" +
+                                    redact_url(req.url) + "); stopped, the cursor stays"});
     }
     cursor = page->next_cursor;
-    r.cursor = cursor;
+    if (!backfill) r.cursor = cursor;
     ++r.pages;
-    r.records += static_cast<std::int64_t>(items.size());
+    r.records += static_cast<std::int64_t>(items.size() + set_aside.size());
     r.written += counts.written;
+    r.unchanged += counts.unchanged + counts.requarantined;
+    r.quarantined += counts.quarantined;
+    r.released += counts.released;
     r.unattributed += unattributed;
+    r.unattributed_new += unattributed_new;
     for (const auto& i : items) {
       if (!i.partner_id && r.unattributed_ids.size() < 20) r.unattributed_ids.push_back(i.external_id);
+    }
+    for (const auto& q : set_aside) {
+      if (r.quarantined_ids.size() < 20) r.quarantined_ids.push_back(q.external_id);
     }
     if (page->done || opts.once) break;
   }

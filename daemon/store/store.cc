@@ -9,6 +9,9 @@
 #include <algorithm>
 #include <filesystem>
 #include <limits>
+#include <map>
+#include <set>
+#include <tuple>
 #include <unordered_map>
 
 #include "migrations.h"
@@ -1720,20 +1723,24 @@ bool Store::revoke_token(const std::string& id, core::Instant now) {
   });
 }
 
+void Store::append_audit_in(soci::session& sql, const AuditEntry& entry) {
+  lock_chain(sql, backend_, kAuditChainLockKey);
+  AuditEntry e = entry;
+  const auto [head_seq, head_hash] = audit_head(sql);
+  e.seq = head_seq + 1;
+  e.previous_sha256 = head_hash;
+  e.sha256 = audit_chain_sha256(e);
+  const long long at = core::to_unix_ms(e.at), seq = e.seq;
+  sql << "INSERT INTO audit_log (seq, at, actor, role, action, target, outcome, previous_sha256, sha256) "
+         "VALUES (:s, :a, :w, :r, :x, :t, :o, :p, :h)",
+      soci::use(seq, "s"), soci::use(at, "a"), soci::use(e.actor, "w"), soci::use(e.role, "r"), soci::use(e.action, "x"),
+      soci::use(e.target, "t"), soci::use(e.outcome, "o"), soci::use(e.previous_sha256, "p"), soci::use(e.sha256, "h");
+}
+
 void Store::append_audit(const AuditEntry& entry) {
   wrap("audit append", [&] {
     Transaction tx(*this, Durability::full);
-    lock_chain(tx.sql(), backend_, kAuditChainLockKey);
-    AuditEntry e = entry;
-    const auto [head_seq, head_hash] = audit_head(tx.sql());
-    e.seq = head_seq + 1;
-    e.previous_sha256 = head_hash;
-    e.sha256 = audit_chain_sha256(e);
-    const long long at = core::to_unix_ms(e.at), seq = e.seq;
-    tx.sql() << "INSERT INTO audit_log (seq, at, actor, role, action, target, outcome, previous_sha256, sha256) "
-                "VALUES (:s, :a, :w, :r, :x, :t, :o, :p, :h)",
-        soci::use(seq, "s"), soci::use(at, "a"), soci::use(e.actor, "w"), soci::use(e.role, "r"), soci::use(e.action, "x"),
-        soci::use(e.target, "t"), soci::use(e.outcome, "o"), soci::use(e.previous_sha256, "p"), soci::use(e.sha256, "h");
+    append_audit_in(tx.sql(), entry);
     tx.commit();
   });
 }
@@ -1884,6 +1891,97 @@ std::vector<QueryPlan> Store::explain_hot_queries() {
          soci::use(id, "i"));
     plan("evaluation queue (cluster)", std::string(kQueueColumns) + "WHERE shard IN (1, 2, 3) ORDER BY requested_at LIMIT 1000");
     return out;
+  });
+}
+
+// --- sources: pages with their quarantine, and deliberate cursor moves ------------------------
+// Kept apart from the item functions above: these only call upsert_items_in, set_cursor_in and
+// check_lease_in, whatever the items' identity.
+
+SourcePageCounts Store::store_source_page(const SourcePage& page, core::Instant now, const LeaseGuard* guard) {
+  return wrap("page store", [&] {
+    Transaction tx(*this, Durability::normal);
+    soci::session& sql = tx.sql();
+    if (guard) check_lease_in(sql, *guard, "the page was not stored");
+    SourcePageCounts out;
+    const auto counts = upsert_items_in(sql, page.items);
+    out.written = counts.written;
+    out.unchanged = counts.unchanged;
+    const long long at = core::to_unix_ms(now);
+    // The sources whose records this page concerns: usually one.
+    std::set<std::string> sources;
+    for (const auto& i : page.items) sources.insert(i.source);
+    for (const auto& q : page.quarantined) sources.insert(q.source);
+    // What is set aside already for them (usually nothing), to release records that now map and
+    // to tell a record set aside again from a new one.
+    std::map<std::tuple<std::string, std::string, std::string>, std::pair<std::string, std::string>> held;  // -> reason, record
+    for (const auto& source : sources) {
+      std::string kind, id, reason, record;
+      soci::statement st = (sql.prepare << "SELECT kind, external_id, reason, record FROM source_quarantine WHERE source = :s",
+                            soci::use(source, "s"), soci::into(kind), soci::into(id), soci::into(reason), soci::into(record));
+      st.execute();
+      while (st.fetch()) held[{source, kind, id}] = {reason, record};
+    }
+    if (!held.empty()) {
+      for (const auto& i : page.items) {
+        if (!held.contains({i.source, i.kind, i.external_id})) continue;
+        sql << "DELETE FROM source_quarantine WHERE source = :s AND kind = :k AND external_id = :e", soci::use(i.source, "s"),
+            soci::use(i.kind, "k"), soci::use(i.external_id, "e");
+        held.erase({i.source, i.kind, i.external_id});
+        ++out.released;
+      }
+    }
+    for (const auto& q : page.quarantined) {
+      const auto it = held.find({q.source, q.kind, q.external_id});
+      const bool same = it != held.end() && it->second.first == q.reason && it->second.second == q.record;
+      ++(same ? out.requarantined : out.quarantined);
+      sql << "INSERT INTO source_quarantine (source, kind, external_id, reason, record, first_seen, last_seen, seen) "
+             "VALUES (:s, :k, :e, :r, :d, :a, :a2, 1) "
+             "ON CONFLICT (source, kind, external_id) DO UPDATE SET reason = excluded.reason, record = excluded.record, "
+             "last_seen = excluded.last_seen, seen = source_quarantine.seen + 1",
+          soci::use(q.source, "s"), soci::use(q.kind, "k"), soci::use(q.external_id, "e"), soci::use(q.reason, "r"),
+          soci::use(q.record, "d"), soci::use(at, "a"), soci::use(at, "a2");
+      held[{q.source, q.kind, q.external_id}] = {q.reason, q.record};
+    }
+    if (page.cursor) set_cursor_in(sql, page.cursor_key, *page.cursor, now);
+    tx.commit();
+    return out;
+  });
+}
+
+std::vector<QuarantinedRecord> Store::quarantined(const std::optional<std::string>& source, std::size_t limit) {
+  return wrap("quarantine list", [&] {
+    Lease l(*pool_, setup_);
+    QuarantinedRecord q;
+    long long first = 0, last = 0, seen = 0;
+    const std::string only = source.value_or("");
+    const int all = source ? 0 : 1;
+    soci::statement st = (l.sql().prepare << "SELECT source, kind, external_id, reason, record, first_seen, last_seen, seen "
+                                             "FROM source_quarantine WHERE (source = :s OR :all = 1) "
+                                             "ORDER BY last_seen DESC, source, kind, external_id LIMIT " + std::to_string(limit),
+                          soci::use(only, "s"), soci::use(all, "all"), soci::into(q.source), soci::into(q.kind),
+                          soci::into(q.external_id), soci::into(q.reason), soci::into(q.record), soci::into(first),
+                          soci::into(last), soci::into(seen));
+    st.execute();
+    std::vector<QuarantinedRecord> out;
+    while (st.fetch()) {
+      q.first_seen = core::from_unix_ms(first);
+      q.last_seen = core::from_unix_ms(last);
+      q.seen = seen;
+      out.push_back(q);
+    }
+    return out;
+  });
+}
+
+void Store::move_cursor(const std::string& cursor_key, const std::string& cursor, core::Instant now, const AuditEntry& e,
+                        const LeaseGuard* guard) {
+  wrap("cursor move", [&] {
+    Transaction tx(*this, Durability::full);
+    if (guard) check_lease_in(tx.sql(), *guard, "the cursor was not moved");
+    set_cursor_in(tx.sql(), cursor_key, cursor, now);
+    append_audit_in(tx.sql(), e);  // chained like every audit entry (docs/compensation.md, "The chain")
+    tx.commit();
   });
 }
 

@@ -492,7 +492,7 @@ TEST(Cli, SourcesListTestAndSyncAgainstAFakeFreshdesk) {
   EXPECT_NE(probe.out.find("desk: authenticated as Ops Robot <ops@brand.example>"), std::string::npos) << probe.out;
   auto synced = run({kBinary, "sources", "sync", "desk", "-c", d.config.string()});
   EXPECT_EQ(synced.exit_code, 0) << synced.err;
-  EXPECT_NE(synced.out.find("desk: 1 page(s), 2 record(s), 2 written, 1 unattributed"), std::string::npos) << synced.out;
+  EXPECT_NE(synced.out.find("desk: 1 page(s), 2 record(s), 2 written, 0 unchanged, 1 unattributed, 0 set aside"), std::string::npos) << synced.out;
   EXPECT_NE(synced.out.find("unattributed ids: 8"), std::string::npos) << synced.out;
   auto s = store::Store::open({"sqlite://" + (d.dir.path() / "var/pactwatch.db").string(), "", 1});
   ASSERT_TRUE(s);
@@ -508,6 +508,95 @@ TEST(Cli, SourcesListTestAndSyncAgainstAFakeFreshdesk) {
   EXPECT_EQ(down.exit_code, 1);
   EXPECT_NE(down.err.find("desk: "), std::string::npos) << down.err;
   EXPECT_NE(down.err.find("the cursor stays"), std::string::npos) << down.err;
+}
+
+// The quarantine and the cursor as an operator sees them: a deal that cannot be mapped is set
+// aside and listed; a backfill leaves the cursor alone; moving the cursor is a command of its own
+// that needs a reason, waits for no poll (refused while another instance holds the source), and
+// lands in the audit log. On both backends.
+TEST(Cli, SourcesQuarantineBackfillAndCursorCommands) {
+  httplib::Server fake;
+  fake.Post("/crm/v3/objects/deals/search", [](const httplib::Request&, httplib::Response& res) {
+    nlohmann::json results = nlohmann::json::array();
+    int n = 0;
+    for (const char* amount : {"1200.00", "38033.969", "99.5"}) {
+      ++n;
+      results.push_back({{"id", std::to_string(n)},
+                         {"properties", {{"amount", amount}, {"deal_currency_code", "EUR"}, {"dealstage", "appointmentscheduled"},
+                                         {"createdate", "2026-10-01T00:00:00Z"}, {"hs_lastmodifieddate", "2026-10-05T0" + std::to_string(n) + ":00:00Z"},
+                                         {"partner_id", "4100"}}}});
+    }
+    res.set_content(nlohmann::json({{"total", 3}, {"results", results}}).dump(), "application/json");
+  });
+  const int port = fake.bind_to_any_port("127.0.0.1");
+  std::thread th([&] { fake.listen_after_bind(); });
+  testutils::TempDir secrets;
+  const auto token = secrets.write("hubspot.token", "pat-na1-abc\n");
+  for (const std::string& db_url : {std::string(), testutils::shared_postgres().create_database("cli_sources")}) {
+    SCOPED_TRACE(db_url.empty() ? "sqlite" : "postgresql");
+    Daemon d(db_url, "sources:\n  desk:\n    kind: hubspot\n    url: http://127.0.0.1:" + std::to_string(port) +
+                         "\n    auth: {type: bearer, secret_file: " + token.string() +
+                         "}\n    since: 2026-10-01T00:00:00Z\n    options: {currency: EUR}\n");
+    d.dir.write("rules/partners.yaml", "partners:\n  - {id: northwind, name: Northwind, kind: outsourcer, external_ids: {desk: 4100}}\n");
+    auto cli = [&](std::vector<std::string> args) {
+      args.insert(args.begin(), kBinary);
+      args.push_back("-c");
+      args.push_back(d.config.string());
+      return run(args);
+    };
+    auto synced = cli({"sources", "sync", "desk"});
+    ASSERT_EQ(synced.exit_code, 0) << synced.err;
+    EXPECT_NE(synced.out.find("desk: 1 page(s), 3 record(s), 2 written, 0 unchanged, 0 unattributed, 1 set aside;"), std::string::npos)
+        << synced.out;
+    EXPECT_NE(synced.out.find("set aside (they could not be mapped): 2 (see 'pactwatch sources quarantine desk')"), std::string::npos)
+        << synced.out;
+    auto held = cli({"sources", "quarantine", "desk"});
+    EXPECT_EQ(held.exit_code, 0) << held.err;
+    EXPECT_NE(held.out.find("desk  deals  2  read 1 time(s)"), std::string::npos) << held.out;
+    EXPECT_NE(held.out.find("'38033.969' has more decimals than EUR allows (2)"), std::string::npos) << held.out;
+    EXPECT_NE(held.out.find("1 record(s) set aside"), std::string::npos) << held.out;
+
+    auto shown = cli({"sources", "cursor", "show", "desk"});
+    EXPECT_EQ(shown.exit_code, 0) << shown.err;
+    const std::string stood = shown.out;
+    EXPECT_NE(stood.find("desk: {\"since\":"), std::string::npos) << stood;
+
+    // A backfill re-reads, and the cursor stays where it was.
+    auto backfill = cli({"sources", "sync", "desk", "--since", "2026-10-01T00:00:00Z"});
+    EXPECT_EQ(backfill.exit_code, 0) << backfill.err;
+    EXPECT_NE(backfill.out.find("(a backfill: the cursor stays where it was)"), std::string::npos) << backfill.out;
+    EXPECT_NE(backfill.out.find("3 record(s), 0 written, 3 unchanged, 0 unattributed, 0 set aside"), std::string::npos) << backfill.out;
+    EXPECT_EQ(cli({"sources", "cursor", "show", "desk"}).out, stood);
+
+    // Moving the cursor needs a reason, and an instant.
+    EXPECT_EQ(cli({"sources", "cursor", "set", "desk", "2026-11-15T00:00:00Z"}).exit_code, 2);
+    EXPECT_EQ(cli({"sources", "cursor", "set", "desk", "yesterday", "--reason", "x"}).exit_code, 2);
+    const std::string url = db_url.empty() ? "sqlite://" + (d.dir.path() / "var/pactwatch.db").string() : db_url;
+    auto store = store::Store::open({url, "", 1});
+    ASSERT_TRUE(store);
+    // While another instance polls the source, the cursor is left alone.
+    ASSERT_TRUE((*store)->claim_lease("source:desk", "serve-1", core::SystemClock().now(), std::chrono::minutes(1)));
+    auto busy = cli({"sources", "cursor", "set", "desk", "2026-11-15T00:00:00Z", "--reason", "agreed with finance"});
+    EXPECT_EQ(busy.exit_code, 1);
+    EXPECT_NE(busy.err.find("desk is being polled by serve-1"), std::string::npos) << busy.err;
+    EXPECT_EQ(cli({"sources", "cursor", "show", "desk"}).out, stood);
+    ASSERT_TRUE((*store)->release_lease("source:desk", "serve-1"));
+    auto moved = cli({"sources", "cursor", "set", "desk", "2026-11-15T00:00:00Z", "--reason", "agreed with finance: October is imported"});
+    EXPECT_EQ(moved.exit_code, 0) << moved.err;
+    EXPECT_NE(moved.out.find("desk: the next sync starts at 2026-11-15T00:00:00Z"), std::string::npos) << moved.out;
+    EXPECT_NE(moved.err.find("cursor moved by cli"), std::string::npos) << moved.err;  // logged
+    EXPECT_EQ(cli({"sources", "cursor", "show", "desk"}).out, "desk: {\"since\":1794700800000}\n");
+    const auto audit = (*store)->audit_log(10);
+    ASSERT_EQ(audit.size(), 1u);
+    EXPECT_EQ(audit[0].action, "source.cursor.set");
+    EXPECT_EQ(audit[0].role, "admin");
+    EXPECT_TRUE(audit[0].actor.starts_with("cli ")) << audit[0].actor;
+    EXPECT_NE(audit[0].target.find("desk to 2026-11-15T00:00:00Z (was {\"since\":"), std::string::npos) << audit[0].target;
+    EXPECT_NE(audit[0].target.find("): agreed with finance: October is imported"), std::string::npos) << audit[0].target;
+    EXPECT_TRUE((*store)->leases().empty() || (*store)->leases()[0].holder != "serve-1");
+  }
+  fake.stop();
+  th.join();
 }
 
 TEST(Cli, SourceConfigErrorsAreClear) {

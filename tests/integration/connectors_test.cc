@@ -21,96 +21,19 @@
 #include "pactwatch/core/diagnostic.h"
 #include "pactwatch/sources/drop.h"
 #include "pactwatch/sources/sync.h"
+#include "fake_api.h"
 #include "temp_dir.h"
 
 namespace pactwatch::sources {
 namespace {
 
+using testutils::FakeApi;
+using testutils::fixture;
+using testutils::json_reply;
+using testutils::Reply;
+
 using nlohmann::json;
 using namespace std::chrono_literals;
-
-std::string fixture(const std::string& name) {
-  auto text = core::read_file(std::string(PACTWATCH_SOURCE_DIR) + "/tests/fixtures/" + name);
-  if (!text) throw std::runtime_error("missing fixture " + name);
-  return *text;
-}
-
-struct Reply {
-  int status = 200;
-  std::string body;
-  std::string content_type = "application/json";
-  Headers headers;
-  std::chrono::milliseconds delay{0};
-};
-
-// A vendor API on 127.0.0.1: scripted faults first, then the vendor's normal answers.
-class FakeApi {
- public:
-  using Handler = std::function<Reply(const httplib::Request&)>;
-  explicit FakeApi(Handler handler) : handler_(std::move(handler)) {
-    auto serve = [this](const httplib::Request& req, httplib::Response& res) {
-      Reply r;
-      {
-        std::lock_guard lock(mutex_);
-        std::string line = req.method + " " + req.path;
-        if (!req.params.empty()) {
-          line += "?";
-          for (const auto& [k, v] : req.params) line += k + "=" + v + "&";
-          line.pop_back();
-        }
-        log_.push_back(line);
-        bodies_.push_back(req.body);
-        auth_.push_back(req.get_header_value("Authorization"));
-        if (!faults_.empty()) {
-          r = faults_.front();
-          faults_.pop_front();
-        } else {
-          r = handler_(req);
-        }
-      }
-      if (r.delay.count() > 0) std::this_thread::sleep_for(r.delay);
-      res.status = r.status;
-      for (const auto& [k, v] : r.headers) res.set_header(k, v);
-      res.set_content(r.body, r.content_type.c_str());
-    };
-    server_.Get(".*", serve);
-    server_.Post(".*", serve);
-    port_ = server_.bind_to_any_port("127.0.0.1");
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
-    for (int i = 0; i < 200 && !server_.is_running(); ++i) std::this_thread::sleep_for(5ms);
-  }
-  ~FakeApi() {
-    server_.stop();
-    thread_.join();
-  }
-  void fault(Reply r) {
-    std::lock_guard lock(mutex_);
-    faults_.push_back(std::move(r));
-  }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
-  int port() const { return port_; }
-  std::vector<std::string> log() {
-    std::lock_guard lock(mutex_);
-    return log_;
-  }
-  std::vector<std::string> bodies() {
-    std::lock_guard lock(mutex_);
-    return bodies_;
-  }
-  std::vector<std::string> auth() {
-    std::lock_guard lock(mutex_);
-    return auth_;
-  }
-
- private:
-  Handler handler_;
-  httplib::Server server_;
-  std::thread thread_;
-  int port_ = 0;
-  std::mutex mutex_;
-  std::deque<Reply> faults_;
-  std::vector<std::string> log_, bodies_, auth_;
-};
 
 // A TCP proxy in front of a FakeApi that breaks requests as scripted, by their order of arrival:
 // the connection reset (RST) before any reply, reset halfway through the reply, or held open with
@@ -321,8 +244,6 @@ std::unique_ptr<Connector> make_zendesk_events_only(const config::SourceConfig& 
   return std::move((*streams)[1]);
 }
 
-Reply json_reply(std::string body) { return {200, std::move(body), "application/json", {}, {}}; }
-
 FakeApi::Handler zendesk_pages() {
   return [](const httplib::Request& req) {
     if (req.path == "/api/v2/users/me.json") return json_reply(fixture("zendesk/me.json"));
@@ -443,6 +364,32 @@ TEST_F(ConnectorTest, ZendeskStatusHistoryFromTicketEventsSurvivesTicketUpdates)
   }());
   ASSERT_TRUE(repeat.ok) << repeat.error;
   EXPECT_EQ(repeat.written, 0);
+}
+
+// A page[after] cursor of the ratings that Zendesk no longer accepts restarts the window at its
+// start (the list's order is not promised): every rating is stored, none skipped.
+TEST_F(ConnectorTest, ZendeskRatingsRestartTheirWindowWhenACursorIsRefused) {
+  std::string first = fixture("zendesk/satisfaction-ratings-1.json");
+  first.replace(first.find("\"has_more\": false, \"after_cursor\": null"), 39, "\"has_more\": true, \"after_cursor\": \"xyz\"");
+  int asked = 0;
+  FakeApi api([&](const httplib::Request& req) {
+    ++asked;
+    if (req.has_param("page[after]")) return Reply{400, R"({"error":"InvalidPaginationParameter","description":"cursor expired"})", "application/json", {}, {}};
+    return json_reply(asked == 1 ? first : fixture("zendesk/satisfaction-ratings-1.json"));
+  });
+  auto s = source("zendesk", api.url(), "token");
+  auto streams = make_streams(s);
+  ASSERT_TRUE(streams);
+  auto& ratings = (*streams)[2];
+  ASSERT_EQ(ratings->stream(), "satisfaction_ratings");
+  auto r = sync_source(s, *ratings, *store_, partners_, clock_, options());
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(r.restarts, 1);
+  const auto log = api.log();
+  ASSERT_EQ(log.size(), 3u);
+  EXPECT_NE(log[2].find("start_time=1789862400"), std::string::npos) << log[2];  // the window's start again
+  EXPECT_TRUE(item("62"));
+  EXPECT_TRUE(item("63"));
 }
 
 TEST_F(ConnectorTest, RateLimitsAreHonouredWithOrWithoutRetryAfter) {
@@ -641,7 +588,7 @@ TEST_F(ConnectorTest, AuthenticationFailuresAreNotRetried) {
 
 TEST_F(ConnectorTest, FreshdeskPagesByLinkHeaderOverABareArray) {
   FakeApi api([](const httplib::Request& req) {
-    if (req.get_param_value("page") == "1") {
+    if (req.get_param_value("updated_since") == "2026-09-20T00:00:00Z") {
       Reply r = json_reply(fixture("freshdesk/tickets-1.json"));
       r.headers = {{"Link", "<https://acme.freshdesk.com/api/v2/tickets?page=2>; rel=\"next\""}};
       return r;
@@ -655,6 +602,9 @@ TEST_F(ConnectorTest, FreshdeskPagesByLinkHeaderOverABareArray) {
   EXPECT_EQ(api.auth()[0], "Basic " + base64("s3cret:X"));
   EXPECT_NE(api.log()[0].find("updated_since=2026-09-20T00:00:00Z"), std::string::npos) << api.log()[0];
   EXPECT_NE(api.log()[0].find("include=stats"), std::string::npos);
+  // The next page starts again at the newest update stored, not at page 2.
+  EXPECT_NE(api.log()[1].find("page=1"), std::string::npos) << api.log()[1];
+  EXPECT_NE(api.log()[1].find("updated_since=2026-10-05T11:00:00Z"), std::string::npos) << api.log()[1];
   auto t = item("1");
   ASSERT_TRUE(t);
   EXPECT_EQ(t->status, "solved");    // 4 Resolved
@@ -673,7 +623,7 @@ TEST_F(ConnectorTest, JiraFollowsNextPageTokenAndStopsWhenItIsMissing) {
     return json_reply(fixture("jira/search-1.json"));
   });
   auto s = source("jira", api.url());
-  s.options = {{"jql", "project in (OPS, CS)"}, {"sla_fields", "customfield_10030"}};
+  s.options = {{"jql", "project in (OPS, CS)"}, {"sla_fields", "customfield_10030"}, {"timezone", "UTC"}};
   auto r = sync(s);
   ASSERT_TRUE(r.ok) << r.error;
   EXPECT_EQ(r.pages, 2);  // search-2.json has no nextPageToken at all
@@ -698,9 +648,9 @@ TEST_F(ConnectorTest, JiraFollowsNextPageTokenAndStopsWhenItIsMissing) {
   EXPECT_EQ(json::parse(*store_->cursor("desk"))["since"], core::to_unix_ms(*core::parse_rfc3339("2026-10-06T09:20:00Z")));
 }
 
-TEST_F(ConnectorTest, ServiceNowPagesByOffsetWithSingleQuotedLinks) {
+TEST_F(ConnectorTest, ServiceNowPagesAfterTheLastRecordWithSingleQuotedLinks) {
   FakeApi api([](const httplib::Request& req) {
-    if (req.get_param_value("sysparm_offset") == "0") {
+    if (req.get_param_value("sysparm_query").find("^NQ") == std::string::npos) {
       Reply r = json_reply(fixture("servicenow/incident-1.json"));
       r.headers = {{"Link", "<https://x/api/now/table/incident?sysparm_offset=-1>;rel='prev',<https://x/api/now/table/incident?sysparm_offset=2>;rel='next'"},
                    {"X-Total-Count", "3"}};
@@ -715,7 +665,12 @@ TEST_F(ConnectorTest, ServiceNowPagesByOffsetWithSingleQuotedLinks) {
   EXPECT_EQ(r.records, 3);
   EXPECT_NE(api.log()[0].find("sysparm_query=sys_updated_on>=2026-09-20 00:00:00^ORDERBYsys_updated_on^ORDERBYsys_id"), std::string::npos)
       << api.log()[0];
-  EXPECT_NE(api.log()[1].find("sysparm_offset=2"), std::string::npos);
+  // The second page follows the last record stored (its update second and sys_id), not an offset.
+  EXPECT_NE(api.log()[1].find("sysparm_query=sys_updated_on>2026-10-05 11:00:00^NQsys_updated_on=2026-10-05 11:00:00"
+                              "^sys_id>e8caedcbc0a80164017df472f39eaed1^ORDERBYsys_updated_on^ORDERBYsys_id"),
+            std::string::npos)
+      << api.log()[1];
+  EXPECT_NE(api.log()[1].find("sysparm_offset=0"), std::string::npos);
   auto i1 = item("INC0000001");
   ASSERT_TRUE(i1);
   EXPECT_EQ(i1->priority, "urgent");
@@ -802,7 +757,10 @@ TEST_F(ConnectorTest, SalesforceRefreshesAnExpiredTokenAndTreatsRequestLimitAsAR
 TEST_F(ConnectorTest, HubSpotSearchesDealsWithStringPropertiesAndRateLimits) {
   FakeApi api([](const httplib::Request& req) {
     const auto body = json::parse(req.body, nullptr, false);
-    if (body.is_object() && body.contains("after")) return json_reply(fixture("hubspot/search-2.json"));
+    if (body.is_object() && body.dump().find("hs_object_id") != std::string::npos &&
+        body["filterGroups"][0]["filters"].size() == 3) {
+      return json_reply(fixture("hubspot/search-2.json"));  // after the last id stored
+    }
     return json_reply(fixture("hubspot/search-1.json"));
   });
   api.fault({429, fixture("hubspot/rate-limit.json"), "application/json", {}, {}});
@@ -815,7 +773,14 @@ TEST_F(ConnectorTest, HubSpotSearchesDealsWithStringPropertiesAndRateLimits) {
   EXPECT_EQ(api.auth()[0], "Bearer s3cret");
   const auto first = json::parse(api.bodies()[1]);
   EXPECT_EQ(first["filterGroups"][0]["filters"][0]["value"], std::to_string(core::to_unix_ms(*core::parse_rfc3339("2026-09-20T00:00:00Z"))));
-  EXPECT_EQ(json::parse(api.bodies()[2])["after"], "2");
+  // The window closes at the first request (now) and is read by id: the next page starts after
+  // the last id stored, never at an `after` offset.
+  EXPECT_EQ(first["filterGroups"][0]["filters"][1],
+            json({{"propertyName", "hs_lastmodifieddate"}, {"operator", "LTE"}, {"value", std::to_string(core::to_unix_ms(*core::parse_rfc3339("2026-10-20T00:00:00Z")))}}));
+  EXPECT_EQ(first["sorts"][0]["propertyName"], "hs_object_id");
+  const auto second = json::parse(api.bodies()[2]);
+  EXPECT_FALSE(second.contains("after"));
+  EXPECT_EQ(second["filterGroups"][0]["filters"][2], json({{"propertyName", "hs_object_id"}, {"operator", "GT"}, {"value", "513"}}));
   auto won = item("512");
   ASSERT_TRUE(won);
   EXPECT_EQ(won->amount_minor, 1500000);
@@ -864,7 +829,7 @@ TEST_F(ConnectorTest, DropDirectoryImportsWholeFilesAndSetsBadOnesAside) {
   EXPECT_EQ(again.pages, 0);
 }
 
-TEST(HubSpotWindow, RestartsTheSearchBeforeTheTenThousandResultCeiling) {
+TEST(HubSpotWindow, ReadsAWindowByIdAndStartsTheNextJustBeforeItsEnd) {
   config::SourceConfig s;
   s.name = "hs";
   s.kind = "hubspot";
@@ -873,17 +838,28 @@ TEST(HubSpotWindow, RestartsTheSearchBeforeTheTenThousandResultCeiling) {
   s.options = {{"currency", "EUR"}};
   auto c = make_connector(s);
   ASSERT_TRUE(c);
+  const auto now = *core::parse_rfc3339("2026-10-20T00:00:00Z");
+  // A window gets its end at its first request; a cursor of an earlier pactwatch (paged by
+  // `after`) restarts its window from its start.
+  EXPECT_EQ(json::parse((*c)->begin(R"({"since":1788000000000})", now)),
+            json({{"since", 1788000000000LL}, {"until", core::to_unix_ms(now)}}));
+  EXPECT_EQ(json::parse((*c)->begin(R"({"since":1788000000000,"after":"9900","seen":9900,"hwm":1790000000000})", now)),
+            json({{"since", 1788000000000LL}}));
   HttpResponse page;
   page.status = 200;
   page.headers = {{"Content-Type", "application/json"}};
   page.body = fixture("hubspot/search-1.json");
-  // 9,900 results seen in this window: the next page would pass 10,000.
-  auto p = (*c)->parse(page, R"({"since":1788000000000,"after":"9900","seen":9900})");
+  const std::string open = R"({"since":1788000000000,"until":1792454400000})";
+  auto p = (*c)->parse(page, open);
   ASSERT_TRUE(p) << p.error();
-  const auto next = json::parse(p->next_cursor);
-  EXPECT_FALSE(next.contains("after"));
-  EXPECT_EQ(next["since"], core::to_unix_ms(*core::parse_rfc3339("2026-10-15T08:00:00Z")));
   EXPECT_FALSE(p->done);
+  EXPECT_EQ(json::parse(p->next_cursor), json({{"since", 1788000000000LL}, {"until", 1792454400000LL}, {"after_id", "513"}}));
+  // The window's last page: the next window starts five minutes before this one's end.
+  page.body = fixture("hubspot/search-2.json");
+  p = (*c)->parse(page, R"({"since":1788000000000,"until":1792454400000,"after_id":"513"})");
+  ASSERT_TRUE(p) << p.error();
+  EXPECT_TRUE(p->done);
+  EXPECT_EQ(json::parse(p->next_cursor), json({{"since", 1792454400000LL - 300000}}));
 }
 
 TEST(Wire, InstantsInEveryVendorForm) {

@@ -940,6 +940,169 @@ TEST_P(StoreConformance, StatusChangesWriteOutboxEventsInTheSameTransaction) {
   EXPECT_EQ(store_->rule_status("support", 3, "2026-11", "kpi:p1"), "breached");
 }
 
+// --- migrations with gaps in their numbering ---------------------------------------------------
+
+// Applies the embedded migrations numbered `up_to` or below, as an earlier pactwatch did.
+void migrate_up_to(Store& store, int up_to) {
+  const auto& files = store.backend() == Backend::sqlite ? sqlite_migrations() : postgresql_migrations();
+  Transaction tx(store, Durability::normal);
+  tx.sql() << "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)";
+  for (const auto& m : files) {
+    if (m.version > up_to) continue;
+    for (const auto& statement : split_sql(m.sql)) tx.sql() << statement;
+    std::string name = m.name, at = "2026-01-01T00:00:00Z";
+    int version = m.version;
+    tx.sql() << "INSERT INTO schema_version (version, name, applied_at) VALUES (:v, :n, :a)", soci::use(version), soci::use(name),
+        soci::use(at);
+  }
+  tx.commit();
+}
+
+// Migration numbers may skip (0010 lands before 0008 and 0009 exist): a fresh store and a store at
+// version 7 both end with every known migration applied and report it truly.
+TEST_P(StoreConformance, MigrationsWithAGapInTheirNumbersApplyOnFreshAndOlderStores) {
+  const auto& files = GetParam() == Backend::sqlite ? sqlite_migrations() : postgresql_migrations();
+  int known_after_7 = 0;
+  bool has_quarantine = false;
+  for (const auto& m : files) {
+    known_after_7 += m.version > 7 ? 1 : 0;
+    has_quarantine |= m.version == 10 && std::string(m.name) == "0010_source_quarantine";
+  }
+  ASSERT_TRUE(has_quarantine);
+  // Fresh (SetUp migrated it): every known migration applied, 0010 among them.
+  auto fresh = store_->schema_status();
+  EXPECT_TRUE(fresh.up_to_date());
+  EXPECT_EQ(fresh.current, fresh.latest);
+  EXPECT_EQ(fresh.migrations.size(), files.size());
+
+  // A store migrated by a pactwatch that knew 1-7 only.
+  testutils::TempDir other;
+  const std::string url = GetParam() == Backend::sqlite ? "sqlite://" + (other.path() / "v7.db").string()
+                                                        : testutils::shared_postgres().create_database("at_version_7");
+  auto old = Store::open({url, "", 2});
+  ASSERT_TRUE(old) << old.error();
+  migrate_up_to(**old, 7);
+  auto before = (*old)->schema_status();
+  EXPECT_EQ(before.current, 7);
+  EXPECT_FALSE(before.up_to_date());
+  EXPECT_EQ((*old)->migrate(t(1)), known_after_7);
+  auto after = (*old)->schema_status();
+  EXPECT_TRUE(after.up_to_date());
+  for (const auto& m : after.migrations) EXPECT_TRUE(m.applied_at) << m.name;
+  EXPECT_EQ((*old)->migrate(t(2)), 0);
+  // The quarantine works there.
+  QuarantinedRecord q{"desk", "deals", "1", "why", "{}", {}, {}, 1};
+  (*old)->store_source_page({"desk", {}, std::span(&q, 1), std::string("c")}, t(3));
+  EXPECT_EQ((*old)->quarantined().size(), 1u);
+
+  // A migration numbered below the highest applied one, still pending (it came with a later
+  // release than the one that applied the higher number): reported as pending, then applied.
+  {
+    Transaction tx(**old, Durability::normal);
+    tx.sql() << "DROP TABLE leases";
+    tx.sql() << "DELETE FROM schema_version WHERE version = 6";
+    tx.commit();
+  }
+  auto gap = (*old)->schema_status();
+  EXPECT_EQ(gap.current, gap.latest);
+  EXPECT_FALSE(gap.up_to_date()) << "version 6 is not applied";
+  EXPECT_EQ((*old)->migrate(t(4)), 1);
+  EXPECT_TRUE((*old)->schema_status().up_to_date());
+  EXPECT_TRUE((*old)->claim_lease("source:desk", "a", t(5), std::chrono::milliseconds(1000)));
+}
+
+// --- sources: quarantine and deliberate cursor moves ---------------------------------------------
+
+Item deal(const std::string& id, int updated_minute) {
+  Item i;
+  i.source = "hubspot";
+  i.external_id = id;
+  i.kind = "deals";
+  i.created_at = t(0);
+  i.updated_at = t(updated_minute);
+  i.amount_minor = 3803397;
+  i.currency = "EUR";
+  i.payload = "{}";
+  return i;
+}
+
+QuarantinedRecord held(const std::string& id, const std::string& reason) {
+  return {"hubspot", "deals", id, reason, R"({"amount":"38033.969","currency":"EUR","id":")" + id + "\"}", {}, {}, 1};
+}
+
+// A page's items, its set-aside records and its cursor commit together; a record set aside again
+// counts as seen again, not as new; one that maps later becomes an item and leaves the quarantine.
+TEST_P(StoreConformance, QuarantinedRecordsAreStoredWithTheirPageAndLeaveWhenTheyMap) {
+  std::vector<Item> items{deal("1", 1), deal("3", 1)};
+  std::vector<QuarantinedRecord> bad{held("2", "amount: '38033.969' has more decimals than EUR allows (2)")};
+  auto c = store_->store_source_page({"hubspot", items, bad, std::string("cursor-1")}, t(1));
+  EXPECT_EQ(c.written, 2);
+  EXPECT_EQ(c.quarantined, 1);
+  EXPECT_EQ(store_->cursor("hubspot"), "cursor-1");
+  auto list = store_->quarantined();
+  ASSERT_EQ(list.size(), 1u);
+  EXPECT_EQ(list[0], (QuarantinedRecord{"hubspot", "deals", "2", bad[0].reason, bad[0].record, t(1), t(1), 1}));
+  EXPECT_FALSE(store_->find_item("hubspot", "2"));
+
+  // Read again as it was (the boundary of the next poll): counted as a re-read.
+  c = store_->store_source_page({"hubspot", std::span(items).subspan(1), bad, std::string("cursor-2")}, t(2));
+  EXPECT_EQ(c.unchanged, 1);
+  EXPECT_EQ(c.quarantined, 0);
+  EXPECT_EQ(c.requarantined, 1);
+  list = store_->quarantined("hubspot");
+  ASSERT_EQ(list.size(), 1u);
+  EXPECT_EQ(list[0].first_seen, t(1));
+  EXPECT_EQ(list[0].last_seen, t(2));
+  EXPECT_EQ(list[0].seen, 2);
+  EXPECT_TRUE(store_->quarantined("jira").empty());
+
+  // A backfill page: items and quarantine, the cursor untouched.
+  std::vector<QuarantinedRecord> other{held("4", "another reason")};
+  c = store_->store_source_page({"hubspot", {}, other, std::nullopt}, t(3));
+  EXPECT_EQ(c.quarantined, 1);
+  EXPECT_EQ(store_->cursor("hubspot"), "cursor-2");
+  EXPECT_EQ(store_->quarantined().front().external_id, "4") << "most recently seen first";
+
+  // The vendor corrected deal 2: it maps now, is stored, and leaves the quarantine.
+  std::vector<Item> fixed{deal("2", 5)};
+  c = store_->store_source_page({"hubspot", fixed, {}, std::string("cursor-3")}, t(5));
+  EXPECT_EQ(c.written, 1);
+  EXPECT_EQ(c.released, 1);
+  ASSERT_TRUE(store_->find_item("hubspot", "2"));
+  list = store_->quarantined();
+  ASSERT_EQ(list.size(), 1u);
+  EXPECT_EQ(list[0].external_id, "4");
+
+  // Under a lease that passed on, nothing of the page is stored.
+  const auto ttl = std::chrono::milliseconds(60'000);
+  ASSERT_EQ(store_->claim_lease("source:hubspot", "a", t(6), ttl), 1);
+  ASSERT_EQ(store_->claim_lease("source:hubspot", "b", t(8), ttl), 2);
+  const LeaseGuard stale{"source:hubspot", "a", 1};
+  std::vector<QuarantinedRecord> late{held("9", "late")};
+  EXPECT_THROW(store_->store_source_page({"hubspot", {}, late, std::string("cursor-x")}, t(9), &stale), LeaseLost);
+  EXPECT_EQ(store_->cursor("hubspot"), "cursor-3");
+  EXPECT_EQ(store_->quarantined().size(), 1u);
+}
+
+// An operator's cursor move is stored with its audit entry in one transaction, and only under the
+// source's lease.
+TEST_P(StoreConformance, ACursorMovedOnPurposeIsAuditedInTheSameTransaction) {
+  store_->set_cursor("desk", "old", t(0));
+  const AuditEntry entry{0, t(1), "cli ops", "admin", "source.cursor.set", "desk to 2026-11-15T00:00:00Z (was old): agreed", "ok"};
+  store_->move_cursor("desk", "new", t(1), entry);
+  EXPECT_EQ(store_->cursor("desk"), "new");
+  auto log = store_->audit_log(10);
+  ASSERT_EQ(log.size(), 1u);
+  EXPECT_EQ(log[0].action, "source.cursor.set");
+  EXPECT_EQ(log[0].target, entry.target);
+  EXPECT_EQ(log[0].at, t(1));
+  ASSERT_EQ(store_->claim_lease("source:desk", "daemon", t(2), std::chrono::milliseconds(60'000)), 1);
+  const LeaseGuard cli{"source:desk", "cli", 1};
+  EXPECT_THROW(store_->move_cursor("desk", "newer", t(3), entry, &cli), LeaseLost);
+  EXPECT_EQ(store_->cursor("desk"), "new");
+  EXPECT_EQ(store_->audit_log(10).size(), 1u) << "no audit entry for a move that did not happen";
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, StoreConformance, ::testing::Values(Backend::sqlite, Backend::postgresql),
                          [](const auto& param_info) { return std::string(to_string(param_info.param)); });
 

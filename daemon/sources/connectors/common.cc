@@ -83,6 +83,18 @@ std::optional<std::string> decimal_text(const nlohmann::json& v) {
     return std::nullopt;
   }
   if (s.empty()) return std::nullopt;
+  // Trailing zeros after the decimal point say nothing ("38033.970" is 38033.97 exactly): they
+  // are dropped, so an amount is refused only for decimals its currency cannot hold.
+  const auto dot = s.find('.');
+  const std::size_t digits_from = s[0] == '-' || s[0] == '+' ? 1 : 0;
+  const bool plain = dot != std::string::npos && dot > digits_from &&
+                     std::all_of(s.begin() + static_cast<std::ptrdiff_t>(digits_from), s.end(),
+                                 [](char c) { return (c >= '0' && c <= '9') || c == '.'; }) &&
+                     s.find('.', dot + 1) == std::string::npos;
+  if (plain) {
+    while (s.size() > dot + 1 && s.back() == '0') s.pop_back();
+    if (s.back() == '.') s.pop_back();
+  }
   return s;
 }
 

@@ -1,8 +1,11 @@
 // Freshdesk v2: tickets updated since a high-water mark, oldest first, with stats.
 //   GET /api/v2/tickets?updated_since=T&order_by=updated_at&order_type=asc&include=stats&per_page=N&page=P
 // The body is a bare array; more pages while a Link rel="next" header is sent (or a page is full).
-// Freshdesk caps how deep pages go, so after `max_pages` (option, default 300) the window slides:
-// updated_since moves to the newest updated_at seen and paging starts again.
+// Pages follow what is stored, not page numbers: after each page the next request starts again at
+// the newest updated_at read (inclusive: that second is read again, harmlessly), so tickets updated
+// mid-sync, which move to the end, shift nothing. Only a page whose tickets all share the window's
+// first second goes on to page 2, 3, ... of that same second (up to `max_pages`, default 300, as
+// Freshdesk caps how deep pages go).
 #include "common.h"
 
 namespace pactwatch::sources {
@@ -98,11 +101,13 @@ class Freshdesk final : public Connector {
       page.done = true;
       next = {{"since", hwm.empty() ? since : hwm}};  // the next poll starts at the newest change seen
       if (next["since"].get<std::string>().empty()) next = json::object();
-    } else if (current >= max_pages_) {
-      next = {{"since", hwm}, {"page", 1}};  // slide the window instead of paging deeper
+    } else if (!hwm.empty() && hwm > since) {
+      next = {{"since", hwm}};  // start again at the newest change read
+    } else if (current < max_pages_) {
+      next = {{"since", since}, {"page", current + 1}, {"hwm", hwm}};  // a page all of one second: the next of that second
     } else {
-      next = {{"page", current + 1}, {"hwm", hwm}};
-      if (!since.empty()) next["since"] = since;
+      return std::unexpected("more than " + std::to_string(max_pages_) + " pages of tickets updated at " + since +
+                             ", one second: raise options.max_pages");
     }
     page.next_cursor = next.empty() ? cursor : detail::cursor_text(next);
     return page;

@@ -1,8 +1,14 @@
-// HubSpot CRM v3: deals by search on hs_lastmodifieddate, oldest first.
-//   POST /crm/v3/objects/deals/search {filterGroups: hs_lastmodifieddate GTE since_ms, sorts, properties, limit, after}
-// Every property value is a string (amounts, and dates as ISO text or epoch milliseconds). One
-// search returns at most 10,000 results: before paging past that, the window restarts at the
-// newest hs_lastmodifieddate seen.
+// HubSpot CRM v3: deals by search, in windows of hs_lastmodifieddate, each read in the order of
+// the deals' ids.
+//   POST /crm/v3/objects/deals/search {filterGroups: [hs_lastmodifieddate GTE since, LTE until,
+//        hs_object_id GT last id stored], sorts: hs_object_id ASCENDING, properties, limit}
+// A window [since, until] is closed when its first request is made (until = now) and read by id,
+// each request a new search that starts after the last id stored: no `after` offsets, so a deal
+// edited mid-sync (which leaves the window: its new hs_lastmodifieddate is past `until`) moves
+// nothing else, and a search never comes near the 10,000 results one query may page through. The
+// next window starts a little before the last one's end (search indexes changes with a short
+// delay): deals read twice are upserted as they were. Every property value is a string (amounts,
+// and dates as ISO text or epoch milliseconds).
 #include "common.h"
 
 namespace pactwatch::sources {
@@ -11,7 +17,12 @@ namespace {
 
 using nlohmann::json;
 
-constexpr int kSearchCeiling = 10000;
+// How far before the previous window's end the next one starts: search shows a change after a
+// short indexing delay, so the newest changes of a window may be found only by the next.
+constexpr std::int64_t kIndexLagMs = 5 * 60 * 1000;
+
+// Numeric ids as text, compared as numbers (a longer id is a larger one).
+bool id_less(const std::string& a, const std::string& b) { return a.size() != b.size() ? a.size() < b.size() : a < b; }
 
 class HubSpot final : public Connector {
  public:
@@ -21,18 +32,32 @@ class HubSpot final : public Connector {
 
   std::string kind() const override { return "deals"; }
   int default_requests_per_minute() const override { return 240; }  // search: 4 requests a second
-  std::string start_cursor(core::Instant since) const override {
-    return detail::cursor_text({{"since", core::to_unix_ms(since)}, {"seen", 0}});
+  std::string start_cursor(core::Instant since) const override { return detail::cursor_text({{"since", core::to_unix_ms(since)}}); }
+
+  // A window without an end gets one now. A cursor of an earlier pactwatch (paged by `after`)
+  // restarts its window from its start: its offsets may have skipped deals.
+  std::string begin(const std::string& cursor, core::Instant now) const override {
+    json c = detail::cursor_json(cursor);
+    json out{{"since", detail::cint(c, "since").value_or(core::to_unix_ms(now) - kIndexLagMs)}};
+    if (detail::cstr(c, "after")) return detail::cursor_text(out);  // the old form
+    out["until"] = detail::cint(c, "until").value_or(core::to_unix_ms(now));
+    if (auto id = detail::cstr(c, "after_id")) out["after_id"] = *id;
+    return detail::cursor_text(out);
   }
 
   HttpRequest request(const std::string& cursor, core::Instant since) const override {
     const json c = detail::cursor_json(cursor);
     const std::int64_t from = detail::cint(c, "since").value_or(core::to_unix_ms(since));
-    json body{{"filterGroups", {{{"filters", {{{"propertyName", "hs_lastmodifieddate"}, {"operator", "GTE"}, {"value", std::to_string(from)}}}}}}},
-              {"sorts", {{{"propertyName", "hs_lastmodifieddate"}, {"direction", "ASCENDING"}}}},
+    json filters = json::array();
+    filters.push_back({{"propertyName", "hs_lastmodifieddate"}, {"operator", "GTE"}, {"value", std::to_string(from)}});
+    if (auto until = detail::cint(c, "until")) {
+      filters.push_back({{"propertyName", "hs_lastmodifieddate"}, {"operator", "LTE"}, {"value", std::to_string(*until)}});
+    }
+    if (auto id = detail::cstr(c, "after_id")) filters.push_back({{"propertyName", "hs_object_id"}, {"operator", "GT"}, {"value", *id}});
+    json body{{"filterGroups", {{{"filters", filters}}}},
+              {"sorts", {{{"propertyName", "hs_object_id"}, {"direction", "ASCENDING"}}}},
               {"properties", {"amount", "deal_currency_code", "dealstage", "closedate", "createdate", "hs_lastmodifieddate", account_property_}},
               {"limit", limit_}};
-    if (auto after = detail::cstr(c, "after")) body["after"] = *after;
     HttpRequest r;
     r.method = "POST";
     r.url = s_.url + "/crm/v3/objects/deals/search";
@@ -46,8 +71,8 @@ class HubSpot final : public Connector {
     if (!body) return std::unexpected(body.error());
     const json& j = *body;
     if (!j.is_object() || !j.contains("results") || !j["results"].is_array()) return std::unexpected("no 'results' array");
-    json c = detail::cursor_json(cursor);
-    std::int64_t hwm = detail::cint(c, "hwm").value_or(detail::cint(c, "since").value_or(0));
+    const json c = detail::cursor_json(cursor);
+    std::string last_id = detail::cstr(c, "after_id").value_or("");
     Page page;
     for (const auto& d : j["results"]) {
       if (!d.is_object() || !d.contains("id") || !d.contains("properties") || !d["properties"].is_object()) {
@@ -74,20 +99,20 @@ class HubSpot final : public Connector {
       }
       if (const std::string a = detail::text_of(prop(account_property_)); !a.empty()) rec["account"] = a;
       if (d.value("archived", false)) rec["stage"] = "archived";
-      hwm = std::max(hwm, core::to_unix_ms(*core::parse_rfc3339(rec["updated_at"].get<std::string>())));
+      if (last_id.empty() || id_less(last_id, rec["id"].get<std::string>())) last_id = rec["id"].get<std::string>();
       page.records.push_back(std::move(rec));
     }
-    const std::int64_t seen = std::max<std::int64_t>(0, detail::cint(c, "seen").value_or(0)) + static_cast<std::int64_t>(j["results"].size());
-    const bool more = j.contains("paging") && j["paging"].is_object() && j["paging"].contains("next") &&
-                      j["paging"]["next"].is_object() && j["paging"]["next"].contains("after");
+    const bool more = j.contains("paging") && j["paging"].is_object() && j["paging"].contains("next") && !j["results"].empty();
+    const std::int64_t since = detail::cint(c, "since").value_or(0);
     json next;
-    if (!more) {
-      page.done = true;
-      next = {{"since", hwm}, {"seen", 0}};
-    } else if (seen + limit_ > kSearchCeiling) {
-      next = {{"since", hwm}, {"seen", 0}};  // restart the window: search stops at 10,000 results
+    if (!more || !detail::cint(c, "until")) {
+      page.done = !more;
+      // The window is read: the next starts a little before its end (or, for a cursor without an
+      // end, where it started).
+      const auto until = detail::cint(c, "until");
+      next = {{"since", until ? std::max(since, *until - kIndexLagMs) : since}};
     } else {
-      next = {{"since", detail::cint(c, "since").value_or(hwm)}, {"after", detail::text_of(j["paging"]["next"]["after"])}, {"seen", seen}, {"hwm", hwm}};
+      next = {{"since", since}, {"until", *detail::cint(c, "until")}, {"after_id", last_id}};
     }
     page.next_cursor = detail::cursor_text(next);
     return page;

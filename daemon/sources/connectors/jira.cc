@@ -3,9 +3,14 @@
 //   GET /rest/api/3/search/jql?jql=(JQL) AND updated >= "yyyy-MM-dd HH:mm" ORDER BY updated ASC
 //       &fields=...&expand=changelog&maxResults=N[&nextPageToken=T]
 // The last page may simply lack nextPageToken (JRACLOUD-92184): a missing token or isLast ends
-// the sync. JQL dates are in the API user's time zone (option `timezone`, default UTC); the
-// window starts a minute early and upserts make the overlap harmless.
+// the sync. A page token expires (after days, or sooner): a 400 about it restarts the search at
+// the newest `updated` stored. JQL dates are read in the API user's time zone: option `timezone`,
+// else the zone /rest/api/3/myself reports (read before each sync); the window starts a minute
+// early, earlier still where a local time is ambiguous (a clock going back), and upserts make the
+// overlap harmless. When the zone cannot be known, windows start 14 hours early (every zone's
+// offset is within that).
 #include <date/tz.h>
+#include <spdlog/spdlog.h>
 
 #include "common.h"
 
@@ -25,6 +30,40 @@ class Jira final : public Connector {
   explicit Jira(config::SourceConfig s) : s_(std::move(s)) {}
 
   std::string kind() const override { return "tickets"; }
+
+  std::optional<HttpRequest> setup_request() const override {
+    if (!s_.option("timezone").empty()) return std::nullopt;
+    return HttpRequest{"GET", s_.url + "/rest/api/3/myself", {}, {}, {}};
+  }
+
+  std::expected<void, std::string> accept_setup(const HttpResponse& r) override {
+    auto j = json::parse(r.body, nullptr, false);
+    const std::string tz = r.status >= 200 && r.status < 300 && j.is_object() ? detail::text_of(j.value("timeZone", json())) : "";
+    zone_ = nullptr;
+    if (!tz.empty()) {
+      try {
+        zone_ = date::locate_zone(tz);
+      } catch (const std::exception&) {
+        zone_ = nullptr;
+      }
+    }
+    if (!zone_) {
+      spdlog::warn("jira {}: the API user's time zone is unknown ({}); JQL windows start 14 hours early (set options.timezone)",
+                   s_.name, tz.empty() ? "HTTP " + std::to_string(r.status) + " from /rest/api/3/myself" : "'" + tz + "'");
+    }
+    zone_asked_ = true;
+    return {};
+  }
+
+  std::optional<std::string> restart_after(const HttpResponse& r, const std::string& cursor) const override {
+    const json c = detail::cursor_json(cursor);
+    if (r.status != 400 || !detail::cstr(c, "token")) return std::nullopt;
+    const std::string body = lower(r.body);
+    if (body.find("token") == std::string::npos) return std::nullopt;
+    // Every issue ordered before the newest `updated` stored is stored: start there.
+    const auto from = detail::cint(c, "hwm").value_or(detail::cint(c, "since").value_or(0));
+    return detail::cursor_text({{"since", from}});
+  }
   std::string start_cursor(core::Instant since) const override {
     return detail::cursor_text({{"since", core::to_unix_ms(since)}});
   }
@@ -83,9 +122,25 @@ class Jira final : public Connector {
                                                                                : "normal";
       }
       if (f.contains("labels") && f["labels"].is_array()) rec["tags"] = f["labels"];
-      if (!account_field.empty() && f.contains(account_field)) {
+      if (!account_field.empty() && f.contains(account_field) && !f[account_field].is_null()) {
+        // A select list ({id, value}), a plain value, or a list of them: JSM's Organizations
+        // field is a list of {id, name}. A list attributes by the first id a partner claims.
         const auto& a = f[account_field];
-        rec["account"] = a.is_object() ? detail::text_of(a.value("id", a.value("value", json()))) : detail::text_of(a);
+        auto id_of = [](const json& v) { return v.is_object() ? detail::text_of(v.value("id", v.value("value", json()))) : detail::text_of(v); };
+        if (a.is_array()) {
+          json ids = json::array();
+          for (const auto& v : a) {
+            if (const std::string id = id_of(v); !id.empty()) ids.push_back(id);
+          }
+          if (!ids.empty()) {
+            rec["account"] = ids;
+            std::string all;
+            for (const auto& id : ids) all += (all.empty() ? "" : ",") + id.get<std::string>();
+            rec["custom"][account_field] = all;  // every organisation, whichever attributes it
+          }
+        } else {
+          rec["account"] = id_of(a);
+        }
       } else if (f.contains("project") && f["project"].is_object()) {
         rec["account"] = detail::text_of(f["project"].value("key", json()));
       }
@@ -139,7 +194,8 @@ class Jira final : public Connector {
     auto j = json::parse(r.body, nullptr, false);
     if (!j.is_object() || !j.contains("accountId")) return Connector::describe_probe(r);
     return "authenticated as " + detail::text_of(j.value("displayName", json())) + " (time zone " +
-           detail::text_of(j.value("timeZone", json())) + "; JQL dates are read in it: set options.timezone to match)";
+           detail::text_of(j.value("timeZone", json())) +
+           "; JQL dates are read in it: each sync reads it here unless options.timezone is set)";
   }
 
  private:
@@ -157,14 +213,34 @@ class Jira final : public Connector {
     return out;
   }
 
-  // The instant as a JQL date literal in the API user's time zone.
+  // A JQL date literal, in the API user's time zone, that Jira reads as an instant no later than
+  // `t`: a local time the clock passes twice (the hour a clock goes back) is read by Jira as either,
+  // so the literal moves back until both readings are at or before `t`.
   std::string local_minute(core::Instant t) const {
-    const auto* zone = date::locate_zone(s_.option("timezone", "UTC"));
-    const auto local = zone->to_local(date::sys_seconds(std::chrono::floor<std::chrono::seconds>(t).time_since_epoch()));
-    return date::format("%Y-%m-%d %H:%M", std::chrono::floor<std::chrono::minutes>(local));
+    const date::time_zone* zone = zone_;
+    if (const auto configured = s_.option("timezone"); !configured.empty()) zone = date::locate_zone(configured);
+    if (!zone) {
+      if (zone_asked_) t -= std::chrono::hours(14);  // the zone is unknown: early enough for any zone
+      zone = date::locate_zone("UTC");
+    }
+    for (int i = 0; i < 8; ++i) {
+      const auto at = date::sys_seconds(std::chrono::floor<std::chrono::seconds>(t).time_since_epoch());
+      const auto local = std::chrono::floor<std::chrono::minutes>(zone->to_local(at));
+      const auto info = zone->get_info(local);
+      const auto as_utc = date::sys_seconds(local.time_since_epoch());
+      auto later = as_utc - info.first.offset;
+      if (info.result == date::local_info::ambiguous) later = std::max(later, as_utc - info.second.offset);
+      if (later <= at) return date::format("%Y-%m-%d %H:%M", local);
+      t -= std::chrono::minutes(30);
+    }
+    // Not reached: no clock goes back four hours at once.
+    return date::format("%Y-%m-%d %H:%M", std::chrono::floor<std::chrono::minutes>(
+                                              zone->to_local(date::sys_seconds(std::chrono::floor<std::chrono::seconds>(t).time_since_epoch()))));
   }
 
   config::SourceConfig s_;
+  const date::time_zone* zone_ = nullptr;  // the API user's, from /rest/api/3/myself
+  bool zone_asked_ = false;                // asked (a null zone_ then: it could not be known)
 };
 
 }  // namespace

@@ -4,6 +4,10 @@
 //   GET  {instance_url}/services/data/vNN.N/query?q=SELECT ... WHERE SystemModstamp >= T ORDER BY SystemModstamp
 // Errors are arrays [{message, errorCode}]; 403 REQUEST_LIMIT_EXCEEDED is the org's API limit (a
 // rate limit, not an auth failure). Amount is a JSON number: converted once, as decimal text.
+// Sessions expire whenever the org says (401 INVALID_SESSION_ID): the sync loop gets a new token
+// each time. Query locators expire too (after inactivity, or when the user holds too many open):
+// the next nextRecordsUrl answers 400 INVALID_QUERY_LOCATOR, and the query restarts at the newest
+// SystemModstamp stored (>=, so records of that same second are read again, harmlessly).
 #include "common.h"
 
 namespace pactwatch::sources {
@@ -51,6 +55,15 @@ class Salesforce final : public Connector {
     return r.status == 403 && r.body.find("REQUEST_LIMIT_EXCEEDED") != std::string::npos;
   }
 
+  std::optional<std::string> restart_after(const HttpResponse& r, const std::string& cursor) const override {
+    const json c = detail::cursor_json(cursor);
+    if (r.status != 400 || r.body.find("INVALID_QUERY_LOCATOR") == std::string::npos || !detail::cstr(c, "next")) return std::nullopt;
+    // Every record ordered before the newest SystemModstamp stored is stored: start there.
+    const auto from = detail::cstr(c, "hwm").value_or(detail::cstr(c, "since").value_or(""));
+    if (from.empty()) return std::nullopt;
+    return detail::cursor_text({{"since", from}});
+  }
+
   HttpRequest request(const std::string& cursor, core::Instant since) const override {
     const json c = detail::cursor_json(cursor);
     HttpRequest r;
@@ -82,6 +95,9 @@ class Salesforce final : public Connector {
       detail::put_instant(rec, "created_at", o.value("CreatedDate", json()));
       detail::put_instant(rec, "updated_at", o.value("SystemModstamp", json()));
       if (!rec.contains("updated_at")) return std::unexpected("opportunity " + rec["id"].get<std::string>() + " lacks SystemModstamp");
+      // SOQL datetime literal for the next window: the newest SystemModstamp seen, in UTC.
+      const std::string mod = detail::query_time(*core::parse_rfc3339(rec["updated_at"].get<std::string>()), "%Y-%m-%dT%H:%M:%SZ");
+      if (mod > hwm) hwm = mod;
       if (o.contains("StageName") && o["StageName"].is_string()) rec["stage"] = o["StageName"];
       if (o.contains("IsWon") && o["IsWon"].is_boolean()) rec["won"] = o["IsWon"];
       if (o.value("IsClosed", false)) detail::put_instant(rec, "closed_at", o.value("CloseDate", json()));
@@ -89,15 +105,15 @@ class Salesforce final : public Connector {
         const auto amount = detail::decimal_text(o["Amount"]);
         std::string cur = currency_;
         if (const auto f = s_.option("currency_field"); !f.empty() && o.contains(f) && o[f].is_string()) cur = o[f].get<std::string>();
-        if (!amount) return std::unexpected("opportunity " + rec["id"].get<std::string>() + ": unreadable Amount");
         if (cur.empty()) return std::unexpected("opportunity amounts need a currency: set options.currency (or options.currency_field)");
+        if (!amount) {
+          page.rejected.push_back({rec["id"].get<std::string>(), "Amount " + detail::text_of(o["Amount"]) + " is not a decimal amount", o});
+          continue;
+        }
         rec["amount"] = *amount;
         rec["currency"] = cur;
       }
       if (o.contains(account_field_) && !o[account_field_].is_null()) rec["account"] = detail::text_of(o[account_field_]);
-      // SOQL datetime literal for the next window: the newest SystemModstamp seen, in UTC.
-      const std::string mod = detail::query_time(*core::parse_rfc3339(rec["updated_at"].get<std::string>()), "%Y-%m-%dT%H:%M:%SZ");
-      if (mod > hwm) hwm = mod;
       page.records.push_back(std::move(rec));
     }
     json next;

@@ -1,9 +1,13 @@
-// ServiceNow Table API: a table (option `table`, default incident) ordered by its update time.
+// ServiceNow Table API: a table (option `table`, default incident) ordered by update time and sys_id.
 //   GET /api/now/table/incident?sysparm_query=sys_updated_on>=T^ORDERBYsys_updated_on^ORDERBYsys_id
-//       &sysparm_limit=N&sysparm_offset=O&sysparm_fields=...&sysparm_display_value=false
+//       &sysparm_limit=N&sysparm_offset=0&sysparm_fields=...&sysparm_display_value=false
 //       &sysparm_exclude_reference_link=true
-// Every value is a string; times are "YYYY-MM-DD HH:MM:SS" UTC. Paging by offset while a Link
-// rel="next" header comes (or a page is full); the next poll starts at the newest update seen.
+// Every value is a string; times are "YYYY-MM-DD HH:MM:SS" UTC. Pages follow the last record
+// stored, not an offset (records updated or inserted mid-sync would shift an offset and skip
+// others): the next page asks for sys_updated_on>AT, or the same second with a larger sys_id
+// (sys_updated_on>AT^NQsys_updated_on=AT^sys_id>ID). More pages while a Link rel="next" header
+// comes (or a page is full); the next poll starts at the newest update seen (that second is read
+// again: seconds are the field's precision).
 // With `table: task_sla` the records are SLA timers of tasks and become events named "task_sla":
 // at its start, the business duration ("1970-01-01 HH:MM:SS", days rolling into the date),
 // late when breached, the task and the SLA definition in custom fields.
@@ -21,17 +25,26 @@ class ServiceNow final : public Connector {
 
   std::string kind() const override { return sla() ? "events" : "tickets"; }
   std::string start_cursor(core::Instant since) const override {
-    return detail::cursor_text({{"since", detail::query_time(since, "%Y-%m-%d %H:%M:%S")}, {"offset", 0}});
+    return detail::cursor_text({{"since", detail::query_time(since, "%Y-%m-%d %H:%M:%S")}});
   }
 
   HttpRequest request(const std::string& cursor, core::Instant since) const override {
     const json c = detail::cursor_json(cursor);
     const std::string from = detail::cstr(c, "since").value_or(detail::query_time(since, "%Y-%m-%d %H:%M:%S"));
-    std::string query = "sys_updated_on>=" + from + "^ORDERBYsys_updated_on^ORDERBYsys_id";
-    if (const auto extra = s_.option("query"); !extra.empty()) query = extra + "^" + query;
+    const std::string extra = s_.option("query").empty() ? "" : s_.option("query") + "^";
+    std::string query;
+    const auto at = detail::cstr(c, "at");
+    const auto id = detail::cstr(c, "id");
+    if (at && id) {
+      // After the last record stored: a later second, or the same second and a larger sys_id.
+      query = extra + "sys_updated_on>" + *at + "^NQ" + extra + "sys_updated_on=" + *at + "^sys_id>" + *id;
+    } else {
+      query = extra + "sys_updated_on>=" + from;  // a cursor of an earlier pactwatch (an offset) restarts its window
+    }
+    query += "^ORDERBYsys_updated_on^ORDERBYsys_id";
     HttpRequest r;
     r.url = s_.url + "/api/now/table/" + table_ + "?sysparm_query=" + url_encode(query) +
-            "&sysparm_limit=" + std::to_string(s_.page_size) + "&sysparm_offset=" + std::to_string(std::max<std::int64_t>(0, detail::cint(c, "offset").value_or(0))) +
+            "&sysparm_limit=" + std::to_string(s_.page_size) + "&sysparm_offset=0" +
             "&sysparm_fields=" + url_encode(sla() ? "sys_id,task,task.number,task.company,sla,stage,has_breached,start_time,end_time,"
                                                     "planned_end_time,business_duration,sys_updated_on"
                                                   : "sys_id,number,priority,state,opened_at,resolved_at,closed_at,sys_updated_on,company") +
@@ -45,7 +58,15 @@ class ServiceNow final : public Connector {
     const json& j = *body;
     if (!j.is_object() || !j.contains("result") || !j["result"].is_array()) return std::unexpected("no 'result' array");
     json c = detail::cursor_json(cursor);
-    std::string hwm = detail::cstr(c, "hwm").value_or(detail::cstr(c, "since").value_or(""));
+    std::string hwm = detail::cstr(c, "at").value_or(detail::cstr(c, "since").value_or(""));
+    std::string last_id = detail::cstr(c, "id").value_or("");
+    // The position after this page: the greatest (sys_updated_on, sys_id) read.
+    auto advance = [&](const std::string& updated, const std::string& id) {
+      if (updated > hwm || (updated == hwm && id > last_id)) {
+        hwm = updated;
+        last_id = id;
+      }
+    };
     Page page;
     for (const auto& row : j["result"]) {
       if (!row.is_object() || !row.contains("sys_id")) return std::unexpected("a record without sys_id");
@@ -58,8 +79,7 @@ class ServiceNow final : public Connector {
       if (sla()) {
         auto rec = sla_event(value);
         if (!rec) return std::unexpected(rec.error());
-        const std::string updated = detail::text_of(value("sys_updated_on"));
-        if (updated > hwm) hwm = updated;
+        advance(detail::text_of(value("sys_updated_on")), detail::text_of(value("sys_id")));
         page.records.push_back(std::move(*rec));
         continue;
       }
@@ -75,20 +95,17 @@ class ServiceNow final : public Connector {
       const std::string pr = detail::text_of(value("priority"));
       rec["priority"] = pr == "1" ? "urgent" : pr == "2" ? "high" : pr == "3" ? "normal" : "low";
       if (const std::string company = detail::text_of(value("company")); !company.empty()) rec["account"] = company;
-      const std::string updated = detail::text_of(value("sys_updated_on"));
-      if (updated > hwm) hwm = updated;
+      advance(detail::text_of(value("sys_updated_on")), detail::text_of(value("sys_id")));
       page.records.push_back(std::move(rec));
     }
     const auto link = resp.header("Link");
     const bool more = link ? link_next(*link).has_value() : static_cast<int>(j["result"].size()) >= s_.page_size;
     json next;
-    if (!more) {
-      page.done = true;
-      next = {{"since", hwm}, {"offset", 0}};
+    if (!more || hwm.empty() || last_id.empty()) {
+      page.done = !more;
+      next = {{"since", hwm.empty() ? detail::cstr(c, "since").value_or("") : hwm}};
     } else {
-      next = {{"since", detail::cstr(c, "since").value_or(hwm)},
-              {"offset", std::max<std::int64_t>(0, detail::cint(c, "offset").value_or(0)) + static_cast<std::int64_t>(j["result"].size())},
-              {"hwm", hwm}};
+      next = {{"since", detail::cstr(c, "since").value_or(hwm)}, {"at", hwm}, {"id", last_id}};
     }
     page.next_cursor = detail::cursor_text(next);
     return page;

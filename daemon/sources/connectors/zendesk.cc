@@ -19,12 +19,17 @@ class Zendesk final : public Connector {
 
   std::string kind() const override { return "tickets"; }
   int default_requests_per_minute() const override { return 10; }  // the incremental export's limit
+  // Before the first after_cursor: {"start_time": EPOCH_S} (an after_cursor is never JSON).
+  std::string start_cursor(core::Instant since) const override {
+    return detail::cursor_text({{"start_time", std::chrono::floor<std::chrono::seconds>(since).time_since_epoch().count()}});
+  }
 
   HttpRequest request(const std::string& cursor, core::Instant since) const override {
     HttpRequest r;
     const std::string size = "&per_page=" + std::to_string(std::min(s_.page_size, 1000));
-    if (cursor.empty()) {
-      const auto secs = std::chrono::floor<std::chrono::seconds>(since).time_since_epoch().count();
+    if (cursor.empty() || cursor.front() == '{') {
+      const auto secs = detail::cint(detail::cursor_json(cursor), "start_time")
+                            .value_or(std::chrono::floor<std::chrono::seconds>(since).time_since_epoch().count());
       r.url = s_.url + "/api/v2/incremental/tickets/cursor.json?start_time=" + std::to_string(secs) + "&include=metric_sets" +
               size + "&exclude_deleted=true";
     } else {
@@ -187,7 +192,9 @@ class ZendeskTicketEvents final : public Connector {
 //   GET /api/v2/satisfaction_ratings?score=received&start_time=EPOCH_S&page[size]=N[&page[after]=CURSOR]
 // answers {satisfaction_ratings, meta: {has_more, after_cursor}, links: {next}}. A rating names its
 // ticket; it belongs to the partner of that ticket as stored. The next poll starts at the newest
-// rating's updated_at seen (the endpoint filters by time, not by a lasting cursor).
+// rating's updated_at seen (the endpoint filters by time, not by a lasting cursor). A page[after]
+// cursor Zendesk no longer accepts (400 or 422) restarts the window at its start: the list's
+// order is not promised, so only the window's start is a position every rating before is stored.
 class ZendeskRatings final : public Connector {
  public:
   explicit ZendeskRatings(config::SourceConfig s) : s_(std::move(s)) {}
@@ -196,6 +203,12 @@ class ZendeskRatings final : public Connector {
   std::string stream() const override { return "satisfaction_ratings"; }
   std::string start_cursor(core::Instant since) const override {
     return detail::cursor_text({{"since", std::chrono::floor<std::chrono::seconds>(since).time_since_epoch().count()}});
+  }
+
+  std::optional<std::string> restart_after(const HttpResponse& r, const std::string& cursor) const override {
+    const json c = detail::cursor_json(cursor);
+    if ((r.status != 400 && r.status != 422) || !detail::cstr(c, "after") || !detail::cint(c, "since")) return std::nullopt;
+    return detail::cursor_text({{"since", *detail::cint(c, "since")}});
   }
 
   HttpRequest request(const std::string& cursor, core::Instant since) const override {

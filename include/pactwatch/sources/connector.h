@@ -6,6 +6,7 @@
 
 #include <expected>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -19,8 +20,18 @@ namespace pactwatch::sources {
 
 // One parsed page: records in the import shape (docs/import.md), mapped from the vendor's, and
 // the cursor to store with them.
+// A record the connector read but could not map (a value no item can hold, such as an amount it
+// cannot read): set aside with the reason (the quarantine) instead of failing the page, so it never
+// blocks the records after it.
+struct Rejected {
+  std::string id;  // the record's id at the source
+  std::string reason;
+  nlohmann::json record;  // as the vendor sent it
+};
+
 struct Page {
   std::vector<nlohmann::json> records;
+  std::vector<Rejected> rejected;
   std::string next_cursor;  // stored in the same transaction as the records
   bool done = false;        // nothing more to fetch now
 };
@@ -38,8 +49,23 @@ class Connector {
   [[nodiscard]] virtual bool history_only() const { return false; }
   // The cursor a first sync (or a sync --since) starts from; "" when `request` takes `since` itself.
   [[nodiscard]] virtual std::string start_cursor(core::Instant) const { return {}; }
+  // Completes a cursor before its request is made: a connector that reads in windows closed when
+  // they begin (HubSpot) closes an open one at `now`. Others return the cursor as it is.
+  [[nodiscard]] virtual std::string begin(const std::string& cursor, core::Instant /*now*/) const { return cursor; }
   // The request for the page after `cursor` ("" when nothing is stored yet: start at `since`).
   [[nodiscard]] virtual HttpRequest request(const std::string& cursor, core::Instant since) const = 0;
+  // A vendor may drop a paging position it handed out (Salesforce's query locator, Jira's page
+  // token). Given the answer to the request made from `cursor`: when it is such a refusal, the
+  // cursor to restart from, built only from what the cursor says is stored (the newest update
+  // stored, or the window's start); nullopt for any other answer.
+  [[nodiscard]] virtual std::optional<std::string> restart_after(const HttpResponse& /*refusal*/,
+                                                                 const std::string& /*cursor*/) const {
+    return std::nullopt;
+  }
+  // A request made once before the first page (Jira: the API user's time zone, when the config
+  // names none), and what to take from its answer (any status: the connector decides).
+  [[nodiscard]] virtual std::optional<HttpRequest> setup_request() const { return std::nullopt; }
+  virtual std::expected<void, std::string> accept_setup(const HttpResponse&) { return {}; }
   // Parses a 2xx response; an error says what is wrong with the page (nothing of it is stored).
   // A field present in a shape the vendor does not send (a date-time as a number of seconds, an
   // object where a string was) is an error too, naming the record and the field: a vendor

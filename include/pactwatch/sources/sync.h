@@ -23,7 +23,10 @@ namespace pactwatch::sources {
 
 struct SyncOptions {
   bool once = false;                        // one page only
-  std::optional<core::Instant> since;       // start here instead of the stored cursor
+  // A backfill: re-read from here and store what is read, leaving the stored cursor where it is
+  // (a backfill never moves a cursor past data it did not store; `sources cursor set` moves it
+  // deliberately).
+  std::optional<core::Instant> since;
   int max_pages = 100000;                   // a safety stop for one sync
   std::function<void(std::chrono::milliseconds)> sleep;  // how to wait (tests record instead)
   std::function<std::expected<std::string, std::string>(const config::SecretRef&, std::string_view)> read_secret;  // default: config::read_secret
@@ -39,9 +42,15 @@ struct SyncResult {
   std::string error;           // when not ok: what failed, with the (redacted) URL
   std::int64_t pages = 0;
   std::int64_t requests = 0;
-  std::int64_t records = 0;
+  std::int64_t records = 0;    // records read (items and quarantined)
   std::int64_t written = 0;    // items inserted or changed
-  std::int64_t unattributed = 0;
+  std::int64_t unchanged = 0;  // records read again exactly as stored (the boundary record, overlaps)
+  std::int64_t quarantined = 0;  // records set aside (newly, or for another reason) because they could not be mapped
+  std::vector<std::string> quarantined_ids;  // the first 20 of them
+  std::int64_t released = 0;   // records set aside before that mapped this time
+  std::int64_t restarts = 0;   // the vendor dropped the paging position: restarted from the stored one
+  std::int64_t unattributed = 0;      // records read that no partner claims
+  std::int64_t unattributed_new = 0;  // ... of them new or changed (with collect_changes; else all of them)
   std::vector<std::string> unattributed_ids;  // the first 20
   std::int64_t history_skipped = 0;  // status history for items not stored (yet)
   std::int64_t retries = 0;
@@ -63,7 +72,8 @@ class SourceMetrics {
 
  private:
   struct Counters {
-    std::int64_t requests = 0, records = 0, written = 0, unattributed = 0, retries = 0, syncs = 0, failed_syncs = 0;
+    std::int64_t requests = 0, records = 0, rereads = 0, written = 0, unattributed = 0, quarantined = 0, restarts = 0,
+                 retries = 0, syncs = 0, failed_syncs = 0;
     std::map<std::string, std::int64_t> errors;
     std::int64_t last_success_ms = 0;
   };

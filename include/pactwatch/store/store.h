@@ -317,7 +317,48 @@ struct SchemaStatus {
   int current = 0;  // highest applied version, 0 for an empty database
   int latest = 0;   // highest version this binary knows
   std::vector<Migration> migrations;
-  [[nodiscard]] bool up_to_date() const { return current == latest; }
+  // Every migration this binary knows is applied, and none newer. Versions may have gaps (a
+  // number left for another branch's migration), and a migration numbered below the highest
+  // applied one may still be pending (it came with a later release): `current` alone cannot say.
+  [[nodiscard]] bool up_to_date() const {
+    if (current != latest) return false;
+    for (const auto& m : migrations) {
+      if (!m.applied_at) return false;
+    }
+    return true;
+  }
+};
+
+// A record a source could not map into an item, kept aside with the reason (docs/connectors.md,
+// "Quarantine") so that it never blocks the records after it. Keyed like items, by (source, kind,
+// external id).
+struct QuarantinedRecord {
+  std::string source;       // the source's name
+  std::string kind;         // the item kind it was to become
+  std::string external_id;  // its id at the source
+  std::string reason;       // why it could not be mapped
+  std::string record;       // the record as read, JSON
+  core::Instant first_seen{};
+  core::Instant last_seen{};
+  std::int64_t seen = 1;  // how many times it was read
+  friend bool operator==(const QuarantinedRecord&, const QuarantinedRecord&) = default;
+};
+
+// One page of a source to store in one transaction: its items, the records it set aside, and the
+// cursor after it (none for a backfill, which never moves the cursor).
+struct SourcePage {
+  std::string cursor_key;  // NAME or NAME#STREAM
+  std::span<const Item> items;
+  std::span<const QuarantinedRecord> quarantined;
+  std::optional<std::string> cursor;
+};
+
+struct SourcePageCounts {
+  std::int64_t written = 0;      // items inserted or changed
+  std::int64_t unchanged = 0;    // items identical to what was stored (a re-read)
+  std::int64_t quarantined = 0;  // records newly set aside, or set aside again for another reason
+  std::int64_t requarantined = 0;  // records read again exactly as they were set aside
+  std::int64_t released = 0;     // set-aside records that mapped this time (now items)
 };
 
 class Store;
@@ -477,6 +518,20 @@ class Store {
   void append_audit(const AuditEntry& entry);
   // Entries after `after_seq`, oldest first (for `ledger verify`).
   [[nodiscard]] std::vector<AuditEntry> audit_entries_after(std::int64_t after_seq, std::size_t limit);
+
+  // --- sources: pages with their quarantine, and deliberate cursor moves ---
+  // Stores a page in one transaction: upserts its items, sets its quarantined records aside
+  // (first_seen kept, seen counted up), takes records that now map out of the quarantine, and
+  // sets the cursor when the page has one. With `guard`, only while the lease is the holder's
+  // (else LeaseLost, nothing stored).
+  SourcePageCounts store_source_page(const SourcePage& page, core::Instant now, const LeaseGuard* guard = nullptr);
+  // The records set aside, of one source or all, the most recently seen first.
+  [[nodiscard]] std::vector<QuarantinedRecord> quarantined(const std::optional<std::string>& source = std::nullopt,
+                                                           std::size_t limit = 1000);
+  // Moves a cursor on an operator's explicit command and writes the audit entry in the same
+  // durable transaction (with `guard`, only while the source's lease is the holder's).
+  void move_cursor(const std::string& cursor_key, const std::string& cursor, core::Instant now, const AuditEntry& audit,
+                   const LeaseGuard* guard = nullptr);
   // The newest `limit` entries (older than entry `before` when given), newest first.
   [[nodiscard]] std::vector<AuditEntry> audit_log(std::size_t limit = 100, std::optional<std::int64_t> before = std::nullopt);
 
@@ -496,6 +551,8 @@ class Store {
   // Throws LeaseLost unless `guard` still holds (locking the lease row until the transaction ends).
   void check_lease_in(soci::session& sql, const LeaseGuard& guard, const char* consequence);
   void set_cursor_in(soci::session& sql, const std::string& source, const std::string& cursor, core::Instant now);
+  // Appends an entry to the audit log's hash chain inside the caller's transaction.
+  void append_audit_in(soci::session& sql, const AuditEntry& entry);
   void save_evaluation_in(soci::session& sql, const EvaluationRecord& r, core::Instant now,
                           std::vector<StatusChange>& changes);
 

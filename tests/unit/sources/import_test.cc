@@ -46,6 +46,31 @@ TEST(Import, NdjsonTicketsWithAttribution) {
   EXPECT_EQ(r.items[0].payload, R"({"agent_replies":["2026-10-05T08:30:00Z"],"tags":["vip"]})");
 }
 
+// A record may name several accounts (Jira's Organizations field): the first, in the record's
+// order, that a partner claims attributes it; a list of anything but ids is refused.
+TEST(Import, AListOfAccountsAttributesByTheFirstClaimed) {
+  const char* text =
+      R"({"id": 1, "account": ["1", 509974, "8812001"], "created_at": "2026-10-05T08:00:00Z"}
+{"id": 2, "account": ["8812001", "509974"], "created_at": "2026-10-05T08:00:00Z"}
+{"id": 3, "account": ["7", "8"], "created_at": "2026-10-05T08:00:00Z"}
+{"id": 4, "account": [], "created_at": "2026-10-05T08:00:00Z"}
+{"id": 5, "account": [{"id": "509974"}], "created_at": "2026-10-05T08:00:00Z"}
+)";
+  auto zendesk = parse_import(text, "t.ndjson", opts("tickets"), partners());
+  ASSERT_EQ(zendesk.items.size(), 3u);
+  EXPECT_EQ(zendesk.items[0].partner_id, "northwind");  // "1" is no one's
+  EXPECT_EQ(zendesk.items[1].partner_id, "northwind");  // 8812001 is contoso's in hubspot, not here
+  EXPECT_FALSE(zendesk.items[2].partner_id);
+  ASSERT_EQ(zendesk.bad_lines.size(), 2u);
+  EXPECT_EQ(zendesk.bad_lines[0].line, 4);
+  EXPECT_NE(zendesk.bad_lines[0].message.find("account: expected a string, an integer or a list of them"), std::string::npos)
+      << zendesk.bad_lines[0].message;
+  EXPECT_EQ(zendesk.bad_lines[1].line, 5);
+  auto hubspot = parse_import(text, "t.ndjson", opts("tickets", ImportFormat::ndjson, "hubspot"), partners());
+  EXPECT_EQ(hubspot.items[0].partner_id, "contoso");
+  EXPECT_EQ(hubspot.items[1].partner_id, "contoso");  // the first claimed wins
+}
+
 TEST(Import, BadLinesAreReportedWithTheirLineNumbers) {
   const char* text =
       "{\"id\": 1, \"created_at\": \"2026-10-05T08:00:00Z\"}\n"
