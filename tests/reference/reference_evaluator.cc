@@ -23,10 +23,11 @@
 //      engine; "counts while not solved" would also allow a clock that a reopen resumes).
 //  R3  `next_reply`: a cycle starts at a customer comment while no cycle is open, also before the
 //      first agent reply (as the engine; the docs leave open whether the first reply is "an agent
-//      reply pending"); the next agent reply ends it; a reply at the instant of a comment does not
-//      answer it. Its value is the longest cycle (the parser's field description: "longest wait");
-//      no cycle at all is a missing value. An open cycle waits for a reply even when the ticket
-//      is solved: it is paused (no time counts while solved), not stopped.
+//      reply pending"); the next agent reply ends it, also one at the very instant of the comment
+//      (as the engine). Its value is the longest cycle, the open one included (the parser's field
+//      description: "longest wait"); no cycle at all is a missing value. An open cycle keeps the
+//      timer going until a reply, even one that has counted nothing yet (opened after hours) and
+//      even on a solved ticket (where it is paused: no time counts while solved).
 //  R4  `brand_ack` runs from `escalated_at` to `brand_ack_at`, `on_site` from `created_at` to
 //      `on_site_at`, `registration_approval` (deals) from `registered_at` to `approved_at`, all in
 //      plain business time (no status pauses them, a solve does not stop them). Without a start
@@ -649,18 +650,18 @@ class ItemView {
   }
 
   Value next_reply(const std::function<bool(const std::string&)>& counts) {  // R3
-    // Comments and replies in time order (a reply at the instant of a comment does not answer it).
+    // Comments and replies in time order; a reply at the instant of a comment answers it.
     const auto replies = agent_replies();
     const auto comments = instants("customer_comments");
-    std::vector<std::pair<Instant, bool>> events;  // (at, is_comment)
-    for (const auto& r : replies) events.push_back({r, false});
-    for (const auto& c : comments) events.push_back({c, true});
+    std::vector<std::pair<Instant, bool>> events;  // (at, is_reply)
+    for (const auto& c : comments) events.push_back({c, false});
+    for (const auto& r : replies) events.push_back({r, true});
     std::sort(events.begin(), events.end());
     std::vector<std::pair<Instant, Instant>> cycles;
     std::optional<Instant> open;
-    for (const auto& [at, is_comment] : events) {
-      if (is_comment && !open) open = at;  // further comments join the open cycle
-      if (!is_comment && open) {
+    for (const auto& [at, is_reply] : events) {
+      if (!is_reply && !open) open = at;  // further comments join the open cycle
+      if (is_reply && open) {
         cycles.push_back({*open, at});
         open.reset();
       }
