@@ -1268,7 +1268,7 @@ StoreRun run_store_case(const Case& c, const std::vector<std::vector<Record>>& b
     for (auto* db : {daemon_db.get(), cli_db.get()}) {
       std::vector<store::Item> previous;
       for (const auto& item : items) {
-        if (auto old = db->find_item(item.source, item.external_id)) previous.push_back(*old);
+        if (auto old = db->find_item(item.source, item.kind, item.external_id)) previous.push_back(*old);
       }
       db->upsert_items(items);
       if (db == daemon_db.get()) {
