@@ -104,6 +104,7 @@ RunStats EvaluationRunner::run(const std::vector<Job>& jobs, std::span<const sto
   // saving happens afterwards in job order, in one durable transaction, so the recorded history
   // never depends on thread timing and a run is stored whole or not at all.
   const auto started = std::chrono::steady_clock::now();
+  spdlog::debug("evaluation: computing {} contract period(s)", jobs.size());
   std::vector<store::EvaluationRecord> records(jobs.size());
   std::atomic<std::size_t> next{0};
   std::exception_ptr failure;
@@ -111,6 +112,7 @@ RunStats EvaluationRunner::run(const std::vector<Job>& jobs, std::span<const sto
   auto worker = [&] {
     try {
       for (std::size_t i = next++; i < jobs.size(); i = next++) {
+        check_abort();
         const Job& job = jobs[i];
         auto& state = *slots[i];
         if (state) {
@@ -125,7 +127,9 @@ RunStats EvaluationRunner::run(const std::vector<Job>& jobs, std::span<const sto
           // Only the items that can count in the period are read (the state narrows them further).
           state = std::make_unique<engine::PeriodState>(*job.contract, rules_.calendars.at(job.contract->calendar),
                                                         job.window, as_of);
+          std::size_t n = 0;
           for (const auto& item : store_.items_for_period(job.partner, job.window.start, job.window.end)) {
+            if (++n % 1024 == 0) check_abort();
             state->upsert(item);
           }
         }
@@ -147,6 +151,12 @@ RunStats EvaluationRunner::run(const std::vector<Job>& jobs, std::span<const sto
     cache_.clear();  // a half-applied change must not survive
     std::rethrow_exception(failure);
   }
+  try {
+    check_abort();  // computed but not stored: the next run computes it again
+  } catch (...) {
+    cache_.clear();
+    throw;
+  }
   const auto computed = std::chrono::steady_clock::now();
   RunStats stats;
   stats.compute = std::chrono::duration_cast<std::chrono::microseconds>(computed - started);
@@ -165,6 +175,10 @@ RunStats EvaluationRunner::run(const std::vector<Job>& jobs, std::span<const sto
   stats.save = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - computed);
   record_run(full_run_ ? "full" : "incremental", stats, full_run_ ? &records : nullptr);
   return stats;
+}
+
+void EvaluationRunner::check_abort() const {
+  if (abort_ && abort_->load()) throw EvaluationAborted("abandoned: the daemon is stopping or reloading; nothing of it stored");
 }
 
 store::QueuedEvaluation EvaluationRunner::request_for(const Job& job, core::Instant now) const {

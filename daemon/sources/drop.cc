@@ -1,5 +1,7 @@
 #include "pactwatch/sources/drop.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -12,7 +14,8 @@ namespace pactwatch::sources {
 namespace fs = std::filesystem;
 
 SyncResult sync_drop_directory(const config::SourceConfig& src, store::Store& store,
-                               const std::vector<rules::PartnerDef>& partners, const core::Clock& clock, bool collect) {
+                               const std::vector<rules::PartnerDef>& partners, const core::Clock& clock, bool collect,
+                               const std::atomic<bool>* abort) {
   SyncResult r;
   const fs::path dir = src.path;
   std::error_code ec;
@@ -32,7 +35,12 @@ SyncResult sync_drop_directory(const config::SourceConfig& src, store::Store& st
     if (ext == ".ndjson" || ext == ".jsonl" || ext == ".json" || ext == ".csv") files.push_back(e.path());
   }
   std::sort(files.begin(), files.end());  // in name order: name drops by time to keep their order
+  const auto stopping = [abort] { return abort && abort->load(); };
   for (const auto& file : files) {
+    if (stopping()) {  // the next file waits in the inbox for the next start
+      r.stopped = true;
+      break;
+    }
     auto text = core::read_file(file);
     if (!text) continue;  // vanished meanwhile
     ImportOptions o;
@@ -53,15 +61,34 @@ SyncResult sync_drop_directory(const config::SourceConfig& src, store::Store& st
       metrics().error(src.name, "malformed");
       continue;
     }
+    // Parsed but not stored when the daemon stops meanwhile: the file stays in the inbox, whole.
+    std::vector<store::Item> changed, previous;
     if (collect) {
+      std::size_t n = 0;
       for (const auto& item : parsed.items) {
+        if (++n % 1024 == 0 && stopping()) break;
         auto prev = store.find_item(item.source, item.external_id);
         if (prev && (*prev == item || prev->updated_at > item.updated_at)) continue;
-        r.changed.push_back(item);
-        if (prev) r.previous.push_back(std::move(*prev));
+        changed.push_back(item);
+        if (prev) previous.push_back(std::move(*prev));
       }
     }
-    const auto counts = store.store_page(src.name, parsed.items, name.string(), clock.now());  // committed before the move
+    if (stopping()) {
+      r.stopped = true;
+      break;
+    }
+    store::UpsertCounts counts;
+    try {
+      store::PageWrite write;
+      write.abort = abort;  // checked between rows: a stop abandons the file's transaction
+      spdlog::debug("source {}: storing {} record(s) of {}", src.name, parsed.items.size(), name.string());
+      counts = store.store_page(src.name, parsed.items, name.string(), clock.now(), write);  // committed before the move
+    } catch (const store::WriteAbandoned&) {
+      r.stopped = true;
+      break;
+    }
+    r.changed.insert(r.changed.end(), changed.begin(), changed.end());
+    r.previous.insert(r.previous.end(), previous.begin(), previous.end());
     fs::rename(file, dir / "done" / name, ec);
     ++r.pages;
     r.records += static_cast<std::int64_t>(parsed.items.size());

@@ -553,7 +553,16 @@ constexpr std::size_t kMaxUpsertBatch = 2000;
 
 }  // namespace
 
-UpsertCounts Store::upsert_items_in(soci::session& sql, std::span<const Item> items) {
+namespace {
+
+// Between rows of a long write: a stop abandons it whole (its transaction rolls back).
+void check_abort(const std::atomic<bool>* abort, std::size_t row) {
+  if (abort && row % 256 == 0 && abort->load()) throw WriteAbandoned("abandoned, nothing of it stored: the daemon is stopping");
+}
+
+}  // namespace
+
+UpsertCounts Store::upsert_items_in(soci::session& sql, std::span<const Item> items, const std::atomic<bool>* abort) {
   UpsertCounts counts;
   if (items.empty()) return counts;
   // One row per key in a statement (PostgreSQL refuses to update a row twice in one): the version
@@ -587,7 +596,9 @@ UpsertCounts Store::upsert_items_in(soci::session& sql, std::span<const Item> it
          soci::use(partner, partner_ind), soci::use(row.status), soci::use(row.priority), soci::use(created, created_ind),
          soci::use(first_reply, first_reply_ind), soci::use(solved, solved_ind), soci::use(updated),
          soci::use(amount, amount_ind), soci::use(row.currency), soci::use(row.payload));
+    std::size_t done = 0;
     for (const Item* item : batch) {
+      check_abort(abort, done++);
       row = *item;
       partner = item->partner_id.value_or("");
       partner_ind = item->partner_id ? soci::i_ok : soci::i_null;
@@ -604,6 +615,7 @@ UpsertCounts Store::upsert_items_in(soci::session& sql, std::span<const Item> it
     return counts;
   }
   for (std::size_t offset = 0; offset < batch.size(); offset += rows) {
+    check_abort(abort, 0);
     const std::size_t n = std::min(rows, batch.size() - offset);
     // Bound values must stay put until the statement ran: one slot per row and column.
     std::vector<std::string> text(n * 8);  // source, external_id, kind, partner, status, priority, currency, payload
@@ -686,11 +698,19 @@ void Store::check_lease_in(soci::session& sql, const LeaseGuard& guard, const ch
 
 UpsertCounts Store::store_page(const std::string& source, std::span<const Item> items, const std::string& cursor,
                                core::Instant now, const LeaseGuard* guard) {
+  PageWrite write;
+  write.guard = guard;
+  return store_page(source, items, cursor, now, write);
+}
+
+UpsertCounts Store::store_page(const std::string& source, std::span<const Item> items, const std::string& cursor,
+                               core::Instant now, const PageWrite& write) {
   return wrap("page store", [&] {
     Transaction tx(*this, Durability::normal);
-    if (guard) check_lease_in(tx.sql(), *guard, "the page was not stored");
-    auto counts = upsert_items_in(tx.sql(), items);
+    if (write.guard) check_lease_in(tx.sql(), *write.guard, "the page was not stored");
+    auto counts = upsert_items_in(tx.sql(), items, write.abort);
     set_cursor_in(tx.sql(), source, cursor, now);
+    if (write.abort && write.abort->load()) throw WriteAbandoned("abandoned, nothing of it stored: the daemon is stopping");
     tx.commit();
     return counts;
   });
@@ -869,6 +889,13 @@ std::string json_string(const std::string& v) {
     out += ch;
   }
   return out + "\"";
+}
+
+// ",\"evidence\":\"/v1/...\",..." for an event's payload.
+std::string links_json(const OutboxEvent& e) {
+  std::string out;
+  for (const auto& [name, path] : event_links(e)) out += "," + json_string(name) + ":" + json_string(path);
+  return out;
 }
 
 void insert_event(soci::session& sql, const OutboxEvent& e) {
@@ -1123,10 +1150,11 @@ void Store::close_statements(std::span<const StatementRecord> statements) {
                   engine = s.engine_version, by = s.closed_by, doc = s.document;
       long long start = core::to_unix_ms(s.period_start), own = s.own_minor, total = s.total_minor,
                 carry = s.carry_out_minor, as_of = core::to_unix_ms(s.as_of), closed = core::to_unix_ms(s.closed_at);
-      insert_event(tx.sql(), OutboxEvent{"statement.closed/" + contract + "/" + std::to_string(version) + "/" + period,
-                                         "statement.closed", partner, contract, version, period, "statement", s.closed_at,
-                                         "{\"total\":\"" + std::to_string(total) + "\",\"currency\":" + json_string(currency) +
-                                             ",\"closed_by\":" + json_string(by) + "}"});
+      OutboxEvent event{"statement.closed/" + contract + "/" + std::to_string(version) + "/" + period,
+                        "statement.closed", partner, contract, version, period, "statement", s.closed_at, ""};
+      event.payload = "{\"total\":\"" + std::to_string(total) + "\",\"currency\":" + json_string(currency) +
+                      ",\"closed_by\":" + json_string(by) + links_json(event) + "}";
+      insert_event(tx.sql(), event);
       tx.sql() << "INSERT INTO statements (contract, version, period, partner, period_start, currency, own_minor, "
                   "total_minor, carry_out_minor, contract_sha256, input_digest, engine_version, as_of, closed_at, "
                   "closed_by, document) VALUES (:c, :v, :p, :pa, :s, :cu, :o, :t, :ca, :h, :d, :e, :a, :cl, :b, :doc)",
@@ -1196,8 +1224,42 @@ std::optional<OutboxEvent> event_for(const StatusChange& c) {
   e.id = type + "/" + c.contract + "/" + std::to_string(c.version) + "/" + c.period + "/" + c.rule + "/" +
          std::to_string(core::to_unix_ms(c.at));
   e.payload = "{\"rule\":" + json_string(c.rule) + ",\"from\":" + (c.from ? json_string(*c.from) : std::string("null")) +
-              ",\"to\":" + json_string(c.to) + ",\"evidence\":" + json_string("/api/v1/evaluations/" + c.contract + "/" + std::to_string(c.version) + "/" + c.period) + "}";
+              ",\"to\":" + json_string(c.to) + links_json(e) + "}";
   return e;
+}
+
+namespace {
+
+// Percent-encodes everything but RFC 3986's unreserved characters (for path segments and query values).
+std::string url_encode(const std::string& s) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (const char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' || c == '~') {
+      out += ch;
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<std::pair<std::string, std::string>> event_links(const OutboxEvent& e) {
+  const std::string partner = "/v1/partners/" + url_encode(e.partner);
+  // A rolling window's label ("rolling 30d to ...") names no period the API takes.
+  const std::string period = e.period.starts_with("rolling ") ? "" : "period=" + url_encode(e.period);
+  const auto query = [](std::string q) { return q.empty() ? q : "?" + q; };
+  if (e.type == "statement.closed") return {{"statements", partner + "/statements" + query(period)}};
+  const auto colon = e.subject.find(':');
+  const std::string rule = colon == std::string::npos ? e.subject : e.subject.substr(colon + 1);
+  return {{"evidence", partner + "/kpis/" + url_encode(rule) + "/evidence?" + (period.empty() ? "" : period + "&") +
+                           "contract=" + url_encode(e.contract) + "&version=" + std::to_string(e.version)},
+          {"standing", partner + "/kpis" + query(period)}};
 }
 
 namespace {

@@ -3,6 +3,7 @@
 // connection settings, and one conformance suite runs against both.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <expected>
@@ -182,6 +183,15 @@ struct Delivery {
 // KPIs; breached for brand standards (violated) and for the brand's obligations.
 [[nodiscard]] std::optional<OutboxEvent> event_for(const StatusChange& change);
 
+// Where an event's cause can be seen in the API, as (name, path) pairs; paths are relative to the
+// API's base URL and answer any token allowed to see the event's partner (docs/notifications.md):
+// "evidence" (the rule's evidence in that contract version and period) and "standing" (the
+// partner's KPIs in that period) for a rule's status change; "statements" (the partner's
+// statements of that period) for a closed statement. A rolling window has no label the API takes:
+// its links name the current window. Events carry them in their data; the dispatcher sets them
+// afresh on every delivery, so events stored with older links are sent with working ones.
+[[nodiscard]] std::vector<std::pair<std::string, std::string>> event_links(const OutboxEvent& event);
+
 // An API bearer token. Only the SHA-256 of the token text is stored; the text is shown once.
 struct ApiToken {
   std::string id;      // public handle for list and revoke ("tok_3f9a61c2")
@@ -234,6 +244,21 @@ struct LeaseGuard {
 class LeaseLost : public StoreError {
  public:
   using StoreError::StoreError;
+};
+
+// A long write abandoned because the daemon is stopping (PageWrite::abort); nothing was stored.
+class WriteAbandoned : public StoreError {
+ public:
+  using StoreError::StoreError;
+};
+
+// What a page's transaction does besides storing the items and the cursor (Store::store_page).
+struct PageWrite {
+  // Stored only while this lease is still the holder's with the same fence (else LeaseLost).
+  const LeaseGuard* guard = nullptr;
+  // Checked between rows: when it turns true the page is abandoned whole (WriteAbandoned), so a
+  // stop never waits for a large page (a dropped file of 300,000 records) to be written.
+  const std::atomic<bool>* abort = nullptr;
 };
 
 // A request to evaluate one period of a contract version, left for the instance that owns the
@@ -350,6 +375,9 @@ class Store {
   // same fence (checked in the same transaction, the lease row locked); otherwise LeaseLost.
   UpsertCounts store_page(const std::string& source, std::span<const Item> items, const std::string& cursor,
                           core::Instant now, const LeaseGuard* guard = nullptr);
+  // The same, with what else the page's transaction must do (PageWrite).
+  UpsertCounts store_page(const std::string& source, std::span<const Item> items, const std::string& cursor,
+                          core::Instant now, const PageWrite& write);
   [[nodiscard]] std::optional<Item> find_item(const std::string& source, const std::string& external_id);
   [[nodiscard]] std::int64_t count_items(const std::optional<std::string>& source = std::nullopt);
   // Every item attributed to a partner, ordered by source and external id.
@@ -454,7 +482,7 @@ class Store {
   std::size_t lease();
   void release(std::size_t slot);
   soci::session& at(std::size_t slot);
-  UpsertCounts upsert_items_in(soci::session& sql, std::span<const Item> items);
+  UpsertCounts upsert_items_in(soci::session& sql, std::span<const Item> items, const std::atomic<bool>* abort = nullptr);
   // Throws LeaseLost unless `guard` still holds (locking the lease row until the transaction ends).
   void check_lease_in(soci::session& sql, const LeaseGuard& guard, const char* consequence);
   void set_cursor_in(soci::session& sql, const std::string& source, const std::string& cursor, core::Instant now);
