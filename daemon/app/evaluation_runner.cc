@@ -16,25 +16,6 @@ namespace pactwatch::app {
 
 namespace {
 
-std::vector<core::Instant> counting_instants(const store::Item& item) {
-  std::vector<core::Instant> out;
-  if (item.created_at) out.push_back(*item.created_at);
-  if (item.solved_at) out.push_back(*item.solved_at);
-  if (item.kind == "deals") {
-    const auto p = nlohmann::json::parse(item.payload, nullptr, false);
-    for (const char* key : {"closed_at", "registered_at"}) {
-      if (p.is_object() && p.contains(key) && p[key].is_string()) {
-        if (auto t = core::parse_rfc3339(p[key].get<std::string>())) out.push_back(*t);
-      }
-    }
-  }
-  return out;
-}
-
-}  // namespace
-
-namespace {
-
 struct EvalCounters {
   std::mutex mutex;
   std::map<std::string, std::int64_t> runs, periods;
@@ -268,27 +249,29 @@ RunStats EvaluationRunner::run_full(core::Instant as_of, core::Instant now, std:
   return stats;
 }
 
+std::vector<std::pair<const rules::ContractVersion*, engine::PeriodWindow>> EvaluationRunner::periods_at(
+    const std::string& partner, core::Instant t, core::Instant as_of) const {
+  std::vector<std::pair<const rules::ContractVersion*, engine::PeriodWindow>> out;
+  for (const auto& c : rules_.contracts) {
+    if (c.partner != partner) continue;
+    const auto& cal = rules_.calendars.at(c.calendar);
+    // A rolling window only ever means the one ending at as_of.
+    auto window = engine::period_containing(c, cal, c.period.kind == rules::Period::Kind::rolling ? as_of : t);
+    if (!window || window->start > as_of || !engine::in_effect_during(c, *window)) continue;
+    // (An intent's instant is floored to its quarter hour: it may lie up to that much before the item's.)
+    if (c.period.kind == rules::Period::Kind::rolling && (t + store::kIntentGrain <= window->start || t >= window->end)) continue;
+    out.emplace_back(&c, *window);
+  }
+  return out;
+}
+
 RunStats EvaluationRunner::run_incremental(std::span<const store::Item> changed, std::span<const store::Item> previous,
                                            core::Instant as_of, core::Instant now) {
   // (partner, contract, version, period label) -> job, ordered so that jobs group by partner.
   std::map<std::tuple<std::string, std::string, int, std::string>, Job> wanted;
-  std::vector<const store::Item*> all;
-  for (const auto& i : changed) all.push_back(&i);
-  for (const auto& i : previous) all.push_back(&i);
-  for (const auto* item_ptr : all) {
-    const store::Item& item = *item_ptr;
-    if (!item.partner_id) continue;
-    const auto instants = counting_instants(item);
-    for (const auto& c : rules_.contracts) {
-      if (c.partner != *item.partner_id) continue;
-      const auto& cal = rules_.calendars.at(c.calendar);
-      for (const auto& t : instants) {
-        // A rolling window only ever means the one ending at as_of.
-        auto window = engine::period_containing(c, cal, c.period.kind == rules::Period::Kind::rolling ? as_of : t);
-        if (!window || window->start > as_of || !engine::in_effect_during(c, *window)) continue;
-        if (c.period.kind == rules::Period::Kind::rolling && (t < window->start || t >= window->end)) continue;
-        wanted.emplace(std::tuple{c.partner, c.contract, c.version, window->label}, Job{c.partner, &c, *window, std::nullopt});
-      }
+  for (const auto& intent : store::evaluation_intents_of(changed, previous)) {
+    for (const auto& [c, window] : periods_at(intent.partner, intent.at, as_of)) {
+      wanted.emplace(std::tuple{c->partner, c->contract, c->version, window.label}, Job{c->partner, c, window, std::nullopt});
     }
   }
   std::vector<Job> jobs;
@@ -302,8 +285,26 @@ RunStats EvaluationRunner::run_incremental(std::span<const store::Item> changed,
   return run(jobs, changed, previous, as_of, now, true);
 }
 
+void EvaluationRunner::queue_intents(core::Instant as_of, core::Instant now) {
+  const auto intents = store_.evaluation_intents();
+  if (intents.empty()) return;
+  std::map<std::tuple<std::string, int, core::Instant>, store::QueuedEvaluation> requests;
+  for (const auto& i : intents) {
+    for (const auto& [c, window] : periods_at(i.partner, i.at, as_of)) {
+      requests.try_emplace(std::tuple{c->contract, c->version, window.start},
+                           store::QueuedEvaluation{c->contract, c->version, window.start, cluster_->shard_of(i.partner), i.partner, 0, now});
+    }
+  }
+  std::vector<store::QueuedEvaluation> list;
+  for (auto& [key, q] : requests) list.push_back(std::move(q));
+  // Intents that fall in no period in effect (a partner without a contract then) are done too.
+  store_.queue_intents(list, intents, now);
+  spdlog::debug("evaluation: {} intent(s) of stored pages queued as {} contract period(s)", intents.size(), list.size());
+}
+
 RunStats EvaluationRunner::run_queued(core::Instant as_of, core::Instant now) {
   if (!cluster_) return {};
+  queue_intents(as_of, now);
   const auto shards = cluster_->owned(now);
   std::vector<Job> jobs;
   std::vector<store::QueuedEvaluation> obsolete;

@@ -195,10 +195,13 @@ void Scheduler::run_source(const config::SourceConfig& s) {
       }
     }
     if (lost) spdlog::warn("source {}: lease lost to another instance; stopped between pages", s.name);
+    // Each stored page recorded what it touched (evaluation intents, in its own transaction): the
+    // queue turns them into requests to the partners' owners, this instance evaluates its own at
+    // once. A sync that stopped or died midway left its intents too; nothing waits for it to end.
     if (!changed.empty() && !stopping_) {
       evaluate([&](EvaluationRunner& runner) {
         const auto now = clock_.now();
-        const auto stats = runner.run_incremental(changed, previous, now, now);
+        const auto stats = runner.run_queued(now, now);
         spdlog::info("re-evaluated {} contract period(s) after {} changed item(s) from {}: {} status change(s)",
                      stats.evaluations, changed.size(), s.name, stats.status_changes);
         return stats;

@@ -205,7 +205,9 @@ constexpr std::array<Setting, 19> kSettings{{
      "How long a partner's KPI standing is answered from memory before the store is read again (0s: always read).",
      apply_standing_cache},
     {"cluster.instance", "", "string",
-     "This instance's name in the leases of a shared database (default: host name and process id).", apply_instance},
+     "This instance's name in the leases of a shared database (default: the host name and a random suffix, kept in "
+     "the state directory, so a restart holds its own leases again at once).",
+     apply_instance},
     {"cluster.lease_ttl", "45s", "duration",
      "How long a source, a partner shard or the notification queue stays with its instance without a renewal; after "
      "that another instance takes it over (instances renew every third of it).",

@@ -61,25 +61,16 @@ SyncResult sync_drop_directory(const config::SourceConfig& src, store::Store& st
       metrics().error(src.name, "malformed");
       continue;
     }
-    // Parsed but not stored when the daemon stops meanwhile: the file stays in the inbox, whole.
-    std::vector<store::Item> changed, previous;
-    if (collect) {
-      std::size_t n = 0;
-      for (const auto& item : parsed.items) {
-        if (++n % 1024 == 0 && stopping()) break;
-        auto prev = store.find_item(item.source, item.external_id);
-        if (prev && (*prev == item || prev->updated_at > item.updated_at)) continue;
-        changed.push_back(item);
-        if (prev) previous.push_back(std::move(*prev));
-      }
-    }
-    if (stopping()) {
+    // What the file changes, and the evaluation intents its transaction records. Parsed but not
+    // stored when the daemon stops meanwhile: the file stays in the inbox, whole.
+    const auto changes = page_changes(store, parsed.items, abort);
+    if (changes.stopped || stopping()) {
       r.stopped = true;
       break;
     }
     store::UpsertCounts counts;
     try {
-      store::PageWrite write;
+      auto write = changes.write();
       write.abort = abort;  // checked between rows: a stop abandons the file's transaction
       spdlog::debug("source {}: storing {} record(s) of {}", src.name, parsed.items.size(), name.string());
       counts = store.store_page(src.name, parsed.items, name.string(), clock.now(), write);  // committed before the move
@@ -87,8 +78,10 @@ SyncResult sync_drop_directory(const config::SourceConfig& src, store::Store& st
       r.stopped = true;
       break;
     }
-    r.changed.insert(r.changed.end(), changed.begin(), changed.end());
-    r.previous.insert(r.previous.end(), previous.begin(), previous.end());
+    if (collect) {
+      r.changed.insert(r.changed.end(), changes.changed.begin(), changes.changed.end());
+      r.previous.insert(r.previous.end(), changes.previous.begin(), changes.previous.end());
+    }
     fs::rename(file, dir / "done" / name, ec);
     ++r.pages;
     r.records += static_cast<std::int64_t>(parsed.items.size());

@@ -162,6 +162,26 @@ void attribute_by_ticket(store::Store& store, const std::string& source, std::ve
   }
 }
 
+}  // namespace
+
+PageChanges page_changes(store::Store& store, const std::vector<store::Item>& items, const std::atomic<bool>* abort) {
+  PageChanges c;
+  for (const auto& item : items) {
+    if (abort && abort->load()) {
+      c.stopped = true;
+      break;
+    }
+    auto prev = store.find_item(item.source, item.external_id);
+    if (prev && (*prev == item || prev->updated_at > item.updated_at)) continue;  // nothing will change
+    c.changed.push_back(item);
+    if (prev) c.previous.push_back(std::move(*prev));
+  }
+  c.intents = store::evaluation_intents_of(c.changed, c.previous);
+  return c;
+}
+
+namespace {
+
 SyncResult sync_pages(const config::SourceConfig& src, Connector& connector, store::Store& store,
                       const std::vector<rules::PartnerDef>& partners, const core::Clock& clock, const SyncOptions& opts) {
   SyncResult r;
@@ -339,16 +359,13 @@ SyncResult sync_pages(const config::SourceConfig& src, Connector& connector, sto
       unattributed = normalized.unattributed;
       if (connector.kind() == "tickets") keep_history(store, items);
     }
+    auto changes = page_changes(store, items);
     if (opts.collect_changes) {
-      for (const auto& item : items) {
-        auto prev = store.find_item(item.source, item.external_id);
-        if (prev && (*prev == item || prev->updated_at > item.updated_at)) continue;  // nothing will change
-        r.changed.push_back(item);
-        if (prev) r.previous.push_back(std::move(*prev));
-      }
+      r.changed.insert(r.changed.end(), changes.changed.begin(), changes.changed.end());
+      r.previous.insert(r.previous.end(), changes.previous.begin(), changes.previous.end());
     }
     spdlog::debug("source {}: storing a page of {} record(s) with its cursor", cursor_key, items.size());
-    const auto counts = store.store_page(cursor_key, items, page->next_cursor, clock.now(), opts.lease);
+    const auto counts = store.store_page(cursor_key, items, page->next_cursor, clock.now(), changes.write(opts.lease));
     // A page that leads back to itself (a repeated page) is harmless once; a source that keeps
     // doing it would be followed forever.
     stalled = !page->done && page->next_cursor == cursor ? stalled + 1 : 0;

@@ -125,9 +125,10 @@ TEST(Cli, DbMigrateAndStatus) {
   EXPECT_NE(before.out.find("0005  0005_api  pending"), std::string::npos) << before.out;
   EXPECT_NE(before.out.find("0006  0006_leases  pending"), std::string::npos) << before.out;
   EXPECT_NE(before.out.find("0007  0007_cluster  pending"), std::string::npos) << before.out;
+  EXPECT_NE(before.out.find("0011  0011_evaluation_intents  pending"), std::string::npos) << before.out;
   auto m = run({kBinary, "db", "migrate", "-c", d.config.string()});
   EXPECT_EQ(m.exit_code, 0) << m.err;
-  EXPECT_NE(m.out.find("applied 7 migration(s); schema version 7 of 7"), std::string::npos) << m.out;
+  EXPECT_NE(m.out.find("applied 8 migration(s); schema version 11 of 11"), std::string::npos) << m.out;
   auto again = run({kBinary, "db", "migrate", "-c", d.config.string()});
   EXPECT_NE(again.out.find("applied 0 migration(s)"), std::string::npos) << again.out;
   auto after = run({kBinary, "db", "status", "-c", d.config.string()});
@@ -1124,8 +1125,10 @@ TEST(Serve, SighupReloadsTheConfigOrKeepsTheOneInForce) {
   const std::string good = testutils::read_file(d.config);
   d.dir.write("pactwatch.yaml", good + "sources: [not a mapping]\n");
   child.signal(SIGHUP);
-  for (int i = 0; i < 200 && child.err().find("keeping the config in force") == std::string::npos; ++i) std::this_thread::sleep_for(20ms);
-  EXPECT_NE(child.err().find("keeping the config in force"), std::string::npos) << child.err();
+  for (int i = 0; i < 200 && child.err().find("keeping the config and the rules in force") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_NE(child.err().find("keeping the config and the rules in force"), std::string::npos) << child.err();
   // A new source: polled once the config is reloaded.
   const auto key = d.dir.write("key", "abc\n");
   d.dir.write("pactwatch.yaml", good + "sources:\n  desk:\n    kind: freshdesk\n    url: http://127.0.0.1:" + std::to_string(fake_port) +
@@ -1209,7 +1212,7 @@ TEST(Serve, SighupWithBrokenRulesKeepsTheRulesInForce) {
   ASSERT_TRUE(d.wait_live(child)) << child.err();
   d.dir.write("rules/partners.yaml", "partners: [oops\n");
   child.signal(SIGHUP);
-  for (int i = 0; i < 200 && child.err().find("keeping the rules in force") == std::string::npos; ++i) {
+  for (int i = 0; i < 200 && child.err().find("keeping the config and the rules in force") == std::string::npos; ++i) {
     std::this_thread::sleep_for(20ms);
   }
   httplib::Client c("127.0.0.1", d.port);
@@ -1226,7 +1229,7 @@ TEST(Serve, SighupWithBrokenRulesKeepsTheRulesInForce) {
   while (std::getline(lines, line)) {
     auto j = nlohmann::json::parse(line);
     EXPECT_TRUE(j.contains("ts") && j.contains("level") && j.contains("msg")) << line;
-    saw_keep = saw_keep || j["msg"].get<std::string>().find("keeping the rules in force") != std::string::npos;
+    saw_keep = saw_keep || j["msg"].get<std::string>().find("keeping the config and the rules in force") != std::string::npos;
     ++n;
   }
   EXPECT_GT(n, 3);

@@ -518,5 +518,141 @@ TEST(Operator, ReadinessSaysNotReadyWhileADeadInstancesLeasesHoldTheWork) {
   EXPECT_EQ(beta.wait(10s), 0) << beta.err();
 }
 
+// ---- 9. evaluation intent is durable with the data -------------------------------------------
+
+// A paged fake Freshdesk over a fixed set of tickets, a little slow per page, so that a stop or a
+// kill lands in the middle of a sync.
+class PagedDesk {
+ public:
+  struct Ticket {
+    int id, partner;
+    std::string created, solved, updated;
+  };
+  explicit PagedDesk(std::vector<Ticket> tickets) : tickets_(std::move(tickets)) {
+    server_.Get("/api/v2/tickets", [this](const httplib::Request& req, httplib::Response& res) {
+      std::this_thread::sleep_for(60ms);
+      const std::string since = req.get_param_value("updated_since");
+      const int page = std::max(1, std::atoi(req.get_param_value("page").c_str()));
+      const int per_page = std::max(1, std::atoi(req.get_param_value("per_page").c_str()));
+      nlohmann::json out = nlohmann::json::array();
+      std::size_t skipped = 0;
+      for (const auto& t : tickets_) {
+        if (t.updated < since) continue;
+        if (skipped++ < static_cast<std::size_t>((page - 1) * per_page)) continue;
+        if (out.size() == static_cast<std::size_t>(per_page)) break;
+        out.push_back({{"id", t.id}, {"status", 4}, {"priority", 2}, {"company_id", 9000 + t.partner}, {"created_at", t.created},
+                       {"updated_at", t.updated}, {"stats", {{"first_responded_at", t.created}, {"resolved_at", t.solved}}}});
+      }
+      res.set_content(out.dump(), "application/json");
+    });
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+  }
+  ~PagedDesk() {
+    server_.stop();
+    thread_.join();
+  }
+  [[nodiscard]] int port() const { return port_; }
+
+ private:
+  std::vector<Ticket> tickets_;
+  httplib::Server server_;
+  int port_ = 0;
+  std::thread thread_;
+};
+
+// The case: a sync stopped (SIGTERM) and another one killed (SIGKILL) midway, then let
+// finish. Every partner whose tickets arrived has, for every month they fall in, a stored
+// evaluation counting all of them, the month four back included (no full run covers it: only the
+// intents the pages recorded do).
+TEST(Operator, EvaluationsCountEveryStoredTicketAfterASyncIsStoppedAndKilledMidway) {
+  constexpr int kPartners = 20;
+  constexpr int kTickets = 2000;
+  const core::SystemClock clock;
+  const std::chrono::year_month_day today{std::chrono::floor<std::chrono::days>(clock.now())};
+  const auto this_month = std::chrono::year_month{today.year(), today.month()};
+  auto label = [](std::chrono::year_month m) {
+    char buf[16];
+    std::snprintf(buf, sizeof buf, "%04d-%02u", static_cast<int>(m.year()), static_cast<unsigned>(m.month()));
+    return std::string(buf);
+  };
+  const std::vector<std::chrono::year_month> months{this_month - std::chrono::months(1), this_month - std::chrono::months(4)};
+  std::vector<PagedDesk::Ticket> tickets;
+  std::map<std::pair<int, std::string>, int> truth;  // (partner, month) -> tickets
+  for (int i = 0; i < kTickets; ++i) {
+    const int partner = (i * 7) % kPartners;
+    const auto month = months[static_cast<std::size_t>(i % 3 == 0 ? 1 : 0)];
+    const core::Instant created = std::chrono::sys_days(month / std::chrono::day(1 + static_cast<unsigned>(i % 25))) +
+                                  std::chrono::minutes(i % 600);
+    // Updated in id order, so that the source's pages are stable.
+    const core::Instant updated = std::chrono::sys_days(this_month / 1) - std::chrono::days(1) + std::chrono::seconds(i);
+    tickets.push_back({i + 1, partner, core::format_rfc3339(created), core::format_rfc3339(created + std::chrono::hours(1)),
+                       core::format_rfc3339(updated)});
+    ++truth[{partner, label(month)}];
+  }
+  PagedDesk desk(tickets);
+  World w;
+  std::string partners = "partners:\n";
+  for (int p = 0; p < kPartners; ++p) {
+    partners += "  - {id: p" + std::to_string(p) + ", name: P" + std::to_string(p) + ", kind: outsourcer, external_ids: {desk: " +
+                std::to_string(9000 + p) + "}}\n";
+    w.dir.write("rules/contracts/c" + std::to_string(p) + ".yaml",
+                "contract: c" + std::to_string(p) + "\nversion: 1\npartner: p" + std::to_string(p) +
+                    "\neffective: {from: 2020-01-01}\ncurrency: EUR\ncalendar: 24x7\nkpis:\n"
+                    "  - {id: reply, source: tickets, measure: {ratio: first_reply <= 1h}, objective: {target: \">= 90%\"}, min_sample: 1}\n");
+  }
+  w.dir.write("rules/partners.yaml", partners);
+  const auto key = w.dir.write("desk.key", "abc\n");
+  w.write_config("sources:\n  desk:\n    kind: freshdesk\n    url: http://127.0.0.1:" + std::to_string(desk.port()) +
+                 "\n    auth: {type: api_key, secret_file: " + key.string() +
+                 "}\n    poll_interval: 1s\n    page_size: 50\n    since: 2020-01-01T00:00:00Z\n"
+                 "evaluation:\n  full_interval: 1h\n");
+  auto stored = [&] {
+    auto s = w.store();
+    return s ? s->count_items() : -1;
+  };
+  // A stop, then a kill, each in the middle of the sync.
+  for (const int signo : {SIGTERM, SIGKILL}) {
+    SCOPED_TRACE(signo == SIGTERM ? "SIGTERM" : "SIGKILL");
+    const auto before = stored();
+    testutils::Child child({kBinary, "serve", "-c", w.config.string()});
+    ASSERT_TRUE(w.live(child)) << child.err();
+    ASSERT_TRUE(eventually([&] { return stored() >= before + 500; }, 30s)) << child.err();
+    child.signal(signo);
+    ASSERT_TRUE(child.wait(10s).has_value());
+    ASSERT_LT(stored(), kTickets) << "the sync must have been cut short for the test to mean anything";
+  }
+  // Let it finish.
+  testutils::Child child({kBinary, "serve", "-c", w.config.string()});
+  ASSERT_TRUE(w.live(child)) << child.err();
+  auto settled = [&] {
+    auto s = w.store();
+    if (!s || s->count_items() != kTickets || !s->evaluation_intents().empty()) return false;
+    for (int shard = 0; shard < 64; ++shard) {
+      if (!s->queued_evaluations(std::vector<int>{shard}).empty()) return false;
+    }
+    for (const auto& [key, n] : truth) {
+      const auto doc = s->evaluation_document("c" + std::to_string(key.first), 1, key.second);
+      if (!doc || nlohmann::json::parse(*doc)["input"]["items"] != n) return false;
+    }
+    return true;
+  };
+  const bool done = eventually(settled, 40s);
+  auto s = w.store();
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->count_items(), kTickets);
+  int checked = 0;
+  for (const auto& [key, n] : truth) {
+    const auto doc = s->evaluation_document("c" + std::to_string(key.first), 1, key.second);
+    ASSERT_TRUE(doc) << "p" << key.first << " " << key.second << " never evaluated";
+    EXPECT_EQ(nlohmann::json::parse(*doc)["input"]["items"], n) << "p" << key.first << " " << key.second;
+    ++checked;
+  }
+  EXPECT_TRUE(done) << child.err();
+  EXPECT_EQ(checked, kPartners * 2);
+  child.signal(SIGTERM);
+  EXPECT_EQ(child.wait(10s), 0) << child.err();
+}
+
 }  // namespace
 }  // namespace pactwatch

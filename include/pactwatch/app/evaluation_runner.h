@@ -55,7 +55,9 @@ class EvaluationRunner {
   // partners' contracts; periods starting after `as_of` are skipped.
   RunStats run_incremental(std::span<const store::Item> changed, std::span<const store::Item> previous,
                            core::Instant as_of, core::Instant now);
-  // The periods other instances asked this one to evaluate (cluster only), read afresh.
+  // The periods asked of this instance (cluster only), read afresh: first the intents stored
+  // pages recorded (evaluation_intents) become requests for the periods they fall in, whichever
+  // instance owns the partner; then this instance's shards' requests are evaluated.
   RunStats run_queued(core::Instant as_of, core::Instant now);
 
  private:
@@ -74,6 +76,11 @@ class EvaluationRunner {
                core::Instant as_of, core::Instant now, bool requeue_lost = false);
 
   void check_abort() const;
+  // The contract periods an item counting at `t` falls in, for the partner's contracts in effect
+  // then (a rolling window: the one ending at as_of, when `t` is inside it); none starting after as_of.
+  [[nodiscard]] std::vector<std::pair<const rules::ContractVersion*, engine::PeriodWindow>> periods_at(
+      const std::string& partner, core::Instant t, core::Instant as_of) const;
+  void queue_intents(core::Instant as_of, core::Instant now);
 
   const rules::RuleSet& rules_;
   store::Store& store_;

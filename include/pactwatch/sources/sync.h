@@ -54,6 +54,28 @@ struct SyncResult {
   std::vector<store::Item> previous;  // ... and the stored versions they replaced
 };
 
+// What a page changes: the items it will write, the stored versions they replace (records
+// unchanged or older than what is stored are left out), and the evaluation intents of both,
+// which the page's transaction records so that the evaluation it calls for is as durable as the
+// page (store::EvaluationIntent).
+struct PageChanges {
+  std::vector<store::Item> changed;
+  std::vector<store::Item> previous;
+  std::vector<store::EvaluationIntent> intents;
+  bool stopped = false;
+  // How to store the page: with these intents, under `lease` when given.
+  [[nodiscard]] store::PageWrite write(const store::LeaseGuard* lease = nullptr) const {
+    store::PageWrite w;
+    w.guard = lease;
+    w.intents = intents;
+    return w;
+  }
+};
+// With `abort`, gives up early (`stopped`) once it turns true: a large file is not read through
+// after a stop.
+[[nodiscard]] PageChanges page_changes(store::Store& store, const std::vector<store::Item>& items,
+                                       const std::atomic<bool>* abort = nullptr);
+
 // Counters per source since the process started, in Prometheus text format for /metrics.
 class SourceMetrics {
  public:

@@ -252,6 +252,30 @@ class WriteAbandoned : public StoreError {
   using StoreError::StoreError;
 };
 
+// What a stored page touched: a partner, and an instant at which one of the page's changed items
+// counts in a period (created, solved, closed, registered), in its new or its replaced version.
+// Recorded in the page's own transaction (PageWrite::intents), so the evaluation a page calls for
+// is as durable as the page: whichever instance runs the evaluation queue next asks the partner's
+// owner for every period the intents fall in, however old.
+struct EvaluationIntent {
+  std::string partner;
+  core::Instant at{};  // floored to kIntentGrain: many items, few intents
+  std::int64_t generation = 0;  // counts up when touched again before it is worked off
+  friend bool operator==(const EvaluationIntent&, const EvaluationIntent&) = default;
+};
+// Intents are kept to the quarter hour: every period boundary (a local midnight in any time zone
+// of today) is a whole multiple of it in UTC, so an instant and its quarter hour fall in the same
+// period; a large file then records at most one intent per partner and quarter hour.
+inline constexpr std::chrono::minutes kIntentGrain{15};
+
+// The instants at which an item counts in a period: created and solved; for deals also closed
+// and registered (from the payload).
+[[nodiscard]] std::vector<core::Instant> counting_instants(const Item& item);
+// The intents of a set of changes: each changed item's partner and each replaced version's
+// partner, at each of their counting instants; without repeats.
+[[nodiscard]] std::vector<EvaluationIntent> evaluation_intents_of(std::span<const Item> changed,
+                                                                  std::span<const Item> previous);
+
 // What a page's transaction does besides storing the items and the cursor (Store::store_page).
 struct PageWrite {
   // Stored only while this lease is still the holder's with the same fence (else LeaseLost).
@@ -259,6 +283,8 @@ struct PageWrite {
   // Checked between rows: when it turns true the page is abandoned whole (WriteAbandoned), so a
   // stop never waits for a large page (a dropped file of 300,000 records) to be written.
   const std::atomic<bool>* abort = nullptr;
+  // Recorded with the page (evaluation_intents), in the same transaction.
+  std::span<const EvaluationIntent> intents;
 };
 
 // A request to evaluate one period of a contract version, left for the instance that owns the
@@ -312,7 +338,14 @@ struct SchemaStatus {
   int current = 0;  // highest applied version, 0 for an empty database
   int latest = 0;   // highest version this binary knows
   std::vector<Migration> migrations;
-  [[nodiscard]] bool up_to_date() const { return current == latest; }
+  // Every migration this binary knows is applied. Not current == latest: numbers may have gaps,
+  // and a lower number may arrive after a higher one was applied (branches merged).
+  [[nodiscard]] bool up_to_date() const {
+    for (const auto& m : migrations) {
+      if (!m.applied_at) return false;
+    }
+    return true;
+  }
 };
 
 class Store;
@@ -403,6 +436,11 @@ class Store {
   void enqueue_evaluations(std::span<const QueuedEvaluation> requests, core::Instant now);
   // Waiting requests of the given shards, oldest first.
   [[nodiscard]] std::vector<QueuedEvaluation> queued_evaluations(std::span<const int> shards, std::size_t limit = 1000);
+  // The intents stored pages recorded and nobody has worked off yet, oldest first.
+  [[nodiscard]] std::vector<EvaluationIntent> evaluation_intents(std::size_t limit = 5000);
+  // In one transaction: asks for the evaluations the intents come to, and deletes the intents
+  // (each only when its generation is still the one read: one touched again meanwhile stays).
+  void queue_intents(std::span<const QueuedEvaluation> requests, std::span<const EvaluationIntent> worked_off, core::Instant now);
   // The work log, oldest first (of one lease when given).
   [[nodiscard]] std::vector<WorkEntry> work_log(const std::optional<std::string>& lease = std::nullopt);
   [[nodiscard]] std::optional<std::string> evaluation_document(const std::string& contract, int version,
@@ -486,6 +524,7 @@ class Store {
   // Throws LeaseLost unless `guard` still holds (locking the lease row until the transaction ends).
   void check_lease_in(soci::session& sql, const LeaseGuard& guard, const char* consequence);
   void set_cursor_in(soci::session& sql, const std::string& source, const std::string& cursor, core::Instant now);
+  void enqueue_in(soci::session& sql, std::span<const QueuedEvaluation> requests, core::Instant now);
   void save_evaluation_in(soci::session& sql, const EvaluationRecord& r, core::Instant now,
                           std::vector<StatusChange>& changes);
 
