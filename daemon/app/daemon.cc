@@ -231,9 +231,8 @@ int serve(const config::Config& initial_config, const core::Clock& clock, const 
   });
   http.Get("/livez", [](const httplib::Request&, httplib::Response& res) { res.set_content("ok\n", "text/plain"); });
   // This instance's share of the partners when several share the database (docs/scaling.md). Its
-  // name, shard count and lease time hold until a restart.
-  // The name survives a restart (kept in the state directory), so a restarted instance holds its
-  // own leases again at once.
+  // name, shard count and lease time hold until a restart; the name survives a restart too (kept
+  // in the state directory), so a restarted instance holds its own leases again at once.
   const auto identity = InstanceIdentity::acquire(config);
   Cluster cluster(*db, identity.name(), config.cluster_shards,
                   std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::seconds(config.cluster_lease_ttl_s)), clock);
@@ -286,6 +285,7 @@ int serve(const config::Config& initial_config, const core::Clock& clock, const 
 
   if (!http.bind_to_port(config.listen_host, config.listen_port)) {
     spdlog::error("cannot listen on {}:{} (address in use or not available)", config.listen_host, config.listen_port);
+    cluster.leave();  // the shards the first heartbeat took go back at once
     return 1;
   }
   std::thread http_thread([&] { http.listen_after_bind(); });
