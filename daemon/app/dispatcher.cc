@@ -74,7 +74,7 @@ std::string slack_text(const store::OutboxEvent& e) {
 // What a receiver's answer can mean: only a timeout (408), a request too early (425), a rate limit
 // (429) and server errors (5xx) can succeed later. Any other answer outside 2xx (a 400, 401, 403,
 // 404, 422, a redirect) refuses this event for good. 410 is handled apart: it disables the channel.
-bool retryable_status(int status) { return status >= 500 || status == 408 || status == 425 || status == 429; }
+bool retryable_status(long status) { return status >= 500 || status == 408 || status == 425 || status == 429; }
 
 // The first 200 bytes of a receiver's answer, on one line, for the delivery's last_error.
 std::string answer_snippet(const std::string& body) {

@@ -43,11 +43,17 @@ SyncResult sync_drop_directory(const config::SourceConfig& src, store::Store& st
     }
     auto text = core::read_file(file);
     if (!text) continue;  // vanished meanwhile
+    spdlog::debug("source {}: reading {} ({} bytes)", src.name, file.filename().string(), text->size());
     ImportOptions o;
     o.kind = src.items;
     o.source = src.name;
     o.format = file.extension() == ".csv" ? ImportFormat::csv : ImportFormat::ndjson;
+    o.abort = abort;
     auto parsed = parse_import(*text, file.filename().string(), o, partners);
+    if (parsed.stopped) {  // the daemon stops: the file stays in the inbox for the next start
+      r.stopped = true;
+      break;
+    }
     const auto name = file.filename();
     if (!parsed.bad_lines.empty()) {
       // Whole or not at all: the file goes to failed/ with the reasons; nothing of it is stored.
