@@ -3,6 +3,9 @@
 # maintainer scripts that create the user (sysusers) and directories (tmpfiles) and tell systemd
 # of the unit without starting it, a copyright file, a changelog and a manual page.
 include(GNUInstallDirs)
+# Installing (and packaging) does not build the whole tree first: `make install` and `make deb`
+# build the executable they install.
+set(CMAKE_SKIP_INSTALL_ALL_DEPENDENCY ON)
 install(TARGETS pactwatch RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 install(FILES systemd/pactwatch.service DESTINATION lib/systemd/system)
 install(FILES systemd/pactwatch.sysusers DESTINATION lib/sysusers.d RENAME pactwatch.conf)
@@ -47,6 +50,7 @@ execute_process(COMMAND gzip -9nc ${PROJECT_SOURCE_DIR}/packaging/deb/pactwatch.
 install(FILES systemd/pactwatch.yaml DESTINATION /etc/pactwatch COMPONENT deb EXCLUDE_FROM_ALL)
 install(FILES ${_deb_dir}/changelog.Debian.gz DESTINATION share/doc/pactwatch COMPONENT deb EXCLUDE_FROM_ALL)
 install(FILES ${_deb_dir}/pactwatch.1.gz DESTINATION share/man/man1 COMPONENT deb EXCLUDE_FROM_ALL)
+install(FILES packaging/deb/lintian-overrides DESTINATION share/lintian/overrides RENAME pactwatch COMPONENT deb EXCLUDE_FROM_ALL)
 
 set(CPACK_GENERATOR "DEB")
 set(CPACK_PACKAGE_NAME "pactwatch")
@@ -54,7 +58,6 @@ set(CPACK_PACKAGE_CONTACT "${_deb_maintainer}")
 set(CPACK_DEBIAN_PACKAGE_MAINTAINER "${_deb_maintainer}")
 set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "monitors partner SLA and KPI contracts and computes what they pay")
 set(CPACK_DEBIAN_PACKAGE_DESCRIPTION
-    "monitors partner SLA and KPI contracts and computes what they pay\n"
     "pactwatch polls the ticketing systems and CRMs where partners' work shows\n"
     "up, evaluates each partner's contract over business-hours calendars,\n"
     "computes performance-contingent compensation exactly, notifies on breaches\n"

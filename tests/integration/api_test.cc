@@ -524,7 +524,9 @@ TEST_P(ApiTest, EveryLinkOfEveryEventResolvesForTheTokensAllowedToSeeIt) {
       EXPECT_EQ(follow(path, tokens_.viewer), money ? 403 : 200);
       EXPECT_EQ(follow(path, own.at(e.partner)), contract->enforced ? 200 : 404);
       for (const auto& [partner, token] : own) {
-        if (partner != e.partner) EXPECT_EQ(follow(path, token), 404) << partner;
+        if (partner != e.partner) {
+          EXPECT_EQ(follow(path, token), 404) << partner;
+        }
       }
       ++followed;
     }

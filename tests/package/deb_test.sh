@@ -55,9 +55,10 @@ done
 if ! command -v lintian >/dev/null; then
   fail "lintian is not installed (make deps)"
 else
-  lintian_out=$(lintian --no-tag-display-limit "$deb" 2>&1 || true)
+  lintian_out=$(lintian --tag-display-limit 0 "$deb" 2>&1 || true)
   echo "$lintian_out" | sed 's/^/lintian: /'
   check "lintian reports no error" bash -c '! grep -q "^E: " <<<"$0"' "$lintian_out"
+  check "lintian reports no warning" bash -c '! grep -q "^W: " <<<"$0"' "$lintian_out"
 fi
 
 # --- install into a root of its own ------------------------------------------------------------
@@ -86,7 +87,8 @@ chown -R "0:$gid" "$root/etc/pactwatch/rules"
 chmod -R u=rwX,g=rX,o= "$root/etc/pactwatch/rules"
 as() { setpriv --reuid="$1" --regid="$2" --clear-groups "$root/usr/bin/pactwatch" check --config "$root/etc/pactwatch/pactwatch.yaml" \
          --rules "$root/etc/pactwatch/rules"; }
-check "the service's user can check its config and rules" as "$uid" "$gid" >"$work/check.log" 2>&1 || cat "$work/check.log"
+quietly() { "$@" >"$work/check.log" 2>&1 || { cat "$work/check.log"; return 1; }; }
+check "the service's user can check its config and rules" quietly as "$uid" "$gid"
 cannot() { ! "$@" >/dev/null 2>&1; }
 check "another user cannot read them" cannot as 65534 65534
 
@@ -117,7 +119,7 @@ check "purged: /var/lib/pactwatch is gone" test ! -e "$root/var/lib/pactwatch"
 check "purged: the enablement is gone" test ! -L "$root/etc/systemd/system/multi-user.target.wants/pactwatch.service"
 check "purged: dpkg knows it no more" bash -c '! dpkg --root="$0" -s pactwatch >/dev/null 2>&1' "$root"
 leftover=$(cd "$root" && find . -path ./var/lib/dpkg -prune -o -path ./etc/passwd -o -path ./etc/group -o -path ./etc/shadow \
-             -o -path ./etc/gshadow -o -name '*-' -o -type f -print)
+             -o -path ./etc/gshadow -o -path ./etc/.pwd.lock -o -name '*-' -o -type f -print)
 check "purged: no file of the package is left${leftover:+ ($leftover)}" test -z "$leftover"
 
 if (( fails > 0 )); then
