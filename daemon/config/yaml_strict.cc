@@ -6,9 +6,10 @@
 // check judges a document as the common YAML 1.1 readers do (PyYAML's safe loader is the
 // reference the tests compare with, over fixtures and mutations): a scanner that tokenizes with
 // the same simple-key and indentation rules, a parser over the same grammar, and the checks of
-// composing and constructing plain data (one document, anchors defined once and before use,
-// mapping keys that are scalars, implicit values that can be built). It reports the first problem
-// with its position and builds nothing; yaml-cpp still builds the nodes.
+// composing plain data (one document, anchors defined once and before use, mapping keys that are
+// scalars). It reports the first problem with its position and builds nothing; yaml-cpp still
+// builds the nodes. Implicit YAML 1.1 types (a plain 2026-02-30 is an impossible date to PyYAML)
+// are left to pactwatch's schema, which reports them with the file's other problems.
 //
 // Stricter than PyYAML on purpose: tags (!!str, !custom) and merge keys (<<) are refused, since
 // yaml-cpp would read them differently and pactwatch's files need neither.
@@ -1098,101 +1099,13 @@ class Parser {
 
 // ---- what composing and building plain data refuse ----
 
-bool digits(std::string_view s) {
-  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
-}
-
-// A plain value that YAML 1.1 reads as a date or a date-time must be a real one.
-std::optional<std::string> bad_timestamp(const std::string& v) {
-  if (v.size() < 8 || !(v[0] >= '0' && v[0] <= '9')) return std::nullopt;
-  // YYYY-MM-DD exactly, or YYYY-M-D followed by a time.
-  std::size_t i = 4;
-  if (!digits(std::string_view(v).substr(0, 4)) || v[i] != '-') return std::nullopt;
-  auto number = [&](std::size_t max_len, int& out) {
-    const std::size_t b = i;
-    while (i < v.size() && i - b < max_len && v[i] >= '0' && v[i] <= '9') ++i;
-    if (i == b) return false;
-    out = std::stoi(v.substr(b, i - b));
-    return true;
-  };
-  int year = std::stoi(v.substr(0, 4)), month = 0, day = 0, hour = -1, minute = 0, second = 0;
-  bool offset_too_large = false;
-  ++i;
-  const std::size_t month_at = i;
-  if (!number(2, month)) return std::nullopt;
-  const bool two_digit_month = i - month_at == 2;
-  if (i >= v.size() || v[i] != '-') return std::nullopt;
-  ++i;
-  const std::size_t day_at = i;
-  if (!number(2, day)) return std::nullopt;
-  const bool two_digit_day = i - day_at == 2;
-  if (i == v.size()) {
-    if (!two_digit_month || !two_digit_day) return std::nullopt;  // the date-only form is YYYY-MM-DD
-  } else {
-    // (T|t|[ \t]+) H?H:MM:SS (.fraction)? ([ \t]* (Z | [+-]H?H(:MM)?))?
-    if (v[i] == 'T' || v[i] == 't') {
-      ++i;
-    } else {
-      const std::size_t b = i;
-      while (i < v.size() && (v[i] == ' ' || v[i] == '\t')) ++i;
-      if (i == b) return std::nullopt;
-    }
-    if (!number(2, hour)) return std::nullopt;
-    if (i + 3 > v.size() || v[i] != ':' || !digits(std::string_view(v).substr(i + 1, 2))) return std::nullopt;
-    minute = std::stoi(v.substr(i + 1, 2));
-    i += 3;
-    if (i + 3 > v.size() || v[i] != ':' || !digits(std::string_view(v).substr(i + 1, 2))) return std::nullopt;
-    second = std::stoi(v.substr(i + 1, 2));
-    i += 3;
-    if (i < v.size() && v[i] == '.') {
-      ++i;
-      while (i < v.size() && v[i] >= '0' && v[i] <= '9') ++i;
-    }
-    while (i < v.size() && (v[i] == ' ' || v[i] == '\t')) ++i;
-    if (i < v.size()) {
-      if (v[i] == 'Z') {
-        ++i;
-      } else if (v[i] == '+' || v[i] == '-') {
-        ++i;
-        int tz = 0, tz_minutes = 0;
-        if (!number(2, tz)) return std::nullopt;
-        if (i < v.size() && v[i] == ':') {
-          if (i + 3 > v.size() || !digits(std::string_view(v).substr(i + 1, 2))) return std::nullopt;
-          tz_minutes = std::stoi(v.substr(i + 1, 2));
-          i += 3;
-        }
-        if (tz * 60 + tz_minutes >= 24 * 60) offset_too_large = true;
-      } else {
-        return std::nullopt;
-      }
-    }
-    if (i != v.size()) return std::nullopt;
-  }
-  static constexpr int kDays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  const bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-  if (year < 1 || month < 1 || month > 12 || day < 1 || day > kDays[month - 1] || (month == 2 && day == 29 && !leap)) {
-    return "'" + v + "' reads as a date in YAML but is not one (quote it if it is meant as text)";
-  }
-  if (hour > 23 || minute > 59 || second > 59 || offset_too_large) {
-    return "'" + v + "' reads as a date-time in YAML but is not one (quote it if it is meant as text)";
-  }
-  return std::nullopt;
-}
-
-// What a plain value resolves to in YAML 1.1, when it cannot be built.
+// A plain value YAML 1.1 gives a meaning other than text, which a reader would not take as text.
+// (Values are otherwise typed by pactwatch's own schema: a date-like value is checked where a date
+// is expected, with the file's other problems, not here.)
 std::optional<std::string> bad_plain(const std::string& v) {
   if (v == "=") return "a bare '=' is YAML 1.1's value indicator, not text; quote it";
   if (v == "<<") return "'<<' is YAML's merge key, which pactwatch does not support; quote it if it is meant as text";
-  // 0b_ and 0x_ read as integers with no digits.
-  std::string_view s = v;
-  if (!s.empty() && (s[0] == '+' || s[0] == '-')) s.remove_prefix(1);
-  if (s.size() > 2 && s[0] == '0' && (s[1] == 'b' || s[1] == 'x')) {
-    const auto rest = s.substr(2);
-    if (std::all_of(rest.begin(), rest.end(), [](char c) { return c == '_'; })) {
-      return "'" + v + "' reads as a number with no digits; quote it if it is meant as text";
-    }
-  }
-  return bad_timestamp(v);
+  return std::nullopt;
 }
 
 struct Collection {

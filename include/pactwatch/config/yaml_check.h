@@ -42,8 +42,8 @@ class YamlReport {
 // common YAML 1.1 readers judge it (PyYAML's safe loader is the reference in the tests): an
 // unterminated quoted value, a second document, content after a list at its indentation, a
 // duplicate or undefined anchor, a tab where YAML allows only spaces, a collection as a mapping
-// key, a plain value that reads as an impossible date, and the rest of that grammar. Tags and
-// merge keys are refused too. Nothing when the document is well-formed.
+// key, and the rest of that grammar. Tags and merge keys are refused too. Nothing when the
+// document is well-formed.
 [[nodiscard]] std::optional<core::Diagnostic> yaml_syntax_error(std::string_view text, std::string_view file);
 
 [[nodiscard]] std::string_view node_kind(const YAML::Node& node);

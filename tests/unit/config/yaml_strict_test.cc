@@ -2,7 +2,8 @@
 // malformed document yaml-cpp forgives is refused at its position (fixtures in
 // tests/config/yaml/bad/, each naming its expected error on its first line), and over thousands of
 // mutations of the project's own YAML files it refuses exactly what PyYAML's safe loader refuses,
-// except tags and merge keys, which it refuses on purpose.
+// except tags and merge keys, which it refuses on purpose, and values YAML 1.1's implicit types
+// cannot build (2026-02-30), which pactwatch's schema reports instead.
 #include <gtest/gtest.h>
 #include <yaml-cpp/yaml.h>
 
@@ -135,7 +136,7 @@ TEST(YamlStrict, RefusesWhatPyYamlRefusesOverThousandsOfMutations) {
                                      std::chrono::seconds(120));
   ASSERT_EQ(judged.exit_code, 0) << judged.err;
   std::istringstream lines(judged.out);
-  int refused = 0, by_policy = 0, compared = 0;
+  int refused = 0, by_policy = 0, by_schema = 0, compared = 0;
   for (std::string line; std::getline(lines, line); ++compared) {
     ASSERT_LT(compared, kMutants);
     const bool pyyaml_refuses = line.starts_with("err ");
@@ -148,13 +149,20 @@ TEST(YamlStrict, RefusesWhatPyYamlRefusesOverThousandsOfMutations) {
       EXPECT_TRUE(policy) << "refused what PyYAML accepts (seed " << seed << ", m" << compared << "): " << mine->to_string()
                           << "\n---\n" << texts[static_cast<std::size_t>(compared)];
     }
-    EXPECT_FALSE(pyyaml_refuses && !mine) << "accepted what PyYAML refuses (seed " << seed << ", m" << compared << "): " << line
-                                          << "\n---\n" << texts[static_cast<std::size_t>(compared)];
+    if (pyyaml_refuses && !mine) {
+      // Left to pactwatch's schema on purpose: a value YAML 1.1's implicit types cannot build (a
+      // plain 2026-02-30 as a date, 0x_ as a number) is text to yaml-cpp, and a date field reports it.
+      const bool schema = line.find(": ValueError ") != std::string::npos;
+      by_schema += schema ? 1 : 0;
+      EXPECT_TRUE(schema) << "accepted what PyYAML refuses (seed " << seed << ", m" << compared << "): " << line << "\n---\n"
+                          << texts[static_cast<std::size_t>(compared)];
+    }
   }
   EXPECT_EQ(compared, kMutants);
   EXPECT_GT(refused, kMutants / 5) << "the mutations must break documents often enough to test something";
-  std::cout << kMutants << " mutants (seed " << seed << "): PyYAML refuses " << refused << ", and so does the check; "
-            << by_policy << " more refused for tags or merge keys; the check took " << ours_ms << " ms\n";
+  std::cout << kMutants << " mutants (seed " << seed << "): PyYAML refuses " << refused << ", and so does the check but for "
+            << by_schema << " impossible implicit values left to the schema; " << by_policy
+            << " more refused for tags or merge keys; the check took " << ours_ms << " ms\n";
 }
 
 }  // namespace
