@@ -4,11 +4,14 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <chrono>
 #include <cmath>
+#include <ctime>
 
 #include "internal.h"
+#include "pactwatch/api/http_server.h"
 #include "pactwatch/api/tokens.h"
 #include "pactwatch/ledger/report.h"
 
@@ -52,10 +55,26 @@ std::string query(const httplib::Request& req, const char* name) {
   return req.has_param(name) ? req.get_param_value(name) : std::string();
 }
 
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+std::string_view trim(std::string_view v) {
+  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+  return v;
+}
+
+// The media type of a Content-Type value, without its parameters: "application/json; charset=utf-8"
+// -> "application/json" (RFC 9110 section 8.3.1; compared case-insensitively by the caller).
+std::string_view media_type(std::string_view content_type) { return trim(content_type.substr(0, content_type.find(';'))); }
+
 Result<json> parse_body(const httplib::Request& req) {
   if (req.body.empty()) return json::object();
   const auto ct = req.get_header_value("Content-Type");
-  if (ct.rfind("application/json", 0) != 0) {
+  if (!iequals(media_type(ct), "application/json")) {
     return std::unexpected(Problem{415, "unsupported-media-type", "Unsupported media type",
                                    "send the body as application/json"});
   }
@@ -126,7 +145,7 @@ Result<json> partner_history(Api::Impl& impl, Call& c) {
       return std::unexpected(bad_request("periods: expected an integer from 1 to 36"));
     }
   }
-  Reader r(impl.db, *c.rules, c.now, c.who);
+  Reader r(impl.db, *c.rules, c.now, c.who, &impl.history_cache);
   return r.history(c.params.at("partner"), query(c.req, "kpi"), periods);
 }
 
@@ -344,10 +363,13 @@ const std::vector<Route>& route_table() {
   return routes;
 }
 
+// The token of "Authorization: Bearer <token>"; the scheme is case-insensitive (RFC 9110 section 11.1).
 std::string bearer_of(const httplib::Request& req) {
-  const auto h = req.get_header_value("Authorization");
-  if (h.size() > 7 && (h.rfind("Bearer ", 0) == 0 || h.rfind("bearer ", 0) == 0)) return h.substr(7);
-  return {};
+  const std::string h = req.get_header_value("Authorization");
+  const std::string_view v = trim(h);
+  const auto space = v.find_first_of(" \t");
+  if (space == std::string_view::npos || !iequals(v.substr(0, space), "bearer")) return {};
+  return std::string(trim(v.substr(space)));
 }
 
 }  // namespace
@@ -511,7 +533,7 @@ Result<Principal> Api::Impl::authenticate(std::string_view token) {
   return Principal{rec->id, rec->name, *role, rec->partner};
 }
 
-std::optional<int> Api::Impl::rate_limited(const std::string& token_id) {
+std::optional<int> Api::Impl::rate_limited(const std::string& token_id, bool take) {
   if (options.rate_per_second <= 0) return std::nullopt;
   const auto now = clock.now();
   std::lock_guard lock(rate_mutex);
@@ -523,10 +545,23 @@ std::optional<int> Api::Impl::rate_limited(const std::string& token_id) {
     b.at = now;
   }
   if (b.tokens >= 1.0) {
-    b.tokens -= 1.0;
+    if (take) b.tokens -= 1.0;
     return std::nullopt;
   }
   return std::max(1, static_cast<int>(std::ceil((1.0 - b.tokens) / options.rate_per_second)));
+}
+
+void Api::Impl::charge(const std::string& token_id, double cpu_seconds) {
+  if (options.rate_per_second <= 0) return;
+  const double unit = std::chrono::duration<double>(options.cost_unit).count();
+  if (unit <= 0) return;
+  const double units = std::floor(cpu_seconds / unit);
+  if (units <= 1.0) return;  // the one taken at the start
+  std::lock_guard lock(rate_mutex);
+  auto it = buckets.find(token_id);
+  if (it == buckets.end()) return;
+  // The debt is capped at a minute of the rate, so that Retry-After never passes a minute.
+  it->second.tokens = std::max(-60.0 * options.rate_per_second, it->second.tokens - (units - 1.0));
 }
 
 void Api::Impl::count(const std::string& method, const std::string& pattern, int status, double seconds) {
@@ -579,40 +614,52 @@ std::string Api::prometheus() const {
   return out + seconds;
 }
 
-void Api::handle(const httplib::Request& req, httplib::Response& res) {
-  Impl& impl = *impl_;
-  // Each route's template as segments, split once.
-  struct Compiled {
-    const Route* route;
-    std::vector<std::string> segments;
-  };
-  static const std::vector<Compiled> compiled_routes = [] {
+namespace {
+
+// Each route's template as segments, split once.
+struct Compiled {
+  const Route* route;
+  std::vector<std::string> segments;
+};
+const std::vector<Compiled>& compiled_routes() {
+  static const std::vector<Compiled> compiled = [] {
     std::vector<Compiled> out;
     for (const auto& r : route_table()) out.push_back({&r, split_path(r.pattern)});
     return out;
   }();
-  const auto started = std::chrono::steady_clock::now();
-  res.set_header("Cache-Control", "no-store");
-  const auto path = split_path(req.path);
-  const Compiled* found = nullptr;
+  return compiled;
+}
+
+// What a request's head decides, before any handler or body: the route, who asks, and the rules.
+struct Gate {
+  const Route* route = nullptr;
+  std::string pattern = "unmatched";
   std::map<std::string, std::string> params;
+  std::optional<Principal> who;
+  std::shared_ptr<const rules::RuleSet> rules;
+  bool admitted = false;
+};
+
+// Routes (404, 405), authenticates (401, 503), rate-limits (429), authorizes (403) and checks the
+// partner in the path (404) in that order; a refusal is written to `res`. `take` spends one
+// request of the token's rate; without it the rate is only looked at.
+Gate gate(Api::Impl& impl, const httplib::Request& req, httplib::Response& res, bool take) {
+  Gate g;
+  res.set_header("Cache-Control", "no-store");
+  res.set_header("X-Content-Type-Options", "nosniff");
+  const auto path = split_path(req.path);
   std::string allow;
-  for (const auto& c : compiled_routes) {
+  for (const auto& c : compiled_routes()) {
     std::map<std::string, std::string> p;
     if (!match_route(c.segments, path, p)) continue;
     if (req.method == c.route->method || (req.method == "HEAD" && std::string_view(c.route->method) == "GET")) {
-      found = &c;
-      params = std::move(p);
+      g.route = c.route;
+      g.params = std::move(p);
       break;
     }
     allow += (allow.empty() ? "" : ", ") + std::string(c.route->method);
   }
-  std::string pattern = found ? found->route->pattern : "unmatched";
-  auto finish = [&](int status) {
-    impl.count(req.method, pattern, status,
-               std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
-  };
-  if (!found) {
+  if (!g.route) {
     if (!allow.empty()) {
       res.set_header("Allow", allow);
       send_problem(res, {405, "method-not-allowed", "Method not allowed", req.method + " is not served here; use " + allow},
@@ -620,57 +667,95 @@ void Api::handle(const httplib::Request& req, httplib::Response& res) {
     } else {
       send_problem(res, not_found("no such resource"), req.path);
     }
-    return finish(res.status);
+    return g;
   }
+  g.pattern = g.route->pattern;
   const std::string token = bearer_of(req);
   if (token.empty()) {
     res.set_header("WWW-Authenticate", "Bearer realm=\"pactwatch\"");
     send_problem(res, {401, "unauthorized", "Unauthorized", "send an API token: Authorization: Bearer pw_..."}, req.path);
-    return finish(401);
+    return g;
   }
   Result<Principal> who;
   try {
     who = impl.authenticate(token);
   } catch (const store::StoreError& e) {
-    spdlog::error("API {} {}: {}", req.method, pattern, e.what());
+    spdlog::error("API {} {}: {}", req.method, g.pattern, e.what());
     send_problem(res, {503, "unavailable", "Service unavailable", "the store is unreachable; try again shortly"}, req.path);
-    return finish(503);
+    return g;
   }
   if (!who) {
     res.set_header("WWW-Authenticate", "Bearer realm=\"pactwatch\", error=\"invalid_token\"");
     send_problem(res, who.error(), req.path);
-    return finish(401);
+    return g;
   }
-  if (auto wait = impl.rate_limited(who->token_id)) {
+  if (auto wait = impl.rate_limited(who->token_id, take)) {
     res.set_header("Retry-After", std::to_string(*wait));
     send_problem(res, {429, "rate-limited", "Too many requests",
                        "this token is over its rate limit; retry after " + std::to_string(*wait) + " s"},
                  req.path);
-    return finish(429);
+    return g;
   }
-  const auto& roles = found->route->roles;
+  const auto& roles = g.route->roles;
   if (std::find(roles.begin(), roles.end(), who->role) == roles.end()) {
-    send_problem(res, {403, "forbidden", "Forbidden", "a " + std::string(to_string(who->role)) + " token may not " + req.method + " " + found->route->pattern},
+    send_problem(res, {403, "forbidden", "Forbidden", "a " + std::string(to_string(who->role)) + " token may not " + req.method + " " + g.pattern},
                  req.path);
-    return finish(403);
+    return g;
   }
-  auto rules = impl.rules();
+  g.rules = impl.rules();
   // The partner comes from the token: another partner's resources do not exist for it.
-  if (auto it = params.find("partner"); it != params.end()) {
-    const bool visible = rules && rules->partner(it->second) && (who->role != Role::partner || who->partner == it->second);
+  if (auto it = g.params.find("partner"); it != g.params.end()) {
+    const bool visible = g.rules && g.rules->partner(it->second) && (who->role != Role::partner || who->partner == it->second);
     if (!visible) {
       send_problem(res, not_found("no partner '" + it->second + "'"), req.path);
-      return finish(404);
+      return g;
     }
   }
-  if (!rules) {
+  if (!g.rules) {
     send_problem(res, {503, "unavailable", "Service unavailable", "no rules are loaded yet"}, req.path);
-    return finish(503);
+    return g;
   }
-  Call call{req, res, *who, std::move(params), rules, impl.clock.now()};
+  g.who = std::move(*who);
+  g.admitted = true;
+  return g;
+}
+
+// Processor time of the calling thread: what a request cost, whatever else the machine did meanwhile.
+double thread_cpu_seconds() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
+
+}  // namespace
+
+bool Api::admit(const httplib::Request& req, httplib::Response& res) {
+  auto g = gate(*impl_, req, res, false);
+  if (!g.admitted) impl_->count(req.method, g.pattern, res.status, 0);
+  return g.admitted;
+}
+
+std::string Api::client_key(const httplib::Request& req) {
+  if (auto token = bearer_of(req); !token.empty()) return token;
+  return cookie_value(req, "pw_session");
+}
+
+void Api::handle(const httplib::Request& req, httplib::Response& res) {
+  Impl& impl = *impl_;
+  const auto started = std::chrono::steady_clock::now();
+  const double cpu_started = thread_cpu_seconds();
+  auto g = gate(impl, req, res, true);
+  auto finish = [&](int status) {
+    impl.count(req.method, g.pattern, status, std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  };
+  if (!g.admitted) return finish(res.status);
+  const Route& route = *g.route;
+  const std::string& pattern = g.pattern;
+  const Principal& who = *g.who;
+  Call call{req, res, who, std::move(g.params), g.rules, impl.clock.now()};
   Result<json> out;
   try {
-    out = found->route->handler(impl, call);
+    out = route.handler(impl, call);
   } catch (const store::StoreError& e) {
     spdlog::error("API {} {}: {}", req.method, pattern, e.what());
     out = std::unexpected(Problem{503, "unavailable", "Service unavailable", "the store is unreachable; try again shortly"});
@@ -684,21 +769,21 @@ void Api::handle(const httplib::Request& req, httplib::Response& res) {
     res.status = 200;
     res.set_content(out->dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
   }
-  if (found->route->audited && who->is_staff()) {
+  if (route.audited && who.is_staff()) {
     const std::string period = req.has_param("period") ? "?period=" + req.get_param_value("period") : "";
-    impl.audit(*who, req.method + " " + found->route->pattern, req.path + period,
+    impl.audit(who, req.method + " " + route.pattern, req.path + period,
                std::to_string(res.status) + (out ? "" : " " + out.error().detail));
   }
+  // An answer is charged to the token's rate by the processor time it took (docs/api.md).
+  impl.charge(who.token_id, thread_cpu_seconds() - cpu_started);
   finish(res.status);
 }
 
-void Api::mount(httplib::Server& http) {
-  auto handler = [this](const httplib::Request& req, httplib::Response& res) { handle(req, res); };
-  http.Get(R"(/v1(/.*)?)", handler);
-  http.Post(R"(/v1(/.*)?)", handler);
-  http.Put(R"(/v1(/.*)?)", handler);
-  http.Patch(R"(/v1(/.*)?)", handler);
-  http.Delete(R"(/v1(/.*)?)", handler);
+void Api::mount(HttpServer& http) {
+  http.set_client_key(&Api::client_key);
+  http.mount(
+      "/v1", [this](const httplib::Request& req, httplib::Response& res) { handle(req, res); },
+      [this](const httplib::Request& req, httplib::Response& res) { return admit(req, res); });
   mount_portal(*impl_, http);
 }
 
