@@ -116,7 +116,7 @@ Result<json> partner_kpis(Api::Impl& impl, Call& c) {
       return json();  // the body is set
     }
   }
-  Reader r(impl.db, *c.rules, c.now, c.who);
+  Reader r(impl.db, *c.rules, c.now, c.who, nullptr, &impl.standing_entries);
   auto out = r.kpis(c.params.at("partner"), query(c.req, "period"));
   if (!out || ttl.count() == 0) return out;
   std::string body = out->dump(-1, ' ', false, json::error_handler_t::replace);

@@ -722,6 +722,8 @@ void HttpServer::stop() {
   });
   s.io.stop();
   if (s.io_thread.joinable()) s.io_thread.join();
+  boost::system::error_code ignored;
+  s.acceptor.close(ignored);  // the I/O thread is gone: nothing else touches it now
   s.pool.stop();
 }
 

@@ -105,12 +105,29 @@ class HistoryCache {
   std::unordered_map<std::string, Entry> entries_;
 };
 
+// One contract's part of a KPI standing rendered from a stored evaluation, kept with the stored
+// document's text: the store is read for every answer, the document parsed and rendered only when
+// its text changed.
+class EntryCache {
+ public:
+  [[nodiscard]] std::shared_ptr<const json> get(const std::string& key, std::string text,
+                                                const std::function<json(const std::string&)>& render);
+
+ private:
+  struct Entry {
+    std::string text;
+    std::shared_ptr<const json> value;
+  };
+  std::mutex mutex_;
+  std::unordered_map<std::string, Entry> entries_;
+};
+
 // The read models, for one request: what `who` may see of the store as of `now`.
 class Reader {
  public:
   Reader(store::Store& db, const rules::RuleSet& rules, core::Instant now, const Principal& who,
-         HistoryCache* history_cache = nullptr)
-      : db_(db), rules_(rules), now_(now), who_(who), history_cache_(history_cache) {}
+         HistoryCache* history_cache = nullptr, EntryCache* entries = nullptr)
+      : db_(db), rules_(rules), now_(now), who_(who), history_cache_(history_cache), entries_(entries) {}
 
   // The partner, when it exists and `who` may see it (a partner token sees only its own).
   [[nodiscard]] const rules::PartnerDef* partner(const std::string& id) const;
@@ -156,6 +173,7 @@ class Reader {
   core::Instant now_;
   const Principal& who_;
   HistoryCache* history_cache_;
+  EntryCache* entries_;
 };
 
 // A route: a path template split into segments ("{name}" captures), the roles allowed, and the
@@ -178,6 +196,7 @@ struct Api::Impl {
   const core::Clock& clock;
   ApiOptions options;
   HistoryCache history_cache;
+  EntryCache standing_entries;
 
   // Who a bearer token is, or why not (401).
   Result<Principal> authenticate(std::string_view token);

@@ -140,24 +140,56 @@ Reader::Evaluated Reader::evaluate(const rules::ContractVersion& c, const engine
   return {&c, w, std::move(doc), "computed"};
 }
 
+std::shared_ptr<const json> EntryCache::get(const std::string& key, std::string text, const std::function<json(const std::string&)>& render) {
+  {
+    std::lock_guard lock(mutex_);
+    if (auto it = entries_.find(key); it != entries_.end() && it->second.text == text) return it->second.value;
+  }
+  auto value = std::make_shared<const json>(render(text));
+  std::lock_guard lock(mutex_);
+  if (entries_.size() > 10000) entries_.clear();
+  entries_[key] = Entry{std::move(text), value};
+  return value;
+}
+
+namespace {
+
+// One contract's part of a KPI standing, from its evaluation document.
+json standing_entry(const rules::ContractVersion& c, const json& doc, const std::string& source) {
+  json rules_out = json::array();
+  for (const auto& [section, kind] : {std::pair{"kpis", "kpi"}, {"brand_standards", "standard"}, {"obligations", "obligation"}}) {
+    for (const auto& r : doc.at(section)) rules_out.push_back(rule_summary(r, kind));
+  }
+  return json{{"contract", c.contract},
+              {"version", c.version},
+              {"contract_status", c.enforced ? "enforced" : "draft"},
+              {"period", doc.at("period")},
+              {"as_of", doc.at("as_of")},
+              {"evaluation", source},
+              {"score", doc.contains("score") ? doc.at("score").value("value", json()) : json()},
+              {"rules", rules_out}};
+}
+
+}  // namespace
+
 Result<json> Reader::kpis(const std::string& partner_id, const std::string& period) {
   auto ws = windows(partner_id, period);
   if (!ws) return std::unexpected(ws.error());
   json contracts = json::array();
   for (const auto& [c, w] : *ws) {
-    auto e = evaluate(*c, w, false);
-    json rules_out = json::array();
-    for (const auto& [section, kind] : {std::pair{"kpis", "kpi"}, {"brand_standards", "standard"}, {"obligations", "obligation"}}) {
-      for (const auto& r : e.document.at(section)) rules_out.push_back(rule_summary(r, kind));
+    // A stored evaluation is read every time; it is parsed and rendered again only when it changed.
+    if (entries_) {
+      if (auto stored = db_.evaluation_document(c->contract, c->version, w.label)) {
+        const auto entry = entries_->get(c->contract + '\n' + std::to_string(c->version) + '\n' + c->sha256 + '\n' + w.label,
+                                         std::move(*stored), [&](const std::string& text) {
+                                           return standing_entry(*c, json::parse(text), "stored");
+                                         });
+        contracts.push_back(*entry);
+        continue;
+      }
     }
-    contracts.push_back({{"contract", c->contract},
-                         {"version", c->version},
-                         {"contract_status", c->enforced ? "enforced" : "draft"},
-                         {"period", e.document.at("period")},
-                         {"as_of", e.document.at("as_of")},
-                         {"evaluation", e.source},
-                         {"score", e.document.contains("score") ? e.document.at("score").value("value", json()) : json()},
-                         {"rules", rules_out}});
+    const auto e = evaluate(*c, w, false);
+    contracts.push_back(standing_entry(*c, e.document, e.source));
   }
   return json{{"partner", partner_id}, {"contracts", contracts}};
 }
