@@ -104,17 +104,27 @@ Result<json> get_partner(Api::Impl& impl, Call& c) {
   return out;
 }
 
-Result<json> partner_kpis(Api::Impl& impl, Call& c) {
-  const std::string key = c.params.at("partner") + '\n' + query(c.req, "period") + '\n' + (c.who.sees_drafts() ? "d" : "e");
+std::string standing_key(const std::string& partner, const httplib::Request& req, const Principal& who) {
+  return partner + '\n' + query(req, "period") + '\n' + (who.sees_drafts() ? "d" : "e");
+}
+
+// A partner's standing as rendered less than api.standing_cache ago.
+std::optional<std::string> standing_in_memory(Api::Impl& impl, const std::string& key, core::Instant now) {
   const auto ttl = impl.options.standing_cache_ttl;
-  if (ttl.count() > 0) {
-    std::lock_guard lock(impl.standing_mutex);
-    auto it = impl.standing.find(key);
-    if (it != impl.standing.end() && c.now >= it->second.at && c.now - it->second.at < ttl) {
-      c.res.status = 200;
-      c.res.set_content(it->second.body, "application/json");
-      return json();  // the body is set
-    }
+  if (ttl.count() <= 0) return std::nullopt;
+  std::lock_guard lock(impl.standing_mutex);
+  auto it = impl.standing.find(key);
+  if (it != impl.standing.end() && now >= it->second.at && now - it->second.at < ttl) return it->second.body;
+  return std::nullopt;
+}
+
+Result<json> partner_kpis(Api::Impl& impl, Call& c) {
+  const std::string key = standing_key(c.params.at("partner"), c.req, c.who);
+  const auto ttl = impl.options.standing_cache_ttl;
+  if (auto body = standing_in_memory(impl, key, c.now)) {
+    c.res.status = 200;
+    c.res.set_content(std::move(*body), "application/json");
+    return json();  // the body is set
   }
   Reader r(impl.db, *c.rules, c.now, c.who, nullptr, &impl.standing_entries);
   auto out = r.kpis(c.params.at("partner"), query(c.req, "period"));
@@ -508,7 +518,7 @@ json page_of(std::vector<std::pair<std::vector<std::string>, json>> keyed, const
   return json{{"items", items}, {"next_cursor", next}};
 }
 
-Result<Principal> Api::Impl::authenticate(std::string_view token) {
+Result<Principal> Api::Impl::authenticate(std::string_view token, bool cached_only) {
   const Problem invalid{401, "unauthorized", "Unauthorized", "the token is not valid (unknown, revoked or expired)"};
   if (!well_formed(token)) return std::unexpected(invalid);
   const auto hash = token_hash(token);
@@ -519,6 +529,7 @@ Result<Principal> Api::Impl::authenticate(std::string_view token) {
     auto it = token_cache.find(hash);
     if (it != token_cache.end() && now - it->second.fetched < options.token_cache_ttl) rec = it->second.token;
   }
+  if (!rec && cached_only) return std::unexpected(Problem{401, "unauthorized", "Unauthorized", "not in the token cache"});
   if (!rec) {
     rec = db.token_by_hash(hash);
     if (!rec) return std::unexpected(invalid);
@@ -643,7 +654,7 @@ struct Gate {
 // Routes (404, 405), authenticates (401, 503), rate-limits (429), authorizes (403) and checks the
 // partner in the path (404) in that order; a refusal is written to `res`. `take` spends one
 // request of the token's rate; without it the rate is only looked at.
-Gate gate(Api::Impl& impl, const httplib::Request& req, httplib::Response& res, bool take) {
+Gate gate(Api::Impl& impl, const httplib::Request& req, httplib::Response& res, bool take, bool cached_only = false) {
   Gate g;
   res.set_header("Cache-Control", "no-store");
   res.set_header("X-Content-Type-Options", "nosniff");
@@ -678,7 +689,7 @@ Gate gate(Api::Impl& impl, const httplib::Request& req, httplib::Response& res, 
   }
   Result<Principal> who;
   try {
-    who = impl.authenticate(token);
+    who = impl.authenticate(token, cached_only);
   } catch (const store::StoreError& e) {
     spdlog::error("API {} {}: {}", req.method, g.pattern, e.what());
     send_problem(res, {503, "unavailable", "Service unavailable", "the store is unreachable; try again shortly"}, req.path);
@@ -728,6 +739,26 @@ double thread_cpu_seconds() {
 }
 
 }  // namespace
+
+bool Api::answer_from_memory(const httplib::Request& req, httplib::Response& res) {
+  Impl& impl = *impl_;
+  if (req.method != "GET" || impl.options.standing_cache_ttl.count() <= 0) return false;
+  const auto path = split_path(req.path);
+  if (path.size() != 4 || path[0] != "v1" || path[1] != "partners" || path[3] != "kpis") return false;
+  const auto started = std::chrono::steady_clock::now();
+  // The same decisions as handle(), from memory only: a token not in the token cache, any refusal
+  // and a standing not in memory all take the ordinary path, with nothing spent here.
+  httplib::Response answer;
+  auto g = gate(impl, req, answer, false, true);
+  if (!g.admitted || g.pattern != "/v1/partners/{partner}/kpis") return false;
+  auto body = standing_in_memory(impl, standing_key(g.params.at("partner"), req, *g.who), impl.clock.now());
+  if (!body || impl.rate_limited(g.who->token_id, true)) return false;
+  answer.status = 200;
+  answer.set_content(std::move(*body), "application/json");
+  res = std::move(answer);
+  impl.count(req.method, g.pattern, 200, std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  return true;
+}
 
 bool Api::admit(const httplib::Request& req, httplib::Response& res) {
   auto g = gate(*impl_, req, res, false);
@@ -783,7 +814,8 @@ void Api::mount(HttpServer& http) {
   http.set_client_key(&Api::client_key);
   http.mount(
       "/v1", [this](const httplib::Request& req, httplib::Response& res) { handle(req, res); },
-      [this](const httplib::Request& req, httplib::Response& res) { return admit(req, res); });
+      [this](const httplib::Request& req, httplib::Response& res) { return admit(req, res); },
+      [this](const httplib::Request& req, httplib::Response& res) { return answer_from_memory(req, res); });
   mount_portal(*impl_, http);
 }
 

@@ -162,6 +162,7 @@ struct Mount {
   std::string prefix;
   HttpHandler handler;
   HttpAdmission admit;
+  HttpAnswerNow now;
 };
 
 enum class Phase { idle, head, body, write, linger };
@@ -507,6 +508,16 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       run_handler(handler, *req_, res);
       return respond(std::move(res), false);
     }
+    if (mount_ && mount_->now && req_->body.empty()) {
+      httplib::Response res;
+      bool answered = false;
+      try {
+        answered = mount_->now(*req_, res);
+      } catch (const std::exception& e) {
+        spdlog::error("HTTP {} {}: {}", req_->method, req_->path, e.what());
+      }
+      if (answered) return respond(std::move(res), false);
+    }
     server_.pool.submit(server_.key_of(*req_), [self = this->shared_from_this(), req = req_, &handler]() mutable {
       httplib::Response res;
       run_handler(handler, *req, res);
@@ -665,8 +676,8 @@ void HttpServer::route(std::string method, std::string path, HttpHandler handler
   impl_->routes.push_back({std::move(method), std::move(path), std::move(handler), run});
 }
 
-void HttpServer::mount(std::string prefix, HttpHandler handler, HttpAdmission admit) {
-  impl_->mounts.push_back({std::move(prefix), std::move(handler), std::move(admit)});
+void HttpServer::mount(std::string prefix, HttpHandler handler, HttpAdmission admit, HttpAnswerNow now) {
+  impl_->mounts.push_back({std::move(prefix), std::move(handler), std::move(admit), std::move(now)});
 }
 
 void HttpServer::set_client_key(HttpClientKey key) { impl_->client_key = std::move(key); }

@@ -199,7 +199,9 @@ struct Api::Impl {
   EntryCache standing_entries;
 
   // Who a bearer token is, or why not (401).
-  Result<Principal> authenticate(std::string_view token);
+  // With `cached_only`, a token not in the token cache is refused instead of looked up (the caller
+  // then takes the path that may look it up).
+  Result<Principal> authenticate(std::string_view token, bool cached_only = false);
   // Takes one request from the token's bucket (only looks when `take` is false); the seconds to
   // wait when it is empty.
   std::optional<int> rate_limited(const std::string& token_id, bool take = true);

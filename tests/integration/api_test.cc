@@ -680,6 +680,36 @@ TEST_P(ApiTest, ProtocolDetailsFollowTheRfcs) {
   EXPECT_EQ(head->get_header_value("Content-Length"), std::to_string(ok->body.size()));
 }
 
+TEST_P(ApiTest, AStandingKeptInMemoryIsAnsweredLikeAnyOther) {
+  // The second request finds the standing in memory and is answered on the server's I/O thread:
+  // the same answer, the same checks, the same rate and counters.
+  ApiOptions o;
+  o.rate_per_second = 1;
+  o.rate_burst = 3;
+  start(o);
+  const std::string kpis = "/v1/partners/northwind/kpis?period=2026-10";
+  auto first = call("GET", kpis, tokens_.northwind, "/v1/partners/{partner}/kpis");
+  auto second = call("GET", kpis, tokens_.northwind, "/v1/partners/{partner}/kpis");
+  ASSERT_TRUE(first && second);
+  EXPECT_EQ(second->status, 200);
+  EXPECT_EQ(second->body, first->body);
+  for (const char* h : {"Content-Type", "Cache-Control", "X-Content-Type-Options"}) {
+    EXPECT_EQ(second->get_header_value(h), first->get_header_value(h)) << h;
+  }
+  EXPECT_EQ(call("GET", kpis, tokens_.contoso)->status, 404) << "another partner's token never gets the kept standing";
+  EXPECT_EQ(call("GET", kpis, "")->status, 401);
+  EXPECT_EQ(call("GET", kpis, tokens_.northwind)->status, 200);
+  auto limited = call("GET", kpis, tokens_.northwind);
+  ASSERT_TRUE(limited);
+  EXPECT_EQ(limited->status, 429) << "the burst of 3 is spent whichever path answered";
+  EXPECT_NE(api_->prometheus().find("pactwatch_api_requests_total{route=\"/v1/partners/{partner}/kpis\",method=\"GET\",code=\"200\"} 3"),
+            std::string::npos);
+  // Revoked: refused once the token's cached record is older than its TTL.
+  ASSERT_TRUE(db_->revoke_token(db_->token_by_hash(token_hash(tokens_.northwind))->id, clock_.now()));
+  clock_.advance(std::chrono::seconds(6));
+  EXPECT_EQ(call("GET", kpis, tokens_.northwind)->status, 401);
+}
+
 TEST_P(ApiTest, ExpensiveAnswersAreReusedAndChargedByTheirCost) {
   // 2,000 of northwind's tickets in each month from January to September: periods the daemon has
   // not evaluated, which a history computes.

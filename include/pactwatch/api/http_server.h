@@ -52,6 +52,9 @@ using HttpHandler = std::function<void(const httplib::Request&, httplib::Respons
 // Decides from a request's head alone, before its body is read: true admits the body; false
 // refuses the request with the answer written to `res` (the body is never read).
 using HttpAdmission = std::function<bool(const httplib::Request&, httplib::Response&)>;
+// Answers on the I/O thread when it can without blocking (true, `res` written); false sends the
+// request to the workers as usual.
+using HttpAnswerNow = std::function<bool(const httplib::Request&, httplib::Response&)>;
 // The client a request counts against for fair service: its credential when it has one ("" for
 // none: its address is used).
 using HttpClientKey = std::function<std::string(const httplib::Request&)>;
@@ -70,8 +73,9 @@ class HttpServer {
   // One method and exact path (GET also answers HEAD).
   void route(std::string method, std::string path, HttpHandler handler, Run run = Run::pool);
   // Every method at `prefix` and below it ("/v1" takes "/v1" and "/v1/..."); requests with a body
-  // pass `admit` first when it is set.
-  void mount(std::string prefix, HttpHandler handler, HttpAdmission admit = nullptr);
+  // pass `admit` first when it is set; requests without one are offered to `now` first, on the I/O
+  // thread, when it is set.
+  void mount(std::string prefix, HttpHandler handler, HttpAdmission admit = nullptr, HttpAnswerNow now = nullptr);
   void set_client_key(HttpClientKey key);
 
   // Loads the certificate and key when TLS is configured, binds, listens and starts serving on

@@ -70,6 +70,12 @@ class Api {
   // authorization, the handler, the audit log and the counters. Thread-safe.
   void handle(const httplib::Request& req, httplib::Response& res);
 
+  // Answers a partner's KPI standing when everything it needs is in memory (the token in the token
+  // cache, the standing rendered less than api.standing_cache ago) with exactly handle()'s answer;
+  // false, with nothing answered or spent, otherwise. Never blocks: the server calls it on its I/O
+  // thread.
+  [[nodiscard]] bool answer_from_memory(const httplib::Request& req, httplib::Response& res);
+
   // Decides a /v1 request from its head, before its body is read: false (with the answer in `res`)
   // when handle() would refuse it whatever the body (no such route, no valid token, over the rate,
   // wrong role, another partner). Takes nothing from the token's rate.
