@@ -4,6 +4,8 @@ JOBS ?= $(shell nproc)
 PRESET ?= default
 BUILD_DIR := build
 
+
+.PHONY: property-eval
 .PHONY: all deps fuzz-deps configure build test demo asan fuzz bench bench-eval bench-api bench-import bench-cluster drill tsan install deb clean
 
 all: build
@@ -94,6 +96,12 @@ tsan: deps
 	cd build-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" setarch $$(uname -m) -R \
 	  ctest -j $(JOBS) --output-on-failure -R '^(integration_dispatcher|integration_api|integration_evaluation)$$'
 	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" setarch $$(uname -m) -R build-tsan/bin/integration_cli --gtest_filter='Serve.*'
+
+# The evaluation property test: the engine against the reference evaluator written from the docs
+# (tests/reference/, docs/development.md). Not yet in make test: it still reports disagreements
+# that issue 25 is working through. PACTWATCH_PROPERTY_SEED reproduces a run.
+property-eval: build
+	build/bin/property_evaluation
 
 # Reliability drills, longer than make test runs them (docs/reliability.md): 500 SIGKILLs per
 # backend, and 200 on a pair of instances sharing PostgreSQL (DRILL_KILLS, DRILL_PAIR_KILLS,

@@ -70,7 +70,7 @@ const std::vector<store::StatementRecord>& Statements::closed_of(const std::stri
   if (it != closed_.end()) return it->second;
   auto records = store_.closed_statements(contract);
   for (const auto& r : records) {
-    if (auto damage = statement_damage(r)) {
+    if (auto damage = statement_damage(r, false)) {
       throw LedgerDamaged("the closed statement " + subject_of(r) + " is damaged: " + *damage +
                           "; no money is read from it (run 'pactwatch ledger verify')");
     }

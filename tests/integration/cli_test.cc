@@ -128,6 +128,7 @@ TEST(Cli, DbMigrateAndStatus) {
   EXPECT_NE(before.out.find("0006  0006_leases  pending"), std::string::npos) << before.out;
   EXPECT_NE(before.out.find("0007  0007_cluster  pending"), std::string::npos) << before.out;
   EXPECT_NE(before.out.find("0008  0008_item_identity  pending"), std::string::npos) << before.out;
+  EXPECT_NE(before.out.find("0009  0009_ledger_chain  pending"), std::string::npos) << before.out;
   EXPECT_NE(before.out.find("0010  0010_source_quarantine  pending"), std::string::npos) << before.out;
   auto m = run({kBinary, "db", "migrate", "-c", d.config.string()});
   EXPECT_EQ(m.exit_code, 0) << m.err;

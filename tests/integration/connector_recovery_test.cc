@@ -482,7 +482,13 @@ class Recovery : public ::testing::TestWithParam<store::Backend> {
     return at == std::string::npos ? 0 : std::stoll(text.substr(at + line.size()));
   }
 
-  std::optional<store::Item> item(const std::string& id) { return store_->find_item("desk", id); }
+  // The stored item with this id, of whatever kind (each test's ids are distinct across kinds).
+  std::optional<store::Item> item(const std::string& id) {
+    for (const char* kind : {"tickets", "deals", "surveys", "events"}) {
+      if (auto i = store_->find_item("desk", kind, id)) return i;
+    }
+    return std::nullopt;
+  }
   json cursor(const std::string& key = "desk") { return json::parse(store_->cursor(key).value_or("{}")); }
 
   testutils::TempDir dir_;

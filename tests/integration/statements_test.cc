@@ -412,8 +412,14 @@ TEST_P(StatementsTest, ABundleVerifiesOfflineAndShowsAnyChange) {
 // spreadsheet would run as a formula is neutralised with a leading apostrophe.
 TEST_P(StatementsTest, TheFinanceCsvNeutralisesNamesAndDescriptionsThatLookLikeFormulas) {
   testutils::TempDir dir;
+  // A name and a description beginning with each character a spreadsheet reads as a formula.
   const std::vector<std::pair<std::string, std::string>> texts{
-      {"=HYPERLINK(\"http://evil.example\",\"x\")", "@SUM(A1:A9)"}, {"+1+2", "\tTab first"}, {"-2+3", "\rCarriage return first"}};
+      {"=HYPERLINK(\"http://evil.example\",\"x\")", "=1+1 runs the desk"},
+      {"+1+2 Partners", "+ support in the EU"},
+      {"-2+3 Ltd", "-cmd|' /C calc'!A0"},
+      {"@SUM(A1:A9)", "@ the brand's sites"},
+      {"\tTab Ltd", "\tfield service"},
+      {"\rCR Ltd", "\rreturns, with a, comma"}};
   std::string partners = "partners:\n";
   for (std::size_t i = 0; i < texts.size(); ++i) {
     partners += "  - {id: p" + std::to_string(i) + ", name: " + json(texts[i].first).dump() + ", kind: reseller}\n";

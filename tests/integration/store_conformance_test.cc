@@ -1042,7 +1042,7 @@ TEST_P(StoreConformance, QuarantinedRecordsAreStoredWithTheirPageAndLeaveWhenThe
   auto list = store_->quarantined();
   ASSERT_EQ(list.size(), 1u);
   EXPECT_EQ(list[0], (QuarantinedRecord{"hubspot", "deals", "2", bad[0].reason, bad[0].record, t(1), t(1), 1}));
-  EXPECT_FALSE(store_->find_item("hubspot", "2"));
+  EXPECT_FALSE(store_->find_item("hubspot", "deals", "2"));
 
   // Read again as it was (the boundary of the next poll): counted as a re-read.
   c = store_->store_source_page({"hubspot", std::span(items).subspan(1), bad, std::string("cursor-2")}, t(2));
@@ -1068,7 +1068,7 @@ TEST_P(StoreConformance, QuarantinedRecordsAreStoredWithTheirPageAndLeaveWhenThe
   c = store_->store_source_page({"hubspot", fixed, {}, std::string("cursor-3")}, t(5));
   EXPECT_EQ(c.written, 1);
   EXPECT_EQ(c.released, 1);
-  ASSERT_TRUE(store_->find_item("hubspot", "2"));
+  ASSERT_TRUE(store_->find_item("hubspot", "deals", "2"));
   list = store_->quarantined();
   ASSERT_EQ(list.size(), 1u);
   EXPECT_EQ(list[0].external_id, "4");

@@ -19,9 +19,10 @@
 namespace pactwatch::ledger {
 
 // What is wrong with one closed statement's stored parts, if anything: its document against its
-// SHA-256, every column against the document, the lines against the totals, the contract's
-// canonical form and approvals against the contract hash.
-[[nodiscard]] std::optional<std::string> statement_damage(const store::StatementRecord& r);
+// SHA-256, every column against the document, the contract's canonical form and approvals
+// against the contract hash; with `deep`, also the lines against the totals and every line's
+// steps (what `ledger verify` does; reading money checks the rest, which is cheap).
+[[nodiscard]] std::optional<std::string> statement_damage(const store::StatementRecord& r, bool deep = true);
 
 struct Finding {
   std::string subject;  // "statement acme-desk v1 2026-10 (#3 of its chain)", "audit entry 17"
