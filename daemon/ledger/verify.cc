@@ -386,7 +386,7 @@ BundleCheck verify_bundle(const json& b) {
     }
     const auto& st = b.at("statement");
     const std::string document = st.at("document").get<std::string>();
-    if (core::sha256_hex(document) != st.at("document_sha256")) problems.push_back("the document does not match its SHA-256");
+    if (st.at("document_sha256") != core::sha256_hex(document)) problems.push_back("the document does not match its SHA-256");
     const json doc = json::parse(document, nullptr, false);
     if (!doc.is_object()) {
       problems.push_back("the document is not JSON");
@@ -425,7 +425,7 @@ BundleCheck verify_bundle(const json& b) {
       const std::string where = "chain link " + std::to_string(i + 1) + " (" + e.at("period").get<std::string>() + ")";
       if (e.at("seq") != std::to_string(i + 1)) problems.push_back(where + ": it is not #" + std::to_string(i + 1));
       if (e.at("previous_sha256") != previous) problems.push_back(where + ": its previous hash is not the link before it");
-      if (core::sha256_hex(chain_text(e)) != e.at("chain_sha256")) problems.push_back(where + ": its chain hash does not match its fields");
+      if (e.at("chain_sha256") != core::sha256_hex(chain_text(e))) problems.push_back(where + ": its chain hash does not match its fields");
       previous = e.at("chain_sha256").get<std::string>();
     }
     if (!links.empty()) {
