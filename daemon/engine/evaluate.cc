@@ -149,7 +149,7 @@ struct ArrayText {
 // The instant an item counts in a period by (docs/evaluation.md, "Which items count"): a ticket's
 // solve is the one its resolution timer and `solved` use, as of the as-of instant.
 std::optional<core::Instant> counted_at(const ItemContext& it, std::string_view by) {
-  const store::Item& item = it.item();
+  const core::Item& item = it.item();
   if (by == "created") return item.created_at;
   if (by == "solved") return it.solved_at();
   const char* key = by == "closed" ? "closed_at" : by == "registered" ? "registered_at" : nullptr;
@@ -169,7 +169,7 @@ bool in_window(const std::optional<core::Instant>& at, const PeriodWindow& perio
 // by creation or by a solve, which is never after their solved_at column (the import keeps that
 // column at the latest solve the record shows); surveys and events by their time; deals may count
 // by instants inside their payload, so they always stay.
-bool may_count(const store::Item& i, const PeriodWindow& period) {
+bool may_count(const core::Item& i, const PeriodWindow& period) {
   if (i.kind == "deals" || !i.created_at) return true;
   const bool created_inside = *i.created_at >= period.start && *i.created_at < period.end;
   if (i.kind != "tickets") return created_inside;
@@ -520,7 +520,7 @@ std::string render(const json& skeleton, const Splices& splices) {
   return out;
 }
 
-std::string item_hash(const store::Item& i) {
+std::string item_hash(const core::Item& i) {
   json j{{"source", i.source}, {"id", i.external_id}, {"kind", i.kind}, {"status", i.status},
          {"priority", i.priority}, {"updated_at", core::to_unix_ms(i.updated_at)},
          {"created_at", i.created_at ? json(core::to_unix_ms(*i.created_at)) : json(nullptr)},
@@ -607,17 +607,18 @@ std::expected<PeriodWindow, std::string> period_by_label(const rules::ContractVe
 
 PeriodState::PeriodState(const rules::ContractVersion& contract, const calendar::Calendar& cal, PeriodWindow period,
                          core::Instant as_of)
-    : contract_(&contract), cal_(&cal), period_(std::move(period)), as_of_(as_of) {}
+    : contract_(&contract), cal_(&cal), period_(std::move(period)), as_of_(as_of) {
+  if (auto c = core::Currency::from_code(contract.currency)) currency_ = *c;
+}
 
-void PeriodState::upsert(const store::Item& item) {
+void PeriodState::upsert(const core::Item& item) {
   auto key = std::tuple(item.source, item.kind, item.external_id);
   if (!item.partner_id || *item.partner_id != contract_->partner || !may_count(item, period_)) {
     items_.erase(key);
     return;
   }
   const ItemContext it(item, *contract_, *cal_, as_of_);
-  const auto currency = core::Currency::from_code(contract_->currency);
-  const std::optional<core::Currency> cur = currency ? std::optional<core::Currency>(*currency) : std::nullopt;
+  const auto& cur = currency_;
   PreparedItem p;
   p.source = item.source;
   p.kind = item.kind;
@@ -712,7 +713,7 @@ Rendered PeriodState::render_document() const {
   return out;
 }
 
-std::vector<core::Instant> counting_instants(const store::Item& item, core::Instant as_of) {
+std::vector<core::Instant> counting_instants(const core::Item& item, core::Instant as_of) {
   std::vector<core::Instant> out;
   if (item.created_at) out.push_back(*item.created_at);
   if (item.solved_at) out.push_back(*item.solved_at);
@@ -743,7 +744,7 @@ bool in_effect_during(const rules::ContractVersion& c, const PeriodWindow& w) {
 }
 
 json evaluate_contract(const rules::ContractVersion& contract, const calendar::Calendar& cal,
-                       std::span<const store::Item> all_items, const PeriodWindow& period, core::Instant as_of,
+                       std::span<const core::Item> all_items, const PeriodWindow& period, core::Instant as_of,
                        std::size_t evidence_limit) {
   PeriodState state(contract, cal, period, as_of);
   state.set_evidence_limit(evidence_limit);

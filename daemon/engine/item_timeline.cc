@@ -33,7 +33,7 @@ std::expected<std::vector<core::Instant>, std::string> instants(const nlohmann::
 
 }  // namespace
 
-std::expected<TicketTimeline, std::string> timeline_from_item(const store::Item& item) {
+std::expected<TicketTimeline, std::string> timeline_from_item(const core::Item& item) {
   const auto payload = nlohmann::json::parse(item.payload, nullptr, false);
   if (payload.is_discarded() || !payload.is_object()) {
     return std::unexpected(item.source + "/" + item.external_id + ": payload is not a JSON object");
@@ -41,7 +41,7 @@ std::expected<TicketTimeline, std::string> timeline_from_item(const store::Item&
   return timeline_from_item(item, payload);
 }
 
-std::expected<TicketTimeline, std::string> timeline_from_item(const store::Item& item, const nlohmann::json& payload) {
+std::expected<TicketTimeline, std::string> timeline_from_item(const core::Item& item, const nlohmann::json& payload) {
   const std::string name = item.source + "/" + item.external_id;
   if (!item.created_at) return std::unexpected(name + ": a ticket needs created_at for its timers");
   TicketTimeline t;

@@ -190,7 +190,7 @@ std::string format_number(std::int64_t micro) {
   return out;
 }
 
-ItemContext::ItemContext(const store::Item& item, const rules::ContractVersion& contract, const calendar::Calendar& cal,
+ItemContext::ItemContext(const core::Item& item, const rules::ContractVersion& contract, const calendar::Calendar& cal,
                          core::Instant as_of)
     : item_(&item), contract_(&contract), cal_(&cal), as_of_(as_of) {
   payload_ = nlohmann::json::parse(item.payload, nullptr, false);
@@ -266,7 +266,7 @@ std::optional<TimerResult> ItemContext::run_timer(const std::string& name, std::
 }
 
 Value ItemContext::field(const std::string& name) const {
-  const store::Item& it = *item_;
+  const core::Item& it = *item_;
   if (name.rfind("custom.", 0) == 0) {
     const auto key = name.substr(7);
     if (payload_.contains("custom") && payload_["custom"].is_object() && payload_["custom"].contains(key)) {

@@ -17,7 +17,7 @@
 #include "pactwatch/core/money.h"
 #include "pactwatch/engine/evaluate.h"
 #include "pactwatch/rules/contract.h"
-#include "pactwatch/store/store.h"
+#include "pactwatch/core/item.h"
 
 namespace pactwatch::compensation {
 
@@ -98,7 +98,7 @@ struct StatementInput {
   core::Instant as_of{};
   std::string status = "open";  // open, closed, preview (draft contracts), what_if
   PeriodResults results;
-  std::span<const store::Item> deals;  // the partner's deals (any period: commission and clawback pick theirs)
+  std::span<const core::Item> deals;  // the partner's deals (any period: commission and clawback pick theirs)
   std::optional<core::Money> carry_in;  // left by the previous period's minimum payout
   std::string carry_in_from;            // that period
   std::vector<PriorCredit> earn_back;

@@ -15,7 +15,7 @@
 #include "pactwatch/calendar/calendar.h"
 #include "pactwatch/engine/item_values.h"
 #include "pactwatch/rules/contract.h"
-#include "pactwatch/store/store.h"
+#include "pactwatch/core/item.h"
 
 namespace pactwatch::engine {
 
@@ -79,7 +79,7 @@ class PeriodState {
               core::Instant as_of);
   // Adds or replaces an item by (source, kind, external id); one that is not the partner's or is
   // not an input of the period (docs/evaluation.md, "Inputs of a document") is removed.
-  void upsert(const store::Item& item);
+  void upsert(const core::Item& item);
   void erase(const std::string& source, const std::string& kind, const std::string& external_id);
   [[nodiscard]] nlohmann::json evaluate() const;
   // The same document, serialized (compact, keys sorted): what is stored.
@@ -94,6 +94,7 @@ class PeriodState {
   const calendar::Calendar* cal_;
   PeriodWindow period_;
   core::Instant as_of_;
+  std::optional<core::Currency> currency_;  // the contract's, which money measures are read in
   std::map<std::tuple<std::string, std::string, std::string>, PreparedItem> items_;
   std::size_t evidence_limit_ = kMaxEvidence;
 };
@@ -103,7 +104,7 @@ class PeriodState {
 // registration. An item is an input of a period only if one of these lies in it, so re-evaluating
 // the periods holding them (for the item's new and previous version) keeps stored documents equal
 // to a full evaluation.
-[[nodiscard]] std::vector<core::Instant> counting_instants(const store::Item& item, core::Instant as_of);
+[[nodiscard]] std::vector<core::Instant> counting_instants(const core::Item& item, core::Instant as_of);
 
 // Whether a contract version is in effect at any time in the period (effective dates are whole
 // UTC days, both ends inclusive).
@@ -112,7 +113,7 @@ class PeriodState {
 // Evaluates a contract over the items of its partner (items of other partners are ignored).
 // Returns the evaluation document (see docs/evaluation.md for every field).
 [[nodiscard]] nlohmann::json evaluate_contract(const rules::ContractVersion& contract, const calendar::Calendar& cal,
-                                               std::span<const store::Item> items, const PeriodWindow& period,
+                                               std::span<const core::Item> items, const PeriodWindow& period,
                                                core::Instant as_of, std::size_t evidence_limit = kMaxEvidence);
 
 // 95% Wilson score interval for k successes out of n, as [low, high] in [0, 1].

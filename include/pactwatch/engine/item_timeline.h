@@ -8,7 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "pactwatch/engine/timers.h"
-#include "pactwatch/store/store.h"
+#include "pactwatch/core/item.h"
 
 namespace pactwatch::engine {
 
@@ -18,9 +18,9 @@ namespace pactwatch::engine {
 //    "agent_replies": ["2026-01-05T10:15:00Z", ...]}
 // A first_reply_at column with no agent_replies counts as the first reply; a solved_at column
 // with no solved status in the history adds one. Status names are lower-cased.
-[[nodiscard]] std::expected<TicketTimeline, std::string> timeline_from_item(const store::Item& item);
+[[nodiscard]] std::expected<TicketTimeline, std::string> timeline_from_item(const core::Item& item);
 // The same from a payload already parsed (the evaluator parses each payload once).
-[[nodiscard]] std::expected<TicketTimeline, std::string> timeline_from_item(const store::Item& item,
+[[nodiscard]] std::expected<TicketTimeline, std::string> timeline_from_item(const core::Item& item,
                                                                             const nlohmann::json& payload);
 
 }  // namespace pactwatch::engine

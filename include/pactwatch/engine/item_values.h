@@ -14,7 +14,7 @@
 #include "pactwatch/core/money.h"
 #include "pactwatch/engine/timers.h"
 #include "pactwatch/rules/contract.h"
-#include "pactwatch/store/store.h"
+#include "pactwatch/core/item.h"
 
 namespace pactwatch::engine {
 
@@ -37,10 +37,10 @@ enum class Truth { no, yes, unknown };
 // One item prepared for evaluation under a contract.
 class ItemContext {
  public:
-  ItemContext(const store::Item& item, const rules::ContractVersion& contract, const calendar::Calendar& cal,
+  ItemContext(const core::Item& item, const rules::ContractVersion& contract, const calendar::Calendar& cal,
               core::Instant as_of);
 
-  [[nodiscard]] const store::Item& item() const { return *item_; }
+  [[nodiscard]] const core::Item& item() const { return *item_; }
   [[nodiscard]] const nlohmann::json& payload() const { return payload_; }
   [[nodiscard]] Value field(const std::string& name) const;
   // A problem with the item's payload (reported in the evaluation, never fatal).
@@ -54,7 +54,7 @@ class ItemContext {
   [[nodiscard]] std::optional<core::Instant> solved_at() const;
 
  private:
-  const store::Item* item_;
+  const core::Item* item_;
   const rules::ContractVersion* contract_;
   const calendar::Calendar* cal_;
   core::Instant as_of_;

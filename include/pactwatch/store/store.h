@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "pactwatch/core/item.h"
 #include "pactwatch/core/time.h"
 
 namespace soci {
@@ -69,25 +70,8 @@ struct Partner {
   bool active = true;
 };
 
-// A normalized record from a source. (source, kind, external_id) identifies it (a source may number
-// tickets and ratings alike); re-ingesting it is an idempotent upsert.
-struct Item {
-  std::string source;
-  std::string external_id;
-  std::string kind;                       // tickets, deals, surveys, events
-  std::optional<std::string> partner_id;  // empty: not attributed to any partner
-  std::string status;
-  std::string priority;
-  std::optional<core::Instant> created_at;
-  std::optional<core::Instant> first_reply_at;
-  std::optional<core::Instant> solved_at;
-  core::Instant updated_at{};
-  std::optional<std::int64_t> amount_minor;  // deals: money in minor units of `currency`
-  std::string currency;
-  std::string payload = "{}";  // JSON: status history, tags, custom fields
-
-  friend bool operator==(const Item&, const Item&) = default;
-};
+// Items are a core type (pactwatch/core/item.h); the store keeps them.
+using Item = core::Item;
 
 struct UpsertCounts {
   std::int64_t written = 0;    // inserted or changed

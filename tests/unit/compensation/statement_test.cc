@@ -65,7 +65,7 @@ PeriodResults results(std::map<std::string, std::string> statuses = {}, std::map
 }
 
 Statement run(const rules::ContractVersion& c, PeriodResults r, const char* period = "2026-10",
-              std::span<const store::Item> deals = {}, const char* as_of = "2026-11-02T00:00:00Z") {
+              std::span<const core::Item> deals = {}, const char* as_of = "2026-11-02T00:00:00Z") {
   StatementInput in;
   in.contract = &c;
   in.calendar = &paris();
@@ -84,9 +84,9 @@ std::vector<std::string> amounts(const Statement& s, std::string_view kind) {
   return out;
 }
 
-store::Item deal(const std::string& id, const char* amount_minor_text, const char* closed, const char* refunded = nullptr,
+core::Item deal(const std::string& id, const char* amount_minor_text, const char* closed, const char* refunded = nullptr,
                  bool won = true, const char* currency = "EUR") {
-  store::Item d;
+  core::Item d;
   d.source = "crm";
   d.external_id = id;
   d.kind = "deals";
@@ -260,7 +260,7 @@ TEST(Statement, CommissionInVolumeTiersAndClawbackOfARefundedDeal) {
       "  base:\n    deal_share:\n      where: won == true\n      tiers:\n        - {from: \"0.00\", rate: 15%}\n"
       "        - {from: \"5000.00\", rate: 18%}\n        - {from: \"15000.00\", rate: 22%}\n"
       "  clawback: {within: 30d}\n");
-  std::vector<store::Item> deals{
+  std::vector<core::Item> deals{
       deal("d1", "1200000", "2026-09-05T10:00:00Z"),
       deal("d2", "800000", "2026-09-20T10:00:00Z", "2026-10-05T10:00:00Z"),  // refunded 15 days later
       deal("d3", "999900", "2026-09-21T10:00:00Z", nullptr, false),           // lost: does not count
@@ -389,7 +389,7 @@ TEST(Statement, EveryLineShowsTheStepsThatProduceItsAmount) {
       "  base:\n    deal_share:\n      tiers: [{from: \"0.00\", rate: 15%}, {from: \"5000.00\", rate: 18%}, {from: \"15000.00\", rate: 22%}]\n"
       "  clawback: {within: 30d}\n  bonus:\n    on: csat\n    mode: marginal\n"
       "    tiers: [{from: 90%, per_point: \"100.00\"}, {from: 95%, per_point: \"250.00\"}]\n");
-  std::vector<store::Item> deals{deal("d1", "1200000", "2026-10-05T10:00:00Z"), deal("d2", "800000", "2026-09-20T10:00:00Z", "2026-10-05T10:00:00Z"),
+  std::vector<core::Item> deals{deal("d1", "1200000", "2026-10-05T10:00:00Z"), deal("d2", "800000", "2026-09-20T10:00:00Z", "2026-10-05T10:00:00Z"),
                                  deal("d3", "999999", "2026-10-21T10:00:00Z")};
   all.push_back(run(sales, results({}, {{"csat", core::Ratio{39, 40}}}), "2026-10", deals));
   // JPY and BHD roundings.

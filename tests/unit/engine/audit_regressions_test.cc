@@ -36,9 +36,9 @@ rules::ContractVersion contract(const std::string& rules_text) {
   return std::move(*c);
 }
 
-store::Item item(const std::string& kind, const std::string& id, const char* created, const std::string& payload,
+core::Item item(const std::string& kind, const std::string& id, const char* created, const std::string& payload,
                  std::optional<const char*> solved = std::nullopt) {
-  store::Item i;
+  core::Item i;
   i.source = "desk";
   i.external_id = id;
   i.kind = kind;
@@ -51,7 +51,7 @@ store::Item item(const std::string& kind, const std::string& id, const char* cre
   return i;
 }
 
-json evaluate_month(const rules::ContractVersion& c, const std::vector<store::Item>& items, const char* label,
+json evaluate_month(const rules::ContractVersion& c, const std::vector<core::Item>& items, const char* label,
                     const char* as_of) {
   return evaluate_contract(c, always(), items, *period_by_label(c, always(), label), T(as_of));
 }
@@ -75,7 +75,7 @@ TEST(AuditRegressions, CountedBySolvedReadsTheSolveFromTheHistory) {
   const auto c = contract(kResolution);
   const std::string history = R"({"agent_replies":["2026-10-05T08:10:00Z"],"status_history":[)"
                               R"({"at":"2026-10-05T08:00:00Z","status":"open"},{"at":"2026-10-05T12:00:00Z","status":"solved"}]})";
-  std::vector<store::Item> items{item("tickets", "A", "2026-10-05T08:00:00Z", history),
+  std::vector<core::Item> items{item("tickets", "A", "2026-10-05T08:00:00Z", history),
                                  item("tickets", "B", "2026-10-05T08:00:00Z", history, "2026-10-05T12:00:00Z")};
   const auto doc = evaluate_month(c, items, "2026-10", "2026-11-02T00:00:00Z");
   EXPECT_EQ(rule(doc, "kpis", "resolution_p90")["sample"], 2);
@@ -89,7 +89,7 @@ TEST(AuditRegressions, ASolveBeforeTheAsOfCountsEvenIfReSolvedLater) {
   const std::string history = R"({"status_history":[{"at":"2026-10-05T08:00:00Z","status":"open"},)"
                               R"({"at":"2026-10-05T10:00:00Z","status":"solved"},{"at":"2026-11-05T09:00:00Z","status":"open"},)"
                               R"({"at":"2026-11-06T09:00:00Z","status":"solved"}]})";
-  std::vector<store::Item> items{item("tickets", "A", "2026-10-05T08:00:00Z", history, "2026-11-06T09:00:00Z")};
+  std::vector<core::Item> items{item("tickets", "A", "2026-10-05T08:00:00Z", history, "2026-11-06T09:00:00Z")};
   const auto oct = evaluate_month(c, items, "2026-10", "2026-11-02T00:00:00Z");
   EXPECT_EQ(rule(oct, "kpis", "resolution_p90")["sample"], 1);
   EXPECT_EQ(rule(oct, "kpis", "resolution_p90")["value"]["text"], "2h");
@@ -109,7 +109,7 @@ TEST(AuditRegressions, ASolveBeforeTheAsOfCountsEvenIfReSolvedLater) {
 TEST(AuditRegressions, AMeanOfDurationsShowsTheMillisecondsItWasDecidedOn) {
   const auto c = contract(
       "kpis:\n  - id: handle\n    source: events\n    measure: {mean: duration}\n    objective: {target: \"<= 1s\"}\n");
-  std::vector<store::Item> items{item("events", "1", "2026-10-05T08:00:00Z", R"({"name":"call","duration_seconds":1})"),
+  std::vector<core::Item> items{item("events", "1", "2026-10-05T08:00:00Z", R"({"name":"call","duration_seconds":1})"),
                                  item("events", "2", "2026-10-05T09:00:00Z", R"({"name":"call","duration_seconds":2})"),
                                  item("events", "3", "2026-10-05T10:00:00Z", R"({"name":"call","duration_seconds":2})")};
   const auto k = rule(evaluate_month(c, items, "2026-10", "2026-11-02T00:00:00Z"), "kpis", "handle");
@@ -125,7 +125,7 @@ TEST(AuditRegressions, MixedValuesAreTypedOneWayInEveryOrder) {
   const auto c = contract(
       "kpis:\n  - id: qa\n    source: surveys\n    measure: {mean: score}\n    objective: {target: \">= 4\"}\n"
       "  - id: good\n    source: surveys\n    measure: {ratio: score >= 4}\n    objective: {target: \">= 50%\"}\n");
-  std::vector<store::Item> items{item("surveys", "a", "2026-10-05T08:00:00Z", R"({"score":5})"),
+  std::vector<core::Item> items{item("surveys", "a", "2026-10-05T08:00:00Z", R"({"score":5})"),
                                  item("surveys", "b", "2026-10-05T09:00:00Z", R"({"score":"good"})"),
                                  item("surveys", "c", "2026-10-05T10:00:00Z", R"({"score":"4.5"})")};
   const std::string first = evaluate_month(c, items, "2026-10", "2026-11-02T00:00:00Z").dump();
@@ -147,7 +147,7 @@ TEST(AuditRegressions, PercentileEvidenceListsTheSlowTailFirst) {
   const auto c = contract(
       "kpis:\n  - id: handle_p50\n    source: events\n    measure: {percentile: 50, of: duration}\n"
       "    objective: {target: \"<= 10s\"}\n");
-  std::vector<store::Item> items;
+  std::vector<core::Item> items;
   const int seconds[] = {30, 5, 50, 20, 50, 40};
   for (int i = 0; i < 6; ++i) {
     items.push_back(item("events", std::string(1, static_cast<char>('a' + i)), "2026-10-05T08:00:00Z",
@@ -170,7 +170,7 @@ TEST(AuditRegressions, TheDigestCoversOnlyItemsThatCountInThePeriod) {
   const auto c = contract(
       "kpis:\n  - id: won\n    source: deals\n    counted_by: closed\n    measure: {count: true}\n    objective: {target: \">= 1\"}\n"
       "  - id: reply\n    source: tickets\n    measure: {ratio: first_reply <= 1h}\n    objective: {target: \">= 50%\"}\n");
-  std::vector<store::Item> base{
+  std::vector<core::Item> base{
       item("deals", "D10", "2026-10-01T08:00:00Z", R"({"closed_at":"2026-10-10T08:00:00Z"})"),
       item("tickets", "T10", "2026-10-05T08:00:00Z", R"({"agent_replies":["2026-10-05T08:10:00Z"]})")};
   const auto before = evaluate_month(c, base, "2026-10", "2026-11-02T00:00:00Z");

@@ -37,9 +37,9 @@ const char* kFirstReply =
     "  - id: p1\n    source: tickets\n    where: priority == \"urgent\"\n    measure: {ratio: first_reply <= 1h}\n"
     "    objective: {target: \">= 75%\", warning: \">= 90%\"}\n    min_sample: 2\n";
 
-store::Item ticket(const std::string& id, const char* created, std::optional<const char*> reply,
+core::Item ticket(const std::string& id, const char* created, std::optional<const char*> reply,
                    const std::string& partner = "nw", const std::string& priority = "urgent") {
-  store::Item i;
+  core::Item i;
   i.source = "zendesk";
   i.external_id = id;
   i.kind = "tickets";
@@ -77,7 +77,7 @@ TEST(Periods, MonthsAndQuartersStartAtLocalMidnight) {
 
 TEST(Evaluate, RatioStatusesEvidenceAndInterval) {
   auto c = contract(kFirstReply);
-  std::vector<store::Item> items{
+  std::vector<core::Item> items{
       ticket("1", "2026-10-05T08:00:00Z", "2026-10-05T08:30:00Z"),   // 30 min
       ticket("2", "2026-10-05T14:30:00Z", "2026-10-06T07:45:00Z"),   // 75 business minutes
       ticket("3", "2026-10-06T08:00:00Z", "2026-10-06T09:00:00Z"),   // exactly 1 h: met
@@ -105,7 +105,7 @@ TEST(Evaluate, RatioStatusesEvidenceAndInterval) {
 
 TEST(Evaluate, OpenPeriodForecastsPendingBreaches) {
   auto c = contract(kFirstReply);
-  std::vector<store::Item> items{
+  std::vector<core::Item> items{
       ticket("1", "2026-10-05T08:00:00Z", "2026-10-05T08:30:00Z"), ticket("2", "2026-10-05T09:00:00Z", "2026-10-05T09:10:00Z"),
       ticket("3", "2026-10-05T10:00:00Z", "2026-10-05T10:20:00Z"),
       ticket("4", "2026-10-06T08:00:00Z", std::nullopt),  // waiting, due 10:00 CEST +1h
@@ -125,7 +125,7 @@ TEST(Evaluate, OpenPeriodForecastsPendingBreaches) {
 
 TEST(Evaluate, DeterministicWhateverTheInputOrder) {
   auto c = contract(kFirstReply);
-  std::vector<store::Item> items;
+  std::vector<core::Item> items;
   for (int i = 0; i < 40; ++i) {
     items.push_back(ticket(std::to_string(i), "2026-10-05T08:00:00Z", i % 3 ? "2026-10-05T08:30:00Z" : "2026-10-05T12:00:00Z"));
   }
@@ -157,7 +157,7 @@ TEST(Evaluate, RenderedTextSplicesEvidenceAndCannotBeForged) {
   auto c = contract(
       "  - id: p1\n    description: 'x\":\"@0\" and \":\"@1'\n    source: tickets\n"
       "    measure: {ratio: first_reply <= 1h}\n    objective: {target: \">= 75%\"}\n");
-  std::vector<store::Item> items{ticket("\":\"@0\"", "2026-10-05T08:00:00Z", "2026-10-05T12:00:00Z"),
+  std::vector<core::Item> items{ticket("\":\"@0\"", "2026-10-05T08:00:00Z", "2026-10-05T12:00:00Z"),
                                  ticket("@1", "2026-10-06T08:00:00Z", std::nullopt),
                                  ticket("ok", "2026-10-06T08:00:00Z", "2026-10-06T08:10:00Z")};
   PeriodState state(c, office(), *period_by_label(c, office(), "2026-10"), T("2026-10-06T08:30:00Z"));
@@ -190,7 +190,7 @@ TEST(Evaluate, WilsonInterval) {
 TEST(Evaluate, UndecidedConditionsAreNeitherGoodNorBad) {
   auto c = contract(
       "  - id: slow\n    source: tickets\n    measure: {ratio: first_reply > 2h}\n    objective: {target: \"<= 50%\"}\n");
-  std::vector<store::Item> items{ticket("1", "2026-10-05T08:00:00Z", std::nullopt)};
+  std::vector<core::Item> items{ticket("1", "2026-10-05T08:00:00Z", std::nullopt)};
   auto period = *period_by_label(c, office(), "2026-10");
   // One business hour in, still waiting: first_reply > 2h is not decided yet.
   auto early = evaluate_contract(c, office(), items, period, T("2026-10-05T09:00:00Z"));

@@ -172,8 +172,8 @@ TEST(Timers, NamesRoundTrip) {
 namespace pactwatch::engine {
 namespace {
 
-store::Item stored_ticket(std::string payload) {
-  store::Item i;
+core::Item stored_ticket(std::string payload) {
+  core::Item i;
   i.source = "zendesk";
   i.external_id = "35436";
   i.kind = "tickets";
