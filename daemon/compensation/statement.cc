@@ -10,6 +10,7 @@
 
 #include "pactwatch/calendar/calendar_file.h"
 #include "pactwatch/engine/item_values.h"
+#include "derivation.h"
 
 namespace pactwatch::compensation {
 
@@ -20,175 +21,7 @@ using core::Money;
 using core::Ratio;
 using nlohmann::json;
 
-Int128 gcd128(Int128 a, Int128 b) {
-  if (a < 0) a = -a;
-  if (b < 0) b = -b;
-  while (b != 0) {
-    const Int128 t = a % b;
-    a = b;
-    b = t;
-  }
-  return a;
-}
-
-// -1, 0, 1 as a < b, a == b, a > b (exactly, by cross-multiplication).
-int compare(const Ratio& a, const Ratio& b) {
-  const Int128 l = static_cast<Int128>(a.numerator) * b.denominator;
-  const Int128 r = static_cast<Int128>(b.numerator) * a.denominator;
-  return l < r ? -1 : l > r ? 1 : 0;
-}
-
-bool holds(const Ratio& value, const rules::Threshold& t) {
-  return engine::holds(compare(value, std::get<Ratio>(t.value)), t.op);
-}
-
-// A ratio as a percentage with two decimals, for people ("93.75%"); "≈" marks a rounded one.
-std::string percent(const Ratio& r) {
-  const Int128 scaled = static_cast<Int128>(r.numerator) * 10000;
-  const Int128 h = core::divide_rounded(scaled, r.denominator, core::Rounding::half_even);
-  char buf[64];
-  const long long whole = static_cast<long long>(h / 100);
-  const long long frac = static_cast<long long>((h < 0 ? -h : h) % 100);
-  std::snprintf(buf, sizeof buf, "%s%lld.%02lld%%", scaled % r.denominator == 0 ? "" : "≈", whole, frac);
-  return buf;
-}
-
-// |v| as decimal text with `decimals` digits after the point ("0.05" for 5 and 2).
-std::string decimal(Int128 v, int decimals) {
-  Int128 a = v < 0 ? -v : v;
-  std::string digits;
-  do {
-    digits.insert(digits.begin(), static_cast<char>('0' + static_cast<int>(a % 10)));
-    a /= 10;
-  } while (a > 0);
-  while (static_cast<int>(digits.size()) <= decimals) digits.insert(digits.begin(), '0');
-  const auto point = digits.size() - static_cast<std::size_t>(decimals);
-  return decimals > 0 ? digits.substr(0, point) + "." + digits.substr(point) : digits;
-}
-
-// The exact value of amount × ratio, in the currency's units, to four more decimals than the
-// currency has ("1234.5678|9…" shows where the rounding cuts).
-std::string exact(const Money& m, const Ratio& r) {
-  const int extra = 4;
-  Int128 num = static_cast<Int128>(m.minor_units()) * r.numerator;
-  for (int i = 0; i < extra; ++i) num *= 10;
-  const Int128 q = num / r.denominator;
-  const bool inexact = num % r.denominator != 0;
-  std::string out = (q < 0 || (q == 0 && num < 0)) ? "-" : "";
-  out += decimal(q, m.currency().exponent() + extra);
-  if (inexact) out += "…";
-  return out;
-}
-
-// An exact decimal when the ratio has one of at most six decimals ("2.5"), else a fraction ("1/3").
-std::string text(const Ratio& r) {
-  Int128 num = r.numerator, den = r.denominator;
-  int decimals = 0;
-  while (den != 1 && decimals < 6) {
-    num *= 10;
-    ++decimals;
-    const Int128 g = gcd128(num, den);
-    num /= g;
-    den /= g;
-  }
-  if (den != 1) return std::to_string(r.numerator) + "/" + std::to_string(r.denominator);
-  std::string out = decimal(num, decimals);
-  if (decimals > 0) {
-    while (out.back() == '0') out.pop_back();  // "2.500000" -> "2.5", "3.000000" -> "3."
-    if (out.back() == '.') out.pop_back();
-  }
-  return (num < 0 ? "-" : "") + out;
-}
-
-// A share as a percentage ("12%", "33.5%"), exactly, or a fraction when it has no short decimal.
-std::string pct(const Ratio& r) {
-  if (r.numerator > INT64_MAX / 100 || r.numerator < INT64_MIN / 100) return text(r);
-  const Ratio hundred{r.numerator * 100, r.denominator};
-  const std::string t = text(hundred);
-  return t.find('/') == std::string::npos ? t + "%" : text(r);
-}
-
-// The steps that produce a line's amount (docs/compensation.md, "Derivations"), in order: each
-// one operation on amounts written out or produced by an earlier step (referred to by its
-// number), with its result. Anyone can redo them; the last result is the line's amount.
-class Tape {
- public:
-  using Ref = std::variant<int, Money>;  // an earlier step, or an amount written out
-
-  Tape(core::Currency currency, core::Rounding rounding) : currency_(currency), rounding_(rounding) {}
-
-  int given(const Money& m, std::string what) {
-    return push({{"op", "given"}, {"value", m.to_decimal()}}, m, std::move(what));
-  }
-  int multiply(const Ref& of, const Ratio& by, std::string what) {
-    const Money a = value(of);
-    const Money out = a.multiply(by, rounding_);
-    json s{{"op", "multiply"}, {"of", ref_json(of)}, {"by", by_text(by)}, {"rounding", std::string(core::to_string(rounding_))},
-           {"formula", a.to_decimal() + " × " + by_text(by)}};
-    const std::string x = exact(a, by);
-    if (x.find("…") != std::string::npos || x != out.to_decimal()) s["exact"] = x;
-    return push(std::move(s), out, std::move(what));
-  }
-  int sum(const std::vector<Ref>& of, std::string what) {
-    Money out = Money::zero(currency_);
-    json refs = json::array();
-    std::string formula;
-    for (const auto& r : of) {
-      out += value(r);
-      refs.push_back(ref_json(r));
-      formula += (formula.empty() ? "" : " + ") + value(r).to_decimal();
-    }
-    return push({{"op", "sum"}, {"of", refs}, {"formula", formula.empty() ? "nothing" : formula}}, out, std::move(what));
-  }
-  int subtract(const Ref& from, const Ref& minus, std::string what) {
-    const Money out = value(from) - value(minus);
-    return push({{"op", "subtract"}, {"of", ref_json(from)}, {"minus", ref_json(minus)},
-                 {"formula", value(from).to_decimal() + " − " + value(minus).to_decimal()}},
-                out, std::move(what));
-  }
-  int negate(const Ref& of, std::string what) {
-    return push({{"op", "negate"}, {"of", ref_json(of)}, {"formula", "−" + value(of).to_decimal()}}, -value(of), std::move(what));
-  }
-  // Part `index` of `total` split in proportion to `weights` by largest remainder.
-  int allocate(const Ref& total, const std::vector<Money>& weights, std::size_t index, std::string what) {
-    std::vector<std::int64_t> w;
-    json wj = json::array();
-    for (const auto& m : weights) {
-      w.push_back(m.minor_units());
-      wj.push_back(m.to_decimal());
-    }
-    const auto parts = value(total).allocate(w);
-    return push({{"op", "allocate"}, {"total", ref_json(total)}, {"weights", wj}, {"index", index},
-                 {"formula", "part " + std::to_string(index + 1) + " of " + value(total).to_decimal() + " split " +
-                                 [&] {
-                                   std::string t;
-                                   for (const auto& m : weights) t += (t.empty() ? "" : " : ") + m.to_decimal();
-                                   return t;
-                                 }() + " by largest remainder"}},
-                parts.at(index), std::move(what));
-  }
-
-  [[nodiscard]] Money value(const Ref& r) const { return r.index() == 0 ? results_.at(static_cast<std::size_t>(std::get<0>(r)) - 1) : std::get<1>(r); }
-  [[nodiscard]] const json& steps() const { return steps_; }
-  [[nodiscard]] Money last() const { return results_.back(); }
-
- private:
-  static std::string by_text(const Ratio& r) { return pct(r); }
-  static json ref_json(const Ref& r) { return r.index() == 0 ? json(std::get<0>(r)) : json(std::get<1>(r).to_decimal()); }
-  int push(json step, const Money& result, std::string what) {
-    const int n = static_cast<int>(results_.size()) + 1;
-    step["step"] = n;
-    step["what"] = std::move(what);
-    step["result"] = result.to_decimal();
-    steps_.push_back(std::move(step));
-    results_.push_back(result);
-    return n;
-  }
-  core::Currency currency_;
-  core::Rounding rounding_;
-  json steps_ = json::array();
-  std::vector<Money> results_;
-};
+using namespace derivation;
 
 struct Builder {
   const StatementInput& in;
@@ -260,7 +93,7 @@ calendar::LocalDate local_date(const std::string& zone, core::Instant t) {
 // The deals of a period for a deal share: counted by their close (or registration) inside the
 // window and no later than as_of, meeting `where`, in the contract's currency.
 struct CountedDeal {
-  const store::Item* item;
+  const core::Item* item;
   Money amount;
   core::Instant at;
 };
