@@ -440,17 +440,7 @@ class Recovery : public ::testing::TestWithParam<store::Backend> {
   }
 
   config::SourceConfig source(const std::string& kind, const std::string& url, const std::string& auth = "basic") {
-    config::SourceConfig s;
-    s.name = "desk";
-    s.kind = kind;
-    s.url = url;
-    s.auth = auth;
-    s.user = "ops@brand.example";
-    s.secret.file = "unused";
-    s.timeout_s = 5;
-    s.connect_timeout_s = 2;
-    s.max_retries = 3;
-    s.requests_per_minute = 60000;
+    auto s = testutils::fake_source(kind, url, auth);
     s.since = "2026-10-01T00:00:00Z";
     return s;
   }

@@ -172,18 +172,7 @@ class ConnectorTest : public ::testing::Test {
   }
 
   config::SourceConfig source(const std::string& kind, const std::string& url, const std::string& auth = "basic") {
-    config::SourceConfig s;
-    s.name = "desk";
-    s.kind = kind;
-    s.url = url;
-    s.auth = auth;
-    s.user = "ops@brand.example";
-    s.secret.file = "unused";
-    s.timeout_s = 5;
-    s.connect_timeout_s = 2;
-    s.max_retries = 3;
-    s.requests_per_minute = 60000;  // no budget waits unless a test sets one
-    return s;
+    return testutils::fake_source(kind, url, auth);
   }
 
   SyncOptions options() {

@@ -11,6 +11,7 @@
 #include "pactwatch/sources/generate.h"
 #include "pactwatch/sources/import.h"
 #include "pg_server.h"
+#include "test_store.h"
 #include "temp_dir.h"
 
 namespace pactwatch::app {
@@ -22,17 +23,7 @@ core::Instant T(const char* s) { return *core::parse_rfc3339(s); }
 class EvaluationRunnerTest : public ::testing::TestWithParam<Backend> {
  protected:
   std::unique_ptr<store::Store> fresh_store(const std::string& name) {
-    std::string url;
-    if (GetParam() == Backend::sqlite) {
-      url = "sqlite://" + (dir_.path() / (name + ".db")).string();
-    } else {
-      static std::atomic<int> n{0};
-      url = testutils::shared_postgres().create_database("runner_" + name + "_" + std::to_string(++n));
-    }
-    auto s = store::Store::open({url, "", 2});
-    if (!s) throw std::runtime_error(s.error());
-    (*s)->migrate(T("2026-01-01T00:00:00Z"));
-    return std::move(*s);
+    return testutils::fresh_store(GetParam(), dir_, "runner_" + name, T("2026-01-01T00:00:00Z"));
   }
 
   testutils::TempDir dir_;

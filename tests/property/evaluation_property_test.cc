@@ -37,6 +37,7 @@
 #include "pactwatch/sources/import.h"
 #include "pactwatch/store/store.h"
 #include "pg_server.h"
+#include "test_store.h"
 #include "reference_evaluator.h"
 #include "temp_dir.h"
 
@@ -1159,17 +1160,7 @@ using store::Backend;
 class EvaluationStoreProperty : public ::testing::TestWithParam<Backend> {
  protected:
   std::unique_ptr<store::Store> fresh_store(const std::string& name) {
-    std::string url;
-    if (GetParam() == Backend::sqlite) {
-      url = "sqlite://" + (dir_.path() / (name + ".db")).string();
-    } else {
-      static std::atomic<int> n{0};
-      url = testutils::shared_postgres().create_database("property_" + name + "_" + std::to_string(++n));
-    }
-    auto s = store::Store::open({url, "", 2});
-    if (!s) throw std::runtime_error(s.error());
-    (*s)->migrate(T("2026-01-01T00:00:00Z"));
-    return std::move(*s);
+    return testutils::fresh_store(GetParam(), dir_, "property_" + name, T("2026-01-01T00:00:00Z"));
   }
   testutils::TempDir dir_;
 };

@@ -14,10 +14,28 @@
 #include <utility>
 #include <vector>
 
+#include "pactwatch/config/config.h"
 #include "pactwatch/core/diagnostic.h"
 #include "pactwatch/sources/http.h"
 
 namespace pactwatch::testutils {
+
+// A source named "desk" pointed at a fake vendor: short timeouts, three retries, and no request
+// budget waits unless a test sets one.
+inline config::SourceConfig fake_source(const std::string& kind, const std::string& url, const std::string& auth = "basic") {
+  config::SourceConfig s;
+  s.name = "desk";
+  s.kind = kind;
+  s.url = url;
+  s.auth = auth;
+  s.user = "ops@brand.example";
+  s.secret.file = "unused";
+  s.timeout_s = 5;
+  s.connect_timeout_s = 2;
+  s.max_retries = 3;
+  s.requests_per_minute = 60000;
+  return s;
+}
 
 // A file of tests/fixtures/.
 inline std::string fixture(const std::string& name) {
