@@ -7,81 +7,84 @@
 // 100,000 cases a run). Everything else is written anew here.
 //
 // Readings: where the docs are silent or ambiguous the reading taken is listed here, numbered, for
-// the docs to settle (the comparison with the engine names them when they are the cause).
+// the docs to settle. "(as the engine)" marks a reading that follows what the engine's documents
+// show, because the docs give no rule and the engine's choice is a reasonable one; the others are
+// read from the docs, and where the engine differs the property test reports it.
 //
-//  R1  A status history is read in the order of its instants. Entries at or before the as-of
-//      instant count ("up to the as-of instant" is taken as inclusive, like "at or before the
-//      as-of instant" for counting instants). The record's `status` field plays no part in timers
-//      or the solve instant; `status` in a condition is the record's `status` field (the docs do
-//      not say which; the engine's documents read the field, though the status as of the as-of
-//      instant by the history would match how `solved` is judged).
-//  R2  The first agent reply is the earliest of `first_reply_at` and `agent_replies`.
-//      `first_reply` counts from creation, while not paused, until the first agent reply or the
-//      first solve, whichever comes first ("or a solve without one"); a reopen does not resume it.
-//      (The docs' "counts while not solved" would also allow a clock that a reopen resumes; the
-//      engine's documents stop it at the first solve.)
-//  R3  `next_reply`: a cycle starts at a customer comment while no cycle is open (also before the
-//      first agent reply: the docs leave open whether the first reply counts as "pending"; the
-//      engine's documents start a cycle); the next agent reply ends it. Its value is the longest cycle (the field's description in the parser:
-//      "longest wait"); no cycle at all is a missing value. An open cycle waits for a reply even
-//      when the ticket is solved: it is paused (no time counts while solved), not stopped.
+//  R1  A status history is read in the order of its instants; entries at or before the as-of
+//      instant count ("up to the as-of instant" read as inclusive, like "at or before the as-of
+//      instant" for counting instants), including any before the creation instant. The record's
+//      `status` field plays no part in timers or the solve instant; `status` in a condition is
+//      that field (as the engine; the status as of the as-of instant by the history would match
+//      how `solved` is judged).
+//  R2  The first agent reply is the earliest of `first_reply_at` and `agent_replies`. `first_reply`
+//      counts from creation, while not paused, until the first agent reply or the first solve,
+//      whichever comes first ("or a solve without one"); a reopen does not resume it (as the
+//      engine; "counts while not solved" would also allow a clock that a reopen resumes).
+//  R3  `next_reply`: a cycle starts at a customer comment while no cycle is open, also before the
+//      first agent reply (as the engine; the docs leave open whether the first reply is "an agent
+//      reply pending"); the next agent reply ends it, also one at the very instant of the comment
+//      (as the engine). Its value is the longest cycle, the open one included (the parser's field
+//      description: "longest wait"); no cycle at all is a missing value. An open cycle keeps the
+//      timer going until a reply, even one that has counted nothing yet (opened after hours) and
+//      even on a solved ticket (where it is paused: no time counts while solved).
 //  R4  `brand_ack` runs from `escalated_at` to `brand_ack_at`, `on_site` from `created_at` to
 //      `on_site_at`, `registration_approval` (deals) from `registered_at` to `approved_at`, all in
-//      plain business time (no statuses pause them, a solve does not stop them). Without a start
-//      (no escalation, no registration) the value is missing; a ticket timer without an end at or
-//      before the as-of instant is running. `registration_approval` reads the deal's instants
-//      whatever the as-of instant, like `approved` (R8; the engine's documents read it so). `time_to_close` is elapsed (not business) time from
-//      `created_at` to `closed_at`, missing without either (whatever the as-of instant, like
-//      `closed`: R8; the engine's documents read it so).
+//      plain business time (no status pauses them, a solve does not stop them). Without a start
+//      (no escalation, no registration) the value is missing; a ticket timer without its end at
+//      or before the as-of instant is running. `registration_approval` reads the deal's instants
+//      whatever the as-of instant, like `approved` (R8). `time_to_close` is elapsed (not business)
+//      time from `created_at` to `closed_at`, missing without either (as the engine).
 //  R5  A timer that is running or paused is not a value yet: percentile, mean and sum leave it
 //      out and count it in `running` (the docs say so for percentiles only).
 //  R6  Conditions are three-valued (Kleene): `false and unknown` is false, `true or unknown` is
 //      true, `not unknown` is unknown. A comparison on a timer that has not stopped is decided
 //      when its elapsed time already decides it (elapsed > target for `<=`, >= target for `<`),
 //      else unknown. breach_at of a pending item is the earliest instant at which its whole
-//      condition becomes false if every running timer keeps running (each timer comparison flips
-//      at the instant its elapsed time reaches the literal); a paused timer never flips, so a
-//      condition that only a paused timer keeps open has no breach_at.
+//      condition becomes false if every running timer keeps running; a timer comparison flips at
+//      the instant its elapsed time reaches the literal ("when the elapsed time reached the
+//      target", which may be before the as-of instant). A paused timer never flips, so a
+//      condition only a paused timer keeps open, or one that running timers can only make true,
+//      or one undecided for a missing value, has no breach_at.
 //  R7  A missing value (an absent field) makes a comparison unknown (pending, no breach_at); so
-//      does money in another currency than the other side (the docs call it missing in a measure
-//      and say nothing of conditions; the engine's documents leave it undecided). A value of
-//      another type than the other side (a label against a number, a boolean custom field)
-//      makes `==` and the orderings false and `!=` true.
-//      `in`/`not in` with a missing left side are unknown; a number on the left is never in a
-//      list of strings. Absent `tags` are an empty list.
+//      does money in another currency than the other side (as the engine; the docs call it
+//      missing in a measure and say nothing of conditions). A value of another type than the
+//      other side (a label against a number, a boolean custom field) makes `==` and the
+//      orderings false and `!=` true. `in`/`not in` with a missing left side are unknown; a
+//      number on the left is never in a list of strings. Absent `tags` are an empty list.
 //  R8  Booleans read from the record: `first_contact_resolution`, `fixed_first_visit`, `won`,
 //      `late` (absent: missing). `solved` is whether the ticket has a solve instant (as of the
 //      as-of instant, as the docs say). `closed`, `refunded`, `registered`, `approved` (deals)
 //      are whether the record has `closed_at`, `refunded_at`, `registered_at`, `approved_at` at
-//      all, whatever the as-of instant (the docs do not say; the engine's documents read them
-//      so; judging them as of the as-of instant, like `solved`, would be the consistent rule).
+//      all, whatever the as-of instant (as the engine; judging them as of the as-of instant,
+//      like `solved`, would be the consistent rule).
 //  R9  A number is a JSON number or a string of the form -?digits(.digits)?; anything else
 //      ("4,5", "+3", ".5", "1e3", "") is a label.
 //  R10 An item whose `where` is not true (false or undecided) does not count for the rule.
 //  R11 A ratio's sample (for min_sample) is its denominator. A ratio over no decided item has no
 //      value and no interval. A sum's sample is the number of values summed, a count's the count.
 //  R12 Status precedence: insufficient_data, then breached, then at_risk, then warning, then
-//      met. A total (sum, count) short of a `>=`/`>` target in an open period is at_risk, not
-//      breached; one past a `<=`/`<` target is breached. Only ratios forecast.
+//      met. A total (sum, count) short of a `>=`/`>` target in an open period is at_risk; one
+//      already past a `<=`/`<` target is breached (it cannot recover). Only ratios forecast.
 //  R13 The forecast counts the pending items whose breach_at is before the period's end. With
 //      nothing decided and nothing due there is no forecast value.
 //  R14 A brand standard checks the items created in the period at or before the as-of instant
 //      that meet its `where`; `checked` counts those whose `each` is decided, `violations` those
-//      failing it, `pending` the undecided ones. Its status is breached with any violation, else
-//      met. (Docs silent on `checked`; the engine's documents count decided items only.)
-//  R15 Score: only when KPIs are weighted (the engine's documents have no `score` otherwise; the
-//      docs do not say); a KPI without a weight then weighs 0. No KPI left after insufficient
-//      data: a null score.
+//      failing it, `pending` the undecided ones (as the engine). Its status is breached with any
+//      violation, else met.
+//  R15 Score: only when KPIs are weighted (as the engine: no `score` otherwise); a KPI without a
+//      weight then weighs 0. No KPI left after insufficient data: a null score.
 //  R16 A percentile target compared with `==`/`!=` lists its evidence in item order.
 //  R17 A rolling period [as_of - N days, as_of) ends at the as-of instant, so it is never open
 //      (no forecast, no at_risk).
-//  R18 Display forms the docs do not give, taken from the documents pactwatch writes: a number is
-//      a decimal string without trailing zeros ("86", "4.5"), money "1234.50 EUR", a count "5".
+//  R18 Display forms the docs do not give (as the engine): a number is a decimal string without
+//      trailing zeros ("86", "4.5"), money "1234.50 EUR" (targets read "EUR 1234.50"), a count
+//      "5".
 //  R19 A percentile's evidence holds only items of its sample (a running timer is not evidence).
-//  R20 `replies` without the field is the number of `agent_replies` (all of them, whatever the
-//      as-of instant); `first_contact_resolution` without the field is "solved (as of the as-of
-//      instant) with exactly one agent reply" (the parser's field description). The docs list
-//      both as fields without saying they are derived; the engine's documents derive them so.
+//  R20 `replies` without the field is the number of agent replies (`agent_replies` with
+//      `first_reply_at`, as R2; all of them, whatever the as-of instant); `first_contact_resolution`
+//      without the field is "solved (as of the as-of instant) with exactly one agent reply" (as
+//      the engine and the parser's field description; the docs list both as plain fields).
 //      `reopens` is not derived: without the field it is missing (the docs: "an absent value is
 //      missing too").
 #include "reference_evaluator.h"
@@ -575,7 +578,8 @@ class ItemView {
     return out;
   }
 
-  // Every agent reply the record lists, whatever the as-of instant (R20).
+  // Every agent reply the record lists (`agent_replies` and `first_reply_at`, as R2), whatever the
+  // as-of instant (R20).
   [[nodiscard]] std::size_t all_agent_replies() const {
     std::set<Instant> r;
     if (rec_.contains("agent_replies") && rec_["agent_replies"].is_array()) {
@@ -583,6 +587,7 @@ class ItemView {
         if (auto t = e.is_string() ? core::parse_rfc3339(e.get<std::string>()) : std::unexpected(std::string())) r.insert(*t);
       }
     }
+    if (auto f = instant_field(rec_, "first_reply_at")) r.insert(*f);
     return r.size();
   }
 
@@ -645,18 +650,18 @@ class ItemView {
   }
 
   Value next_reply(const std::function<bool(const std::string&)>& counts) {  // R3
-    // Comments and replies in time order (a reply at the instant of a comment does not answer it).
+    // Comments and replies in time order; a reply at the instant of a comment answers it.
     const auto replies = agent_replies();
     const auto comments = instants("customer_comments");
-    std::vector<std::pair<Instant, bool>> events;  // (at, is_comment)
-    for (const auto& r : replies) events.push_back({r, false});
-    for (const auto& c : comments) events.push_back({c, true});
+    std::vector<std::pair<Instant, bool>> events;  // (at, is_reply)
+    for (const auto& c : comments) events.push_back({c, false});
+    for (const auto& r : replies) events.push_back({r, true});
     std::sort(events.begin(), events.end());
     std::vector<std::pair<Instant, Instant>> cycles;
     std::optional<Instant> open;
-    for (const auto& [at, is_comment] : events) {
-      if (is_comment && !open) open = at;  // further comments join the open cycle
-      if (!is_comment && open) {
+    for (const auto& [at, is_reply] : events) {
+      if (!is_reply && !open) open = at;  // further comments join the open cycle
+      if (is_reply && open) {
         cycles.push_back({*open, at});
         open.reset();
       }
