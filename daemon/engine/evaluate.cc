@@ -96,16 +96,6 @@ json value_json(const Value& v) {
   return nullptr;
 }
 
-// Duration bounds in a condition ("first_reply <= 1h"): the deadlines a running timer is held to.
-void collect_bounds(const rules::Expr& e, std::vector<std::pair<std::string, Millis>>& out) {
-  if (e.kind == rules::Expr::Kind::compare && (e.op == CompareOp::le || e.op == CompareOp::lt) &&
-      e.args[0]->kind == rules::Expr::Kind::field && e.args[1]->kind == rules::Expr::Kind::literal &&
-      e.args[1]->value && e.args[1]->value->index() == 3) {
-    out.emplace_back(e.args[0]->field, std::chrono::duration_cast<Millis>(std::get<core::Duration>(*e.args[1]->value)));
-  }
-  for (const auto& a : e.args) collect_bounds(*a, out);
-}
-
 void collect_fields(const rules::Expr& e, std::set<std::string>& out) {
   if (e.kind == rules::Expr::Kind::field) out.insert(e.field);
   for (const auto& a : e.args) collect_fields(*a, out);
@@ -232,17 +222,15 @@ struct KpiOutcome {
   std::optional<core::Ratio> weight;
 };
 
-// The fields a rule's evidence shows, and the duration bounds a pending timer is held to.
+// The fields a rule's evidence shows.
 struct RulePlan {
   std::set<std::string> fields;
-  std::vector<std::pair<std::string, Millis>> bounds;
 };
 
 RulePlan plan_kpi(const rules::Kpi& k) {
   RulePlan p;
   if (k.measure.condition) {
     collect_fields(*k.measure.condition, p.fields);
-    collect_bounds(*k.measure.condition, p.bounds);
   }
   if (!k.measure.of.empty()) p.fields.insert(k.measure.of);
   return p;
@@ -271,9 +259,7 @@ ItemOutcome kpi_outcome(const rules::Kpi& k, const RulePlan& plan, const ItemCon
     o.truth = evaluate(*k.measure.condition, it);
     if (o.truth != Truth::yes) o.evidence = evidence_entry(it, plan.fields);
     if (o.truth == Truth::unknown) {
-      for (const auto& [field, bound] : plan.bounds) {
-        if (auto d = it.deadline(field, bound); d && (!o.due || *d < *o.due)) o.due = d;
-      }
+      o.due = breach_instant(*k.measure.condition, it);
     }
   } else if (k.measure.kind != MeasureKind::count) {
     o.value = typed_for_measure(it.field(k.measure.of), measured_type(k), currency);
@@ -453,8 +439,10 @@ json aggregate_kpi(const rules::Kpi& k, std::size_t r, const std::vector<const P
   if (sample < k.min_sample && !sums) {
     status = "insufficient_data";
   } else if (!target_met) {
-    // A total still growing in an open period is not yet breached.
-    status = (open && sums) ? "at_risk" : "breached";
+    // A total still growing in an open period may yet reach a `>=`/`>` target; one already past a
+    // `<=`/`<` target (or off an `==`/`!=` one) is breached as any other value.
+    const bool can_grow_into = k.objective.target.op == CompareOp::ge || k.objective.target.op == CompareOp::gt;
+    status = (open && sums && can_grow_into) ? "at_risk" : "breached";
   } else if (!warning_met) {
     status = "warning";
   } else {

@@ -85,17 +85,9 @@ Truth from_bool(bool b) { return b ? Truth::yes : Truth::no; }
 
 Truth compare(const Value& a, const Value& b, rules::CompareOp op) {
   if (a.kind == Value::Kind::null || b.kind == Value::Kind::null) return Truth::unknown;
+  if (a.running || b.running) return Truth::unknown;  // see compare_at for a running timer
   if (a.kind == Value::Kind::duration && b.kind == Value::Kind::duration) {
-    const bool result = holds(three_way(a.duration, b.duration), op);
-    // A running timer only grows: a comparison is decided once more time cannot change it.
-    if (a.running && !b.running) {
-      const bool grows_into_truth = op == rules::CompareOp::gt || op == rules::CompareOp::ge;
-      const bool grows_into_falsehood = op == rules::CompareOp::lt || op == rules::CompareOp::le;
-      if (grows_into_truth && result) return Truth::yes;
-      if (grows_into_falsehood && !result) return Truth::no;
-      return Truth::unknown;
-    }
-    return from_bool(result);
+    return from_bool(holds(three_way(a.duration, b.duration), op));
   }
   if (a.kind != b.kind) {
     // custom fields and survey scores may be either a string or a number
@@ -122,6 +114,63 @@ Value value_of(const rules::Expr& e, const ItemContext& item) {
   if (e.kind == rules::Expr::Kind::literal) return literal_value(*e.value);
   if (e.kind == rules::Expr::Kind::field) return item.field(e.field);
   return boolean(evaluate(e, item) == Truth::yes);
+}
+
+rules::CompareOp mirrored(rules::CompareOp op) {
+  using O = rules::CompareOp;
+  switch (op) {
+    case O::lt: return O::gt;
+    case O::le: return O::ge;
+    case O::gt: return O::lt;
+    case O::ge: return O::le;
+    default: return op;
+  }
+}
+
+// A comparison, with a timer that has not stopped (running or paused) on either side. Its elapsed
+// time only grows, so it is decided once more time cannot change the result: `<=`, `<` and `==`
+// become false past the duration (`<` at it), `>=`, `>` and `!=` true. Otherwise a running timer
+// decides it at the instant it reaches the duration (false for `<=`, `<`, `==`; true for the
+// others); a paused one leaves it unknown.
+Truth compare_at(const rules::Expr& e, const ItemContext& item, std::optional<core::Instant> at,
+                 std::vector<core::Instant>* flips) {
+  Value a = value_of(*e.args[0], item);
+  Value b = value_of(*e.args[1], item);
+  const rules::Expr* timer_side = e.args[0].get();
+  rules::CompareOp op = e.op;
+  if (b.running && !a.running) {
+    std::swap(a, b);
+    timer_side = e.args[1].get();
+    op = mirrored(op);
+  }
+  if (!a.running) return compare(a, b, op);
+  if (a.kind == Value::Kind::null || b.kind == Value::Kind::null) return Truth::unknown;
+  if (b.running || b.kind != Value::Kind::duration) return Truth::unknown;  // two timers: undecided
+  using O = rules::CompareOp;
+  const Millis el = a.duration;
+  const Millis target = b.duration;
+  switch (op) {
+    case O::le:
+    case O::eq:
+      if (el > target) return Truth::no;
+      break;
+    case O::lt:
+      if (el >= target) return Truth::no;
+      break;
+    case O::ge:
+      if (el >= target) return Truth::yes;
+      break;
+    case O::gt:
+    case O::ne:
+      if (el > target) return Truth::yes;
+      break;
+  }
+  if (timer_side->kind != rules::Expr::Kind::field) return Truth::unknown;
+  const auto flip = item.deadline(timer_side->field, target);
+  if (!flip) return Truth::unknown;
+  if (flips != nullptr) flips->push_back(*flip);
+  if (at && *at >= *flip) return (op == O::le || op == O::lt || op == O::eq) ? Truth::no : Truth::yes;
+  return Truth::unknown;
 }
 
 }  // namespace
@@ -213,8 +262,15 @@ std::optional<TimerResult> ItemContext::timer(const std::string& name) const {
 }
 
 std::optional<core::Instant> ItemContext::deadline(const std::string& name, Millis target) const {
+  if (item_->kind == "deals" && name == "registration_approval") {
+    // Business time from registration, never paused, until approval.
+    const auto registered = instant_field(payload_, "registered_at");
+    if (!registered || instant_field(payload_, "approved_at")) return std::nullopt;
+    if (auto at = cal_->add(*registered, target)) return *at;
+    return std::nullopt;
+  }
   auto r = run_timer(name, target);
-  if (!r) return std::nullopt;
+  if (!r || r->state != TimerState::running) return std::nullopt;
   return r->breach_at;
 }
 
@@ -253,9 +309,16 @@ std::optional<TimerResult> ItemContext::run_timer(const std::string& name, std::
       auto runs = evaluate_timer(*tl, policy, *cal_, as_of_);
       if (!runs.empty()) {
         if (policy.kind == TimerKind::next_reply) {
-          // The longest wait counts.
-          result = *std::max_element(runs.begin(), runs.end(),
-                                     [](const TimerResult& a, const TimerResult& b) { return a.elapsed < b.elapsed; });
+          // The longest wait counts. While a cycle is open (the last one) the value is still a timer:
+          // only that cycle can grow, and it alone decides when a target is reached.
+          const auto& longest = *std::max_element(
+              runs.begin(), runs.end(), [](const TimerResult& a, const TimerResult& b) { return a.elapsed < b.elapsed; });
+          if (!runs.back().stopped_at) {
+            result = runs.back();
+            result->elapsed = std::max(longest.elapsed, runs.back().elapsed);
+          } else {
+            result = longest;
+          }
         } else {
           result = runs.front();
         }
@@ -274,13 +337,16 @@ Value ItemContext::field(const std::string& name) const {
     }
     return {};
   }
+  // A record without a status, stage or priority has a missing one, not an empty label.
   if (name == "status" || (name == "stage" && !payload_.contains("stage"))) {
+    if (it.status.empty()) return {};
     Value v;
     v.kind = Value::Kind::string;
     v.string = it.status;
     return v;
   }
   if (name == "priority") {
+    if (it.priority.empty()) return {};
     Value v;
     v.kind = Value::Kind::string;
     v.string = it.priority;
@@ -352,21 +418,30 @@ Value ItemContext::field(const std::string& name) const {
     v.kind = Value::Kind::list;
     return v;
   }
-  if (name == "reopens") {
-    Value v;
-    v.kind = Value::Kind::number;
-    return v;  // none recorded: zero
-  }
   return {};
 }
 
-Truth evaluate(const rules::Expr& e, const ItemContext& item) {
+Truth evaluate(const rules::Expr& e, const ItemContext& item) { return evaluate_at(e, item, std::nullopt, nullptr); }
+
+std::optional<core::Instant> breach_instant(const rules::Expr& e, const ItemContext& item) {
+  std::vector<core::Instant> flips;
+  if (evaluate_at(e, item, std::nullopt, &flips) != Truth::unknown) return std::nullopt;
+  std::sort(flips.begin(), flips.end());
+  flips.erase(std::unique(flips.begin(), flips.end()), flips.end());
+  for (const auto& f : flips) {
+    if (evaluate_at(e, item, f, nullptr) == Truth::no) return f;
+  }
+  return std::nullopt;
+}
+
+Truth evaluate_at(const rules::Expr& e, const ItemContext& item, std::optional<core::Instant> at,
+                  std::vector<core::Instant>* flips) {
   using K = rules::Expr::Kind;
   switch (e.kind) {
     case K::all_of: {
       Truth t = Truth::yes;
       for (const auto& a : e.args) {
-        const Truth x = evaluate(*a, item);
+        const Truth x = evaluate_at(*a, item, at, flips);
         if (x == Truth::no) return Truth::no;
         if (x == Truth::unknown) t = Truth::unknown;
       }
@@ -375,17 +450,17 @@ Truth evaluate(const rules::Expr& e, const ItemContext& item) {
     case K::any_of: {
       Truth t = Truth::no;
       for (const auto& a : e.args) {
-        const Truth x = evaluate(*a, item);
+        const Truth x = evaluate_at(*a, item, at, flips);
         if (x == Truth::yes) return Truth::yes;
         if (x == Truth::unknown) t = Truth::unknown;
       }
       return t;
     }
     case K::negate: {
-      const Truth x = evaluate(*e.args[0], item);
+      const Truth x = evaluate_at(*e.args[0], item, at, flips);
       return x == Truth::unknown ? x : (x == Truth::yes ? Truth::no : Truth::yes);
     }
-    case K::compare: return compare(value_of(*e.args[0], item), value_of(*e.args[1], item), e.op);
+    case K::compare: return compare_at(e, item, at, flips);
     case K::in:
     case K::not_in: {
       const Value needle = value_of(*e.args[0], item);

@@ -38,21 +38,28 @@ TimerResult run_clock(const TicketTimeline& ticket, const TimerPolicy& policy, c
   }
   cuts.push_back(std::max(end, start));
 
+  // breach_at is the instant the counted time reaches the target: inside a counting segment when
+  // it got there (exactly at the target included), else, still counting, projected from the start
+  // of the segment counting now.
   Millis remaining = policy.target.value_or(Millis(0));
-  bool breached_inside = false;
-  bool running_at_end = false;
+  bool reached = false;
+  bool last_running = false;
+  core::Instant last_start = end;
+  Millis last_remaining = remaining;
   for (std::size_t i = 0; i + 1 < cuts.size(); ++i) {
     const core::Instant a = cuts[i];
     const core::Instant b = cuts[i + 1];
     const bool running = counts(policy, status_at(ticket, a));
-    running_at_end = running;
     if (b <= a) continue;
+    last_running = running;
     const Millis biz = cal.duration(a, b);
     if (running) {
       r.elapsed += biz;
-      if (policy.target && !breached_inside) {
-        if (biz > remaining) {
-          breached_inside = true;
+      last_start = a;
+      last_remaining = remaining;
+      if (policy.target && !reached) {
+        if (biz >= remaining) {
+          reached = true;
           if (auto at = cal.add(a, remaining)) r.breach_at = *at;
         } else {
           remaining -= biz;
@@ -62,17 +69,19 @@ TimerResult run_clock(const TicketTimeline& ticket, const TimerPolicy& policy, c
       r.paused += biz;
     }
   }
-  if (!stopped) running_at_end = counts(policy, status_at(ticket, end));
+  const bool running_at_end = !stopped && counts(policy, status_at(ticket, end));
 
   if (policy.target && r.elapsed > *policy.target) {
     r.state = TimerState::breached;
   } else if (stopped) {
     r.state = TimerState::met;
+    r.breach_at.reset();  // stopped at the target exactly: met, never breached
   } else {
     r.state = running_at_end ? TimerState::running : TimerState::paused;
-    // Still counting: project the breach instant assuming the clock keeps running.
-    if (policy.target && running_at_end) {
-      if (auto at = cal.add(end, remaining)) r.breach_at = *at;
+    // Still counting: project the instant it reaches the target if the clock keeps running.
+    if (policy.target && running_at_end && !reached) {
+      const auto at = last_running ? cal.add(last_start, last_remaining) : cal.add(end, remaining);
+      if (at) r.breach_at = *at;
     }
   }
   return r;
@@ -162,12 +171,13 @@ std::vector<TimerResult> evaluate_timer(const TicketTimeline& ticket, const Time
       std::size_t c = 0;
       while (c < comments.size() && comments[c] <= now) {
         const core::Instant start = comments[c];
-        const auto reply = std::upper_bound(replies.begin(), replies.end(), start);
+        // The first agent reply at or after the comment answers it (one at the same instant too).
+        const auto reply = std::lower_bound(replies.begin(), replies.end(), start);
         std::optional<core::Instant> stop;
         if (reply != replies.end()) stop = *reply;
         out.push_back(run_clock(ticket, policy, cal, start, stop, now));
-        // Comments before that reply belong to the same cycle.
-        while (c < comments.size() && (!stop || comments[c] < *stop)) ++c;
+        // Comments up to that reply belong to the same cycle (this one always does).
+        while (c < comments.size() && (!stop || comments[c] <= *stop)) ++c;
         if (!stop) break;
       }
       break;

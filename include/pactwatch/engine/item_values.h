@@ -67,6 +67,19 @@ class ItemContext {
 
 [[nodiscard]] Truth evaluate(const rules::Expr& e, const ItemContext& item);
 
+// The truth of a condition if every running timer keeps running until `at` (the truth as of the
+// as-of instant without one). A comparison of a running timer with a duration that its elapsed
+// time has not decided yet flips at the instant the timer reaches the duration; `flips` collects
+// those instants.
+[[nodiscard]] Truth evaluate_at(const rules::Expr& e, const ItemContext& item, std::optional<core::Instant> at,
+                                std::vector<core::Instant>* flips);
+
+// For a condition undecided as of the as-of instant: the earliest instant at which it becomes
+// false if every running timer keeps running (docs/evaluation.md, "breach_at"). Empty when no
+// running timer can make it false (a paused timer, a missing value, or timers that can only make
+// it true).
+[[nodiscard]] std::optional<core::Instant> breach_instant(const rules::Expr& e, const ItemContext& item);
+
 // -1, 0 or 1 as a is less than, equal to or greater than b.
 template <typename T>
 [[nodiscard]] int three_way(const T& a, const T& b) {

@@ -60,8 +60,9 @@ struct TimerResult {
   Millis elapsed{0};  // business time counted
   Millis paused{0};   // business time spent paused while started
   std::optional<Millis> target;
-  // When the elapsed time reached the target, or, for a clock running now, will reach it if it
-  // keeps running. Empty when met, without a target, or while paused (it depends on the resume).
+  // When the elapsed time reached the target (exactly at it included: the due time), or, for a
+  // clock running now, will reach it if it keeps running. Empty when met, without a target, or
+  // while paused short of the target (it depends on the resume).
   std::optional<core::Instant> breach_at;
   TimerState state = TimerState::running;
 };

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <map>
 
 #include "pactwatch/calendar/calendar_file.h"
 #include "pactwatch/engine/evaluate.h"
@@ -199,6 +200,103 @@ TEST(AuditRegressions, ARatingWithATicketsIdIsAnotherItem) {
   EXPECT_EQ(rule(doc, "kpis", "csat")["value"], "1");
   state.erase("desk", "surveys", "42");
   EXPECT_EQ(rule(state.evaluate(), "kpis", "tickets")["value"], "1");
+}
+
+// --- Found by the property test against the reference evaluator (tests/property) ----------------
+
+// The pending entries' deadlines, by item id.
+std::map<std::string, std::string> deadlines(const json& kpi) {
+  std::map<std::string, std::string> out;
+  for (const auto& p : kpi.at("pending")) out[p.at("id").get<std::string>()] = p.value("breach_at", "none");
+  return out;
+}
+
+// An absent status, priority or reopens is a missing value (pending), not an empty label or zero.
+TEST(AuditRegressions, AbsentFieldsAreMissingNotEmptyOrZero) {
+  const auto c = contract(
+      "kpis:\n  - id: open\n    source: tickets\n    measure: {ratio: status != \"solved\"}\n    objective: {target: \">= 50%\"}\n"
+      "  - id: low\n    source: tickets\n    measure: {ratio: priority != \"low\"}\n    objective: {target: \">= 50%\"}\n"
+      "  - id: reopens\n    source: tickets\n    measure: {ratio: reopens <= 1}\n    objective: {target: \">= 50%\"}\n");
+  auto bare = item("tickets", "bare", "2026-10-05T08:00:00Z", "{}");
+  bare.priority.clear();
+  auto full = item("tickets", "full", "2026-10-05T08:00:00Z", R"({"reopens":0})");
+  full.status = "open";
+  const auto doc = evaluate_month(c, {bare, full}, "2026-10", "2026-11-02T00:00:00Z");
+  for (const char* id : {"open", "low", "reopens"}) {
+    SCOPED_TRACE(id);
+    EXPECT_EQ(rule(doc, "kpis", id)["denominator"], 1);
+    EXPECT_EQ(rule(doc, "kpis", id)["numerator"], 1);
+    EXPECT_EQ(deadlines(rule(doc, "kpis", id)), (std::map<std::string, std::string>{{"bare", "none"}}));
+  }
+}
+
+// A total already past a `<=` target cannot recover: breached, even while the period is open; one
+// short of a `>=` target may still reach it (at risk).
+TEST(AuditRegressions, ATotalPastAnUpperTargetIsBreachedInAnOpenPeriod) {
+  const auto c = contract(
+      "kpis:\n  - id: at_most\n    source: tickets\n    measure: {count: true}\n    objective: {target: \"<= 1\"}\n"
+      "  - id: exactly\n    source: tickets\n    measure: {count: true}\n    objective: {target: \"== 1\"}\n"
+      "  - id: at_least\n    source: tickets\n    measure: {count: true}\n    objective: {target: \">= 5\"}\n");
+  std::vector<core::Item> items{item("tickets", "1", "2026-10-05T08:00:00Z", "{}"),
+                                 item("tickets", "2", "2026-10-06T08:00:00Z", "{}")};
+  const auto doc = evaluate_month(c, items, "2026-10", "2026-10-10T00:00:00Z");
+  EXPECT_EQ(rule(doc, "kpis", "at_most")["status"], "breached");
+  EXPECT_EQ(rule(doc, "kpis", "exactly")["status"], "breached");
+  EXPECT_EQ(rule(doc, "kpis", "at_least")["status"], "at_risk");
+}
+
+// next_reply: a reply at the very instant of a customer comment answers it; a cycle still open keeps
+// the timer going (pending, due when it reaches the target) even beside a longer answered one.
+TEST(AuditRegressions, NextReplyCyclesAnsweredAtTheInstantAndStillOpen) {
+  const auto c = contract(
+      "kpis:\n  - id: next\n    source: tickets\n    measure: {ratio: next_reply <= 1h}\n    objective: {target: \">= 50%\"}\n");
+  const auto same = item("tickets", "same", "2026-10-05T08:00:00Z",
+                         R"({"customer_comments":["2026-10-05T09:00:00Z"],"agent_replies":["2026-10-05T09:00:00Z"]})");
+  const auto open = item("tickets", "open", "2026-10-05T08:00:00Z",
+                         R"({"customer_comments":["2026-10-05T09:00:00Z","2026-10-05T11:00:00Z"],)"
+                         R"("agent_replies":["2026-10-05T09:40:00Z"]})");
+  const auto doc = evaluate_month(c, {same, open}, "2026-10", "2026-10-05T11:30:00Z");
+  const auto& k = rule(doc, "kpis", "next");
+  EXPECT_EQ(k["numerator"], 1);
+  EXPECT_EQ(k["denominator"], 1);
+  EXPECT_EQ(deadlines(k), (std::map<std::string, std::string>{{"open", "2026-10-05T12:00:00Z"}}));
+}
+
+// breach_at is the earliest instant the whole condition turns false if the running timers keep
+// running: with the timer on either side, under `not`, `==`, `or`, and exactly at the target (the
+// due time, which is the as-of instant here). A condition timers can only make true has none.
+TEST(AuditRegressions, BreachAtIsWhenTheWholeConditionTurnsFalse) {
+  const auto c = contract(
+      "kpis:\n"
+      "  - id: right\n    source: tickets\n    measure: {ratio: 1h >= first_reply}\n    objective: {target: \">= 50%\"}\n"
+      "  - id: negated\n    source: tickets\n    measure: {ratio: not (first_reply > 1h)}\n    objective: {target: \">= 50%\"}\n"
+      "  - id: either\n    source: tickets\n    measure: {ratio: first_reply <= 1h or priority == \"low\"}\n"
+      "    objective: {target: \">= 50%\"}\n"
+      "  - id: both\n    source: tickets\n    measure: {ratio: first_reply <= 2h and first_reply < 1h}\n"
+      "    objective: {target: \">= 50%\"}\n"
+      "  - id: equal\n    source: tickets\n    measure: {ratio: first_reply == 1h}\n    objective: {target: \">= 50%\"}\n"
+      "  - id: grows_true\n    source: tickets\n    measure: {ratio: first_reply > 1h}\n    objective: {target: \">= 50%\"}\n");
+  std::vector<core::Item> items{item("tickets", "A", "2026-10-05T08:00:00Z", "{}")};
+  const auto doc = evaluate_month(c, items, "2026-10", "2026-10-05T08:30:00Z");
+  const std::map<std::string, std::string> due{{"A", "2026-10-05T09:00:00Z"}};
+  for (const char* id : {"right", "negated", "either", "both", "equal"}) {
+    SCOPED_TRACE(id);
+    EXPECT_EQ(deadlines(rule(doc, "kpis", id)), due);
+  }
+  EXPECT_EQ(deadlines(rule(doc, "kpis", "grows_true")), (std::map<std::string, std::string>{{"A", "none"}}));
+  // Exactly at the target: not decided yet (`<=` still holds), due now.
+  const auto at_target = evaluate_month(c, items, "2026-10", "2026-10-05T09:00:00Z");
+  EXPECT_EQ(deadlines(rule(at_target, "kpis", "right")), due);
+}
+
+// A deal's registration approval is a running timer with a deadline like a ticket's.
+TEST(AuditRegressions, RegistrationApprovalHasADeadline) {
+  const auto c = contract(
+      "kpis:\n  - id: approval\n    source: deals\n    measure: {ratio: registration_approval <= 2h}\n"
+      "    objective: {target: \">= 50%\"}\n");
+  std::vector<core::Item> items{item("deals", "D", "2026-10-05T08:00:00Z", R"({"registered_at":"2026-10-05T08:00:00Z"})")};
+  const auto doc = evaluate_month(c, items, "2026-10", "2026-10-05T09:00:00Z");
+  EXPECT_EQ(deadlines(rule(doc, "kpis", "approval")), (std::map<std::string, std::string>{{"D", "2026-10-05T10:00:00Z"}}));
 }
 
 }  // namespace
