@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "pactwatch/compensation/statement.h"
+#include "pactwatch/engine/evaluate.h"
 #include "pactwatch/rules/rule_set.h"
 #include "pactwatch/store/store.h"
 
