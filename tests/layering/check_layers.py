@@ -9,10 +9,11 @@ source tree:
               first), each module once, and the table and the daemon/ and include/pactwatch/
               directories name the same modules;
   includes    every `#include "pactwatch/<m>/..."` in daemon/<module>/ and include/pactwatch/
-              <module>/ is of the module itself or of a module its row lists: one listed below it
-              in the table is an upward include, any other a sideways one. A relative include
-              that reaches into another module's directory is an error too (its private headers
-              are nobody else's);
+              <module>/ is of the module itself or of a module its row lists. Any other is upward
+              (the included module depends on the includer: a cycle), indirect (below the
+              includer, but only through another module) or sideways (neither depends on the
+              other). A relative include that reaches into another module's folder is an error
+              too (its private headers are nobody else's);
   CMake       every pactwatch::<m> (or pactwatch_<m>) a module's daemon/<module>/CMakeLists.txt
               links is listed in its row, and is included somewhere in the module (a link nothing
               includes is dead weight: drop it);
@@ -208,16 +209,18 @@ def reachable_path(rows_by_name, start, goal):
 
 
 def against_order(rows_by_name, module, other):
-    """Why `module` may not use `other`: an upward or a sideways dependency."""
-    row, target = rows_by_name[module], rows_by_name[other]
-    if target.index > row.index:
-        return f"upward: {other} is a higher layer than {module} (listed after it in the module map)"
-    chain = reachable_path(rows_by_name, module, other)
-    if chain:
-        return (f"sideways: {other} is not a direct dependency of {module} (only reachable through "
-                f"{' -> '.join(chain)}); list it in {module}'s row to use it directly")
-    allowed = ", ".join(row.deps) or "none"
-    return f"sideways: {other} is not among {module}'s dependencies ({allowed})"
+    """Why `module` may not use `other`, which its row does not list: upward when `other` depends
+    on `module` (a cycle), indirect when `other` is below `module` but only through another module,
+    sideways when neither depends on the other."""
+    up = reachable_path(rows_by_name, other, module)
+    if up:
+        return f"upward: {other} depends on {module} ({' -> '.join(up)})"
+    down = reachable_path(rows_by_name, module, other)
+    if down:
+        return (f"indirect: {other} is not a direct dependency of {module}, only reachable through "
+                f"{' -> '.join(down)}; list it in {module}'s row to use it")
+    allowed = ", ".join(rows_by_name[module].deps) or "none"
+    return f"sideways: neither {module} nor {other} depends on the other ({module}'s dependencies: {allowed})"
 
 
 def check(root):
