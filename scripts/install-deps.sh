@@ -15,7 +15,8 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # a real PostgreSQL server for the store conformance suite (the tests start their own instance)
   postgresql util-linux
-  # an independent HMAC for the webhook signature test; the OpenAPI and CSV checks of the API tests
+  # an independent HMAC for the webhook signature test; the OpenAPI and CSV checks of the API tests;
+  # the layering check against docs/design.md's module map (tests/layering, python3 alone)
   python3 python3-yaml python3-jsonschema
   # the portal rendered in a real browser (tests/browser), and the API load benchmark (make bench-api)
   chromium chromium-driver python3-selenium wrk
