@@ -322,7 +322,7 @@ def check(root):
 
     for row in rows:
         for other, (rel, n) in linked[row.name].items():
-            if used[row.name].get(other) != "included":
+            if other in row.deps and used[row.name].get(other) != "included":  # else reported above
                 report.error(rel, n, f"{row.name} links pactwatch::{other} but includes nothing of it: "
                                      f"drop the link (or include what {row.name} uses of {other})")
         for dep in row.deps:
