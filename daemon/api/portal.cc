@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "internal.h"
+#include "pactwatch/core/digest.h"
 #include "pactwatch/ledger/verify.h"
 #include "pactwatch/api/tokens.h"
 #include "pactwatch/ledger/report.h"
@@ -46,7 +47,7 @@ table.rules thead{display:none}table.rules tr{display:block;padding:.5rem 0;bord
 table.rules td{display:block;border:none;padding:.15rem .25rem;text-align:left}table.rules td[data-label]::before{content:attr(data-label) ": ";color:var(--muted);font-size:.85rem}}
 )css";
 
-std::string csrf_for(std::string_view token) { return rules::sha256_hex("pactwatch-csrf:" + std::string(token)).substr(0, 32); }
+std::string csrf_for(std::string_view token) { return core::sha256_hex("pactwatch-csrf:" + std::string(token)).substr(0, 32); }
 
 std::string cookie(const ApiOptions& o, std::string_view name, std::string_view value, std::string_view path, int max_age) {
   std::string c = std::string(name) + "=" + std::string(value) + "; Path=" + std::string(path) + "; HttpOnly; SameSite=Strict";

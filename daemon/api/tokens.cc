@@ -7,7 +7,7 @@
 #include <charconv>
 #include <stdexcept>
 
-#include "pactwatch/rules/contract.h"
+#include "pactwatch/core/digest.h"
 
 namespace pactwatch::api {
 
@@ -92,7 +92,7 @@ bool well_formed(std::string_view text) {
   return constant_time_equal(base62(checksum(body), 6), text.substr(kTokenLength - 6));
 }
 
-std::string token_hash(std::string_view text) { return rules::sha256_hex(text); }
+std::string token_hash(std::string_view text) { return core::sha256_hex(text); }
 
 bool constant_time_equal(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;

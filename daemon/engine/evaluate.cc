@@ -9,6 +9,7 @@
 #include <set>
 
 #include "pactwatch/calendar/calendar_file.h"
+#include "pactwatch/core/digest.h"
 #include "pactwatch/engine/item_timeline.h"
 #include "pactwatch/engine/item_values.h"
 
@@ -516,7 +517,7 @@ std::string item_hash(const core::Item& i) {
          {"solved_at", i.solved_at ? json(core::to_unix_ms(*i.solved_at)) : json(nullptr)},
          {"amount_minor", i.amount_minor ? json(*i.amount_minor) : json(nullptr)}, {"currency", i.currency},
          {"payload", i.payload}};
-  return rules::sha256_hex(j.dump(-1, ' ', false, json::error_handler_t::replace));
+  return core::sha256_hex(j.dump(-1, ' ', false, json::error_handler_t::replace));
 }
 
 }  // namespace
@@ -654,7 +655,7 @@ Rendered PeriodState::render_document() const {
                    {"end", core::format_rfc3339(period.end)}, {"open", open}};
   doc["as_of"] = core::format_rfc3339(as_of_);
   // The digest of the items that can count in the period: SHA-256 over their own SHA-256s.
-  doc["input"] = {{"items", items.size()}, {"digest", rules::sha256_hex(hashes)}, {"problems", problems}};
+  doc["input"] = {{"items", items.size()}, {"digest", core::sha256_hex(hashes)}, {"problems", problems}};
 
   json kpis = json::array();
   core::Int128 weight_met_num = 0, weight_counted_num = 0;

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "pactwatch/core/digest.h"
 #include "pactwatch/ledger/verify.h"
 
 namespace pactwatch::ledger {
@@ -45,7 +46,7 @@ std::pair<std::string, std::string> contract_as_closed(const rules::ContractVers
   if (in) {
     std::ostringstream text;
     text << in.rdbuf();
-    if (auto k = rules::canonical_contract(text.str(), c.file); k && rules::sha256_hex(*k) == c.sha256) canonical = std::move(*k);
+    if (auto k = rules::canonical_contract(text.str(), c.file); k && core::sha256_hex(*k) == c.sha256) canonical = std::move(*k);
   }
   json approvals = json::array();
   for (const auto& a : c.approvals) {
@@ -56,7 +57,7 @@ std::pair<std::string, std::string> contract_as_closed(const rules::ContractVers
 
 // What a computation of another period read, as one digest (its items, and whatever it read in turn).
 std::string inputs_digest(const json& statement_document) {
-  return rules::sha256_hex(statement_document.at("inputs").dump(-1, ' ', false, json::error_handler_t::replace));
+  return core::sha256_hex(statement_document.at("inputs").dump(-1, ' ', false, json::error_handler_t::replace));
 }
 
 std::string subject_of(const store::StatementRecord& r) {

@@ -290,8 +290,6 @@ std::string_view to_string(Severity s) {
   return "major";
 }
 
-std::string sha256_hex(std::string_view data) { return core::sha256_hex(data); }
-
 std::expected<std::string, core::Diagnostics> canonical_contract(std::string_view text, const std::string& file) {
   YamlReport report{file};
   YAML::Node root = config::parse_yaml(text, report);
@@ -308,7 +306,7 @@ std::expected<std::string, core::Diagnostics> canonical_contract(std::string_vie
 std::expected<std::string, core::Diagnostics> contract_hash(std::string_view text, const std::string& file) {
   auto canonical = canonical_contract(text, file);
   if (!canonical) return std::unexpected(canonical.error());
-  return sha256_hex(*canonical);
+  return core::sha256_hex(*canonical);
 }
 
 std::expected<ContractVersion, core::Diagnostics> parse_contract(std::string_view text, const std::string& file) {

@@ -16,6 +16,7 @@
 #include "pactwatch/api/server.h"
 #include "pactwatch/api/tokens.h"
 #include "pactwatch/app/evaluation_runner.h"
+#include "pactwatch/core/digest.h"
 #include "pactwatch/core/clock.h"
 #include "pactwatch/ledger/verify.h"
 #include "pactwatch/sources/import.h"
@@ -195,7 +196,7 @@ std::string fill(std::string pattern, const std::string& event_id) {
   return pattern;
 }
 
-std::string csrf_for_test(const std::string& token) { return rules::sha256_hex("pactwatch-csrf:" + token).substr(0, 32); }
+std::string csrf_for_test(const std::string& token) { return core::sha256_hex("pactwatch-csrf:" + token).substr(0, 32); }
 
 TEST_P(ApiTest, AuthorizationMatrixCoversEveryRoute) {
   start();

@@ -381,7 +381,7 @@ TEST_P(StatementsTest, ABundleVerifiesOfflineAndShowsAnyChange) {
   ASSERT_TRUE(bundle) << bundle.error();
   EXPECT_EQ((*bundle)["format"], "pactwatch-statement-bundle/1");
   EXPECT_EQ((*bundle)["chain"].size(), 2u);
-  EXPECT_EQ(rules::sha256_hex((*bundle)["contract"]["canonical"].get<std::string>()), (*bundle)["contract"]["sha256"]);
+  EXPECT_EQ(core::sha256_hex((*bundle)["contract"]["canonical"].get<std::string>()), (*bundle)["contract"]["sha256"]);
   const json copy = json::parse(bundle->dump());  // as downloaded
   const auto ok = verify_bundle(copy);
   EXPECT_TRUE(ok.ok()) << ok.summary;

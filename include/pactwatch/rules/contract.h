@@ -130,6 +130,5 @@ struct ContractVersion {
                                                                                const std::string& file);
 // Lower-case hex SHA-256 of the canonical form.
 [[nodiscard]] std::expected<std::string, core::Diagnostics> contract_hash(std::string_view text, const std::string& file);
-[[nodiscard]] std::string sha256_hex(std::string_view data);
 
 }  // namespace pactwatch::rules

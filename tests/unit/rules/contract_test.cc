@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "pactwatch/calendar/calendar_file.h"
+#include "pactwatch/core/digest.h"
 #include "pactwatch/rules/rule_set.h"
 
 namespace pactwatch::rules {
@@ -118,9 +119,9 @@ TEST(ContractHash, ChangesWithAnyChangeOfMeaning) {
   // The hash is SHA-256 of the canonical form, which anyone can recompute.
   auto canonical = canonical_contract(kContract, "a.yaml");
   ASSERT_TRUE(canonical);
-  EXPECT_EQ(sha256_hex(*canonical), h);
+  EXPECT_EQ(core::sha256_hex(*canonical), h);
   EXPECT_EQ(canonical->substr(0, 23), R"({"calendar":"desk","con)");
-  EXPECT_EQ(sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(core::sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 
 TEST(Contract, EnforcedOnlyWithBothApprovalsOfTheCurrentHash) {
