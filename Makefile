@@ -155,9 +155,12 @@ install: deps
 	cmake --build --preset release -j $(JOBS) --target pactwatch
 	cmake --install build-release
 
-# A Debian package of the Release build (build-release/pactwatch_VERSION_ARCH.deb).
+# A Debian package of the Release build (build-release/pactwatch_VERSION-REVISION_ARCH.deb): maintainer
+# scripts, conffile, copyright (docs/operations.md, "The package"). Its maintainer comes from git
+# config user.name and user.email, or DEB_MAINTAINER="Name <email>".
+DEB_MAINTAINER ?=
 deb: deps
-	cmake --preset release
+	cmake --preset release $(if $(DEB_MAINTAINER),"-DPACTWATCH_DEB_MAINTAINER=$(DEB_MAINTAINER)")
 	cmake --build --preset release -j $(JOBS) --target pactwatch
 	cd build-release && cpack -G DEB
 

@@ -115,8 +115,15 @@ Result<json> partner_kpis(Api::Impl& impl, Call& c) {
 Result<json> partner_evidence(Api::Impl& impl, Call& c) {
   auto page = page_request(c.req, impl.options);
   if (!page) return std::unexpected(page.error());
+  std::optional<int> version;
+  if (const auto v = query(c.req, "version"); !v.empty()) {
+    int n = 0;
+    auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+    if (ec != std::errc() || ptr != v.data() + v.size() || n < 1) return std::unexpected(bad_request("version: expected a contract version number"));
+    version = n;
+  }
   Reader r(impl.db, *c.rules, c.now, c.who);
-  return r.evidence(c.params.at("partner"), c.params.at("kpi"), query(c.req, "period"), *page);
+  return r.evidence(c.params.at("partner"), c.params.at("kpi"), query(c.req, "period"), *page, query(c.req, "contract"), version);
 }
 
 Result<json> partner_history(Api::Impl& impl, Call& c) {
@@ -255,6 +262,14 @@ Result<json> contract_versions(Api::Impl& impl, Call& c) {
   return json{{"contract", c.params.at("contract")}, {"items", items}};
 }
 
+// An event's data with its links as they are now (events stored with older links show working ones).
+json event_data(const store::OutboxEvent& e) {
+  json data = json::parse(e.payload, nullptr, false);
+  if (!data.is_object()) data = json::object();
+  for (const auto& [name, path] : store::event_links(e)) data[name] = path;
+  return data;
+}
+
 json event_json(store::Store& db, const store::OutboxEvent& e) {
   json deliveries = json::array();
   for (const auto& d : db.deliveries_of(e.id)) {
@@ -265,7 +280,7 @@ json event_json(store::Store& db, const store::OutboxEvent& e) {
   }
   return json{{"id", e.id}, {"type", e.type}, {"partner", e.partner}, {"contract", e.contract}, {"version", e.version},
               {"period", e.period}, {"subject", e.subject}, {"created_at", core::format_rfc3339(e.created_at)},
-              {"data", json::parse(e.payload, nullptr, false)}, {"deliveries", deliveries}};
+              {"data", event_data(e)}, {"deliveries", deliveries}};
 }
 
 Result<json> list_notifications(Api::Impl& impl, Call& c) {

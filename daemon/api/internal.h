@@ -93,9 +93,11 @@ class Reader {
   // Each contract version in effect during the period (the current one when empty): every KPI,
   // brand standard and obligation with value, target, status, sample, interval and forecast.
   [[nodiscard]] Result<json> kpis(const std::string& partner, const std::string& period);
-  // The full evidence list of one rule (KPI, standard or obligation id), paged.
+  // The full evidence list of one rule (KPI, standard or obligation id), paged; of one contract
+  // (and version) when given, as a notification's evidence link names them.
   [[nodiscard]] Result<json> evidence(const std::string& partner, const std::string& rule, const std::string& period,
-                                      const PageRequest& page);
+                                      const PageRequest& page, const std::string& contract = {},
+                                      std::optional<int> version = std::nullopt);
   // The last `periods` periods of each contract, ending with the current one: value and status of
   // each rule (or only `rule`).
   [[nodiscard]] Result<json> history(const std::string& partner, const std::string& rule, int periods);

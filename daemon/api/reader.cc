@@ -163,10 +163,11 @@ Result<json> Reader::kpis(const std::string& partner_id, const std::string& peri
 }
 
 Result<json> Reader::evidence(const std::string& partner_id, const std::string& rule, const std::string& period,
-                              const PageRequest& page) {
+                              const PageRequest& page, const std::string& contract, std::optional<int> version) {
   auto ws = windows(partner_id, period);
   if (!ws) return std::unexpected(ws.error());
   for (const auto& [c, w] : *ws) {
+    if ((!contract.empty() && c->contract != contract) || (version && c->version != *version)) continue;
     auto e = evaluate(*c, w, true);
     std::string kind;
     const json* r = find_rule(e.document, rule, &kind);
@@ -188,7 +189,8 @@ Result<json> Reader::evidence(const std::string& partner_id, const std::string& 
     return out;
   }
   return std::unexpected(not_found("no KPI, brand standard or obligation '" + rule + "' in " + partner_id +
-                                   "'s contracts for that period"));
+                                   (contract.empty() ? "'s contracts" : "'s contract " + contract) +
+                                   (version ? " v" + std::to_string(*version) : "") + " for that period"));
 }
 
 Result<json> Reader::history(const std::string& partner_id, const std::string& rule, int periods) {

@@ -8,6 +8,8 @@
 #include <optional>
 #include <sstream>
 
+#include <unistd.h>
+
 #include "pactwatch/config/yaml_check.h"
 #include "pactwatch/core/time.h"
 
@@ -203,7 +205,9 @@ constexpr std::array<Setting, 19> kSettings{{
      "How long a partner's KPI standing is answered from memory before the store is read again (0s: always read).",
      apply_standing_cache},
     {"cluster.instance", "", "string",
-     "This instance's name in the leases of a shared database (default: host name and process id).", apply_instance},
+     "This instance's name in the leases of a shared database (default: the host name and a random suffix, kept in "
+     "the state directory, so a restart holds its own leases again at once).",
+     apply_instance},
     {"cluster.lease_ttl", "45s", "duration",
      "How long a source, a partner shard or the notification queue stays with its instance without a renewal; after "
      "that another instance takes it over (instances renew every third of it).",
@@ -242,6 +246,13 @@ const Setting* find_setting(std::string_view key) {
 void parse_sources(const YAML::Node& node, Config& config, YamlReport& report);
 void parse_notify(const YAML::Node& node, Config& config, YamlReport& report);
 
+// Remembers where a value was written (Config::positions).
+void note_position(Config& config, const std::string& key, const YAML::Node& value) {
+  if (!value || !value.IsDefined()) return;
+  const auto mark = value.Mark();
+  if (mark.line >= 0) config.positions[key] = {mark.line + 1, mark.column + 1};
+}
+
 void walk(const YAML::Node& map, const std::string& prefix, Config& config, YamlReport& report) {
   auto known = children_of(prefix);
   if (prefix.empty()) {
@@ -271,6 +282,7 @@ void walk(const YAML::Node& map, const std::string& prefix, Config& config, Yaml
         continue;
       }
       if (auto r = s->apply(config, value.Scalar()); !r) report.error(value, key + ": " + r.error());
+      note_position(config, key, value);
     } else if (!children_of(key).empty()) {
       if (value.IsNull()) continue;
       if (!value.IsMap()) {
@@ -376,6 +388,9 @@ void parse_sources(const YAML::Node& node, Config& config, YamlReport& report) {
       s.user = a("user");
       s.secret = {a("secret_file"), a("secret_credential")};
       s.refresh_token = {a("refresh_token_file"), a("refresh_token_credential")};
+      for (const char* key : {"secret_file", "secret_credential", "refresh_token_file", "refresh_token_credential"}) {
+        if (auth[key]) note_position(config, where + ".auth." + key, auth[key]);
+      }
       s.token_url = a("token_url");
       static constexpr std::array<std::string_view, 5> kAuth{"basic", "token", "bearer", "api_key", "oauth"};
       if (std::find(kAuth.begin(), kAuth.end(), s.auth) == kAuth.end()) {
@@ -497,6 +512,9 @@ void parse_notify(const YAML::Node& node, Config& config, YamlReport& report) {
       report.error(v, where + ".url: expected an http(s) URL");
     }
     c.secret = {scalar("secret_file"), scalar("secret_credential")};
+    for (const char* key : {"secret_file", "secret_credential"}) {
+      if (v[key]) note_position(config, where + "." + key, v[key]);
+    }
     if (c.type == "webhook" && c.secret.empty()) {
       report.error(v, where + ": a webhook needs secret_file or secret_credential (its signing secret, whsec_...)");
     }
@@ -614,6 +632,72 @@ std::expected<Config, core::Diagnostics> load_config(const std::filesystem::path
   auto text = core::read_file(file);
   if (!text) return std::unexpected(core::Diagnostics{{file.string(), 0, 0, "cannot read the config file"}});
   return parse_config(*text, file.string());
+}
+
+namespace {
+
+// Why a secret file cannot be used, or "" when it can: it must exist, be readable by this user
+// and hold something.
+std::string unusable_secret_file(const std::filesystem::path& path) {
+  std::error_code ec;
+  const auto status = std::filesystem::status(path, ec);
+  if (ec || !std::filesystem::exists(status)) return "does not exist";
+  if (std::filesystem::is_directory(status)) return "is a directory, not a file";
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::string("cannot be read by this user (uid ") + std::to_string(::geteuid()) + ")";
+  std::string text((std::istreambuf_iterator<char>(in)), {});
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+  if (text.empty()) return "is empty";
+  return "";
+}
+
+}  // namespace
+
+SecretCheck check_secrets(const Config& config, std::string_view config_file) {
+  SecretCheck out;
+  const char* credentials = std::getenv("CREDENTIALS_DIRECTORY");
+  const bool have_credentials = credentials != nullptr && *credentials != '\0';
+  auto at = [&](const std::string& key) {
+    const auto it = config.positions.find(key);
+    return it == config.positions.end() ? std::pair(0, 0) : it->second;
+  };
+  auto file = [&](const std::string& key, const std::string& path, const char* what) {
+    if (path.empty()) return;
+    if (const auto why = unusable_secret_file(path); !why.empty()) {
+      const auto [line, column] = at(key);
+      out.problems.push_back({std::string(config_file), line, column, key + ": " + what + " " + path + " " + why});
+    }
+  };
+  auto secret = [&](const std::string& prefix, const SecretRef& ref, const char* file_key, const char* credential_key) {
+    file(prefix + file_key, ref.file, "the secret file");
+    if (ref.credential.empty()) return;
+    const std::string key = prefix + credential_key;
+    const auto [line, column] = at(key);
+    if (!have_credentials) {
+      out.unchecked.push_back({std::string(config_file), line, column,
+                               key + ": credential '" + ref.credential +
+                                   "' not checked: $CREDENTIALS_DIRECTORY is not set here (systemd sets it for the service "
+                                   "from LoadCredential=; `systemctl start` runs this check with it)"});
+      return;
+    }
+    const auto path = std::filesystem::path(credentials) / ref.credential;
+    if (const auto why = unusable_secret_file(path); !why.empty()) {
+      out.problems.push_back({std::string(config_file), line, column,
+                              key + ": credential '" + ref.credential + "' (" + path.string() + ") " + why +
+                                  " (is it in the unit's LoadCredential=?)"});
+    }
+  };
+  secret("database.", config.database_password, "password_file", "password_credential");
+  for (const auto& s : config.sources) {
+    secret("sources." + s.name + ".auth.", s.secret, "secret_file", "secret_credential");
+    secret("sources." + s.name + ".auth.", s.refresh_token, "refresh_token_file", "refresh_token_credential");
+  }
+  for (const auto& c : config.channels) secret("notify.channels." + c.name + ".", c.secret, "secret_file", "secret_credential");
+  file("api.tls_cert", config.api_tls_cert, "the certificate file");
+  file("api.tls_key", config.api_tls_key, "the key file");
+  core::sort_by_position(out.problems);
+  core::sort_by_position(out.unchecked);
+  return out;
 }
 
 std::expected<std::string, std::string> read_secret(const SecretRef& ref, std::string_view what) {

@@ -15,6 +15,7 @@
 
 #include "pactwatch/api/server.h"
 #include "pactwatch/api/tokens.h"
+#include "pactwatch/app/dispatcher.h"
 #include "pactwatch/app/evaluation_runner.h"
 #include "pactwatch/core/clock.h"
 #include "pactwatch/ledger/verify.h"
@@ -509,6 +510,123 @@ TEST_P(ApiTest, StatementBundlesAreThePartnersOwnAndTheLedgerVerifies) {
   EXPECT_GE(verified["statements"].get<int>(), 2);
   EXPECT_GE(verified["audit_entries"].get<int>(), 2);
   EXPECT_TRUE(verified["heads"].contains("northwind-support"));
+}
+
+// Every link a notification event carries answers, followed as given, every token allowed to see
+// the event's partner, and names the event's own contract, version, rule and period; another
+// partner's token gets the 404 it gets for anything not its own. Every event type is made: the
+// demo's evaluation gives breaches and violations; statuses set aside on the stored documents and
+// put back give at-risk, recoveries and the brand's obligations; a close gives statement.closed;
+// two days later come reminders.
+TEST_P(ApiTest, EveryLinkOfEveryEventResolvesForTheTokensAllowedToSeeIt) {
+  ApiOptions unlimited;
+  unlimited.rate_per_second = 0;  // hundreds of links, each asked as six tokens
+  start(unlimited);
+  auto at = clock_.now();
+  for (const auto& c : rules_->contracts) {
+    for (const char* label : {"2026-10", "2026-11", "2026-Q3", "2026-Q4"}) {
+      const auto doc = db_->evaluation_document(c.contract, c.version, label);
+      if (!doc) continue;
+      const auto stored = app::evaluation_record(json::parse(*doc));
+      for (std::size_t i = 0; i < stored.statuses.size(); ++i) {
+        const bool kpi = stored.statuses[i].rule.starts_with("kpi:");
+        for (const char* status : kpi ? std::vector<const char*>{"at_risk", "breached", "met"} : std::vector<const char*>{"breached"}) {
+          auto aside = stored;
+          aside.statuses[i].status = status;
+          db_->save_evaluation(aside, at += std::chrono::seconds(1));
+        }
+        db_->save_evaluation(stored, at += std::chrono::seconds(1));  // the document in force again
+      }
+    }
+  }
+  auto closed = call("POST", "/v1/periods/2026-10/close", tokens_.finance, "", R"({"partner": "northwind"})");
+  ASSERT_TRUE(closed);
+  ASSERT_EQ(closed->status, 200) << closed->body;
+  EXPECT_GT(db_->write_reminders(clock_.now() + std::chrono::days(2), std::chrono::hours(24)), 0);
+
+  std::map<std::string, std::string> own;  // partner -> its token
+  own["northwind"] = tokens_.northwind;
+  own["contoso-eu"] = tokens_.contoso;
+  for (const auto& p : rules_->partners) {
+    if (!own.contains(p.id)) own[p.id] = make_token("partner", p.id);
+  }
+  const auto events = db_->outbox_events(100000);
+  std::set<std::string> types;
+  std::map<std::pair<std::string, std::string>, int> answered;  // (link, token) -> status, each asked once
+  auto follow = [&](const std::string& link, const std::string& token) {
+    const auto key = std::pair(link, token);
+    if (!answered.contains(key)) {
+      auto r = call("GET", link, token);
+      answered[key] = r ? r->status : -1;
+      if (r && r->status == 200 && link.find("/evidence?") != std::string::npos) {
+        const auto body = json::parse(r->body);
+        answered[key] = body.contains("contract") ? 200 : -2;
+      }
+    }
+    return answered[key];
+  };
+  int reminders = 0, followed = 0;
+  for (const auto& e : events) {
+    SCOPED_TRACE(e.id);
+    types.insert(e.type);
+    reminders += e.id.find("/reminder/") != std::string::npos ? 1 : 0;
+    const auto links = store::event_links(e);
+    ASSERT_FALSE(links.empty());
+    // The webhook's body carries exactly these links.
+    const auto data = json::parse(app::cloudevent(e))["data"];
+    for (const auto& [name, path] : links) EXPECT_EQ(data.value(name, ""), path) << name;
+    const rules::ContractVersion* contract = nullptr;
+    for (const auto& c : rules_->contracts) {
+      if (c.contract == e.contract && c.version == e.version) contract = &c;
+    }
+    ASSERT_TRUE(contract);
+    for (const auto& [name, path] : links) {
+      SCOPED_TRACE(path);
+      const bool money = name == "statements";
+      EXPECT_EQ(follow(path, tokens_.admin), 200);
+      EXPECT_EQ(follow(path, tokens_.finance), 200);
+      EXPECT_EQ(follow(path, tokens_.viewer), money ? 403 : 200);
+      // A partner sees its enforced contracts only: a draft's evidence is not found, and its
+      // standing answers without the draft (checked below).
+      EXPECT_EQ(follow(path, own.at(e.partner)), contract->enforced || name == "standing" ? 200 : 404);
+      for (const auto& [partner, token] : own) {
+        if (partner != e.partner) {
+          EXPECT_EQ(follow(path, token), 404) << partner;
+        }
+      }
+      ++followed;
+    }
+    // The partner's standing holds the event's contract exactly when the partner may see it.
+    const auto standing = std::find_if(links.begin(), links.end(), [](const auto& l) { return l.first == "standing"; });
+    if (standing != links.end()) {
+      const auto body = get_json(standing->second, own.at(e.partner));
+      bool listed = false;
+      for (const auto& c : body["contracts"]) listed = listed || (c["contract"] == e.contract && c["version"] == e.version);
+      EXPECT_EQ(listed, contract->enforced);
+    }
+    // The evidence link names the event's own contract version, rule and period.
+    const auto evidence = std::find_if(links.begin(), links.end(), [](const auto& l) { return l.first == "evidence"; });
+    if (evidence != links.end()) {
+      const auto body = get_json(evidence->second, tokens_.admin);
+      EXPECT_EQ(body["contract"], e.contract);
+      EXPECT_EQ(body["version"], e.version);
+      EXPECT_EQ(body["rule"], e.subject.substr(e.subject.find(':') + 1));
+      EXPECT_EQ(body["period"]["label"], e.period);
+    }
+  }
+  for (const char* type : {"kpi.breached", "kpi.at_risk", "kpi.recovered", "standard.violated", "obligation.breached", "statement.closed"}) {
+    EXPECT_TRUE(types.contains(type)) << type;
+  }
+  EXPECT_GT(reminders, 0);
+  // The admin's list of notifications shows the same links.
+  const auto listed = get_json("/v1/notifications?limit=200", tokens_.admin, 200, "/v1/notifications");
+  for (const auto& item : listed["items"]) {
+    const auto event = db_->outbox_event(item["id"]);
+    ASSERT_TRUE(event);
+    for (const auto& [name, path] : store::event_links(*event)) EXPECT_EQ(item["data"].value(name, ""), path);
+  }
+  std::cout << events.size() << " events of " << types.size() << " types, " << followed << " links, "
+            << answered.size() << " distinct requests\n";
 }
 
 TEST_P(ApiTest, DeadLettersAreListedAndRetried) {

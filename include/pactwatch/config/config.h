@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <expected>
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <span>
 #include <string>
@@ -101,6 +102,9 @@ struct Config {
   std::string cluster_instance;            // cluster.instance: this instance's name in leases; "" = host:pid
   std::int64_t cluster_lease_ttl_s = 45;   // cluster.lease_ttl: how long a lease lasts unrenewed
   int cluster_shards = 64;                 // cluster.shards: partner shards, each evaluated by one instance
+  // Where each value was written in the file (1-based line and column), by dotted key:
+  // "database.password_file", "sources.desk.auth.secret_file", "notify.channels.ops.secret_file".
+  std::map<std::string, std::pair<int, int>> positions;
   [[nodiscard]] const SourceConfig* source(std::string_view name) const {
     for (const auto& s : sources) {
       if (s.name == name) return &s;
@@ -133,5 +137,16 @@ struct Setting {
 
 // Reads a secret from its file or credential. Trailing newlines are removed.
 [[nodiscard]] std::expected<std::string, std::string> read_secret(const SecretRef& ref, std::string_view what);
+
+// Every secret a config names, read as the daemon would read it: the database password, each
+// source's secret and refresh token, each channel's secret, and the TLS certificate and key.
+// `problems` lists each one missing, unreadable or empty, at its position in `config_file`.
+// A systemd credential can be read only where $CREDENTIALS_DIRECTORY is set (the service and its
+// ExecStartPre): elsewhere each goes to `unchecked`, saying so, rather than to `problems`.
+struct SecretCheck {
+  core::Diagnostics problems;
+  core::Diagnostics unchecked;
+};
+[[nodiscard]] SecretCheck check_secrets(const Config& config, std::string_view config_file);
 
 }  // namespace pactwatch::config
