@@ -18,6 +18,7 @@
 #include <mutex>
 #include <thread>
 
+#include "pactwatch/api/http_server.h"
 #include "pactwatch/api/server.h"
 #include "pactwatch/app/cluster.h"
 #include "pactwatch/app/dispatcher.h"
@@ -183,53 +184,15 @@ int serve(const config::Config& initial_config, const core::Clock& clock, const 
   boost::asio::signal_set stop_signals(io, SIGINT, SIGTERM);
   boost::asio::signal_set reload_signal(io, SIGHUP);
 
-  // HTTPS when a certificate is configured (the key is read once, at start).
-  std::unique_ptr<httplib::Server> server;
-  const bool tls = !config.api_tls_cert.empty();
-  if (tls) {
-    auto ssl = std::make_unique<httplib::SSLServer>(config.api_tls_cert.c_str(), config.api_tls_key.c_str());
-    if (!ssl->is_valid()) {
-      spdlog::error("cannot use the TLS certificate {} with key {} (unreadable, not PEM, or they do not match)",
-                    config.api_tls_cert, config.api_tls_key);
-      return 1;
-    }
-    server = std::move(ssl);
-  } else {
-    server = std::make_unique<httplib::Server>();
-  }
-  httplib::Server& http = *server;
   api::ApiOptions api_options;
   api_options.rate_per_second = config.api_rate_per_second;
   api_options.rate_burst = config.api_rate_burst;
   api_options.max_page_size = config.api_max_page_size;
   api_options.default_page_size = std::min(50, config.api_max_page_size);
-  api_options.secure_cookies = tls;
+  api_options.secure_cookies = !config.api_tls_cert.empty();
   api_options.standing_cache_ttl = std::chrono::seconds(config.api_standing_cache_s);
+  api_options.history_cache_ttl = std::chrono::seconds(config.api_history_cache_s);
   api::Api api(*db, [&active] { return active.get(); }, clock, api_options);
-  http.set_payload_max_length(api_options.max_body_bytes);
-  // Small JSON answers go out at once (no Nagle delay against the client's delayed ACK).
-  http.set_tcp_nodelay(true);
-  // A client may keep its connection for many requests. Each open connection holds a worker
-  // while it is kept alive: enough workers that a load balancer's pool of connections does not
-  // queue behind idle ones (docs/benchmarks.md).
-  http.set_keep_alive_max_count(1000);
-  http.new_task_queue = [] { return new httplib::ThreadPool(64); };
-  // Errors httplib answers by itself (a body too large, a malformed request) carry a problem too.
-  http.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
-    if (!res.body.empty()) return;
-    const char* title = res.status == 413 ? "Payload too large" : res.status == 414 ? "URI too long"
-                        : res.status == 431 ? "Request header fields too large" : res.status == 404 ? "Not found"
-                        : res.status >= 500 ? "Internal error" : "Bad request";
-    nlohmann::json body{{"type", "about:blank"}, {"title", title}, {"status", res.status}, {"instance", req.path}};
-    res.set_content(body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), "application/problem+json");
-  });
-  // SO_REUSEADDR only: httplib's default also sets SO_REUSEPORT, which would let a second instance
-  // share the port silently instead of failing to start.
-  http.set_socket_options([](socket_t sock) {
-    int yes = 1;
-    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
-  });
-  http.Get("/livez", [](const httplib::Request&, httplib::Response& res) { res.set_content("ok\n", "text/plain"); });
   // This instance's share of the partners when several share the database (docs/scaling.md). Its
   // name, shard count and lease time hold until a restart; the name survives a restart too (kept
   // in the state directory), so a restarted instance holds its own leases again at once.
@@ -245,9 +208,27 @@ int serve(const config::Config& initial_config, const core::Clock& clock, const 
   } catch (const std::exception& e) {
     spdlog::error("cluster heartbeat: {}; /readyz says not ready until one succeeds", e.what());
   }
-  http.Get("/metrics", [&db, &api, &cluster, &clock](const httplib::Request&, httplib::Response& res) {
+  // The HTTP(S) listener: asynchronous connections under deadlines and caps, handlers on a pool
+  // (docs/design.md). HTTPS when a certificate is configured (the key is read once, at start).
+  api::HttpOptions http_options;
+  http_options.tls_cert = config.api_tls_cert;
+  http_options.tls_key = config.api_tls_key;
+  http_options.idle_timeout = std::chrono::seconds(config.api_idle_timeout_s);
+  http_options.header_timeout = std::chrono::seconds(config.api_header_timeout_s);
+  http_options.body_timeout = std::chrono::seconds(config.api_body_timeout_s);
+  http_options.write_timeout = std::chrono::seconds(config.api_write_timeout_s);
+  http_options.max_connections = static_cast<std::size_t>(config.api_max_connections);
+  http_options.max_client_connections = static_cast<std::size_t>(config.api_max_client_connections);
+  http_options.max_body_bytes = api_options.max_body_bytes;
+  http_options.workers = config.api_workers;
+  api::HttpServer http(http_options);
+  const bool tls = http.tls();
+  // Liveness answers on the I/O thread: no worker, store or lock can hold it up.
+  http.route("GET", "/livez", [](const httplib::Request&, httplib::Response& res) { res.set_content("ok\n", "text/plain"); },
+             api::HttpServer::Run::inline_io);
+  http.route("GET", "/metrics", [&db, &api, &http, &cluster, &clock](const httplib::Request&, httplib::Response& res) {
     std::string body = sources::metrics().prometheus() + Dispatcher::prometheus() + evaluation_metrics() + api.prometheus() +
-                       cluster.prometheus(clock.now());
+                       http.prometheus() + cluster.prometheus(clock.now());
     body += "# HELP pactwatch_outbox_deliveries Notification deliveries by state (pending is the outbox depth).\n"
             "# TYPE pactwatch_outbox_deliveries gauge\n";
     try {
@@ -263,7 +244,7 @@ int serve(const config::Config& initial_config, const core::Clock& clock, const 
             std::string(db->write_fault() ? "0" : "1") + "\n";
     res.set_content(body, "text/plain; version=0.0.4");
   });
-  http.Get("/readyz", [&](const httplib::Request&, httplib::Response& res) {
+  http.route("GET", "/readyz", [&](const httplib::Request&, httplib::Response& res) {
     const bool reachable = db->ping();
     const auto fault = db->write_fault();  // reads may work while writes fail (disk full, read-only)
     const bool store_ok = reachable && !fault;
@@ -283,12 +264,11 @@ int serve(const config::Config& initial_config, const core::Clock& clock, const 
 
   api.mount(http);
 
-  if (!http.bind_to_port(config.listen_host, config.listen_port)) {
-    spdlog::error("cannot listen on {}:{} (address in use or not available)", config.listen_host, config.listen_port);
+  if (auto listening = http.listen(config.listen_host, config.listen_port); !listening) {
+    spdlog::error("{}", listening.error());
     cluster.leave();  // the shards the first heartbeat took go back at once
     return 1;
   }
-  std::thread http_thread([&] { http.listen_after_bind(); });
 
   auto make_scheduler = [&] {
     auto s = std::make_unique<Scheduler>(io, *current, *db, [&] { return active.get(); }, clock, cluster);
@@ -390,8 +370,6 @@ int serve(const config::Config& initial_config, const core::Clock& clock, const 
     reload_thread.join();  // a reload in flight: its old schedule stops the same way
     if (scheduler) scheduler->join();
     cluster.leave();  // other instances take this one's shards at once, not after the lease time
-    // The socket already listens (bind_to_port); wait for the accept loop to start before stopping it.
-    for (int i = 0; i < 200 && !http.is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
     http.stop();
     spdlog::info("work stopped and leases given back in {} ms",
                  std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - stop_began).count());
@@ -402,7 +380,6 @@ int serve(const config::Config& initial_config, const core::Clock& clock, const 
   scheduler->start();
   notify_systemd(("READY=1\nSTATUS=" + scheduler->status_line()).c_str());
   io.run();
-  http_thread.join();
   spdlog::info("stopped");
   return 0;
 }

@@ -170,9 +170,35 @@ Result apply_statement_timeout(Config& c, std::string_view v) {
 Result apply_standing_cache(Config& c, std::string_view v) {
   return apply_seconds_or_zero(c.api_standing_cache_s, v, 300, "expected a duration from 0s to 5m, such as 1s");
 }
+Result apply_history_cache(Config& c, std::string_view v) {
+  return apply_seconds_or_zero(c.api_history_cache_s, v, 3600, "expected a duration from 0s to 1h, such as 5m");
+}
+Result apply_seconds_in(std::int64_t& out, std::string_view v, std::int64_t low, std::int64_t high, const char* expected) {
+  auto s = seconds(v);
+  if (!s || *s < low || *s > high) return std::unexpected(expected);
+  out = *s;
+  return {};
+}
+Result apply_idle_timeout(Config& c, std::string_view v) {
+  return apply_seconds_in(c.api_idle_timeout_s, v, 1, 3600, "expected a duration from 1s to 1h, such as 60s");
+}
+Result apply_header_timeout(Config& c, std::string_view v) {
+  return apply_seconds_in(c.api_header_timeout_s, v, 1, 600, "expected a duration from 1s to 10m, such as 10s");
+}
+Result apply_body_timeout(Config& c, std::string_view v) {
+  return apply_seconds_in(c.api_body_timeout_s, v, 1, 3600, "expected a duration from 1s to 1h, such as 30s");
+}
+Result apply_write_timeout(Config& c, std::string_view v) {
+  return apply_seconds_in(c.api_write_timeout_s, v, 1, 3600, "expected a duration from 1s to 1h, such as 30s");
+}
+Result apply_max_connections(Config& c, std::string_view v) { return apply_int_in(c.api_max_connections, v, 1, 1000000); }
+Result apply_max_client_connections(Config& c, std::string_view v) {
+  return apply_int_in(c.api_max_client_connections, v, 1, 1000000);
+}
+Result apply_workers(Config& c, std::string_view v) { return apply_int_in(c.api_workers, v, 1, 256); }
 
 // The one table of settings: defaults, validation and documentation.
-constexpr std::array<Setting, 19> kSettings{{
+constexpr std::array<Setting, 27> kSettings{{
     {"listen", "127.0.0.1:8080", "address", "Address and port of the HTTP server (health, metrics, API).", apply_listen},
     {"database.url", "sqlite:///var/lib/pactwatch/pactwatch.db", "url",
      "The store: sqlite:///path/to/file.db (embedded) or postgresql://user@host:port/db[?sslmode=...].", apply_database_url},
@@ -204,6 +230,34 @@ constexpr std::array<Setting, 19> kSettings{{
     {"api.standing_cache", "1s", "duration",
      "How long a partner's KPI standing is answered from memory before the store is read again (0s: always read).",
      apply_standing_cache},
+    {"api.history_cache", "5m", "duration",
+     "How long a history point of a period the daemon has not stored (computed for the answer) is reused (0s: computed "
+     "every time).",
+     apply_history_cache},
+    {"api.idle_timeout", "60s", "duration",
+     "How long a connection may wait, open and silent, for its next request (or its first) before it is closed.",
+     apply_idle_timeout},
+    {"api.header_timeout", "10s", "duration",
+     "How long a request's head (request line and headers) may take to arrive from its first byte (and a TLS "
+     "handshake from the connection's start); then 408 and the connection is closed.",
+     apply_header_timeout},
+    {"api.body_timeout", "30s", "duration",
+     "How long a request's body may take to arrive once its head was accepted; then 408 and the connection is closed.",
+     apply_body_timeout},
+    {"api.write_timeout", "30s", "duration", "How long an answer may take to be delivered before the connection is closed.",
+     apply_write_timeout},
+    {"api.max_connections", "4096", "integer",
+     "HTTP connections open at once, in all; past it a new connection is answered 503 with Retry-After (closed under "
+     "HTTPS) and the refusal logged. Keep it under the open-file limit (LimitNOFILE).",
+     apply_max_connections},
+    {"api.max_client_connections", "512", "integer",
+     "HTTP connections open at once from one client address (behind a proxy: the proxy's); past it as for "
+     "api.max_connections.",
+     apply_max_client_connections},
+    {"api.workers", "8", "integer",
+     "Threads that answer API, portal and health requests (1-256). Clients take turns; one credential (or address) "
+     "holds at most half of them at once.",
+     apply_workers},
     {"cluster.instance", "", "string",
      "This instance's name in the leases of a shared database (default: the host name and a random suffix, kept in "
      "the state directory, so a restart holds its own leases again at once).",
