@@ -139,9 +139,10 @@ bench-cluster: deps
 	cmake --build --preset bench -j $(JOBS) --target cluster_driver pactwatch
 	build-bench/bin/cluster_driver $(CLUSTER_ARGS)
 
-# API load benchmark: wrk against a partner's KPI standing next to a static-file baseline (API_BENCH_ARGS:
-# partners, tickets, seconds per run, connections).
-API_BENCH_ARGS ?= 100 100000 10 16
+# API load benchmark: wrk against a partner's KPI standing next to static-file and /livez baselines, idle and
+# slow-header connections, oversized bodies, and one token's expensive requests against another's (API_BENCH_ARGS:
+# partners, tickets, seconds per run, keep-alive connections).
+API_BENCH_ARGS ?= 100 100000 10 256
 bench-api: deps
 	cmake --preset bench
 	cmake --build --preset bench -j $(JOBS) --target pactwatch
@@ -155,9 +156,12 @@ install: deps
 	cmake --build --preset release -j $(JOBS) --target pactwatch
 	cmake --install build-release
 
-# A Debian package of the Release build (build-release/pactwatch_VERSION_ARCH.deb).
+# A Debian package of the Release build (build-release/pactwatch_VERSION-REVISION_ARCH.deb): maintainer
+# scripts, conffile, copyright (docs/operations.md, "The package"). Its maintainer comes from git
+# config user.name and user.email, or DEB_MAINTAINER="Name <email>".
+DEB_MAINTAINER ?=
 deb: deps
-	cmake --preset release
+	cmake --preset release $(if $(DEB_MAINTAINER),"-DPACTWATCH_DEB_MAINTAINER=$(DEB_MAINTAINER)")
 	cmake --build --preset release -j $(JOBS) --target pactwatch
 	cd build-release && cpack -G DEB
 

@@ -15,6 +15,7 @@ pkg_check_modules(SYSTEMD REQUIRED IMPORTED_TARGET libsystemd)
 pkg_check_modules(SQLITE3 REQUIRED IMPORTED_TARGET sqlite3)
 pkg_check_modules(LIBPQ REQUIRED IMPORTED_TARGET libpq)
 pkg_check_modules(LIBCRYPTO REQUIRED IMPORTED_TARGET libcrypto)
+pkg_check_modules(LIBSSL REQUIRED IMPORTED_TARGET libssl)
 find_package(CURL REQUIRED)
 
 # SOCI ships no CMake package in Debian 12: find its libraries and headers explicitly.

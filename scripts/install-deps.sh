@@ -22,6 +22,8 @@ PACKAGES=(
   chromium chromium-driver python3-selenium wrk
   # the sandboxing check of the shipped unit (systemd-analyze security, in make test)
   systemd
+  # the Debian package (make deb) and its test: dpkg-shlibdeps, lintian
+  dpkg-dev fakeroot lintian
   # demo and manual checks
   sqlite3 curl tzdata openssl
 )

@@ -4,11 +4,14 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <chrono>
 #include <cmath>
+#include <ctime>
 
 #include "internal.h"
+#include "pactwatch/api/http_server.h"
 #include "pactwatch/api/tokens.h"
 #include "pactwatch/ledger/report.h"
 #include "pactwatch/ledger/verify.h"
@@ -53,10 +56,26 @@ std::string query(const httplib::Request& req, const char* name) {
   return req.has_param(name) ? req.get_param_value(name) : std::string();
 }
 
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+std::string_view trim(std::string_view v) {
+  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+  return v;
+}
+
+// The media type of a Content-Type value, without its parameters: "application/json; charset=utf-8"
+// -> "application/json" (RFC 9110 section 8.3.1; compared case-insensitively by the caller).
+std::string_view media_type(std::string_view content_type) { return trim(content_type.substr(0, content_type.find(';'))); }
+
 Result<json> parse_body(const httplib::Request& req) {
   if (req.body.empty()) return json::object();
   const auto ct = req.get_header_value("Content-Type");
-  if (ct.rfind("application/json", 0) != 0) {
+  if (!iequals(media_type(ct), "application/json")) {
     return std::unexpected(Problem{415, "unsupported-media-type", "Unsupported media type",
                                    "send the body as application/json"});
   }
@@ -86,19 +105,29 @@ Result<json> get_partner(Api::Impl& impl, Call& c) {
   return out;
 }
 
-Result<json> partner_kpis(Api::Impl& impl, Call& c) {
-  const std::string key = c.params.at("partner") + '\n' + query(c.req, "period") + '\n' + (c.who.sees_drafts() ? "d" : "e");
+std::string standing_key(const std::string& partner, const httplib::Request& req, const Principal& who) {
+  return partner + '\n' + query(req, "period") + '\n' + (who.sees_drafts() ? "d" : "e");
+}
+
+// A partner's standing as rendered less than api.standing_cache ago.
+std::optional<std::string> standing_in_memory(Api::Impl& impl, const std::string& key, core::Instant now) {
   const auto ttl = impl.options.standing_cache_ttl;
-  if (ttl.count() > 0) {
-    std::lock_guard lock(impl.standing_mutex);
-    auto it = impl.standing.find(key);
-    if (it != impl.standing.end() && c.now >= it->second.at && c.now - it->second.at < ttl) {
-      c.res.status = 200;
-      c.res.set_content(it->second.body, "application/json");
-      return json();  // the body is set
-    }
+  if (ttl.count() <= 0) return std::nullopt;
+  std::lock_guard lock(impl.standing_mutex);
+  auto it = impl.standing.find(key);
+  if (it != impl.standing.end() && now >= it->second.at && now - it->second.at < ttl) return it->second.body;
+  return std::nullopt;
+}
+
+Result<json> partner_kpis(Api::Impl& impl, Call& c) {
+  const std::string key = standing_key(c.params.at("partner"), c.req, c.who);
+  const auto ttl = impl.options.standing_cache_ttl;
+  if (auto body = standing_in_memory(impl, key, c.now)) {
+    c.res.status = 200;
+    c.res.set_content(std::move(*body), "application/json");
+    return json();  // the body is set
   }
-  Reader r(impl.db, *c.rules, c.now, c.who);
+  Reader r(impl.db, *c.rules, c.now, c.who, nullptr, &impl.standing_entries);
   auto out = r.kpis(c.params.at("partner"), query(c.req, "period"));
   if (!out || ttl.count() == 0) return out;
   std::string body = out->dump(-1, ' ', false, json::error_handler_t::replace);
@@ -115,8 +144,15 @@ Result<json> partner_kpis(Api::Impl& impl, Call& c) {
 Result<json> partner_evidence(Api::Impl& impl, Call& c) {
   auto page = page_request(c.req, impl.options);
   if (!page) return std::unexpected(page.error());
+  std::optional<int> version;
+  if (const auto v = query(c.req, "version"); !v.empty()) {
+    int n = 0;
+    auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+    if (ec != std::errc() || ptr != v.data() + v.size() || n < 1) return std::unexpected(bad_request("version: expected a contract version number"));
+    version = n;
+  }
   Reader r(impl.db, *c.rules, c.now, c.who);
-  return r.evidence(c.params.at("partner"), c.params.at("kpi"), query(c.req, "period"), *page);
+  return r.evidence(c.params.at("partner"), c.params.at("kpi"), query(c.req, "period"), *page, query(c.req, "contract"), version);
 }
 
 Result<json> partner_history(Api::Impl& impl, Call& c) {
@@ -127,7 +163,7 @@ Result<json> partner_history(Api::Impl& impl, Call& c) {
       return std::unexpected(bad_request("periods: expected an integer from 1 to 36"));
     }
   }
-  Reader r(impl.db, *c.rules, c.now, c.who);
+  Reader r(impl.db, *c.rules, c.now, c.who, &impl.history_cache);
   return r.history(c.params.at("partner"), query(c.req, "kpi"), periods);
 }
 
@@ -255,6 +291,14 @@ Result<json> contract_versions(Api::Impl& impl, Call& c) {
   return json{{"contract", c.params.at("contract")}, {"items", items}};
 }
 
+// An event's data with its links as they are now (events stored with older links show working ones).
+json event_data(const store::OutboxEvent& e) {
+  json data = json::parse(e.payload, nullptr, false);
+  if (!data.is_object()) data = json::object();
+  for (const auto& [name, path] : store::event_links(e)) data[name] = path;
+  return data;
+}
+
 json event_json(store::Store& db, const store::OutboxEvent& e) {
   json deliveries = json::array();
   for (const auto& d : db.deliveries_of(e.id)) {
@@ -265,7 +309,7 @@ json event_json(store::Store& db, const store::OutboxEvent& e) {
   }
   return json{{"id", e.id}, {"type", e.type}, {"partner", e.partner}, {"contract", e.contract}, {"version", e.version},
               {"period", e.period}, {"subject", e.subject}, {"created_at", core::format_rfc3339(e.created_at)},
-              {"data", json::parse(e.payload, nullptr, false)}, {"deliveries", deliveries}};
+              {"data", event_data(e)}, {"deliveries", deliveries}};
 }
 
 Result<json> list_notifications(Api::Impl& impl, Call& c) {
@@ -370,10 +414,13 @@ const std::vector<Route>& route_table() {
   return routes;
 }
 
+// The token of "Authorization: Bearer <token>"; the scheme is case-insensitive (RFC 9110 section 11.1).
 std::string bearer_of(const httplib::Request& req) {
-  const auto h = req.get_header_value("Authorization");
-  if (h.size() > 7 && (h.rfind("Bearer ", 0) == 0 || h.rfind("bearer ", 0) == 0)) return h.substr(7);
-  return {};
+  const std::string h = req.get_header_value("Authorization");
+  const std::string_view v = trim(h);
+  const auto space = v.find_first_of(" \t");
+  if (space == std::string_view::npos || !iequals(v.substr(0, space), "bearer")) return {};
+  return std::string(trim(v.substr(space)));
 }
 
 }  // namespace
@@ -512,7 +559,7 @@ json page_of(std::vector<std::pair<std::vector<std::string>, json>> keyed, const
   return json{{"items", items}, {"next_cursor", next}};
 }
 
-Result<Principal> Api::Impl::authenticate(std::string_view token) {
+Result<Principal> Api::Impl::authenticate(std::string_view token, bool cached_only) {
   const Problem invalid{401, "unauthorized", "Unauthorized", "the token is not valid (unknown, revoked or expired)"};
   if (!well_formed(token)) return std::unexpected(invalid);
   const auto hash = token_hash(token);
@@ -523,6 +570,7 @@ Result<Principal> Api::Impl::authenticate(std::string_view token) {
     auto it = token_cache.find(hash);
     if (it != token_cache.end() && now - it->second.fetched < options.token_cache_ttl) rec = it->second.token;
   }
+  if (!rec && cached_only) return std::unexpected(Problem{401, "unauthorized", "Unauthorized", "not in the token cache"});
   if (!rec) {
     rec = db.token_by_hash(hash);
     if (!rec) return std::unexpected(invalid);
@@ -537,7 +585,7 @@ Result<Principal> Api::Impl::authenticate(std::string_view token) {
   return Principal{rec->id, rec->name, *role, rec->partner};
 }
 
-std::optional<int> Api::Impl::rate_limited(const std::string& token_id) {
+std::optional<int> Api::Impl::rate_limited(const std::string& token_id, bool take) {
   if (options.rate_per_second <= 0) return std::nullopt;
   const auto now = clock.now();
   std::lock_guard lock(rate_mutex);
@@ -549,10 +597,23 @@ std::optional<int> Api::Impl::rate_limited(const std::string& token_id) {
     b.at = now;
   }
   if (b.tokens >= 1.0) {
-    b.tokens -= 1.0;
+    if (take) b.tokens -= 1.0;
     return std::nullopt;
   }
   return std::max(1, static_cast<int>(std::ceil((1.0 - b.tokens) / options.rate_per_second)));
+}
+
+void Api::Impl::charge(const std::string& token_id, double cpu_seconds) {
+  if (options.rate_per_second <= 0) return;
+  const double unit = std::chrono::duration<double>(options.cost_unit).count();
+  if (unit <= 0) return;
+  const double units = std::floor(cpu_seconds / unit);
+  if (units <= 1.0) return;  // the one taken at the start
+  std::lock_guard lock(rate_mutex);
+  auto it = buckets.find(token_id);
+  if (it == buckets.end()) return;
+  // The debt is capped at a minute of the rate, so that Retry-After never passes a minute.
+  it->second.tokens = std::max(-60.0 * options.rate_per_second, it->second.tokens - (units - 1.0));
 }
 
 void Api::Impl::count(const std::string& method, const std::string& pattern, int status, double seconds) {
@@ -605,40 +666,52 @@ std::string Api::prometheus() const {
   return out + seconds;
 }
 
-void Api::handle(const httplib::Request& req, httplib::Response& res) {
-  Impl& impl = *impl_;
-  // Each route's template as segments, split once.
-  struct Compiled {
-    const Route* route;
-    std::vector<std::string> segments;
-  };
-  static const std::vector<Compiled> compiled_routes = [] {
+namespace {
+
+// Each route's template as segments, split once.
+struct Compiled {
+  const Route* route;
+  std::vector<std::string> segments;
+};
+const std::vector<Compiled>& compiled_routes() {
+  static const std::vector<Compiled> compiled = [] {
     std::vector<Compiled> out;
     for (const auto& r : route_table()) out.push_back({&r, split_path(r.pattern)});
     return out;
   }();
-  const auto started = std::chrono::steady_clock::now();
-  res.set_header("Cache-Control", "no-store");
-  const auto path = split_path(req.path);
-  const Compiled* found = nullptr;
+  return compiled;
+}
+
+// What a request's head decides, before any handler or body: the route, who asks, and the rules.
+struct Gate {
+  const Route* route = nullptr;
+  std::string pattern = "unmatched";
   std::map<std::string, std::string> params;
+  std::optional<Principal> who;
+  std::shared_ptr<const rules::RuleSet> rules;
+  bool admitted = false;
+};
+
+// Routes (404, 405), authenticates (401, 503), rate-limits (429), authorizes (403) and checks the
+// partner in the path (404) in that order; a refusal is written to `res`. `take` spends one
+// request of the token's rate; without it the rate is only looked at.
+Gate gate(Api::Impl& impl, const httplib::Request& req, httplib::Response& res, bool take, bool cached_only = false) {
+  Gate g;
+  res.set_header("Cache-Control", "no-store");
+  res.set_header("X-Content-Type-Options", "nosniff");
+  const auto path = split_path(req.path);
   std::string allow;
-  for (const auto& c : compiled_routes) {
+  for (const auto& c : compiled_routes()) {
     std::map<std::string, std::string> p;
     if (!match_route(c.segments, path, p)) continue;
     if (req.method == c.route->method || (req.method == "HEAD" && std::string_view(c.route->method) == "GET")) {
-      found = &c;
-      params = std::move(p);
+      g.route = c.route;
+      g.params = std::move(p);
       break;
     }
     allow += (allow.empty() ? "" : ", ") + std::string(c.route->method);
   }
-  std::string pattern = found ? found->route->pattern : "unmatched";
-  auto finish = [&](int status) {
-    impl.count(req.method, pattern, status,
-               std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
-  };
-  if (!found) {
+  if (!g.route) {
     if (!allow.empty()) {
       res.set_header("Allow", allow);
       send_problem(res, {405, "method-not-allowed", "Method not allowed", req.method + " is not served here; use " + allow},
@@ -646,57 +719,115 @@ void Api::handle(const httplib::Request& req, httplib::Response& res) {
     } else {
       send_problem(res, not_found("no such resource"), req.path);
     }
-    return finish(res.status);
+    return g;
   }
+  g.pattern = g.route->pattern;
   const std::string token = bearer_of(req);
   if (token.empty()) {
     res.set_header("WWW-Authenticate", "Bearer realm=\"pactwatch\"");
     send_problem(res, {401, "unauthorized", "Unauthorized", "send an API token: Authorization: Bearer pw_..."}, req.path);
-    return finish(401);
+    return g;
   }
   Result<Principal> who;
   try {
-    who = impl.authenticate(token);
+    who = impl.authenticate(token, cached_only);
   } catch (const store::StoreError& e) {
-    spdlog::error("API {} {}: {}", req.method, pattern, e.what());
+    spdlog::error("API {} {}: {}", req.method, g.pattern, e.what());
     send_problem(res, {503, "unavailable", "Service unavailable", "the store is unreachable; try again shortly"}, req.path);
-    return finish(503);
+    return g;
   }
   if (!who) {
     res.set_header("WWW-Authenticate", "Bearer realm=\"pactwatch\", error=\"invalid_token\"");
     send_problem(res, who.error(), req.path);
-    return finish(401);
+    return g;
   }
-  if (auto wait = impl.rate_limited(who->token_id)) {
+  if (auto wait = impl.rate_limited(who->token_id, take)) {
     res.set_header("Retry-After", std::to_string(*wait));
     send_problem(res, {429, "rate-limited", "Too many requests",
                        "this token is over its rate limit; retry after " + std::to_string(*wait) + " s"},
                  req.path);
-    return finish(429);
+    return g;
   }
-  const auto& roles = found->route->roles;
+  const auto& roles = g.route->roles;
   if (std::find(roles.begin(), roles.end(), who->role) == roles.end()) {
-    send_problem(res, {403, "forbidden", "Forbidden", "a " + std::string(to_string(who->role)) + " token may not " + req.method + " " + found->route->pattern},
+    send_problem(res, {403, "forbidden", "Forbidden", "a " + std::string(to_string(who->role)) + " token may not " + req.method + " " + g.pattern},
                  req.path);
-    return finish(403);
+    return g;
   }
-  auto rules = impl.rules();
+  g.rules = impl.rules();
   // The partner comes from the token: another partner's resources do not exist for it.
-  if (auto it = params.find("partner"); it != params.end()) {
-    const bool visible = rules && rules->partner(it->second) && (who->role != Role::partner || who->partner == it->second);
+  if (auto it = g.params.find("partner"); it != g.params.end()) {
+    const bool visible = g.rules && g.rules->partner(it->second) && (who->role != Role::partner || who->partner == it->second);
     if (!visible) {
       send_problem(res, not_found("no partner '" + it->second + "'"), req.path);
-      return finish(404);
+      return g;
     }
   }
-  if (!rules) {
+  if (!g.rules) {
     send_problem(res, {503, "unavailable", "Service unavailable", "no rules are loaded yet"}, req.path);
-    return finish(503);
+    return g;
   }
-  Call call{req, res, *who, std::move(params), rules, impl.clock.now()};
+  g.who = std::move(*who);
+  g.admitted = true;
+  return g;
+}
+
+// Processor time of the calling thread: what a request cost, whatever else the machine did meanwhile.
+double thread_cpu_seconds() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
+
+}  // namespace
+
+bool Api::answer_from_memory(const httplib::Request& req, httplib::Response& res) {
+  Impl& impl = *impl_;
+  if (req.method != "GET" || impl.options.standing_cache_ttl.count() <= 0) return false;
+  const auto path = split_path(req.path);
+  if (path.size() != 4 || path[0] != "v1" || path[1] != "partners" || path[3] != "kpis") return false;
+  const auto started = std::chrono::steady_clock::now();
+  // The same decisions as handle(), from memory only: a token not in the token cache, any refusal
+  // and a standing not in memory all take the ordinary path, with nothing spent here.
+  httplib::Response answer;
+  auto g = gate(impl, req, answer, false, true);
+  if (!g.admitted || g.pattern != "/v1/partners/{partner}/kpis") return false;
+  auto body = standing_in_memory(impl, standing_key(g.params.at("partner"), req, *g.who), impl.clock.now());
+  if (!body || impl.rate_limited(g.who->token_id, true)) return false;
+  answer.status = 200;
+  answer.set_content(std::move(*body), "application/json");
+  res = std::move(answer);
+  impl.count(req.method, g.pattern, 200, std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  return true;
+}
+
+bool Api::admit(const httplib::Request& req, httplib::Response& res) {
+  auto g = gate(*impl_, req, res, false);
+  if (!g.admitted) impl_->count(req.method, g.pattern, res.status, 0);
+  return g.admitted;
+}
+
+std::string Api::client_key(const httplib::Request& req) {
+  if (auto token = bearer_of(req); !token.empty()) return token;
+  return cookie_value(req, "pw_session");
+}
+
+void Api::handle(const httplib::Request& req, httplib::Response& res) {
+  Impl& impl = *impl_;
+  const auto started = std::chrono::steady_clock::now();
+  const double cpu_started = thread_cpu_seconds();
+  auto g = gate(impl, req, res, true);
+  auto finish = [&](int status) {
+    impl.count(req.method, g.pattern, status, std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  };
+  if (!g.admitted) return finish(res.status);
+  const Route& route = *g.route;
+  const std::string& pattern = g.pattern;
+  const Principal& who = *g.who;
+  Call call{req, res, who, std::move(g.params), g.rules, impl.clock.now()};
   Result<json> out;
   try {
-    out = found->route->handler(impl, call);
+    out = route.handler(impl, call);
   } catch (const store::StoreError& e) {
     spdlog::error("API {} {}: {}", req.method, pattern, e.what());
     out = std::unexpected(Problem{503, "unavailable", "Service unavailable", "the store is unreachable; try again shortly"});
@@ -710,21 +841,22 @@ void Api::handle(const httplib::Request& req, httplib::Response& res) {
     res.status = 200;
     res.set_content(out->dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
   }
-  if (found->route->audited && who->is_staff()) {
+  if (route.audited && who.is_staff()) {
     const std::string period = req.has_param("period") ? "?period=" + req.get_param_value("period") : "";
-    impl.audit(*who, req.method + " " + found->route->pattern, req.path + period,
+    impl.audit(who, req.method + " " + route.pattern, req.path + period,
                std::to_string(res.status) + (out ? "" : " " + out.error().detail));
   }
+  // An answer is charged to the token's rate by the processor time it took (docs/api.md).
+  impl.charge(who.token_id, thread_cpu_seconds() - cpu_started);
   finish(res.status);
 }
 
-void Api::mount(httplib::Server& http) {
-  auto handler = [this](const httplib::Request& req, httplib::Response& res) { handle(req, res); };
-  http.Get(R"(/v1(/.*)?)", handler);
-  http.Post(R"(/v1(/.*)?)", handler);
-  http.Put(R"(/v1(/.*)?)", handler);
-  http.Patch(R"(/v1(/.*)?)", handler);
-  http.Delete(R"(/v1(/.*)?)", handler);
+void Api::mount(HttpServer& http) {
+  http.set_client_key(&Api::client_key);
+  http.mount(
+      "/v1", [this](const httplib::Request& req, httplib::Response& res) { handle(req, res); },
+      [this](const httplib::Request& req, httplib::Response& res) { return admit(req, res); },
+      [this](const httplib::Request& req, httplib::Response& res) { return answer_from_memory(req, res); });
   mount_portal(*impl_, http);
 }
 

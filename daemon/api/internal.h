@@ -6,6 +6,8 @@
 #include <httplib.h>
 
 #include <expected>
+#include <functional>
+#include <future>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -74,11 +76,58 @@ bool match_route(const std::vector<std::string>& tpl, const std::vector<std::str
 // {"items": [...], "next_cursor": ...} from items sorted by key.
 [[nodiscard]] json page_of(std::vector<std::pair<std::vector<std::string>, json>> keyed, const PageRequest& page);
 
+// One period of one contract version as a history shows it: each rule's summary (value, status,
+// target, sample; no evidence) in the document's sections, and where the numbers came from.
+struct HistoryPoint {
+  json rules;          // {"kpis": [...], "brand_standards": [...], "obligations": [...]}
+  std::string source;  // stored or computed
+};
+
+// History points shared by every answer: a stored evaluation's is reused for `stored_ttl` (the
+// standing cache), a computed one (a period the daemon has not stored) for `computed_ttl`. Several
+// requests missing the same point at once wait for one computation instead of each computing it.
+class HistoryCache {
+ public:
+  HistoryCache(std::chrono::milliseconds stored_ttl, std::chrono::milliseconds computed_ttl)
+      : stored_ttl_(stored_ttl), computed_ttl_(computed_ttl) {}
+  [[nodiscard]] std::shared_ptr<const HistoryPoint> get(const std::string& key, core::Instant now,
+                                                        const std::function<HistoryPoint()>& load);
+
+ private:
+  struct Entry {
+    std::shared_future<std::shared_ptr<const HistoryPoint>> point;
+    core::Instant at{};
+    bool ready = false;
+  };
+  std::chrono::milliseconds stored_ttl_;
+  std::chrono::milliseconds computed_ttl_;
+  std::mutex mutex_;
+  std::unordered_map<std::string, Entry> entries_;
+};
+
+// One contract's part of a KPI standing rendered from a stored evaluation, kept with the stored
+// document's text: the store is read for every answer, the document parsed and rendered only when
+// its text changed.
+class EntryCache {
+ public:
+  [[nodiscard]] std::shared_ptr<const json> get(const std::string& key, std::string text,
+                                                const std::function<json(const std::string&)>& render);
+
+ private:
+  struct Entry {
+    std::string text;
+    std::shared_ptr<const json> value;
+  };
+  std::mutex mutex_;
+  std::unordered_map<std::string, Entry> entries_;
+};
+
 // The read models, for one request: what `who` may see of the store as of `now`.
 class Reader {
  public:
-  Reader(store::Store& db, const rules::RuleSet& rules, core::Instant now, const Principal& who)
-      : db_(db), rules_(rules), now_(now), who_(who) {}
+  Reader(store::Store& db, const rules::RuleSet& rules, core::Instant now, const Principal& who,
+         HistoryCache* history_cache = nullptr, EntryCache* entries = nullptr)
+      : db_(db), rules_(rules), now_(now), who_(who), history_cache_(history_cache), entries_(entries) {}
 
   // The partner, when it exists and `who` may see it (a partner token sees only its own).
   [[nodiscard]] const rules::PartnerDef* partner(const std::string& id) const;
@@ -93,9 +142,11 @@ class Reader {
   // Each contract version in effect during the period (the current one when empty): every KPI,
   // brand standard and obligation with value, target, status, sample, interval and forecast.
   [[nodiscard]] Result<json> kpis(const std::string& partner, const std::string& period);
-  // The full evidence list of one rule (KPI, standard or obligation id), paged.
+  // The full evidence list of one rule (KPI, standard or obligation id), paged; of one contract
+  // (and version) when given, as a notification's evidence link names them.
   [[nodiscard]] Result<json> evidence(const std::string& partner, const std::string& rule, const std::string& period,
-                                      const PageRequest& page);
+                                      const PageRequest& page, const std::string& contract = {},
+                                      std::optional<int> version = std::nullopt);
   // The last `periods` periods of each contract, ending with the current one: value and status of
   // each rule (or only `rule`).
   [[nodiscard]] Result<json> history(const std::string& partner, const std::string& rule, int periods);
@@ -116,10 +167,15 @@ class Reader {
       const std::string& partner, const std::string& period) const;
   Evaluated evaluate(const rules::ContractVersion& c, const engine::PeriodWindow& w, bool full_evidence);
 
+  // One period of a history, from the cache when there is one.
+  std::shared_ptr<const HistoryPoint> history_point(const rules::ContractVersion& c, const engine::PeriodWindow& w);
+
   store::Store& db_;
   const rules::RuleSet& rules_;
   core::Instant now_;
   const Principal& who_;
+  HistoryCache* history_cache_;
+  EntryCache* entries_;
 };
 
 // A route: a path template split into segments ("{name}" captures), the roles allowed, and the
@@ -135,17 +191,25 @@ struct Call {
 
 struct Api::Impl {
   Impl(store::Store& d, RulesSnapshot r, const core::Clock& c, ApiOptions o)
-      : db(d), rules(std::move(r)), clock(c), options(o) {}
+      : db(d), rules(std::move(r)), clock(c), options(o), history_cache(o.standing_cache_ttl, o.history_cache_ttl) {}
 
   store::Store& db;
   RulesSnapshot rules;
   const core::Clock& clock;
   ApiOptions options;
+  HistoryCache history_cache;
+  EntryCache standing_entries;
 
   // Who a bearer token is, or why not (401).
-  Result<Principal> authenticate(std::string_view token);
-  // Takes one request from the token's bucket; the seconds to wait when it is empty.
-  std::optional<int> rate_limited(const std::string& token_id);
+  // With `cached_only`, a token not in the token cache is refused instead of looked up (the caller
+  // then takes the path that may look it up).
+  Result<Principal> authenticate(std::string_view token, bool cached_only = false);
+  // Takes one request from the token's bucket (only looks when `take` is false); the seconds to
+  // wait when it is empty.
+  std::optional<int> rate_limited(const std::string& token_id, bool take = true);
+  // Charges an answer's cost beyond the one request taken: one request per options.cost_unit of
+  // processor time it took, so that expensive answers use up a token's rate faster.
+  void charge(const std::string& token_id, double cpu_seconds);
   void count(const std::string& method, const std::string& pattern, int status, double seconds);
   void audit(const Principal& who, const std::string& action, const std::string& target, const std::string& outcome);
 
@@ -179,7 +243,7 @@ struct Api::Impl {
 };
 
 // The portal's routes (portal.cc), on the same Impl.
-void mount_portal(Api::Impl& impl, httplib::Server& http);
+void mount_portal(Api::Impl& impl, HttpServer& http);
 [[nodiscard]] std::vector<RouteInfo> portal_routes();
 
 // Writes a problem as application/problem+json.

@@ -12,10 +12,11 @@
 #include <sstream>
 
 #include "internal.h"
+#include "pactwatch/api/http_server.h"
 #include "pactwatch/core/digest.h"
-#include "pactwatch/ledger/verify.h"
 #include "pactwatch/api/tokens.h"
 #include "pactwatch/ledger/report.h"
+#include "pactwatch/ledger/verify.h"
 #include "pactwatch/rules/contract.h"
 
 namespace pactwatch::api {
@@ -249,7 +250,7 @@ void scorecard(Api::Impl& impl, const Session& s, const httplib::Request& req, h
   const auto& partner_id = params.at("partner");
   const std::string period = req.has_param("period") ? req.get_param_value("period") : "";
   const auto now = impl.clock.now();
-  Reader r(impl.db, rules, now, s.who);
+  Reader r(impl.db, rules, now, s.who, &impl.history_cache);
   const auto* p = r.partner(partner_id);
   std::string body = "<h1>" + html_escape(p->name) + " <span class=\"muted\">" + html_escape(p->id) + "</span></h1>";
   auto kpis = r.kpis(partner_id, period);
@@ -617,127 +618,184 @@ std::vector<RouteInfo> portal_routes() {
   return out;
 }
 
-void mount_portal(Api::Impl& impl, httplib::Server& http) {
-  http.Get("/portal/static/portal.css", [](const httplib::Request&, httplib::Response& res) {
-    res.set_header("Cache-Control", "max-age=3600");
-    res.set_header("X-Content-Type-Options", "nosniff");
-    res.set_content(std::string(kCss), "text/css; charset=utf-8");
-  });
-  auto session_of = [&impl](const httplib::Request& req) -> std::optional<Session> {
-    const auto token = cookie_value(req, kSessionCookie);
-    if (token.empty()) return std::nullopt;
-    auto who = impl.authenticate(token);
-    if (!who) return std::nullopt;
-    return Session{*who, csrf_for(token)};
-  };
-  auto show_login = [&impl](httplib::Response& res, int status, const std::string& error) {
-    const auto csrf = random_hex(16);
-    res.set_header("Set-Cookie", cookie(impl.options, kLoginCookie, csrf, "/portal/login", 600));
-    send_html(res, status, page("Sign in", login_form(csrf, error), nullptr, ""));
-  };
-  http.Get("/portal/login", [show_login](const httplib::Request&, httplib::Response& res) { show_login(res, 200, ""); });
-  http.Post("/portal/login", [&impl, show_login](const httplib::Request& req, httplib::Response& res) {
-    const auto expected = cookie_value(req, kLoginCookie);
-    const auto given = req.has_param("csrf") ? req.get_param_value("csrf") : "";
-    if (expected.empty() || !constant_time_equal(expected, given)) return show_login(res, 403, "The form expired; please sign in again.");
-    const auto token = req.has_param("token") ? req.get_param_value("token") : "";
-    Result<Principal> who = std::unexpected(Problem{});
-    try {
-      who = impl.authenticate(token);
-    } catch (const store::StoreError&) {
-      return show_login(res, 503, "The store is unreachable; try again shortly.");
-    }
-    if (!who) {
-      impl.count("POST", "/portal/login", 401, 0);
-      return show_login(res, 401, "That token is not valid (unknown, revoked or expired).");
-    }
-    res.set_header("Set-Cookie", cookie(impl.options, kSessionCookie, token, "/portal", -1));
-    res.set_redirect("/portal", 303);
-    security_headers(res);
-    impl.count("POST", "/portal/login", 303, 0);
-  });
-  http.Post("/portal/logout", [&impl, session_of](const httplib::Request& req, httplib::Response& res) {
-    auto s = session_of(req);
-    if (s && (!req.has_param("csrf") || !constant_time_equal(s->csrf, req.get_param_value("csrf")))) {
-      return send_html(res, 403, page("Sign out", "<p class=\"error\">The form expired; reload the page.</p>", &s->who, s->csrf));
-    }
-    res.set_header("Set-Cookie", cookie(impl.options, kSessionCookie, "", "/portal", 0));
-    res.set_redirect("/portal/login", 303);
-    security_headers(res);
-  });
-  http.Get("/portal", [&impl, session_of](const httplib::Request& req, httplib::Response& res) {
-    auto s = session_of(req);
-    security_headers(res);
-    if (!s) return res.set_redirect("/portal/login", 303);
-    if (s->who.role == Role::partner) return res.set_redirect("/portal/partners/" + url_part(*s->who.partner), 303);
-    res.set_redirect("/portal/partners", 303);
-    impl.count("GET", "/portal", 303, 0);
-  });
+namespace {
 
-  auto dispatch = [&impl, session_of](const httplib::Request& req, httplib::Response& res) {
-    const auto started = std::chrono::steady_clock::now();
-    const auto path = split_path(req.path);
-    const PortalRoute* found = nullptr;
-    std::map<std::string, std::string> params;
-    for (const auto& r : portal_table()) {
-      if (req.method == r.method && match_route(split_path(r.pattern), path, params)) {
-        found = &r;
-        break;
-      }
+std::optional<Session> session_of(Api::Impl& impl, const httplib::Request& req) {
+  const auto token = cookie_value(req, kSessionCookie);
+  if (token.empty()) return std::nullopt;
+  auto who = impl.authenticate(token);
+  if (!who) return std::nullopt;
+  return Session{*who, csrf_for(token)};
+}
+
+void show_login(Api::Impl& impl, httplib::Response& res, int status, const std::string& error) {
+  const auto csrf = random_hex(16);
+  res.set_header("Set-Cookie", cookie(impl.options, kLoginCookie, csrf, "/portal/login", 600));
+  send_html(res, status, page("Sign in", login_form(csrf, error), nullptr, ""));
+}
+
+void login(Api::Impl& impl, const httplib::Request& req, httplib::Response& res) {
+  const auto expected = cookie_value(req, kLoginCookie);
+  const auto given = req.has_param("csrf") ? req.get_param_value("csrf") : "";
+  if (expected.empty() || !constant_time_equal(expected, given)) return show_login(impl, res, 403, "The form expired; please sign in again.");
+  const auto token = req.has_param("token") ? req.get_param_value("token") : "";
+  Result<Principal> who = std::unexpected(Problem{});
+  try {
+    who = impl.authenticate(token);
+  } catch (const store::StoreError&) {
+    return show_login(impl, res, 503, "The store is unreachable; try again shortly.");
+  }
+  if (!who) {
+    impl.count("POST", "/portal/login", 401, 0);
+    return show_login(impl, res, 401, "That token is not valid (unknown, revoked or expired).");
+  }
+  res.set_header("Set-Cookie", cookie(impl.options, kSessionCookie, token, "/portal", -1));
+  res.set_redirect("/portal", 303);
+  security_headers(res);
+  impl.count("POST", "/portal/login", 303, 0);
+}
+
+void logout(Api::Impl& impl, const httplib::Request& req, httplib::Response& res) {
+  auto s = session_of(impl, req);
+  if (s && (!req.has_param("csrf") || !constant_time_equal(s->csrf, req.get_param_value("csrf")))) {
+    return send_html(res, 403, page("Sign out", "<p class=\"error\">The form expired; reload the page.</p>", &s->who, s->csrf));
+  }
+  res.set_header("Set-Cookie", cookie(impl.options, kSessionCookie, "", "/portal", 0));
+  res.set_redirect("/portal/login", 303);
+  security_headers(res);
+}
+
+void home(Api::Impl& impl, const httplib::Request& req, httplib::Response& res) {
+  auto s = session_of(impl, req);
+  security_headers(res);
+  if (!s) return res.set_redirect("/portal/login", 303);
+  if (s->who.role == Role::partner) return res.set_redirect("/portal/partners/" + url_part(*s->who.partner), 303);
+  res.set_redirect("/portal/partners", 303);
+  impl.count("GET", "/portal", 303, 0);
+}
+
+void method_not_allowed(Api::Impl& impl, const httplib::Request& req, httplib::Response& res, const std::string& pattern,
+                        const std::string& allow) {
+  res.set_header("Allow", allow);
+  send_html(res, 405, page("Method not allowed", "<h1>Method not allowed</h1><p>" + html_escape(req.method) +
+                                                     " is not served here; use " + html_escape(allow) + ".</p>",
+                           nullptr, ""));
+  impl.count(req.method, pattern, 405, 0);
+}
+
+// The pages of the table: session, rate limit, role, CSRF on forms, the partner in the path.
+void dispatch(Api::Impl& impl, const httplib::Request& req, httplib::Response& res) {
+  const auto started = std::chrono::steady_clock::now();
+  const auto path = split_path(req.path);
+  const std::string method = req.method == "HEAD" ? "GET" : req.method;
+  const PortalRoute* found = nullptr;
+  std::map<std::string, std::string> params;
+  std::string allow;
+  for (const auto& r : portal_table()) {
+    std::map<std::string, std::string> p;
+    if (!match_route(split_path(r.pattern), path, p)) continue;
+    if (method == r.method) {
+      found = &r;
+      params = std::move(p);
+      break;
     }
-    const std::string pattern = found ? found->pattern : "unmatched";
-    auto finish = [&] {
-      impl.count(req.method, pattern, res.status, std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
-    };
-    auto s = session_of(req);
-    if (!s) {
-      if (req.method == "GET") {
-        security_headers(res);
-        res.set_redirect("/portal/login", 303);
-      } else {
-        send_html(res, 401, page("Sign in", "<p class=\"error\">Your session has ended; <a href=\"/portal/login\">sign in</a>.</p>", nullptr, ""));
-      }
-      return finish();
-    }
-    if (!found) {
-      send_html(res, 404, page("Not found", "<h1>Not found</h1>", &s->who, s->csrf));
-      return finish();
-    }
-    if (auto wait = impl.rate_limited(s->who.token_id)) {
-      res.set_header("Retry-After", std::to_string(*wait));
-      send_html(res, 429, page("Slow down", "<p class=\"error\">Too many requests; try again in a few seconds.</p>", &s->who, s->csrf));
-      return finish();
-    }
-    if (std::find(found->roles.begin(), found->roles.end(), s->who.role) == found->roles.end()) {
-      send_html(res, 403, page("Forbidden", "<h1>Forbidden</h1><p>Your token's role does not open this page.</p>", &s->who, s->csrf));
-      return finish();
-    }
-    if (req.method == "POST" && (!req.has_param("csrf") || !constant_time_equal(s->csrf, req.get_param_value("csrf")))) {
-      send_html(res, 403, page("Forbidden", "<p class=\"error\">The form expired; reload the page and try again.</p>", &s->who, s->csrf));
-      return finish();
-    }
-    auto rules = impl.rules();
-    if (auto it = params.find("partner"); it != params.end()) {
-      const bool visible = rules && rules->partner(it->second) && (s->who.role != Role::partner || s->who.partner == it->second);
-      if (!visible) {
-        send_html(res, 404, page("Not found", "<h1>Not found</h1><p>No partner '" + html_escape(it->second) + "'.</p>", &s->who, s->csrf));
-        return finish();
-      }
-    }
-    if (!rules) {
-      send_html(res, 503, page("Unavailable", "<p>No rules are loaded yet.</p>", &s->who, s->csrf));
-      return finish();
-    }
-    try {
-      found->handler(impl, *s, req, res, params, *rules);
-    } catch (const std::exception& e) {
-      spdlog::error("portal {} {}: {}", req.method, pattern, e.what());
-      send_html(res, 500, page("Error", "<p class=\"error\">The page failed; the log says why.</p>", &s->who, s->csrf));
-    }
-    finish();
+    allow += (allow.empty() ? "" : ", ") + std::string(r.method) + (std::string_view(r.method) == "GET" ? ", HEAD" : "");
+  }
+  if (!found && !allow.empty()) return method_not_allowed(impl, req, res, "unmatched", allow);
+  const std::string pattern = found ? found->pattern : "unmatched";
+  auto finish = [&] {
+    impl.count(req.method, pattern, res.status, std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   };
-  http.Get(R"(/portal/.+)", dispatch);
-  http.Post(R"(/portal/.+)", dispatch);
+  auto s = session_of(impl, req);
+  if (!s) {
+    if (method == "GET") {
+      security_headers(res);
+      res.set_redirect("/portal/login", 303);
+    } else {
+      send_html(res, 401, page("Sign in", "<p class=\"error\">Your session has ended; <a href=\"/portal/login\">sign in</a>.</p>", nullptr, ""));
+    }
+    return finish();
+  }
+  if (!found) {
+    send_html(res, 404, page("Not found", "<h1>Not found</h1>", &s->who, s->csrf));
+    return finish();
+  }
+  if (auto wait = impl.rate_limited(s->who.token_id)) {
+    res.set_header("Retry-After", std::to_string(*wait));
+    send_html(res, 429, page("Slow down", "<p class=\"error\">Too many requests; try again in a few seconds.</p>", &s->who, s->csrf));
+    return finish();
+  }
+  if (std::find(found->roles.begin(), found->roles.end(), s->who.role) == found->roles.end()) {
+    send_html(res, 403, page("Forbidden", "<h1>Forbidden</h1><p>Your token's role does not open this page.</p>", &s->who, s->csrf));
+    return finish();
+  }
+  if (req.method == "POST" && (!req.has_param("csrf") || !constant_time_equal(s->csrf, req.get_param_value("csrf")))) {
+    send_html(res, 403, page("Forbidden", "<p class=\"error\">The form expired; reload the page and try again.</p>", &s->who, s->csrf));
+    return finish();
+  }
+  auto rules = impl.rules();
+  if (auto it = params.find("partner"); it != params.end()) {
+    const bool visible = rules && rules->partner(it->second) && (s->who.role != Role::partner || s->who.partner == it->second);
+    if (!visible) {
+      send_html(res, 404, page("Not found", "<h1>Not found</h1><p>No partner '" + html_escape(it->second) + "'.</p>", &s->who, s->csrf));
+      return finish();
+    }
+  }
+  if (!rules) {
+    send_html(res, 503, page("Unavailable", "<p>No rules are loaded yet.</p>", &s->who, s->csrf));
+    return finish();
+  }
+  try {
+    found->handler(impl, *s, req, res, params, *rules);
+  } catch (const std::exception& e) {
+    spdlog::error("portal {} {}: {}", req.method, pattern, e.what());
+    send_html(res, 500, page("Error", "<p class=\"error\">The page failed; the log says why.</p>", &s->who, s->csrf));
+  }
+  finish();
+}
+
+// Everything under /portal but the stylesheet.
+void portal_handle(Api::Impl& impl, const httplib::Request& req, httplib::Response& res) {
+  const bool get = req.method == "GET" || req.method == "HEAD";
+  if (req.path == "/portal") return get ? home(impl, req, res) : method_not_allowed(impl, req, res, "/portal", "GET, HEAD");
+  if (req.path == "/portal/login") {
+    if (get) return show_login(impl, res, 200, "");
+    if (req.method == "POST") return login(impl, req, res);
+    return method_not_allowed(impl, req, res, "/portal/login", "GET, HEAD, POST");
+  }
+  if (req.path == "/portal/logout") {
+    return req.method == "POST" ? logout(impl, req, res) : method_not_allowed(impl, req, res, "/portal/logout", "POST");
+  }
+  dispatch(impl, req, res);
+}
+
+// Before a form's body is read: the sign-in form needs its CSRF cookie, every other form a live
+// session (the answer is the one the page would give without them).
+bool portal_admit(Api::Impl& impl, const httplib::Request& req, httplib::Response& res) {
+  if (req.path == "/portal/login" && req.method == "POST") {
+    if (!cookie_value(req, kLoginCookie).empty()) return true;
+    show_login(impl, res, 403, "The form expired; please sign in again.");
+    return false;
+  }
+  if (req.path == "/portal/logout" || session_of(impl, req)) return true;
+  portal_handle(impl, req, res);  // without a session: the redirect or the "session has ended" page
+  return false;
+}
+
+}  // namespace
+
+void mount_portal(Api::Impl& impl, HttpServer& http) {
+  http.route(
+      "GET", "/portal/static/portal.css",
+      [](const httplib::Request&, httplib::Response& res) {
+        res.set_header("Cache-Control", "max-age=3600");
+        res.set_header("X-Content-Type-Options", "nosniff");
+        res.set_content(std::string(kCss), "text/css; charset=utf-8");
+      },
+      HttpServer::Run::inline_io);
+  http.mount(
+      "/portal", [&impl](const httplib::Request& req, httplib::Response& res) { portal_handle(impl, req, res); },
+      [&impl](const httplib::Request& req, httplib::Response& res) { return portal_admit(impl, req, res); });
 }
 
 }  // namespace pactwatch::api

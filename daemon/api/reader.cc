@@ -140,33 +140,66 @@ Reader::Evaluated Reader::evaluate(const rules::ContractVersion& c, const engine
   return {&c, w, std::move(doc), "computed"};
 }
 
+std::shared_ptr<const json> EntryCache::get(const std::string& key, std::string text, const std::function<json(const std::string&)>& render) {
+  {
+    std::lock_guard lock(mutex_);
+    if (auto it = entries_.find(key); it != entries_.end() && it->second.text == text) return it->second.value;
+  }
+  auto value = std::make_shared<const json>(render(text));
+  std::lock_guard lock(mutex_);
+  if (entries_.size() > 10000) entries_.clear();
+  entries_[key] = Entry{std::move(text), value};
+  return value;
+}
+
+namespace {
+
+// One contract's part of a KPI standing, from its evaluation document.
+json standing_entry(const rules::ContractVersion& c, const json& doc, const std::string& source) {
+  json rules_out = json::array();
+  for (const auto& [section, kind] : {std::pair{"kpis", "kpi"}, {"brand_standards", "standard"}, {"obligations", "obligation"}}) {
+    for (const auto& r : doc.at(section)) rules_out.push_back(rule_summary(r, kind));
+  }
+  return json{{"contract", c.contract},
+              {"version", c.version},
+              {"contract_status", c.enforced ? "enforced" : "draft"},
+              {"period", doc.at("period")},
+              {"as_of", doc.at("as_of")},
+              {"evaluation", source},
+              {"score", doc.contains("score") ? doc.at("score").value("value", json()) : json()},
+              {"rules", rules_out}};
+}
+
+}  // namespace
+
 Result<json> Reader::kpis(const std::string& partner_id, const std::string& period) {
   auto ws = windows(partner_id, period);
   if (!ws) return std::unexpected(ws.error());
   json contracts = json::array();
   for (const auto& [c, w] : *ws) {
-    auto e = evaluate(*c, w, false);
-    json rules_out = json::array();
-    for (const auto& [section, kind] : {std::pair{"kpis", "kpi"}, {"brand_standards", "standard"}, {"obligations", "obligation"}}) {
-      for (const auto& r : e.document.at(section)) rules_out.push_back(rule_summary(r, kind));
+    // A stored evaluation is read every time; it is parsed and rendered again only when it changed.
+    if (entries_) {
+      if (auto stored = db_.evaluation_document(c->contract, c->version, w.label)) {
+        const auto entry = entries_->get(c->contract + '\n' + std::to_string(c->version) + '\n' + c->sha256 + '\n' + w.label,
+                                         std::move(*stored), [&](const std::string& text) {
+                                           return standing_entry(*c, json::parse(text), "stored");
+                                         });
+        contracts.push_back(*entry);
+        continue;
+      }
     }
-    contracts.push_back({{"contract", c->contract},
-                         {"version", c->version},
-                         {"contract_status", c->enforced ? "enforced" : "draft"},
-                         {"period", e.document.at("period")},
-                         {"as_of", e.document.at("as_of")},
-                         {"evaluation", e.source},
-                         {"score", e.document.contains("score") ? e.document.at("score").value("value", json()) : json()},
-                         {"rules", rules_out}});
+    const auto e = evaluate(*c, w, false);
+    contracts.push_back(standing_entry(*c, e.document, e.source));
   }
   return json{{"partner", partner_id}, {"contracts", contracts}};
 }
 
 Result<json> Reader::evidence(const std::string& partner_id, const std::string& rule, const std::string& period,
-                              const PageRequest& page) {
+                              const PageRequest& page, const std::string& contract, std::optional<int> version) {
   auto ws = windows(partner_id, period);
   if (!ws) return std::unexpected(ws.error());
   for (const auto& [c, w] : *ws) {
+    if ((!contract.empty() && c->contract != contract) || (version && c->version != *version)) continue;
     auto e = evaluate(*c, w, true);
     std::string kind;
     const json* r = find_rule(e.document, rule, &kind);
@@ -188,7 +221,59 @@ Result<json> Reader::evidence(const std::string& partner_id, const std::string& 
     return out;
   }
   return std::unexpected(not_found("no KPI, brand standard or obligation '" + rule + "' in " + partner_id +
-                                   "'s contracts for that period"));
+                                   (contract.empty() ? "'s contracts" : "'s contract " + contract) +
+                                   (version ? " v" + std::to_string(*version) : "") + " for that period"));
+}
+
+std::shared_ptr<const HistoryPoint> HistoryCache::get(const std::string& key, core::Instant now,
+                                                      const std::function<HistoryPoint()>& load) {
+  std::unique_lock lock(mutex_);
+  if (auto it = entries_.find(key); it != entries_.end()) {
+    if (!it->second.ready) {
+      auto pending = it->second.point;  // another request is computing it: wait for that one
+      lock.unlock();
+      return pending.get();
+    }
+    const auto& point = it->second.point.get();
+    const auto ttl = point->source == "stored" ? stored_ttl_ : computed_ttl_;
+    if (now >= it->second.at && now - it->second.at < ttl) return point;
+  }
+  if (entries_.size() > 20000) entries_.clear();  // waiting requests keep their own copy of a pending future
+  std::promise<std::shared_ptr<const HistoryPoint>> promise;
+  const auto future = promise.get_future().share();
+  entries_[key] = Entry{future, now, false};
+  lock.unlock();
+  try {
+    auto point = std::make_shared<const HistoryPoint>(load());
+    promise.set_value(point);
+    lock.lock();
+    entries_[key] = Entry{future, now, true};
+    return point;
+  } catch (...) {
+    lock.lock();
+    entries_.erase(key);
+    lock.unlock();
+    promise.set_exception(std::current_exception());
+    throw;
+  }
+}
+
+std::shared_ptr<const HistoryPoint> Reader::history_point(const rules::ContractVersion& c, const engine::PeriodWindow& w) {
+  auto load = [&] {
+    const auto e = evaluate(c, w, false);
+    HistoryPoint point{json::object(), e.source};
+    for (const auto& [section, kind] : {std::pair{"kpis", "kpi"}, {"brand_standards", "standard"}, {"obligations", "obligation"}}) {
+      json rules_out = json::array();
+      if (e.document.contains(section)) {
+        for (const auto& r : e.document.at(section)) rules_out.push_back(rule_summary(r, kind));
+      }
+      point.rules[section] = std::move(rules_out);
+    }
+    return point;
+  };
+  if (!history_cache_) return std::make_shared<const HistoryPoint>(load());
+  // The version's content hash is in the key: a draft edited under the same number is another point.
+  return history_cache_->get(c.contract + '\n' + std::to_string(c.version) + '\n' + c.sha256 + '\n' + w.label, now_, load);
 }
 
 Result<json> Reader::history(const std::string& partner_id, const std::string& rule, int periods) {
@@ -196,9 +281,14 @@ Result<json> Reader::history(const std::string& partner_id, const std::string& r
   if (!ws) return std::unexpected(ws.error());
   json contracts = json::array();
   bool rule_seen = rule.empty();
+  struct Point {
+    const rules::ContractVersion* contract;
+    engine::PeriodWindow window;
+    std::shared_ptr<const HistoryPoint> values;
+  };
   for (const auto& [current, current_window] : *ws) {
     // Walk back period by period; each period takes the latest visible version in effect then.
-    std::vector<Evaluated> points;
+    std::vector<Point> points;
     engine::PeriodWindow w = current_window;
     for (int i = 0; i < periods; ++i) {
       const rules::ContractVersion* v = nullptr;
@@ -206,7 +296,7 @@ Result<json> Reader::history(const std::string& partner_id, const std::string& r
         if (c->contract == current->contract && engine::in_effect_during(*c, w) && (!v || c->version > v->version)) v = c;
       }
       if (!v) break;
-      points.push_back(evaluate(*v, w, false));
+      points.push_back({v, w, history_point(*v, w)});
       auto prev = engine::period_containing(*v, rules_.calendars.at(v->calendar), w.start - std::chrono::milliseconds(1));
       if (!prev || prev->start >= w.start) break;
       w = *prev;
@@ -215,7 +305,7 @@ Result<json> Reader::history(const std::string& partner_id, const std::string& r
     // One series per rule of the current version, oldest period first.
     json series = json::array();
     for (const auto& [section, kind] : {std::pair{"kpis", "kpi"}, {"brand_standards", "standard"}, {"obligations", "obligation"}}) {
-      const json& now_doc = points.back().document;
+      const json& now_doc = points.back().values->rules;
       for (const auto& r : now_doc.at(section)) {
         const std::string id = r.at("id").get<std::string>();
         if (!rule.empty() && id != rule) continue;
@@ -223,8 +313,8 @@ Result<json> Reader::history(const std::string& partner_id, const std::string& r
         json pts = json::array();
         for (const auto& p : points) {
           std::string k;
-          const json* pr = find_rule(p.document, id, &k);
-          json point{{"period", p.window.label}, {"version", p.contract->version}, {"evaluation", p.source}};
+          const json* pr = find_rule(p.values->rules, id, &k);
+          json point{{"period", p.window.label}, {"version", p.contract->version}, {"evaluation", p.values->source}};
           if (pr) {
             const json s = rule_summary(*pr, k);
             for (const char* key : {"value", "status", "target", "sample"}) point[key] = s.value(key, json());

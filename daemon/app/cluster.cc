@@ -105,7 +105,21 @@ HeartbeatResult Cluster::heartbeat() {
   std::lock_guard lock(mutex_);
   held_ = std::move(held);
   live_ = result.live_instances;
+  last_ok_ = now;
   return result;
+}
+
+std::optional<std::string> Cluster::not_ready(core::Instant now) const {
+  std::lock_guard lock(mutex_);
+  if (!last_ok_) return "starting: no cluster heartbeat yet";
+  if (now - *last_ok_ > ttl_) return "no cluster heartbeat since " + core::format_rfc3339(*last_ok_);
+  std::size_t held = 0;
+  for (const auto& [s, h] : held_) held += now < h.until ? 1u : 0u;
+  if (held == 0 && live_ <= shards_) {
+    return "waiting for partner shards: other instances' leases hold all " + std::to_string(shards_) + " (" +
+           std::to_string(live_) + " instance(s) seen, a dead one among them until its leases run out)";
+  }
+  return std::nullopt;
 }
 
 void Cluster::leave() {

@@ -71,6 +71,29 @@ std::string slack_text(const store::OutboxEvent& e) {
          " " + what + (p.is_object() && p.contains("from") && p["from"].is_string() ? " (was " + p["from"].get<std::string>() + ")" : "");
 }
 
+// What a receiver's answer can mean: only a timeout (408), a request too early (425), a rate limit
+// (429) and server errors (5xx) can succeed later. Any other answer outside 2xx (a 400, 401, 403,
+// 404, 422, a redirect) refuses this event for good. 410 is handled apart: it disables the channel.
+bool retryable_status(long status) { return status >= 500 || status == 408 || status == 425 || status == 429; }
+
+// The first 200 bytes of a receiver's answer, on one line, for the delivery's last_error.
+std::string answer_snippet(const std::string& body) {
+  std::string s = body.substr(0, 200);
+  for (char& c : s) {
+    if (c == '\n' || c == '\r' || c == '\t') c = ' ';
+  }
+  return s.empty() ? "(empty answer)" : s + (body.size() > 200 ? "..." : "");
+}
+
+// An event's data, with its links as they are now: an event stored with older links goes out with
+// working ones.
+json event_data(const store::OutboxEvent& e) {
+  json data = json::parse(e.payload, nullptr, false);
+  if (!data.is_object()) data = json::object();
+  for (const auto& [name, path] : store::event_links(e)) data[name] = path;
+  return data;
+}
+
 struct Upload {
   std::string data;
   std::size_t pos = 0;
@@ -85,8 +108,13 @@ std::size_t read_upload(char* buffer, std::size_t size, std::size_t n, void* use
 }
 
 // Sends one message over SMTP with libcurl (STARTTLS when the URL is smtp://); "" on success.
+int abort_transfer(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  const auto* abort = static_cast<const std::atomic<bool>*>(user);
+  return abort && abort->load() ? 1 : 0;
+}
+
 std::string send_email(const config::ChannelConfig& ch, const std::vector<std::string>& recipients, const std::string& password,
-                       const store::OutboxEvent& e, core::Instant now) {
+                       const store::OutboxEvent& e, core::Instant now, const std::atomic<bool>* abort) {
   std::string to_header;
   for (const auto& t : recipients) to_header += (to_header.empty() ? "" : ", ") + t;
   const auto time = std::chrono::floor<std::chrono::seconds>(now);
@@ -96,7 +124,8 @@ std::string send_email(const config::ChannelConfig& ch, const std::vector<std::s
                     std::to_string(core::to_unix_ms(e.created_at)) + "@pactwatch>\r\nX-Pactwatch-Event-Id: " + e.id +
                     "\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" + slack_text(e) + "\r\n\r\nEvent: " + e.type +
                     "\r\nPartner: " + e.partner + "\r\nContract: " + e.contract + " v" + std::to_string(e.version) +
-                    "\r\nPeriod: " + e.period + "\r\nDetails: " + e.payload + "\r\n";
+                    "\r\nPeriod: " + e.period + "\r\nDetails: " +
+                    event_data(e).dump(-1, ' ', false, json::error_handler_t::replace) + "\r\n";
   CURL* c = curl_easy_init();
   if (!c) return "cannot initialise libcurl";
   Upload up{msg, 0};
@@ -112,6 +141,11 @@ std::string send_email(const config::ChannelConfig& ch, const std::vector<std::s
   curl_easy_setopt(c, CURLOPT_READFUNCTION, read_upload);
   curl_easy_setopt(c, CURLOPT_READDATA, &up);
   curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+  if (abort) {
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, abort_transfer);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, const_cast<std::atomic<bool>*>(abort));
+  }
   if (!ch.user.empty()) {
     curl_easy_setopt(c, CURLOPT_USERNAME, ch.user.c_str());
     curl_easy_setopt(c, CURLOPT_PASSWORD, password.c_str());
@@ -135,8 +169,7 @@ std::string webhook_signature(const std::string& secret, const std::string& id, 
 }
 
 std::string cloudevent(const store::OutboxEvent& e) {
-  json data = json::parse(e.payload, nullptr, false);
-  if (data.is_discarded()) data = json::object();
+  json data = event_data(e);
   data["partner"] = e.partner;
   data["contract"] = {{"id", e.contract}, {"version", e.version}};
   data["period"] = e.period;
@@ -170,8 +203,9 @@ std::string refuse_url(const std::string& url, bool allow_private) {
   return "";
 }
 
-Dispatcher::Dispatcher(const config::Config& config, store::Store& store, const core::Clock& clock, RulesSnapshot rules)
-    : config_(config), store_(store), clock_(clock), rules_(std::move(rules)) {
+Dispatcher::Dispatcher(const config::Config& config, store::Store& store, const core::Clock& clock, RulesSnapshot rules,
+                       const std::atomic<bool>* abort)
+    : config_(config), store_(store), clock_(clock), rules_(std::move(rules)), abort_(abort) {
   for (const auto& c : config_.channels) {
     if (c.secret.empty()) continue;
     auto s = config::read_secret(c.secret, "notify.channels." + c.name);
@@ -193,7 +227,7 @@ DispatchStats Dispatcher::run_once(const std::function<bool()>& may_continue) {
       spdlog::error("outbox: {}", e.what());
       return stats;
     }
-    sources::HttpClient http({std::chrono::seconds(5), std::chrono::seconds(15), true, "pactwatch"});
+    sources::HttpClient http({std::chrono::seconds(5), std::chrono::seconds(15), true, "pactwatch", abort_});
     for (auto& d : due) {
       if (may_continue && !may_continue()) return stats;
       const auto event = store_.outbox_event(d.event_id);
@@ -279,7 +313,9 @@ DispatchStats Dispatcher::run_once(const std::function<bool()>& may_continue) {
         store_.update_delivery(d);
       };
       if (ch.type == "email") {
-        const auto failure = send_email(ch, recipients, secrets_.contains(ch.name) ? secrets_.at(ch.name) : std::string(), *event, now);
+        const auto failure =
+            send_email(ch, recipients, secrets_.contains(ch.name) ? secrets_.at(ch.name) : std::string(), *event, now, abort_);
+        if (!failure.empty() && abort_ && abort_->load()) return stats;  // abandoned by a stop: still pending
         if (failure.empty()) delivered();
         else failed(failure, std::chrono::milliseconds(0));
         continue;
@@ -299,6 +335,7 @@ DispatchStats Dispatcher::run_once(const std::function<bool()>& may_continue) {
       }
       spdlog::debug("notifications: sending {} to {}", event->id, ch.name);
       auto resp = http.send(req);
+      if (!resp && abort_ && abort_->load()) return stats;  // abandoned by a stop: still pending, as it was
       if (resp && resp->status >= 200 && resp->status < 300) {
         delivered();
         continue;
@@ -314,8 +351,19 @@ DispatchStats Dispatcher::run_once(const std::function<bool()>& may_continue) {
         count(ch.name, "gone");
         break;
       }
+      if (resp && !retryable_status(resp->status)) {
+        // The receiver refused this event (a bad request, a wrong secret, an unknown path): sending
+        // it again cannot succeed. Dead at once, with the receiver's answer.
+        d.status = "dead";
+        d.last_error = "HTTP " + std::to_string(resp->status) + " (permanent; not retried): " + answer_snippet(resp->body);
+        store_.update_delivery(d);
+        spdlog::error("notify channel {}: event {} refused: {}", ch.name, d.event_id, d.last_error);
+        ++stats.dead;
+        count(ch.name, "dead");
+        continue;
+      }
       const auto retry_after = resp ? sources::retry_after(*resp, now) : std::nullopt;
-      failed(resp ? "HTTP " + std::to_string(resp->status) + ": " + resp->body.substr(0, 200) : resp.error().message,
+      failed(resp ? "HTTP " + std::to_string(resp->status) + ": " + answer_snippet(resp->body) : resp.error().message,
              retry_after.value_or(std::chrono::milliseconds(0)));
     }
   }

@@ -85,6 +85,7 @@ RunStats EvaluationRunner::run(const std::vector<Job>& jobs, std::span<const sto
   // saving happens afterwards in job order, in one durable transaction, so the recorded history
   // never depends on thread timing and a run is stored whole or not at all.
   const auto started = std::chrono::steady_clock::now();
+  spdlog::debug("evaluation: computing {} contract period(s)", jobs.size());
   std::vector<store::EvaluationRecord> records(jobs.size());
   std::atomic<std::size_t> next{0};
   std::exception_ptr failure;
@@ -92,6 +93,7 @@ RunStats EvaluationRunner::run(const std::vector<Job>& jobs, std::span<const sto
   auto worker = [&] {
     try {
       for (std::size_t i = next++; i < jobs.size(); i = next++) {
+        check_abort();
         const Job& job = jobs[i];
         auto& state = *slots[i];
         if (state) {
@@ -106,7 +108,9 @@ RunStats EvaluationRunner::run(const std::vector<Job>& jobs, std::span<const sto
           // Only the items that can count in the period are read (the state narrows them further).
           state = std::make_unique<engine::PeriodState>(*job.contract, rules_.calendars.at(job.contract->calendar),
                                                         job.window, as_of);
+          std::size_t n = 0;
           for (const auto& item : store_.items_for_period(job.partner, job.window.start, job.window.end)) {
+            if (++n % 1024 == 0) check_abort();
             state->upsert(item);
           }
         }
@@ -128,6 +132,12 @@ RunStats EvaluationRunner::run(const std::vector<Job>& jobs, std::span<const sto
     cache_.clear();  // a half-applied change must not survive
     std::rethrow_exception(failure);
   }
+  try {
+    check_abort();  // computed but not stored: the next run computes it again
+  } catch (...) {
+    cache_.clear();
+    throw;
+  }
   const auto computed = std::chrono::steady_clock::now();
   RunStats stats;
   stats.compute = std::chrono::duration_cast<std::chrono::microseconds>(computed - started);
@@ -146,6 +156,10 @@ RunStats EvaluationRunner::run(const std::vector<Job>& jobs, std::span<const sto
   stats.save = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - computed);
   record_run(full_run_ ? "full" : "incremental", stats, full_run_ ? &records : nullptr);
   return stats;
+}
+
+void EvaluationRunner::check_abort() const {
+  if (abort_ && abort_->load()) throw EvaluationAborted("abandoned: the daemon is stopping or reloading; nothing of it stored");
 }
 
 store::QueuedEvaluation EvaluationRunner::request_for(const Job& job, core::Instant now) const {
@@ -235,28 +249,31 @@ RunStats EvaluationRunner::run_full(core::Instant as_of, core::Instant now, std:
   return stats;
 }
 
+std::vector<std::pair<const rules::ContractVersion*, engine::PeriodWindow>> EvaluationRunner::periods_at(
+    const std::string& partner, core::Instant t, core::Instant as_of) const {
+  std::vector<std::pair<const rules::ContractVersion*, engine::PeriodWindow>> out;
+  for (const auto& c : rules_.contracts) {
+    if (c.partner != partner) continue;
+    const auto& cal = rules_.calendars.at(c.calendar);
+    // A rolling window only ever means the one ending at as_of.
+    auto window = engine::period_containing(c, cal, c.period.kind == rules::Period::Kind::rolling ? as_of : t);
+    if (!window || window->start > as_of || !engine::in_effect_during(c, *window)) continue;
+    // (An intent's instant is floored to its quarter hour: it may lie up to that much before the item's.)
+    if (c.period.kind == rules::Period::Kind::rolling && (t + store::kIntentGrain <= window->start || t >= window->end)) continue;
+    out.emplace_back(&c, *window);
+  }
+  return out;
+}
+
 RunStats EvaluationRunner::run_incremental(std::span<const store::Item> changed, std::span<const store::Item> previous,
                                            core::Instant as_of, core::Instant now) {
   // (partner, contract, version, period label) -> job, ordered so that jobs group by partner.
   std::map<std::tuple<std::string, std::string, int, std::string>, Job> wanted;
-  std::vector<const store::Item*> all;
-  for (const auto& i : changed) all.push_back(&i);
-  for (const auto& i : previous) all.push_back(&i);
-  for (const auto* item_ptr : all) {
-    const store::Item& item = *item_ptr;
-    if (!item.partner_id) continue;
-    // Every period the item can count in, as the engine decides inputs (the same function).
-    const auto instants = engine::counting_instants(item, as_of);
-    for (const auto& c : rules_.contracts) {
-      if (c.partner != *item.partner_id) continue;
-      const auto& cal = rules_.calendars.at(c.calendar);
-      for (const auto& t : instants) {
-        // A rolling window only ever means the one ending at as_of.
-        auto window = engine::period_containing(c, cal, c.period.kind == rules::Period::Kind::rolling ? as_of : t);
-        if (!window || window->start > as_of || !engine::in_effect_during(c, *window)) continue;
-        if (c.period.kind == rules::Period::Kind::rolling && (t < window->start || t >= window->end)) continue;
-        wanted.emplace(std::tuple{c.partner, c.contract, c.version, window->label}, Job{c.partner, &c, *window, std::nullopt});
-      }
+  // Every period the items can count in, in their new and replaced versions: the periods their
+  // evaluation intents fall in, the same ones a stored page records (core::counting_instants).
+  for (const auto& intent : store::evaluation_intents_of(changed, previous)) {
+    for (const auto& [c, window] : periods_at(intent.partner, intent.at, as_of)) {
+      wanted.emplace(std::tuple{c->partner, c->contract, c->version, window.label}, Job{c->partner, c, window, std::nullopt});
     }
   }
   std::vector<Job> jobs;
@@ -270,8 +287,26 @@ RunStats EvaluationRunner::run_incremental(std::span<const store::Item> changed,
   return run(jobs, changed, previous, as_of, now, true);
 }
 
+void EvaluationRunner::queue_intents(core::Instant as_of, core::Instant now) {
+  const auto intents = store_.evaluation_intents();
+  if (intents.empty()) return;
+  std::map<std::tuple<std::string, int, core::Instant>, store::QueuedEvaluation> requests;
+  for (const auto& i : intents) {
+    for (const auto& [c, window] : periods_at(i.partner, i.at, as_of)) {
+      requests.try_emplace(std::tuple{c->contract, c->version, window.start},
+                           store::QueuedEvaluation{c->contract, c->version, window.start, cluster_->shard_of(i.partner), i.partner, 0, now});
+    }
+  }
+  std::vector<store::QueuedEvaluation> list;
+  for (auto& [key, q] : requests) list.push_back(std::move(q));
+  // Intents that fall in no period in effect (a partner without a contract then) are done too.
+  store_.queue_intents(list, intents, now);
+  spdlog::debug("evaluation: {} intent(s) of stored pages queued as {} contract period(s)", intents.size(), list.size());
+}
+
 RunStats EvaluationRunner::run_queued(core::Instant as_of, core::Instant now) {
   if (!cluster_) return {};
+  queue_intents(as_of, now);
   const auto shards = cluster_->owned(now);
   std::vector<Job> jobs;
   std::vector<store::QueuedEvaluation> obsolete;

@@ -34,13 +34,6 @@ milliseconds first_delay(const config::SourceConfig& s) {
 
 }  // namespace
 
-std::string instance_name(const config::Config& config) {
-  if (!config.cluster_instance.empty()) return config.cluster_instance;
-  char host[256] = {};
-  ::gethostname(host, sizeof host - 1);
-  return std::string(host) + ":" + std::to_string(::getpid());
-}
-
 Scheduler::Scheduler(boost::asio::io_context& io, const config::Config& config, store::Store& store, RulesSnapshot rules,
                      const core::Clock& clock, Cluster& cluster)
     : io_(io), config_(config), cluster_(cluster), instance_(cluster.instance()), store_(store), rules_(std::move(rules)),
@@ -74,22 +67,30 @@ void Scheduler::start() {
   queue_timer_ = std::make_unique<boost::asio::steady_timer>(io_);
   schedule_queue(milliseconds(1000));
   if (!config_.channels.empty()) {
-    dispatcher_ = std::make_unique<Dispatcher>(config_, store_, clock_, rules_);
+    dispatcher_ = std::make_unique<Dispatcher>(config_, store_, clock_, rules_, &stopping_);
     dispatch_timer_ = std::make_unique<boost::asio::steady_timer>(io_);
     schedule_dispatch(milliseconds(500));
   }
   publish();
 }
 
-void Scheduler::stop() {
+void Scheduler::request_stop() {
   if (stopping_.exchange(true)) return;
   for (auto& [name, t] : timers_) t->cancel();
   if (full_timer_) full_timer_->cancel();
   if (dispatch_timer_) dispatch_timer_->cancel();
   if (heartbeat_timer_) heartbeat_timer_->cancel();
   if (queue_timer_) queue_timer_->cancel();
+}
+
+void Scheduler::join() {
   heartbeat_pool_.join();  // first: a heartbeat may still hand the pool a takeover evaluation
   pool_.join();            // running syncs stop between pages (their waits end early too)
+}
+
+void Scheduler::stop() {
+  request_stop();
+  join();
 }
 
 void Scheduler::schedule_source(const config::SourceConfig& s, milliseconds delay) {
@@ -149,7 +150,7 @@ void Scheduler::run_source(const config::SourceConfig& s) {
     auto streams = sources::make_streams(s);
     if (s.kind == "file") {
       const auto rules = rules_();
-      auto r = sources::sync_drop_directory(s, store_, rules->partners, clock_, true);
+      auto r = sources::sync_drop_directory(s, store_, rules->partners, clock_, true, &stopping_);
       changed = std::move(r.changed);
       previous = std::move(r.previous);
       if (!r.ok) {
@@ -194,10 +195,13 @@ void Scheduler::run_source(const config::SourceConfig& s) {
       }
     }
     if (lost) spdlog::warn("source {}: lease lost to another instance; stopped between pages", s.name);
+    // Each stored page recorded what it touched (evaluation intents, in its own transaction): the
+    // queue turns them into requests to the partners' owners, this instance evaluates its own at
+    // once. A sync that stopped or died midway left its intents too; nothing waits for it to end.
     if (!changed.empty() && !stopping_) {
       evaluate([&](EvaluationRunner& runner) {
         const auto now = clock_.now();
-        const auto stats = runner.run_incremental(changed, previous, now, now);
+        const auto stats = runner.run_queued(now, now);
         spdlog::info("re-evaluated {} contract period(s) after {} changed item(s) from {}: {} status change(s)",
                      stats.evaluations, changed.size(), s.name, stats.status_changes);
         return stats;
@@ -337,7 +341,7 @@ void Scheduler::evaluate(const std::function<RunStats(EvaluationRunner&)>& work,
   else if (!lock.try_lock()) return;  // a longer evaluation is running: the next tick comes soon
   const auto rules = rules_();
   try {
-    EvaluationRunner runner(*rules, store_, &cluster_);
+    EvaluationRunner runner(*rules, store_, &cluster_, &stopping_);
     const auto stats = work(runner);
     if (stats.evaluations > 0 || !skip_when_busy) {
       std::lock_guard s(status_mutex_);
@@ -345,6 +349,8 @@ void Scheduler::evaluate(const std::function<RunStats(EvaluationRunner&)>& work,
     }
   } catch (const store::LeaseLost& e) {
     spdlog::info("{} not stored: {}", what, e.what());
+  } catch (const EvaluationAborted& e) {
+    spdlog::info("{} {}", what, e.what());
   } catch (const std::exception& e) {
     spdlog::error("{} failed: {}; the next one will try again", what, e.what());
   }

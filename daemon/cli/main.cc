@@ -66,13 +66,25 @@ void print_contract_summary(const rules::RuleSet& set) {
 int cmd_check(const GlobalOptions& g, const std::string& rules_override) {
   config::Config c;
   const bool rules_only = !g.config_explicit && !rules_override.empty() && !std::filesystem::exists(g.config_path);
+  std::size_t secret_problems = 0;
   if (rules_only) {
     c = config::default_config();  // checking a rules directory alone: no config file needed
   } else {
     auto loaded = load(g);
     if (!loaded) return kExitFailure;
     c = *loaded;
-    std::cout << g.config_path << ": ok\n";
+    // The secrets it names, read as serve reads them (as this user).
+    const auto secrets = config::check_secrets(c, g.config_path);
+    print_diagnostics(secrets.problems);
+    print_diagnostics(secrets.unchecked);
+    secret_problems = secrets.problems.size();
+    if (secret_problems > 0) {
+      std::cerr << g.config_path << ": " << secret_problems << " problem(s)\n";
+    } else {
+      std::cout << g.config_path << ": ok";
+      if (!secrets.unchecked.empty()) std::cout << " (" << secrets.unchecked.size() << " credential(s) not checked here)";
+      std::cout << '\n';
+    }
   }
   if (!rules_override.empty()) c.rules_dir = rules_override;
   auto report = rules::check_rule_set(c.rules_dir);
@@ -85,7 +97,7 @@ int cmd_check(const GlobalOptions& g, const std::string& rules_override) {
     std::cerr << c.rules_dir << ": " << report.problems.size() << " problem(s)\n";
     return kExitFailure;
   }
-  return kExitOk;
+  return secret_problems == 0 ? kExitOk : kExitFailure;
 }
 
 int cmd_contract(const std::string& op, const std::string& file) {

@@ -8,6 +8,8 @@
 #include <optional>
 #include <sstream>
 
+#include <unistd.h>
+
 #include "pactwatch/config/yaml_check.h"
 #include "pactwatch/core/time.h"
 
@@ -168,9 +170,35 @@ Result apply_statement_timeout(Config& c, std::string_view v) {
 Result apply_standing_cache(Config& c, std::string_view v) {
   return apply_seconds_or_zero(c.api_standing_cache_s, v, 300, "expected a duration from 0s to 5m, such as 1s");
 }
+Result apply_history_cache(Config& c, std::string_view v) {
+  return apply_seconds_or_zero(c.api_history_cache_s, v, 3600, "expected a duration from 0s to 1h, such as 5m");
+}
+Result apply_seconds_in(std::int64_t& out, std::string_view v, std::int64_t low, std::int64_t high, const char* expected) {
+  auto s = seconds(v);
+  if (!s || *s < low || *s > high) return std::unexpected(expected);
+  out = *s;
+  return {};
+}
+Result apply_idle_timeout(Config& c, std::string_view v) {
+  return apply_seconds_in(c.api_idle_timeout_s, v, 1, 3600, "expected a duration from 1s to 1h, such as 60s");
+}
+Result apply_header_timeout(Config& c, std::string_view v) {
+  return apply_seconds_in(c.api_header_timeout_s, v, 1, 600, "expected a duration from 1s to 10m, such as 10s");
+}
+Result apply_body_timeout(Config& c, std::string_view v) {
+  return apply_seconds_in(c.api_body_timeout_s, v, 1, 3600, "expected a duration from 1s to 1h, such as 30s");
+}
+Result apply_write_timeout(Config& c, std::string_view v) {
+  return apply_seconds_in(c.api_write_timeout_s, v, 1, 3600, "expected a duration from 1s to 1h, such as 30s");
+}
+Result apply_max_connections(Config& c, std::string_view v) { return apply_int_in(c.api_max_connections, v, 1, 1000000); }
+Result apply_max_client_connections(Config& c, std::string_view v) {
+  return apply_int_in(c.api_max_client_connections, v, 1, 1000000);
+}
+Result apply_workers(Config& c, std::string_view v) { return apply_int_in(c.api_workers, v, 1, 256); }
 
 // The one table of settings: defaults, validation and documentation.
-constexpr std::array<Setting, 19> kSettings{{
+constexpr std::array<Setting, 27> kSettings{{
     {"listen", "127.0.0.1:8080", "address", "Address and port of the HTTP server (health, metrics, API).", apply_listen},
     {"database.url", "sqlite:///var/lib/pactwatch/pactwatch.db", "url",
      "The store: sqlite:///path/to/file.db (embedded) or postgresql://user@host:port/db[?sslmode=...].", apply_database_url},
@@ -202,8 +230,38 @@ constexpr std::array<Setting, 19> kSettings{{
     {"api.standing_cache", "1s", "duration",
      "How long a partner's KPI standing is answered from memory before the store is read again (0s: always read).",
      apply_standing_cache},
+    {"api.history_cache", "5m", "duration",
+     "How long a history point of a period the daemon has not stored (computed for the answer) is reused (0s: computed "
+     "every time).",
+     apply_history_cache},
+    {"api.idle_timeout", "60s", "duration",
+     "How long a connection may wait, open and silent, for its next request (or its first) before it is closed.",
+     apply_idle_timeout},
+    {"api.header_timeout", "10s", "duration",
+     "How long a request's head (request line and headers) may take to arrive from its first byte (and a TLS "
+     "handshake from the connection's start); then 408 and the connection is closed.",
+     apply_header_timeout},
+    {"api.body_timeout", "30s", "duration",
+     "How long a request's body may take to arrive once its head was accepted; then 408 and the connection is closed.",
+     apply_body_timeout},
+    {"api.write_timeout", "30s", "duration", "How long an answer may take to be delivered before the connection is closed.",
+     apply_write_timeout},
+    {"api.max_connections", "4096", "integer",
+     "HTTP connections open at once, in all; past it a new connection is answered 503 with Retry-After (closed under "
+     "HTTPS) and the refusal logged. Keep it under the open-file limit (LimitNOFILE).",
+     apply_max_connections},
+    {"api.max_client_connections", "512", "integer",
+     "HTTP connections open at once from one client address (behind a proxy: the proxy's); past it as for "
+     "api.max_connections.",
+     apply_max_client_connections},
+    {"api.workers", "8", "integer",
+     "Threads that answer API, portal and health requests (1-256). Clients take turns; one credential (or address) "
+     "holds at most half of them at once.",
+     apply_workers},
     {"cluster.instance", "", "string",
-     "This instance's name in the leases of a shared database (default: host name and process id).", apply_instance},
+     "This instance's name in the leases of a shared database (default: the host name and a random suffix, kept in "
+     "the state directory, so a restart holds its own leases again at once).",
+     apply_instance},
     {"cluster.lease_ttl", "45s", "duration",
      "How long a source, a partner shard or the notification queue stays with its instance without a renewal; after "
      "that another instance takes it over (instances renew every third of it).",
@@ -242,6 +300,13 @@ const Setting* find_setting(std::string_view key) {
 void parse_sources(const YAML::Node& node, Config& config, YamlReport& report);
 void parse_notify(const YAML::Node& node, Config& config, YamlReport& report);
 
+// Remembers where a value was written (Config::positions).
+void note_position(Config& config, const std::string& key, const YAML::Node& value) {
+  if (!value || !value.IsDefined()) return;
+  const auto mark = value.Mark();
+  if (mark.line >= 0) config.positions[key] = {mark.line + 1, mark.column + 1};
+}
+
 void walk(const YAML::Node& map, const std::string& prefix, Config& config, YamlReport& report) {
   auto known = children_of(prefix);
   if (prefix.empty()) {
@@ -271,6 +336,7 @@ void walk(const YAML::Node& map, const std::string& prefix, Config& config, Yaml
         continue;
       }
       if (auto r = s->apply(config, value.Scalar()); !r) report.error(value, key + ": " + r.error());
+      note_position(config, key, value);
     } else if (!children_of(key).empty()) {
       if (value.IsNull()) continue;
       if (!value.IsMap()) {
@@ -376,6 +442,9 @@ void parse_sources(const YAML::Node& node, Config& config, YamlReport& report) {
       s.user = a("user");
       s.secret = {a("secret_file"), a("secret_credential")};
       s.refresh_token = {a("refresh_token_file"), a("refresh_token_credential")};
+      for (const char* key : {"secret_file", "secret_credential", "refresh_token_file", "refresh_token_credential"}) {
+        if (auth[key]) note_position(config, where + ".auth." + key, auth[key]);
+      }
       s.token_url = a("token_url");
       static constexpr std::array<std::string_view, 5> kAuth{"basic", "token", "bearer", "api_key", "oauth"};
       if (std::find(kAuth.begin(), kAuth.end(), s.auth) == kAuth.end()) {
@@ -497,6 +566,9 @@ void parse_notify(const YAML::Node& node, Config& config, YamlReport& report) {
       report.error(v, where + ".url: expected an http(s) URL");
     }
     c.secret = {scalar("secret_file"), scalar("secret_credential")};
+    for (const char* key : {"secret_file", "secret_credential"}) {
+      if (v[key]) note_position(config, where + "." + key, v[key]);
+    }
     if (c.type == "webhook" && c.secret.empty()) {
       report.error(v, where + ": a webhook needs secret_file or secret_credential (its signing secret, whsec_...)");
     }
@@ -614,6 +686,72 @@ std::expected<Config, core::Diagnostics> load_config(const std::filesystem::path
   auto text = core::read_file(file);
   if (!text) return std::unexpected(core::Diagnostics{{file.string(), 0, 0, "cannot read the config file"}});
   return parse_config(*text, file.string());
+}
+
+namespace {
+
+// Why a secret file cannot be used, or "" when it can: it must exist, be readable by this user
+// and hold something.
+std::string unusable_secret_file(const std::filesystem::path& path) {
+  std::error_code ec;
+  const auto status = std::filesystem::status(path, ec);
+  if (ec || !std::filesystem::exists(status)) return "does not exist";
+  if (std::filesystem::is_directory(status)) return "is a directory, not a file";
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::string("cannot be read by this user (uid ") + std::to_string(::geteuid()) + ")";
+  std::string text((std::istreambuf_iterator<char>(in)), {});
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+  if (text.empty()) return "is empty";
+  return "";
+}
+
+}  // namespace
+
+SecretCheck check_secrets(const Config& config, std::string_view config_file) {
+  SecretCheck out;
+  const char* credentials = std::getenv("CREDENTIALS_DIRECTORY");
+  const bool have_credentials = credentials != nullptr && *credentials != '\0';
+  auto at = [&](const std::string& key) {
+    const auto it = config.positions.find(key);
+    return it == config.positions.end() ? std::pair(0, 0) : it->second;
+  };
+  auto file = [&](const std::string& key, const std::string& path, const char* what) {
+    if (path.empty()) return;
+    if (const auto why = unusable_secret_file(path); !why.empty()) {
+      const auto [line, column] = at(key);
+      out.problems.push_back({std::string(config_file), line, column, key + ": " + what + " " + path + " " + why});
+    }
+  };
+  auto secret = [&](const std::string& prefix, const SecretRef& ref, const char* file_key, const char* credential_key) {
+    file(prefix + file_key, ref.file, "the secret file");
+    if (ref.credential.empty()) return;
+    const std::string key = prefix + credential_key;
+    const auto [line, column] = at(key);
+    if (!have_credentials) {
+      out.unchecked.push_back({std::string(config_file), line, column,
+                               key + ": credential '" + ref.credential +
+                                   "' not checked: $CREDENTIALS_DIRECTORY is not set here (systemd sets it for the service "
+                                   "from LoadCredential=; `systemctl start` runs this check with it)"});
+      return;
+    }
+    const auto path = std::filesystem::path(credentials) / ref.credential;
+    if (const auto why = unusable_secret_file(path); !why.empty()) {
+      out.problems.push_back({std::string(config_file), line, column,
+                              key + ": credential '" + ref.credential + "' (" + path.string() + ") " + why +
+                                  " (is it in the unit's LoadCredential=?)"});
+    }
+  };
+  secret("database.", config.database_password, "password_file", "password_credential");
+  for (const auto& s : config.sources) {
+    secret("sources." + s.name + ".auth.", s.secret, "secret_file", "secret_credential");
+    secret("sources." + s.name + ".auth.", s.refresh_token, "refresh_token_file", "refresh_token_credential");
+  }
+  for (const auto& c : config.channels) secret("notify.channels." + c.name + ".", c.secret, "secret_file", "secret_credential");
+  file("api.tls_cert", config.api_tls_cert, "the certificate file");
+  file("api.tls_key", config.api_tls_key, "the key file");
+  core::sort_by_position(out.problems);
+  core::sort_by_position(out.unchecked);
+  return out;
 }
 
 std::expected<std::string, std::string> read_secret(const SecretRef& ref, std::string_view what) {

@@ -35,6 +35,10 @@ void YamlReport::check_keys(const YAML::Node& map, const std::vector<std::string
 }
 
 YAML::Node parse_yaml(std::string_view text, YamlReport& report) {
+  if (auto problem = yaml_syntax_error(text, report.file())) {
+    report.diagnostics().push_back(std::move(*problem));
+    return YAML::Node(YAML::NodeType::Undefined);
+  }
   try {
     return YAML::Load(std::string(text));
   } catch (const YAML::Exception& e) {

@@ -702,26 +702,6 @@ Rendered PeriodState::render_document() const {
   return out;
 }
 
-std::vector<core::Instant> counting_instants(const core::Item& item, core::Instant as_of) {
-  std::vector<core::Instant> out;
-  if (item.created_at) out.push_back(*item.created_at);
-  if (item.solved_at) out.push_back(*item.solved_at);
-  const auto payload = nlohmann::json::parse(item.payload, nullptr, false);
-  if (!payload.is_object()) return out;
-  if (item.kind == "tickets") {
-    if (auto t = timeline_from_item(item, payload)) {
-      if (auto solved = solve_instant(*t, as_of)) out.push_back(*solved);
-    }
-  } else if (item.kind == "deals") {
-    for (const char* key : {"closed_at", "registered_at"}) {
-      if (payload.contains(key) && payload[key].is_string()) {
-        if (auto t = core::parse_rfc3339(payload[key].get<std::string>())) out.push_back(*t);
-      }
-    }
-  }
-  return out;
-}
-
 bool in_effect_during(const rules::ContractVersion& c, const PeriodWindow& w) {
   using std::chrono::duration_cast;
   using std::chrono::milliseconds;

@@ -369,7 +369,10 @@ ParsedImport parse_import(std::string_view text, const std::string& file, const 
     int line = 0;
     std::size_t pos = 0;
     while (pos < text.size()) {
-      ++line;
+      if (++line % 1024 == 0 && options.abort && options.abort->load()) {
+        out.stopped = true;
+        return out;
+      }
       auto nl = text.find('\n', pos);
       std::string_view raw = text.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos);
       pos = nl == std::string_view::npos ? text.size() : nl + 1;
@@ -390,6 +393,10 @@ ParsedImport parse_import(std::string_view text, const std::string& file, const 
     if (records->empty()) return out;
     const auto header = records->front().fields;
     for (std::size_t r = 1; r < records->size(); ++r) {
+      if (r % 1024 == 0 && options.abort && options.abort->load()) {
+        out.stopped = true;
+        return out;
+      }
       const auto& rec = (*records)[r];
       if (rec.fields.size() != header.size()) {
         out.bad_lines.push_back({file, rec.line, 0, "has " + std::to_string(rec.fields.size()) + " fields, the header " +

@@ -175,6 +175,27 @@ void attribute_by_ticket(store::Store& store, const std::string& source, std::ve
   }
 }
 
+}  // namespace
+
+PageChanges page_changes(store::Store& store, const std::vector<store::Item>& items, const std::atomic<bool>* abort) {
+  PageChanges c;
+  for (const auto& item : items) {
+    if (abort && abort->load()) {
+      c.stopped = true;
+      break;
+    }
+    auto prev = store.find_item(item.source, item.kind, item.external_id);
+    if (prev && (*prev == item || prev->updated_at > item.updated_at)) continue;  // nothing will change
+    if (!item.partner_id) ++c.unattributed;
+    c.changed.push_back(item);
+    if (prev) c.previous.push_back(std::move(*prev));
+  }
+  c.intents = store::evaluation_intents_of(c.changed, c.previous);
+  return c;
+}
+
+namespace {
+
 // A failure that ends the sync: the kind it counts as in /metrics, and what to tell the operator.
 struct Failure {
   std::string kind;
@@ -456,16 +477,13 @@ SyncResult sync_pages(const config::SourceConfig& src, Connector& connector, sto
       unattributed = normalized.unattributed;
       if (connector.kind() == "tickets") keep_history(store, items);
     }
-    std::int64_t unattributed_new = unattributed;
+    // What the page changes, and the evaluation intents its transaction records (always: the
+    // evaluation a page calls for is as durable as the page).
+    auto changes = page_changes(store, items);
+    const std::int64_t unattributed_new = changes.unattributed;
     if (opts.collect_changes) {
-      unattributed_new = 0;
-      for (const auto& item : items) {
-        auto prev = store.find_item(item.source, item.kind, item.external_id);
-        if (prev && (*prev == item || prev->updated_at > item.updated_at)) continue;  // nothing will change
-        if (!item.partner_id) ++unattributed_new;
-        r.changed.push_back(item);
-        if (prev) r.previous.push_back(std::move(*prev));
-      }
+      r.changed.insert(r.changed.end(), changes.changed.begin(), changes.changed.end());
+      r.previous.insert(r.previous.end(), changes.previous.begin(), changes.previous.end());
     }
     for (const auto& q : set_aside) {
       spdlog::warn("source {}: record {} set aside (quarantine): {}", cursor_key, q.external_id, q.reason);
@@ -474,7 +492,8 @@ SyncResult sync_pages(const config::SourceConfig& src, Connector& connector, sto
                   set_aside.empty() ? "" : ", " + std::to_string(set_aside.size()) + " set aside",
                   backfill ? " (a backfill: the cursor stays)" : " with its cursor");
     const auto counts = store.store_source_page(
-        {cursor_key, items, set_aside, backfill ? std::nullopt : std::optional<std::string>(page->next_cursor)}, clock.now(), opts.lease);
+        {cursor_key, items, set_aside, backfill ? std::nullopt : std::optional<std::string>(page->next_cursor)}, clock.now(),
+        changes.write(opts.lease));
     // A page that leads back to itself (a repeated page) is harmless once; a source that keeps
     // doing it would be followed forever.
     stalled = !page->done && page->next_cursor == cursor ? stalled + 1 : 0;

@@ -3,7 +3,9 @@
 
 #include <soci/soci.h>
 
+#include <algorithm>
 #include <map>
+#include <tuple>
 
 #include "store_internal.h"
 
@@ -45,18 +47,74 @@ std::vector<StatusChange> Store::save_evaluations(std::span<const EvaluationReco
   });
 }
 
+void Store::enqueue_in(soci::session& sql, std::span<const QueuedEvaluation> requests, core::Instant now) {
+  for (const auto& q : requests) {
+    std::string contract = q.contract, partner = q.partner;
+    int version = q.version, shard = q.shard;
+    long long start = core::to_unix_ms(q.period_start), at = core::to_unix_ms(now);
+    sql << "INSERT INTO evaluation_queue (contract, version, period_start, shard, partner, generation, requested_at) "
+           "VALUES (:c, :v, :s, :sh, :p, 1, :a) ON CONFLICT (contract, version, period_start) DO UPDATE SET "
+           "generation = evaluation_queue.generation + 1, requested_at = excluded.requested_at",
+        soci::use(contract), soci::use(version), soci::use(start), soci::use(shard), soci::use(partner), soci::use(at);
+  }
+}
+
 void Store::enqueue_evaluations(std::span<const QueuedEvaluation> requests, core::Instant now) {
   if (requests.empty()) return;
   wrap("evaluation request", [&] {
     Transaction tx(*this, Durability::full);
-    for (const auto& q : requests) {
-      std::string contract = q.contract, partner = q.partner;
-      int version = q.version, shard = q.shard;
-      long long start = core::to_unix_ms(q.period_start), at = core::to_unix_ms(now);
-      tx.sql() << "INSERT INTO evaluation_queue (contract, version, period_start, shard, partner, generation, requested_at) "
-                  "VALUES (:c, :v, :s, :sh, :p, 1, :a) ON CONFLICT (contract, version, period_start) DO UPDATE SET "
-                  "generation = evaluation_queue.generation + 1, requested_at = excluded.requested_at",
-          soci::use(contract), soci::use(version), soci::use(start), soci::use(shard), soci::use(partner), soci::use(at);
+    enqueue_in(tx.sql(), requests, now);
+    tx.commit();
+    return 0;
+  });
+}
+
+// --- evaluation intents ----------------------------------------------------------------------
+
+std::vector<EvaluationIntent> evaluation_intents_of(std::span<const Item> changed, std::span<const Item> previous) {
+  std::vector<EvaluationIntent> out;
+  auto add = [&](const Item& item) {
+    if (!item.partner_id) return;
+    using Grain = std::chrono::duration<std::int64_t, std::ratio<kIntentGrain.count() * 60>>;
+    for (const auto& t : core::counting_instants(item)) out.push_back({*item.partner_id, std::chrono::floor<Grain>(t), 0});
+  };
+  for (const auto& i : changed) add(i);
+  for (const auto& i : previous) add(i);
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return std::tie(a.partner, a.at) < std::tie(b.partner, b.at); });
+  out.erase(std::unique(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.partner == b.partner && a.at == b.at; }),
+            out.end());
+  return out;
+}
+
+std::vector<EvaluationIntent> Store::evaluation_intents(std::size_t limit) {
+  return wrap("evaluation intents", [&] {
+    Lease l(*pool_, setup_);
+    EvaluationIntent i;
+    long long at = 0, generation = 0;
+    soci::statement st = (l.sql().prepare << "SELECT partner, at, generation FROM evaluation_intents ORDER BY recorded_at, partner, at LIMIT " +
+                                                 std::to_string(limit),
+                          soci::into(i.partner), soci::into(at), soci::into(generation));
+    st.execute();
+    std::vector<EvaluationIntent> out;
+    while (st.fetch()) {
+      i.at = core::from_unix_ms(at);
+      i.generation = generation;
+      out.push_back(i);
+    }
+    return out;
+  });
+}
+
+void Store::queue_intents(std::span<const QueuedEvaluation> requests, std::span<const EvaluationIntent> worked_off, core::Instant now) {
+  if (requests.empty() && worked_off.empty()) return;
+  wrap("evaluation intents", [&] {
+    Transaction tx(*this, Durability::full);
+    enqueue_in(tx.sql(), requests, now);
+    for (const auto& i : worked_off) {
+      std::string partner = i.partner;
+      long long at = core::to_unix_ms(i.at), generation = i.generation;
+      tx.sql() << "DELETE FROM evaluation_intents WHERE partner = :p AND at = :a AND generation = :g", soci::use(partner),
+          soci::use(at), soci::use(generation);
     }
     tx.commit();
     return 0;

@@ -41,9 +41,14 @@ constexpr const char* kUpsertConflict =
 // a whole page; 13 parameters a row stays far below SQLite's 32,766 and PostgreSQL's 65,535.
 constexpr std::size_t kMaxUpsertBatch = 2000;
 
+// Between rows of a long write: a stop abandons it whole (its transaction rolls back).
+void check_abort(const std::atomic<bool>* abort, std::size_t row) {
+  if (abort && row % 256 == 0 && abort->load()) throw WriteAbandoned("abandoned, nothing of it stored: the daemon is stopping");
+}
+
 }  // namespace
 
-UpsertCounts Store::upsert_items_in(soci::session& sql, std::span<const Item> items) {
+UpsertCounts Store::upsert_items_in(soci::session& sql, std::span<const Item> items, const std::atomic<bool>* abort) {
   UpsertCounts counts;
   if (items.empty()) return counts;
   // One row per key in a statement (PostgreSQL refuses to update a row twice in one): the version
@@ -77,7 +82,9 @@ UpsertCounts Store::upsert_items_in(soci::session& sql, std::span<const Item> it
          soci::use(partner, partner_ind), soci::use(row.status), soci::use(row.priority), soci::use(created, created_ind),
          soci::use(first_reply, first_reply_ind), soci::use(solved, solved_ind), soci::use(updated),
          soci::use(amount, amount_ind), soci::use(row.currency), soci::use(row.payload));
+    std::size_t done = 0;
     for (const Item* item : batch) {
+      check_abort(abort, done++);
       row = *item;
       partner = item->partner_id.value_or("");
       partner_ind = item->partner_id ? soci::i_ok : soci::i_null;
@@ -94,6 +101,7 @@ UpsertCounts Store::upsert_items_in(soci::session& sql, std::span<const Item> it
     return counts;
   }
   for (std::size_t offset = 0; offset < batch.size(); offset += rows) {
+    check_abort(abort, 0);
     const std::size_t n = std::min(rows, batch.size() - offset);
     // Bound values must stay put until the statement ran: one slot per row and column.
     std::vector<std::string> text(n * 8);  // source, external_id, kind, partner, status, priority, currency, payload
@@ -174,13 +182,33 @@ void Store::check_lease_in(soci::session& sql, const LeaseGuard& guard, const ch
   }
 }
 
+void Store::record_intents_in(soci::session& sql, std::span<const EvaluationIntent> intents, core::Instant now) {
+  const long long recorded = core::to_unix_ms(now);
+  for (const auto& i : intents) {
+    std::string partner = i.partner;
+    long long at = core::to_unix_ms(i.at);
+    sql << "INSERT INTO evaluation_intents (partner, at, generation, recorded_at) VALUES (:p, :a, 1, :r) "
+           "ON CONFLICT (partner, at) DO UPDATE SET generation = evaluation_intents.generation + 1",
+        soci::use(partner), soci::use(at), soci::use(recorded);
+  }
+}
+
 UpsertCounts Store::store_page(const std::string& source, std::span<const Item> items, const std::string& cursor,
                                core::Instant now, const LeaseGuard* guard) {
+  PageWrite write;
+  write.guard = guard;
+  return store_page(source, items, cursor, now, write);
+}
+
+UpsertCounts Store::store_page(const std::string& source, std::span<const Item> items, const std::string& cursor,
+                               core::Instant now, const PageWrite& write) {
   return wrap("page store", [&] {
     Transaction tx(*this, Durability::normal);
-    if (guard) check_lease_in(tx.sql(), *guard, "the page was not stored");
-    auto counts = upsert_items_in(tx.sql(), items);
+    if (write.guard) check_lease_in(tx.sql(), *write.guard, "the page was not stored");
+    auto counts = upsert_items_in(tx.sql(), items, write.abort);
     set_cursor_in(tx.sql(), source, cursor, now);
+    record_intents_in(tx.sql(), write.intents, now);
+    if (write.abort && write.abort->load()) throw WriteAbandoned("abandoned, nothing of it stored: the daemon is stopping");
     tx.commit();
     return counts;
   });
@@ -335,16 +363,22 @@ std::optional<std::string> Store::cursor(const std::string& source) {
 
 
 // --- sources: pages with their quarantine, and deliberate cursor moves ------------------------
-// Kept apart from the item functions above: these only call upsert_items_in, set_cursor_in and
-// check_lease_in, whatever the items' identity.
+// Kept apart from the item functions above: these only call upsert_items_in, set_cursor_in,
+// record_intents_in and check_lease_in, whatever the items' identity.
 
 SourcePageCounts Store::store_source_page(const SourcePage& page, core::Instant now, const LeaseGuard* guard) {
+  PageWrite write;
+  write.guard = guard;
+  return store_source_page(page, now, write);
+}
+
+SourcePageCounts Store::store_source_page(const SourcePage& page, core::Instant now, const PageWrite& write) {
   return wrap("page store", [&] {
     Transaction tx(*this, Durability::normal);
     soci::session& sql = tx.sql();
-    if (guard) check_lease_in(sql, *guard, "the page was not stored");
+    if (write.guard) check_lease_in(sql, *write.guard, "the page was not stored");
     SourcePageCounts out;
-    const auto counts = upsert_items_in(sql, page.items);
+    const auto counts = upsert_items_in(sql, page.items, write.abort);
     out.written = counts.written;
     out.unchanged = counts.unchanged;
     const long long at = core::to_unix_ms(now);
@@ -384,6 +418,8 @@ SourcePageCounts Store::store_source_page(const SourcePage& page, core::Instant 
       held[{q.source, q.kind, q.external_id}] = {q.reason, q.record};
     }
     if (page.cursor) set_cursor_in(sql, page.cursor_key, *page.cursor, now);
+    record_intents_in(sql, write.intents, now);
+    if (write.abort && write.abort->load()) throw WriteAbandoned("abandoned, nothing of it stored: the daemon is stopping");
     tx.commit();
     return out;
   });

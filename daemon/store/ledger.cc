@@ -202,10 +202,11 @@ void Store::close_statements(std::span<const StatementRecord> statements) {
       long long start = core::to_unix_ms(r.period_start), own = r.own_minor, total = r.total_minor,
                 carry = r.carry_out_minor, as_of = core::to_unix_ms(r.as_of), closed = core::to_unix_ms(r.closed_at),
                 seq = r.chain_seq;
-      insert_event(tx.sql(), OutboxEvent{"statement.closed/" + contract + "/" + std::to_string(version) + "/" + period,
-                                         "statement.closed", r.partner, contract, version, period, "statement", r.closed_at,
-                                         "{\"total\":\"" + std::to_string(total) + "\",\"currency\":" + json_string(r.currency) +
-                                             ",\"closed_by\":" + json_string(r.closed_by) + "}"});
+      OutboxEvent event{"statement.closed/" + contract + "/" + std::to_string(version) + "/" + period,
+                        "statement.closed", r.partner, contract, version, period, "statement", r.closed_at, ""};
+      event.payload = "{\"total\":\"" + std::to_string(total) + "\",\"currency\":" + json_string(r.currency) +
+                      ",\"closed_by\":" + json_string(r.closed_by) + links_json(event) + "}";
+      insert_event(tx.sql(), event);
       tx.sql() << "INSERT INTO statements (contract, version, period, partner, period_start, currency, own_minor, "
                   "total_minor, carry_out_minor, contract_sha256, input_digest, engine_version, as_of, closed_at, "
                   "closed_by, document, contract_canonical, approvals, chain_seq, document_sha256, previous_sha256, chain_sha256) "

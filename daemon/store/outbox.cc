@@ -22,6 +22,13 @@ std::string json_string(const std::string& v) {
   return out + "\"";
 }
 
+// ",\"evidence\":\"/v1/...\",..." for an event's payload.
+std::string links_json(const OutboxEvent& e) {
+  std::string out;
+  for (const auto& [name, path] : event_links(e)) out += "," + json_string(name) + ":" + json_string(path);
+  return out;
+}
+
 void insert_event(soci::session& sql, const OutboxEvent& e) {
   std::string id = e.id, type = e.type, partner = e.partner, contract = e.contract, period = e.period, subject = e.subject,
               payload = e.payload;
@@ -60,8 +67,42 @@ std::optional<OutboxEvent> event_for(const StatusChange& c) {
   e.id = type + "/" + c.contract + "/" + std::to_string(c.version) + "/" + c.period + "/" + c.rule + "/" +
          std::to_string(core::to_unix_ms(c.at));
   e.payload = "{\"rule\":" + json_string(c.rule) + ",\"from\":" + (c.from ? json_string(*c.from) : std::string("null")) +
-              ",\"to\":" + json_string(c.to) + ",\"evidence\":" + json_string("/api/v1/evaluations/" + c.contract + "/" + std::to_string(c.version) + "/" + c.period) + "}";
+              ",\"to\":" + json_string(c.to) + links_json(e) + "}";
   return e;
+}
+
+namespace {
+
+// Percent-encodes everything but RFC 3986's unreserved characters (for path segments and query values).
+std::string url_encode(const std::string& s) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (const char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' || c == '~') {
+      out += ch;
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<std::pair<std::string, std::string>> event_links(const OutboxEvent& e) {
+  const std::string partner = "/v1/partners/" + url_encode(e.partner);
+  // A rolling window's label ("rolling 30d to ...") names no period the API takes.
+  const std::string period = e.period.starts_with("rolling ") ? "" : "period=" + url_encode(e.period);
+  const auto query = [](std::string q) { return q.empty() ? q : "?" + q; };
+  if (e.type == "statement.closed") return {{"statements", partner + "/statements" + query(period)}};
+  const auto colon = e.subject.find(':');
+  const std::string rule = colon == std::string::npos ? e.subject : e.subject.substr(colon + 1);
+  return {{"evidence", partner + "/kpis/" + url_encode(rule) + "/evidence?" + (period.empty() ? "" : period + "&") +
+                           "contract=" + url_encode(e.contract) + "&version=" + std::to_string(e.version)},
+          {"standing", partner + "/kpis" + query(period)}};
 }
 
 namespace {

@@ -95,6 +95,8 @@ void chain_existing_rows(soci::session& sql);
 
 // A JSON string literal of `v` (event payloads are built in the store, where no JSON library is linked).
 std::string json_string(const std::string& v);
+// The event's links (event_links) as JSON members to append to its payload: ",\"evidence\":\"/v1/...\"".
+std::string links_json(const OutboxEvent& e);
 // Writes an event to the outbox in the caller's transaction; the same id twice is one event.
 void insert_event(soci::session& sql, const OutboxEvent& e);
 

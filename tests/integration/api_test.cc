@@ -13,8 +13,10 @@
 #include <set>
 #include <thread>
 
+#include "pactwatch/api/http_server.h"
 #include "pactwatch/api/server.h"
 #include "pactwatch/api/tokens.h"
+#include "pactwatch/app/dispatcher.h"
 #include "pactwatch/app/evaluation_runner.h"
 #include "pactwatch/core/digest.h"
 #include "pactwatch/core/clock.h"
@@ -80,20 +82,19 @@ class ApiTest : public ::testing::TestWithParam<Backend> {
     tokens_.contoso = make_token("partner", "contoso-eu");
   }
 
-  void start(ApiOptions options = {}) {
+  void start(ApiOptions options = {}, HttpOptions http = {}) {
     options.rate_per_second = options.rate_per_second ? options.rate_per_second : 0;
     api_ = std::make_unique<Api>(*db_, [this] { return rules_; }, clock_, options);
-    server_.set_payload_max_length(options.max_body_bytes);
-    api_->mount(server_);
-    port_ = server_.bind_to_any_port("127.0.0.1");
-    ASSERT_GT(port_, 0);
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
-    for (int i = 0; i < 200 && !server_.is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    http.max_body_bytes = options.max_body_bytes;
+    server_ = std::make_unique<HttpServer>(http);
+    api_->mount(*server_);
+    auto port = server_->listen("127.0.0.1", 0);
+    ASSERT_TRUE(port) << port.error();
+    port_ = *port;
   }
 
   void TearDown() override {
-    server_.stop();
-    if (thread_.joinable()) thread_.join();
+    if (server_) server_->stop();
   }
 
   std::string make_token(const std::string& role, const std::optional<std::string>& partner) {
@@ -139,8 +140,7 @@ class ApiTest : public ::testing::TestWithParam<Backend> {
   std::unique_ptr<store::Store> db_;
   Tokens tokens_;
   std::unique_ptr<Api> api_;
-  httplib::Server server_;
-  std::thread thread_;
+  std::unique_ptr<HttpServer> server_;
   int port_ = 0;
 };
 
@@ -512,6 +512,123 @@ TEST_P(ApiTest, StatementBundlesAreThePartnersOwnAndTheLedgerVerifies) {
   EXPECT_TRUE(verified["heads"].contains("northwind-support"));
 }
 
+// Every link a notification event carries answers, followed as given, every token allowed to see
+// the event's partner, and names the event's own contract, version, rule and period; another
+// partner's token gets the 404 it gets for anything not its own. Every event type is made: the
+// demo's evaluation gives breaches and violations; statuses set aside on the stored documents and
+// put back give at-risk, recoveries and the brand's obligations; a close gives statement.closed;
+// two days later come reminders.
+TEST_P(ApiTest, EveryLinkOfEveryEventResolvesForTheTokensAllowedToSeeIt) {
+  ApiOptions unlimited;
+  unlimited.rate_per_second = 0;  // hundreds of links, each asked as six tokens
+  start(unlimited);
+  auto at = clock_.now();
+  for (const auto& c : rules_->contracts) {
+    for (const char* label : {"2026-10", "2026-11", "2026-Q3", "2026-Q4"}) {
+      const auto doc = db_->evaluation_document(c.contract, c.version, label);
+      if (!doc) continue;
+      const auto stored = app::evaluation_record(json::parse(*doc));
+      for (std::size_t i = 0; i < stored.statuses.size(); ++i) {
+        const bool kpi = stored.statuses[i].rule.starts_with("kpi:");
+        for (const char* status : kpi ? std::vector<const char*>{"at_risk", "breached", "met"} : std::vector<const char*>{"breached"}) {
+          auto aside = stored;
+          aside.statuses[i].status = status;
+          db_->save_evaluation(aside, at += std::chrono::seconds(1));
+        }
+        db_->save_evaluation(stored, at += std::chrono::seconds(1));  // the document in force again
+      }
+    }
+  }
+  auto closed = call("POST", "/v1/periods/2026-10/close", tokens_.finance, "", R"({"partner": "northwind"})");
+  ASSERT_TRUE(closed);
+  ASSERT_EQ(closed->status, 200) << closed->body;
+  EXPECT_GT(db_->write_reminders(clock_.now() + std::chrono::days(2), std::chrono::hours(24)), 0);
+
+  std::map<std::string, std::string> own;  // partner -> its token
+  own["northwind"] = tokens_.northwind;
+  own["contoso-eu"] = tokens_.contoso;
+  for (const auto& p : rules_->partners) {
+    if (!own.contains(p.id)) own[p.id] = make_token("partner", p.id);
+  }
+  const auto events = db_->outbox_events(100000);
+  std::set<std::string> types;
+  std::map<std::pair<std::string, std::string>, int> answered;  // (link, token) -> status, each asked once
+  auto follow = [&](const std::string& link, const std::string& token) {
+    const auto key = std::pair(link, token);
+    if (!answered.contains(key)) {
+      auto r = call("GET", link, token);
+      answered[key] = r ? r->status : -1;
+      if (r && r->status == 200 && link.find("/evidence?") != std::string::npos) {
+        const auto body = json::parse(r->body);
+        answered[key] = body.contains("contract") ? 200 : -2;
+      }
+    }
+    return answered[key];
+  };
+  int reminders = 0, followed = 0;
+  for (const auto& e : events) {
+    SCOPED_TRACE(e.id);
+    types.insert(e.type);
+    reminders += e.id.find("/reminder/") != std::string::npos ? 1 : 0;
+    const auto links = store::event_links(e);
+    ASSERT_FALSE(links.empty());
+    // The webhook's body carries exactly these links.
+    const auto data = json::parse(app::cloudevent(e))["data"];
+    for (const auto& [name, path] : links) EXPECT_EQ(data.value(name, ""), path) << name;
+    const rules::ContractVersion* contract = nullptr;
+    for (const auto& c : rules_->contracts) {
+      if (c.contract == e.contract && c.version == e.version) contract = &c;
+    }
+    ASSERT_TRUE(contract);
+    for (const auto& [name, path] : links) {
+      SCOPED_TRACE(path);
+      const bool money = name == "statements";
+      EXPECT_EQ(follow(path, tokens_.admin), 200);
+      EXPECT_EQ(follow(path, tokens_.finance), 200);
+      EXPECT_EQ(follow(path, tokens_.viewer), money ? 403 : 200);
+      // A partner sees its enforced contracts only: a draft's evidence is not found, and its
+      // standing answers without the draft (checked below).
+      EXPECT_EQ(follow(path, own.at(e.partner)), contract->enforced || name == "standing" ? 200 : 404);
+      for (const auto& [partner, token] : own) {
+        if (partner != e.partner) {
+          EXPECT_EQ(follow(path, token), 404) << partner;
+        }
+      }
+      ++followed;
+    }
+    // The partner's standing holds the event's contract exactly when the partner may see it.
+    const auto standing = std::find_if(links.begin(), links.end(), [](const auto& l) { return l.first == "standing"; });
+    if (standing != links.end()) {
+      const auto body = get_json(standing->second, own.at(e.partner));
+      bool listed = false;
+      for (const auto& c : body["contracts"]) listed = listed || (c["contract"] == e.contract && c["version"] == e.version);
+      EXPECT_EQ(listed, contract->enforced);
+    }
+    // The evidence link names the event's own contract version, rule and period.
+    const auto evidence = std::find_if(links.begin(), links.end(), [](const auto& l) { return l.first == "evidence"; });
+    if (evidence != links.end()) {
+      const auto body = get_json(evidence->second, tokens_.admin);
+      EXPECT_EQ(body["contract"], e.contract);
+      EXPECT_EQ(body["version"], e.version);
+      EXPECT_EQ(body["rule"], e.subject.substr(e.subject.find(':') + 1));
+      EXPECT_EQ(body["period"]["label"], e.period);
+    }
+  }
+  for (const char* type : {"kpi.breached", "kpi.at_risk", "kpi.recovered", "standard.violated", "obligation.breached", "statement.closed"}) {
+    EXPECT_TRUE(types.contains(type)) << type;
+  }
+  EXPECT_GT(reminders, 0);
+  // The admin's list of notifications shows the same links.
+  const auto listed = get_json("/v1/notifications?limit=200", tokens_.admin, 200, "/v1/notifications");
+  for (const auto& item : listed["items"]) {
+    const auto event = db_->outbox_event(item["id"]);
+    ASSERT_TRUE(event);
+    for (const auto& [name, path] : store::event_links(*event)) EXPECT_EQ(item["data"].value(name, ""), path);
+  }
+  std::cout << events.size() << " events of " << types.size() << " types, " << followed << " links, "
+            << answered.size() << " distinct requests\n";
+}
+
 TEST_P(ApiTest, DeadLettersAreListedAndRetried) {
   start();
   const auto now = clock_.now();
@@ -695,6 +812,139 @@ TEST_P(ApiTest, PortalSignsInWithACookieAndShowsTheScorecard) {
   EXPECT_EQ(evil->status, 404);
   EXPECT_EQ(evil->body.find("<script>"), std::string::npos);
   EXPECT_NE(evil->body.find("&lt;script&gt;"), std::string::npos);
+}
+
+TEST_P(ApiTest, ProtocolDetailsFollowTheRfcs) {
+  start();
+  // API answers are never content-sniffed: JSON and problems alike.
+  auto ok = call("GET", "/v1/partners", tokens_.admin, "/v1/partners");
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->get_header_value("X-Content-Type-Options"), "nosniff");
+  auto anonymous = call("GET", "/v1/partners", "");
+  ASSERT_TRUE(anonymous);
+  EXPECT_EQ(anonymous->status, 401);
+  EXPECT_EQ(anonymous->get_header_value("X-Content-Type-Options"), "nosniff");
+  // The authentication scheme is case-insensitive (RFC 9110 section 11.1); another scheme is not a bearer token.
+  for (const std::string scheme : {"BEARER", "bearer", "BeArEr", "Bearer "}) {
+    auto r = client().Get("/v1/partners", {{"Authorization", scheme + " " + tokens_.viewer}});
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200) << scheme;
+  }
+  EXPECT_EQ(client().Get("/v1/partners", {{"Authorization", "Basic " + tokens_.viewer}})->status, 401);
+  EXPECT_EQ(client().Get("/v1/partners", {{"Authorization", "Bearer"}})->status, 401);
+  // A JSON body is application/json exactly, with or without parameters, in any case.
+  const std::string what_if = "/v1/partners/northwind/what-if";
+  const std::string body = R"({"period": "2026-10", "values": {"p1_first_reply": "99%"}})";
+  for (const std::string type : {"application/json", "application/json; charset=utf-8", "Application/JSON", "application/json ;charset=UTF-8"}) {
+    EXPECT_EQ(call("POST", what_if, tokens_.admin, "", body, type)->status, 200) << type;
+  }
+  for (const std::string type : {"application/jsonx", "application/json-seq", "text/plain", "application/x-www-form-urlencoded"}) {
+    EXPECT_EQ(call("POST", what_if, tokens_.admin, "", body, type)->status, 415) << type;
+  }
+  // OPTIONS on a route answers 405 with Allow (the API and the portal); an unknown path 404.
+  auto c = client();
+  auto options = c.Options("/v1/partners", {{"Authorization", "Bearer " + tokens_.admin}});
+  ASSERT_TRUE(options);
+  EXPECT_EQ(options->status, 405);
+  EXPECT_EQ(options->get_header_value("Allow"), "GET");
+  auto portal = c.Options("/portal/partners");
+  ASSERT_TRUE(portal);
+  EXPECT_EQ(portal->status, 405);
+  EXPECT_EQ(portal->get_header_value("Allow"), "GET, HEAD");
+  EXPECT_EQ(c.Options("/portal/login")->get_header_value("Allow"), "GET, HEAD, POST");
+  EXPECT_EQ(c.Options("/v1/nowhere", {{"Authorization", "Bearer " + tokens_.admin}})->status, 404);
+  // HEAD: the GET's status and length, no body.
+  auto head = c.Head("/v1/partners", {{"Authorization", "Bearer " + tokens_.admin}});
+  ASSERT_TRUE(head);
+  EXPECT_EQ(head->status, 200);
+  EXPECT_TRUE(head->body.empty());
+  EXPECT_EQ(head->get_header_value("Content-Length"), std::to_string(ok->body.size()));
+}
+
+TEST_P(ApiTest, AStandingKeptInMemoryIsAnsweredLikeAnyOther) {
+  // The second request finds the standing in memory and is answered on the server's I/O thread:
+  // the same answer, the same checks, the same rate and counters.
+  ApiOptions o;
+  o.rate_per_second = 1;
+  o.rate_burst = 3;
+  start(o);
+  const std::string kpis = "/v1/partners/northwind/kpis?period=2026-10";
+  auto first = call("GET", kpis, tokens_.northwind, "/v1/partners/{partner}/kpis");
+  auto second = call("GET", kpis, tokens_.northwind, "/v1/partners/{partner}/kpis");
+  ASSERT_TRUE(first && second);
+  EXPECT_EQ(second->status, 200);
+  EXPECT_EQ(second->body, first->body);
+  for (const char* h : {"Content-Type", "Cache-Control", "X-Content-Type-Options"}) {
+    EXPECT_EQ(second->get_header_value(h), first->get_header_value(h)) << h;
+  }
+  EXPECT_EQ(call("GET", kpis, tokens_.contoso)->status, 404) << "another partner's token never gets the kept standing";
+  EXPECT_EQ(call("GET", kpis, "")->status, 401);
+  EXPECT_EQ(call("GET", kpis, tokens_.northwind)->status, 200);
+  auto limited = call("GET", kpis, tokens_.northwind);
+  ASSERT_TRUE(limited);
+  EXPECT_EQ(limited->status, 429) << "the burst of 3 is spent whichever path answered";
+  EXPECT_NE(api_->prometheus().find("pactwatch_api_requests_total{route=\"/v1/partners/{partner}/kpis\",method=\"GET\",code=\"200\"} 3"),
+            std::string::npos);
+  // Revoked: refused once the token's cached record is older than its TTL.
+  ASSERT_TRUE(db_->revoke_token(db_->token_by_hash(token_hash(tokens_.northwind))->id, clock_.now()));
+  clock_.advance(std::chrono::seconds(6));
+  EXPECT_EQ(call("GET", kpis, tokens_.northwind)->status, 401);
+}
+
+TEST_P(ApiTest, ExpensiveAnswersAreReusedAndChargedByTheirCost) {
+  // 2,000 of northwind's tickets in each month from January to September: periods the daemon has
+  // not evaluated, which a history computes.
+  std::vector<store::Item> bulk;
+  for (int month = 1; month <= 9; ++month) {
+    for (int i = 0; i < 2000; ++i) {
+      char created[32], replied[32];
+      std::snprintf(created, sizeof created, "2026-%02d-%02dT%02d:%02d:00Z", month, 2 + i % 25, 8 + i % 9, i % 60);
+      std::snprintf(replied, sizeof replied, "2026-%02d-%02dT%02d:%02d:00Z", month, 2 + i % 25, 9 + i % 9, i % 60);
+      store::Item it;
+      it.source = "bulk";
+      it.external_id = "m" + std::to_string(month) + "-" + std::to_string(i);
+      it.kind = "tickets";
+      it.partner_id = "northwind";
+      it.priority = i % 3 == 0 ? "urgent" : "normal";
+      it.status = "solved";
+      it.created_at = T(created);
+      it.first_reply_at = T(replied);
+      it.solved_at = T(replied);
+      it.updated_at = T(replied);
+      it.payload = std::string(R"({"status_history": [{"at": ")") + created + R"(", "status": "open"}, {"at": ")" + replied +
+                   R"(", "status": "solved"}]})";
+      bulk.push_back(it);
+    }
+  }
+  db_->upsert_items(bulk);
+  ApiOptions o;
+  o.rate_per_second = 1;
+  o.rate_burst = 20;
+  o.cost_unit = std::chrono::microseconds(1000);
+  start(o);
+  const std::string history = "/v1/partners/northwind/history?periods=36";
+  auto first = call("GET", history, tokens_.northwind, "/v1/partners/{partner}/history");
+  ASSERT_TRUE(first);
+  ASSERT_EQ(first->status, 200) << first->body;
+  // Computing nine months of tickets took well over 20 ms of processor time: the token's burst of
+  // 20 is spent, and it waits; another token does not.
+  auto after = call("GET", "/v1/partners", tokens_.northwind);
+  ASSERT_TRUE(after);
+  EXPECT_EQ(after->status, 429);
+  EXPECT_GE(std::stoi(after->get_header_value("Retry-After")), 1);
+  EXPECT_EQ(call("GET", "/v1/partners", tokens_.viewer)->status, 200);
+  // Two minutes later (the burst back), the same history answers from the points computed the
+  // first time: the same answer, for about the price of one request.
+  clock_.advance(std::chrono::minutes(2));
+  auto second = call("GET", history, tokens_.northwind, "/v1/partners/{partner}/history");
+  ASSERT_TRUE(second);
+  ASSERT_EQ(second->status, 200);
+  EXPECT_EQ(json::parse(second->body), json::parse(first->body));
+  int cheap = 0;
+  while (cheap < 20 && call("GET", "/v1/partners", tokens_.northwind)->status == 200) ++cheap;
+  EXPECT_GE(cheap, 5) << "the second history cost little";
+  std::cout << "history?periods=36: the first answer left the token waiting " << after->get_header_value("Retry-After")
+            << " s; after the cached one, " << cheap << " of 20 cheap requests passed\n";
 }
 
 // Defined last, so it runs after the tests above on each backend: checks every answer recorded so

@@ -130,6 +130,7 @@ TEST(Cli, DbMigrateAndStatus) {
   EXPECT_NE(before.out.find("0008  0008_item_identity  pending"), std::string::npos) << before.out;
   EXPECT_NE(before.out.find("0009  0009_ledger_chain  pending"), std::string::npos) << before.out;
   EXPECT_NE(before.out.find("0010  0010_source_quarantine  pending"), std::string::npos) << before.out;
+  EXPECT_NE(before.out.find("0011  0011_evaluation_intents  pending"), std::string::npos) << before.out;
   auto m = run({kBinary, "db", "migrate", "-c", d.config.string()});
   EXPECT_EQ(m.exit_code, 0) << m.err;
   // Every shipped migration, numbered by its file (numbers may have gaps).
@@ -1268,8 +1269,10 @@ TEST(Serve, SighupReloadsTheConfigOrKeepsTheOneInForce) {
   const std::string good = testutils::read_file(d.config);
   d.dir.write("pactwatch.yaml", good + "sources: [not a mapping]\n");
   child.signal(SIGHUP);
-  for (int i = 0; i < 200 && child.err().find("keeping the config in force") == std::string::npos; ++i) std::this_thread::sleep_for(20ms);
-  EXPECT_NE(child.err().find("keeping the config in force"), std::string::npos) << child.err();
+  for (int i = 0; i < 200 && child.err().find("keeping the config and the rules in force") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_NE(child.err().find("keeping the config and the rules in force"), std::string::npos) << child.err();
   // A new source: polled once the config is reloaded.
   const auto key = d.dir.write("key", "abc\n");
   d.dir.write("pactwatch.yaml", good + "sources:\n  desk:\n    kind: freshdesk\n    url: http://127.0.0.1:" + std::to_string(fake_port) +
@@ -1353,7 +1356,7 @@ TEST(Serve, SighupWithBrokenRulesKeepsTheRulesInForce) {
   ASSERT_TRUE(d.wait_live(child)) << child.err();
   d.dir.write("rules/partners.yaml", "partners: [oops\n");
   child.signal(SIGHUP);
-  for (int i = 0; i < 200 && child.err().find("keeping the rules in force") == std::string::npos; ++i) {
+  for (int i = 0; i < 200 && child.err().find("keeping the config and the rules in force") == std::string::npos; ++i) {
     std::this_thread::sleep_for(20ms);
   }
   httplib::Client c("127.0.0.1", d.port);
@@ -1370,7 +1373,7 @@ TEST(Serve, SighupWithBrokenRulesKeepsTheRulesInForce) {
   while (std::getline(lines, line)) {
     auto j = nlohmann::json::parse(line);
     EXPECT_TRUE(j.contains("ts") && j.contains("level") && j.contains("msg")) << line;
-    saw_keep = saw_keep || j["msg"].get<std::string>().find("keeping the rules in force") != std::string::npos;
+    saw_keep = saw_keep || j["msg"].get<std::string>().find("keeping the config and the rules in force") != std::string::npos;
     ++n;
   }
   EXPECT_GT(n, 3);

@@ -34,6 +34,8 @@ struct Receiver {
   std::mutex mutex;
   std::vector<httplib::Request> received;
   std::vector<int> script;  // statuses to answer, in order; then 200
+  std::string answer;       // the body of every answer that is not 2xx
+  std::string retry_after;  // a Retry-After header on every answer that is not 2xx
 
   Receiver() {
     server.Post(".*", [this](const httplib::Request& req, httplib::Response& res) {
@@ -41,6 +43,10 @@ struct Receiver {
       received.push_back(req);
       res.status = script.empty() ? 200 : script.front();
       if (!script.empty()) script.erase(script.begin());
+      if (res.status >= 300) {
+        if (!answer.empty()) res.set_content(answer, "text/plain");
+        if (!retry_after.empty()) res.set_header("Retry-After", retry_after);
+      }
     });
     port = server.bind_to_any_port("127.0.0.1");
     thread = std::thread([this] { server.listen_after_bind(); });
@@ -185,6 +191,85 @@ TEST_F(DispatcherTest, GoneDisablesTheEndpointAndDeadLettersCanBeRetried) {
   EXPECT_EQ(store_->retry_deliveries(dead[0].event_id, clock_.now()), 1);
   Dispatcher again(config, *store_, clock_);
   EXPECT_EQ(again.run_once().delivered, 2);
+}
+
+// A receiver's refusal (400, 401, 403, 404, 422, a redirect) cannot succeed later: the delivery is
+// dead at once with the receiver's answer, and the channel goes on with the next event. Only
+// what can succeed later (5xx, 408, 425, 429, no connection) is retried, a 429 no earlier than its
+// Retry-After.
+TEST_F(DispatcherTest, RefusalsAreDeadAtOnceAndOnlyWhatCanSucceedLaterIsRetried) {
+  for (const int status : {400, 401, 403, 404, 422, 301}) {
+    SCOPED_TRACE(status);
+    Receiver rx;
+    rx.script = {status};
+    rx.answer = "signature does not verify (key id k1)";
+    config::Config config;
+    config.channels = {webhook("hook-" + std::to_string(status), rx.url())};
+    Dispatcher d(config, *store_, clock_);
+    const auto s = d.run_once();
+    EXPECT_EQ(s.dead, 1);
+    EXPECT_EQ(s.retried, 0);
+    EXPECT_EQ(s.delivered, 1) << "the channel stays enabled: the next event goes out";
+    EXPECT_EQ(rx.count(), 2u);
+    const auto dead = store_->deliveries("dead");
+    ASSERT_EQ(dead.size(), 1u);
+    EXPECT_EQ(dead[0].attempts, 1);
+    EXPECT_NE(dead[0].last_error.find("HTTP " + std::to_string(status)), std::string::npos) << dead[0].last_error;
+    EXPECT_NE(dead[0].last_error.find("signature does not verify (key id k1)"), std::string::npos) << dead[0].last_error;
+    clock_.set(clock_.now() + std::chrono::hours(48));
+    const auto later = d.run_once();
+    EXPECT_EQ(later.retried + later.dead + later.delivered, 0);
+    EXPECT_EQ(rx.count(), 2u) << "never sent again";
+    ASSERT_EQ(store_->retry_deliveries("all", clock_.now()), 1);  // an operator may still queue it again
+    EXPECT_EQ(d.run_once().delivered, 1);
+    clock_.set(T("2026-10-20T01:00:05Z"));
+  }
+  for (const int status : {500, 502, 503, 408, 425, 429}) {
+    SCOPED_TRACE(status);
+    Receiver rx;
+    rx.script = {status};
+    config::Config config;
+    auto ch = webhook("retry-" + std::to_string(status), rx.url());
+    ch.events = {"kpi.breached"};
+    config.channels = {ch};
+    Dispatcher d(config, *store_, clock_);
+    const auto s = d.run_once();
+    EXPECT_EQ(s.retried, 1);
+    EXPECT_EQ(s.dead, 0);
+    clock_.set(clock_.now() + std::chrono::seconds(5));
+    EXPECT_EQ(d.run_once().delivered, 1) << "retried on the schedule, 5 s later";
+    clock_.set(T("2026-10-20T01:00:05Z"));
+  }
+  {
+    // 429 with Retry-After: not before it, even when the schedule would come sooner.
+    Receiver rx;
+    rx.script = {429};
+    rx.retry_after = "120";
+    config::Config config;
+    auto ch = webhook("limited", rx.url());
+    ch.events = {"kpi.breached"};
+    config.channels = {ch};
+    Dispatcher d(config, *store_, clock_);
+    EXPECT_EQ(d.run_once().retried, 1);
+    clock_.set(clock_.now() + std::chrono::seconds(119));
+    EXPECT_EQ(d.run_once().delivered, 0);
+    EXPECT_EQ(rx.count(), 1u);
+    clock_.set(clock_.now() + std::chrono::seconds(1));
+    EXPECT_EQ(d.run_once().delivered, 1);
+    clock_.set(T("2026-10-20T01:00:05Z"));
+  }
+  {
+    // No receiver at all (the connection is refused): retried, not dead.
+    const int port = testutils::free_port();
+    config::Config config;
+    auto ch = webhook("down", "http://127.0.0.1:" + std::to_string(port) + "/hook");
+    ch.events = {"kpi.breached"};
+    config.channels = {ch};
+    Dispatcher d(config, *store_, clock_);
+    const auto s = d.run_once();
+    EXPECT_EQ(s.retried, 1);
+    EXPECT_EQ(s.dead, 0);
+  }
 }
 
 TEST_F(DispatcherTest, SlackMessagesAndRefusedAddresses) {

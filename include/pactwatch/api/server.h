@@ -15,16 +15,20 @@
 #include "pactwatch/store/store.h"
 
 namespace httplib {
-class Server;
 struct Request;
 struct Response;
 }
 
 namespace pactwatch::api {
 
+class HttpServer;
+
 struct ApiOptions {
   int rate_per_second = 20;  // per token; 0: no limit
   int rate_burst = 60;
+  // An answer counts against the rate once per whole `cost_unit` of processor time it took, and
+  // at least once: one token's expensive requests use up its own rate, not the machine.
+  std::chrono::microseconds cost_unit{10000};
   int max_page_size = 200;
   int default_page_size = 50;
   std::size_t max_body_bytes = 64 * 1024;
@@ -35,6 +39,9 @@ struct ApiOptions {
   // store (0: every request reads the store). The daemon re-evaluates every few minutes at most,
   // so a second's reuse loses nothing and spares the store under load.
   std::chrono::milliseconds standing_cache_ttl{1000};
+  // A history point of a period the daemon has not stored an evaluation of (computed for the
+  // answer) is reused this long (0: computed for every answer).
+  std::chrono::milliseconds history_cache_ttl{std::chrono::minutes(5)};
   bool secure_cookies = false;  // true when served over TLS
 };
 
@@ -56,12 +63,27 @@ class Api {
   Api(const Api&) = delete;
   Api& operator=(const Api&) = delete;
 
-  // Registers /v1/... and /portal... on the server.
-  void mount(httplib::Server& http);
+  // Registers /v1/... and /portal... on the server, with their admissions and the client key.
+  void mount(HttpServer& http);
 
   // Answers one /v1 request (what mount registers): routing, authentication, rate limit,
   // authorization, the handler, the audit log and the counters. Thread-safe.
   void handle(const httplib::Request& req, httplib::Response& res);
+
+  // Answers a partner's KPI standing when everything it needs is in memory (the token in the token
+  // cache, the standing rendered less than api.standing_cache ago) with exactly handle()'s answer;
+  // false, with nothing answered or spent, otherwise. Never blocks: the server calls it on its I/O
+  // thread.
+  [[nodiscard]] bool answer_from_memory(const httplib::Request& req, httplib::Response& res);
+
+  // Decides a /v1 request from its head, before its body is read: false (with the answer in `res`)
+  // when handle() would refuse it whatever the body (no such route, no valid token, over the rate,
+  // wrong role, another partner). Takes nothing from the token's rate.
+  [[nodiscard]] bool admit(const httplib::Request& req, httplib::Response& res);
+
+  // Whom a request counts against for fair service: its bearer token or portal session ("" for
+  // neither).
+  [[nodiscard]] static std::string client_key(const httplib::Request& req);
 
   // Every route the API and the portal register, with who may call each.
   [[nodiscard]] static std::vector<RouteInfo> routes();

@@ -58,6 +58,11 @@ class Cluster {
   [[nodiscard]] const std::string& instance() const { return instance_; }
   // Gauges for /metrics: shards held, live instances seen at the last heartbeat.
   [[nodiscard]] std::string prometheus(core::Instant now) const;
+  // Why this instance cannot do its share of the evaluation work at `now`, or nothing when it
+  // can (for /readyz): no heartbeat has succeeded yet, or none for a lease time, or it holds no
+  // shard while other instances' leases (a dead instance's among them, until they run out) hold
+  // every one although there are shards enough for all.
+  [[nodiscard]] std::optional<std::string> not_ready(core::Instant now) const;
 
  private:
   struct Held {
@@ -74,6 +79,7 @@ class Cluster {
   mutable std::mutex mutex_;
   std::map<int, Held> held_;
   int live_ = 0;
+  std::optional<core::Instant> last_ok_;  // the last heartbeat that succeeded
 };
 
 }  // namespace pactwatch::app

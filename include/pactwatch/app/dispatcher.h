@@ -1,10 +1,13 @@
 // Delivers outbox events to the configured channels, at least once, each with its stable id:
 // webhooks signed per the Standard Webhooks scheme with a CloudEvents 1.0 JSON body, and Slack
-// incoming webhooks. Failed deliveries are retried on a schedule (5 s, 5 min, 30 min, 2 h, 5 h,
-// 10 h, 24 h; Retry-After when longer), then land in the dead-letter list; 410 Gone disables the
-// endpoint. URLs to link-local and cloud metadata addresses are refused unless allowed.
+// incoming webhooks. Deliveries that can succeed later (timeouts, transport errors, 5xx, 408, 425,
+// 429) are retried on a schedule (5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 24 h; Retry-After when
+// longer), then land in the dead-letter list; any other refusal (400, 401, 403, 404, 422, ...) is
+// dead at once, with the receiver's answer; 410 Gone disables the endpoint. URLs to link-local
+// and cloud metadata addresses are refused unless allowed.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
@@ -32,7 +35,9 @@ class Dispatcher {
   // With rules, events are routed by their contract's `notify` block: brand channels get the
   // brand's list (all events when the contract names none); partner channels (email to the
   // partner's contacts) get the partner's list, and never anything of a draft contract.
-  Dispatcher(const config::Config& config, store::Store& store, const core::Clock& clock, RulesSnapshot rules = {});
+  // With `abort`, a delivery in flight is abandoned (and stays pending) when it turns true.
+  Dispatcher(const config::Config& config, store::Store& store, const core::Clock& clock, RulesSnapshot rules = {},
+             const std::atomic<bool>* abort = nullptr);
   // Delivers everything due now; never throws for a receiver's trouble (that is retried).
   // `may_continue`, when given, is asked before each delivery (the caller's lease is renewed
   // there); when it says no, the round ends and what is left stays pending.
@@ -45,6 +50,7 @@ class Dispatcher {
   store::Store& store_;
   const core::Clock& clock_;
   RulesSnapshot rules_;
+  const std::atomic<bool>* abort_;
   std::map<std::string, std::string> secrets_;  // channel -> signing key (raw bytes)
   std::set<std::string> disabled_;              // channels that answered 410 Gone
 };

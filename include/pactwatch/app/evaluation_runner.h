@@ -4,11 +4,13 @@
 // per caller.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <map>
 #include <memory>
 #include <optional>
 #include <span>
+#include <stdexcept>
 #include <tuple>
 
 #include <nlohmann/json.hpp>
@@ -28,13 +30,22 @@ struct RunStats {
   std::chrono::microseconds save{0};     // storing the results and status changes
 };
 
+// A run abandoned because the daemon is stopping or reloading: nothing of it was stored.
+class EvaluationAborted : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 class EvaluationRunner {
  public:
   // With a cluster, the runner evaluates only partners whose shard this instance owns, stores each
   // shard's results under its lease (a shard lost meanwhile stores nothing) with a work log entry,
   // and leaves the periods of other instances' partners in the evaluation queue for them.
-  EvaluationRunner(const rules::RuleSet& rules, store::Store& store, const Cluster* cluster = nullptr)
-      : rules_(rules), store_(store), cluster_(cluster) {}
+  // With `abort`, a run checks it between contract periods and while reading items, and throws
+  // EvaluationAborted once it turns true, so a stop or reload never waits for a long run.
+  EvaluationRunner(const rules::RuleSet& rules, store::Store& store, const Cluster* cluster = nullptr,
+                   const std::atomic<bool>* abort = nullptr)
+      : rules_(rules), store_(store), cluster_(cluster), abort_(abort) {}
 
   // Every contract version in effect during the period containing `as_of`, for every partner
   // (with a cluster: every partner of the owned shards, or of `shards` when given).
@@ -44,7 +55,9 @@ class EvaluationRunner {
   // partners' contracts; periods starting after `as_of` are skipped.
   RunStats run_incremental(std::span<const store::Item> changed, std::span<const store::Item> previous,
                            core::Instant as_of, core::Instant now);
-  // The periods other instances asked this one to evaluate (cluster only), read afresh.
+  // The periods asked of this instance (cluster only), read afresh: first the intents stored
+  // pages recorded (evaluation_intents) become requests for the periods they fall in, whichever
+  // instance owns the partner; then this instance's shards' requests are evaluated.
   RunStats run_queued(core::Instant as_of, core::Instant now);
 
  private:
@@ -62,9 +75,17 @@ class EvaluationRunner {
   RunStats run(const std::vector<Job>& jobs, std::span<const store::Item> changed, std::span<const store::Item> previous,
                core::Instant as_of, core::Instant now, bool requeue_lost = false);
 
+  void check_abort() const;
+  // The contract periods an item counting at `t` falls in, for the partner's contracts in effect
+  // then (a rolling window: the one ending at as_of, when `t` is inside it); none starting after as_of.
+  [[nodiscard]] std::vector<std::pair<const rules::ContractVersion*, engine::PeriodWindow>> periods_at(
+      const std::string& partner, core::Instant t, core::Instant as_of) const;
+  void queue_intents(core::Instant as_of, core::Instant now);
+
   const rules::RuleSet& rules_;
   store::Store& store_;
   const Cluster* cluster_;
+  const std::atomic<bool>* abort_;
   // Prepared periods of the last as-of instant: an incremental run at the same instant updates
   // them item by item instead of re-reading the store. A new instant starts afresh (timers of
   // open items depend on it).

@@ -38,9 +38,6 @@ struct SourceState {
   std::string last_error;
 };
 
-// This instance's name in leases: cluster.instance, or the host name and process id.
-[[nodiscard]] std::string instance_name(const config::Config& config);
-
 class Scheduler {
  public:
   using RulesSnapshot = std::function<std::shared_ptr<const rules::RuleSet>()>;
@@ -50,8 +47,14 @@ class Scheduler {
   ~Scheduler();
 
   void start();
-  // Stops timers, asks running work to stop between pages, and waits for it (bounded by the
-  // sync loop's own timeouts).
+  // Stops timers and asks running work to stop: syncs between pages (a request in flight is
+  // abandoned, a dropped file's import rolled back), evaluations between contract periods,
+  // deliveries mid-request. Does not wait: call from the io_context, then join().
+  void request_stop();
+  // Waits for the work request_stop() asked to stop (seconds at most). Blocks: call it off the
+  // io_context when the loop must keep running (a reload), or when stopping for good.
+  void join();
+  // Both.
   void stop();
   // "2 source(s) ok, 1 failing; last evaluation 12:00:05Z, 25 period(s)": for systemd STATUS=.
   [[nodiscard]] std::string status_line() const;

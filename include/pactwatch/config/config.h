@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <expected>
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <span>
 #include <string>
@@ -98,9 +99,20 @@ struct Config {
   int api_rate_burst = 0;       // api.rate_burst: requests a token may make at once above the rate
   int api_max_page_size = 0;    // api.max_page_size: the most items one page of a list returns
   std::int64_t api_standing_cache_s = 1;  // api.standing_cache: reuse of a partner's KPI standing
+  std::int64_t api_history_cache_s = 300;  // api.history_cache: reuse of a computed history point
+  std::int64_t api_idle_timeout_s = 60;    // api.idle_timeout: a connection waiting for its next request
+  std::int64_t api_header_timeout_s = 10;  // api.header_timeout: from a request's first byte to its head's end
+  std::int64_t api_body_timeout_s = 30;    // api.body_timeout: to receive a body once its head is accepted
+  std::int64_t api_write_timeout_s = 30;   // api.write_timeout: to deliver an answer
+  int api_max_connections = 4096;          // api.max_connections: connections open at once, in all
+  int api_max_client_connections = 512;    // api.max_client_connections: ... from one client address
+  int api_workers = 8;                     // api.workers: threads that answer requests
   std::string cluster_instance;            // cluster.instance: this instance's name in leases; "" = host:pid
   std::int64_t cluster_lease_ttl_s = 45;   // cluster.lease_ttl: how long a lease lasts unrenewed
   int cluster_shards = 64;                 // cluster.shards: partner shards, each evaluated by one instance
+  // Where each value was written in the file (1-based line and column), by dotted key:
+  // "database.password_file", "sources.desk.auth.secret_file", "notify.channels.ops.secret_file".
+  std::map<std::string, std::pair<int, int>> positions;
   [[nodiscard]] const SourceConfig* source(std::string_view name) const {
     for (const auto& s : sources) {
       if (s.name == name) return &s;
@@ -133,5 +145,16 @@ struct Setting {
 
 // Reads a secret from its file or credential. Trailing newlines are removed.
 [[nodiscard]] std::expected<std::string, std::string> read_secret(const SecretRef& ref, std::string_view what);
+
+// Every secret a config names, read as the daemon would read it: the database password, each
+// source's secret and refresh token, each channel's secret, and the TLS certificate and key.
+// `problems` lists each one missing, unreadable or empty, at its position in `config_file`.
+// A systemd credential can be read only where $CREDENTIALS_DIRECTORY is set (the service and its
+// ExecStartPre): elsewhere each goes to `unchecked`, saying so, rather than to `problems`.
+struct SecretCheck {
+  core::Diagnostics problems;
+  core::Diagnostics unchecked;
+};
+[[nodiscard]] SecretCheck check_secrets(const Config& config, std::string_view config_file);
 
 }  // namespace pactwatch::config

@@ -3,6 +3,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -32,8 +33,18 @@ class YamlReport {
   core::Diagnostics diagnostics_;
 };
 
-// Parses YAML text; a syntax error becomes a positioned diagnostic and an undefined node.
+// Parses YAML text; a syntax error becomes a positioned diagnostic and an undefined node. The
+// text is checked strictly first (yaml_syntax_error): yaml-cpp alone forgives some malformed
+// documents and reads something else than was written.
 [[nodiscard]] YAML::Node parse_yaml(std::string_view text, YamlReport& report);
+
+// The first YAML syntax error in a document, positioned in `file`, judged as strictly as the
+// common YAML 1.1 readers judge it (PyYAML's safe loader is the reference in the tests): an
+// unterminated quoted value, a second document, content after a list at its indentation, a
+// duplicate or undefined anchor, a tab where YAML allows only spaces, a collection as a mapping
+// key, and the rest of that grammar. Tags and merge keys are refused too. Nothing when the
+// document is well-formed.
+[[nodiscard]] std::optional<core::Diagnostic> yaml_syntax_error(std::string_view text, std::string_view file);
 
 [[nodiscard]] std::string_view node_kind(const YAML::Node& node);
 

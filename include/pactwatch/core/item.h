@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "pactwatch/core/time.h"
 
@@ -30,5 +31,17 @@ struct Item {
 
   friend bool operator==(const Item&, const Item&) = default;
 };
+
+// Every instant at which an item can count in a period, whatever the as-of instant
+// (docs/evaluation.md, "Which items count"): its creation; its solved_at; for a ticket, the start
+// of every run of solved or closed statuses in its status history (its solve instant as of some
+// as-of instant: one solved in October and re-solved in November counts in October as of a day
+// before the reopen); for a deal, its close and registration (from the payload). An item is an
+// input of a period only if one of these lies in it, so re-evaluating the periods holding them,
+// for the item's new and its replaced version, keeps stored documents equal to a full
+// evaluation; an instant that no longer counts as of now only costs one evaluation more. Used by
+// the incremental runner and by the evaluation intents stored pages record, so both ask for the
+// same periods.
+[[nodiscard]] std::vector<Instant> counting_instants(const Item& item);
 
 }  // namespace pactwatch::core

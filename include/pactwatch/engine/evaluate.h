@@ -99,13 +99,6 @@ class PeriodState {
   std::size_t evidence_limit_ = kMaxEvidence;
 };
 
-// Every instant an item can count by, as of `as_of`, for any rule (docs/evaluation.md, "Which items
-// count"): its creation, a ticket's solve instant (and its solved_at column), a deal's close and
-// registration. An item is an input of a period only if one of these lies in it, so re-evaluating
-// the periods holding them (for the item's new and previous version) keeps stored documents equal
-// to a full evaluation.
-[[nodiscard]] std::vector<core::Instant> counting_instants(const core::Item& item, core::Instant as_of);
-
 // Whether a contract version is in effect at any time in the period (effective dates are whole
 // UTC days, both ends inclusive).
 [[nodiscard]] bool in_effect_during(const rules::ContractVersion& c, const PeriodWindow& w);

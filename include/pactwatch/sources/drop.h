@@ -14,8 +14,11 @@
 
 namespace pactwatch::sources {
 
+// With `abort`, a stop leaves the file being imported in the inbox, nothing of it stored: it is
+// checked between the steps of a file and between rows of its transaction, so a stop never waits
+// for a large file to be imported.
 [[nodiscard]] SyncResult sync_drop_directory(const config::SourceConfig& source, store::Store& store,
                                              const std::vector<rules::PartnerDef>& partners, const core::Clock& clock,
-                                             bool collect_changes = false);
+                                             bool collect_changes = false, const std::atomic<bool>* abort = nullptr);
 
 }  // namespace pactwatch::sources

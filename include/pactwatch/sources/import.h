@@ -2,6 +2,7 @@
 // attributed to partners, stored as idempotent upserts. Columns are in docs/import.md.
 #pragma once
 
+#include <atomic>
 #include <expected>
 #include <string>
 #include <string_view>
@@ -22,12 +23,16 @@ struct ImportOptions {
   std::string source = "import";  // default source of records that name none
   ImportFormat format = ImportFormat::ndjson;
   bool skip_bad = false;
+  // Checked every 1,024 lines: once it turns true the parse gives up (ParsedImport::stopped), so
+  // a stop never waits for a large file to be read through.
+  const std::atomic<bool>* abort = nullptr;
 };
 
 struct ParsedImport {
   std::vector<store::Item> items;
   core::Diagnostics bad_lines;        // file:line: message, for every rejected line
   std::int64_t unattributed = 0;
+  bool stopped = false;               // given up on `abort`: the items are not the whole file
 };
 
 // Parses a whole file. Items are attributed through the partners' external ids: an explicit

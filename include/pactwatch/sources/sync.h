@@ -50,7 +50,7 @@ struct SyncResult {
   std::int64_t released = 0;   // records set aside before that mapped this time
   std::int64_t restarts = 0;   // the vendor dropped the paging position: restarted from the stored one
   std::int64_t unattributed = 0;      // records read that no partner claims
-  std::int64_t unattributed_new = 0;  // ... of them new or changed (with collect_changes; else all of them)
+  std::int64_t unattributed_new = 0;  // ... of them new or changed
   std::vector<std::string> unattributed_ids;  // the first 20
   std::int64_t history_skipped = 0;  // status history for items not stored (yet)
   std::int64_t retries = 0;
@@ -62,6 +62,29 @@ struct SyncResult {
   std::vector<store::Item> changed;   // with collect_changes: the items written
   std::vector<store::Item> previous;  // ... and the stored versions they replaced
 };
+
+// What a page changes: the items it will write, the stored versions they replace (records
+// unchanged or older than what is stored are left out), and the evaluation intents of both,
+// which the page's transaction records so that the evaluation it calls for is as durable as the
+// page (store::EvaluationIntent).
+struct PageChanges {
+  std::vector<store::Item> changed;
+  std::vector<store::Item> previous;
+  std::vector<store::EvaluationIntent> intents;
+  std::int64_t unattributed = 0;  // changed items no partner claims
+  bool stopped = false;
+  // How to store the page: with these intents, under `lease` when given.
+  [[nodiscard]] store::PageWrite write(const store::LeaseGuard* lease = nullptr) const {
+    store::PageWrite w;
+    w.guard = lease;
+    w.intents = intents;
+    return w;
+  }
+};
+// With `abort`, gives up early (`stopped`) once it turns true: a large file is not read through
+// after a stop.
+[[nodiscard]] PageChanges page_changes(store::Store& store, const std::vector<store::Item>& items,
+                                       const std::atomic<bool>* abort = nullptr);
 
 // Counters per source since the process started, in Prometheus text format for /metrics.
 class SourceMetrics {

@@ -3,6 +3,7 @@
 // connection settings, and one conformance suite runs against both.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <expected>
@@ -188,6 +189,15 @@ struct Delivery {
 // KPIs; breached for brand standards (violated) and for the brand's obligations.
 [[nodiscard]] std::optional<OutboxEvent> event_for(const StatusChange& change);
 
+// Where an event's cause can be seen in the API, as (name, path) pairs; paths are relative to the
+// API's base URL and answer any token allowed to see the event's partner (docs/notifications.md):
+// "evidence" (the rule's evidence in that contract version and period) and "standing" (the
+// partner's KPIs in that period) for a rule's status change; "statements" (the partner's
+// statements of that period) for a closed statement. A rolling window has no label the API takes:
+// its links name the current window. Events carry them in their data; the dispatcher sets them
+// afresh on every delivery, so events stored with older links are sent with working ones.
+[[nodiscard]] std::vector<std::pair<std::string, std::string>> event_links(const OutboxEvent& event);
+
 // An API bearer token. Only the SHA-256 of the token text is stored; the text is shown once.
 struct ApiToken {
   std::string id;      // public handle for list and revoke ("tok_3f9a61c2")
@@ -248,6 +258,45 @@ struct LeaseGuard {
 class LeaseLost : public StoreError {
  public:
   using StoreError::StoreError;
+};
+
+// A long write abandoned because the daemon is stopping (PageWrite::abort); nothing was stored.
+class WriteAbandoned : public StoreError {
+ public:
+  using StoreError::StoreError;
+};
+
+// What a stored page touched: a partner, and an instant at which one of the page's changed items
+// counts in a period (core::counting_instants), in its new or its replaced version. Recorded in
+// the page's own transaction (PageWrite::intents), so the evaluation a page calls for is as
+// durable as the page: whichever instance runs the evaluation queue next asks the partner's owner
+// for every period the intents fall in, however old.
+struct EvaluationIntent {
+  std::string partner;
+  core::Instant at{};  // floored to kIntentGrain: many items, few intents
+  std::int64_t generation = 0;  // counts up when touched again before it is worked off
+  friend bool operator==(const EvaluationIntent&, const EvaluationIntent&) = default;
+};
+// Intents are kept to the quarter hour: every period boundary (a local midnight in any time zone
+// of today) is a whole multiple of it in UTC, so an instant and its quarter hour fall in the same
+// period; a large file then records at most one intent per partner and quarter hour.
+inline constexpr std::chrono::minutes kIntentGrain{15};
+
+// The intents of a set of changes: each changed item's partner and each replaced version's
+// partner, at each of their counting instants (core::counting_instants); without repeats.
+[[nodiscard]] std::vector<EvaluationIntent> evaluation_intents_of(std::span<const Item> changed,
+                                                                  std::span<const Item> previous);
+
+// What a page's transaction does besides storing the items, the quarantine and the cursor
+// (Store::store_page, Store::store_source_page).
+struct PageWrite {
+  // Stored only while this lease is still the holder's with the same fence (else LeaseLost).
+  const LeaseGuard* guard = nullptr;
+  // Checked between rows: when it turns true the page is abandoned whole (WriteAbandoned), so a
+  // stop never waits for a large page (a dropped file of 300,000 records) to be written.
+  const std::atomic<bool>* abort = nullptr;
+  // Recorded with the page (evaluation_intents), in the same transaction.
+  std::span<const EvaluationIntent> intents;
 };
 
 // A request to evaluate one period of a contract version, left for the instance that owns the
@@ -405,6 +454,9 @@ class Store {
   // same fence (checked in the same transaction, the lease row locked); otherwise LeaseLost.
   UpsertCounts store_page(const std::string& source, std::span<const Item> items, const std::string& cursor,
                           core::Instant now, const LeaseGuard* guard = nullptr);
+  // The same, with what else the page's transaction must do (PageWrite).
+  UpsertCounts store_page(const std::string& source, std::span<const Item> items, const std::string& cursor,
+                          core::Instant now, const PageWrite& write);
   [[nodiscard]] std::optional<Item> find_item(const std::string& source, const std::string& kind,
                                               const std::string& external_id);
   [[nodiscard]] std::int64_t count_items(const std::optional<std::string>& source = std::nullopt);
@@ -431,6 +483,11 @@ class Store {
   void enqueue_evaluations(std::span<const QueuedEvaluation> requests, core::Instant now);
   // Waiting requests of the given shards, oldest first.
   [[nodiscard]] std::vector<QueuedEvaluation> queued_evaluations(std::span<const int> shards, std::size_t limit = 1000);
+  // The intents stored pages recorded and nobody has worked off yet, oldest first.
+  [[nodiscard]] std::vector<EvaluationIntent> evaluation_intents(std::size_t limit = 5000);
+  // In one transaction: asks for the evaluations the intents come to, and deletes the intents
+  // (each only when its generation is still the one read: one touched again meanwhile stays).
+  void queue_intents(std::span<const QueuedEvaluation> requests, std::span<const EvaluationIntent> worked_off, core::Instant now);
   // The work log, oldest first (of one lease when given).
   [[nodiscard]] std::vector<WorkEntry> work_log(const std::optional<std::string>& lease = std::nullopt);
   [[nodiscard]] std::optional<std::string> evaluation_document(const std::string& contract, int version,
@@ -509,6 +566,8 @@ class Store {
   // sets the cursor when the page has one. With `guard`, only while the lease is the holder's
   // (else LeaseLost, nothing stored).
   SourcePageCounts store_source_page(const SourcePage& page, core::Instant now, const LeaseGuard* guard = nullptr);
+  // The same, with what else the page's transaction must do (PageWrite).
+  SourcePageCounts store_source_page(const SourcePage& page, core::Instant now, const PageWrite& write);
   // The records set aside, of one source or all, the most recently seen first.
   [[nodiscard]] std::vector<QuarantinedRecord> quarantined(const std::optional<std::string>& source = std::nullopt,
                                                            std::size_t limit = 1000);
@@ -531,12 +590,16 @@ class Store {
   std::size_t lease();
   void release(std::size_t slot);
   soci::session& at(std::size_t slot);
-  UpsertCounts upsert_items_in(soci::session& sql, std::span<const Item> items);
+  // With `abort`, checked between rows: throws WriteAbandoned once it turns true.
+  UpsertCounts upsert_items_in(soci::session& sql, std::span<const Item> items, const std::atomic<bool>* abort = nullptr);
+  // Records a page's evaluation intents in the page's transaction (a repeated one counts up its generation).
+  void record_intents_in(soci::session& sql, std::span<const EvaluationIntent> intents, core::Instant now);
   // Throws LeaseLost unless `guard` still holds (locking the lease row until the transaction ends).
   void check_lease_in(soci::session& sql, const LeaseGuard& guard, const char* consequence);
   void set_cursor_in(soci::session& sql, const std::string& source, const std::string& cursor, core::Instant now);
   // Appends an entry to the audit log's hash chain inside the caller's transaction.
   void append_audit_in(soci::session& sql, const AuditEntry& entry);
+  void enqueue_in(soci::session& sql, std::span<const QueuedEvaluation> requests, core::Instant now);
   void save_evaluation_in(soci::session& sql, const EvaluationRecord& r, core::Instant now,
                           std::vector<StatusChange>& changes);
 

@@ -127,6 +127,42 @@ TEST(Config, ClusterAndDatabaseLimits) {
   EXPECT_NE(messages("api: {standing_cache: 10m}\n").at(0).find("from 0s to 5m"), std::string::npos);
 }
 
+TEST(Config, HttpListenerLimits) {
+  auto d = parse_config("", "d.yaml");
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->api_idle_timeout_s, 60);
+  EXPECT_EQ(d->api_header_timeout_s, 10);
+  EXPECT_EQ(d->api_body_timeout_s, 30);
+  EXPECT_EQ(d->api_write_timeout_s, 30);
+  EXPECT_EQ(d->api_max_connections, 4096);
+  EXPECT_EQ(d->api_max_client_connections, 512);
+  EXPECT_EQ(d->api_workers, 8);
+  EXPECT_EQ(d->api_history_cache_s, 300);
+  auto c = parse_config("api:\n  idle_timeout: 2m\n  header_timeout: 5s\n  body_timeout: 1m\n  write_timeout: 20s\n"
+                        "  max_connections: 100\n  max_client_connections: 10\n  workers: 16\n  history_cache: 0s\n",
+                        "c.yaml");
+  ASSERT_TRUE(c) << c.error()[0].to_string();
+  EXPECT_EQ(c->api_idle_timeout_s, 120);
+  EXPECT_EQ(c->api_header_timeout_s, 5);
+  EXPECT_EQ(c->api_body_timeout_s, 60);
+  EXPECT_EQ(c->api_write_timeout_s, 20);
+  EXPECT_EQ(c->api_max_connections, 100);
+  EXPECT_EQ(c->api_max_client_connections, 10);
+  EXPECT_EQ(c->api_workers, 16);
+  EXPECT_EQ(c->api_history_cache_s, 0);
+  EXPECT_EQ(messages("api: {header_timeout: 0s}\n").at(0), "test.yaml:1:23: api.header_timeout: expected a duration from 1s to 10m, such as 10s");
+  EXPECT_NE(messages("api: {idle_timeout: 2h}\n").at(0).find("from 1s to 1h"), std::string::npos);
+  EXPECT_NE(messages("api: {workers: 0}\n").at(0).find("from 1 to 256"), std::string::npos);
+  EXPECT_NE(messages("api: {max_connections: lots}\n").at(0).find("must be an integer"), std::string::npos);
+  EXPECT_NE(messages("api: {max_client_conections: 5}\n").at(0).find("did you mean 'max_client_connections'"), std::string::npos);
+  // `pactwatch config defaults` shows every one of them.
+  const auto defaults = defaults_yaml();
+  for (const char* key : {"idle_timeout: 60s", "header_timeout: 10s", "body_timeout: 30s", "write_timeout: 30s", "max_connections: 4096",
+                          "max_client_connections: 512", "workers: 8", "history_cache: 5m"}) {
+    EXPECT_NE(defaults.find(key), std::string::npos) << key;
+  }
+}
+
 TEST(Config, SecretsAreNeverInline) {
   auto m = messages("database: {url: 'postgresql://u:hunter2@h/db'}\n");
   ASSERT_EQ(m.size(), 1u);
