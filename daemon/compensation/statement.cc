@@ -9,6 +9,7 @@
 #include <variant>
 
 #include "pactwatch/calendar/calendar_file.h"
+#include "pactwatch/core/status.h"
 #include "pactwatch/engine/item_values.h"
 #include "derivation.h"
 
@@ -172,25 +173,16 @@ Ratio marginal_rate(const rules::DealShare& share, const Money& volume) {
 }
 
 Ratio score_of(const PeriodResults& r, json& derivation) {
-  std::int64_t den = 1;
-  for (const auto& k : r.kpis) {
-    if (k.weight) den = std::lcm(den, k.weight->denominator);
-  }
-  Int128 met = 0, counted = 0;
+  std::vector<core::WeightedStatus> weighted;
   json parts = json::array();
   for (const auto& k : r.kpis) {
     if (!k.weight) continue;
-    const Int128 w = static_cast<Int128>(k.weight->numerator) * (den / k.weight->denominator);
     parts.push_back({{"kpi", k.id}, {"weight", text(*k.weight)}, {"status", k.status}});
-    if (k.status == "insufficient_data") continue;
-    counted += w;
-    if (k.status == "met" || k.status == "warning" || k.status == "at_risk") met += w;
+    weighted.push_back({*k.weight, core::parse_rule_status(k.status).value_or(core::RuleStatus::breached)});
   }
   derivation["weights"] = parts;
   derivation["score_rule"] = "weight of KPIs met (warning and at_risk count as met) / weight of KPIs with enough data";
-  if (counted == 0) return Ratio{0, 0};
-  const Int128 g = gcd128(met, counted);
-  return Ratio{static_cast<std::int64_t>(met / (g ? g : 1)), static_cast<std::int64_t>(counted / (g ? g : 1))};
+  return core::weighted_score(weighted).value_or(Ratio{0, 0});
 }
 
 void add_bonus(Builder& b, const rules::Bonus& bonus) {

@@ -10,6 +10,7 @@
 
 #include "pactwatch/calendar/calendar_file.h"
 #include "pactwatch/core/digest.h"
+#include "pactwatch/core/status.h"
 #include "pactwatch/engine/item_timeline.h"
 #include "pactwatch/engine/item_values.h"
 
@@ -658,15 +659,12 @@ Rendered PeriodState::render_document() const {
   doc["input"] = {{"items", items.size()}, {"digest", core::sha256_hex(hashes)}, {"problems", problems}};
 
   json kpis = json::array();
-  core::Int128 weight_met_num = 0, weight_counted_num = 0;
-  std::int64_t common_den = 1;
   std::vector<KpiOutcome> outcomes;
   std::size_t r = 0;
   for (const auto& k : contract.kpis) {
     KpiOutcome o;
     kpis.push_back(aggregate_kpi(k, r++, items, period, open, o, splices, evidence_limit_));
     outcomes.push_back(o);
-    if (o.weight) common_den = std::lcm(common_den, o.weight->denominator);
   }
   json obligations = json::array();
   for (const auto& o : contract.obligations) {
@@ -675,22 +673,18 @@ Rendered PeriodState::render_document() const {
   }
   json standards = json::array();
   for (const auto& s : contract.brand_standards) standards.push_back(aggregate_standard(s, r++, items, splices, evidence_limit_));
-  bool any_weight = false;
+  std::vector<core::WeightedStatus> weighted;
   for (const auto& o : outcomes) {
     if (!o.weight) continue;
-    any_weight = true;
-    const core::Int128 w = static_cast<core::Int128>(o.weight->numerator) * (common_den / o.weight->denominator);
-    if (o.status == "insufficient_data") continue;
-    weight_counted_num += w;
-    if (o.status == "met" || o.status == "warning" || o.status == "at_risk") weight_met_num += w;
+    weighted.push_back({*o.weight, core::parse_rule_status(o.status).value_or(core::RuleStatus::breached)});
   }
   doc["kpis"] = kpis;
   doc["brand_standards"] = standards;
   doc["obligations"] = obligations;
-  if (any_weight) {
+  if (!weighted.empty()) {  // a score only when KPIs are weighted
     json score{{"method", "share of the weight of KPIs met (warning and at_risk count as met); KPIs with insufficient data are left out"}};
-    if (weight_counted_num > 0) {
-      score["value"] = percent_text(static_cast<std::int64_t>(weight_met_num), static_cast<std::int64_t>(weight_counted_num));
+    if (const auto share = core::weighted_score(weighted)) {
+      score["value"] = percent_text(share->numerator, share->denominator);
     } else {
       score["value"] = nullptr;
     }
