@@ -11,8 +11,7 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
-#include "pactwatch/sources/http.h"
-#include "pactwatch/sources/sync.h"
+#include "pactwatch/net/http.h"
 
 namespace pactwatch::app {
 
@@ -227,7 +226,7 @@ DispatchStats Dispatcher::run_once(const std::function<bool()>& may_continue) {
       spdlog::error("outbox: {}", e.what());
       return stats;
     }
-    sources::HttpClient http({std::chrono::seconds(5), std::chrono::seconds(15), true, "pactwatch", abort_});
+    net::HttpClient http({std::chrono::seconds(5), std::chrono::seconds(15), true, "pactwatch", abort_});
     for (auto& d : due) {
       if (may_continue && !may_continue()) return stats;
       const auto event = store_.outbox_event(d.event_id);
@@ -320,7 +319,7 @@ DispatchStats Dispatcher::run_once(const std::function<bool()>& may_continue) {
         else failed(failure, std::chrono::milliseconds(0));
         continue;
       }
-      sources::HttpRequest req;
+      net::HttpRequest req;
       req.method = "POST";
       req.url = ch.url;
       req.headers.emplace_back("Content-Type", "application/json");
@@ -362,7 +361,7 @@ DispatchStats Dispatcher::run_once(const std::function<bool()>& may_continue) {
         count(ch.name, "dead");
         continue;
       }
-      const auto retry_after = resp ? sources::retry_after(*resp, now) : std::nullopt;
+      const auto retry_after = resp ? net::retry_after(*resp, now) : std::nullopt;
       failed(resp ? "HTTP " + std::to_string(resp->status) + ": " + answer_snippet(resp->body) : resp.error().message,
              retry_after.value_or(std::chrono::milliseconds(0)));
     }
