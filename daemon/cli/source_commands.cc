@@ -6,6 +6,7 @@
 
 #include "commands.h"
 #include "pactwatch/core/clock.h"
+#include "pactwatch/net/http.h"
 #include "pactwatch/rules/rule_set.h"
 #include "pactwatch/sources/drop.h"
 #include "pactwatch/sources/sync.h"
@@ -55,8 +56,8 @@ int cmd_sources_test(const config::Config& config, const std::string& name) {
     std::cerr << "pactwatch: " << secret.error() << '\n';
     return 1;
   }
-  sources::HttpClient http({std::chrono::seconds(s->connect_timeout_s), std::chrono::seconds(s->timeout_s), s->verify_tls,
-                            "pactwatch"});
+  net::HttpClient http({std::chrono::seconds(s->connect_timeout_s), std::chrono::seconds(s->timeout_s), s->verify_tls,
+                        "pactwatch"});
   auto& c = **connector;
   if (c.needs_token()) {
     std::string refresh;
@@ -71,7 +72,7 @@ int cmd_sources_test(const config::Config& config, const std::string& name) {
     const auto tr = c.token_request(*secret, refresh);
     auto resp = http.send(tr);
     if (!resp || resp->status != 200) {
-      std::cerr << "pactwatch: token request to " << sources::redact_url(tr.url) << " failed: "
+      std::cerr << "pactwatch: token request to " << net::redact_url(tr.url) << " failed: "
                 << (resp ? "HTTP " + std::to_string(resp->status) + " " + resp->body.substr(0, 200) : resp.error().message) << '\n';
       return 1;
     }
@@ -79,7 +80,7 @@ int cmd_sources_test(const config::Config& config, const std::string& name) {
       std::cerr << "pactwatch: " << ok.error() << '\n';
       return 1;
     }
-    std::cout << "token: obtained from " << sources::redact_url(tr.url) << '\n';
+    std::cout << "token: obtained from " << net::redact_url(tr.url) << '\n';
   }
   auto req = c.probe();
   if (s->auth == "basic") req.basic_auth = std::pair(s->user, *secret);
@@ -89,7 +90,7 @@ int cmd_sources_test(const config::Config& config, const std::string& name) {
   else if (s->auth == "oauth") req.headers.emplace_back("Authorization", "Bearer " + c.bearer());
   req.headers.emplace_back("Accept", "application/json");
   auto resp = http.send(req);
-  const std::string where = sources::redact_url(req.url);
+  const std::string where = net::redact_url(req.url);
   if (!resp) {
     std::cerr << "pactwatch: " << name << ": " << where << ": " << resp.error().message << '\n';
     return 1;

@@ -1,6 +1,5 @@
 #include "pactwatch/sources/sync.h"
 
-#include <curl/curl.h>
 #include <spdlog/spdlog.h>
 
 #include <random>
@@ -24,7 +23,7 @@ std::string snippet(const std::string& body) {
   return s + (body.size() > 200 ? "…" : "");
 }
 
-void apply_auth(HttpRequest& req, const config::SourceConfig& src, const std::string& secret, const Connector& c) {
+void apply_auth(net::HttpRequest& req, const config::SourceConfig& src, const std::string& secret, const Connector& c) {
   if (src.auth == "basic") {
     req.basic_auth = std::pair(src.user, secret);
   } else if (src.auth == "token") {
@@ -40,19 +39,6 @@ void apply_auth(HttpRequest& req, const config::SourceConfig& src, const std::st
 }
 
 }  // namespace
-
-std::optional<milliseconds> retry_after(const HttpResponse& r, core::Instant now) {
-  const auto h = r.header("Retry-After");
-  if (!h || h->empty()) return std::nullopt;
-  if (std::all_of(h->begin(), h->end(), [](char c) { return c >= '0' && c <= '9'; })) {
-    if (h->size() > 7) return milliseconds(86400000);  // absurdly long: cap at a day
-    return milliseconds(std::stoll(*h) * 1000);
-  }
-  const time_t at = curl_getdate(h->c_str(), nullptr);  // an HTTP date
-  if (at < 0) return std::nullopt;
-  const auto delta = core::from_unix_ms(static_cast<std::int64_t>(at) * 1000) - now;
-  return std::max(milliseconds(0), std::chrono::duration_cast<milliseconds>(delta));
-}
 
 SourceMetrics& metrics() {
   static SourceMetrics m;
@@ -206,7 +192,7 @@ struct Failure {
 // OAuth token endpoint answers that refuse the client for good (RFC 6749, section 5.2): wrong
 // credentials, a revoked refresh token, a grant the client may not use. Anything else the
 // endpoint says may pass (5xx, 429, a timeout) and is retried like any request.
-bool token_refusal(const HttpResponse& r) {
+bool token_refusal(const net::HttpResponse& r) {
   if (r.status != 400 && r.status != 401 && r.status != 403) return false;
   auto j = nlohmann::json::parse(r.body, nullptr, false);
   const std::string error = j.is_object() && j.contains("error") && j["error"].is_string() ? j["error"].get<std::string>() : "";
@@ -273,14 +259,14 @@ SyncResult sync_pages(const config::SourceConfig& src, Connector& connector, sto
       refresh = *t;
     }
   }
-  HttpClient http({std::chrono::seconds(src.connect_timeout_s), std::chrono::seconds(src.timeout_s), src.verify_tls,
+  net::HttpClient http({std::chrono::seconds(src.connect_timeout_s), std::chrono::seconds(src.timeout_s), src.verify_tls,
                    "pactwatch", opts.abort});
   std::mt19937_64 rng(opts.jitter_seed ? opts.jitter_seed : std::random_device{}());
   const int rpm = src.requests_per_minute > 0 ? src.requests_per_minute : connector.default_requests_per_minute();
   std::optional<core::Instant> last_request;
 
   // Waits for the client-side budget, then sends; every wait goes through `sleep`.
-  auto send = [&](const HttpRequest& req) {
+  auto send = [&](const net::HttpRequest& req) {
     if (rpm > 0 && last_request) {
       const auto interval = milliseconds(60000 / rpm);
       const auto elapsed = std::chrono::duration_cast<milliseconds>(clock.now() - *last_request);
@@ -305,32 +291,32 @@ SyncResult sync_pages(const config::SourceConfig& src, Connector& connector, sto
   // request goes through here too, so a token endpoint that fails for a while is waited out
   // like any other request.
   enum class Purpose { data, token };
-  auto exchange = [&](const HttpRequest& req, Purpose purpose) -> std::expected<HttpResponse, Failure> {
-    const std::string where = redact_url(req.url);
+  auto exchange = [&](const net::HttpRequest& req, Purpose purpose) -> std::expected<net::HttpResponse, Failure> {
+    const std::string where = net::redact_url(req.url);
     for (int attempt = 0;; ++attempt) {
-      HttpRequest authed = req;
+      net::HttpRequest authed = req;
       if (purpose == Purpose::data) apply_auth(authed, src, secret, connector);
       auto got = send(authed);
       std::string kind, message;
       std::optional<milliseconds> told;
       if (!got) {
-        kind = got.error().kind == TransportError::Kind::timeout ? "timeout"
-               : got.error().kind == TransportError::Kind::tls   ? "tls"
+        kind = got.error().kind == net::TransportError::Kind::timeout ? "timeout"
+               : got.error().kind == net::TransportError::Kind::tls   ? "tls"
                                                                  : "transport";
         message = kind + " on " + where + ": " + got.error().message;
         metrics().error(src.name, kind);
-        if (got.error().kind == TransportError::Kind::tls) return std::unexpected(Failure{kind, message + " (the cursor stays)", true});
+        if (got.error().kind == net::TransportError::Kind::tls) return std::unexpected(Failure{kind, message + " (the cursor stays)", true});
       } else if (purpose == Purpose::data ? connector.rate_limited(*got) : got->status == 429) {
         ++r.rate_limited;
         kind = "rate_limited";
         message = "rate limited on " + where + " (HTTP " + std::to_string(got->status) + ")";
         metrics().error(src.name, kind);
-        told = retry_after(*got, clock.now());
+        told = net::retry_after(*got, clock.now());
       } else if (got->status >= 500 || got->status == 408) {
         kind = "server";
         message = "HTTP " + std::to_string(got->status) + " from " + where + ": " + snippet(got->body);
         metrics().error(src.name, kind);
-        told = retry_after(*got, clock.now());
+        told = net::retry_after(*got, clock.now());
       } else {
         return std::move(*got);
       }
@@ -347,8 +333,8 @@ SyncResult sync_pages(const config::SourceConfig& src, Connector& connector, sto
   // A new OAuth token. Only an explicit refusal is an authentication failure; an endpoint that
   // stays down past the retries fails the sync like any unreachable server (the cursor stays).
   auto get_token = [&]() -> std::expected<void, Failure> {
-    const HttpRequest tr = connector.token_request(secret, refresh);
-    const std::string where = redact_url(tr.url);
+    const net::HttpRequest tr = connector.token_request(secret, refresh);
+    const std::string where = net::redact_url(tr.url);
     auto resp = exchange(tr, Purpose::token);
     if (!resp) return std::unexpected(Failure{resp.error().kind, "token request: " + resp.error().message, true});
     if (resp->status < 200 || resp->status >= 300) {
@@ -370,7 +356,7 @@ SyncResult sync_pages(const config::SourceConfig& src, Connector& connector, sto
     auto resp = exchange(*setup, Purpose::data);
     if (!resp) return fail(resp.error());
     if (resp->status == 401) {
-      return fail({"auth", "authentication failed on " + redact_url(setup->url) + " (HTTP 401): check sources." + src.name +
+      return fail({"auth", "authentication failed on " + net::redact_url(setup->url) + " (HTTP 401): check sources." + src.name +
                                ".auth; the server said: " + snippet(resp->body)});
     }
     if (auto ok = connector.accept_setup(*resp); !ok) return fail({"config", ok.error()});
@@ -401,14 +387,14 @@ SyncResult sync_pages(const config::SourceConfig& src, Connector& connector, sto
       break;
     }
     cursor = connector.begin(cursor, clock.now());
-    HttpRequest req = connector.request(cursor, since);
-    HttpResponse resp;
+    net::HttpRequest req = connector.request(cursor, since);
+    net::HttpResponse resp;
     bool refreshed = false;  // a new token for this request already
     for (;;) {
       auto got = exchange(req, Purpose::data);
       if (!got) return fail(got.error());
       resp = std::move(*got);
-      const std::string where = redact_url(req.url);
+      const std::string where = net::redact_url(req.url);
       if (resp.status == 401 && connector.needs_token()) {
         // The session expired (mid-sync, and as often as it likes): a new token, then the same
         // request again. A fresh token refused at once is a real authentication failure.
@@ -453,7 +439,7 @@ SyncResult sync_pages(const config::SourceConfig& src, Connector& connector, sto
       page = std::unexpected(std::string("could not be read (") + e.what() + ")");
     }
     if (!page) {
-      return fail({"malformed", "malformed page from " + redact_url(req.url) + ": " + page.error() +
+      return fail({"malformed", "malformed page from " + net::redact_url(req.url) + ": " + page.error() +
                                     "; nothing of it stored, the cursor stays"});
     }
     std::vector<store::Item> items;
@@ -469,7 +455,7 @@ SyncResult sync_pages(const config::SourceConfig& src, Connector& connector, sto
       auto normalized = normalize_records(page->records, src.name + " page " + std::to_string(page_no + 1), io, partners);
       auto q = quarantine_of(*page, normalized, src.name, connector.kind());
       if (!q) {
-        return fail({"malformed", "malformed record from " + redact_url(req.url) + ": " + q.error() +
+        return fail({"malformed", "malformed record from " + net::redact_url(req.url) + ": " + q.error() +
                                       "; nothing of the page stored, the cursor stays"});
       }
       set_aside = std::move(*q);
@@ -499,7 +485,7 @@ SyncResult sync_pages(const config::SourceConfig& src, Connector& connector, sto
     stalled = !page->done && page->next_cursor == cursor ? stalled + 1 : 0;
     if (stalled >= 3) {
       return fail({"malformed", "the source answered with the same page " + std::to_string(stalled) + " times in a row (" +
-                                    redact_url(req.url) + "); stopped, the cursor stays"});
+                                    net::redact_url(req.url) + "); stopped, the cursor stays"});
     }
     cursor = page->next_cursor;
     if (!backfill) r.cursor = cursor;

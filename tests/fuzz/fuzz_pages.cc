@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string_view>
 
+#include "pactwatch/net/http.h"
 #include "pactwatch/sources/connector.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -22,7 +23,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   auto streams = sources::make_streams(s);
   if (!streams) return 0;
   auto* connector = pick >= 6 ? &(*streams)[pick - 5] : &streams->front();
-  sources::HttpResponse r;
+  net::HttpResponse r;
   r.status = 200;
   r.headers = {{"Content-Type", "application/json"}};
   if (data[0] & 0x40) r.headers.emplace_back("Link", "<https://fuzz.example/next>; rel=\"next\"");
@@ -33,6 +34,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (page) (void)(*connector)->request(page->next_cursor, pactwatch::core::Instant{});
   }
   (void)sources::wire::instant(nlohmann::json(r.body));
-  (void)sources::link_next(r.body);
+  (void)net::link_next(r.body);
   return 0;
 }

@@ -16,7 +16,7 @@
 #include "pactwatch/api/http_server.h"
 #include "pactwatch/api/server.h"
 #include "pactwatch/api/tokens.h"
-#include "pactwatch/app/dispatcher.h"
+#include "pactwatch/notify/message.h"
 #include "pactwatch/app/evaluation_runner.h"
 #include "pactwatch/core/digest.h"
 #include "pactwatch/core/clock.h"
@@ -573,7 +573,7 @@ TEST_P(ApiTest, EveryLinkOfEveryEventResolvesForTheTokensAllowedToSeeIt) {
     const auto links = store::event_links(e);
     ASSERT_FALSE(links.empty());
     // The webhook's body carries exactly these links.
-    const auto data = json::parse(app::cloudevent(e))["data"];
+    const auto data = json::parse(notify::cloudevent(e))["data"];
     for (const auto& [name, path] : links) EXPECT_EQ(data.value(name, ""), path) << name;
     const rules::ContractVersion* contract = nullptr;
     for (const auto& c : rules_->contracts) {

@@ -19,6 +19,7 @@
 
 #include "pactwatch/core/clock.h"
 #include "pactwatch/core/diagnostic.h"
+#include "pactwatch/net/http.h"
 #include "pactwatch/sources/drop.h"
 #include "pactwatch/sources/sync.h"
 #include "fake_api.h"
@@ -34,6 +35,11 @@ using testutils::Reply;
 
 using nlohmann::json;
 using namespace std::chrono_literals;
+// The HTTP client's helpers live in net (shared with notify); these tests keep checking them here.
+using net::HttpResponse;
+using net::link_next;
+using net::redact_url;
+using net::retry_after;
 
 // A TCP proxy in front of a FakeApi that breaks requests as scripted, by their order of arrival:
 // the connection reset (RST) before any reply, reset halfway through the reply, or held open with

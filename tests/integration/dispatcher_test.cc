@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "pactwatch/app/dispatcher.h"
+#include "pactwatch/notify/channel.h"
 #include "process.h"
 #include "temp_dir.h"
 
@@ -25,6 +26,7 @@ namespace {
 
 using nlohmann::json;
 using namespace std::chrono_literals;
+using notify::refuse_url;
 core::Instant T(const char* s) { return *core::parse_rfc3339(s); }
 
 struct Receiver {

@@ -16,7 +16,7 @@
 
 #include "pactwatch/config/config.h"
 #include "pactwatch/core/diagnostic.h"
-#include "pactwatch/sources/http.h"
+#include "pactwatch/net/http.h"
 
 namespace pactwatch::testutils {
 
@@ -48,7 +48,7 @@ struct Reply {
   int status = 200;
   std::string body;
   std::string content_type = "application/json";
-  sources::Headers headers;
+  net::Headers headers;
   std::chrono::milliseconds delay{0};
 };
 

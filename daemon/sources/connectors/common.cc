@@ -7,7 +7,7 @@
 
 namespace pactwatch::sources {
 
-std::expected<Page, std::string> Connector::parse(const HttpResponse& response, const std::string& cursor) const {
+std::expected<Page, std::string> Connector::parse(const net::HttpResponse& response, const std::string& cursor) const {
   try {
     return parse_page(response, cursor);
   } catch (const detail::BadField& e) {
@@ -15,13 +15,13 @@ std::expected<Page, std::string> Connector::parse(const HttpResponse& response, 
   }
 }
 
-std::string Connector::describe_probe(const HttpResponse& r) const {
+std::string Connector::describe_probe(const net::HttpResponse& r) const {
   return "HTTP " + std::to_string(r.status) + ", " + std::to_string(r.body.size()) + " bytes";
 }
 
-HttpRequest Connector::token_request(const std::string&, const std::string&) const { return {}; }
+net::HttpRequest Connector::token_request(const std::string&, const std::string&) const { return {}; }
 
-std::expected<void, std::string> Connector::accept_token(const HttpResponse&) { return {}; }
+std::expected<void, std::string> Connector::accept_token(const net::HttpResponse&) { return {}; }
 
 namespace wire {
 
@@ -106,7 +106,7 @@ std::string text_of(const nlohmann::json& v) {
   return v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
-std::expected<nlohmann::json, std::string> parse_body(const HttpResponse& r) {
+std::expected<nlohmann::json, std::string> parse_body(const net::HttpResponse& r) {
   const auto type = r.header("Content-Type").value_or("");
   if (!type.empty() && type.find("json") == std::string::npos) {
     std::string start = r.body.substr(0, 60);

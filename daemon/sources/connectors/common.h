@@ -33,7 +33,7 @@ std::optional<std::string> decimal_text(const nlohmann::json& v);
 // A scalar as text ("" for null).
 std::string text_of(const nlohmann::json& v);
 // The body as JSON, or what is wrong with it (an HTML error page, truncated JSON, empty).
-std::expected<nlohmann::json, std::string> parse_body(const HttpResponse& r);
+std::expected<nlohmann::json, std::string> parse_body(const net::HttpResponse& r);
 // Cursors are compact JSON objects; an empty or unreadable one is an empty object.
 std::string cursor_text(const nlohmann::json& c);
 nlohmann::json cursor_json(const std::string& cursor);

@@ -43,17 +43,17 @@ class Freshdesk final : public Connector {
   std::string kind() const override { return "tickets"; }
   std::string start_cursor(core::Instant since) const override { return detail::cursor_text({{"since", wire::rfc3339(since)}}); }
 
-  HttpRequest request(const std::string& cursor, core::Instant since) const override {
+  net::HttpRequest request(const std::string& cursor, core::Instant since) const override {
     const json c = detail::cursor_json(cursor);
     const std::string from = detail::cstr(c, "since").value_or(wire::rfc3339(since));
     const auto page = std::clamp<std::int64_t>(detail::cint(c, "page").value_or(1), 1, 100000);
-    HttpRequest r;
-    r.url = s_.url + "/api/v2/tickets?updated_since=" + url_encode(from) + "&order_by=updated_at&order_type=asc&include=stats" +
+    net::HttpRequest r;
+    r.url = s_.url + "/api/v2/tickets?updated_since=" + net::url_encode(from) + "&order_by=updated_at&order_type=asc&include=stats" +
             "&per_page=" + std::to_string(per_page_) + "&page=" + std::to_string(page);
     return r;
   }
 
-  std::expected<Page, std::string> parse_page(const HttpResponse& resp, const std::string& cursor) const override {
+  std::expected<Page, std::string> parse_page(const net::HttpResponse& resp, const std::string& cursor) const override {
     auto body = detail::parse_body(resp);
     if (!body) return std::unexpected(body.error());
     if (!body->is_array()) return std::unexpected("expected a JSON array of tickets");
@@ -92,7 +92,7 @@ class Freshdesk final : public Connector {
       if (rec["updated_at"].get<std::string>() > hwm) hwm = rec["updated_at"].get<std::string>();
       page.records.push_back(std::move(rec));
     }
-    const bool more = resp.header("Link") ? link_next(*resp.header("Link")).has_value()
+    const bool more = resp.header("Link") ? net::link_next(*resp.header("Link")).has_value()
                                           : static_cast<int>(body->size()) >= per_page_;
     const auto current = std::clamp<std::int64_t>(detail::cint(c, "page").value_or(1), 1, 100000);
     const std::string since = detail::cstr(c, "since").value_or("");
@@ -113,9 +113,9 @@ class Freshdesk final : public Connector {
     return page;
   }
 
-  HttpRequest probe() const override { return {"GET", s_.url + "/api/v2/agents/me", {}, {}, {}}; }
+  net::HttpRequest probe() const override { return {"GET", s_.url + "/api/v2/agents/me", {}, {}, {}}; }
 
-  std::string describe_probe(const HttpResponse& r) const override {
+  std::string describe_probe(const net::HttpResponse& r) const override {
     auto j = json::parse(r.body, nullptr, false);
     if (!j.is_object() || !j.contains("contact")) return Connector::describe_probe(r);
     return "authenticated as " + detail::text_of(j["contact"].value("name", json())) + " <" +

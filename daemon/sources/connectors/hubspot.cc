@@ -45,7 +45,7 @@ class HubSpot final : public Connector {
     return detail::cursor_text(out);
   }
 
-  HttpRequest request(const std::string& cursor, core::Instant since) const override {
+  net::HttpRequest request(const std::string& cursor, core::Instant since) const override {
     const json c = detail::cursor_json(cursor);
     const std::int64_t from = detail::cint(c, "since").value_or(core::to_unix_ms(since));
     json filters = json::array();
@@ -58,7 +58,7 @@ class HubSpot final : public Connector {
               {"sorts", {{{"propertyName", "hs_object_id"}, {"direction", "ASCENDING"}}}},
               {"properties", {"amount", "deal_currency_code", "dealstage", "closedate", "createdate", "hs_lastmodifieddate", account_property_}},
               {"limit", limit_}};
-    HttpRequest r;
+    net::HttpRequest r;
     r.method = "POST";
     r.url = s_.url + "/crm/v3/objects/deals/search";
     r.headers.emplace_back("Content-Type", "application/json");
@@ -66,7 +66,7 @@ class HubSpot final : public Connector {
     return r;
   }
 
-  std::expected<Page, std::string> parse_page(const HttpResponse& resp, const std::string& cursor) const override {
+  std::expected<Page, std::string> parse_page(const net::HttpResponse& resp, const std::string& cursor) const override {
     auto body = detail::parse_body(resp);
     if (!body) return std::unexpected(body.error());
     const json& j = *body;
@@ -118,8 +118,8 @@ class HubSpot final : public Connector {
     return page;
   }
 
-  HttpRequest probe() const override { return {"GET", s_.url + "/crm/v3/objects/deals?limit=1", {}, {}, {}}; }
-  std::string describe_probe(const HttpResponse& r) const override {
+  net::HttpRequest probe() const override { return {"GET", s_.url + "/crm/v3/objects/deals?limit=1", {}, {}, {}}; }
+  std::string describe_probe(const net::HttpResponse& r) const override {
     const auto daily = r.header("X-HubSpot-RateLimit-Daily-Remaining");
     return "deals readable" + (daily ? ", daily requests remaining " + *daily : std::string());
   }

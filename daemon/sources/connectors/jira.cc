@@ -31,12 +31,12 @@ class Jira final : public Connector {
 
   std::string kind() const override { return "tickets"; }
 
-  std::optional<HttpRequest> setup_request() const override {
+  std::optional<net::HttpRequest> setup_request() const override {
     if (!s_.option("timezone").empty()) return std::nullopt;
-    return HttpRequest{"GET", s_.url + "/rest/api/3/myself", {}, {}, {}};
+    return net::HttpRequest{"GET", s_.url + "/rest/api/3/myself", {}, {}, {}};
   }
 
-  std::expected<void, std::string> accept_setup(const HttpResponse& r) override {
+  std::expected<void, std::string> accept_setup(const net::HttpResponse& r) override {
     auto j = json::parse(r.body, nullptr, false);
     const std::string tz = r.status >= 200 && r.status < 300 && j.is_object() ? detail::text_of(j.value("timeZone", json())) : "";
     zone_ = nullptr;
@@ -55,7 +55,7 @@ class Jira final : public Connector {
     return {};
   }
 
-  std::optional<std::string> restart_after(const HttpResponse& r, const std::string& cursor) const override {
+  std::optional<std::string> restart_after(const net::HttpResponse& r, const std::string& cursor) const override {
     const json c = detail::cursor_json(cursor);
     if (r.status != 400 || !detail::cstr(c, "token")) return std::nullopt;
     const std::string body = lower(r.body);
@@ -68,7 +68,7 @@ class Jira final : public Connector {
     return detail::cursor_text({{"since", core::to_unix_ms(since)}});
   }
 
-  HttpRequest request(const std::string& cursor, core::Instant since) const override {
+  net::HttpRequest request(const std::string& cursor, core::Instant since) const override {
     const json c = detail::cursor_json(cursor);
     const core::Instant from = detail::cint(c, "since") ? core::from_unix_ms(*detail::cint(c, "since")) : since;
     std::string jql;
@@ -78,14 +78,14 @@ class Jira final : public Connector {
     for (const auto* key : {"account_field", "sla_fields"}) {
       if (const auto f = s_.option(key); !f.empty()) fields += "," + f;
     }
-    HttpRequest r;
-    r.url = s_.url + "/rest/api/3/search/jql?jql=" + url_encode(jql) + "&fields=" + url_encode(fields) +
+    net::HttpRequest r;
+    r.url = s_.url + "/rest/api/3/search/jql?jql=" + net::url_encode(jql) + "&fields=" + net::url_encode(fields) +
             "&expand=changelog&maxResults=" + std::to_string(std::min(s_.page_size, 100));
-    if (auto token = detail::cstr(c, "token")) r.url += "&nextPageToken=" + url_encode(*token);
+    if (auto token = detail::cstr(c, "token")) r.url += "&nextPageToken=" + net::url_encode(*token);
     return r;
   }
 
-  std::expected<Page, std::string> parse_page(const HttpResponse& resp, const std::string& cursor) const override {
+  std::expected<Page, std::string> parse_page(const net::HttpResponse& resp, const std::string& cursor) const override {
     auto body = detail::parse_body(resp);
     if (!body) return std::unexpected(body.error());
     const json& j = *body;
@@ -189,8 +189,8 @@ class Jira final : public Connector {
     return page;
   }
 
-  HttpRequest probe() const override { return {"GET", s_.url + "/rest/api/3/myself", {}, {}, {}}; }
-  std::string describe_probe(const HttpResponse& r) const override {
+  net::HttpRequest probe() const override { return {"GET", s_.url + "/rest/api/3/myself", {}, {}, {}}; }
+  std::string describe_probe(const net::HttpResponse& r) const override {
     auto j = json::parse(r.body, nullptr, false);
     if (!j.is_object() || !j.contains("accountId")) return Connector::describe_probe(r);
     return "authenticated as " + detail::text_of(j.value("displayName", json())) + " (time zone " +

@@ -29,17 +29,17 @@ class Salesforce final : public Connector {
     return detail::cursor_text({{"since", detail::query_time(since, "%Y-%m-%dT%H:%M:%SZ")}});
   }
 
-  HttpRequest token_request(const std::string& secret, const std::string& refresh) const override {
-    HttpRequest r;
+  net::HttpRequest token_request(const std::string& secret, const std::string& refresh) const override {
+    net::HttpRequest r;
     r.method = "POST";
     r.url = s_.token_url.empty() ? s_.url + "/services/oauth2/token" : s_.token_url;
     r.headers.emplace_back("Content-Type", "application/x-www-form-urlencoded");
-    r.body = "client_id=" + url_encode(s_.user) + "&client_secret=" + url_encode(secret);
-    r.body += refresh.empty() ? "&grant_type=client_credentials" : "&grant_type=refresh_token&refresh_token=" + url_encode(refresh);
+    r.body = "client_id=" + net::url_encode(s_.user) + "&client_secret=" + net::url_encode(secret);
+    r.body += refresh.empty() ? "&grant_type=client_credentials" : "&grant_type=refresh_token&refresh_token=" + net::url_encode(refresh);
     return r;
   }
 
-  std::expected<void, std::string> accept_token(const HttpResponse& r) override {
+  std::expected<void, std::string> accept_token(const net::HttpResponse& r) override {
     auto j = json::parse(r.body, nullptr, false);
     if (!j.is_object() || !j.contains("access_token") || !j["access_token"].is_string()) {
       return std::unexpected("the token endpoint answered without an access_token");
@@ -50,12 +50,12 @@ class Salesforce final : public Connector {
     return {};
   }
 
-  bool rate_limited(const HttpResponse& r) const override {
+  bool rate_limited(const net::HttpResponse& r) const override {
     if (r.status == 429) return true;
     return r.status == 403 && r.body.find("REQUEST_LIMIT_EXCEEDED") != std::string::npos;
   }
 
-  std::optional<std::string> restart_after(const HttpResponse& r, const std::string& cursor) const override {
+  std::optional<std::string> restart_after(const net::HttpResponse& r, const std::string& cursor) const override {
     const json c = detail::cursor_json(cursor);
     if (r.status != 400 || r.body.find("INVALID_QUERY_LOCATOR") == std::string::npos || !detail::cstr(c, "next")) return std::nullopt;
     // Every record ordered before the newest SystemModstamp stored is stored: start there.
@@ -64,9 +64,9 @@ class Salesforce final : public Connector {
     return detail::cursor_text({{"since", from}});
   }
 
-  HttpRequest request(const std::string& cursor, core::Instant since) const override {
+  net::HttpRequest request(const std::string& cursor, core::Instant since) const override {
     const json c = detail::cursor_json(cursor);
-    HttpRequest r;
+    net::HttpRequest r;
     if (auto next = detail::cstr(c, "next")) {
       r.url = base() + *next;
       return r;
@@ -75,11 +75,11 @@ class Salesforce final : public Connector {
     std::string soql = "SELECT Id, Amount, StageName, CloseDate, IsClosed, IsWon, CreatedDate, SystemModstamp, " + account_field_;
     if (!s_.option("currency_field").empty()) soql += ", " + s_.option("currency_field");
     soql += " FROM Opportunity WHERE SystemModstamp >= " + from + " ORDER BY SystemModstamp ASC";
-    r.url = base() + "/services/data/" + version_ + "/query?q=" + url_encode(soql);
+    r.url = base() + "/services/data/" + version_ + "/query?q=" + net::url_encode(soql);
     return r;
   }
 
-  std::expected<Page, std::string> parse_page(const HttpResponse& resp, const std::string& cursor) const override {
+  std::expected<Page, std::string> parse_page(const net::HttpResponse& resp, const std::string& cursor) const override {
     auto body = detail::parse_body(resp);
     if (!body) return std::unexpected(body.error());
     const json& j = *body;
@@ -128,8 +128,8 @@ class Salesforce final : public Connector {
     return page;
   }
 
-  HttpRequest probe() const override { return {"GET", base() + "/services/data/" + version_ + "/limits", {}, {}, {}}; }
-  std::string describe_probe(const HttpResponse& r) const override {
+  net::HttpRequest probe() const override { return {"GET", base() + "/services/data/" + version_ + "/limits", {}, {}, {}}; }
+  std::string describe_probe(const net::HttpResponse& r) const override {
     auto j = json::parse(r.body, nullptr, false);
     std::string out = "instance " + instance_;
     if (j.is_object() && j.contains("DailyApiRequests") && j["DailyApiRequests"].is_object()) {

@@ -28,7 +28,7 @@ class ServiceNow final : public Connector {
     return detail::cursor_text({{"since", detail::query_time(since, "%Y-%m-%d %H:%M:%S")}});
   }
 
-  HttpRequest request(const std::string& cursor, core::Instant since) const override {
+  net::HttpRequest request(const std::string& cursor, core::Instant since) const override {
     const json c = detail::cursor_json(cursor);
     const std::string from = detail::cstr(c, "since").value_or(detail::query_time(since, "%Y-%m-%d %H:%M:%S"));
     const std::string extra = s_.option("query").empty() ? "" : s_.option("query") + "^";
@@ -42,17 +42,17 @@ class ServiceNow final : public Connector {
       query = extra + "sys_updated_on>=" + from;  // a cursor of an earlier pactwatch (an offset) restarts its window
     }
     query += "^ORDERBYsys_updated_on^ORDERBYsys_id";
-    HttpRequest r;
-    r.url = s_.url + "/api/now/table/" + table_ + "?sysparm_query=" + url_encode(query) +
+    net::HttpRequest r;
+    r.url = s_.url + "/api/now/table/" + table_ + "?sysparm_query=" + net::url_encode(query) +
             "&sysparm_limit=" + std::to_string(s_.page_size) + "&sysparm_offset=0" +
-            "&sysparm_fields=" + url_encode(sla() ? "sys_id,task,task.number,task.company,sla,stage,has_breached,start_time,end_time,"
+            "&sysparm_fields=" + net::url_encode(sla() ? "sys_id,task,task.number,task.company,sla,stage,has_breached,start_time,end_time,"
                                                     "planned_end_time,business_duration,sys_updated_on"
                                                   : "sys_id,number,priority,state,opened_at,resolved_at,closed_at,sys_updated_on,company") +
             "&sysparm_display_value=false&sysparm_exclude_reference_link=true";
     return r;
   }
 
-  std::expected<Page, std::string> parse_page(const HttpResponse& resp, const std::string& cursor) const override {
+  std::expected<Page, std::string> parse_page(const net::HttpResponse& resp, const std::string& cursor) const override {
     auto body = detail::parse_body(resp);
     if (!body) return std::unexpected(body.error());
     const json& j = *body;
@@ -99,7 +99,7 @@ class ServiceNow final : public Connector {
       page.records.push_back(std::move(rec));
     }
     const auto link = resp.header("Link");
-    const bool more = link ? link_next(*link).has_value() : static_cast<int>(j["result"].size()) >= s_.page_size;
+    const bool more = link ? net::link_next(*link).has_value() : static_cast<int>(j["result"].size()) >= s_.page_size;
     json next;
     if (!more || hwm.empty() || last_id.empty()) {
       page.done = !more;
@@ -111,10 +111,10 @@ class ServiceNow final : public Connector {
     return page;
   }
 
-  HttpRequest probe() const override {
+  net::HttpRequest probe() const override {
     return {"GET", s_.url + "/api/now/table/" + table_ + "?sysparm_limit=1&sysparm_fields=sys_id", {}, {}, {}};
   }
-  std::string describe_probe(const HttpResponse& r) const override {
+  std::string describe_probe(const net::HttpResponse& r) const override {
     const auto total = r.header("X-Total-Count");
     return "table " + table_ + " readable" + (total ? ", " + *total + " records" : std::string());
   }

@@ -24,8 +24,8 @@ class Zendesk final : public Connector {
     return detail::cursor_text({{"start_time", std::chrono::floor<std::chrono::seconds>(since).time_since_epoch().count()}});
   }
 
-  HttpRequest request(const std::string& cursor, core::Instant since) const override {
-    HttpRequest r;
+  net::HttpRequest request(const std::string& cursor, core::Instant since) const override {
+    net::HttpRequest r;
     const std::string size = "&per_page=" + std::to_string(std::min(s_.page_size, 1000));
     if (cursor.empty() || cursor.front() == '{') {
       const auto secs = detail::cint(detail::cursor_json(cursor), "start_time")
@@ -33,13 +33,13 @@ class Zendesk final : public Connector {
       r.url = s_.url + "/api/v2/incremental/tickets/cursor.json?start_time=" + std::to_string(secs) + "&include=metric_sets" +
               size + "&exclude_deleted=true";
     } else {
-      r.url = s_.url + "/api/v2/incremental/tickets/cursor.json?cursor=" + url_encode(cursor) + "&include=metric_sets" +
+      r.url = s_.url + "/api/v2/incremental/tickets/cursor.json?cursor=" + net::url_encode(cursor) + "&include=metric_sets" +
               size + "&exclude_deleted=true";
     }
     return r;
   }
 
-  std::expected<Page, std::string> parse_page(const HttpResponse& resp, const std::string& cursor) const override {
+  std::expected<Page, std::string> parse_page(const net::HttpResponse& resp, const std::string& cursor) const override {
     auto body = detail::parse_body(resp);
     if (!body) return std::unexpected(body.error());
     const json& j = *body;
@@ -106,9 +106,9 @@ class Zendesk final : public Connector {
     return page;
   }
 
-  HttpRequest probe() const override { return {"GET", s_.url + "/api/v2/users/me.json", {}, {}, {}}; }
+  net::HttpRequest probe() const override { return {"GET", s_.url + "/api/v2/users/me.json", {}, {}, {}}; }
 
-  std::string describe_probe(const HttpResponse& r) const override {
+  std::string describe_probe(const net::HttpResponse& r) const override {
     auto j = json::parse(r.body, nullptr, false);
     if (!j.is_object() || !j.contains("user") || !j["user"].is_object()) return Connector::describe_probe(r);
     const auto& u = j["user"];
@@ -139,13 +139,13 @@ class ZendeskTicketEvents final : public Connector {
     return detail::cursor_text({{"start_time", std::chrono::floor<std::chrono::seconds>(since).time_since_epoch().count()}});
   }
 
-  HttpRequest request(const std::string& cursor, core::Instant since) const override {
+  net::HttpRequest request(const std::string& cursor, core::Instant since) const override {
     const json c = detail::cursor_json(cursor);
     const auto start = detail::cint(c, "start_time").value_or(std::chrono::floor<std::chrono::seconds>(since).time_since_epoch().count());
     return {"GET", s_.url + "/api/v2/incremental/ticket_events.json?start_time=" + std::to_string(start), {}, {}, {}};
   }
 
-  std::expected<Page, std::string> parse_page(const HttpResponse& resp, const std::string& cursor) const override {
+  std::expected<Page, std::string> parse_page(const net::HttpResponse& resp, const std::string& cursor) const override {
     auto body = detail::parse_body(resp);
     if (!body) return std::unexpected(body.error());
     const json& j = *body;
@@ -182,7 +182,7 @@ class ZendeskTicketEvents final : public Connector {
     return page;
   }
 
-  HttpRequest probe() const override { return {"GET", s_.url + "/api/v2/users/me.json", {}, {}, {}}; }
+  net::HttpRequest probe() const override { return {"GET", s_.url + "/api/v2/users/me.json", {}, {}, {}}; }
 
  private:
   config::SourceConfig s_;
@@ -205,22 +205,22 @@ class ZendeskRatings final : public Connector {
     return detail::cursor_text({{"since", std::chrono::floor<std::chrono::seconds>(since).time_since_epoch().count()}});
   }
 
-  std::optional<std::string> restart_after(const HttpResponse& r, const std::string& cursor) const override {
+  std::optional<std::string> restart_after(const net::HttpResponse& r, const std::string& cursor) const override {
     const json c = detail::cursor_json(cursor);
     if ((r.status != 400 && r.status != 422) || !detail::cstr(c, "after") || !detail::cint(c, "since")) return std::nullopt;
     return detail::cursor_text({{"since", *detail::cint(c, "since")}});
   }
 
-  HttpRequest request(const std::string& cursor, core::Instant since) const override {
+  net::HttpRequest request(const std::string& cursor, core::Instant since) const override {
     const json c = detail::cursor_json(cursor);
     const auto from = detail::cint(c, "since").value_or(std::chrono::floor<std::chrono::seconds>(since).time_since_epoch().count());
     std::string url = s_.url + "/api/v2/satisfaction_ratings?score=received&start_time=" + std::to_string(from) +
                       "&page%5Bsize%5D=" + std::to_string(std::min(s_.page_size, 100));
-    if (auto after = detail::cstr(c, "after")) url += "&page%5Bafter%5D=" + url_encode(*after);
+    if (auto after = detail::cstr(c, "after")) url += "&page%5Bafter%5D=" + net::url_encode(*after);
     return {"GET", url, {}, {}, {}};
   }
 
-  std::expected<Page, std::string> parse_page(const HttpResponse& resp, const std::string& cursor) const override {
+  std::expected<Page, std::string> parse_page(const net::HttpResponse& resp, const std::string& cursor) const override {
     auto body = detail::parse_body(resp);
     if (!body) return std::unexpected(body.error());
     const json& j = *body;
@@ -258,7 +258,7 @@ class ZendeskRatings final : public Connector {
     return page;
   }
 
-  HttpRequest probe() const override { return {"GET", s_.url + "/api/v2/users/me.json", {}, {}, {}}; }
+  net::HttpRequest probe() const override { return {"GET", s_.url + "/api/v2/users/me.json", {}, {}, {}}; }
 
  private:
   config::SourceConfig s_;

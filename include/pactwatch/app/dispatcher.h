@@ -1,22 +1,19 @@
-// Delivers outbox events to the configured channels, at least once, each with its stable id:
-// webhooks signed per the Standard Webhooks scheme with a CloudEvents 1.0 JSON body, and Slack
-// incoming webhooks. Deliveries that can succeed later (timeouts, transport errors, 5xx, 408, 425,
-// 429) are retried on a schedule (5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 24 h; Retry-After when
-// longer), then land in the dead-letter list; any other refusal (400, 401, 403, 404, 422, ...) is
-// dead at once, with the receiver's answer; 410 Gone disables the endpoint. URLs to link-local
-// and cloud metadata addresses are refused unless allowed.
+// Delivers outbox events to the configured channels, at least once, each with its stable id
+// (docs/notifications.md). The pipeline's stages and channels live in notify (route, damp,
+// deliver, record); the dispatcher is the loop that drives them, one round per tick: per channel,
+// the deliveries due now, each through the stages.
 #pragma once
 
 #include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <set>
 #include <string>
 
 #include "pactwatch/config/config.h"
 #include "pactwatch/core/clock.h"
+#include "pactwatch/notify/stages.h"
 #include "pactwatch/rules/rule_set.h"
 #include "pactwatch/store/store.h"
 
@@ -26,15 +23,14 @@ struct DispatchStats {
   int delivered = 0;
   int retried = 0;
   int dead = 0;
-  int skipped = 0;  // not for this channel (its event filter)
+  int skipped = 0;  // not for this channel (its event filter), or a recovery that did not hold
+  void add(notify::Recorded r);
 };
 
 class Dispatcher {
  public:
   using RulesSnapshot = std::function<std::shared_ptr<const rules::RuleSet>()>;
-  // With rules, events are routed by their contract's `notify` block: brand channels get the
-  // brand's list (all events when the contract names none); partner channels (email to the
-  // partner's contacts) get the partner's list, and never anything of a draft contract.
+  // With rules, events are routed by their contract's `notify` block (notify::route).
   // With `abort`, a delivery in flight is abandoned (and stays pending) when it turns true.
   Dispatcher(const config::Config& config, store::Store& store, const core::Clock& clock, RulesSnapshot rules = {},
              const std::atomic<bool>* abort = nullptr);
@@ -51,17 +47,8 @@ class Dispatcher {
   const core::Clock& clock_;
   RulesSnapshot rules_;
   const std::atomic<bool>* abort_;
-  std::map<std::string, std::string> secrets_;  // channel -> signing key (raw bytes)
+  std::map<std::string, std::string> secrets_;  // channel -> signing key or SMTP password
   std::set<std::string> disabled_;              // channels that answered 410 Gone
 };
-
-// The Standard Webhooks signature of a message: "v1," + base64(HMAC-SHA256(key, id.timestamp.body)),
-// where the key is the base64 part of a "whsec_..." secret.
-[[nodiscard]] std::string webhook_signature(const std::string& secret, const std::string& id, std::int64_t timestamp,
-                                            const std::string& body);
-// The CloudEvents 1.0 JSON form of an outbox event.
-[[nodiscard]] std::string cloudevent(const store::OutboxEvent& e);
-// Why a URL may not be called ("" when it may): scheme, link-local and metadata hosts.
-[[nodiscard]] std::string refuse_url(const std::string& url, bool allow_private);
 
 }  // namespace pactwatch::app

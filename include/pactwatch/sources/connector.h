@@ -14,7 +14,7 @@
 
 #include "pactwatch/config/config.h"
 #include "pactwatch/core/time.h"
-#include "pactwatch/sources/http.h"
+#include "pactwatch/net/http.h"
 
 namespace pactwatch::sources {
 
@@ -53,41 +53,41 @@ class Connector {
   // they begin (HubSpot) closes an open one at `now`. Others return the cursor as it is.
   [[nodiscard]] virtual std::string begin(const std::string& cursor, core::Instant /*now*/) const { return cursor; }
   // The request for the page after `cursor` ("" when nothing is stored yet: start at `since`).
-  [[nodiscard]] virtual HttpRequest request(const std::string& cursor, core::Instant since) const = 0;
+  [[nodiscard]] virtual net::HttpRequest request(const std::string& cursor, core::Instant since) const = 0;
   // A vendor may drop a paging position it handed out (Salesforce's query locator, Jira's page
   // token). Given the answer to the request made from `cursor`: when it is such a refusal, the
   // cursor to restart from, built only from what the cursor says is stored (the newest update
   // stored, or the window's start); nullopt for any other answer.
-  [[nodiscard]] virtual std::optional<std::string> restart_after(const HttpResponse& /*refusal*/,
+  [[nodiscard]] virtual std::optional<std::string> restart_after(const net::HttpResponse& /*refusal*/,
                                                                  const std::string& /*cursor*/) const {
     return std::nullopt;
   }
   // A request made once before the first page (Jira: the API user's time zone, when the config
   // names none), and what to take from its answer (any status: the connector decides).
-  [[nodiscard]] virtual std::optional<HttpRequest> setup_request() const { return std::nullopt; }
-  virtual std::expected<void, std::string> accept_setup(const HttpResponse&) { return {}; }
+  [[nodiscard]] virtual std::optional<net::HttpRequest> setup_request() const { return std::nullopt; }
+  virtual std::expected<void, std::string> accept_setup(const net::HttpResponse&) { return {}; }
   // Parses a 2xx response; an error says what is wrong with the page (nothing of it is stored).
   // A field present in a shape the vendor does not send (a date-time as a number of seconds, an
   // object where a string was) is an error too, naming the record and the field: a vendor
   // changing shape mid-run stops the sync rather than storing wrong values.
-  [[nodiscard]] std::expected<Page, std::string> parse(const HttpResponse& response, const std::string& cursor) const;
+  [[nodiscard]] std::expected<Page, std::string> parse(const net::HttpResponse& response, const std::string& cursor) const;
   // Vendor-specific rate-limit answers besides HTTP 429 (Salesforce: 403 REQUEST_LIMIT_EXCEEDED).
-  [[nodiscard]] virtual bool rate_limited(const HttpResponse& r) const { return r.status == 429; }
+  [[nodiscard]] virtual bool rate_limited(const net::HttpResponse& r) const { return r.status == 429; }
   // The client-side request budget when the config sets none (requests per minute; 0: none).
   [[nodiscard]] virtual int default_requests_per_minute() const { return 0; }
   // A cheap authenticated request for `pactwatch sources test`.
-  [[nodiscard]] virtual HttpRequest probe() const = 0;
+  [[nodiscard]] virtual net::HttpRequest probe() const = 0;
   // Describes what a probe's response shows ("authenticated as ...", "instance ...").
-  [[nodiscard]] virtual std::string describe_probe(const HttpResponse& r) const;
+  [[nodiscard]] virtual std::string describe_probe(const net::HttpResponse& r) const;
   // OAuth (Salesforce): the token request, and how to read its answer into a bearer token and
   // the base URL to call. Others authenticate on every request from the config.
   [[nodiscard]] virtual bool needs_token() const { return false; }
-  [[nodiscard]] virtual HttpRequest token_request(const std::string& secret, const std::string& refresh_token) const;
-  virtual std::expected<void, std::string> accept_token(const HttpResponse& r);
+  [[nodiscard]] virtual net::HttpRequest token_request(const std::string& secret, const std::string& refresh_token) const;
+  virtual std::expected<void, std::string> accept_token(const net::HttpResponse& r);
 
  protected:
   // The vendor's page parser behind `parse`; the helpers in detail:: may throw BadField.
-  [[nodiscard]] virtual std::expected<Page, std::string> parse_page(const HttpResponse& response,
+  [[nodiscard]] virtual std::expected<Page, std::string> parse_page(const net::HttpResponse& response,
                                                                      const std::string& cursor) const = 0;
 
  public:

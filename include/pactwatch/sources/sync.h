@@ -111,7 +111,4 @@ SourceMetrics& metrics();
                                      const std::vector<rules::PartnerDef>& partners, const core::Clock& clock,
                                      const SyncOptions& options = {});
 
-// `Retry-After`: seconds, or an HTTP date (then relative to `now`). Empty when absent or unreadable.
-[[nodiscard]] std::optional<std::chrono::milliseconds> retry_after(const HttpResponse& r, core::Instant now);
-
 }  // namespace pactwatch::sources

@@ -1,4 +1,4 @@
-#include "pactwatch/sources/http.h"
+#include "pactwatch/net/http.h"
 
 #include <curl/curl.h>
 
@@ -7,7 +7,7 @@
 #include <mutex>
 #include <stdexcept>
 
-namespace pactwatch::sources {
+namespace pactwatch::net {
 
 namespace {
 
@@ -183,4 +183,18 @@ std::optional<std::string> link_next(std::string_view header) {
   return std::nullopt;
 }
 
-}  // namespace pactwatch::sources
+std::optional<std::chrono::milliseconds> retry_after(const HttpResponse& r, core::Instant now) {
+  using std::chrono::milliseconds;
+  const auto h = r.header("Retry-After");
+  if (!h || h->empty()) return std::nullopt;
+  if (std::all_of(h->begin(), h->end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    if (h->size() > 7) return milliseconds(86400000);  // absurdly long: cap at a day
+    return milliseconds(std::stoll(*h) * 1000);
+  }
+  const time_t at = curl_getdate(h->c_str(), nullptr);  // an HTTP date
+  if (at < 0) return std::nullopt;
+  const auto delta = core::from_unix_ms(static_cast<std::int64_t>(at) * 1000) - now;
+  return std::max(milliseconds(0), std::chrono::duration_cast<milliseconds>(delta));
+}
+
+}  // namespace pactwatch::net

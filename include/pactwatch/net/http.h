@@ -1,6 +1,7 @@
-// The HTTP client connectors poll through (libcurl): timeouts, TLS verification on by default,
-// response headers kept for rate-limit and paging decisions. Transport failures are values, not
-// exceptions, so the sync loop can classify and retry them.
+// The HTTP client that connectors poll through and notification channels deliver through
+// (libcurl): timeouts, TLS verification on by default, response headers kept for rate-limit,
+// paging and retry decisions. Transport failures are values, not exceptions, so the sync loop and
+// the notification pipeline can classify and retry them.
 #pragma once
 
 #include <atomic>
@@ -12,7 +13,9 @@
 #include <utility>
 #include <vector>
 
-namespace pactwatch::sources {
+#include "pactwatch/core/time.h"
+
+namespace pactwatch::net {
 
 using Headers = std::vector<std::pair<std::string, std::string>>;
 
@@ -64,5 +67,7 @@ class HttpClient {
 [[nodiscard]] std::string url_encode(std::string_view value);
 // The URL of rel="next" in an RFC 8288 Link header (either quote style, any spacing), if any.
 [[nodiscard]] std::optional<std::string> link_next(std::string_view link_header);
+// `Retry-After`: seconds, or an HTTP date (then relative to `now`). Empty when absent or unreadable.
+[[nodiscard]] std::optional<std::chrono::milliseconds> retry_after(const HttpResponse& r, core::Instant now);
 
-}  // namespace pactwatch::sources
+}  // namespace pactwatch::net

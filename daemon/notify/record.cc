@@ -1,0 +1,100 @@
+#include <spdlog/spdlog.h>
+
+#include "pactwatch/notify/stages.h"
+
+namespace pactwatch::notify {
+
+void DeliveryCounters::count(const std::string& channel, std::string_view outcome) {
+  std::lock_guard lock(mutex_);
+  auto& outcomes = by_channel_[channel];
+  if (auto it = outcomes.find(outcome); it != outcomes.end()) ++it->second;
+  else outcomes.emplace(std::string(outcome), 1);
+}
+
+std::int64_t DeliveryCounters::get(const std::string& channel, std::string_view outcome) const {
+  std::lock_guard lock(mutex_);
+  const auto ch = by_channel_.find(channel);
+  if (ch == by_channel_.end()) return 0;
+  const auto it = ch->second.find(outcome);
+  return it == ch->second.end() ? 0 : it->second;
+}
+
+std::string DeliveryCounters::prometheus() const {
+  std::lock_guard lock(mutex_);
+  std::string out = "# HELP pactwatch_notify_deliveries_total Notification delivery outcomes by channel.\n"
+                    "# TYPE pactwatch_notify_deliveries_total counter\n";
+  for (const auto& [ch, outcomes] : by_channel_) {
+    for (const auto& [o, n] : outcomes) {
+      out += "pactwatch_notify_deliveries_total{channel=\"" + ch + "\",outcome=\"" + o + "\"} " + std::to_string(n) + "\n";
+    }
+  }
+  return out;
+}
+
+DeliveryCounters& delivery_counters() {
+  static DeliveryCounters counters;
+  return counters;
+}
+
+Recorded record(store::Store& store, DeliveryCounters& counters, const std::string& channel, store::Delivery& d, const Attempt& a,
+                core::Instant now) {
+  if (a.outcome == Outcome::abandoned) return Recorded::untouched;
+  ++d.attempts;
+  Recorded result = Recorded::dead;
+  switch (a.outcome) {
+    case Outcome::delivered:
+      d.status = "delivered";
+      d.delivered_at = now;
+      d.last_error.clear();
+      counters.count(channel, "delivered");
+      result = Recorded::delivered;
+      break;
+    case Outcome::transient:
+      d.last_error = a.error;
+      if (const auto next = next_attempt(d.attempts, now, a.retry_after)) {
+        d.next_attempt_at = *next;
+        counters.count(channel, "retried");
+        result = Recorded::retried;
+      } else {
+        d.status = "dead";
+        spdlog::error("notify channel {}: event {} dead after {} attempts: {}", channel, d.event_id, d.attempts, d.last_error);
+        counters.count(channel, "dead");
+      }
+      break;
+    case Outcome::permanent:
+      d.status = "dead";
+      d.last_error = a.error;
+      spdlog::error("notify channel {}: event {} refused: {}", channel, d.event_id, d.last_error);
+      counters.count(channel, "dead");
+      break;
+    case Outcome::refused:
+      d.status = "dead";
+      d.last_error = a.error;
+      counters.count(channel, "dead");
+      break;
+    case Outcome::gone:
+      d.status = "dead";
+      d.last_error = a.error;
+      spdlog::error("notify channel {}: {}", channel, d.last_error);
+      counters.count(channel, "gone");
+      break;
+    case Outcome::abandoned: break;
+  }
+  store.update_delivery(d);
+  return result;
+}
+
+Recorded record_skipped(store::Store& store, store::Delivery& d, std::string why) {
+  d.status = "skipped";
+  if (!why.empty()) d.last_error = std::move(why);
+  store.update_delivery(d);
+  return Recorded::skipped;
+}
+
+Recorded record_waiting(store::Store& store, store::Delivery& d, core::Instant until) {
+  d.next_attempt_at = until;
+  store.update_delivery(d);
+  return Recorded::waiting;
+}
+
+}  // namespace pactwatch::notify
