@@ -138,120 +138,188 @@ std::optional<Staged> stage(const std::filesystem::path& config_path, const conf
 
 void notify_systemd(const char* state) { sd_notify(0, state); }
 
-}  // namespace
+// `pactwatch serve`, step by step: open the store and check it takes writes, load the rules, take
+// the cluster's shards with a first heartbeat, listen, then run the loop (schedule, watchdog,
+// reloads, signals) until SIGTERM or SIGINT, and stop in order. Members are declared in the order
+// the steps make them, so they are destroyed in reverse: the schedule before the listener, the
+// listener before the cluster, the store last.
+class Daemon {
+ public:
+  Daemon(const config::Config& config, const core::Clock& clock, const std::filesystem::path& config_path)
+      : current_(std::make_unique<config::Config>(config)), config_(config), clock_(clock), config_path_(config_path) {}
 
-int serve(const config::Config& initial_config, const core::Clock& clock, const std::filesystem::path& config_path) {
-  // The config in force; a SIGHUP may replace it (and the scheduler that reads it).
-  auto current = std::make_unique<config::Config>(initial_config);
-  const config::Config& config = initial_config;  // listen address and database: fixed until a restart
-  spdlog::info("pactwatch starting: store {}, rules {}, listen {}:{}", config.database_url, config.rules_dir,
-               config.listen_host, config.listen_port);
-
-  if (!secrets_usable(config, config_path)) {
-    spdlog::error("secrets named in the config cannot be read; not starting");
-    return 1;
+  // The process exit code: 0 after a clean stop, 1 when a step before the loop failed.
+  int run() {
+    spdlog::info("pactwatch starting: store {}, rules {}, listen {}:{}", config_.database_url, config_.rules_dir,
+                 config_.listen_host, config_.listen_port);
+    if (!open_store() || !load_initial_rules()) return 1;
+    catch_signals();
+    make_api();
+    join_cluster();
+    make_listener();
+    if (!listen()) return 1;
+    run_loop();
+    spdlog::info("stopped");
+    return 0;
   }
-  auto password = config::read_secret(config.database_password, "database password");
+
+ private:
+  bool open_store();
+  bool load_initial_rules();
+  void catch_signals();
+  void make_api();
+  void join_cluster();
+  void make_listener();
+  void add_health_routes();
+  [[nodiscard]] std::string metrics() const;
+  bool listen();
+  void run_loop();
+  [[nodiscard]] std::unique_ptr<Scheduler> make_scheduler();
+  void feed_watchdog();
+  void start_watchdog();
+  void wait_reload();
+  void start_reload();
+  void apply_staged(const std::shared_ptr<std::optional<Staged>>& staged);
+  void restart_schedule(std::shared_ptr<Scheduler> old, std::shared_ptr<const config::Config> old_config);
+  void finish_reload();
+  void wait_stop();
+  void stop(int signo);
+
+  // The config in force; a SIGHUP may replace it (and the scheduler that reads it).
+  std::unique_ptr<config::Config> current_;
+  const config::Config& config_;  // listen address and database: fixed until a restart
+  const core::Clock& clock_;
+  const std::filesystem::path config_path_;
+  std::unique_ptr<store::Store> db_;
+  ActiveRules active_;
+  boost::asio::io_context io_;
+  std::optional<boost::asio::signal_set> stop_signals_;
+  std::optional<boost::asio::signal_set> reload_signal_;
+  api::ApiOptions api_options_;
+  std::unique_ptr<api::Api> api_;
+  std::optional<InstanceIdentity> identity_;
+  std::unique_ptr<Cluster> cluster_;
+  std::unique_ptr<api::HttpServer> http_;
+  std::unique_ptr<Scheduler> scheduler_;
+  // The watchdog is fed from the event loop, so a stuck loop stops feeding it.
+  boost::asio::steady_timer watchdog_{io_};
+  std::uint64_t watchdog_usec_ = 0;
+  // Reloads run on a thread of their own, never on the event loop: validating a config and its
+  // rules, and waiting for the old schedule's running work to stop, may take seconds, while the
+  // loop must go on feeding the watchdog and answering signals. The loop only swaps what was
+  // validated. A SIGHUP during a reload runs another reload after it.
+  std::optional<boost::asio::thread_pool> reload_thread_;
+  bool reloading_ = false, reload_again_ = false, stopping_ = false;
+};
+
+bool Daemon::open_store() {
+  if (!secrets_usable(config_, config_path_)) {
+    spdlog::error("secrets named in the config cannot be read; not starting");
+    return false;
+  }
+  auto password = config::read_secret(config_.database_password, "database password");
   if (!password) {
     spdlog::error("{}", password.error());
-    return 1;
+    return false;
   }
-  auto opened = store::Store::open({config.database_url, *password, config.database_pool_size, 0,
-                                    std::chrono::seconds(config.database_statement_timeout_s)});
+  auto opened = store::Store::open({config_.database_url, *password, config_.database_pool_size, 0,
+                                    std::chrono::seconds(config_.database_statement_timeout_s)});
   if (!opened) {
     spdlog::error("{}", opened.error());
-    return 1;
+    return false;
   }
-  std::unique_ptr<store::Store> db = std::move(*opened);
+  db_ = std::move(*opened);
   try {
-    const int applied = db->migrate(clock.now());
-    db->check_writable();  // a store that cannot take writes is refused now, not at the first page
-    const auto status = db->schema_status();
-    spdlog::info("store ready ({}, schema version {}, {} migration(s) applied now)", store::to_string(db->backend()),
+    const int applied = db_->migrate(clock_.now());
+    db_->check_writable();  // a store that cannot take writes is refused now, not at the first page
+    const auto status = db_->schema_status();
+    spdlog::info("store ready ({}, schema version {}, {} migration(s) applied now)", store::to_string(db_->backend()),
                  status.current, applied);
   } catch (const store::StoreError& e) {
     spdlog::error("{}", e.what());
-    return 1;
+    return false;
   }
+  return true;
+}
 
-  ActiveRules active;
-  if (auto rules = load_rules(config, *db, clock)) active.set(std::move(rules));
-  else return 1;
+bool Daemon::load_initial_rules() {
+  auto rules = load_rules(config_, *db_, clock_);
+  if (!rules) return false;
+  active_.set(std::move(rules));
+  return true;
+}
 
-  // Signals are caught from here on, before /livez can answer: a SIGHUP sent as soon as the daemon
-  // looks alive must reload, not kill it (the default action).
-  boost::asio::io_context io;
-  boost::asio::signal_set stop_signals(io, SIGINT, SIGTERM);
-  boost::asio::signal_set reload_signal(io, SIGHUP);
+// Signals are caught from here on, before /livez can answer: a SIGHUP sent as soon as the daemon
+// looks alive must reload, not kill it (the default action).
+void Daemon::catch_signals() {
+  stop_signals_.emplace(io_, SIGINT, SIGTERM);
+  reload_signal_.emplace(io_, SIGHUP);
+}
 
-  api::ApiOptions api_options;
-  api_options.rate_per_second = config.api_rate_per_second;
-  api_options.rate_burst = config.api_rate_burst;
-  api_options.max_page_size = config.api_max_page_size;
-  api_options.default_page_size = std::min(50, config.api_max_page_size);
-  api_options.secure_cookies = !config.api_tls_cert.empty();
-  api_options.standing_cache_ttl = std::chrono::seconds(config.api_standing_cache_s);
-  api_options.history_cache_ttl = std::chrono::seconds(config.api_history_cache_s);
-  api::Api api(*db, [&active] { return active.get(); }, clock, api_options);
-  // This instance's share of the partners when several share the database (docs/scaling.md). Its
-  // name, shard count and lease time hold until a restart; the name survives a restart too (kept
-  // in the state directory), so a restarted instance holds its own leases again at once.
-  const auto identity = InstanceIdentity::acquire(config);
-  Cluster cluster(*db, identity.name(), config.cluster_shards,
-                  std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::seconds(config.cluster_lease_ttl_s)), clock);
+void Daemon::make_api() {
+  api_options_.rate_per_second = config_.api_rate_per_second;
+  api_options_.rate_burst = config_.api_rate_burst;
+  api_options_.max_page_size = config_.api_max_page_size;
+  api_options_.default_page_size = std::min(50, config_.api_max_page_size);
+  api_options_.secure_cookies = !config_.api_tls_cert.empty();
+  api_options_.standing_cache_ttl = std::chrono::seconds(config_.api_standing_cache_s);
+  api_options_.history_cache_ttl = std::chrono::seconds(config_.api_history_cache_s);
+  api_ = std::make_unique<api::Api>(*db_, [this] { return active_.get(); }, clock_, api_options_);
+}
+
+// This instance's share of the partners when several share the database (docs/scaling.md). Its
+// name, shard count and lease time hold until a restart; the name survives a restart too (kept in
+// the state directory), so a restarted instance holds its own leases again at once.
+void Daemon::join_cluster() {
+  identity_.emplace(InstanceIdentity::acquire(config_));
+  cluster_ = std::make_unique<Cluster>(
+      *db_, identity_->name(), config_.cluster_shards,
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::seconds(config_.cluster_lease_ttl_s)), clock_);
   try {
     // The first heartbeat before READY=1: the instance starts with the shards it can hold (its own,
     // after a crash, at once), and the schedule evaluates them at once.
-    const auto first = cluster.heartbeat();
-    spdlog::info("cluster: instance {} (name from {}): {} of {} shard(s) held, {} live instance(s)", identity.name(),
-                 identity.origin(), cluster.owned(clock.now()).size(), cluster.shards(), first.live_instances);
+    const auto first = cluster_->heartbeat();
+    spdlog::info("cluster: instance {} (name from {}): {} of {} shard(s) held, {} live instance(s)", identity_->name(),
+                 identity_->origin(), cluster_->owned(clock_.now()).size(), cluster_->shards(), first.live_instances);
   } catch (const std::exception& e) {
     spdlog::error("cluster heartbeat: {}; /readyz says not ready until one succeeds", e.what());
   }
-  // The HTTP(S) listener: asynchronous connections under deadlines and caps, handlers on a pool
-  // (docs/design.md). HTTPS when a certificate is configured (the key is read once, at start).
-  api::HttpOptions http_options;
-  http_options.tls_cert = config.api_tls_cert;
-  http_options.tls_key = config.api_tls_key;
-  http_options.idle_timeout = std::chrono::seconds(config.api_idle_timeout_s);
-  http_options.header_timeout = std::chrono::seconds(config.api_header_timeout_s);
-  http_options.body_timeout = std::chrono::seconds(config.api_body_timeout_s);
-  http_options.write_timeout = std::chrono::seconds(config.api_write_timeout_s);
-  http_options.max_connections = static_cast<std::size_t>(config.api_max_connections);
-  http_options.max_client_connections = static_cast<std::size_t>(config.api_max_client_connections);
-  http_options.max_body_bytes = api_options.max_body_bytes;
-  http_options.workers = config.api_workers;
-  api::HttpServer http(http_options);
-  const bool tls = http.tls();
+}
+
+// The HTTP(S) listener: asynchronous connections under deadlines and caps, handlers on a pool
+// (docs/design.md). HTTPS when a certificate is configured (the key is read once, at start).
+void Daemon::make_listener() {
+  api::HttpOptions o;
+  o.tls_cert = config_.api_tls_cert;
+  o.tls_key = config_.api_tls_key;
+  o.idle_timeout = std::chrono::seconds(config_.api_idle_timeout_s);
+  o.header_timeout = std::chrono::seconds(config_.api_header_timeout_s);
+  o.body_timeout = std::chrono::seconds(config_.api_body_timeout_s);
+  o.write_timeout = std::chrono::seconds(config_.api_write_timeout_s);
+  o.max_connections = static_cast<std::size_t>(config_.api_max_connections);
+  o.max_client_connections = static_cast<std::size_t>(config_.api_max_client_connections);
+  o.max_body_bytes = api_options_.max_body_bytes;
+  o.workers = config_.api_workers;
+  http_ = std::make_unique<api::HttpServer>(o);
+  add_health_routes();
+  api_->mount(*http_);
+}
+
+void Daemon::add_health_routes() {
   // Liveness answers on the I/O thread: no worker, store or lock can hold it up.
-  http.route("GET", "/livez", [](const httplib::Request&, httplib::Response& res) { res.set_content("ok\n", "text/plain"); },
-             api::HttpServer::Run::inline_io);
-  http.route("GET", "/metrics", [&db, &api, &http, &cluster, &clock](const httplib::Request&, httplib::Response& res) {
-    std::string body = sources::metrics().prometheus() + Dispatcher::prometheus() + evaluation_metrics() + api.prometheus() +
-                       http.prometheus() + cluster.prometheus(clock.now());
-    body += "# HELP pactwatch_outbox_deliveries Notification deliveries by state (pending is the outbox depth).\n"
-            "# TYPE pactwatch_outbox_deliveries gauge\n";
-    try {
-      for (const auto& [status, n] : db->delivery_counts()) {
-        body += "pactwatch_outbox_deliveries{state=\"" + status + "\"} " + std::to_string(n) + "\n";
-      }
-    } catch (const store::StoreError&) {
-      // The store is unreachable: /readyz says so; the other metrics still answer.
-    }
-    body += "# HELP pactwatch_store_writable 1 while the store takes writes; 0 after a write failed for want of storage "
-            "(disk full, read-only, I/O error) until a commit succeeds.\n"
-            "# TYPE pactwatch_store_writable gauge\npactwatch_store_writable " +
-            std::string(db->write_fault() ? "0" : "1") + "\n";
-    res.set_content(body, "text/plain; version=0.0.4");
+  http_->route("GET", "/livez", [](const httplib::Request&, httplib::Response& res) { res.set_content("ok\n", "text/plain"); },
+               api::HttpServer::Run::inline_io);
+  http_->route("GET", "/metrics", [this](const httplib::Request&, httplib::Response& res) {
+    res.set_content(metrics(), "text/plain; version=0.0.4");
   });
-  http.route("GET", "/readyz", [&](const httplib::Request&, httplib::Response& res) {
-    const bool reachable = db->ping();
-    const auto fault = db->write_fault();  // reads may work while writes fail (disk full, read-only)
+  http_->route("GET", "/readyz", [this](const httplib::Request&, httplib::Response& res) {
+    const bool reachable = db_->ping();
+    const auto fault = db_->write_fault();  // reads may work while writes fail (disk full, read-only)
     const bool store_ok = reachable && !fault;
-    const bool rules_ok = active.get() != nullptr;
+    const bool rules_ok = active_.get() != nullptr;
     // Whether this instance can do its share of the work: after a crash, a restart under another
     // name would wait out its predecessor's leases, and says so here.
-    const auto cluster_state = cluster.not_ready(clock.now());
+    const auto cluster_state = cluster_->not_ready(clock_.now());
     const bool ready = store_ok && rules_ok && !cluster_state;
     nlohmann::json body{{"status", ready ? "ready" : "not ready"},
                         {"checks",
@@ -261,127 +329,167 @@ int serve(const config::Config& initial_config, const core::Clock& clock, const 
     res.status = ready ? 200 : 503;
     res.set_content(body.dump() + "\n", "application/json");
   });
+}
 
-  api.mount(http);
-
-  if (auto listening = http.listen(config.listen_host, config.listen_port); !listening) {
-    spdlog::error("{}", listening.error());
-    cluster.leave();  // the shards the first heartbeat took go back at once
-    return 1;
+std::string Daemon::metrics() const {
+  std::string body = sources::metrics().prometheus() + Dispatcher::prometheus() + evaluation_metrics() + api_->prometheus() +
+                     http_->prometheus() + cluster_->prometheus(clock_.now());
+  body += "# HELP pactwatch_outbox_deliveries Notification deliveries by state (pending is the outbox depth).\n"
+          "# TYPE pactwatch_outbox_deliveries gauge\n";
+  try {
+    for (const auto& [status, n] : db_->delivery_counts()) {
+      body += "pactwatch_outbox_deliveries{state=\"" + status + "\"} " + std::to_string(n) + "\n";
+    }
+  } catch (const store::StoreError&) {
+    // The store is unreachable: /readyz says so; the other metrics still answer.
   }
+  body += "# HELP pactwatch_store_writable 1 while the store takes writes; 0 after a write failed for want of storage "
+          "(disk full, read-only, I/O error) until a commit succeeds.\n"
+          "# TYPE pactwatch_store_writable gauge\npactwatch_store_writable " +
+          std::string(db_->write_fault() ? "0" : "1") + "\n";
+  return body;
+}
 
-  auto make_scheduler = [&] {
-    auto s = std::make_unique<Scheduler>(io, *current, *db, [&] { return active.get(); }, clock, cluster);
-    s->on_status = [](const std::string& line) { notify_systemd(("STATUS=" + line).c_str()); };
-    return s;
-  };
-  auto scheduler = make_scheduler();
-  // The watchdog is fed from the event loop, so a stuck loop stops feeding it.
-  boost::asio::steady_timer watchdog(io);
-  std::uint64_t watchdog_usec = 0;
-  std::function<void()> feed_watchdog = [&] {
-    notify_systemd("WATCHDOG=1");
-    watchdog.expires_after(std::chrono::microseconds(watchdog_usec / 2));
-    watchdog.async_wait([&](const boost::system::error_code& ec) {
-      if (!ec) feed_watchdog();
-    });
-  };
-  if (sd_watchdog_enabled(0, &watchdog_usec) > 0 && watchdog_usec > 0) {
-    spdlog::info("systemd watchdog every {} ms", watchdog_usec / 2000);
+bool Daemon::listen() {
+  if (auto listening = http_->listen(config_.listen_host, config_.listen_port); !listening) {
+    spdlog::error("{}", listening.error());
+    cluster_->leave();  // the shards the first heartbeat took go back at once
+    return false;
+  }
+  return true;
+}
+
+void Daemon::run_loop() {
+  scheduler_ = make_scheduler();
+  start_watchdog();
+  reload_thread_.emplace(1);
+  wait_reload();
+  wait_stop();
+  spdlog::info("listening on {}://{}:{} (GET /livez, /readyz, /metrics; API at /v1, portal at /portal)",
+               http_->tls() ? "https" : "http", config_.listen_host, config_.listen_port);
+  scheduler_->start();
+  notify_systemd(("READY=1\nSTATUS=" + scheduler_->status_line()).c_str());
+  io_.run();
+}
+
+std::unique_ptr<Scheduler> Daemon::make_scheduler() {
+  auto s = std::make_unique<Scheduler>(io_, *current_, *db_, [this] { return active_.get(); }, clock_, *cluster_);
+  s->on_status = [](const std::string& line) { notify_systemd(("STATUS=" + line).c_str()); };
+  return s;
+}
+
+void Daemon::feed_watchdog() {
+  notify_systemd("WATCHDOG=1");
+  watchdog_.expires_after(std::chrono::microseconds(watchdog_usec_ / 2));
+  watchdog_.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) feed_watchdog();
+  });
+}
+
+void Daemon::start_watchdog() {
+  if (sd_watchdog_enabled(0, &watchdog_usec_) > 0 && watchdog_usec_ > 0) {
+    spdlog::info("systemd watchdog every {} ms", watchdog_usec_ / 2000);
     feed_watchdog();
   }
+}
 
-  // Reloads run on a thread of their own, never on the event loop: validating a config and its
-  // rules, and waiting for the old schedule's running work to stop, may take seconds, while the
-  // loop must go on feeding the watchdog and answering signals. The loop only swaps what was
-  // validated. A SIGHUP during a reload runs another reload after it.
-  boost::asio::thread_pool reload_thread(1);
-  bool reloading = false, reload_again = false, stopping = false;
-  std::function<void()> start_reload;
-  auto finish_reload = [&] {
-    reloading = false;
-    notify_systemd(("READY=1\nSTATUS=" + scheduler->status_line()).c_str());
-    if (reload_again && !stopping) {
-      reload_again = false;
-      start_reload();
-    }
-  };
-  start_reload = [&] {
-    reloading = true;
-    notify_systemd("RELOADING=1");
-    if (!config_path.empty()) spdlog::info("SIGHUP: reloading {} and the rules", config_path.string());
-    else spdlog::info("SIGHUP: reloading the rules");
-    boost::asio::post(reload_thread, [&, in_force = std::make_shared<const config::Config>(*current)] {
-      auto staged = std::make_shared<std::optional<Staged>>(stage(config_path, *in_force, *db, clock));
-      boost::asio::post(io, [&, staged] {
-        if (stopping) return;
-        if (!*staged) {
-          finish_reload();  // nothing changed
-          return;
-        }
-        active.set((*staged)->rules);
-        if (!(*staged)->config) {
-          finish_reload();
-          return;
-        }
-        // The schedule restarts under the new config: the old one is asked to stop here, waited
-        // for on the reload thread, and destroyed on the loop (after its timers' last handlers).
-        std::shared_ptr<Scheduler> old(std::move(scheduler));
-        std::shared_ptr<const config::Config> old_config(std::move(current));  // the old schedule reads it until destroyed
-        current = std::move((*staged)->config);
-        old->request_stop();
-        boost::asio::post(reload_thread, [&, old = std::move(old), old_config = std::move(old_config)]() mutable {
-          old->join();
-          boost::asio::post(io, [&, old = std::move(old), old_config = std::move(old_config)]() mutable {
-            old.reset();
-            old_config.reset();
-            if (stopping) return;
-            scheduler = make_scheduler();
-            scheduler->start();
-            spdlog::info("config reloaded: {} source(s), {} notification channel(s)", current->sources.size(),
-                         current->channels.size());
-            finish_reload();
-          });
-        });
-      });
-    });
-  };
-  std::function<void()> wait_reload = [&] {
-    reload_signal.async_wait([&](const boost::system::error_code& ec, int) {
-      if (ec || stopping) return;
-      if (reloading) reload_again = true;
-      else start_reload();
-      wait_reload();
-    });
-  };
-  wait_reload();
-  stop_signals.async_wait([&](const boost::system::error_code& ec, int signo) {
-    if (ec) return;
-    const auto stop_began = std::chrono::steady_clock::now();
-    spdlog::info("{}: stopping", signo == SIGINT ? "SIGINT" : "SIGTERM");
-    notify_systemd("STOPPING=1");
-    stopping = true;
-    reload_signal.cancel();
-    watchdog.cancel();
-    // Everything running is asked to stop at once: syncs between pages (a request in flight is
-    // abandoned, a dropped file's import rolled back), evaluations between contract periods,
-    // deliveries mid-request; each leaves its work to be done again after the restart.
-    if (scheduler) scheduler->request_stop();
-    reload_thread.join();  // a reload in flight: its old schedule stops the same way
-    if (scheduler) scheduler->join();
-    cluster.leave();  // other instances take this one's shards at once, not after the lease time
-    http.stop();
-    spdlog::info("work stopped and leases given back in {} ms",
-                 std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - stop_began).count());
+void Daemon::wait_reload() {
+  reload_signal_->async_wait([this](const boost::system::error_code& ec, int) {
+    if (ec || stopping_) return;
+    if (reloading_) reload_again_ = true;
+    else start_reload();
+    wait_reload();
   });
+}
 
-  spdlog::info("listening on {}://{}:{} (GET /livez, /readyz, /metrics; API at /v1, portal at /portal)", tls ? "https" : "http",
-               config.listen_host, config.listen_port);
-  scheduler->start();
-  notify_systemd(("READY=1\nSTATUS=" + scheduler->status_line()).c_str());
-  io.run();
-  spdlog::info("stopped");
-  return 0;
+void Daemon::start_reload() {
+  reloading_ = true;
+  notify_systemd("RELOADING=1");
+  if (!config_path_.empty()) spdlog::info("SIGHUP: reloading {} and the rules", config_path_.string());
+  else spdlog::info("SIGHUP: reloading the rules");
+  boost::asio::post(*reload_thread_, [this, in_force = std::make_shared<const config::Config>(*current_)] {
+    auto staged = std::make_shared<std::optional<Staged>>(stage(config_path_, *in_force, *db_, clock_));
+    boost::asio::post(io_, [this, staged] { apply_staged(staged); });
+  });
+}
+
+// On the loop, with what the reload thread validated (or nothing, when it was invalid).
+void Daemon::apply_staged(const std::shared_ptr<std::optional<Staged>>& staged) {
+  if (stopping_) return;
+  if (!*staged) {
+    finish_reload();  // nothing changed
+    return;
+  }
+  active_.set((*staged)->rules);
+  if (!(*staged)->config) {
+    finish_reload();
+    return;
+  }
+  // The schedule restarts under the new config: the old one is asked to stop here, waited for on
+  // the reload thread, and destroyed on the loop (after its timers' last handlers).
+  std::shared_ptr<Scheduler> old(std::move(scheduler_));
+  std::shared_ptr<const config::Config> old_config(std::move(current_));  // the old schedule reads it until destroyed
+  current_ = std::move((*staged)->config);
+  old->request_stop();
+  restart_schedule(std::move(old), std::move(old_config));
+}
+
+void Daemon::restart_schedule(std::shared_ptr<Scheduler> old, std::shared_ptr<const config::Config> old_config) {
+  boost::asio::post(*reload_thread_, [this, old = std::move(old), old_config = std::move(old_config)]() mutable {
+    old->join();
+    boost::asio::post(io_, [this, old = std::move(old), old_config = std::move(old_config)]() mutable {
+      old.reset();
+      old_config.reset();
+      if (stopping_) return;
+      scheduler_ = make_scheduler();
+      scheduler_->start();
+      spdlog::info("config reloaded: {} source(s), {} notification channel(s)", current_->sources.size(),
+                   current_->channels.size());
+      finish_reload();
+    });
+  });
+}
+
+void Daemon::finish_reload() {
+  reloading_ = false;
+  notify_systemd(("READY=1\nSTATUS=" + scheduler_->status_line()).c_str());
+  if (reload_again_ && !stopping_) {
+    reload_again_ = false;
+    start_reload();
+  }
+}
+
+void Daemon::wait_stop() {
+  stop_signals_->async_wait([this](const boost::system::error_code& ec, int signo) {
+    if (!ec) stop(signo);
+  });
+}
+
+// The order matters: work first (so nothing writes under a lease about to go), then the leases
+// (other instances take this one's shards at once, not after the lease time), the listener last.
+void Daemon::stop(int signo) {
+  const auto stop_began = std::chrono::steady_clock::now();
+  spdlog::info("{}: stopping", signo == SIGINT ? "SIGINT" : "SIGTERM");
+  notify_systemd("STOPPING=1");
+  stopping_ = true;
+  reload_signal_->cancel();
+  watchdog_.cancel();
+  // Everything running is asked to stop at once: syncs between pages (a request in flight is
+  // abandoned, a dropped file's import rolled back), evaluations between contract periods,
+  // deliveries mid-request; each leaves its work to be done again after the restart.
+  if (scheduler_) scheduler_->request_stop();
+  reload_thread_->join();  // a reload in flight: its old schedule stops the same way
+  if (scheduler_) scheduler_->join();
+  cluster_->leave();  // other instances take this one's shards at once, not after the lease time
+  http_->stop();
+  spdlog::info("work stopped and leases given back in {} ms",
+               std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - stop_began).count());
+}
+
+}  // namespace
+
+int serve(const config::Config& config, const core::Clock& clock, const std::filesystem::path& config_path) {
+  return Daemon(config, clock, config_path).run();
 }
 
 }  // namespace pactwatch::app

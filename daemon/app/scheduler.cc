@@ -52,35 +52,42 @@ bool Scheduler::renew(const std::string& lease, std::int64_t fence) {
   }
 }
 
+void Scheduler::add_job(boost::asio::thread_pool& pool, std::string name, PeriodicJob::Schedule schedule,
+                        std::function<void()> job, PeriodicJob::Overlap overlap, std::function<void()> on_missed) {
+  jobs_.push_back(
+      std::make_unique<PeriodicJob>(io_, pool, std::move(name), schedule, std::move(job), overlap, std::move(on_missed)));
+  jobs_.back()->start();
+}
+
 void Scheduler::start() {
   for (const auto& s : config_.sources) {
     states_[s.name];
-    timers_[s.name] = std::make_unique<boost::asio::steady_timer>(io_);
-    schedule_source(s, first_delay(s));
+    auto missed = [this, &s] {
+      ++states_[s.name].missed_ticks;  // the last sync is still going: this tick is skipped, and counted
+      sources::metrics().error(s.name, "missed_tick");
+    };
+    add_job(pool_, "source:" + s.name, {first_delay(s), milliseconds(s.poll_interval_s * 1000)}, [this, &s] { sync_source(s); },
+            PeriodicJob::Overlap::skip, missed);
   }
-  full_timer_ = std::make_unique<boost::asio::steady_timer>(io_);
   // At start-up the first heartbeat takes this instance's shards and evaluates them in full. After
-  // a reload the shards are still held: evaluate them now, under the new rules.
-  schedule_full(cluster_.owned(clock_.now()).empty() ? milliseconds(config_.full_evaluation_interval_s * 1000) : milliseconds(0));
-  heartbeat_timer_ = std::make_unique<boost::asio::steady_timer>(io_);
-  schedule_heartbeat(milliseconds(0));
-  queue_timer_ = std::make_unique<boost::asio::steady_timer>(io_);
-  schedule_queue(milliseconds(1000));
+  // a reload the shards are still held: evaluate them now, under the new rules. Every tick runs:
+  // full evaluations wait for each other.
+  const milliseconds full(config_.full_evaluation_interval_s * 1000);
+  add_job(pool_, "full evaluation", {cluster_.owned(clock_.now()).empty() ? full : milliseconds(0), full},
+          [this] { evaluate_full(); }, PeriodicJob::Overlap::queue);
+  // Renew three times per lease time: one missed heartbeat does not lose the shards.
+  add_job(heartbeat_pool_, "heartbeat", {milliseconds(0), std::max(milliseconds(200), lease_ttl() / 3)}, [this] { heartbeat(); });
+  add_job(pool_, "queued evaluation", {milliseconds(1000), milliseconds(1000)}, [this] { evaluate_queued(); });
   if (!config_.channels.empty()) {
     dispatcher_ = std::make_unique<Dispatcher>(config_, store_, clock_, rules_, &stopping_);
-    dispatch_timer_ = std::make_unique<boost::asio::steady_timer>(io_);
-    schedule_dispatch(milliseconds(500));
+    add_job(pool_, "notifications", {milliseconds(500), milliseconds(1000)}, [this] { dispatch(); });
   }
   publish();
 }
 
 void Scheduler::request_stop() {
   if (stopping_.exchange(true)) return;
-  for (auto& [name, t] : timers_) t->cancel();
-  if (full_timer_) full_timer_->cancel();
-  if (dispatch_timer_) dispatch_timer_->cancel();
-  if (heartbeat_timer_) heartbeat_timer_->cancel();
-  if (queue_timer_) queue_timer_->cancel();
+  for (auto& job : jobs_) job->stop();
 }
 
 void Scheduler::join() {
@@ -93,246 +100,183 @@ void Scheduler::stop() {
   join();
 }
 
-void Scheduler::schedule_source(const config::SourceConfig& s, milliseconds delay) {
-  auto& timer = *timers_.at(s.name);
-  timer.expires_after(delay);
-  timer.async_wait([this, &s](const boost::system::error_code& ec) {
-    if (ec || stopping_) return;
-    auto& st = states_[s.name];
-    if (st.running) {
-      ++st.missed_ticks;  // the last sync is still going: this tick is skipped, and counted
-      sources::metrics().error(s.name, "missed_tick");
-    } else {
-      run_source(s);
-    }
-    schedule_source(s, milliseconds(s.poll_interval_s * 1000));
-  });
-}
-
-void Scheduler::run_source(const config::SourceConfig& s) {
-  states_[s.name].running = true;
-  boost::asio::post(pool_, [this, &s] {
-    bool ok = true;
-    std::string error;
-    std::vector<store::Item> changed, previous;
-    // One instance at a time polls a source: the one holding its lease, renewed before every
-    // request. Another instance's running lease means this tick is not ours.
-    const std::string lease = "source:" + s.name;
-    std::optional<std::int64_t> fence;
-    try {
-      fence = store_.claim_lease(lease, instance_, clock_.now(), lease_ttl());
-    } catch (const store::StoreError& e) {
+void Scheduler::sync_source(const config::SourceConfig& s) {
+  bool ok = true;
+  std::string error;
+  std::vector<store::Item> changed, previous;
+  // One instance at a time polls a source: the one holding its lease, renewed before every
+  // request. Another instance's running lease means this tick is not ours.
+  const std::string lease = "source:" + s.name;
+  std::optional<std::int64_t> fence;
+  try {
+    fence = store_.claim_lease(lease, instance_, clock_.now(), lease_ttl());
+  } catch (const store::StoreError& e) {
+    ok = false;
+    error = e.what();
+  }
+  if (!fence) {
+    if (ok) spdlog::debug("source {}: polled by another instance (lease held)", s.name);
+    boost::asio::post(io_, [this, alive = std::weak_ptr<int>(life_), &s, ok, error] {
+      if (alive.expired()) return;
+      auto& st = states_[s.name];
+      if (!ok) {
+        st.ok = false;
+        st.last_error = error;
+      }
+      publish();
+    });
+    return;
+  }
+  const store::LeaseGuard guard{lease, instance_, *fence};
+  std::atomic<bool> lost{false};
+  auto still_ours = [&] {
+    if (stopping_) return false;
+    if (renew(lease, *fence)) return true;
+    lost = true;
+    return false;
+  };
+  auto streams = sources::make_streams(s);
+  if (s.kind == "file") {
+    const auto rules = rules_();
+    auto r = sources::sync_drop_directory(s, store_, rules->partners, clock_, true, &stopping_);
+    changed = std::move(r.changed);
+    previous = std::move(r.previous);
+    if (!r.ok) {
       ok = false;
-      error = e.what();
+      error = r.error;
+      spdlog::warn("source {}: {}", s.name, r.error);
     }
-    if (!fence) {
-      if (ok) spdlog::debug("source {}: polled by another instance (lease held)", s.name);
-      boost::asio::post(io_, [this, alive = std::weak_ptr<int>(life_), &s, ok, error] {
-        if (alive.expired()) return;
-        auto& st = states_[s.name];
-        st.running = false;
-        if (!ok) {
-          st.ok = false;
-          st.last_error = error;
+    if (r.pages > 0) spdlog::info("source {}: {} file(s), {} record(s), {} written", s.name, r.pages, r.records, r.written);
+  } else if (!streams) {
+    ok = false;
+    error = streams.error();
+  } else {
+    const auto rules = rules_();
+    for (auto& connector : *streams) {
+      if (stopping_ || lost) break;
+      sources::SyncOptions o;
+      o.collect_changes = true;
+      o.stopping = [&still_ours] { return !still_ours(); };
+      o.lease = &guard;
+      o.abort = &stopping_;
+      o.sleep = [this](milliseconds d) {
+        // Waits end early when the daemon stops.
+        const auto until = std::chrono::steady_clock::now() + d;
+        while (!stopping_ && std::chrono::steady_clock::now() < until) {
+          std::this_thread::sleep_for(std::min(milliseconds(100), std::chrono::duration_cast<milliseconds>(until - std::chrono::steady_clock::now())));
         }
-        publish();
-      });
-      return;
-    }
-    const store::LeaseGuard guard{lease, instance_, *fence};
-    std::atomic<bool> lost{false};
-    auto still_ours = [&] {
-      if (stopping_) return false;
-      if (renew(lease, *fence)) return true;
-      lost = true;
-      return false;
-    };
-    auto streams = sources::make_streams(s);
-    if (s.kind == "file") {
-      const auto rules = rules_();
-      auto r = sources::sync_drop_directory(s, store_, rules->partners, clock_, true, &stopping_);
-      changed = std::move(r.changed);
-      previous = std::move(r.previous);
+      };
+      const auto r = sources::sync_source(s, *connector, store_, rules->partners, clock_, o);
+      if (r.lease_lost) lost = true;  // the lease passed on while a page was in flight
+      changed.insert(changed.end(), r.changed.begin(), r.changed.end());
+      previous.insert(previous.end(), r.previous.begin(), r.previous.end());
       if (!r.ok) {
         ok = false;
         error = r.error;
-        spdlog::warn("source {}: {}", s.name, r.error);
+        spdlog::warn("source {}{}: {}", s.name, connector->stream().empty() ? "" : " (" + connector->stream() + ")", r.error);
+        break;
       }
-      if (r.pages > 0) spdlog::info("source {}: {} file(s), {} record(s), {} written", s.name, r.pages, r.records, r.written);
-    } else if (!streams) {
-      ok = false;
-      error = streams.error();
-    } else {
-      const auto rules = rules_();
-      for (auto& connector : *streams) {
-        if (stopping_ || lost) break;
-        sources::SyncOptions o;
-        o.collect_changes = true;
-        o.stopping = [&still_ours] { return !still_ours(); };
-        o.lease = &guard;
-        o.abort = &stopping_;
-        o.sleep = [this](milliseconds d) {
-          // Waits end early when the daemon stops.
-          const auto until = std::chrono::steady_clock::now() + d;
-          while (!stopping_ && std::chrono::steady_clock::now() < until) {
-            std::this_thread::sleep_for(std::min(milliseconds(100), std::chrono::duration_cast<milliseconds>(until - std::chrono::steady_clock::now())));
-          }
-        };
-        const auto r = sources::sync_source(s, *connector, store_, rules->partners, clock_, o);
-        if (r.lease_lost) lost = true;  // the lease passed on while a page was in flight
-        changed.insert(changed.end(), r.changed.begin(), r.changed.end());
-        previous.insert(previous.end(), r.previous.begin(), r.previous.end());
-        if (!r.ok) {
-          ok = false;
-          error = r.error;
-          spdlog::warn("source {}{}: {}", s.name, connector->stream().empty() ? "" : " (" + connector->stream() + ")", r.error);
-          break;
-        }
-        if (r.records > 0 || r.unattributed > 0) {
-          spdlog::info("source {}{}: {} record(s), {} written, {} unattributed", s.name,
-                       connector->stream().empty() ? "" : " (" + connector->stream() + ")", r.records, r.written, r.unattributed);
-        }
+      if (r.records > 0 || r.unattributed > 0) {
+        spdlog::info("source {}{}: {} record(s), {} written, {} unattributed", s.name,
+                     connector->stream().empty() ? "" : " (" + connector->stream() + ")", r.records, r.written, r.unattributed);
       }
     }
-    if (lost) spdlog::warn("source {}: lease lost to another instance; stopped between pages", s.name);
-    // Each stored page recorded what it touched (evaluation intents, in its own transaction): the
-    // queue turns them into requests to the partners' owners, this instance evaluates its own at
-    // once. A sync that stopped or died midway left its intents too; nothing waits for it to end.
-    if (!changed.empty() && !stopping_) {
-      evaluate([&](EvaluationRunner& runner) {
-        const auto now = clock_.now();
-        const auto stats = runner.run_queued(now, now);
-        spdlog::info("re-evaluated {} contract period(s) after {} changed item(s) from {}: {} status change(s)",
-                     stats.evaluations, changed.size(), s.name, stats.status_changes);
-        return stats;
-      }, "incremental evaluation");
-    }
-    boost::asio::post(io_, [this, alive = std::weak_ptr<int>(life_), &s, ok, error] {
-      if (alive.expired()) return;  // the scheduler was replaced (a reload) before this ran
-      auto& st = states_[s.name];
-      st.running = false;
-      ++st.syncs;
-      st.ok = ok;
-      st.last_error = error;
-      publish();
+  }
+  if (lost) spdlog::warn("source {}: lease lost to another instance; stopped between pages", s.name);
+  // Each stored page recorded what it touched (evaluation intents, in its own transaction): the
+  // queue turns them into requests to the partners' owners, this instance evaluates its own at
+  // once. A sync that stopped or died midway left its intents too; nothing waits for it to end.
+  if (!changed.empty() && !stopping_) {
+    evaluate([&](EvaluationRunner& runner) {
+      const auto now = clock_.now();
+      const auto stats = runner.run_queued(now, now);
+      spdlog::info("re-evaluated {} contract period(s) after {} changed item(s) from {}: {} status change(s)",
+                   stats.evaluations, changed.size(), s.name, stats.status_changes);
+      return stats;
+    }, "incremental evaluation");
+  }
+  boost::asio::post(io_, [this, alive = std::weak_ptr<int>(life_), &s, ok, error] {
+    if (alive.expired()) return;  // the scheduler was replaced (a reload) before this ran
+    auto& st = states_[s.name];
+    ++st.syncs;
+    st.ok = ok;
+    st.last_error = error;
+    publish();
+  });
+}
+
+void Scheduler::evaluate_full() {
+  evaluate([&](EvaluationRunner& runner) {
+    const auto now = clock_.now();
+    const auto stats = runner.run_full(now, now);
+    spdlog::info("full evaluation: {} contract period(s) in {} ms, {} status change(s)", stats.evaluations,
+                 (stats.compute + stats.save).count() / 1000, stats.status_changes);
+    return stats;
+  }, "full evaluation");
+  boost::asio::post(io_, [this, alive = std::weak_ptr<int>(life_)] {
+    if (!alive.expired()) publish();
+  });
+}
+
+void Scheduler::heartbeat() {
+  HeartbeatResult r;
+  bool ok = true;
+  try {
+    r = cluster_.heartbeat();
+  } catch (const std::exception& e) {
+    ok = false;
+    spdlog::error("cluster heartbeat: {}; the shards held expire unless renewed in time", e.what());
+  }
+  if (ok != cluster_ok_.exchange(ok) && ok) spdlog::info("cluster heartbeat: the database answers again");
+  if (!r.released.empty()) spdlog::info("cluster: {} shard(s) given back or lost ({} live instance(s))", r.released.size(), r.live_instances);
+  if (r.taken.empty() || stopping_) return;
+  spdlog::info("cluster: took {} shard(s) ({} live instance(s)); evaluating their partners in full", r.taken.size(),
+               r.live_instances);
+  boost::asio::post(pool_, [this, shards = r.taken] {
+    evaluate([&](EvaluationRunner& runner) {
+      const auto now = clock_.now();
+      const auto stats = runner.run_full(now, now, shards);
+      spdlog::info("full evaluation of {} shard(s) taken over: {} contract period(s) in {} ms, {} status change(s)",
+                   shards.size(), stats.evaluations, (stats.compute + stats.save).count() / 1000, stats.status_changes);
+      return stats;
+    }, "full evaluation");
+    boost::asio::post(io_, [this, alive = std::weak_ptr<int>(life_)] {
+      if (!alive.expired()) publish();
     });
   });
 }
 
-void Scheduler::schedule_full(milliseconds delay) {
-  full_timer_->expires_after(delay);
-  full_timer_->async_wait([this](const boost::system::error_code& ec) {
-    if (ec || stopping_) return;
-    boost::asio::post(pool_, [this] {
-      evaluate([&](EvaluationRunner& runner) {
-        const auto now = clock_.now();
-        const auto stats = runner.run_full(now, now);
-        spdlog::info("full evaluation: {} contract period(s) in {} ms, {} status change(s)", stats.evaluations,
-                     (stats.compute + stats.save).count() / 1000, stats.status_changes);
-        return stats;
-      }, "full evaluation");
-      boost::asio::post(io_, [this, alive = std::weak_ptr<int>(life_)] {
-        if (!alive.expired()) publish();
-      });
-    });
-    schedule_full(milliseconds(config_.full_evaluation_interval_s * 1000));
-  });
+void Scheduler::evaluate_queued() {
+  evaluate([&](EvaluationRunner& runner) {
+    const auto now = clock_.now();
+    const auto stats = runner.run_queued(now, now);
+    if (stats.evaluations > 0) {
+      spdlog::info("evaluated {} contract period(s) other instances asked for: {} status change(s)", stats.evaluations,
+                   stats.status_changes);
+    }
+    return stats;
+  }, "queued evaluation", true);
 }
 
-void Scheduler::schedule_heartbeat(milliseconds delay) {
-  heartbeat_timer_->expires_after(delay);
-  heartbeat_timer_->async_wait([this](const boost::system::error_code& ec) {
-    if (ec || stopping_) return;
-    if (!heartbeating_.exchange(true)) {
-      boost::asio::post(heartbeat_pool_, [this] {
-        HeartbeatResult r;
-        bool ok = true;
-        try {
-          r = cluster_.heartbeat();
-        } catch (const std::exception& e) {
-          ok = false;
-          spdlog::error("cluster heartbeat: {}; the shards held expire unless renewed in time", e.what());
-        }
-        if (ok != cluster_ok_.exchange(ok) && ok) spdlog::info("cluster heartbeat: the database answers again");
-        if (!r.released.empty()) spdlog::info("cluster: {} shard(s) given back or lost ({} live instance(s))", r.released.size(), r.live_instances);
-        if (!r.taken.empty() && !stopping_) {
-          spdlog::info("cluster: took {} shard(s) ({} live instance(s)); evaluating their partners in full", r.taken.size(),
-                       r.live_instances);
-          boost::asio::post(pool_, [this, shards = r.taken] {
-            evaluate([&](EvaluationRunner& runner) {
-              const auto now = clock_.now();
-              const auto stats = runner.run_full(now, now, shards);
-              spdlog::info("full evaluation of {} shard(s) taken over: {} contract period(s) in {} ms, {} status change(s)",
-                           shards.size(), stats.evaluations, (stats.compute + stats.save).count() / 1000, stats.status_changes);
-              return stats;
-            }, "full evaluation");
-            boost::asio::post(io_, [this, alive = std::weak_ptr<int>(life_)] {
-              if (!alive.expired()) publish();
-            });
-          });
-        }
-        heartbeating_ = false;
-      });
+void Scheduler::dispatch() {
+  try {
+    // One instance at a time delivers (and writes reminders): the holder of the "notify" lease,
+    // renewed before every delivery. An instance that dies mid-send leaves that delivery pending;
+    // the next holder sends it again with the same event id.
+    const auto fence = store_.claim_lease("notify", instance_, clock_.now(), lease_ttl());
+    if (!fence) return;
+    auto still_ours = [this, f = *fence] { return !stopping_ && renew("notify", f); };
+    if (config_.reminder_interval_s > 0) {
+      const int n = store_.write_reminders(clock_.now(), std::chrono::seconds(config_.reminder_interval_s));
+      if (n > 0) spdlog::info("notifications: {} reminder(s) of breaches still standing", n);
     }
-    // Renew three times per lease time: one missed heartbeat does not lose the shards.
-    schedule_heartbeat(std::max(milliseconds(200), lease_ttl() / 3));
-  });
-}
-
-void Scheduler::schedule_queue(milliseconds delay) {
-  queue_timer_->expires_after(delay);
-  queue_timer_->async_wait([this](const boost::system::error_code& ec) {
-    if (ec || stopping_) return;
-    if (!queue_running_.exchange(true)) {
-      boost::asio::post(pool_, [this] {
-        evaluate([&](EvaluationRunner& runner) {
-          const auto now = clock_.now();
-          const auto stats = runner.run_queued(now, now);
-          if (stats.evaluations > 0) {
-            spdlog::info("evaluated {} contract period(s) other instances asked for: {} status change(s)", stats.evaluations,
-                         stats.status_changes);
-          }
-          return stats;
-        }, "queued evaluation", true);
-        queue_running_ = false;
-      });
+    const auto s = dispatcher_->run_once(still_ours);
+    if (s.delivered + s.retried + s.dead > 0) {
+      spdlog::info("notifications: {} delivered, {} to retry, {} dead", s.delivered, s.retried, s.dead);
     }
-    schedule_queue(milliseconds(1000));
-  });
-}
-
-void Scheduler::schedule_dispatch(milliseconds delay) {
-  dispatch_timer_->expires_after(delay);
-  dispatch_timer_->async_wait([this](const boost::system::error_code& ec) {
-    if (ec || stopping_) return;
-    if (!dispatching_.exchange(true)) {
-      boost::asio::post(pool_, [this] {
-        try {
-          // One instance at a time delivers (and writes reminders): the holder of the "notify"
-          // lease, renewed before every delivery. An instance that dies mid-send leaves that
-          // delivery pending; the next holder sends it again with the same event id.
-          const auto fence = store_.claim_lease("notify", instance_, clock_.now(), lease_ttl());
-          if (!fence) {
-            dispatching_ = false;
-            return;
-          }
-          auto still_ours = [this, f = *fence] { return !stopping_ && renew("notify", f); };
-          if (config_.reminder_interval_s > 0) {
-            const int n = store_.write_reminders(clock_.now(), std::chrono::seconds(config_.reminder_interval_s));
-            if (n > 0) spdlog::info("notifications: {} reminder(s) of breaches still standing", n);
-          }
-          const auto s = dispatcher_->run_once(still_ours);
-          if (s.delivered + s.retried + s.dead > 0) {
-            spdlog::info("notifications: {} delivered, {} to retry, {} dead", s.delivered, s.retried, s.dead);
-          }
-        } catch (const std::exception& e) {
-          spdlog::error("notifications: {}", e.what());
-        }
-        dispatching_ = false;
-      });
-    }
-    schedule_dispatch(milliseconds(1000));
-  });
+  } catch (const std::exception& e) {
+    spdlog::error("notifications: {}", e.what());
+  }
 }
 
 void Scheduler::evaluate(const std::function<RunStats(EvaluationRunner&)>& work, const char* what, bool skip_when_busy) {

@@ -1,14 +1,14 @@
 // The daemon's schedule: each source polls on its interval (slotted by a hash of its name, with
 // jitter, so sources do not herd), a sync is followed by an incremental re-evaluation of what it
 // changed, and a periodic full re-evaluation catches what the clock alone changes (a timer that
-// breaches at 17:00 with no new data). Timers live on the io_context; syncs and evaluations run on
-// a small thread pool and post their outcome back. Not thread-safe: use from the io_context.
+// breaches at 17:00 with no new data). Each of these is a PeriodicJob: its timer lives on the
+// io_context, its runs on a small thread pool (heartbeats on a thread of their own), and outcomes
+// are posted back. Not thread-safe: use from the io_context.
 #pragma once
 
 #include <utility>  // before Boost.Asio (Boost 1.74 with GCC 12 in C++23 mode)
 
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 
 #include <atomic>
@@ -17,7 +17,9 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
+#include "pactwatch/app/periodic_job.h"
 #include "pactwatch/config/config.h"
 #include "pactwatch/core/clock.h"
 #include "pactwatch/rules/rule_set.h"
@@ -31,7 +33,6 @@ class EvaluationRunner;
 struct RunStats;
 
 struct SourceState {
-  bool running = false;
   bool ok = true;           // the last sync succeeded
   std::int64_t syncs = 0;
   std::int64_t missed_ticks = 0;  // ticks that came while a sync was still running
@@ -60,16 +61,22 @@ class Scheduler {
   [[nodiscard]] std::string status_line() const;
   // Called (on the io_context) whenever the status line may have changed.
   std::function<void(const std::string&)> on_status;
+  // The periodic jobs start() registered, in the order they were armed: "source:NAME" for each
+  // source, "full evaluation", "heartbeat", "queued evaluation", and "notifications" when the
+  // config has channels.
+  [[nodiscard]] const std::vector<std::unique_ptr<PeriodicJob>>& jobs() const { return jobs_; }
 
  private:
-  void schedule_source(const config::SourceConfig& s, std::chrono::milliseconds delay);
-  void run_source(const config::SourceConfig& s);
-  void schedule_full(std::chrono::milliseconds delay);
-  void schedule_dispatch(std::chrono::milliseconds delay);
+  void add_job(boost::asio::thread_pool& pool, std::string name, PeriodicJob::Schedule schedule, std::function<void()> job,
+               PeriodicJob::Overlap overlap = PeriodicJob::Overlap::skip, std::function<void()> on_missed = {});
+  // The jobs, each run on a pool by its PeriodicJob.
+  void sync_source(const config::SourceConfig& s);
+  void evaluate_full();
   // Cluster work: heartbeats on their own thread (a long evaluation must not delay a renewal), a
   // full evaluation of shards newly taken over, and the queue of periods other instances left.
-  void schedule_heartbeat(std::chrono::milliseconds delay);
-  void schedule_queue(std::chrono::milliseconds delay);
+  void heartbeat();
+  void evaluate_queued();
+  void dispatch();
   // Runs `work` with a runner, one evaluation at a time. With `skip_when_busy` it gives up at once
   // when another evaluation is running (the queue's one-second tick must not hold a worker
   // hostage behind a long full run).
@@ -89,17 +96,10 @@ class Scheduler {
   RulesSnapshot rules_;
   const core::Clock& clock_;
   boost::asio::thread_pool pool_{2};
-  std::map<std::string, std::unique_ptr<boost::asio::steady_timer>> timers_;
-  std::unique_ptr<boost::asio::steady_timer> full_timer_;
-  std::unique_ptr<boost::asio::steady_timer> dispatch_timer_;
-  std::unique_ptr<boost::asio::steady_timer> heartbeat_timer_;
-  std::unique_ptr<boost::asio::steady_timer> queue_timer_;
   boost::asio::thread_pool heartbeat_pool_{1};
-  std::atomic<bool> heartbeating_{false};
-  std::atomic<bool> queue_running_{false};
+  std::vector<std::unique_ptr<PeriodicJob>> jobs_;  // destroyed after both pools are joined (~Scheduler)
   std::atomic<bool> cluster_ok_{true};
   std::unique_ptr<Dispatcher> dispatcher_;
-  std::atomic<bool> dispatching_{false};
   std::map<std::string, SourceState> states_;
   std::atomic<bool> stopping_{false};
   std::mutex evaluation_mutex_;  // one evaluation at a time (the runner is not thread-safe)
