@@ -352,7 +352,7 @@ TEST(Operator, WatchdogKeepsBeatingThroughAReloadUnderALongEvaluationAndSigtermS
   }
   const auto text = notify.text();
   EXPECT_NE(text.find("RELOADING=1"), std::string::npos) << text;
-  EXPECT_LT(longest, 400ms) << "the loop stopped feeding the watchdog for " << longest.count() << " ms during the reload";
+  EXPECT_LT(longest, 400ms * testutils::kSanitizerSlowdown) << "the loop stopped feeding the watchdog for " << longest.count() << " ms during the reload";
   std::cout << "reload took " << std::chrono::duration_cast<std::chrono::milliseconds>(reloaded - sighup).count() << " ms; "
             << pings << " watchdog ping(s) meanwhile, longest gap " << longest.count() << " ms\n";
   // The new schedule evaluates in full at once; SIGTERM in the middle of it stops within 5 s.
@@ -363,7 +363,7 @@ TEST(Operator, WatchdogKeepsBeatingThroughAReloadUnderALongEvaluationAndSigtermS
   ASSERT_TRUE(eventually(computing, 20s)) << child.err();
   const auto term = std::chrono::steady_clock::now();
   child.signal(SIGTERM);
-  const auto code = child.wait(5s);
+  const auto code = child.wait(5s * testutils::kSanitizerSlowdown);
   const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - term);
   ASSERT_TRUE(code.has_value()) << "still running 5 s after SIGTERM\n" << child.err();
   EXPECT_EQ(*code, 0) << child.err();
@@ -386,7 +386,7 @@ TEST(Operator, SigtermDuringALargeImportStopsWithinFiveSecondsLosingNothing) {
   ASSERT_TRUE(child.wait_for_err("reading big.ndjson", 20s)) << child.err();
   const auto term = std::chrono::steady_clock::now();
   child.signal(SIGTERM);
-  const auto code = child.wait(5s);
+  const auto code = child.wait(5s * testutils::kSanitizerSlowdown);
   const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - term);
   ASSERT_TRUE(code.has_value()) << "still running 5 s after SIGTERM\n" << child.err();
   EXPECT_EQ(*code, 0) << child.err();

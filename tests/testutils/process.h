@@ -10,6 +10,15 @@
 
 namespace pactwatch::testutils {
 
+// A bound on how fast the daemon answers (a stop within 5 s, a watchdog gap under 400 ms) is a
+// promise of the release build. Under a sanitizer, several times slower, tests allow this many
+// times as long.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+inline constexpr int kSanitizerSlowdown = 5;
+#else
+inline constexpr int kSanitizerSlowdown = 1;
+#endif
+
 struct ProcessResult {
   int exit_code = -1;  // -1 when killed by a signal or timed out
   std::string out;
