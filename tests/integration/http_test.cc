@@ -271,7 +271,7 @@ TEST(Http, IdleConnectionsNeitherStarveTheListenerNorStayPastTheIdleTimeout) {
   for (int i = 0; i < 200 && d.metric("pactwatch_http_connections") < 300; ++i) std::this_thread::sleep_for(10ms);
   ASSERT_GE(d.metric("pactwatch_http_connections"), 300) << "the server holds every idle connection";
   const double worst = probe(d, 30);
-  EXPECT_LT(worst, 1000.0) << "health checks and the API answer while 300 connections sit idle";
+  EXPECT_LT(worst, 1000.0 * testutils::kSanitizerSlowdown) << "health checks and the API answer while 300 connections sit idle";
   std::cout << "slowest /livez or KPI answer with 300 idle connections open: " << worst << " ms\n";
   // Then the server closes them, not before api.idle_timeout.
   double first_closed = 1e9;
@@ -295,7 +295,7 @@ TEST(Http, SlowHeadsGet408AtTheHeaderDeadlineWhileOthersAreServed) {
     ASSERT_TRUE(slow.back().send_all("GET /livez HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "));
   }
   double worst = 0;
-  while (ms_since(started) < 8000 && std::count(answered_at.begin(), answered_at.end(), -1.0) > 0) {
+  while (ms_since(started) < 8000.0 * testutils::kSanitizerSlowdown && std::count(answered_at.begin(), answered_at.end(), -1.0) > 0) {
     for (std::size_t i = 0; i < slow.size(); ++i) {
       if (answered_at[i] >= 0) continue;
       slow[i].send_all("a");
@@ -309,10 +309,10 @@ TEST(Http, SlowHeadsGet408AtTheHeaderDeadlineWhileOthersAreServed) {
   for (std::size_t i = 0; i < slow.size(); ++i) {
     ASSERT_GE(answered_at[i], 0) << "slow client " << i << " was never cut off";
     EXPECT_GE(answered_at[i], 1500.0) << i;
-    EXPECT_LE(answered_at[i], 6000.0) << i;
+    EXPECT_LE(answered_at[i], 6000.0 * testutils::kSanitizerSlowdown) << i;
     EXPECT_TRUE(slow[i].received().starts_with("HTTP/1.1 408")) << slow[i].received().substr(0, 40);
   }
-  EXPECT_LT(worst, 1000.0) << "/livez answers while 100 heads trickle in";
+  EXPECT_LT(worst, 1000.0 * testutils::kSanitizerSlowdown) << "/livez answers while 100 heads trickle in";
   EXPECT_GE(d.metric("pactwatch_http_timeouts_total{phase=\"header\"}"), 100);
 }
 
@@ -431,7 +431,7 @@ TEST(Http, TwoHundredFiftySixKeepAliveClientsAreServedTogether) {
     slowest_round = std::max(slowest_round, ms_since(t0));
   }
   std::cout << "slowest round of 256 keep-alive requests: " << slowest_round << " ms\n";
-  EXPECT_LT(slowest_round, 3000.0);
+  EXPECT_LT(slowest_round, 3000.0 * testutils::kSanitizerSlowdown);
   EXPECT_EQ(d.metric("pactwatch_http_connections_total"), 256 + 1 /* /livez at start */ + 1 /* this */);
 }
 
@@ -499,7 +499,7 @@ TEST(Http, TlsClientsThatNeverShakeHandsAreCutOffWhileOthersAreServed) {
     auto r = c.Get(d.kpis(), {{"Authorization", "Bearer " + d.token}});
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 200);
-    EXPECT_LT(ms_since(t0), 1000.0);
+    EXPECT_LT(ms_since(t0), 1000.0 * testutils::kSanitizerSlowdown);
   }
   for (auto& s : silent) ASSERT_TRUE(s.wait_closed(std::chrono::milliseconds(static_cast<long>(8000 - ms_since(opened)))));
   EXPECT_GE(ms_since(opened), 1500.0);
@@ -537,7 +537,7 @@ TEST(HttpServer, OneClientsBacklogDoesNotDelayAnother) {
   for (int i = 0; i < 5; ++i) {
     auto [status, ms] = timed(*port, "GET /fast HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer b\r\nConnection: close\r\n\r\n");
     EXPECT_EQ(status, 200);
-    EXPECT_LT(ms, 250.0) << "B waited behind A's backlog";
+    EXPECT_LT(ms, 250.0 * testutils::kSanitizerSlowdown) << "B waited behind A's backlog";
   }
   for (auto& s : a) {
     auto r = s.read_answer(10s);
