@@ -94,7 +94,7 @@ tsan: deps
 	cmake --preset debug-tsan
 	cmake --build --preset debug-tsan -j $(JOBS)
 	cd build-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" setarch $$(uname -m) -R \
-	  ctest -j $(JOBS) --output-on-failure -R '^(integration_dispatcher|integration_api|integration_evaluation)$$'
+	  ctest -j $(JOBS) --output-on-failure -R '^(integration_dispatcher|integration_api|integration_evaluation|unit_app|unit_notify)$$'
 	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" setarch $$(uname -m) -R build-tsan/bin/integration_cli --gtest_filter='Serve.*'
 
 # The evaluation property test: the engine against the reference evaluator written from the docs

@@ -776,7 +776,8 @@ TEST(Serve, SpeaksHttpsWithACertificateAndRefusesABadOne) {
   httplib::Client plain("127.0.0.1", d.port);
   auto clear = plain.Get("/livez");
   EXPECT_TRUE(!clear || clear->status != 200) << "no plain HTTP on a TLS listener";
-  EXPECT_NE(child.err().find("listening on https://"), std::string::npos);
+  // The line may reach stderr just after the listener first answers: wait for it.
+  EXPECT_TRUE(child.wait_for_err("listening on https://", 10s)) << child.err();
   child.signal(SIGTERM);
   EXPECT_EQ(child.wait(10s), 0);
 
