@@ -18,6 +18,11 @@ fi
 
 build=$(realpath "$1")
 src=$(realpath "$2")
+# Packages are made from release builds; a sanitizer build (make asan, make tsan) is not one.
+if grep -qE '^PACTWATCH_(SANITIZE|TSAN):BOOL=ON' "$build/CMakeCache.txt" 2>/dev/null; then
+  echo "a sanitizer build is not packaged: skipped"
+  exit 77
+fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 chmod 0755 "$work"
