@@ -28,7 +28,7 @@ test: deps
 asan: deps
 	cmake --preset debug-asan
 	cmake --build --preset debug-asan -j $(JOBS)
-	PACTWATCH_PROPERTY_CASES=400 PACTWATCH_PROPERTY_STORE_CASES=4 ctest --preset debug-asan -j $(JOBS)
+	PACTWATCH_PROPERTY_CASES=400 ctest --preset debug-asan -j $(JOBS)
 
 DEMO := build/bin/pactwatch
 DEMO_CONFIG := --config var/demo.yaml
