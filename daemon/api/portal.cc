@@ -2,6 +2,7 @@
 // and finance (every partner, the period report, CSV, close). No JavaScript, no external
 // resources; the session is the API token in an HttpOnly, SameSite=Strict cookie, and every form
 // carries a CSRF token derived from it.
+// Over 800 lines for now: its pages move onto one escaping HTML helper, and out by page, with issue 20's open step.
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
