@@ -13,7 +13,7 @@
 //
 // Stricter than PyYAML on purpose: tags (!!str, !custom) and merge keys (<<) are refused, since
 // yaml-cpp would read them differently and pactwatch's files need neither.
-// Over 800 lines on purpose: one scanner whose states (flow, block, scalars, anchors) share its position and error reporting; split, they would share them through a header for no reader's gain.
+// Over 800 lines on purpose: its scanner and parser share one position and error report; split, they would share them through a header for no reader's gain.
 #include <algorithm>
 #include <cctype>
 #include <cstdint>
