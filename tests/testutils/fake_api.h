@@ -2,8 +2,6 @@
 // (fixtures or a stateful simulation), scripted faults go first, and every request is recorded.
 #pragma once
 
-#include <httplib.h>
-
 #include <chrono>
 #include <deque>
 #include <functional>
@@ -17,6 +15,8 @@
 #include "pactwatch/config/config.h"
 #include "pactwatch/core/diagnostic.h"
 #include "pactwatch/net/http.h"
+
+#include "fake_http.h"
 
 namespace pactwatch::testutils {
 
@@ -52,25 +52,15 @@ struct Reply {
   std::chrono::milliseconds delay{0};
 };
 
-// A vendor API on 127.0.0.1: scripted faults first, then the vendor's normal answers.
+// A vendor API on 127.0.0.1 (a FakeHttp): scripted faults first, then the vendor's normal answers.
 class FakeApi {
  public:
   using Handler = std::function<Reply(const httplib::Request&)>;
   explicit FakeApi(Handler handler) : handler_(std::move(handler)) {
-    using namespace std::chrono_literals;
     auto serve = [this](const httplib::Request& req, httplib::Response& res) {
       Reply r;
       {
         std::lock_guard lock(mutex_);
-        std::string line = req.method + " " + req.path;
-        if (!req.params.empty()) {
-          line += "?";
-          for (const auto& [k, v] : req.params) line += k + "=" + v + "&";
-          line.pop_back();
-        }
-        log_.push_back(line);
-        bodies_.push_back(req.body);
-        auth_.push_back(req.get_header_value("Authorization"));
         if (!faults_.empty()) {
           r = faults_.front();
           faults_.pop_front();
@@ -78,48 +68,51 @@ class FakeApi {
           r = handler_(req);
         }
       }
+      // A slow vendor is the behaviour under test (timeouts, budgets): the reply takes its time.
       if (r.delay.count() > 0) std::this_thread::sleep_for(r.delay);
       res.status = r.status;
       for (const auto& [k, v] : r.headers) res.set_header(k, v);
       res.set_content(r.body, r.content_type.c_str());
     };
-    server_.Get(".*", serve);
-    server_.Post(".*", serve);
-    port_ = server_.bind_to_any_port("127.0.0.1");
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
-    for (int i = 0; i < 200 && !server_.is_running(); ++i) std::this_thread::sleep_for(5ms);
-  }
-  ~FakeApi() {
-    server_.stop();
-    thread_.join();
+    http_.get(".*", serve).post(".*", serve);
+    http_.start();
   }
   void fault(Reply r) {
     std::lock_guard lock(mutex_);
     faults_.push_back(std::move(r));
   }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
-  int port() const { return port_; }
-  std::vector<std::string> log() {
-    std::lock_guard lock(mutex_);
-    return log_;
+  std::string url() const { return http_.url(); }
+  int port() const { return http_.port(); }
+  // Each request as "METHOD /path?k=v&k=v" (parameters in name order).
+  std::vector<std::string> log() const {
+    std::vector<std::string> out;
+    for (const auto& req : http_.requests()) {
+      std::string line = req.method + " " + req.path;
+      if (!req.params.empty()) {
+        line += "?";
+        for (const auto& [k, v] : req.params) line += k + "=" + v + "&";
+        line.pop_back();
+      }
+      out.push_back(std::move(line));
+    }
+    return out;
   }
-  std::vector<std::string> bodies() {
-    std::lock_guard lock(mutex_);
-    return bodies_;
+  std::vector<std::string> bodies() const {
+    std::vector<std::string> out;
+    for (const auto& req : http_.requests()) out.push_back(req.body);
+    return out;
   }
-  std::vector<std::string> auth() {
-    std::lock_guard lock(mutex_);
-    return auth_;
+  std::vector<std::string> auth() const {
+    std::vector<std::string> out;
+    for (const auto& req : http_.requests()) out.push_back(req.get_header_value("Authorization"));
+    return out;
   }
 
  private:
   Handler handler_;
-  httplib::Server server_;
-  std::thread thread_;
-  int port_ = 0;
   std::mutex mutex_;
   std::deque<Reply> faults_;
-  std::vector<std::string> log_, bodies_, auth_;
+  FakeHttp http_;  // last: stopped first, before the state its handlers use goes
 };
 
 inline Reply json_reply(std::string body) { return {200, std::move(body), "application/json", {}, {}}; }

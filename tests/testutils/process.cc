@@ -8,9 +8,9 @@
 
 #include <fstream>
 #include <stdexcept>
-#include <thread>
 
 #include "temp_dir.h"
+#include "wait.h"
 
 extern char** environ;
 
@@ -52,40 +52,39 @@ Child::~Child() {
 void Child::signal(int signo) const { ::kill(pid_, signo); }
 
 std::optional<int> Child::wait(std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (true) {
-    int status = 0;
-    const pid_t r = ::waitpid(pid_, &status, WNOHANG);
-    if (r == pid_) {
-      reaped_ = true;
-      return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    }
-    if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  std::optional<int> code;
+  (void)eventually(
+      [&] {
+        int status = 0;
+        if (::waitpid(pid_, &status, WNOHANG) != pid_) return false;
+        reaped_ = true;
+        code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        return true;
+      },
+      timeout, std::chrono::milliseconds(10));
+  return code;
 }
 
 std::string Child::out() const { return read_file(out_path_); }
 std::string Child::err() const { return read_file(err_path_); }
 
 bool Child::wait_for_err(const std::string& needle, std::chrono::milliseconds timeout) const {
-  const auto until = std::chrono::steady_clock::now() + timeout;
   std::ifstream in(err_path_, std::ios::binary);
   std::string seen;
-  for (;;) {
-    std::string chunk(4096, '\0');
-    in.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
-    chunk.resize(static_cast<std::size_t>(in.gcount()));
-    in.clear();  // at the end of what is written so far: read on later
-    if (!chunk.empty()) {
+  // Reads what was written since the last look; true once the needle is in it.
+  auto found = [&] {
+    for (;;) {
+      std::string chunk(4096, '\0');
+      in.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
+      chunk.resize(static_cast<std::size_t>(in.gcount()));
+      in.clear();  // at the end of what is written so far: read on later
+      if (chunk.empty()) return false;
       // Keep a tail long enough for a needle split across reads.
       seen = seen.substr(seen.size() > needle.size() ? seen.size() - needle.size() : 0) + chunk;
       if (seen.find(needle) != std::string::npos) return true;
-      continue;
     }
-    if (std::chrono::steady_clock::now() > until) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
+  };
+  return eventually(found, timeout, std::chrono::milliseconds(1));
 }
 
 ProcessResult run(const std::vector<std::string>& argv, std::chrono::milliseconds timeout) {
