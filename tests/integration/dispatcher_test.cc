@@ -1,7 +1,6 @@
 // Notification delivery against real HTTP receivers on loopback: signatures checked by an
 // independent implementation (Python's hmac), at-least-once retries on a schedule with the same
 // event id, 410 Gone disabling an endpoint, event filters, Slack's format, refused addresses.
-#include <httplib.h>
 #include <gtest/gtest.h>
 
 #include <arpa/inet.h>
@@ -18,8 +17,10 @@
 
 #include "pactwatch/app/dispatcher.h"
 #include "pactwatch/notify/channel.h"
+#include "fake_http.h"
 #include "process.h"
 #include "temp_dir.h"
+#include "wait.h"
 
 namespace pactwatch::app {
 namespace {
@@ -29,20 +30,17 @@ using namespace std::chrono_literals;
 using notify::refuse_url;
 core::Instant T(const char* s) { return *core::parse_rfc3339(s); }
 
+// Answers each POST with the next scripted status (then 200); the fake records what it got.
 struct Receiver {
-  httplib::Server server;
-  std::thread thread;
-  int port = 0;
   std::mutex mutex;
-  std::vector<httplib::Request> received;
   std::vector<int> script;  // statuses to answer, in order; then 200
   std::string answer;       // the body of every answer that is not 2xx
   std::string retry_after;  // a Retry-After header on every answer that is not 2xx
+  testutils::FakeHttp http;
 
   Receiver() {
-    server.Post(".*", [this](const httplib::Request& req, httplib::Response& res) {
+    http.post(".*", [this](const httplib::Request&, httplib::Response& res) {
       std::lock_guard lock(mutex);
-      received.push_back(req);
       res.status = script.empty() ? 200 : script.front();
       if (!script.empty()) script.erase(script.begin());
       if (res.status >= 300) {
@@ -50,19 +48,11 @@ struct Receiver {
         if (!retry_after.empty()) res.set_header("Retry-After", retry_after);
       }
     });
-    port = server.bind_to_any_port("127.0.0.1");
-    thread = std::thread([this] { server.listen_after_bind(); });
-    for (int i = 0; i < 200 && !server.is_running(); ++i) std::this_thread::sleep_for(5ms);
+    http.start();
   }
-  ~Receiver() {
-    server.stop();
-    thread.join();
-  }
-  std::string url(const std::string& path = "/hook") const { return "http://127.0.0.1:" + std::to_string(port) + path; }
-  std::size_t count() {
-    std::lock_guard lock(mutex);
-    return received.size();
-  }
+  std::string url(const std::string& path = "/hook") const { return http.url(path); }
+  std::size_t count() const { return http.count(); }
+  std::vector<httplib::Request> received() const { return http.requests(); }
 };
 
 class DispatcherTest : public ::testing::Test {
@@ -123,12 +113,12 @@ TEST_F(DispatcherTest, SignedCloudEventsRetriedUntilDeliveredWithOneStableId) {
 
   // The same stable id on every attempt; the signature checks out with an independent HMAC.
   std::string id;
-  for (const auto& req : rx.received) {
+  for (const auto& req : rx.received()) {
     if (id.empty()) id = req.get_header_value("webhook-id");
     EXPECT_EQ(req.get_header_value("webhook-id"), id);
   }
   EXPECT_EQ(id.rfind("kpi.breached/support/3/2026-10/kpi:p1/", 0), 0u) << id;
-  const auto& last = rx.received.back();
+  const auto last = rx.received().back();
   const std::string ts = last.get_header_value("webhook-timestamp");
   auto py = testutils::run({"/usr/bin/python3", "-c",
                             "import base64,hashlib,hmac,sys\n"
@@ -170,7 +160,7 @@ TEST_F(DispatcherTest, AReceiverDownForHoursGetsTheEventWhenItReturns) {
   EXPECT_EQ(delivered, 1);
   ASSERT_EQ(rx.count(), 6u) << "one attempt per step of the schedule, none in between (" << polls << " polls)";
   EXPECT_GT(clock_.now() - start, std::chrono::hours(7)) << "the sixth attempt comes 5 h after the fifth";
-  for (const auto& req : rx.received) EXPECT_EQ(req.get_header_value("webhook-id"), rx.received.front().get_header_value("webhook-id"));
+  for (const auto& req : rx.received()) EXPECT_EQ(req.get_header_value("webhook-id"), rx.received().front().get_header_value("webhook-id"));
   EXPECT_EQ(store_->deliveries("delivered").size(), 1u);
 }
 
@@ -287,7 +277,7 @@ TEST_F(DispatcherTest, SlackMessagesAndRefusedAddresses) {
   EXPECT_EQ(s.delivered, 2);
   EXPECT_EQ(s.dead, 2);  // refused, without a request
   ASSERT_EQ(rx.count(), 2u);
-  const auto text = json::parse(rx.received[0].body)["text"].get<std::string>();
+  const auto text = json::parse(rx.received()[0].body)["text"].get<std::string>();
   EXPECT_NE(text.find("northwind support v3 2026-10: kpi:p1 breached (was met)"), std::string::npos) << text;
   EXPECT_NE(store_->deliveries("dead")[0].last_error.find("link-local"), std::string::npos);
   EXPECT_EQ(refuse_url("http://[fe80::1]/x", false).empty(), false);
@@ -309,17 +299,18 @@ TEST_F(DispatcherTest, EmailOverSmtpAndNeverInClearTextWhenStartTlsIsRequired) {
                          "asyncore.loop()\n",
                          std::to_string(port), mailbox.string()});
   // Wait until the sink accepts connections.
-  for (int i = 0; i < 250; ++i) {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<std::uint16_t>(port));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    const bool up = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-    ::close(fd);
-    if (up) break;
-    std::this_thread::sleep_for(20ms);
-  }
+  (void)testutils::eventually(
+      [&] {
+        const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_port = htons(static_cast<std::uint16_t>(port));
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        const bool up = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+        ::close(fd);
+        return up;
+      },
+      5s, 20ms);
   config::Config config;
   config::ChannelConfig mail;
   mail.name = "mail";
@@ -342,10 +333,12 @@ TEST_F(DispatcherTest, EmailOverSmtpAndNeverInClearTextWhenStartTlsIsRequired) {
   Dispatcher relaxed(config, *store_, clock_);
   EXPECT_EQ(relaxed.run_once().delivered, 1);
   std::string box;
-  for (int i = 0; i < 100 && box.find("\n.\n") == std::string::npos; ++i) {
-    std::this_thread::sleep_for(20ms);
-    if (std::filesystem::exists(mailbox)) box = testutils::read_file(mailbox);
-  }
+  (void)testutils::eventually(
+      [&] {
+        if (std::filesystem::exists(mailbox)) box = testutils::read_file(mailbox);
+        return box.find("\n.\n") != std::string::npos;
+      },
+      2s, 20ms);
   EXPECT_NE(box.find("FROM pactwatch@brand.example TO partners@brand.example,ops@northwind.example"), std::string::npos) << box;
   EXPECT_NE(box.find("Subject: pactwatch: northwind support v3 2026-10: kpi:p1 breached (was met)"), std::string::npos) << box;
   EXPECT_NE(box.find("X-Pactwatch-Event-Id: kpi.breached/support/3/2026-10/kpi:p1/"), std::string::npos) << box;
@@ -372,7 +365,7 @@ TEST_F(DispatcherTest, RecoveriesWaitForTheHoldAndBreachesStillStandingGetRemind
   EXPECT_EQ(s.skipped, 1);  // the recovery did not hold: never announced
   EXPECT_EQ(s.delivered, 1);  // the second breach is a new transition
   std::vector<std::string> types;
-  for (const auto& req : rx.received) types.push_back(json::parse(req.body)["type"].get<std::string>());
+  for (const auto& req : rx.received()) types.push_back(json::parse(req.body)["type"].get<std::string>());
   EXPECT_EQ(std::count(types.begin(), types.end(), "pactwatch.kpi.recovered"), 0);
 
   // A breach still standing a day later is reminded of, once per interval.
@@ -382,7 +375,7 @@ TEST_F(DispatcherTest, RecoveriesWaitForTheHoldAndBreachesStillStandingGetRemind
   EXPECT_EQ(store_->write_reminders(T("2026-10-22T02:11:00Z"), std::chrono::hours(24)), 1);
   clock_.set(T("2026-10-22T02:12:00Z"));
   EXPECT_EQ(d.run_once().delivered, 2);
-  const auto last = json::parse(rx.received.back().body);
+  const auto last = json::parse(rx.received().back().body);
   EXPECT_EQ(last["type"], "pactwatch.kpi.breached");
   EXPECT_EQ(last["data"]["reminder"], 2);
 }
@@ -414,7 +407,7 @@ TEST_F(DispatcherTest, RoutedByTheContractsNotifyBlockAndNeverToThePartnerOfADra
   EXPECT_EQ(s.delivered, 1);  // the contract sends only standard.violated to the brand
   EXPECT_EQ(s.skipped, 1);
   ASSERT_EQ(rx.count(), 1u);
-  EXPECT_EQ(json::parse(rx.received[0].body)["type"], "pactwatch.standard.violated");
+  EXPECT_EQ(json::parse(rx.received()[0].body)["type"], "pactwatch.standard.violated");
   // A partner channel: only kpi.breached, and nothing at all once the contract is a draft.
   config::ChannelConfig partner;
   partner.name = "partner-mail";

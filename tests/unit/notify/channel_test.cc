@@ -1,16 +1,15 @@
-// The channels alone, against a real HTTP receiver on loopback (cpp-httplib): what each puts on
+// The channels alone, against a real HTTP receiver on loopback (testutils::FakeHttp): what each puts on
 // the wire and the outcome of each kind of answer; refused URLs and a missing key never reach it.
-#include <httplib.h>
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <mutex>
-#include <thread>
 
 #include <nlohmann/json.hpp>
 
 #include "pactwatch/notify/channel.h"
 #include "pactwatch/notify/message.h"
+#include "fake_http.h"
 #include "temp_dir.h"
 
 namespace pactwatch::notify {
@@ -21,43 +20,31 @@ using namespace std::chrono_literals;
 core::Instant T(const char* s) { return *core::parse_rfc3339(s); }
 constexpr const char* kSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
-// Answers each POST with the next scripted status (then 200), recording what it got.
+// Answers each POST with the next scripted status (then 200); the fake records what it got.
 struct Receiver {
   struct Answer {
     int status = 200;
     std::string body;
     std::string retry_after;
   };
-  httplib::Server server;
-  std::thread thread;
-  int port = 0;
   std::mutex mutex;
-  std::vector<httplib::Request> received;
   std::vector<Answer> script;
+  testutils::FakeHttp http;
 
   Receiver() {
-    server.Post(".*", [this](const httplib::Request& req, httplib::Response& res) {
+    http.post(".*", [this](const httplib::Request&, httplib::Response& res) {
       std::lock_guard lock(mutex);
-      received.push_back(req);
       const Answer a = script.empty() ? Answer{} : script.front();
       if (!script.empty()) script.erase(script.begin());
       res.status = a.status;
       if (!a.body.empty()) res.set_content(a.body, "text/plain");
       if (!a.retry_after.empty()) res.set_header("Retry-After", a.retry_after);
     });
-    port = server.bind_to_any_port("127.0.0.1");
-    thread = std::thread([this] { server.listen_after_bind(); });
-    for (int i = 0; i < 200 && !server.is_running(); ++i) std::this_thread::sleep_for(5ms);
+    http.start();
   }
-  ~Receiver() {
-    server.stop();
-    thread.join();
-  }
-  std::string url(const std::string& path = "/hook") const { return "http://127.0.0.1:" + std::to_string(port) + path; }
-  std::size_t count() {
-    std::lock_guard lock(mutex);
-    return received.size();
-  }
+  std::string url(const std::string& path = "/hook") const { return http.url(path); }
+  std::size_t count() const { return http.count(); }
+  std::vector<httplib::Request> received() const { return http.requests(); }
 };
 
 store::OutboxEvent breach() {
@@ -98,7 +85,7 @@ TEST(WebhookChannel, PostsASignedCloudEventWithTheEventsId) {
   const auto a = channel->deliver(breach(), {}, kNow);
   EXPECT_EQ(a.outcome, Outcome::delivered);
   ASSERT_EQ(rx.count(), 1u);
-  const auto& req = rx.received[0];
+  const auto req = rx.received()[0];
   EXPECT_EQ(req.get_header_value("Content-Type"), "application/json");
   EXPECT_EQ(req.get_header_value("webhook-id"), breach().id);
   EXPECT_EQ(req.get_header_value("webhook-timestamp"), "1792458005");
@@ -124,9 +111,9 @@ TEST(SlackChannel, PostsOneLineOfText) {
   const auto channel = make_channel(cfg, std::nullopt);
   EXPECT_EQ(channel->deliver(breach(), {}, kNow).outcome, Outcome::delivered);
   ASSERT_EQ(rx.count(), 1u);
-  EXPECT_EQ(rx.received[0].path, "/services/T000/B000/XXXX");
-  EXPECT_EQ(json::parse(rx.received[0].body), json({{"text", "pactwatch: northwind support v3 2026-10: kpi:p1 breached (was met)"}}));
-  EXPECT_EQ(rx.received[0].get_header_value("webhook-signature"), "");
+  EXPECT_EQ(rx.received()[0].path, "/services/T000/B000/XXXX");
+  EXPECT_EQ(json::parse(rx.received()[0].body), json({{"text", "pactwatch: northwind support v3 2026-10: kpi:p1 breached (was met)"}}));
+  EXPECT_EQ(rx.received()[0].get_header_value("webhook-signature"), "");
 }
 
 TEST(HttpChannels, EachAnswerItsOutcome) {
