@@ -1,7 +1,6 @@
 // The operator's day, with the real binary: `check` with secrets and malformed YAML, SIGHUP with
 // an invalid config, the watchdog during a reload under a long evaluation, SIGTERM during a large
 // import, SIGKILL and restart, readiness that tells the truth (docs/operations.md).
-#include <httplib.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -18,28 +17,21 @@
 
 #include "pactwatch/core/clock.h"
 #include "pactwatch/store/store.h"
+#include "fake_http.h"
 #include "notify_socket.h"
 #include "process.h"
 #include "temp_dir.h"
+#include "wait.h"
 
 namespace pactwatch {
 namespace {
 
 using namespace std::chrono_literals;
+using testutils::eventually;
 using testutils::run;
 
 const std::string kBinary = PACTWATCH_BINARY;
 const std::string kSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-
-// Polls `condition` every 20 ms until it holds or `timeout` passes.
-bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
-  const auto until = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < until) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(20ms);
-  }
-  return condition();
-}
 
 // A config, its rules and its SQLite store in a temporary directory.
 struct World {
@@ -404,26 +396,18 @@ TEST(Operator, SigtermDuringALargeImportStopsWithinFiveSecondsLosingNothing) {
 
 // A fake help desk that counts its requests.
 struct Desk {
-  httplib::Server server;
-  std::thread thread;
-  std::atomic<int> requests{0};
-  int port = 0;
+  testutils::FakeHttp http;
   Desk() {
-    server.Get("/api/v2/tickets", [this](const httplib::Request&, httplib::Response& res) {
-      ++requests;
+    http.get("/api/v2/tickets", [](const httplib::Request&, httplib::Response& res) {
       res.set_content(R"([{"id": 7, "status": 2, "priority": 4, "company_id": 4100, "created_at": "2026-10-05T08:00:00Z",
                           "updated_at": "2026-10-05T09:00:00Z", "stats": {"first_responded_at": "2026-10-05T08:20:00Z"}}])",
                       "application/json");
     });
-    port = server.bind_to_any_port("127.0.0.1");
-    thread = std::thread([this] { server.listen_after_bind(); });
+    http.start();
   }
-  ~Desk() {
-    server.stop();
-    thread.join();
-  }
+  [[nodiscard]] int requests() const { return static_cast<int>(http.count()); }
   [[nodiscard]] std::string source(const std::filesystem::path& key) const {
-    return "sources:\n  desk:\n    kind: freshdesk\n    url: http://127.0.0.1:" + std::to_string(port) +
+    return "sources:\n  desk:\n    kind: freshdesk\n    url: http://127.0.0.1:" + std::to_string(http.port()) +
            "\n    auth: {type: api_key, secret_file: " + key.string() + "}\n    poll_interval: 1s\n    since: 2026-10-01T00:00:00Z\n";
   }
 };
@@ -457,10 +441,10 @@ TEST(Operator, RestartAfterASigkillReclaimsItsLeasesAtOnceAndReadinessTellsTheTr
   first.reset();
 
   const auto restart = std::chrono::steady_clock::now();
-  const int polled = desk.requests;
+  const int polled = desk.requests();
   testutils::Child again({kBinary, "serve", "-c", w.config.string()});
   ASSERT_TRUE(w.live(again)) << again.err();
-  ASSERT_TRUE(eventually([&] { return w.readyz() == 200 && desk.requests > polled; }, 5s))
+  ASSERT_TRUE(eventually([&] { return w.readyz() == 200 && desk.requests() > polled; }, 5s))
       << "ready and polling within seconds of the restart, not after the 45 s lease time\n" << again.err();
   ASSERT_TRUE(again.wait_for_err("full evaluation: ", 5s)) << again.err();
   const auto ready_after = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - restart);
@@ -528,8 +512,8 @@ class PagedDesk {
     std::string created, solved, updated;
   };
   explicit PagedDesk(std::vector<Ticket> tickets) : tickets_(std::move(tickets)) {
-    server_.Get("/api/v2/tickets", [this](const httplib::Request& req, httplib::Response& res) {
-      std::this_thread::sleep_for(60ms);
+    http_.get("/api/v2/tickets", [this](const httplib::Request& req, httplib::Response& res) {
+      std::this_thread::sleep_for(60ms);  // a slow page is the point: a stop or a kill lands mid-sync
       const std::string since = req.get_param_value("updated_since");
       const int page = std::max(1, std::atoi(req.get_param_value("page").c_str()));
       const int per_page = std::max(1, std::atoi(req.get_param_value("per_page").c_str()));
@@ -544,20 +528,13 @@ class PagedDesk {
       }
       res.set_content(out.dump(), "application/json");
     });
-    port_ = server_.bind_to_any_port("127.0.0.1");
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
+    http_.start();
   }
-  ~PagedDesk() {
-    server_.stop();
-    thread_.join();
-  }
-  [[nodiscard]] int port() const { return port_; }
+  [[nodiscard]] int port() const { return http_.port(); }
 
  private:
   std::vector<Ticket> tickets_;
-  httplib::Server server_;
-  int port_ = 0;
-  std::thread thread_;
+  testutils::FakeHttp http_;  // last: stopped before the tickets its handler reads go
 };
 
 // The issue's case: a sync stopped (SIGTERM) and another one killed (SIGKILL) midway, then let
