@@ -1,6 +1,5 @@
 // The executable as a user runs it: exit codes, messages, the store commands, and the daemon
 // answering health checks over real HTTP on loopback and stopping cleanly on SIGTERM/SIGINT.
-#include <httplib.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 
@@ -19,9 +18,11 @@
 
 #include "pactwatch/core/clock.h"
 #include "pactwatch/store/store.h"
+#include "fake_http.h"
 #include "pg_server.h"
 #include "process.h"
 #include "temp_dir.h"
+#include "wait.h"
 #include "work_log.h"
 
 namespace pactwatch {
@@ -57,12 +58,14 @@ struct Daemon {
   bool wait_live(testutils::Child& child) const {
     httplib::Client c("127.0.0.1", port);
     c.set_connection_timeout(1);
-    for (int i = 0; i < 300; ++i) {
-      if (auto r = c.Get("/livez"); r && r->status == 200) return true;
-      if (child.wait(0ms)) return false;
-      std::this_thread::sleep_for(20ms);
-    }
-    return false;
+    bool live = false;
+    (void)testutils::eventually(
+        [&] {
+          if (auto r = c.Get("/livez"); r && r->status == 200) return live = true;
+          return child.wait(0ms).has_value();
+        },
+        6s);
+    return live;
   }
 };
 
@@ -463,23 +466,22 @@ TEST(Cli, StatementsCloseAdjustAndWhatIf) {
 }
 
 TEST(Cli, SourcesListTestAndSyncAgainstAFakeFreshdesk) {
-  httplib::Server fake;
-  fake.Get("/api/v2/agents/me", [](const httplib::Request& req, httplib::Response& res) {
+  testutils::FakeHttp fake;
+  fake.get("/api/v2/agents/me", [](const httplib::Request& req, httplib::Response& res) {
     if (req.get_header_value("Authorization").empty()) {
       res.status = 401;
       return;
     }
     res.set_content(R"({"contact": {"name": "Ops Robot", "email": "ops@brand.example"}})", "application/json");
   });
-  fake.Get("/api/v2/tickets", [](const httplib::Request&, httplib::Response& res) {
+  fake.get("/api/v2/tickets", [](const httplib::Request&, httplib::Response& res) {
     res.set_content(R"([{"id": 7, "status": 2, "priority": 4, "company_id": 4100, "created_at": "2026-10-05T08:00:00Z",
                          "updated_at": "2026-10-05T09:00:00Z", "stats": {"first_responded_at": "2026-10-05T08:20:00Z"}},
                         {"id": 8, "status": 5, "priority": 1, "company_id": 999, "created_at": "2026-10-05T08:00:00Z",
                          "updated_at": "2026-10-05T09:30:00Z"}])",
                     "application/json");
   });
-  const int port = fake.bind_to_any_port("127.0.0.1");
-  std::thread th([&] { fake.listen_after_bind(); });
+  const int port = fake.start();
   Daemon d("", "sources:\n  desk:\n    kind: freshdesk\n    url: http://127.0.0.1:" + std::to_string(port) +
                    "\n    auth: {type: api_key, secret_file: SECRET}\n    page_size: 50\n    max_retries: 1\n");
   d.dir.write("rules/partners.yaml", "partners:\n  - {id: northwind, name: Northwind, kind: outsourcer, external_ids: {desk: 4100}}\n");
@@ -507,7 +509,6 @@ TEST(Cli, SourcesListTestAndSyncAgainstAFakeFreshdesk) {
   EXPECT_EQ(t->priority, "urgent");
   EXPECT_EQ(run({kBinary, "sources", "sync", "nope", "-c", d.config.string()}).exit_code, 1);
   fake.stop();
-  th.join();
   // The source is down: a clear error, exit 1, the cursor where it was.
   auto down = run({kBinary, "sources", "sync", "desk", "-c", d.config.string()});
   EXPECT_EQ(down.exit_code, 1);
@@ -520,8 +521,8 @@ TEST(Cli, SourcesListTestAndSyncAgainstAFakeFreshdesk) {
 // that needs a reason, waits for no poll (refused while another instance holds the source), and
 // lands in the audit log. On both backends.
 TEST(Cli, SourcesQuarantineBackfillAndCursorCommands) {
-  httplib::Server fake;
-  fake.Post("/crm/v3/objects/deals/search", [](const httplib::Request&, httplib::Response& res) {
+  testutils::FakeHttp fake;
+  fake.post("/crm/v3/objects/deals/search", [](const httplib::Request&, httplib::Response& res) {
     nlohmann::json results = nlohmann::json::array();
     int n = 0;
     for (const char* amount : {"1200.00", "38033.969", "99.5"}) {
@@ -533,8 +534,7 @@ TEST(Cli, SourcesQuarantineBackfillAndCursorCommands) {
     }
     res.set_content(nlohmann::json({{"total", 3}, {"results", results}}).dump(), "application/json");
   });
-  const int port = fake.bind_to_any_port("127.0.0.1");
-  std::thread th([&] { fake.listen_after_bind(); });
+  const int port = fake.start();
   testutils::TempDir secrets;
   const auto token = secrets.write("hubspot.token", "pat-na1-abc\n");
   for (const std::string& db_url : {std::string(), testutils::shared_postgres().create_database("cli_sources")}) {
@@ -602,7 +602,6 @@ TEST(Cli, SourcesQuarantineBackfillAndCursorCommands) {
     EXPECT_TRUE((*store)->claim_lease("source:desk", "serve-1", core::SystemClock().now(), std::chrono::minutes(1)));
   }
   fake.stop();
-  th.join();
 }
 
 TEST(Cli, SourceConfigErrorsAreClear) {
@@ -672,10 +671,13 @@ void serve_and_stop(const std::string& db_url, int stop_signal) {
   EXPECT_EQ(body["checks"]["store"], "ok");
   // The first heartbeat takes every shard and evaluates them in full.
   auto metrics = c.Get("/metrics");
-  for (int i = 0; i < 100 && metrics && metrics->body.find("pactwatch_evaluation_runs_total{kind=\"full\"} 1") == std::string::npos; ++i) {
-    std::this_thread::sleep_for(50ms);
-    metrics = c.Get("/metrics");
-  }
+  (void)testutils::eventually(
+      [&] {
+        if (!metrics || metrics->body.find("pactwatch_evaluation_runs_total{kind=\"full\"} 1") != std::string::npos) return true;
+        metrics = c.Get("/metrics");
+        return false;
+      },
+      5s, 50ms);
   ASSERT_TRUE(metrics);
   EXPECT_EQ(metrics->status, 200);
   EXPECT_NE(metrics->body.find("pactwatch_cluster_shards_owned 64\n"), std::string::npos) << metrics->body;
@@ -743,10 +745,8 @@ TEST(Cli, TokensAreCreatedListedAndRevokedAndServeHonoursThem) {
   EXPECT_EQ(run({kBinary, "token", "revoke", id, "-c", d.config.string()}).exit_code, 1);
   // The daemon re-reads a token's record at most every 5 s.
   int status = 0;
-  for (int i = 0; i < 80 && status != 401; ++i) {
-    std::this_thread::sleep_for(100ms);
-    status = c.Get("/v1/partners", {{"Authorization", "Bearer " + token}})->status;
-  }
+  (void)testutils::eventually(
+      [&] { return (status = c.Get("/v1/partners", {{"Authorization", "Bearer " + token}})->status) == 401; }, 8s, 100ms);
   EXPECT_EQ(status, 401);
   EXPECT_EQ(child.err().find(token), std::string::npos) << "tokens never reach the log";
   const auto metrics = c.Get("/metrics");
@@ -767,10 +767,7 @@ TEST(Serve, SpeaksHttpsWithACertificateAndRefusesABadOne) {
   tls.set_ca_cert_path((certs.path() / "cert.pem").string().c_str());
   tls.enable_server_certificate_verification(true);
   httplib::Result live{nullptr, httplib::Error::Unknown};
-  for (int i = 0; i < 300 && !live; ++i) {
-    std::this_thread::sleep_for(20ms);
-    live = tls.Get("/livez");
-  }
+  (void)testutils::eventually([&] { return static_cast<bool>(live = tls.Get("/livez")); }, 6s);
   ASSERT_TRUE(live) << child.err();
   EXPECT_EQ(live->status, 200);
   httplib::Client plain("127.0.0.1", d.port);
@@ -837,16 +834,13 @@ class NotifySocket {
 };
 
 TEST(Serve, PollsSourcesEvaluatesAndTalksToSystemd) {
-  httplib::Server fake;
-  std::atomic<int> requests{0};
-  fake.Get("/api/v2/tickets", [&](const httplib::Request&, httplib::Response& res) {
-    ++requests;
+  testutils::FakeHttp fake;
+  fake.get("/api/v2/tickets", [&](const httplib::Request&, httplib::Response& res) {
     res.set_content(R"([{"id": 7, "status": 2, "priority": 4, "company_id": 4100, "created_at": "2026-10-05T08:00:00Z",
                          "updated_at": "2026-10-05T09:00:00Z", "stats": {"first_responded_at": "2026-10-05T08:20:00Z"}}])",
                     "application/json");
   });
-  const int fake_port = fake.bind_to_any_port("127.0.0.1");
-  std::thread th([&] { fake.listen_after_bind(); });
+  const int fake_port = fake.start();
   Daemon d("", "sources:\n  desk:\n    kind: freshdesk\n    url: http://127.0.0.1:" + std::to_string(fake_port) +
                    "\n    auth: {type: api_key, secret_file: SECRET}\n    poll_interval: 1s\n    since: 2026-10-01T00:00:00Z\n"
                    "evaluation:\n  full_interval: 10s\n");
@@ -863,15 +857,18 @@ TEST(Serve, PollsSourcesEvaluatesAndTalksToSystemd) {
   // ticket stored.
   const std::string db = "sqlite://" + (d.dir.path() / "var/pactwatch.db").string();
   bool stored = false;
-  for (int i = 0; i < 200 && !(stored && requests >= 2); ++i) {
-    std::this_thread::sleep_for(50ms);
-    notify.drain();  // as systemd would: a full socket queue would block the sender
-    if (stored) continue;
-    if (auto s = store::Store::open({db, "", 1})) stored = (*s)->find_item("desk", "tickets", "7").has_value();
-  }
+  (void)testutils::eventually(
+      [&] {
+        notify.drain();  // as systemd would: a full socket queue would block the sender
+        if (!stored) {
+          if (auto s = store::Store::open({db, "", 1})) stored = (*s)->find_item("desk", "tickets", "7").has_value();
+        }
+        return stored && fake.count() >= 2;
+      },
+      10s, 50ms);
   EXPECT_TRUE(stored) << child.err();
-  EXPECT_GE(requests.load(), 2) << child.err();  // polled on its interval
-  for (int i = 0; i < 100 && notify.drain().find("WATCHDOG=1") == std::string::npos; ++i) std::this_thread::sleep_for(20ms);
+  EXPECT_GE(fake.count(), 2u) << child.err();  // polled on its interval
+  (void)testutils::eventually([&] { return notify.drain().find("WATCHDOG=1") != std::string::npos; }, 2s);
   const std::string messages = notify.drain();
   EXPECT_NE(messages.find("READY=1"), std::string::npos) << messages;
   EXPECT_NE(messages.find("STATUS="), std::string::npos) << messages;
@@ -884,7 +881,6 @@ TEST(Serve, PollsSourcesEvaluatesAndTalksToSystemd) {
   EXPECT_NE(notify.drain().find("STOPPING=1"), std::string::npos);
   EXPECT_NE(child.err().find("full evaluation"), std::string::npos) << child.err();
   fake.stop();
-  th.join();
 }
 
 // The syncs an instance has run of a source, from its /metrics (-1 when it does not answer).
@@ -901,14 +897,13 @@ long syncs_of(int port, const std::string& source) {
 // Two instances on one database: one polls the source while it holds the lease; when it dies
 // (SIGKILL, no goodbye) the other takes the source over once the lease has run out.
 TEST(Serve, TwoInstancesPollASourceOneAtATimeAndTakeOverOnDeath) {
-  httplib::Server fake;
-  fake.Get("/api/v2/tickets", [&](const httplib::Request&, httplib::Response& res) {
+  testutils::FakeHttp fake;
+  fake.get("/api/v2/tickets", [&](const httplib::Request&, httplib::Response& res) {
     res.set_content(R"([{"id": 7, "status": 2, "priority": 4, "company_id": 4100, "created_at": "2026-10-05T08:00:00Z",
                          "updated_at": "2026-10-05T09:00:00Z", "stats": {"first_responded_at": "2026-10-05T08:20:00Z"}}])",
                     "application/json");
   });
-  const int fake_port = fake.bind_to_any_port("127.0.0.1");
-  std::thread th([&] { fake.listen_after_bind(); });
+  const int fake_port = fake.start();
   testutils::TempDir shared;
   const std::string db = "sqlite://" + (shared.path() / "shared.db").string();
   const auto secret = shared.write("key", "abc\n");
@@ -923,21 +918,18 @@ TEST(Serve, TwoInstancesPollASourceOneAtATimeAndTakeOverOnDeath) {
   testutils::Child first({kBinary, "serve", "-c", a->config.string()});
   ASSERT_TRUE(a->wait_live(first)) << first.err();
   // alpha polls before beta starts, so alpha holds the lease.
-  for (int i = 0; i < 100 && syncs_of(a->port, "desk") < 1; ++i) std::this_thread::sleep_for(50ms);
+  (void)testutils::eventually([&] { return syncs_of(a->port, "desk") >= 1; }, 5s, 50ms);
   ASSERT_GE(syncs_of(a->port, "desk"), 1) << first.err();
   testutils::Child second({kBinary, "serve", "-c", b->config.string()});
   ASSERT_TRUE(b->wait_live(second)) << second.err();
-  std::this_thread::sleep_for(3500ms);  // several poll intervals, more than one lease time
+  std::this_thread::sleep_for(3500ms);  // on purpose: several poll intervals, more than one lease time, pass
   EXPECT_GE(syncs_of(a->port, "desk"), 3);
   EXPECT_EQ(syncs_of(b->port, "desk"), 0) << "one instance at a time: alpha renews its lease on every poll";
   first.signal(SIGKILL);
   (void)first.wait(5s);
   // beta takes over within the lease time (3 s) plus a poll interval.
   long taken = 0;
-  for (int i = 0; i < 120 && taken < 1; ++i) {
-    std::this_thread::sleep_for(50ms);
-    taken = syncs_of(b->port, "desk");
-  }
+  (void)testutils::eventually([&] { return (taken = syncs_of(b->port, "desk")) >= 1; }, 6s, 50ms);
   EXPECT_GE(taken, 1) << second.err();
   auto s = store::Store::open({db, "", 1});
   ASSERT_TRUE(s);
@@ -962,7 +954,6 @@ TEST(Serve, TwoInstancesPollASourceOneAtATimeAndTakeOverOnDeath) {
   const core::SystemClock clock;
   for (const auto& l : (*s)->leases()) EXPECT_TRUE(l.holder != "beta" || l.expires_at <= clock.now()) << l.name;
   fake.stop();
-  th.join();
 }
 
 // Three instances on one PostgreSQL database, 24 partners in 16 shards. Batch 1 is imported
@@ -978,24 +969,23 @@ TEST(Serve, ThreeInstancesShareTheWorkAndSurviveASigkill) {
   const std::string db_url = testutils::shared_postgres().create_database("three_instances");
 
   // The receiver: holds requests until opened, then takes 100 ms each; records every webhook-id.
-  httplib::Server rx;
   std::mutex mutex;
   std::vector<std::string> received;
   std::atomic<bool> open{false};
-  rx.Post("/hook", [&](const httplib::Request& req, httplib::Response& res) {
-    for (int i = 0; i < 500 && !open; ++i) std::this_thread::sleep_for(10ms);
-    std::this_thread::sleep_for(100ms);
+  testutils::FakeHttp rx;  // after what its handler uses, so that it stops first
+  rx.post("/hook", [&](const httplib::Request& req, httplib::Response& res) {
+    (void)testutils::eventually([&] { return open.load(); }, 5s, 10ms);
+    std::this_thread::sleep_for(100ms);  // a slow receiver on purpose: the kill lands while deliveries are under way
     std::lock_guard lock(mutex);
     received.push_back(req.get_header_value("webhook-id"));
     res.status = 200;
   });
-  const int rx_port = rx.bind_to_any_port("127.0.0.1");
-  std::thread rx_thread([&] { rx.listen_after_bind(); });
+  const int rx_port = rx.start();
 
   // The source: empty until batch 2 is released; then four slow replies for each odd partner.
-  httplib::Server desk;
   std::atomic<bool> batch2{false};
-  desk.Get("/api/v2/tickets", [&](const httplib::Request&, httplib::Response& res) {
+  testutils::FakeHttp desk;
+  desk.get("/api/v2/tickets", [&](const httplib::Request&, httplib::Response& res) {
     nlohmann::json page = nlohmann::json::array();
     if (batch2) {
       for (int p = 1; p <= kCount; p += 2) {
@@ -1008,8 +998,7 @@ TEST(Serve, ThreeInstancesShareTheWorkAndSurviveASigkill) {
     }
     res.set_content(page.dump(), "application/json");
   });
-  const int desk_port = desk.bind_to_any_port("127.0.0.1");
-  std::thread desk_thread([&] { desk.listen_after_bind(); });
+  const int desk_port = desk.start();
 
   testutils::TempDir shared;
   const auto key = shared.write("desk.key", "abc\n");
@@ -1074,18 +1063,17 @@ TEST(Serve, ThreeInstancesShareTheWorkAndSurviveASigkill) {
     }
     return n;
   };
-  for (int i = 0; i < 200 && shares().size() < 3; ++i) std::this_thread::sleep_for(50ms);
+  (void)testutils::eventually([&] { return shares().size() >= 3; }, 10s, 50ms);
   ASSERT_EQ(shares().size(), 3u) << "every instance takes shards";
 
   // Open the receiver; once deliveries are under way, kill the instance delivering them.
   open = true;
-  for (int i = 0; i < 200; ++i) {
-    {
-      std::lock_guard lock(mutex);
-      if (received.size() >= 3) break;
-    }
-    std::this_thread::sleep_for(20ms);
-  }
+  (void)testutils::eventually(
+      [&] {
+        std::lock_guard lock(mutex);
+        return received.size() >= 3;
+      },
+      4s);
   const auto notify_holder = holders()["notify"];
   ASSERT_FALSE(notify_holder.empty());
   const std::size_t victim = static_cast<std::size_t>(std::find(names.begin(), names.end(), notify_holder) - names.begin());
@@ -1115,8 +1103,7 @@ TEST(Serve, ThreeInstancesShareTheWorkAndSurviveASigkill) {
     }
     return true;
   };
-  bool finished = false;
-  for (int i = 0; i < 600 && !(finished = done()); ++i) std::this_thread::sleep_for(100ms);
+  const bool finished = testutils::eventually(done, 60s, 100ms);
   const auto survivors_log = [&] {
     std::string all;
     for (std::size_t i = 0; i < children.size(); ++i) {
@@ -1190,8 +1177,6 @@ TEST(Serve, ThreeInstancesShareTheWorkAndSurviveASigkill) {
   }
   rx.stop();
   desk.stop();
-  rx_thread.join();
-  desk_thread.join();
 }
 
 // PostgreSQL restarts under a running daemon: it keeps running, answers not-ready meanwhile, and
@@ -1199,9 +1184,9 @@ TEST(Serve, ThreeInstancesShareTheWorkAndSurviveASigkill) {
 TEST(Serve, RidesOutAPostgresqlRestart) {
   testutils::PostgresServer pg;  // its own server: stopping it disturbs no other test
   const std::string db_url = pg.create_database("restart");
-  httplib::Server desk;
   std::atomic<int> offered{1};
-  desk.Get("/api/v2/tickets", [&](const httplib::Request&, httplib::Response& res) {
+  testutils::FakeHttp desk;
+  desk.get("/api/v2/tickets", [&](const httplib::Request&, httplib::Response& res) {
     nlohmann::json page = nlohmann::json::array();
     for (int i = 1; i <= offered; ++i) {
       page.push_back({{"id", i}, {"status", 2}, {"priority", 2}, {"company_id", 4100}, {"created_at", "2026-10-05T08:00:00Z"},
@@ -1209,8 +1194,7 @@ TEST(Serve, RidesOutAPostgresqlRestart) {
     }
     res.set_content(page.dump(), "application/json");
   });
-  const int desk_port = desk.bind_to_any_port("127.0.0.1");
-  std::thread th([&] { desk.listen_after_bind(); });
+  const int desk_port = desk.start();
   Daemon d(db_url, "sources:\n  desk:\n    kind: freshdesk\n    url: http://127.0.0.1:" + std::to_string(desk_port) +
                        "\n    auth: {type: api_key, secret_file: KEY}\n    poll_interval: 1s\n    since: 2026-10-01T00:00:00Z\n");
   std::string cfg = testutils::read_file(d.config);
@@ -1229,40 +1213,33 @@ TEST(Serve, RidesOutAPostgresqlRestart) {
     auto s = store::Store::open({db_url, "", 1});
     return s && (*s)->find_item("desk", "tickets", id).has_value();
   };
-  for (int i = 0; i < 100 && !stored("1"); ++i) std::this_thread::sleep_for(50ms);
+  (void)testutils::eventually([&] { return stored("1"); }, 5s, 50ms);
   ASSERT_TRUE(stored("1")) << child.err();
   EXPECT_EQ(ready(), 200);
 
   pg.stop();
   offered = 2;
   int status = 0;
-  for (int i = 0; i < 100 && (status = ready()) != 503; ++i) std::this_thread::sleep_for(50ms);
+  (void)testutils::eventually([&] { return (status = ready()) == 503; }, 5s, 50ms);
   EXPECT_EQ(status, 503) << "not ready while the database is away";
-  std::this_thread::sleep_for(1500ms);  // polls and heartbeats fail meanwhile
+  std::this_thread::sleep_for(1500ms);  // on purpose: polls and heartbeats fail meanwhile
   EXPECT_FALSE(child.wait(0ms).has_value()) << "the daemon keeps running: " << child.err();
 
   pg.start();
-  for (int i = 0; i < 200 && (status = ready()) != 200; ++i) std::this_thread::sleep_for(50ms);
+  (void)testutils::eventually([&] { return (status = ready()) == 200; }, 10s, 50ms);
   EXPECT_EQ(status, 200) << child.err();
-  bool resumed = false;
-  for (int i = 0; i < 200 && !(resumed = stored("2")); ++i) std::this_thread::sleep_for(50ms);
+  const bool resumed = testutils::eventually([&] { return stored("2"); }, 10s, 50ms);
   EXPECT_TRUE(resumed) << "the record offered during the outage is stored once the database is back\n" << child.err();
   EXPECT_NE(child.err().find("unreachable"), std::string::npos) << child.err();
   child.signal(SIGTERM);
   EXPECT_EQ(child.wait(10s), 0) << child.err();
   desk.stop();
-  th.join();
 }
 
 TEST(Serve, SighupReloadsTheConfigOrKeepsTheOneInForce) {
-  httplib::Server fake;
-  std::atomic<int> requests{0};
-  fake.Get("/api/v2/tickets", [&](const httplib::Request&, httplib::Response& res) {
-    ++requests;
-    res.set_content("[]", "application/json");
-  });
-  const int fake_port = fake.bind_to_any_port("127.0.0.1");
-  std::thread th([&] { fake.listen_after_bind(); });
+  testutils::FakeHttp fake;
+  fake.get("/api/v2/tickets", [&](const httplib::Request&, httplib::Response& res) { res.set_content("[]", "application/json"); });
+  const int fake_port = fake.start();
   Daemon d;
   testutils::Child child({kBinary, "serve", "-c", d.config.string()});
   ASSERT_TRUE(d.wait_live(child)) << child.err();
@@ -1270,41 +1247,37 @@ TEST(Serve, SighupReloadsTheConfigOrKeepsTheOneInForce) {
   const std::string good = testutils::read_file(d.config);
   d.dir.write("pactwatch.yaml", good + "sources: [not a mapping]\n");
   child.signal(SIGHUP);
-  for (int i = 0; i < 200 && child.err().find("keeping the config and the rules in force") == std::string::npos; ++i) {
-    std::this_thread::sleep_for(20ms);
-  }
+  (void)testutils::eventually([&] { return child.err().find("keeping the config and the rules in force") != std::string::npos; }, 4s);
   EXPECT_NE(child.err().find("keeping the config and the rules in force"), std::string::npos) << child.err();
   // A new source: polled once the config is reloaded.
   const auto key = d.dir.write("key", "abc\n");
   d.dir.write("pactwatch.yaml", good + "sources:\n  desk:\n    kind: freshdesk\n    url: http://127.0.0.1:" + std::to_string(fake_port) +
                                     "\n    auth: {type: api_key, secret_file: " + key.string() + "}\n    poll_interval: 1s\n");
   child.signal(SIGHUP);
-  for (int i = 0; i < 250 && requests == 0; ++i) std::this_thread::sleep_for(20ms);
-  EXPECT_GT(requests.load(), 0) << child.err();
+  (void)testutils::eventually([&] { return fake.count() > 0; }, 5s);
+  EXPECT_GT(fake.count(), 0u) << child.err();
   EXPECT_NE(child.err().find("config reloaded: 1 source(s)"), std::string::npos) << child.err();
   // The shards stay with the instance across the reload, and are evaluated at once under it.
-  for (int i = 0; i < 250 && child.err().find("full evaluation: ") == std::string::npos; ++i) std::this_thread::sleep_for(20ms);
+  (void)testutils::eventually([&] { return child.err().find("full evaluation: ") != std::string::npos; }, 5s);
   EXPECT_NE(child.err().find("full evaluation: "), std::string::npos) << child.err();
   child.signal(SIGTERM);
   EXPECT_EQ(child.wait(10s), 0);
   fake.stop();
-  th.join();
 }
 
 TEST(Serve, DeliversSignedWebhooksAtLeastOnceThroughAnOutage) {
   // A receiver that is down for its first request, then up; it records what it gets.
-  httplib::Server rx;
   std::mutex mutex;
   std::vector<std::tuple<std::string, std::string, std::string, std::string>> got;  // id, timestamp, signature, body
   int calls = 0;
-  rx.Post("/hook", [&](const httplib::Request& req, httplib::Response& res) {
+  testutils::FakeHttp rx;  // after what its handler uses, so that it stops first
+  rx.post("/hook", [&](const httplib::Request& req, httplib::Response& res) {
     std::lock_guard lock(mutex);
     res.status = calls++ == 0 ? 503 : 200;
     got.emplace_back(req.get_header_value("webhook-id"), req.get_header_value("webhook-timestamp"),
                      req.get_header_value("webhook-signature"), req.body);
   });
-  const int rx_port = rx.bind_to_any_port("127.0.0.1");
-  std::thread th([&] { rx.listen_after_bind(); });
+  const int rx_port = rx.start();
   Daemon d("", "notify:\n  channels:\n    ops:\n      type: webhook\n      url: http://127.0.0.1:" + std::to_string(rx_port) +
                    "/hook\n      secret_file: SECRET\n      events: [kpi.breached]\n");
   const std::string secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -1325,17 +1298,15 @@ TEST(Serve, DeliversSignedWebhooksAtLeastOnceThroughAnOutage) {
   testutils::Child child({kBinary, "serve", "-c", d.config.string()});
   ASSERT_TRUE(d.wait_live(child)) << child.err();
   // The first delivery fails; the retry comes 5 s later, with the same id.
-  for (int i = 0; i < 600; ++i) {
-    {
-      std::lock_guard lock(mutex);
-      if (got.size() >= 2) break;
-    }
-    std::this_thread::sleep_for(20ms);
-  }
+  (void)testutils::eventually(
+      [&] {
+        std::lock_guard lock(mutex);
+        return got.size() >= 2;
+      },
+      12s);
   child.signal(SIGTERM);
   EXPECT_EQ(child.wait(10s), 0);
   rx.stop();
-  th.join();
   std::lock_guard lock(mutex);
   ASSERT_GE(got.size(), 2u) << child.err();
   EXPECT_EQ(std::get<0>(got[0]), std::get<0>(got[1]));  // at least once, one stable id
@@ -1357,9 +1328,7 @@ TEST(Serve, SighupWithBrokenRulesKeepsTheRulesInForce) {
   ASSERT_TRUE(d.wait_live(child)) << child.err();
   d.dir.write("rules/partners.yaml", "partners: [oops\n");
   child.signal(SIGHUP);
-  for (int i = 0; i < 200 && child.err().find("keeping the config and the rules in force") == std::string::npos; ++i) {
-    std::this_thread::sleep_for(20ms);
-  }
+  (void)testutils::eventually([&] { return child.err().find("keeping the config and the rules in force") != std::string::npos; }, 4s);
   httplib::Client c("127.0.0.1", d.port);
   auto ready = c.Get("/readyz");
   ASSERT_TRUE(ready);
