@@ -27,6 +27,7 @@
 #include "pactwatch/api/http_server.h"
 #include "process.h"
 #include "temp_dir.h"
+#include "wait.h"
 
 namespace pactwatch {
 namespace {
@@ -213,12 +214,15 @@ struct Daemon {
     child = std::make_unique<testutils::Child>(std::vector<std::string>{kBinary, "serve", "-c", config.string()});
     httplib::Client c("127.0.0.1", port);
     c.set_connection_timeout(1);
-    for (int i = 0; i < 500; ++i) {
-      if (auto r = c.Get("/livez"); r && r->status == 200) return;
-      ASSERT_FALSE(child->wait(0ms)) << child->err();
-      std::this_thread::sleep_for(20ms);
-    }
-    FAIL() << "serve did not answer /livez: " << child->err();
+    std::optional<int> exited;
+    const bool live = testutils::eventually(
+        [&] {
+          if (auto r = c.Get("/livez"); r && r->status == 200) return true;
+          return (exited = child->wait(0ms)).has_value();
+        },
+        10s);
+    ASSERT_FALSE(exited) << child->err();
+    if (!live) FAIL() << "serve did not answer /livez: " << child->err();
   }
 
   [[nodiscard]] std::string kpis() const { return "/v1/partners/northwind/kpis?period=2026-10"; }
@@ -268,7 +272,7 @@ TEST(Http, IdleConnectionsNeitherStarveTheListenerNorStayPastTheIdleTimeout) {
     idle.emplace_back(d.port);
     ASSERT_TRUE(idle.back().connected()) << i;
   }
-  for (int i = 0; i < 200 && d.metric("pactwatch_http_connections") < 300; ++i) std::this_thread::sleep_for(10ms);
+  (void)testutils::eventually([&] { return d.metric("pactwatch_http_connections") >= 300; }, 2s, 10ms);
   ASSERT_GE(d.metric("pactwatch_http_connections"), 300) << "the server holds every idle connection";
   const double worst = probe(d, 30);
   EXPECT_LT(worst, 1000.0 * testutils::kSanitizerSlowdown) << "health checks and the API answer while 300 connections sit idle";
@@ -440,10 +444,8 @@ TEST(Http, ConnectionCapsRefuseWith503AndALogLine) {
   d.start();
   std::vector<Socket> held;
   for (int i = 0; i < 5; ++i) held.emplace_back(d.port);  // the per-address cap of 127.0.0.1
-  for (int i = 0; i < 200 && d.metric("pactwatch_http_connections") != -1; ++i) {
-    // /metrics itself is a 6th connection from 127.0.0.1: refused once the five are in.
-    std::this_thread::sleep_for(10ms);
-  }
+  // /metrics itself is a 6th connection from 127.0.0.1: refused once the five are in.
+  (void)testutils::eventually([&] { return d.metric("pactwatch_http_connections") == -1; }, 2s, 10ms);
   Socket sixth(d.port);
   auto refused = sixth.read_answer(5s);
   ASSERT_TRUE(refused);
@@ -465,7 +467,7 @@ TEST(Http, ConnectionCapsRefuseWith503AndALogLine) {
   EXPECT_TRUE(d.child->wait_for_err("refused", 5s)) << d.child->err();
   held.clear();
   other.clear();
-  for (int i = 0; i < 200 && d.metric("pactwatch_http_connections") == -1; ++i) std::this_thread::sleep_for(10ms);
+  (void)testutils::eventually([&] { return d.metric("pactwatch_http_connections") != -1; }, 2s, 10ms);
   EXPECT_GE(d.metric("pactwatch_http_connections_refused_total{cap=\"client\"}"), 1);
   EXPECT_GE(d.metric("pactwatch_http_connections_refused_total{cap=\"total\"}"), 1);
 }
@@ -483,10 +485,7 @@ TEST(Http, TlsClientsThatNeverShakeHandsAreCutOffWhileOthersAreServed) {
   tls.set_ca_cert_path((certs.path() / "cert.pem").string().c_str());
   tls.enable_server_certificate_verification(true);
   httplib::Result live{nullptr, httplib::Error::Unknown};
-  for (int i = 0; i < 300 && !live; ++i) {
-    std::this_thread::sleep_for(20ms);
-    live = tls.Get("/livez");
-  }
+  (void)testutils::eventually([&] { return static_cast<bool>(live = tls.Get("/livez")); }, 6s);
   ASSERT_TRUE(live) << d.child->err();
   const auto opened = Clock::now();
   std::vector<Socket> silent;
@@ -518,7 +517,7 @@ TEST(HttpServer, OneClientsBacklogDoesNotDelayAnother) {
     int peak = slow_peak;
     while (now > peak && !slow_peak.compare_exchange_weak(peak, now)) {
     }
-    std::this_thread::sleep_for(300ms);  // the work this route does
+    std::this_thread::sleep_for(300ms);  // on purpose: the work this route does
     --slow_running;
     res.set_content("slow", "text/plain");
   });
@@ -532,7 +531,7 @@ TEST(HttpServer, OneClientsBacklogDoesNotDelayAnother) {
     a.emplace_back(*port);
     ASSERT_TRUE(a.back().send_all("GET /slow HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer a\r\n\r\n"));
   }
-  for (int i = 0; i < 200 && slow_running < 2; ++i) std::this_thread::sleep_for(5ms);
+  (void)testutils::eventually([&] { return slow_running >= 2; }, 1s, 5ms);
   // Client B is served at once: A holds at most half the workers; its other requests wait in its own line.
   for (int i = 0; i < 5; ++i) {
     auto [status, ms] = timed(*port, "GET /fast HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer b\r\nConnection: close\r\n\r\n");
