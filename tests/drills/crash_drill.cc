@@ -11,7 +11,6 @@
 //
 // PACTWATCH_DRILL_KILLS (default 50) and PACTWATCH_DRILL_SEED (default 1) set the run; `make
 // drill` runs 500 kills per backend.
-#include <httplib.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 
@@ -33,6 +32,7 @@
 #include "pg_server.h"
 #include "process.h"
 #include "temp_dir.h"
+#include "wait.h"
 #include "work_log.h"
 
 namespace pactwatch::drills {
@@ -138,6 +138,7 @@ TEST_P(CrashDrill, NothingLostNothingTwiceAfterRepeatedSigkills) {
         ++close_aim.tried;
         if (closer->wait_for_err(close_aim.line, 3s)) ++close_aim.hit;
       } else {
+        // A kill at a random moment is the drill: time passes on purpose.
         std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(20, 160)(rng)));
       }
       closer->signal(SIGKILL);
@@ -147,7 +148,7 @@ TEST_P(CrashDrill, NothingLostNothingTwiceAfterRepeatedSigkills) {
       ++aim->tried;
       if (serve.wait_for_err(aim->line, 3s)) ++aim->hit;
     } else {
-      std::this_thread::sleep_for(std::chrono::milliseconds(wait_ms));
+      std::this_thread::sleep_for(std::chrono::milliseconds(wait_ms));  // a kill at a random moment is the drill
     }
     if (rx.in_flight() > 0) ++kills_mid_send;
     serve.signal(SIGKILL);
@@ -162,12 +163,11 @@ TEST_P(CrashDrill, NothingLostNothingTwiceAfterRepeatedSigkills) {
   {
     // Up, and through at least one poll and one full evaluation, before the quiet period counts.
     ASSERT_TRUE(wait_for(port, "/livez", 200)) << serve.err();
-    std::this_thread::sleep_for(2500ms);
+    std::this_thread::sleep_for(2500ms);  // a poll interval and more pass on purpose: nothing to wait on yet
   }
   auto db = store::Store::open({db_url, "", 1});
   ASSERT_TRUE(db) << db.error();
-  bool quiet = false;
-  for (int i = 0; i < 1200 && !(quiet = settled(**db, rx, kTickets)); ++i) std::this_thread::sleep_for(100ms);
+  const bool quiet = testutils::eventually([&] { return settled(**db, rx, kTickets); }, 120s, 100ms);
   EXPECT_TRUE(quiet) << serve.err();
   serve.signal(SIGTERM);
   const auto code = serve.wait(10s);
@@ -246,6 +246,7 @@ TEST(CrashDrillTwoInstances, NothingLostNothingTwiceWhileEitherOfTwoIsKilledOver
       ++aimed;
       if (instances[victim]->wait_for_err(lines[static_cast<std::size_t>(k / 2) % lines.size()], 2s)) ++hit;
     } else {
+      // A kill at a random moment is the drill: time passes on purpose.
       std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(200, 1500)(rng)));
     }
     instances[victim]->signal(SIGKILL);
@@ -253,7 +254,7 @@ TEST(CrashDrillTwoInstances, NothingLostNothingTwiceWhileEitherOfTwoIsKilledOver
     instances[victim].reset();
     // Every fourth victim stays down past its leases (2 s, checked every 2/3 s), so the survivor
     // takes its sources and shards over; the others come back while their leases still run.
-    if (k % 4 == 2) std::this_thread::sleep_for(3s);
+    if (k % 4 == 2) std::this_thread::sleep_for(3s);  // time passes on purpose: the leases run out
     auto s = store::Store::open({db_url, "", 1});
     ASSERT_TRUE(s) << s.error();
     if ((*s)->schema_status().current > 0) expect_cursor_behind_data(**s, desk.tickets(), kPerPage, "after kill " + std::to_string(k + 1));
@@ -266,8 +267,7 @@ TEST(CrashDrillTwoInstances, NothingLostNothingTwiceWhileEitherOfTwoIsKilledOver
   }
   auto db = store::Store::open({db_url, "", 1});
   ASSERT_TRUE(db) << db.error();
-  bool quiet = false;
-  for (int i = 0; i < 1200 && !(quiet = settled(**db, rx, kTickets)); ++i) std::this_thread::sleep_for(100ms);
+  const bool quiet = testutils::eventually([&] { return settled(**db, rx, kTickets); }, 120s, 100ms);
   EXPECT_TRUE(quiet) << tail(instances[0]->err()) << tail(instances[1]->err());
   for (auto& instance : instances) {
     instance->signal(SIGTERM);

@@ -2,7 +2,6 @@
 // time, a fake webhook receiver, and a rules directory and config for `pactwatch serve` over both.
 #pragma once
 
-#include <httplib.h>
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -20,8 +19,10 @@
 
 #include "pactwatch/core/time.h"
 #include "pactwatch/store/store.h"
+#include "fake_http.h"
 #include "process.h"
 #include "temp_dir.h"
+#include "wait.h"
 
 namespace pactwatch::drills {
 
@@ -51,7 +52,7 @@ struct Ticket {
 class FakeDesk {
  public:
   FakeDesk(std::vector<Ticket> tickets, std::uint64_t seed) : tickets_(std::move(tickets)), rng_(seed) {
-    server_.Get("/api/v2/tickets", [this](const httplib::Request& req, httplib::Response& res) {
+    http_.get("/api/v2/tickets", [this](const httplib::Request& req, httplib::Response& res) {
       {
         std::lock_guard lock(mutex_);
         if (std::uniform_int_distribution<int>(0, 99)(rng_) < 5) {
@@ -75,16 +76,11 @@ class FakeDesk {
       }
       res.set_content(out.dump(), "application/json");
     });
-    port_ = server_.bind_to_any_port("127.0.0.1");
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
-  }
-  ~FakeDesk() {
-    server_.stop();
-    thread_.join();
+    http_.start();
   }
   void release(int n) { released_ = std::min(n, static_cast<int>(tickets_.size())); }
   [[nodiscard]] int released() const { return released_; }
-  [[nodiscard]] int port() const { return port_; }
+  [[nodiscard]] int port() const { return http_.port(); }
   [[nodiscard]] const std::vector<Ticket>& tickets() const { return tickets_; }
 
  private:
@@ -92,16 +88,14 @@ class FakeDesk {
   std::atomic<int> released_{0};
   std::mutex mutex_;
   std::mt19937_64 rng_;
-  httplib::Server server_;
-  int port_ = 0;
-  std::thread thread_;
+  testutils::FakeHttp http_;  // last: stopped before the state its handler uses goes
 };
 
 // The fake receiver: every attempt recorded (id, body); a fifth of the events fail at first.
 class Receiver {
  public:
   explicit Receiver(std::uint64_t seed) : rng_(seed) {
-    server_.Post("/hook", [this](const httplib::Request& req, httplib::Response& res) {
+    http_.post("/hook", [this](const httplib::Request& req, httplib::Response& res) {
       // A receiver that takes its time: a kill can land while a send is in flight, and the drill
       // can tell it did.
       ++in_flight_;
@@ -123,14 +117,9 @@ class Receiver {
       delivered_.insert(id);
       res.status = 200;
     });
-    port_ = server_.bind_to_any_port("127.0.0.1");
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
+    http_.start();
   }
-  ~Receiver() {
-    server_.stop();
-    thread_.join();
-  }
-  [[nodiscard]] int port() const { return port_; }
+  [[nodiscard]] int port() const { return http_.port(); }
   std::set<std::string> delivered() {
     std::lock_guard lock(mutex_);
     return delivered_;
@@ -154,9 +143,7 @@ class Receiver {
   std::map<std::string, int> tries_;
   int attempts_ = 0;
   std::atomic<int> in_flight_{0};
-  httplib::Server server_;
-  int port_ = 0;
-  std::thread thread_;
+  testutils::FakeHttp http_;  // last: stopped before the state its handler uses goes
 };
 
 // `n` tickets of `partners` partners in `month`, ten minutes apart; one reply in five is slow, so
@@ -282,11 +269,12 @@ inline std::string tail(const std::string& log) { return log.substr(log.size() >
 // GET `path` on serve's port until it answers `status` (or `tries` × 20 ms pass).
 inline bool wait_for(int port, const std::string& path, int status, int tries = 300) {
   httplib::Client c("127.0.0.1", port);
-  for (int i = 0; i < tries; ++i) {
-    if (auto r = c.Get(path); r && r->status == status) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return false;
+  return testutils::eventually(
+      [&] {
+        auto r = c.Get(path);
+        return r && r->status == status;
+      },
+      std::chrono::milliseconds(20) * tries, std::chrono::milliseconds(20));
 }
 
 }  // namespace pactwatch::drills

@@ -11,7 +11,6 @@
 //   with nothing lost or corrupted.
 // The test needs CAP_SYS_ADMIN for its mount namespace (root, as in CI); without it, it is skipped
 // with the reason.
-#include <httplib.h>
 #include <gtest/gtest.h>
 #include <sched.h>
 #include <signal.h>
@@ -27,11 +26,13 @@
 #include "pactwatch/store/store.h"
 #include "process.h"
 #include "temp_dir.h"
+#include "wait.h"
 
 namespace pactwatch::drills {
 namespace {
 
 using namespace std::chrono_literals;
+using testutils::eventually;
 using testutils::run;
 
 const std::string kBinary = PACTWATCH_BINARY;
@@ -89,17 +90,6 @@ std::string readyz(int port) {
   return r ? std::to_string(r->status) + " " + r->body : std::string("no answer");
 }
 
-// Polls until `pred` holds or `limit` passes.
-template <typename P>
-bool eventually(P pred, std::chrono::milliseconds limit) {
-  const auto until = std::chrono::steady_clock::now() + limit;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > until) return false;
-    std::this_thread::sleep_for(100ms);
-  }
-  return true;
-}
-
 std::int64_t stored(const std::string& db_url) {
   auto s = store::Store::open({db_url, "", 1});
   return s ? (*s)->count_items(std::string("desk")) : -1;
@@ -132,7 +122,7 @@ TEST_F(StorageDrill, ADiskFullIsNotReadyThenResumesWithNothingLost) {
   desk.release(100);
   testutils::Child serve({kBinary, "serve", "-c", world.config.string()});
   ASSERT_TRUE(wait_for(world.port, "/readyz", 200)) << serve.err();
-  ASSERT_TRUE(eventually([&] { return stored(db_url) == 100; }, 30s)) << tail(serve.err());
+  ASSERT_TRUE(eventually([&] { return stored(db_url) == 100; }, 30s, 100ms)) << tail(serve.err());
 
   // The disk fills up, and then the rest of the tickets arrive.
   const std::size_t filler = fill(var / "filler");
@@ -144,11 +134,11 @@ TEST_F(StorageDrill, ADiskFullIsNotReadyThenResumesWithNothingLost) {
         if (r.starts_with("503")) not_ready = r;
         return !not_ready.empty();
       },
-      60s))
+      60s, 100ms))
       << tail(serve.err());
   EXPECT_NE(not_ready.find("not writable"), std::string::npos) << not_ready;
   EXPECT_NE(not_ready.find("database or disk is full"), std::string::npos) << not_ready;
-  std::this_thread::sleep_for(3s);  // a few polls fail in a row
+  std::this_thread::sleep_for(3s);  // time passes on purpose: a few polls fail in a row
   EXPECT_FALSE(serve.wait(0ms)) << "serve must ride out a full disk";
   EXPECT_NE(serve.err().find("database or disk is full"), std::string::npos) << tail(serve.err());
   const auto stored_while_full = stored(db_url);
@@ -168,13 +158,13 @@ TEST_F(StorageDrill, ADiskFullIsNotReadyThenResumesWithNothingLost) {
   // Space returns: the daemon resumes by itself.
   std::filesystem::remove(var / "filler");
   const auto freed = std::chrono::steady_clock::now();
-  ASSERT_TRUE(eventually([&] { return stored(db_url) == kTickets && readyz(world.port).starts_with("200"); }, 120s))
+  ASSERT_TRUE(eventually([&] { return stored(db_url) == kTickets && readyz(world.port).starts_with("200"); }, 120s, 100ms))
       << stored(db_url) << " stored; " << readyz(world.port) << "\n"
       << tail(serve.err());
   const auto resumed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - freed).count();
   auto db = store::Store::open({db_url, "", 1});
   ASSERT_TRUE(db) << db.error();
-  EXPECT_TRUE(eventually([&] { return settled(**db, rx, kTickets); }, 60s));
+  EXPECT_TRUE(eventually([&] { return settled(**db, rx, kTickets); }, 60s, 100ms));
   serve.signal(SIGTERM);
   EXPECT_EQ(serve.wait(10s), 0) << tail(serve.err());
 
@@ -229,12 +219,12 @@ TEST_F(StorageDrill, AReadOnlyStoreLosesNothingAndRefusesToStartUntilWritable) {
   {
     testutils::Child serve(as_nobody);
     ASSERT_TRUE(wait_for(world.port, "/readyz", 200)) << serve.err();
-    ASSERT_TRUE(eventually([&] { return stored(db_url) == 100; }, 30s)) << tail(serve.err());
+    ASSERT_TRUE(eventually([&] { return stored(db_url) == 100; }, 30s, 100ms)) << tail(serve.err());
     // While it runs, its open files stay writable (SQLite in WAL mode creates no file mid-run):
     // it goes on storing, and stays ready.
     read_only(true);
     desk.release(300);
-    ASSERT_TRUE(eventually([&] { return stored(db_url) == 300; }, 30s)) << tail(serve.err());
+    ASSERT_TRUE(eventually([&] { return stored(db_url) == 300; }, 30s, 100ms)) << tail(serve.err());
     EXPECT_TRUE(readyz(world.port).starts_with("200"));
     serve.signal(SIGTERM);
     ASSERT_EQ(serve.wait(10s), 0) << tail(serve.err());
@@ -256,12 +246,12 @@ TEST_F(StorageDrill, AReadOnlyStoreLosesNothingAndRefusesToStartUntilWritable) {
   // Write access returns; the next start resumes where the cursor stood.
   read_only(false);
   testutils::Child serve(as_nobody);
-  ASSERT_TRUE(eventually([&] { return stored(db_url) == kTickets && readyz(world.port).starts_with("200"); }, 60s))
+  ASSERT_TRUE(eventually([&] { return stored(db_url) == kTickets && readyz(world.port).starts_with("200"); }, 60s, 100ms))
       << stored(db_url) << " stored; " << readyz(world.port) << "\n"
       << tail(serve.err());
   auto db = store::Store::open({db_url, "", 1});
   ASSERT_TRUE(db) << db.error();
-  EXPECT_TRUE(eventually([&] { return settled(**db, rx, kTickets); }, 60s));
+  EXPECT_TRUE(eventually([&] { return settled(**db, rx, kTickets); }, 60s, 100ms));
   serve.signal(SIGTERM);
   EXPECT_EQ(serve.wait(10s), 0) << tail(serve.err());
   EXPECT_EQ(integrity(db_path), "ok\n");
