@@ -617,11 +617,21 @@ void Api::Impl::charge(const std::string& token_id, double cpu_seconds) {
   it->second.tokens = std::max(-60.0 * options.rate_per_second, it->second.tokens - (units - 1.0));
 }
 
+Api::Impl::Impl(store::Store& d, RulesSnapshot r, const core::Clock& c, core::MetricsRegistry& metrics, ApiOptions o)
+    : db(d),
+      rules(std::move(r)),
+      clock(c),
+      options(o),
+      history_cache(o.standing_cache_ttl, o.history_cache_ttl),
+      requests(metrics.integers({"pactwatch_api_requests_total", core::MetricType::counter,
+                                 "API and portal requests by route template, method and status.", {"route", "method", "code"}})),
+      request_seconds(metrics.reals({"pactwatch_api_request_seconds_total", core::MetricType::counter,
+                                     "Time spent answering API and portal requests.", {"route", "method", "code"}})) {}
+
 void Api::Impl::count(const std::string& method, const std::string& pattern, int status, double seconds) {
-  std::lock_guard lock(metrics_mutex);
-  auto& c = requests[{pattern, method, status}];
-  ++c.n;
-  c.seconds += seconds;
+  const core::LabelValues labels{pattern, method, std::to_string(status)};
+  requests.with(labels).add();
+  request_seconds.with(labels).add(seconds);
 }
 
 void Api::Impl::audit(const Principal& who, const std::string& action, const std::string& target, const std::string& outcome) {
@@ -633,8 +643,8 @@ void Api::Impl::audit(const Principal& who, const std::string& action, const std
   }
 }
 
-Api::Api(store::Store& db, RulesSnapshot rules, const core::Clock& clock, ApiOptions options)
-    : impl_(std::make_unique<Impl>(db, std::move(rules), clock, options)) {}
+Api::Api(store::Store& db, RulesSnapshot rules, const core::Clock& clock, core::MetricsRegistry& metrics, ApiOptions options)
+    : impl_(std::make_unique<Impl>(db, std::move(rules), clock, metrics, options)) {}
 Api::~Api() = default;
 
 std::vector<RouteInfo> Api::routes() {
@@ -649,22 +659,10 @@ std::vector<RouteInfo> Api::routes() {
 }
 
 std::string Api::prometheus() const {
-  std::string out =
-      "# HELP pactwatch_api_requests_total API and portal requests by route template, method and status.\n"
-      "# TYPE pactwatch_api_requests_total counter\n";
-  std::string seconds =
-      "# HELP pactwatch_api_request_seconds_total Time spent answering API and portal requests.\n"
-      "# TYPE pactwatch_api_request_seconds_total counter\n";
-  std::lock_guard lock(impl_->metrics_mutex);
-  for (const auto& [key, c] : impl_->requests) {
-    const auto& [pattern, method, status] = key;
-    const std::string labels = "{route=\"" + pattern + "\",method=\"" + method + "\",code=\"" + std::to_string(status) + "\"}";
-    out += "pactwatch_api_requests_total" + labels + " " + std::to_string(c.n) + "\n";
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%.6f", c.seconds);
-    seconds += "pactwatch_api_request_seconds_total" + labels + " " + buf + "\n";
-  }
-  return out + seconds;
+  std::string out;
+  impl_->requests.render(out);
+  impl_->request_seconds.render(out);
+  return out;
 }
 
 namespace {
