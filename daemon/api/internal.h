@@ -245,7 +245,4 @@ void mount_portal(Api::Impl& impl, HttpServer& http);
 // Writes a problem as application/problem+json.
 void send_problem(httplib::Response& res, const Problem& p, const std::string& instance);
 
-// HTML text and attribute escaping.
-[[nodiscard]] std::string html_escape(std::string_view text);
-
 }  // namespace pactwatch::api
