@@ -668,7 +668,29 @@ void HttpServer::Impl::admit(tcp::socket socket) {
   }
 }
 
-HttpServer::HttpServer(HttpOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
+HttpServer::HttpServer(HttpOptions options, core::MetricsRegistry& metrics) : impl_(std::make_unique<Impl>(std::move(options))) {
+  using Samples = core::ComputedFamily::Samples;
+  const Impl* s = impl_.get();
+  auto n = [](auto v) { return static_cast<std::int64_t>(v); };
+  metrics.computed({"pactwatch_http_connections", core::MetricType::gauge, "HTTP connections open now.", {}}, [s, n] {
+    std::lock_guard lock(s->connections_mutex);
+    return Samples{{{}, n(s->open)}};
+  });
+  metrics.computed({"pactwatch_http_connections_total", core::MetricType::counter, "HTTP connections accepted.", {}},
+                   [s, n] { return Samples{{{}, n(s->accepted.load())}}; });
+  metrics.computed({"pactwatch_http_connections_refused_total", core::MetricType::counter,
+                    "HTTP connections refused at a cap (api.max_connections: total, api.max_client_connections: client).", {"cap"}},
+                   [s, n] { return Samples{{{"total"}, n(s->refused_total.load())}, {{"client"}, n(s->refused_client.load())}}; });
+  metrics.computed({"pactwatch_http_timeouts_total", core::MetricType::counter,
+                    "HTTP connections closed at a deadline, by phase (idle, header, body, write).", {"phase"}},
+                   [s, n] {
+                     Samples out;
+                     for (std::size_t i = 0; i < 4; ++i) out.push_back({{kPhaseNames[i]}, n(s->timeouts[i].load())});
+                     return out;
+                   });
+  metrics.computed({"pactwatch_http_requests_queued", core::MetricType::gauge, "Requests waiting for a worker.", {}},
+                   [s, n] { return Samples{{{}, n(s->pool.queued())}}; });
+}
 
 HttpServer::~HttpServer() { stop(); }
 
@@ -736,36 +758,6 @@ void HttpServer::stop() {
   boost::system::error_code ignored;
   s.acceptor.close(ignored);  // the I/O thread is gone: nothing else touches it now
   s.pool.stop();
-}
-
-std::string HttpServer::prometheus() const {
-  const Impl& s = *impl_;
-  std::size_t open = 0;
-  {
-    std::lock_guard lock(s.connections_mutex);
-    open = s.open;
-  }
-  std::string out =
-      "# HELP pactwatch_http_connections HTTP connections open now.\n"
-      "# TYPE pactwatch_http_connections gauge\n"
-      "pactwatch_http_connections " + std::to_string(open) + "\n"
-      "# HELP pactwatch_http_connections_total HTTP connections accepted.\n"
-      "# TYPE pactwatch_http_connections_total counter\n"
-      "pactwatch_http_connections_total " + std::to_string(s.accepted.load()) + "\n"
-      "# HELP pactwatch_http_connections_refused_total HTTP connections refused at a cap (api.max_connections: total, "
-      "api.max_client_connections: client).\n"
-      "# TYPE pactwatch_http_connections_refused_total counter\n"
-      "pactwatch_http_connections_refused_total{cap=\"total\"} " + std::to_string(s.refused_total.load()) + "\n"
-      "pactwatch_http_connections_refused_total{cap=\"client\"} " + std::to_string(s.refused_client.load()) + "\n"
-      "# HELP pactwatch_http_timeouts_total HTTP connections closed at a deadline, by phase (idle, header, body, write).\n"
-      "# TYPE pactwatch_http_timeouts_total counter\n";
-  for (std::size_t i = 0; i < 4; ++i) {
-    out += "pactwatch_http_timeouts_total{phase=\"" + std::string(kPhaseNames[i]) + "\"} " + std::to_string(s.timeouts[i].load()) + "\n";
-  }
-  out += "# HELP pactwatch_http_requests_queued Requests waiting for a worker.\n"
-         "# TYPE pactwatch_http_requests_queued gauge\n"
-         "pactwatch_http_requests_queued " + std::to_string(s.pool.queued()) + "\n";
-  return out;
 }
 
 }  // namespace pactwatch::api

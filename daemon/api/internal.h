@@ -190,8 +190,7 @@ struct Call {
 };
 
 struct Api::Impl {
-  Impl(store::Store& d, RulesSnapshot r, const core::Clock& c, ApiOptions o)
-      : db(d), rules(std::move(r)), clock(c), options(o), history_cache(o.standing_cache_ttl, o.history_cache_ttl) {}
+  Impl(store::Store& d, RulesSnapshot r, const core::Clock& c, core::MetricsRegistry& metrics, ApiOptions o);
 
   store::Store& db;
   RulesSnapshot rules;
@@ -234,12 +233,9 @@ struct Api::Impl {
   std::mutex standing_mutex;
   std::unordered_map<std::string, CachedBody> standing;  // by partner, period and draft visibility
 
-  struct Counter {
-    std::int64_t n = 0;
-    double seconds = 0;
-  };
-  mutable std::mutex metrics_mutex;
-  std::map<std::tuple<std::string, std::string, int>, Counter> requests;  // pattern, method, status
+  // By route template, method and status code.
+  core::Family<std::int64_t>& requests;
+  core::Family<double>& request_seconds;
 };
 
 // The portal's routes (portal.cc), on the same Impl.
@@ -248,8 +244,5 @@ void mount_portal(Api::Impl& impl, HttpServer& http);
 
 // Writes a problem as application/problem+json.
 void send_problem(httplib::Response& res, const Problem& p, const std::string& instance);
-
-// HTML text and attribute escaping.
-[[nodiscard]] std::string html_escape(std::string_view text);
 
 }  // namespace pactwatch::api

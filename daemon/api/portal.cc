@@ -2,7 +2,6 @@
 // and finance (every partner, the period report, CSV, close). No JavaScript, no external
 // resources; the session is the API token in an HttpOnly, SameSite=Strict cookie, and every form
 // carries a CSRF token derived from it.
-// Over 800 lines for now: its pages move onto one escaping HTML helper, and out by page, with issue 20's open step.
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -12,6 +11,7 @@
 #include <cstdio>
 #include <sstream>
 
+#include "html.h"
 #include "internal.h"
 #include "pactwatch/api/http_server.h"
 #include "pactwatch/core/digest.h"
@@ -23,6 +23,9 @@
 namespace pactwatch::api {
 
 namespace {
+
+using html::Markup;
+using namespace html::literals;
 
 constexpr const char* kSessionCookie = "pw_session";
 constexpr const char* kLoginCookie = "pw_login";
@@ -84,32 +87,31 @@ std::string url_part(const std::string& s) {
   return out;
 }
 
-std::string page(const std::string& title, const std::string& body, const Principal* who, const std::string& csrf) {
-  std::string h = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-                  "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
-                  "<title>" + html_escape(title) + " · pactwatch</title>"
-                  "<link rel=\"stylesheet\" href=\"/portal/static/portal.css\"></head><body><header>"
-                  "<a class=\"brand\" href=\"/portal\">pactwatch</a>";
+Markup page(const std::string& title, const Markup& body, const Principal* who, const std::string& csrf) {
+  Markup h = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+             "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
+             "<title>"_html + title + " · pactwatch</title>"
+             "<link rel=\"stylesheet\" href=\"/portal/static/portal.css\"></head><body><header>"
+             "<a class=\"brand\" href=\"/portal\">pactwatch</a>"_html;
   if (who) {
-    h += "<span class=\"muted\">" + html_escape(who->name) + " · " + std::string(to_string(who->role));
-    if (who->partner) h += " · " + html_escape(*who->partner);
-    h += "</span><form method=\"post\" action=\"/portal/logout\"><input type=\"hidden\" name=\"csrf\" value=\"" + csrf +
-         "\"><button class=\"link\" type=\"submit\">Sign out</button></form>";
+    h += "<span class=\"muted\">"_html + who->name + " · " + std::string(to_string(who->role));
+    if (who->partner) h += " · " + *who->partner;
+    h += "</span><form method=\"post\" action=\"/portal/logout\"><input type=\"hidden\" name=\"csrf\" value=\""_html + csrf +
+         "\"><button class=\"link\" type=\"submit\">Sign out</button></form>"_html;
   }
-  h += "</header><main>" + body + "</main></body></html>";
-  return h;
+  return h + "</header><main>"_html + body + "</main></body></html>"_html;
 }
 
-void send_html(httplib::Response& res, int status, const std::string& html) {
+void send_html(httplib::Response& res, int status, const Markup& html) {
   security_headers(res);
   res.status = status;
-  res.set_content(html, "text/html; charset=utf-8");
+  res.set_content(html.str(), "text/html; charset=utf-8");
 }
 
-std::string badge(const std::string& status) {
+Markup badge(const std::string& status) {
   std::string label = status;
   std::replace(label.begin(), label.end(), '_', ' ');
-  return "<span class=\"badge " + html_escape(status) + "\">" + html_escape(label) + "</span>";
+  return "<span class=\"badge "_html + status + "\">"_html + label + "</span>"_html;
 }
 
 std::string value_text(const json& v) {
@@ -155,9 +157,10 @@ std::optional<std::pair<bool, double>> target_of(const json& t) {
   return std::nullopt;
 }
 
+
 // The trend of one rule over its periods as inline SVG: the line of values, the target as a
 // dashed line, and the passing side shaded.
-std::string trend_svg(const json& series) {
+Markup trend_svg(const json& series) {
   const auto& points = series.at("points");
   std::vector<std::optional<double>> ys;
   for (const auto& p : points) ys.push_back(numeric(p.value("value", json())));
@@ -167,7 +170,7 @@ std::string trend_svg(const json& series) {
     if (y) lo = std::min(lo, *y), hi = std::max(hi, *y);
   }
   if (target) lo = std::min(lo, target->second), hi = std::max(hi, target->second);
-  if (!std::isfinite(lo)) return "<p class=\"muted\">No values yet.</p>";
+  if (!std::isfinite(lo)) return "<p class=\"muted\">No values yet.</p>"_html;
   if (hi - lo < 1e-9) lo -= 1, hi += 1;
   const double pad = (hi - lo) * 0.1;
   lo -= pad;
@@ -176,20 +179,21 @@ std::string trend_svg(const json& series) {
   const std::size_t n = ys.size();
   auto x_at = [&](std::size_t i) { return n <= 1 ? w / 2 : left + (w - left - right) * static_cast<double>(i) / static_cast<double>(n - 1); };
   auto y_at = [&](double v) { return top + (h - top - bottom) * (hi - v) / (hi - lo); };
+  // The shapes' coordinates and colours are numbers and constants of this function: trusted.
   char buf[160];
   std::string label = "Trend of " + series.at("id").get<std::string>() + " over " + std::to_string(n) + " period(s)";
   if (target) label += ", target " + series.at("target").get<std::string>();
-  std::string svg = "<svg class=\"trend\" viewBox=\"0 0 320 90\" width=\"320\" height=\"90\" role=\"img\" aria-label=\"" +
-                    html_escape(label) + "\"><title>" + html_escape(label) + "</title>";
-  svg += "<rect x=\"0\" y=\"0\" width=\"320\" height=\"90\" fill=\"#fff\"/>";
+  Markup svg = "<svg class=\"trend\" viewBox=\"0 0 320 90\" width=\"320\" height=\"90\" role=\"img\" aria-label=\""_html + label +
+               "\"><title>"_html + label + "</title>"_html;
+  svg += "<rect x=\"0\" y=\"0\" width=\"320\" height=\"90\" fill=\"#fff\"/>"_html;
   if (target) {
     const double ty = y_at(target->second);
     const double band_y = target->first ? top : ty, band_h = target->first ? ty - top : h - bottom - ty;
     std::snprintf(buf, sizeof buf, "<rect x=\"0\" y=\"%.1f\" width=\"320\" height=\"%.1f\" fill=\"#1e7b3a\" fill-opacity=\"0.08\"/>", band_y,
                   std::max(0.0, band_h));
-    svg += buf;
+    svg += Markup::trusted(buf);
     std::snprintf(buf, sizeof buf, "<line x1=\"0\" y1=\"%.1f\" x2=\"320\" y2=\"%.1f\" stroke=\"#1e7b3a\" stroke-dasharray=\"4 3\"/>", ty, ty);
-    svg += buf;
+    svg += Markup::trusted(buf);
   }
   std::string path;
   for (std::size_t i = 0; i < n; ++i) {
@@ -197,46 +201,49 @@ std::string trend_svg(const json& series) {
     std::snprintf(buf, sizeof buf, "%s%.1f %.1f", path.empty() || !ys[i - 1] ? "M" : " L", x_at(i), y_at(*ys[i]));
     path += buf;
   }
-  if (!path.empty()) svg += "<path d=\"" + path + "\" fill=\"none\" stroke=\"#2450a6\" stroke-width=\"2\"/>";
+  if (!path.empty()) svg += "<path d=\""_html + path + "\" fill=\"none\" stroke=\"#2450a6\" stroke-width=\"2\"/>"_html;
   for (std::size_t i = 0; i < n; ++i) {
     if (!ys[i]) continue;
     const auto status = points[i].value("status", "");
     const char* colour = status == "breached" ? "#b3261e" : status == "met" ? "#1e7b3a" : "#5b6473";
     std::snprintf(buf, sizeof buf, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\">", x_at(i), y_at(*ys[i]), colour);
-    svg += buf;
-    svg += "<title>" + html_escape(points[i].value("period", "") + ": " + value_text(points[i].value("value", json())) + " (" + status + ")") + "</title></circle>";
+    svg += Markup::trusted(buf);
+    svg += "<title>"_html + (points[i].value("period", "") + ": " + value_text(points[i].value("value", json())) + " (" + status + ")") +
+           "</title></circle>"_html;
   }
-  return svg + "</svg>";
+  return svg + "</svg>"_html;
 }
 
-std::string statement_html(const json& doc) {
-  std::string h = "<div class=\"card\"><h3>" + html_escape(doc.at("contract").at("id").get<std::string>()) + " v" +
-                  std::to_string(doc.at("contract").at("version").get<int>()) + " · " +
-                  html_escape(doc.at("period").at("label").get<std::string>()) + " " + badge(doc.at("status").get<std::string>() == "closed" ? "met" : "insufficient_data") +
-                  " <span class=\"muted\">" + html_escape(doc.at("status").get<std::string>()) + ", as of " +
-                  html_escape(doc.at("as_of").get<std::string>()) + "</span></h3><div class=\"scroll\"><table><thead><tr><th>Line</th>"
-                  "<th class=\"optional\">How</th><th class=\"num\">Amount (" + html_escape(doc.at("currency").get<std::string>()) + ")</th></tr></thead><tbody>";
+Markup statement_html(const json& doc) {
+  Markup h = "<div class=\"card\"><h3>"_html + doc.at("contract").at("id").get<std::string>() + " v" +
+             std::to_string(doc.at("contract").at("version").get<int>()) + " · " + doc.at("period").at("label").get<std::string>() + " " +
+             badge(doc.at("status").get<std::string>() == "closed" ? "met" : "insufficient_data") + " <span class=\"muted\">"_html +
+             doc.at("status").get<std::string>() + ", as of " + doc.at("as_of").get<std::string>() +
+             "</span></h3><div class=\"scroll\"><table><thead><tr><th>Line</th>"
+             "<th class=\"optional\">How</th><th class=\"num\">Amount ("_html +
+             doc.at("currency").get<std::string>() + ")</th></tr></thead><tbody>"_html;
   for (const auto& l : doc.at("lines")) {
     const auto& d = l.at("derivation");
-    h += "<tr><td>" + html_escape(l.at("description").get<std::string>()) + "</td><td class=\"optional muted\">" +
-         html_escape(d.contains("formula") ? d.at("formula").get<std::string>() : "") + "</td><td class=\"num\">" +
-         html_escape(l.at("amount").get<std::string>()) + "</td></tr>";
+    h += "<tr><td>"_html + l.at("description").get<std::string>() + "</td><td class=\"optional muted\">"_html +
+         (d.contains("formula") ? d.at("formula").get<std::string>() : "") + "</td><td class=\"num\">"_html +
+         l.at("amount").get<std::string>() + "</td></tr>"_html;
   }
-  h += "</tbody><tfoot><tr><th>Total</th><th class=\"optional\"></th><th class=\"num\">" + html_escape(doc.at("total").get<std::string>()) +
-       "</th></tr></tfoot></table></div>";
+  h += "</tbody><tfoot><tr><th>Total</th><th class=\"optional\"></th><th class=\"num\">"_html + doc.at("total").get<std::string>() +
+       "</th></tr></tfoot></table></div>"_html;
   if (doc.at("status") == "closed") {
     // The closed statement as a bundle anyone can check offline (docs/compensation.md).
     const std::string link = "/portal/partners/" + url_part(doc.at("contract").at("partner").get<std::string>()) + "/statements/" +
                              url_part(doc.at("contract").at("id").get<std::string>()) + "/" +
                              std::to_string(doc.at("contract").at("version").get<int>()) + "/" +
                              url_part(doc.at("period").at("label").get<std::string>()) + "/bundle";
-    h += "<p><a href=\"" + html_escape(link) + "\" download>Download the statement bundle</a> <span class=\"muted\">(check it with "
-         "<code>pactwatch ledger verify --bundle FILE</code>)</span></p>";
+    h += "<p><a href=\""_html + link + "\" download>Download the statement bundle</a> <span class=\"muted\">(check it with "
+         "<code>pactwatch ledger verify --bundle FILE</code>)</span></p>"_html;
   }
-  return h + "</div>";
+  return h + "</div>"_html;
 }
 
-std::string problem_html(const Problem& p) { return "<p class=\"error\">" + html_escape(p.detail) + "</p>"; }
+Markup problem_html(const Problem& p) { return "<p class=\"error\">"_html + p.detail + "</p>"_html; }
+
 
 struct Session {
   Principal who;
@@ -253,29 +260,30 @@ void scorecard(Api::Impl& impl, const Session& s, const httplib::Request& req, h
   const auto now = impl.clock.now();
   Reader r(impl.db, rules, now, s.who, &impl.history_cache);
   const auto* p = r.partner(partner_id);
-  std::string body = "<h1>" + html_escape(p->name) + " <span class=\"muted\">" + html_escape(p->id) + "</span></h1>";
+  Markup body = "<h1>"_html + p->name + " <span class=\"muted\">"_html + p->id + "</span></h1>"_html;
   auto kpis = r.kpis(partner_id, period);
   if (!kpis) return send_html(res, kpis.error().status, page(p->name, body + problem_html(kpis.error()), &s.who, s.csrf));
   auto history = r.history(partner_id, "", 12);
   // Past periods, newest first, from the history's first series.
   if (history && !history->at("contracts").empty() && !history->at("contracts")[0].at("series").empty()) {
     const auto& pts = history->at("contracts")[0].at("series")[0].at("points");
-    body += "<nav class=\"periods\" aria-label=\"Periods\">Periods: ";
+    body += "<nav class=\"periods\" aria-label=\"Periods\">Periods: "_html;
     for (std::size_t i = pts.size(); i-- > 0 && pts.size() - i <= 6;) {
       const auto label = pts[i].at("period").get<std::string>();
-      body += "<a href=\"/portal/partners/" + html_escape(url_part(partner_id)) + "?period=" + html_escape(url_part(label)) + "\"" +
-              (label == period ? " aria-current=\"page\"" : "") + ">" + html_escape(label) + "</a>";
+      body += "<a href=\"/portal/partners/"_html + url_part(partner_id) + "?period="_html + url_part(label) + "\""_html +
+              (label == period ? " aria-current=\"page\""_html : Markup()) + ">"_html + label + "</a>"_html;
     }
-    body += "</nav>";
+    body += "</nav>"_html;
   }
   for (const auto& c : kpis->at("contracts")) {
     const auto& per = c.at("period");
-    body += "<section class=\"card\"><h2>" + html_escape(c.at("contract").get<std::string>()) + " v" + std::to_string(c.at("version").get<int>()) +
-            " · " + html_escape(per.at("label").get<std::string>()) + (per.at("open").get<bool>() ? " (open)" : "") + "</h2>";
-    body += "<p class=\"muted\">As of " + html_escape(c.at("as_of").get<std::string>()) + (c.at("contract_status") == "draft" ? " · draft contract (preview)" : "");
-    if (!c.at("score").is_null()) body += " · weighted score " + html_escape(c.at("score").get<std::string>());
+    body += "<section class=\"card\"><h2>"_html + c.at("contract").get<std::string>() + " v" + std::to_string(c.at("version").get<int>()) +
+            " · " + per.at("label").get<std::string>() + (per.at("open").get<bool>() ? " (open)" : "") + "</h2>"_html;
+    body += "<p class=\"muted\">As of "_html + c.at("as_of").get<std::string>() +
+            (c.at("contract_status") == "draft" ? " · draft contract (preview)" : "");
+    if (!c.at("score").is_null()) body += " · weighted score " + c.at("score").get<std::string>();
     body += "</p><div class=\"scroll\"><table class=\"rules\"><thead><tr><th>Measure</th><th class=\"num\">Value</th><th>Target</th>"
-            "<th class=\"num optional\">Sample</th><th>Status</th><th class=\"optional\">Forecast</th><th>Trend (12 periods)</th></tr></thead><tbody>";
+            "<th class=\"num optional\">Sample</th><th>Status</th><th class=\"optional\">Forecast</th><th>Trend (12 periods)</th></tr></thead><tbody>"_html;
     for (const auto& rule : c.at("rules")) {
       const auto id = rule.at("id").get<std::string>();
       std::string forecast;
@@ -284,7 +292,7 @@ void scorecard(Api::Impl& impl, const Session& s, const httplib::Request& req, h
         if (f.contains("value")) forecast = value_text(f.at("value"));
         if (f.contains("meets_target")) forecast += f.at("meets_target").get<bool>() ? " (on track)" : " (off track)";
       }
-      std::string chart;
+      Markup chart;
       if (history) {
         for (const auto& hc : history->at("contracts")) {
           if (hc.at("contract") != c.at("contract")) continue;
@@ -295,26 +303,26 @@ void scorecard(Api::Impl& impl, const Session& s, const httplib::Request& req, h
       }
       const std::string evidence_link = "/portal/partners/" + url_part(partner_id) + "/evidence?rule=" + url_part(id) + "&period=" +
                                         url_part(per.at("label").get<std::string>());
-      body += "<tr><td><strong>" + html_escape(id) + "</strong><br><span class=\"muted\">" +
-              html_escape(rule.value("description", "")) + "</span><br><a href=\"" + html_escape(evidence_link) + "\">Evidence (" +
-              std::to_string(rule.value("evidence_count", 0)) + ")</a></td><td class=\"num\" data-label=\"Value\">" +
-              html_escape(value_text(rule.value("value", json()))) + "</td><td data-label=\"Target\">" +
-              html_escape(rule.value("target", rule.value("rule", ""))) + "</td><td class=\"num optional\" data-label=\"Sample\">" +
-              html_escape(value_text(rule.value("sample", json()))) + "</td><td data-label=\"Status\">" + badge(rule.at("status").get<std::string>()) +
-              "</td><td class=\"optional\" data-label=\"Forecast\">" + html_escape(forecast) + "</td><td>" + chart + "</td></tr>";
+      body += "<tr><td><strong>"_html + id + "</strong><br><span class=\"muted\">"_html + rule.value("description", "") +
+              "</span><br><a href=\""_html + evidence_link + "\">Evidence ("_html + std::to_string(rule.value("evidence_count", 0)) +
+              ")</a></td><td class=\"num\" data-label=\"Value\">"_html + value_text(rule.value("value", json())) +
+              "</td><td data-label=\"Target\">"_html + rule.value("target", rule.value("rule", "")) +
+              "</td><td class=\"num optional\" data-label=\"Sample\">"_html + value_text(rule.value("sample", json())) +
+              "</td><td data-label=\"Status\">"_html + badge(rule.at("status").get<std::string>()) +
+              "</td><td class=\"optional\" data-label=\"Forecast\">"_html + forecast + "</td><td>"_html + chart + "</td></tr>"_html;
     }
-    body += "</tbody></table></div></section>";
+    body += "</tbody></table></div></section>"_html;
   }
   if (s.who.sees_money()) {
     auto st = r.statements(partner_id, period);
-    body += "<h2>Statement</h2>";
+    body += "<h2>Statement</h2>"_html;
     if (!st) body += problem_html(st.error());
-    else if (st->at("statements").empty()) body += "<p class=\"muted\">No contract with compensation in this period.</p>";
+    else if (st->at("statements").empty()) body += "<p class=\"muted\">No contract with compensation in this period.</p>"_html;
     else for (const auto& doc : st->at("statements")) body += statement_html(doc);
     // What-if: the statement with KPI values of one's choosing.
-    body += "<section class=\"card\"><h2>What if</h2><form method=\"post\" action=\"/portal/partners/" + html_escape(url_part(partner_id)) +
-            "/what-if\"><input type=\"hidden\" name=\"csrf\" value=\"" + s.csrf + "\"><input type=\"hidden\" name=\"period\" value=\"" +
-            html_escape(period) + "\">";
+    body += "<section class=\"card\"><h2>What if</h2><form method=\"post\" action=\"/portal/partners/"_html + url_part(partner_id) +
+            "/what-if\"><input type=\"hidden\" name=\"csrf\" value=\""_html + s.csrf +
+            "\"><input type=\"hidden\" name=\"period\" value=\""_html + period + "\">"_html;
     std::vector<std::string> seen;
     for (const auto& c : kpis->at("contracts")) {
       for (const auto& rule : c.at("rules")) {
@@ -322,11 +330,11 @@ void scorecard(Api::Impl& impl, const Session& s, const httplib::Request& req, h
         const auto id = rule.at("id").get<std::string>();
         if (std::find(seen.begin(), seen.end(), id) != seen.end()) continue;
         seen.push_back(id);
-        body += "<label for=\"v_" + html_escape(id) + "\">" + html_escape(id) + "</label><input id=\"v_" + html_escape(id) + "\" name=\"v_" +
-                html_escape(id) + "\" placeholder=\"" + html_escape(value_text(rule.value("value", json()))) + "\">";
+        body += "<label for=\"v_"_html + id + "\">"_html + id + "</label><input id=\"v_"_html + id + "\" name=\"v_"_html + id +
+                "\" placeholder=\""_html + value_text(rule.value("value", json())) + "\">"_html;
       }
     }
-    body += "<p><button type=\"submit\">Show the statement</button></p></form></section>";
+    body += "<p><button type=\"submit\">Show the statement</button></p></form></section>"_html;
   }
   send_html(res, 200, page(p->name, body, &s.who, s.csrf));
 }
@@ -341,25 +349,25 @@ void evidence_page(Api::Impl& impl, const Session& s, const httplib::Request& re
   auto pr = page_request(req, o);
   if (!pr) return send_html(res, 400, page("Evidence", problem_html(pr.error()), &s.who, s.csrf));
   auto ev = r.evidence(partner_id, rule, period, *pr);
-  std::string body = "<p><a href=\"/portal/partners/" + html_escape(url_part(partner_id)) + "?period=" + html_escape(url_part(period)) +
-                     "\">← Scorecard</a></p><h1>Evidence: " + html_escape(rule) + "</h1>";
+  Markup body = "<p><a href=\"/portal/partners/"_html + url_part(partner_id) + "?period="_html + url_part(period) +
+                "\">← Scorecard</a></p><h1>Evidence: "_html + rule + "</h1>"_html;
   if (!ev) return send_html(res, ev.error().status, page("Evidence", body + problem_html(ev.error()), &s.who, s.csrf));
-  body += "<p class=\"muted\">" + html_escape(ev->at("contract").get<std::string>()) + " · " +
-          html_escape(ev->at("period").at("label").get<std::string>()) + " · " + std::to_string(ev->at("total").get<std::int64_t>()) +
-          " item(s) · as of " + html_escape(ev->at("as_of").get<std::string>()) + "</p>";
-  body += "<div class=\"card scroll\"><table><thead><tr><th>Item</th><th>Values</th></tr></thead><tbody>";
+  body += "<p class=\"muted\">"_html + ev->at("contract").get<std::string>() + " · " + ev->at("period").at("label").get<std::string>() +
+          " · " + std::to_string(ev->at("total").get<std::int64_t>()) + " item(s) · as of " + ev->at("as_of").get<std::string>() +
+          "</p>"_html;
+  body += "<div class=\"card scroll\"><table><thead><tr><th>Item</th><th>Values</th></tr></thead><tbody>"_html;
   for (const auto& e : ev->at("items")) {
-    std::string values;
+    Markup values;
     if (e.contains("values")) {
-      for (const auto& [k, v] : e.at("values").items()) values += html_escape(k) + ": " + html_escape(value_text(v)) + "<br>";
+      for (const auto& [k, v] : e.at("values").items()) values += Markup::text(k) + ": " + value_text(v) + "<br>"_html;
     }
-    if (e.contains("value")) values += html_escape(value_text(e.at("value")));
-    body += "<tr><td>" + html_escape(e.value("source", "")) + " / " + html_escape(e.value("id", "")) + "</td><td>" + values + "</td></tr>";
+    if (e.contains("value")) values += value_text(e.at("value"));
+    body += "<tr><td>"_html + e.value("source", "") + " / " + e.value("id", "") + "</td><td>"_html + values + "</td></tr>"_html;
   }
-  body += "</tbody></table></div>";
+  body += "</tbody></table></div>"_html;
   if (!ev->at("next_cursor").is_null()) {
-    body += "<p><a href=\"?rule=" + html_escape(url_part(rule)) + "&period=" + html_escape(url_part(period)) + "&cursor=" +
-            html_escape(ev->at("next_cursor").get<std::string>()) + "\">Next page →</a></p>";
+    body += "<p><a href=\"?rule="_html + url_part(rule) + "&period="_html + url_part(period) + "&cursor="_html +
+            ev->at("next_cursor").get<std::string>() + "\">Next page →</a></p>"_html;
   }
   send_html(res, 200, page("Evidence", body, &s.who, s.csrf));
 }
@@ -372,15 +380,17 @@ void what_if_page(Api::Impl& impl, const Session& s, const httplib::Request& req
     if (k.rfind("v_", 0) == 0 && !v.empty()) values[k.substr(2)] = v;
   }
   const std::string period = req.has_param("period") ? req.get_param_value("period") : "";
-  std::string body = "<p><a href=\"/portal/partners/" + html_escape(url_part(partner_id)) + "?period=" + html_escape(url_part(period)) +
-                     "\">← Scorecard</a></p><h1>What if</h1>";
-  if (values.empty()) return send_html(res, 400, page("What if", body + "<p class=\"error\">Enter at least one KPI value, such as 92%.</p>", &s.who, s.csrf));
+  Markup body = "<p><a href=\"/portal/partners/"_html + url_part(partner_id) + "?period="_html + url_part(period) +
+                "\">← Scorecard</a></p><h1>What if</h1>"_html;
+  if (values.empty()) {
+    return send_html(res, 400, page("What if", body + "<p class=\"error\">Enter at least one KPI value, such as 92%.</p>"_html, &s.who, s.csrf));
+  }
   Reader r(impl.db, rules, impl.clock.now(), s.who);
   auto st = r.statements(partner_id, period, &values);
   if (!st) return send_html(res, st.error().status, page("What if", body + problem_html(st.error()), &s.who, s.csrf));
-  body += "<p class=\"muted\">With ";
-  for (const auto& [k, v] : values) body += html_escape(k) + " = " + html_escape(v) + "; ";
-  body += "nothing is stored.</p>";
+  body += "<p class=\"muted\">With "_html;
+  for (const auto& [k, v] : values) body += k + " = " + v + "; ";
+  body += "nothing is stored.</p>"_html;
   for (const auto& doc : st->at("statements")) body += statement_html(doc);
   send_html(res, 200, page("What if", body, &s.who, s.csrf));
 }
@@ -417,35 +427,37 @@ PeriodReport period_report(Api::Impl& impl, const httplib::Request& req, const r
 void report_page(Api::Impl& impl, const Session& s, const httplib::Request& req, httplib::Response& res,
                  const std::map<std::string, std::string>&, const rules::RuleSet& rules) {
   const auto [period, result] = period_report(impl, req, rules);
-  std::string body = "<h1>Compensation · " + html_escape(period) + "</h1><form method=\"get\" action=\"/portal/report\">"
-                     "<label for=\"period\">Period</label><input id=\"period\" name=\"period\" value=\"" + html_escape(period) +
-                     "\"> <button type=\"submit\">Show</button></form>";
-  if (!result) return send_html(res, 400, page("Compensation", body + "<p class=\"error\">" + html_escape(result.error()) + "</p>", &s.who, s.csrf));
+  Markup body = "<h1>Compensation · "_html + period + "</h1><form method=\"get\" action=\"/portal/report\">"
+                "<label for=\"period\">Period</label><input id=\"period\" name=\"period\" value=\""_html + period +
+                "\"> <button type=\"submit\">Show</button></form>"_html;
+  if (!result) {
+    return send_html(res, 400, page("Compensation", body + "<p class=\"error\">"_html + result.error() + "</p>"_html, &s.who, s.csrf));
+  }
   const auto& report = *result;
   const auto cols = ledger::report_columns();
-  body += "<p><a href=\"/portal/report.csv?period=" + html_escape(url_part(period)) + "\" download>Download CSV</a></p>"
-          "<div class=\"card scroll\"><table><thead><tr><th>Partner</th><th>Contract</th><th>Status</th>";
-  for (const auto& c : cols) body += "<th class=\"num optional\">" + html_escape(c) + "</th>";
-  body += "<th class=\"num\">Total</th></tr></thead><tbody>";
+  body += "<p><a href=\"/portal/report.csv?period="_html + url_part(period) + "\" download>Download CSV</a></p>"
+          "<div class=\"card scroll\"><table><thead><tr><th>Partner</th><th>Contract</th><th>Status</th>"_html;
+  for (const auto& c : cols) body += "<th class=\"num optional\">"_html + c + "</th>"_html;
+  body += "<th class=\"num\">Total</th></tr></thead><tbody>"_html;
   for (const auto& row : report.rows) {
-    body += "<tr><td><a href=\"/portal/partners/" + html_escape(url_part(row.partner)) + "?period=" + html_escape(url_part(period)) + "\">" +
-            html_escape(row.partner) + "</a></td><td>" + html_escape(row.contract) + " v" + std::to_string(row.version) + "</td><td>" +
-            html_escape(row.status) + "</td>";
-    for (const auto& m : row.amounts) body += "<td class=\"num optional\">" + m.to_decimal() + "</td>";
-    body += "<td class=\"num\">" + row.total.to_decimal() + " " + row.currency + "</td></tr>";
+    body += "<tr><td><a href=\"/portal/partners/"_html + url_part(row.partner) + "?period="_html + url_part(period) + "\">"_html +
+            row.partner + "</a></td><td>"_html + row.contract + " v" + std::to_string(row.version) + "</td><td>"_html + row.status +
+            "</td>"_html;
+    for (const auto& m : row.amounts) body += "<td class=\"num optional\">"_html + m.to_decimal() + "</td>"_html;
+    body += "<td class=\"num\">"_html + row.total.to_decimal() + " " + row.currency + "</td></tr>"_html;
   }
-  body += "</tbody><tfoot>";
+  body += "</tbody><tfoot>"_html;
   for (const auto& [cur, m] : report.totals) {
-    body += "<tr><th colspan=\"3\">Total " + html_escape(cur) + " (previews excluded)</th>";
-    for (std::size_t i = 0; i < cols.size(); ++i) body += "<th class=\"optional\"></th>";
-    body += "<th class=\"num\">" + m.to_decimal() + "</th></tr>";
+    body += "<tr><th colspan=\"3\">Total "_html + cur + " (previews excluded)</th>"_html;
+    for (std::size_t i = 0; i < cols.size(); ++i) body += "<th class=\"optional\"></th>"_html;
+    body += "<th class=\"num\">"_html + m.to_decimal() + "</th></tr>"_html;
   }
-  body += "</tfoot></table></div>";
+  body += "</tfoot></table></div>"_html;
   if (s.who.is_staff()) {
-    body += "<section class=\"card\"><h2>Close " + html_escape(period) + "</h2><p class=\"muted\">Freezes every enforced statement of the "
+    body += "<section class=\"card\"><h2>Close "_html + period + "</h2><p class=\"muted\">Freezes every enforced statement of the "
             "period. Only an ended period closes; closing again verifies.</p><form method=\"post\" action=\"/portal/close\">"
-            "<input type=\"hidden\" name=\"csrf\" value=\"" + s.csrf + "\"><input type=\"hidden\" name=\"period\" value=\"" +
-            html_escape(period) + "\"><button type=\"submit\">Close " + html_escape(period) + "</button></form></section>";
+            "<input type=\"hidden\" name=\"csrf\" value=\""_html + s.csrf + "\"><input type=\"hidden\" name=\"period\" value=\""_html +
+            period + "\"><button type=\"submit\">Close "_html + period + "</button></form></section>"_html;
   }
   send_html(res, 200, page("Compensation", body, &s.who, s.csrf));
 }
@@ -453,7 +465,7 @@ void report_page(Api::Impl& impl, const Session& s, const httplib::Request& req,
 void report_csv_page(Api::Impl& impl, const Session& s, const httplib::Request& req, httplib::Response& res,
                      const std::map<std::string, std::string>&, const rules::RuleSet& rules) {
   const auto [period, result] = period_report(impl, req, rules);
-  if (!result) return send_html(res, 400, page("Compensation", "<p class=\"error\">" + html_escape(result.error()) + "</p>", &s.who, s.csrf));
+  if (!result) return send_html(res, 400, page("Compensation", "<p class=\"error\">"_html + result.error() + "</p>"_html, &s.who, s.csrf));
   security_headers(res);
   res.set_header("Content-Disposition", "attachment; filename=\"compensation-" + period + ".csv\"");
   res.set_content(ledger::report_csv(*result), "text/csv; charset=utf-8; header=present");
@@ -467,10 +479,10 @@ void close_page(Api::Impl& impl, const Session& s, const httplib::Request& req, 
   if (req.has_param("partner") && !req.get_param_value("partner").empty()) partner = req.get_param_value("partner");
   const auto now = impl.clock.now();
   ledger::Statements st(rules, impl.db);
-  std::string body = "<p><a href=\"/portal/report?period=" + html_escape(url_part(period)) + "\">← Report</a></p><h1>Close " + html_escape(period) +
-                     (partner ? " for " + html_escape(*partner) : "") + "</h1>";
+  Markup body = "<p><a href=\"/portal/report?period="_html + url_part(period) + "\">← Report</a></p><h1>Close "_html + period +
+                (partner ? " for " + *partner : "") + "</h1>"_html;
   if (partner && !rules.partner(*partner)) {
-    return send_html(res, 404, page("Close", body + "<p class=\"error\">No partner '" + html_escape(*partner) + "'.</p>", &s.who, s.csrf));
+    return send_html(res, 404, page("Close", body + "<p class=\"error\">No partner '"_html + *partner + "'.</p>"_html, &s.who, s.csrf));
   }
   std::string outcome;
   int status = 200;
@@ -479,20 +491,20 @@ void close_page(Api::Impl& impl, const Session& s, const httplib::Request& req, 
     if (!r) {
       status = 409;
       outcome = "409 " + r.error();
-      body += "<p class=\"error\">" + html_escape(r.error()) + "; nothing closed.</p>";
+      body += "<p class=\"error\">"_html + r.error() + "; nothing closed.</p>"_html;
     } else {
       outcome = "200";
-      body += "<div class=\"card\"><ul>";
+      body += "<div class=\"card\"><ul>"_html;
       for (const auto& o : *r) {
-        body += "<li>" + html_escape(o.partner + " " + o.contract + " v" + std::to_string(o.version) + ": ") +
-                (o.kind == ledger::CloseOutcome::Kind::closed ? "closed, total " + html_escape(o.total) : html_escape(o.detail)) + "</li>";
+        body += "<li>"_html + (o.partner + " " + o.contract + " v" + std::to_string(o.version) + ": ") +
+                (o.kind == ledger::CloseOutcome::Kind::closed ? "closed, total " + o.total : o.detail) + "</li>"_html;
       }
-      body += "</ul></div>";
+      body += "</ul></div>"_html;
     }
   } catch (const store::AlreadyClosed& e) {
     status = 409;
     outcome = "409 closed meanwhile";
-    body += "<p class=\"error\">" + html_escape(e.what()) + " (closed meanwhile); nothing closed.</p>";
+    body += "<p class=\"error\">"_html + e.what() + " (closed meanwhile); nothing closed.</p>"_html;
   }
   impl.audit(s.who, "POST /portal/close", "?period=" + period + (partner ? "&partner=" + *partner : ""), outcome);
   send_html(res, status, page("Close", body, &s.who, s.csrf));
@@ -511,8 +523,8 @@ void bundle_download(Api::Impl& impl, const Session& s, const httplib::Request&,
     bundle = ledger::statement_bundle(rules, impl.db, contract, version, period);
   }
   if (!bundle || (*bundle)["statement"]["partner"] != partner) {
-    return send_html(res, 404, page("Not found", "<h1>Not found</h1><p>No closed statement of " + html_escape(contract) + " v" +
-                                                      html_escape(version_text) + " for " + html_escape(period) + ".</p>",
+    return send_html(res, 404, page("Not found", "<h1>Not found</h1><p>No closed statement of "_html + contract + " v" + version_text +
+                                                      " for " + period + ".</p>"_html,
                                     &s.who, s.csrf));
   }
   security_headers(res);
@@ -526,17 +538,17 @@ void bundle_download(Api::Impl& impl, const Session& s, const httplib::Request&,
 void partners_page(Api::Impl& impl, const Session& s, const httplib::Request&, httplib::Response& res,
                    const std::map<std::string, std::string>&, const rules::RuleSet& rules) {
   Reader r(impl.db, rules, impl.clock.now(), s.who);
-  std::string body = "<h1>Partners</h1>";
-  if (s.who.sees_money()) body += "<p><a href=\"/portal/report\">Compensation report and period close →</a></p>";
-  body += "<div class=\"card scroll\"><table><thead><tr><th>Partner</th><th>Kind</th><th>Tier</th><th>Contracts</th></tr></thead><tbody>";
+  Markup body = "<h1>Partners</h1>"_html;
+  if (s.who.sees_money()) body += "<p><a href=\"/portal/report\">Compensation report and period close →</a></p>"_html;
+  body += "<div class=\"card scroll\"><table><thead><tr><th>Partner</th><th>Kind</th><th>Tier</th><th>Contracts</th></tr></thead><tbody>"_html;
   for (const auto* p : r.partners()) {
     const auto j = r.partner_json(*p);
-    std::string contracts;
-    for (const auto& c : j.at("contracts")) contracts += html_escape(c.get<std::string>()) + " ";
-    body += "<tr><td><a href=\"/portal/partners/" + html_escape(url_part(p->id)) + "\">" + html_escape(p->name) + "</a></td><td>" +
-            html_escape(p->kind) + "</td><td>" + html_escape(p->tier) + "</td><td>" + contracts + "</td></tr>";
+    Markup contracts;
+    for (const auto& c : j.at("contracts")) contracts += c.get<std::string>() + " ";
+    body += "<tr><td><a href=\"/portal/partners/"_html + url_part(p->id) + "\">"_html + p->name + "</a></td><td>"_html + p->kind +
+            "</td><td>"_html + p->tier + "</td><td>"_html + contracts + "</td></tr>"_html;
   }
-  body += "</tbody></table></div>";
+  body += "</tbody></table></div>"_html;
   send_html(res, 200, page("Partners", body, &s.who, s.csrf));
 }
 
@@ -562,13 +574,13 @@ const std::vector<PortalRoute>& portal_table() {
   return routes;
 }
 
-std::string login_form(const std::string& login_csrf, const std::string& error) {
+Markup login_form(const std::string& login_csrf, const std::string& error) {
   return "<h1>Sign in</h1><div class=\"card\"><form method=\"post\" action=\"/portal/login\">"
-         "<input type=\"hidden\" name=\"csrf\" value=\"" + login_csrf + "\">"
+         "<input type=\"hidden\" name=\"csrf\" value=\""_html + login_csrf + "\">"
          "<label for=\"token\">API token</label><input id=\"token\" name=\"token\" type=\"password\" autocomplete=\"off\" "
-         "size=\"44\" required placeholder=\"pw_…\">" + (error.empty() ? "" : "<p class=\"error\">" + html_escape(error) + "</p>") +
+         "size=\"44\" required placeholder=\"pw_…\">"_html + (error.empty() ? Markup() : "<p class=\"error\">"_html + error + "</p>"_html) +
          "<p><button type=\"submit\">Sign in</button></p></form><p class=\"muted\">Ask your pactwatch administrator for a token "
-         "(<code>pactwatch token create</code>). It is kept in a cookie only this site can read, until you sign out.</p></div>";
+         "(<code>pactwatch token create</code>). It is kept in a cookie only this site can read, until you sign out.</p></div>"_html;
 }
 
 }  // namespace
@@ -587,22 +599,6 @@ std::string cookie_value(const httplib::Request& req, std::string_view name) {
     h.remove_prefix(semi + 1);
   }
   return {};
-}
-
-std::string html_escape(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (char c : text) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
-    }
-  }
-  return out;
 }
 
 std::vector<RouteInfo> portal_routes() {
@@ -659,7 +655,7 @@ void login(Api::Impl& impl, const httplib::Request& req, httplib::Response& res)
 void logout(Api::Impl& impl, const httplib::Request& req, httplib::Response& res) {
   auto s = session_of(impl, req);
   if (s && (!req.has_param("csrf") || !constant_time_equal(s->csrf, req.get_param_value("csrf")))) {
-    return send_html(res, 403, page("Sign out", "<p class=\"error\">The form expired; reload the page.</p>", &s->who, s->csrf));
+    return send_html(res, 403, page("Sign out", "<p class=\"error\">The form expired; reload the page.</p>"_html, &s->who, s->csrf));
   }
   res.set_header("Set-Cookie", cookie(impl.options, kSessionCookie, "", "/portal", 0));
   res.set_redirect("/portal/login", 303);
@@ -678,8 +674,8 @@ void home(Api::Impl& impl, const httplib::Request& req, httplib::Response& res) 
 void method_not_allowed(Api::Impl& impl, const httplib::Request& req, httplib::Response& res, const std::string& pattern,
                         const std::string& allow) {
   res.set_header("Allow", allow);
-  send_html(res, 405, page("Method not allowed", "<h1>Method not allowed</h1><p>" + html_escape(req.method) +
-                                                     " is not served here; use " + html_escape(allow) + ".</p>",
+  send_html(res, 405, page("Method not allowed", "<h1>Method not allowed</h1><p>"_html + req.method + " is not served here; use " + allow +
+                                                     ".</p>"_html,
                            nullptr, ""));
   impl.count(req.method, pattern, 405, 0);
 }
@@ -713,44 +709,44 @@ void dispatch(Api::Impl& impl, const httplib::Request& req, httplib::Response& r
       security_headers(res);
       res.set_redirect("/portal/login", 303);
     } else {
-      send_html(res, 401, page("Sign in", "<p class=\"error\">Your session has ended; <a href=\"/portal/login\">sign in</a>.</p>", nullptr, ""));
+      send_html(res, 401, page("Sign in", "<p class=\"error\">Your session has ended; <a href=\"/portal/login\">sign in</a>.</p>"_html, nullptr, ""));
     }
     return finish();
   }
   if (!found) {
-    send_html(res, 404, page("Not found", "<h1>Not found</h1>", &s->who, s->csrf));
+    send_html(res, 404, page("Not found", "<h1>Not found</h1>"_html, &s->who, s->csrf));
     return finish();
   }
   if (auto wait = impl.rate_limited(s->who.token_id)) {
     res.set_header("Retry-After", std::to_string(*wait));
-    send_html(res, 429, page("Slow down", "<p class=\"error\">Too many requests; try again in a few seconds.</p>", &s->who, s->csrf));
+    send_html(res, 429, page("Slow down", "<p class=\"error\">Too many requests; try again in a few seconds.</p>"_html, &s->who, s->csrf));
     return finish();
   }
   if (std::find(found->roles.begin(), found->roles.end(), s->who.role) == found->roles.end()) {
-    send_html(res, 403, page("Forbidden", "<h1>Forbidden</h1><p>Your token's role does not open this page.</p>", &s->who, s->csrf));
+    send_html(res, 403, page("Forbidden", "<h1>Forbidden</h1><p>Your token's role does not open this page.</p>"_html, &s->who, s->csrf));
     return finish();
   }
   if (req.method == "POST" && (!req.has_param("csrf") || !constant_time_equal(s->csrf, req.get_param_value("csrf")))) {
-    send_html(res, 403, page("Forbidden", "<p class=\"error\">The form expired; reload the page and try again.</p>", &s->who, s->csrf));
+    send_html(res, 403, page("Forbidden", "<p class=\"error\">The form expired; reload the page and try again.</p>"_html, &s->who, s->csrf));
     return finish();
   }
   auto rules = impl.rules();
   if (auto it = params.find("partner"); it != params.end()) {
     const bool visible = rules && rules->partner(it->second) && (s->who.role != Role::partner || s->who.partner == it->second);
     if (!visible) {
-      send_html(res, 404, page("Not found", "<h1>Not found</h1><p>No partner '" + html_escape(it->second) + "'.</p>", &s->who, s->csrf));
+      send_html(res, 404, page("Not found", "<h1>Not found</h1><p>No partner '"_html + it->second + "'.</p>"_html, &s->who, s->csrf));
       return finish();
     }
   }
   if (!rules) {
-    send_html(res, 503, page("Unavailable", "<p>No rules are loaded yet.</p>", &s->who, s->csrf));
+    send_html(res, 503, page("Unavailable", "<p>No rules are loaded yet.</p>"_html, &s->who, s->csrf));
     return finish();
   }
   try {
     found->handler(impl, *s, req, res, params, *rules);
   } catch (const std::exception& e) {
     spdlog::error("portal {} {}: {}", req.method, pattern, e.what());
-    send_html(res, 500, page("Error", "<p class=\"error\">The page failed; the log says why.</p>", &s->who, s->csrf));
+    send_html(res, 500, page("Error", "<p class=\"error\">The page failed; the log says why.</p>"_html, &s->who, s->csrf));
   }
   finish();
 }

@@ -166,18 +166,16 @@ std::vector<int> Cluster::owned(core::Instant now) const {
   return out;
 }
 
-std::string Cluster::prometheus(core::Instant now) const {
-  const auto held = owned(now).size();
-  std::lock_guard lock(mutex_);
-  return "# HELP pactwatch_cluster_shards_owned Partner shards this instance evaluates.\n"
-         "# TYPE pactwatch_cluster_shards_owned gauge\npactwatch_cluster_shards_owned " +
-         std::to_string(held) +
-         "\n# HELP pactwatch_cluster_shards Partner shards in all (cluster.shards).\n"
-         "# TYPE pactwatch_cluster_shards gauge\npactwatch_cluster_shards " +
-         std::to_string(shards_) +
-         "\n# HELP pactwatch_cluster_instances Live instances seen at the last heartbeat.\n"
-         "# TYPE pactwatch_cluster_instances gauge\npactwatch_cluster_instances " +
-         std::to_string(live_) + "\n";
+void Cluster::register_metrics(core::MetricsRegistry& metrics) const {
+  using Samples = core::ComputedFamily::Samples;
+  metrics.computed({"pactwatch_cluster_shards_owned", core::MetricType::gauge, "Partner shards this instance evaluates.", {}},
+                   [this] { return Samples{{{}, static_cast<std::int64_t>(owned(clock_.now()).size())}}; });
+  metrics.computed({"pactwatch_cluster_shards", core::MetricType::gauge, "Partner shards in all (cluster.shards).", {}},
+                   [this] { return Samples{{{}, shards_}}; });
+  metrics.computed({"pactwatch_cluster_instances", core::MetricType::gauge, "Live instances seen at the last heartbeat.", {}}, [this] {
+    std::lock_guard lock(mutex_);
+    return Samples{{{}, static_cast<std::int64_t>(live_)}};
+  });
 }
 
 }  // namespace pactwatch::app

@@ -24,6 +24,7 @@
 #include "pactwatch/app/dispatcher.h"
 #include "pactwatch/app/evaluation_runner.h"
 #include "pactwatch/app/instance.h"
+#include "pactwatch/app/metrics.h"
 #include "pactwatch/app/scheduler.h"
 #include "pactwatch/rules/rule_set.h"
 #include "pactwatch/sources/sync.h"
@@ -171,7 +172,7 @@ class Daemon {
   void join_cluster();
   void make_listener();
   void add_health_routes();
-  [[nodiscard]] std::string metrics() const;
+  void register_store_metrics();
   bool listen();
   void run_loop();
   [[nodiscard]] std::unique_ptr<Scheduler> make_scheduler();
@@ -190,6 +191,11 @@ class Daemon {
   const config::Config& config_;  // listen address and database: fixed until a restart
   const core::Clock& clock_;
   const std::filesystem::path config_path_;
+  // /metrics: the registry every module records into, declared before them so that it outlives
+  // them all; families show in the order they are registered (the jobs' at once, then the API's,
+  // the listener's, the cluster's and the store's as each step builds them).
+  core::MetricsRegistry metrics_;
+  Metrics job_metrics_{metrics_};
   std::unique_ptr<store::Store> db_;
   ActiveRules active_;
   boost::asio::io_context io_;
@@ -264,7 +270,7 @@ void Daemon::make_api() {
   api_options_.secure_cookies = !config_.api_tls_cert.empty();
   api_options_.standing_cache_ttl = std::chrono::seconds(config_.api_standing_cache_s);
   api_options_.history_cache_ttl = std::chrono::seconds(config_.api_history_cache_s);
-  api_ = std::make_unique<api::Api>(*db_, [this] { return active_.get(); }, clock_, api_options_);
+  api_ = std::make_unique<api::Api>(*db_, [this] { return active_.get(); }, clock_, metrics_, api_options_);
 }
 
 // This instance's share of the partners when several share the database (docs/scaling.md). Its
@@ -300,7 +306,9 @@ void Daemon::make_listener() {
   o.max_client_connections = static_cast<std::size_t>(config_.api_max_client_connections);
   o.max_body_bytes = api_options_.max_body_bytes;
   o.workers = config_.api_workers;
-  http_ = std::make_unique<api::HttpServer>(o);
+  http_ = std::make_unique<api::HttpServer>(o, metrics_);
+  cluster_->register_metrics(metrics_);
+  register_store_metrics();
   add_health_routes();
   api_->mount(*http_);
 }
@@ -310,7 +318,7 @@ void Daemon::add_health_routes() {
   http_->route("GET", "/livez", [](const httplib::Request&, httplib::Response& res) { res.set_content("ok\n", "text/plain"); },
                api::HttpServer::Run::inline_io);
   http_->route("GET", "/metrics", [this](const httplib::Request&, httplib::Response& res) {
-    res.set_content(metrics(), "text/plain; version=0.0.4");
+    res.set_content(metrics_.render(), "text/plain; version=0.0.4");
   });
   http_->route("GET", "/readyz", [this](const httplib::Request&, httplib::Response& res) {
     const bool reachable = db_->ping();
@@ -331,23 +339,25 @@ void Daemon::add_health_routes() {
   });
 }
 
-std::string Daemon::metrics() const {
-  std::string body = sources::metrics().prometheus() + Dispatcher::prometheus() + evaluation_metrics() + api_->prometheus() +
-                     http_->prometheus() + cluster_->prometheus(clock_.now());
-  body += "# HELP pactwatch_outbox_deliveries Notification deliveries by state (pending is the outbox depth).\n"
-          "# TYPE pactwatch_outbox_deliveries gauge\n";
-  try {
-    for (const auto& [status, n] : db_->delivery_counts()) {
-      body += "pactwatch_outbox_deliveries{state=\"" + status + "\"} " + std::to_string(n) + "\n";
-    }
-  } catch (const store::StoreError&) {
-    // The store is unreachable: /readyz says so; the other metrics still answer.
-  }
-  body += "# HELP pactwatch_store_writable 1 while the store takes writes; 0 after a write failed for want of storage "
-          "(disk full, read-only, I/O error) until a commit succeeds.\n"
-          "# TYPE pactwatch_store_writable gauge\npactwatch_store_writable " +
-          std::string(db_->write_fault() ? "0" : "1") + "\n";
-  return body;
+// Read from the store at each render.
+void Daemon::register_store_metrics() {
+  using Samples = core::ComputedFamily::Samples;
+  metrics_.computed({"pactwatch_outbox_deliveries", core::MetricType::gauge,
+                     "Notification deliveries by state (pending is the outbox depth).", {"state"}},
+                    [this] {
+                      Samples out;
+                      try {
+                        for (const auto& [status, n] : db_->delivery_counts()) out.push_back({{status}, n});
+                      } catch (const store::StoreError&) {
+                        // The store is unreachable: /readyz says so; the other metrics still answer.
+                      }
+                      return out;
+                    });
+  metrics_.computed({"pactwatch_store_writable", core::MetricType::gauge,
+                     "1 while the store takes writes; 0 after a write failed for want of storage (disk full, read-only, I/O "
+                     "error) until a commit succeeds.",
+                     {}},
+                    [this] { return Samples{{{}, db_->write_fault() ? 0 : 1}}; });
 }
 
 bool Daemon::listen() {
@@ -373,7 +383,7 @@ void Daemon::run_loop() {
 }
 
 std::unique_ptr<Scheduler> Daemon::make_scheduler() {
-  auto s = std::make_unique<Scheduler>(io_, *current_, *db_, [this] { return active_.get(); }, clock_, *cluster_);
+  auto s = std::make_unique<Scheduler>(io_, *current_, *db_, [this] { return active_.get(); }, clock_, *cluster_, job_metrics_);
   s->on_status = [](const std::string& line) { notify_systemd(("STATUS=" + line).c_str()); };
   return s;
 }

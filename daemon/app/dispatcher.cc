@@ -18,8 +18,15 @@ void DispatchStats::add(notify::Recorded r) {
 }
 
 Dispatcher::Dispatcher(const config::Config& config, store::Store& store, const core::Clock& clock, RulesSnapshot rules,
-                       const std::atomic<bool>* abort)
-    : config_(config), store_(store), clock_(clock), rules_(std::move(rules)), abort_(abort) {
+                       const std::atomic<bool>* abort, notify::DeliveryCounters* counters)
+    : config_(config),
+      store_(store),
+      clock_(clock),
+      rules_(std::move(rules)),
+      abort_(abort),
+      own_registry_(counters ? nullptr : std::make_unique<core::MetricsRegistry>()),
+      own_counters_(counters ? nullptr : std::make_unique<notify::DeliveryCounters>(*own_registry_)),
+      counters_(counters ? *counters : *own_counters_) {
   for (const auto& c : config_.channels) {
     if (c.secret.empty()) continue;
     auto s = config::read_secret(c.secret, "notify.channels." + c.name);
@@ -66,7 +73,7 @@ DispatchStats Dispatcher::run_once(const std::function<bool()>& may_continue) {
       }
       const auto attempt = channel->deliver(*event, route.recipients, now);
       if (attempt.outcome == notify::Outcome::abandoned) return stats;  // a stop: still pending, as it was
-      stats.add(notify::record(store_, notify::delivery_counters(), ch.name, d, attempt, now));
+      stats.add(notify::record(store_, counters_, ch.name, d, attempt, now));
       if (attempt.outcome == notify::Outcome::gone) {
         disabled_.insert(ch.name);  // stop calling it until the config changes (a reload)
         break;
@@ -75,7 +82,5 @@ DispatchStats Dispatcher::run_once(const std::function<bool()>& may_continue) {
   }
   return stats;
 }
-
-std::string Dispatcher::prometheus() { return notify::delivery_counters().prometheus(); }
 
 }  // namespace pactwatch::app

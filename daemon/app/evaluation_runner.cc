@@ -14,35 +14,6 @@
 
 namespace pactwatch::app {
 
-namespace {
-
-struct EvalCounters {
-  std::mutex mutex;
-  std::map<std::string, std::int64_t> runs, periods;
-  std::map<std::string, double> seconds;
-  std::map<std::string, std::int64_t> last_statuses;  // of the last full run
-};
-EvalCounters& eval_counters() {
-  static EvalCounters c;
-  return c;
-}
-
-void record_run(const std::string& kind, const RunStats& s, const std::vector<store::EvaluationRecord>* records) {
-  auto& c = eval_counters();
-  std::lock_guard lock(c.mutex);
-  ++c.runs[kind];
-  c.periods[kind] += s.evaluations;
-  c.seconds[kind] += static_cast<double>((s.compute + s.save).count()) / 1e6;
-  if (records) {
-    c.last_statuses.clear();
-    for (const auto& r : *records) {
-      for (const auto& st : r.statuses) ++c.last_statuses[st.status];
-    }
-  }
-}
-
-}  // namespace
-
 store::EvaluationRecord evaluation_record(const nlohmann::json& doc) {
   return evaluation_record(doc, doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
@@ -154,7 +125,7 @@ RunStats EvaluationRunner::run(const std::vector<Job>& jobs, std::span<const sto
     throw;
   }
   stats.save = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - computed);
-  record_run(full_run_ ? "full" : "incremental", stats, full_run_ ? &records : nullptr);
+  if (metrics_) metrics_->record(full_run_ ? "full" : "incremental", stats, full_run_ ? &records : nullptr);
   return stats;
 }
 
@@ -201,18 +172,26 @@ std::int64_t EvaluationRunner::save_by_shard(const std::vector<Job>& jobs, std::
   return changes;
 }
 
-std::string evaluation_metrics() {
-  auto& c = eval_counters();
-  std::lock_guard lock(c.mutex);
-  std::string o = "# HELP pactwatch_evaluation_runs_total Evaluation runs by kind.\n# TYPE pactwatch_evaluation_runs_total counter\n";
-  for (const auto& [k, n] : c.runs) o += "pactwatch_evaluation_runs_total{kind=\"" + k + "\"} " + std::to_string(n) + "\n";
-  o += "# HELP pactwatch_evaluation_periods_total Contract periods evaluated, by kind of run.\n# TYPE pactwatch_evaluation_periods_total counter\n";
-  for (const auto& [k, n] : c.periods) o += "pactwatch_evaluation_periods_total{kind=\"" + k + "\"} " + std::to_string(n) + "\n";
-  o += "# HELP pactwatch_evaluation_seconds_total Time spent evaluating and saving, by kind of run.\n# TYPE pactwatch_evaluation_seconds_total counter\n";
-  for (const auto& [k, v] : c.seconds) o += "pactwatch_evaluation_seconds_total{kind=\"" + k + "\"} " + std::to_string(v) + "\n";
-  o += "# HELP pactwatch_rules_by_status Rules by status in the last full evaluation.\n# TYPE pactwatch_rules_by_status gauge\n";
-  for (const auto& [k, n] : c.last_statuses) o += "pactwatch_rules_by_status{status=\"" + k + "\"} " + std::to_string(n) + "\n";
-  return o;
+EvaluationMetrics::EvaluationMetrics(core::MetricsRegistry& r)
+    : runs_(r.integers({"pactwatch_evaluation_runs_total", core::MetricType::counter, "Evaluation runs by kind.", {"kind"}})),
+      periods_(r.integers({"pactwatch_evaluation_periods_total", core::MetricType::counter,
+                           "Contract periods evaluated, by kind of run.", {"kind"}})),
+      seconds_(r.reals({"pactwatch_evaluation_seconds_total", core::MetricType::counter,
+                        "Time spent evaluating and saving, by kind of run.", {"kind"}})),
+      rules_by_status_(r.integers({"pactwatch_rules_by_status", core::MetricType::gauge,
+                                   "Rules by status in the last full evaluation.", {"status"}})) {}
+
+void EvaluationMetrics::record(const std::string& kind, const RunStats& s, const std::vector<store::EvaluationRecord>* records) {
+  runs_.with({kind}).add();
+  periods_.with({kind}).add(s.evaluations);
+  seconds_.with({kind}).add(static_cast<double>((s.compute + s.save).count()) / 1e6);
+  if (records) {
+    std::map<core::LabelValues, std::int64_t> by_status;
+    for (const auto& r : *records) {
+      for (const auto& st : r.statuses) ++by_status[{st.status}];
+    }
+    rules_by_status_.set_all(by_status);
+  }
 }
 
 RunStats EvaluationRunner::run_full(core::Instant as_of, core::Instant now, std::span<const int> shards) {

@@ -12,6 +12,7 @@
 #include "pactwatch/app/cluster.h"
 #include "pactwatch/app/dispatcher.h"
 #include "pactwatch/app/evaluation_runner.h"
+#include "pactwatch/app/metrics.h"
 #include "pactwatch/sources/drop.h"
 #include "pactwatch/sources/sync.h"
 
@@ -35,8 +36,8 @@ milliseconds first_delay(const config::SourceConfig& s) {
 }  // namespace
 
 Scheduler::Scheduler(boost::asio::io_context& io, const config::Config& config, store::Store& store, RulesSnapshot rules,
-                     const core::Clock& clock, Cluster& cluster)
-    : io_(io), config_(config), cluster_(cluster), instance_(cluster.instance()), store_(store), rules_(std::move(rules)),
+                     const core::Clock& clock, Cluster& cluster, Metrics& metrics)
+    : io_(io), config_(config), cluster_(cluster), metrics_(metrics), instance_(cluster.instance()), store_(store), rules_(std::move(rules)),
       clock_(clock) {}
 
 Scheduler::~Scheduler() { stop(); }
@@ -64,7 +65,7 @@ void Scheduler::start() {
     states_[s.name];
     auto missed = [this, &s] {
       ++states_[s.name].missed_ticks;  // the last sync is still going: this tick is skipped, and counted
-      sources::metrics().error(s.name, "missed_tick");
+      metrics_.sources.error(s.name, "missed_tick");
     };
     add_job(pool_, "source:" + s.name, {first_delay(s), milliseconds(s.poll_interval_s * 1000)}, [this, &s] { sync_source(s); },
             PeriodicJob::Overlap::skip, missed);
@@ -79,7 +80,7 @@ void Scheduler::start() {
   add_job(heartbeat_pool_, "heartbeat", {milliseconds(0), std::max(milliseconds(200), lease_ttl() / 3)}, [this] { heartbeat(); });
   add_job(pool_, "queued evaluation", {milliseconds(1000), milliseconds(1000)}, [this] { evaluate_queued(); });
   if (!config_.channels.empty()) {
-    dispatcher_ = std::make_unique<Dispatcher>(config_, store_, clock_, rules_, &stopping_);
+    dispatcher_ = std::make_unique<Dispatcher>(config_, store_, clock_, rules_, &stopping_, &metrics_.deliveries);
     add_job(pool_, "notifications", {milliseconds(500), milliseconds(1000)}, [this] { dispatch(); });
   }
   publish();
@@ -138,7 +139,7 @@ void Scheduler::sync_source(const config::SourceConfig& s) {
   auto streams = sources::make_streams(s);
   if (s.kind == "file") {
     const auto rules = rules_();
-    auto r = sources::sync_drop_directory(s, store_, rules->partners, clock_, true, &stopping_);
+    auto r = sources::sync_drop_directory(s, store_, rules->partners, clock_, true, &stopping_, &metrics_.sources);
     changed = std::move(r.changed);
     previous = std::move(r.previous);
     if (!r.ok) {
@@ -159,6 +160,7 @@ void Scheduler::sync_source(const config::SourceConfig& s) {
       o.stopping = [&still_ours] { return !still_ours(); };
       o.lease = &guard;
       o.abort = &stopping_;
+      o.metrics = &metrics_.sources;
       o.sleep = [this](milliseconds d) {
         // Waits end early when the daemon stops.
         const auto until = std::chrono::steady_clock::now() + d;
@@ -285,7 +287,7 @@ void Scheduler::evaluate(const std::function<RunStats(EvaluationRunner&)>& work,
   else if (!lock.try_lock()) return;  // a longer evaluation is running: the next tick comes soon
   const auto rules = rules_();
   try {
-    EvaluationRunner runner(*rules, store_, &cluster_, &stopping_);
+    EvaluationRunner runner(*rules, store_, &cluster_, &stopping_, &metrics_.evaluations);
     const auto stats = work(runner);
     if (stats.evaluations > 0 || !skip_when_busy) {
       std::lock_guard s(status_mutex_);

@@ -4,36 +4,22 @@
 
 namespace pactwatch::notify {
 
+DeliveryCounters::DeliveryCounters(core::MetricsRegistry& registry)
+    : by_channel_(registry.integers({"pactwatch_notify_deliveries_total", core::MetricType::counter,
+                                     "Notification delivery outcomes by channel.", {"channel", "outcome"}})) {}
+
 void DeliveryCounters::count(const std::string& channel, std::string_view outcome) {
-  std::lock_guard lock(mutex_);
-  auto& outcomes = by_channel_[channel];
-  if (auto it = outcomes.find(outcome); it != outcomes.end()) ++it->second;
-  else outcomes.emplace(std::string(outcome), 1);
+  by_channel_.with({channel, std::string(outcome)}).add();
 }
 
 std::int64_t DeliveryCounters::get(const std::string& channel, std::string_view outcome) const {
-  std::lock_guard lock(mutex_);
-  const auto ch = by_channel_.find(channel);
-  if (ch == by_channel_.end()) return 0;
-  const auto it = ch->second.find(outcome);
-  return it == ch->second.end() ? 0 : it->second;
+  return by_channel_.value({channel, std::string(outcome)});
 }
 
 std::string DeliveryCounters::prometheus() const {
-  std::lock_guard lock(mutex_);
-  std::string out = "# HELP pactwatch_notify_deliveries_total Notification delivery outcomes by channel.\n"
-                    "# TYPE pactwatch_notify_deliveries_total counter\n";
-  for (const auto& [ch, outcomes] : by_channel_) {
-    for (const auto& [o, n] : outcomes) {
-      out += "pactwatch_notify_deliveries_total{channel=\"" + ch + "\",outcome=\"" + o + "\"} " + std::to_string(n) + "\n";
-    }
-  }
+  std::string out;
+  by_channel_.render(out);
   return out;
-}
-
-DeliveryCounters& delivery_counters() {
-  static DeliveryCounters counters;
-  return counters;
 }
 
 Recorded record(store::Store& store, DeliveryCounters& counters, const std::string& channel, store::Delivery& d, const Attempt& a,

@@ -38,64 +38,66 @@ void apply_auth(net::HttpRequest& req, const config::SourceConfig& src, const st
   req.headers.emplace_back("Accept", "application/json");
 }
 
-}  // namespace
-
-SourceMetrics& metrics() {
-  static SourceMetrics m;
-  return m;
+void count_error(const SyncOptions& o, const std::string& source, const std::string& kind) {
+  if (o.metrics) o.metrics->error(source, kind);
 }
 
+}  // namespace
+
+namespace {
+
+core::Family<std::int64_t>& source_counter(core::MetricsRegistry& r, const char* name, const char* help) {
+  return r.integers({name, core::MetricType::counter, help, {"source"}});
+}
+
+}  // namespace
+
+SourceMetrics::SourceMetrics(core::MetricsRegistry& r)
+    : requests_(source_counter(r, "pactwatch_source_requests_total", "HTTP requests made to the source.")),
+      records_(source_counter(r, "pactwatch_source_records_total",
+                              "Records received that were new or changed (items and quarantined records).")),
+      rereads_(source_counter(r, "pactwatch_source_rereads_total",
+                              "Records received again exactly as stored (the boundary record each poll re-reads, window overlaps).")),
+      written_(source_counter(r, "pactwatch_source_items_written_total", "Items inserted or changed in the store.")),
+      unattributed_(source_counter(r, "pactwatch_source_unattributed_total", "New or changed records attributed to no partner.")),
+      quarantined_(source_counter(r, "pactwatch_source_quarantined_total",
+                                  "Records set aside because they could not be mapped (pactwatch sources quarantine).")),
+      restarts_(source_counter(r, "pactwatch_source_cursor_restarts_total",
+                               "Times the vendor dropped a paging position (an expired query locator or page token) and the sync "
+                               "restarted from the stored one.")),
+      retries_(source_counter(r, "pactwatch_source_retries_total", "Requests retried after a rate limit, server error or timeout.")),
+      syncs_(source_counter(r, "pactwatch_source_syncs_total", "Syncs run.")),
+      failed_syncs_(source_counter(r, "pactwatch_source_failed_syncs_total", "Syncs that stopped on an error.")),
+      last_success_(r.integers({"pactwatch_source_last_success_timestamp_seconds", core::MetricType::gauge,
+                                "When the last sync succeeded (Unix time).", {"source"}})),
+      errors_(r.integers({"pactwatch_source_errors_total", core::MetricType::counter, "Errors by kind.", {"source", "kind"}})) {}
+
 void SourceMetrics::record(const std::string& source, const SyncResult& r, core::Instant now) {
-  std::lock_guard lock(mutex_);
-  auto& c = by_source_[source];
-  c.requests += r.requests;
-  c.records += r.records - r.unchanged;  // new or changed only: a re-read of what is stored is not news
-  c.rereads += r.unchanged;
-  c.written += r.written;
-  c.unattributed += r.unattributed_new;
-  c.quarantined += r.quarantined;
-  c.restarts += r.restarts;
-  c.retries += r.retries;
-  ++c.syncs;
-  if (!r.ok) ++c.failed_syncs;
-  else c.last_success_ms = core::to_unix_ms(now);
+  const core::LabelValues s{source};
+  requests_.with(s).add(r.requests);
+  records_.with(s).add(r.records - r.unchanged);  // new or changed only: a re-read of what is stored is not news
+  rereads_.with(s).add(r.unchanged);
+  written_.with(s).add(r.written);
+  unattributed_.with(s).add(r.unattributed_new);
+  quarantined_.with(s).add(r.quarantined);
+  restarts_.with(s).add(r.restarts);
+  retries_.with(s).add(r.retries);
+  syncs_.with(s).add();
+  if (!r.ok) failed_syncs_.with(s).add();
+  else last_success_.with(s).set(core::to_unix_ms(now) / 1000);
+  touch(s);  // a source once seen shows every series, 0 where nothing was counted
 }
 
 void SourceMetrics::error(const std::string& source, const std::string& kind) {
-  std::lock_guard lock(mutex_);
-  ++by_source_[source].errors[kind];
+  touch({source});
+  errors_.with({source, kind}).add();
 }
 
-std::string SourceMetrics::prometheus() const {
-  std::lock_guard lock(mutex_);
-  std::ostringstream o;
-  auto family = [&](const char* name, const char* help, const char* type, auto get) {
-    o << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n';
-    for (const auto& [s, c] : by_source_) o << name << "{source=\"" << s << "\"} " << get(c) << '\n';
-  };
-  family("pactwatch_source_requests_total", "HTTP requests made to the source.", "counter", [](const Counters& c) { return c.requests; });
-  family("pactwatch_source_records_total", "Records received that were new or changed (items and quarantined records).", "counter",
-         [](const Counters& c) { return c.records; });
-  family("pactwatch_source_rereads_total", "Records received again exactly as stored (the boundary record each poll re-reads, window overlaps).",
-         "counter", [](const Counters& c) { return c.rereads; });
-  family("pactwatch_source_items_written_total", "Items inserted or changed in the store.", "counter", [](const Counters& c) { return c.written; });
-  family("pactwatch_source_unattributed_total", "New or changed records attributed to no partner.", "counter",
-         [](const Counters& c) { return c.unattributed; });
-  family("pactwatch_source_quarantined_total", "Records set aside because they could not be mapped (pactwatch sources quarantine).",
-         "counter", [](const Counters& c) { return c.quarantined; });
-  family("pactwatch_source_cursor_restarts_total",
-         "Times the vendor dropped a paging position (an expired query locator or page token) and the sync restarted from the stored one.",
-         "counter", [](const Counters& c) { return c.restarts; });
-  family("pactwatch_source_retries_total", "Requests retried after a rate limit, server error or timeout.", "counter", [](const Counters& c) { return c.retries; });
-  family("pactwatch_source_syncs_total", "Syncs run.", "counter", [](const Counters& c) { return c.syncs; });
-  family("pactwatch_source_failed_syncs_total", "Syncs that stopped on an error.", "counter", [](const Counters& c) { return c.failed_syncs; });
-  family("pactwatch_source_last_success_timestamp_seconds", "When the last sync succeeded (Unix time).", "gauge",
-         [](const Counters& c) { return c.last_success_ms / 1000; });
-  o << "# HELP pactwatch_source_errors_total Errors by kind.\n# TYPE pactwatch_source_errors_total counter\n";
-  for (const auto& [s, c] : by_source_) {
-    for (const auto& [kind, n] : c.errors) o << "pactwatch_source_errors_total{source=\"" << s << "\",kind=\"" << kind << "\"} " << n << '\n';
+void SourceMetrics::touch(const core::LabelValues& source) {
+  for (Family* f : {&requests_, &records_, &rereads_, &written_, &unattributed_, &quarantined_, &restarts_, &retries_, &syncs_,
+                    &failed_syncs_, &last_success_}) {
+    (void)f->with(source);
   }
-  return o.str();
 }
 
 namespace {
@@ -240,7 +242,7 @@ SyncResult sync_pages(const config::SourceConfig& src, Connector& connector, sto
   auto fail = [&](const Failure& f) {
     r.ok = false;
     r.error = f.message;
-    if (!f.counted) metrics().error(src.name, f.kind);
+    if (!f.counted) count_error(opts, src.name, f.kind);
     return r;
   };
   const auto sleep = opts.sleep ? opts.sleep : [](milliseconds d) { std::this_thread::sleep_for(d); };
@@ -304,18 +306,18 @@ SyncResult sync_pages(const config::SourceConfig& src, Connector& connector, sto
                : got.error().kind == net::TransportError::Kind::tls   ? "tls"
                                                                  : "transport";
         message = kind + " on " + where + ": " + got.error().message;
-        metrics().error(src.name, kind);
+        count_error(opts, src.name, kind);
         if (got.error().kind == net::TransportError::Kind::tls) return std::unexpected(Failure{kind, message + " (the cursor stays)", true});
       } else if (purpose == Purpose::data ? connector.rate_limited(*got) : got->status == 429) {
         ++r.rate_limited;
         kind = "rate_limited";
         message = "rate limited on " + where + " (HTTP " + std::to_string(got->status) + ")";
-        metrics().error(src.name, kind);
+        count_error(opts, src.name, kind);
         told = net::retry_after(*got, clock.now());
       } else if (got->status >= 500 || got->status == 408) {
         kind = "server";
         message = "HTTP " + std::to_string(got->status) + " from " + where + ": " + snippet(got->body);
-        metrics().error(src.name, kind);
+        count_error(opts, src.name, kind);
         told = net::retry_after(*got, clock.now());
       } else {
         return std::move(*got);
@@ -524,9 +526,9 @@ SyncResult sync_source(const config::SourceConfig& source, Connector& connector,
     // The store failed mid-page: that page's transaction rolled back, the cursor with it.
     r.ok = false;
     r.error = std::string(e.what()) + "; the page was not stored and the cursor stays";
-    metrics().error(source.name, "store");
+    count_error(options, source.name, "store");
   }
-  metrics().record(source.name, r, clock.now());
+  if (options.metrics) options.metrics->record(source.name, r, clock.now());
   return r;
 }
 

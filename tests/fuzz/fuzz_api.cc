@@ -30,6 +30,7 @@ struct World {
   std::shared_ptr<const rules::RuleSet> rules;
   std::unique_ptr<store::Store> db;
   core::ManualClock clock{*core::parse_rfc3339("2026-11-20T12:00:00Z")};
+  core::MetricsRegistry metrics;
   std::unique_ptr<api::Api> api;
   std::string tokens[5];  // none, admin, finance, viewer, partner northwind
 
@@ -64,7 +65,7 @@ struct World {
     api::ApiOptions options;
     options.rate_per_second = 0;
     options.standing_cache_ttl = std::chrono::milliseconds(0);
-    api = std::make_unique<api::Api>(*db, [this] { return rules; }, clock, options);
+    api = std::make_unique<api::Api>(*db, [this] { return rules; }, clock, metrics, options);
   }
   ~World() {
     api.reset();

@@ -87,9 +87,9 @@ class ApiTest : public ::testing::TestWithParam<Backend> {
     // An answer is charged by the processor time it took; a sanitizer build takes many times as
     // long for the same work, so the default cost unit grows with it (tests that set their own keep it).
     if (options.cost_unit == ApiOptions{}.cost_unit) options.cost_unit *= 4 * testutils::kSanitizerSlowdown;
-    api_ = std::make_unique<Api>(*db_, [this] { return rules_; }, clock_, options);
+    api_ = std::make_unique<Api>(*db_, [this] { return rules_; }, clock_, metrics_, options);
     http.max_body_bytes = options.max_body_bytes;
-    server_ = std::make_unique<HttpServer>(http);
+    server_ = std::make_unique<HttpServer>(http, metrics_);
     api_->mount(*server_);
     auto port = server_->listen("127.0.0.1", 0);
     ASSERT_TRUE(port) << port.error();
@@ -143,6 +143,7 @@ class ApiTest : public ::testing::TestWithParam<Backend> {
   std::shared_ptr<const rules::RuleSet> rules_;
   std::unique_ptr<store::Store> db_;
   Tokens tokens_;
+  core::MetricsRegistry metrics_;  // before the API and the server: it outlives them
   std::unique_ptr<Api> api_;
   std::unique_ptr<HttpServer> server_;
   int port_ = 0;

@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <mutex>
 #include <set>
+#include <sstream>
 #include <thread>
 #include <tuple>
 
@@ -703,6 +704,33 @@ void serve_and_stop(const std::string& db_url, int stop_signal) {
 }
 
 TEST(Serve, SqliteLivezReadyzAndSigterm) { serve_and_stop("", SIGTERM); }
+
+// docs/operations.md lists every metric /metrics shows, with its type, and none it does not.
+TEST(Serve, EveryMetricIsDocumented) {
+  Daemon d;
+  testutils::Child child({kBinary, "serve", "-c", d.config.string()});
+  ASSERT_TRUE(d.wait_live(child)) << child.err();
+  httplib::Client c("127.0.0.1", d.port);
+  auto metrics = c.Get("/metrics");
+  ASSERT_TRUE(metrics);
+  const std::string doc = testutils::read_file(std::string(PACTWATCH_SOURCE_DIR) + "/docs/operations.md");
+  std::set<std::string> shown;
+  std::istringstream lines(metrics->body);
+  for (std::string line; std::getline(lines, line);) {
+    if (!line.starts_with("# TYPE ")) continue;
+    const auto name = line.substr(7, line.find(' ', 7) - 7);
+    const auto type = line.substr(line.rfind(' ') + 1);
+    shown.insert(name);
+    EXPECT_NE(doc.find("| `" + name + "` | " + type + " |"), std::string::npos) << name << " (" << type << ") is not in docs/operations.md";
+  }
+  EXPECT_GE(shown.size(), 29u) << metrics->body;
+  for (std::size_t at = doc.find("| `pactwatch_"); at != std::string::npos; at = doc.find("| `pactwatch_", at + 1)) {
+    const auto name = doc.substr(at + 3, doc.find('`', at + 3) - at - 3);
+    EXPECT_TRUE(shown.contains(name)) << name << " is documented but not shown";
+  }
+  child.signal(SIGTERM);
+  EXPECT_TRUE(child.wait(10s).has_value());
+}
 
 TEST(Cli, TokensAreCreatedListedAndRevokedAndServeHonoursThem) {
   Daemon d;

@@ -454,6 +454,7 @@ class Recovery : public ::testing::TestWithParam<store::Backend> {
     o.read_secret = [](const config::SecretRef&, std::string_view) -> std::expected<std::string, std::string> { return "s3cret"; };
     o.jitter_seed = 7;
     o.collect_changes = true;  // as the daemon syncs
+    o.metrics = &source_metrics_;
     return o;
   }
 
@@ -463,10 +464,10 @@ class Recovery : public ::testing::TestWithParam<store::Backend> {
     return sync_source(s, **c, *store_, partners_, clock_, o ? *o : options());
   }
 
-  // A per-source counter of /metrics (the metrics live as long as the process: tests compare
+  // A per-source counter of the syncs' metrics (as /metrics shows them; tests compare
   // differences).
-  static std::int64_t metric(const std::string& family, const std::string& labels = "source=\"desk\"") {
-    const std::string text = metrics().prometheus();
+  std::int64_t metric(const std::string& family, const std::string& labels = "source=\"desk\"") const {
+    const std::string text = metrics_.render();
     const std::string line = family + "{" + labels + "} ";
     const auto at = text.find(line);
     return at == std::string::npos ? 0 : std::stoll(text.substr(at + line.size()));
@@ -486,6 +487,8 @@ class Recovery : public ::testing::TestWithParam<store::Backend> {
   std::unique_ptr<store::Store> store_;
   std::vector<rules::PartnerDef> partners_;
   std::vector<std::chrono::milliseconds> slept_;
+  core::MetricsRegistry metrics_;
+  SourceMetrics source_metrics_{metrics_};
 };
 
 // What the store keeps (pages with their quarantine, cursors a backfill leaves alone, re-reads

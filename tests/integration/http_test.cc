@@ -509,7 +509,8 @@ TEST(Http, TlsClientsThatNeverShakeHandsAreCutOffWhileOthersAreServed) {
 TEST(HttpServer, OneClientsBacklogDoesNotDelayAnother) {
   api::HttpOptions o;
   o.workers = 4;
-  api::HttpServer server(o);
+  core::MetricsRegistry metrics;
+  api::HttpServer server(o, metrics);
   std::atomic<int> slow_running{0};
   std::atomic<int> slow_peak{0};
   server.route("GET", "/slow", [&](const httplib::Request&, httplib::Response& res) {

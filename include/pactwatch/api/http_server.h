@@ -16,6 +16,8 @@
 #include <memory>
 #include <string>
 
+#include "pactwatch/core/metrics.h"
+
 namespace httplib {
 struct Request;
 struct Response;
@@ -65,7 +67,9 @@ class HttpServer {
   // microseconds, such as /livez), or on the worker pool.
   enum class Run { inline_io, pool };
 
-  explicit HttpServer(HttpOptions options);
+  // Registers the listener's metrics (connections open, accepted, refused; deadlines passed;
+  // requests queued) on `metrics`, read when it renders: the server must outlive its renders.
+  HttpServer(HttpOptions options, core::MetricsRegistry& metrics);
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
@@ -85,8 +89,6 @@ class HttpServer {
   void stop();
 
   [[nodiscard]] bool tls() const;
-  // Connections open, refused and timed out, in Prometheus text.
-  [[nodiscard]] std::string prometheus() const;
 
   struct Impl;
 

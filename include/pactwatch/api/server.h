@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "pactwatch/core/clock.h"
+#include "pactwatch/core/metrics.h"
 #include "pactwatch/rules/rule_set.h"
 #include "pactwatch/store/store.h"
 
@@ -58,7 +59,8 @@ struct RouteInfo {
 
 class Api {
  public:
-  Api(store::Store& db, RulesSnapshot rules, const core::Clock& clock, ApiOptions options = {});
+  // Requests are counted on `metrics` (the daemon's /metrics), which outlives the Api.
+  Api(store::Store& db, RulesSnapshot rules, const core::Clock& clock, core::MetricsRegistry& metrics, ApiOptions options = {});
   ~Api();
   Api(const Api&) = delete;
   Api& operator=(const Api&) = delete;
@@ -88,7 +90,8 @@ class Api {
   // Every route the API and the portal register, with who may call each.
   [[nodiscard]] static std::vector<RouteInfo> routes();
 
-  // Request counters and durations by route template, method and status, in Prometheus text.
+  // Request counters and durations by route template, method and status: these families alone,
+  // in Prometheus text.
   [[nodiscard]] std::string prometheus() const;
 
   struct Impl;

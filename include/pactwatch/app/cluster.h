@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "pactwatch/core/clock.h"
+#include "pactwatch/core/metrics.h"
 #include "pactwatch/core/time.h"
 #include "pactwatch/store/store.h"
 
@@ -56,8 +57,10 @@ class Cluster {
   [[nodiscard]] int shards() const { return shards_; }
   [[nodiscard]] int shard_of(const std::string& partner) const { return app::shard_of(partner, shards_); }
   [[nodiscard]] const std::string& instance() const { return instance_; }
-  // Gauges for /metrics: shards held, live instances seen at the last heartbeat.
-  [[nodiscard]] std::string prometheus(core::Instant now) const;
+  // Registers its gauges on `metrics` (the daemon's /metrics), read at each render with the
+  // clock's now: shards held, shards in all, live instances seen at the last heartbeat. The
+  // cluster must outlive the renders.
+  void register_metrics(core::MetricsRegistry& metrics) const;
   // Why this instance cannot do its share of the evaluation work at `now`, or nothing when it
   // can (for /readyz): no heartbeat has succeeded yet, or none for a lease time, or it holds no
   // shard while other instances' leases (a dead instance's among them, until they run out) hold

@@ -32,14 +32,13 @@ class Dispatcher {
   using RulesSnapshot = std::function<std::shared_ptr<const rules::RuleSet>()>;
   // With rules, events are routed by their contract's `notify` block (notify::route).
   // With `abort`, a delivery in flight is abandoned (and stays pending) when it turns true.
+  // Outcomes are counted in `counters` (the daemon's /metrics); without, in counters of its own.
   Dispatcher(const config::Config& config, store::Store& store, const core::Clock& clock, RulesSnapshot rules = {},
-             const std::atomic<bool>* abort = nullptr);
+             const std::atomic<bool>* abort = nullptr, notify::DeliveryCounters* counters = nullptr);
   // Delivers everything due now; never throws for a receiver's trouble (that is retried).
   // `may_continue`, when given, is asked before each delivery (the caller's lease is renewed
   // there); when it says no, the round ends and what is left stays pending.
   DispatchStats run_once(const std::function<bool()>& may_continue = {});
-  // Counters in Prometheus text format (for /metrics).
-  [[nodiscard]] static std::string prometheus();
 
  private:
   const config::Config& config_;
@@ -47,6 +46,9 @@ class Dispatcher {
   const core::Clock& clock_;
   RulesSnapshot rules_;
   const std::atomic<bool>* abort_;
+  std::unique_ptr<core::MetricsRegistry> own_registry_;  // without counters passed in
+  std::unique_ptr<notify::DeliveryCounters> own_counters_;
+  notify::DeliveryCounters& counters_;
   std::map<std::string, std::string> secrets_;  // channel -> signing key or SMTP password
   std::set<std::string> disabled_;              // channels that answered 410 Gone
 };

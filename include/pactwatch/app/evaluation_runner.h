@@ -15,6 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "pactwatch/core/metrics.h"
 #include "pactwatch/engine/evaluate.h"
 #include "pactwatch/rules/rule_set.h"
 #include "pactwatch/store/store.h"
@@ -36,6 +37,22 @@ class EvaluationAborted : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// The evaluations run in this process, registered on the registry the daemon passes in (its
+// /metrics): runs, periods and their duration by kind (full, incremental), and the rules by
+// status in the last full run.
+class EvaluationMetrics {
+ public:
+  explicit EvaluationMetrics(core::MetricsRegistry& registry);
+  // A run of `kind`; a full run's records replace the rules by status.
+  void record(const std::string& kind, const RunStats& stats, const std::vector<store::EvaluationRecord>* records);
+
+ private:
+  core::Family<std::int64_t>& runs_;
+  core::Family<std::int64_t>& periods_;
+  core::Family<double>& seconds_;
+  core::Family<std::int64_t>& rules_by_status_;
+};
+
 class EvaluationRunner {
  public:
   // With a cluster, the runner evaluates only partners whose shard this instance owns, stores each
@@ -43,9 +60,10 @@ class EvaluationRunner {
   // and leaves the periods of other instances' partners in the evaluation queue for them.
   // With `abort`, a run checks it between contract periods and while reading items, and throws
   // EvaluationAborted once it turns true, so a stop or reload never waits for a long run.
+  // With `metrics`, each run is counted there.
   EvaluationRunner(const rules::RuleSet& rules, store::Store& store, const Cluster* cluster = nullptr,
-                   const std::atomic<bool>* abort = nullptr)
-      : rules_(rules), store_(store), cluster_(cluster), abort_(abort) {}
+                   const std::atomic<bool>* abort = nullptr, EvaluationMetrics* metrics = nullptr)
+      : rules_(rules), store_(store), cluster_(cluster), abort_(abort), metrics_(metrics) {}
 
   // Every contract version in effect during the period containing `as_of`, for every partner
   // (with a cluster: every partner of the owned shards, or of `shards` when given).
@@ -86,6 +104,7 @@ class EvaluationRunner {
   store::Store& store_;
   const Cluster* cluster_;
   const std::atomic<bool>* abort_;
+  EvaluationMetrics* metrics_;
   // Prepared periods of the last as-of instant: an incremental run at the same instant updates
   // them item by item instead of re-reading the store. A new instant starts afresh (timers of
   // open items depend on it).
@@ -93,10 +112,6 @@ class EvaluationRunner {
   std::optional<core::Instant> cache_as_of_;
   bool full_run_ = false;
 };
-
-// Counters of the evaluations run in this process, in Prometheus text format (for /metrics):
-// runs and their duration by kind (full, incremental), and the rules by status in the last run.
-[[nodiscard]] std::string evaluation_metrics();
 
 // The stored form of an evaluation document: its keys and every rule's status.
 [[nodiscard]] store::EvaluationRecord evaluation_record(const nlohmann::json& document);

@@ -29,6 +29,7 @@ namespace pactwatch::app {
 
 class Cluster;
 class Dispatcher;
+struct Metrics;
 class EvaluationRunner;
 struct RunStats;
 
@@ -42,9 +43,10 @@ struct SourceState {
 class Scheduler {
  public:
   using RulesSnapshot = std::function<std::shared_ptr<const rules::RuleSet>()>;
-  // The cluster outlives schedulers (a reload replaces the scheduler, not the instance's leases).
+  // The cluster outlives schedulers (a reload replaces the scheduler, not the instance's leases),
+  // and so do the metrics its jobs record into.
   Scheduler(boost::asio::io_context& io, const config::Config& config, store::Store& store, RulesSnapshot rules,
-            const core::Clock& clock, Cluster& cluster);
+            const core::Clock& clock, Cluster& cluster, Metrics& metrics);
   ~Scheduler();
 
   void start();
@@ -91,6 +93,7 @@ class Scheduler {
   boost::asio::io_context& io_;
   const config::Config& config_;
   Cluster& cluster_;
+  Metrics& metrics_;
   const std::string& instance_;  // this instance's name in leases (cluster.instance, or host:pid)
   store::Store& store_;
   RulesSnapshot rules_;

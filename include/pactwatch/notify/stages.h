@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "pactwatch/config/config.h"
+#include "pactwatch/core/metrics.h"
 #include "pactwatch/core/time.h"
 #include "pactwatch/notify/outcome.h"
 #include "pactwatch/rules/rule_set.h"
@@ -54,19 +55,19 @@ struct Damping {
 
 // --- record
 
-// Delivery outcomes by channel, for /metrics (pactwatch_notify_deliveries_total).
+// Delivery outcomes by channel (pactwatch_notify_deliveries_total), registered on the registry
+// the daemon passes in (its /metrics).
 class DeliveryCounters {
  public:
+  explicit DeliveryCounters(core::MetricsRegistry& registry);
   void count(const std::string& channel, std::string_view outcome);
   [[nodiscard]] std::int64_t get(const std::string& channel, std::string_view outcome) const;
+  // This family alone, in Prometheus text.
   [[nodiscard]] std::string prometheus() const;
 
  private:
-  mutable std::mutex mutex_;
-  std::map<std::string, std::map<std::string, std::int64_t, std::less<>>> by_channel_;  // channel -> outcome -> n
+  core::Family<std::int64_t>& by_channel_;  // channel, outcome
 };
-// The process's counters, which /metrics shows.
-DeliveryCounters& delivery_counters();
 
 // What became of a delivery, for the round's tally.
 enum class Recorded { delivered, retried, dead, skipped, waiting, untouched };

@@ -19,6 +19,7 @@ namespace pactwatch::sources {
 // for a large file to be imported.
 [[nodiscard]] SyncResult sync_drop_directory(const config::SourceConfig& source, store::Store& store,
                                              const std::vector<rules::PartnerDef>& partners, const core::Clock& clock,
-                                             bool collect_changes = false, const std::atomic<bool>* abort = nullptr);
+                                             bool collect_changes = false, const std::atomic<bool>* abort = nullptr,
+                                             SourceMetrics* metrics = nullptr);
 
 }  // namespace pactwatch::sources

@@ -15,11 +15,14 @@
 
 #include "pactwatch/config/config.h"
 #include "pactwatch/core/clock.h"
+#include "pactwatch/core/metrics.h"
 #include "pactwatch/rules/partners.h"
 #include "pactwatch/sources/connector.h"
 #include "pactwatch/store/store.h"
 
 namespace pactwatch::sources {
+
+class SourceMetrics;
 
 struct SyncOptions {
   bool once = false;                        // one page only
@@ -35,6 +38,7 @@ struct SyncOptions {
   std::function<bool()> stopping;           // checked before each request: stop between pages
   const std::atomic<bool>* abort = nullptr; // abandons a request in flight when it turns true
   const store::LeaseGuard* lease = nullptr; // pages are stored only while this lease is held
+  SourceMetrics* metrics = nullptr;         // where the sync is counted (the daemon's /metrics)
 };
 
 struct SyncResult {
@@ -86,24 +90,21 @@ struct PageChanges {
 [[nodiscard]] PageChanges page_changes(store::Store& store, const std::vector<store::Item>& items,
                                        const std::atomic<bool>* abort = nullptr);
 
-// Counters per source since the process started, in Prometheus text format for /metrics.
+// Counters per source, registered on the registry the daemon passes in (its /metrics). Syncs
+// count into the one SyncOptions::metrics names; without one, nothing is counted.
 class SourceMetrics {
  public:
+  explicit SourceMetrics(core::MetricsRegistry& registry);
   void record(const std::string& source, const SyncResult& r, core::Instant now);
   void error(const std::string& source, const std::string& kind);
-  [[nodiscard]] std::string prometheus() const;
 
  private:
-  struct Counters {
-    std::int64_t requests = 0, records = 0, rereads = 0, written = 0, unattributed = 0, quarantined = 0, restarts = 0,
-                 retries = 0, syncs = 0, failed_syncs = 0;
-    std::map<std::string, std::int64_t> errors;
-    std::int64_t last_success_ms = 0;
-  };
-  mutable std::mutex mutex_;
-  std::map<std::string, Counters> by_source_;
+  using Family = core::Family<std::int64_t>;
+  // A source once seen shows every per-source series (0 where nothing was counted yet).
+  void touch(const core::LabelValues& source);
+  Family &requests_, &records_, &rereads_, &written_, &unattributed_, &quarantined_, &restarts_, &retries_, &syncs_,
+      &failed_syncs_, &last_success_, &errors_;
 };
-SourceMetrics& metrics();
 
 // Syncs one source until it reports no more pages (or once). Never throws for remote trouble:
 // the result says what happened; the cursor stands after the last page stored.

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "pactwatch/app/cluster.h"
+#include "pactwatch/app/metrics.h"
 #include "pactwatch/app/periodic_job.h"
 #include "pactwatch/app/scheduler.h"
 #include "pactwatch/core/time.h"
@@ -230,11 +231,13 @@ class SchedulerTest : public ::testing::Test {
   std::shared_ptr<const rules::RuleSet> rules_ = std::make_shared<const rules::RuleSet>();
   config::Config config_;
   Cluster cluster_{*store_, "unit-test", 4, std::chrono::seconds(45), clock_};
+  core::MetricsRegistry registry_;
+  Metrics metrics_{registry_};
 };
 
 TEST_F(SchedulerTest, RegistersEachJobOnItsInterval) {
   boost::asio::io_context io;
-  Scheduler scheduler(io, config_, *store_, [this] { return rules_; }, clock_, cluster_);
+  Scheduler scheduler(io, config_, *store_, [this] { return rules_; }, clock_, cluster_, metrics_);
   scheduler.start();
   std::vector<std::pair<std::string, milliseconds>> jobs;
   for (const auto& j : scheduler.jobs()) jobs.emplace_back(j->name(), j->schedule().interval);
@@ -247,7 +250,7 @@ TEST_F(SchedulerTest, RegistersEachJobOnItsInterval) {
 TEST_F(SchedulerTest, WithoutChannelsThereIsNoNotificationJob) {
   config_.channels.clear();
   boost::asio::io_context io;
-  Scheduler scheduler(io, config_, *store_, [this] { return rules_; }, clock_, cluster_);
+  Scheduler scheduler(io, config_, *store_, [this] { return rules_; }, clock_, cluster_, metrics_);
   scheduler.start();
   std::vector<std::string> names;
   for (const auto& j : scheduler.jobs()) names.push_back(j->name());
@@ -261,7 +264,7 @@ TEST_F(SchedulerTest, RunsItsJobsAndStopsAtOnce) {
   int lines = 0;
   {
     Loop loop;
-    Scheduler scheduler(loop.io(), config_, *store_, [this] { return rules_; }, clock_, cluster_);
+    Scheduler scheduler(loop.io(), config_, *store_, [this] { return rules_; }, clock_, cluster_, metrics_);
     scheduler.on_status = [&](const std::string& line) {
       events.note([&] {
         status = line;

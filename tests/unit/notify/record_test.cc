@@ -40,7 +40,8 @@ class Record : public ::testing::Test {
   testutils::TempDir dir_;
   std::unique_ptr<store::Store> store_;
   core::Instant now_ = T("2026-10-20T01:00:05Z");
-  DeliveryCounters counters_;
+  core::MetricsRegistry registry_;
+  DeliveryCounters counters_{registry_};
 };
 
 TEST_F(Record, DeliveredOnce) {
@@ -100,7 +101,8 @@ TEST_F(Record, PermanentRefusedAndGoneAreDeadAtOnce) {
     const int dead_before = store_->deliveries("dead").empty() ? 0 : 1;
     ASSERT_EQ(store_->retry_deliveries("all", now_), dead_before);  // the previous case's, queued again
     auto d = due();
-    DeliveryCounters counters;
+    core::MetricsRegistry registry;
+    DeliveryCounters counters{registry};
     EXPECT_EQ(record(*store_, counters, "ops", d, {c.outcome, c.error, {}}, now_), Recorded::dead);
     const auto s = stored();
     EXPECT_EQ(s.status, "dead");
@@ -135,7 +137,8 @@ TEST_F(Record, SkippedAndWaiting) {
 }
 
 TEST(DeliveryCounters, PrometheusText) {
-  DeliveryCounters c;
+  core::MetricsRegistry registry;
+  DeliveryCounters c{registry};
   c.count("ops", "delivered");
   c.count("ops", "delivered");
   c.count("chat", "gone");
