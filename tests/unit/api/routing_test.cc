@@ -17,6 +17,7 @@
 #include "pactwatch/api/server.h"
 #include "pactwatch/api/tokens.h"
 #include "pactwatch/core/clock.h"
+#include "pactwatch/core/metrics.h"
 #include "pactwatch/rules/rule_set.h"
 #include "temp_dir.h"
 
@@ -107,7 +108,7 @@ class Admission : public ::testing::Test {
     tokens_["partner"] = p.text;
     ApiOptions options;
     options.rate_per_second = 0;
-    api_ = std::make_unique<Api>(*db_, [this] { return rules_; }, clock_, options);
+    api_ = std::make_unique<Api>(*db_, [this] { return rules_; }, clock_, metrics_, options);
   }
 
   // Whether the head is admitted; the refusal's status in `status` (200 when admitted).
@@ -139,6 +140,7 @@ class Admission : public ::testing::Test {
   std::shared_ptr<const rules::RuleSet> rules_;
   std::unique_ptr<store::Store> db_;
   std::map<std::string, std::string> tokens_;
+  core::MetricsRegistry metrics_;  // before the API: it outlives it
   std::unique_ptr<Api> api_;
 };
 
