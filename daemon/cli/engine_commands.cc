@@ -13,6 +13,7 @@
 #include "pactwatch/engine/evaluate.h"
 #include "pactwatch/rules/rule_set.h"
 #include "pactwatch/sources/import.h"
+#include "pactwatch/sources/sync.h"
 #include "pactwatch/store/store.h"
 
 namespace pactwatch::cli {
@@ -148,8 +149,9 @@ int cmd_import(const config::Config& config, const StoreArgs& s, const ImportArg
   try {
     std::vector<store::Item> previous;
     if (a.evaluate) {
-      for (const auto& item : parsed.items) {
-        if (auto old = db->find_item(item.source, item.kind, item.external_id)) previous.push_back(std::move(*old));
+      // The stored versions, read in batches (one statement per 500 items, not one per item).
+      for (auto& old : sources::stored_versions(*db, parsed.items)) {
+        if (old) previous.push_back(std::move(*old));
       }
     }
     const auto counts = db->upsert_items(parsed.items);
