@@ -1,4 +1,4 @@
-// Subcommands that work on items and evaluations (the rest live in main.cc).
+// The subcommands' arguments and handlers; context.h has what they share and their registration.
 #pragma once
 
 #include <memory>

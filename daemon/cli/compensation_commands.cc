@@ -5,7 +5,7 @@
 #include <iostream>
 #include <map>
 
-#include "commands.h"
+#include "context.h"
 #include "pactwatch/ledger/report.h"
 #include "pactwatch/ledger/verify.h"
 #include "pactwatch/core/clock.h"
@@ -236,6 +236,82 @@ int cmd_what_if(const config::Config& config, const StoreArgs& s, const WhatIfAr
     return 1;
   }
   return 0;
+}
+
+void register_compensation_commands(CLI::App& app, Context& ctx) {
+  // Compensation: statements, period close, finance reports, what-if.
+  auto& close_args = ctx.hold<CloseArgs>();
+  auto* period = app.add_subcommand("period", "Close a period's statements (see docs/compensation.md)");
+  period->require_subcommand(1);
+  auto* close = period->add_subcommand("close", "Freeze the statements of PERIOD (all partners, or one); "
+                                                "re-running it on a closed period verifies it");
+  close->add_option("PERIOD", close_args.period, "2026-10 (month) or 2026-Q4 (quarter)")->required();
+  close->add_option("--partner", close_args.partner, "Only this partner");
+  close->add_option("--as-of", close_args.as_of, "Compute the statements as of this instant (default: now)");
+  close->add_option("--by", close_args.by, "Who closes, recorded with the statements (default: $USER)");
+  ctx.add_store_args(close);
+  close->callback([&] {
+    auto c = ctx.config_for();
+    ctx.rc = c ? cmd_period_close(*c, ctx.store, close_args) : kExitFailure;
+  });
+  // The ledger's tamper evidence: verify the chains and re-derive every closed statement, or
+  // check a statement bundle alone; print a bundle.
+  auto& verify_args = ctx.hold<LedgerVerifyArgs>();
+  auto& bundle_args = ctx.hold<BundleArgs>();
+  auto* ledger = app.add_subcommand("ledger", "Verify the ledger of closed statements and the audit log (see docs/compensation.md)");
+  ledger->require_subcommand(1);
+  auto* verify = ledger->add_subcommand("verify", "Recompute the hash chains, re-derive every closed statement and report the first "
+                                                  "break, or check one statement bundle with --bundle (no database)");
+  verify->add_option("--bundle", verify_args.bundle, "A statement bundle file to check on its own");
+  verify->add_option("--format", verify_args.format, "text or json")->check(CLI::IsMember({"text", "json"}))->capture_default_str();
+  ctx.add_store_args(verify);
+  verify->callback([&] {
+    if (!verify_args.bundle.empty()) {
+      ctx.rc = cmd_ledger_verify_bundle(verify_args);
+      return;
+    }
+    auto c = ctx.config_for();
+    ctx.rc = c ? cmd_ledger_verify(*c, ctx.store, verify_args) : kExitFailure;
+  });
+  auto* bundle = ledger->add_subcommand("bundle", "Print the bundle of a closed statement: what its partner downloads and can verify");
+  bundle->add_option("CONTRACT", bundle_args.contract, "Contract id")->required();
+  bundle->add_option("VERSION", bundle_args.version, "Contract version")->required();
+  bundle->add_option("PERIOD", bundle_args.period, "2026-10 (month) or 2026-Q4 (quarter)")->required();
+  ctx.add_store_args(bundle);
+  bundle->callback([&] {
+    auto c = ctx.config_for();
+    ctx.rc = c ? cmd_ledger_bundle(*c, ctx.store, bundle_args) : kExitFailure;
+  });
+  auto& report_args = ctx.hold<ReportArgs>();
+  auto* report = app.add_subcommand("report", "Reports for finance");
+  report->require_subcommand(1);
+  auto* comp = report->add_subcommand("compensation", "One row per partner and contract version: base, bonus, credits, "
+                                                      "earn-backs, clawbacks, adjustments, total, status");
+  comp->add_option("--period", report_args.period, "2026-10 (month) or 2026-Q4 (quarter)")->required();
+  comp->add_option("--partner", report_args.partner, "Only this partner");
+  comp->add_option("--as-of", report_args.as_of, "Compute open statements as of this instant (default: now)");
+  comp->add_option("--format", report_args.format, "table (statements for people), csv (RFC 4180) or json (with derivations)")
+      ->check(CLI::IsMember({"table", "csv", "json"}))
+      ->capture_default_str();
+  ctx.add_store_args(comp);
+  comp->callback([&] {
+    auto c = ctx.config_for();
+    ctx.rc = c ? cmd_report_compensation(*c, ctx.store, report_args) : kExitFailure;
+  });
+  auto& what_if_args = ctx.hold<WhatIfArgs>();
+  auto* what_if = app.add_subcommand("what-if", "The statement as it would be if KPIs had the given values");
+  what_if->add_option("--partner", what_if_args.partner, "The partner")->required();
+  what_if->add_option("--period", what_if_args.period, "2026-10 (month) or 2026-Q4 (quarter)")->required();
+  what_if->add_option("--set", what_if_args.sets, "KPI=VALUE, e.g. csat=92% (repeatable)")->required();
+  what_if->add_option("--as-of", what_if_args.as_of, "Evaluate as of this instant (default: now)");
+  what_if->add_option("--format", what_if_args.format, "table or json")
+      ->check(CLI::IsMember({"table", "json"}))
+      ->capture_default_str();
+  ctx.add_store_args(what_if);
+  what_if->callback([&] {
+    auto c = ctx.config_for();
+    ctx.rc = c ? cmd_what_if(*c, ctx.store, what_if_args) : kExitFailure;
+  });
 }
 
 }  // namespace pactwatch::cli

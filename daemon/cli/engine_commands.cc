@@ -5,7 +5,7 @@
 #include <map>
 #include <regex>
 
-#include "commands.h"
+#include "context.h"
 #include "pactwatch/app/evaluation_runner.h"
 #include "pactwatch/calendar/calendar_file.h"
 #include "pactwatch/config/yaml_check.h"
@@ -13,6 +13,7 @@
 #include "pactwatch/engine/evaluate.h"
 #include "pactwatch/rules/rule_set.h"
 #include "pactwatch/sources/import.h"
+#include "pactwatch/sources/sync.h"
 #include "pactwatch/store/store.h"
 
 namespace pactwatch::cli {
@@ -148,8 +149,9 @@ int cmd_import(const config::Config& config, const StoreArgs& s, const ImportArg
   try {
     std::vector<store::Item> previous;
     if (a.evaluate) {
-      for (const auto& item : parsed.items) {
-        if (auto old = db->find_item(item.source, item.kind, item.external_id)) previous.push_back(std::move(*old));
+      // The stored versions, read in batches (one statement per 500 items, not one per item).
+      for (auto& old : sources::stored_versions(*db, parsed.items)) {
+        if (old) previous.push_back(std::move(*old));
       }
     }
     const auto counts = db->upsert_items(parsed.items);
@@ -423,6 +425,47 @@ int cmd_test(const std::vector<std::string>& files) {
   std::cout << scenarios << " scenario(s) (" << (scenarios - failed_scenarios) << " passed, " << failed_scenarios << " failed), "
             << checks + broken << " check(s): " << (checks - failures) << " passed, " << failures + broken << " failed\n";
   return failures + broken == 0 ? 0 : 1;
+}
+
+void register_item_commands(CLI::App& app, Context& ctx) {
+  auto& import_args = ctx.hold<ImportArgs>();
+  auto* import = app.add_subcommand("import", "Load items from an NDJSON or CSV file (see docs/import.md)");
+  import->add_option("KIND", import_args.kind, "tickets, deals, surveys or events")
+      ->required()
+      ->check(CLI::IsMember({"tickets", "deals", "surveys", "events"}));
+  import->add_option("FILE", import_args.file, "NDJSON (one object per line) or CSV with a header row")->required();
+  import->add_option("--source", import_args.source, "Source of records that name none")->capture_default_str();
+  import->add_option("--format", import_args.format, "ndjson or csv (default: from the file name)")
+      ->check(CLI::IsMember({"ndjson", "csv"}));
+  import->add_flag("--skip-bad", import_args.skip_bad, "Import the good lines and list the bad ones");
+  import->add_flag("--evaluate", import_args.evaluate,
+                   "Re-evaluate (and store) the contract periods the imported items affect, as of now");
+  ctx.add_store_args(import);
+  import->callback([&] {
+    auto c = ctx.config_for();
+    ctx.rc = c ? cmd_import(*c, ctx.store, import_args) : kExitFailure;
+  });
+  auto& eval_args = ctx.hold<EvalArgs>();
+  auto* eval = app.add_subcommand("eval", "Evaluate contracts over the stored items (see docs/evaluation.md)");
+  eval->add_option("--partner", eval_args.partner, "Only this partner");
+  eval->add_option("--period", eval_args.period, "Period label: 2026-10 (month) or 2026-Q4 (quarter); default: the one containing --as-of");
+  eval->add_option("--as-of", eval_args.as_of, "Evaluate as of this instant (default: now)");
+  eval->add_option("--format", eval_args.format, "table (for people) or json (stable)")
+      ->check(CLI::IsMember({"table", "json"}))
+      ->capture_default_str();
+  eval->add_flag("--save", eval_args.save, "Store the results and record status changes (printed on stderr)");
+  ctx.add_store_args(eval);
+  eval->callback([&] {
+    auto c = ctx.config_for();
+    ctx.rc = c ? cmd_eval(*c, ctx.store, eval_args) : kExitFailure;
+  });
+}
+
+void register_test_command(CLI::App& app, Context& ctx) {
+  auto& scenario_files = ctx.hold<std::vector<std::string>>();
+  auto* test = app.add_subcommand("test", "Run contract scenario tests: items, an as-of instant, expected results");
+  test->add_option("FILE", scenario_files, "Scenario files")->required();
+  test->callback([&] { ctx.rc = cmd_test(scenario_files); });
 }
 
 }  // namespace pactwatch::cli

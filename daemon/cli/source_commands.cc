@@ -4,11 +4,12 @@
 #include <iostream>
 #include <map>
 
-#include "commands.h"
+#include "context.h"
 #include "pactwatch/core/clock.h"
 #include "pactwatch/net/http.h"
 #include "pactwatch/rules/rule_set.h"
 #include "pactwatch/sources/drop.h"
+#include "pactwatch/sources/generate.h"
 #include "pactwatch/sources/sync.h"
 
 namespace pactwatch::cli {
@@ -319,6 +320,108 @@ int cmd_outbox_retry(const config::Config& config, const StoreArgs& st, const st
   const int n = db->retry_deliveries(id, clock.now());
   std::cout << n << " dead deliver" << (n == 1 ? "y" : "ies") << " queued again\n";
   return n > 0 || id == "all" ? 0 : 1;
+}
+
+void register_source_commands(CLI::App& app, Context& ctx) {
+  // Connectors.
+  auto& sync_args = ctx.hold<SyncArgs>();
+  auto& test_source = ctx.hold<std::string>();
+  auto* src = app.add_subcommand("sources", "The configured sources: list, test, sync, cursors, quarantine (see docs/connectors.md)");
+  src->require_subcommand(1);
+  auto* src_list = src->add_subcommand("list", "The sources in the config");
+  src_list->callback([&] {
+    auto c = ctx.load();
+    ctx.rc = c ? cmd_sources_list(*c) : kExitFailure;
+  });
+  auto* src_test = src->add_subcommand("test", "One authenticated request to the source; says what it saw");
+  src_test->add_option("NAME", test_source, "The source's name under sources:")->required();
+  src_test->callback([&] {
+    auto c = ctx.load();
+    ctx.rc = c ? cmd_sources_test(*c, test_source) : kExitFailure;
+  });
+  auto* src_sync = src->add_subcommand("sync", "Sync the source now, from its stored cursor");
+  src_sync->add_option("NAME", sync_args.name, "The source's name under sources:")->required();
+  src_sync->add_flag("--once", sync_args.once, "Fetch and store one page only");
+  src_sync->add_option("--since", sync_args.since,
+                       "A backfill: re-read from this instant (RFC 3339); the stored cursor stays where it is");
+  ctx.add_store_args(src_sync);
+  src_sync->callback([&] {
+    auto c = ctx.load();
+    ctx.rc = c ? cmd_sources_sync(*c, ctx.store, sync_args) : kExitFailure;
+  });
+  auto& cursor_args = ctx.hold<CursorArgs>();
+  auto& cursor_source = ctx.hold<std::string>();
+  auto* src_cursor = src->add_subcommand("cursor", "Show a source's cursors, or move them on purpose (audited)");
+  src_cursor->require_subcommand(1);
+  auto* cursor_show = src_cursor->add_subcommand("show", "Where each stream of the source stands");
+  cursor_show->add_option("NAME", cursor_source, "The source's name under sources:")->required();
+  ctx.add_store_args(cursor_show);
+  cursor_show->callback([&] {
+    auto c = ctx.load();
+    ctx.rc = c ? cmd_sources_cursor_show(*c, ctx.store, cursor_source) : kExitFailure;
+  });
+  auto* cursor_set = src_cursor->add_subcommand(
+      "set", "Make the next sync start at an instant (forward skips what lies between: the audit log records who, when and why)");
+  cursor_set->add_option("NAME", cursor_args.name, "The source's name under sources:")->required();
+  cursor_set->add_option("AT", cursor_args.at, "Where the next sync starts (RFC 3339)")->required();
+  cursor_set->add_option("--reason", cursor_args.reason, "Why (recorded in the audit log)")->required();
+  ctx.add_store_args(cursor_set);
+  cursor_set->callback([&] {
+    auto c = ctx.load();
+    ctx.rc = c ? cmd_sources_cursor_set(*c, ctx.store, cursor_args) : kExitFailure;
+  });
+  auto& quarantine_source = ctx.hold<std::string>();
+  auto* src_quarantine = src->add_subcommand("quarantine", "Records set aside because they could not be mapped, with the reason");
+  src_quarantine->add_option("NAME", quarantine_source, "Only this source's");
+  ctx.add_store_args(src_quarantine);
+  src_quarantine->callback([&] {
+    auto c = ctx.load();
+    ctx.rc = c ? cmd_sources_quarantine(*c, ctx.store, quarantine_source) : kExitFailure;
+  });
+}
+
+void register_outbox_commands(CLI::App& app, Context& ctx) {
+  // Notifications.
+  auto& outbox_status = ctx.hold<std::string>();
+  auto& outbox_id = ctx.hold<std::string>();
+  auto* outbox = app.add_subcommand("outbox", "Notification events and their deliveries (see docs/notifications.md)");
+  outbox->require_subcommand(1);
+  auto* ob_list = outbox->add_subcommand("list", "Events with each channel's delivery state");
+  ob_list->add_option("--status", outbox_status, "Only deliveries in this state")->check(CLI::IsMember({"pending", "delivered", "dead", "skipped"}));
+  ctx.add_store_args(ob_list);
+  ob_list->callback([&] {
+    auto c = ctx.config_for();
+    ctx.rc = c ? cmd_outbox_list(*c, ctx.store, outbox_status) : kExitFailure;
+  });
+  auto* ob_retry = outbox->add_subcommand("retry", "Queue dead deliveries of an event again (ID, or all)");
+  ob_retry->add_option("ID", outbox_id, "An event id from outbox list, or all")->required();
+  ctx.add_store_args(ob_retry);
+  ob_retry->callback([&] {
+    auto c = ctx.config_for();
+    ctx.rc = c ? cmd_outbox_retry(*c, ctx.store, outbox_id) : kExitFailure;
+  });
+}
+
+void register_gen_command(CLI::App& app, Context& ctx) {
+  auto& gen_opts = ctx.hold<sources::GenerateOptions>();
+  auto& gen_out = ctx.hold<std::string>();
+  gen_out = "gen";
+  auto* gen = app.add_subcommand("gen", "Write a realistic, seeded data set and matching rules (for demos and benchmarks)");
+  gen->add_option("--partners", gen_opts.partners, "Number of partners")->capture_default_str();
+  gen->add_option("--tickets", gen_opts.tickets, "Number of tickets")->capture_default_str();
+  gen->add_option("--seed", gen_opts.seed, "Seed: the same seed writes the same files")->capture_default_str();
+  gen->add_option("--out", gen_out, "Directory to write rules/, tickets.ndjson and surveys.ndjson into")->capture_default_str();
+  gen->callback([&] {
+    auto r = sources::generate(gen_out, gen_opts);
+    if (!r) {
+      std::cerr << "pactwatch: " << r.error() << '\n';
+      ctx.rc = kExitFailure;
+      return;
+    }
+    std::cout << "wrote " << gen_opts.partners << " partner(s) and their contracts to " << gen_out << "/rules, "
+              << r->tickets << " ticket(s) to " << gen_out << "/tickets.ndjson and " << r->surveys << " survey(s) to "
+              << gen_out << "/surveys.ndjson (import with --source gen)\n";
+  });
 }
 
 }  // namespace pactwatch::cli

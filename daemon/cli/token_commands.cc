@@ -4,7 +4,7 @@
 
 #include <iostream>
 
-#include "commands.h"
+#include "context.h"
 #include "pactwatch/api/tokens.h"
 #include "pactwatch/core/clock.h"
 #include "pactwatch/rules/rule_set.h"
@@ -116,6 +116,38 @@ int cmd_token_revoke(const config::Config& config, const StoreArgs& st, const st
   }
   std::cout << "revoked " << id << " (running daemons stop accepting it within 5 s)\n";
   return 0;
+}
+
+void register_token_commands(CLI::App& app, Context& ctx) {
+  // API tokens.
+  auto& token_args = ctx.hold<TokenArgs>();
+  auto& token_id = ctx.hold<std::string>();
+  auto* token = app.add_subcommand("token", "API tokens for finance, admins and partners (see docs/api.md)");
+  token->require_subcommand(1);
+  auto* tk_create = token->add_subcommand("create", "Create a token and print it once (only its SHA-256 is stored)");
+  tk_create->add_option("--role", token_args.role, "admin, finance, viewer or partner")->required()
+      ->check(CLI::IsMember({"admin", "finance", "viewer", "partner"}));
+  tk_create->add_option("--partner", token_args.partner, "The partner a partner token belongs to");
+  tk_create->add_option("--expires", token_args.expires, "Lifetime: 90d, 12h, 30m, or never")->capture_default_str();
+  tk_create->add_option("--name", token_args.name, "A name to recognise it by (default: the partner or role)");
+  ctx.add_store_args(tk_create);
+  tk_create->callback([&] {
+    auto c = ctx.config_for();
+    ctx.rc = c ? cmd_token_create(*c, ctx.store, token_args) : kExitFailure;
+  });
+  auto* tk_list = token->add_subcommand("list", "Every token: id, role, partner, name, created, state");
+  ctx.add_store_args(tk_list);
+  tk_list->callback([&] {
+    auto c = ctx.config_for();
+    ctx.rc = c ? cmd_token_list(*c, ctx.store) : kExitFailure;
+  });
+  auto* tk_revoke = token->add_subcommand("revoke", "Revoke a token by its id (tok_...)");
+  tk_revoke->add_option("ID", token_id, "The token's id from token list")->required();
+  ctx.add_store_args(tk_revoke);
+  tk_revoke->callback([&] {
+    auto c = ctx.config_for();
+    ctx.rc = c ? cmd_token_revoke(*c, ctx.store, token_id) : kExitFailure;
+  });
 }
 
 }  // namespace pactwatch::cli

@@ -555,17 +555,17 @@ std::expected<void, std::string> apply_what_if(PeriodResults& results, const rul
   return {};
 }
 
-Statement compute_statement(const StatementInput& in) {
-  const auto& c = *in.contract;
-  const auto currency = *core::Currency::from_code(c.currency);
-  static const rules::CompensationScheme kNone{};
-  const auto& scheme = c.compensation ? *c.compensation : kNone;
-  Builder b{in, scheme, currency, {}};
+namespace {
 
-  const Money base = base_amount(b, scheme);
-  if (scheme.bonus) add_bonus(b, *scheme.bonus);
-  if (scheme.credits) add_credits(b, *scheme.credits, base);
-  if (scheme.credit_bands) add_bands(b, *scheme.credit_bands, base);
+// The sum of the statement's lines so far, as a step on the tape.
+int lines_so_far(const Builder& b, Tape& t, std::string what) {
+  std::vector<Tape::Ref> amounts;
+  for (const auto& l : b.lines) amounts.emplace_back(l.amount);
+  return t.sum(amounts, std::move(what));
+}
+
+// Earn-back of earlier credits for KPIs met in every period since.
+void add_earn_backs(Builder& b, const StatementInput& in, const rules::CompensationScheme& scheme) {
   for (const auto& pc : in.earn_back) {
     json d{{"credit_period", pc.period}, {"kpi", pc.kpi}, {"credit", pc.amount.to_decimal()},
            {"after", scheme.credits ? scheme.credits->earn_back_after : 0}};
@@ -575,6 +575,10 @@ Statement compute_statement(const StatementInput& in) {
       b.add("earn_back", "Earn-back of the " + pc.period + " credit for KPI " + pc.kpi + " (met in every period since)", t, d, pc.kpi);
     }
   }
+}
+
+// What the contract pays the partner when the brand breaches an obligation.
+void add_reciprocity(Builder& b, const StatementInput& in, const rules::CompensationScheme& scheme) {
   for (const auto& r : scheme.reciprocity) {
     for (const auto& o : in.results.obligations) {
       if (o.id != r.obligation || o.status != "breached") continue;
@@ -584,22 +588,16 @@ Statement compute_statement(const StatementInput& in) {
             json{{"obligation", o.id}, {"status", o.status}, {"pays", r.pays.to_decimal()}});
     }
   }
-  add_gates(b, scheme);
-  if (scheme.clawback_within && scheme.base.deal_share) add_clawbacks(b, scheme);
+}
 
-  // Cap and floor apply to the period's own lines.
+// Cap and floor apply to the period's own lines; the period's own amount after them.
+Money apply_cap_and_floor(Builder& b, const rules::CompensationScheme& scheme) {
   Money own = b.zero();
   for (const auto& l : b.lines) own += l.amount;
-  // The sum of the lines so far, as a step.
-  auto lines_so_far = [&](Tape& t, std::string what) {
-    std::vector<Tape::Ref> amounts;
-    for (const auto& l : b.lines) amounts.emplace_back(l.amount);
-    return t.sum(amounts, std::move(what));
-  };
   if (scheme.cap && *scheme.cap < own) {
     const Money cut = own - *scheme.cap;
     Tape t = b.tape();
-    const int before = lines_so_far(t, "the period's own lines before the cap");
+    const int before = lines_so_far(b, t, "the period's own lines before the cap");
     const int cap = t.given(*scheme.cap, "the cap");
     t.subtract(cap, before, "what the cap takes off: the cap less the lines");
     b.add("cap", "Cap on the period's total (" + scheme.cap->to_decimal() + ")", -cut, t,
@@ -609,14 +607,18 @@ Statement compute_statement(const StatementInput& in) {
   if (scheme.floor && own < *scheme.floor) {
     const Money lift = *scheme.floor - own;
     Tape t = b.tape();
-    const int before = lines_so_far(t, "the period's own lines before the floor");
+    const int before = lines_so_far(b, t, "the period's own lines before the floor");
     const int floor = t.given(*scheme.floor, "the floor");
     t.subtract(floor, before, "what the floor adds: the floor less the lines");
     b.add("floor", "Floor on the period's total (" + scheme.floor->to_decimal() + ")", lift, t,
           json{{"before", own.to_decimal()}, {"floor", scheme.floor->to_decimal()}});
     own = *scheme.floor;
   }
-  Money subtotal = own;
+  return own;
+}
+
+// Adjustments for closed periods and the amount carried in: added to `subtotal`.
+void add_adjustments(Builder& b, const StatementInput& in, Money& subtotal) {
   for (const auto& a : in.adjustments) {
     Tape t = b.tape();
     if (a.now_own && a.closed_own) {
@@ -641,19 +643,28 @@ Statement compute_statement(const StatementInput& in) {
           json{{"from_period", in.carry_in_from}});
     subtotal += *in.carry_in;
   }
+}
+
+// A payable total below the minimum payout is carried forward: the amount carried out.
+Money add_carry_forward(Builder& b, const rules::CompensationScheme& scheme, Money& subtotal) {
   Money carry_out = b.zero();
   if (scheme.minimum_payout && subtotal.is_negative() == false && !subtotal.is_zero() && subtotal < *scheme.minimum_payout) {
     carry_out = subtotal;
     Tape t = b.tape();
-    const int payable = lines_so_far(t, "the payable total so far, below the minimum payout of " + scheme.minimum_payout->to_decimal());
+    const int payable = lines_so_far(b, t, "the payable total so far, below the minimum payout of " + scheme.minimum_payout->to_decimal());
     t.negate(payable, "carried forward to the next period instead of paid");
     b.add("carry_forward", "Below the minimum payout of " + scheme.minimum_payout->to_decimal() + ": carried forward", -subtotal, t,
           json{{"minimum_payout", scheme.minimum_payout->to_decimal()}, {"amount", subtotal.to_decimal()}});
     subtotal = b.zero();
   }
+  return carry_out;
+}
 
-  Statement s{c.contract, c.version, c.partner, in.period.label, in.status, currency, std::move(b.lines), own,
-              subtotal, carry_out, json{}};
+// The statement's document: its lines (checked to sum to the total), the KPI statuses and every
+// input it read.
+json statement_document(const Statement& s, const StatementInput& in, const rules::CompensationScheme& scheme,
+                        core::Currency currency) {
+  const auto& c = *in.contract;
   json lines = json::array();
   Money check = Money::zero(currency);
   for (const auto& l : s.lines) {
@@ -668,7 +679,7 @@ Statement compute_statement(const StatementInput& in) {
   for (const auto& r : in.inputs_read) {
     inputs.push_back({{r.role == "calendar" ? "calendar" : "period", r.period}, {"role", r.role}, {"digest", r.digest}});
   }
-  s.document = json{{"engine_version", std::string(kEngineVersion)},
+  return json{{"engine_version", std::string(kEngineVersion)},
                     {"contract", {{"id", c.contract}, {"version", c.version}, {"sha256", c.sha256},
                                   {"status", c.enforced ? "enforced" : "draft"}, {"partner", c.partner}}},
                     {"period", {{"label", in.period.label}, {"start", core::format_rfc3339(in.period.start)},
@@ -684,6 +695,34 @@ Statement compute_statement(const StatementInput& in) {
                     {"carry_forward_out", s.carry_out.to_decimal()},
                     {"total", s.total.to_decimal()},
                     {"kpis", kpis}};
+}
+
+}  // namespace
+
+Statement compute_statement(const StatementInput& in) {
+  const auto& c = *in.contract;
+  const auto currency = *core::Currency::from_code(c.currency);
+  static const rules::CompensationScheme kNone{};
+  const auto& scheme = c.compensation ? *c.compensation : kNone;
+  Builder b{in, scheme, currency, {}};
+
+  const Money base = base_amount(b, scheme);
+  if (scheme.bonus) add_bonus(b, *scheme.bonus);
+  if (scheme.credits) add_credits(b, *scheme.credits, base);
+  if (scheme.credit_bands) add_bands(b, *scheme.credit_bands, base);
+  add_earn_backs(b, in, scheme);
+  add_reciprocity(b, in, scheme);
+  add_gates(b, scheme);
+  if (scheme.clawback_within && scheme.base.deal_share) add_clawbacks(b, scheme);
+
+  const Money own = apply_cap_and_floor(b, scheme);
+  Money subtotal = own;
+  add_adjustments(b, in, subtotal);
+  const Money carry_out = add_carry_forward(b, scheme, subtotal);
+
+  Statement s{c.contract, c.version, c.partner, in.period.label, in.status, currency, std::move(b.lines), own,
+              subtotal, carry_out, json{}};
+  s.document = statement_document(s, in, scheme, currency);
   return s;
 }
 

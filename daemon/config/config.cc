@@ -12,10 +12,15 @@
 
 #include "pactwatch/config/yaml_check.h"
 #include "pactwatch/core/time.h"
+#include "config_internal.h"
 
 namespace pactwatch::config {
 
 namespace {
+
+using detail::note_position;
+using detail::parse_sources;
+using detail::seconds;
 
 using Result = std::expected<void, std::string>;
 
@@ -87,7 +92,6 @@ Result apply_pool_size(Config& c, std::string_view v) {
   return {};
 }
 
-std::optional<std::int64_t> seconds(std::string_view v);
 
 Result apply_full_interval(Config& c, std::string_view v) {
   auto s = seconds(v);
@@ -297,15 +301,7 @@ const Setting* find_setting(std::string_view key) {
   return nullptr;
 }
 
-void parse_sources(const YAML::Node& node, Config& config, YamlReport& report);
 void parse_notify(const YAML::Node& node, Config& config, YamlReport& report);
-
-// Remembers where a value was written (Config::positions).
-void note_position(Config& config, const std::string& key, const YAML::Node& value) {
-  if (!value || !value.IsDefined()) return;
-  const auto mark = value.Mark();
-  if (mark.line >= 0) config.positions[key] = {mark.line + 1, mark.column + 1};
-}
 
 void walk(const YAML::Node& map, const std::string& prefix, Config& config, YamlReport& report) {
   auto known = children_of(prefix);
@@ -345,164 +341,6 @@ void walk(const YAML::Node& map, const std::string& prefix, Config& config, Yaml
       }
       walk(value, key, config, report);
     }
-  }
-}
-
-constexpr std::array<std::string_view, 7> kSourceKinds{"zendesk", "jira", "servicenow", "freshdesk", "salesforce", "hubspot", "file"};
-
-// "30s", "5m", "2h" or a number of seconds.
-std::optional<std::int64_t> seconds(std::string_view v) {
-  if (v.empty()) return std::nullopt;
-  std::int64_t unit = 1;
-  switch (v.back()) {
-    case 's': unit = 1; v.remove_suffix(1); break;
-    case 'm': unit = 60; v.remove_suffix(1); break;
-    case 'h': unit = 3600; v.remove_suffix(1); break;
-    default: break;
-  }
-  std::int64_t n = 0;
-  auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
-  if (ec != std::errc() || ptr != v.data() + v.size() || n <= 0 || n > 86400 * 7) return std::nullopt;
-  return n * unit;
-}
-
-void parse_sources(const YAML::Node& node, Config& config, YamlReport& report) {
-  if (node.IsNull()) return;
-  if (!node.IsMap()) {
-    report.error(node, "sources: expected a mapping of source names to their settings (see docs/connectors.md)");
-    return;
-  }
-  for (const auto& kv : node) {
-    SourceConfig s;
-    s.name = kv.first.Scalar();
-    const YAML::Node v = kv.second;
-    s.line = kv.first.Mark().line + 1;
-    const std::string where = "sources." + s.name;
-    const bool slug = !s.name.empty() && std::all_of(s.name.begin(), s.name.end(), [](char c) {
-      return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
-    });
-    if (!slug) report.error(kv.first, where + ": a source name is lower-case letters, digits, '-' and '_'");
-    if (!v.IsMap()) {
-      report.error(v, where + ": expected a mapping with kind, url and auth");
-      continue;
-    }
-    report.check_keys(v, {"kind", "url", "path", "items", "auth", "poll_interval", "page_size", "connect_timeout", "timeout",
-                          "requests_per_minute", "max_retries", "verify_tls", "since", "options"},
-                      where);
-    auto scalar = [&](const char* key) -> std::string {
-      const YAML::Node x = v[key];
-      if (!x || x.IsNull()) return {};
-      if (!x.IsScalar()) {
-        report.error(x, where + "." + key + ": expected a single value");
-        return {};
-      }
-      return x.Scalar();
-    };
-    s.kind = scalar("kind");
-    if (s.kind.empty()) {
-      report.error(v, where + ": missing kind (one of zendesk, jira, servicenow, freshdesk, salesforce, hubspot)");
-    } else if (std::find(kSourceKinds.begin(), kSourceKinds.end(), s.kind) == kSourceKinds.end()) {
-      report.error(v["kind"], where + ".kind: unknown kind '" + s.kind + "' (zendesk, jira, servicenow, freshdesk, salesforce, hubspot or file)");
-    }
-    if (s.kind == "file") {
-      // A drop directory: no URL, no auth.
-      s.path = scalar("path");
-      s.items = scalar("items");
-      if (s.path.empty() || s.path.front() != '/') report.error(v, where + ": a file source needs path, an absolute directory");
-      static constexpr std::array<std::string_view, 4> kItems{"tickets", "deals", "surveys", "events"};
-      if (std::find(kItems.begin(), kItems.end(), s.items) == kItems.end()) {
-        report.error(v, where + ": a file source needs items: tickets, deals, surveys or events");
-      }
-      if (v["url"] || v["auth"]) report.error(v, where + ": a file source takes path and items, not url or auth");
-      if (const std::string t = scalar("poll_interval"); !t.empty()) {
-        if (auto sec = seconds(t)) s.poll_interval_s = *sec;
-        else report.error(v["poll_interval"], where + ".poll_interval: expected a duration such as 30s, 5m or 1h");
-      }
-      config.sources.push_back(std::move(s));
-      continue;
-    }
-    s.url = scalar("url");
-    while (!s.url.empty() && s.url.back() == '/') s.url.pop_back();
-    if (s.url.empty()) {
-      report.error(v, where + ": missing url (the instance's base URL, e.g. https://acme.zendesk.com)");
-    } else if (!s.url.starts_with("https://") && !s.url.starts_with("http://")) {
-      report.error(v["url"], where + ".url: expected an http(s) URL");
-    } else if (s.url.find('@') != std::string::npos) {
-      report.error(v["url"], where + ".url: credentials do not go in the URL; use auth with a secret file");
-    }
-    const YAML::Node auth = v["auth"];
-    if (!auth || !auth.IsMap()) {
-      report.error(auth ? auth.Mark() : v.Mark(), where + ".auth: expected {type: ..., user: ..., secret_file: ...}");
-    } else {
-      report.check_keys(auth, {"type", "user", "secret_file", "secret_credential", "refresh_token_file",
-                               "refresh_token_credential", "token_url"},
-                        where + ".auth");
-      auto a = [&](const char* key) { return auth[key] && auth[key].IsScalar() ? auth[key].Scalar() : std::string(); };
-      s.auth = a("type");
-      s.user = a("user");
-      s.secret = {a("secret_file"), a("secret_credential")};
-      s.refresh_token = {a("refresh_token_file"), a("refresh_token_credential")};
-      for (const char* key : {"secret_file", "secret_credential", "refresh_token_file", "refresh_token_credential"}) {
-        if (auth[key]) note_position(config, where + ".auth." + key, auth[key]);
-      }
-      s.token_url = a("token_url");
-      static constexpr std::array<std::string_view, 5> kAuth{"basic", "token", "bearer", "api_key", "oauth"};
-      if (std::find(kAuth.begin(), kAuth.end(), s.auth) == kAuth.end()) {
-        report.error(auth, where + ".auth.type: expected basic, token, bearer, api_key or oauth");
-      }
-      if (s.secret.empty()) report.error(auth, where + ".auth: needs secret_file or secret_credential (never the secret itself)");
-      if (!s.secret.file.empty() && !s.secret.credential.empty()) report.error(auth, where + ".auth: set secret_file or secret_credential, not both");
-      if ((s.auth == "basic" || s.auth == "token" || s.auth == "oauth") && s.user.empty()) {
-        report.error(auth, where + ".auth: type " + s.auth + " needs user");
-      }
-      if (auth["secret"] || auth["password"] || auth["token"]) {
-        report.error(auth, where + ".auth: secrets are read from files or credentials, never written in the config");
-      }
-    }
-    auto dur = [&](const char* key, std::int64_t& out) {
-      const std::string t = scalar(key);
-      if (t.empty()) return;
-      if (auto sec = seconds(t)) out = *sec;
-      else report.error(v[key], where + "." + key + ": expected a duration such as 30s, 5m or 1h");
-    };
-    dur("poll_interval", s.poll_interval_s);
-    dur("connect_timeout", s.connect_timeout_s);
-    dur("timeout", s.timeout_s);
-    auto integer = [&](const char* key, int& out, int lo, int hi) {
-      const std::string t = scalar(key);
-      if (t.empty()) return;
-      int n = 0;
-      auto [ptr, ec] = std::from_chars(t.data(), t.data() + t.size(), n);
-      if (ec != std::errc() || ptr != t.data() + t.size() || n < lo || n > hi) {
-        report.error(v[key], where + "." + key + ": expected a whole number from " + std::to_string(lo) + " to " + std::to_string(hi));
-      } else {
-        out = n;
-      }
-    };
-    integer("page_size", s.page_size, 1, 10000);
-    integer("requests_per_minute", s.requests_per_minute, 0, 100000);
-    integer("max_retries", s.max_retries, 0, 50);
-    if (const std::string t = scalar("verify_tls"); !t.empty()) {
-      if (t == "true") s.verify_tls = true;
-      else if (t == "false") s.verify_tls = false;
-      else report.error(v["verify_tls"], where + ".verify_tls: expected true or false");
-    }
-    s.since = scalar("since");
-    if (!s.since.empty()) {
-      if (auto t = core::parse_rfc3339(s.since); !t) report.error(v["since"], where + ".since: " + t.error());
-    }
-    if (const YAML::Node o = v["options"]) {
-      if (!o.IsMap()) {
-        report.error(o, where + ".options: expected a mapping");
-      } else {
-        for (const auto& opt : o) {
-          const YAML::Node ov = opt.second;
-          if (!ov.IsScalar()) report.error(ov, where + ".options." + opt.first.Scalar() + ": expected a single value");
-          else s.options.emplace_back(opt.first.Scalar(), ov.Scalar());
-        }
-      }
-    }
-    config.sources.push_back(std::move(s));
   }
 }
 
@@ -619,8 +457,6 @@ void validate_whole(const Config& c, const YAML::Node& root, YamlReport& report)
 }  // namespace
 
 std::span<const Setting> settings_table() { return kSettings; }
-
-std::span<const std::string_view> source_kinds() { return kSourceKinds; }
 
 Config default_config() {
   Config c;
@@ -775,5 +611,32 @@ std::expected<std::string, std::string> read_secret(const SecretRef& ref, std::s
   if (s.empty()) return std::unexpected(std::string(what) + ": " + path.string() + " is empty");
   return s;
 }
+
+namespace detail {
+
+// "30s", "5m", "2h" or a number of seconds.
+std::optional<std::int64_t> seconds(std::string_view v) {
+  if (v.empty()) return std::nullopt;
+  std::int64_t unit = 1;
+  switch (v.back()) {
+    case 's': unit = 1; v.remove_suffix(1); break;
+    case 'm': unit = 60; v.remove_suffix(1); break;
+    case 'h': unit = 3600; v.remove_suffix(1); break;
+    default: break;
+  }
+  std::int64_t n = 0;
+  auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+  if (ec != std::errc() || ptr != v.data() + v.size() || n <= 0 || n > 86400 * 7) return std::nullopt;
+  return n * unit;
+}
+
+// Remembers where a value was written (Config::positions).
+void note_position(Config& config, const std::string& key, const YAML::Node& value) {
+  if (!value || !value.IsDefined()) return;
+  const auto mark = value.Mark();
+  if (mark.line >= 0) config.positions[key] = {mark.line + 1, mark.column + 1};
+}
+
+}  // namespace detail
 
 }  // namespace pactwatch::config

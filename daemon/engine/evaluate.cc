@@ -288,6 +288,7 @@ ItemOutcome standard_outcome(const rules::BrandStandard& s, const RulePlan& plan
 }
 
 // Phase 2: a KPI or obligation over the prepared items, in their stable order.
+// size: one pass per measure kind over shared counters; issue 20's typed evaluation rewrites its result, split it into measure steps with that.
 json aggregate_kpi(const rules::Kpi& k, std::size_t r, const std::vector<const PreparedItem*>& items,
                    const PeriodWindow& period, bool open, KpiOutcome& outcome, Splices& splices, std::size_t limit) {
   json out{{"id", k.id}, {"description", k.description}, {"source", std::string(rules::to_string(k.source))},

@@ -114,6 +114,7 @@ const std::vector<store::Item>& Statements::deals_of(const std::string& partner)
   return it->second;
 }
 
+// size: its earn-back part is being retyped by issue 20's typed evaluation; split it into carry-forward, earn-back and adjustments after that lands.
 Statements::Computed Statements::compute(const rules::ContractVersion& c, const engine::PeriodWindow& w,
                                          core::Instant as_of, const std::string& status, History history,
                                          const std::map<std::string, std::string>* what_if) {

@@ -309,219 +309,226 @@ std::expected<std::string, core::Diagnostics> contract_hash(std::string_view tex
   return core::sha256_hex(*canonical);
 }
 
-std::expected<ContractVersion, core::Diagnostics> parse_contract(std::string_view text, const std::string& file) {
-  YamlReport report{file};
-  FileContext ctx{text, report};
-  ContractVersion c;
-  c.file = file;
-  YAML::Node root = config::parse_yaml(text, report);
-  if (report.ok() && !root.IsMap()) report.error(root, "a contract file must be a mapping");
-  if (report.ok()) {
-    report.check_keys(root, {"contract", "version", "partner", "effective", "approvals", "currency", "calendar", "period",
-                             "timers", "kpis", "brand_standards", "obligations", "compensation", "notify", "description"},
-                      "contract");
-    c.contract = required_scalar(root, "contract", "contract", report);
-    if (!c.contract.empty() && !is_slug(c.contract)) {
-      report.error(root["contract"], "contract: the id must be a slug of lower-case letters, digits and '-'");
+namespace {
+
+// The contract's id, version, partner and description.
+void parse_identity(const YAML::Node& root, ContractVersion& c, YamlReport& report) {
+  c.contract = required_scalar(root, "contract", "contract", report);
+  if (!c.contract.empty() && !is_slug(c.contract)) {
+    report.error(root["contract"], "contract: the id must be a slug of lower-case letters, digits and '-'");
+  }
+  const std::string version = required_scalar(root, "version", "contract", report);
+  if (!version.empty()) {
+    try {
+      std::size_t used = 0;
+      c.version = std::stoi(version, &used);
+      if (used != version.size() || c.version < 1) throw std::invalid_argument(version);
+    } catch (const std::exception&) {
+      report.error(root["version"], "version: must be a whole number of at least 1");
     }
-    const std::string version = required_scalar(root, "version", "contract", report);
-    if (!version.empty()) {
-      try {
-        std::size_t used = 0;
-        c.version = std::stoi(version, &used);
-        if (used != version.size() || c.version < 1) throw std::invalid_argument(version);
-      } catch (const std::exception&) {
-        report.error(root["version"], "version: must be a whole number of at least 1");
+  }
+  c.partner = required_scalar(root, "partner", "contract", report);
+  if (root["description"]) c.description = scalar_or_error(root["description"], "contract: description", report);
+}
+
+// effective: {from, until}.
+void parse_effective(const YAML::Node& root, ContractVersion& c, YamlReport& report) {
+  const YAML::Node eff = root["effective"];
+  if (!eff) {
+    report.error(root, "contract: missing required key 'effective' ({from: YYYY-MM-DD, until: YYYY-MM-DD})");
+  } else if (!eff.IsMap()) {
+    report.error(eff, "effective: expected {from: YYYY-MM-DD, until: YYYY-MM-DD}");
+  } else {
+    report.check_keys(eff, {"from", "until"}, "effective");
+    auto date = [&](const char* key) -> std::optional<calendar::LocalDate> {
+      const std::string s = scalar_or_error(eff[key], std::string("effective: ") + key, report);
+      if (s.empty()) return std::nullopt;
+      auto d = calendar::parse_date(s);
+      if (!d) {
+        report.error(eff[key], std::string("effective: ") + key + ": " + d.error());
+        return std::nullopt;
       }
-    }
-    c.partner = required_scalar(root, "partner", "contract", report);
-    if (root["description"]) c.description = scalar_or_error(root["description"], "contract: description", report);
-    // Effective dates
-    const YAML::Node eff = root["effective"];
-    if (!eff) {
-      report.error(root, "contract: missing required key 'effective' ({from: YYYY-MM-DD, until: YYYY-MM-DD})");
-    } else if (!eff.IsMap()) {
-      report.error(eff, "effective: expected {from: YYYY-MM-DD, until: YYYY-MM-DD}");
-    } else {
-      report.check_keys(eff, {"from", "until"}, "effective");
-      auto date = [&](const char* key) -> std::optional<calendar::LocalDate> {
-        const std::string s = scalar_or_error(eff[key], std::string("effective: ") + key, report);
-        if (s.empty()) return std::nullopt;
-        auto d = calendar::parse_date(s);
-        if (!d) {
-          report.error(eff[key], std::string("effective: ") + key + ": " + d.error());
-          return std::nullopt;
-        }
-        return *d;
-      };
-      if (!eff["from"]) report.error(eff, "effective: missing required key 'from'");
-      if (auto from = date("from")) c.effective_from = *from;
-      c.effective_until = date("until");
-      if (c.effective_until && *c.effective_until < c.effective_from) {
-        report.error(eff["until"], "effective: 'until' is before 'from'");
-      }
-    }
-    // Currency, calendar, period
-    c.currency = required_scalar(root, "currency", "contract", report);
-    if (!c.currency.empty()) {
-      if (auto cur = core::Currency::from_code(c.currency); !cur) report.error(root["currency"], "currency: " + cur.error());
-    }
-    c.calendar = required_scalar(root, "calendar", "contract", report);
-    const YAML::Node period = root["period"];
-    if (!period || period.IsNull() || (period.IsScalar() && period.Scalar() == "month")) {
-      c.period.kind = Period::Kind::month;
-    } else if (period.IsScalar() && period.Scalar() == "quarter") {
-      c.period.kind = Period::Kind::quarter;
-    } else if (period.IsMap() && period["rolling"]) {
-      report.check_keys(period, {"rolling"}, "period");
-      auto d = core::parse_duration(scalar_or_error(period["rolling"], "period: rolling", report));
-      if (!d || d->count() < 86400 || d->count() % 86400 != 0) {
-        report.error(period["rolling"], "period: rolling must be a whole number of days, e.g. 30d");
-      } else {
-        c.period = {Period::Kind::rolling, *d};
-      }
-    } else {
-      report.error(period, "period: expected month, quarter or {rolling: 30d}");
-    }
-    // Timers
-    if (const YAML::Node timers = root["timers"]; timers && !timers.IsNull()) {
-      if (!timers.IsMap()) {
-        report.error(timers, "timers: expected a mapping from timer name to {pause_in: [statuses]}");
-      } else {
-        report.check_keys(timers, {"first_reply", "next_reply", "resolution"}, "timers");
-        for (const auto& kv : timers) {
-          const std::string name = kv.first.Scalar();
-          const YAML::Node t = kv.second;
-          if (!t.IsMap()) {
-            report.error(t, "timers: " + name + ": expected {pause_in: [statuses]}");
-            continue;
-          }
-          report.check_keys(t, {"pause_in"}, "timers: " + name);
-          const YAML::Node p = t["pause_in"];
-          if (!p || !p.IsSequence()) {
-            report.error(t, "timers: " + name + ": pause_in must be a list of statuses");
-            continue;
-          }
-          for (const auto& s : p) {
-            static const std::vector<std::string_view> kPausable{"new", "open", "pending", "hold"};
-            const std::string status = s.IsScalar() ? s.Scalar() : "";
-            if (std::find(kPausable.begin(), kPausable.end(), status) == kPausable.end()) {
-              report.error(s, "timers: " + name + ": '" + status + "' is not a status that can pause (new, open, pending, hold)");
-            } else {
-              c.pause_in[name].insert(status);
-            }
-          }
-        }
-      }
-    }
-    // KPIs, standards, obligations
-    parse_list(root["kpis"], "kpis", c.kpis, report,
-               [&](const YAML::Node& n, Kpi& k) { parse_kpi(n, k, "kpi", c.currency, true, ctx); });
-    parse_list(root["brand_standards"], "brand_standards", c.brand_standards, report,
-               [&](const YAML::Node& n, BrandStandard& s) { parse_standard(n, s, ctx); });
-    parse_list(root["obligations"], "obligations", c.obligations, report,
-               [&](const YAML::Node& n, Kpi& k) { parse_kpi(n, k, "obligation", c.currency, false, ctx); });
-    if (c.kpis.empty() && c.brand_standards.empty() && c.obligations.empty()) {
-      report.error(root, "contract: nothing to evaluate (no kpis, brand_standards or obligations)");
-    }
-    // Rule ids are unique within the contract.
-    std::set<std::string> ids;
-    auto unique = [&](const std::string& id, const YAML::Node& list, std::size_t i) {
-      if (!id.empty() && !ids.insert(id).second) report.error(list[i]["id"], "'" + id + "' is used twice in this contract");
+      return *d;
     };
-    for (std::size_t i = 0; i < c.kpis.size(); ++i) unique(c.kpis[i].id, root["kpis"], i);
-    for (std::size_t i = 0; i < c.brand_standards.size(); ++i) unique(c.brand_standards[i].id, root["brand_standards"], i);
-    for (std::size_t i = 0; i < c.obligations.size(); ++i) unique(c.obligations[i].id, root["obligations"], i);
-    // Weights: when any KPI is weighted, the weights make a score out of 100.
-    core::Ratio total{0, 1};
-    bool any_weight = false;
-    for (const auto& k : c.kpis) {
-      if (!k.weight) continue;
-      any_weight = true;
-      const auto num = static_cast<core::Int128>(total.numerator) * k.weight->denominator +
-                       static_cast<core::Int128>(k.weight->numerator) * total.denominator;
-      const auto den = static_cast<core::Int128>(total.denominator) * k.weight->denominator;
-      if (num > INT64_MAX || den > INT64_MAX) break;
-      total = {static_cast<std::int64_t>(num), static_cast<std::int64_t>(den)};
+    if (!eff["from"]) report.error(eff, "effective: missing required key 'from'");
+    if (auto from = date("from")) c.effective_from = *from;
+    c.effective_until = date("until");
+    if (c.effective_until && *c.effective_until < c.effective_from) {
+      report.error(eff["until"], "effective: 'until' is before 'from'");
     }
-    if (any_weight && static_cast<core::Int128>(total.numerator) != static_cast<core::Int128>(total.denominator) * 100) {
-      report.error(root["kpis"], "kpis: weights must add up to 100 (they add up to " +
-                                     literal_text(core::Ratio{total.numerator, total.denominator}) + ")");
+  }
+}
+
+// The currency, the calendar and the period.
+void parse_currency_calendar_period(const YAML::Node& root, ContractVersion& c, YamlReport& report) {
+  c.currency = required_scalar(root, "currency", "contract", report);
+  if (!c.currency.empty()) {
+    if (auto cur = core::Currency::from_code(c.currency); !cur) report.error(root["currency"], "currency: " + cur.error());
+  }
+  c.calendar = required_scalar(root, "calendar", "contract", report);
+  const YAML::Node period = root["period"];
+  if (!period || period.IsNull() || (period.IsScalar() && period.Scalar() == "month")) {
+    c.period.kind = Period::Kind::month;
+  } else if (period.IsScalar() && period.Scalar() == "quarter") {
+    c.period.kind = Period::Kind::quarter;
+  } else if (period.IsMap() && period["rolling"]) {
+    report.check_keys(period, {"rolling"}, "period");
+    auto d = core::parse_duration(scalar_or_error(period["rolling"], "period: rolling", report));
+    if (!d || d->count() < 86400 || d->count() % 86400 != 0) {
+      report.error(period["rolling"], "period: rolling must be a whole number of days, e.g. 30d");
+    } else {
+      c.period = {Period::Kind::rolling, *d};
     }
-    // Approvals
-    if (const YAML::Node appr = root["approvals"]; appr && !appr.IsNull()) {
-      if (!appr.IsSequence()) {
-        report.error(appr, "approvals: expected a list of {party, by, at, sha256}");
-      } else {
-        for (const auto& a : appr) {
-          if (!a.IsMap()) {
-            report.error(a, "approvals: each approval is {party, by, at, sha256}");
-            continue;
-          }
-          report.check_keys(a, {"party", "by", "at", "sha256"}, "approval");
-          Approval ap;
-          ap.party = required_scalar(a, "party", "approval", report);
-          if (!ap.party.empty() && ap.party != "brand" && ap.party != "partner") {
-            report.error(a["party"], "approval: party must be brand or partner");
-          }
-          ap.by = required_scalar(a, "by", "approval", report);
-          if (!ap.by.empty() && ap.by.find('@') == std::string::npos) report.error(a["by"], "approval: 'by' must be an email address");
-          const std::string at = required_scalar(a, "at", "approval", report);
-          if (!at.empty()) {
-            auto t = core::parse_rfc3339(at);
-            if (!t) report.error(a["at"], "approval: " + t.error());
-            else ap.at = *t;
-          }
-          ap.sha256 = required_scalar(a, "sha256", "approval", report);
-          if (!ap.sha256.empty() && (ap.sha256.size() != 64 || ap.sha256.find_first_not_of("0123456789abcdef") != std::string::npos)) {
-            report.error(a["sha256"], "approval: sha256 must be 64 lower-case hex digits (pactwatch contract hash FILE)");
-          }
-          c.approvals.push_back(std::move(ap));
+  } else {
+    report.error(period, "period: expected month, quarter or {rolling: 30d}");
+  }
+}
+
+// timers: the statuses each timer pauses in.
+void parse_timers(const YAML::Node& root, ContractVersion& c, YamlReport& report) {
+  if (const YAML::Node timers = root["timers"]; timers && !timers.IsNull()) {
+    if (!timers.IsMap()) {
+      report.error(timers, "timers: expected a mapping from timer name to {pause_in: [statuses]}");
+    } else {
+      report.check_keys(timers, {"first_reply", "next_reply", "resolution"}, "timers");
+      for (const auto& kv : timers) {
+        const std::string name = kv.first.Scalar();
+        const YAML::Node t = kv.second;
+        if (!t.IsMap()) {
+          report.error(t, "timers: " + name + ": expected {pause_in: [statuses]}");
+          continue;
         }
-      }
-    }
-    for (const auto& kv : root) {
-      c.positions[kv.first.Scalar()] = {kv.second.Mark().line + 1, kv.second.Mark().column + 1};
-    }
-    c.compensation_json = to_json(root["compensation"]).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-    detail::parse_compensation(root["compensation"], c, ctx);
-    c.notify_json = to_json(root["notify"]).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-    if (const YAML::Node n = root["notify"]; n && !n.IsNull()) {
-      static const std::vector<std::string_view> kEvents{"kpi.breached", "kpi.at_risk", "kpi.recovered", "standard.violated",
-                                                         "obligation.breached", "statement.closed"};
-      if (!n.IsMap()) {
-        report.error(n, "notify: expected {brand: [EVENT, ...], partner: [EVENT, ...]}");
-      } else {
-        report.check_keys(n, {"brand", "partner"}, "notify");
-        auto events = [&](const char* key) {
-          std::vector<std::string> out;
-          const YAML::Node list = n[key];
-          if (!list || !list.IsSequence()) {
-            report.error(list ? list.Mark() : n.Mark(), std::string("notify: ") + key + ": expected a list of event types");
-            return out;
+        report.check_keys(t, {"pause_in"}, "timers: " + name);
+        const YAML::Node p = t["pause_in"];
+        if (!p || !p.IsSequence()) {
+          report.error(t, "timers: " + name + ": pause_in must be a list of statuses");
+          continue;
+        }
+        for (const auto& s : p) {
+          static const std::vector<std::string_view> kPausable{"new", "open", "pending", "hold"};
+          const std::string status = s.IsScalar() ? s.Scalar() : "";
+          if (std::find(kPausable.begin(), kPausable.end(), status) == kPausable.end()) {
+            report.error(s, "timers: " + name + ": '" + status + "' is not a status that can pause (new, open, pending, hold)");
+          } else {
+            c.pause_in[name].insert(status);
           }
-          for (const auto& e : list) {
-            const std::string t = e.IsScalar() ? e.Scalar() : "";
-            if (std::find(kEvents.begin(), kEvents.end(), t) == kEvents.end()) {
-              std::string msg = std::string("notify: ") + key + ": unknown event type '" + t + "'";
-              if (auto hint = core::did_you_mean(t, kEvents); !hint.empty()) msg += " (" + hint + ")";
-              report.error(e, msg);
-            } else {
-              out.push_back(t);
-            }
-          }
-          return out;
-        };
-        if (n["brand"]) c.notify_brand = events("brand");
-        if (n["partner"]) c.notify_partner = events("partner");
+        }
       }
     }
   }
-  auto& ds = report.diagnostics();
-  core::sort_by_position(ds);
-  if (!ds.empty()) return std::unexpected(std::move(ds));
+}
 
-  c.sha256 = *contract_hash(text, file);
+// KPIs, brand standards and obligations; rule ids are unique within the contract.
+void parse_rules(const YAML::Node& root, ContractVersion& c, FileContext& ctx, YamlReport& report) {
+  parse_list(root["kpis"], "kpis", c.kpis, report,
+             [&](const YAML::Node& n, Kpi& k) { parse_kpi(n, k, "kpi", c.currency, true, ctx); });
+  parse_list(root["brand_standards"], "brand_standards", c.brand_standards, report,
+             [&](const YAML::Node& n, BrandStandard& s) { parse_standard(n, s, ctx); });
+  parse_list(root["obligations"], "obligations", c.obligations, report,
+             [&](const YAML::Node& n, Kpi& k) { parse_kpi(n, k, "obligation", c.currency, false, ctx); });
+  if (c.kpis.empty() && c.brand_standards.empty() && c.obligations.empty()) {
+    report.error(root, "contract: nothing to evaluate (no kpis, brand_standards or obligations)");
+  }
+  // Rule ids are unique within the contract.
+  std::set<std::string> ids;
+  auto unique = [&](const std::string& id, const YAML::Node& list, std::size_t i) {
+    if (!id.empty() && !ids.insert(id).second) report.error(list[i]["id"], "'" + id + "' is used twice in this contract");
+  };
+  for (std::size_t i = 0; i < c.kpis.size(); ++i) unique(c.kpis[i].id, root["kpis"], i);
+  for (std::size_t i = 0; i < c.brand_standards.size(); ++i) unique(c.brand_standards[i].id, root["brand_standards"], i);
+  for (std::size_t i = 0; i < c.obligations.size(); ++i) unique(c.obligations[i].id, root["obligations"], i);
+}
+
+// Weights: when any KPI is weighted, the weights make a score out of 100.
+void check_weights(const YAML::Node& root, const ContractVersion& c, YamlReport& report) {
+  core::Ratio total{0, 1};
+  bool any_weight = false;
+  for (const auto& k : c.kpis) {
+    if (!k.weight) continue;
+    any_weight = true;
+    const auto num = static_cast<core::Int128>(total.numerator) * k.weight->denominator +
+                     static_cast<core::Int128>(k.weight->numerator) * total.denominator;
+    const auto den = static_cast<core::Int128>(total.denominator) * k.weight->denominator;
+    if (num > INT64_MAX || den > INT64_MAX) break;
+    total = {static_cast<std::int64_t>(num), static_cast<std::int64_t>(den)};
+  }
+  if (any_weight && static_cast<core::Int128>(total.numerator) != static_cast<core::Int128>(total.denominator) * 100) {
+    report.error(root["kpis"], "kpis: weights must add up to 100 (they add up to " +
+                                   literal_text(core::Ratio{total.numerator, total.denominator}) + ")");
+  }
+}
+
+// approvals: [{party, by, at, sha256}].
+void parse_approvals(const YAML::Node& root, ContractVersion& c, YamlReport& report) {
+  if (const YAML::Node appr = root["approvals"]; appr && !appr.IsNull()) {
+    if (!appr.IsSequence()) {
+      report.error(appr, "approvals: expected a list of {party, by, at, sha256}");
+    } else {
+      for (const auto& a : appr) {
+        if (!a.IsMap()) {
+          report.error(a, "approvals: each approval is {party, by, at, sha256}");
+          continue;
+        }
+        report.check_keys(a, {"party", "by", "at", "sha256"}, "approval");
+        Approval ap;
+        ap.party = required_scalar(a, "party", "approval", report);
+        if (!ap.party.empty() && ap.party != "brand" && ap.party != "partner") {
+          report.error(a["party"], "approval: party must be brand or partner");
+        }
+        ap.by = required_scalar(a, "by", "approval", report);
+        if (!ap.by.empty() && ap.by.find('@') == std::string::npos) report.error(a["by"], "approval: 'by' must be an email address");
+        const std::string at = required_scalar(a, "at", "approval", report);
+        if (!at.empty()) {
+          auto t = core::parse_rfc3339(at);
+          if (!t) report.error(a["at"], "approval: " + t.error());
+          else ap.at = *t;
+        }
+        ap.sha256 = required_scalar(a, "sha256", "approval", report);
+        if (!ap.sha256.empty() && (ap.sha256.size() != 64 || ap.sha256.find_first_not_of("0123456789abcdef") != std::string::npos)) {
+          report.error(a["sha256"], "approval: sha256 must be 64 lower-case hex digits (pactwatch contract hash FILE)");
+        }
+        c.approvals.push_back(std::move(ap));
+      }
+    }
+  }
+}
+
+// notify: {brand: [EVENT, ...], partner: [EVENT, ...]}.
+void parse_notify(const YAML::Node& root, ContractVersion& c, YamlReport& report) {
+  if (const YAML::Node n = root["notify"]; n && !n.IsNull()) {
+    static const std::vector<std::string_view> kEvents{"kpi.breached", "kpi.at_risk", "kpi.recovered", "standard.violated",
+                                                       "obligation.breached", "statement.closed"};
+    if (!n.IsMap()) {
+      report.error(n, "notify: expected {brand: [EVENT, ...], partner: [EVENT, ...]}");
+    } else {
+      report.check_keys(n, {"brand", "partner"}, "notify");
+      auto events = [&](const char* key) {
+        std::vector<std::string> out;
+        const YAML::Node list = n[key];
+        if (!list || !list.IsSequence()) {
+          report.error(list ? list.Mark() : n.Mark(), std::string("notify: ") + key + ": expected a list of event types");
+          return out;
+        }
+        for (const auto& e : list) {
+          const std::string t = e.IsScalar() ? e.Scalar() : "";
+          if (std::find(kEvents.begin(), kEvents.end(), t) == kEvents.end()) {
+            std::string msg = std::string("notify: ") + key + ": unknown event type '" + t + "'";
+            if (auto hint = core::did_you_mean(t, kEvents); !hint.empty()) msg += " (" + hint + ")";
+            report.error(e, msg);
+          } else {
+            out.push_back(t);
+          }
+        }
+        return out;
+      };
+      if (n["brand"]) c.notify_brand = events("brand");
+      if (n["partner"]) c.notify_partner = events("partner");
+    }
+  }
+}
+
+// Enforced when both parties approved this content's hash; the note says why (not).
+void set_approval_status(ContractVersion& c) {
   const Approval* brand = nullptr;
   const Approval* partner = nullptr;
   const Approval* stale = nullptr;
@@ -544,6 +551,42 @@ std::expected<ContractVersion, core::Diagnostics> parse_contract(std::string_vie
   } else {
     c.status_note = std::string("missing the ") + (brand ? "partner" : "brand") + " approval";
   }
+}
+
+}  // namespace
+
+std::expected<ContractVersion, core::Diagnostics> parse_contract(std::string_view text, const std::string& file) {
+  YamlReport report{file};
+  FileContext ctx{text, report};
+  ContractVersion c;
+  c.file = file;
+  YAML::Node root = config::parse_yaml(text, report);
+  if (report.ok() && !root.IsMap()) report.error(root, "a contract file must be a mapping");
+  if (report.ok()) {
+    report.check_keys(root, {"contract", "version", "partner", "effective", "approvals", "currency", "calendar", "period",
+                             "timers", "kpis", "brand_standards", "obligations", "compensation", "notify", "description"},
+                      "contract");
+    parse_identity(root, c, report);
+    parse_effective(root, c, report);
+    parse_currency_calendar_period(root, c, report);
+    parse_timers(root, c, report);
+    parse_rules(root, c, ctx, report);
+    check_weights(root, c, report);
+    parse_approvals(root, c, report);
+    for (const auto& kv : root) {
+      c.positions[kv.first.Scalar()] = {kv.second.Mark().line + 1, kv.second.Mark().column + 1};
+    }
+    c.compensation_json = to_json(root["compensation"]).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    detail::parse_compensation(root["compensation"], c, ctx);
+    c.notify_json = to_json(root["notify"]).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    parse_notify(root, c, report);
+  }
+  auto& ds = report.diagnostics();
+  core::sort_by_position(ds);
+  if (!ds.empty()) return std::unexpected(std::move(ds));
+
+  c.sha256 = *contract_hash(text, file);
+  set_approval_status(c);
   return c;
 }
 

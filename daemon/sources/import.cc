@@ -71,9 +71,9 @@ std::expected<std::optional<core::Instant>, std::string> instant(const json& rec
   return std::optional<core::Instant>(*t);
 }
 
-// Validates a record and turns it into an item; the message says what is wrong.
-std::expected<store::Item, std::string> to_item(json rec, const ImportOptions& opt, const Attribution& attribution) {
-  if (!rec.is_object()) return std::unexpected("expected a JSON object");
+// Every field is one the kind accepts, of the type it takes; id, source, partner and account are
+// scalars (an account may be a list of them).
+std::expected<void, std::string> check_fields(const json& rec, const ImportOptions& opt) {
   const auto& allowed = kKindFields.at(opt.kind);
   for (const auto& [key, value] : rec.items()) {
     if (key == "id" || key == "source" || key == "partner" || key == "account") continue;
@@ -110,15 +110,12 @@ std::expected<store::Item, std::string> to_item(json rec, const ImportOptions& o
     return std::unexpected(std::string(key) + (std::string_view(key) == "account" ? ": expected a string, an integer or a list of them"
                                                                                    : ": expected a string or an integer"));
   }
-  store::Item item;
-  item.kind = opt.kind;
-  if (!rec.contains("id") || !(rec["id"].is_string() || rec["id"].is_number_integer()) || scalar_text(rec["id"]).empty()) {
-    return std::unexpected("missing 'id' (a string or an integer)");
-  }
-  item.external_id = scalar_text(rec["id"]);
-  item.source = rec.contains("source") && rec["source"].is_string() ? rec["source"].get<std::string>() : opt.source;
+  return {};
+}
 
-  // Attribution
+// The partner the record names, else the first of its accounts a partner claims, else the
+// first of its tags a partner claims; none leaves the item unattributed.
+std::expected<void, std::string> attribute(const json& rec, store::Item& item, const Attribution& attribution) {
   if (rec.contains("partner")) {
     const std::string p = scalar_text(rec["partner"]);
     if (!attribution.partner_ids.contains(p)) return std::unexpected("partner '" + p + "' is not in partners.yaml");
@@ -142,79 +139,96 @@ std::expected<store::Item, std::string> to_item(json rec, const ImportOptions& o
       }
     }
   }
+  return {};
+}
 
-  // Typed columns
+std::expected<void, std::string> ticket_columns(const json& rec, store::Item& item) {
   auto get_instant = [&](const char* key) { return *instant(rec, key); };
-  if (opt.kind == "tickets") {
-    item.created_at = get_instant("created_at");
-    if (!item.created_at) return std::unexpected("missing 'created_at'");
-    item.first_reply_at = get_instant("first_reply_at");
-    item.solved_at = get_instant("solved_at");
-    item.priority = rec.value("priority", "");
-    item.status = rec.value("status", "");
-    if (rec.contains("status_history")) {
-      const auto& h = rec["status_history"];
-      if (!h.is_array()) return std::unexpected("status_history: expected a list of {at, status}");
-      for (const auto& e : h) {
-        if (!e.is_object() || !e.contains("at") || !e.contains("status") || !e["status"].is_string()) {
-          return std::unexpected("status_history: each entry is {\"at\": instant, \"status\": name}");
-        }
-        auto t = instant(e, "at");
-        if (!t || !*t) return std::unexpected("status_history: bad 'at' instant");
-        // The solved_at column is the latest solve the record shows, so that it is never before a
-        // solve the engine counts by (the store narrows a period's tickets with it).
-        std::string st = e["status"].get<std::string>();
-        std::transform(st.begin(), st.end(), st.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-        if ((st == "solved" || st == "closed") && (!item.solved_at || **t > *item.solved_at)) item.solved_at = **t;
+  item.created_at = get_instant("created_at");
+  if (!item.created_at) return std::unexpected("missing 'created_at'");
+  item.first_reply_at = get_instant("first_reply_at");
+  item.solved_at = get_instant("solved_at");
+  item.priority = rec.value("priority", "");
+  item.status = rec.value("status", "");
+  if (rec.contains("status_history")) {
+    const auto& h = rec["status_history"];
+    if (!h.is_array()) return std::unexpected("status_history: expected a list of {at, status}");
+    for (const auto& e : h) {
+      if (!e.is_object() || !e.contains("at") || !e.contains("status") || !e["status"].is_string()) {
+        return std::unexpected("status_history: each entry is {\"at\": instant, \"status\": name}");
       }
-    }
-    for (const char* list : {"customer_comments", "agent_replies"}) {
-      if (!rec.contains(list)) continue;
-      if (!rec[list].is_array()) return std::unexpected(std::string(list) + ": expected a list of instants");
-      for (const auto& t : rec[list]) {
-        if (!t.is_string() || !core::parse_rfc3339(t.get<std::string>())) {
-          return std::unexpected(std::string(list) + ": every entry must be an RFC 3339 instant");
-        }
-      }
-    }
-  } else if (opt.kind == "deals") {
-    item.created_at = get_instant("created_at");
-    item.status = rec.value("stage", "");
-    if (rec.contains("amount")) {
-      const std::string code = rec.value("currency", "");
-      auto cur = core::Currency::from_code(code);
-      if (!cur) return std::unexpected("currency: " + cur.error());
-      auto m = core::Money::parse(scalar_text(rec["amount"]), *cur);
-      if (!m || rec["amount"].is_number_float()) {
-        return std::unexpected("amount: give the amount as a decimal string such as \"1234.50\"" +
-                               (m ? std::string() : " (" + m.error() + ")"));
-      }
-      item.amount_minor = m->minor_units();
-      item.currency = code;
-    }
-  } else if (opt.kind == "surveys") {
-    item.created_at = get_instant("submitted_at");
-    if (!item.created_at) return std::unexpected("missing 'submitted_at'");
-    if (!rec.contains("score")) return std::unexpected("missing 'score'");
-  } else {  // events
-    item.created_at = get_instant("at");
-    if (!item.created_at) return std::unexpected("missing 'at'");
-    if (!rec.contains("name") || !rec["name"].is_string()) return std::unexpected("missing 'name'");
-    if (rec.contains("value") && !rec["value"].is_number_integer() &&
-        !(rec["value"].is_string() && core::Ratio::parse(rec["value"].get<std::string>()))) {
-      return std::unexpected("value: expected an integer or a decimal string such as \"12.5\"");
-    }
-    if (rec.contains("duration_seconds") && !rec["duration_seconds"].is_number_integer()) {
-      return std::unexpected("duration_seconds: expected a whole number of seconds");
-    }
-    if (rec.contains("amount")) {
-      auto cur = core::Currency::from_code(rec.value("currency", ""));
-      if (!cur || !core::Money::parse(scalar_text(rec["amount"]), *cur)) return std::unexpected("amount: bad amount or currency");
-      item.amount_minor = core::Money::parse(scalar_text(rec["amount"]), *cur)->minor_units();
-      item.currency = rec.value("currency", "");
+      auto t = instant(e, "at");
+      if (!t || !*t) return std::unexpected("status_history: bad 'at' instant");
+      // The solved_at column is the latest solve the record shows, so that it is never before a
+      // solve the engine counts by (the store narrows a period's tickets with it).
+      std::string st = e["status"].get<std::string>();
+      std::transform(st.begin(), st.end(), st.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+      if ((st == "solved" || st == "closed") && (!item.solved_at || **t > *item.solved_at)) item.solved_at = **t;
     }
   }
-  // The newest instant the record carries stands for its version unless updated_at says otherwise.
+  for (const char* list : {"customer_comments", "agent_replies"}) {
+    if (!rec.contains(list)) continue;
+    if (!rec[list].is_array()) return std::unexpected(std::string(list) + ": expected a list of instants");
+    for (const auto& t : rec[list]) {
+      if (!t.is_string() || !core::parse_rfc3339(t.get<std::string>())) {
+        return std::unexpected(std::string(list) + ": every entry must be an RFC 3339 instant");
+      }
+    }
+  }
+  return {};
+}
+
+std::expected<void, std::string> deal_columns(const json& rec, store::Item& item) {
+  auto get_instant = [&](const char* key) { return *instant(rec, key); };
+  item.created_at = get_instant("created_at");
+  item.status = rec.value("stage", "");
+  if (rec.contains("amount")) {
+    const std::string code = rec.value("currency", "");
+    auto cur = core::Currency::from_code(code);
+    if (!cur) return std::unexpected("currency: " + cur.error());
+    auto m = core::Money::parse(scalar_text(rec["amount"]), *cur);
+    if (!m || rec["amount"].is_number_float()) {
+      return std::unexpected("amount: give the amount as a decimal string such as \"1234.50\"" +
+                             (m ? std::string() : " (" + m.error() + ")"));
+    }
+    item.amount_minor = m->minor_units();
+    item.currency = code;
+  }
+  return {};
+}
+
+std::expected<void, std::string> survey_columns(const json& rec, store::Item& item) {
+  auto get_instant = [&](const char* key) { return *instant(rec, key); };
+  item.created_at = get_instant("submitted_at");
+  if (!item.created_at) return std::unexpected("missing 'submitted_at'");
+  if (!rec.contains("score")) return std::unexpected("missing 'score'");
+  return {};
+}
+
+std::expected<void, std::string> event_columns(const json& rec, store::Item& item) {
+  auto get_instant = [&](const char* key) { return *instant(rec, key); };
+  item.created_at = get_instant("at");
+  if (!item.created_at) return std::unexpected("missing 'at'");
+  if (!rec.contains("name") || !rec["name"].is_string()) return std::unexpected("missing 'name'");
+  if (rec.contains("value") && !rec["value"].is_number_integer() &&
+      !(rec["value"].is_string() && core::Ratio::parse(rec["value"].get<std::string>()))) {
+    return std::unexpected("value: expected an integer or a decimal string such as \"12.5\"");
+  }
+  if (rec.contains("duration_seconds") && !rec["duration_seconds"].is_number_integer()) {
+    return std::unexpected("duration_seconds: expected a whole number of seconds");
+  }
+  if (rec.contains("amount")) {
+    auto cur = core::Currency::from_code(rec.value("currency", ""));
+    if (!cur || !core::Money::parse(scalar_text(rec["amount"]), *cur)) return std::unexpected("amount: bad amount or currency");
+    item.amount_minor = core::Money::parse(scalar_text(rec["amount"]), *cur)->minor_units();
+    item.currency = rec.value("currency", "");
+  }
+  return {};
+}
+
+// The newest instant the record carries stands for its version unless updated_at says otherwise.
+void set_version(const json& rec, store::Item& item) {
+  auto get_instant = [&](const char* key) { return *instant(rec, key); };
   if (auto u = get_instant("updated_at")) {
     item.updated_at = *u;
   } else {
@@ -224,6 +238,26 @@ std::expected<store::Item, std::string> to_item(json rec, const ImportOptions& o
     }
     item.updated_at = latest;
   }
+}
+
+// Validates a record and turns it into an item; the message says what is wrong.
+std::expected<store::Item, std::string> to_item(json rec, const ImportOptions& opt, const Attribution& attribution) {
+  if (!rec.is_object()) return std::unexpected("expected a JSON object");
+  if (auto ok = check_fields(rec, opt); !ok) return std::unexpected(ok.error());
+  store::Item item;
+  item.kind = opt.kind;
+  if (!rec.contains("id") || !(rec["id"].is_string() || rec["id"].is_number_integer()) || scalar_text(rec["id"]).empty()) {
+    return std::unexpected("missing 'id' (a string or an integer)");
+  }
+  item.external_id = scalar_text(rec["id"]);
+  item.source = rec.contains("source") && rec["source"].is_string() ? rec["source"].get<std::string>() : opt.source;
+  if (auto ok = attribute(rec, item, attribution); !ok) return std::unexpected(ok.error());
+  const auto columns = opt.kind == "tickets" ? ticket_columns(rec, item)
+                       : opt.kind == "deals" ? deal_columns(rec, item)
+                       : opt.kind == "surveys" ? survey_columns(rec, item)
+                                               : event_columns(rec, item);
+  if (!columns) return std::unexpected(columns.error());
+  set_version(rec, item);
   for (const char* k : {"id", "source", "partner", "account", "priority", "status", "created_at", "first_reply_at",
                         "solved_at", "updated_at", "amount", "currency", "submitted_at", "at"}) {
     rec.erase(k);

@@ -248,6 +248,54 @@ FakeApi::Handler zendesk_pages() {
   };
 }
 
+// The batched lookup of a page's stored versions answers as one find_item per item would, across
+// sources and kinds, and page_changes built on it keeps exactly the items that change what is
+// stored, over more items than one slice (2,000) holds.
+TEST_F(ConnectorTest, APageIsLookedUpInBatchesAsItemByItem) {
+  auto item = [&](const std::string& source, const std::string& kind, int id, int minute) {
+    store::Item i;
+    i.source = source;
+    i.kind = kind;
+    i.external_id = std::to_string(id);
+    i.status = "open";
+    i.created_at = clock_.now();
+    i.updated_at = clock_.now() + std::chrono::minutes(minute);
+    i.payload = "{}";
+    return i;
+  };
+  std::vector<store::Item> stored;
+  for (int k = 0; k < 4500; k += 2) stored.push_back(item("desk", "tickets", k, 10));
+  stored.push_back(item("desk", "surveys", 3, 10));
+  stored.push_back(item("crm", "tickets", 5, 10));
+  store_->upsert_items(stored);
+
+  std::vector<store::Item> page;
+  for (int k = 0; k < 4500; ++k) page.push_back(item("desk", "tickets", k, k % 3 == 0 ? 10 : k % 3 == 1 ? 20 : 5));
+  page.push_back(item("desk", "surveys", 3, 20));
+  page.push_back(item("crm", "tickets", 5, 10));
+  const auto found = stored_versions(*store_, page);
+  ASSERT_EQ(found.size(), page.size());
+  std::size_t changed = 0, previous = 0;
+  for (std::size_t i = 0; i < page.size(); ++i) {
+    const auto& p = page[i];
+    const auto one = store_->find_item(p.source, p.kind, p.external_id);
+    EXPECT_EQ(found[i], one) << p.source << "/" << p.kind << "/" << p.external_id;
+    if (one && (*one == p || one->updated_at > p.updated_at)) continue;
+    ++changed;
+    if (one) ++previous;
+  }
+  const auto changes = page_changes(*store_, page);
+  EXPECT_FALSE(changes.stopped);
+  EXPECT_EQ(changes.changed.size(), changed);
+  EXPECT_EQ(changes.previous.size(), previous);
+  EXPECT_GT(changed, 2000u);
+
+  std::atomic<bool> abort{true};
+  const auto stopped = page_changes(*store_, page, &abort);
+  EXPECT_TRUE(stopped.stopped);
+  EXPECT_TRUE(stopped.changed.empty());
+}
+
 TEST_F(ConnectorTest, ZendeskExportsTicketsWithMetricsPageByPage) {
   FakeApi api(zendesk_pages());
   auto s = source("zendesk", api.url(), "token");

@@ -225,6 +225,51 @@ TEST_P(StoreConformance, RoundTripsEveryField) {
   EXPECT_FALSE(store_->find_item("salesforce", "deals", "bare"));
 }
 
+// The batched lookup answers exactly what find_item answers, id by id: every field, absent ids,
+// other kinds and sources with the same id, ids given twice, odd characters, and more ids than
+// one statement takes (several statements).
+TEST_P(StoreConformance, FindItemsAnswersAsFindItemDoes) {
+  std::vector<Item> items;
+  for (int k = 0; k < 1203; k += 2) {
+    Item i = ticket("T" + std::to_string(k), k % 50);
+    if (k % 3 == 0) i.partner_id.reset();
+    if (k % 5 == 0) i.created_at.reset();
+    if (k % 7 == 0) i.solved_at = t(k % 90);
+    if (k % 11 == 0) i.amount_minor = -k;
+    items.push_back(i);
+  }
+  Item odd = ticket("it's \"odd\" ✓ ,:i1", 3);
+  items.push_back(odd);
+  Item survey = ticket("T2", 4);
+  survey.kind = "surveys";
+  items.push_back(survey);
+  Item other = ticket("T4", 5);
+  other.source = "freshdesk";
+  items.push_back(other);
+  store_->upsert_items(items);
+
+  std::vector<std::string> ids;
+  for (int k = 1204; k >= 0; --k) ids.push_back("T" + std::to_string(k));  // the even ones stored
+  ids.push_back(odd.external_id);
+  ids.push_back("T10");  // twice
+  ids.push_back("absent");
+  ids.push_back("");
+  const auto found = store_->find_items("zendesk", "tickets", ids);
+  ASSERT_EQ(found.size(), ids.size());
+  int present = 0;
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    EXPECT_EQ(found[i], store_->find_item("zendesk", "tickets", ids[i])) << ids[i];
+    present += found[i] ? 1 : 0;
+  }
+  EXPECT_EQ(present, 602 + 1 + 1);
+  EXPECT_EQ(*found[ids.size() - 4], odd);
+  EXPECT_EQ(store_->find_items("zendesk", "surveys", std::vector<std::string>{"T2", "T4"}),
+            (std::vector<std::optional<Item>>{survey, std::nullopt}));
+  EXPECT_EQ(store_->find_items("freshdesk", "tickets", std::vector<std::string>{"T2", "T4"}),
+            (std::vector<std::optional<Item>>{std::nullopt, other}));
+  EXPECT_TRUE(store_->find_items("zendesk", "tickets", std::vector<std::string>{}).empty());
+}
+
 TEST_P(StoreConformance, PageAndCursorCommitTogether) {
   EXPECT_FALSE(store_->cursor("zendesk"));
   auto counts = store_->store_page("zendesk", std::vector<Item>{ticket("1", 1), ticket("2", 1)}, "cursor-1", t(1));

@@ -11,7 +11,9 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
+#include <vector>
 
 #include "pactwatch/config/config.h"
 #include "pactwatch/core/clock.h"
@@ -85,10 +87,15 @@ struct PageChanges {
     return w;
   }
 };
-// With `abort`, gives up early (`stopped`) once it turns true: a large file is not read through
-// after a stop.
+// The stored versions are read in batches (stored_versions), 2,000 items at a time. With
+// `abort`, gives up early (`stopped`) once it turns true: a large file is not read through after
+// a stop.
 [[nodiscard]] PageChanges page_changes(store::Store& store, const std::vector<store::Item>& items,
                                        const std::atomic<bool>* abort = nullptr);
+// The stored version of each item (nothing where none is stored), in the order of `items`: one
+// batched lookup per source and kind (store::Store::find_items, a statement per 500 items)
+// instead of one per item.
+[[nodiscard]] std::vector<std::optional<store::Item>> stored_versions(store::Store& store, std::span<const store::Item> items);
 
 // Counters per source, registered on the registry the daemon passes in (its /metrics). Syncs
 // count into the one SyncOptions::metrics names; without one, nothing is counted.

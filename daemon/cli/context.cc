@@ -1,0 +1,42 @@
+#include "context.h"
+
+#include <filesystem>
+#include <iostream>
+
+#include "pactwatch/app/logging.h"
+
+namespace pactwatch::cli {
+
+void print_diagnostics(const core::Diagnostics& ds) {
+  for (const auto& d : ds) std::cerr << d.to_string() << '\n';
+}
+
+std::optional<config::Config> Context::load() const {
+  auto loaded = config::load_config(config_path);
+  if (!loaded) {
+    print_diagnostics(loaded.error());
+    std::cerr << config_path << ": " << loaded.error().size() << " problem(s)\n";
+    return std::nullopt;
+  }
+  config::Config c = *loaded;
+  if (!log_format.empty()) c.log_format = log_format == "json" ? config::LogFormat::json : config::LogFormat::text;
+  if (!log_level.empty()) c.log_level = log_level;
+  app::setup_logging(c.log_format, c.log_level);
+  return c;
+}
+
+std::optional<config::Config> Context::config_for() const {
+  if (!config_explicit() && !std::filesystem::exists(config_path)) {
+    auto c = config::default_config();
+    app::setup_logging(c.log_format, "warn");
+    return c;
+  }
+  return load();
+}
+
+void Context::add_store_args(CLI::App* sub) {
+  sub->add_option("--rules", store.rules_dir, "Rules directory instead of the config's rules_dir");
+  sub->add_option("--db", store.db_url, "Database URL instead of the config's database.url");
+}
+
+}  // namespace pactwatch::cli
