@@ -3,6 +3,8 @@
 // set — each evaluated open and closed, with the stored evidence cap and a small one. A change to
 // how documents are built or rendered that changes no byte passes; any other change shows the
 // first differing case. PACTWATCH_GOLDEN_UPDATE=1 writes the files anew (review the diff).
+// The same cases check that a document read back (engine::parse_evaluation) renders to the same
+// bytes and keeps every typed field.
 #include <gtest/gtest.h>
 #include <yaml-cpp/yaml.h>
 
@@ -14,6 +16,7 @@
 
 #include "pactwatch/config/yaml_check.h"
 #include "pactwatch/engine/evaluate.h"
+#include "pactwatch/engine/evaluation_json.h"
 #include "pactwatch/rules/rule_set.h"
 #include "pactwatch/sources/generate.h"
 #include "pactwatch/sources/import.h"
@@ -228,6 +231,111 @@ TEST(EvaluationGolden, TheCasesCoverEveryKindOfRuleAndForecast) {
                            "status:warning", "status:at_risk", "status:breached", "status:insufficient_data"}) {
     EXPECT_TRUE(seen.contains(want)) << want;
   }
+}
+
+// Every typed field of an evaluation, as text: what a round trip must keep.
+std::string describe(const Value& v) {
+  switch (v.kind) {
+    case Value::Kind::null: return "null";
+    case Value::Kind::duration: return std::to_string(v.duration.count()) + "ms" + (v.running ? "+" : "");
+    case Value::Kind::number: return "n" + std::to_string(v.number);
+    case Value::Kind::money: return v.money->to_string();
+    default: return value_json(v).dump();
+  }
+}
+
+template <typename Entry>
+std::string describe(const CappedList<Entry>& l) {
+  std::string out = std::to_string(l.total) + "[";
+  for (const auto& e : l.shown) {
+    if constexpr (std::is_same_v<Entry, PendingEntry>) {
+      out += e.entry->source + "/" + e.entry->id + (e.breach_at ? "@" + core::format_rfc3339(*e.breach_at) : "") + " ";
+    } else {
+      out += e->source + "/" + e->id + " " + e->json;
+    }
+  }
+  return out + "]";
+}
+
+std::string describe(const KpiResult& k) {
+  std::string out = k.id + " " + std::string(rules::to_string(k.measure)) + " " + std::string(core::to_string(k.status)) +
+                    " " + std::to_string(k.numerator) + "/" + std::to_string(k.denominator) + " s" + std::to_string(k.sample) +
+                    " m" + std::to_string(k.missing_values) + " r" + std::to_string(k.running) + " w" +
+                    std::to_string(k.where_undetermined) + " v=" + (k.value ? describe(*k.value) : "none") + " " + k.target +
+                    (k.warning ? *k.warning : "") + (k.weight ? rules::literal_text(*k.weight) : "") + " ";
+  if (k.forecast) {
+    out += "f" + std::to_string(static_cast<int>(k.forecast->method)) + ":" + std::to_string(k.forecast->pending_due_in_period);
+    if (k.forecast->share) {
+      out += ":" + std::to_string(k.forecast->share->numerator) + "/" + std::to_string(k.forecast->share->denominator) +
+             (k.forecast->meets_target ? "+" : "-");
+    }
+  }
+  return out + " e" + describe(k.evidence) + " p" + describe(k.pending);
+}
+
+std::string describe(const Evaluation& e) {
+  std::string out = e.engine_version + " " + e.contract.id + " v" + std::to_string(e.contract.version) + " " + e.contract.sha256 +
+                    (e.contract.enforced ? " enforced " : " draft ") + e.contract.partner + " " + e.period.label + " " +
+                    core::format_rfc3339(e.period.start) + " " + core::format_rfc3339(e.period.end) + (e.open ? " open " : " closed ") +
+                    core::format_rfc3339(e.as_of) + " " + std::to_string(e.input_items) + " " + e.input_digest + "\n";
+  for (const auto& p : e.problems) out += "problem " + p.source + "/" + p.id + ": " + p.problem + "\n";
+  for (const auto& k : e.kpis) out += "kpi " + describe(k) + "\n";
+  for (const auto& k : e.obligations) out += "obligation " + describe(k) + "\n";
+  for (const auto& s : e.brand_standards) {
+    out += "standard " + s.id + " " + std::string(rules::to_string(s.severity)) + " " + std::to_string(s.checked) + " " +
+           std::to_string(s.pending) + " " + describe(s.violations) + "\n";
+  }
+  if (const auto score = e.score()) out += "score " + std::to_string(score->numerator) + "/" + std::to_string(score->denominator);
+  return out;
+}
+
+TEST(EvaluationJson, EveryGoldenDocumentReadsBackToTheSameBytes) {
+  for (const auto& c : world().cases) {
+    const std::string text = read_text(kGoldenDir / (c.name + ".json"));
+    const auto e = parse_evaluation(text);
+    ASSERT_TRUE(e) << c.name << ": " << e.error();
+    EXPECT_EQ(render_evaluation(*e), text) << c.name;
+  }
+}
+
+TEST(EvaluationJson, AnEvaluationSurvivesRenderingAndReadingBack) {
+  for (const auto& c : world().cases) {
+    const Evaluation e = evaluate_period(*c.contract, *c.cal, *c.items, c.window, c.as_of, c.limit);
+    const auto back = parse_evaluation(render_evaluation(e));
+    ASSERT_TRUE(back) << c.name << ": " << back.error();
+    EXPECT_EQ(describe(*back), describe(e)) << c.name;
+  }
+}
+
+TEST(EvaluationJson, ADocumentThatIsNotOneIsAnError) {
+  EXPECT_FALSE(parse_evaluation(std::string_view("not json")));
+  EXPECT_FALSE(parse_evaluation(std::string_view("{}")));
+  const auto& c = world().cases.front();
+  json doc = json::parse(read_text(kGoldenDir / (c.name + ".json")));
+  doc["kpis"][0]["status"] = "fine";
+  const auto bad = evaluation_from_json(doc);
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().find("unknown status"), std::string::npos) << bad.error();
+}
+
+TEST(EvaluationJson, PlottedValuesAreTheNumbersTheDocumentShows) {
+  KpiResult ratio;
+  ratio.numerator = 187;
+  ratio.denominator = 200;
+  EXPECT_EQ(ratio.plotted(), 93.5);
+  KpiResult p90;
+  p90.measure = rules::MeasureKind::percentile;
+  EXPECT_EQ(p90.plotted(), std::nullopt);
+  Value d;
+  d.kind = Value::Kind::duration;
+  d.duration = Millis(1667);
+  p90.value = d;
+  EXPECT_EQ(p90.plotted(), 1.667);
+  Value n;
+  n.kind = Value::Kind::number;
+  n.number = 86'500'000;
+  p90.value = n;
+  EXPECT_EQ(p90.plotted(), 86.5);
 }
 
 }  // namespace
