@@ -221,10 +221,10 @@ Objectives aggregate_ratio(const rules::Kpi& k, std::size_t r, const std::vector
       ++good;
     } else if (o.truth == Truth::no) {
       ++bad;
-      if (out.evidence.total++ < static_cast<std::int64_t>(limit)) out.evidence.shown.push_back(o.evidence);
+      if (static_cast<std::size_t>(out.evidence.total++) < limit) out.evidence.shown.push_back(o.evidence);
     } else {
       if (o.due && *o.due < period.end) ++pending_due_in_period;
-      if (out.pending.total++ < static_cast<std::int64_t>(limit)) out.pending.shown.push_back({o.evidence, o.due});
+      if (static_cast<std::size_t>(out.pending.total++) < limit) out.pending.shown.push_back({o.evidence, o.due});
     }
   }
   const std::int64_t total = good + bad;
@@ -313,7 +313,7 @@ Objectives aggregate_values(const rules::Kpi& k, std::size_t r, const std::vecto
         std::stable_sort(missed.begin(), missed.end(), [&](const auto& a, const auto& b) { return value_less(*b.first, *a.first); });
       }
       for (const auto& [v, it] : missed) {
-        if (out.evidence.total++ < static_cast<std::int64_t>(limit)) out.evidence.shown.push_back(it->rules[r].evidence);
+        if (static_cast<std::size_t>(out.evidence.total++) < limit) out.evidence.shown.push_back(it->rules[r].evidence);
       }
     }
     out.value = std::move(result);
@@ -370,7 +370,7 @@ StandardResult aggregate_standard(const rules::BrandStandard& s, std::size_t r, 
     }
     ++out.checked;
     if (o.truth == Truth::no) {
-      if (out.violations.total++ < static_cast<std::int64_t>(limit)) out.violations.shown.push_back(o.evidence);
+      if (static_cast<std::size_t>(out.violations.total++) < limit) out.violations.shown.push_back(o.evidence);
     }
   }
   return out;

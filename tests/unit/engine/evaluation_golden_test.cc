@@ -307,6 +307,21 @@ TEST(EvaluationJson, AnEvaluationSurvivesRenderingAndReadingBack) {
   }
 }
 
+TEST(EvaluationJson, AnUncappedEvaluationListsEveryItem) {
+  // The API's evidence route asks for every entry (SIZE_MAX): nothing is left out, nothing truncated.
+  std::int64_t listed = 0;
+  for (const auto& c : world().cases) {
+    const Evaluation e = evaluate_period(*c.contract, *c.cal, *c.items, c.window, c.as_of, SIZE_MAX);
+    for (const auto& k : e.kpis) {
+      EXPECT_EQ(static_cast<std::int64_t>(k.evidence.shown.size()), k.evidence.total) << c.name << " " << k.id;
+      EXPECT_EQ(static_cast<std::int64_t>(k.pending.shown.size()), k.pending.total) << c.name << " " << k.id;
+      listed += k.evidence.total;
+    }
+    for (const auto& s : e.brand_standards) EXPECT_FALSE(s.violations.truncated()) << c.name << " " << s.id;
+  }
+  EXPECT_GT(listed, 100);
+}
+
 TEST(EvaluationJson, ADocumentThatIsNotOneIsAnError) {
   EXPECT_FALSE(parse_evaluation(std::string_view("not json")));
   EXPECT_FALSE(parse_evaluation(std::string_view("{}")));
