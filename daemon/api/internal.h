@@ -81,7 +81,11 @@ bool match_route(const std::vector<std::string>& tpl, const std::vector<std::str
 struct HistoryPoint {
   json rules;          // {"kpis": [...], "brand_standards": [...], "obligations": [...]}
   std::string source;  // stored or computed
+  std::map<std::string, std::optional<double>> plotted;  // KPIs and obligations by id: KpiResult::plotted()
 };
+
+// The numbers a history's charts draw, by (contract, rule id), one per point of its series.
+using PlottedSeries = std::map<std::pair<std::string, std::string>, std::vector<std::optional<double>>>;
 
 // History points shared by every answer: a stored evaluation's is reused for `stored_ttl` (the
 // standing cache), a computed one (a period the daemon has not stored) for `computed_ttl`. Several
@@ -149,7 +153,9 @@ class Reader {
                                       std::optional<int> version = std::nullopt);
   // The last `periods` periods of each contract, ending with the current one: value and status of
   // each rule (or only `rule`).
-  [[nodiscard]] Result<json> history(const std::string& partner, const std::string& rule, int periods);
+  // With `plotted`, also each series' values as numbers to draw.
+  [[nodiscard]] Result<json> history(const std::string& partner, const std::string& rule, int periods,
+                                     PlottedSeries* plotted = nullptr);
   // Statements with derivations for the period (the current one when empty); with `what_if`, the
   // statement as it would be with those KPI values.
   [[nodiscard]] Result<json> statements(const std::string& partner, const std::string& period,
@@ -159,7 +165,7 @@ class Reader {
   struct Evaluated {
     const rules::ContractVersion* contract;
     engine::PeriodWindow window;
-    json document;
+    engine::Evaluation evaluation;
     std::string source;  // stored (the daemon's latest evaluation) or computed (now, for this answer)
   };
   // The windows of the partner's visible versions for a period label (or the current period).

@@ -121,12 +121,9 @@ std::string value_text(const json& v) {
   return v.dump();
 }
 
-// A number to draw: "93.50%" -> 93.5, a duration -> seconds, a count as is.
-std::optional<double> numeric(const json& v) {
-  if (v.is_number()) return v.get<double>();
-  if (v.is_object() && v.contains("seconds") && v.at("seconds").is_number()) return v.at("seconds").get<double>();
-  if (!v.is_string()) return std::nullopt;
-  std::string s = v.get<std::string>();
+// A target's operand as a number: "95.00%" -> 95, "4.5" -> 4.5 (the values come typed, from the
+// evaluations: KpiResult::plotted).
+std::optional<double> numeric(std::string s) {
   if (!s.empty() && s.back() == '%') s.pop_back();
   char* end = nullptr;
   const double d = std::strtod(s.c_str(), &end);
@@ -150,20 +147,17 @@ std::optional<std::pair<bool, double>> target_of(const json& t) {
   if (skip == 0) return std::nullopt;
   std::string operand = s.substr(skip);
   while (!operand.empty() && operand.front() == ' ') operand.erase(0, 1);
-  if (auto n = numeric(json(operand))) return std::pair{at_least, *n};
+  if (auto n = numeric(operand)) return std::pair{at_least, *n};
   if (auto d = core::parse_duration(operand)) {
     return std::pair{at_least, static_cast<double>(std::chrono::duration_cast<std::chrono::seconds>(*d).count())};
   }
   return std::nullopt;
 }
 
-
-// The trend of one rule over its periods as inline SVG: the line of values, the target as a
-// dashed line, and the passing side shaded.
-Markup trend_svg(const json& series) {
+// The trend of one rule over its periods as inline SVG: the line of values (`ys`, one per point,
+// from the typed evaluations), the target as a dashed line, and the passing side shaded.
+Markup trend_svg(const json& series, const std::vector<std::optional<double>>& ys) {
   const auto& points = series.at("points");
-  std::vector<std::optional<double>> ys;
-  for (const auto& p : points) ys.push_back(numeric(p.value("value", json())));
   const auto target = target_of(series.value("target", json()));
   double lo = INFINITY, hi = -INFINITY;
   for (const auto& y : ys) {
@@ -263,7 +257,8 @@ void scorecard(Api::Impl& impl, const Session& s, const httplib::Request& req, h
   Markup body = "<h1>"_html + p->name + " <span class=\"muted\">"_html + p->id + "</span></h1>"_html;
   auto kpis = r.kpis(partner_id, period);
   if (!kpis) return send_html(res, kpis.error().status, page(p->name, body + problem_html(kpis.error()), &s.who, s.csrf));
-  auto history = r.history(partner_id, "", 12);
+  PlottedSeries plotted;
+  auto history = r.history(partner_id, "", 12, &plotted);
   // Past periods, newest first, from the history's first series.
   if (history && !history->at("contracts").empty() && !history->at("contracts")[0].at("series").empty()) {
     const auto& pts = history->at("contracts")[0].at("series")[0].at("points");
@@ -297,7 +292,7 @@ void scorecard(Api::Impl& impl, const Session& s, const httplib::Request& req, h
         for (const auto& hc : history->at("contracts")) {
           if (hc.at("contract") != c.at("contract")) continue;
           for (const auto& series : hc.at("series")) {
-            if (series.at("id") == id) chart = trend_svg(series);
+            if (series.at("id") == id) chart = trend_svg(series, plotted[{hc.at("contract").get<std::string>(), id}]);
           }
         }
       }

@@ -1,9 +1,11 @@
 // The read models behind the API and the portal. Every answer is filtered by who asks: a partner
 // token sees its own partner and its enforced contracts only, and never anything of another.
 #include <algorithm>
+#include <array>
 #include <cstdio>
 
 #include "internal.h"
+#include "pactwatch/engine/evaluation_json.h"
 #include "pactwatch/ledger/report.h"
 
 namespace pactwatch::api {
@@ -18,9 +20,9 @@ std::string date_text(calendar::LocalDate d) {
   return buf;
 }
 
-// One rule of an evaluation document as the API shows it: no evidence lists (the evidence route
-// pages through them), the counts kept.
-json rule_summary(const json& r, std::string_view kind) {
+// One rule of an evaluation as the API shows it: no evidence lists (the evidence route pages
+// through them), the counts kept. `r` is the rule as the document shows it (engine::rule_json).
+json rule_summary(const json& r, std::string_view kind, std::int64_t evidence_count) {
   json out{{"id", r.at("id")}, {"kind", kind}, {"status", r.at("status")}};
   for (const char* key : {"description", "value", "target", "warning", "interval95", "forecast", "measure", "weight",
                           "min_sample", "severity", "rule", "violations", "checked", "numerator", "denominator"}) {
@@ -29,9 +31,42 @@ json rule_summary(const json& r, std::string_view kind) {
   if (r.contains("denominator")) out["sample"] = r.at("denominator");
   else if (r.contains("sample")) out["sample"] = r.at("sample");
   else if (r.contains("checked")) out["sample"] = r.at("checked");
-  if (r.contains("evidence_truncated")) out["evidence_count"] = r.at("evidence_truncated");
-  else if (r.contains("evidence")) out["evidence_count"] = r.at("evidence").size();
+  out["evidence_count"] = evidence_count;
   return out;
+}
+
+json rule_summary(const engine::KpiResult& k, std::string_view kind) {
+  return rule_summary(engine::rule_json(k), kind, k.evidence.total);
+}
+json rule_summary(const engine::StandardResult& s) { return rule_summary(engine::rule_json(s), "standard", s.violations.total); }
+
+// Each rule's summary, by document section.
+json section_summaries(const engine::Evaluation& e, std::string_view section) {
+  json out = json::array();
+  if (section == "kpis") {
+    for (const auto& k : e.kpis) out.push_back(rule_summary(k, "kpi"));
+  } else if (section == "brand_standards") {
+    for (const auto& s : e.brand_standards) out.push_back(rule_summary(s));
+  } else {
+    for (const auto& o : e.obligations) out.push_back(rule_summary(o, "obligation"));
+  }
+  return out;
+}
+
+constexpr std::array<const char*, 3> kSections{"kpis", "brand_standards", "obligations"};
+
+// A rule's evidence list by id, and its kind.
+const engine::CappedList<engine::Evidence>* find_evidence(const engine::Evaluation& e, const std::string& id, std::string* kind) {
+  for (const auto& k : e.kpis) {
+    if (k.id == id) return *kind = "kpi", &k.evidence;
+  }
+  for (const auto& s : e.brand_standards) {
+    if (s.id == id) return *kind = "standard", &s.violations;
+  }
+  for (const auto& o : e.obligations) {
+    if (o.id == id) return *kind = "obligation", &o.evidence;
+  }
+  return nullptr;
 }
 
 const json* find_rule(const json& doc, const std::string& id, std::string* kind) {
@@ -45,6 +80,13 @@ const json* find_rule(const json& doc, const std::string& id, std::string* kind)
     }
   }
   return nullptr;
+}
+
+// A stored document, read back once.
+engine::Evaluation stored_evaluation(const std::string& text) {
+  auto e = engine::parse_evaluation(text);
+  if (!e) throw std::runtime_error("stored evaluation: " + e.error());
+  return std::move(*e);
 }
 
 }  // namespace
@@ -131,13 +173,13 @@ Result<std::vector<std::pair<const rules::ContractVersion*, engine::PeriodWindow
 Reader::Evaluated Reader::evaluate(const rules::ContractVersion& c, const engine::PeriodWindow& w, bool full_evidence) {
   if (!full_evidence) {
     if (auto stored = db_.evaluation_document(c.contract, c.version, w.label)) {
-      return {&c, w, json::parse(*stored), "stored"};
+      return {&c, w, stored_evaluation(*stored), "stored"};
     }
   }
   const auto items = db_.items_for_period(c.partner, w.start, w.end);
-  auto doc = engine::evaluate_contract(c, rules_.calendars.at(c.calendar), items, w, now_,
-                                       full_evidence ? SIZE_MAX : engine::kMaxEvidence);
-  return {&c, w, std::move(doc), "computed"};
+  auto e = engine::evaluate_period(c, rules_.calendars.at(c.calendar), items, w, now_,
+                                   full_evidence ? SIZE_MAX : engine::kMaxEvidence);
+  return {&c, w, std::move(e), "computed"};
 }
 
 std::shared_ptr<const json> EntryCache::get(const std::string& key, std::string text, const std::function<json(const std::string&)>& render) {
@@ -154,19 +196,19 @@ std::shared_ptr<const json> EntryCache::get(const std::string& key, std::string 
 
 namespace {
 
-// One contract's part of a KPI standing, from its evaluation document.
-json standing_entry(const rules::ContractVersion& c, const json& doc, const std::string& source) {
+// One contract's part of a KPI standing, from its evaluation.
+json standing_entry(const rules::ContractVersion& c, const engine::Evaluation& e, const std::string& source) {
   json rules_out = json::array();
-  for (const auto& [section, kind] : {std::pair{"kpis", "kpi"}, {"brand_standards", "standard"}, {"obligations", "obligation"}}) {
-    for (const auto& r : doc.at(section)) rules_out.push_back(rule_summary(r, kind));
+  for (const char* section : kSections) {
+    for (auto& r : section_summaries(e, section)) rules_out.push_back(std::move(r));
   }
   return json{{"contract", c.contract},
               {"version", c.version},
               {"contract_status", c.enforced ? "enforced" : "draft"},
-              {"period", doc.at("period")},
-              {"as_of", doc.at("as_of")},
+              {"period", engine::period_json(e)},
+              {"as_of", core::format_rfc3339(e.as_of)},
               {"evaluation", source},
-              {"score", doc.contains("score") ? doc.at("score").value("value", json()) : json()},
+              {"score", engine::score_json(e)},
               {"rules", rules_out}};
 }
 
@@ -182,14 +224,14 @@ Result<json> Reader::kpis(const std::string& partner_id, const std::string& peri
       if (auto stored = db_.evaluation_document(c->contract, c->version, w.label)) {
         const auto entry = entries_->get(c->contract + '\n' + std::to_string(c->version) + '\n' + c->sha256 + '\n' + w.label,
                                          std::move(*stored), [&](const std::string& text) {
-                                           return standing_entry(*c, json::parse(text), "stored");
+                                           return standing_entry(*c, stored_evaluation(text), "stored");
                                          });
         contracts.push_back(*entry);
         continue;
       }
     }
     const auto e = evaluate(*c, w, false);
-    contracts.push_back(standing_entry(*c, e.document, e.source));
+    contracts.push_back(standing_entry(*c, e.evaluation, e.source));
   }
   return json{{"partner", partner_id}, {"contracts", contracts}};
 }
@@ -202,12 +244,11 @@ Result<json> Reader::evidence(const std::string& partner_id, const std::string& 
     if ((!contract.empty() && c->contract != contract) || (version && c->version != *version)) continue;
     auto e = evaluate(*c, w, true);
     std::string kind;
-    const json* r = find_rule(e.document, rule, &kind);
-    if (!r) continue;
+    const auto* list = find_evidence(e.evaluation, rule, &kind);
+    if (!list) continue;
     std::vector<std::pair<std::vector<std::string>, json>> keyed;
-    for (const auto& entry : r->at("evidence")) {
-      keyed.push_back({{entry.value("source", ""), entry.value("id", "")}, entry});
-    }
+    keyed.reserve(list->shown.size());
+    for (const auto& entry : list->shown) keyed.push_back({{entry->source, entry->id}, json::parse(entry->json)});
     std::sort(keyed.begin(), keyed.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
     json out = page_of(std::move(keyed), page);
     out["partner"] = partner_id;
@@ -215,9 +256,9 @@ Result<json> Reader::evidence(const std::string& partner_id, const std::string& 
     out["version"] = c->version;
     out["rule"] = rule;
     out["kind"] = kind;
-    out["period"] = e.document.at("period");
-    out["as_of"] = e.document.at("as_of");
-    out["total"] = r->contains("evidence_truncated") ? r->at("evidence_truncated") : json(r->at("evidence").size());
+    out["period"] = engine::period_json(e.evaluation);
+    out["as_of"] = core::format_rfc3339(e.evaluation.as_of);
+    out["total"] = list->total;
     return out;
   }
   return std::unexpected(not_found("no KPI, brand standard or obligation '" + rule + "' in " + partner_id +
@@ -261,14 +302,10 @@ std::shared_ptr<const HistoryPoint> HistoryCache::get(const std::string& key, co
 std::shared_ptr<const HistoryPoint> Reader::history_point(const rules::ContractVersion& c, const engine::PeriodWindow& w) {
   auto load = [&] {
     const auto e = evaluate(c, w, false);
-    HistoryPoint point{json::object(), e.source};
-    for (const auto& [section, kind] : {std::pair{"kpis", "kpi"}, {"brand_standards", "standard"}, {"obligations", "obligation"}}) {
-      json rules_out = json::array();
-      if (e.document.contains(section)) {
-        for (const auto& r : e.document.at(section)) rules_out.push_back(rule_summary(r, kind));
-      }
-      point.rules[section] = std::move(rules_out);
-    }
+    HistoryPoint point{json::object(), e.source, {}};
+    for (const char* section : kSections) point.rules[section] = section_summaries(e.evaluation, section);
+    for (const auto& k : e.evaluation.kpis) point.plotted[k.id] = k.plotted();
+    for (const auto& o : e.evaluation.obligations) point.plotted[o.id] = o.plotted();
     return point;
   };
   if (!history_cache_) return std::make_shared<const HistoryPoint>(load());
@@ -276,7 +313,7 @@ std::shared_ptr<const HistoryPoint> Reader::history_point(const rules::ContractV
   return history_cache_->get(c.contract + '\n' + std::to_string(c.version) + '\n' + c.sha256 + '\n' + w.label, now_, load);
 }
 
-Result<json> Reader::history(const std::string& partner_id, const std::string& rule, int periods) {
+Result<json> Reader::history(const std::string& partner_id, const std::string& rule, int periods, PlottedSeries* plotted) {
   auto ws = windows(partner_id, "");
   if (!ws) return std::unexpected(ws.error());
   json contracts = json::array();
@@ -311,13 +348,20 @@ Result<json> Reader::history(const std::string& partner_id, const std::string& r
         if (!rule.empty() && id != rule) continue;
         rule_seen = true;
         json pts = json::array();
+        // Two versions in effect in the current period give the contract twice: the last one's series
+        // stands, as the portal draws the last.
+        std::vector<std::optional<double>>* ys = plotted ? &(*plotted)[{current->contract, id}] : nullptr;
+        if (ys) ys->clear();
         for (const auto& p : points) {
           std::string k;
           const json* pr = find_rule(p.values->rules, id, &k);
+          if (ys) {
+            const auto y = p.values->plotted.find(id);
+            ys->push_back(pr && y != p.values->plotted.end() ? y->second : std::nullopt);
+          }
           json point{{"period", p.window.label}, {"version", p.contract->version}, {"evaluation", p.values->source}};
           if (pr) {
-            const json s = rule_summary(*pr, k);
-            for (const char* key : {"value", "status", "target", "sample"}) point[key] = s.value(key, json());
+            for (const char* key : {"value", "status", "target", "sample"}) point[key] = pr->value(key, json());
           } else {
             point["status"] = "not_in_contract";
           }

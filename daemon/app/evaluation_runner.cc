@@ -11,32 +11,36 @@
 
 #include "pactwatch/app/cluster.h"
 #include "pactwatch/engine/evaluate.h"
+#include "pactwatch/engine/evaluation_json.h"
 
 namespace pactwatch::app {
 
 store::EvaluationRecord evaluation_record(const nlohmann::json& doc) {
-  return evaluation_record(doc, doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  auto e = engine::evaluation_from_json(doc);
+  if (!e) throw std::invalid_argument(e.error());
+  return evaluation_record(*e, doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
-store::EvaluationRecord evaluation_record(const nlohmann::json& doc, std::string text) {
+store::EvaluationRecord evaluation_record(const engine::Evaluation& e, std::string text) {
   store::EvaluationRecord r;
-  r.contract = doc["contract"]["id"].get<std::string>();
-  r.version = doc["contract"]["version"].get<int>();
-  r.period = doc["period"]["label"].get<std::string>();
-  r.partner = doc["contract"]["partner"].get<std::string>();
-  r.as_of = *core::parse_rfc3339(doc["as_of"].get<std::string>());
-  r.input_digest = doc["input"]["digest"].get<std::string>();
+  r.contract = e.contract.id;
+  r.version = e.contract.version;
+  r.period = e.period.label;
+  r.partner = e.contract.partner;
+  r.as_of = e.as_of;
+  r.input_digest = e.input_digest;
   r.document = std::move(text);
-  for (const auto& [section, prefix] : {std::pair{"kpis", "kpi:"}, {"brand_standards", "standard:"}, {"obligations", "obligation:"}}) {
-    for (const auto& rule : doc[section]) {
-      const std::string value = rule.contains("value") ? rule["value"].dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
-                                : rule.contains("violations") ? std::to_string(rule["violations"].get<std::int64_t>()) + " violation(s)"
-                                                              : "null";
-      r.statuses.push_back({prefix + rule["id"].get<std::string>(), rule["status"].get<std::string>(),
-                            rule.contains("violations") ? nlohmann::json(value).dump() : value,
-                            rule.contains("target") ? rule["target"].get<std::string>() : std::string()});
-    }
+  auto dump = [](const nlohmann::json& j) { return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace); };
+  auto rule = [&](const std::string& prefix, const engine::KpiResult& k) {
+    r.statuses.push_back({prefix + k.id, std::string(core::to_string(k.status)), dump(engine::value_json(k)), k.target});
+  };
+  // In document order: KPIs, brand standards, obligations.
+  for (const auto& k : e.kpis) rule("kpi:", k);
+  for (const auto& s : e.brand_standards) {
+    r.statuses.push_back({"standard:" + s.id, std::string(core::to_string(s.status())),
+                          dump(nlohmann::json(std::to_string(s.violations.total) + " violation(s)")), std::string()});
   }
+  for (const auto& o : e.obligations) rule("obligation:", o);
   return r;
 }
 
@@ -85,8 +89,8 @@ RunStats EvaluationRunner::run(const std::vector<Job>& jobs, std::span<const sto
             state->upsert(item);
           }
         }
-        auto doc = state->render_document();
-        records[i] = evaluation_record(doc.skeleton, std::move(doc.text));
+        const auto evaluation = state->evaluation();
+        records[i] = evaluation_record(evaluation, engine::render_evaluation(evaluation));
       }
     } catch (...) {
       std::lock_guard lock(failure_mutex);

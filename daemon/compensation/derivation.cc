@@ -34,15 +34,7 @@ bool holds(const Ratio& value, const rules::Threshold& t) {
 }
 
 // A ratio as a percentage with two decimals, for people ("93.75%"); "≈" marks a rounded one.
-std::string percent(const Ratio& r) {
-  const Int128 scaled = static_cast<Int128>(r.numerator) * 10000;
-  const Int128 h = core::divide_rounded(scaled, r.denominator, core::Rounding::half_even);
-  char buf[64];
-  const long long whole = static_cast<long long>(h / 100);
-  const long long frac = static_cast<long long>((h < 0 ? -h : h) % 100);
-  std::snprintf(buf, sizeof buf, "%s%lld.%02lld%%", scaled % r.denominator == 0 ? "" : "≈", whole, frac);
-  return buf;
-}
+std::string percent(const Ratio& r) { return (core::percent_is_exact(r) ? "" : "≈") + core::percent_text(r); }
 
 // |v| as decimal text with `decimals` digits after the point ("0.05" for 5 and 2).
 std::string decimal(Int128 v, int decimals) {

@@ -177,8 +177,8 @@ Ratio score_of(const PeriodResults& r, json& derivation) {
   json parts = json::array();
   for (const auto& k : r.kpis) {
     if (!k.weight) continue;
-    parts.push_back({{"kpi", k.id}, {"weight", text(*k.weight)}, {"status", k.status}});
-    weighted.push_back({*k.weight, core::parse_rule_status(k.status).value_or(core::RuleStatus::breached)});
+    parts.push_back({{"kpi", k.id}, {"weight", text(*k.weight)}, {"status", std::string(core::to_string(k.status))}});
+    weighted.push_back({*k.weight, k.status});
   }
   derivation["weights"] = parts;
   derivation["score_rule"] = "weight of KPIs met (warning and at_risk count as met) / weight of KPIs with enough data";
@@ -195,9 +195,9 @@ void add_bonus(Builder& b, const rules::Bonus& bonus) {
   } else {
     const RuleResult* k = b.kpi(bonus.on);
     on_text = "KPI " + bonus.on;
-    if (k && k->share && k->status != "insufficient_data") value = *k->share;
+    if (k && k->share && k->status != core::RuleStatus::insufficient_data) value = *k->share;
     d["kpi"] = bonus.on;
-    if (k) d["status"] = k->status;
+    if (k) d["status"] = std::string(core::to_string(k->status));
   }
   if (value.denominator == 0) {
     d["outcome"] = "no bonus: the " + on_text + " has no value this period (not enough data)";
@@ -344,7 +344,7 @@ void add_credits(Builder& b, const rules::ServiceCredits& sc, const Money& base)
   Money raw_total = b.zero();
   for (const auto& a : sc.allocations) {
     const RuleResult* k = b.kpi(a.kpi);
-    if (!k || k->status != "breached") continue;
+    if (!k || k->status != core::RuleStatus::breached) continue;
     json d = common;
     d["kpi"] = a.kpi;
     d["allocation"] = pct(a.share);
@@ -392,7 +392,7 @@ void add_credits(Builder& b, const rules::ServiceCredits& sc, const Money& base)
 
 void add_bands(Builder& b, const rules::CreditBands& cb, const Money& base) {
   const RuleResult* k = b.kpi(cb.kpi);
-  if (!k || !k->share || k->status == "insufficient_data") return;
+  if (!k || !k->share || k->status == core::RuleStatus::insufficient_data) return;
   const rules::CreditBands::Band* band = nullptr;
   for (const auto& x : cb.bands) {
     if (compare(*k->share, x.below) < 0) band = &x;
@@ -489,31 +489,16 @@ json line_json(const Line& l) {
 
 }  // namespace
 
-std::expected<PeriodResults, std::string> results_from_evaluation(const json& doc) {
-  try {
-    PeriodResults r;
-    r.input_digest = doc.at("input").at("digest").get<std::string>();
-    auto rule = [](const json& k) {
-      RuleResult x;
-      x.id = k.at("id").get<std::string>();
-      x.status = k.at("status").get<std::string>();
-      if (k.contains("numerator") && k.contains("denominator") && k["denominator"].get<std::int64_t>() > 0) {
-        x.share = Ratio{k["numerator"].get<std::int64_t>(), k["denominator"].get<std::int64_t>()};
-      }
-      if (k.contains("weight")) {
-        if (auto w = Ratio::parse(k["weight"].get<std::string>())) x.weight = *w;
-      }
-      return x;
-    };
-    for (const auto& k : doc.at("kpis")) r.kpis.push_back(rule(k));
-    for (const auto& k : doc.at("obligations")) r.obligations.push_back(rule(k));
-    for (const auto& s : doc.at("brand_standards")) {
-      r.standards.push_back({s.at("id").get<std::string>(), s.at("severity").get<std::string>(), s.at("violations").get<std::int64_t>()});
-    }
-    return r;
-  } catch (const json::exception& e) {
-    return std::unexpected(std::string("not an evaluation document: ") + e.what());
+PeriodResults results_from_evaluation(const engine::Evaluation& e) {
+  PeriodResults r;
+  r.input_digest = e.input_digest;
+  auto rule = [](const engine::KpiResult& k) { return RuleResult{k.id, k.status, k.share(), k.weight}; };
+  for (const auto& k : e.kpis) r.kpis.push_back(rule(k));
+  for (const auto& k : e.obligations) r.obligations.push_back(rule(k));
+  for (const auto& s : e.brand_standards) {
+    r.standards.push_back({s.id, std::string(rules::to_string(s.severity)), s.violations.total});
   }
+  return r;
 }
 
 std::expected<void, std::string> apply_what_if(PeriodResults& results, const rules::ContractVersion& contract,
@@ -548,9 +533,9 @@ std::expected<void, std::string> apply_what_if(PeriodResults& results, const rul
       }
     };
     if (kpi->measure.kind == rules::MeasureKind::ratio) target->share = std::get<Ratio>(threshold->value);
-    target->status = !meets(kpi->objective.target) ? "breached"
-                     : (kpi->objective.warning && !meets(*kpi->objective.warning)) ? "warning"
-                                                                                     : "met";
+    target->status = !meets(kpi->objective.target) ? core::RuleStatus::breached
+                     : (kpi->objective.warning && !meets(*kpi->objective.warning)) ? core::RuleStatus::warning
+                                                                                     : core::RuleStatus::met;
   }
   return {};
 }
@@ -581,11 +566,11 @@ void add_earn_backs(Builder& b, const StatementInput& in, const rules::Compensat
 void add_reciprocity(Builder& b, const StatementInput& in, const rules::CompensationScheme& scheme) {
   for (const auto& r : scheme.reciprocity) {
     for (const auto& o : in.results.obligations) {
-      if (o.id != r.obligation || o.status != "breached") continue;
+      if (o.id != r.obligation || o.status != core::RuleStatus::breached) continue;
       Tape t = b.tape();
       t.given(r.pays, "what the contract pays the partner when the brand breaches " + o.id);
       b.add("reciprocity", "Credit to the partner: the brand breached its obligation " + o.id, t,
-            json{{"obligation", o.id}, {"status", o.status}, {"pays", r.pays.to_decimal()}});
+            json{{"obligation", o.id}, {"status", std::string(core::to_string(o.status))}, {"pays", r.pays.to_decimal()}});
     }
   }
 }
@@ -673,7 +658,7 @@ json statement_document(const Statement& s, const StatementInput& in, const rule
   }
   if (check != s.total) throw core::MoneyError("statement lines do not sum to the total");  // an engine bug, never data
   json kpis = json::object();
-  for (const auto& k : in.results.kpis) kpis[k.id] = k.status;
+  for (const auto& k : in.results.kpis) kpis[k.id] = std::string(core::to_string(k.status));
   // Every input the statement read: its own period's items and those of other periods.
   json inputs = json::array({{{"period", in.period.label}, {"role", "own"}, {"digest", in.results.input_digest}}});
   for (const auto& r : in.inputs_read) {

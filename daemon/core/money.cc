@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <cstdio>
 #include <limits>
 #include <numeric>
 
@@ -172,6 +173,19 @@ std::expected<Ratio, std::string> Ratio::parse(std::string_view s) {
   }
   return Ratio{static_cast<std::int64_t>(d->scaled), static_cast<std::int64_t>(den)};
 }
+
+std::int64_t percent_hundredths(const Ratio& r) {
+  return static_cast<std::int64_t>(divide_rounded(static_cast<Int128>(r.numerator) * 10000, r.denominator, Rounding::half_even));
+}
+
+std::string percent_text(const Ratio& r) {
+  const std::int64_t h = percent_hundredths(r);
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "%lld.%02lld%%", static_cast<long long>(h / 100), static_cast<long long>((h < 0 ? -h : h) % 100));
+  return buf;
+}
+
+bool percent_is_exact(const Ratio& r) { return static_cast<Int128>(r.numerator) * 10000 % r.denominator == 0; }
 
 Int128 divide_rounded(Int128 numerator, Int128 denominator, Rounding rounding) {
   Int128 q = numerator / denominator;  // truncates toward zero

@@ -11,6 +11,7 @@
 #include "pactwatch/calendar/calendar_file.h"
 #include "pactwatch/core/digest.h"
 #include "pactwatch/core/status.h"
+#include "pactwatch/engine/evaluation_json.h"
 #include "pactwatch/engine/item_timeline.h"
 #include "pactwatch/engine/item_values.h"
 
@@ -37,106 +38,18 @@ bool ratio_holds(std::int64_t good, std::int64_t total, const rules::Threshold& 
   return holds(three_way(lhs, rhs), t.op);
 }
 
-std::string percent_text(std::int64_t good, std::int64_t total) {
-  if (total == 0) return "";
-  // Two decimals of a percentage, rounded half-even: 10000 * good / total hundredths.
-  const auto hundredths = core::divide_rounded(static_cast<core::Int128>(good) * 10000, total, core::Rounding::half_even);
-  char buf[48];
-  std::snprintf(buf, sizeof buf, "%lld.%02lld%%", static_cast<long long>(hundredths / 100),
-                static_cast<long long>(hundredths % 100));
-  return buf;
-}
-
-std::string fixed4(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.4f", v);
-  return buf;
-}
-
-// A duration to the millisecond as text: "1h2m3.5s", "1.667s", "4h".
-std::string duration_text(Millis d) {
-  const std::int64_t ms = d.count();
-  const std::int64_t whole = ms / 1000;
-  std::int64_t frac = ms % 1000;
-  if (frac == 0) return core::format_duration(core::Duration(whole));
-  std::string out = ms < 0 ? "-" : "";
-  const std::int64_t mag = whole < 0 ? -whole : whole;
-  if (frac < 0) frac = -frac;
-  const std::int64_t days = mag / 86400, hours = mag % 86400 / 3600, minutes = mag % 3600 / 60, seconds = mag % 60;
-  if (days) out += std::to_string(days) + "d";
-  if (hours) out += std::to_string(hours) + "h";
-  if (minutes) out += std::to_string(minutes) + "m";
-  char buf[8];
-  std::snprintf(buf, sizeof buf, "%03lld", static_cast<long long>(frac));
-  std::string f = buf;
-  while (f.back() == '0') f.pop_back();
-  out += std::to_string(seconds) + "." + f + "s";
-  return out;
-}
-
-// Seconds as a JSON number, exact to the millisecond: whole seconds as an integer, otherwise the
-// decimal (a double whose shortest form is that decimal, e.g. 1.667).
-json seconds_json(Millis d) {
-  if (d.count() % 1000 == 0) return d.count() / 1000;
-  return static_cast<double>(d.count()) / 1000.0;
-}
-
-json value_json(const Value& v) {
-  switch (v.kind) {
-    case Value::Kind::null: return nullptr;
-    case Value::Kind::boolean: return v.boolean;
-    case Value::Kind::string: return v.string;
-    case Value::Kind::number: return format_number(v.number);
-    case Value::Kind::duration: {
-      json d{{"milliseconds", v.duration.count()}, {"seconds", seconds_json(v.duration)}, {"text", duration_text(v.duration)}};
-      if (v.running) d["running"] = true;
-      return d;
-    }
-    case Value::Kind::money: return v.money->to_string();
-    case Value::Kind::list: return v.list;
-  }
-  return nullptr;
-}
-
 void collect_fields(const rules::Expr& e, std::set<std::string>& out) {
   if (e.kind == rules::Expr::Kind::field) out.insert(e.field);
   for (const auto& a : e.args) collect_fields(*a, out);
 }
 
-// An evidence entry, serialized once when the item is prepared: documents splice these texts in
-// rather than copying JSON trees (see render()).
-std::string evidence_entry(const ItemContext& item, const std::set<std::string>& fields) {
-  json values = json::object();
-  for (const auto& f : fields) values[f] = value_json(item.field(f));
-  return json{{"source", item.item().source}, {"id", item.item().external_id}, {"values", values}}.dump(
-      -1, ' ', false, json::error_handler_t::replace);
+// An evidence entry, made (and rendered) once when the item is prepared: results share it.
+Evidence evidence_entry(const ItemContext& item, const std::set<std::string>& fields) {
+  std::vector<std::pair<std::string, Value>> values;
+  values.reserve(fields.size());
+  for (const auto& f : fields) values.emplace_back(f, item.field(f));
+  return make_evidence(item.item().source, item.item().external_id, std::move(values));
 }
-
-// A pending entry: the evidence entry with its deadline first ("breach_at" sorts before "id").
-std::string pending_entry(const ItemOutcome& o) {
-  if (!o.due) return o.evidence;
-  return "{\"breach_at\":\"" + core::format_rfc3339(*o.due) + "\"," + o.evidence.substr(1);
-}
-
-// Lists of evidence texts, spliced into the document where their placeholders stand.
-struct Splices {
-  std::vector<std::string> lists;
-  // A placeholder string value, unique in the document; render() swaps it for lists[n].
-  json add(std::string list) {
-    lists.push_back(std::move(list));
-    return "@" + std::to_string(lists.size() - 1);
-  }
-};
-
-// A JSON array of already-serialized entries.
-struct ArrayText {
-  std::string text = "[";
-  void add(const std::string& entry) {
-    if (text.size() > 1) text += ',';
-    text += entry;
-  }
-  std::string done() { return text + "]"; }
-};
 
 // The instant an item counts in a period by (docs/evaluation.md, "Which items count"): a ticket's
 // solve is the one its resolution timer and `solved` use, as of the as-of instant.
@@ -174,15 +87,7 @@ std::string threshold_text(const rules::Threshold& t) {
     const auto& r = std::get<core::Ratio>(t.value);
     if (t.percent) {
       // Percentages as written, in hundredths of a percent ("95.00%"), exactly when they can be.
-      const core::Int128 scaled = static_cast<core::Int128>(r.numerator) * 10000;
-      if (scaled % r.denominator == 0) {
-        const auto h = static_cast<long long>(scaled / r.denominator);
-        char buf[48];
-        std::snprintf(buf, sizeof buf, "%lld.%02lld%%", h / 100, h % 100);
-        v = buf;
-      } else {
-        v = rules::literal_text(t.value);
-      }
+      v = core::percent_is_exact(r) ? core::percent_text(r) : rules::literal_text(t.value);
     } else {
       v = format_number(to_micro(r));
     }
@@ -218,11 +123,6 @@ bool value_less(const Value& a, const Value& b) {
   if (a.kind == Value::Kind::money) return a.money->minor_units() < b.money->minor_units();
   return a.number < b.number;
 }
-
-struct KpiOutcome {
-  std::string status;
-  std::optional<core::Ratio> weight;
-};
 
 // The fields a rule's evidence shows.
 struct RulePlan {
@@ -287,227 +187,192 @@ ItemOutcome standard_outcome(const rules::BrandStandard& s, const RulePlan& plan
   return o;
 }
 
-// Phase 2: a KPI or obligation over the prepared items, in their stable order.
-// size: one pass per measure kind over shared counters; issue 20's typed evaluation rewrites its result, split it into measure steps with that.
-json aggregate_kpi(const rules::Kpi& k, std::size_t r, const std::vector<const PreparedItem*>& items,
-                   const PeriodWindow& period, bool open, KpiOutcome& outcome, Splices& splices, std::size_t limit) {
-  json out{{"id", k.id}, {"description", k.description}, {"source", std::string(rules::to_string(k.source))},
-           {"measure", std::string(rules::to_string(k.measure.kind))}, {"counted_by", k.counted_by},
-           {"target", threshold_text(k.objective.target)}, {"min_sample", k.min_sample}};
-  if (k.objective.warning) out["warning"] = threshold_text(*k.objective.warning);
-  if (!k.where_text.empty()) out["where"] = k.where_text;
-  if (!k.measure.condition_text.empty()) out["condition"] = k.measure.condition_text;
-  if (k.weight) out["weight"] = rules::literal_text(*k.weight);
-
-  std::int64_t undetermined_where = 0;
-  for (const auto* it : items) undetermined_where += it->rules[r].where_unknown ? 1 : 0;
-  if (undetermined_where) out["where_undetermined"] = undetermined_where;
-
-  ArrayText evidence;
-  std::size_t evidence_total = 0;
-  auto add_evidence = [&](const std::string& e) {
-    if (evidence_total++ < limit) evidence.add(e);
-  };
-  bool target_met = false;
-  bool warning_met = true;
-  std::int64_t sample = 0;
-
-  if (k.measure.kind == MeasureKind::ratio) {
-    std::int64_t good = 0, bad = 0, pending_due_in_period = 0, pending_total = 0;
-    ArrayText pending;
-    for (const auto* it : items) {
-      const ItemOutcome& o = it->rules[r];
-      if (!o.in) continue;
-      if (o.truth == Truth::yes) {
-        ++good;
-      } else if (o.truth == Truth::no) {
-        ++bad;
-        add_evidence(o.evidence);
-      } else {
-        if (o.due && *o.due < period.end) ++pending_due_in_period;
-        if (static_cast<std::size_t>(pending_total++) < limit) pending.add(pending_entry(o));
-      }
-    }
-    const std::int64_t total = good + bad;
-    sample = total;
-    out["numerator"] = good;
-    out["denominator"] = total;
-    out["pending"] = splices.add(pending.done());
-    if (static_cast<std::size_t>(pending_total) > limit) out["pending_truncated"] = pending_total;
-    if (total > 0) {
-      out["value"] = percent_text(good, total);
-      const auto [lo, hi] = wilson_interval(good, total);
-      out["interval95"] = {{"low", fixed4(lo)}, {"high", fixed4(hi)}, {"method", "wilson"}};
-      target_met = ratio_holds(good, total, k.objective.target);
-      if (k.objective.warning) warning_met = ratio_holds(good, total, *k.objective.warning);
-    } else {
-      out["value"] = nullptr;
-    }
-    if (open) {
-      const std::int64_t worst_total = total + pending_due_in_period;
-      json f{{"method", "pending items due in the period fail"}};
-      if (worst_total > 0) {
-        f["value"] = percent_text(good, worst_total);
-        f["meets_target"] = ratio_holds(good, worst_total, k.objective.target);
-      }
-      f["pending_due_in_period"] = pending_due_in_period;
-      out["forecast"] = f;
-    }
-  } else {
-    std::vector<std::pair<const Value*, const PreparedItem*>> values;
-    std::int64_t missing = 0, running = 0, counted = 0;
-    for (const auto* it : items) {
-      const ItemOutcome& o = it->rules[r];
-      if (!o.in) continue;
-      ++counted;
-      if (k.measure.kind == MeasureKind::count) continue;
-      if (o.value.kind == Value::Kind::null) ++missing;
-      else if (o.value.running) ++running;  // not final yet: left out of the value
-      else values.push_back({&o.value, it});
-    }
-    sample = k.measure.kind == MeasureKind::count ? counted : static_cast<std::int64_t>(values.size());
-    out["sample"] = sample;
-    if (missing) out["missing_values"] = missing;
-    if (running) out["running"] = running;
-    Value result;
-    bool have = !values.empty() || k.measure.kind == MeasureKind::count;
-    if (k.measure.kind == MeasureKind::count) {
-      result.kind = Value::Kind::number;
-      result.number = sample * kNumberScale;
-    } else if (have) {
-      const rules::ValueType type = measured_type(k);
-      const Value::Kind kind = type == rules::ValueType::duration ? Value::Kind::duration
-                             : type == rules::ValueType::money    ? Value::Kind::money
-                                                                  : Value::Kind::number;
-      if (k.measure.kind == MeasureKind::percentile) {
-        std::stable_sort(values.begin(), values.end(), [](const auto& a, const auto& b) { return value_less(*a.first, *b.first); });
-        // Nearest rank: the smallest value with at least p% of the sample at or below it.
-        const auto rank = static_cast<std::size_t>(
-            core::divide_rounded(static_cast<core::Int128>(k.measure.percentile) * sample, 100, core::Rounding::up));
-        result = *values[std::max<std::size_t>(rank, 1) - 1].first;
-        out["method"] = "nearest rank";
-      } else {
-        result.kind = kind;
-        core::Int128 sum = 0;
-        for (const auto& [v, it] : values) {
-          sum += kind == Value::Kind::duration ? v->duration.count()
-               : kind == Value::Kind::money   ? v->money->minor_units()
-                                              : v->number;
-        }
-        const core::Int128 agg = k.measure.kind == MeasureKind::sum
-                                     ? sum
-                                     : core::divide_rounded(sum, sample, core::Rounding::half_even);
-        if (kind == Value::Kind::duration) result.duration = Millis(static_cast<std::int64_t>(agg));
-        else if (kind == Value::Kind::money) result.money = core::Money(static_cast<std::int64_t>(agg), values.front().first->money->currency());
-        else result.number = static_cast<std::int64_t>(agg);
-      }
-    }
-    if (!have && k.measure.kind == MeasureKind::sum) {
-      // A sum over no items is zero.
-      have = true;
-      const rules::ValueType type = measured_type(k);
-      result.kind = type == rules::ValueType::money ? Value::Kind::money
-                  : type == rules::ValueType::duration ? Value::Kind::duration
-                                                       : Value::Kind::number;
-      if (result.kind == Value::Kind::money) result.money = core::Money::zero(std::get<core::Money>(k.objective.target.value).currency());
-    }
-    if (have) {
-      out["value"] = value_json(result);
-      target_met = value_holds(result, k.objective.target);
-      if (k.objective.warning) warning_met = value_holds(result, *k.objective.warning);
-      // Evidence: the items whose own value misses the target, worst first (the slow tail of a
-      // "<=" target, the low end of a ">=" one), ties in item order.
-      if (k.measure.kind == MeasureKind::percentile) {
-        const bool high_is_bad = k.objective.target.op == CompareOp::le || k.objective.target.op == CompareOp::lt;
-        std::vector<std::pair<const Value*, const PreparedItem*>> missed;
-        for (const auto& e : values) {
-          if (!e.second->rules[r].evidence.empty()) missed.push_back(e);
-        }
-        if (high_is_bad) {
-          // `values` is sorted ascending with ties in item order: reverse runs of equal values back.
-          std::stable_sort(missed.begin(), missed.end(), [&](const auto& a, const auto& b) { return value_less(*b.first, *a.first); });
-        }
-        for (const auto& [v, it] : missed) add_evidence(it->rules[r].evidence);
-      }
-    } else {
-      out["value"] = nullptr;
-    }
-    if (open && (k.measure.kind == MeasureKind::count || k.measure.kind == MeasureKind::sum)) {
-      out["forecast"] = json{{"method", "no forecast for totals (they grow until the period ends)"}};
-    }
-  }
-
-  const bool sums = k.measure.kind == MeasureKind::count || k.measure.kind == MeasureKind::sum;
-  std::string status;
-  if (sample < k.min_sample && !sums) {
-    status = "insufficient_data";
-  } else if (!target_met) {
-    // A total still growing in an open period may yet reach a `>=`/`>` target; one already past a
-    // `<=`/`<` target (or off an `==`/`!=` one) is breached as any other value.
-    const bool can_grow_into = k.objective.target.op == CompareOp::ge || k.objective.target.op == CompareOp::gt;
-    status = (open && sums && can_grow_into) ? "at_risk" : "breached";
-  } else if (!warning_met) {
-    status = "warning";
-  } else {
-    status = "met";
-  }
-  if (open && (status == "met" || status == "warning") && out.contains("forecast") &&
-      out["forecast"].contains("meets_target") && !out["forecast"]["meets_target"].get<bool>()) {
-    status = "at_risk";
-  }
-  out["status"] = status;
-  out["evidence"] = splices.add(evidence.done());
-  if (evidence_total > limit) out["evidence_truncated"] = evidence_total;
-  outcome = {status, k.weight};
+// What a result repeats of its KPI or obligation.
+KpiResult kpi_definition(const rules::Kpi& k) {
+  KpiResult out;
+  out.id = k.id;
+  out.description = k.description;
+  out.source = k.source;
+  out.measure = k.measure.kind;
+  out.counted_by = k.counted_by;
+  out.target = threshold_text(k.objective.target);
+  if (k.objective.warning) out.warning = threshold_text(*k.objective.warning);
+  if (!k.where_text.empty()) out.where = k.where_text;
+  if (!k.measure.condition_text.empty()) out.condition = k.measure.condition_text;
+  out.min_sample = k.min_sample;
+  out.weight = k.weight;
   return out;
 }
 
-json aggregate_standard(const rules::BrandStandard& s, std::size_t r, const std::vector<const PreparedItem*>& items,
-                        Splices& splices, std::size_t limit) {
-  ArrayText violations;
-  std::int64_t checked = 0, pending = 0, violated = 0;
+// Whether the value meets the target and the warning level.
+struct Objectives {
+  bool target = false;
+  bool warning = true;
+};
+
+// Phase 2 of a ratio: decided items, pending ones, the value and the forecast.
+Objectives aggregate_ratio(const rules::Kpi& k, std::size_t r, const std::vector<const PreparedItem*>& items,
+                           const PeriodWindow& period, bool open, std::size_t limit, KpiResult& out) {
+  std::int64_t good = 0, bad = 0, pending_due_in_period = 0;
+  for (const auto* it : items) {
+    const ItemOutcome& o = it->rules[r];
+    if (!o.in) continue;
+    if (o.truth == Truth::yes) {
+      ++good;
+    } else if (o.truth == Truth::no) {
+      ++bad;
+      if (static_cast<std::size_t>(out.evidence.total++) < limit) out.evidence.shown.push_back(o.evidence);
+    } else {
+      if (o.due && *o.due < period.end) ++pending_due_in_period;
+      if (static_cast<std::size_t>(out.pending.total++) < limit) out.pending.shown.push_back({o.evidence, o.due});
+    }
+  }
+  const std::int64_t total = good + bad;
+  out.numerator = good;
+  out.denominator = total;
+  Objectives met;
+  if (total > 0) {
+    met.target = ratio_holds(good, total, k.objective.target);
+    if (k.objective.warning) met.warning = ratio_holds(good, total, *k.objective.warning);
+  }
+  if (open) {
+    Forecast f;
+    f.pending_due_in_period = pending_due_in_period;
+    const std::int64_t worst_total = total + pending_due_in_period;
+    if (worst_total > 0) {
+      f.share = core::Ratio{good, worst_total};
+      f.meets_target = ratio_holds(good, worst_total, k.objective.target);
+    }
+    out.forecast = f;
+  }
+  return met;
+}
+
+// Phase 2 of a percentile, mean, sum or count: the sample and the value.
+Objectives aggregate_values(const rules::Kpi& k, std::size_t r, const std::vector<const PreparedItem*>& items,
+                            bool open, std::size_t limit, KpiResult& out) {
+  std::vector<std::pair<const Value*, const PreparedItem*>> values;
+  std::int64_t counted = 0;
+  for (const auto* it : items) {
+    const ItemOutcome& o = it->rules[r];
+    if (!o.in) continue;
+    ++counted;
+    if (k.measure.kind == MeasureKind::count) continue;
+    if (o.value.kind == Value::Kind::null) ++out.missing_values;
+    else if (o.value.running) ++out.running;  // not final yet: left out of the value
+    else values.push_back({&o.value, it});
+  }
+  const std::int64_t sample = k.measure.kind == MeasureKind::count ? counted : static_cast<std::int64_t>(values.size());
+  out.sample = sample;
+  const rules::ValueType type = measured_type(k);
+  const Value::Kind kind = type == rules::ValueType::duration ? Value::Kind::duration
+                         : type == rules::ValueType::money    ? Value::Kind::money
+                                                              : Value::Kind::number;
+  Value result;
+  if (k.measure.kind == MeasureKind::count) {
+    result.kind = Value::Kind::number;
+    result.number = sample * kNumberScale;
+  } else if (!values.empty() && k.measure.kind == MeasureKind::percentile) {
+    std::stable_sort(values.begin(), values.end(), [](const auto& a, const auto& b) { return value_less(*a.first, *b.first); });
+    // Nearest rank: the smallest value with at least p% of the sample at or below it.
+    const auto rank = static_cast<std::size_t>(
+        core::divide_rounded(static_cast<core::Int128>(k.measure.percentile) * sample, 100, core::Rounding::up));
+    result = *values[std::max<std::size_t>(rank, 1) - 1].first;
+  } else if (!values.empty()) {
+    result.kind = kind;
+    core::Int128 sum = 0;
+    for (const auto& [v, it] : values) {
+      sum += kind == Value::Kind::duration ? v->duration.count()
+           : kind == Value::Kind::money   ? v->money->minor_units()
+                                          : v->number;
+    }
+    const core::Int128 agg =
+        k.measure.kind == MeasureKind::sum ? sum : core::divide_rounded(sum, sample, core::Rounding::half_even);
+    if (kind == Value::Kind::duration) result.duration = Millis(static_cast<std::int64_t>(agg));
+    else if (kind == Value::Kind::money) result.money = core::Money(static_cast<std::int64_t>(agg), values.front().first->money->currency());
+    else result.number = static_cast<std::int64_t>(agg);
+  } else if (k.measure.kind == MeasureKind::sum) {
+    // A sum over no items is zero.
+    result.kind = kind;
+    if (kind == Value::Kind::money) result.money = core::Money::zero(std::get<core::Money>(k.objective.target.value).currency());
+  }
+  Objectives met;
+  if (result.kind != Value::Kind::null) {
+    met.target = value_holds(result, k.objective.target);
+    if (k.objective.warning) met.warning = value_holds(result, *k.objective.warning);
+    // Evidence: the items whose own value misses the target, worst first (the slow tail of a
+    // "<=" target, the low end of a ">=" one), ties in item order.
+    if (k.measure.kind == MeasureKind::percentile) {
+      const bool high_is_bad = k.objective.target.op == CompareOp::le || k.objective.target.op == CompareOp::lt;
+      std::vector<std::pair<const Value*, const PreparedItem*>> missed;
+      for (const auto& e : values) {
+        if (e.second->rules[r].evidence) missed.push_back(e);
+      }
+      if (high_is_bad) {
+        // `values` is sorted ascending with ties in item order: reverse runs of equal values back.
+        std::stable_sort(missed.begin(), missed.end(), [&](const auto& a, const auto& b) { return value_less(*b.first, *a.first); });
+      }
+      for (const auto& [v, it] : missed) {
+        if (static_cast<std::size_t>(out.evidence.total++) < limit) out.evidence.shown.push_back(it->rules[r].evidence);
+      }
+    }
+    out.value = std::move(result);
+  }
+  if (open && (k.measure.kind == MeasureKind::count || k.measure.kind == MeasureKind::sum)) {
+    out.forecast = Forecast{Forecast::Method::none, 0, std::nullopt, false};
+  }
+  return met;
+}
+
+// Phase 2: a KPI or obligation over the prepared items, in their stable order.
+KpiResult aggregate_kpi(const rules::Kpi& k, std::size_t r, const std::vector<const PreparedItem*>& items,
+                        const PeriodWindow& period, bool open, std::size_t limit) {
+  KpiResult out = kpi_definition(k);
+  for (const auto* it : items) out.where_undetermined += it->rules[r].where_unknown ? 1 : 0;
+  const Objectives met = k.measure.kind == MeasureKind::ratio ? aggregate_ratio(k, r, items, period, open, limit, out)
+                                                              : aggregate_values(k, r, items, open, limit, out);
+  using S = core::RuleStatus;
+  const bool sums = k.measure.kind == MeasureKind::count || k.measure.kind == MeasureKind::sum;
+  S status;
+  if (out.sample_size() < k.min_sample && !sums) {
+    status = S::insufficient_data;
+  } else if (!met.target) {
+    // A total still growing in an open period may yet reach a `>=`/`>` target; one already past a
+    // `<=`/`<` target (or off an `==`/`!=` one) is breached as any other value.
+    const bool can_grow_into = k.objective.target.op == CompareOp::ge || k.objective.target.op == CompareOp::gt;
+    status = (open && sums && can_grow_into) ? S::at_risk : S::breached;
+  } else if (!met.warning) {
+    status = S::warning;
+  } else {
+    status = S::met;
+  }
+  if (open && (status == S::met || status == S::warning) && out.forecast && out.forecast->share &&
+      !out.forecast->meets_target) {
+    status = S::at_risk;
+  }
+  out.status = status;
+  return out;
+}
+
+StandardResult aggregate_standard(const rules::BrandStandard& s, std::size_t r, const std::vector<const PreparedItem*>& items,
+                                  std::size_t limit) {
+  StandardResult out;
+  out.id = s.id;
+  out.description = s.description;
+  out.rule = s.each_text;
+  out.severity = s.severity;
   for (const auto* it : items) {
     const ItemOutcome& o = it->rules[r];
     if (!o.in) continue;
     if (o.truth == Truth::unknown) {
-      ++pending;
+      ++out.pending;
       continue;
     }
-    ++checked;
+    ++out.checked;
     if (o.truth == Truth::no) {
-      if (static_cast<std::size_t>(violated++) < limit) violations.add(o.evidence);
+      if (static_cast<std::size_t>(out.violations.total++) < limit) out.violations.shown.push_back(o.evidence);
     }
   }
-  return json{{"id", s.id}, {"description", s.description}, {"rule", s.each_text},
-              {"severity", std::string(rules::to_string(s.severity))}, {"checked", checked}, {"pending", pending},
-              {"violations", violated}, {"evidence", splices.add(violations.done())}, {"status", violated ? "breached" : "met"}};
-}
-
-// Serializes a document whose evidence lists are placeholders. A placeholder is found as the text
-// `":"@N"`; no string value can produce it, because quotes inside strings are always escaped.
-std::string render(const json& skeleton, const Splices& splices) {
-  const std::string text = skeleton.dump(-1, ' ', false, json::error_handler_t::replace);
-  std::string out;
-  std::size_t total = text.size();
-  for (const auto& l : splices.lists) total += l.size();
-  out.reserve(total);
-  std::size_t pos = 0;
-  while (true) {
-    const std::size_t hit = text.find("\":\"@", pos);
-    if (hit == std::string::npos) break;
-    const std::size_t digits = hit + 4;
-    std::size_t end = digits;
-    while (end < text.size() && text[end] >= '0' && text[end] <= '9') ++end;
-    if (end == digits || end >= text.size() || text[end] != '"') {
-      out.append(text, pos, digits - pos);
-      pos = digits;
-      continue;
-    }
-    out.append(text, pos, hit + 2 - pos);
-    out += splices.lists.at(std::stoul(text.substr(digits, end - digits)));
-    pos = end + 1;
-  }
-  out.append(text, pos, std::string::npos);
   return out;
 }
 
@@ -630,71 +495,44 @@ void PeriodState::erase(const std::string& source, const std::string& kind, cons
   items_.erase(std::tuple(source, kind, external_id));
 }
 
-json PeriodState::evaluate() const { return json::parse(render_document().text); }
+json PeriodState::evaluate() const { return json::parse(render_evaluation(evaluation())); }
 
 Rendered PeriodState::render_document() const {
-  Splices splices;
+  const Evaluation e = evaluation();
+  Rendered out;
+  out.text = render_evaluation(e);
+  out.skeleton = evaluation_skeleton(e);
+  return out;
+}
+
+Evaluation PeriodState::evaluation() const {
   const auto& contract = *contract_;
-  const auto& period = period_;
+  Evaluation e;
+  e.contract = {contract.contract, contract.version, contract.sha256, contract.enforced, contract.status_note,
+                contract.partner, contract.calendar, contract.currency};
+  e.period = period_;
+  e.open = as_of_ < period_.end;
+  e.as_of = as_of_;
   std::vector<const PreparedItem*> items;
   items.reserve(items_.size());
   std::string hashes;
   hashes.reserve(items_.size() * 64);
-  json problems = json::array();
   for (const auto& [key, p] : items_) {  // ordered by source, kind, then external id
     items.push_back(&p);
     hashes += p.hash;
-    if (!p.problem.empty()) problems.push_back({{"source", p.source}, {"id", p.id}, {"problem", p.problem}});
+    if (!p.problem.empty()) e.problems.push_back({p.source, p.id, p.problem});
   }
-  const bool open = as_of_ < period.end;
-
-  json doc;
-  doc["engine_version"] = std::string(kEngineVersion);
-  doc["contract"] = {{"id", contract.contract}, {"version", contract.version}, {"sha256", contract.sha256},
-                     {"status", contract.enforced ? "enforced" : "draft"}, {"note", contract.status_note},
-                     {"partner", contract.partner}, {"calendar", contract.calendar}, {"currency", contract.currency}};
-  doc["period"] = {{"label", period.label}, {"start", core::format_rfc3339(period.start)},
-                   {"end", core::format_rfc3339(period.end)}, {"open", open}};
-  doc["as_of"] = core::format_rfc3339(as_of_);
+  e.input_items = static_cast<std::int64_t>(items.size());
   // The digest of the items that can count in the period: SHA-256 over their own SHA-256s.
-  doc["input"] = {{"items", items.size()}, {"digest", core::sha256_hex(hashes)}, {"problems", problems}};
-
-  json kpis = json::array();
-  std::vector<KpiOutcome> outcomes;
+  e.input_digest = core::sha256_hex(hashes);
   std::size_t r = 0;
-  for (const auto& k : contract.kpis) {
-    KpiOutcome o;
-    kpis.push_back(aggregate_kpi(k, r++, items, period, open, o, splices, evidence_limit_));
-    outcomes.push_back(o);
-  }
-  json obligations = json::array();
-  for (const auto& o : contract.obligations) {
-    KpiOutcome ignored;
-    obligations.push_back(aggregate_kpi(o, r++, items, period, open, ignored, splices, evidence_limit_));
-  }
-  json standards = json::array();
-  for (const auto& s : contract.brand_standards) standards.push_back(aggregate_standard(s, r++, items, splices, evidence_limit_));
-  std::vector<core::WeightedStatus> weighted;
-  for (const auto& o : outcomes) {
-    if (!o.weight) continue;
-    weighted.push_back({*o.weight, core::parse_rule_status(o.status).value_or(core::RuleStatus::breached)});
-  }
-  doc["kpis"] = kpis;
-  doc["brand_standards"] = standards;
-  doc["obligations"] = obligations;
-  if (!weighted.empty()) {  // a score only when KPIs are weighted
-    json score{{"method", "share of the weight of KPIs met (warning and at_risk count as met); KPIs with insufficient data are left out"}};
-    if (const auto share = core::weighted_score(weighted)) {
-      score["value"] = percent_text(share->numerator, share->denominator);
-    } else {
-      score["value"] = nullptr;
-    }
-    doc["score"] = score;
-  }
-  Rendered out;
-  out.text = render(doc, splices);
-  out.skeleton = std::move(doc);
-  return out;
+  e.kpis.reserve(contract.kpis.size());
+  for (const auto& k : contract.kpis) e.kpis.push_back(aggregate_kpi(k, r++, items, period_, e.open, evidence_limit_));
+  e.obligations.reserve(contract.obligations.size());
+  for (const auto& o : contract.obligations) e.obligations.push_back(aggregate_kpi(o, r++, items, period_, e.open, evidence_limit_));
+  e.brand_standards.reserve(contract.brand_standards.size());
+  for (const auto& s : contract.brand_standards) e.brand_standards.push_back(aggregate_standard(s, r++, items, evidence_limit_));
+  return e;
 }
 
 bool in_effect_during(const rules::ContractVersion& c, const PeriodWindow& w) {
@@ -707,13 +545,19 @@ bool in_effect_during(const rules::ContractVersion& c, const PeriodWindow& w) {
   return until_end > w.start;
 }
 
-json evaluate_contract(const rules::ContractVersion& contract, const calendar::Calendar& cal,
-                       std::span<const core::Item> all_items, const PeriodWindow& period, core::Instant as_of,
-                       std::size_t evidence_limit) {
+Evaluation evaluate_period(const rules::ContractVersion& contract, const calendar::Calendar& cal,
+                           std::span<const core::Item> all_items, const PeriodWindow& period, core::Instant as_of,
+                           std::size_t evidence_limit) {
   PeriodState state(contract, cal, period, as_of);
   state.set_evidence_limit(evidence_limit);
   for (const auto& i : all_items) state.upsert(i);
-  return state.evaluate();
+  return state.evaluation();
+}
+
+json evaluate_contract(const rules::ContractVersion& contract, const calendar::Calendar& cal,
+                       std::span<const core::Item> all_items, const PeriodWindow& period, core::Instant as_of,
+                       std::size_t evidence_limit) {
+  return json::parse(render_evaluation(evaluate_period(contract, cal, all_items, period, as_of, evidence_limit)));
 }
 
 }  // namespace pactwatch::engine

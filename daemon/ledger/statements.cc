@@ -20,18 +20,21 @@ bool quarter_label_for_month(const rules::ContractVersion& c, const std::string&
   return c.period.kind == rules::Period::Kind::month && label.find('Q') != std::string::npos;
 }
 
-bool kpi_met(const std::string& status) { return status == "met" || status == "warning"; }
+bool kpi_met(core::RuleStatus status) { return status == core::RuleStatus::met || status == core::RuleStatus::warning; }
 
-std::optional<std::string> status_in(const json& kpis_or_doc, const std::string& kpi, bool evaluation) {
-  if (evaluation) {
-    for (const auto& k : kpis_or_doc.at("kpis")) {
-      if (k.at("id") == kpi) return k.at("status").get<std::string>();
-    }
-    return std::nullopt;
+// The KPI statuses a closed statement recorded (its `kpis`, by id).
+std::map<std::string, core::RuleStatus> statuses_of_statement(const json& doc) {
+  std::map<std::string, core::RuleStatus> out;
+  for (const auto& [id, status] : doc.at("kpis").items()) {
+    if (const auto s = core::parse_rule_status(status.get<std::string>())) out[id] = *s;
   }
-  const auto& m = kpis_or_doc.at("kpis");
-  if (!m.contains(kpi)) return std::nullopt;
-  return m[kpi].get<std::string>();
+  return out;
+}
+
+std::map<std::string, core::RuleStatus> statuses_of_evaluation(const engine::Evaluation& e) {
+  std::map<std::string, core::RuleStatus> out;
+  for (const auto& k : e.kpis) out.emplace(k.id, k.status);
+  return out;
 }
 
 core::Money doc_money(const json& doc, const char* key) {
@@ -120,11 +123,10 @@ Statements::Computed Statements::compute(const rules::ContractVersion& c, const 
                                          const std::map<std::string, std::string>* what_if) {
   const auto& cal = rules_.calendars.at(c.calendar);
   const auto items = store_.items_for_period(c.partner, w.start, w.end);
-  json evaluation = engine::evaluate_contract(c, cal, items, w, as_of);
+  engine::Evaluation evaluation = engine::evaluate_period(c, cal, items, w, as_of);
   auto results = compensation::results_from_evaluation(evaluation);
-  if (!results) throw std::logic_error(results.error());
   if (what_if) {
-    if (auto r = compensation::apply_what_if(*results, c, *what_if); !r) throw std::invalid_argument(r.error());
+    if (auto r = compensation::apply_what_if(results, c, *what_if); !r) throw std::invalid_argument(r.error());
   }
   compensation::StatementInput in;
   in.contract = &c;
@@ -132,7 +134,7 @@ Statements::Computed Statements::compute(const rules::ContractVersion& c, const 
   in.period = w;
   in.as_of = as_of;
   in.status = status;
-  in.results = *results;
+  in.results = std::move(results);
   in.deals = deals_of(c.partner);
   const auto currency = *core::Currency::from_code(c.currency);
   if (const auto d = rules_.calendar_digests.find(c.calendar); d != rules_.calendar_digests.end()) {
@@ -187,19 +189,17 @@ Statements::Computed Statements::compute(const rules::ContractVersion& c, const 
           in.inputs_read.push_back({credit_period.label, "earn_back", inputs_digest(credit_doc)});
         }
         // Statuses of the KPIs in the periods between, from closed statements or a fresh evaluation.
-        std::map<std::string, json> between;  // label -> statement document (closed) or evaluation
-        std::map<std::string, bool> is_evaluation;
+        std::map<std::string, std::map<std::string, core::RuleStatus>> between;  // label -> KPI statuses
         for (std::size_t i = 0; i + 1 < chain.size(); ++i) {
           const auto& p = chain[i];
           const auto closed_b = closed_in(p.label);
           if (!closed_b.empty()) {
-            between[p.label] = json::parse(closed_b.front()->document);
-            is_evaluation[p.label] = false;
+            between[p.label] = statuses_of_statement(json::parse(closed_b.front()->document));
           } else if (const auto* v = version_during(c.contract, p)) {
             const auto& vcal = rules_.calendars.at(v->calendar);
-            between[p.label] = engine::evaluate_contract(*v, vcal, store_.items_for_period(v->partner, p.start, p.end), p, as_of);
-            is_evaluation[p.label] = true;
-            in.inputs_read.push_back({p.label, "status", between[p.label].at("input").at("digest").get<std::string>()});
+            const auto e = engine::evaluate_period(*v, vcal, store_.items_for_period(v->partner, p.start, p.end), p, as_of);
+            between[p.label] = statuses_of_evaluation(e);
+            in.inputs_read.push_back({p.label, "status", e.input_digest});
           }
         }
         for (auto& pc : credits) {
@@ -209,8 +209,12 @@ Statements::Computed Statements::compute(const rules::ContractVersion& c, const 
           }
           for (std::size_t i = 0; met && i + 1 < chain.size(); ++i) {
             const auto it = between.find(chain[i].label);
-            const auto st = it == between.end() ? std::nullopt : status_in(it->second, pc.kpi, is_evaluation[chain[i].label]);
-            met = st && kpi_met(*st);
+            if (it == between.end()) {
+              met = false;
+              break;
+            }
+            const auto st = it->second.find(pc.kpi);
+            met = st != it->second.end() && kpi_met(st->second);
           }
           pc.met_since = met;
           in.earn_back.push_back(pc);

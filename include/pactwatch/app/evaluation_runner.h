@@ -113,9 +113,9 @@ class EvaluationRunner {
   bool full_run_ = false;
 };
 
-// The stored form of an evaluation document: its keys and every rule's status.
+// The stored form of an evaluation: its keys and every rule's status, with the document as given.
+[[nodiscard]] store::EvaluationRecord evaluation_record(const engine::Evaluation& evaluation, std::string document);
+// The same from a document (read back with engine::evaluation_from_json; a malformed one throws).
 [[nodiscard]] store::EvaluationRecord evaluation_record(const nlohmann::json& document);
-// The same from a rendered document: fields from its skeleton, the stored text as given.
-[[nodiscard]] store::EvaluationRecord evaluation_record(const nlohmann::json& skeleton, std::string text);
 
 }  // namespace pactwatch::app

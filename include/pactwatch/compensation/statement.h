@@ -15,6 +15,7 @@
 
 #include "pactwatch/calendar/calendar.h"
 #include "pactwatch/core/money.h"
+#include "pactwatch/core/status.h"
 #include "pactwatch/engine/evaluate.h"
 #include "pactwatch/rules/contract.h"
 #include "pactwatch/core/item.h"
@@ -28,7 +29,7 @@ inline constexpr std::string_view kEngineVersion = "2";
 // A KPI's or obligation's result, as compensation needs it.
 struct RuleResult {
   std::string id;
-  std::string status;               // met, warning, at_risk, breached, insufficient_data
+  core::RuleStatus status = core::RuleStatus::insufficient_data;
   std::optional<core::Ratio> share; // ratio measures: numerator / denominator, exactly
   std::optional<core::Ratio> weight;
 };
@@ -39,14 +40,14 @@ struct StandardResult {
   std::int64_t violations = 0;
 };
 
-// The parts of an evaluation document that compensation reads.
+// The parts of an evaluation that compensation reads.
 struct PeriodResults {
   std::vector<RuleResult> kpis;
   std::vector<RuleResult> obligations;
   std::vector<StandardResult> standards;
   std::string input_digest;
 };
-[[nodiscard]] std::expected<PeriodResults, std::string> results_from_evaluation(const nlohmann::json& document);
+[[nodiscard]] PeriodResults results_from_evaluation(const engine::Evaluation& evaluation);
 
 // What-if: sets KPIs to the given values ("csat=92%", "qa_score=88", "resolution_p90=10h") and
 // recomputes their statuses against their objectives as if the sample sufficed.

@@ -66,6 +66,15 @@ struct Ratio {
   [[nodiscard]] static std::expected<Ratio, std::string> parse(std::string_view s);
 };
 
+// A ratio as a percentage in hundredths of a percent, rounded half-even (187/200 -> 9350). The
+// denominator must be positive.
+[[nodiscard]] std::int64_t percent_hundredths(const Ratio& r);
+// The same as text with two decimals: "93.50%". Every percentage a document, a statement or the
+// portal shows is this one (a statement marks a rounded one with "≈").
+[[nodiscard]] std::string percent_text(const Ratio& r);
+// Whether percent_text shows the ratio exactly (no rounding).
+[[nodiscard]] bool percent_is_exact(const Ratio& r);
+
 // Thrown when money arithmetic would lose or mix information: currency mismatch or overflow.
 class MoneyError : public std::runtime_error {
  public:

@@ -1,6 +1,7 @@
 // The evaluation engine: one contract version, its calendar, the partner's items and an as-of
 // instant in; every KPI, brand standard and obligation of one period out, with the evidence behind
-// each number. A pure function: no clock, no I/O, the same inputs give byte-identical JSON.
+// each number, as a typed Evaluation (evaluation.h) that renders to one JSON document
+// (evaluation_json.h). A pure function: no clock, no I/O, the same inputs give byte-identical JSON.
 #pragma once
 
 #include <map>
@@ -13,25 +14,16 @@
 #include <nlohmann/json.hpp>
 
 #include "pactwatch/calendar/calendar.h"
+#include "pactwatch/engine/evaluation.h"
 #include "pactwatch/engine/item_values.h"
 #include "pactwatch/rules/contract.h"
 #include "pactwatch/core/item.h"
 
 namespace pactwatch::engine {
 
-inline constexpr std::string_view kEngineVersion = "1";
-
 // Evidence and pending lists in a stored document are capped at this many entries per rule (their
 // totals are always given); the API's evidence endpoint asks for all of them.
 inline constexpr std::size_t kMaxEvidence = 100;
-
-// A period of a contract: [start, end) in UTC, with the label people use ("2026-10", "2026-Q4",
-// or the rolling window's end date).
-struct PeriodWindow {
-  std::string label;
-  core::Instant start{};
-  core::Instant end{};
-};
 
 // The calendar period containing `at`, aligned in the contract calendar's time zone (months and
 // quarters start at local midnight); a rolling period is the window ending at `at`.
@@ -51,7 +43,7 @@ struct ItemOutcome {
   Truth truth = Truth::unknown;  // ratio condition or standard `each`
   Value value;                 // the measured field (percentile, mean, sum)
   std::optional<core::Instant> due;  // a pending condition's deadline
-  std::string evidence;        // the evidence entry as JSON text, when the item could be evidence
+  Evidence evidence;           // the evidence entry, when the item could be evidence
 };
 
 struct PreparedItem {
@@ -81,8 +73,10 @@ class PeriodState {
   // not an input of the period (docs/evaluation.md, "Inputs of a document") is removed.
   void upsert(const core::Item& item);
   void erase(const std::string& source, const std::string& kind, const std::string& external_id);
+  // The typed result (phase two): what the runner, compensation and the API read.
+  [[nodiscard]] Evaluation evaluation() const;
+  // The document as JSON, and serialized (compact, keys sorted: what is stored) with its skeleton.
   [[nodiscard]] nlohmann::json evaluate() const;
-  // The same document, serialized (compact, keys sorted): what is stored.
   [[nodiscard]] Rendered render_document() const;
   [[nodiscard]] core::Instant as_of() const { return as_of_; }
   [[nodiscard]] std::size_t size() const { return items_.size(); }
@@ -104,7 +98,10 @@ class PeriodState {
 [[nodiscard]] bool in_effect_during(const rules::ContractVersion& c, const PeriodWindow& w);
 
 // Evaluates a contract over the items of its partner (items of other partners are ignored).
-// Returns the evaluation document (see docs/evaluation.md for every field).
+[[nodiscard]] Evaluation evaluate_period(const rules::ContractVersion& contract, const calendar::Calendar& cal,
+                                         std::span<const core::Item> items, const PeriodWindow& period,
+                                         core::Instant as_of, std::size_t evidence_limit = kMaxEvidence);
+// The same, as the evaluation document (see docs/evaluation.md for every field).
 [[nodiscard]] nlohmann::json evaluate_contract(const rules::ContractVersion& contract, const calendar::Calendar& cal,
                                                std::span<const core::Item> items, const PeriodWindow& period,
                                                core::Instant as_of, std::size_t evidence_limit = kMaxEvidence);

@@ -86,7 +86,7 @@ class Statements {
  private:
   struct Computed {
     compensation::Statement statement;
-    nlohmann::json evaluation;
+    engine::Evaluation evaluation;
   };
   // The enforced and draft contract versions with compensation in effect during the period
   // `label` (of one partner or all), with their windows.

@@ -49,7 +49,7 @@ PeriodResults results(std::map<std::string, std::string> statuses = {}, std::map
   PeriodResults r;
   r.input_digest = "d";
   for (const auto* id : {"p1", "sl", "fcr", "csat"}) {
-    RuleResult k{id, statuses.contains(id) ? statuses[id] : "met", std::nullopt, std::nullopt};
+    RuleResult k{id, *core::parse_rule_status(statuses.contains(id) ? statuses[id] : "met"), std::nullopt, std::nullopt};
     if (shares.contains(id)) k.share = shares[id];
     else k.share = core::Ratio{1, 1};
     r.kpis.push_back(k);
@@ -58,7 +58,7 @@ PeriodResults results(std::map<std::string, std::string> statuses = {}, std::map
   r.kpis[1].weight = core::Ratio{20, 1};
   r.kpis[2].weight = core::Ratio{10, 1};
   r.kpis[3].weight = core::Ratio{50, 1};
-  r.obligations.push_back({"ack", statuses.contains("ack") ? statuses["ack"] : "met", std::nullopt, std::nullopt});
+  r.obligations.push_back({"ack", *core::parse_rule_status(statuses.contains("ack") ? statuses["ack"] : "met"), std::nullopt, std::nullopt});
   r.standards.push_back({"pci", "critical", 0});
   r.standards.push_back({"tone", "minor", 0});
   return r;
@@ -318,7 +318,7 @@ TEST(Statement, WhatIfRecomputesStatusesFromValues) {
   auto r = results({{"csat", "breached"}}, {{"csat", core::Ratio{85, 100}}});
   EXPECT_EQ(amounts(run(c, r), "bonus")[0], "0.00");
   ASSERT_TRUE(apply_what_if(r, c, {{"csat", "92%"}}));
-  EXPECT_EQ(r.kpis[3].status, "met");
+  EXPECT_EQ(r.kpis[3].status, core::RuleStatus::met);
   EXPECT_EQ(amounts(run(c, r), "bonus")[0], "1500.00");
   EXPECT_FALSE(apply_what_if(r, c, {{"nps", "50%"}}));
   EXPECT_FALSE(apply_what_if(r, c, {{"csat", "4h"}}));  // a share, not a duration

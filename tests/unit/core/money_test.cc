@@ -242,5 +242,17 @@ TEST(MoneyAllocate, RandomSplitsAlwaysSumExactlyAndStayWithinOneUnit) {
   }
 }
 
+TEST(RatioPercent, TwoDecimalsRoundedHalfEven) {
+  EXPECT_EQ(percent_text(Ratio{187, 200}), "93.50%");
+  EXPECT_EQ(percent_text(Ratio{2, 3}), "66.67%");
+  EXPECT_EQ(percent_text(Ratio{1, 1}), "100.00%");
+  EXPECT_EQ(percent_text(Ratio{0, 7}), "0.00%");
+  EXPECT_EQ(percent_text(Ratio{1, 20000}), "0.00%");  // half a hundredth: ties go to the even 0
+  EXPECT_EQ(percent_text(Ratio{3, 20000}), "0.02%");  // one and a half: to the even 2
+  EXPECT_EQ(percent_hundredths(Ratio{187, 200}), 9350);
+  EXPECT_TRUE(percent_is_exact(Ratio{187, 200}));
+  EXPECT_FALSE(percent_is_exact(Ratio{2, 3}));
+}
+
 }  // namespace
 }  // namespace pactwatch::core
