@@ -117,7 +117,6 @@ const std::vector<store::Item>& Statements::deals_of(const std::string& partner)
   return it->second;
 }
 
-// size: its earn-back part is being retyped by issue 20's typed evaluation; split it into carry-forward, earn-back and adjustments after that lands.
 Statements::Computed Statements::compute(const rules::ContractVersion& c, const engine::PeriodWindow& w,
                                          core::Instant as_of, const std::string& status, History history,
                                          const std::map<std::string, std::string>* what_if) {
@@ -136,133 +135,140 @@ Statements::Computed Statements::compute(const rules::ContractVersion& c, const 
   in.status = status;
   in.results = std::move(results);
   in.deals = deals_of(c.partner);
-  const auto currency = *core::Currency::from_code(c.currency);
   if (const auto d = rules_.calendar_digests.find(c.calendar); d != rules_.calendar_digests.end()) {
     in.inputs_read.push_back({c.calendar, "calendar", d->second});
   }
-
   if (history != History::none) {
-    const auto& closed = closed_of(c.contract);
-    auto closed_in = [&](const std::string& label) {
-      std::vector<const store::StatementRecord*> out;
-      for (const auto& s : closed) {
-        if (s.period == label) out.push_back(&s);
-      }
-      return out;
-    };
-    const auto prev = previous_window(c, w);
-
-    // Carry-forward from the period before, to the first version in effect in this one.
+    // Carry-forward and adjustments go to the first version in effect in the period only.
     const rules::ContractVersion* first = nullptr;
     for (const auto& v : rules_.contracts) {
       if (v.contract == c.contract && engine::in_effect_during(v, w) && (!first || v.version < first->version)) first = &v;
     }
-    if (prev && first == &c && history == History::all) {
-      // From the closed documents (their columns were checked against them when loaded).
-      core::Money carry = core::Money::zero(currency);
-      for (const auto* s : closed_in(prev->label)) carry += doc_money(json::parse(s->document), "carry_forward_out");
-      if (!carry.is_zero()) {
-        in.carry_in = carry;
-        in.carry_in_from = prev->label;
-      }
-    }
-
-    // Earn-back: credits taken N periods ago come back when the KPI was met in every period since.
-    const int n = c.compensation && c.compensation->credits ? c.compensation->credits->earn_back_after : 0;
-    if (n > 0) {
-      std::vector<engine::PeriodWindow> chain;  // W-1, W-2, ..., W-N
-      engine::PeriodWindow cur = w;
-      for (int i = 0; i < n; ++i) {
-        auto p = previous_window(c, cur);
-        if (!p) break;
-        chain.push_back(*p);
-        cur = *p;
-      }
-      if (static_cast<int>(chain.size()) == n) {
-        // The credits of that period as it computes now: when late data has changed them, the
-        // adjustment for that period already carries the difference.
-        const auto& credit_period = chain.back();
-        std::vector<compensation::PriorCredit> credits;
-        if (const auto* v = version_during(c.contract, credit_period); v && v->compensation) {
-          const auto credit_doc = compute(*v, credit_period, as_of, "open", History::none, nullptr).statement.document;
-          credits = compensation::credits_of(credit_doc);
-          in.inputs_read.push_back({credit_period.label, "earn_back", inputs_digest(credit_doc)});
-        }
-        // Statuses of the KPIs in the periods between, from closed statements or a fresh evaluation.
-        std::map<std::string, std::map<std::string, core::RuleStatus>> between;  // label -> KPI statuses
-        for (std::size_t i = 0; i + 1 < chain.size(); ++i) {
-          const auto& p = chain[i];
-          const auto closed_b = closed_in(p.label);
-          if (!closed_b.empty()) {
-            between[p.label] = statuses_of_statement(json::parse(closed_b.front()->document));
-          } else if (const auto* v = version_during(c.contract, p)) {
-            const auto& vcal = rules_.calendars.at(v->calendar);
-            const auto e = engine::evaluate_period(*v, vcal, store_.items_for_period(v->partner, p.start, p.end), p, as_of);
-            between[p.label] = statuses_of_evaluation(e);
-            in.inputs_read.push_back({p.label, "status", e.input_digest});
-          }
-        }
-        for (auto& pc : credits) {
-          bool met = false;
-          for (const auto& k : in.results.kpis) {
-            if (k.id == pc.kpi) met = kpi_met(k.status);
-          }
-          for (std::size_t i = 0; met && i + 1 < chain.size(); ++i) {
-            const auto it = between.find(chain[i].label);
-            if (it == between.end()) {
-              met = false;
-              break;
-            }
-            const auto st = it->second.find(pc.kpi);
-            met = st != it->second.end() && kpi_met(st->second);
-          }
-          pc.met_since = met;
-          in.earn_back.push_back(pc);
-        }
-      }
-    }
-
-    // Adjustments: only in the first open period after the closed ones (the period before this one
-    // is closed, or the contract was not in effect then).
-    const rules::ContractVersion* prev_version = prev ? version_during(c.contract, *prev) : nullptr;
-    const bool first_open = !prev_version || !closed_in(prev->label).empty();
-    if (first_open && first == &c && history == History::all) {
-      for (const auto& s : closed) {
-        if (s.period_start >= w.start) continue;
-        const rules::ContractVersion* v = nullptr;
-        for (const auto& x : rules_.contracts) {
-          if (x.contract == s.contract && x.version == s.version) v = &x;
-        }
-        if (!v || !v->compensation) continue;
-        auto sw = engine::period_by_label(*v, rules_.calendars.at(v->calendar), s.period);
-        if (!sw) continue;
-        // Its own lines as they compute now (earn-backs included, as when it closed).
-        const auto again = compute(*v, *sw, as_of, "open", History::earn_back, nullptr);
-        core::Money prior = core::Money::zero(currency);
-        for (const auto& t : closed) {
-          if (t.period_start <= s.period_start || t.period_start >= w.start) continue;  // between them only
-          const json doc = json::parse(t.document);  // kept alive for the loop below
-          for (const auto& l : doc.at("lines")) {
-            if (l.at("kind") != "adjustment") continue;
-            const auto& d = l.at("derivation");
-            if (d.at("closed_period") == s.period && d.at("version") == s.version) {
-              prior += *core::Money::parse(l.at("amount").get<std::string>(), currency);
-            }
-          }
-        }
-        // The closed amount from the closed document (checked against its column when loaded).
-        const core::Money closed_own = doc_money(json::parse(s.document), "own");
-        in.inputs_read.push_back({s.period, "adjustment", inputs_digest(again.statement.document)});
-        const core::Money delta = again.statement.own - closed_own - prior;
-        if (delta.is_zero()) continue;
-        std::string why = "now computes to " + again.statement.own.to_decimal() + ", closed at " + closed_own.to_decimal();
-        if (!prior.is_zero()) why += ", already adjusted by " + prior.to_decimal();
-        if (again.statement.document.at("input_digest") != s.input_digest) why += " (its input changed since the close)";
-        in.adjustments.push_back({s.period, s.version, delta, why, again.statement.own, closed_own, prior});
-      }
-    }
+    const auto prev = previous_window(c, w);
+    if (prev && first == &c && history == History::all) add_carry_forward(c, *prev, in);
+    add_earn_back(c, w, as_of, in);
+    if (first == &c && history == History::all) add_adjustments(c, w, as_of, in);
   }
   return Computed{compensation::compute_statement(in), std::move(evaluation)};
+}
+
+// Carry-forward from the period before, from its closed documents (their columns were checked
+// against them when loaded).
+void Statements::add_carry_forward(const rules::ContractVersion& c, const engine::PeriodWindow& prev, compensation::StatementInput& in) {
+  core::Money carry = core::Money::zero(*core::Currency::from_code(c.currency));
+  for (const auto& s : closed_of(c.contract)) {
+    if (s.period == prev.label) carry += doc_money(json::parse(s.document), "carry_forward_out");
+  }
+  if (!carry.is_zero()) {
+    in.carry_in = carry;
+    in.carry_in_from = prev.label;
+  }
+}
+
+// Earn-back: credits taken N periods ago come back when the KPI was met in every period since.
+void Statements::add_earn_back(const rules::ContractVersion& c, const engine::PeriodWindow& w, core::Instant as_of,
+                               compensation::StatementInput& in) {
+  const int n = c.compensation && c.compensation->credits ? c.compensation->credits->earn_back_after : 0;
+  if (n <= 0) return;
+  std::vector<engine::PeriodWindow> chain;  // W-1, W-2, ..., W-N
+  engine::PeriodWindow cur = w;
+  for (int i = 0; i < n; ++i) {
+    auto p = previous_window(c, cur);
+    if (!p) break;
+    chain.push_back(*p);
+    cur = *p;
+  }
+  if (static_cast<int>(chain.size()) != n) return;
+  const auto& closed = closed_of(c.contract);
+  // The credits of that period as it computes now: when late data has changed them, the
+  // adjustment for that period already carries the difference.
+  const auto& credit_period = chain.back();
+  std::vector<compensation::PriorCredit> credits;
+  if (const auto* v = version_during(c.contract, credit_period); v && v->compensation) {
+    const auto credit_doc = compute(*v, credit_period, as_of, "open", History::none, nullptr).statement.document;
+    credits = compensation::credits_of(credit_doc);
+    in.inputs_read.push_back({credit_period.label, "earn_back", inputs_digest(credit_doc)});
+  }
+  // Statuses of the KPIs in the periods between, from closed statements or a fresh evaluation.
+  std::map<std::string, std::map<std::string, core::RuleStatus>> between;  // label -> KPI statuses
+  for (std::size_t i = 0; i + 1 < chain.size(); ++i) {
+    const auto& p = chain[i];
+    const store::StatementRecord* closed_b = nullptr;
+    for (const auto& s : closed) {
+      if (s.period == p.label && !closed_b) closed_b = &s;
+    }
+    if (closed_b) {
+      between[p.label] = statuses_of_statement(json::parse(closed_b->document));
+    } else if (const auto* v = version_during(c.contract, p)) {
+      const auto& vcal = rules_.calendars.at(v->calendar);
+      const auto e = engine::evaluate_period(*v, vcal, store_.items_for_period(v->partner, p.start, p.end), p, as_of);
+      between[p.label] = statuses_of_evaluation(e);
+      in.inputs_read.push_back({p.label, "status", e.input_digest});
+    }
+  }
+  for (auto& pc : credits) {
+    bool met = false;
+    for (const auto& k : in.results.kpis) {
+      if (k.id == pc.kpi) met = kpi_met(k.status);
+    }
+    for (std::size_t i = 0; met && i + 1 < chain.size(); ++i) {
+      const auto it = between.find(chain[i].label);
+      if (it == between.end()) {
+        met = false;
+        break;
+      }
+      const auto st = it->second.find(pc.kpi);
+      met = st != it->second.end() && kpi_met(st->second);
+    }
+    pc.met_since = met;
+    in.earn_back.push_back(pc);
+  }
+}
+
+// Adjustments: only in the first open period after the closed ones (the period before this one
+// is closed, or the contract was not in effect then).
+void Statements::add_adjustments(const rules::ContractVersion& c, const engine::PeriodWindow& w, core::Instant as_of,
+                                 compensation::StatementInput& in) {
+  const auto& closed = closed_of(c.contract);
+  const auto prev = previous_window(c, w);
+  const rules::ContractVersion* prev_version = prev ? version_during(c.contract, *prev) : nullptr;
+  bool prev_closed = false;
+  for (const auto& s : closed) prev_closed = prev_closed || (prev && s.period == prev->label);
+  if (prev_version && !prev_closed) return;
+  const auto currency = *core::Currency::from_code(c.currency);
+  for (const auto& s : closed) {
+    if (s.period_start >= w.start) continue;
+    const rules::ContractVersion* v = nullptr;
+    for (const auto& x : rules_.contracts) {
+      if (x.contract == s.contract && x.version == s.version) v = &x;
+    }
+    if (!v || !v->compensation) continue;
+    auto sw = engine::period_by_label(*v, rules_.calendars.at(v->calendar), s.period);
+    if (!sw) continue;
+    // Its own lines as they compute now (earn-backs included, as when it closed).
+    const auto again = compute(*v, *sw, as_of, "open", History::earn_back, nullptr);
+    core::Money prior = core::Money::zero(currency);
+    for (const auto& t : closed) {
+      if (t.period_start <= s.period_start || t.period_start >= w.start) continue;  // between them only
+      const json doc = json::parse(t.document);  // kept alive for the loop below
+      for (const auto& l : doc.at("lines")) {
+        if (l.at("kind") != "adjustment") continue;
+        const auto& d = l.at("derivation");
+        if (d.at("closed_period") == s.period && d.at("version") == s.version) {
+          prior += *core::Money::parse(l.at("amount").get<std::string>(), currency);
+        }
+      }
+    }
+    // The closed amount from the closed document (checked against its column when loaded).
+    const core::Money closed_own = doc_money(json::parse(s.document), "own");
+    in.inputs_read.push_back({s.period, "adjustment", inputs_digest(again.statement.document)});
+    const core::Money delta = again.statement.own - closed_own - prior;
+    if (delta.is_zero()) continue;
+    std::string why = "now computes to " + again.statement.own.to_decimal() + ", closed at " + closed_own.to_decimal();
+    if (!prior.is_zero()) why += ", already adjusted by " + prior.to_decimal();
+    if (again.statement.document.at("input_digest") != s.input_digest) why += " (its input changed since the close)";
+    in.adjustments.push_back({s.period, s.version, delta, why, again.statement.own, closed_own, prior});
+  }
 }
 
 std::expected<std::vector<std::pair<const rules::ContractVersion*, engine::PeriodWindow>>, std::string> Statements::versions_in(

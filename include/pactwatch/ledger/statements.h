@@ -102,6 +102,14 @@ class Statements {
   // The statement of a period computed from the store.
   Computed compute(const rules::ContractVersion& c, const engine::PeriodWindow& w, core::Instant as_of,
                    const std::string& status, History history, const std::map<std::string, std::string>* what_if);
+  // What earlier periods leave a period's statement (History::earn_back and ::all), step by step:
+  // the carry-forward from the closed period before, the credits that come back, the adjustments
+  // for closed periods that now compute differently.
+  void add_carry_forward(const rules::ContractVersion& c, const engine::PeriodWindow& prev, compensation::StatementInput& in);
+  void add_earn_back(const rules::ContractVersion& c, const engine::PeriodWindow& w, core::Instant as_of,
+                     compensation::StatementInput& in);
+  void add_adjustments(const rules::ContractVersion& c, const engine::PeriodWindow& w, core::Instant as_of,
+                       compensation::StatementInput& in);
   const std::vector<store::Item>& deals_of(const std::string& partner);
   // The closed statements of a contract, each checked against its own parts and its chain
   // (LedgerDamaged otherwise); cached for the call.
