@@ -76,7 +76,7 @@ int worker(const std::string& name, int instances, const std::string& url, const
     (void)cluster.heartbeat();
     std::set<std::string> holders;
     int held = 0;
-    for (const auto& l : db.leases()) {
+    for (const auto& l : db.leases().all()) {
       if (l.name.starts_with("shard:") && l.expires_at > clock.now()) {
         holders.insert(l.holder);
         ++held;
@@ -193,7 +193,7 @@ int main(int argc, char** argv) {
   }
   auto db = std::move(*store::Store::open({url, "", 1}));
   {
-    store::Transaction tx(*db, store::Durability::normal);
+    store::Transaction tx(db->database(), store::Durability::normal);
     tx.sql() << "ANALYZE";
     tx.commit();
   }
@@ -201,7 +201,7 @@ int main(int argc, char** argv) {
   const fs::path self = fs::read_symlink("/proc/self/exe");
   for (int n : counts) {
     {
-      store::Transaction tx(*db, store::Durability::normal);
+      store::Transaction tx(db->database(), store::Durability::normal);
       tx.sql() << "TRUNCATE evaluations, rule_statuses, status_changes, outbox, deliveries, work_log, leases, evaluation_queue";
       tx.commit();
     }

@@ -103,7 +103,7 @@ int main(int argc, char** argv) {
     sql << "SELECT external_id FROM items WHERE kind = 'tickets' AND created_at >= 1780000000000 "
            "ORDER BY external_id LIMIT " + std::to_string(changes), soci::into(ids);
     for (const auto& id : ids) {
-      auto item = store->find_item("gen", "tickets", id);
+      auto item = store->items().find("gen", "tickets", id);
       if (!item) continue;
       previous.push_back(*item);
       item->priority = "urgent";
@@ -111,7 +111,7 @@ int main(int argc, char** argv) {
       changed.push_back(*item);
     }
   }
-  store->upsert_items(changed);
+  store->items().upsert(changed);
   t = Clock::now();
   const auto inc = runner.run_incremental(changed, previous, as_of, as_of);
   std::printf("  incremental:         %7.3f s (%zu changed tickets -> %lld contract periods; compute %.3f s, save %.3f s)\n",
@@ -140,14 +140,14 @@ int main(int argc, char** argv) {
     // Copy the items through the store's own upsert, in batches.
     std::vector<store::Item> batch;
     for (const auto& p : rules->partners) {
-      auto items = store->items_of_partner(p.id);
+      auto items = store->items().of_partner(p.id);
       batch.insert(batch.end(), items.begin(), items.end());
       if (batch.size() > 20000) {
-        pgstore->upsert_items(batch);
+        pgstore->items().upsert(batch);
         batch.clear();
       }
     }
-    pgstore->upsert_items(batch);
+    pgstore->items().upsert(batch);
     std::printf("  load PostgreSQL:     %7.2f s\n", seconds_since(t));
     app::EvaluationRunner pg_runner(*rules, *pgstore);
     t = Clock::now();

@@ -53,7 +53,7 @@ double run(store::Store& db, const std::vector<store::Item>& items, std::size_t 
   const auto now = *core::parse_rfc3339("2026-11-01T00:00:00Z");
   for (std::size_t off = 0; off < items.size(); off += page) {
     const std::size_t n = std::min(page, items.size() - off);
-    written += db.store_page("bench", std::span(items).subspan(off, n), "cursor-" + std::to_string(off + n), now).written;
+    written += db.sources().store_page("bench", std::span(items).subspan(off, n), "cursor-" + std::to_string(off + n), now).written;
   }
   return std::chrono::duration<double>(Clock::now() - t).count();
 }

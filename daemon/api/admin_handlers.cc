@@ -45,7 +45,7 @@ json event_data(const store::OutboxEvent& e) {
 
 json event_json(store::Store& db, const store::OutboxEvent& e) {
   json deliveries = json::array();
-  for (const auto& d : db.deliveries_of(e.id)) {
+  for (const auto& d : db.outbox().deliveries_of(e.id)) {
     deliveries.push_back({{"channel", d.channel}, {"status", d.status}, {"attempts", d.attempts},
                           {"next_attempt_at", core::format_rfc3339(d.next_attempt_at)},
                           {"last_error", d.last_error.empty() ? json(nullptr) : json(d.last_error)},
@@ -68,14 +68,14 @@ Result<json> list_notifications(Api::Impl& impl, Call& c) {
   if (!status.empty()) {
     // The events with a delivery in that state (status=dead: the dead-letter list), by event id.
     std::vector<std::string> ids;
-    for (const auto& d : impl.db.deliveries(status)) ids.push_back(d.event_id);
+    for (const auto& d : impl.db.outbox().deliveries(status)) ids.push_back(d.event_id);
     std::sort(ids.begin(), ids.end());
     ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
     std::vector<std::pair<std::vector<std::string>, json>> keyed;
     for (const auto& id : ids) {
       if (page->after && std::vector<std::string>{id} <= *page->after) continue;
       if (keyed.size() > page->limit) break;
-      if (auto e = impl.db.outbox_event(id)) keyed.push_back({{id}, event_json(impl.db, *e)});
+      if (auto e = impl.db.outbox().event(id)) keyed.push_back({{id}, event_json(impl.db, *e)});
     }
     PageRequest all{std::nullopt, page->limit};
     return page_of(std::move(keyed), all);
@@ -94,7 +94,7 @@ Result<json> list_notifications(Api::Impl& impl, Call& c) {
   } else {
     after_at = core::from_unix_ms(std::numeric_limits<std::int64_t>::min());
   }
-  auto events = impl.db.outbox_events_after(after_at, after_id, page->limit + 1);
+  auto events = impl.db.outbox().events_after(after_at, after_id, page->limit + 1);
   json items = json::array();
   json next = nullptr;
   for (std::size_t i = 0; i < events.size() && i < page->limit; ++i) items.push_back(event_json(impl.db, events[i]));
@@ -107,8 +107,8 @@ Result<json> list_notifications(Api::Impl& impl, Call& c) {
 
 Result<json> retry_notification(Api::Impl& impl, Call& c) {
   const auto& id = c.params.at("event");
-  if (id != "all" && !impl.db.outbox_event(id)) return std::unexpected(not_found("no notification event '" + id + "'"));
-  const int n = impl.db.retry_deliveries(id, c.now);
+  if (id != "all" && !impl.db.outbox().event(id)) return std::unexpected(not_found("no notification event '" + id + "'"));
+  const int n = impl.db.outbox().retry(id, c.now);
   return json{{"event", id}, {"requeued", n}};
 }
 
@@ -126,7 +126,7 @@ Result<json> list_audit(Api::Impl& impl, Call& c) {
     }
     before = seq;
   }
-  const auto entries = impl.db.audit_log(page->limit + 1, before);
+  const auto entries = impl.db.audit().newest(page->limit + 1, before);
   json items = json::array();
   for (std::size_t i = 0; i < entries.size() && i < page->limit; ++i) {
     const auto& e = entries[i];

@@ -147,7 +147,7 @@ Result<Principal> Api::Impl::authenticate(std::string_view token, bool cached_on
   }
   if (!rec && cached_only) return std::unexpected(Problem{401, "unauthorized", "Unauthorized", "not in the token cache"});
   if (!rec) {
-    rec = db.token_by_hash(hash);
+    rec = db.tokens().by_hash(hash);
     if (!rec) return std::unexpected(invalid);
     std::lock_guard lock(tokens_mutex);
     if (token_cache.size() > 10000) token_cache.clear();
@@ -211,7 +211,7 @@ void Api::Impl::count(const std::string& method, const std::string& pattern, int
 void Api::Impl::audit(const Principal& who, const std::string& action, const std::string& target, const std::string& outcome) {
   spdlog::info("audit: {} ({}, {}) {} {} -> {}", who.token_id, who.name, to_string(who.role), action, target, outcome);
   try {
-    db.append_audit({0, clock.now(), who.token_id + " " + who.name, std::string(to_string(who.role)), action, target, outcome});
+    db.audit().append({0, clock.now(), who.token_id + " " + who.name, std::string(to_string(who.role)), action, target, outcome});
   } catch (const store::StoreError& e) {
     spdlog::error("audit log: {}", e.what());
   }

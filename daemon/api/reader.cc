@@ -172,11 +172,11 @@ Result<std::vector<std::pair<const rules::ContractVersion*, engine::PeriodWindow
 
 Reader::Evaluated Reader::evaluate(const rules::ContractVersion& c, const engine::PeriodWindow& w, bool full_evidence) {
   if (!full_evidence) {
-    if (auto stored = db_.evaluation_document(c.contract, c.version, w.label)) {
+    if (auto stored = db_.evaluations().document(c.contract, c.version, w.label)) {
       return {&c, w, stored_evaluation(*stored), "stored"};
     }
   }
-  const auto items = db_.items_for_period(c.partner, w.start, w.end);
+  const auto items = db_.items().for_period(c.partner, w.start, w.end);
   auto e = engine::evaluate_period(c, rules_.calendars.at(c.calendar), items, w, now_,
                                    full_evidence ? SIZE_MAX : engine::kMaxEvidence);
   return {&c, w, std::move(e), "computed"};
@@ -221,7 +221,7 @@ Result<json> Reader::kpis(const std::string& partner_id, const std::string& peri
   for (const auto& [c, w] : *ws) {
     // A stored evaluation is read every time; it is parsed and rendered again only when it changed.
     if (entries_) {
-      if (auto stored = db_.evaluation_document(c->contract, c->version, w.label)) {
+      if (auto stored = db_.evaluations().document(c->contract, c->version, w.label)) {
         const auto entry = entries_->get(c->contract + '\n' + std::to_string(c->version) + '\n' + c->sha256 + '\n' + w.label,
                                          std::move(*stored), [&](const std::string& text) {
                                            return standing_entry(*c, stored_evaluation(text), "stored");

@@ -48,8 +48,8 @@ HeartbeatResult Cluster::heartbeat() {
     held = held_;
   }
   try {
-    (void)store_.claim_lease(std::string(kInstancePrefix) + instance_, instance_, now, ttl_);
-    const auto leases = store_.leases();
+    (void)store_.leases().claim(std::string(kInstancePrefix) + instance_, instance_, now, ttl_);
+    const auto leases = store_.leases().all();
     int live = 0;
     std::set<int> busy;  // shards another instance holds unexpired
     for (const auto& l : leases) {
@@ -64,7 +64,7 @@ HeartbeatResult Cluster::heartbeat() {
 
     // Renew what we hold (a lease that ran out and was taken back gets a new fence: new work).
     for (auto it = held.begin(); it != held.end();) {
-      const auto fence = store_.claim_lease(shard_lease(it->first), instance_, now, ttl_);
+      const auto fence = store_.leases().claim(shard_lease(it->first), instance_, now, ttl_);
       if (!fence) {
         result.released.push_back(it->first);
         it = held.erase(it);
@@ -81,7 +81,7 @@ HeartbeatResult Cluster::heartbeat() {
     // Give back what lies beyond our share, least preferred first.
     for (auto r = preference_.rbegin(); r != preference_.rend() && static_cast<int>(held.size()) > share; ++r) {
       if (!held.contains(*r)) continue;
-      (void)store_.release_lease(shard_lease(*r), instance_);
+      (void)store_.leases().release(shard_lease(*r), instance_);
       held.erase(*r);
       result.released.push_back(*r);
     }
@@ -90,7 +90,7 @@ HeartbeatResult Cluster::heartbeat() {
       if (static_cast<int>(held.size()) >= share) break;
       if (held.contains(s) || busy.contains(s)) continue;
       if (std::find(result.released.begin(), result.released.end(), s) != result.released.end()) continue;
-      if (const auto fence = store_.claim_lease(shard_lease(s), instance_, now, ttl_)) {
+      if (const auto fence = store_.leases().claim(shard_lease(s), instance_, now, ttl_)) {
         held[s] = {*fence, until, clock_.now()};
         result.taken.push_back(s);
       }
@@ -129,10 +129,10 @@ void Cluster::leave() {
     held.swap(held_);
   }
   try {
-    for (const auto& [s, h] : held) (void)store_.release_lease(shard_lease(s), instance_);
+    for (const auto& [s, h] : held) (void)store_.leases().release(shard_lease(s), instance_);
     // And whatever else this instance holds: its sources, the notification queue, its membership.
-    for (const auto& l : store_.leases()) {
-      if (l.holder == instance_) (void)store_.release_lease(l.name, instance_);
+    for (const auto& l : store_.leases().all()) {
+      if (l.holder == instance_) (void)store_.leases().release(l.name, instance_);
     }
   } catch (const store::StoreError& e) {
     spdlog::warn("cluster: could not give back the leases ({}); others take them when they expire", e.what());

@@ -81,7 +81,7 @@ std::shared_ptr<const rules::RuleSet> load_rules(const config::Config& config, s
     return nullptr;
   }
   try {
-    db.sync_partners(to_store(loaded->partners), clock.now());
+    db.partners().sync(to_store(loaded->partners), clock.now());
   } catch (const store::StoreError& e) {
     spdlog::error("cannot store the partners: {}", e.what());
     return nullptr;
@@ -347,7 +347,7 @@ void Daemon::register_store_metrics() {
                     [this] {
                       Samples out;
                       try {
-                        for (const auto& [status, n] : db_->delivery_counts()) out.push_back({{status}, n});
+                        for (const auto& [status, n] : db_->outbox().delivery_counts()) out.push_back({{status}, n});
                       } catch (const store::StoreError&) {
                         // The store is unreachable: /readyz says so; the other metrics still answer.
                       }

@@ -46,14 +46,14 @@ DispatchStats Dispatcher::run_once(const std::function<bool()>& may_continue) {
     const core::Instant since = ch.since.empty() ? core::Instant{} : *core::parse_rfc3339(ch.since);
     std::vector<store::Delivery> due;
     try {
-      due = store_.due_deliveries(ch.name, clock_.now(), since);
+      due = store_.outbox().due(ch.name, clock_.now(), since);
     } catch (const store::StoreError& e) {
       spdlog::error("outbox: {}", e.what());
       return stats;
     }
     for (auto& d : due) {
       if (may_continue && !may_continue()) return stats;
-      const auto event = store_.outbox_event(d.event_id);
+      const auto event = store_.outbox().event(d.event_id);
       if (!event) continue;
       const auto rules = rules_ ? rules_() : nullptr;
       const auto route = notify::route(ch, *event, rules.get());

@@ -84,7 +84,7 @@ RunStats EvaluationRunner::run(const std::vector<Job>& jobs, std::span<const sto
           state = std::make_unique<engine::PeriodState>(*job.contract, rules_.calendars.at(job.contract->calendar),
                                                         job.window, as_of);
           std::size_t n = 0;
-          for (const auto& item : store_.items_for_period(job.partner, job.window.start, job.window.end)) {
+          for (const auto& item : store_.items().for_period(job.partner, job.window.start, job.window.end)) {
             if (++n % 1024 == 0) check_abort();
             state->upsert(item);
           }
@@ -123,7 +123,7 @@ RunStats EvaluationRunner::run(const std::vector<Job>& jobs, std::span<const sto
     stats.status_changes = cluster_ ? save_by_shard(jobs, records, now, now + std::chrono::duration_cast<std::chrono::milliseconds>(
                                                                                    std::chrono::steady_clock::now() - started),
                                                     requeue_lost)
-                                    : static_cast<std::int64_t>(store_.save_evaluations(records, now).size());
+                                    : static_cast<std::int64_t>(store_.evaluations().save_all(records, now).size());
   } catch (...) {
     cache_.clear();
     throw;
@@ -161,7 +161,7 @@ std::int64_t EvaluationRunner::save_by_shard(const std::vector<Job>& jobs, std::
       const auto began = std::max(now, cluster_->held_since(shard).value_or(now));
       context.work = store::WorkEntry{context.guard->name, context.guard->holder, context.guard->fence, began,
                                       std::max(began, finished), static_cast<std::int64_t>(part.size())};
-      changes += static_cast<std::int64_t>(store_.save_evaluations(part, now, &context).size());
+      changes += static_cast<std::int64_t>(store_.evaluations().save_all(part, now, &context).size());
     } catch (const store::LeaseLost& e) {
       // Another instance owns these partners now; it evaluates them on taking the shard over, and
       // changed items are left in the queue for it.
@@ -172,7 +172,7 @@ std::int64_t EvaluationRunner::save_by_shard(const std::vector<Job>& jobs, std::
       }
     }
   }
-  store_.enqueue_evaluations(requeue, now);
+  store_.queue().enqueue(requeue, now);
   return changes;
 }
 
@@ -266,12 +266,12 @@ RunStats EvaluationRunner::run_incremental(std::span<const store::Item> changed,
     if (cluster_ && !cluster_->guard_for(job.partner, now)) theirs.push_back(request_for(job, now));
     else jobs.push_back(std::move(job));
   }
-  store_.enqueue_evaluations(theirs, now);
+  store_.queue().enqueue(theirs, now);
   return run(jobs, changed, previous, as_of, now, true);
 }
 
 void EvaluationRunner::queue_intents(core::Instant as_of, core::Instant now) {
-  const auto intents = store_.evaluation_intents();
+  const auto intents = store_.queue().intents();
   if (intents.empty()) return;
   std::map<std::tuple<std::string, int, core::Instant>, store::QueuedEvaluation> requests;
   for (const auto& i : intents) {
@@ -283,7 +283,7 @@ void EvaluationRunner::queue_intents(core::Instant as_of, core::Instant now) {
   std::vector<store::QueuedEvaluation> list;
   for (auto& [key, q] : requests) list.push_back(std::move(q));
   // Intents that fall in no period in effect (a partner without a contract then) are done too.
-  store_.queue_intents(list, intents, now);
+  store_.queue().queue_intents(list, intents, now);
   spdlog::debug("evaluation: {} intent(s) of stored pages queued as {} contract period(s)", intents.size(), list.size());
 }
 
@@ -293,7 +293,7 @@ RunStats EvaluationRunner::run_queued(core::Instant as_of, core::Instant now) {
   const auto shards = cluster_->owned(now);
   std::vector<Job> jobs;
   std::vector<store::QueuedEvaluation> obsolete;
-  for (auto& q : store_.queued_evaluations(shards)) {
+  for (auto& q : store_.queue().waiting(shards)) {
     const rules::ContractVersion* contract = nullptr;
     for (const auto& c : rules_.contracts) {
       if (c.contract == q.contract && c.version == q.version) contract = &c;
@@ -315,7 +315,7 @@ RunStats EvaluationRunner::run_queued(core::Instant as_of, core::Instant now) {
     context.answered.push_back(q);
     context.guard = cluster_->guard_for_shard(q.shard, now);
     try {
-      if (context.guard) (void)store_.save_evaluations({}, now, &context);
+      if (context.guard) (void)store_.evaluations().save_all({}, now, &context);
     } catch (const store::LeaseLost&) {
       // The shard moved on: its new owner deletes the request.
     }

@@ -46,7 +46,7 @@ milliseconds Scheduler::lease_ttl() const { return std::chrono::seconds(config_.
 
 bool Scheduler::renew(const std::string& lease, std::int64_t fence) {
   try {
-    const auto again = store_.claim_lease(lease, instance_, clock_.now(), lease_ttl());
+    const auto again = store_.leases().claim(lease, instance_, clock_.now(), lease_ttl());
     return again && *again == fence;
   } catch (const store::StoreError&) {
     return false;  // cannot tell: stop, as if it had passed on
@@ -110,7 +110,7 @@ void Scheduler::sync_source(const config::SourceConfig& s) {
   const std::string lease = "source:" + s.name;
   std::optional<std::int64_t> fence;
   try {
-    fence = store_.claim_lease(lease, instance_, clock_.now(), lease_ttl());
+    fence = store_.leases().claim(lease, instance_, clock_.now(), lease_ttl());
   } catch (const store::StoreError& e) {
     ok = false;
     error = e.what();
@@ -265,11 +265,11 @@ void Scheduler::dispatch() {
     // One instance at a time delivers (and writes reminders): the holder of the "notify" lease,
     // renewed before every delivery. An instance that dies mid-send leaves that delivery pending;
     // the next holder sends it again with the same event id.
-    const auto fence = store_.claim_lease("notify", instance_, clock_.now(), lease_ttl());
+    const auto fence = store_.leases().claim("notify", instance_, clock_.now(), lease_ttl());
     if (!fence) return;
     auto still_ours = [this, f = *fence] { return !stopping_ && renew("notify", f); };
     if (config_.reminder_interval_s > 0) {
-      const int n = store_.write_reminders(clock_.now(), std::chrono::seconds(config_.reminder_interval_s));
+      const int n = store_.outbox().write_reminders(clock_.now(), std::chrono::seconds(config_.reminder_interval_s));
       if (n > 0) spdlog::info("notifications: {} reminder(s) of breaches still standing", n);
     }
     const auto s = dispatcher_->run_once(still_ours);

@@ -140,7 +140,7 @@ int cmd_db_leases(const Context& ctx) {
   if (!db) return kExitFailure;
   try {
     const auto now = core::SystemClock().now();
-    const auto leases = db->leases();
+    const auto leases = db->leases().all();
     if (leases.empty()) std::cout << "no leases (no instance has run serve on this database)\n";
     for (const auto& l : leases) {
       std::cout << l.name << "  " << l.holder << "  fence " << l.fence << "  "

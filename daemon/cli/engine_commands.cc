@@ -154,7 +154,7 @@ int cmd_import(const config::Config& config, const StoreArgs& s, const ImportArg
         if (old) previous.push_back(std::move(*old));
       }
     }
-    const auto counts = db->upsert_items(parsed.items);
+    const auto counts = db->items().upsert(parsed.items);
     std::cout << "imported " << parsed.items.size() << " " << a.kind << " from " << a.file << ": " << counts.written
               << " written, " << counts.unchanged << " unchanged; "
               << static_cast<std::int64_t>(parsed.items.size()) - parsed.unattributed << " attributed to a partner, "
@@ -207,7 +207,7 @@ int cmd_eval(const config::Config& config, const StoreArgs& s, const EvalArgs& a
       if (!engine::in_effect_during(*c, *window)) continue;
       std::vector<store::Item> items;
       try {
-        items = db->items_for_period(partner, window->start, window->end);
+        items = db->items().for_period(partner, window->start, window->end);
       } catch (const store::StoreError& e) {
         std::cerr << e.what() << '\n';
         return 1;
@@ -220,7 +220,7 @@ int cmd_eval(const config::Config& config, const StoreArgs& s, const EvalArgs& a
     std::vector<store::EvaluationRecord> records;
     for (const auto& doc : all) records.push_back(app::evaluation_record(doc));
     try {
-      for (const auto& change : db->save_evaluations(records, clock.now())) {
+      for (const auto& change : db->evaluations().save_all(records, clock.now())) {
         std::cerr << "status: " << change.contract << " v" << change.version << " " << change.period << " "
                   << change.rule << ": " << change.from.value_or("(new)") << " -> " << change.to << '\n';
       }

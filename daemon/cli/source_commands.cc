@@ -198,7 +198,7 @@ int cmd_sources_cursor_show(const config::Config& config, const StoreArgs& st, c
     keys.clear();
     for (const auto& c : *streams) keys.push_back(c->stream().empty() ? name : name + "#" + c->stream());
   }
-  for (const auto& key : keys) std::cout << key << ": " << db->cursor(key).value_or("(none: the next sync starts at the configured since)") << '\n';
+  for (const auto& key : keys) std::cout << key << ": " << db->sources().cursor(key).value_or("(none: the next sync starts at the configured since)") << '\n';
   return 0;
 }
 
@@ -233,10 +233,10 @@ int cmd_sources_cursor_set(const config::Config& config, const StoreArgs& st, co
   const std::string lease = "source:" + a.name;
   const std::string holder = cli_actor() + " pid " + std::to_string(getpid());
   try {
-    const auto fence = db->claim_lease(lease, holder, now, std::chrono::seconds(60));
+    const auto fence = db->leases().claim(lease, holder, now, std::chrono::seconds(60));
     if (!fence) {
       std::string by = "another instance";
-      for (const auto& l : db->leases()) {
+      for (const auto& l : db->leases().all()) {
         if (l.name == lease) by = l.holder + " (until " + core::format_rfc3339(l.expires_at) + ")";
       }
       std::cerr << "pactwatch: " << a.name << " is being polled by " << by
@@ -246,18 +246,18 @@ int cmd_sources_cursor_set(const config::Config& config, const StoreArgs& st, co
     const store::LeaseGuard guard{lease, holder, *fence};
     for (const auto& c : *streams) {
       const std::string key = c->stream().empty() ? a.name : a.name + "#" + c->stream();
-      const std::string before = db->cursor(key).value_or("(none)");
+      const std::string before = db->sources().cursor(key).value_or("(none)");
       const std::string after = c->start_cursor(*at);
       const std::string target = key + " to " + core::format_rfc3339(*at) + " (was " + before + "): " + a.reason;
-      db->move_cursor(key, after, now, {0, now, cli_actor(), "admin", "source.cursor.set", target, "ok"}, &guard);
+      db->sources().move_cursor(key, after, now, {0, now, cli_actor(), "admin", "source.cursor.set", target, "ok"}, &guard);
       spdlog::warn("source {}: cursor moved by {} to start at {} (was {}): {}", key, cli_actor(), core::format_rfc3339(*at), before,
                    a.reason);
       std::cout << key << ": the next sync starts at " << core::format_rfc3339(*at) << " (the cursor was " << before
                 << "); recorded in the audit log\n";
     }
-    db->release_lease(lease, holder);
+    db->leases().release(lease, holder);
   } catch (const store::StoreError& e) {
-    db->release_lease(lease, holder);
+    db->leases().release(lease, holder);
     std::cerr << "pactwatch: " << e.what() << '\n';
     return 1;
   }
@@ -268,7 +268,7 @@ int cmd_sources_quarantine(const config::Config& config, const StoreArgs& st, co
   if (!name.empty() && !find_source(config, name)) return 1;
   auto db = open_store(config, st.db_url, true);
   if (!db) return 1;
-  const auto held = db->quarantined(name.empty() ? std::nullopt : std::optional(name), 100000);
+  const auto held = db->sources().quarantined(name.empty() ? std::nullopt : std::optional(name), 100000);
   if (held.empty()) {
     std::cout << "nothing set aside" << (name.empty() ? "" : " for " + name) << '\n';
     return 0;
@@ -290,10 +290,10 @@ namespace pactwatch::cli {
 int cmd_outbox_list(const config::Config& config, const StoreArgs& st, const std::string& status) {
   auto db = open_store(config, st.db_url, true);
   if (!db) return 1;
-  const auto deliveries = db->deliveries(status.empty() ? std::nullopt : std::optional(status));
+  const auto deliveries = db->outbox().deliveries(status.empty() ? std::nullopt : std::optional(status));
   std::map<std::string, std::vector<const store::Delivery*>> by_event;
   for (const auto& d : deliveries) by_event[d.event_id].push_back(&d);
-  const auto events = db->outbox_events(100000);
+  const auto events = db->outbox().events(100000);
   int shown = 0;
   for (const auto& e : events) {
     const auto it = by_event.find(e.id);
@@ -317,7 +317,7 @@ int cmd_outbox_retry(const config::Config& config, const StoreArgs& st, const st
   auto db = open_store(config, st.db_url, true);
   if (!db) return 1;
   const core::SystemClock clock;
-  const int n = db->retry_deliveries(id, clock.now());
+  const int n = db->outbox().retry(id, clock.now());
   std::cout << n << " dead deliver" << (n == 1 ? "y" : "ies") << " queued again\n";
   return n > 0 || id == "all" ? 0 : 1;
 }

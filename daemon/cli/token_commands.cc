@@ -61,8 +61,8 @@ int cmd_token_create(const config::Config& config, const StoreArgs& st, const To
   const std::string name = a.name.empty() ? (a.partner.empty() ? a.role : a.partner) : a.name;
   auto issued = api::issue_token(a.role, a.partner.empty() ? std::nullopt : std::optional(a.partner), name, expires, now);
   try {
-    db->create_token(issued.record, 2, now);
-    db->append_audit({0, now, cli_user(), "admin", "token.create", issued.record.id + " " + a.role + (a.partner.empty() ? "" : " " + a.partner), "ok"});
+    db->tokens().create(issued.record, 2, now);
+    db->audit().append({0, now, cli_user(), "admin", "token.create", issued.record.id + " " + a.role + (a.partner.empty() ? "" : " " + a.partner), "ok"});
   } catch (const store::TokenLimit& e) {
     std::cerr << "pactwatch: " << e.what() << '\n';
     return 1;
@@ -83,7 +83,7 @@ int cmd_token_list(const config::Config& config, const StoreArgs& st) {
   const core::SystemClock clock;
   const auto now = clock.now();
   try {
-    const auto tokens = db->tokens();
+    const auto tokens = db->tokens().all();
     if (tokens.empty()) std::cout << "no tokens; create one with 'pactwatch token create --role ROLE'\n";
     for (const auto& t : tokens) {
       std::string state = t.revoked_at ? "revoked " + core::format_rfc3339(*t.revoked_at)
@@ -105,11 +105,11 @@ int cmd_token_revoke(const config::Config& config, const StoreArgs& st, const st
   if (!db) return 1;
   const core::SystemClock clock;
   try {
-    if (!db->revoke_token(id, clock.now())) {
+    if (!db->tokens().revoke(id, clock.now())) {
       std::cerr << "pactwatch: no live token '" << id << "' (see 'pactwatch token list')\n";
       return 1;
     }
-    db->append_audit({0, clock.now(), cli_user(), "admin", "token.revoke", id, "ok"});
+    db->audit().append({0, clock.now(), cli_user(), "admin", "token.revoke", id, "ok"});
   } catch (const store::StoreError& e) {
     std::cerr << e.what() << '\n';
     return 1;

@@ -72,7 +72,7 @@ std::string subject_of(const store::StatementRecord& r) {
 const std::vector<store::StatementRecord>& Statements::closed_of(const std::string& contract) {
   auto it = closed_.find(contract);
   if (it != closed_.end()) return it->second;
-  auto records = store_.closed_statements(contract);
+  auto records = store_.statements().of_contract(contract);
   for (const auto& r : records) {
     if (auto damage = statement_damage(r, false)) {
       throw LedgerDamaged("the closed statement " + subject_of(r) + " is damaged: " + *damage +
@@ -113,7 +113,7 @@ std::optional<engine::PeriodWindow> Statements::previous_window(const rules::Con
 
 const std::vector<store::Item>& Statements::deals_of(const std::string& partner) {
   auto it = deals_.find(partner);
-  if (it == deals_.end()) it = deals_.emplace(partner, store_.items_of_kind(partner, "deals")).first;
+  if (it == deals_.end()) it = deals_.emplace(partner, store_.items().of_kind(partner, "deals")).first;
   return it->second;
 }
 
@@ -121,7 +121,7 @@ Statements::Computed Statements::compute(const rules::ContractVersion& c, const 
                                          core::Instant as_of, const std::string& status, History history,
                                          const std::map<std::string, std::string>* what_if) {
   const auto& cal = rules_.calendars.at(c.calendar);
-  const auto items = store_.items_for_period(c.partner, w.start, w.end);
+  const auto items = store_.items().for_period(c.partner, w.start, w.end);
   engine::Evaluation evaluation = engine::evaluate_period(c, cal, items, w, as_of);
   auto results = compensation::results_from_evaluation(evaluation);
   if (what_if) {
@@ -201,7 +201,7 @@ void Statements::add_earn_back(const rules::ContractVersion& c, const engine::Pe
       between[p.label] = statuses_of_statement(json::parse(closed_b->document));
     } else if (const auto* v = version_during(c.contract, p)) {
       const auto& vcal = rules_.calendars.at(v->calendar);
-      const auto e = engine::evaluate_period(*v, vcal, store_.items_for_period(v->partner, p.start, p.end), p, as_of);
+      const auto e = engine::evaluate_period(*v, vcal, store_.items().for_period(v->partner, p.start, p.end), p, as_of);
       between[p.label] = statuses_of_evaluation(e);
       in.inputs_read.push_back({p.label, "status", e.input_digest});
     }
@@ -422,7 +422,7 @@ std::expected<std::vector<CloseOutcome>, std::string> Statements::close(const st
   }
   if (!records.empty()) {
     spdlog::debug("period close: storing {} closed statement(s)", records.size());
-    store_.close_statements(records);
+    store_.statements().close(records);
   }
   return out;
 }

@@ -225,7 +225,7 @@ std::optional<Finding> chain_damage(std::span<const store::StatementRecord> chai
 
 VerifyReport verify_ledger(const rules::RuleSet& rules, store::Store& store) {
   VerifyReport rep;
-  const auto all = store.all_closed_statements();
+  const auto all = store.statements().all();
   Statements statements(rules, store);
   for (std::size_t i = 0; i < all.size();) {
     std::size_t j = i;
@@ -267,7 +267,7 @@ VerifyReport verify_ledger(const rules::RuleSet& rules, store::Store& store) {
   std::string previous(store::kGenesisSha256);
   std::int64_t after = 0;
   for (;;) {
-    const auto page = store.audit_entries_after(after, 1000);
+    const auto page = store.audit().after(after, 1000);
     for (const auto& e : page) {
       ++rep.audit_entries;
       const std::string subject = "audit entry " + std::to_string(e.seq);
@@ -329,9 +329,9 @@ std::string verify_text(const VerifyReport& r) {
 std::expected<json, std::string> statement_bundle(const rules::RuleSet& rules, store::Store& store, const std::string& contract,
                                                   int version, const std::string& period) {
   const std::string missing = "no closed statement of contract '" + contract + "' v" + std::to_string(version) + " for " + period;
-  const auto r = store.closed_statement(contract, version, period);
+  const auto r = store.statements().find(contract, version, period);
   if (!r) return std::unexpected(missing);
-  auto chain = store.closed_statements(contract);
+  auto chain = store.statements().of_contract(contract);
   std::sort(chain.begin(), chain.end(), [](const auto& a, const auto& b) { return a.chain_seq < b.chain_seq; });
   json links = json::array();
   for (const auto& x : chain) {

@@ -6,7 +6,7 @@ Damping damp(const store::OutboxEvent& event, std::chrono::seconds recovery_hold
   if (event.type != "kpi.recovered" || recovery_hold <= std::chrono::seconds(0)) return {};
   const auto held_at = event.created_at + recovery_hold;
   if (now < held_at) return {Damping::Verdict::wait, held_at, {}};
-  const auto current = store.rule_status(event.contract, event.version, event.period, event.subject);
+  const auto current = store.evaluations().rule_status(event.contract, event.version, event.period, event.subject);
   if (!current || (*current != "met" && *current != "warning")) {
     return {Damping::Verdict::drop, {}, "did not hold for the recovery hold (now " + current.value_or("unknown") + ")"};
   }

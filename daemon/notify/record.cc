@@ -66,20 +66,20 @@ Recorded record(store::Store& store, DeliveryCounters& counters, const std::stri
       break;
     case Outcome::abandoned: break;
   }
-  store.update_delivery(d);
+  store.outbox().update_delivery(d);
   return result;
 }
 
 Recorded record_skipped(store::Store& store, store::Delivery& d, std::string why) {
   d.status = "skipped";
   if (!why.empty()) d.last_error = std::move(why);
-  store.update_delivery(d);
+  store.outbox().update_delivery(d);
   return Recorded::skipped;
 }
 
 Recorded record_waiting(store::Store& store, store::Delivery& d, core::Instant until) {
   d.next_attempt_at = until;
-  store.update_delivery(d);
+  store.outbox().update_delivery(d);
   return Recorded::waiting;
 }
 

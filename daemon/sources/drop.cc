@@ -79,7 +79,7 @@ SyncResult sync_drop_directory(const config::SourceConfig& src, store::Store& st
       auto write = changes.write();
       write.abort = abort;  // checked between rows: a stop abandons the file's transaction
       spdlog::debug("source {}: storing {} record(s) of {}", src.name, parsed.items.size(), name.string());
-      counts = store.store_page(src.name, parsed.items, name.string(), clock.now(), write);  // committed before the move
+      counts = store.sources().store_page(src.name, parsed.items, name.string(), clock.now(), write);  // committed before the move
     } catch (const store::WriteAbandoned&) {
       r.stopped = true;
       break;

@@ -145,7 +145,7 @@ std::vector<store::Item> merge_history(store::Store& store, const std::string& s
     with_history.push_back(&rec);
     ids.push_back(id_text(rec["id"]));
   }
-  auto stored = store.find_items(source, "tickets", ids);
+  auto stored = store.items().find_many(source, "tickets", ids);
   std::vector<store::Item> out;
   for (std::size_t i = 0; i < with_history.size(); ++i) {
     if (!stored[i]) {
@@ -182,7 +182,7 @@ void attribute_by_ticket(store::Store& store, const std::string& source, std::ve
     unclaimed.push_back(&rec);
     ids.push_back(id_text(rec["ticket_id"]));
   }
-  const auto tickets = store.find_items(source, "tickets", ids);
+  const auto tickets = store.items().find_many(source, "tickets", ids);
   for (std::size_t i = 0; i < unclaimed.size(); ++i) {
     if (tickets[i] && tickets[i]->partner_id) (*unclaimed[i])["partner"] = *tickets[i]->partner_id;
   }
@@ -219,7 +219,7 @@ std::vector<std::optional<store::Item>> stored_versions(store::Store& store, std
     std::vector<std::string> ids;
     ids.reserve(places.size());
     for (std::size_t i : places) ids.push_back(items[i].external_id);
-    auto found = store.find_items(key.first, key.second, ids);
+    auto found = store.items().find_many(key.first, key.second, ids);
     for (std::size_t k = 0; k < places.size(); ++k) out[places[k]] = std::move(found[k]);
   }
   return out;
@@ -611,7 +611,7 @@ PageChanges store_page(store::Store& store, const Connector& connector, const st
   spdlog::debug("source {}: storing a page of {} record(s){}{}", cursor_key, page.items.size(),
                 page.set_aside.empty() ? "" : ", " + std::to_string(page.set_aside.size()) + " set aside",
                 next_cursor ? " with its cursor" : " (a backfill: the cursor stays)");
-  counts = store.store_source_page({cursor_key, page.items, page.set_aside, next_cursor}, clock.now(), changes.write(opts.lease));
+  counts = store.sources().store_page({cursor_key, page.items, page.set_aside, next_cursor}, clock.now(), changes.write(opts.lease));
   return changes;
 }
 
@@ -630,9 +630,9 @@ SyncResult sync_pages(const config::SourceConfig& src, Connector& connector, sto
   std::string cursor;
   if (backfill) {
     since = *opts.since;
-    r.cursor = store.cursor(cursor_key).value_or("");  // stays as it is
+    r.cursor = store.sources().cursor(cursor_key).value_or("");  // stays as it is
   } else {
-    cursor = store.cursor(cursor_key).value_or("");
+    cursor = store.sources().cursor(cursor_key).value_or("");
     r.cursor = cursor;
   }
   if (cursor.empty()) cursor = connector.start_cursor(since);  // stored only with the first page

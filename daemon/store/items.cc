@@ -1,14 +1,14 @@
-// The store's items, source cursors and source pages with their quarantine.
-#include "pactwatch/store/store.h"
+// The items repository: upserts (batched by backend) and reads by key, partner, period and kind.
+#include "pactwatch/store/items.h"
 
 #include <soci/soci.h>
 
 #include <algorithm>
 #include <map>
-#include <set>
 #include <tuple>
 #include <unordered_map>
 
+#include "queries.h"
 #include "store_internal.h"
 
 namespace pactwatch::store {
@@ -48,7 +48,61 @@ void check_abort(const std::atomic<bool>* abort, std::size_t row) {
 
 }  // namespace
 
-UpsertCounts Store::upsert_items_in(soci::session& sql, std::span<const Item> items, const std::atomic<bool>* abort) {
+namespace {
+
+// One row of `items`, bound through explicit long long variables (SOCI's dynamic rows type SQLite
+// INTEGER columns as int).
+struct ItemRow {
+  Item item;
+  std::string partner;
+  long long created = 0, first_reply = 0, solved = 0, updated = 0, amount = 0;
+  soci::indicator partner_ind = soci::i_ok, created_ind = soci::i_ok, first_reply_ind = soci::i_ok,
+                  solved_ind = soci::i_ok, amount_ind = soci::i_ok;
+
+  static constexpr const char* kColumns = kItemColumns;
+
+  void bind(soci::details::prepare_temp_type& p) {
+    p, soci::into(item.source), soci::into(item.external_id), soci::into(item.kind), soci::into(partner, partner_ind),
+        soci::into(item.status), soci::into(item.priority), soci::into(created, created_ind),
+        soci::into(first_reply, first_reply_ind), soci::into(solved, solved_ind), soci::into(updated),
+        soci::into(amount, amount_ind), soci::into(item.currency), soci::into(item.payload);
+  }
+
+  [[nodiscard]] Item get() const {
+    Item row = item;
+    row.partner_id = partner_ind == soci::i_ok ? std::optional<std::string>(partner) : std::nullopt;
+    row.created_at = opt_instant(created, created_ind);
+    row.first_reply_at = opt_instant(first_reply, first_reply_ind);
+    row.solved_at = opt_instant(solved, solved_ind);
+    row.updated_at = core::from_unix_ms(updated);
+    row.amount_minor = amount_ind == soci::i_ok ? std::optional<std::int64_t>(amount) : std::nullopt;
+    return row;
+  }
+};
+
+std::vector<Item> fetch_all(soci::statement& st, const ItemRow& row) {
+  std::vector<Item> out;
+  st.execute();
+  while (st.fetch()) out.push_back(row.get());
+  return out;
+}
+
+}  // namespace
+
+// Ids per statement of find_many: one round trip per 500 records of a page; 502 parameters stay
+// far below SQLite's 32,766 and PostgreSQL's 65,535.
+constexpr std::size_t kFindBatch = 500;
+
+// The statement of find_many for `n` ids: the same text serves SQLite and PostgreSQL (a list of
+// bound ids, read through the (source, kind, external_id) key like find's kItemByKeyWhere).
+std::string items_by_keys_query(std::size_t n) {
+  std::string query = std::string(kItemColumns) + "WHERE source = :source AND kind = :kind AND external_id IN (";
+  for (std::size_t i = 0; i < n; ++i) query += (i ? ",:i" : ":i") + std::to_string(i);
+  return query + ')';
+}
+
+UpsertCounts upsert_items_in(Transaction& tx, std::span<const Item> items, const std::atomic<bool>* abort) {
+  soci::session& sql = tx.sql();
   UpsertCounts counts;
   if (items.empty()) return counts;
   // One row per key in a statement (PostgreSQL refuses to update a row twice in one): the version
@@ -66,7 +120,7 @@ UpsertCounts Store::upsert_items_in(soci::session& sql, std::span<const Item> it
     ++counts.unchanged;
     if (item.updated_at >= batch[it->second]->updated_at) batch[it->second] = &item;
   }
-  const std::size_t rows = std::clamp<std::size_t>(upsert_batch_, 1, kMaxUpsertBatch);
+  const std::size_t rows = std::clamp<std::size_t>(tx.database().upsert_batch(), 1, kMaxUpsertBatch);
   if (rows == 1) {
     // One statement, prepared once, executed per item.
     Item row;
@@ -160,63 +214,18 @@ UpsertCounts Store::upsert_items_in(soci::session& sql, std::span<const Item> it
   return counts;
 }
 
-UpsertCounts Store::upsert_items(std::span<const Item> items) {
-  return wrap("item upsert", [&] {
-    Transaction tx(*this, Durability::normal);
-    auto counts = upsert_items_in(tx.sql(), items);
+UpsertCounts Items::upsert(std::span<const Item> items) {
+  return db_.wrap("item upsert", [&] {
+    Transaction tx(db_, Durability::normal);
+    auto counts = upsert_items_in(tx, items);
     tx.commit();
     return counts;
   });
 }
 
-void Store::check_lease_in(soci::session& sql, const LeaseGuard& guard, const char* consequence) {
-  // SQLite's transaction holds the write lock already (BEGIN IMMEDIATE); PostgreSQL locks the
-  // lease row, so a takeover waits for this transaction to commit.
-  std::string holder;
-  long long fence = 0;
-  sql << std::string("SELECT holder, fence FROM leases WHERE name = :n") + (backend_ == Backend::postgresql ? " FOR UPDATE" : ""),
-      soci::use(guard.name, "n"), soci::into(holder), soci::into(fence);
-  if (!sql.got_data() || holder != guard.holder || fence != guard.fence) {
-    throw LeaseLost("lease " + guard.name + " has passed to " + (holder.empty() ? std::string("nobody") : holder) + "; " +
-                    consequence);
-  }
-}
-
-void Store::record_intents_in(soci::session& sql, std::span<const EvaluationIntent> intents, core::Instant now) {
-  const long long recorded = core::to_unix_ms(now);
-  for (const auto& i : intents) {
-    std::string partner = i.partner;
-    long long at = core::to_unix_ms(i.at);
-    sql << "INSERT INTO evaluation_intents (partner, at, generation, recorded_at) VALUES (:p, :a, 1, :r) "
-           "ON CONFLICT (partner, at) DO UPDATE SET generation = evaluation_intents.generation + 1",
-        soci::use(partner), soci::use(at), soci::use(recorded);
-  }
-}
-
-UpsertCounts Store::store_page(const std::string& source, std::span<const Item> items, const std::string& cursor,
-                               core::Instant now, const LeaseGuard* guard) {
-  PageWrite write;
-  write.guard = guard;
-  return store_page(source, items, cursor, now, write);
-}
-
-UpsertCounts Store::store_page(const std::string& source, std::span<const Item> items, const std::string& cursor,
-                               core::Instant now, const PageWrite& write) {
-  return wrap("page store", [&] {
-    Transaction tx(*this, Durability::normal);
-    if (write.guard) check_lease_in(tx.sql(), *write.guard, "the page was not stored");
-    auto counts = upsert_items_in(tx.sql(), items, write.abort);
-    set_cursor_in(tx.sql(), source, cursor, now);
-    record_intents_in(tx.sql(), write.intents, now);
-    if (write.abort && write.abort->load()) throw WriteAbandoned("abandoned, nothing of it stored: the daemon is stopping");
-    tx.commit();
-    return counts;
-  });
-}
-
-std::optional<Item> Store::find_item(const std::string& source, const std::string& kind, const std::string& external_id) {
-  return wrap("item lookup", [&]() -> std::optional<Item> {
-    Lease l(*pool_, setup_);
+std::optional<Item> Items::find(const std::string& source, const std::string& kind, const std::string& external_id) {
+  return db_.wrap("item lookup", [&]() -> std::optional<Item> {
+    Lease l(db_);
     Item item;
     long long created = 0, first_reply = 0, solved = 0, updated = 0, amount = 0;
     soci::indicator partner_ind = soci::i_ok, created_ind = soci::i_ok, first_reply_ind = soci::i_ok,
@@ -240,65 +249,12 @@ std::optional<Item> Store::find_item(const std::string& source, const std::strin
   });
 }
 
-namespace {
-
-// One row of `items`, bound through explicit long long variables (SOCI's dynamic rows type SQLite
-// INTEGER columns as int).
-struct ItemRow {
-  Item item;
-  std::string partner;
-  long long created = 0, first_reply = 0, solved = 0, updated = 0, amount = 0;
-  soci::indicator partner_ind = soci::i_ok, created_ind = soci::i_ok, first_reply_ind = soci::i_ok,
-                  solved_ind = soci::i_ok, amount_ind = soci::i_ok;
-
-  static constexpr const char* kColumns = kItemColumns;
-
-  void bind(soci::details::prepare_temp_type& p) {
-    p, soci::into(item.source), soci::into(item.external_id), soci::into(item.kind), soci::into(partner, partner_ind),
-        soci::into(item.status), soci::into(item.priority), soci::into(created, created_ind),
-        soci::into(first_reply, first_reply_ind), soci::into(solved, solved_ind), soci::into(updated),
-        soci::into(amount, amount_ind), soci::into(item.currency), soci::into(item.payload);
-  }
-
-  [[nodiscard]] Item get() const {
-    Item row = item;
-    row.partner_id = partner_ind == soci::i_ok ? std::optional<std::string>(partner) : std::nullopt;
-    row.created_at = opt_instant(created, created_ind);
-    row.first_reply_at = opt_instant(first_reply, first_reply_ind);
-    row.solved_at = opt_instant(solved, solved_ind);
-    row.updated_at = core::from_unix_ms(updated);
-    row.amount_minor = amount_ind == soci::i_ok ? std::optional<std::int64_t>(amount) : std::nullopt;
-    return row;
-  }
-};
-
-std::vector<Item> fetch_all(soci::statement& st, const ItemRow& row) {
-  std::vector<Item> out;
-  st.execute();
-  while (st.fetch()) out.push_back(row.get());
-  return out;
-}
-
-}  // namespace
-
-// Ids per statement of find_items: one round trip per 500 records of a page; 502 parameters stay
-// far below SQLite's 32,766 and PostgreSQL's 65,535.
-constexpr std::size_t kFindBatch = 500;
-
-// The statement of find_items for `n` ids: the same text serves SQLite and PostgreSQL (a list of
-// bound ids, read through the (source, kind, external_id) key like find_item's kItemByKeyWhere).
-std::string items_by_keys_query(std::size_t n) {
-  std::string query = std::string(kItemColumns) + "WHERE source = :source AND kind = :kind AND external_id IN (";
-  for (std::size_t i = 0; i < n; ++i) query += (i ? ",:i" : ":i") + std::to_string(i);
-  return query + ')';
-}
-
-std::vector<std::optional<Item>> Store::find_items(const std::string& source, const std::string& kind,
-                                                   std::span<const std::string> external_ids) {
+std::vector<std::optional<Item>> Items::find_many(const std::string& source, const std::string& kind,
+                                                  std::span<const std::string> external_ids) {
   std::vector<std::optional<Item>> out(external_ids.size());
   if (external_ids.empty()) return out;
-  return wrap("item lookup", [&] {
-    Lease l(*pool_, setup_);
+  return db_.wrap("item lookup", [&] {
+    Lease l(db_);
     std::unordered_map<std::string, std::vector<std::size_t>> wanted;  // id -> its places in the answer
     for (std::size_t i = 0; i < external_ids.size(); ++i) wanted[external_ids[i]].push_back(i);
     std::vector<std::string> ids;
@@ -322,9 +278,9 @@ std::vector<std::optional<Item>> Store::find_items(const std::string& source, co
   });
 }
 
-std::vector<Item> Store::items_of_partner(const std::string& partner_id) {
-  return wrap("item query", [&] {
-    Lease l(*pool_, setup_);
+std::vector<Item> Items::of_partner(const std::string& partner_id) {
+  return db_.wrap("item query", [&] {
+    Lease l(db_);
     ItemRow row;
     auto prep = (l.sql().prepare << std::string(ItemRow::kColumns) + "WHERE partner_id = :p ORDER BY source, kind, external_id");
     row.bind(prep);
@@ -334,10 +290,9 @@ std::vector<Item> Store::items_of_partner(const std::string& partner_id) {
   });
 }
 
-
-std::vector<Item> Store::items_for_period(const std::string& partner_id, core::Instant start, core::Instant end) {
-  return wrap("item query", [&] {
-    Lease l(*pool_, setup_);
+std::vector<Item> Items::for_period(const std::string& partner_id, core::Instant start, core::Instant end) {
+  return db_.wrap("item query", [&] {
+    Lease l(db_);
     ItemRow row;
     const long long s = core::to_unix_ms(start), e = core::to_unix_ms(end);
     auto prep = (l.sql().prepare << items_for_period_query());
@@ -348,9 +303,9 @@ std::vector<Item> Store::items_for_period(const std::string& partner_id, core::I
   });
 }
 
-std::vector<Item> Store::items_of_kind(const std::string& partner_id, const std::string& kind) {
-  return wrap("item query", [&] {
-    Lease l(*pool_, setup_);
+std::vector<Item> Items::of_kind(const std::string& partner_id, const std::string& kind) {
+  return db_.wrap("item query", [&] {
+    Lease l(db_);
     ItemRow row;
     auto prep = (l.sql().prepare << std::string(ItemRow::kColumns) +
                                         "WHERE partner_id = :p AND kind = :k ORDER BY source, kind, external_id");
@@ -361,9 +316,9 @@ std::vector<Item> Store::items_of_kind(const std::string& partner_id, const std:
   });
 }
 
-std::int64_t Store::count_items(const std::optional<std::string>& source) {
-  return wrap("item count", [&] {
-    Lease l(*pool_, setup_);
+std::int64_t Items::count(const std::optional<std::string>& source) {
+  return db_.wrap("item count", [&] {
+    Lease l(db_);
     long long n = 0;
     if (source) {
       l.sql() << "SELECT count(*) FROM items WHERE source = :s", soci::use(*source), soci::into(n);
@@ -371,134 +326,6 @@ std::int64_t Store::count_items(const std::optional<std::string>& source) {
       l.sql() << "SELECT count(*) FROM items", soci::into(n);
     }
     return static_cast<std::int64_t>(n);
-  });
-}
-
-// --- cursors -------------------------------------------------------------------------------
-
-void Store::set_cursor_in(soci::session& sql, const std::string& source, const std::string& cursor,
-                          core::Instant now) {
-  const long long at = core::to_unix_ms(now);
-  sql << "INSERT INTO source_cursors (source, cursor, updated_at) VALUES (:s, :c, :at) "
-         "ON CONFLICT (source) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at",
-      soci::use(source), soci::use(cursor), soci::use(at);
-}
-
-void Store::set_cursor(const std::string& source, const std::string& cursor, core::Instant now) {
-  wrap("cursor update", [&] {
-    Transaction tx(*this, Durability::normal);
-    set_cursor_in(tx.sql(), source, cursor, now);
-    tx.commit();
-  });
-}
-
-std::optional<std::string> Store::cursor(const std::string& source) {
-  return wrap("cursor lookup", [&]() -> std::optional<std::string> {
-    Lease l(*pool_, setup_);
-    std::string c;
-    l.sql() << "SELECT cursor FROM source_cursors WHERE source = :s", soci::use(source), soci::into(c);
-    if (!l.sql().got_data()) return std::nullopt;
-    return c;
-  });
-}
-
-
-// --- sources: pages with their quarantine, and deliberate cursor moves ------------------------
-// Kept apart from the item functions above: these only call upsert_items_in, set_cursor_in,
-// record_intents_in and check_lease_in, whatever the items' identity.
-
-SourcePageCounts Store::store_source_page(const SourcePage& page, core::Instant now, const LeaseGuard* guard) {
-  PageWrite write;
-  write.guard = guard;
-  return store_source_page(page, now, write);
-}
-
-SourcePageCounts Store::store_source_page(const SourcePage& page, core::Instant now, const PageWrite& write) {
-  return wrap("page store", [&] {
-    Transaction tx(*this, Durability::normal);
-    soci::session& sql = tx.sql();
-    if (write.guard) check_lease_in(sql, *write.guard, "the page was not stored");
-    SourcePageCounts out;
-    const auto counts = upsert_items_in(sql, page.items, write.abort);
-    out.written = counts.written;
-    out.unchanged = counts.unchanged;
-    const long long at = core::to_unix_ms(now);
-    // The sources whose records this page concerns: usually one.
-    std::set<std::string> sources;
-    for (const auto& i : page.items) sources.insert(i.source);
-    for (const auto& q : page.quarantined) sources.insert(q.source);
-    // What is set aside already for them (usually nothing), to release records that now map and
-    // to tell a record set aside again from a new one.
-    std::map<std::tuple<std::string, std::string, std::string>, std::pair<std::string, std::string>> held;  // -> reason, record
-    for (const auto& source : sources) {
-      std::string kind, id, reason, record;
-      soci::statement st = (sql.prepare << "SELECT kind, external_id, reason, record FROM source_quarantine WHERE source = :s",
-                            soci::use(source, "s"), soci::into(kind), soci::into(id), soci::into(reason), soci::into(record));
-      st.execute();
-      while (st.fetch()) held[{source, kind, id}] = {reason, record};
-    }
-    if (!held.empty()) {
-      for (const auto& i : page.items) {
-        if (!held.contains({i.source, i.kind, i.external_id})) continue;
-        sql << "DELETE FROM source_quarantine WHERE source = :s AND kind = :k AND external_id = :e", soci::use(i.source, "s"),
-            soci::use(i.kind, "k"), soci::use(i.external_id, "e");
-        held.erase({i.source, i.kind, i.external_id});
-        ++out.released;
-      }
-    }
-    for (const auto& q : page.quarantined) {
-      const auto it = held.find({q.source, q.kind, q.external_id});
-      const bool same = it != held.end() && it->second.first == q.reason && it->second.second == q.record;
-      ++(same ? out.requarantined : out.quarantined);
-      sql << "INSERT INTO source_quarantine (source, kind, external_id, reason, record, first_seen, last_seen, seen) "
-             "VALUES (:s, :k, :e, :r, :d, :a, :a2, 1) "
-             "ON CONFLICT (source, kind, external_id) DO UPDATE SET reason = excluded.reason, record = excluded.record, "
-             "last_seen = excluded.last_seen, seen = source_quarantine.seen + 1",
-          soci::use(q.source, "s"), soci::use(q.kind, "k"), soci::use(q.external_id, "e"), soci::use(q.reason, "r"),
-          soci::use(q.record, "d"), soci::use(at, "a"), soci::use(at, "a2");
-      held[{q.source, q.kind, q.external_id}] = {q.reason, q.record};
-    }
-    if (page.cursor) set_cursor_in(sql, page.cursor_key, *page.cursor, now);
-    record_intents_in(sql, write.intents, now);
-    if (write.abort && write.abort->load()) throw WriteAbandoned("abandoned, nothing of it stored: the daemon is stopping");
-    tx.commit();
-    return out;
-  });
-}
-
-std::vector<QuarantinedRecord> Store::quarantined(const std::optional<std::string>& source, std::size_t limit) {
-  return wrap("quarantine list", [&] {
-    Lease l(*pool_, setup_);
-    QuarantinedRecord q;
-    long long first = 0, last = 0, seen = 0;
-    const std::string only = source.value_or("");
-    const int all = source ? 0 : 1;
-    soci::statement st = (l.sql().prepare << "SELECT source, kind, external_id, reason, record, first_seen, last_seen, seen "
-                                             "FROM source_quarantine WHERE (source = :s OR :all = 1) "
-                                             "ORDER BY last_seen DESC, source, kind, external_id LIMIT " + std::to_string(limit),
-                          soci::use(only, "s"), soci::use(all, "all"), soci::into(q.source), soci::into(q.kind),
-                          soci::into(q.external_id), soci::into(q.reason), soci::into(q.record), soci::into(first),
-                          soci::into(last), soci::into(seen));
-    st.execute();
-    std::vector<QuarantinedRecord> out;
-    while (st.fetch()) {
-      q.first_seen = core::from_unix_ms(first);
-      q.last_seen = core::from_unix_ms(last);
-      q.seen = seen;
-      out.push_back(q);
-    }
-    return out;
-  });
-}
-
-void Store::move_cursor(const std::string& cursor_key, const std::string& cursor, core::Instant now, const AuditEntry& e,
-                        const LeaseGuard* guard) {
-  wrap("cursor move", [&] {
-    Transaction tx(*this, Durability::full);
-    if (guard) check_lease_in(tx.sql(), *guard, "the cursor was not moved");
-    set_cursor_in(tx.sql(), cursor_key, cursor, now);
-    append_audit_in(tx.sql(), e);  // chained like every audit entry (docs/compensation.md, "The chain")
-    tx.commit();
   });
 }
 

@@ -1,5 +1,7 @@
-// The store's ledger: closed statements and the audit log, each a hash chain that refuses rewrites.
-#include "pactwatch/store/store.h"
+// The ledger's two repositories: closed statements and the audit log, each a hash chain that
+// refuses rewrites (they share the chain's canonical form and locking).
+#include "pactwatch/store/audit.h"
+#include "pactwatch/store/statements.h"
 
 #include <soci/soci.h>
 
@@ -9,6 +11,8 @@
 #include <nlohmann/json.hpp>
 
 #include "pactwatch/core/digest.h"
+#include "pactwatch/store/outbox.h"
+#include "queries.h"
 #include "store_internal.h"
 
 namespace pactwatch::store {
@@ -90,7 +94,7 @@ constexpr long long kStatementChainLockKey = 0x7077636861696e31;  // "pwchain1"
 constexpr long long kAuditChainLockKey = 0x7077636861696e32;      // "pwchain2"
 
 void lock_chain(soci::session& sql, Backend b, long long key) {
-  if (b == Backend::postgresql) sql << "SELECT pg_advisory_xact_lock(" + std::to_string(key) + ")";
+  if (dialect(b).advisory_locks) sql << "SELECT pg_advisory_xact_lock(" + std::to_string(key) + ")";
 }
 
 }  // namespace
@@ -179,11 +183,33 @@ void chain_existing_rows(soci::session& sql) {
   }
 }
 
+namespace {
 
-void Store::close_statements(std::span<const StatementRecord> statements) {
-  wrap("period close", [&] {
-    Transaction tx(*this, Durability::full);
-    lock_chain(tx.sql(), backend_, kStatementChainLockKey);
+struct AuditRow {
+  AuditEntry e;
+  long long seq = 0, at = 0;
+  soci::indicator prev_ind = soci::i_ok, sha_ind = soci::i_ok;
+  static constexpr const char* kColumns = "SELECT seq, at, actor, role, action, target, outcome, previous_sha256, sha256 FROM audit_log ";
+  void bind(soci::details::prepare_temp_type& p) {
+    p, soci::into(seq), soci::into(at), soci::into(e.actor), soci::into(e.role), soci::into(e.action), soci::into(e.target),
+        soci::into(e.outcome), soci::into(e.previous_sha256, prev_ind), soci::into(e.sha256, sha_ind);
+  }
+  [[nodiscard]] AuditEntry get() const {
+    AuditEntry out = e;
+    out.seq = seq;
+    out.at = core::from_unix_ms(at);
+    if (prev_ind != soci::i_ok) out.previous_sha256.clear();
+    if (sha_ind != soci::i_ok) out.sha256.clear();
+    return out;
+  }
+};
+
+}  // namespace
+
+void ClosedStatements::close(std::span<const StatementRecord> statements) {
+  db_.wrap("period close", [&] {
+    Transaction tx(db_, Durability::full);
+    lock_chain(tx.sql(), db_.backend(), kStatementChainLockKey);
     for (const auto& s : statements) {
       long long n = 0;
       std::string contract = s.contract, period = s.period;
@@ -222,9 +248,9 @@ void Store::close_statements(std::span<const StatementRecord> statements) {
   });
 }
 
-std::optional<StatementRecord> Store::closed_statement(const std::string& contract, int version, const std::string& period) {
-  return wrap("statement lookup", [&]() -> std::optional<StatementRecord> {
-    Lease l(*pool_, setup_);
+std::optional<StatementRecord> ClosedStatements::find(const std::string& contract, int version, const std::string& period) {
+  return db_.wrap("statement lookup", [&]() -> std::optional<StatementRecord> {
+    Lease l(db_);
     StatementRow row;
     auto prep = (l.sql().prepare << std::string(StatementRow::kColumns) +
                                         "WHERE contract = :c AND version = :v AND period = :p");
@@ -237,9 +263,9 @@ std::optional<StatementRecord> Store::closed_statement(const std::string& contra
   });
 }
 
-std::vector<StatementRecord> Store::closed_statements(const std::string& contract) {
-  return wrap("statement list", [&] {
-    Lease l(*pool_, setup_);
+std::vector<StatementRecord> ClosedStatements::of_contract(const std::string& contract) {
+  return db_.wrap("statement list", [&] {
+    Lease l(db_);
     StatementRow row;
     auto prep = (l.sql().prepare << std::string(StatementRow::kColumns) +
                                         "WHERE contract = :c ORDER BY period_start, version");
@@ -253,9 +279,9 @@ std::vector<StatementRecord> Store::closed_statements(const std::string& contrac
   });
 }
 
-std::vector<StatementRecord> Store::all_closed_statements() {
-  return wrap("statement list", [&] {
-    Lease l(*pool_, setup_);
+std::vector<StatementRecord> ClosedStatements::all() {
+  return db_.wrap("statement list", [&] {
+    Lease l(db_);
     StatementRow row;
     auto prep = (l.sql().prepare << std::string(StatementRow::kColumns) + "ORDER BY contract, chain_seq, period_start, version");
     row.bind(prep);
@@ -267,9 +293,9 @@ std::vector<StatementRecord> Store::all_closed_statements() {
   });
 }
 
-
-void Store::append_audit_in(soci::session& sql, const AuditEntry& entry) {
-  lock_chain(sql, backend_, kAuditChainLockKey);
+void append_audit_in(Transaction& tx, const AuditEntry& entry) {
+  soci::session& sql = tx.sql();
+  lock_chain(sql, tx.database().backend(), kAuditChainLockKey);
   AuditEntry e = entry;
   const auto [head_seq, head_hash] = audit_head(sql);
   e.seq = head_seq + 1;
@@ -282,40 +308,17 @@ void Store::append_audit_in(soci::session& sql, const AuditEntry& entry) {
       soci::use(e.target, "t"), soci::use(e.outcome, "o"), soci::use(e.previous_sha256, "p"), soci::use(e.sha256, "h");
 }
 
-void Store::append_audit(const AuditEntry& entry) {
-  wrap("audit append", [&] {
-    Transaction tx(*this, Durability::full);
-    append_audit_in(tx.sql(), entry);
+void AuditLog::append(const AuditEntry& entry) {
+  db_.wrap("audit append", [&] {
+    Transaction tx(db_, Durability::full);
+    append_audit_in(tx, entry);
     tx.commit();
   });
 }
 
-namespace {
-
-struct AuditRow {
-  AuditEntry e;
-  long long seq = 0, at = 0;
-  soci::indicator prev_ind = soci::i_ok, sha_ind = soci::i_ok;
-  static constexpr const char* kColumns = "SELECT seq, at, actor, role, action, target, outcome, previous_sha256, sha256 FROM audit_log ";
-  void bind(soci::details::prepare_temp_type& p) {
-    p, soci::into(seq), soci::into(at), soci::into(e.actor), soci::into(e.role), soci::into(e.action), soci::into(e.target),
-        soci::into(e.outcome), soci::into(e.previous_sha256, prev_ind), soci::into(e.sha256, sha_ind);
-  }
-  [[nodiscard]] AuditEntry get() const {
-    AuditEntry out = e;
-    out.seq = seq;
-    out.at = core::from_unix_ms(at);
-    if (prev_ind != soci::i_ok) out.previous_sha256.clear();
-    if (sha_ind != soci::i_ok) out.sha256.clear();
-    return out;
-  }
-};
-
-}  // namespace
-
-std::vector<AuditEntry> Store::audit_log(std::size_t limit, std::optional<std::int64_t> before) {
-  return wrap("audit list", [&] {
-    Lease l(*pool_, setup_);
+std::vector<AuditEntry> AuditLog::newest(std::size_t limit, std::optional<std::int64_t> before) {
+  return db_.wrap("audit list", [&] {
+    Lease l(db_);
     AuditRow row;
     const long long below = before ? static_cast<long long>(*before) : std::numeric_limits<long long>::max();
     auto prep = (l.sql().prepare << std::string(AuditRow::kColumns) + "WHERE seq < :b ORDER BY seq DESC LIMIT " + std::to_string(limit));
@@ -329,9 +332,9 @@ std::vector<AuditEntry> Store::audit_log(std::size_t limit, std::optional<std::i
   });
 }
 
-std::vector<AuditEntry> Store::audit_entries_after(std::int64_t after_seq, std::size_t limit) {
-  return wrap("audit list", [&] {
-    Lease l(*pool_, setup_);
+std::vector<AuditEntry> AuditLog::after(std::int64_t after_seq, std::size_t limit) {
+  return db_.wrap("audit list", [&] {
+    Lease l(db_);
     AuditRow row;
     const long long after = after_seq;
     auto prep = (l.sql().prepare << std::string(AuditRow::kColumns) + "WHERE seq > :a ORDER BY seq LIMIT " + std::to_string(limit));

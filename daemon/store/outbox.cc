@@ -1,10 +1,11 @@
-// The store's outbox: notification events, their deliveries and reminders.
-#include "pactwatch/store/store.h"
+// The outbox repository: notification events, their deliveries and reminders.
+#include "pactwatch/store/outbox.h"
 
 #include <soci/soci.h>
 
 #include <map>
 
+#include "queries.h"
 #include "store_internal.h"
 
 namespace pactwatch::store {
@@ -143,9 +144,9 @@ struct DeliveryRow {
 
 }  // namespace
 
-std::vector<OutboxEvent> Store::outbox_events(std::size_t limit) {
-  return wrap("outbox list", [&] {
-    Lease l(*pool_, setup_);
+std::vector<OutboxEvent> Outbox::events(std::size_t limit) {
+  return db_.wrap("outbox list", [&] {
+    Lease l(db_);
     EventRow row;
     auto prep = (l.sql().prepare << std::string(EventRow::kColumns) + "ORDER BY created_at, id LIMIT " + std::to_string(limit));
     row.bind(prep);
@@ -157,9 +158,9 @@ std::vector<OutboxEvent> Store::outbox_events(std::size_t limit) {
   });
 }
 
-std::optional<OutboxEvent> Store::outbox_event(const std::string& id) {
-  return wrap("outbox lookup", [&]() -> std::optional<OutboxEvent> {
-    Lease l(*pool_, setup_);
+std::optional<OutboxEvent> Outbox::event(const std::string& id) {
+  return db_.wrap("outbox lookup", [&]() -> std::optional<OutboxEvent> {
+    Lease l(db_);
     EventRow row;
     auto prep = (l.sql().prepare << std::string(EventRow::kColumns) + "WHERE id = :i");
     row.bind(prep);
@@ -171,10 +172,10 @@ std::optional<OutboxEvent> Store::outbox_event(const std::string& id) {
   });
 }
 
-std::vector<Delivery> Store::due_deliveries(const std::string& channel, core::Instant now, core::Instant channel_since,
-                                            std::size_t limit) {
-  return wrap("outbox deliveries", [&] {
-    Transaction tx(*this, Durability::normal);
+std::vector<Delivery> Outbox::due(const std::string& channel, core::Instant now, core::Instant channel_since,
+                                  std::size_t limit) {
+  return db_.wrap("outbox deliveries", [&] {
+    Transaction tx(db_, Durability::normal);
     // The sweep for events the channel has not seen starts where the last one (of this process)
     // reached, less a lookback for events that committed late or were stamped by an instance with
     // a slower clock: the outbox is read by its created_at index, not in full, every second.
@@ -210,9 +211,9 @@ std::vector<Delivery> Store::due_deliveries(const std::string& channel, core::In
   });
 }
 
-void Store::update_delivery(const Delivery& d) {
-  wrap("delivery update", [&] {
-    Transaction tx(*this, Durability::full);
+void Outbox::update_delivery(const Delivery& d) {
+  db_.wrap("delivery update", [&] {
+    Transaction tx(db_, Durability::full);
     std::string status = d.status, error = d.last_error, id = d.event_id, ch = d.channel;
     int attempts = d.attempts;
     long long next = core::to_unix_ms(d.next_attempt_at);
@@ -227,9 +228,9 @@ void Store::update_delivery(const Delivery& d) {
   });
 }
 
-std::vector<Delivery> Store::deliveries(const std::optional<std::string>& status) {
-  return wrap("delivery list", [&] {
-    Lease l(*pool_, setup_);
+std::vector<Delivery> Outbox::deliveries(const std::optional<std::string>& status) {
+  return db_.wrap("delivery list", [&] {
+    Lease l(db_);
     DeliveryRow row;
     const std::string filter = status.value_or("");
     auto prep = (l.sql().prepare << std::string(DeliveryRow::kColumns) +
@@ -244,9 +245,9 @@ std::vector<Delivery> Store::deliveries(const std::optional<std::string>& status
   });
 }
 
-int Store::retry_deliveries(const std::string& event_id, core::Instant now) {
-  return wrap("delivery retry", [&] {
-    Transaction tx(*this, Durability::full);
+int Outbox::retry(const std::string& event_id, core::Instant now) {
+  return db_.wrap("delivery retry", [&] {
+    Transaction tx(db_, Durability::full);
     long long at = core::to_unix_ms(now);
     std::string id = event_id;
     soci::statement st = (tx.sql().prepare << "UPDATE deliveries SET status = 'pending', next_attempt_at = :a, attempts = 0 "
@@ -259,9 +260,9 @@ int Store::retry_deliveries(const std::string& event_id, core::Instant now) {
   });
 }
 
-std::map<std::string, std::int64_t> Store::delivery_counts() {
-  return wrap("delivery counts", [&] {
-    Lease l(*pool_, setup_);
+std::map<std::string, std::int64_t> Outbox::delivery_counts() {
+  return db_.wrap("delivery counts", [&] {
+    Lease l(db_);
     std::map<std::string, std::int64_t> out;
     std::string status;
     long long n = 0;
@@ -272,20 +273,9 @@ std::map<std::string, std::int64_t> Store::delivery_counts() {
   });
 }
 
-std::optional<std::string> Store::rule_status(const std::string& contract, int version, const std::string& period,
-                                             const std::string& rule) {
-  return wrap("rule status", [&]() -> std::optional<std::string> {
-    Lease l(*pool_, setup_);
-    std::string status;
-    l.sql() << kRuleStatus, soci::use(contract), soci::use(version), soci::use(period), soci::use(rule), soci::into(status);
-    if (!l.sql().got_data()) return std::nullopt;
-    return status;
-  });
-}
-
-int Store::write_reminders(core::Instant now, std::chrono::seconds interval) {
-  return wrap("reminders", [&] {
-    Transaction tx(*this, Durability::full);
+int Outbox::write_reminders(core::Instant now, std::chrono::seconds interval) {
+  return db_.wrap("reminders", [&] {
+    Transaction tx(db_, Durability::full);
     struct Row {
       std::string contract, period, partner, rule, status;
       int version = 0;
@@ -324,10 +314,9 @@ int Store::write_reminders(core::Instant now, std::chrono::seconds interval) {
   });
 }
 
-
-std::vector<OutboxEvent> Store::outbox_events_after(core::Instant at, const std::string& id, std::size_t limit) {
-  return wrap("outbox page", [&] {
-    Lease l(*pool_, setup_);
+std::vector<OutboxEvent> Outbox::events_after(core::Instant at, const std::string& id, std::size_t limit) {
+  return db_.wrap("outbox page", [&] {
+    Lease l(db_);
     EventRow row;
     const long long ms = core::to_unix_ms(at);
     auto prep = (l.sql().prepare << std::string(EventRow::kColumns) + kOutboxAfterWhere + std::to_string(limit));
@@ -341,9 +330,9 @@ std::vector<OutboxEvent> Store::outbox_events_after(core::Instant at, const std:
   });
 }
 
-std::vector<Delivery> Store::deliveries_of(const std::string& event_id) {
-  return wrap("event deliveries", [&] {
-    Lease l(*pool_, setup_);
+std::vector<Delivery> Outbox::deliveries_of(const std::string& event_id) {
+  return db_.wrap("event deliveries", [&] {
+    Lease l(db_);
     DeliveryRow row;
     auto prep = (l.sql().prepare << std::string(DeliveryRow::kColumns) + "WHERE event_id = :e ORDER BY channel");
     row.bind(prep);

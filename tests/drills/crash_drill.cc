@@ -82,7 +82,7 @@ TEST_P(CrashDrill, NothingLostNothingTwiceAfterRepeatedSigkills) {
   // A restarted daemon sends what is pending within a second or two.
   auto pending_deliveries = [&] {
     auto s = store::Store::open({db_url, "", 1});
-    return s && (*s)->schema_status().current > 0 && !(*s)->deliveries("pending").empty();
+    return s && (*s)->schema_status().current > 0 && !(*s)->outbox().deliveries("pending").empty();
   };
 
   const auto started = std::chrono::steady_clock::now();
@@ -110,7 +110,7 @@ TEST_P(CrashDrill, NothingLostNothingTwiceAfterRepeatedSigkills) {
     auto s = store::Store::open({db_url, "", 1});
     if (!s || (*s)->schema_status().current == 0) return std::size_t{0};
     std::size_t n = 0;
-    while (n < months.size() && (*s)->closed_statement("c0", 1, months[n])) ++n;
+    while (n < months.size() && (*s)->statements().find("c0", 1, months[n])) ++n;
     return n;
   };
   for (int k = 0; k < kills; ++k) {
@@ -181,7 +181,7 @@ TEST_P(CrashDrill, NothingLostNothingTwiceAfterRepeatedSigkills) {
     EXPECT_EQ(closed.exit_code, 0) << closed.out << closed.err;
     std::map<std::string, std::string> first_closed;  // contract -> closed statement document
     for (int p = 0; p < kPartners; ++p) {
-      auto s = (*db)->closed_statement("c" + std::to_string(p), 1, month);
+      auto s = (*db)->statements().find("c" + std::to_string(p), 1, month);
       ASSERT_TRUE(s) << "c" << p << " " << month;
       first_closed["c" + std::to_string(p)] = s->document;
     }
@@ -192,7 +192,7 @@ TEST_P(CrashDrill, NothingLostNothingTwiceAfterRepeatedSigkills) {
       ++reproduced;
     }
     EXPECT_EQ(reproduced, static_cast<std::size_t>(kPartners)) << month << ": " << again.out;
-    for (const auto& [contract, document] : first_closed) EXPECT_EQ((*db)->closed_statement(contract, 1, month)->document, document);
+    for (const auto& [contract, document] : first_closed) EXPECT_EQ((*db)->statements().find(contract, 1, month)->document, document);
   }
 
   std::cerr << "crash drill on " << store::to_string(GetParam()) << ": kills aimed at";
@@ -277,7 +277,7 @@ TEST(CrashDrillTwoInstances, NothingLostNothingTwiceWhileEitherOfTwoIsKilledOver
   const auto events = expect_nothing_lost(**db, desk, rx);
   // Per shard: no two holders' stored work overlaps in time, and fences only grow.
   int handovers = 0;
-  (void)testutils::expect_no_overlapping_work((*db)->work_log(), handovers);
+  (void)testutils::expect_no_overlapping_work((*db)->queue().work_log(), handovers);
   EXPECT_GT(handovers, 0) << "the kills must move shards between the instances";
   std::cerr << "two-instance crash drill: " << kills << " kills survived (" << hit << " of " << aimed << " aimed kills on their line), "
             << kTickets << " records stored once, " << events << " events delivered in " << rx.attempts() << " attempts, "

@@ -206,7 +206,7 @@ inline World write_world(const testutils::TempDir& dir, const std::string& binar
 // The cursor never runs ahead of the data: every ticket the stored cursor has moved past (older
 // than its `since`, or on a page before its `page`) is stored.
 inline void expect_cursor_behind_data(store::Store& s, const std::vector<Ticket>& tickets, int per_page, const std::string& when) {
-  const auto cursor = s.cursor("desk");
+  const auto cursor = s.sources().cursor("desk");
   if (!cursor) return;
   const json c = json::parse(*cursor, nullptr, false);
   ASSERT_TRUE(c.is_object()) << *cursor;
@@ -215,23 +215,23 @@ inline void expect_cursor_behind_data(store::Store& s, const std::vector<Ticket>
   std::vector<const Ticket*> after;
   for (const auto& t : tickets) {
     if (t.updated < since) {
-      EXPECT_TRUE(s.find_item("desk", "tickets", std::to_string(t.id))) << when << ": ticket " << t.id << " is behind cursor " << *cursor;
+      EXPECT_TRUE(s.items().find("desk", "tickets", std::to_string(t.id))) << when << ": ticket " << t.id << " is behind cursor " << *cursor;
     } else {
       after.push_back(&t);
     }
   }
   for (std::size_t i = 0; i < static_cast<std::size_t>((page - 1) * per_page) && i < after.size(); ++i) {
-    EXPECT_TRUE(s.find_item("desk", "tickets", std::to_string(after[i]->id))) << when << ": ticket " << after[i]->id
+    EXPECT_TRUE(s.items().find("desk", "tickets", std::to_string(after[i]->id))) << when << ": ticket " << after[i]->id
                                                                     << " was on a page before cursor " << *cursor;
   }
 }
 
 // The work is done: every ticket stored, nothing pending, every outbox event delivered.
 inline bool settled(store::Store& db, Receiver& rx, std::int64_t tickets) {
-  if (db.count_items(std::string("desk")) != tickets) return false;
-  if (!db.deliveries("pending").empty()) return false;
+  if (db.items().count(std::string("desk")) != tickets) return false;
+  if (!db.outbox().deliveries("pending").empty()) return false;
   const auto delivered = rx.delivered();
-  for (const auto& e : db.outbox_events(100000)) {
+  for (const auto& e : db.outbox().events(100000)) {
     if (!delivered.contains(e.id)) return false;
   }
   return true;
@@ -240,12 +240,12 @@ inline bool settled(store::Store& db, Receiver& rx, std::int64_t tickets) {
 // Every ticket stored exactly once; every status change's event in the outbox and delivered at
 // least once, with one body on every attempt. Returns the number of events.
 inline std::size_t expect_nothing_lost(store::Store& db, const FakeDesk& desk, Receiver& rx) {
-  EXPECT_EQ(db.count_items(std::string("desk")), static_cast<std::int64_t>(desk.tickets().size()));
-  for (const auto& t : desk.tickets()) EXPECT_TRUE(db.find_item("desk", "tickets", std::to_string(t.id))) << t.id;
+  EXPECT_EQ(db.items().count(std::string("desk")), static_cast<std::int64_t>(desk.tickets().size()));
+  for (const auto& t : desk.tickets()) EXPECT_TRUE(db.items().find("desk", "tickets", std::to_string(t.id))) << t.id;
   std::set<std::string> outbox;
-  for (const auto& e : db.outbox_events(100000)) outbox.insert(e.id);
+  for (const auto& e : db.outbox().events(100000)) outbox.insert(e.id);
   int expected_events = 0;
-  for (const auto& change : db.status_changes()) {
+  for (const auto& change : db.evaluations().status_changes()) {
     if (const auto e = store::event_for(change)) {
       ++expected_events;
       EXPECT_TRUE(outbox.contains(e->id)) << e->id;

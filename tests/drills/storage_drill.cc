@@ -92,7 +92,7 @@ std::string readyz(int port) {
 
 std::int64_t stored(const std::string& db_url) {
   auto s = store::Store::open({db_url, "", 1});
-  return s ? (*s)->count_items(std::string("desk")) : -1;
+  return s ? (*s)->items().count(std::string("desk")) : -1;
 }
 
 std::string integrity(const std::filesystem::path& db) {
@@ -169,11 +169,11 @@ TEST_F(StorageDrill, ADiskFullIsNotReadyThenResumesWithNothingLost) {
   EXPECT_EQ(serve.wait(10s), 0) << tail(serve.err());
 
   EXPECT_EQ(integrity(var / "drill.db"), "ok\n");
-  EXPECT_EQ((*db)->count_items(std::string("desk")), kTickets);
-  for (const auto& t : desk.tickets()) EXPECT_TRUE((*db)->find_item("desk", "tickets", std::to_string(t.id))) << t.id;
+  EXPECT_EQ((*db)->items().count(std::string("desk")), kTickets);
+  for (const auto& t : desk.tickets()) EXPECT_TRUE((*db)->items().find("desk", "tickets", std::to_string(t.id))) << t.id;
   expect_cursor_behind_data(**db, desk.tickets(), kPerPage, "at the end");
   for (int p = 0; p < kPartners; ++p) {
-    EXPECT_TRUE((*db)->evaluation_document("c" + std::to_string(p), 1, month_before(clock_.now(), 1))) << "c" << p;
+    EXPECT_TRUE((*db)->evaluations().document("c" + std::to_string(p), 1, month_before(clock_.now(), 1))) << "c" << p;
   }
   const auto log = serve.err();
   const auto at = log.find("database or disk is full");
@@ -182,8 +182,8 @@ TEST_F(StorageDrill, ADiskFullIsNotReadyThenResumesWithNothingLost) {
   // Every status change's event is in the outbox (written with the change, or not at all) and
   // was delivered.
   std::set<std::string> outbox;
-  for (const auto& e : (*db)->outbox_events(100000)) outbox.insert(e.id);
-  for (const auto& change : (*db)->status_changes()) {
+  for (const auto& e : (*db)->outbox().events(100000)) outbox.insert(e.id);
+  for (const auto& change : (*db)->evaluations().status_changes()) {
     if (const auto e = store::event_for(change)) {
       EXPECT_TRUE(outbox.contains(e->id)) << e->id;
     }
@@ -255,8 +255,8 @@ TEST_F(StorageDrill, AReadOnlyStoreLosesNothingAndRefusesToStartUntilWritable) {
   serve.signal(SIGTERM);
   EXPECT_EQ(serve.wait(10s), 0) << tail(serve.err());
   EXPECT_EQ(integrity(db_path), "ok\n");
-  EXPECT_EQ((*db)->count_items(std::string("desk")), kTickets);
-  for (const auto& t : desk.tickets()) EXPECT_TRUE((*db)->find_item("desk", "tickets", std::to_string(t.id))) << t.id;
+  EXPECT_EQ((*db)->items().count(std::string("desk")), kTickets);
+  for (const auto& t : desk.tickets()) EXPECT_TRUE((*db)->items().find("desk", "tickets", std::to_string(t.id))) << t.id;
   expect_cursor_behind_data(**db, desk.tickets(), kPerPage, "at the end");
 }
 

@@ -45,22 +45,22 @@ struct World {
     db->migrate(clock.now());
     std::vector<store::Partner> partners;
     for (const auto& p : rules->partners) partners.push_back({p.id, p.name, p.kind, p.tier, true});
-    db->sync_partners(partners, clock.now());
+    db->partners().sync(partners, clock.now());
     for (const char* kind : {"tickets", "deals", "surveys", "events"}) {
       std::ifstream in(std::string(PACTWATCH_SOURCE_DIR) + "/demo/items/" + kind + ".ndjson");
       const std::string text((std::istreambuf_iterator<char>(in)), {});
       sources::ImportOptions o;
       o.kind = kind;
-      db->upsert_items(sources::parse_import(text, kind, o, rules->partners).items);
+      db->items().upsert(sources::parse_import(text, kind, o, rules->partners).items);
     }
     const char* roles[] = {"admin", "finance", "viewer"};
     for (int i = 0; i < 3; ++i) {
       auto t = api::issue_token(roles[i], std::nullopt, roles[i], std::nullopt, clock.now());
-      db->create_token(t.record, 2, clock.now());
+      db->tokens().create(t.record, 2, clock.now());
       tokens[i + 1] = t.text;
     }
     auto p = api::issue_token("partner", std::string("northwind"), "northwind", std::nullopt, clock.now());
-    db->create_token(p.record, 2, clock.now());
+    db->tokens().create(p.record, 2, clock.now());
     tokens[4] = p.text;
     api::ApiOptions options;
     options.rate_per_second = 0;

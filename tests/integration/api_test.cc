@@ -64,7 +64,7 @@ class ApiTest : public ::testing::TestWithParam<Backend> {
     db_->migrate(clock_.now());
     std::vector<store::Partner> partners;
     for (const auto& p : rules_->partners) partners.push_back({p.id, p.name, p.kind, p.tier, true});
-    db_->sync_partners(partners, clock_.now());
+    db_->partners().sync(partners, clock_.now());
     for (const char* kind : {"tickets", "deals", "surveys", "events"}) {
       std::ifstream in(kSource + "/demo/items/" + kind + ".ndjson");
       const std::string text((std::istreambuf_iterator<char>(in)), {});
@@ -72,7 +72,7 @@ class ApiTest : public ::testing::TestWithParam<Backend> {
       o.kind = kind;
       auto parsed = sources::parse_import(text, kind, o, rules_->partners);
       ASSERT_TRUE(parsed.bad_lines.empty());
-      db_->upsert_items(parsed.items);
+      db_->items().upsert(parsed.items);
     }
     app::EvaluationRunner runner(*rules_, *db_);
     runner.run_full(clock_.now(), clock_.now());
@@ -102,7 +102,7 @@ class ApiTest : public ::testing::TestWithParam<Backend> {
 
   std::string make_token(const std::string& role, const std::optional<std::string>& partner) {
     auto t = issue_token(role, partner, role, std::nullopt, clock_.now());
-    db_->create_token(t.record, 2, clock_.now());
+    db_->tokens().create(t.record, 2, clock_.now());
     return t.text;
   }
 
@@ -206,7 +206,7 @@ std::string csrf_for_test(const std::string& token) { return core::sha256_hex("p
 TEST_P(ApiTest, AuthorizationMatrixCoversEveryRoute) {
   start();
   std::string event_id;
-  for (const auto& e : db_->outbox_events(1000)) {
+  for (const auto& e : db_->outbox().events(1000)) {
     if (e.partner == "northwind") event_id = e.id;
   }
   ASSERT_FALSE(event_id.empty()) << "the demo evaluation writes notification events";
@@ -327,7 +327,7 @@ TEST_P(ApiTest, EvidencePagesThroughEveryItemPastTheDocumentCap) {
     it.payload = R"({"status_history": [{"at": "2026-10-13T08:00:00Z", "status": "open"}, {"at": "2026-10-13T13:00:00Z", "status": "solved"}]})";
     late.push_back(it);
   }
-  db_->upsert_items(late);
+  db_->items().upsert(late);
   app::EvaluationRunner runner(*rules_, *db_);
   runner.run_full(clock_.now(), clock_.now());
   start();
@@ -413,7 +413,7 @@ TEST_P(ApiTest, FinanceReportAsJsonAndCsvAndCloseIsAudited) {
   ASSERT_TRUE(all);
   EXPECT_EQ(all->status, 409);
   EXPECT_NE(all->body.find("2026-Q4 has not ended"), std::string::npos) << all->body;
-  EXPECT_FALSE(db_->closed_statement("northwind-support", 3, "2026-10"));
+  EXPECT_FALSE(db_->statements().find("northwind-support", 3, "2026-10"));
   // For northwind: closed once, verified the second time; both in the audit log.
   const std::string northwind = R"({"partner": "northwind"})";
   auto closed = call("POST", "/v1/periods/2026-10/close", tokens_.finance, "/v1/periods/{period}/close", northwind);
@@ -530,7 +530,7 @@ TEST_P(ApiTest, EveryLinkOfEveryEventResolvesForTheTokensAllowedToSeeIt) {
   auto at = clock_.now();
   for (const auto& c : rules_->contracts) {
     for (const char* label : {"2026-10", "2026-11", "2026-Q3", "2026-Q4"}) {
-      const auto doc = db_->evaluation_document(c.contract, c.version, label);
+      const auto doc = db_->evaluations().document(c.contract, c.version, label);
       if (!doc) continue;
       const auto stored = app::evaluation_record(json::parse(*doc));
       for (std::size_t i = 0; i < stored.statuses.size(); ++i) {
@@ -538,16 +538,16 @@ TEST_P(ApiTest, EveryLinkOfEveryEventResolvesForTheTokensAllowedToSeeIt) {
         for (const char* status : kpi ? std::vector<const char*>{"at_risk", "breached", "met"} : std::vector<const char*>{"breached"}) {
           auto aside = stored;
           aside.statuses[i].status = status;
-          db_->save_evaluation(aside, at += std::chrono::seconds(1));
+          db_->evaluations().save(aside, at += std::chrono::seconds(1));
         }
-        db_->save_evaluation(stored, at += std::chrono::seconds(1));  // the document in force again
+        db_->evaluations().save(stored, at += std::chrono::seconds(1));  // the document in force again
       }
     }
   }
   auto closed = call("POST", "/v1/periods/2026-10/close", tokens_.finance, "", R"({"partner": "northwind"})");
   ASSERT_TRUE(closed);
   ASSERT_EQ(closed->status, 200) << closed->body;
-  EXPECT_GT(db_->write_reminders(clock_.now() + std::chrono::days(2), std::chrono::hours(24)), 0);
+  EXPECT_GT(db_->outbox().write_reminders(clock_.now() + std::chrono::days(2), std::chrono::hours(24)), 0);
 
   std::map<std::string, std::string> own;  // partner -> its token
   own["northwind"] = tokens_.northwind;
@@ -555,7 +555,7 @@ TEST_P(ApiTest, EveryLinkOfEveryEventResolvesForTheTokensAllowedToSeeIt) {
   for (const auto& p : rules_->partners) {
     if (!own.contains(p.id)) own[p.id] = make_token("partner", p.id);
   }
-  const auto events = db_->outbox_events(100000);
+  const auto events = db_->outbox().events(100000);
   std::set<std::string> types;
   std::map<std::pair<std::string, std::string>, int> answered;  // (link, token) -> status, each asked once
   auto follow = [&](const std::string& link, const std::string& token) {
@@ -626,7 +626,7 @@ TEST_P(ApiTest, EveryLinkOfEveryEventResolvesForTheTokensAllowedToSeeIt) {
   // The admin's list of notifications shows the same links.
   const auto listed = get_json("/v1/notifications?limit=200", tokens_.admin, 200, "/v1/notifications");
   for (const auto& item : listed["items"]) {
-    const auto event = db_->outbox_event(item["id"]);
+    const auto event = db_->outbox().event(item["id"]);
     ASSERT_TRUE(event);
     for (const auto& [name, path] : store::event_links(*event)) EXPECT_EQ(item["data"].value(name, ""), path);
   }
@@ -637,13 +637,13 @@ TEST_P(ApiTest, EveryLinkOfEveryEventResolvesForTheTokensAllowedToSeeIt) {
 TEST_P(ApiTest, DeadLettersAreListedAndRetried) {
   start();
   const auto now = clock_.now();
-  auto due = db_->due_deliveries("ops-hook", now, T("2020-01-01T00:00:00Z"), 5);
+  auto due = db_->outbox().due("ops-hook", now, T("2020-01-01T00:00:00Z"), 5);
   ASSERT_FALSE(due.empty());
   auto dead = due[0];
   dead.status = "dead";
   dead.attempts = 8;
   dead.last_error = "HTTP 500 from receiver";
-  db_->update_delivery(dead);
+  db_->outbox().update_delivery(dead);
   const auto list = get_json("/v1/notifications?status=dead", tokens_.admin, 200, "/v1/notifications");
   ASSERT_EQ(list["items"].size(), 1u);
   EXPECT_EQ(list["items"][0]["id"], dead.event_id);
@@ -661,7 +661,7 @@ TEST_P(ApiTest, DeadLettersAreListedAndRetried) {
     if (page["next_cursor"].is_null()) break;
     cursor = page["next_cursor"];
   }
-  EXPECT_EQ(ids.size(), db_->outbox_events(100000).size());
+  EXPECT_EQ(ids.size(), db_->outbox().events(100000).size());
   EXPECT_EQ(call("POST", "/v1/notifications/no-such-event/retry", tokens_.admin)->status, 404);
 }
 
@@ -693,26 +693,26 @@ TEST_P(ApiTest, TokensExpireAreRevokedAndAreRateLimited) {
   EXPECT_EQ(call("GET", "/v1/partners", unknown)->status, 401);
 
   // Revoked: refused once the cache entry is older than its TTL.
-  const auto id = db_->token_by_hash(token_hash(tokens_.finance))->id;
+  const auto id = db_->tokens().by_hash(token_hash(tokens_.finance))->id;
   EXPECT_EQ(call("GET", "/v1/contracts", tokens_.finance)->status, 200);
-  ASSERT_TRUE(db_->revoke_token(id, clock_.now()));
+  ASSERT_TRUE(db_->tokens().revoke(id, clock_.now()));
   clock_.advance(std::chrono::seconds(6));
   EXPECT_EQ(call("GET", "/v1/contracts", tokens_.finance)->status, 401);
 
   // Expired.
   auto t = issue_token("viewer", std::nullopt, "short", clock_.now() + std::chrono::hours(1), clock_.now());
-  db_->create_token(t.record, 2, clock_.now());
+  db_->tokens().create(t.record, 2, clock_.now());
   EXPECT_EQ(call("GET", "/v1/contracts", t.text)->status, 200);
   clock_.advance(std::chrono::hours(2));
   EXPECT_EQ(call("GET", "/v1/contracts", t.text)->status, 401);
 
   // Two live tokens per partner: a third is refused until one is revoked.
   auto third = issue_token("partner", std::string("northwind"), "third", std::nullopt, clock_.now());
-  db_->create_token(third.record, 2, clock_.now());
+  db_->tokens().create(third.record, 2, clock_.now());
   auto fourth = issue_token("partner", std::string("northwind"), "fourth", std::nullopt, clock_.now());
-  EXPECT_THROW(db_->create_token(fourth.record, 2, clock_.now()), store::TokenLimit);
-  ASSERT_TRUE(db_->revoke_token(third.record.id, clock_.now()));
-  EXPECT_NO_THROW(db_->create_token(fourth.record, 2, clock_.now()));
+  EXPECT_THROW(db_->tokens().create(fourth.record, 2, clock_.now()), store::TokenLimit);
+  ASSERT_TRUE(db_->tokens().revoke(third.record.id, clock_.now()));
+  EXPECT_NO_THROW(db_->tokens().create(fourth.record, 2, clock_.now()));
 }
 
 TEST_P(ApiTest, BadRequestsGetProblemsAndBoundedBodies) {
@@ -891,7 +891,7 @@ TEST_P(ApiTest, AStandingKeptInMemoryIsAnsweredLikeAnyOther) {
   EXPECT_NE(api_->prometheus().find("pactwatch_api_requests_total{route=\"/v1/partners/{partner}/kpis\",method=\"GET\",code=\"200\"} 3"),
             std::string::npos);
   // Revoked: refused once the token's cached record is older than its TTL.
-  ASSERT_TRUE(db_->revoke_token(db_->token_by_hash(token_hash(tokens_.northwind))->id, clock_.now()));
+  ASSERT_TRUE(db_->tokens().revoke(db_->tokens().by_hash(token_hash(tokens_.northwind))->id, clock_.now()));
   clock_.advance(std::chrono::seconds(6));
   EXPECT_EQ(call("GET", kpis, tokens_.northwind)->status, 401);
 }
@@ -921,7 +921,7 @@ TEST_P(ApiTest, ExpensiveAnswersAreReusedAndChargedByTheirCost) {
       bulk.push_back(it);
     }
   }
-  db_->upsert_items(bulk);
+  db_->items().upsert(bulk);
   ApiOptions o;
   o.rate_per_second = 1;
   o.rate_burst = 20;

@@ -309,7 +309,7 @@ TEST(Cli, ImportThenEvaluate) {
   EXPECT_EQ(resaved.err.find("status:"), std::string::npos) << resaved.err;
   auto s = store::Store::open({db, "", 1});
   ASSERT_TRUE(s);
-  EXPECT_TRUE((*s)->evaluation_document("northwind-support", 3, "2026-10").has_value());
+  EXPECT_TRUE((*s)->evaluations().document("northwind-support", 3, "2026-10").has_value());
   // import --evaluate re-evaluates what the new items affect.
   auto more = d.dir.write("late.ndjson",
                           "{\"id\": 9, \"partner\": \"northwind\", \"priority\": \"urgent\", \"created_at\": \"2026-10-07T08:00:00Z\", \"agent_replies\": [\"2026-10-07T08:10:00Z\"]}\n");
@@ -504,7 +504,7 @@ TEST(Cli, SourcesListTestAndSyncAgainstAFakeFreshdesk) {
   EXPECT_NE(synced.out.find("unattributed ids: 8"), std::string::npos) << synced.out;
   auto s = store::Store::open({"sqlite://" + (d.dir.path() / "var/pactwatch.db").string(), "", 1});
   ASSERT_TRUE(s);
-  auto t = (*s)->find_item("desk", "tickets", "7");
+  auto t = (*s)->items().find("desk", "tickets", "7");
   ASSERT_TRUE(t);
   EXPECT_EQ(t->partner_id, "northwind");
   EXPECT_EQ(t->priority, "urgent");
@@ -581,18 +581,18 @@ TEST(Cli, SourcesQuarantineBackfillAndCursorCommands) {
     auto store = store::Store::open({url, "", 1});
     ASSERT_TRUE(store);
     // While another instance polls the source, the cursor is left alone.
-    ASSERT_TRUE((*store)->claim_lease("source:desk", "serve-1", core::SystemClock().now(), std::chrono::minutes(1)));
+    ASSERT_TRUE((*store)->leases().claim("source:desk", "serve-1", core::SystemClock().now(), std::chrono::minutes(1)));
     auto busy = cli({"sources", "cursor", "set", "desk", "2026-11-15T00:00:00Z", "--reason", "agreed with finance"});
     EXPECT_EQ(busy.exit_code, 1);
     EXPECT_NE(busy.err.find("desk is being polled by serve-1"), std::string::npos) << busy.err;
     EXPECT_EQ(cli({"sources", "cursor", "show", "desk"}).out, stood);
-    ASSERT_TRUE((*store)->release_lease("source:desk", "serve-1"));
+    ASSERT_TRUE((*store)->leases().release("source:desk", "serve-1"));
     auto moved = cli({"sources", "cursor", "set", "desk", "2026-11-15T00:00:00Z", "--reason", "agreed with finance: October is imported"});
     EXPECT_EQ(moved.exit_code, 0) << moved.err;
     EXPECT_NE(moved.out.find("desk: the next sync starts at 2026-11-15T00:00:00Z"), std::string::npos) << moved.out;
     EXPECT_NE(moved.err.find("cursor moved by cli"), std::string::npos) << moved.err;  // logged
     EXPECT_EQ(cli({"sources", "cursor", "show", "desk"}).out, "desk: {\"since\":1794700800000}\n");
-    const auto audit = (*store)->audit_log(10);
+    const auto audit = (*store)->audit().newest(10);
     ASSERT_EQ(audit.size(), 1u);
     EXPECT_EQ(audit[0].action, "source.cursor.set");
     EXPECT_EQ(audit[0].role, "admin");
@@ -600,7 +600,7 @@ TEST(Cli, SourcesQuarantineBackfillAndCursorCommands) {
     EXPECT_NE(audit[0].target.find("desk to 2026-11-15T00:00:00Z (was {\"since\":"), std::string::npos) << audit[0].target;
     EXPECT_NE(audit[0].target.find("): agreed with finance: October is imported"), std::string::npos) << audit[0].target;
     // The command gave the source's lease back: an instance polls again at its next tick.
-    EXPECT_TRUE((*store)->claim_lease("source:desk", "serve-1", core::SystemClock().now(), std::chrono::minutes(1)));
+    EXPECT_TRUE((*store)->leases().claim("source:desk", "serve-1", core::SystemClock().now(), std::chrono::minutes(1)));
   }
   fake.stop();
 }
@@ -700,7 +700,7 @@ void serve_and_stop(const std::string& db_url, int stop_signal) {
   auto s = store::Store::open({url, "", 1});
   ASSERT_TRUE(s);
   EXPECT_TRUE((*s)->schema_status().up_to_date());
-  EXPECT_EQ((*s)->partners().size(), 2u);
+  EXPECT_EQ((*s)->partners().all().size(), 2u);
 }
 
 TEST(Serve, SqliteLivezReadyzAndSigterm) { serve_and_stop("", SIGTERM); }
@@ -889,7 +889,7 @@ TEST(Serve, PollsSourcesEvaluatesAndTalksToSystemd) {
       [&] {
         notify.drain();  // as systemd would: a full socket queue would block the sender
         if (!stored) {
-          if (auto s = store::Store::open({db, "", 1})) stored = (*s)->find_item("desk", "tickets", "7").has_value();
+          if (auto s = store::Store::open({db, "", 1})) stored = (*s)->items().find("desk", "tickets", "7").has_value();
         }
         return stored && fake.count() >= 2;
       },
@@ -962,7 +962,7 @@ TEST(Serve, TwoInstancesPollASourceOneAtATimeAndTakeOverOnDeath) {
   auto s = store::Store::open({db, "", 1});
   ASSERT_TRUE(s);
   std::optional<store::LeaseRecord> desk;
-  for (const auto& l : (*s)->leases()) {
+  for (const auto& l : (*s)->leases().all()) {
     if (l.name == "source:desk") desk = l;
   }
   ASSERT_TRUE(desk);
@@ -980,7 +980,7 @@ TEST(Serve, TwoInstancesPollASourceOneAtATimeAndTakeOverOnDeath) {
   EXPECT_EQ(second.wait(10s), 0);
   // A clean stop gives every lease back at once.
   const core::SystemClock clock;
-  for (const auto& l : (*s)->leases()) EXPECT_TRUE(l.holder != "beta" || l.expires_at <= clock.now()) << l.name;
+  for (const auto& l : (*s)->leases().all()) EXPECT_TRUE(l.holder != "beta" || l.expires_at <= clock.now()) << l.name;
   fake.stop();
 }
 
@@ -1078,7 +1078,7 @@ TEST(Serve, ThreeInstancesShareTheWorkAndSurviveASigkill) {
   ASSERT_TRUE(db);
   auto holders = [&] {
     std::map<std::string, std::string> out;  // lease -> holder, unexpired
-    for (const auto& l : (*db)->leases()) {
+    for (const auto& l : (*db)->leases().all()) {
       if (l.expires_at > clock.now()) out[l.name] = l.holder;
     }
     return out;
@@ -1119,7 +1119,7 @@ TEST(Serve, ThreeInstancesShareTheWorkAndSurviveASigkill) {
       if (lease.starts_with("shard:") && holder != notify_holder) ++shards;
     }
     if (shards != 16) return false;
-    const auto events = (*db)->outbox_events();
+    const auto events = (*db)->outbox().events();
     if (events.size() < kCount) return false;
     std::set<std::string> got;
     {
@@ -1143,13 +1143,13 @@ TEST(Serve, ThreeInstancesShareTheWorkAndSurviveASigkill) {
 
   // Every partner-period evaluated, with every item: 2 tickets, and 4 more for odd partners.
   for (int p = 0; p < kCount; ++p) {
-    const auto doc = (*db)->evaluation_document("c" + std::to_string(p), 1, last_month.substr(0, 7));
+    const auto doc = (*db)->evaluations().document("c" + std::to_string(p), 1, last_month.substr(0, 7));
     ASSERT_TRUE(doc) << "p" << p;
     EXPECT_EQ(nlohmann::json::parse(*doc)["input"]["items"], p % 2 == 0 ? 2 : 6) << "p" << p;
   }
   // Notifications: every event reached the receiver (exactly once after deduplication by id; at
   // least once overall), and nothing the outbox does not hold.
-  const auto events = (*db)->outbox_events();
+  const auto events = (*db)->outbox().events();
   EXPECT_EQ(events.size(), static_cast<std::size_t>(kCount)) << "one breach per partner: even ones by batch 1, odd ones by batch 2";
   std::set<std::string> ids;
   for (const auto& e : events) ids.insert(e.id);
@@ -1167,7 +1167,7 @@ TEST(Serve, ThreeInstancesShareTheWorkAndSurviveASigkill) {
   // The ownership log: per shard, no two holders' work overlaps in time, fences only grow, and the
   // dead instance stored nothing after its death.
   int handovers = 0;
-  const auto by_shard = testutils::expect_no_overlapping_work((*db)->work_log(), handovers);
+  const auto by_shard = testutils::expect_no_overlapping_work((*db)->queue().work_log(), handovers);
   EXPECT_GE(by_shard.size(), 10u) << "24 partners fall into most of the 16 shards";
   for (const auto& [lease, entries] : by_shard) {
     for (const auto& w : entries) {
@@ -1239,7 +1239,7 @@ TEST(Serve, RidesOutAPostgresqlRestart) {
   };
   auto stored = [&](const std::string& id) {
     auto s = store::Store::open({db_url, "", 1});
-    return s && (*s)->find_item("desk", "tickets", id).has_value();
+    return s && (*s)->items().find("desk", "tickets", id).has_value();
   };
   (void)testutils::eventually([&] { return stored("1"); }, 5s, 50ms);
   ASSERT_TRUE(stored("1")) << child.err();

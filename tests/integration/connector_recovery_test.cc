@@ -476,11 +476,11 @@ class Recovery : public ::testing::TestWithParam<store::Backend> {
   // The stored item with this id, of whatever kind (each test's ids are distinct across kinds).
   std::optional<store::Item> item(const std::string& id) {
     for (const char* kind : {"tickets", "deals", "surveys", "events"}) {
-      if (auto i = store_->find_item("desk", kind, id)) return i;
+      if (auto i = store_->items().find("desk", kind, id)) return i;
     }
     return std::nullopt;
   }
-  json cursor(const std::string& key = "desk") { return json::parse(store_->cursor(key).value_or("{}")); }
+  json cursor(const std::string& key = "desk") { return json::parse(store_->sources().cursor(key).value_or("{}")); }
 
   testutils::TempDir dir_;
   core::ManualClock clock_{T("2026-10-20T00:00:00Z")};
@@ -537,7 +537,7 @@ TEST_P(VendorFaults, SalesforceEverySessionExpiryGetsANewTokenAndTheSameRequest)
   const auto s = salesforce_source(source("salesforce", sf.url(), "oauth"));
   auto r = sync(s);
   ASSERT_TRUE(r.ok) << r.error;
-  EXPECT_EQ(store_->count_items("desk"), 200);
+  EXPECT_EQ(store_->items().count("desk"), 200);
   EXPECT_EQ(sf.refused_sessions, 2);  // at the 4th and the 7th of the 8 pages
   EXPECT_EQ(sf.tokens_issued, 3);
   EXPECT_EQ(repeated_after_token(sf.api.log()), 2);
@@ -559,14 +559,14 @@ TEST_P(VendorFaults, SalesforceEverySessionExpiryGetsANewTokenAndTheSameRequest)
   EXPECT_EQ(refused.error.find("s3cret"), std::string::npos) << refused.error;
   EXPECT_EQ(sf.token_requests - before, 2) << "an explicit refusal is not retried";
   EXPECT_EQ(refused.pages, 2);
-  EXPECT_EQ(store_->count_items("desk"), 200 + 49);  // the boundary deal read again, and 49 new
+  EXPECT_EQ(store_->items().count("desk"), 200 + 49);  // the boundary deal read again, and 49 new
   const auto stood = cursor();
   EXPECT_TRUE(stood.contains("next")) << stood.dump();
 
   // The next sync resumes where the cursor stood and completes.
   auto resumed = sync(s);
   ASSERT_TRUE(resumed.ok) << resumed.error;
-  EXPECT_EQ(store_->count_items("desk"), 275);
+  EXPECT_EQ(store_->items().count("desk"), 275);
 
   // A token the API refuses at once (the integration user was deactivated): not a loop of
   // refreshes, one new token and a clear failure.
@@ -593,7 +593,7 @@ TEST_P(Recovery, SalesforceAnExpiredQueryLocatorRestartsFromTheStoredPosition) {
   EXPECT_EQ(r.restarts, 1);
   EXPECT_EQ(sf.refused_locators, 1);
   EXPECT_EQ(metric("pactwatch_source_cursor_restarts_total") - restarts, 1);
-  EXPECT_EQ(store_->count_items("desk"), 200);
+  EXPECT_EQ(store_->items().count("desk"), 200);
   ASSERT_EQ(sf.queries.size(), 2u);
   EXPECT_NE(sf.queries[1].find("SystemModstamp >= 2026-10-05T00:00:37Z"), std::string::npos) << sf.queries[1];
   EXPECT_EQ(cursor(), json({{"since", "2026-10-05T00:01:39Z"}}));
@@ -626,7 +626,7 @@ TEST_P(Recovery, SalesforceAnExpiredQueryLocatorRestartsFromTheStoredPosition) {
   same.drop_locators_always = true;
   auto s2 = salesforce_source(source("salesforce", same.url(), "oauth"));
   s2.name = "crm";
-  const auto before = store_->cursor("crm");
+  const auto before = store_->sources().cursor("crm");
   auto stuck = sync(s2);
   EXPECT_FALSE(stuck.ok);
   EXPECT_NE(stuck.error.find("dropped again before any progress"), std::string::npos) << stuck.error;
@@ -654,7 +654,7 @@ TEST_P(VendorFaults, TokenEndpointFailuresAreRetriedAndOnlyRefusalsArePermanent)
   EXPECT_EQ(r.rate_limited, 1);
   ASSERT_GE(slept_.size(), 2u);
   EXPECT_EQ(slept_[1], 3000ms);  // Retry-After
-  EXPECT_EQ(store_->count_items("desk"), 150);
+  EXPECT_EQ(store_->items().count("desk"), 150);
 
   // invalid_client: wrong credentials, not retried.
   sf.token_faults[6] = {400, R"({"error":"invalid_client","error_description":"invalid client credentials"})", "application/json", {}, {}};
@@ -669,7 +669,7 @@ TEST_P(VendorFaults, TokenEndpointFailuresAreRetriedAndOnlyRefusalsArePermanent)
 
   // Down for longer than the retries: a server failure, the cursor where it was.
   for (int i = 7; i <= 11; ++i) sf.token_faults[i] = {503, "down", "text/plain", {}, {}};
-  const auto cursor_before = store_->cursor("desk");
+  const auto cursor_before = store_->sources().cursor("desk");
   const auto server_errors = metric("pactwatch_source_errors_total", "source=\"desk\",kind=\"server\"");
   auto down = sync(s);
   EXPECT_FALSE(down.ok);
@@ -677,7 +677,7 @@ TEST_P(VendorFaults, TokenEndpointFailuresAreRetriedAndOnlyRefusalsArePermanent)
   EXPECT_NE(down.error.find("after 5 attempt(s); the cursor stays"), std::string::npos) << down.error;
   EXPECT_EQ(down.error.find("authentication failed"), std::string::npos) << down.error;
   EXPECT_EQ(metric("pactwatch_source_errors_total", "source=\"desk\",kind=\"server\"") - server_errors, 5);
-  EXPECT_EQ(store_->cursor("desk"), cursor_before);
+  EXPECT_EQ(store_->sources().cursor("desk"), cursor_before);
 }
 
 // --- backfills -----------------------------------------------------------------------------------
@@ -700,8 +700,8 @@ TEST_P(Recovery, ABackfillNeverMovesTheCursorPastDataNotStored) {
   once.once = true;
   auto first = sync(s, once);
   ASSERT_TRUE(first.ok) << first.error;
-  EXPECT_EQ(store_->count_items("desk"), 100);
-  const auto stood = store_->cursor("desk");
+  EXPECT_EQ(store_->items().count("desk"), 100);
+  const auto stood = store_->sources().cursor("desk");
   ASSERT_TRUE(stood);
   EXPECT_EQ(json::parse(*stood)["since"], "2026-11-05T03:00:00Z");
 
@@ -709,15 +709,15 @@ TEST_P(Recovery, ABackfillNeverMovesTheCursorPastDataNotStored) {
   backfill.since = T("2026-11-15T00:00:00Z");
   auto b = sync(s, backfill);
   ASSERT_TRUE(b.ok) << b.error;
-  EXPECT_EQ(store_->count_items("desk"), 100 + 164);  // 2026-11-15T00:00 to the end
-  EXPECT_EQ(store_->cursor("desk"), stood) << "a backfill leaves the cursor where it was";
+  EXPECT_EQ(store_->items().count("desk"), 100 + 164);  // 2026-11-15T00:00 to the end
+  EXPECT_EQ(store_->sources().cursor("desk"), stood) << "a backfill leaves the cursor where it was";
   EXPECT_EQ(b.cursor, *stood);
   EXPECT_NE(fd.api.log()[1].find("updated_since=2026-11-15T00:00:00Z"), std::string::npos) << fd.api.log()[1];
 
   // The next sync goes on from the cursor: nothing between the two is lost.
   auto next = sync(s);
   ASSERT_TRUE(next.ok) << next.error;
-  EXPECT_EQ(store_->count_items("desk"), 500);
+  EXPECT_EQ(store_->items().count("desk"), 500);
   EXPECT_EQ(cursor()["since"], "2026-11-21T19:00:00Z");
 }
 
@@ -749,7 +749,7 @@ TEST_P(VendorFaults, HubSpotLosesNoDealEditedMidSync) {
   s.page_size = 40;
   auto r = sync(s);
   ASSERT_TRUE(r.ok) << r.error;
-  EXPECT_EQ(store_->count_items("desk"), 600 - 5) << "the five edited before their page was read left this window";
+  EXPECT_EQ(store_->items().count("desk"), 600 - 5) << "the five edited before their page was read left this window";
   for (const auto& b : hs.api.bodies()) EXPECT_FALSE(json::parse(b).contains("after")) << b;
   EXPECT_EQ(cursor(), json({{"since", ms("2026-10-20T00:00:00Z") - 300'000}}));  // five minutes before the window's end
 
@@ -757,7 +757,7 @@ TEST_P(VendorFaults, HubSpotLosesNoDealEditedMidSync) {
   clock_.advance(std::chrono::minutes(5));
   auto next = sync(s);
   ASSERT_TRUE(next.ok) << next.error;
-  EXPECT_EQ(store_->count_items("desk"), 600);
+  EXPECT_EQ(store_->items().count("desk"), 600);
   for (int k : {10, 20, 30, 40, 50, 400, 420, 440, 460, 480}) {
     auto d = item(std::to_string(5000 + k));
     ASSERT_TRUE(d) << k;
@@ -781,14 +781,14 @@ TEST_P(Recovery, AnUnmappableRecordIsQuarantinedAndNeverBlocksTheRecordsAfterIt)
   const auto records = metric("pactwatch_source_records_total");
   auto r = sync(s);
   ASSERT_TRUE(r.ok) << r.error;
-  EXPECT_EQ(store_->count_items("desk"), 298);
+  EXPECT_EQ(store_->items().count("desk"), 298);
   EXPECT_EQ(r.quarantined, 2);
   EXPECT_EQ(r.quarantined_ids, (std::vector<std::string>{"5150", "5299"}));
   EXPECT_EQ(item("5151")->amount_minor, 3803397);
   EXPECT_EQ(metric("pactwatch_source_quarantined_total") - quarantined, 2);
   EXPECT_EQ(metric("pactwatch_source_records_total") - records, 300);
   EXPECT_TRUE(cursor().contains("since")) << "the cursor moved past the records set aside";
-  const auto held = store_->quarantined("desk");
+  const auto held = store_->sources().quarantined("desk");
   ASSERT_EQ(held.size(), 2u);
   const auto& bad = held[0].external_id == "5150" ? held[0] : held[1];
   EXPECT_EQ(bad.kind, "deals");
@@ -805,7 +805,7 @@ TEST_P(Recovery, AnUnmappableRecordIsQuarantinedAndNeverBlocksTheRecordsAfterIt)
   EXPECT_GT(again.unchanged, 0);
   EXPECT_EQ(metric("pactwatch_source_quarantined_total") - quarantined, 2);
   EXPECT_EQ(metric("pactwatch_source_rereads_total") - rereads, again.unchanged);
-  EXPECT_EQ(store_->quarantined("desk").size(), 2u);
+  EXPECT_EQ(store_->sources().quarantined("desk").size(), 2u);
 
   // Corrected at HubSpot (a new modification): stored, and out of the quarantine.
   hs.deals[150].amount = "38033.97";
@@ -815,8 +815,8 @@ TEST_P(Recovery, AnUnmappableRecordIsQuarantinedAndNeverBlocksTheRecordsAfterIt)
   ASSERT_TRUE(fixed.ok) << fixed.error;
   EXPECT_EQ(fixed.released, 1);
   EXPECT_EQ(item("5150")->amount_minor, 3803397);
-  ASSERT_EQ(store_->quarantined("desk").size(), 1u);
-  EXPECT_EQ(store_->quarantined("desk")[0].external_id, "5299");
+  ASSERT_EQ(store_->sources().quarantined("desk").size(), 1u);
+  EXPECT_EQ(store_->sources().quarantined("desk")[0].external_id, "5299");
 }
 
 // 10. Polls that find nothing new re-read the boundary records: counted as re-reads, never as
@@ -871,7 +871,7 @@ TEST_P(VendorFaults, JiraAnExpiredPageTokenRestartsFromTheStoredPosition) {
   ASSERT_TRUE(r.ok) << r.error;
   EXPECT_EQ(r.restarts, 1);
   EXPECT_EQ(jira.refused_tokens, 1);
-  EXPECT_EQ(store_->count_items("desk"), 300);
+  EXPECT_EQ(store_->items().count("desk"), 300);
   // Restarted a minute before the newest issue stored (the 50th, 00:49).
   EXPECT_NE(jira.jqls[3].find("updated >= \"2026-10-05 00:48\""), std::string::npos) << jira.jqls[3];
 
@@ -979,7 +979,7 @@ TEST_P(VendorFaults, ServiceNowSkipsNoRecordWhenOthersAreUpdatedMidSync) {
   s.page_size = 12;  // pages end inside seconds
   auto r = sync(s);
   ASSERT_TRUE(r.ok) << r.error;
-  EXPECT_EQ(store_->count_items("desk"), 251);
+  EXPECT_EQ(store_->items().count("desk"), 251);
   for (int k = 0; k < 10; ++k) EXPECT_EQ(item("INC" + std::to_string(100000 + k))->status, "solved") << k;
   EXPECT_EQ(cursor(), json({{"since", "2026-10-19 12:00:01"}}));
 }
@@ -998,7 +998,7 @@ TEST_P(VendorFaults, FreshdeskSkipsNoTicketWhenOthersAreUpdatedMidSync) {
   s.page_size = 100;
   auto r = sync(s);
   ASSERT_TRUE(r.ok) << r.error;
-  EXPECT_EQ(store_->count_items("desk"), 300);
+  EXPECT_EQ(store_->items().count("desk"), 300);
   for (int k = 0; k < 10; ++k) EXPECT_EQ(item(std::to_string(1000 + k))->status, "solved") << k;
 }
 

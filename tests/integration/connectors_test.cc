@@ -202,7 +202,7 @@ class ConnectorTest : public ::testing::Test {
   // The stored item with this id, of whatever kind (each fixture's ids are distinct across kinds).
   std::optional<store::Item> item(const std::string& id) {
     for (const char* kind : {"tickets", "deals", "surveys", "events"}) {
-      if (auto i = store_->find_item("desk", kind, id)) return i;
+      if (auto i = store_->items().find("desk", kind, id)) return i;
     }
     return std::nullopt;
   }
@@ -267,7 +267,7 @@ TEST_F(ConnectorTest, APageIsLookedUpInBatchesAsItemByItem) {
   for (int k = 0; k < 4500; k += 2) stored.push_back(item("desk", "tickets", k, 10));
   stored.push_back(item("desk", "surveys", 3, 10));
   stored.push_back(item("crm", "tickets", 5, 10));
-  store_->upsert_items(stored);
+  store_->items().upsert(stored);
 
   std::vector<store::Item> page;
   for (int k = 0; k < 4500; ++k) page.push_back(item("desk", "tickets", k, k % 3 == 0 ? 10 : k % 3 == 1 ? 20 : 5));
@@ -278,7 +278,7 @@ TEST_F(ConnectorTest, APageIsLookedUpInBatchesAsItemByItem) {
   std::size_t changed = 0, previous = 0;
   for (std::size_t i = 0; i < page.size(); ++i) {
     const auto& p = page[i];
-    const auto one = store_->find_item(p.source, p.kind, p.external_id);
+    const auto one = store_->items().find(p.source, p.kind, p.external_id);
     EXPECT_EQ(found[i], one) << p.source << "/" << p.kind << "/" << p.external_id;
     if (one && (*one == p || one->updated_at > p.updated_at)) continue;
     ++changed;
@@ -305,7 +305,7 @@ TEST_F(ConnectorTest, ZendeskExportsTicketsWithMetricsPageByPage) {
   EXPECT_EQ(r.pages, 2);
   EXPECT_EQ(r.records, 3);
   EXPECT_EQ(r.cursor, "MTU3NjYxMzYwMC4wfHw0Njh8");
-  EXPECT_EQ(store_->cursor("desk"), "MTU3NjYxMzYwMC4wfHw0Njh8");
+  EXPECT_EQ(store_->sources().cursor("desk"), "MTU3NjYxMzYwMC4wfHw0Njh8");
   // Polite: the second request waited for the 10-a-minute budget.
   ASSERT_EQ(slept_.size(), 1u);
   EXPECT_EQ(slept_[0], 6000ms);
@@ -375,10 +375,10 @@ TEST_F(ConnectorTest, ZendeskStatusHistoryFromTicketEventsSurvivesTicketUpdates)
   EXPECT_EQ(json::parse(good->payload)["score"], "good");
   EXPECT_FALSE(item("63")->partner_id);  // its ticket belongs to no partner
   EXPECT_FALSE(item("64"));
-  EXPECT_EQ(json::parse(*store_->cursor("desk#satisfaction_ratings"))["since"],
+  EXPECT_EQ(json::parse(*store_->sources().cursor("desk#satisfaction_ratings"))["since"],
             std::chrono::floor<std::chrono::seconds>(*core::parse_rfc3339("2026-10-05T13:05:00Z")).time_since_epoch().count());
-  EXPECT_EQ(json::parse(*store_->cursor("desk#ticket_events"))["start_time"], 1791280000);
-  EXPECT_EQ(store_->cursor("desk"), "MTU3NjYxMzYwMC4wfHw0Njh8");  // each stream has its own cursor
+  EXPECT_EQ(json::parse(*store_->sources().cursor("desk#ticket_events"))["start_time"], 1791280000);
+  EXPECT_EQ(store_->sources().cursor("desk"), "MTU3NjYxMzYwMC4wfHw0Njh8");  // each stream has its own cursor
   auto t = item("35436");
   ASSERT_TRUE(t);
   const auto history = json::parse(t->payload)["status_history"];
@@ -388,7 +388,7 @@ TEST_F(ConnectorTest, ZendeskStatusHistoryFromTicketEventsSurvivesTicketUpdates)
   EXPECT_EQ(history[2], json({{"at", "2026-10-05T11:45:00Z"}, {"status", "solved"}}));
 
   // A later export of the ticket, carrying no history, keeps the history stored.
-  store_->set_cursor("desk", "", clock_.now());
+  store_->sources().set_cursor("desk", "", clock_.now());
   std::string newer = fixture("zendesk/export-1.json");
   newer.replace(newer.find("\"updated_at\": \"2026-10-05T12:00:00Z\""), 36, "\"updated_at\": \"2026-10-06T12:00:00Z\"");
   api.fault(json_reply(newer));
@@ -470,7 +470,7 @@ TEST_F(ConnectorTest, ServerErrorsAndTimeoutsAreRetried) {
   ASSERT_TRUE(r.ok) << r.error;
   EXPECT_EQ(r.retries, 2);
   EXPECT_EQ(r.records, 3);
-  EXPECT_EQ(store_->cursor("desk"), "MTU3NjYxMzYwMC4wfHw0Njh8");
+  EXPECT_EQ(store_->sources().cursor("desk"), "MTU3NjYxMzYwMC4wfHw0Njh8");
 }
 
 TEST_F(ConnectorTest, ResetConnectionsAndSilentServersAreRetriedWithNothingLost) {
@@ -487,8 +487,8 @@ TEST_F(ConnectorTest, ResetConnectionsAndSilentServersAreRetriedWithNothingLost)
   EXPECT_EQ(r.pages, 2);
   EXPECT_EQ(proxy.requests(), 5);
   EXPECT_EQ(api.log().size(), 3u);  // the proxy never passed on the first and the silent request
-  EXPECT_EQ(store_->count_items("desk"), 3);
-  EXPECT_EQ(store_->cursor("desk"), "MTU3NjYxMzYwMC4wfHw0Njh8");
+  EXPECT_EQ(store_->items().count("desk"), 3);
+  EXPECT_EQ(store_->sources().cursor("desk"), "MTU3NjYxMzYwMC4wfHw0Njh8");
 }
 
 TEST_F(ConnectorTest, ResetsOutlastingTheRetriesStopTheSyncAtTheLastStoredPage) {
@@ -502,13 +502,13 @@ TEST_F(ConnectorTest, ResetsOutlastingTheRetriesStopTheSyncAtTheLastStoredPage) 
   EXPECT_NE(r.error.find("after 4 attempt(s); the cursor stays"), std::string::npos) << r.error;
   EXPECT_TRUE(item("35436"));  // page one is kept ...
   EXPECT_FALSE(item("35438"));  // ... and nothing of the page that never arrived whole
-  EXPECT_EQ(store_->cursor("desk"), "MTU3NjYxMzUzOS4wfHw0Njd8");
+  EXPECT_EQ(store_->sources().cursor("desk"), "MTU3NjYxMzUzOS4wfHw0Njd8");
   // The next poll resumes at page two.
   auto again = sync(s);
   ASSERT_TRUE(again.ok) << again.error;
   EXPECT_EQ(again.pages, 1);
-  EXPECT_EQ(store_->count_items("desk"), 3);
-  EXPECT_EQ(store_->cursor("desk"), "MTU3NjYxMzYwMC4wfHw0Njh8");
+  EXPECT_EQ(store_->items().count("desk"), 3);
+  EXPECT_EQ(store_->sources().cursor("desk"), "MTU3NjYxMzYwMC4wfHw0Njh8");
 }
 
 TEST_F(ConnectorTest, A429StormIsWaitedOutPollAfterPollWithoutLosingThePlace) {
@@ -522,7 +522,7 @@ TEST_F(ConnectorTest, A429StormIsWaitedOutPollAfterPollWithoutLosingThePlace) {
     EXPECT_EQ(r.rate_limited, 4);
     EXPECT_TRUE(r.error.starts_with("rate limited on " + api.url() + "/api/v2/incremental/tickets/cursor.json?")) << r.error;
     EXPECT_NE(r.error.find("(HTTP 429) after 4 attempt(s); the cursor stays"), std::string::npos) << r.error;
-    EXPECT_FALSE(store_->cursor("desk"));
+    EXPECT_FALSE(store_->sources().cursor("desk"));
   }
   ASSERT_EQ(slept_.size(), 6u);
   for (const auto d : slept_) EXPECT_EQ(d, 2000ms);  // never sooner than Retry-After
@@ -531,7 +531,7 @@ TEST_F(ConnectorTest, A429StormIsWaitedOutPollAfterPollWithoutLosingThePlace) {
   ASSERT_TRUE(r.ok) << r.error;
   EXPECT_EQ(r.rate_limited, 2);
   EXPECT_EQ(api.log().size(), 12u);  // 4 + 4 + 2 refused, then the two pages
-  EXPECT_EQ(store_->count_items("desk"), 3);
+  EXPECT_EQ(store_->items().count("desk"), 3);
 }
 
 TEST_F(ConnectorTest, APageThatChangesShapeMidRunStopsTheSyncWithTheFieldNamed) {
@@ -551,7 +551,7 @@ TEST_F(ConnectorTest, APageThatChangesShapeMidRunStopsTheSyncWithTheFieldNamed) 
   EXPECT_NE(r.error.find("tickets"), std::string::npos) << r.error;
   EXPECT_TRUE(item("35436"));
   EXPECT_FALSE(item("35438"));
-  EXPECT_EQ(store_->cursor("desk"), "MTU3NjYxMzUzOS4wfHw0Njd8");
+  EXPECT_EQ(store_->sources().cursor("desk"), "MTU3NjYxMzUzOS4wfHw0Njd8");
 
   api.fault(json_reply(retyped));
   auto typed = sync(s);
@@ -559,12 +559,12 @@ TEST_F(ConnectorTest, APageThatChangesShapeMidRunStopsTheSyncWithTheFieldNamed) 
   EXPECT_NE(typed.error.find("record 35438: created_at is 1791280800, not a date-time this source sends"), std::string::npos)
       << typed.error;
   EXPECT_FALSE(item("35438"));
-  EXPECT_EQ(store_->cursor("desk"), "MTU3NjYxMzUzOS4wfHw0Njd8");
+  EXPECT_EQ(store_->sources().cursor("desk"), "MTU3NjYxMzUzOS4wfHw0Njd8");
 
   auto ok = sync(s);
   ASSERT_TRUE(ok.ok) << ok.error;
-  EXPECT_EQ(store_->count_items("desk"), 3);
-  EXPECT_EQ(store_->cursor("desk"), "MTU3NjYxMzYwMC4wfHw0Njh8");
+  EXPECT_EQ(store_->items().count("desk"), 3);
+  EXPECT_EQ(store_->sources().cursor("desk"), "MTU3NjYxMzYwMC4wfHw0Njh8");
 }
 
 TEST_F(ConnectorTest, AMalformedPageStoresNothingAndKeepsTheCursor) {
@@ -581,20 +581,20 @@ TEST_F(ConnectorTest, AMalformedPageStoresNothingAndKeepsTheCursor) {
   EXPECT_NE(r.error.find("not valid JSON"), std::string::npos) << r.error;
   EXPECT_TRUE(item("35436"));      // page one is stored ...
   EXPECT_FALSE(item("35438"));     // ... nothing of page two
-  EXPECT_EQ(store_->cursor("desk"), "MTU3NjYxMzUzOS4wfHw0Njd8");  // the cursor stands after page one
+  EXPECT_EQ(store_->sources().cursor("desk"), "MTU3NjYxMzUzOS4wfHw0Njd8");  // the cursor stands after page one
 
   // An HTML error page answered with 200 (a proxy, a maintenance page) is not data either.
   api.fault({200, "<html><body>Service Unavailable</body></html>", "text/html", {}, {}});
   auto html = sync(s);
   EXPECT_FALSE(html.ok);
   EXPECT_NE(html.error.find("expected JSON, got text/html"), std::string::npos) << html.error;
-  EXPECT_EQ(store_->cursor("desk"), "MTU3NjYxMzUzOS4wfHw0Njd8");
+  EXPECT_EQ(store_->sources().cursor("desk"), "MTU3NjYxMzUzOS4wfHw0Njd8");
 
   // Then the source recovers and the sync completes from where it stood.
   auto ok = sync(s);
   ASSERT_TRUE(ok.ok) << ok.error;
   EXPECT_TRUE(item("35438"));
-  EXPECT_EQ(store_->cursor("desk"), "MTU3NjYxMzYwMC4wfHw0Njh8");
+  EXPECT_EQ(store_->sources().cursor("desk"), "MTU3NjYxMzYwMC4wfHw0Njh8");
 }
 
 TEST_F(ConnectorTest, ARepeatedPageAndAnEmptyLastPageAreHarmless) {
@@ -608,9 +608,9 @@ TEST_F(ConnectorTest, ARepeatedPageAndAnEmptyLastPageAreHarmless) {
   auto r = sync(source("zendesk", api.url(), "token"));
   ASSERT_TRUE(r.ok) << r.error;
   EXPECT_EQ(r.pages, 4);
-  EXPECT_EQ(store_->count_items("desk"), 3);  // no duplicates
+  EXPECT_EQ(store_->items().count("desk"), 3);  // no duplicates
   EXPECT_EQ(r.written, 3);                    // the repeat wrote nothing
-  EXPECT_EQ(store_->cursor("desk"), "MTU3NjYxMzYwMC4wfHw0Njh8");
+  EXPECT_EQ(store_->sources().cursor("desk"), "MTU3NjYxMzYwMC4wfHw0Njh8");
   // A source that keeps answering with the same page is stopped, not followed forever.
   for (int i = 0; i < 5; ++i) api.fault(json_reply(not_last));
   auto stuck = sync(source("zendesk", api.url(), "token"));
@@ -626,7 +626,7 @@ TEST_F(ConnectorTest, AuthenticationFailuresAreNotRetried) {
   EXPECT_NE(r.error.find("authentication failed"), std::string::npos) << r.error;
   EXPECT_NE(r.error.find("sources.desk.auth"), std::string::npos);
   EXPECT_EQ(api.log().size(), 1u);
-  EXPECT_FALSE(store_->cursor("desk"));
+  EXPECT_FALSE(store_->sources().cursor("desk"));
 }
 
 TEST_F(ConnectorTest, FreshdeskPagesByLinkHeaderOverABareArray) {
@@ -657,7 +657,7 @@ TEST_F(ConnectorTest, FreshdeskPagesByLinkHeaderOverABareArray) {
   EXPECT_EQ(json::parse(t->payload)["custom"]["region"], "emea");
   EXPECT_EQ(item("2")->status, "pending");
   // The next poll starts at the newest update seen.
-  EXPECT_EQ(json::parse(*store_->cursor("desk"))["since"], "2026-10-06T12:00:00Z");
+  EXPECT_EQ(json::parse(*store_->sources().cursor("desk"))["since"], "2026-10-06T12:00:00Z");
 }
 
 TEST_F(ConnectorTest, JiraFollowsNextPageTokenAndStopsWhenItIsMissing) {
@@ -688,7 +688,7 @@ TEST_F(ConnectorTest, JiraFollowsNextPageTokenAndStopsWhenItIsMissing) {
   ASSERT_TRUE(cs);
   EXPECT_EQ(json::parse(cs->payload)["custom"]["customfield_10030_breached"], "true");
   EXPECT_FALSE(cs->partner_id);
-  EXPECT_EQ(json::parse(*store_->cursor("desk"))["since"], core::to_unix_ms(*core::parse_rfc3339("2026-10-06T09:20:00Z")));
+  EXPECT_EQ(json::parse(*store_->sources().cursor("desk"))["since"], core::to_unix_ms(*core::parse_rfc3339("2026-10-06T09:20:00Z")));
 }
 
 TEST_F(ConnectorTest, ServiceNowPagesAfterTheLastRecordWithSingleQuotedLinks) {
@@ -722,7 +722,7 @@ TEST_F(ConnectorTest, ServiceNowPagesAfterTheLastRecordWithSingleQuotedLinks) {
   EXPECT_EQ(i1->partner_id, "northwind");
   EXPECT_EQ(item("INC0000002")->status, "hold");
   EXPECT_EQ(item("INC0000003")->partner_id, "northwind");  // a reference link object
-  EXPECT_EQ(json::parse(*store_->cursor("desk"))["since"], "2026-10-06 09:30:00");
+  EXPECT_EQ(json::parse(*store_->sources().cursor("desk"))["since"], "2026-10-06 09:30:00");
 }
 
 TEST_F(ConnectorTest, ServiceNowTaskSlaBecomesSlaEvents) {
@@ -794,7 +794,7 @@ TEST_F(ConnectorTest, SalesforceRefreshesAnExpiredTokenAndTreatsRequestLimitAsAR
   EXPECT_EQ(p["closed_at"], "2026-10-14T00:00:00Z");
   EXPECT_EQ(p["won"], true);
   EXPECT_EQ(item("006xx0000012346AAA")->amount_minor, 123450);  // 1234.5 -> 1234.50
-  EXPECT_EQ(json::parse(*store_->cursor("desk"))["since"], "2026-10-16T09:00:00Z");
+  EXPECT_EQ(json::parse(*store_->sources().cursor("desk"))["since"], "2026-10-16T09:00:00Z");
 }
 
 TEST_F(ConnectorTest, HubSpotSearchesDealsWithStringPropertiesAndRateLimits) {
@@ -865,7 +865,7 @@ TEST_F(ConnectorTest, DropDirectoryImportsWholeFilesAndSetsBadOnesAside) {
   const auto reason = testutils::read_file(drop / "failed/2026-10-06.csv.reason");
   EXPECT_NE(reason.find("2026-10-06.csv:3: created_at:"), std::string::npos) << reason;
   EXPECT_TRUE(std::filesystem::exists(drop / ".2026-10-07.ndjson"));
-  EXPECT_EQ(store_->cursor("desk"), "2026-10-05.ndjson");
+  EXPECT_EQ(store_->sources().cursor("desk"), "2026-10-05.ndjson");
   // Nothing new: nothing happens.
   auto again = sync_drop_directory(s, *store_, partners_, clock_);
   EXPECT_TRUE(again.ok) << again.error;

@@ -64,9 +64,9 @@ class DispatcherTest : public ::testing::Test {
     store_->migrate(clock_.now());
     store::EvaluationRecord r{"support", 3, "2026-10", "northwind", T("2026-10-20T00:00:00Z"), "d", "{}",
                               {{"kpi:p1", "met"}, {"standard:pci", "met"}}};
-    store_->save_evaluation(r, T("2026-10-20T00:00:00Z"));
+    store_->evaluations().save(r, T("2026-10-20T00:00:00Z"));
     r.statuses = {{"kpi:p1", "breached"}, {"standard:pci", "breached"}};
-    store_->save_evaluation(r, T("2026-10-20T01:00:00Z"));
+    store_->evaluations().save(r, T("2026-10-20T01:00:00Z"));
     secret_path_ = dir_.write("hook.secret", std::string(kSecret) + "\n");
   }
 
@@ -134,8 +134,8 @@ TEST_F(DispatcherTest, SignedCloudEventsRetriedUntilDeliveredWithOneStableId) {
   EXPECT_EQ(body["id"], id);
   EXPECT_EQ(body["data"]["partner"], "northwind");
   EXPECT_EQ(body["data"]["to"], "breached");
-  EXPECT_EQ(store_->deliveries("delivered").size(), 1u);
-  EXPECT_EQ(store_->deliveries("skipped").size(), 1u);
+  EXPECT_EQ(store_->outbox().deliveries("delivered").size(), 1u);
+  EXPECT_EQ(store_->outbox().deliveries("skipped").size(), 1u);
 }
 
 // A receiver down for hours (on the fake clock): retried on the schedule, never given up within
@@ -161,7 +161,7 @@ TEST_F(DispatcherTest, AReceiverDownForHoursGetsTheEventWhenItReturns) {
   ASSERT_EQ(rx.count(), 6u) << "one attempt per step of the schedule, none in between (" << polls << " polls)";
   EXPECT_GT(clock_.now() - start, std::chrono::hours(7)) << "the sixth attempt comes 5 h after the fifth";
   for (const auto& req : rx.received()) EXPECT_EQ(req.get_header_value("webhook-id"), rx.received().front().get_header_value("webhook-id"));
-  EXPECT_EQ(store_->deliveries("delivered").size(), 1u);
+  EXPECT_EQ(store_->outbox().deliveries("delivered").size(), 1u);
 }
 
 TEST_F(DispatcherTest, GoneDisablesTheEndpointAndDeadLettersCanBeRetried) {
@@ -176,11 +176,11 @@ TEST_F(DispatcherTest, GoneDisablesTheEndpointAndDeadLettersCanBeRetried) {
   clock_.set(clock_.now() + std::chrono::hours(1));
   d.run_once();
   EXPECT_EQ(rx.count(), 1u);  // disabled until a reload
-  const auto dead = store_->deliveries("dead");
+  const auto dead = store_->outbox().deliveries("dead");
   ASSERT_EQ(dead.size(), 1u);
   EXPECT_NE(dead[0].last_error.find("410"), std::string::npos);
   // outbox retry puts it back; a new dispatcher (a reload) delivers it.
-  EXPECT_EQ(store_->retry_deliveries(dead[0].event_id, clock_.now()), 1);
+  EXPECT_EQ(store_->outbox().retry(dead[0].event_id, clock_.now()), 1);
   Dispatcher again(config, *store_, clock_);
   EXPECT_EQ(again.run_once().delivered, 2);
 }
@@ -203,7 +203,7 @@ TEST_F(DispatcherTest, RefusalsAreDeadAtOnceAndOnlyWhatCanSucceedLaterIsRetried)
     EXPECT_EQ(s.retried, 0);
     EXPECT_EQ(s.delivered, 1) << "the channel stays enabled: the next event goes out";
     EXPECT_EQ(rx.count(), 2u);
-    const auto dead = store_->deliveries("dead");
+    const auto dead = store_->outbox().deliveries("dead");
     ASSERT_EQ(dead.size(), 1u);
     EXPECT_EQ(dead[0].attempts, 1);
     EXPECT_NE(dead[0].last_error.find("HTTP " + std::to_string(status)), std::string::npos) << dead[0].last_error;
@@ -212,7 +212,7 @@ TEST_F(DispatcherTest, RefusalsAreDeadAtOnceAndOnlyWhatCanSucceedLaterIsRetried)
     const auto later = d.run_once();
     EXPECT_EQ(later.retried + later.dead + later.delivered, 0);
     EXPECT_EQ(rx.count(), 2u) << "never sent again";
-    ASSERT_EQ(store_->retry_deliveries("all", clock_.now()), 1);  // an operator may still queue it again
+    ASSERT_EQ(store_->outbox().retry("all", clock_.now()), 1);  // an operator may still queue it again
     EXPECT_EQ(d.run_once().delivered, 1);
     clock_.set(T("2026-10-20T01:00:05Z"));
   }
@@ -279,7 +279,7 @@ TEST_F(DispatcherTest, SlackMessagesAndRefusedAddresses) {
   ASSERT_EQ(rx.count(), 2u);
   const auto text = json::parse(rx.received()[0].body)["text"].get<std::string>();
   EXPECT_NE(text.find("northwind support v3 2026-10: kpi:p1 breached (was met)"), std::string::npos) << text;
-  EXPECT_NE(store_->deliveries("dead")[0].last_error.find("link-local"), std::string::npos);
+  EXPECT_NE(store_->outbox().deliveries("dead")[0].last_error.find("link-local"), std::string::npos);
   EXPECT_EQ(refuse_url("http://[fe80::1]/x", false).empty(), false);
   EXPECT_EQ(refuse_url("https://hooks.example/x", false), "");
   EXPECT_EQ(refuse_url("ftp://x/", true).empty(), false);
@@ -326,7 +326,7 @@ TEST_F(DispatcherTest, EmailOverSmtpAndNeverInClearTextWhenStartTlsIsRequired) {
     auto s = strict.run_once();
     EXPECT_EQ(s.delivered, 0);  // the sink offers no STARTTLS: nothing goes out in clear text
     EXPECT_EQ(s.retried, 1);
-    EXPECT_NE(store_->deliveries("pending")[0].last_error.find("SMTP"), std::string::npos);
+    EXPECT_NE(store_->outbox().deliveries("pending")[0].last_error.find("SMTP"), std::string::npos);
   }
   config.channels[0].name = "mail-lan";
   config.channels[0].starttls_required = false;  // a relay on a trusted network
@@ -353,13 +353,13 @@ TEST_F(DispatcherTest, RecoveriesWaitForTheHoldAndBreachesStillStandingGetRemind
   // p1 recovers at 02:00, then flaps back to breached at 02:10; pci recovers at 02:00 and holds.
   store::EvaluationRecord r{"support", 3, "2026-10", "northwind", T("2026-10-20T02:00:00Z"), "d", "{}",
                             {{"kpi:p1", "met"}, {"standard:pci", "met"}}};
-  store_->save_evaluation(r, T("2026-10-20T02:00:00Z"));
+  store_->evaluations().save(r, T("2026-10-20T02:00:00Z"));
   Dispatcher d(config, *store_, clock_);
   clock_.set(T("2026-10-20T02:01:00Z"));
   d.run_once();  // the two breach events of SetUp go out; the recovery waits for its hold
   EXPECT_EQ(rx.count(), 2u);
   r.statuses = {{"kpi:p1", "breached"}, {"standard:pci", "met"}};
-  store_->save_evaluation(r, T("2026-10-20T02:10:00Z"));
+  store_->evaluations().save(r, T("2026-10-20T02:10:00Z"));
   clock_.set(T("2026-10-20T02:31:00Z"));
   auto s = d.run_once();
   EXPECT_EQ(s.skipped, 1);  // the recovery did not hold: never announced
@@ -369,10 +369,10 @@ TEST_F(DispatcherTest, RecoveriesWaitForTheHoldAndBreachesStillStandingGetRemind
   EXPECT_EQ(std::count(types.begin(), types.end(), "pactwatch.kpi.recovered"), 0);
 
   // A breach still standing a day later is reminded of, once per interval.
-  EXPECT_EQ(store_->write_reminders(T("2026-10-21T02:05:00Z"), std::chrono::hours(24)), 0);  // not a day yet
-  EXPECT_EQ(store_->write_reminders(T("2026-10-21T02:11:00Z"), std::chrono::hours(24)), 1);
-  EXPECT_EQ(store_->write_reminders(T("2026-10-21T03:00:00Z"), std::chrono::hours(24)), 0);  // written once
-  EXPECT_EQ(store_->write_reminders(T("2026-10-22T02:11:00Z"), std::chrono::hours(24)), 1);
+  EXPECT_EQ(store_->outbox().write_reminders(T("2026-10-21T02:05:00Z"), std::chrono::hours(24)), 0);  // not a day yet
+  EXPECT_EQ(store_->outbox().write_reminders(T("2026-10-21T02:11:00Z"), std::chrono::hours(24)), 1);
+  EXPECT_EQ(store_->outbox().write_reminders(T("2026-10-21T03:00:00Z"), std::chrono::hours(24)), 0);  // written once
+  EXPECT_EQ(store_->outbox().write_reminders(T("2026-10-22T02:11:00Z"), std::chrono::hours(24)), 1);
   clock_.set(T("2026-10-22T02:12:00Z"));
   EXPECT_EQ(d.run_once().delivered, 2);
   const auto last = json::parse(rx.received().back().body);

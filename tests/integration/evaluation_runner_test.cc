@@ -65,22 +65,22 @@ TEST_P(EvaluationRunnerTest, IncrementalEqualsFull) {
   const core::Instant now = T("2026-06-20T12:00:05Z");
 
   auto incremental = fresh_store("incremental");
-  incremental->upsert_items(base);
+  incremental->items().upsert(base);
   EvaluationRunner inc(*rules, *incremental);
   const auto full_stats = inc.run_full(as_of, now);
   EXPECT_EQ(full_stats.evaluations, 50);  // 25 partners, the current period and the one before
   std::vector<store::Item> previous;
   for (const auto& c : changed) {
-    if (auto old = incremental->find_item(c.source, c.kind, c.external_id)) previous.push_back(*old);
+    if (auto old = incremental->items().find(c.source, c.kind, c.external_id)) previous.push_back(*old);
   }
   EXPECT_GT(previous.size(), 0u);
-  incremental->upsert_items(changed);
+  incremental->items().upsert(changed);
   const auto inc_stats = inc.run_incremental(changed, previous, as_of, now);
   EXPECT_GT(inc_stats.evaluations, 0);
 
   auto full = fresh_store("full");
-  full->upsert_items(base);
-  full->upsert_items(changed);
+  full->items().upsert(base);
+  full->items().upsert(changed);
   EvaluationRunner fr(*rules, *full);
   fr.run_full(as_of, now);
 
@@ -90,15 +90,15 @@ TEST_P(EvaluationRunnerTest, IncrementalEqualsFull) {
   for (const auto& c : rules->contracts) {
     const auto& cal = rules->calendars.at(c.calendar);
     const auto window = engine::period_containing(c, cal, as_of);
-    auto a = incremental->evaluation_document(c.contract, c.version, window->label);
-    auto b = full->evaluation_document(c.contract, c.version, window->label);
+    auto a = incremental->evaluations().document(c.contract, c.version, window->label);
+    auto b = full->evaluations().document(c.contract, c.version, window->label);
     ASSERT_TRUE(a && b) << c.contract;
     EXPECT_EQ(*a, *b) << c.contract;
     ++compared;
     for (const char* label : {"2026-01", "2026-02", "2026-03", "2026-04", "2026-05"}) {
-      auto past = incremental->evaluation_document(c.contract, c.version, label);
+      auto past = incremental->evaluations().document(c.contract, c.version, label);
       if (!past) continue;
-      const auto items = full->items_of_partner(c.partner);
+      const auto items = full->items().of_partner(c.partner);
       const auto w = engine::period_by_label(c, cal, label);
       EXPECT_EQ(*past, engine::evaluate_contract(c, cal, items, *w, as_of).dump()) << c.contract << " " << label;
       ++compared;
@@ -106,7 +106,7 @@ TEST_P(EvaluationRunnerTest, IncrementalEqualsFull) {
   }
   EXPECT_GT(compared, 25);
   // The first run recorded every rule's first status; later changes only where a status moved.
-  EXPECT_GE(incremental->status_changes().size(), static_cast<std::size_t>(25 * 6));
+  EXPECT_GE(incremental->evaluations().status_changes().size(), static_cast<std::size_t>(25 * 6));
 }
 
 // Every period an item can count in is re-evaluated: an open ticket created in November that is
@@ -141,18 +141,18 @@ TEST_P(EvaluationRunnerTest, IncrementalFollowsAnItemIntoEveryPeriodItCountsIn) 
   const auto& cal = rules->calendars.at(c.calendar);
   auto check = [&](const std::string& step) {
     for (const char* label : {"2026-11", "2026-12"}) {
-      const auto stored = db->evaluation_document(c.contract, c.version, label);
+      const auto stored = db->evaluations().document(c.contract, c.version, label);
       ASSERT_TRUE(stored) << step << " " << label;
-      EXPECT_EQ(*stored, engine::evaluate_contract(c, cal, db->items_of_partner("nw"), *engine::period_by_label(c, cal, label), as_of).dump())
+      EXPECT_EQ(*stored, engine::evaluate_contract(c, cal, db->items().of_partner("nw"), *engine::period_by_label(c, cal, label), as_of).dump())
           << step << " " << label;
     }
   };
   auto apply = [&](std::vector<store::Item> changed) {
     std::vector<store::Item> previous;
     for (const auto& i : changed) {
-      if (auto old = db->find_item(i.source, i.kind, i.external_id)) previous.push_back(*old);
+      if (auto old = db->items().find(i.source, i.kind, i.external_id)) previous.push_back(*old);
     }
-    db->upsert_items(changed);
+    db->items().upsert(changed);
     runner.run_incremental(changed, previous, as_of, now);
   };
   apply({ticket("T1", "2026-12-01T08:00:00Z", R"({"at":"2026-12-01T08:00:00Z","status":"open"})", 0)});
@@ -162,7 +162,7 @@ TEST_P(EvaluationRunnerTest, IncrementalFollowsAnItemIntoEveryPeriodItCountsIn) 
   check("a November ticket still open");
   apply({ticket("T2", "2026-11-20T08:00:00Z", opened + R"(,{"at":"2026-12-02T08:00:00Z","status":"solved"})", 1)});
   check("solved in December");
-  EXPECT_NE(db->evaluation_document(c.contract, c.version, "2026-12")->find("\"sample\":1"), std::string::npos);
+  EXPECT_NE(db->evaluations().document(c.contract, c.version, "2026-12")->find("\"sample\":1"), std::string::npos);
   apply({ticket("T2", "2026-11-20T08:00:00Z",
                 opened + R"(,{"at":"2026-12-02T08:00:00Z","status":"solved"},{"at":"2026-12-10T08:00:00Z","status":"open"})", 2)});
   check("reopened");
@@ -174,11 +174,11 @@ TEST_P(EvaluationRunnerTest, IncrementalTouchesOnlyAffectedPartnerPeriods) {
   ASSERT_TRUE(rules);
   auto base = load(dir_.path() / "gen/tickets.ndjson", "tickets", *rules);
   auto db = fresh_store("touch");
-  db->upsert_items(base);
+  db->items().upsert(base);
   EvaluationRunner runner(*rules, *db);
   store::Item one = base.front();
   one.updated_at = one.updated_at + std::chrono::hours(1);
-  db->upsert_items(std::vector<store::Item>{one});
+  db->items().upsert(std::vector<store::Item>{one});
   const auto stats = runner.run_incremental(std::vector<store::Item>{one}, {}, T("2026-11-01T00:00:00Z"), T("2026-11-01T00:00:00Z"));
   // One ticket counts in at most two months (created, solved): at most two evaluations.
   EXPECT_GE(stats.evaluations, 1);
@@ -193,7 +193,7 @@ TEST_P(EvaluationRunnerTest, IncrementalTouchesOnlyAffectedPartnerPeriods) {
 // table (one row per lease); checked against every instance's own view.
 std::map<int, std::string> shard_holders(store::Store& db, core::Instant now) {
   std::map<int, std::string> out;
-  for (const auto& l : db.leases()) {
+  for (const auto& l : db.leases().all()) {
     if (l.name.starts_with("shard:") && l.expires_at > now) out[std::stoi(l.name.substr(6))] = l.holder;
   }
   return out;
@@ -262,7 +262,7 @@ TEST_P(EvaluationRunnerTest, ShardedRunsStoreOwnedPartnersAndQueueTheRestForThei
   const core::Instant as_of = T("2026-06-20T12:00:00Z");
   const core::Instant now = T("2026-06-20T12:00:05Z");
   auto db = fresh_store("sharded");
-  db->upsert_items(base);
+  db->items().upsert(base);
   const auto ttl = std::chrono::milliseconds(600'000);
   const core::ManualClock clock(now);
   Cluster a(*db, "a", 4, ttl, clock), b(*db, "b", 4, ttl, clock);
@@ -280,7 +280,7 @@ TEST_P(EvaluationRunnerTest, ShardedRunsStoreOwnedPartnersAndQueueTheRestForThei
   EXPECT_GT(sa.evaluations, 0);
   EXPECT_GT(sb.evaluations, 0);
   // The work log names the owner and fence of each shard's work.
-  for (const auto& w : db->work_log()) {
+  for (const auto& w : db->queue().work_log()) {
     const int shard = std::stoi(w.lease.substr(6));
     EXPECT_EQ(w.holder, (a.guard_for_shard(shard, now) ? "a" : "b"));
     EXPECT_EQ(w.fence, (w.holder == "a" ? a : b).guard_for_shard(shard, now)->fence);
@@ -295,59 +295,59 @@ TEST_P(EvaluationRunnerTest, ShardedRunsStoreOwnedPartnersAndQueueTheRestForThei
     c.updated_at = c.updated_at + std::chrono::hours(48);
     changed.push_back(c);
   }
-  db->upsert_items(changed);
+  db->items().upsert(changed);
   (void)ra.run_incremental(changed, previous, as_of, now);
-  const auto queued = db->queued_evaluations(b.owned(now));
+  const auto queued = db->queue().waiting(b.owned(now));
   EXPECT_FALSE(queued.empty());
-  EXPECT_TRUE(db->queued_evaluations(a.owned(now)).empty()) << "a evaluated its own partners itself";
+  EXPECT_TRUE(db->queue().waiting(a.owned(now)).empty()) << "a evaluated its own partners itself";
   for (const auto& q : queued) EXPECT_TRUE(b.guard_for(q.partner, now)) << q.partner;
   const auto answered = rb.run_queued(as_of, now);
   EXPECT_EQ(answered.evaluations, static_cast<std::int64_t>(queued.size()));
-  EXPECT_TRUE(db->queued_evaluations(b.owned(now)).empty()) << "answered requests leave the queue";
+  EXPECT_TRUE(db->queue().waiting(b.owned(now)).empty()) << "answered requests leave the queue";
 
   // The result equals one instance evaluating everything from scratch.
   auto single = fresh_store("single");
-  single->upsert_items(base);
-  single->upsert_items(changed);
+  single->items().upsert(base);
+  single->items().upsert(changed);
   EvaluationRunner one(*rules, *single);
   (void)one.run_full(as_of, now);
   for (const auto& c : rules->contracts) {
     const auto w = engine::period_containing(c, rules->calendars.at(c.calendar), as_of);
-    auto x = db->evaluation_document(c.contract, c.version, w->label);
-    auto y = single->evaluation_document(c.contract, c.version, w->label);
+    auto x = db->evaluations().document(c.contract, c.version, w->label);
+    auto y = single->evaluations().document(c.contract, c.version, w->label);
     ASSERT_TRUE(x && y) << c.contract;
     EXPECT_EQ(*x, *y) << c.contract;
   }
 
   // A request made again while being answered stays for the next round (its generation moved on).
-  const auto some = db->queued_evaluations(b.owned(now));
+  const auto some = db->queue().waiting(b.owned(now));
   EXPECT_TRUE(some.empty());
   store::QueuedEvaluation q{rules->contracts[0].contract, rules->contracts[0].version, T("2026-06-01T00:00:00Z"),
                             a.shard_of(rules->contracts[0].partner), rules->contracts[0].partner, 0, now};
-  db->enqueue_evaluations(std::vector{q}, now);
-  const auto first = db->queued_evaluations(std::vector{q.shard});
+  db->queue().enqueue(std::vector{q}, now);
+  const auto first = db->queue().waiting(std::vector{q.shard});
   ASSERT_EQ(first.size(), 1u);
   EXPECT_EQ(first[0].generation, 1);
-  db->enqueue_evaluations(std::vector{q}, now);
+  db->queue().enqueue(std::vector{q}, now);
   store::SaveContext stale;
   stale.answered = first;
-  (void)db->save_evaluations({}, now, &stale);
-  const auto still = db->queued_evaluations(std::vector{q.shard});
+  (void)db->evaluations().save_all({}, now, &stale);
+  const auto still = db->queue().waiting(std::vector{q.shard});
   ASSERT_EQ(still.size(), 1u);
   EXPECT_EQ(still[0].generation, 2);
 
   // A shard that passed to another instance meanwhile stores nothing of a's late run.
   const int lost = a.owned(now).front();
-  ASSERT_TRUE(db->release_lease(shard_lease(lost), "a"));
-  ASSERT_TRUE(db->claim_lease(shard_lease(lost), "b", now, ttl));
-  const auto log_before = db->work_log(shard_lease(lost)).size();
+  ASSERT_TRUE(db->leases().release(shard_lease(lost), "a"));
+  ASSERT_TRUE(db->leases().claim(shard_lease(lost), "b", now, ttl));
+  const auto log_before = db->queue().work_log(shard_lease(lost)).size();
   const auto again = ra.run_full(as_of + std::chrono::minutes(1), now + std::chrono::minutes(1));
   EXPECT_GT(again.evaluations, 0);
-  EXPECT_EQ(db->work_log(shard_lease(lost)).size(), log_before) << "nothing stored under a lost lease";
+  EXPECT_EQ(db->queue().work_log(shard_lease(lost)).size(), log_before) << "nothing stored under a lost lease";
   for (const auto& c : rules->contracts) {
     if (a.shard_of(c.partner) != lost) continue;
     const auto w = engine::period_containing(c, rules->calendars.at(c.calendar), as_of);
-    const auto doc = nlohmann::json::parse(*db->evaluation_document(c.contract, c.version, w->label));
+    const auto doc = nlohmann::json::parse(*db->evaluations().document(c.contract, c.version, w->label));
     EXPECT_EQ(doc["as_of"], core::format_rfc3339(as_of)) << "still b's (and the first run's) evaluation";
   }
 }

@@ -265,7 +265,7 @@ TEST(Operator, SighupWithAnInvalidConfigKeepsTheConfigAndTheRulesInForce) {
     EXPECT_EQ(name(), "Northwind Support Ltd") << "the renamed partner must not be in force";
     auto s = w.store();
     ASSERT_TRUE(s);
-    for (const auto& p : s->partners()) EXPECT_NE(p.name, "Northwind Renamed") << "nor stored";
+    for (const auto& p : s->partners().all()) EXPECT_NE(p.name, "Northwind Renamed") << "nor stored";
   };
   // An unknown key, a malformed file, a secret that cannot be read: the rules stay as they were too.
   reload_and_expect_kept(good + "bogus: 1\n", "config: unknown key 'bogus'");
@@ -388,8 +388,8 @@ TEST(Operator, SigtermDuringALargeImportStopsWithinFiveSecondsLosingNothing) {
   EXPECT_EQ(testutils::read_file(w.dir.path() / "inbox/big.ndjson"), big);
   auto s = w.store();
   ASSERT_TRUE(s);
-  EXPECT_EQ(s->count_items(), 0) << "nothing of a file is stored unless all of it is";
-  EXPECT_FALSE(s->cursor("drop").has_value());
+  EXPECT_EQ(s->items().count(), 0) << "nothing of a file is stored unless all of it is";
+  EXPECT_FALSE(s->sources().cursor("drop").has_value());
 }
 
 // ---- 6. restart after a crash ----------------------------------------------------------------
@@ -415,7 +415,7 @@ struct Desk {
 std::map<std::string, store::LeaseRecord> leases_of(const World& w) {
   std::map<std::string, store::LeaseRecord> out;
   if (auto s = w.store()) {
-    for (const auto& l : s->leases()) out[l.name] = l;
+    for (const auto& l : s->leases().all()) out[l.name] = l;
   }
   return out;
 }
@@ -586,7 +586,7 @@ TEST(Operator, EvaluationsCountEveryStoredTicketAfterASyncIsStoppedAndKilledMidw
   auto stored = [&]() -> std::int64_t {
     try {
       auto s = w.store();
-      return s ? s->count_items() : -1;
+      return s ? s->items().count() : -1;
     } catch (const store::StoreError&) {
       return 0;  // not migrated yet
     }
@@ -607,12 +607,12 @@ TEST(Operator, EvaluationsCountEveryStoredTicketAfterASyncIsStoppedAndKilledMidw
   ASSERT_TRUE(w.live(child)) << child.err();
   auto settled = [&] {
     auto s = w.store();
-    if (!s || s->count_items() != kTickets || !s->evaluation_intents().empty()) return false;
+    if (!s || s->items().count() != kTickets || !s->queue().intents().empty()) return false;
     for (int shard = 0; shard < 64; ++shard) {
-      if (!s->queued_evaluations(std::vector<int>{shard}).empty()) return false;
+      if (!s->queue().waiting(std::vector<int>{shard}).empty()) return false;
     }
     for (const auto& [key, n] : truth) {
-      const auto doc = s->evaluation_document("c" + std::to_string(key.first), 1, key.second);
+      const auto doc = s->evaluations().document("c" + std::to_string(key.first), 1, key.second);
       if (!doc || nlohmann::json::parse(*doc)["input"]["items"] != n) return false;
     }
     return true;
@@ -620,10 +620,10 @@ TEST(Operator, EvaluationsCountEveryStoredTicketAfterASyncIsStoppedAndKilledMidw
   const bool done = eventually(settled, 40s);
   auto s = w.store();
   ASSERT_TRUE(s);
-  EXPECT_EQ(s->count_items(), kTickets);
+  EXPECT_EQ(s->items().count(), kTickets);
   int checked = 0;
   for (const auto& [key, n] : truth) {
-    const auto doc = s->evaluation_document("c" + std::to_string(key.first), 1, key.second);
+    const auto doc = s->evaluations().document("c" + std::to_string(key.first), 1, key.second);
     ASSERT_TRUE(doc) << "p" << key.first << " " << key.second << " never evaluated";
     EXPECT_EQ(nlohmann::json::parse(*doc)["input"]["items"], n) << "p" << key.first << " " << key.second;
     ++checked;

@@ -61,7 +61,7 @@ class PortalEscapes : public ::testing::Test {
     db_->migrate(clock_.now());
     std::vector<store::Partner> partners;
     for (const auto& p : rules_->partners) partners.push_back({p.id, p.name, p.kind, p.tier, true});
-    db_->sync_partners(partners, clock_.now());
+    db_->partners().sync(partners, clock_.now());
     for (const char* kind : {"tickets", "deals", "surveys", "events"}) {
       std::ifstream in(kSource + "/demo/items/" + kind + ".ndjson");
       const std::string text((std::istreambuf_iterator<char>(in)), {});
@@ -69,12 +69,12 @@ class PortalEscapes : public ::testing::Test {
       o.kind = kind;
       auto parsed = sources::parse_import(text, kind, o, rules_->partners);
       ASSERT_TRUE(parsed.bad_lines.empty());
-      db_->upsert_items(parsed.items);
+      db_->items().upsert(parsed.items);
     }
     app::EvaluationRunner runner(*rules_, *db_);
     runner.run_full(clock_.now(), clock_.now());
     auto t = issue_token("admin", std::nullopt, "admin", std::nullopt, clock_.now());
-    db_->create_token(t.record, 2, clock_.now());
+    db_->tokens().create(t.record, 2, clock_.now());
     admin_ = t.text;
     ApiOptions options;
     options.rate_per_second = 0;

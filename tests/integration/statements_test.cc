@@ -99,7 +99,7 @@ class StatementsTest : public ::testing::TestWithParam<Backend> {
   // Raw SQL with the immutability triggers out of the way: someone with direct access to the
   // database, which is what the chains and `ledger verify` are for.
   void tamper(const std::string& sql) {
-    store::Transaction tx(*store_, store::Durability::normal);
+    store::Transaction tx(store_->database(), store::Durability::normal);
     if (GetParam() == Backend::sqlite) {
       for (const char* t : {"statements_no_update", "statements_no_delete", "statements_insert_once", "audit_log_no_update",
                             "audit_log_no_delete", "audit_log_insert_once"}) {
@@ -127,7 +127,7 @@ class StatementsTest : public ::testing::TestWithParam<Backend> {
 
 TEST_P(StatementsTest, EarnBackCarryForwardAndAdjustmentsAcrossClosedPeriods) {
   // September: acme's one ticket waits three hours (credit 100.00); October and November: fast.
-  store_->upsert_items(std::vector<store::Item>{
+  store_->items().upsert(std::vector<store::Item>{
       ticket("s1", "acme", "2026-09-10T08:00:00Z", "2026-09-10T11:00:00Z"),
       ticket("o1", "acme", "2026-10-10T08:00:00Z", "2026-10-10T08:10:00Z"),
       ticket("n1", "acme", "2026-11-10T08:00:00Z", "2026-11-10T08:10:00Z"),
@@ -156,9 +156,9 @@ TEST_P(StatementsTest, EarnBackCarryForwardAndAdjustmentsAcrossClosedPeriods) {
 
   // Late correction: September's reply was in fact fast. The closed statement stays; October
   // gets +100.00 as an adjustment, and no earn-back (there is no credit left to earn back).
-  store_->upsert_items(std::vector<store::Item>{
+  store_->items().upsert(std::vector<store::Item>{
       ticket("s1", "acme", "2026-09-10T08:00:00Z", "2026-09-10T08:20:00Z", "2026-10-20T00:00:00Z")});
-  EXPECT_EQ(json::parse(store_->closed_statement("acme-desk", 1, "2026-09")->document)["total"], "900.00");
+  EXPECT_EQ(json::parse(store_->statements().find("acme-desk", 1, "2026-09")->document)["total"], "900.00");
   oct = statement("2026-10", "acme", "2026-11-02T00:00:00Z");
   EXPECT_EQ(lines(oct, "adjustment"), std::vector<std::string>{"100.00"});
   EXPECT_TRUE(lines(oct, "earn_back").empty()) << oct.dump(2);
@@ -182,7 +182,7 @@ TEST_P(StatementsTest, EarnBackCarryForwardAndAdjustmentsAcrossClosedPeriods) {
 }
 
 TEST_P(StatementsTest, WhatIfNeverReadsOrWritesClosedStatements) {
-  store_->upsert_items(std::vector<store::Item>{ticket("s1", "acme", "2026-09-10T08:00:00Z", "2026-09-10T11:00:00Z")});
+  store_->items().upsert(std::vector<store::Item>{ticket("s1", "acme", "2026-09-10T08:00:00Z", "2026-09-10T11:00:00Z")});
   Statements st(rules_, *store_);
   ASSERT_TRUE(st.close("2026-09", "acme", T("2026-10-02T00:00:00Z"), T("2026-10-02T00:00:05Z"), "finance"));
   const std::map<std::string, std::string> met{{"p1", "100%"}};
@@ -190,7 +190,7 @@ TEST_P(StatementsTest, WhatIfNeverReadsOrWritesClosedStatements) {
   ASSERT_TRUE(wi) << wi.error();
   EXPECT_EQ((*wi)[0].status, "what_if");
   EXPECT_EQ((*wi)[0].document["total"], "1000.00");
-  EXPECT_EQ(json::parse(store_->closed_statement("acme-desk", 1, "2026-09")->document)["total"], "900.00");
+  EXPECT_EQ(json::parse(store_->statements().find("acme-desk", 1, "2026-09")->document)["total"], "900.00");
   EXPECT_FALSE(st.for_period("2026-09", "nobody", T("2026-10-02T00:00:00Z")));
 }
 
@@ -201,7 +201,7 @@ TEST_P(StatementsTest, WhatIfNeverReadsOrWritesClosedStatements) {
 TEST_P(StatementsTest, PeriodsCloseInOrderWithoutGapsAndNoCarriedMoneyIsLost) {
   Statements st(rules_, *store_);
   ASSERT_TRUE(st.close("2026-11", "beta", T("2026-12-01T00:00:00Z"), T("2026-12-01T00:00:05Z"), "finance"));
-  EXPECT_EQ(json::parse(store_->closed_statement("beta-small", 1, "2026-11")->document)["carry_forward_out"], "80.00");
+  EXPECT_EQ(json::parse(store_->statements().find("beta-small", 1, "2026-11")->document)["carry_forward_out"], "80.00");
   auto sep = st.close("2026-09", "beta", T("2026-12-01T00:00:00Z"), T("2026-12-01T00:00:05Z"), "finance");
   ASSERT_FALSE(sep);
   EXPECT_EQ(sep.error(), "2026-09 can no longer be closed for beta-small: its periods close in order, and 2026-11 is closed "
@@ -211,15 +211,15 @@ TEST_P(StatementsTest, PeriodsCloseInOrderWithoutGapsAndNoCarriedMoneyIsLost) {
   ASSERT_FALSE(jan);
   EXPECT_EQ(jan.error(), "close 2026-12 first: beta-small's periods close in order, and 2026-12 comes after 2026-11, its last "
                          "closed period");
-  EXPECT_FALSE(store_->closed_statement("beta-small", 1, "2026-09"));
-  EXPECT_FALSE(store_->closed_statement("beta-small", 1, "2026-10"));
-  EXPECT_FALSE(store_->closed_statement("beta-small", 1, "2027-01"));
+  EXPECT_FALSE(store_->statements().find("beta-small", 1, "2026-09"));
+  EXPECT_FALSE(store_->statements().find("beta-small", 1, "2026-10"));
+  EXPECT_FALSE(store_->statements().find("beta-small", 1, "2027-01"));
   // December: its own 80.00 and November's 80.00, paid (at the 100.00 minimum).
   ASSERT_TRUE(st.close("2026-12", "beta", T("2027-01-01T00:00:00Z"), T("2027-01-01T00:00:05Z"), "finance"));
   ASSERT_TRUE(st.close("2027-01", "beta", T("2027-02-01T00:00:00Z"), T("2027-02-01T00:00:05Z"), "finance"));
   // Every cent earned since the first close is paid or still carried.
   core::Money earned = core::Money::zero(*core::Currency::from_code("EUR")), paid = earned, carried = earned;
-  for (const auto& r : store_->closed_statements("beta-small")) {
+  for (const auto& r : store_->statements().of_contract("beta-small")) {
     const auto doc = json::parse(r.document);
     const auto eur = *core::Currency::from_code("EUR");
     earned += *core::Money::parse(doc["own"].get<std::string>(), eur);
@@ -239,7 +239,7 @@ TEST_P(StatementsTest, AClosesAsOfLaterThanNowIsRefused) {
   ASSERT_FALSE(early);
   EXPECT_EQ(early.error(), "as of 2027-01-02T00:00:00Z is later than now (2026-12-01T00:00:00Z): a period closes as of an instant "
                            "that has passed");
-  EXPECT_FALSE(store_->closed_statement("beta-small", 1, "2026-12"));
+  EXPECT_FALSE(store_->statements().find("beta-small", 1, "2026-12"));
 }
 
 // Someone with raw access sets the carry_out column of a closed statement to 50,720.00 (it was
@@ -258,7 +258,7 @@ TEST_P(StatementsTest, AnAlteredAmountColumnIsCaughtAndNeverPaid) {
   auto closing = st.close("2026-10", "beta", T("2026-11-02T00:00:00Z"), T("2026-11-02T00:00:05Z"), "finance");
   ASSERT_FALSE(closing);
   EXPECT_NE(closing.error().find("is damaged"), std::string::npos) << closing.error();
-  EXPECT_FALSE(store_->closed_statement("beta-small", 1, "2026-10"));
+  EXPECT_FALSE(store_->statements().find("beta-small", 1, "2026-10"));
   // Re-closing September no longer says "recomputed bit for bit".
   EXPECT_FALSE(st.close("2026-09", "beta", T("2026-10-02T00:00:00Z"), T("2026-12-01T00:00:00Z"), "finance"));
   const auto report = verify_ledger(rules_, *store_);
@@ -273,11 +273,11 @@ TEST_P(StatementsTest, AnAlteredAmountColumnIsCaughtAndNeverPaid) {
 // `ledger verify` catches a changed byte in any column of a closed statement and of an audit
 // entry; put back, it verifies again.
 TEST_P(StatementsTest, VerifyCatchesAChangeInAnyColumnOfAStatementOrAnAuditEntry) {
-  store_->upsert_items(std::vector<store::Item>{ticket("s1", "acme", "2026-09-10T08:00:00Z", "2026-09-10T11:00:00Z")});
+  store_->items().upsert(std::vector<store::Item>{ticket("s1", "acme", "2026-09-10T08:00:00Z", "2026-09-10T11:00:00Z")});
   close("2026-09", std::nullopt, "2026-10-02T00:00:00Z");
   close("2026-10", std::nullopt, "2026-11-02T00:00:00Z");
-  store_->append_audit({0, T("2026-11-02T00:00:06Z"), "cli finance", "finance", "period.close", "2026-10", "ok"});
-  store_->append_audit({0, T("2026-11-02T00:00:07Z"), "cli finance", "finance", "period.close", "2026-10", "ok"});
+  store_->audit().append({0, T("2026-11-02T00:00:06Z"), "cli finance", "finance", "period.close", "2026-10", "ok"});
+  store_->audit().append({0, T("2026-11-02T00:00:07Z"), "cli finance", "finance", "period.close", "2026-10", "ok"});
   const auto clean = verify_ledger(rules_, *store_);
   ASSERT_TRUE(clean.ok()) << verify_text(clean);
   EXPECT_EQ(clean.statements, 4);
@@ -320,16 +320,16 @@ TEST_P(StatementsTest, VerifyCatchesAChangeInAnyColumnOfAStatementOrAnAuditEntry
   check("DELETE FROM audit_log WHERE seq = 1",
         "INSERT INTO audit_log (seq, at, actor, role, action, target, outcome, previous_sha256, sha256) VALUES (1, " +
             std::to_string(core::to_unix_ms(T("2026-11-02T00:00:06Z"))) + ", 'cli finance', 'finance', 'period.close', '2026-10', 'ok', '" +
-            std::string(store::kGenesisSha256) + "', '" + store_->audit_entries_after(0, 1)[0].sha256 + "')",
+            std::string(store::kGenesisSha256) + "', '" + store_->audit().after(0, 1)[0].sha256 + "')",
         "audit entry 2");
 }
 
 // Re-derivation from the stored inputs tells a statement rewritten with its hashes recomputed
 // (a break, though every hash agrees) from late data (not a break: an adjustment follows).
 TEST_P(StatementsTest, ReDerivationTellsARewrittenStatementFromLateData) {
-  store_->upsert_items(std::vector<store::Item>{ticket("s1", "acme", "2026-09-10T08:00:00Z", "2026-09-10T11:00:00Z")});
+  store_->items().upsert(std::vector<store::Item>{ticket("s1", "acme", "2026-09-10T08:00:00Z", "2026-09-10T11:00:00Z")});
   close("2026-09", "acme", "2026-10-02T00:00:00Z");
-  const auto original = *store_->closed_statement("acme-desk", 1, "2026-09");
+  const auto original = *store_->statements().find("acme-desk", 1, "2026-09");
   auto put = [&](const store::StatementRecord& r) {
     std::string quoted;
     for (char ch : r.document) quoted += ch == '\'' ? std::string("''") : std::string(1, ch);
@@ -361,7 +361,7 @@ TEST_P(StatementsTest, ReDerivationTellsARewrittenStatementFromLateData) {
   put(original);
   ASSERT_TRUE(verify_ledger(rules_, *store_).ok());
   // Late data: September's reply was fast after all. Not a break; the difference is adjusted.
-  store_->upsert_items(std::vector<store::Item>{
+  store_->items().upsert(std::vector<store::Item>{
       ticket("s1", "acme", "2026-09-10T08:00:00Z", "2026-09-10T08:20:00Z", "2026-10-20T00:00:00Z")});
   auto late = verify_ledger(rules_, *store_);
   EXPECT_TRUE(late.ok()) << verify_text(late);
@@ -373,7 +373,7 @@ TEST_P(StatementsTest, ReDerivationTellsARewrittenStatementFromLateData) {
 
 // The bundle of a closed statement checks with nothing but itself, and any change to it shows.
 TEST_P(StatementsTest, ABundleVerifiesOfflineAndShowsAnyChange) {
-  store_->upsert_items(std::vector<store::Item>{ticket("s1", "acme", "2026-09-10T08:00:00Z", "2026-09-10T11:00:00Z"),
+  store_->items().upsert(std::vector<store::Item>{ticket("s1", "acme", "2026-09-10T08:00:00Z", "2026-09-10T11:00:00Z"),
                                                 ticket("o1", "acme", "2026-10-10T08:00:00Z", "2026-10-10T08:10:00Z")});
   close("2026-09", "acme", "2026-10-02T00:00:00Z");
   close("2026-10", "acme", "2026-11-02T00:00:00Z");

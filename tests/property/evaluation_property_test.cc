@@ -1305,9 +1305,9 @@ StoreRun run_store_case(const Case& c, const std::vector<std::vector<Record>>& b
     for (auto* db : dbs) {
       std::vector<store::Item> previous;
       for (const auto& item : items) {
-        if (auto old = db->find_item(item.source, item.kind, item.external_id)) previous.push_back(*old);
+        if (auto old = db->items().find(item.source, item.kind, item.external_id)) previous.push_back(*old);
       }
-      db->upsert_items(items);
+      db->items().upsert(items);
       if (db == daemon_db.get()) {
         daemon_runner->run_incremental(items, previous, as_of, now);
       } else {
@@ -1333,14 +1333,14 @@ StoreRun run_store_case(const Case& c, const std::vector<std::vector<Record>>& b
     const auto w = reference::period_containing(*contract, cal.timezone(), t, as_of);
     const auto ew = engine::period_containing(*contract, cal, rolling ? as_of : t);
     if (!ew) throw std::runtime_error(ew.error());
-    const auto full = engine::evaluate_contract(*contract, cal, dbs.front()->items_for_period(kPartner, ew->start, ew->end), *ew, as_of);
+    const auto full = engine::evaluate_contract(*contract, cal, dbs.front()->items().for_period(kPartner, ew->start, ew->end), *ew, as_of);
     const std::string full_text = full.dump();
     const auto ref = normalize(reference::evaluate(*contract, cal, final_list, w, as_of), rolling);
     out.reference = ref;
     for (auto* db : dbs) {
       const std::string path = db == daemon_db.get() ? "daemon runner" : "import --evaluate";
       ++out.documents;
-      const auto stored = db->evaluation_document(contract->contract, contract->version, ew->label);
+      const auto stored = db->evaluations().document(contract->contract, contract->version, ew->label);
       if (!stored) {
         out.differences.push_back("store: no document for period " + ew->label + " stored by the " + path +
                                   " (a record counts in it)");

@@ -93,7 +93,7 @@ struct PageChanges {
 [[nodiscard]] PageChanges page_changes(store::Store& store, const std::vector<store::Item>& items,
                                        const std::atomic<bool>* abort = nullptr);
 // The stored version of each item (nothing where none is stored), in the order of `items`: one
-// batched lookup per source and kind (store::Store::find_items, a statement per 500 items)
+// batched lookup per source and kind (store::Items::find_many, a statement per 500 items)
 // instead of one per item.
 [[nodiscard]] std::vector<std::optional<store::Item>> stored_versions(store::Store& store, std::span<const store::Item> items);
 

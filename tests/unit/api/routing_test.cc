@@ -100,11 +100,11 @@ class Admission : public ::testing::Test {
     db_->migrate(clock_.now());
     for (const char* role : {"admin", "finance", "viewer"}) {
       auto t = issue_token(role, std::nullopt, role, std::nullopt, clock_.now());
-      db_->create_token(t.record, 2, clock_.now());
+      db_->tokens().create(t.record, 2, clock_.now());
       tokens_[role] = t.text;
     }
     auto p = issue_token("partner", std::string("northwind"), "northwind", std::nullopt, clock_.now());
-    db_->create_token(p.record, 2, clock_.now());
+    db_->tokens().create(p.record, 2, clock_.now());
     tokens_["partner"] = p.text;
     ApiOptions options;
     options.rate_per_second = 0;

@@ -214,12 +214,12 @@ class SchedulerTest : public ::testing::Test {
   }
 
   bool holds(const std::string& lease) {
-    const auto leases = store_->leases();
+    const auto leases = store_->leases().all();
     return std::any_of(leases.begin(), leases.end(),
                        [&](const store::LeaseRecord& l) { return l.name == lease && l.holder == "unit-test"; });
   }
   bool holds_a_shard() {
-    const auto leases = store_->leases();
+    const auto leases = store_->leases().all();
     return std::any_of(leases.begin(), leases.end(), [](const store::LeaseRecord& l) {
       return l.name.starts_with("shard:") && l.holder == "unit-test";
     });

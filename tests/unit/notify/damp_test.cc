@@ -19,7 +19,7 @@ class Damp : public ::testing::Test {
   // Evaluations of support v3, 2026-10, with p1's status as given at `at`.
   void evaluated(const char* at, const std::string& p1) {
     store::EvaluationRecord r{"support", 3, "2026-10", "northwind", T(at), "d", "{}", {{"kpi:p1", p1}}};
-    store_->save_evaluation(r, T(at));
+    store_->evaluations().save(r, T(at));
   }
 
   static store::OutboxEvent recovery(const char* at) {

@@ -18,21 +18,21 @@ class Record : public ::testing::Test {
     store_ = testutils::fresh_store(store::Backend::sqlite, dir_, "record", T("2026-10-01T00:00:00Z"));
     // met, then breached: one kpi.breached event in the outbox.
     store::EvaluationRecord r{"support", 3, "2026-10", "northwind", T("2026-10-20T00:00:00Z"), "d", "{}", {{"kpi:p1", "met"}}};
-    store_->save_evaluation(r, T("2026-10-20T00:00:00Z"));
+    store_->evaluations().save(r, T("2026-10-20T00:00:00Z"));
     r.statuses = {{"kpi:p1", "breached"}};
-    store_->save_evaluation(r, T("2026-10-20T01:00:00Z"));
+    store_->evaluations().save(r, T("2026-10-20T01:00:00Z"));
   }
 
   // The channel's one due delivery at `at`, as the dispatcher gets it.
   store::Delivery due_at(core::Instant at) {
-    auto due = store_->due_deliveries("ops", at, core::Instant{});
+    auto due = store_->outbox().due("ops", at, core::Instant{});
     EXPECT_EQ(due.size(), 1u);
     return due.empty() ? store::Delivery{} : due.front();
   }
   store::Delivery due() { return due_at(now_); }
   // The delivery as stored.
   store::Delivery stored() {
-    const auto all = store_->deliveries();
+    const auto all = store_->outbox().deliveries();
     EXPECT_EQ(all.size(), 1u);
     return all.empty() ? store::Delivery{} : all.front();
   }
@@ -54,7 +54,7 @@ TEST_F(Record, DeliveredOnce) {
   EXPECT_EQ(s.delivered_at, now_);
   EXPECT_EQ(s.last_error, "");
   EXPECT_EQ(counters_.get("ops", "delivered"), 1);
-  EXPECT_TRUE(store_->due_deliveries("ops", now_ + 48h, core::Instant{}).empty()) << "delivered is done";
+  EXPECT_TRUE(store_->outbox().due("ops", now_ + 48h, core::Instant{}).empty()) << "delivered is done";
 }
 
 TEST_F(Record, TransientFailuresFollowTheScheduleThenDie) {
@@ -69,7 +69,7 @@ TEST_F(Record, TransientFailuresFollowTheScheduleThenDie) {
     EXPECT_EQ(s.attempts, static_cast<int>(i + 1));
     EXPECT_EQ(s.next_attempt_at, at + steps[i]);
     EXPECT_EQ(s.last_error, "HTTP 503: busy");
-    EXPECT_TRUE(store_->due_deliveries("ops", at + steps[i] - 1ms, core::Instant{}).empty()) << "not due before its step";
+    EXPECT_TRUE(store_->outbox().due("ops", at + steps[i] - 1ms, core::Instant{}).empty()) << "not due before its step";
     at += steps[i];
     d = due_at(at);
   }
@@ -98,8 +98,8 @@ TEST_F(Record, PermanentRefusedAndGoneAreDeadAtOnce) {
                         Case{Outcome::refused, "link-local and cloud metadata addresses are refused", "dead"},
                         Case{Outcome::gone, "endpoint gone (HTTP 410); channel disabled until the next reload", "gone"}}) {
     SCOPED_TRACE(c.error);
-    const int dead_before = store_->deliveries("dead").empty() ? 0 : 1;
-    ASSERT_EQ(store_->retry_deliveries("all", now_), dead_before);  // the previous case's, queued again
+    const int dead_before = store_->outbox().deliveries("dead").empty() ? 0 : 1;
+    ASSERT_EQ(store_->outbox().retry("all", now_), dead_before);  // the previous case's, queued again
     auto d = due();
     core::MetricsRegistry registry;
     DeliveryCounters counters{registry};
@@ -109,7 +109,7 @@ TEST_F(Record, PermanentRefusedAndGoneAreDeadAtOnce) {
     EXPECT_EQ(s.attempts, 1) << "after one attempt";
     EXPECT_EQ(s.last_error, c.error);
     EXPECT_EQ(counters.get("ops", c.counted), 1);
-    EXPECT_TRUE(store_->due_deliveries("ops", now_ + 48h, core::Instant{}).empty()) << "never tried again";
+    EXPECT_TRUE(store_->outbox().due("ops", now_ + 48h, core::Instant{}).empty()) << "never tried again";
   }
 }
 
@@ -121,7 +121,7 @@ TEST_F(Record, AnAbandonedAttemptLeavesTheDeliveryAsItWas) {
   EXPECT_EQ(s.attempts, 0);
   EXPECT_EQ(s.last_error, "");
   EXPECT_EQ(counters_.prometheus().find("pactwatch_notify_deliveries_total{"), std::string::npos) << "nothing counted";
-  EXPECT_EQ(store_->due_deliveries("ops", now_, core::Instant{}).size(), 1u) << "still due";
+  EXPECT_EQ(store_->outbox().due("ops", now_, core::Instant{}).size(), 1u) << "still due";
 }
 
 TEST_F(Record, SkippedAndWaiting) {
@@ -129,7 +129,7 @@ TEST_F(Record, SkippedAndWaiting) {
   EXPECT_EQ(record_waiting(*store_, d, now_ + 30min), Recorded::waiting);
   EXPECT_EQ(stored().next_attempt_at, now_ + 30min);
   EXPECT_EQ(stored().attempts, 0) << "waiting is no attempt";
-  EXPECT_TRUE(store_->due_deliveries("ops", now_ + 29min, core::Instant{}).empty());
+  EXPECT_TRUE(store_->outbox().due("ops", now_ + 29min, core::Instant{}).empty());
   d = due_at(now_ + 30min);
   EXPECT_EQ(record_skipped(*store_, d, "did not hold for the recovery hold (now breached)"), Recorded::skipped);
   EXPECT_EQ(stored().status, "skipped");

@@ -1,5 +1,5 @@
-// The store's API tokens.
-#include "pactwatch/store/store.h"
+// The tokens repository: API tokens stored by hash.
+#include "pactwatch/store/tokens.h"
 
 #include <soci/soci.h>
 
@@ -32,15 +32,15 @@ struct TokenRow {
 
 }  // namespace
 
-void Store::create_token(const ApiToken& token, int max_live_per_partner, core::Instant now) {
-  wrap("token create", [&] {
-    Transaction tx(*this, Durability::full);
+void Tokens::create(const ApiToken& token, int max_live_per_partner, core::Instant now) {
+  db_.wrap("token create", [&] {
+    Transaction tx(db_, Durability::full);
     if (token.partner) {
       // Taken under the write lock of the insert's transaction: SQLite serializes writers; on
       // PostgreSQL the partner's rows are locked first so two creations cannot both pass.
       const long long at = core::to_unix_ms(now);
       std::string pid = *token.partner;
-      if (backend_ == Backend::postgresql) {
+      if (db_.backend() == Backend::postgresql) {
         tx.sql() << "SELECT pg_advisory_xact_lock(hashtext('api_tokens:' || :p))", soci::use(pid, "p");
       }
       long long live = 0;
@@ -65,9 +65,9 @@ void Store::create_token(const ApiToken& token, int max_live_per_partner, core::
   });
 }
 
-std::optional<ApiToken> Store::token_by_hash(const std::string& sha256) {
-  return wrap("token lookup", [&]() -> std::optional<ApiToken> {
-    Lease l(*pool_, setup_);
+std::optional<ApiToken> Tokens::by_hash(const std::string& sha256) {
+  return db_.wrap("token lookup", [&]() -> std::optional<ApiToken> {
+    Lease l(db_);
     TokenRow row;
     auto prep = (l.sql().prepare << std::string(TokenRow::kColumns) + "WHERE sha256 = :h");
     row.bind(prep);
@@ -79,9 +79,9 @@ std::optional<ApiToken> Store::token_by_hash(const std::string& sha256) {
   });
 }
 
-std::vector<ApiToken> Store::tokens() {
-  return wrap("token list", [&] {
-    Lease l(*pool_, setup_);
+std::vector<ApiToken> Tokens::all() {
+  return db_.wrap("token list", [&] {
+    Lease l(db_);
     TokenRow row;
     auto prep = (l.sql().prepare << std::string(TokenRow::kColumns) + "ORDER BY created_at, id");
     row.bind(prep);
@@ -93,9 +93,9 @@ std::vector<ApiToken> Store::tokens() {
   });
 }
 
-bool Store::revoke_token(const std::string& id, core::Instant now) {
-  return wrap("token revoke", [&] {
-    Transaction tx(*this, Durability::full);
+bool Tokens::revoke(const std::string& id, core::Instant now) {
+  return db_.wrap("token revoke", [&] {
+    Transaction tx(db_, Durability::full);
     const long long at = core::to_unix_ms(now);
     soci::statement st = (tx.sql().prepare << "UPDATE api_tokens SET revoked_at = :a WHERE id = :i AND revoked_at IS NULL",
                           soci::use(at, "a"), soci::use(id, "i"));
