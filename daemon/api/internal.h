@@ -84,8 +84,14 @@ struct HistoryPoint {
   std::map<std::string, std::optional<double>> plotted;  // KPIs and obligations by id: KpiResult::plotted()
 };
 
-// The numbers a history's charts draw, by (contract, rule id), one per point of its series.
-using PlottedSeries = std::map<std::pair<std::string, std::string>, std::vector<std::optional<double>>>;
+// What a history's chart of one rule draws: its values, one per point of its series, and the
+// current version's target line (KPIs and obligations).
+struct Plot {
+  std::vector<std::optional<double>> ys;
+  std::optional<engine::PlotTarget> target;
+};
+// By (contract, rule id).
+using PlottedSeries = std::map<std::pair<std::string, std::string>, Plot>;
 
 // History points shared by every answer: a stored evaluation's is reused for `stored_ttl` (the
 // standing cache), a computed one (a period the daemon has not stored) for `computed_ttl`. Several

@@ -121,49 +121,17 @@ std::string value_text(const json& v) {
   return v.dump();
 }
 
-// A target's operand as a number: "95.00%" -> 95, "4.5" -> 4.5 (the values come typed, from the
-// evaluations: KpiResult::plotted).
-std::optional<double> numeric(std::string s) {
-  if (!s.empty() && s.back() == '%') s.pop_back();
-  char* end = nullptr;
-  const double d = std::strtod(s.c_str(), &end);
-  if (end == s.c_str() || *end != '\0') return std::nullopt;
-  return d;
-}
-
-// ">= 95.00%" -> (true, 95), "<= 4h" -> (false, 14400).
-std::optional<std::pair<bool, double>> target_of(const json& t) {
-  if (!t.is_string()) return std::nullopt;
-  std::string s = t.get<std::string>();
-  bool at_least = true;
-  std::size_t skip = 0;
-  for (const auto& [op, up] : {std::pair{">=", true}, {"<=", false}, {">", true}, {"<", false}}) {
-    if (s.rfind(op, 0) == 0) {
-      at_least = up;
-      skip = std::string_view(op).size();
-      break;
-    }
-  }
-  if (skip == 0) return std::nullopt;
-  std::string operand = s.substr(skip);
-  while (!operand.empty() && operand.front() == ' ') operand.erase(0, 1);
-  if (auto n = numeric(operand)) return std::pair{at_least, *n};
-  if (auto d = core::parse_duration(operand)) {
-    return std::pair{at_least, static_cast<double>(std::chrono::duration_cast<std::chrono::seconds>(*d).count())};
-  }
-  return std::nullopt;
-}
-
-// The trend of one rule over its periods as inline SVG: the line of values (`ys`, one per point,
-// from the typed evaluations), the target as a dashed line, and the passing side shaded.
-Markup trend_svg(const json& series, const std::vector<std::optional<double>>& ys) {
+// The trend of one rule over its periods as inline SVG: the line of values (one per point, from
+// the typed evaluations), the target as a dashed line, and the passing side shaded.
+Markup trend_svg(const json& series, const Plot& plot) {
   const auto& points = series.at("points");
-  const auto target = target_of(series.value("target", json()));
+  const auto& ys = plot.ys;
+  const auto& target = plot.target;
   double lo = INFINITY, hi = -INFINITY;
   for (const auto& y : ys) {
     if (y) lo = std::min(lo, *y), hi = std::max(hi, *y);
   }
-  if (target) lo = std::min(lo, target->second), hi = std::max(hi, target->second);
+  if (target) lo = std::min(lo, target->value), hi = std::max(hi, target->value);
   if (!std::isfinite(lo)) return "<p class=\"muted\">No values yet.</p>"_html;
   if (hi - lo < 1e-9) lo -= 1, hi += 1;
   const double pad = (hi - lo) * 0.1;
@@ -181,8 +149,8 @@ Markup trend_svg(const json& series, const std::vector<std::optional<double>>& y
                "\"><title>"_html + label + "</title>"_html;
   svg += "<rect x=\"0\" y=\"0\" width=\"320\" height=\"90\" fill=\"#fff\"/>"_html;
   if (target) {
-    const double ty = y_at(target->second);
-    const double band_y = target->first ? top : ty, band_h = target->first ? ty - top : h - bottom - ty;
+    const double ty = y_at(target->value);
+    const double band_y = target->at_least ? top : ty, band_h = target->at_least ? ty - top : h - bottom - ty;
     std::snprintf(buf, sizeof buf, "<rect x=\"0\" y=\"%.1f\" width=\"320\" height=\"%.1f\" fill=\"#1e7b3a\" fill-opacity=\"0.08\"/>", band_y,
                   std::max(0.0, band_h));
     svg += Markup::trusted(buf);

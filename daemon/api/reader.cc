@@ -350,8 +350,17 @@ Result<json> Reader::history(const std::string& partner_id, const std::string& r
         json pts = json::array();
         // Two versions in effect in the current period give the contract twice: the last one's series
         // stands, as the portal draws the last.
-        std::vector<std::optional<double>>* ys = plotted ? &(*plotted)[{current->contract, id}] : nullptr;
-        if (ys) ys->clear();
+        Plot* plot = plotted ? &(*plotted)[{current->contract, id}] : nullptr;
+        std::vector<std::optional<double>>* ys = plot ? &plot->ys : nullptr;
+        if (plot) {
+          plot->ys.clear();
+          plot->target.reset();
+          for (const auto* list : {&points.back().contract->kpis, &points.back().contract->obligations}) {
+            for (const auto& k : *list) {
+              if (k.id == id) plot->target = engine::plotted_target(k);
+            }
+          }
+        }
         for (const auto& p : points) {
           std::string k;
           const json* pr = find_rule(p.values->rules, id, &k);

@@ -22,6 +22,32 @@ std::optional<double> KpiResult::plotted() const {
   }
 }
 
+std::optional<PlotTarget> plotted_target(const rules::Kpi& kpi) {
+  const auto& t = kpi.objective.target;
+  PlotTarget out;
+  switch (t.op) {
+    case rules::CompareOp::ge:
+    case rules::CompareOp::gt: out.at_least = true; break;
+    case rules::CompareOp::le:
+    case rules::CompareOp::lt: out.at_least = false; break;
+    default: return std::nullopt;
+  }
+  if (const auto* r = std::get_if<core::Ratio>(&t.value)) {
+    out.value = static_cast<double>(r->numerator) / static_cast<double>(r->denominator);
+    // A ratio measure plots percentages; so does any target written as one.
+    if (kpi.measure.kind == rules::MeasureKind::ratio || t.percent) out.value *= 100.0;
+  } else if (const auto* d = std::get_if<core::Duration>(&t.value)) {
+    out.value = static_cast<double>(std::chrono::duration_cast<std::chrono::milliseconds>(*d).count()) / 1000.0;
+  } else if (const auto* m = std::get_if<core::Money>(&t.value)) {
+    double units = static_cast<double>(m->minor_units());
+    for (int i = 0; i < m->currency().exponent(); ++i) units /= 10.0;
+    out.value = units;
+  } else {
+    return std::nullopt;
+  }
+  return out;
+}
+
 bool Evaluation::scored() const {
   for (const auto& k : kpis) {
     if (k.weight) return true;

@@ -25,6 +25,7 @@
 #include "pactwatch/sources/import.h"
 #include "pg_server.h"
 #include "process.h"
+#include "demo_data.h"
 #include "temp_dir.h"
 
 namespace pactwatch::api {
@@ -62,20 +63,7 @@ class ApiTest : public ::testing::TestWithParam<Backend> {
     ASSERT_TRUE(s) << s.error();
     db_ = std::move(*s);
     db_->migrate(clock_.now());
-    std::vector<store::Partner> partners;
-    for (const auto& p : rules_->partners) partners.push_back({p.id, p.name, p.kind, p.tier, true});
-    db_->partners().sync(partners, clock_.now());
-    for (const char* kind : {"tickets", "deals", "surveys", "events"}) {
-      std::ifstream in(kSource + "/demo/items/" + kind + ".ndjson");
-      const std::string text((std::istreambuf_iterator<char>(in)), {});
-      sources::ImportOptions o;
-      o.kind = kind;
-      auto parsed = sources::parse_import(text, kind, o, rules_->partners);
-      ASSERT_TRUE(parsed.bad_lines.empty());
-      db_->items().upsert(parsed.items);
-    }
-    app::EvaluationRunner runner(*rules_, *db_);
-    runner.run_full(clock_.now(), clock_.now());
+    testutils::load_demo(*db_, *rules_, kSource, clock_.now());
     tokens_.admin = make_token("admin", std::nullopt);
     tokens_.finance = make_token("finance", std::nullopt);
     tokens_.viewer = make_token("viewer", std::nullopt);

@@ -16,6 +16,7 @@
 #include "pactwatch/core/clock.h"
 #include "pactwatch/core/digest.h"
 #include "pactwatch/sources/import.h"
+#include "demo_data.h"
 #include "temp_dir.h"
 
 namespace pactwatch::api {
@@ -59,20 +60,7 @@ class PortalEscapes : public ::testing::Test {
     ASSERT_TRUE(s) << s.error();
     db_ = std::move(*s);
     db_->migrate(clock_.now());
-    std::vector<store::Partner> partners;
-    for (const auto& p : rules_->partners) partners.push_back({p.id, p.name, p.kind, p.tier, true});
-    db_->partners().sync(partners, clock_.now());
-    for (const char* kind : {"tickets", "deals", "surveys", "events"}) {
-      std::ifstream in(kSource + "/demo/items/" + kind + ".ndjson");
-      const std::string text((std::istreambuf_iterator<char>(in)), {});
-      sources::ImportOptions o;
-      o.kind = kind;
-      auto parsed = sources::parse_import(text, kind, o, rules_->partners);
-      ASSERT_TRUE(parsed.bad_lines.empty());
-      db_->items().upsert(parsed.items);
-    }
-    app::EvaluationRunner runner(*rules_, *db_);
-    runner.run_full(clock_.now(), clock_.now());
+    testutils::load_demo(*db_, *rules_, kSource, clock_.now());
     auto t = issue_token("admin", std::nullopt, "admin", std::nullopt, clock_.now());
     db_->tokens().create(t.record, 2, clock_.now());
     admin_ = t.text;
@@ -130,6 +118,8 @@ TEST_F(PortalEscapes, NamesIdsAndDescriptionsShowAsText) {
     EXPECT_NE(card.find("fix&lt;svg onload=alert(&#39;kpi&#39;)&gt;"), std::string::npos) << card;
     EXPECT_NE(card.find("&lt;/td&gt;&lt;script&gt;alert(&#39;description&#39;)&lt;/script&gt;"), std::string::npos) << card;
     EXPECT_NE(card.find("<svg class=\"trend\""), std::string::npos) << "the chart itself is still drawn";
+    // The KPIs' targets are drawn as dashed lines (from the contract's typed objectives).
+    EXPECT_NE(card.find("stroke-dasharray=\"4 3\""), std::string::npos) << "the target lines are drawn";
   }
   const auto evidence = page("GET", "/portal/partners/fabrikam-field/evidence?rule=fix%3Csvg%20onload%3Dalert('kpi')%3E&period=2026-10");
   expect_escaped(evidence, "the evidence of the hostile KPI");

@@ -115,6 +115,17 @@ struct KpiResult {
   [[nodiscard]] std::optional<double> plotted() const;
 };
 
+// A KPI's target as a line on the chart of its plotted values: in the same units as
+// KpiResult::plotted (a percentage for a ratio measure, seconds for a duration, the number or the
+// amount in units), and whether values pass at or above it (>=, >) or at or below it (<=, <).
+struct PlotTarget {
+  bool at_least = true;
+  double value = 0;
+  friend bool operator==(const PlotTarget&, const PlotTarget&) = default;
+};
+// Nothing for a target drawn as no line (= and !=, or a literal that is not a number).
+[[nodiscard]] std::optional<PlotTarget> plotted_target(const rules::Kpi& kpi);
+
 struct StandardResult {
   std::string id;
   std::string description;

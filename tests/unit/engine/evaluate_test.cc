@@ -201,5 +201,49 @@ TEST(Evaluate, UndecidedConditionsAreNeitherGoodNorBad) {
   EXPECT_EQ(late["kpis"][0]["denominator"], 1);
 }
 
+// The chart's target line is drawn in the units of the values it is drawn against
+// (KpiResult::plotted): a percentage for ratios, seconds for durations, units for numbers and money.
+TEST(PlottedTarget, IsInTheUnitsOfThePlottedValues) {
+  struct Case {
+    const char* kpi;
+    std::optional<PlotTarget> expected;
+  };
+  const Case cases[] = {
+      {"  - id: k\n    source: tickets\n    measure: {ratio: first_reply <= 1h}\n    objective: {target: \">= 75%\"}\n",
+       PlotTarget{true, 75.0}},
+      {"  - id: k\n    source: tickets\n    measure: {ratio: first_reply <= 1h}\n    objective: {target: \"< 5%\"}\n",
+       PlotTarget{false, 5.0}},
+      {"  - id: k\n    source: tickets\n    measure: {percentile: 90, of: resolution}\n    objective: {target: \"<= 16h\"}\n",
+       PlotTarget{false, 57600.0}},
+      {"  - id: k\n    source: surveys\n    measure: {mean: score}\n    objective: {target: \">= 4.5\"}\n", PlotTarget{true, 4.5}},
+      {"  - id: k\n    source: events\n    measure: {count: true}\n    objective: {target: \"> 5\"}\n", PlotTarget{true, 5.0}},
+      {"  - id: k\n    source: deals\n    measure: {sum: amount}\n    objective: {target: \">= EUR 150000.50\"}\n",
+       PlotTarget{true, 150000.5}},
+  };
+  for (const auto& c : cases) {
+    const auto version = contract(c.kpi);
+    ASSERT_EQ(version.kpis.size(), 1u);
+    const auto got = plotted_target(version.kpis[0]);
+    ASSERT_EQ(got.has_value(), c.expected.has_value()) << c.kpi;
+    if (got) {
+      EXPECT_EQ(got->at_least, c.expected->at_least) << c.kpi;
+      EXPECT_DOUBLE_EQ(got->value, c.expected->value) << c.kpi;
+    }
+  }
+  // A value exactly at a ratio target is plotted on the line: 3 of 4 urgent tickets answered
+  // within the hour against ">= 75%".
+  auto c = contract(kFirstReply);
+  std::vector<core::Item> items{ticket("1", "2026-10-05T08:00:00Z", "2026-10-05T08:10:00Z"),
+                                ticket("2", "2026-10-05T08:00:00Z", "2026-10-05T08:20:00Z"),
+                                ticket("3", "2026-10-05T08:00:00Z", "2026-10-05T08:30:00Z"),
+                                ticket("4", "2026-10-05T08:00:00Z", "2026-10-05T12:00:00Z")};
+  const auto window = period_by_label(c, office(), "2026-10");
+  ASSERT_TRUE(window);
+  const auto e = evaluate_period(c, office(), items, *window, T("2026-11-02T00:00:00Z"));
+  ASSERT_EQ(e.kpis.size(), 1u);
+  ASSERT_TRUE(e.kpis[0].plotted());
+  EXPECT_DOUBLE_EQ(*e.kpis[0].plotted(), plotted_target(c.kpis[0])->value);
+}
+
 }  // namespace
 }  // namespace pactwatch::engine
