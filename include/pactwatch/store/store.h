@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "pactwatch/core/time.h"
+#include "pactwatch/store/agreements.h"
 #include "pactwatch/store/audit.h"
 #include "pactwatch/store/database.h"
 #include "pactwatch/store/evaluations.h"
@@ -89,6 +90,7 @@ class Store {
   [[nodiscard]] Tokens& tokens() { return tokens_; }
   [[nodiscard]] AuditLog& audit() { return audit_; }
   [[nodiscard]] Leases& leases() { return leases_; }
+  [[nodiscard]] Agreements& agreements() { return agreements_; }
 
  private:
   explicit Store(std::unique_ptr<Database> db);
@@ -103,6 +105,7 @@ class Store {
   Tokens tokens_;
   AuditLog audit_;
   Leases leases_;
+  Agreements agreements_;
 };
 
 }  // namespace pactwatch::store

@@ -1,0 +1,36 @@
+// The acts of both parties on contract versions (core/agreement.h), append-only, each recorded
+// with its audit entry.
+#pragma once
+
+#include <expected>
+#include <functional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "pactwatch/core/agreement.h"
+#include "pactwatch/store/audit.h"
+#include "pactwatch/store/database.h"
+
+namespace pactwatch::store {
+
+class Agreements {
+ public:
+  explicit Agreements(Database& db) : db_(db) {}
+  // Decides, from every act recorded so far on the act's contract (all versions, by seq), whether
+  // the act may be recorded: an error says why not.
+  using Check = std::function<std::expected<void, std::string>(std::span<const core::ContractAction> recorded)>;
+  // Records the act and its audit entry in one durable transaction, after `check` has passed on
+  // the acts read inside that transaction (writers on one database are serialized, so two racing
+  // approvals cannot both pass). Returns the act as stored (its seq set), or check's refusal with
+  // nothing stored.
+  std::expected<core::ContractAction, std::string> record(const core::ContractAction& act, const AuditEntry& audit,
+                                                          const Check& check);
+  // Every act on a contract (all versions), in the order recorded.
+  [[nodiscard]] std::vector<core::ContractAction> of(const std::string& contract);
+
+ private:
+  Database& db_;
+};
+
+}  // namespace pactwatch::store
