@@ -71,7 +71,8 @@ demo: deps
 # starting from the committed corpus; new inputs go to build-fuzz/corpus-<target>/. A crash, a
 # hang past 10 s or 2 GB of memory stops it with the input saved as crash-*/timeout-*/oom-* in
 # the working directory: commit that file to tests/fuzz/corpus/<target>/ with the fix, and `make
-# test` replays it from then on. CI runs every target for 30 s.
+# test` replays it from then on. JOBS targets run at once (scripts/fuzz-all.sh, a log per target in
+# build-fuzz/). CI runs every target for 30 s.
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS := calendar ical config partners scalars expr contract import pages api
 fuzz-deps: deps
@@ -80,19 +81,14 @@ fuzz-deps: deps
 fuzz: fuzz-deps
 	cmake --preset fuzz
 	cmake --build --preset fuzz -j $(JOBS) --target $(addprefix fuzz_,$(FUZZ_TARGETS))
-	@for t in $(FUZZ_TARGETS); do \
-	  mkdir -p build-fuzz/corpus-$$t; \
-	  echo "fuzzing $$t for $(FUZZ_SECONDS) s"; \
-	  build-fuzz/bin/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-	    build-fuzz/corpus-$$t tests/fuzz/corpus/$$t || exit 1; \
-	done
+	scripts/fuzz-all.sh $(FUZZ_SECONDS) $(JOBS) $(FUZZ_TARGETS)
 
 # The concurrent parts under ThreadSanitizer: the dispatcher, the API, the evaluation runner and
 # serve itself (its daemons are TSan builds; a race report fails the test). setarch -R: TSan
 # needs the address layout that high mmap randomisation on newer kernels breaks.
 # Only the suites it runs are built (TSAN_TESTS, and integration_cli for Serve.*): the rest of a
 # TSan build is never run and cost CI most of this target's build time.
-TSAN_TESTS := integration_dispatcher integration_api integration_evaluation unit_app unit_notify
+TSAN_TESTS := integration_dispatcher integration_api integration_evaluation unit_app unit_notify unit_core
 tsan: deps
 	cmake --preset debug-tsan
 	cmake --build --preset debug-tsan -j $(JOBS) --target $(TSAN_TESTS) integration_cli

@@ -7,6 +7,8 @@ set -euo pipefail
 PACKAGES=(
   # toolchain
   build-essential cmake pkg-config git ca-certificates
+  # the linker of the default and sanitizer builds (PACTWATCH_LLD): links the test executables fast
+  lld
   # libraries (Debian 12 archive only)
   libboost-dev libsoci-dev libsqlite3-dev libpq-dev libyaml-cpp-dev libcpp-httplib-dev
   libspdlog-dev libfmt-dev libcli11-dev nlohmann-json3-dev libhowardhinnant-date-dev
