@@ -44,6 +44,10 @@ demo: deps
 	@for kind in tickets deals surveys events; do \
 	  $(DEMO) import $$kind demo/items/$$kind.ndjson --source demo $(DEMO_CONFIG) --log-level warn || exit 1; \
 	done
+	@$(DEMO) contract adopt --all --vouched-by demo@brand.example $(DEMO_CONFIG) --log-level warn > /dev/null
+	@$(DEMO) contract status contoso-resale --format json $(DEMO_CONFIG) --log-level warn | grep -q '"state": "draft"' && \
+	  $(DEMO) contract propose contoso-resale 1 --by demo@brand.example --comment "first resale terms for review" \
+	    $(DEMO_CONFIG) --log-level warn > /dev/null || true
 	@test -s var/finance.token || $(DEMO) token create --role finance --name demo-finance $(DEMO_CONFIG) --log-level warn > var/finance.token 2>/dev/null
 	@test -s var/northwind.token || $(DEMO) token create --role partner --partner northwind --name demo-northwind $(DEMO_CONFIG) --log-level warn > var/northwind.token 2>/dev/null
 	@echo
@@ -59,6 +63,7 @@ demo: deps
 	@echo "  $(DEMO) report compensation $(DEMO_CONFIG) --period 2026-10 --as-of 2026-11-02T00:00:00Z"
 	@echo "  $(DEMO) what-if $(DEMO_CONFIG) --partner fabrikam-field --period 2026-10 --set first_time_fix=95% --as-of 2026-11-02T00:00:00Z"
 	@echo "  $(DEMO) outbox list $(DEMO_CONFIG)"
+	@echo "  $(DEMO) contract status $(DEMO_CONFIG)   # contoso-resale v1 is proposed, awaiting both approvals"
 	@echo "  $(DEMO) test rules/examples/scenarios/*.yaml"
 	@echo "Stop with Ctrl-C."
 	@echo

@@ -27,6 +27,7 @@
 #include "pactwatch/app/metrics.h"
 #include "pactwatch/app/scheduler.h"
 #include "pactwatch/rules/rule_set.h"
+#include "pactwatch/ledger/agreements.h"
 #include "pactwatch/sources/sync.h"
 #include "pactwatch/store/store.h"
 
@@ -74,7 +75,13 @@ bool secrets_usable(const config::Config& c, const std::filesystem::path& file) 
 // The rules of a config's rules directory, validated, with the partners stored; null (the reasons
 // logged) when they are invalid or the partners cannot be stored.
 std::shared_ptr<const rules::RuleSet> load_rules(const config::Config& config, store::Store& db, const core::Clock& clock) {
-  auto loaded = rules::load_rule_set(config.rules_dir);
+  std::expected<rules::RuleSet, core::Diagnostics> loaded;
+  try {
+    loaded = ledger::rules_in_force(config.rules_dir, db);  // enforcement from the recorded approvals
+  } catch (const store::StoreError& e) {
+    spdlog::error("cannot read the recorded approvals: {}", e.what());
+    return nullptr;
+  }
   if (!loaded) {
     log_diagnostics(loaded.error());
     spdlog::error("rules in {} are invalid ({} problem(s))", config.rules_dir, loaded.error().size());
@@ -85,6 +92,13 @@ std::shared_ptr<const rules::RuleSet> load_rules(const config::Config& config, s
   } catch (const store::StoreError& e) {
     spdlog::error("cannot store the partners: {}", e.what());
     return nullptr;
+  }
+  for (const auto& c : loaded->contracts) {
+    if (!c.unverified_approvals.empty()) {
+      spdlog::warn("{} v{}: {} approval(s) in {} not recorded in the store: unverified, they enforce nothing "
+                   "(pactwatch contract status; docs/rules.md)",
+                   c.contract, c.version, c.unverified_approvals.size(), c.file);
+    }
   }
   std::size_t enforced = 0;
   for (const auto& c : loaded->contracts) enforced += c.enforced ? 1 : 0;
@@ -183,6 +197,7 @@ class Daemon {
   void apply_staged(const std::shared_ptr<std::optional<Staged>>& staged);
   void restart_schedule(std::shared_ptr<Scheduler> old, std::shared_ptr<const config::Config> old_config);
   void finish_reload();
+  void watch_agreements();
   void wait_stop();
   void stop(int signo);
 
@@ -216,6 +231,10 @@ class Daemon {
   // validated. A SIGHUP during a reload runs another reload after it.
   std::optional<boost::asio::thread_pool> reload_thread_;
   bool reloading_ = false, reload_again_ = false, stopping_ = false;
+  // Acts on contracts recorded elsewhere (the CLI, another instance) change what is enforced: the
+  // last one seen, read and written on the reload thread only.
+  boost::asio::steady_timer agreements_timer_{io_};
+  std::int64_t agreements_seen_ = -1;
 };
 
 bool Daemon::open_store() {
@@ -249,6 +268,12 @@ bool Daemon::open_store() {
 }
 
 bool Daemon::load_initial_rules() {
+  try {
+    agreements_seen_ = db_->agreements().last_seq();  // read first: an act recorded meanwhile is applied later
+  } catch (const store::StoreError& e) {
+    spdlog::error("cannot read the recorded approvals: {}", e.what());
+    return false;
+  }
   auto rules = load_rules(config_, *db_, clock_);
   if (!rules) return false;
   active_.set(std::move(rules));
@@ -375,6 +400,7 @@ void Daemon::run_loop() {
   reload_thread_.emplace(1);
   wait_reload();
   wait_stop();
+  watch_agreements();
   spdlog::info("listening on {}://{}:{} (GET /livez, /readyz, /metrics; API at /v1, portal at /portal)",
                http_->tls() ? "https" : "http", config_.listen_host, config_.listen_port);
   scheduler_->start();
@@ -469,6 +495,56 @@ void Daemon::finish_reload() {
   }
 }
 
+// Every few seconds, off the loop: when an act was recorded since the last look, the recorded
+// approvals are applied again to (a copy of) the rule set in force and the loop swaps it in. It
+// takes the reload's turn, so a SIGHUP reload and a refresh never race; a store that cannot be
+// read now is looked at again next time.
+void Daemon::watch_agreements() {
+  constexpr auto kAgreementsPoll = std::chrono::seconds(5);
+  agreements_timer_.expires_after(kAgreementsPoll);
+  agreements_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec || stopping_) return;
+    if (reloading_) {
+      watch_agreements();
+      return;
+    }
+    reloading_ = true;
+    boost::asio::post(*reload_thread_, [this, in_force = active_.get()] {
+      std::shared_ptr<const rules::RuleSet> next;
+      try {
+        const auto seq = db_->agreements().last_seq();
+        if (seq != agreements_seen_) {
+          auto copy = std::make_shared<rules::RuleSet>(*in_force);
+          if (auto problems = ledger::enforce_recorded(*copy, *db_); problems.empty()) {
+            next = std::move(copy);
+            agreements_seen_ = seq;
+          } else {
+            log_diagnostics(problems);
+            spdlog::error("the recorded approvals enforce overlapping versions; keeping the rules in force");
+          }
+        }
+      } catch (const store::StoreError& e) {
+        spdlog::debug("cannot read the recorded approvals now: {}", e.what());
+      }
+      boost::asio::post(io_, [this, next] {
+        if (next && !stopping_) {
+          std::size_t enforced = 0;
+          for (const auto& c : next->contracts) enforced += c.enforced ? 1 : 0;
+          spdlog::info("contract acts recorded: {} contract version(s) enforced", enforced);
+          active_.set(next);
+        }
+        reloading_ = false;
+        if (stopping_) return;
+        if (reload_again_) {
+          reload_again_ = false;
+          start_reload();
+        }
+        watch_agreements();
+      });
+    });
+  });
+}
+
 void Daemon::wait_stop() {
   stop_signals_->async_wait([this](const boost::system::error_code& ec, int signo) {
     if (!ec) stop(signo);
@@ -484,6 +560,7 @@ void Daemon::stop(int signo) {
   stopping_ = true;
   reload_signal_->cancel();
   watchdog_.cancel();
+  agreements_timer_.cancel();
   // Everything running is asked to stop at once: syncs between pages (a request in flight is
   // abandoned, a dropped file's import rolled back), evaluations between contract periods,
   // deliveries mid-request; each leaves its work to be done again after the restart.

@@ -6,6 +6,7 @@
 #include "pactwatch/app/daemon.h"
 #include "pactwatch/calendar/calendar_file.h"
 #include "pactwatch/core/clock.h"
+#include "pactwatch/ledger/agreements.h"
 #include "pactwatch/rules/rule_set.h"
 #include "pactwatch/store/store.h"
 
@@ -13,12 +14,18 @@ namespace pactwatch::cli {
 
 namespace {
 
-void print_contract_summary(const rules::RuleSet& set) {
+// `checked`: enforcement comes from the store's recorded approvals; otherwise only the file's
+// approvals block was read, which proves nothing.
+void print_contract_summary(const rules::RuleSet& set, bool checked) {
   for (const auto& c : set.contracts) {
     std::cout << "  " << c.contract << " v" << c.version << " (" << c.partner << ", " << calendar::format_date(c.effective_from)
               << " to " << (c.effective_until ? calendar::format_date(*c.effective_until) : "open end") << "): "
-              << (c.enforced ? "enforced" : "draft") << ", sha256 " << c.sha256.substr(0, 16) << "…, " << c.status_note
+              << (c.enforced ? (checked ? "enforced" : "approved in the file (not verified)") : "draft") << ", sha256 " << c.sha256.substr(0, 16) << "…, " << c.status_note
               << '\n';
+    for (const auto& u : c.unverified_approvals) {
+      std::cout << "    unverified: the " << u.party << " approval by " << u.by << " in " << std::filesystem::path(c.file).filename().string()
+                << " is not recorded in the store and enforces nothing (pactwatch contract adopt, docs/rules.md)\n";
+    }
   }
 }
 
@@ -47,11 +54,29 @@ int cmd_check(const Context& ctx, const std::string& rules_override) {
   }
   if (!rules_override.empty()) c.rules_dir = rules_override;
   auto report = rules::check_rule_set(c.rules_dir);
+  // What the approvals prove: enforcement from the store's recorded approvals when there is a
+  // store to ask (an approval in a file alone enforces nothing).
+  bool approvals_checked = false;
+  if (!rules_only && report.problems.empty()) {
+    if (auto db = open_store(c, "", false)) {
+      try {
+        const auto overlaps = ledger::enforce_recorded(report.set, *db);
+        report.problems.insert(report.problems.end(), overlaps.begin(), overlaps.end());
+        approvals_checked = true;
+      } catch (const store::StoreError& e) {
+        std::cerr << "pactwatch: cannot read the recorded approvals (" << e.what() << "); approvals not checked\n";
+      }
+    }
+  }
   print_diagnostics(report.problems);
   const auto& set = report.set;
   std::cout << c.rules_dir << ": " << set.partners.size() << " partner(s), " << set.calendars.size() << " calendar(s), "
             << set.contracts.size() << " contract version(s)" << (report.problems.empty() ? "" : " loaded") << '\n';
-  print_contract_summary(set);
+  print_contract_summary(set, approvals_checked);
+  if (!approvals_checked && !set.contracts.empty()) {
+    std::cout << "approvals: not checked against the store; a file's approvals block enforces nothing until the approvals "
+                 "are recorded (pactwatch contract status)\n";
+  }
   if (!report.problems.empty()) {
     std::cerr << c.rules_dir << ": " << report.problems.size() << " problem(s)\n";
     return kExitFailure;
@@ -174,7 +199,8 @@ void register_admin_commands(CLI::App& app, Context& ctx) {
   });
 
   auto& contract_file = ctx.hold<std::string>();
-  auto* contract = app.add_subcommand("contract", "Contract helpers");
+  auto* contract = app.add_subcommand(
+      "contract", "Contract versions: their hash, and their way from proposal to enforcement (docs/rules.md)");
   contract->require_subcommand(1);
   auto* c_hash = contract->add_subcommand("hash", "Print the SHA-256 that both parties approve (approvals excluded)");
   c_hash->add_option("FILE", contract_file, "Contract file")->required();
@@ -182,6 +208,7 @@ void register_admin_commands(CLI::App& app, Context& ctx) {
   auto* c_canon = contract->add_subcommand("canonical", "Print the canonical form the hash is taken over");
   c_canon->add_option("FILE", contract_file, "Contract file")->required();
   c_canon->callback([&] { ctx.rc = cmd_contract("canonical", contract_file); });
+  register_contract_lifecycle(contract, ctx);
 
   auto* db = app.add_subcommand("db", "Store administration");
   db->require_subcommand(1);

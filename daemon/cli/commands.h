@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "pactwatch/config/config.h"
+#include "pactwatch/rules/rule_set.h"
 #include "pactwatch/store/store.h"
 
 namespace pactwatch::cli {
@@ -88,6 +89,10 @@ struct CursorArgs {
 // Opens the store of the config (or `url_override`), migrating it when asked; prints the reason
 // and returns nothing on failure.
 std::unique_ptr<store::Store> open_store(const config::Config& config, const std::string& url_override, bool migrate);
+
+// Enforcement from the store's recorded approvals (ledger/agreements.h) on a loaded rule set;
+// prints the problem and returns false when they cannot be read or enforce overlapping versions.
+bool enforce_recorded_or_report(rules::RuleSet& set, store::Store& db);
 
 int cmd_import(const config::Config& config, const StoreArgs& store, const ImportArgs& args);
 int cmd_eval(const config::Config& config, const StoreArgs& store, const EvalArgs& args);

@@ -41,7 +41,7 @@ std::optional<Session> open_session(const config::Config& config, const StoreArg
     return std::nullopt;
   }
   auto db = open_store(config, s.db_url, true);
-  if (!db) return std::nullopt;
+  if (!db || !enforce_recorded_or_report(*r, *db)) return std::nullopt;
   return Session{std::move(*r), std::move(db)};
 }
 

@@ -4,11 +4,24 @@
 #include <iostream>
 
 #include "pactwatch/app/logging.h"
+#include "pactwatch/ledger/agreements.h"
 
 namespace pactwatch::cli {
 
 void print_diagnostics(const core::Diagnostics& ds) {
   for (const auto& d : ds) std::cerr << d.to_string() << '\n';
+}
+
+bool enforce_recorded_or_report(rules::RuleSet& set, store::Store& db) {
+  try {
+    const auto problems = ledger::enforce_recorded(set, db);
+    if (problems.empty()) return true;
+    print_diagnostics(problems);
+    std::cerr << set.dir.string() << ": " << problems.size() << " problem(s) with the recorded approvals; run 'pactwatch check'\n";
+  } catch (const store::StoreError& e) {
+    std::cerr << "pactwatch: cannot read the recorded approvals: " << e.what() << '\n';
+  }
+  return false;
 }
 
 std::optional<config::Config> Context::load() const {

@@ -145,7 +145,7 @@ int cmd_import(const config::Config& config, const StoreArgs& s, const ImportArg
     std::cerr << a.file << ": skipped " << parsed.bad_lines.size() << " bad line(s) listed above\n";
   }
   auto db = open_store(config, s.db_url, true);
-  if (!db) return 1;
+  if (!db || !enforce_recorded_or_report(*set, *db)) return 1;
   try {
     std::vector<store::Item> previous;
     if (a.evaluate) {
@@ -191,7 +191,7 @@ int cmd_eval(const config::Config& config, const StoreArgs& s, const EvalArgs& a
     return 1;
   }
   auto db = open_store(config, s.db_url, true);
-  if (!db) return 1;
+  if (!db || !enforce_recorded_or_report(*set, *db)) return 1;
   json all = json::array();
   // One partner and period at a time: only the items that can count in it are in memory.
   std::map<std::string, std::vector<const rules::ContractVersion*>> by_partner;

@@ -64,18 +64,10 @@ void check_contracts(RuleSet& set, bool partners_failed, const std::set<std::str
                                                     c.partner + "' but v" + std::to_string(o.version) + " is for '" +
                                                     o.partner + "'"));
       }
-      // Two enforced versions of one contract may not be in effect on the same day.
-      const bool overlap = c.enforced && o.enforced && (!o.effective_until || c.effective_from <= *o.effective_until) &&
-                           (!c.effective_until || o.effective_from <= *c.effective_until);
-      if (overlap) {
-        problems.push_back(at_key(c, "effective", "enforced v" + std::to_string(c.version) + " (from " +
-                                                      calendar::format_date(c.effective_from) + ") overlaps enforced v" +
-                                                      std::to_string(o.version) + " (" + calendar::format_date(o.effective_from) +
-                                                      " to " + (o.effective_until ? calendar::format_date(*o.effective_until) : "open end") +
-                                                      ") of '" + c.contract + "'"));
-      }
     }
   }
+  const auto overlaps = enforced_overlaps(set);
+  problems.insert(problems.end(), overlaps.begin(), overlaps.end());
 }
 
 // What a calendar says, written out in one fixed order and hashed.
@@ -104,6 +96,28 @@ std::string calendar_digest(const calendar::CalendarSpec& spec) {
 }
 
 }  // namespace
+
+core::Diagnostics enforced_overlaps(const RuleSet& set) {
+  core::Diagnostics problems;
+  const auto& cs = set.contracts;
+  for (std::size_t i = 0; i < cs.size(); ++i) {
+    const auto& c = cs[i];
+    for (std::size_t j = 0; j < i; ++j) {
+      const auto& o = cs[j];
+      if (o.contract != c.contract || o.version == c.version) continue;
+      const bool overlap = c.enforced && o.enforced && (!o.effective_until || c.effective_from <= *o.effective_until) &&
+                           (!c.effective_until || o.effective_from <= *c.effective_until);
+      if (overlap) {
+        problems.push_back(at_key(c, "effective", "enforced v" + std::to_string(c.version) + " (from " +
+                                                      calendar::format_date(c.effective_from) + ") overlaps enforced v" +
+                                                      std::to_string(o.version) + " (" + calendar::format_date(o.effective_from) +
+                                                      " to " + (o.effective_until ? calendar::format_date(*o.effective_until) : "open end") +
+                                                      ") of '" + c.contract + "'"));
+      }
+    }
+  }
+  return problems;
+}
 
 const PartnerDef* RuleSet::partner(std::string_view id) const {
   for (const auto& p : partners) {

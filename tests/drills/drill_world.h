@@ -200,6 +200,9 @@ inline World write_world(const testutils::TempDir& dir, const std::string& binar
           "notify:\n  channels:\n    ops:\n      type: webhook\n      url: http://127.0.0.1:" + std::to_string(receiver_port) +
           "/hook\n      secret_file: " + hook_secret.string() + "\n"
           "cluster:\n  instance: drill\n  lease_ttl: 2s\nevaluation:\n  full_interval: 10s\n");
+  // The contracts' approvals recorded in the store: only recorded approvals enforce.
+  const auto adopted = testutils::run({binary, "contract", "adopt", "--all", "--vouched-by", "drill", "-c", w.config.string()});
+  if (adopted.exit_code != 0) throw std::runtime_error("contract adopt: " + adopted.err);
   return w;
 }
 

@@ -204,6 +204,10 @@ TEST_F(StorageDrill, AReadOnlyStoreLosesNothingAndRefusesToStartUntilWritable) {
   FakeDesk desk(make_tickets(kTickets, kPartners, month_before(clock_.now(), 1)), 5);
   Receiver rx(6);
   const World world = write_world(dir_, kBinary, db_url, kPartners, kPerPage, desk.port(), rx.port());
+  // write_world recorded the contracts' approvals as root: the store is the daemon's user's.
+  for (const auto& e : std::filesystem::directory_iterator(var)) {
+    ASSERT_EQ(::chown(e.path().c_str(), kNobody, kNobody), 0) << e.path();
+  }
   const std::vector<std::string> as_nobody = {"/usr/bin/setpriv", "--reuid=" + std::to_string(kNobody),
                                               "--regid=" + std::to_string(kNobody), "--clear-groups", kBinary, "serve", "-c",
                                               world.config.string()};

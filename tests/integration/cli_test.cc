@@ -221,7 +221,9 @@ TEST(Cli, CheckSummarizesEachContract) {
   EXPECT_NE(r.out.find("4 partner(s), 3 calendar(s), 5 contract version(s)"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("contoso-resale v1 (contoso-eu, 2026-01-01 to open end): draft, sha256 "), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("missing the partner approval"), std::string::npos);
-  EXPECT_NE(r.out.find("northwind-support v3 (northwind, 2026-01-01 to 2026-12-31): enforced"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("northwind-support v3 (northwind, 2026-01-01 to 2026-12-31): approved in the file (not verified)"),
+            std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("approvals: not checked against the store"), std::string::npos) << r.out;
   // A bad fixture: every problem, then the summary of what loaded, exit 1.
   const std::string bad = std::string(PACTWATCH_SOURCE_DIR) + "/tests/rules/bad/weights_not_100";
   auto b = run({kBinary, "check", "--rules", bad});
@@ -374,6 +376,14 @@ TEST(Cli, StatementsCloseAdjustAndWhatIf) {
     all.insert(all.end(), {"--rules", rules, "--db", db});
     return run(all);
   };
+  // The file's approvals enforce nothing until recorded: adopted once, vouched for.
+  auto before = cli({"report", "compensation", "--period", "2026-09", "--as-of", "2026-10-15T00:00:00Z", "--format", "csv"});
+  ASSERT_EQ(before.exit_code, 0) << before.err;
+  EXPECT_EQ(before.out.find(",open,"), std::string::npos) << "a file approval enforced something:\n" << before.out;
+  auto adopt = cli({"contract", "adopt", "--all", "--vouched-by", "legal@brand.example"});
+  ASSERT_EQ(adopt.exit_code, 0) << adopt.err;
+  EXPECT_NE(adopt.out.find("acme-desk v1: recorded brand propose brand approve partner approve (vouched for by legal@brand.example)"),
+            std::string::npos) << adopt.out;
 
   // An open period: fee plus bonus; the draft is a preview, left out of the totals.
   auto csv = cli({"report", "compensation", "--period", "2026-09", "--as-of", "2026-10-15T00:00:00Z", "--format", "csv"});
@@ -439,7 +449,8 @@ TEST(Cli, StatementsCloseAdjustAndWhatIf) {
   // The ledger verifies: September's input changed since its close (late data), not a break.
   auto verified = cli({"ledger", "verify"});
   EXPECT_EQ(verified.exit_code, 0) << verified.out << verified.err;
-  EXPECT_NE(verified.out.find("verified 1 statement(s) of 1 contract(s) and 0 audit entries"), std::string::npos) << verified.out;
+  // The one audit entry is the adoption of the file's approvals.
+  EXPECT_NE(verified.out.find("verified 1 statement(s) of 1 contract(s) and 1 audit entry;"), std::string::npos) << verified.out;
   EXPECT_NE(verified.out.find("inputs changed since the close (not a break): statement acme-desk v1 2026-09"), std::string::npos)
       << verified.out;
   // September's bundle checks with nothing but the file: no config, no database, no rules.
@@ -464,6 +475,101 @@ TEST(Cli, StatementsCloseAdjustAndWhatIf) {
   EXPECT_EQ(bad_set.exit_code, 1);
   EXPECT_NE(bad_set.err.find("no KPI 'nps'"), std::string::npos) << bad_set.err;
   EXPECT_EQ(cli({"what-if", "--partner", "acme", "--period", "2026-10", "--set", "p1"}).exit_code, 2);
+}
+
+// The shipped examples in a fresh store: a config beside them, so check and contract have a store.
+struct ExamplesWorld {
+  testutils::TempDir dir;
+  int port = testutils::free_port();
+  std::filesystem::path config;
+  ExamplesWorld() {
+    std::filesystem::copy(std::string(PACTWATCH_SOURCE_DIR) + "/rules/examples", dir.path() / "rules",
+                          std::filesystem::copy_options::recursive);
+    config = dir.write("pactwatch.yaml", "listen: 127.0.0.1:" + std::to_string(port) + "\ndatabase:\n  url: sqlite://" +
+                                             (dir.path() / "var/p.db").string() + "\nrules_dir: " + (dir.path() / "rules").string() +
+                                             "\n");
+  }
+  testutils::ProcessResult cli(std::vector<std::string> args) const {
+    std::vector<std::string> all{kBinary};
+    all.insert(all.end(), args.begin(), args.end());
+    all.insert(all.end(), {"-c", config.string()});
+    return run(all);
+  }
+};
+
+TEST(Cli, ContractLifecycleFromProposalToEnforcementWithItsRefusals) {
+  ExamplesWorld w;
+  ASSERT_EQ(w.cli({"db", "migrate"}).exit_code, 0);
+  // With a store, check says the file's approvals are unverified and enforce nothing.
+  auto check = w.cli({"check"});
+  ASSERT_EQ(check.exit_code, 0) << check.err;
+  EXPECT_NE(check.out.find("fabrikam-field v1 (fabrikam-field, 2026-01-01 to 2026-12-31): draft"), std::string::npos) << check.out;
+  EXPECT_NE(check.out.find("unverified: the partner approval by "), std::string::npos) << check.out;
+
+  const std::string hash = run({kBinary, "contract", "hash", (w.dir.path() / "rules/contracts/fabrikam-field-v1.yaml").string()})
+                               .out.substr(0, 64);
+  auto early = w.cli({"contract", "approve", "fabrikam-field", "1", "--sha256", hash});
+  EXPECT_EQ(early.exit_code, 1);
+  EXPECT_NE(early.err.find("has not been proposed; nothing recorded"), std::string::npos) << early.err;
+  auto propose = w.cli({"contract", "propose", "fabrikam-field", "1", "--by", "ops@brand.example", "--comment", "for Q1"});
+  ASSERT_EQ(propose.exit_code, 0) << propose.err;
+  EXPECT_NE(propose.out.find("fabrikam-field v1: propose recorded (#1); now proposed"), std::string::npos) << propose.out;
+  auto stale = w.cli({"contract", "approve", "fabrikam-field", "1", "--sha256", std::string(64, 'a')});
+  EXPECT_EQ(stale.exit_code, 1);
+  EXPECT_NE(stale.err.find("stale approval"), std::string::npos) << stale.err;
+  auto approve = w.cli({"contract", "approve", "fabrikam-field", "1", "--sha256", hash, "--by", "cfo@brand.example"});
+  ASSERT_EQ(approve.exit_code, 0) << approve.err;
+  EXPECT_NE(approve.out.find("now approved_by_brand"), std::string::npos) << approve.out;
+  EXPECT_EQ(w.cli({"contract", "reject", "fabrikam-field", "1"}).exit_code, 2) << "a rejection needs its reason";
+  auto unknown = w.cli({"contract", "propose", "fabrikam-feld", "1"});
+  EXPECT_EQ(unknown.exit_code, 1);
+  EXPECT_NE(unknown.err.find("did you mean 'fabrikam-field'"), std::string::npos) << unknown.err;
+
+  auto status = w.cli({"contract", "status", "fabrikam-field", "--format", "json"});
+  ASSERT_EQ(status.exit_code, 0) << status.err;
+  const auto j = nlohmann::json::parse(status.out);
+  ASSERT_EQ(j.size(), 1u);
+  EXPECT_EQ(j[0]["state"], "approved_by_brand");
+  EXPECT_EQ(j[0]["enforced"], false);
+  ASSERT_EQ(j[0]["acts"].size(), 2u);  // the refusals recorded nothing
+  EXPECT_EQ(j[0]["acts"][1]["actor_name"], "cfo@brand.example");
+  EXPECT_EQ(j[0]["acts"][0]["comment"], "for Q1");
+  // The file's brand approval of this content is now backed; the partner's is not.
+  ASSERT_EQ(j[0]["unverified_file_approvals"].size(), 1u);
+  EXPECT_EQ(j[0]["unverified_file_approvals"][0]["party"], "partner");
+
+  // The rest adopted once: the pending one gets its missing partner approval, vouched for.
+  auto adopt = w.cli({"contract", "adopt", "--all", "--vouched-by", "legal@brand.example"});
+  ASSERT_EQ(adopt.exit_code, 0) << adopt.err;
+  EXPECT_NE(adopt.out.find("fabrikam-field v1: recorded partner approve (vouched for by legal@brand.example)"), std::string::npos)
+      << adopt.out;
+  EXPECT_NE(adopt.out.find("skipped contoso-resale v1: its approvals block does not carry both parties' approvals"),
+            std::string::npos) << adopt.out;
+  auto named = w.cli({"contract", "adopt", "contoso-resale", "1", "--vouched-by", "legal@brand.example"});
+  EXPECT_EQ(named.exit_code, 1) << "named, a file without the partner's approval is an error";
+  EXPECT_NE(named.err.find("does not carry both parties' approvals"), std::string::npos) << named.err;
+  auto text = w.cli({"contract", "status"});
+  EXPECT_NE(text.out.find("fabrikam-field v1 (fabrikam-field): approved, enforced"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("northwind-support v3 (northwind): approved, enforced"), std::string::npos) << text.out;
+  auto again = w.cli({"contract", "adopt", "northwind-support", "3", "--vouched-by", "legal@brand.example"});
+  EXPECT_EQ(again.exit_code, 0);
+  EXPECT_NE(again.out.find("both approvals already recorded"), std::string::npos) << again.out;
+  auto check_after = w.cli({"check"});
+  EXPECT_NE(check_after.out.find("northwind-support v3 (northwind, 2026-01-01 to 2026-12-31): enforced"), std::string::npos)
+      << check_after.out;
+}
+
+// Acts recorded by the command line while serve runs change what it enforces within seconds.
+TEST(Serve, PicksUpContractActsRecordedByTheCommandLine) {
+  ExamplesWorld w;
+  testutils::Child child({kBinary, "serve", "-c", w.config.string()});
+  ASSERT_TRUE(child.wait_for_err("0 enforced", 20s)) << child.err();
+  ASSERT_TRUE(child.wait_for_err("not recorded in the store: unverified", 1s)) << child.err();
+  auto adopt = w.cli({"contract", "adopt", "northwind-support", "3", "--vouched-by", "legal@brand.example"});
+  ASSERT_EQ(adopt.exit_code, 0) << adopt.err;
+  EXPECT_TRUE(child.wait_for_err("contract acts recorded: 1 contract version(s) enforced", 15s)) << child.err();
+  child.signal(SIGTERM);
+  EXPECT_EQ(child.wait(10s), 0);
 }
 
 TEST(Cli, SourcesListTestAndSyncAgainstAFakeFreshdesk) {

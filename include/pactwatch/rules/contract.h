@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "pactwatch/calendar/calendar.h"
+#include "pactwatch/core/agreement.h"
 #include "pactwatch/core/diagnostic.h"
 #include "pactwatch/core/money.h"
 #include "pactwatch/rules/compensation_scheme.h"
@@ -110,8 +111,15 @@ struct ContractVersion {
   std::map<std::string, std::pair<int, int>> positions;
 
   std::string sha256;        // of the canonical form without approvals
-  bool enforced = false;     // both parties approved this exact content
+  // Both parties approved this exact content. As parsed, from the file's approvals block, which
+  // anyone who can write the file can type; rules::apply_recorded_approvals replaces it with what
+  // the store's recorded acts prove, and everything that runs on a store goes through it.
+  bool enforced = false;
   std::string status_note;   // why it is a draft, or who approved it
+  // Set by rules::apply_recorded_approvals: where the recorded acts leave this version, and the
+  // approvals of the file that no recorded approval backs (they enforce nothing).
+  std::optional<core::Agreement> agreement;
+  std::vector<Approval> unverified_approvals;
 
   [[nodiscard]] bool in_effect_on(calendar::LocalDate d) const {
     return d >= effective_from && (!effective_until || d <= *effective_until);

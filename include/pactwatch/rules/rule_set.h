@@ -42,4 +42,9 @@ struct RuleSetReport {
 // between them. A missing directory is an error. Every problem in every file is reported.
 [[nodiscard]] std::expected<RuleSet, core::Diagnostics> load_rule_set(const std::filesystem::path& dir);
 
+// Two enforced versions of one contract in effect on the same day, each at the later version's
+// `effective` key. Loading checks it with the file's approvals; applying the recorded approvals
+// (rules/approvals.h) checks it again with what they enforce.
+[[nodiscard]] core::Diagnostics enforced_overlaps(const RuleSet& set);
+
 }  // namespace pactwatch::rules

@@ -2,6 +2,7 @@
 // with its audit entry.
 #pragma once
 
+#include <cstdint>
 #include <expected>
 #include <functional>
 #include <span>
@@ -26,6 +27,18 @@ class Agreements {
   // nothing stored.
   std::expected<core::ContractAction, std::string> record(const core::ContractAction& act, const AuditEntry& audit,
                                                           const Check& check);
+  // Decides, from every act recorded so far on `contract`, which acts to record (a migration's
+  // propose and approvals depend on what is there): they are stored together with one audit
+  // entry, or none of them with the plan's refusal. Nothing to record stores no audit entry.
+  using Plan = std::function<std::expected<std::vector<core::ContractAction>, std::string>(
+      std::span<const core::ContractAction> recorded)>;
+  std::expected<std::vector<core::ContractAction>, std::string> record_planned(const std::string& contract,
+                                                                               const AuditEntry& audit, const Plan& plan);
+  // Every act on every contract, in the order recorded (what enforcement is computed from).
+  [[nodiscard]] std::vector<core::ContractAction> all();
+  // The seq of the last act recorded (0 when none): serve re-applies the recorded approvals when
+  // it moves.
+  [[nodiscard]] std::int64_t last_seq();
   // Every act on a contract (all versions), in the order recorded.
   [[nodiscard]] std::vector<core::ContractAction> of(const std::string& contract);
 

@@ -1,0 +1,268 @@
+// `pactwatch contract status|propose|approve|reject|withdraw|comment|adopt`: the brand's side of a
+// contract version's lifecycle from the command line (docs/rules.md, "From proposal to
+// enforcement"). Whoever runs these has the store, so they act for the brand: a partner approves
+// with its own token through the API, never here.
+#include <nlohmann/json.hpp>
+
+#include <cstdlib>
+#include <iostream>
+
+#include "context.h"
+#include "pactwatch/core/clock.h"
+#include "pactwatch/ledger/agreements.h"
+#include "pactwatch/rules/approvals.h"
+
+namespace pactwatch::cli {
+
+namespace {
+
+using nlohmann::json;
+
+struct ActArgs {
+  std::string contract;
+  int version = 0;
+  std::string sha256;
+  std::string comment;
+  std::string by;
+  bool request_changes = false;
+};
+
+struct StatusArgs {
+  std::string contract;
+  std::string format = "text";
+};
+
+struct AdoptArgs {
+  std::string contract;
+  int version = 0;
+  bool all = false;
+  std::string vouched_by;
+};
+
+std::string cli_user() {
+  const char* u = std::getenv("USER");
+  return u && *u ? u : "unknown";
+}
+
+ledger::Actor cli_actor(const std::string& by) {
+  return {"cli:" + cli_user(), by.empty() ? cli_user() : by, "admin"};
+}
+
+struct Opened {
+  rules::RuleSet rules;
+  std::unique_ptr<store::Store> db;
+};
+
+std::optional<Opened> open(const config::Config& config, const StoreArgs& s) {
+  const std::string dir = s.rules_dir.empty() ? config.rules_dir : s.rules_dir;
+  auto r = rules::load_rule_set(dir);
+  if (!r) {
+    print_diagnostics(r.error());
+    std::cerr << dir << ": " << r.error().size() << " problem(s); run 'pactwatch check'\n";
+    return std::nullopt;
+  }
+  auto db = open_store(config, s.db_url, true);
+  if (!db || !enforce_recorded_or_report(*r, *db)) return std::nullopt;
+  return Opened{std::move(*r), std::move(db)};
+}
+
+json act_json(const core::ContractAction& a) {
+  return {{"seq", a.seq},           {"party", core::to_string(a.party)}, {"act", core::to_string(a.act)},
+          {"sha256", a.sha256},     {"actor", a.actor},                  {"actor_name", a.actor_name},
+          {"at", core::format_rfc3339(a.at)}, {"comment", a.comment}};
+}
+
+int cmd_act(const config::Config& config, const StoreArgs& s, core::ContractAct what, const ActArgs& a) {
+  auto o = open(config, s);
+  if (!o) return kExitFailure;
+  core::ContractAction act;
+  act.contract = a.contract;
+  act.version = a.version;
+  act.sha256 = a.sha256;
+  act.party = core::Party::brand;
+  act.act = what == core::ContractAct::reject && a.request_changes ? core::ContractAct::request_changes : what;
+  act.comment = a.comment;
+  try {
+    auto stored = ledger::record_act(*o->db, o->rules, act, cli_actor(a.by), core::SystemClock().now());
+    if (!stored) {
+      std::cerr << "pactwatch: " << stored.error() << "; nothing recorded\n";
+      return kExitFailure;
+    }
+    // Where the version stands now.
+    auto after = std::move(o->rules);
+    if (!enforce_recorded_or_report(after, *o->db)) return kExitFailure;
+    const auto* v = *rules::find_version(after, a.contract, a.version);
+    std::cout << a.contract << " v" << a.version << ": " << core::to_string(stored->act) << " recorded (#" << stored->seq
+              << "); now " << core::to_string(v->agreement->state) << (v->enforced ? ", enforced" : "") << '\n';
+    return kExitOk;
+  } catch (const store::StoreError& e) {
+    std::cerr << "pactwatch: " << e.what() << "; nothing recorded\n";
+    return kExitFailure;
+  }
+}
+
+int cmd_status(const config::Config& config, const StoreArgs& s, const StatusArgs& a) {
+  auto o = open(config, s);
+  if (!o) return kExitFailure;
+  std::vector<core::ContractAction> acts;
+  try {
+    acts = o->db->agreements().all();
+  } catch (const store::StoreError& e) {
+    std::cerr << "pactwatch: " << e.what() << '\n';
+    return kExitFailure;
+  }
+  json out = json::array();
+  bool found = a.contract.empty();
+  for (const auto& v : o->rules.contracts) {
+    if (!a.contract.empty() && v.contract != a.contract) continue;
+    found = true;
+    json j = {{"contract", v.contract},
+              {"version", v.version},
+              {"partner", v.partner},
+              {"sha256", v.sha256},
+              {"state", core::to_string(v.agreement->state)},
+              {"enforced", v.enforced},
+              {"note", v.status_note},
+              {"acts", json::array()},
+              {"unverified_file_approvals", json::array()}};
+    for (const auto& act : rules::acts_on(v, acts)) j["acts"].push_back(act_json(act));
+    for (const auto& u : v.unverified_approvals) {
+      j["unverified_file_approvals"].push_back(
+          {{"party", u.party}, {"by", u.by}, {"at", core::format_rfc3339(u.at)}, {"sha256", u.sha256}});
+    }
+    out.push_back(std::move(j));
+  }
+  if (!found) {
+    std::cerr << "pactwatch: no contract '" << a.contract << "' in " << o->rules.dir.string() << '\n';
+    return kExitFailure;
+  }
+  if (a.format == "json") {
+    std::cout << out.dump(2) << '\n';
+    return kExitOk;
+  }
+  for (const auto& j : out) {
+    std::cout << j["contract"].get<std::string>() << " v" << j["version"] << " (" << j["partner"].get<std::string>()
+              << "): " << j["state"].get<std::string>() << (j["enforced"].get<bool>() ? ", enforced" : "") << " — "
+              << j["note"].get<std::string>() << "\n  sha256 " << j["sha256"].get<std::string>() << '\n';
+    for (const auto& act : j["acts"]) {
+      std::cout << "  #" << act["seq"] << " " << act["at"].get<std::string>() << "  " << act["party"].get<std::string>() << " "
+                << act["act"].get<std::string>() << " by " << act["actor_name"].get<std::string>() << " ("
+                << act["actor"].get<std::string>() << ")";
+      if (!act["comment"].get<std::string>().empty()) std::cout << ": " << act["comment"].get<std::string>();
+      std::cout << '\n';
+    }
+    for (const auto& u : j["unverified_file_approvals"]) {
+      std::cout << "  unverified: the file's " << u["party"].get<std::string>() << " approval by " << u["by"].get<std::string>()
+                << " is not recorded and enforces nothing\n";
+    }
+  }
+  return kExitOk;
+}
+
+int cmd_adopt(const config::Config& config, const StoreArgs& s, const AdoptArgs& a) {
+  if (a.all == !a.contract.empty()) {
+    std::cerr << "pactwatch: name one version (CONTRACT VERSION) or --all\n";
+    return kExitUsage;
+  }
+  auto o = open(config, s);
+  if (!o) return kExitFailure;
+  const auto who = cli_actor("");
+  int failures = 0, adopted = 0;
+  try {
+    for (const auto& v : o->rules.contracts) {
+      if (!a.all && (v.contract != a.contract || v.version != a.version)) continue;
+      if (a.all && v.approvals.empty()) continue;  // nothing claimed in the file
+      auto r = ledger::adopt_file_approvals(*o->db, v, a.vouched_by, who, core::SystemClock().now());
+      if (!r) {
+        // With --all, a file that does not claim both approvals is passed over; named, it fails.
+        const bool incomplete = r.error().find("nothing to adopt") != std::string::npos;
+        if (a.all && incomplete) {
+          std::cout << "skipped " << r.error() << '\n';
+          continue;
+        }
+        std::cerr << "pactwatch: " << r.error() << '\n';
+        ++failures;
+        continue;
+      }
+      if (r->empty()) {
+        std::cout << v.contract << " v" << v.version << ": both approvals already recorded\n";
+        continue;
+      }
+      ++adopted;
+      std::cout << v.contract << " v" << v.version << ": recorded";
+      for (const auto& act : *r) std::cout << " " << core::to_string(act.party) << " " << core::to_string(act.act);
+      std::cout << " (vouched for by " << a.vouched_by << ")\n";
+    }
+  } catch (const store::StoreError& e) {
+    std::cerr << "pactwatch: " << e.what() << '\n';
+    return kExitFailure;
+  }
+  if (!a.all && adopted == 0 && failures == 0) {
+    if (auto v = rules::find_version(o->rules, a.contract, a.version); !v) {
+      std::cerr << "pactwatch: " << v.error() << '\n';
+      return kExitFailure;
+    }
+  }
+  return failures == 0 ? kExitOk : kExitFailure;
+}
+
+}  // namespace
+
+void register_contract_lifecycle(CLI::App* contract, Context& ctx) {
+  auto& status = ctx.hold<StatusArgs>();
+  auto* st = contract->add_subcommand("status", "Each contract version's state from the recorded acts: proposed, approved by "
+                                                "one side, agreed, rejected, ...; the acts; file approvals nothing backs");
+  st->add_option("CONTRACT", status.contract, "Only this contract");
+  st->add_option("--format", status.format, "text or json")->check(CLI::IsMember({"text", "json"}))->capture_default_str();
+  ctx.add_store_args(st);
+  st->callback([&] {
+    auto c = ctx.config_for();
+    ctx.rc = c ? cmd_status(*c, ctx.store, status) : kExitFailure;
+  });
+
+  struct Verb {
+    const char* name;
+    core::ContractAct act;
+    const char* help;
+  };
+  for (const Verb& verb : {Verb{"propose", core::ContractAct::propose, "Show a version to its partner for review (brand)"},
+                           Verb{"approve", core::ContractAct::approve,
+                                "Approve a version's exact content for the brand (--sha256 from 'contract hash')"},
+                           Verb{"reject", core::ContractAct::reject, "Reject a proposal for the brand, saying why"},
+                           Verb{"withdraw", core::ContractAct::withdraw, "Take the brand's proposal back"},
+                           Verb{"comment", core::ContractAct::comment, "Add a note to a proposal's thread"}}) {
+    auto& args = ctx.hold<ActArgs>();
+    auto* sub = contract->add_subcommand(verb.name, verb.help);
+    sub->add_option("CONTRACT", args.contract, "Contract id")->required();
+    sub->add_option("VERSION", args.version, "Version number")->required();
+    if (verb.act == core::ContractAct::approve) {
+      sub->add_option("--sha256", args.sha256, "The content approved: must be the version's current hash")->required();
+    }
+    auto* comment = sub->add_option("--comment", args.comment, "Why, or the note itself");
+    if (verb.act == core::ContractAct::reject || verb.act == core::ContractAct::comment) comment->required();
+    if (verb.act == core::ContractAct::reject) {
+      sub->add_flag("--request-changes", args.request_changes, "Ask for another version instead of rejecting outright");
+    }
+    sub->add_option("--by", args.by, "Who acts, as recorded (default: $USER)");
+    ctx.add_store_args(sub);
+    sub->callback([&ctx, &args, act = verb.act] {
+      auto c = ctx.config_for();
+      ctx.rc = c ? cmd_act(*c, ctx.store, act, args) : kExitFailure;
+    });
+  }
+
+  auto& adopt = ctx.hold<AdoptArgs>();
+  auto* ad = contract->add_subcommand(
+      "adopt", "Record once the approvals a contract file's approvals block claims, vouched for by someone who checked them");
+  ad->add_option("CONTRACT", adopt.contract, "Contract id");
+  ad->add_option("VERSION", adopt.version, "Version number");
+  ad->add_flag("--all", adopt.all, "Every version whose file claims approvals");
+  ad->add_option("--vouched-by", adopt.vouched_by, "Who vouches that both parties approved (recorded)")->required();
+  ctx.add_store_args(ad);
+  ad->callback([&] {
+    auto c = ctx.config_for();
+    ctx.rc = c ? cmd_adopt(*c, ctx.store, adopt) : kExitFailure;
+  });
+}
+
+}  // namespace pactwatch::cli

@@ -1,0 +1,113 @@
+#include "pactwatch/ledger/agreements.h"
+
+#include "pactwatch/rules/approvals.h"
+
+namespace pactwatch::ledger {
+
+namespace {
+
+// The lifecycle's check of `batch`, one act after another, on top of what was recorded.
+std::expected<void, std::string> check_batch(std::span<const core::ContractAction> recorded,
+                                             std::span<const core::ContractAction> batch, const rules::ContractVersion& v) {
+  std::vector<core::ContractAction> acts(recorded.begin(), recorded.end());
+  std::int64_t seq = acts.empty() ? 0 : acts.back().seq;
+  for (const auto& a : batch) {
+    const auto mine = rules::acts_on(v, acts);
+    const auto agreement = core::agreement_of(mine, v.sha256, rules::later_version_proposed(v, acts));
+    if (auto ok = core::check_act(agreement, a, v.sha256); !ok) return ok;
+    acts.push_back(a);
+    acts.back().seq = ++seq;
+  }
+  return {};
+}
+
+store::AuditEntry audit_entry(const Actor& who, core::Instant now, const std::string& action, const rules::ContractVersion& v,
+                              const std::string& outcome) {
+  store::AuditEntry e;
+  e.at = now;
+  e.actor = who.id;
+  e.role = who.role;
+  e.action = action;
+  e.target = v.contract + " v" + std::to_string(v.version);
+  e.outcome = outcome;
+  return e;
+}
+
+}  // namespace
+
+core::Diagnostics enforce_recorded(rules::RuleSet& set, store::Store& db) {
+  const auto acts = db.agreements().all();
+  return rules::apply_recorded_approvals(set, acts);
+}
+
+std::expected<rules::RuleSet, core::Diagnostics> rules_in_force(const std::filesystem::path& dir, store::Store& db) {
+  auto set = rules::load_rule_set(dir);
+  if (!set) return set;
+  if (auto problems = enforce_recorded(*set, db); !problems.empty()) return std::unexpected(std::move(problems));
+  return set;
+}
+
+std::expected<core::ContractAction, std::string> record_act(store::Store& db, const rules::RuleSet& set,
+                                                            core::ContractAction act, const Actor& who, core::Instant now) {
+  auto v = rules::find_version(set, act.contract, act.version);
+  if (!v) return std::unexpected(v.error());
+  if (act.sha256.empty()) act.sha256 = (*v)->sha256;
+  act.actor = who.id;
+  act.actor_name = who.name;
+  act.at = now;
+  const auto audit = audit_entry(who, now, "contract." + std::string(core::to_string(act.act)), **v,
+                                 std::string(core::to_string(act.party)) + (act.comment.empty() ? "" : ": " + act.comment));
+  const rules::ContractVersion& version = **v;
+  return db.agreements().record(act, audit, [&](std::span<const core::ContractAction> recorded) {
+    return check_batch(recorded, {&act, 1}, version);
+  });
+}
+
+std::expected<std::vector<core::ContractAction>, std::string> adopt_file_approvals(
+    store::Store& db, const rules::ContractVersion& v, const std::string& vouched_by, const Actor& who, core::Instant now) {
+  if (vouched_by.empty()) return std::unexpected("name who vouches for the file's approvals");
+  const rules::Approval* brand = nullptr;
+  const rules::Approval* partner = nullptr;
+  for (const auto& a : v.approvals) {
+    if (a.sha256 != v.sha256) continue;
+    if (a.party == "brand" && !brand) brand = &a;
+    if (a.party == "partner" && !partner) partner = &a;
+  }
+  const std::string where = v.contract + " v" + std::to_string(v.version);
+  if (!brand || !partner) {
+    return std::unexpected(where + ": its approvals block does not carry both parties' approvals of its current content (" +
+                           v.sha256.substr(0, 12) + "…); nothing to adopt");
+  }
+  const std::string origin = "adopted from the approvals block of " + std::filesystem::path(v.file).filename().string() +
+                             ", vouched for by " + vouched_by;
+  auto make = [&](core::Party party, core::ContractAct what, const rules::Approval& a) {
+    core::ContractAction act;
+    act.contract = v.contract;
+    act.version = v.version;
+    act.sha256 = v.sha256;
+    act.party = party;
+    act.act = what;
+    act.actor = who.id;
+    act.actor_name = a.by;
+    act.at = now;
+    act.comment = what == core::ContractAct::propose ? origin : origin + " (approved " + core::format_rfc3339(a.at) + " per the file)";
+    return act;
+  };
+  const auto audit = audit_entry(who, now, "contract.adopt", v, origin);
+  return db.agreements().record_planned(
+      v.contract, audit,
+      [&](std::span<const core::ContractAction> recorded) -> std::expected<std::vector<core::ContractAction>, std::string> {
+        const auto agreement = core::agreement_of(rules::acts_on(v, recorded), v.sha256, rules::later_version_proposed(v, recorded));
+        std::vector<core::ContractAction> batch;
+        if (agreement.agreed()) return batch;  // adopted (or agreed) already
+        if (agreement.state == core::AgreementState::draft || agreement.state == core::AgreementState::changed) {
+          batch.push_back(make(core::Party::brand, core::ContractAct::propose, *brand));
+        }
+        if (!agreement.brand_approval) batch.push_back(make(core::Party::brand, core::ContractAct::approve, *brand));
+        if (!agreement.partner_approval) batch.push_back(make(core::Party::partner, core::ContractAct::approve, *partner));
+        if (auto ok = check_batch(recorded, batch, v); !ok) return std::unexpected(where + ": " + ok.error());
+        return batch;
+      });
+}
+
+}  // namespace pactwatch::ledger

@@ -1,0 +1,53 @@
+// What was agreed, against the store: the rule set with enforcement from the recorded approvals
+// (rules/approvals.h), the parties' acts recorded after the lifecycle's check (core/agreement.h),
+// and the one-time adoption of a contract file's approvals by someone who vouches for them
+// (docs/rules.md, "From proposal to enforcement").
+#pragma once
+
+#include <expected>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "pactwatch/core/agreement.h"
+#include "pactwatch/core/diagnostic.h"
+#include "pactwatch/rules/rule_set.h"
+#include "pactwatch/store/store.h"
+
+namespace pactwatch::ledger {
+
+// The rules of `dir`, each version enforced only by both parties' recorded approvals of its
+// content: what serve, eval, close, report and what-if run on. Problems are the rules' own, or two
+// versions of a contract the recorded approvals enforce on the same day. Throws StoreError.
+[[nodiscard]] std::expected<rules::RuleSet, core::Diagnostics> rules_in_force(const std::filesystem::path& dir,
+                                                                              store::Store& db);
+// The same for a set already loaded: serve's refresh after an act was recorded. Throws StoreError.
+[[nodiscard]] core::Diagnostics enforce_recorded(rules::RuleSet& set, store::Store& db);
+
+// Who takes an act, as the audit log names them.
+struct Actor {
+  std::string id;    // a token id, or "cli:USER"
+  std::string name;  // what it calls itself (an email, a name)
+  std::string role;  // admin, approver, partner, ...
+};
+
+// Records `act` (its contract, version, party, act and comment set; the content hash, actor and
+// time filled in here from `set`, `who` and `now`) after the lifecycle's check on every act
+// recorded so far, with an audit entry "contract.<act>", in one transaction. A `sha256` already
+// set on the act is what the party says it approves: it must be the version's current content.
+// The refusal says why (stale content, approving twice, a withdrawn or superseded version, ...).
+// Throws StoreError.
+[[nodiscard]] std::expected<core::ContractAction, std::string> record_act(store::Store& db, const rules::RuleSet& set,
+                                                                          core::ContractAction act, const Actor& who,
+                                                                          core::Instant now);
+
+// Records, once, the approvals a contract file's approvals block claims for its current content,
+// as acts vouched for by `vouched_by` (who checked them outside pactwatch): the propose and each
+// party's approval that is not recorded yet, with one audit entry "contract.adopt". Refused when
+// the file's block does not carry both parties' approvals of the version's current content, or the
+// version was rejected, withdrawn or superseded. Empty when the store already holds both
+// approvals. Throws StoreError.
+[[nodiscard]] std::expected<std::vector<core::ContractAction>, std::string> adopt_file_approvals(
+    store::Store& db, const rules::ContractVersion& v, const std::string& vouched_by, const Actor& who, core::Instant now);
+
+}  // namespace pactwatch::ledger

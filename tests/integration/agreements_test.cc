@@ -1,0 +1,164 @@
+// A contract version from proposal to enforcement against a real store (SQLite and PostgreSQL):
+// the parties' acts recorded through ledger::record_act, enforcement only from recorded
+// approvals (never from the file's approvals block), the lifecycle's refusals, and the one-time
+// adoption of a file's approvals with its audit entry.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <fstream>
+
+#include "pactwatch/ledger/agreements.h"
+#include "pactwatch/rules/approvals.h"
+#include "pg_server.h"
+#include "temp_dir.h"
+
+namespace pactwatch::ledger {
+namespace {
+
+using store::Backend;
+core::Instant T(const char* s) { return *core::parse_rfc3339(s); }
+
+const std::filesystem::path kSource = PACTWATCH_SOURCE_DIR;
+
+class AgreementsTest : public ::testing::TestWithParam<Backend> {
+ protected:
+  void SetUp() override {
+    std::filesystem::copy(kSource / "rules/examples", dir_.path() / "rules", std::filesystem::copy_options::recursive);
+    std::string url;
+    if (GetParam() == Backend::sqlite) {
+      url = "sqlite://" + (dir_.path() / "a.db").string();
+    } else {
+      static std::atomic<int> n{0};
+      url = testutils::shared_postgres().create_database("agreements_" + std::to_string(++n));
+    }
+    auto s = store::Store::open({url, "", 2});
+    if (!s) throw std::runtime_error(s.error());
+    store_ = std::move(*s);
+    store_->migrate(T("2026-01-01T00:00:00Z"));
+  }
+
+  rules::RuleSet in_force() {
+    auto r = rules_in_force(dir_.path() / "rules", *store_);
+    EXPECT_TRUE(r.has_value());
+    return std::move(*r);
+  }
+
+  static const rules::ContractVersion& v(const rules::RuleSet& set, const std::string& contract, int version) {
+    return **rules::find_version(set, contract, version);
+  }
+
+  std::expected<core::ContractAction, std::string> act(core::Party party, core::ContractAct what, const std::string& contract,
+                                                       int version, std::string sha = "", std::string comment = "") {
+    core::ContractAction a;
+    a.contract = contract;
+    a.version = version;
+    a.party = party;
+    a.act = what;
+    a.sha256 = std::move(sha);
+    a.comment = std::move(comment);
+    const Actor who = party == core::Party::brand ? Actor{"cli:ops", "ops@brand.example", "admin"}
+                                                  : Actor{"tok_nw", "coo@northwind.example", "partner"};
+    return record_act(*store_, in_force(), a, who, T("2026-11-20T10:00:00Z"));
+  }
+
+  testutils::TempDir dir_;
+  std::unique_ptr<store::Store> store_;
+};
+
+TEST_P(AgreementsTest, AFileApprovalsBlockAloneEnforcesNothing) {
+  const auto set = in_force();
+  for (const auto& c : set.contracts) {
+    EXPECT_FALSE(c.enforced) << c.contract << " v" << c.version << ": " << c.status_note;
+    EXPECT_EQ(c.unverified_approvals.size(), c.approvals.size());
+  }
+}
+
+TEST_P(AgreementsTest, ProposedThenApprovedByBothIsEnforcedWithEveryStepAudited) {
+  ASSERT_TRUE(act(core::Party::brand, core::ContractAct::propose, "northwind-support", 3));
+  ASSERT_TRUE(act(core::Party::partner, core::ContractAct::comment, "northwind-support", 3, "", "why 30 min?"));
+  EXPECT_EQ(v(in_force(), "northwind-support", 3).agreement->state, core::AgreementState::proposed);
+  ASSERT_TRUE(act(core::Party::partner, core::ContractAct::approve, "northwind-support", 3));
+  EXPECT_FALSE(v(in_force(), "northwind-support", 3).enforced);
+  ASSERT_TRUE(act(core::Party::brand, core::ContractAct::approve, "northwind-support", 3));
+  const auto set = in_force();
+  EXPECT_TRUE(v(set, "northwind-support", 3).enforced) << v(set, "northwind-support", 3).status_note;
+  EXPECT_FALSE(v(set, "northwind-support", 2).enforced);
+  std::vector<std::string> actions;
+  for (const auto& e : store_->audit().newest(10)) actions.push_back(e.action + " " + e.target + " " + e.actor);
+  ASSERT_EQ(actions.size(), 4u);
+  EXPECT_EQ(actions[0], "contract.approve northwind-support v3 cli:ops");
+  EXPECT_EQ(actions[1], "contract.approve northwind-support v3 tok_nw");
+  EXPECT_EQ(actions[3], "contract.propose northwind-support v3 cli:ops");
+}
+
+TEST_P(AgreementsTest, TheLifecyclesRefusalsStoreNothing) {
+  const std::string stale(64, 'b');
+  auto refused = [&](std::expected<core::ContractAction, std::string> r, const std::string& why) {
+    ASSERT_FALSE(r.has_value()) << "expected a refusal: " << why;
+    EXPECT_NE(r.error().find(why), std::string::npos) << r.error();
+  };
+  refused(act(core::Party::brand, core::ContractAct::approve, "fabrikam-field", 1), "has not been proposed");
+  refused(act(core::Party::partner, core::ContractAct::propose, "fabrikam-field", 1), "only the brand proposes");
+  refused(act(core::Party::brand, core::ContractAct::propose, "fabrikam-field", 9), "has no v9");
+  ASSERT_TRUE(act(core::Party::brand, core::ContractAct::propose, "fabrikam-field", 1));
+  refused(act(core::Party::partner, core::ContractAct::approve, "fabrikam-field", 1, stale), "stale approval");
+  ASSERT_TRUE(act(core::Party::partner, core::ContractAct::approve, "fabrikam-field", 1));
+  refused(act(core::Party::partner, core::ContractAct::approve, "fabrikam-field", 1), "already approved by the partner");
+  ASSERT_TRUE(act(core::Party::brand, core::ContractAct::withdraw, "fabrikam-field", 1, "", "wrong rate"));
+  refused(act(core::Party::brand, core::ContractAct::approve, "fabrikam-field", 1), "was withdrawn");
+  // A later proposal supersedes a pending one.
+  ASSERT_TRUE(act(core::Party::brand, core::ContractAct::propose, "northwind-support", 2));
+  ASSERT_TRUE(act(core::Party::brand, core::ContractAct::propose, "northwind-support", 3));
+  refused(act(core::Party::partner, core::ContractAct::approve, "northwind-support", 2), "was superseded");
+  EXPECT_EQ(store_->agreements().all().size(), 5u);  // the refusals recorded nothing
+  EXPECT_EQ(store_->audit().newest(20).size(), 5u);
+}
+
+TEST_P(AgreementsTest, AdoptingAFilesApprovalsRecordsThemOnceVouchedFor) {
+  const Actor who{"cli:ops", "ops", "admin"};
+  auto set = in_force();
+  const auto& v3 = v(set, "northwind-support", 3);
+  auto first = adopt_file_approvals(*store_, v3, "legal@brand.example", who, T("2026-11-20T10:00:00Z"));
+  ASSERT_TRUE(first) << first.error();
+  ASSERT_EQ(first->size(), 3u);  // propose, brand approve, partner approve
+  for (const auto& a : v3.approvals) {
+    if (a.party == "partner") {
+      EXPECT_EQ((*first)[2].actor_name, a.by) << "the approver the file names";
+    }
+  }
+  EXPECT_NE((*first)[0].comment.find("vouched for by legal@brand.example"), std::string::npos);
+  auto again = adopt_file_approvals(*store_, v3, "legal@brand.example", who, T("2026-11-20T10:01:00Z"));
+  ASSERT_TRUE(again) << again.error();
+  EXPECT_TRUE(again->empty());
+  const auto after = in_force();
+  EXPECT_TRUE(v(after, "northwind-support", 3).enforced);
+  EXPECT_TRUE(v(after, "northwind-support", 3).unverified_approvals.empty());
+  const auto audit = store_->audit().newest(10);
+  ASSERT_EQ(audit.size(), 1u);
+  EXPECT_EQ(audit[0].action, "contract.adopt");
+  // A file that does not carry both approvals of its content has nothing to adopt.
+  auto unsigned_one = adopt_file_approvals(*store_, v(after, "contoso-resale", 1), "legal@brand.example", who,
+                                           T("2026-11-20T10:02:00Z"));
+  ASSERT_FALSE(unsigned_one);
+  EXPECT_NE(unsigned_one.error().find("does not carry both parties' approvals"), std::string::npos) << unsigned_one.error();
+  EXPECT_FALSE(adopt_file_approvals(*store_, v(after, "fabrikam-field", 1), "", who, T("2026-11-20T10:02:00Z")));
+}
+
+TEST_P(AgreementsTest, EditingAnAgreedVersionsFileUnenforcesIt) {
+  const Actor who{"cli:ops", "ops", "admin"};
+  ASSERT_TRUE(adopt_file_approvals(*store_, v(in_force(), "tailspin-supply", 1), "legal@brand.example", who, T("2026-11-20T10:00:00Z")));
+  ASSERT_TRUE(v(in_force(), "tailspin-supply", 1).enforced);
+  const auto file = dir_.path() / "rules/contracts/tailspin-supply-v1.yaml";
+  std::string text = *core::read_file(file.string());
+  text.replace(text.find("description:"), 12, "description: (edited)");
+  std::ofstream(file, std::ios::trunc) << text;
+  const auto set = in_force();
+  EXPECT_FALSE(v(set, "tailspin-supply", 1).enforced) << v(set, "tailspin-supply", 1).status_note;
+  EXPECT_EQ(v(set, "tailspin-supply", 1).agreement->state, core::AgreementState::changed);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, AgreementsTest, ::testing::Values(Backend::sqlite, Backend::postgresql),
+                         [](const auto& param_info) { return std::string(store::to_string(param_info.param)); });
+
+}  // namespace
+}  // namespace pactwatch::ledger
