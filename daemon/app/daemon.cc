@@ -519,6 +519,7 @@ void Daemon::watch_agreements() {
             next = std::move(copy);
             agreements_seen_ = seq;
           } else {
+            agreements_seen_ = seq;  // said once per new act, not every poll
             log_diagnostics(problems);
             spdlog::error("the recorded approvals enforce overlapping versions; keeping the rules in force");
           }

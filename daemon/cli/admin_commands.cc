@@ -53,19 +53,18 @@ int cmd_check(const Context& ctx, const std::string& rules_override) {
     }
   }
   if (!rules_override.empty()) c.rules_dir = rules_override;
-  auto report = rules::check_rule_set(c.rules_dir);
-  // What the approvals prove: enforcement from the store's recorded approvals when there is a
-  // store to ask (an approval in a file alone enforces nothing).
+  // What the approvals prove: with a store to ask, enforcement from its recorded approvals (a
+  // file's approvals block enforces nothing); a rules directory checked alone reads the files'.
+  std::unique_ptr<store::Store> db = rules_only ? nullptr : open_store(c, "", false);
+  auto report = rules::check_rule_set(c.rules_dir, db ? rules::Enforcement::recorded_later : rules::Enforcement::from_files);
   bool approvals_checked = false;
-  if (!rules_only && report.problems.empty()) {
-    if (auto db = open_store(c, "", false)) {
-      try {
-        const auto overlaps = ledger::enforce_recorded(report.set, *db);
-        report.problems.insert(report.problems.end(), overlaps.begin(), overlaps.end());
-        approvals_checked = true;
-      } catch (const store::StoreError& e) {
-        std::cerr << "pactwatch: cannot read the recorded approvals (" << e.what() << "); approvals not checked\n";
-      }
+  if (db && report.problems.empty()) {
+    try {
+      const auto overlaps = ledger::enforce_recorded(report.set, *db);
+      report.problems.insert(report.problems.end(), overlaps.begin(), overlaps.end());
+      approvals_checked = true;
+    } catch (const store::StoreError& e) {
+      std::cerr << "pactwatch: cannot read the recorded approvals (" << e.what() << "); approvals not checked\n";
     }
   }
   print_diagnostics(report.problems);

@@ -34,7 +34,7 @@ struct Session {
 
 std::optional<Session> open_session(const config::Config& config, const StoreArgs& s) {
   const std::string dir = s.rules_dir.empty() ? config.rules_dir : s.rules_dir;
-  auto r = rules::load_rule_set(dir);
+  auto r = rules::load_rule_set(dir, rules::Enforcement::recorded_later);
   if (!r) {
     for (const auto& d : r.error()) std::cerr << d.to_string() << '\n';
     std::cerr << dir << ": " << r.error().size() << " problem(s); run 'pactwatch check'\n";

@@ -4,6 +4,9 @@
 // with its own token through the API, never here.
 #include <nlohmann/json.hpp>
 
+#include <pwd.h>
+#include <unistd.h>
+
 #include <cstdlib>
 #include <iostream>
 
@@ -39,9 +42,11 @@ struct AdoptArgs {
   std::string vouched_by;
 };
 
+// The operating-system user running the command (from the password database, not $USER, which
+// anyone can set), as the audit log names the command line's acts.
 std::string cli_user() {
-  const char* u = std::getenv("USER");
-  return u && *u ? u : "unknown";
+  if (const passwd* pw = ::getpwuid(::geteuid()); pw && pw->pw_name) return pw->pw_name;
+  return "uid" + std::to_string(::geteuid());
 }
 
 ledger::Actor cli_actor(const std::string& by) {
@@ -55,7 +60,7 @@ struct Opened {
 
 std::optional<Opened> open(const config::Config& config, const StoreArgs& s) {
   const std::string dir = s.rules_dir.empty() ? config.rules_dir : s.rules_dir;
-  auto r = rules::load_rule_set(dir);
+  auto r = rules::load_rule_set(dir, rules::Enforcement::recorded_later);
   if (!r) {
     print_diagnostics(r.error());
     std::cerr << dir << ": " << r.error().size() << " problem(s); run 'pactwatch check'\n";
@@ -172,10 +177,12 @@ int cmd_adopt(const config::Config& config, const StoreArgs& s, const AdoptArgs&
     for (const auto& v : o->rules.contracts) {
       if (!a.all && (v.contract != a.contract || v.version != a.version)) continue;
       if (a.all && v.approvals.empty()) continue;  // nothing claimed in the file
-      auto r = ledger::adopt_file_approvals(*o->db, v, a.vouched_by, who, core::SystemClock().now());
+      auto r = ledger::adopt_file_approvals(*o->db, o->rules, v, a.vouched_by, who, core::SystemClock().now());
       if (!r) {
-        // With --all, a file that does not claim both approvals is passed over; named, it fails.
-        const bool incomplete = r.error().find("nothing to adopt") != std::string::npos;
+        // With --all, a file that does not claim both approvals, or a version acted on already,
+        // is passed over with the reason; named, it fails.
+        const bool incomplete = r.error().find("nothing to adopt") != std::string::npos ||
+                                r.error().find("nothing adopted") != std::string::npos;
         if (a.all && incomplete) {
           std::cout << "skipped " << r.error() << '\n';
           continue;

@@ -26,8 +26,9 @@ void print(const core::Diagnostics& ds) {
   for (const auto& d : ds) std::cerr << d.to_string() << '\n';
 }
 
+// The rules with enforcement left to the store's recorded approvals (enforce_recorded_or_report).
 std::optional<rules::RuleSet> rules_or_report(const std::string& dir) {
-  auto r = rules::load_rule_set(dir);
+  auto r = rules::load_rule_set(dir, rules::Enforcement::recorded_later);
   if (!r) {
     print(r.error());
     std::cerr << dir << ": " << r.error().size() << " problem(s); run 'pactwatch check'\n";

@@ -1,22 +1,48 @@
 #include "pactwatch/ledger/agreements.h"
 
+#include "pactwatch/calendar/calendar_file.h"
 #include "pactwatch/rules/approvals.h"
 
 namespace pactwatch::ledger {
 
 namespace {
 
-// The lifecycle's check of `batch`, one act after another, on top of what was recorded.
+bool overlap(const rules::ContractVersion& a, const rules::ContractVersion& b) {
+  return (!a.effective_until || b.effective_from <= *a.effective_until) && (!b.effective_until || a.effective_from <= *b.effective_until);
+}
+
+// The lifecycle's check of `batch`, one act after another, on top of what was recorded; and what
+// the lifecycle alone cannot see: proposing a version older than one already proposed, and an
+// approval that would agree a version in effect on a day another agreed version of the contract
+// is (two enforced versions on one day: the rules would stop loading).
 std::expected<void, std::string> check_batch(std::span<const core::ContractAction> recorded,
-                                             std::span<const core::ContractAction> batch, const rules::ContractVersion& v) {
+                                             std::span<const core::ContractAction> batch, const rules::ContractVersion& v,
+                                             const rules::RuleSet& set) {
   std::vector<core::ContractAction> acts(recorded.begin(), recorded.end());
   std::int64_t seq = acts.empty() ? 0 : acts.back().seq;
+  const std::string where = v.contract + " v" + std::to_string(v.version);
   for (const auto& a : batch) {
     const auto mine = rules::acts_on(v, acts);
-    const auto agreement = core::agreement_of(mine, v.sha256, rules::later_version_proposed(v, acts));
+    const bool later = rules::later_version_proposed(v, acts);
+    const auto agreement = core::agreement_of(mine, v.sha256, later);
     if (auto ok = core::check_act(agreement, a, v.sha256); !ok) return ok;
+    if (a.act == core::ContractAct::propose && later) {
+      return std::unexpected("a later version of " + v.contract + " is already proposed: " + where + " cannot be proposed after it");
+    }
     acts.push_back(a);
     acts.back().seq = ++seq;
+    if (a.act != core::ContractAct::approve) continue;
+    if (!core::agreement_of(rules::acts_on(v, acts), v.sha256, later).agreed()) continue;
+    for (const auto& o : set.contracts) {
+      if (o.contract != v.contract || o.version == v.version || !overlap(o, v)) continue;
+      const auto other = core::agreement_of(rules::acts_on(o, acts), o.sha256, rules::later_version_proposed(o, acts));
+      if (other.agreed()) {
+        return std::unexpected(where + " would be agreed while agreed v" + std::to_string(o.version) + " (" +
+                               calendar::format_date(o.effective_from) + " to " +
+                               (o.effective_until ? calendar::format_date(*o.effective_until) : "open end") +
+                               ") is in effect on the same days: its effective dates must not overlap (docs/rules.md)");
+      }
+    }
   }
   return {};
 }
@@ -41,7 +67,7 @@ core::Diagnostics enforce_recorded(rules::RuleSet& set, store::Store& db) {
 }
 
 std::expected<rules::RuleSet, core::Diagnostics> rules_in_force(const std::filesystem::path& dir, store::Store& db) {
-  auto set = rules::load_rule_set(dir);
+  auto set = rules::load_rule_set(dir, rules::Enforcement::recorded_later);
   if (!set) return set;
   if (auto problems = enforce_recorded(*set, db); !problems.empty()) return std::unexpected(std::move(problems));
   return set;
@@ -59,12 +85,13 @@ std::expected<core::ContractAction, std::string> record_act(store::Store& db, co
                                  std::string(core::to_string(act.party)) + (act.comment.empty() ? "" : ": " + act.comment));
   const rules::ContractVersion& version = **v;
   return db.agreements().record(act, audit, [&](std::span<const core::ContractAction> recorded) {
-    return check_batch(recorded, {&act, 1}, version);
+    return check_batch(recorded, {&act, 1}, version, set);
   });
 }
 
 std::expected<std::vector<core::ContractAction>, std::string> adopt_file_approvals(
-    store::Store& db, const rules::ContractVersion& v, const std::string& vouched_by, const Actor& who, core::Instant now) {
+    store::Store& db, const rules::RuleSet& set, const rules::ContractVersion& v, const std::string& vouched_by, const Actor& who,
+    core::Instant now) {
   if (vouched_by.empty()) return std::unexpected("name who vouches for the file's approvals");
   const rules::Approval* brand = nullptr;
   const rules::Approval* partner = nullptr;
@@ -88,7 +115,7 @@ std::expected<std::vector<core::ContractAction>, std::string> adopt_file_approva
     act.party = party;
     act.act = what;
     act.actor = who.id;
-    act.actor_name = a.by;
+    act.actor_name = a.by + ", vouched for by " + vouched_by;  // the file names the approver; pactwatch did not see them act
     act.at = now;
     act.comment = what == core::ContractAct::propose ? origin : origin + " (approved " + core::format_rfc3339(a.at) + " per the file)";
     return act;
@@ -97,15 +124,20 @@ std::expected<std::vector<core::ContractAction>, std::string> adopt_file_approva
   return db.agreements().record_planned(
       v.contract, audit,
       [&](std::span<const core::ContractAction> recorded) -> std::expected<std::vector<core::ContractAction>, std::string> {
-        const auto agreement = core::agreement_of(rules::acts_on(v, recorded), v.sha256, rules::later_version_proposed(v, recorded));
+        const auto mine = rules::acts_on(v, recorded);
+        const auto agreement = core::agreement_of(mine, v.sha256, rules::later_version_proposed(v, recorded));
         std::vector<core::ContractAction> batch;
         if (agreement.agreed()) return batch;  // adopted (or agreed) already
-        if (agreement.state == core::AgreementState::draft || agreement.state == core::AgreementState::changed) {
-          batch.push_back(make(core::Party::brand, core::ContractAct::propose, *brand));
+        // Once: a version anyone has acted on goes the recorded way from then on, so a file
+        // edited afterwards (new terms, new approval lines) can never be adopted over it.
+        if (!mine.empty()) {
+          return std::unexpected(where + " has recorded acts already (" + std::string(core::to_string(agreement.state)) +
+                                 "): adopt is only for versions never acted on; nothing adopted");
         }
-        if (!agreement.brand_approval) batch.push_back(make(core::Party::brand, core::ContractAct::approve, *brand));
-        if (!agreement.partner_approval) batch.push_back(make(core::Party::partner, core::ContractAct::approve, *partner));
-        if (auto ok = check_batch(recorded, batch, v); !ok) return std::unexpected(where + ": " + ok.error());
+        batch.push_back(make(core::Party::brand, core::ContractAct::propose, *brand));
+        batch.push_back(make(core::Party::brand, core::ContractAct::approve, *brand));
+        batch.push_back(make(core::Party::partner, core::ContractAct::approve, *partner));
+        if (auto ok = check_batch(recorded, batch, v, set); !ok) return std::unexpected(where + ": " + ok.error());
         return batch;
       });
 }

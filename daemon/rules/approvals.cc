@@ -55,10 +55,10 @@ core::Diagnostics apply_recorded_approvals(RuleSet& set, std::span<const core::C
     v.status_note = note_of(agreement);
     v.unverified_approvals.clear();
     for (const auto& a : v.approvals) {
-      // Backed when a recorded approval of the same party names the same content.
-      const bool backed = std::any_of(mine.begin(), mine.end(), [&](const core::ContractAction& r) {
-        return r.act == core::ContractAct::approve && core::to_string(r.party) == a.party && r.sha256 == a.sha256;
-      });
+      // Backed when the party's approval in force (not one a later proposal, a rejection or a
+      // withdrawal cancelled) names the same content.
+      const auto& in_force = a.party == "brand" ? agreement.brand_approval : agreement.partner_approval;
+      const bool backed = in_force && !agreement.closing && in_force->sha256 == a.sha256;
       if (!backed) v.unverified_approvals.push_back(a);
     }
     v.agreement = agreement;

@@ -29,7 +29,7 @@ core::Diagnostic at_key(const ContractVersion& c, const std::string& key, std::s
 
 // partners_failed / failed_calendars: files that did not load. References to them are not
 // reported again (the file's own errors say what is wrong).
-void check_contracts(RuleSet& set, bool partners_failed, const std::set<std::string>& failed_calendars,
+void check_contracts(RuleSet& set, bool partners_failed, const std::set<std::string>& failed_calendars, Enforcement e,
                      core::Diagnostics& problems) {
   auto& cs = set.contracts;
   std::stable_sort(cs.begin(), cs.end(), [](const ContractVersion& a, const ContractVersion& b) {
@@ -65,6 +65,13 @@ void check_contracts(RuleSet& set, bool partners_failed, const std::set<std::str
                                                     o.partner + "'"));
       }
     }
+  }
+  if (e == Enforcement::recorded_later) {
+    for (auto& c : set.contracts) {
+      c.enforced = false;
+      c.status_note = "approvals not yet read from the store";
+    }
+    return;
   }
   const auto overlaps = enforced_overlaps(set);
   problems.insert(problems.end(), overlaps.begin(), overlaps.end());
@@ -126,7 +133,7 @@ const PartnerDef* RuleSet::partner(std::string_view id) const {
   return nullptr;
 }
 
-RuleSetReport check_rule_set(const std::filesystem::path& dir) {
+RuleSetReport check_rule_set(const std::filesystem::path& dir, Enforcement e) {
   RuleSetReport r;
   r.set.dir = dir;
   std::error_code ec;
@@ -176,12 +183,12 @@ RuleSetReport check_rule_set(const std::filesystem::path& dir) {
     }
     r.set.contracts.push_back(std::move(*c));
   }
-  check_contracts(r.set, partners_failed, failed_calendars, r.problems);
+  check_contracts(r.set, partners_failed, failed_calendars, e, r.problems);
   return r;
 }
 
-std::expected<RuleSet, core::Diagnostics> load_rule_set(const std::filesystem::path& dir) {
-  auto r = check_rule_set(dir);
+std::expected<RuleSet, core::Diagnostics> load_rule_set(const std::filesystem::path& dir, Enforcement e) {
+  auto r = check_rule_set(dir, e);
   if (!r.problems.empty()) return std::unexpected(std::move(r.problems));
   return std::move(r.set);
 }

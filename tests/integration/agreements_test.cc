@@ -20,6 +20,13 @@ core::Instant T(const char* s) { return *core::parse_rfc3339(s); }
 
 const std::filesystem::path kSource = PACTWATCH_SOURCE_DIR;
 
+// A contract file's text without its approvals block (which sits between `effective` and
+// `currency` in the examples).
+std::string without_approvals(std::string text) {
+  const auto from = text.find("approvals:");
+  return text.erase(from, text.find("currency:") - from);
+}
+
 class AgreementsTest : public ::testing::TestWithParam<Backend> {
  protected:
   void SetUp() override {
@@ -118,16 +125,16 @@ TEST_P(AgreementsTest, AdoptingAFilesApprovalsRecordsThemOnceVouchedFor) {
   const Actor who{"cli:ops", "ops", "admin"};
   auto set = in_force();
   const auto& v3 = v(set, "northwind-support", 3);
-  auto first = adopt_file_approvals(*store_, v3, "legal@brand.example", who, T("2026-11-20T10:00:00Z"));
+  auto first = adopt_file_approvals(*store_, set, v3, "legal@brand.example", who, T("2026-11-20T10:00:00Z"));
   ASSERT_TRUE(first) << first.error();
   ASSERT_EQ(first->size(), 3u);  // propose, brand approve, partner approve
   for (const auto& a : v3.approvals) {
     if (a.party == "partner") {
-      EXPECT_EQ((*first)[2].actor_name, a.by) << "the approver the file names";
+      EXPECT_EQ((*first)[2].actor_name, a.by + ", vouched for by legal@brand.example") << "the approver the file names";
     }
   }
   EXPECT_NE((*first)[0].comment.find("vouched for by legal@brand.example"), std::string::npos);
-  auto again = adopt_file_approvals(*store_, v3, "legal@brand.example", who, T("2026-11-20T10:01:00Z"));
+  auto again = adopt_file_approvals(*store_, set, v3, "legal@brand.example", who, T("2026-11-20T10:01:00Z"));
   ASSERT_TRUE(again) << again.error();
   EXPECT_TRUE(again->empty());
   const auto after = in_force();
@@ -137,16 +144,17 @@ TEST_P(AgreementsTest, AdoptingAFilesApprovalsRecordsThemOnceVouchedFor) {
   ASSERT_EQ(audit.size(), 1u);
   EXPECT_EQ(audit[0].action, "contract.adopt");
   // A file that does not carry both approvals of its content has nothing to adopt.
-  auto unsigned_one = adopt_file_approvals(*store_, v(after, "contoso-resale", 1), "legal@brand.example", who,
+  auto unsigned_one = adopt_file_approvals(*store_, after, v(after, "contoso-resale", 1), "legal@brand.example", who,
                                            T("2026-11-20T10:02:00Z"));
   ASSERT_FALSE(unsigned_one);
   EXPECT_NE(unsigned_one.error().find("does not carry both parties' approvals"), std::string::npos) << unsigned_one.error();
-  EXPECT_FALSE(adopt_file_approvals(*store_, v(after, "fabrikam-field", 1), "", who, T("2026-11-20T10:02:00Z")));
+  EXPECT_FALSE(adopt_file_approvals(*store_, after, v(after, "fabrikam-field", 1), "", who, T("2026-11-20T10:02:00Z")));
 }
 
 TEST_P(AgreementsTest, EditingAnAgreedVersionsFileUnenforcesIt) {
   const Actor who{"cli:ops", "ops", "admin"};
-  ASSERT_TRUE(adopt_file_approvals(*store_, v(in_force(), "tailspin-supply", 1), "legal@brand.example", who, T("2026-11-20T10:00:00Z")));
+  const auto before = in_force();
+  ASSERT_TRUE(adopt_file_approvals(*store_, before, v(before, "tailspin-supply", 1), "legal@brand.example", who, T("2026-11-20T10:00:00Z")));
   ASSERT_TRUE(v(in_force(), "tailspin-supply", 1).enforced);
   const auto file = dir_.path() / "rules/contracts/tailspin-supply-v1.yaml";
   std::string text = *core::read_file(file.string());
@@ -155,6 +163,70 @@ TEST_P(AgreementsTest, EditingAnAgreedVersionsFileUnenforcesIt) {
   const auto set = in_force();
   EXPECT_FALSE(v(set, "tailspin-supply", 1).enforced) << v(set, "tailspin-supply", 1).status_note;
   EXPECT_EQ(v(set, "tailspin-supply", 1).agreement->state, core::AgreementState::changed);
+}
+
+// The attack adopt must not allow: an agreed version's file edited (new terms) with approval
+// lines for the new hash typed in, then adopted again.
+TEST_P(AgreementsTest, AnEditedFileWithForgedApprovalsCannotBeAdoptedOverRecordedActs) {
+  const Actor who{"cli:ops", "ops", "admin"};
+  const auto before = in_force();
+  ASSERT_TRUE(adopt_file_approvals(*store_, before, v(before, "northwind-support", 3), "legal@brand.example", who,
+                                   T("2026-11-20T10:00:00Z")));
+  const auto file = dir_.path() / "rules/contracts/northwind-support-v3.yaml";
+  std::string text = *core::read_file(file.string());
+  text = without_approvals(text);
+  text.replace(text.find("description:"), 12, "description: (cheaper)");
+  std::ofstream(file, std::ios::trunc) << text;
+  const std::string hash = *rules::contract_hash(text, file.string());
+  std::ofstream(file, std::ios::app) << "approvals:\n  - {party: brand, by: x@brand.example, at: 2026-11-21T00:00:00Z, sha256: "
+                                     << hash << "}\n  - {party: partner, by: y@northwind.example, at: 2026-11-21T00:00:00Z, sha256: "
+                                     << hash << "}\n";
+  const auto edited = in_force();
+  EXPECT_FALSE(v(edited, "northwind-support", 3).enforced);
+  auto forged = adopt_file_approvals(*store_, edited, v(edited, "northwind-support", 3), "mallory", who, T("2026-11-21T10:00:00Z"));
+  ASSERT_FALSE(forged);
+  EXPECT_NE(forged.error().find("has recorded acts already (changed)"), std::string::npos) << forged.error();
+  EXPECT_FALSE(v(in_force(), "northwind-support", 3).enforced);
+  EXPECT_EQ(v(in_force(), "northwind-support", 3).unverified_approvals.size(), 2u);
+}
+
+// Two agreed versions in effect on one day would stop every process from loading the rules: the
+// approval that would make the second is refused, and so is proposing an older version.
+TEST_P(AgreementsTest, AnApprovalThatWouldOverlapAnAgreedVersionIsRefused) {
+  const auto file = dir_.path() / "rules/contracts/northwind-support-v4.yaml";
+  std::string text = *core::read_file((dir_.path() / "rules/contracts/northwind-support-v3.yaml").string());
+  text = without_approvals(text);
+  text.replace(text.find("version: 3"), 10, "version: 4");
+  text.replace(text.find("from: 2026-01-01"), 16, "from: 2026-12-01");
+  std::ofstream(file) << text;
+  ASSERT_TRUE(act(core::Party::brand, core::ContractAct::propose, "northwind-support", 3));
+  ASSERT_TRUE(act(core::Party::brand, core::ContractAct::approve, "northwind-support", 3));
+  ASSERT_TRUE(act(core::Party::partner, core::ContractAct::approve, "northwind-support", 3));
+  ASSERT_TRUE(act(core::Party::brand, core::ContractAct::propose, "northwind-support", 4));
+  ASSERT_TRUE(act(core::Party::partner, core::ContractAct::approve, "northwind-support", 4));
+  auto second = act(core::Party::brand, core::ContractAct::approve, "northwind-support", 4);
+  ASSERT_FALSE(second);
+  EXPECT_NE(second.error().find("while agreed v3 (2026-01-01 to 2026-12-31) is in effect on the same days"), std::string::npos)
+      << second.error();
+  auto older = act(core::Party::brand, core::ContractAct::propose, "northwind-support", 2);
+  ASSERT_FALSE(older);
+  EXPECT_NE(older.error().find("a later version of northwind-support is already proposed"), std::string::npos) << older.error();
+  EXPECT_TRUE(rules_in_force(dir_.path() / "rules", *store_).has_value()) << "the rules still load";
+}
+
+// A file's approvals cannot stop the rules loading either: v4's forged approvals overlap v3's
+// dates, which the files alone would call two enforced versions on one day.
+TEST_P(AgreementsTest, FileApprovalsThatOverlapDoNotStopTheRulesLoading) {
+  std::string text = without_approvals(*core::read_file((dir_.path() / "rules/contracts/northwind-support-v3.yaml").string()));
+  text.replace(text.find("version: 3"), 10, "version: 4");
+  const auto file = dir_.path() / "rules/contracts/northwind-support-v4.yaml";
+  const std::string hash = *rules::contract_hash(text, file.string());
+  std::ofstream(file) << text << "approvals:\n  - {party: brand, by: x@brand.example, at: 2026-11-21T00:00:00Z, sha256: " << hash
+                      << "}\n  - {party: partner, by: y@northwind.example, at: 2026-11-21T00:00:00Z, sha256: " << hash << "}\n";
+  EXPECT_FALSE(rules::load_rule_set(dir_.path() / "rules").has_value()) << "read from the files, v3 and v4 overlap";
+  const auto set = in_force();
+  EXPECT_FALSE(v(set, "northwind-support", 4).enforced);
+  EXPECT_EQ(v(set, "northwind-support", 4).unverified_approvals.size(), 2u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, AgreementsTest, ::testing::Values(Backend::sqlite, Backend::postgresql),

@@ -538,18 +538,23 @@ TEST(Cli, ContractLifecycleFromProposalToEnforcementWithItsRefusals) {
   ASSERT_EQ(j[0]["unverified_file_approvals"].size(), 1u);
   EXPECT_EQ(j[0]["unverified_file_approvals"][0]["party"], "partner");
 
-  // The rest adopted once: the pending one gets its missing partner approval, vouched for.
+  // The rest adopted once; a version acted on already goes the recorded way, never adopted.
   auto adopt = w.cli({"contract", "adopt", "--all", "--vouched-by", "legal@brand.example"});
   ASSERT_EQ(adopt.exit_code, 0) << adopt.err;
-  EXPECT_NE(adopt.out.find("fabrikam-field v1: recorded partner approve (vouched for by legal@brand.example)"), std::string::npos)
+  EXPECT_NE(adopt.out.find("skipped fabrikam-field v1 has recorded acts already (approved_by_brand)"), std::string::npos)
       << adopt.out;
+  EXPECT_NE(adopt.out.find("northwind-support v3: recorded brand propose brand approve partner approve (vouched for by "
+                           "legal@brand.example)"),
+            std::string::npos) << adopt.out;
   EXPECT_NE(adopt.out.find("skipped contoso-resale v1: its approvals block does not carry both parties' approvals"),
             std::string::npos) << adopt.out;
   auto named = w.cli({"contract", "adopt", "contoso-resale", "1", "--vouched-by", "legal@brand.example"});
   EXPECT_EQ(named.exit_code, 1) << "named, a file without the partner's approval is an error";
   EXPECT_NE(named.err.find("does not carry both parties' approvals"), std::string::npos) << named.err;
   auto text = w.cli({"contract", "status"});
-  EXPECT_NE(text.out.find("fabrikam-field v1 (fabrikam-field): approved, enforced"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("fabrikam-field v1 (fabrikam-field): approved_by_brand — proposed; approved by cfo@brand.example "
+                          "(brand), awaiting the partner"),
+            std::string::npos) << text.out;
   EXPECT_NE(text.out.find("northwind-support v3 (northwind): approved, enforced"), std::string::npos) << text.out;
   auto again = w.cli({"contract", "adopt", "northwind-support", "3", "--vouched-by", "legal@brand.example"});
   EXPECT_EQ(again.exit_code, 0);

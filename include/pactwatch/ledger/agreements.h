@@ -42,12 +42,14 @@ struct Actor {
                                                                           core::Instant now);
 
 // Records, once, the approvals a contract file's approvals block claims for its current content,
-// as acts vouched for by `vouched_by` (who checked them outside pactwatch): the propose and each
-// party's approval that is not recorded yet, with one audit entry "contract.adopt". Refused when
-// the file's block does not carry both parties' approvals of the version's current content, or the
-// version was rejected, withdrawn or superseded. Empty when the store already holds both
-// approvals. Throws StoreError.
+// as acts vouched for by `vouched_by` (who checked them outside pactwatch): the propose and both
+// approvals, with one audit entry "contract.adopt". Only for a version never acted on: refused
+// when any act is recorded on it (from then on approvals are recorded, never adopted), when the
+// file's block does not carry both parties' approvals of the version's current content, when a
+// later version is proposed, or when the agreement would overlap another agreed version of
+// `set`'s. Empty when the version is agreed already. Throws StoreError.
 [[nodiscard]] std::expected<std::vector<core::ContractAction>, std::string> adopt_file_approvals(
-    store::Store& db, const rules::ContractVersion& v, const std::string& vouched_by, const Actor& who, core::Instant now);
+    store::Store& db, const rules::RuleSet& set, const rules::ContractVersion& v, const std::string& vouched_by,
+    const Actor& who, core::Instant now);
 
 }  // namespace pactwatch::ledger

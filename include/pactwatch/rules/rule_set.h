@@ -35,12 +35,18 @@ struct RuleSetReport {
   RuleSet set;
   core::Diagnostics problems;
 };
-[[nodiscard]] RuleSetReport check_rule_set(const std::filesystem::path& dir);
+// What decides enforcement while loading: the files' approvals blocks (a rules directory checked
+// alone, `pactwatch test`), or nothing yet, because the store's recorded approvals will
+// (ledger::rules_in_force): then no version is enforced until they are applied, and no file's
+// approvals can make the set fail to load.
+enum class Enforcement { from_files, recorded_later };
+[[nodiscard]] RuleSetReport check_rule_set(const std::filesystem::path& dir, Enforcement e = Enforcement::from_files);
 
 // Loads rules_dir/partners.yaml (optional: no file means no partners yet), every
 // rules_dir/calendars/*.yaml and every rules_dir/contracts/*.yaml, and checks the references
 // between them. A missing directory is an error. Every problem in every file is reported.
-[[nodiscard]] std::expected<RuleSet, core::Diagnostics> load_rule_set(const std::filesystem::path& dir);
+[[nodiscard]] std::expected<RuleSet, core::Diagnostics> load_rule_set(const std::filesystem::path& dir,
+                                                                     Enforcement e = Enforcement::from_files);
 
 // Two enforced versions of one contract in effect on the same day, each at the later version's
 // `effective` key. Loading checks it with the file's approvals; applying the recorded approvals
