@@ -81,8 +81,10 @@ std::expected<core::ContractAction, std::string> record_act(store::Store& db, co
   act.actor = who.id;
   act.actor_name = who.name;
   act.at = now;
+  // The audit entry says what the act's row says: party, who by name, the content, the comment.
   const auto audit = audit_entry(who, now, "contract." + std::string(core::to_string(act.act)), **v,
-                                 std::string(core::to_string(act.party)) + (act.comment.empty() ? "" : ": " + act.comment));
+                                 std::string(core::to_string(act.party)) + " " + who.name + " sha256 " + act.sha256 +
+                                     (act.comment.empty() ? "" : ": " + act.comment));
   const rules::ContractVersion& version = **v;
   return db.agreements().record(act, audit, [&](std::span<const core::ContractAction> recorded) {
     return check_batch(recorded, {&act, 1}, version, set);
@@ -120,7 +122,8 @@ std::expected<std::vector<core::ContractAction>, std::string> adopt_file_approva
     act.comment = what == core::ContractAct::propose ? origin : origin + " (approved " + core::format_rfc3339(a.at) + " per the file)";
     return act;
   };
-  const auto audit = audit_entry(who, now, "contract.adopt", v, origin);
+  const auto audit = audit_entry(who, now, "contract.adopt", v, origin + "; sha256 " + v.sha256 + "; brand " + brand->by +
+                                                                     ", partner " + partner->by);
   return db.agreements().record_planned(
       v.contract, audit,
       [&](std::span<const core::ContractAction> recorded) -> std::expected<std::vector<core::ContractAction>, std::string> {

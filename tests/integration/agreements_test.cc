@@ -91,7 +91,12 @@ TEST_P(AgreementsTest, ProposedThenApprovedByBothIsEnforcedWithEveryStepAudited)
   EXPECT_TRUE(v(set, "northwind-support", 3).enforced) << v(set, "northwind-support", 3).status_note;
   EXPECT_FALSE(v(set, "northwind-support", 2).enforced);
   std::vector<std::string> actions;
-  for (const auto& e : store_->audit().newest(10)) actions.push_back(e.action + " " + e.target + " " + e.actor);
+  const auto entries = store_->audit().newest(10);
+  for (const auto& e : entries) actions.push_back(e.action + " " + e.target + " " + e.actor);
+  // Each names the content acted on and who by name, as the act's row does.
+  EXPECT_EQ(entries.at(1).outcome, "partner coo@northwind.example sha256 " + v(set, "northwind-support", 3).sha256);
+  EXPECT_EQ(entries.at(2).outcome,
+            "partner coo@northwind.example sha256 " + v(set, "northwind-support", 3).sha256 + ": why 30 min?");
   ASSERT_EQ(actions.size(), 4u);
   EXPECT_EQ(actions[0], "contract.approve northwind-support v3 cli:ops");
   EXPECT_EQ(actions[1], "contract.approve northwind-support v3 tok_nw");
@@ -143,6 +148,7 @@ TEST_P(AgreementsTest, AdoptingAFilesApprovalsRecordsThemOnceVouchedFor) {
   const auto audit = store_->audit().newest(10);
   ASSERT_EQ(audit.size(), 1u);
   EXPECT_EQ(audit[0].action, "contract.adopt");
+  EXPECT_NE(audit[0].outcome.find("sha256 " + v3.sha256), std::string::npos) << audit[0].outcome;
   // A file that does not carry both approvals of its content has nothing to adopt.
   auto unsigned_one = adopt_file_approvals(*store_, after, v(after, "contoso-resale", 1), "legal@brand.example", who,
                                            T("2026-11-20T10:02:00Z"));
