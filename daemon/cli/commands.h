@@ -94,6 +94,15 @@ std::unique_ptr<store::Store> open_store(const config::Config& config, const std
 // prints the problem and returns false when they cannot be read or enforce overlapping versions.
 bool enforce_recorded_or_report(rules::RuleSet& set, store::Store& db);
 
+// The rules with enforcement from the store's recorded approvals, and the store (migrated): what
+// the commands that compute or record anything run on. Prints the problem and returns nothing on
+// failure.
+struct Session {
+  rules::RuleSet rules;
+  std::unique_ptr<store::Store> db;
+};
+std::optional<Session> open_session(const config::Config& config, const StoreArgs& s);
+
 int cmd_import(const config::Config& config, const StoreArgs& store, const ImportArgs& args);
 int cmd_eval(const config::Config& config, const StoreArgs& store, const EvalArgs& args);
 int cmd_test(const std::vector<std::string>& files);

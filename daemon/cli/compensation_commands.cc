@@ -27,24 +27,6 @@ std::optional<core::Instant> as_of_or_now(const std::string& text, const core::C
   return *t;
 }
 
-struct Session {
-  rules::RuleSet rules;
-  std::unique_ptr<store::Store> db;
-};
-
-std::optional<Session> open_session(const config::Config& config, const StoreArgs& s) {
-  const std::string dir = s.rules_dir.empty() ? config.rules_dir : s.rules_dir;
-  auto r = rules::load_rule_set(dir, rules::Enforcement::recorded_later);
-  if (!r) {
-    for (const auto& d : r.error()) std::cerr << d.to_string() << '\n';
-    std::cerr << dir << ": " << r.error().size() << " problem(s); run 'pactwatch check'\n";
-    return std::nullopt;
-  }
-  auto db = open_store(config, s.db_url, true);
-  if (!db || !enforce_recorded_or_report(*r, *db)) return std::nullopt;
-  return Session{std::move(*r), std::move(db)};
-}
-
 void print_statement(const json& doc, std::ostream& out) {
   out << doc["contract"]["partner"].get<std::string>() << "  " << doc["contract"]["id"].get<std::string>() << " v"
       << doc["contract"]["version"] << "  " << doc["period"]["label"].get<std::string>() << "  ["

@@ -24,6 +24,19 @@ bool enforce_recorded_or_report(rules::RuleSet& set, store::Store& db) {
   return false;
 }
 
+std::optional<Session> open_session(const config::Config& config, const StoreArgs& s) {
+  const std::string dir = s.rules_dir.empty() ? config.rules_dir : s.rules_dir;
+  auto r = rules::load_rule_set(dir, rules::Enforcement::recorded_later);
+  if (!r) {
+    print_diagnostics(r.error());
+    std::cerr << dir << ": " << r.error().size() << " problem(s); run 'pactwatch check'\n";
+    return std::nullopt;
+  }
+  auto db = open_store(config, s.db_url, true);
+  if (!db || !enforce_recorded_or_report(*r, *db)) return std::nullopt;
+  return Session{std::move(*r), std::move(db)};
+}
+
 std::optional<config::Config> Context::load() const {
   auto loaded = config::load_config(config_path);
   if (!loaded) {

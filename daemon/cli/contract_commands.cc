@@ -53,24 +53,6 @@ ledger::Actor cli_actor(const std::string& by) {
   return {"cli:" + cli_user(), by.empty() ? cli_user() : by, "admin"};
 }
 
-struct Opened {
-  rules::RuleSet rules;
-  std::unique_ptr<store::Store> db;
-};
-
-std::optional<Opened> open(const config::Config& config, const StoreArgs& s) {
-  const std::string dir = s.rules_dir.empty() ? config.rules_dir : s.rules_dir;
-  auto r = rules::load_rule_set(dir, rules::Enforcement::recorded_later);
-  if (!r) {
-    print_diagnostics(r.error());
-    std::cerr << dir << ": " << r.error().size() << " problem(s); run 'pactwatch check'\n";
-    return std::nullopt;
-  }
-  auto db = open_store(config, s.db_url, true);
-  if (!db || !enforce_recorded_or_report(*r, *db)) return std::nullopt;
-  return Opened{std::move(*r), std::move(db)};
-}
-
 json act_json(const core::ContractAction& a) {
   return {{"seq", a.seq},           {"party", core::to_string(a.party)}, {"act", core::to_string(a.act)},
           {"sha256", a.sha256},     {"actor", a.actor},                  {"actor_name", a.actor_name},
@@ -78,7 +60,7 @@ json act_json(const core::ContractAction& a) {
 }
 
 int cmd_act(const config::Config& config, const StoreArgs& s, core::ContractAct what, const ActArgs& a) {
-  auto o = open(config, s);
+  auto o = open_session(config, s);
   if (!o) return kExitFailure;
   core::ContractAction act;
   act.contract = a.contract;
@@ -107,7 +89,7 @@ int cmd_act(const config::Config& config, const StoreArgs& s, core::ContractAct 
 }
 
 int cmd_status(const config::Config& config, const StoreArgs& s, const StatusArgs& a) {
-  auto o = open(config, s);
+  auto o = open_session(config, s);
   if (!o) return kExitFailure;
   std::vector<core::ContractAction> acts;
   try {
@@ -169,7 +151,7 @@ int cmd_adopt(const config::Config& config, const StoreArgs& s, const AdoptArgs&
     std::cerr << "pactwatch: name one version (CONTRACT VERSION) or --all\n";
     return kExitUsage;
   }
-  auto o = open(config, s);
+  auto o = open_session(config, s);
   if (!o) return kExitFailure;
   const auto who = cli_actor("");
   int failures = 0, adopted = 0;
