@@ -28,22 +28,6 @@ std::string host_name() {
   return host[0] != '\0' ? std::string(host) : std::string("localhost");
 }
 
-// $STATE_DIRECTORY (the first when systemd lists several), else the SQLite database's directory.
-std::optional<fs::path> state_directory(const config::Config& config) {
-  if (const char* dir = std::getenv("STATE_DIRECTORY"); dir != nullptr && *dir != '\0') {
-    std::string first(dir);
-    first = first.substr(0, first.find(':'));
-    if (!first.empty()) return fs::path(first);
-  }
-  if (config.database_url.starts_with("sqlite://")) {
-    if (auto target = store::parse_database_url(config.database_url, "")) {
-      const fs::path db = target->connect_string;
-      return db.has_parent_path() ? db.parent_path() : fs::current_path();
-    }
-  }
-  return std::nullopt;
-}
-
 bool usable_name(const std::string& s) {
   if (s.empty() || s.size() > 200) return false;
   for (const char c : s) {
@@ -80,6 +64,29 @@ std::optional<std::string> name_in(int fd, const fs::path& file, std::string& er
 }
 
 }  // namespace
+
+std::optional<fs::path> state_directory(const config::Config& config) {
+  if (const char* dir = std::getenv("STATE_DIRECTORY"); dir != nullptr && *dir != '\0') {
+    std::string first(dir);
+    first = first.substr(0, first.find(':'));
+    if (!first.empty()) return fs::path(first);
+  }
+  if (config.database_url.starts_with("sqlite://")) {
+    if (auto target = store::parse_database_url(config.database_url, "")) {
+      const fs::path db = target->connect_string;
+      return db.has_parent_path() ? db.parent_path() : fs::current_path();
+    }
+  }
+  return std::nullopt;
+}
+
+std::expected<fs::path, std::string> signing_key_path(const config::Config& config) {
+  if (!config.agreements_signing_key.empty()) return fs::path(config.agreements_signing_key);
+  if (auto dir = state_directory(config)) return *dir / "agreement-signing.key";
+  return std::unexpected(
+      "no place for the agreement signing key: set agreements.signing_key (the database is not a SQLite file and "
+      "$STATE_DIRECTORY is not set)");
+}
 
 InstanceIdentity InstanceIdentity::acquire(const config::Config& config) {
   if (!config.cluster_instance.empty()) return {config.cluster_instance, "cluster.instance", true, -1};

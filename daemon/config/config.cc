@@ -156,6 +156,11 @@ Result apply_lease_ttl(Config& c, std::string_view v) {
   return {};
 }
 Result apply_shards(Config& c, std::string_view v) { return apply_int_in(c.cluster_shards, v, 1, 4096); }
+Result apply_signing_key(Config& c, std::string_view v) {
+  if (!v.empty() && v.front() != '/') return std::unexpected("must be an absolute path");
+  c.agreements_signing_key = std::string(v);
+  return {};
+}
 // A duration in seconds up to `high`, where 0 (or 0s) is allowed and means "off".
 Result apply_seconds_or_zero(std::int64_t& out, std::string_view v, std::int64_t high, const char* expected) {
   if (v == "0" || v == "0s") {
@@ -202,7 +207,7 @@ Result apply_max_client_connections(Config& c, std::string_view v) {
 Result apply_workers(Config& c, std::string_view v) { return apply_int_in(c.api_workers, v, 1, 256); }
 
 // The one table of settings: defaults, validation and documentation.
-constexpr std::array<Setting, 27> kSettings{{
+constexpr std::array<Setting, 28> kSettings{{
     {"listen", "127.0.0.1:8080", "address", "Address and port of the HTTP server (health, metrics, API).", apply_listen},
     {"database.url", "sqlite:///var/lib/pactwatch/pactwatch.db", "url",
      "The store: sqlite:///path/to/file.db (embedded) or postgresql://user@host:port/db[?sslmode=...].", apply_database_url},
@@ -274,6 +279,10 @@ constexpr std::array<Setting, 27> kSettings{{
      "Partners are divided into this many shards, each evaluated by one instance at a time (1-4096; the same on every "
      "instance).",
      apply_shards},
+    {"agreements.signing_key", "", "path",
+     "The Ed25519 private key (PEM, mode 0600) that signs agreement records (absolute path; default: "
+     "agreement-signing.key in the state directory, made on first use). Back it up with the state directory.",
+     apply_signing_key},
 }};
 
 // Names that may appear directly under `prefix` ("" for the top level), in table order.

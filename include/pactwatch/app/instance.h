@@ -3,11 +3,23 @@
 // once, instead of waiting for them to run out as if they were another instance's.
 #pragma once
 
+#include <expected>
+#include <filesystem>
+#include <optional>
 #include <string>
 
 #include "pactwatch/config/config.h"
 
 namespace pactwatch::app {
+
+// Where this installation keeps its own files (the instance name, the agreement signing key):
+// $STATE_DIRECTORY (the first when systemd lists several), else the SQLite database's directory;
+// nothing for a PostgreSQL store outside systemd.
+[[nodiscard]] std::optional<std::filesystem::path> state_directory(const config::Config& config);
+
+// The agreement signing key's file: agreements.signing_key, else agreement-signing.key in the
+// state directory; an error saying to set agreements.signing_key when there is no state directory.
+[[nodiscard]] std::expected<std::filesystem::path, std::string> signing_key_path(const config::Config& config);
 
 class InstanceIdentity {
  public:

@@ -110,6 +110,8 @@ struct Config {
   std::string cluster_instance;            // cluster.instance: this instance's name in leases; "" = host:pid
   std::int64_t cluster_lease_ttl_s = 45;   // cluster.lease_ttl: how long a lease lasts unrenewed
   int cluster_shards = 64;                 // cluster.shards: partner shards, each evaluated by one instance
+  std::string agreements_signing_key;      // agreements.signing_key: the Ed25519 key of agreement records;
+                                           // "" = agreement-signing.key in the state directory
   // Where each value was written in the file (1-based line and column), by dotted key:
   // "database.password_file", "sources.desk.auth.secret_file", "notify.channels.ops.secret_file".
   std::map<std::string, std::pair<int, int>> positions;
