@@ -54,7 +54,8 @@ class Context {
 // Each command file registers its subcommands; main() calls them in this order, which is the
 // order `pactwatch --help` lists them in.
 void register_admin_commands(CLI::App& app, Context& ctx);         // serve, check, contract, db, config
-// contract status|propose|approve|reject|withdraw|comment|adopt, under `contract` (admin's).
+// contract status|propose|approve|reject|withdraw|comment|adopt|record|verify|public-key, under
+// `contract` (admin's).
 void register_contract_lifecycle(CLI::App* contract, Context& ctx);
 void register_calendar_command(CLI::App& app, Context& ctx);       // calendar
 void register_item_commands(CLI::App& app, Context& ctx);          // import, eval

@@ -1,17 +1,23 @@
 // `pactwatch contract status|propose|approve|reject|withdraw|comment|adopt`: the brand's side of a
 // contract version's lifecycle from the command line (docs/rules.md, "From proposal to
 // enforcement"). Whoever runs these has the store, so they act for the brand: a partner approves
-// with its own token through the API, never here.
+// with its own token through the API, never here. `contract record|verify|public-key`: the signed
+// agreement record of an agreed version, and its offline check (docs/rules.md, "The agreement
+// record").
 #include <nlohmann/json.hpp>
 
 #include <pwd.h>
 #include <unistd.h>
 
 #include <cstdlib>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 
 #include "context.h"
+#include "pactwatch/app/instance.h"
 #include "pactwatch/core/clock.h"
+#include "pactwatch/ledger/agreement_record.h"
 #include "pactwatch/ledger/agreements.h"
 #include "pactwatch/rules/approvals.h"
 
@@ -40,6 +46,17 @@ struct AdoptArgs {
   int version = 0;
   bool all = false;
   std::string vouched_by;
+};
+
+struct RecordArgs {
+  std::string contract;
+  int version = 0;
+  std::string out;  // stdout when empty
+};
+
+struct VerifyArgs {
+  std::string file;
+  std::string public_key;  // PEM file of the key the record must be signed by; any key when empty
 };
 
 // The operating-system user running the command (from the password database, not $USER, which
@@ -195,6 +212,101 @@ int cmd_adopt(const config::Config& config, const StoreArgs& s, const AdoptArgs&
   return failures == 0 ? kExitOk : kExitFailure;
 }
 
+std::expected<ledger::SigningKey, std::string> installation_key(const config::Config& config) {
+  auto path = app::signing_key_path(config);
+  if (!path) return std::unexpected(path.error());
+  return ledger::SigningKey::load_or_create(*path);
+}
+
+std::optional<std::string> read_text(const std::string& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) return std::nullopt;
+  return text.str();
+}
+
+int cmd_record(const config::Config& config, const StoreArgs& s, const RecordArgs& a) {
+  auto o = open_session(config, s);
+  if (!o) return kExitFailure;
+  auto v = rules::find_version(o->rules, a.contract, a.version);
+  if (!v) {
+    std::cerr << "pactwatch: " << v.error() << '\n';
+    return kExitFailure;
+  }
+  std::vector<core::ContractAction> acts;
+  try {
+    acts = o->db->agreements().of(a.contract);
+  } catch (const store::StoreError& e) {
+    std::cerr << "pactwatch: cannot read the recorded acts: " << e.what() << '\n';
+    return kExitFailure;
+  }
+  auto body = ledger::agreement_record(**v, acts, core::SystemClock().now());
+  if (!body) {
+    std::cerr << "pactwatch: no agreement record: " << body.error() << '\n';
+    return kExitFailure;
+  }
+  auto key = installation_key(config);
+  if (!key) {
+    std::cerr << "pactwatch: " << key.error() << '\n';
+    return kExitFailure;
+  }
+  const std::string document = ledger::signed_agreement(*body, *key);
+  if (a.out.empty()) {
+    std::cout << document;
+    return kExitOk;
+  }
+  std::ofstream out(a.out, std::ios::binary | std::ios::trunc);
+  out << document;
+  out.close();
+  if (!out) {
+    std::cerr << "pactwatch: cannot write " << a.out << '\n';
+    return kExitFailure;
+  }
+  std::cerr << a.out << ": agreement record of " << a.contract << " v" << a.version << ", signed by key " << key->key_id()
+            << '\n';
+  return kExitOk;
+}
+
+int cmd_verify(const VerifyArgs& a) {
+  const auto document = read_text(a.file);
+  if (!document) {
+    std::cerr << "pactwatch: cannot read " << a.file << '\n';
+    return kExitFailure;
+  }
+  std::optional<std::string> expected;
+  if (!a.public_key.empty()) {
+    expected = read_text(a.public_key);
+    if (!expected) {
+      std::cerr << "pactwatch: cannot read " << a.public_key << '\n';
+      return kExitFailure;
+    }
+  }
+  auto r = ledger::verify_agreement(*document, expected);
+  if (!r) {
+    std::cerr << "pactwatch: invalid agreement record: " << r.error() << '\n';
+    return kExitFailure;
+  }
+  std::cout << "valid: " << r->contract << " v" << r->version << " sha256 " << r->sha256 << ", signed by key " << r->key_id
+            << '\n';
+  for (const auto& line : r->approvals) std::cout << "  " << line << '\n';
+  if (!expected) {
+    std::cout << "  (any key: give --public-key with the installation's public key to check whose key it is)\n";
+  }
+  return kExitOk;
+}
+
+int cmd_public_key(const config::Config& config) {
+  auto key = installation_key(config);
+  if (!key) {
+    std::cerr << "pactwatch: " << key.error() << '\n';
+    return kExitFailure;
+  }
+  std::cout << key->public_key_pem();
+  return kExitOk;
+}
+
 }  // namespace
 
 void register_contract_lifecycle(CLI::App* contract, Context& ctx) {
@@ -251,6 +363,32 @@ void register_contract_lifecycle(CLI::App* contract, Context& ctx) {
   ad->callback([&] {
     auto c = ctx.config_for();
     ctx.rc = c ? cmd_adopt(*c, ctx.store, adopt) : kExitFailure;
+  });
+
+  auto& record = ctx.hold<RecordArgs>();
+  auto* rec = contract->add_subcommand(
+      "record", "Write the signed agreement record of an agreed version: its content, both approvals and every act");
+  rec->add_option("CONTRACT", record.contract, "Contract id")->required();
+  rec->add_option("VERSION", record.version, "Version number")->required();
+  rec->add_option("--out", record.out, "Write to this file instead of standard output");
+  ctx.add_store_args(rec);
+  rec->callback([&] {
+    auto c = ctx.config_for();
+    ctx.rc = c ? cmd_record(*c, ctx.store, record) : kExitFailure;
+  });
+
+  auto& verify = ctx.hold<VerifyArgs>();
+  auto* ver = contract->add_subcommand(
+      "verify", "Check an agreement record offline: its signature, its content hash and both approvals; exit 0 when valid");
+  ver->add_option("FILE", verify.file, "The agreement record")->required();
+  ver->add_option("--public-key", verify.public_key, "PEM file of the public key it must be signed by ('contract public-key')");
+  ver->callback([&] { ctx.rc = cmd_verify(verify); });
+
+  auto* pub = contract->add_subcommand(
+      "public-key", "Print the public key that signs this installation's agreement records (made on first use)");
+  pub->callback([&] {
+    auto c = ctx.config_for();
+    ctx.rc = c ? cmd_public_key(*c) : kExitFailure;
   });
 }
 

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <functional>
 #include <mutex>
 #include <set>
 #include <sstream>
@@ -562,6 +563,80 @@ TEST(Cli, ContractLifecycleFromProposalToEnforcementWithItsRefusals) {
   auto check_after = w.cli({"check"});
   EXPECT_NE(check_after.out.find("northwind-support v3 (northwind, 2026-01-01 to 2026-12-31): enforced"), std::string::npos)
       << check_after.out;
+}
+
+// The signed agreement record of an agreed version, checked offline; each kind of tampering, and
+// another installation's key, refused; no record of a version that is not agreed.
+TEST(Cli, ContractRecordIsSignedAndVerifiedOfflineAndTamperingIsRefused) {
+  ExamplesWorld w;
+  ASSERT_EQ(w.cli({"db", "migrate"}).exit_code, 0);
+  auto refused = w.cli({"contract", "record", "northwind-support", "3"});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_NE(refused.err.find("no agreement record: northwind-support v3 is not agreed (it is draft)"), std::string::npos)
+      << refused.err;
+  EXPECT_FALSE(std::filesystem::exists(w.dir.path() / "var/agreement-signing.key")) << "no key made for a refusal";
+  ASSERT_EQ(w.cli({"contract", "adopt", "northwind-support", "3", "--vouched-by", "legal@brand.example"}).exit_code, 0);
+
+  const auto record_file = w.dir.path() / "northwind-v3.agreement.json";
+  auto record = w.cli({"contract", "record", "northwind-support", "3", "--out", record_file.string()});
+  ASSERT_EQ(record.exit_code, 0) << record.err;
+  EXPECT_EQ((std::filesystem::status(w.dir.path() / "var/agreement-signing.key").permissions() & std::filesystem::perms::all),
+            std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  auto printed = w.cli({"contract", "record", "northwind-support", "3"});
+  ASSERT_EQ(printed.exit_code, 0) << printed.err;
+  const auto doc = nlohmann::json::parse(testutils::read_file(record_file));
+  EXPECT_EQ(nlohmann::json::parse(printed.out)["record"]["sha256"], doc["record"]["sha256"]);
+  ASSERT_EQ(doc["record"]["approvals"].size(), 2u);
+
+  const auto pub_file = w.dir.write("ours.pem", w.cli({"contract", "public-key"}).out);
+  EXPECT_NE(testutils::read_file(pub_file).find("-----BEGIN PUBLIC KEY-----"), std::string::npos);
+  // verify needs neither config nor store.
+  auto ok = run({kBinary, "contract", "verify", record_file.string(), "--public-key", pub_file.string()});
+  ASSERT_EQ(ok.exit_code, 0) << ok.err;
+  EXPECT_NE(ok.out.find("valid: northwind-support v3 sha256 " + doc["record"]["sha256"].get<std::string>() + ", signed by key " +
+                        doc["signature"]["key_id"].get<std::string>()),
+            std::string::npos) << ok.out;
+  EXPECT_NE(ok.out.find("  brand: "), std::string::npos) << ok.out;
+  EXPECT_NE(ok.out.find("  partner: "), std::string::npos) << ok.out;
+
+  // Another installation's key, and its own record of the same version.
+  ExamplesWorld other;
+  ASSERT_EQ(other.cli({"db", "migrate"}).exit_code, 0);
+  ASSERT_EQ(other.cli({"contract", "adopt", "northwind-support", "3", "--vouched-by", "legal@brand.example"}).exit_code, 0);
+  const auto theirs = nlohmann::json::parse(other.cli({"contract", "record", "northwind-support", "3"}).out);
+  const auto other_pub = w.dir.write("theirs.pem", other.cli({"contract", "public-key"}).out);
+  ASSERT_EQ(theirs["signature"]["public_key"], testutils::read_file(other_pub));
+  auto not_ours = run({kBinary, "contract", "verify", record_file.string(), "--public-key", other_pub.string()});
+  EXPECT_EQ(not_ours.exit_code, 1);
+  EXPECT_NE(not_ours.err.find("pactwatch: invalid agreement record: signed by key"), std::string::npos) << not_ours.err;
+
+  auto tampered = [&](const std::string& name, const std::function<void(nlohmann::json&)>& change) {
+    nlohmann::json d = doc;
+    change(d);
+    const auto file = w.dir.write(name + ".json", d.dump(2));
+    return run({kBinary, "contract", "verify", file.string()});
+  };
+  const std::vector<std::pair<std::string, std::function<void(nlohmann::json&)>>> tamperings{
+      {"canonical", [](nlohmann::json& d) { d["record"]["canonical"] = d["record"]["canonical"].get<std::string>() + " "; }},
+      {"approval", [](nlohmann::json& d) { d["record"]["approvals"][1]["sha256"] = std::string(64, '0'); }},
+      {"signature",
+       [](nlohmann::json& d) {
+         auto v = d["signature"]["value"].get<std::string>();
+         v[0] = v[0] == 'A' ? 'B' : 'A';
+         d["signature"]["value"] = v;
+       }},
+      {"key", [&](nlohmann::json& d) {
+         d["signature"]["public_key"] = theirs["signature"]["public_key"];
+         d["signature"]["key_id"] = theirs["signature"]["key_id"];
+       }}};
+  for (const auto& [name, change] : tamperings) {
+    auto r = tampered(name, change);
+    EXPECT_EQ(r.exit_code, 1) << name;
+    EXPECT_NE(r.err.find("pactwatch: invalid agreement record: "), std::string::npos) << name << ": " << r.err;
+  }
+  auto garbage = run({kBinary, "contract", "verify", w.dir.write("garbage.json", "{not json").string()});
+  EXPECT_EQ(garbage.exit_code, 1);
+  EXPECT_NE(garbage.err.find("invalid agreement record: not JSON"), std::string::npos) << garbage.err;
 }
 
 // Acts recorded by the command line while serve runs change what it enforces within seconds.
