@@ -52,7 +52,8 @@ class SigningKey {
   [[nodiscard]] std::string public_key_pem() const;
   // The first 16 hex digits of the SHA-256 of the raw 32-byte public key.
   [[nodiscard]] std::string key_id() const;
-  // The Ed25519 signature of `message`, base64 without line breaks.
+  // The Ed25519 signature of `message`, base64 without line breaks. Like public_key_pem and
+  // key_id, throws std::runtime_error only when OpenSSL fails (out of memory).
   [[nodiscard]] std::string sign(std::string_view message) const;
 
  private:
@@ -70,7 +71,8 @@ class SigningKey {
                                                                         std::span<const core::ContractAction> acts,
                                                                         core::Instant issued_at);
 
-// The signed document for `body` (agreement_record's), pretty-printed, ending in a newline.
+// The signed document for `body` (agreement_record's, whose strings are valid UTF-8), pretty-printed,
+// ending in a newline.
 [[nodiscard]] std::string signed_agreement(const nlohmann::json& body, const SigningKey& key);
 
 // What a valid document says.

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <thread>
 
 #include "pactwatch/core/digest.h"
 #include "pactwatch/rules/approvals.h"
@@ -97,6 +98,25 @@ TEST(SigningKey, IsCreatedOwnerOnlyAndReadBackTheSame) {
   EXPECT_EQ(again->key_id(), first->key_id());
   EXPECT_EQ(again->public_key_pem(), first->public_key_pem());
   // No temporary file is left beside it.
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir.path()), fs::directory_iterator()), 1);
+}
+
+// Processes starting at once on a fresh state directory end up with one key, whoever wrote it.
+TEST(SigningKey, RacingCreatorsAllGetTheOneKeyWritten) {
+  testutils::TempDir dir;
+  const fs::path file = dir / "agreement-signing.key";
+  std::vector<std::string> ids(8);
+  std::vector<std::thread> threads;
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    threads.emplace_back([&, i] {
+      auto k = SigningKey::load_or_create(file);
+      ids[i] = k ? k->key_id() : k.error();
+    });
+  }
+  for (auto& t : threads) t.join();
+  auto final = SigningKey::load_or_create(file);
+  ASSERT_TRUE(final) << final.error();
+  for (const auto& id : ids) EXPECT_EQ(id, final->key_id());
   EXPECT_EQ(std::distance(fs::directory_iterator(dir.path()), fs::directory_iterator()), 1);
 }
 
