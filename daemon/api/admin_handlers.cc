@@ -1,37 +1,10 @@
-// The API's contracts, notifications and audit log.
+// The API's notifications and audit log.
 #include <algorithm>
 #include <charconv>
 
 #include "handlers.h"
 
 namespace pactwatch::api {
-
-Result<json> list_contracts(Api::Impl& impl, Call& c) {
-  auto page = page_request(c.req, impl.options);
-  if (!page) return std::unexpected(page.error());
-  Reader r(impl.db, *c.rules, c.now, c.who);
-  std::map<std::string, std::vector<const rules::ContractVersion*>> by_id;
-  for (const auto& v : c.rules->contracts) {
-    if (r.may_see(v)) by_id[v.contract].push_back(&v);
-  }
-  std::vector<std::pair<std::vector<std::string>, json>> keyed;
-  for (const auto& [id, versions] : by_id) {
-    const auto* latest = *std::max_element(versions.begin(), versions.end(), [](auto* a, auto* b) { return a->version < b->version; });
-    keyed.push_back({{id}, json{{"id", id}, {"partner", latest->partner}, {"versions", versions.size()},
-                                {"latest", r.version_json(*latest)}}});
-  }
-  return page_of(std::move(keyed), *page);
-}
-
-Result<json> contract_versions(Api::Impl& impl, Call& c) {
-  Reader r(impl.db, *c.rules, c.now, c.who);
-  json items = json::array();
-  for (const auto& v : c.rules->contracts) {
-    if (v.contract == c.params.at("contract") && r.may_see(v)) items.push_back(r.version_json(v));
-  }
-  if (items.empty()) return std::unexpected(not_found("no contract '" + c.params.at("contract") + "'"));
-  return json{{"contract", c.params.at("contract")}, {"items", items}};
-}
 
 namespace {
 

@@ -1,7 +1,7 @@
 // REST API v1: routing, authentication, authorization, rate limits and problems. The route table
 // below is the one list of what the API serves and who may call it; the authorization test matrix
 // and the OpenAPI check read it through Api::routes(). The handlers it names live by resource in
-// partner_handlers.cc, ledger_handlers.cc and admin_handlers.cc (handlers.h); keyset pages in
+// partner_handlers.cc, ledger_handlers.cc, contract_handlers.cc and admin_handlers.cc (handlers.h); keyset pages in
 // paging.cc.
 #include <spdlog/spdlog.h>
 
@@ -53,19 +53,25 @@ struct Route {
 const std::vector<Route>& route_table() {
   using enum Role;
   static const std::vector<Route> routes{
-      {"GET", "/v1/partners", {admin, finance, viewer, partner}, list_partners},
-      {"GET", "/v1/partners/{partner}", {admin, finance, viewer, partner}, get_partner},
-      {"GET", "/v1/partners/{partner}/kpis", {admin, finance, viewer, partner}, partner_kpis},
-      {"GET", "/v1/partners/{partner}/kpis/{kpi}/evidence", {admin, finance, viewer, partner}, partner_evidence},
-      {"GET", "/v1/partners/{partner}/history", {admin, finance, viewer, partner}, partner_history},
+      {"GET", "/v1/partners", {admin, approver, finance, viewer, partner}, list_partners},
+      {"GET", "/v1/partners/{partner}", {admin, approver, finance, viewer, partner}, get_partner},
+      {"GET", "/v1/partners/{partner}/kpis", {admin, approver, finance, viewer, partner}, partner_kpis},
+      {"GET", "/v1/partners/{partner}/kpis/{kpi}/evidence", {admin, approver, finance, viewer, partner}, partner_evidence},
+      {"GET", "/v1/partners/{partner}/history", {admin, approver, finance, viewer, partner}, partner_history},
       {"GET", "/v1/partners/{partner}/statements", {admin, finance, partner}, partner_statements, true},
       {"POST", "/v1/partners/{partner}/what-if", {admin, finance, partner}, partner_what_if},
       {"GET", "/v1/compensation", {admin, finance}, compensation_report, true},
       {"POST", "/v1/periods/{period}/close", {admin, finance}, close_period, true},
       {"GET", "/v1/partners/{partner}/statements/{contract}/{version}/{period}/bundle", {admin, finance, partner}, statement_bundle, true},
       {"GET", "/v1/ledger/verify", {admin, finance}, verify_ledger, true},
-      {"GET", "/v1/contracts", {admin, finance, viewer, partner}, list_contracts},
-      {"GET", "/v1/contracts/{contract}/versions", {admin, finance, viewer, partner}, contract_versions},
+      {"GET", "/v1/contracts", {admin, approver, finance, viewer, partner}, list_contracts},
+      {"GET", "/v1/contracts/{contract}/versions", {admin, approver, finance, viewer, partner}, contract_versions},
+      {"GET", "/v1/contracts/{contract}/versions/{version}/proposal", {admin, approver, finance, viewer, partner}, proposal},
+      {"GET", "/v1/contracts/{contract}/versions/{version}/comparison", {admin, approver, finance, viewer, partner}, proposal_comparison},
+      {"GET", "/v1/contracts/{contract}/versions/{version}/what-if", {admin, approver, finance, partner}, proposal_what_if},
+      {"POST", "/v1/contracts/{contract}/versions/{version}/acts", {admin, approver, partner}, contract_act},
+      {"GET", "/v1/contracts/{contract}/versions/{version}/agreement", {admin, approver, finance, viewer, partner}, agreement_document},
+      {"GET", "/v1/agreement-key", {admin, approver, finance, viewer, partner}, agreement_key},
       {"GET", "/v1/notifications", {admin}, list_notifications},
       {"POST", "/v1/notifications/{event}/retry", {admin}, retry_notification, true},
       {"GET", "/v1/audit", {admin}, list_audit},
@@ -113,6 +119,7 @@ bool match_route(const std::vector<std::string>& tpl, const std::vector<std::str
 std::string_view to_string(Role r) {
   switch (r) {
     case Role::admin: return "admin";
+    case Role::approver: return "approver";
     case Role::finance: return "finance";
     case Role::viewer: return "viewer";
     case Role::partner: return "partner";
@@ -121,7 +128,7 @@ std::string_view to_string(Role r) {
 }
 
 std::optional<Role> role_from(std::string_view s) {
-  for (Role r : {Role::admin, Role::finance, Role::viewer, Role::partner}) {
+  for (Role r : {Role::admin, Role::approver, Role::finance, Role::viewer, Role::partner}) {
     if (to_string(r) == s) return r;
   }
   return std::nullopt;
@@ -215,6 +222,20 @@ void Api::Impl::audit(const Principal& who, const std::string& action, const std
   } catch (const store::StoreError& e) {
     spdlog::error("audit log: {}", e.what());
   }
+}
+
+Result<ledger::SigningKey> Api::Impl::signing_key() {
+  std::lock_guard lock(signing_mutex);
+  if (signing) return *signing;
+  const Problem none{503, "unavailable", "Service unavailable", "this installation has no key to sign agreement records"};
+  if (options.signing_key_file.empty()) return std::unexpected(none);
+  auto key = ledger::SigningKey::load_or_create(options.signing_key_file);
+  if (!key) {
+    spdlog::error("agreement records: {}", key.error());
+    return std::unexpected(Problem{none.status, none.slug, none.title, none.detail + " (the log says why)"});
+  }
+  signing = *key;
+  return *key;
 }
 
 Api::Api(store::Store& db, RulesSnapshot rules, const core::Clock& clock, core::MetricsRegistry& metrics, ApiOptions options)

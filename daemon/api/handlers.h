@@ -40,9 +40,16 @@ Result<json> compensation_report(Api::Impl& impl, Call& c);
 Result<json> close_period(Api::Impl& impl, Call& c);
 Result<json> statement_bundle(Api::Impl& impl, Call& c);
 Result<json> verify_ledger(Api::Impl& impl, Call& c);
-// Contracts, notifications, the audit log.
+// Contracts and their proposals (contract_handlers.cc).
 Result<json> list_contracts(Api::Impl& impl, Call& c);
 Result<json> contract_versions(Api::Impl& impl, Call& c);
+Result<json> proposal(Api::Impl& impl, Call& c);
+Result<json> proposal_comparison(Api::Impl& impl, Call& c);
+Result<json> proposal_what_if(Api::Impl& impl, Call& c);
+Result<json> contract_act(Api::Impl& impl, Call& c);
+Result<json> agreement_document(Api::Impl& impl, Call& c);
+Result<json> agreement_key(Api::Impl& impl, Call& c);
+// Notifications, the audit log.
 Result<json> list_notifications(Api::Impl& impl, Call& c);
 Result<json> retry_notification(Api::Impl& impl, Call& c);
 Result<json> list_audit(Api::Impl& impl, Call& c);

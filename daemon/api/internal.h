@@ -18,14 +18,16 @@
 #include <nlohmann/json.hpp>
 
 #include "pactwatch/api/server.h"
+#include "pactwatch/core/agreement.h"
 #include "pactwatch/engine/evaluate.h"
+#include "pactwatch/ledger/agreement_record.h"
 #include "pactwatch/ledger/statements.h"
 
 namespace pactwatch::api {
 
 using nlohmann::json;
 
-enum class Role { admin, finance, viewer, partner };
+enum class Role { admin, approver, finance, viewer, partner };
 [[nodiscard]] std::string_view to_string(Role r);
 [[nodiscard]] std::optional<Role> role_from(std::string_view s);
 
@@ -38,6 +40,9 @@ struct Principal {
   [[nodiscard]] bool sees_money() const { return role != Role::viewer; }
   [[nodiscard]] bool sees_drafts() const { return role != Role::partner; }
   [[nodiscard]] bool is_staff() const { return role == Role::admin || role == Role::finance; }
+  // The party this principal acts for on a contract: partner tokens for their partner, the
+  // brand's roles for the brand.
+  [[nodiscard]] core::Party party() const { return role == Role::partner ? core::Party::partner : core::Party::brand; }
 };
 
 // An RFC 9457 problem: type is "urn:pactwatch:problem:" + slug.
@@ -145,6 +150,9 @@ class Reader {
   // The contract versions of a partner `who` may see (partner tokens: enforced ones only).
   [[nodiscard]] std::vector<const rules::ContractVersion*> versions_of(const std::string& partner) const;
   [[nodiscard]] bool may_see(const rules::ContractVersion& c) const;
+  // Whether `who` may review the version as a proposal: the brand's roles every version, a partner
+  // token its own partner's versions once the brand has proposed them (never a draft).
+  [[nodiscard]] bool may_review(const rules::ContractVersion& c) const;
 
   [[nodiscard]] json partner_json(const rules::PartnerDef& p) const;
   [[nodiscard]] json version_json(const rules::ContractVersion& c) const;
@@ -223,6 +231,8 @@ struct Api::Impl {
   void charge(const std::string& token_id, double cpu_seconds);
   void count(const std::string& method, const std::string& pattern, int status, double seconds);
   void audit(const Principal& who, const std::string& action, const std::string& target, const std::string& outcome);
+  // The key that signs agreement records, loaded (or made) once; 503 when there is none.
+  Result<ledger::SigningKey> signing_key();
 
   struct CachedToken {
     store::ApiToken token;
@@ -242,6 +252,9 @@ struct Api::Impl {
     std::string body;
     core::Instant at{};
   };
+  std::mutex signing_mutex;
+  std::optional<ledger::SigningKey> signing;
+
   std::mutex standing_mutex;
   std::unordered_map<std::string, CachedBody> standing;  // by partner, period and draft visibility
 

@@ -525,9 +525,9 @@ struct PortalRoute {
 const std::vector<PortalRoute>& portal_table() {
   using enum Role;
   static const std::vector<PortalRoute> routes{
-      {"GET", "/portal/partners", {admin, finance, viewer}, partners_page},
-      {"GET", "/portal/partners/{partner}", {admin, finance, viewer, partner}, scorecard},
-      {"GET", "/portal/partners/{partner}/evidence", {admin, finance, viewer, partner}, evidence_page},
+      {"GET", "/portal/partners", {admin, approver, finance, viewer}, partners_page},
+      {"GET", "/portal/partners/{partner}", {admin, approver, finance, viewer, partner}, scorecard},
+      {"GET", "/portal/partners/{partner}/evidence", {admin, approver, finance, viewer, partner}, evidence_page},
       {"POST", "/portal/partners/{partner}/what-if", {admin, finance, partner}, what_if_page},
       {"GET", "/portal/partners/{partner}/statements/{contract}/{version}/{period}/bundle", {admin, finance, partner}, bundle_download},
       {"GET", "/portal/report", {admin, finance}, report_page},

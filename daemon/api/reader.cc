@@ -6,6 +6,7 @@
 
 #include "internal.h"
 #include "pactwatch/engine/evaluation_json.h"
+#include "pactwatch/ledger/agreements.h"
 #include "pactwatch/ledger/report.h"
 
 namespace pactwatch::api {
@@ -114,6 +115,12 @@ bool Reader::may_see(const rules::ContractVersion& c) const {
   return true;
 }
 
+bool Reader::may_review(const rules::ContractVersion& c) const {
+  if (who_.role != Role::partner) return true;
+  if (who_.partner != c.partner) return false;
+  return c.enforced || (c.agreement && c.agreement->state != core::AgreementState::draft);
+}
+
 std::vector<const rules::ContractVersion*> Reader::versions_of(const std::string& partner_id) const {
   std::vector<const rules::ContractVersion*> out;
   for (const auto& c : rules_.contracts) {
@@ -149,7 +156,8 @@ json Reader::version_json(const rules::ContractVersion& c) const {
            {"currency", c.currency},
            {"calendar", c.calendar},
            {"period", period},
-           {"has_compensation", c.compensation.has_value()}};
+           {"has_compensation", c.compensation.has_value()},
+           {"agreement", c.agreement ? ledger::agreement_json(*c.agreement) : json(nullptr)}};
   return out;
 }
 

@@ -3,6 +3,7 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <stdexcept>
@@ -65,7 +66,7 @@ std::string random_hex(std::size_t bytes) {
 }
 
 bool known_role(std::string_view role) {
-  return role == "admin" || role == "finance" || role == "viewer" || role == "partner";
+  return std::find(kRoles.begin(), kRoles.end(), role) != kRoles.end();
 }
 
 IssuedToken issue_token(const std::string& role, const std::optional<std::string>& partner, const std::string& name,

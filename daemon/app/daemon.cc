@@ -295,6 +295,11 @@ void Daemon::make_api() {
   api_options_.secure_cookies = !config_.api_tls_cert.empty();
   api_options_.standing_cache_ttl = std::chrono::seconds(config_.api_standing_cache_s);
   api_options_.history_cache_ttl = std::chrono::seconds(config_.api_history_cache_s);
+  if (auto key = signing_key_path(config_)) {
+    api_options_.signing_key_file = *key;
+  } else {
+    spdlog::warn("agreement records are not served: {}", key.error());
+  }
   api_ = std::make_unique<api::Api>(*db_, [this] { return active_.get(); }, clock_, metrics_, api_options_);
 }
 

@@ -18,11 +18,17 @@ std::string cli_user() {
   return std::string("cli ") + (u ? u : "unknown");
 }
 
+std::string role_list() {
+  std::string out;
+  for (const auto r : api::kRoles) out += (out.empty() ? "" : ", ") + std::string(r);
+  return out;
+}
+
 }  // namespace
 
 int cmd_token_create(const config::Config& config, const StoreArgs& st, const TokenArgs& a) {
   if (!api::known_role(a.role)) {
-    std::cerr << "pactwatch: --role " << a.role << ": expected admin, finance, viewer or partner\n";
+    std::cerr << "pactwatch: --role " << a.role << ": expected " << role_list() << '\n';
     return 2;
   }
   if (a.role == "partner" && a.partner.empty()) {
@@ -125,8 +131,8 @@ void register_token_commands(CLI::App& app, Context& ctx) {
   auto* token = app.add_subcommand("token", "API tokens for finance, admins and partners (see docs/api.md)");
   token->require_subcommand(1);
   auto* tk_create = token->add_subcommand("create", "Create a token and print it once (only its SHA-256 is stored)");
-  tk_create->add_option("--role", token_args.role, "admin, finance, viewer or partner")->required()
-      ->check(CLI::IsMember({"admin", "finance", "viewer", "partner"}));
+  tk_create->add_option("--role", token_args.role, role_list())->required()
+      ->check(CLI::IsMember(std::vector<std::string>(api::kRoles.begin(), api::kRoles.end())));
   tk_create->add_option("--partner", token_args.partner, "The partner a partner token belongs to");
   tk_create->add_option("--expires", token_args.expires, "Lifetime: 90d, 12h, 30m, or never")->capture_default_str();
   tk_create->add_option("--name", token_args.name, "A name to recognise it by (default: the partner or role)");

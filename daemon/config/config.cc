@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "pactwatch/config/yaml_check.h"
+#include "pactwatch/core/events.h"
 #include "pactwatch/core/time.h"
 #include "config_internal.h"
 
@@ -373,8 +374,6 @@ void parse_notify(const YAML::Node& node, Config& config, YamlReport& report) {
     report.error(channels, "notify.channels: expected a mapping of channel names to their settings");
     return;
   }
-  static constexpr std::array<std::string_view, 6> kEvents{"kpi.breached", "kpi.at_risk", "kpi.recovered",
-                                                           "standard.violated", "obligation.breached", "statement.closed"};
   for (const auto& kv : channels) {
     ChannelConfig c;
     c.name = kv.first.Scalar();
@@ -425,9 +424,9 @@ void parse_notify(const YAML::Node& node, Config& config, YamlReport& report) {
       } else {
         for (const auto& e : ev) {
           const std::string t = e.IsScalar() ? e.Scalar() : "";
-          if (std::find(kEvents.begin(), kEvents.end(), t) == kEvents.end()) {
-            report.error(e, where + ".events: unknown event type '" + t + "' (kpi.breached, kpi.at_risk, kpi.recovered, "
-                                    "standard.violated, obligation.breached, statement.closed)");
+          if (!core::is_rule_event(t) && !core::is_contract_event(t)) {
+            report.error(e, where + ".events: unknown event type '" + t + "' (" + core::event_list(core::kRuleEvents) + ", " +
+                                    core::event_list(core::kContractEvents) + ")");
           } else {
             c.events.push_back(t);
           }

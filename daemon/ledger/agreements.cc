@@ -5,6 +5,21 @@
 
 namespace pactwatch::ledger {
 
+nlohmann::json act_json(const core::ContractAction& a) {
+  return {{"seq", a.seq},       {"party", core::to_string(a.party)}, {"act", core::to_string(a.act)},
+          {"sha256", a.sha256}, {"actor", a.actor},                  {"actor_name", a.actor_name},
+          {"at", core::format_rfc3339(a.at)}, {"comment", a.comment}};
+}
+
+nlohmann::json agreement_json(const core::Agreement& a) {
+  auto act_or_null = [](const std::optional<core::ContractAction>& x) { return x ? act_json(*x) : nlohmann::json(nullptr); };
+  return {{"state", core::to_string(a.state)},
+          {"proposed_sha256", a.proposed_sha256 ? nlohmann::json(*a.proposed_sha256) : nlohmann::json(nullptr)},
+          {"brand_approval", act_or_null(a.brand_approval)},
+          {"partner_approval", act_or_null(a.partner_approval)},
+          {"closing", act_or_null(a.closing)}};
+}
+
 namespace {
 
 bool overlap(const rules::ContractVersion& a, const rules::ContractVersion& b) {
@@ -59,7 +74,59 @@ store::AuditEntry audit_entry(const Actor& who, core::Instant now, const std::st
   return e;
 }
 
+// The event type an act causes, if any: comments notify nobody.
+std::optional<std::string> event_type_of(core::ContractAct a) {
+  switch (a) {
+    case core::ContractAct::propose: return "contract.proposed";
+    case core::ContractAct::approve: return "contract.approved";
+    case core::ContractAct::reject:
+    case core::ContractAct::request_changes: return "contract.rejected";
+    case core::ContractAct::withdraw: return "contract.withdrawn";
+    case core::ContractAct::comment: return std::nullopt;
+  }
+  return std::nullopt;
+}
+
+store::OutboxEvent contract_event(const rules::ContractVersion& v, const std::string& type, const core::ContractAction& act,
+                                  const std::string& subject, core::AgreementState state) {
+  store::OutboxEvent e;
+  e.id = type + "/" + v.contract + "/" + std::to_string(v.version) + "/" + std::to_string(act.seq);
+  e.type = type;
+  e.partner = v.partner;
+  e.contract = v.contract;
+  e.version = v.version;
+  e.subject = subject;
+  e.created_at = act.at;
+  nlohmann::json payload{{"act", core::to_string(act.act)},
+                         {"party", core::to_string(act.party)},
+                         {"by", act.actor_name},
+                         {"sha256", act.sha256},
+                         {"comment", act.comment},
+                         {"state", core::to_string(state)},
+                         {"effective_from", calendar::format_date(v.effective_from)},
+                         {"effective_until", v.effective_until ? nlohmann::json(calendar::format_date(*v.effective_until)) : nlohmann::json(nullptr)}};
+  for (const auto& [name, path] : store::event_links(e)) payload[name] = path;
+  e.payload = payload.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return e;
+}
+
 }  // namespace
+
+std::vector<store::OutboxEvent> agreement_events(const rules::ContractVersion& v, std::span<const core::ContractAction> before,
+                                                 std::span<const core::ContractAction> stored) {
+  std::vector<core::ContractAction> all(before.begin(), before.end());
+  all.insert(all.end(), stored.begin(), stored.end());
+  const bool later = rules::later_version_proposed(v, all);
+  const auto was = core::agreement_of(rules::acts_on(v, before), v.sha256, rules::later_version_proposed(v, before));
+  const auto now = core::agreement_of(rules::acts_on(v, all), v.sha256, later);
+  std::vector<store::OutboxEvent> out;
+  for (const auto& act : stored) {
+    if (act.contract != v.contract || act.version != v.version) continue;
+    if (auto type = event_type_of(act.act)) out.push_back(contract_event(v, *type, act, std::string(core::to_string(act.party)), now.state));
+  }
+  if (now.agreed() && !was.agreed() && !stored.empty()) out.push_back(contract_event(v, "contract.enforced", stored.back(), "agreement", now.state));
+  return out;
+}
 
 core::Diagnostics enforce_recorded(rules::RuleSet& set, store::Store& db) {
   const auto acts = db.agreements().all();
@@ -86,9 +153,11 @@ std::expected<core::ContractAction, std::string> record_act(store::Store& db, co
                                  std::string(core::to_string(act.party)) + " " + who.name + " sha256 " + act.sha256 +
                                      (act.comment.empty() ? "" : ": " + act.comment));
   const rules::ContractVersion& version = **v;
-  return db.agreements().record(act, audit, [&](std::span<const core::ContractAction> recorded) {
-    return check_batch(recorded, {&act, 1}, version, set);
-  });
+  return db.agreements().record(
+      act, audit, [&](std::span<const core::ContractAction> recorded) { return check_batch(recorded, {&act, 1}, version, set); },
+      [&](std::span<const core::ContractAction> before, std::span<const core::ContractAction> stored) {
+        return agreement_events(version, before, stored);
+      });
 }
 
 std::expected<std::vector<core::ContractAction>, std::string> adopt_file_approvals(

@@ -427,6 +427,42 @@ std::expected<std::vector<CloseOutcome>, std::string> Statements::close(const st
   return out;
 }
 
+std::vector<RepricedPeriod> Statements::reprice(const rules::ContractVersion& proposal, std::size_t periods) {
+  auto closed = closed_of(proposal.contract);
+  std::sort(closed.begin(), closed.end(), [](const auto& a, const auto& b) {
+    return std::tie(a.period_start, a.version) > std::tie(b.period_start, b.version);
+  });
+  std::vector<RepricedPeriod> out;
+  const auto cal = rules_.calendars.find(proposal.calendar);
+  for (const auto& r : closed) {
+    if (!out.empty() && out.back().period == r.period) {
+      // Two versions closed in one period: their own lines add up.
+      if (auto c = core::Currency::from_code(r.currency); c && *c == out.back().closed_own.currency()) {
+        out.back().closed_own += core::Money(r.own_minor, *c);
+      }
+      continue;
+    }
+    if (out.size() == periods) break;
+    const auto currency = core::Currency::from_code(r.currency);
+    if (!currency) continue;
+    RepricedPeriod p{r.period, r.version, core::Money(r.own_minor, *currency), std::nullopt, {}, nullptr};
+    if (!proposal.compensation) {
+      p.note = "the proposal pays nothing";
+    } else if (cal == rules_.calendars.end()) {
+      p.note = "the proposal's calendar '" + proposal.calendar + "' is not loaded";
+    } else if (auto w = engine::period_by_label(proposal, cal->second, r.period); !w) {
+      p.note = "the proposal has no period " + r.period + ": " + w.error();
+    } else {
+      auto computed = compute(proposal, *w, r.as_of, "what_if", History::none, nullptr);
+      p.proposed_own = computed.statement.own;
+      p.document = std::move(computed.statement.document);
+      if (computed.statement.currency != *currency) p.note = "the proposal pays in " + proposal.currency + ", the period was paid in " + r.currency;
+    }
+    out.push_back(std::move(p));
+  }
+  return out;
+}
+
 Rederived Statements::rederive(const store::StatementRecord& closed) {
   const rules::ContractVersion* c = nullptr;
   for (const auto& v : rules_.contracts) {

@@ -71,6 +71,19 @@ std::string cloudevent(const store::OutboxEvent& e) {
 
 std::string event_text(const store::OutboxEvent& e) {
   const auto p = json::parse(e.payload, nullptr, false);
+  if (e.type.starts_with("contract.")) {
+    auto field = [&](const char* k) { return p.is_object() && p.contains(k) && p[k].is_string() ? p[k].get<std::string>() : std::string(); };
+    const std::string what = e.contract + " v" + std::to_string(e.version) + " (" + e.partner + ")";
+    const std::string by = field("party") + " " + field("by");
+    if (e.type == "contract.proposed") return "pactwatch: " + what + " proposed by the " + by;
+    if (e.type == "contract.approved") return "pactwatch: " + what + " approved by the " + by;
+    if (e.type == "contract.rejected") {
+      return "pactwatch: " + what + (field("act") == "request_changes" ? " changes requested by the " : " rejected by the ") + by +
+             (field("comment").empty() ? "" : ": " + field("comment"));
+    }
+    if (e.type == "contract.withdrawn") return "pactwatch: " + what + " withdrawn by the " + by;
+    if (e.type == "contract.enforced") return "pactwatch: " + what + " agreed by both parties; enforced from " + field("effective_from");
+  }
   std::string what = e.type;
   if (e.type == "kpi.breached") what = "breached";
   else if (e.type == "kpi.at_risk") what = "at risk";

@@ -1,5 +1,6 @@
 #include <algorithm>
 
+#include "pactwatch/core/events.h"
 #include "pactwatch/notify/stages.h"
 
 namespace pactwatch::notify {
@@ -15,6 +16,23 @@ Route route(const config::ChannelConfig& channel, const store::OutboxEvent& even
   Route r;
   r.recipients = channel.to;
   r.send = channel.events.empty() || listed(channel.events);
+  if (core::is_contract_event(event.type)) {
+    // An act on an agreement goes to the party that did not act; the agreement itself to both. The
+    // version is not enforced yet, and its notify block is part of what is being agreed: neither
+    // decides here.
+    const std::string audience = channel.audience == "partner" ? "partner" : "brand";
+    r.send = r.send && event.subject != audience;
+    if (channel.audience == "partner") {
+      r.recipients.clear();
+      if (const auto* p = rules ? rules->partner(event.partner) : nullptr) {
+        for (const auto& c : p->contacts) {
+          if (!c.email.empty()) r.recipients.push_back(c.email);
+        }
+      }
+      r.send = r.send && !r.recipients.empty();
+    }
+    return r;
+  }
   if (channel.audience == "partner") {
     r.send = r.send && contract && contract->enforced && listed(contract->notify_partner);
     r.recipients.clear();

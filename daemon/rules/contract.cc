@@ -9,6 +9,7 @@
 
 #include "pactwatch/calendar/calendar_file.h"
 #include "pactwatch/core/digest.h"
+#include "pactwatch/core/events.h"
 #include "pactwatch/config/yaml_check.h"
 #include "compensation_parse.h"
 #include "parse_helpers.h"
@@ -496,8 +497,7 @@ void parse_approvals(const YAML::Node& root, ContractVersion& c, YamlReport& rep
 // notify: {brand: [EVENT, ...], partner: [EVENT, ...]}.
 void parse_notify(const YAML::Node& root, ContractVersion& c, YamlReport& report) {
   if (const YAML::Node n = root["notify"]; n && !n.IsNull()) {
-    static const std::vector<std::string_view> kEvents{"kpi.breached", "kpi.at_risk", "kpi.recovered", "standard.violated",
-                                                       "obligation.breached", "statement.closed"};
+    static const std::vector<std::string_view> kEvents(core::kRuleEvents.begin(), core::kRuleEvents.end());
     if (!n.IsMap()) {
       report.error(n, "notify: expected {brand: [EVENT, ...], partner: [EVENT, ...]}");
     } else {
@@ -511,7 +511,10 @@ void parse_notify(const YAML::Node& root, ContractVersion& c, YamlReport& report
         }
         for (const auto& e : list) {
           const std::string t = e.IsScalar() ? e.Scalar() : "";
-          if (std::find(kEvents.begin(), kEvents.end(), t) == kEvents.end()) {
+          if (core::is_contract_event(t)) {
+            report.error(e, std::string("notify: ") + key + ": '" + t + "' is not routed by a contract's notify block: the acts on "
+                            "an agreement go to the party that did not act (docs/notifications.md); a channel's events filter can narrow them");
+          } else if (std::find(kEvents.begin(), kEvents.end(), t) == kEvents.end()) {
             std::string msg = std::string("notify: ") + key + ": unknown event type '" + t + "'";
             if (auto hint = core::did_you_mean(t, kEvents); !hint.empty()) msg += " (" + hint + ")";
             report.error(e, msg);

@@ -43,24 +43,26 @@ std::vector<core::ContractAction> read_acts(soci::session& sql, const std::strin
 }  // namespace
 
 std::expected<core::ContractAction, std::string> Agreements::record(const core::ContractAction& act, const AuditEntry& audit,
-                                                                    const Check& check) {
+                                                                    const Check& check, const Events& events) {
   auto stored = record_planned(act.contract, audit, [&](std::span<const core::ContractAction> recorded)
                                                         -> std::expected<std::vector<core::ContractAction>, std::string> {
     if (auto ok = check(recorded); !ok) return std::unexpected(ok.error());
     return std::vector<core::ContractAction>{act};
-  });
+  }, events);
   if (!stored) return std::unexpected(stored.error());
   return stored->front();
 }
 
 std::expected<std::vector<core::ContractAction>, std::string> Agreements::record_planned(const std::string& contract,
                                                                                          const AuditEntry& audit,
-                                                                                         const Plan& plan) {
+                                                                                         const Plan& plan,
+                                                                                         const Events& events) {
   return db_.wrap("contract action", [&]() -> std::expected<std::vector<core::ContractAction>, std::string> {
     Transaction tx(db_, Durability::full);
     soci::session& sql = tx.sql();
     if (dialect(db_.backend()).advisory_locks) sql << "SELECT pg_advisory_xact_lock(" + std::to_string(kAgreementLockKey) + ")";
-    auto acts = plan(read_acts(sql, contract));
+    const auto before = read_acts(sql, contract);
+    auto acts = plan(before);
     if (!acts) return std::unexpected(acts.error());
     if (acts->empty()) return std::move(*acts);  // nothing to record: no audit entry either
     for (auto& act : *acts) {
@@ -76,6 +78,9 @@ std::expected<std::vector<core::ContractAction>, std::string> Agreements::record
       act.seq = seq;
     }
     append_audit_in(tx, audit);
+    if (events) {
+      for (const auto& e : events(before, *acts)) insert_event(sql, e);
+    }
     tx.commit();
     return std::move(*acts);
   });

@@ -21,7 +21,11 @@
 #include "pactwatch/app/evaluation_runner.h"
 #include "pactwatch/core/digest.h"
 #include "pactwatch/core/clock.h"
+#include "pactwatch/ledger/agreement_record.h"
+#include "pactwatch/ledger/agreements.h"
+#include "pactwatch/ledger/statements.h"
 #include "pactwatch/ledger/verify.h"
+#include "pactwatch/rules/approvals.h"
 #include "pactwatch/sources/import.h"
 #include "pg_server.h"
 #include "process.h"
@@ -43,7 +47,7 @@ json& recorded() {
 }
 
 struct Tokens {
-  std::string admin, finance, viewer, northwind, contoso;
+  std::string admin, approver, finance, viewer, northwind, contoso;
 };
 
 class ApiTest : public ::testing::TestWithParam<Backend> {
@@ -65,6 +69,7 @@ class ApiTest : public ::testing::TestWithParam<Backend> {
     db_->migrate(clock_.now());
     testutils::load_demo(*db_, *rules_, kSource, clock_.now());
     tokens_.admin = make_token("admin", std::nullopt);
+    tokens_.approver = make_token("approver", std::nullopt);
     tokens_.finance = make_token("finance", std::nullopt);
     tokens_.viewer = make_token("viewer", std::nullopt);
     tokens_.northwind = make_token("partner", "northwind");
@@ -75,7 +80,14 @@ class ApiTest : public ::testing::TestWithParam<Backend> {
     // An answer is charged by the processor time it took; a sanitizer build takes many times as
     // long for the same work, so the default cost unit grows with it (tests that set their own keep it).
     if (options.cost_unit == ApiOptions{}.cost_unit) options.cost_unit *= 4 * testutils::kSanitizerSlowdown;
-    api_ = std::make_unique<Api>(*db_, [this] { return rules_; }, clock_, metrics_, options);
+    if (options.signing_key_file.empty()) options.signing_key_file = dir_.path() / "agreement-signing.key";
+    api_ = std::make_unique<Api>(
+        *db_,
+        [this] {
+          std::lock_guard lock(rules_mutex_);
+          return rules_;
+        },
+        clock_, metrics_, options);
     http.max_body_bytes = options.max_body_bytes;
     server_ = std::make_unique<HttpServer>(http, metrics_);
     api_->mount(*server_);
@@ -126,7 +138,14 @@ class ApiTest : public ::testing::TestWithParam<Backend> {
     return json::parse(r->body, nullptr, false);
   }
 
+  // What the daemon's refresh does after an act: the rules again, with the recorded approvals.
+  void serve_rules(rules::RuleSet set) {
+    std::lock_guard lock(rules_mutex_);
+    rules_ = std::make_shared<const rules::RuleSet>(std::move(set));
+  }
+
   testutils::TempDir dir_;
+  std::mutex rules_mutex_;
   core::ManualClock clock_{T("2026-11-20T12:00:00Z")};
   std::shared_ptr<const rules::RuleSet> rules_;
   std::unique_ptr<store::Store> db_;
@@ -140,42 +159,51 @@ class ApiTest : public ::testing::TestWithParam<Backend> {
 // Who asks, and what each route answers them. own/other: a partner token of the partner in the
 // path (northwind) or of another partner (contoso-eu).
 struct Expect {
-  int admin, finance, viewer, own, other, none;
+  int admin, approver, finance, viewer, own, other, none;
 };
 
 const std::map<std::string, Expect>& matrix() {
   static const std::map<std::string, Expect> m{
-      {"GET /v1/partners", {200, 200, 200, 200, 200, 401}},
-      {"GET /v1/partners/{partner}", {200, 200, 200, 200, 404, 401}},
-      {"GET /v1/partners/{partner}/kpis", {200, 200, 200, 200, 404, 401}},
-      {"GET /v1/partners/{partner}/kpis/{kpi}/evidence", {200, 200, 200, 200, 404, 401}},
-      {"GET /v1/partners/{partner}/history", {200, 200, 200, 200, 404, 401}},
-      {"GET /v1/partners/{partner}/statements", {200, 200, 403, 200, 404, 401}},
-      {"POST /v1/partners/{partner}/what-if", {200, 200, 403, 200, 404, 401}},
-      {"GET /v1/compensation", {200, 200, 403, 403, 403, 401}},
-      {"POST /v1/periods/{period}/close", {200, 200, 403, 403, 403, 401}},
+      {"GET /v1/partners", {200, 200, 200, 200, 200, 200, 401}},
+      {"GET /v1/partners/{partner}", {200, 200, 200, 200, 200, 404, 401}},
+      {"GET /v1/partners/{partner}/kpis", {200, 200, 200, 200, 200, 404, 401}},
+      {"GET /v1/partners/{partner}/kpis/{kpi}/evidence", {200, 200, 200, 200, 200, 404, 401}},
+      {"GET /v1/partners/{partner}/history", {200, 200, 200, 200, 200, 404, 401}},
+      {"GET /v1/partners/{partner}/statements", {200, 403, 200, 403, 200, 404, 401}},
+      {"POST /v1/partners/{partner}/what-if", {200, 403, 200, 403, 200, 404, 401}},
+      {"GET /v1/compensation", {200, 403, 200, 403, 403, 403, 401}},
+      {"POST /v1/periods/{period}/close", {200, 403, 200, 403, 403, 403, 401}},
       // Closed by the close above (routes run in table order).
-      {"GET /v1/partners/{partner}/statements/{contract}/{version}/{period}/bundle", {200, 200, 403, 200, 404, 401}},
-      {"GET /v1/ledger/verify", {200, 200, 403, 403, 403, 401}},
-      {"GET /v1/contracts", {200, 200, 200, 200, 200, 401}},
-      {"GET /v1/contracts/{contract}/versions", {200, 200, 200, 200, 404, 401}},
-      {"GET /v1/notifications", {200, 403, 403, 403, 403, 401}},
-      {"POST /v1/notifications/{event}/retry", {200, 403, 403, 403, 403, 401}},
-      {"GET /v1/audit", {200, 403, 403, 403, 403, 401}},
+      {"GET /v1/partners/{partner}/statements/{contract}/{version}/{period}/bundle", {200, 403, 200, 403, 200, 404, 401}},
+      {"GET /v1/ledger/verify", {200, 403, 200, 403, 403, 403, 401}},
+      {"GET /v1/contracts", {200, 200, 200, 200, 200, 200, 401}},
+      {"GET /v1/contracts/{contract}/versions", {200, 200, 200, 200, 200, 404, 401}},
+      // A version in force, for the file's approvals enforce in this fixture; nothing was proposed,
+      // so the comment is refused by the lifecycle (409) once the token may act at all.
+      {"GET /v1/contracts/{contract}/versions/{version}/proposal", {200, 200, 200, 200, 200, 404, 401}},
+      {"GET /v1/contracts/{contract}/versions/{version}/comparison", {200, 200, 200, 200, 200, 404, 401}},
+      {"GET /v1/contracts/{contract}/versions/{version}/what-if", {200, 200, 200, 403, 200, 404, 401}},
+      {"POST /v1/contracts/{contract}/versions/{version}/acts", {409, 409, 403, 403, 409, 404, 401}},
+      // Not agreed in the store (the file's approvals are not recorded acts): no record to sign.
+      {"GET /v1/contracts/{contract}/versions/{version}/agreement", {409, 409, 409, 409, 409, 404, 401}},
+      {"GET /v1/agreement-key", {200, 200, 200, 200, 200, 200, 401}},
+      {"GET /v1/notifications", {200, 403, 403, 403, 403, 403, 401}},
+      {"POST /v1/notifications/{event}/retry", {200, 403, 403, 403, 403, 403, 401}},
+      {"GET /v1/audit", {200, 403, 403, 403, 403, 403, 401}},
       // The portal: pages answer 200, a redirect to sign in (303) without a session, or 403/404.
-      {"GET /portal", {303, 303, 303, 303, 303, 303}},
-      {"GET /portal/login", {200, 200, 200, 200, 200, 200}},
-      {"POST /portal/login", {303, 303, 303, 303, 303, 403}},
-      {"POST /portal/logout", {303, 303, 303, 303, 303, 303}},
-      {"GET /portal/static/portal.css", {200, 200, 200, 200, 200, 200}},
-      {"GET /portal/partners", {200, 200, 200, 403, 403, 303}},
-      {"GET /portal/partners/{partner}", {200, 200, 200, 200, 404, 303}},
-      {"GET /portal/partners/{partner}/evidence", {200, 200, 200, 200, 404, 303}},
-      {"POST /portal/partners/{partner}/what-if", {200, 200, 403, 200, 404, 401}},
-      {"GET /portal/partners/{partner}/statements/{contract}/{version}/{period}/bundle", {200, 200, 403, 200, 404, 303}},
-      {"GET /portal/report", {200, 200, 403, 403, 403, 303}},
-      {"GET /portal/report.csv", {200, 200, 403, 403, 403, 303}},
-      {"POST /portal/close", {200, 200, 403, 403, 403, 401}},
+      {"GET /portal", {303, 303, 303, 303, 303, 303, 303}},
+      {"GET /portal/login", {200, 200, 200, 200, 200, 200, 200}},
+      {"POST /portal/login", {303, 303, 303, 303, 303, 303, 403}},
+      {"POST /portal/logout", {303, 303, 303, 303, 303, 303, 303}},
+      {"GET /portal/static/portal.css", {200, 200, 200, 200, 200, 200, 200}},
+      {"GET /portal/partners", {200, 200, 200, 200, 403, 403, 303}},
+      {"GET /portal/partners/{partner}", {200, 200, 200, 200, 200, 404, 303}},
+      {"GET /portal/partners/{partner}/evidence", {200, 200, 200, 200, 200, 404, 303}},
+      {"POST /portal/partners/{partner}/what-if", {200, 403, 200, 403, 200, 404, 401}},
+      {"GET /portal/partners/{partner}/statements/{contract}/{version}/{period}/bundle", {200, 403, 200, 403, 200, 404, 303}},
+      {"GET /portal/report", {200, 403, 200, 403, 403, 403, 303}},
+      {"GET /portal/report.csv", {200, 403, 200, 403, 403, 403, 303}},
+      {"POST /portal/close", {200, 403, 200, 403, 403, 403, 401}},
   };
   return m;
 }
@@ -209,13 +237,13 @@ TEST_P(ApiTest, AuthorizationMatrixCoversEveryRoute) {
   for (const auto& [key, e] : matrix()) EXPECT_TRUE(registered.count(key)) << key << " is in the matrix but not served";
 
   const std::vector<std::pair<std::string, const std::string*>> who{
-      {"admin", &tokens_.admin}, {"finance", &tokens_.finance}, {"viewer", &tokens_.viewer},
+      {"admin", &tokens_.admin}, {"approver", &tokens_.approver}, {"finance", &tokens_.finance}, {"viewer", &tokens_.viewer},
       {"own", &tokens_.northwind}, {"other", &tokens_.contoso}, {"none", nullptr}};
   for (const auto& r : Api::routes()) {
     const auto key = r.method + " " + r.pattern;
     if (!matrix().count(key)) continue;
     const Expect& e = matrix().at(key);
-    const int expected[] = {e.admin, e.finance, e.viewer, e.own, e.other, e.none};
+    const int expected[] = {e.admin, e.approver, e.finance, e.viewer, e.own, e.other, e.none};
     std::string path = fill(r.pattern, event_id);
     const bool portal = r.pattern.rfind("/portal", 0) == 0;
     if (r.pattern == "/v1/compensation" || r.pattern == "/portal/report" || r.pattern == "/portal/report.csv") path += "?period=2026-10";
@@ -237,6 +265,7 @@ TEST_P(ApiTest, AuthorizationMatrixCoversEveryRoute) {
       std::string body;
       if (r.pattern == "/v1/partners/{partner}/what-if") body = R"({"period": "2026-10", "values": {"p1_first_reply": "99%"}})";
       if (r.pattern == "/v1/periods/{period}/close") body = R"({"partner": "northwind"})";
+      if (r.pattern == "/v1/contracts/{contract}/versions/{version}/acts") body = R"({"act": "comment", "comment": "matrix"})";
       return call(r.method, path, token, r.pattern, body);
       };
       auto res = send();
@@ -955,6 +984,179 @@ TEST_P(ApiTest, ExpensiveAnswersAreReusedAndChargedByTheirCost) {
 
 // Defined last, so it runs after the tests above on each backend: checks every answer recorded so
 // far against the OpenAPI document, and that the document describes every route the server registers.
+// A new contract version from draft to enforcement through the API, with the brand's approver and
+// the partner's own token: visibility at each step, the comparison and what-if the partner reviews,
+// the lifecycle's refusals, the notifications and the audit trail.
+TEST_P(ApiTest, AProposalGoesFromDraftToEnforcementThroughBothParties) {
+  // The examples with a 2027 draft of northwind-support: one target tightened, nothing approved.
+  const auto dir = dir_.path() / "rules";
+  std::filesystem::copy(kSource + "/rules/examples", dir, std::filesystem::copy_options::recursive);
+  {
+    std::ifstream in(dir / "contracts/northwind-support-v3.yaml");
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    auto replace = [&](const std::string& a, const std::string& b) {
+      const auto at = text.find(a);
+      ASSERT_NE(at, std::string::npos) << a;
+      text.replace(at, a.size(), b);
+    };
+    replace("version: 3", "version: 4");
+    replace("effective: {from: 2026-01-01, until: 2026-12-31}", "effective: {from: 2027-01-01, until: 2027-12-31}");
+    replace("objective: {target: \">= 95%\", warning: \">= 97%\"}", "objective: {target: \">= 97%\", warning: \">= 98%\"}");
+    const auto a = text.find("approvals:"), b = text.find("currency:");
+    text.erase(a, b - a);
+    std::ofstream(dir / "contracts/northwind-support-v4.yaml") << text;
+  }
+  const ledger::Actor ops{"cli:ops", "ops@brand.example", "admin"};
+  {
+    auto set = rules::load_rule_set(dir, rules::Enforcement::recorded_later);
+    ASSERT_TRUE(set) << set.error()[0].to_string();
+    for (const auto& v : set->contracts) {
+      if (v.contract == "northwind-support" && v.version < 4) {
+        auto adopted = ledger::adopt_file_approvals(*db_, *set, v, "test", ops, clock_.now());
+        ASSERT_TRUE(adopted) << adopted.error();
+      }
+    }
+  }
+  auto refresh = [&] {
+    auto set = ledger::rules_in_force(dir, *db_);
+    ASSERT_TRUE(set) << set.error()[0].to_string();
+    serve_rules(std::move(*set));
+  };
+  refresh();
+  {
+    // October closed under v3: what the proposal is priced against.
+    ledger::Statements statements(*rules_, *db_);
+    auto closed = statements.close("2026-10", std::string("northwind"), T("2026-11-05T00:00:00Z"), clock_.now(), "test");
+    ASSERT_TRUE(closed) << closed.error();
+  }
+  start();
+  const std::string v4 = "/v1/contracts/northwind-support/versions/4";
+  const std::string sha4 = rules::find_version(*rules_, "northwind-support", 4).value()->sha256;
+  const std::string sha3 = rules::find_version(*rules_, "northwind-support", 3).value()->sha256;
+  auto act = [&](const std::string& token, const json& body, int expect) {
+    auto r = call("POST", v4 + "/acts", token, "/v1/contracts/{contract}/versions/{version}/acts", body.dump());
+    EXPECT_TRUE(r);
+    if (!r) return json();
+    EXPECT_EQ(r->status, expect) << body.dump() << ": " << r->body;
+    return json::parse(r->body, nullptr, false);
+  };
+  auto listed = [&](const std::string& token) {
+    std::set<int> versions;
+    const auto list = get_json("/v1/contracts/northwind-support/versions", token);
+    for (const auto& v : list["items"]) versions.insert(v["version"].get<int>());
+    return versions;
+  };
+
+  // A draft is the brand's business: the partner neither sees it nor can act on it.
+  EXPECT_EQ(listed(tokens_.northwind), (std::set<int>{2, 3}));
+  get_json(v4 + "/proposal", tokens_.northwind, 404);
+  act(tokens_.northwind, {{"act", "comment"}, {"comment", "what is this?"}}, 404);
+  EXPECT_EQ(get_json(v4 + "/proposal", tokens_.approver, 200, "/v1/contracts/{contract}/versions/{version}/proposal")["agreement"]["state"],
+            "draft");
+
+  // The brand proposes; the partner sees it, another partner does not.
+  auto proposed = act(tokens_.approver, {{"act", "propose"}, {"comment", "2027 terms: urgent replies tightened"}}, 201);
+  EXPECT_EQ(proposed["agreement"]["state"], "proposed");
+  EXPECT_EQ(proposed["act"]["actor_name"], "approver");
+  refresh();
+  EXPECT_EQ(listed(tokens_.northwind), (std::set<int>{2, 3, 4}));
+  const auto p = get_json(v4 + "/proposal", tokens_.northwind, 200, "/v1/contracts/{contract}/versions/{version}/proposal");
+  EXPECT_EQ(p["agreement"]["state"], "proposed");
+  EXPECT_EQ(p["in_force_version"], 3);
+  ASSERT_EQ(p["thread"].size(), 1u);
+  EXPECT_EQ(p["thread"][0]["act"], "propose");
+  get_json(v4 + "/proposal", tokens_.contoso, 404);
+  get_json(v4 + "/comparison", tokens_.contoso, 404);
+  act(tokens_.contoso, {{"act", "approve"}, {"sha256", sha4}}, 404);
+
+  // What changes, term by term, against v3.
+  const auto cmp = get_json(v4 + "/comparison", tokens_.northwind, 200, "/v1/contracts/{contract}/versions/{version}/comparison");
+  EXPECT_EQ(cmp["against_version"], 3);
+  EXPECT_NE(std::find(cmp["rules"].begin(), cmp["rules"].end(), json{{"section", "kpis"}, {"rule", "p1_first_reply"}, {"change", "changed"}}),
+            cmp["rules"].end())
+      << cmp["rules"].dump();
+  bool target_seen = false;
+  for (const auto& t : cmp["terms"]) {
+    if (t["rule"] == "p1_first_reply" && t["path"] == "objective.target") {
+      target_seen = true;
+      EXPECT_EQ(t["before"], ">= 95%");
+      EXPECT_EQ(t["after"], ">= 97%");
+    }
+    EXPECT_NE(t["section"], "approvals");
+  }
+  EXPECT_TRUE(target_seen) << cmp["terms"].dump();
+
+  // What it would have paid in October, next to what October paid.
+  const auto wi = get_json(v4 + "/what-if?periods=3", tokens_.northwind, 200, "/v1/contracts/{contract}/versions/{version}/what-if");
+  ASSERT_EQ(wi["periods"].size(), 1u) << wi.dump();
+  const auto& oct = wi["periods"][0];
+  EXPECT_EQ(oct["period"], "2026-10");
+  EXPECT_EQ(oct["closed_version"], 3);
+  ASSERT_TRUE(oct["proposed"].is_string()) << oct.dump();
+  const auto eur = *core::Currency::from_code("EUR");
+  const auto closed_own = *core::Money::parse(oct["closed"].get<std::string>(), eur);
+  const auto proposed_own = *core::Money::parse(oct["proposed"].get<std::string>(), eur);
+  EXPECT_EQ(oct["difference"], (proposed_own - closed_own).to_decimal());
+  EXPECT_EQ(oct["statement"]["status"], "what_if");
+  get_json(v4 + "/what-if?periods=0", tokens_.northwind, 400);
+  get_json(v4 + "/what-if", tokens_.viewer, 403);
+
+  // The lifecycle's refusals, through the API.
+  act(tokens_.northwind, {{"act", "propose"}}, 409);
+  act(tokens_.northwind, {{"act", "approve"}, {"sha256", sha3}}, 409);
+  act(tokens_.northwind, {{"act", "approve"}}, 400);
+  act(tokens_.northwind, {{"act", "reject"}}, 409);  // a rejection says why
+  act(tokens_.northwind, {{"act", "sign"}}, 400);
+  act(tokens_.northwind, {{"act", "comment"}, {"comment", "ok"}, {"party", "brand"}}, 400);
+  act(tokens_.admin, {{"act", "approve"}, {"sha256", sha4}}, 403);
+  act(tokens_.viewer, {{"act", "comment"}, {"comment", "hi"}}, 403);
+  act(tokens_.finance, {{"act", "approve"}, {"sha256", sha4}}, 403);
+
+  // A comment, then both approvals of the exact content.
+  act(tokens_.northwind, {{"act", "comment"}, {"comment", "97% is tight but fair"}}, 201);
+  EXPECT_EQ(act(tokens_.northwind, {{"act", "approve"}, {"sha256", sha4}}, 201)["agreement"]["state"], "approved_by_partner");
+  act(tokens_.northwind, {{"act", "approve"}, {"sha256", sha4}}, 409);
+  const auto agreed = act(tokens_.approver, {{"act", "approve"}, {"sha256", sha4}}, 201);
+  EXPECT_EQ(agreed["agreement"]["state"], "approved");
+  EXPECT_EQ(agreed["agreement"]["partner_approval"]["sha256"], sha4);
+  refresh();
+  const auto after = get_json(v4 + "/proposal", tokens_.northwind, 200, "/v1/contracts/{contract}/versions/{version}/proposal");
+  EXPECT_EQ(after["status"], "enforced");
+  ASSERT_EQ(after["thread"].size(), 4u);
+  EXPECT_EQ(after["thread"][1]["comment"], "97% is tight but fair");
+  act(tokens_.approver, {{"act", "withdraw"}}, 409);  // agreed: a change is a new version
+
+  // Each act that changes the state notified the other party; the agreement, both.
+  std::multiset<std::pair<std::string, std::string>> events;  // type, subject
+  for (const auto& e : db_->outbox().events(1000)) {
+    if (e.contract == "northwind-support" && e.version == 4) events.insert({e.type, e.subject});
+  }
+  EXPECT_EQ(events, (std::multiset<std::pair<std::string, std::string>>{{"contract.proposed", "brand"},
+                                                                        {"contract.approved", "partner"},
+                                                                        {"contract.approved", "brand"},
+                                                                        {"contract.enforced", "agreement"}}));
+  // Every act is in the audit log under the token that took it.
+  int audited = 0;
+  for (const auto& a : db_->audit().newest(1000)) {
+    if (a.target == "northwind-support v4" && a.action.starts_with("contract.")) ++audited;
+  }
+  EXPECT_EQ(audited, 4);
+
+  // The agreement record, signed by the installation's key, verifies offline; another partner
+  // cannot fetch it.
+  const auto key = get_json("/v1/agreement-key", tokens_.northwind, 200, "/v1/agreement-key");
+  auto doc = call("GET", v4 + "/agreement", tokens_.northwind, "/v1/contracts/{contract}/versions/{version}/agreement");
+  ASSERT_TRUE(doc);
+  ASSERT_EQ(doc->status, 200) << doc->body;
+  EXPECT_NE(doc->get_header_value("Content-Disposition").find("northwind-support-v4-agreement.json"), std::string::npos);
+  auto verified = ledger::verify_agreement(doc->body, key["public_key"].get<std::string>());
+  ASSERT_TRUE(verified) << verified.error();
+  EXPECT_EQ(verified->sha256, sha4);
+  EXPECT_EQ(verified->key_id, key["key_id"]);
+  get_json(v4 + "/agreement", tokens_.contoso, 404);
+  get_json("/v1/contracts/northwind-support/versions/3/agreement", tokens_.northwind, 200);
+}
+
 TEST_P(ApiTest, EveryRecordedResponseMatchesTheOpenApiDocument) {
   testutils::TempDir dir;
   json routes = json::array();

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <chrono>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <string>
@@ -44,6 +45,9 @@ struct ApiOptions {
   // answer) is reused this long (0: computed for every answer).
   std::chrono::milliseconds history_cache_ttl{std::chrono::minutes(5)};
   bool secure_cookies = false;  // true when served over TLS
+  // The installation's Ed25519 key that signs agreement records (agreements.signing_key), made on
+  // first use; empty: agreement records are not served (503).
+  std::filesystem::path signing_key_file;
 };
 
 using RulesSnapshot = std::function<std::shared_ptr<const rules::RuleSet>()>;

@@ -5,6 +5,7 @@
 // server (and scanners) reject a mistyped or invented token without a database lookup.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <optional>
 #include <string>
@@ -19,6 +20,7 @@ inline constexpr std::string_view kTokenPrefix = "pw_";
 inline constexpr std::size_t kTokenLength = 3 + 32 + 6;
 
 // The roles a token can have (see docs/api.md for what each may do).
+inline constexpr std::array<std::string_view, 5> kRoles{"admin", "approver", "finance", "viewer", "partner"};
 [[nodiscard]] bool known_role(std::string_view role);
 
 struct IssuedToken {

@@ -4,7 +4,10 @@
 // (docs/rules.md, "From proposal to enforcement").
 #pragma once
 
+#include <nlohmann/json.hpp>
+
 #include <expected>
+#include <span>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -24,6 +27,13 @@ namespace pactwatch::ledger {
 // The same for a set already loaded: serve's refresh after an act was recorded. Throws StoreError.
 [[nodiscard]] core::Diagnostics enforce_recorded(rules::RuleSet& set, store::Store& db);
 
+// An act as the API, the CLI and the agreement record show it: seq, party, act, sha256, actor,
+// actor_name, at (RFC 3339) and comment.
+[[nodiscard]] nlohmann::json act_json(const core::ContractAction& a);
+// Where a version stands: state, the content last proposed, each party's approval of the current
+// content (an act, or null) and the act that closed it (rejection, change request, withdrawal).
+[[nodiscard]] nlohmann::json agreement_json(const core::Agreement& a);
+
 // Who takes an act, as the audit log names them.
 struct Actor {
   std::string id;    // a token id, or "cli:USER"
@@ -40,6 +50,15 @@ struct Actor {
 [[nodiscard]] std::expected<core::ContractAction, std::string> record_act(store::Store& db, const rules::RuleSet& set,
                                                                           core::ContractAction act, const Actor& who,
                                                                           core::Instant now);
+
+// The notifications the acts `stored` on `v` cause, after `before` (docs/notifications.md,
+// "Contract events"): contract.proposed, .approved, .rejected (a rejection or a change request) and
+// .withdrawn, one per act, subject the party that acted; and contract.enforced (subject
+// "agreement") when the acts complete the agreement. Comments notify nobody. Each event's id holds
+// the act's seq, so the same act never notifies twice. record_act stores them with the act.
+[[nodiscard]] std::vector<store::OutboxEvent> agreement_events(const rules::ContractVersion& v,
+                                                               std::span<const core::ContractAction> before,
+                                                               std::span<const core::ContractAction> stored);
 
 // Records, once, the approvals a contract file's approvals block claims for its current content,
 // as acts vouched for by `vouched_by` (who checked them outside pactwatch): the propose and both

@@ -58,6 +58,16 @@ struct CloseOutcome {
   std::string detail;  // for differs and skipped: what and why
 };
 
+// One closed period priced again under a proposed contract version's terms.
+struct RepricedPeriod {
+  std::string period;
+  int closed_version = 0;          // the version the period closed under
+  core::Money closed_own;          // what it paid, its own lines (before carry-forward and adjustments)
+  std::optional<core::Money> proposed_own;  // the same under the proposal; none when it cannot say (`note`)
+  std::string note;
+  nlohmann::json document;  // the proposal's statement for the period (status what_if), or null
+};
+
 class Statements {
  public:
   Statements(const rules::RuleSet& rules, store::Store& store) : rules_(rules), store_(store) {}
@@ -78,6 +88,13 @@ class Statements {
                                                                             const std::optional<std::string>& partner,
                                                                             core::Instant as_of, core::Instant now,
                                                                             const std::string& by);
+
+  // The last `periods` closed periods of the proposal's contract, newest first, each priced under
+  // the proposal's terms: its KPIs, standards and compensation evaluated over the same items as of
+  // the instant the period closed at. Both sides are the period's own lines, so that carry-forward,
+  // earn-backs and adjustments that the proposal would only change later do not blur the
+  // comparison. Throws LedgerDamaged when a closed statement is damaged.
+  [[nodiscard]] std::vector<RepricedPeriod> reprice(const rules::ContractVersion& proposal, std::size_t periods);
 
   // Re-derives a closed statement from its stored inputs, as of its own instant, and compares it
   // with what was stored. Throws LedgerDamaged when a closed statement it depends on is damaged.

@@ -12,6 +12,7 @@
 #include "pactwatch/core/agreement.h"
 #include "pactwatch/store/audit.h"
 #include "pactwatch/store/database.h"
+#include "pactwatch/store/outbox.h"
 
 namespace pactwatch::store {
 
@@ -25,15 +26,20 @@ class Agreements {
   // the acts read inside that transaction (writers on one database are serialized, so two racing
   // approvals cannot both pass). Returns the act as stored (its seq set), or check's refusal with
   // nothing stored.
+  // The notification events the stored acts cause (`before`: the acts recorded before them), stored
+  // in the same transaction, so an act is never recorded without its notification or the reverse.
+  using Events = std::function<std::vector<OutboxEvent>(std::span<const core::ContractAction> before,
+                                                        std::span<const core::ContractAction> stored)>;
   std::expected<core::ContractAction, std::string> record(const core::ContractAction& act, const AuditEntry& audit,
-                                                          const Check& check);
+                                                          const Check& check, const Events& events = nullptr);
   // Decides, from every act recorded so far on `contract`, which acts to record (a migration's
   // propose and approvals depend on what is there): they are stored together with one audit
   // entry, or none of them with the plan's refusal. Nothing to record stores no audit entry.
   using Plan = std::function<std::expected<std::vector<core::ContractAction>, std::string>(
       std::span<const core::ContractAction> recorded)>;
   std::expected<std::vector<core::ContractAction>, std::string> record_planned(const std::string& contract,
-                                                                               const AuditEntry& audit, const Plan& plan);
+                                                                               const AuditEntry& audit, const Plan& plan,
+                                                                               const Events& events = nullptr);
   // Every act on every contract, in the order recorded (what enforcement is computed from).
   [[nodiscard]] std::vector<core::ContractAction> all();
   // The seq of the last act recorded (0 when none): serve re-applies the recorded approvals when

@@ -21,7 +21,7 @@ namespace pactwatch::store {
 // A notification event in the outbox (see docs/notifications.md for the types).
 struct OutboxEvent {
   std::string id;       // stable: the same cause always gives the same id
-  std::string type;     // kpi.breached, kpi.at_risk, kpi.recovered, standard.violated, obligation.breached, statement.closed
+  std::string type;     // one of core::kRuleEvents or core::kContractEvents (core/events.h)
   std::string partner;
   std::string contract;
   int version = 0;

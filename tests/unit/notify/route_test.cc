@@ -102,5 +102,35 @@ TEST(Route, PartnerChannelsNeverGetADraftNorAnythingWithoutRulesOrContacts) {
   EXPECT_FALSE(route(channel("partner"), elsewhere, &set).send);
 }
 
+// The acts on an agreement go to the party that did not act, whatever the version's notify block
+// says (it is part of what is being agreed) and though the version is not enforced; the
+// agreement itself goes to both.
+TEST(Route, ContractEventsGoToThePartyThatDidNotAct) {
+  const auto draft = rule_set(false, std::vector<std::string>{}, {});
+  auto by = [](const std::string& type, const std::string& subject) {
+    auto e = event(type);
+    e.period.clear();
+    e.subject = subject;
+    return e;
+  };
+  EXPECT_TRUE(route(channel("partner"), by("contract.proposed", "brand"), &draft).send);
+  EXPECT_FALSE(route(channel("brand"), by("contract.proposed", "brand"), &draft).send);
+  EXPECT_TRUE(route(channel("brand"), by("contract.approved", "partner"), &draft).send);
+  EXPECT_FALSE(route(channel("partner"), by("contract.approved", "partner"), &draft).send);
+  EXPECT_TRUE(route(channel("brand"), by("contract.rejected", "partner"), &draft).send);
+  EXPECT_TRUE(route(channel("partner"), by("contract.withdrawn", "brand"), &draft).send);
+  for (const char* audience : {"brand", "partner"}) {
+    EXPECT_TRUE(route(channel(audience), by("contract.enforced", "agreement"), &draft).send) << audience;
+  }
+  // To the partner's contacts; narrowed by the channel's own filter like any event.
+  EXPECT_EQ(route(channel("partner"), by("contract.proposed", "brand"), &draft).recipients,
+            (std::vector<std::string>{"ops@northwind.example", "billing@northwind.example"}));
+  auto ch = channel("partner");
+  ch.events = {"kpi.breached"};
+  EXPECT_FALSE(route(ch, by("contract.proposed", "brand"), &draft).send);
+  const auto no_mail = rule_set(false, std::nullopt, {}, {{"account-manager", ""}});
+  EXPECT_FALSE(route(channel("partner"), by("contract.proposed", "brand"), &no_mail).send) << "no contact with an address";
+}
+
 }  // namespace
 }  // namespace pactwatch::notify
