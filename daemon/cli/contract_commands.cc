@@ -70,11 +70,6 @@ ledger::Actor cli_actor(const std::string& by) {
   return {"cli:" + cli_user(), by.empty() ? cli_user() : by, "admin"};
 }
 
-json act_json(const core::ContractAction& a) {
-  return {{"seq", a.seq},           {"party", core::to_string(a.party)}, {"act", core::to_string(a.act)},
-          {"sha256", a.sha256},     {"actor", a.actor},                  {"actor_name", a.actor_name},
-          {"at", core::format_rfc3339(a.at)}, {"comment", a.comment}};
-}
 
 int cmd_act(const config::Config& config, const StoreArgs& s, core::ContractAct what, const ActArgs& a) {
   auto o = open_session(config, s);
@@ -129,7 +124,7 @@ int cmd_status(const config::Config& config, const StoreArgs& s, const StatusArg
               {"note", v.status_note},
               {"acts", json::array()},
               {"unverified_file_approvals", json::array()}};
-    for (const auto& act : rules::acts_on(v, acts)) j["acts"].push_back(act_json(act));
+    for (const auto& act : rules::acts_on(v, acts)) j["acts"].push_back(ledger::act_json(act));
     for (const auto& u : v.unverified_approvals) {
       j["unverified_file_approvals"].push_back(
           {{"party", u.party}, {"by", u.by}, {"at", core::format_rfc3339(u.at)}, {"sha256", u.sha256}});

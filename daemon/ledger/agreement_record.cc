@@ -14,13 +14,12 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
 #include <random>
-#include <sstream>
 #include <stdexcept>
 
 #include "pactwatch/calendar/calendar_file.h"
 #include "pactwatch/core/digest.h"
+#include "pactwatch/ledger/agreements.h"
 #include "pactwatch/rules/approvals.h"
 
 namespace pactwatch::ledger {
@@ -235,21 +234,6 @@ std::expected<bool, std::string> write_new_key(const fs::path& file, EVP_PKEY* k
   return true;
 }
 
-std::optional<std::string> read_file(const std::string& file) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) return std::nullopt;
-  return text.str();
-}
-
-json approval_json(const core::ContractAction& a) {
-  return {{"party", core::to_string(a.party)}, {"actor", a.actor},     {"actor_name", a.actor_name},
-          {"at", core::format_rfc3339(a.at)},  {"sha256", a.sha256},   {"comment", a.comment},
-          {"seq", a.seq}};
-}
-
 // A member of `obj` of the given type, or why not ("record.sha256: missing").
 std::expected<const json*, std::string> member(const json& obj, const std::string& where, const char* key, json::value_t type) {
   const auto it = obj.find(key);
@@ -434,20 +418,10 @@ std::expected<json, std::string> agreement_record(const rules::ContractVersion& 
     return std::unexpected(name + " is not agreed (it is " + std::string(core::to_string(a.state)) +
                            "): an agreement record needs both parties' recorded approvals of its current content");
   }
-  const auto text = read_file(v.file);
-  if (!text) return std::unexpected(name + ": cannot read " + v.file);
-  auto canonical = rules::canonical_contract(*text, v.file);
-  if (!canonical) return std::unexpected(name + ": " + v.file + " no longer parses: " + canonical.error().front().to_string());
-  if (core::sha256_hex(*canonical) != v.sha256) {
-    return std::unexpected(name + ": " + v.file + " changed since it was loaded (it hashes to " + core::sha256_hex(*canonical) +
-                           ", the agreed content is " + v.sha256 + ")");
-  }
+  auto canonical = rules::canonical_of(v);
+  if (!canonical) return std::unexpected(name + ": " + canonical.error());
   json all = json::array();
-  for (const auto& act : rules::acts_on(v, acts)) {
-    json j = approval_json(act);
-    j["act"] = core::to_string(act.act);
-    all.push_back(std::move(j));
-  }
+  for (const auto& act : rules::acts_on(v, acts)) all.push_back(act_json(act));
   json body = {{"format", kAgreementFormat},
                {"contract", v.contract},
                {"version", v.version},
@@ -456,7 +430,7 @@ std::expected<json, std::string> agreement_record(const rules::ContractVersion& 
                {"effective_until", v.effective_until ? json(calendar::format_date(*v.effective_until)) : json(nullptr)},
                {"sha256", v.sha256},
                {"canonical", *canonical},
-               {"approvals", json::array({approval_json(*a.brand_approval), approval_json(*a.partner_approval)})},
+               {"approvals", json::array({act_json(*a.brand_approval), act_json(*a.partner_approval)})},
                {"acts", std::move(all)},
                {"issued_at", core::format_rfc3339(issued_at)}};
   try {

@@ -3,8 +3,6 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <fstream>
-#include <sstream>
 
 #include "pactwatch/core/digest.h"
 #include "pactwatch/ledger/verify.h"
@@ -42,18 +40,22 @@ core::Money doc_money(const json& doc, const char* key) {
   return *core::Money::parse(doc.at(key).get<std::string>(), currency);
 }
 
-// The contract version's canonical form and approvals, frozen into a closed statement.
+// The contract version's canonical form and approvals, frozen into a closed statement: the
+// recorded approvals that enforce it (rules::apply_recorded_approvals), each with the principal
+// and act number that took it; the file's approvals block only for rules loaded without a store.
 std::pair<std::string, std::string> contract_as_closed(const rules::ContractVersion& c) {
-  std::string canonical;
-  std::ifstream in(c.file, std::ios::binary);
-  if (in) {
-    std::ostringstream text;
-    text << in.rdbuf();
-    if (auto k = rules::canonical_contract(text.str(), c.file); k && core::sha256_hex(*k) == c.sha256) canonical = std::move(*k);
-  }
+  std::string canonical = rules::canonical_of(c).value_or("");
   json approvals = json::array();
-  for (const auto& a : c.approvals) {
-    approvals.push_back({{"party", a.party}, {"by", a.by}, {"at", core::format_rfc3339(a.at)}, {"sha256", a.sha256}});
+  if (c.agreement) {
+    for (const auto* a : {&c.agreement->brand_approval, &c.agreement->partner_approval}) {
+      if (!*a) continue;
+      approvals.push_back({{"party", core::to_string((*a)->party)}, {"by", (*a)->actor_name}, {"at", core::format_rfc3339((*a)->at)},
+                           {"sha256", (*a)->sha256}, {"actor", (*a)->actor}, {"seq", (*a)->seq}});
+    }
+  } else {
+    for (const auto& a : c.approvals) {
+      approvals.push_back({{"party", a.party}, {"by", a.by}, {"at", core::format_rfc3339(a.at)}, {"sha256", a.sha256}});
+    }
   }
   return {canonical, approvals.dump(-1, ' ', false, json::error_handler_t::replace)};
 }

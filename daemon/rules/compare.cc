@@ -3,12 +3,9 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <fstream>
 #include <map>
-#include <sstream>
 #include <tuple>
 
-#include "pactwatch/core/digest.h"
 
 namespace pactwatch::rules {
 
@@ -104,19 +101,6 @@ std::expected<Comparison, std::string> compare_contracts(std::string_view before
   }
   for (const auto& [k, kind] : kinds) out.rules.push_back({k.first, k.second, kind});
   return out;
-}
-
-std::expected<std::string, std::string> canonical_of(const ContractVersion& v) {
-  std::ifstream in(v.file, std::ios::binary);
-  if (!in) return std::unexpected(v.file + ": cannot be read");
-  std::ostringstream text;
-  text << in.rdbuf();
-  auto canonical = canonical_contract(text.str(), v.file);
-  if (!canonical) return std::unexpected(canonical.error().front().to_string());
-  if (core::sha256_hex(*canonical) != v.sha256) {
-    return std::unexpected(v.file + " changed since the rules were loaded (its content hash differs); reload first");
-  }
-  return std::move(*canonical);
 }
 
 }  // namespace pactwatch::rules

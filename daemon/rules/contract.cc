@@ -304,6 +304,19 @@ std::expected<std::string, core::Diagnostics> canonical_contract(std::string_vie
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
+std::expected<std::string, std::string> canonical_of(const ContractVersion& v) {
+  std::ifstream in(v.file, std::ios::binary);
+  if (!in) return std::unexpected(v.file + ": cannot be read");
+  std::ostringstream text;
+  text << in.rdbuf();
+  auto canonical = canonical_contract(text.str(), v.file);
+  if (!canonical) return std::unexpected(canonical.error().front().to_string());
+  if (core::sha256_hex(*canonical) != v.sha256) {
+    return std::unexpected(v.file + " changed since the rules were loaded (its content hash differs); reload first");
+  }
+  return std::move(*canonical);
+}
+
 std::expected<std::string, core::Diagnostics> contract_hash(std::string_view text, const std::string& file) {
   auto canonical = canonical_contract(text, file);
   if (!canonical) return std::unexpected(canonical.error());

@@ -8,6 +8,8 @@
 #include <fstream>
 
 #include "pactwatch/ledger/agreements.h"
+#include "pactwatch/ledger/statements.h"
+#include "pactwatch/ledger/verify.h"
 #include "pactwatch/rules/approvals.h"
 #include "pg_server.h"
 #include "temp_dir.h"
@@ -101,6 +103,41 @@ TEST_P(AgreementsTest, ProposedThenApprovedByBothIsEnforcedWithEveryStepAudited)
   EXPECT_EQ(actions[0], "contract.approve northwind-support v3 cli:ops");
   EXPECT_EQ(actions[1], "contract.approve northwind-support v3 tok_nw");
   EXPECT_EQ(actions[3], "contract.propose northwind-support v3 cli:ops");
+}
+
+// A version agreed only through recorded acts (its file carries no approvals block) closes its
+// periods with the recorded approvals frozen into the statement, and the ledger and the
+// statement's bundle verify.
+TEST_P(AgreementsTest, AStatementClosedUnderRecordedApprovalsVerifies) {
+  const auto file = dir_.path() / "rules/contracts/northwind-support-v3.yaml";
+  std::string text;
+  {
+    std::ifstream in(file);
+    text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  std::ofstream(file) << without_approvals(text);
+  ASSERT_TRUE(act(core::Party::brand, core::ContractAct::propose, "northwind-support", 3));
+  ASSERT_TRUE(act(core::Party::partner, core::ContractAct::approve, "northwind-support", 3));
+  ASSERT_TRUE(act(core::Party::brand, core::ContractAct::approve, "northwind-support", 3));
+  const auto set = in_force();
+  ASSERT_TRUE(v(set, "northwind-support", 3).enforced);
+  Statements statements(set, *store_);
+  auto closed = statements.close("2026-10", std::string("northwind"), T("2026-11-05T00:00:00Z"), T("2026-11-20T11:00:00Z"), "test");
+  ASSERT_TRUE(closed) << closed.error();
+  ASSERT_EQ(closed->size(), 1u);
+  const auto report = verify_ledger(set, *store_);
+  EXPECT_TRUE(report.ok()) << verify_text(report);
+  auto bundle = statement_bundle(set, *store_, "northwind-support", 3, "2026-10");
+  ASSERT_TRUE(bundle) << bundle.error();
+  const auto check = verify_bundle(*bundle);
+  EXPECT_TRUE(check.ok()) << check.summary;
+  const auto records = store_->statements().of_contract("northwind-support");
+  ASSERT_EQ(records.size(), 1u);
+  const auto approvals = nlohmann::json::parse(records[0].approvals);
+  ASSERT_EQ(approvals.size(), 2u) << approvals.dump();
+  EXPECT_EQ(approvals[0]["actor"], "cli:ops");
+  EXPECT_EQ(approvals[1]["actor"], "tok_nw");
+  EXPECT_EQ(approvals[1]["sha256"], v(set, "northwind-support", 3).sha256);
 }
 
 TEST_P(AgreementsTest, TheLifecyclesRefusalsStoreNothing) {

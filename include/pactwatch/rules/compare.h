@@ -44,8 +44,4 @@ struct Comparison {
 // number itself is not a term. An error when either is not a canonical form.
 [[nodiscard]] std::expected<Comparison, std::string> compare_contracts(std::string_view before, std::string_view after);
 
-// The canonical form of a loaded version, read back from its file and checked against the hash
-// it was loaded with; an error when the file is gone or changed since.
-[[nodiscard]] std::expected<std::string, std::string> canonical_of(const ContractVersion& v);
-
 }  // namespace pactwatch::rules

@@ -136,6 +136,9 @@ struct ContractVersion {
 // scalar as a string, no insignificant whitespace, and the top-level `approvals` key removed.
 [[nodiscard]] std::expected<std::string, core::Diagnostics> canonical_contract(std::string_view text,
                                                                                const std::string& file);
+// The canonical form of a loaded version, read back from its file and checked against the hash
+// it was loaded with; an error when the file is gone or changed since.
+[[nodiscard]] std::expected<std::string, std::string> canonical_of(const ContractVersion& v);
 // Lower-case hex SHA-256 of the canonical form.
 [[nodiscard]] std::expected<std::string, core::Diagnostics> contract_hash(std::string_view text, const std::string& file);
 

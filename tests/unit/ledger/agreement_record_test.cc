@@ -313,11 +313,11 @@ TEST(AgreementRecord, OnlyForAnAgreedVersionWhoseFileIsUnchanged) {
   }
   r = agreement_record(*w.v, w.acts, kIssued);
   ASSERT_FALSE(r);
-  EXPECT_NE(r.error().find("changed since it was loaded"), std::string::npos) << r.error();
+  EXPECT_NE(r.error().find("changed since the rules were loaded"), std::string::npos) << r.error();
   fs::remove(w.v->file);
   r = agreement_record(*w.v, w.acts, kIssued);
   ASSERT_FALSE(r);
-  EXPECT_NE(r.error().find("cannot read"), std::string::npos) << r.error();
+  EXPECT_NE(r.error().find("cannot be read"), std::string::npos) << r.error();
 }
 
 }  // namespace

@@ -41,6 +41,25 @@ TEST(EventText, EachTypeInWords) {
             "pactwatch: northwind support v3 2026-10: statement statement closed");
 }
 
+TEST(EventText, EachContractActInWordsWithWhoActedAndWhy) {
+  auto contract = [](const std::string& type, const std::string& party, const json& extra) {
+    json p{{"party", party}, {"by", party == "brand" ? "ops@brand.example" : "coo@northwind.example"}, {"effective_from", "2027-01-01"}};
+    p.update(extra);
+    return event_text(event(type, party, p.dump()));
+  };
+  EXPECT_EQ(contract("contract.proposed", "brand", {{"act", "propose"}}), "pactwatch: support v3 (northwind) proposed by the brand ops@brand.example");
+  EXPECT_EQ(contract("contract.approved", "partner", {{"act", "approve"}}),
+            "pactwatch: support v3 (northwind) approved by the partner coo@northwind.example");
+  EXPECT_EQ(contract("contract.rejected", "partner", {{"act", "reject"}, {"comment", "the cap is too low"}}),
+            "pactwatch: support v3 (northwind) rejected by the partner coo@northwind.example: the cap is too low");
+  EXPECT_EQ(contract("contract.rejected", "brand", {{"act", "request_changes"}, {"comment", "add QA"}}),
+            "pactwatch: support v3 (northwind) changes requested by the brand ops@brand.example: add QA");
+  EXPECT_EQ(contract("contract.withdrawn", "brand", {{"act", "withdraw"}}),
+            "pactwatch: support v3 (northwind) withdrawn by the brand ops@brand.example");
+  EXPECT_EQ(contract("contract.enforced", "agreement", {{"act", "approve"}}),
+            "pactwatch: support v3 (northwind) agreed by both parties; enforced from 2027-01-01");
+}
+
 TEST(EventText, AnUnknownTypeIsNamedAndAPayloadWithoutFromAddsNothing) {
   EXPECT_EQ(event_text(event("kpi.renamed", "kpi:p1", "{}")), "pactwatch: northwind support v3 2026-10: kpi:p1 kpi.renamed");
   EXPECT_EQ(event_text(event("kpi.breached", "kpi:p1", "not json")), "pactwatch: northwind support v3 2026-10: kpi:p1 breached");
