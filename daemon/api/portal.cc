@@ -1,7 +1,7 @@
 // The portal: server-rendered HTML for partners (their scorecard, evidence, statement, what-if)
-// and finance (every partner, the period report, CSV, close). No JavaScript, no external
-// resources; the session is the API token in an HttpOnly, SameSite=Strict cookie, and every form
-// carries a CSRF token derived from it.
+// and finance (every partner, the period report, CSV, close); contracts and their proposals are in
+// portal_contracts.cc. No JavaScript, no external resources; the session is the API token in an
+// HttpOnly, SameSite=Strict cookie, and every form carries a CSRF token derived from it.
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -13,6 +13,7 @@
 
 #include "html.h"
 #include "internal.h"
+#include "portal.h"
 #include "pactwatch/api/http_server.h"
 #include "pactwatch/core/digest.h"
 #include "pactwatch/api/tokens.h"
@@ -22,51 +23,9 @@
 
 namespace pactwatch::api {
 
-namespace {
+namespace portal {
 
-using html::Markup;
 using namespace html::literals;
-
-constexpr const char* kSessionCookie = "pw_session";
-constexpr const char* kLoginCookie = "pw_login";
-
-constexpr std::string_view kCss = R"css(
-:root{--fg:#1d2330;--muted:#5b6473;--line:#d9dde5;--bg:#f6f7f9;--card:#fff;--accent:#2450a6;
---met:#1e7b3a;--warning:#8a6100;--at_risk:#b24a00;--breached:#b3261e;--none:#5b6473}
-*{box-sizing:border-box}body{margin:0;font:16px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--fg);background:var(--bg)}
-header{display:flex;flex-wrap:wrap;gap:.5rem 1rem;align-items:center;justify-content:space-between;padding:.75rem 1rem;background:var(--card);border-bottom:1px solid var(--line)}
-header .brand{font-weight:700;color:var(--accent);text-decoration:none}header form{margin:0}
-main{max-width:68rem;margin:0 auto;padding:1rem}h1{font-size:1.5rem;margin:.5rem 0 1rem}h2{font-size:1.2rem;margin:1.5rem 0 .5rem}
-.card{background:var(--card);border:1px solid var(--line);border-radius:8px;padding:1rem;margin:0 0 1rem}
-table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.45rem .5rem;border-bottom:1px solid var(--line);vertical-align:top}
-th{font-size:.85rem;color:var(--muted);font-weight:600}td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
-.badge{display:inline-block;padding:.1rem .5rem;border-radius:999px;font-size:.8rem;font-weight:600;color:#fff;white-space:nowrap}
-.met{background:var(--met)}.warning{background:var(--warning)}.at_risk{background:var(--at_risk)}.breached{background:var(--breached)}.insufficient_data,.not_in_contract{background:var(--none)}
-.muted{color:var(--muted);font-size:.9rem}.scroll{overflow-x:auto}
-form.inline{display:inline}input,button,select{font:inherit;padding:.4rem .6rem;border:1px solid var(--line);border-radius:6px}
-button{background:var(--accent);color:#fff;border-color:var(--accent);cursor:pointer}button.link{background:none;color:var(--accent);border:none;padding:0;text-decoration:underline}
-label{display:block;margin:.5rem 0 .2rem;font-weight:600}.error{color:var(--breached);font-weight:600}
-svg.trend{display:block;width:12rem;height:auto}nav.periods a,header nav a{margin-right:.75rem}
-.st-proposed,.st-approved_by_brand,.st-approved_by_partner{background:var(--accent)}.st-approved,.st-enforced{background:var(--met)}
-.st-rejected{background:var(--breached)}.st-changed{background:var(--at_risk)}.st-draft,.st-withdrawn,.st-superseded{background:var(--none)}
-tr.awaiting td{background:#fff6db}.awaits{font-weight:600;color:var(--at_risk)}
-dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem;margin:0}dl.facts dt{color:var(--muted)}dl.facts dd{margin:0}
-code,td.term{overflow-wrap:anywhere}textarea{font:inherit;width:100%;padding:.4rem .6rem;border:1px solid var(--line);border-radius:6px}
-section.acts form{margin:0 0 1rem}th[scope=rowgroup]{background:var(--bg);color:var(--fg)}
-@media (max-width:40rem){th.optional,td.optional{display:none}main{padding:.5rem}
-table.rules thead{display:none}table.rules tr{display:block;padding:.5rem 0;border-bottom:1px solid var(--line)}
-table.rules td{display:block;border:none;padding:.15rem .25rem;text-align:left}table.rules td[data-label]::before{content:attr(data-label) ": ";color:var(--muted);font-size:.85rem}
-dl.facts{grid-template-columns:1fr}dl.facts dd{margin-bottom:.4rem}}
-)css";
-
-std::string csrf_for(std::string_view token) { return core::sha256_hex("pactwatch-csrf:" + std::string(token)).substr(0, 32); }
-
-std::string cookie(const ApiOptions& o, std::string_view name, std::string_view value, std::string_view path, int max_age) {
-  std::string c = std::string(name) + "=" + std::string(value) + "; Path=" + std::string(path) + "; HttpOnly; SameSite=Strict";
-  if (max_age >= 0) c += "; Max-Age=" + std::to_string(max_age);
-  if (o.secure_cookies) c += "; Secure";
-  return c;
-}
 
 void security_headers(httplib::Response& res) {
   res.set_header("Content-Security-Policy",
@@ -117,6 +76,56 @@ void send_html(httplib::Response& res, int status, const Markup& html) {
   security_headers(res);
   res.status = status;
   res.set_content(html.str(), "text/html; charset=utf-8");
+}
+Markup problem_html(const Problem& p) { return "<p class=\"error\">"_html + p.detail + "</p>"_html; }
+
+}  // namespace portal
+
+namespace {
+
+using html::Markup;
+using namespace html::literals;
+using namespace portal;
+
+constexpr const char* kSessionCookie = "pw_session";
+constexpr const char* kLoginCookie = "pw_login";
+
+constexpr std::string_view kCss = R"css(
+:root{--fg:#1d2330;--muted:#5b6473;--line:#d9dde5;--bg:#f6f7f9;--card:#fff;--accent:#2450a6;
+--met:#1e7b3a;--warning:#8a6100;--at_risk:#b24a00;--breached:#b3261e;--none:#5b6473}
+*{box-sizing:border-box}body{margin:0;font:16px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--fg);background:var(--bg)}
+header{display:flex;flex-wrap:wrap;gap:.5rem 1rem;align-items:center;justify-content:space-between;padding:.75rem 1rem;background:var(--card);border-bottom:1px solid var(--line)}
+header .brand{font-weight:700;color:var(--accent);text-decoration:none}header form{margin:0}
+main{max-width:68rem;margin:0 auto;padding:1rem}h1{font-size:1.5rem;margin:.5rem 0 1rem}h2{font-size:1.2rem;margin:1.5rem 0 .5rem}
+.card{background:var(--card);border:1px solid var(--line);border-radius:8px;padding:1rem;margin:0 0 1rem}
+table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.45rem .5rem;border-bottom:1px solid var(--line);vertical-align:top}
+th{font-size:.85rem;color:var(--muted);font-weight:600}td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
+.badge{display:inline-block;padding:.1rem .5rem;border-radius:999px;font-size:.8rem;font-weight:600;color:#fff;white-space:nowrap}
+.met{background:var(--met)}.warning{background:var(--warning)}.at_risk{background:var(--at_risk)}.breached{background:var(--breached)}.insufficient_data,.not_in_contract{background:var(--none)}
+.muted{color:var(--muted);font-size:.9rem}.scroll{overflow-x:auto}
+form.inline{display:inline}input,button,select{font:inherit;padding:.4rem .6rem;border:1px solid var(--line);border-radius:6px}
+button{background:var(--accent);color:#fff;border-color:var(--accent);cursor:pointer}button.link{background:none;color:var(--accent);border:none;padding:0;text-decoration:underline}
+label{display:block;margin:.5rem 0 .2rem;font-weight:600}.error{color:var(--breached);font-weight:600}
+svg.trend{display:block;width:12rem;height:auto}nav.periods a,header nav a{margin-right:.75rem}
+.st-proposed,.st-approved_by_brand,.st-approved_by_partner{background:var(--accent)}.st-approved,.st-enforced{background:var(--met)}
+.st-rejected{background:var(--breached)}.st-changed{background:var(--at_risk)}.st-draft,.st-withdrawn,.st-superseded{background:var(--none)}
+tr.awaiting td{background:#fff6db}.awaits{font-weight:600;color:var(--at_risk)}
+dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem;margin:0}dl.facts dt{color:var(--muted)}dl.facts dd{margin:0}
+code,td.term{overflow-wrap:anywhere}textarea{font:inherit;width:100%;padding:.4rem .6rem;border:1px solid var(--line);border-radius:6px}
+section.acts form{margin:0 0 1rem}th[scope=rowgroup]{background:var(--bg);color:var(--fg)}
+@media (max-width:40rem){th.optional,td.optional{display:none}main{padding:.5rem}
+table.rules thead{display:none}table.rules tr{display:block;padding:.5rem 0;border-bottom:1px solid var(--line)}
+table.rules td{display:block;border:none;padding:.15rem .25rem;text-align:left}table.rules td[data-label]::before{content:attr(data-label) ": ";color:var(--muted);font-size:.85rem}
+dl.facts{grid-template-columns:1fr}dl.facts dd{margin-bottom:.4rem}}
+)css";
+
+std::string csrf_for(std::string_view token) { return core::sha256_hex("pactwatch-csrf:" + std::string(token)).substr(0, 32); }
+
+std::string cookie(const ApiOptions& o, std::string_view name, std::string_view value, std::string_view path, int max_age) {
+  std::string c = std::string(name) + "=" + std::string(value) + "; Path=" + std::string(path) + "; HttpOnly; SameSite=Strict";
+  if (max_age >= 0) c += "; Max-Age=" + std::to_string(max_age);
+  if (o.secure_cookies) c += "; Secure";
+  return c;
 }
 
 Markup badge(const std::string& status) {
@@ -215,16 +224,6 @@ Markup statement_html(const json& doc) {
   return h + "</div>"_html;
 }
 
-Markup problem_html(const Problem& p) { return "<p class=\"error\">"_html + p.detail + "</p>"_html; }
-
-
-struct Session {
-  Principal who;
-  std::string csrf;
-};
-
-using PortalHandler = void (*)(Api::Impl&, const Session&, const httplib::Request&, httplib::Response&,
-                               const std::map<std::string, std::string>&, const rules::RuleSet&);
 
 void scorecard(Api::Impl& impl, const Session& s, const httplib::Request& req, httplib::Response& res,
                const std::map<std::string, std::string>& params, const rules::RuleSet& rules) {
@@ -524,241 +523,6 @@ void partners_page(Api::Impl& impl, const Session& s, const httplib::Request&, h
   }
   body += "</tbody></table></div>"_html;
   send_html(res, 200, page("Partners", body, &s.who, s.csrf));
-}
-
-// Contracts and their proposals (docs/rules.md, "From proposal to enforcement"): the same read
-// model and acts as the API's /v1/contracts routes (Proposals), as pages and forms.
-
-// Where a version stands: its agreement (from the acts recorded so far) or, for a version no act
-// was recorded on, what its file makes it.
-std::string state_text(const rules::ContractVersion& v, const core::Agreement& now) {
-  if (now.state == core::AgreementState::draft && v.enforced) return "enforced";
-  return std::string(core::to_string(now.state));
-}
-
-Markup state_badge(const std::string& state) {
-  std::string label = state;
-  std::replace(label.begin(), label.end(), '_', ' ');
-  return "<span class=\"badge st-"_html + state + "\">"_html + label + "</span>"_html;
-}
-
-// Whether the version waits for an act of `who`'s party: proposed, or approved by the other side only.
-bool awaits(const Principal& who, const core::Agreement& a) {
-  using enum core::AgreementState;
-  if (a.state == proposed) return true;
-  return who.party() == core::Party::partner ? a.state == approved_by_brand : a.state == approved_by_partner;
-}
-
-std::string proposal_link(const rules::ContractVersion& v) {
-  return "/portal/contracts/" + url_part(v.contract) + "/versions/" + std::to_string(v.version);
-}
-
-std::string act_label(core::ContractAct a) {
-  std::string label(core::to_string(a));
-  std::replace(label.begin(), label.end(), '_', ' ');
-  label[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(label[0])));
-  return label;
-}
-
-void contracts_page(Api::Impl& impl, const Session& s, const httplib::Request&, httplib::Response& res,
-                    const std::map<std::string, std::string>&, const rules::RuleSet& rules) {
-  Proposals proposals(impl.db, rules, impl.clock.now(), s.who);
-  std::map<std::string, std::vector<const rules::ContractVersion*>> by_id;
-  for (const auto* v : proposals.visible("")) by_id[v->contract].push_back(v);
-  Markup body = "<h1>Contracts</h1>"_html;
-  Markup sections;
-  int waiting = 0;
-  for (auto& [id, versions] : by_id) {
-    std::sort(versions.begin(), versions.end(), [](auto* a, auto* b) { return a->version > b->version; });
-    const auto* partner = proposals.reader().partner(versions.front()->partner);
-    sections += "<section class=\"card\"><h2>"_html + id + " <span class=\"muted\">"_html +
-                (partner ? partner->name : versions.front()->partner) + "</span></h2><div class=\"scroll\"><table><thead><tr>"
-                "<th>Version</th><th>Effective</th><th>State</th><th>Your side</th></tr></thead><tbody>"_html;
-    for (const auto* v : versions) {
-      const auto agreement = proposals.agreement_now(*v);
-      const bool mine = awaits(s.who, agreement);
-      waiting += mine ? 1 : 0;
-      const auto j = proposals.reader().version_json(*v);
-      sections += (mine ? "<tr class=\"awaiting\">"_html : "<tr>"_html) + "<td><a href=\""_html + proposal_link(*v) + "\">v"_html +
-                  std::to_string(v->version) + "</a></td><td>"_html + j.at("effective_from").get<std::string>() + " – " +
-                  (j.at("effective_until").is_null() ? "" : j.at("effective_until").get<std::string>()) + "</td><td>"_html +
-                  state_badge(state_text(*v, agreement)) + "</td><td>"_html +
-                  (mine ? "<span class=\"awaits\">Awaits your review</span>"_html : Markup()) + "</td></tr>"_html;
-    }
-    sections += "</tbody></table></div></section>"_html;
-  }
-  if (by_id.empty()) body += "<p class=\"muted\">No contract to show.</p>"_html;
-  else if (waiting > 0) body += "<p class=\"awaits\">"_html + std::to_string(waiting) + " version(s) await your side's review.</p>"_html;
-  send_html(res, 200, page("Contracts", body + sections, &s.who, s.csrf));
-}
-
-Markup comparison_html(const json& cmp) {
-  Markup h = "<p class=\"muted\">"_html;
-  h += cmp.at("against_version").is_null()
-           ? std::string("Against nothing: the contract's first agreement, every term is new.")
-           : "Against v" + std::to_string(cmp.at("against_version").get<int>()) + ", the version in force.";
-  h += "</p>"_html;
-  if (cmp.at("terms").empty()) return h + "<p>No term differs.</p>"_html;
-  // Each rule's (or section's) terms under one heading row, with whether the rule is new, dropped or changed.
-  std::map<std::pair<std::string, std::string>, std::string> change;
-  for (const auto& r : cmp.at("rules")) change[{r.at("section").get<std::string>(), r.at("rule").get<std::string>()}] = r.at("change");
-  h += "<div class=\"scroll\"><table class=\"comparison\"><caption class=\"muted\">Terms that differ, by rule</caption><thead><tr>"
-       "<th scope=\"col\">Term</th><th scope=\"col\">Before</th><th scope=\"col\">After</th></tr></thead>"_html;
-  std::optional<std::pair<std::string, std::string>> group;
-  for (const auto& t : cmp.at("terms")) {
-    const std::pair<std::string, std::string> key{t.at("section").get<std::string>(), t.at("rule").is_null() ? "" : t.at("rule").get<std::string>()};
-    if (key != group) {
-      if (group) h += "</tbody>"_html;
-      group = key;
-      const auto c = change.find(key);
-      h += "<tbody><tr><th scope=\"rowgroup\" colspan=\"3\">"_html + key.first + (key.second.empty() ? "" : " · " + key.second) +
-           (c == change.end() ? "" : " — " + c->second) + "</th></tr>"_html;
-    }
-    h += "<tr><td class=\"term\">"_html + (t.at("path").get<std::string>().empty() ? "(whole)" : t.at("path").get<std::string>()) +
-         "</td><td class=\"term\">"_html + (t.at("before").is_null() ? "—" : t.at("before").get<std::string>()) + "</td><td class=\"term\">"_html +
-         (t.at("after").is_null() ? "—" : t.at("after").get<std::string>()) + "</td></tr>"_html;
-  }
-  return h + "</tbody></table></div>"_html;
-}
-
-Markup what_if_html(const json& wi) {
-  if (wi.at("periods").empty()) return "<p class=\"muted\">No closed period of this contract to price yet.</p>"_html;
-  Markup h = "<div class=\"scroll\"><table><thead><tr><th scope=\"col\">Period</th><th scope=\"col\" class=\"num\">Paid</th>"
-             "<th scope=\"col\" class=\"num\">Under this version</th><th scope=\"col\" class=\"num\">Difference</th>"
-             "<th scope=\"col\">Note</th></tr></thead><tbody>"_html;
-  for (const auto& p : wi.at("periods")) {
-    const auto cur = " " + p.at("currency").get<std::string>();
-    h += "<tr><th scope=\"row\">"_html + p.at("period").get<std::string>() + "</th><td class=\"num\">"_html + p.at("closed").get<std::string>() +
-         cur + " <span class=\"muted\">(v"_html + std::to_string(p.at("closed_version").get<int>()) + ")</span></td><td class=\"num\">"_html +
-         (p.at("proposed").is_null() ? std::string("—") : p.at("proposed").get<std::string>() + cur) + "</td><td class=\"num\">"_html +
-         (p.at("difference").is_null() ? std::string("—") : p.at("difference").get<std::string>() + cur) + "</td><td>"_html +
-         p.at("note").get<std::string>() + "</td></tr>"_html;
-  }
-  return h + "</tbody></table></div>"_html;
-}
-
-Markup thread_html(const json& thread) {
-  if (thread.empty()) return "<p class=\"muted\">No act yet.</p>"_html;
-  Markup h = "<div class=\"scroll\"><table><thead><tr><th scope=\"col\">When</th><th scope=\"col\">Who</th><th scope=\"col\">Party</th>"
-             "<th scope=\"col\">Act</th><th scope=\"col\">Comment</th></tr></thead><tbody>"_html;
-  for (const auto& a : thread) {
-    std::string act = a.at("act").get<std::string>();
-    std::replace(act.begin(), act.end(), '_', ' ');
-    h += "<tr><td>"_html + a.at("at").get<std::string>() + "</td><td>"_html + a.at("actor_name").get<std::string>() + "</td><td>"_html +
-         a.at("party").get<std::string>() + "</td><td>"_html + act + "</td><td>"_html + a.at("comment").get<std::string>() + "</td></tr>"_html;
-  }
-  return h + "</tbody></table></div>"_html;
-}
-
-// The form of one act: the CSRF token, the act, the content hash the page shows (an approval or a
-// proposal of content that changed since is refused as stale), and a comment, required where the
-// act needs a reason.
-Markup act_form(const Session& s, const rules::ContractVersion& v, core::ContractAct a, const std::string& kept) {
-  using core::ContractAct;
-  const std::string act(core::to_string(a));
-  const bool reason = a == ContractAct::reject || a == ContractAct::request_changes || a == ContractAct::comment;
-  Markup f = "<form method=\"post\" action=\""_html + proposal_link(v) + "/act\"><input type=\"hidden\" name=\"csrf\" value=\""_html + s.csrf +
-             "\"><input type=\"hidden\" name=\"act\" value=\""_html + act + "\">"_html;
-  if (a == ContractAct::approve || a == ContractAct::propose) f += "<input type=\"hidden\" name=\"sha256\" value=\""_html + v.sha256 + "\">"_html;
-  if (a != ContractAct::approve) {
-    f += "<label for=\"comment-"_html + act + "\">"_html +
-         (a == ContractAct::comment ? "Comment" : reason ? "Why (" + act_label(a) + ")" : "Comment (optional)") +
-         "</label><textarea id=\"comment-"_html + act + "\" name=\"comment\" rows=\"3\" maxlength=\"4000\""_html +
-         (reason ? " required"_html : Markup()) + ">"_html + kept + "</textarea>"_html;
-  }
-  const std::string button = a == ContractAct::approve ? "Approve v" + std::to_string(v.version) + " as shown (" + v.sha256.substr(0, 12) + "…)"
-                                          : act_label(a);
-  return f + "<p><button type=\"submit\" name=\"do\" value=\""_html + act + "\">"_html + button + "</button></p></form>"_html;
-}
-
-// The proposal page, with a refusal to show (`error`) and the comment to keep when an act failed.
-void render_proposal(Api::Impl& impl, const Session& s, const httplib::Request& req, httplib::Response& res,
-                     const std::map<std::string, std::string>& params, const rules::RuleSet& rules, int status, const std::string& error,
-                     const std::string& kept_comment, std::optional<core::ContractAct> kept_act) {
-  const auto& contract = params.at("contract");
-  const auto& version = params.at("version");
-  Proposals proposals(impl.db, rules, impl.clock.now(), s.who);
-  Markup body = "<p><a href=\"/portal/contracts\">← Contracts</a></p>"_html;
-  const std::string title = contract + " v" + version;
-  auto v = proposals.find(contract, version);
-  if (!v) return send_html(res, v.error().status, page(title, body + "<h1>Not found</h1>"_html + problem_html(v.error()), &s.who, s.csrf));
-  auto p = proposals.proposal(contract, version);
-  if (!p) return send_html(res, p.error().status, page(title, body + problem_html(p.error()), &s.who, s.csrf));
-  const auto agreement = proposals.agreement_now(**v);
-  body += "<h1>"_html + title + " "_html + state_badge(state_text(**v, agreement)) + "</h1>"_html;
-  if (!error.empty()) body += "<p class=\"error\" role=\"alert\">"_html + error + "</p>"_html;
-  const auto* partner = proposals.reader().partner((*v)->partner);
-  body += "<section class=\"card\"><dl class=\"facts\"><dt>Partner</dt><dd>"_html + (partner ? partner->name : (*v)->partner) +
-          "</dd><dt>State</dt><dd>"_html + state_text(**v, agreement) + ((*v)->enforced ? " · in force when in effect" : " · not enforced") +
-          "</dd><dt>Content (sha256)</dt><dd><code>"_html + (*v)->sha256 + "</code></dd><dt>Effective</dt><dd>"_html +
-          p->at("effective_from").get<std::string>() + " – " +
-          (p->at("effective_until").is_null() ? std::string("open-ended") : p->at("effective_until").get<std::string>()) +
-          "</dd><dt>Follows</dt><dd>"_html +
-          (p->at("in_force_version").is_null() ? std::string("no enforced version (a first agreement)")
-                                               : "v" + std::to_string(p->at("in_force_version").get<int>()) + ", the version in force") +
-          "</dd></dl>"_html + (awaits(s.who, agreement) ? "<p class=\"awaits\">Awaits your side's review.</p>"_html : Markup()) +
-          "</section>"_html;
-
-  body += "<section class=\"card\"><h2>What changes</h2>"_html;
-  if (auto cmp = proposals.comparison(contract, version)) body += comparison_html(*cmp);
-  else body += problem_html(cmp.error());
-  body += "</section>"_html;
-
-  if (s.who.role != Role::viewer) {
-    const std::string periods = req.has_param("periods") ? req.get_param_value("periods") : "";
-    body += "<section class=\"card\"><h2>What it would have paid</h2><form method=\"get\" action=\""_html + proposal_link(**v) +
-            "\"><label for=\"periods\">Closed periods to price (1 to 12)</label><input id=\"periods\" name=\"periods\" type=\"number\" "
-            "min=\"1\" max=\"12\" value=\""_html + (periods.empty() ? std::string("1") : periods) +
-            "\"> <button type=\"submit\">Show</button></form>"_html;
-    auto wi = proposals.what_if(contract, version, periods);
-    if (wi) body += what_if_html(*wi);
-    else body += problem_html(wi.error());
-    if (!wi && wi.error().status == 400 && status == 200) status = 400;
-    body += "</section>"_html;
-  }
-
-  body += "<section class=\"card\"><h2>Thread</h2>"_html + thread_html(p->at("thread")) + "</section>"_html;
-
-  const auto open = proposals.open_acts(**v);
-  if (!open.empty()) {
-    body += "<section class=\"card acts\"><h2>Your side's acts</h2>"_html;
-    if (s.who.role == Role::admin) body += "<p class=\"muted\">Approving for the brand takes an approver token.</p>"_html;
-    for (auto a : open) body += act_form(s, **v, a, kept_act == a ? kept_comment : "");
-    body += "</section>"_html;
-  }
-  send_html(res, status, page(title, body, &s.who, s.csrf));
-}
-
-void proposal_page(Api::Impl& impl, const Session& s, const httplib::Request& req, httplib::Response& res,
-                   const std::map<std::string, std::string>& params, const rules::RuleSet& rules) {
-  render_proposal(impl, s, req, res, params, rules, 200, "", "", std::nullopt);
-}
-
-// An act from the proposal page's forms, through the same Proposals::act as the API: back to the
-// page (303), or the page again with the refusal.
-void act_page(Api::Impl& impl, const Session& s, const httplib::Request& req, httplib::Response& res,
-              const std::map<std::string, std::string>& params, const rules::RuleSet& rules) {
-  using core::ContractAct;
-  auto field = [&](const char* k) { return req.has_param(k) ? req.get_param_value(k) : std::string(); };
-  const auto text = field("act");
-  const auto comment = field("comment");
-  const auto what = core::contract_act_from(text);
-  Proposals proposals(impl.db, rules, impl.clock.now(), s.who);
-  const auto v = proposals.find(params.at("contract"), params.at("version"));
-  if (!v) {
-    return send_html(res, v.error().status, page("Not found", "<h1>Not found</h1>"_html + problem_html(v.error()), &s.who, s.csrf));
-  }
-  auto refuse = [&](int status, const std::string& why) { render_proposal(impl, s, req, res, params, rules, status, why, comment, what); };
-  if (!what) return refuse(400, "Choose one of the acts the page offers.");
-  if ((*what == ContractAct::reject || *what == ContractAct::request_changes || *what == ContractAct::comment) && comment.find_first_not_of(" \t\r\n") == std::string::npos) {
-    return refuse(400, "Say why: " + act_label(*what) + " needs a comment.");
-  }
-  const auto sha = field("sha256");
-  auto done = proposals.act(params.at("contract"), params.at("version"), text, sha.empty() ? std::nullopt : std::optional(sha),
-                            comment.empty() ? std::nullopt : std::optional(comment));
-  if (!done) return refuse(done.error().status, done.error().detail);
-  security_headers(res);
-  res.set_redirect(proposal_link(**v), 303);
 }
 
 struct PortalRoute {
