@@ -26,9 +26,11 @@ Markup state_badge(const std::string& state) {
   return "<span class=\"badge st-"_html + state + "\">"_html + label + "</span>"_html;
 }
 
-// Whether the version waits for an act of `who`'s party: proposed, or approved by the other side only.
+// Whether the version waits for an act of `who`'s party (proposed, or approved by the other side
+// only) and `who` is one who acts for it (not finance or a viewer).
 bool awaits(const Principal& who, const core::Agreement& a) {
   using enum core::AgreementState;
+  if (who.role != Role::admin && who.role != Role::approver && who.role != Role::partner) return false;
   if (a.state == proposed) return true;
   return who.party() == core::Party::partner ? a.state == approved_by_brand : a.state == approved_by_partner;
 }
@@ -120,7 +122,7 @@ Markup act_form(const Session& s, const rules::ContractVersion& v, core::Contrac
   }
   const std::string button = a == ContractAct::approve ? "Approve v" + std::to_string(v.version) + " as shown (" + v.sha256.substr(0, 12) + "…)"
                                           : act_label(a);
-  return f + "<p><button type=\"submit\" name=\"do\" value=\""_html + act + "\">"_html + button + "</button></p></form>"_html;
+  return f + "<p><button type=\"submit\">"_html + button + "</button></p></form>"_html;
 }
 
 // The proposal page, with a refusal to show (`error`) and the comment to keep when an act failed.
@@ -203,8 +205,9 @@ void contracts_page(Api::Impl& impl, const Session& s, const httplib::Request&, 
       waiting += mine ? 1 : 0;
       const auto j = proposals.reader().version_json(*v);
       sections += (mine ? "<tr class=\"awaiting\">"_html : "<tr>"_html) + "<td><a href=\""_html + proposal_link(*v) + "\">v"_html +
-                  std::to_string(v->version) + "</a></td><td>"_html + j.at("effective_from").get<std::string>() + " – " +
-                  (j.at("effective_until").is_null() ? "" : j.at("effective_until").get<std::string>()) + "</td><td>"_html +
+                  std::to_string(v->version) + "</a></td><td>"_html + (j.at("effective_until").is_null() ? "from " + j.at("effective_from").get<std::string>()
+                                                     : j.at("effective_from").get<std::string>() + " – " +
+                                                           j.at("effective_until").get<std::string>()) + "</td><td>"_html +
                   state_badge(state_text(*v, agreement)) + "</td><td>"_html +
                   (mine ? "<span class=\"awaits\">Awaits your review</span>"_html : Markup()) + "</td></tr>"_html;
     }
