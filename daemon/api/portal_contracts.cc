@@ -139,11 +139,14 @@ void render_proposal(Api::Impl& impl, const Session& s, const httplib::Request& 
   auto p = proposals.proposal(contract, version);
   if (!p) return send_html(res, p.error().status, page(title, body + problem_html(p.error()), &s.who, s.csrf));
   const auto agreement = proposals.agreement_now(**v);
-  body += "<h1>"_html + title + " "_html + state_badge(state_text(**v, agreement)) + "</h1>"_html;
+  const auto state = state_text(**v, agreement);
+  std::string state_label = state;
+  std::replace(state_label.begin(), state_label.end(), '_', ' ');
+  body += "<h1>"_html + title + " "_html + state_badge(state) + "</h1>"_html;
   if (!error.empty()) body += "<p class=\"error\" role=\"alert\">"_html + error + "</p>"_html;
   const auto* partner = proposals.reader().partner((*v)->partner);
   body += "<section class=\"card\"><dl class=\"facts\"><dt>Partner</dt><dd>"_html + (partner ? partner->name : (*v)->partner) +
-          "</dd><dt>State</dt><dd>"_html + state_text(**v, agreement) + ((*v)->enforced ? " · in force when in effect" : " · not enforced") +
+          "</dd><dt>State</dt><dd>"_html + state_label + ((*v)->enforced ? (state == "enforced" ? "" : " · enforced") : " · not enforced") +
           "</dd><dt>Content (sha256)</dt><dd><code>"_html + (*v)->sha256 + "</code></dd><dt>Effective</dt><dd>"_html +
           p->at("effective_from").get<std::string>() + " – " +
           (p->at("effective_until").is_null() ? std::string("open-ended") : p->at("effective_until").get<std::string>()) +
