@@ -15,31 +15,6 @@ namespace pactwatch::api {
 
 namespace {
 
-// The versions of a contract `who` may see: enforced ones and, for review, proposals.
-std::vector<const rules::ContractVersion*> visible_versions(const Reader& r, const rules::RuleSet& set, const std::string& contract) {
-  std::vector<const rules::ContractVersion*> out;
-  for (const auto& v : set.contracts) {
-    if ((contract.empty() || v.contract == contract) && (r.may_see(v) || r.may_review(v))) out.push_back(&v);
-  }
-  return out;
-}
-
-// The version named in the path, when `who` may review it; 404 otherwise, exactly as for a version
-// that does not exist.
-Result<const rules::ContractVersion*> version_in_path(const Reader& r, const Call& c) {
-  const std::string& id = c.params.at("contract");
-  const std::string& text = c.params.at("version");
-  int version = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), version);
-  if (ec != std::errc() || end != text.data() + text.size() || version < 1) {
-    return std::unexpected(bad_request("version: expected a whole number of at least 1, not '" + text + "'"));
-  }
-  for (const auto& v : c.rules->contracts) {
-    if (v.contract == id && v.version == version && r.may_review(v)) return &v;
-  }
-  return std::unexpected(not_found("no version " + text + " of contract '" + id + "'"));
-}
-
 // A partner reviews only what the brand proposed: content changed since is not shown until the
 // brand proposes it again.
 std::optional<Problem> content_withheld(const Principal& who, const rules::ContractVersion& v) {
@@ -72,51 +47,55 @@ json term_json(const rules::TermChange& t) {
           {"before", t.before ? json(*t.before) : json(nullptr)}, {"after", t.after ? json(*t.after) : json(nullptr)}};
 }
 
+constexpr const char* kActs = "expected one of propose, approve, reject, request_changes, withdraw, comment";
+
 }  // namespace
 
-Result<json> list_contracts(Api::Impl& impl, Call& c) {
-  auto page = page_request(c.req, impl.options);
-  if (!page) return std::unexpected(page.error());
-  Reader r(impl.db, *c.rules, c.now, c.who);
-  std::map<std::string, std::vector<const rules::ContractVersion*>> by_id;
-  for (const auto* v : visible_versions(r, *c.rules, "")) by_id[v->contract].push_back(v);
-  std::vector<std::pair<std::vector<std::string>, json>> keyed;
-  for (const auto& [id, versions] : by_id) {
-    const auto* latest = *std::max_element(versions.begin(), versions.end(), [](auto* a, auto* b) { return a->version < b->version; });
-    keyed.push_back({{id}, json{{"id", id}, {"partner", latest->partner}, {"versions", versions.size()},
-                                {"latest", r.version_json(*latest)}}});
+std::vector<const rules::ContractVersion*> Proposals::visible(const std::string& contract) const {
+  std::vector<const rules::ContractVersion*> out;
+  for (const auto& v : rules_.contracts) {
+    if ((contract.empty() || v.contract == contract) && (reader_.may_see(v) || reader_.may_review(v))) out.push_back(&v);
   }
-  return page_of(std::move(keyed), *page);
+  return out;
 }
 
-Result<json> contract_versions(Api::Impl& impl, Call& c) {
-  Reader r(impl.db, *c.rules, c.now, c.who);
+Result<json> Proposals::versions(const std::string& contract) const {
   json items = json::array();
-  for (const auto* v : visible_versions(r, *c.rules, c.params.at("contract"))) items.push_back(r.version_json(*v));
-  if (items.empty()) return std::unexpected(not_found("no contract '" + c.params.at("contract") + "'"));
-  return json{{"contract", c.params.at("contract")}, {"items", items}};
+  for (const auto* v : visible(contract)) items.push_back(reader_.version_json(*v));
+  if (items.empty()) return std::unexpected(not_found("no contract '" + contract + "'"));
+  return json{{"contract", contract}, {"items", items}};
 }
 
-Result<json> proposal(Api::Impl& impl, Call& c) {
-  Reader r(impl.db, *c.rules, c.now, c.who);
-  auto v = version_in_path(r, c);
+Result<const rules::ContractVersion*> Proposals::find(const std::string& contract, const std::string& text) const {
+  int version = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), version);
+  if (ec != std::errc() || end != text.data() + text.size() || version < 1) {
+    return std::unexpected(bad_request("version: expected a whole number of at least 1, not '" + text + "'"));
+  }
+  for (const auto& v : rules_.contracts) {
+    if (v.contract == contract && v.version == version && reader_.may_review(v)) return &v;
+  }
+  return std::unexpected(not_found("no version " + text + " of contract '" + contract + "'"));
+}
+
+Result<json> Proposals::proposal(const std::string& contract, const std::string& version) const {
+  auto v = find(contract, version);
   if (!v) return std::unexpected(v.error());
-  const auto acts = impl.db.agreements().of((*v)->contract);
+  const auto acts = db_.agreements().of((*v)->contract);
   json thread = json::array();
   for (const auto& a : rules::acts_on(**v, acts)) thread.push_back(ledger::act_json(a));
-  const auto* in_force = in_force_for(*c.rules, **v, utc_day(c.now));
-  json out = r.version_json(**v);
+  const auto* in_force = in_force_for(rules_, **v, utc_day(now_));
+  json out = reader_.version_json(**v);
   out["in_force_version"] = in_force ? json(in_force->version) : json(nullptr);
   out["thread"] = std::move(thread);
   return out;
 }
 
-Result<json> proposal_comparison(Api::Impl& impl, Call& c) {
-  Reader r(impl.db, *c.rules, c.now, c.who);
-  auto v = version_in_path(r, c);
+Result<json> Proposals::comparison(const std::string& contract, const std::string& version) const {
+  auto v = find(contract, version);
   if (!v) return std::unexpected(v.error());
-  if (auto p = content_withheld(c.who, **v)) return std::unexpected(*p);
-  const auto* in_force = in_force_for(*c.rules, **v, utc_day(c.now));
+  if (auto p = content_withheld(who_, **v)) return std::unexpected(*p);
+  const auto* in_force = in_force_for(rules_, **v, utc_day(now_));
   auto after = rules::canonical_of(**v);
   if (!after) return std::unexpected(conflict(after.error()));
   std::string before;
@@ -145,21 +124,20 @@ Result<json> proposal_comparison(Api::Impl& impl, Call& c) {
               {"terms", terms}};
 }
 
-Result<json> proposal_what_if(Api::Impl& impl, Call& c) {
-  Reader r(impl.db, *c.rules, c.now, c.who);
-  auto v = version_in_path(r, c);
+Result<json> Proposals::what_if(const std::string& contract, const std::string& version, std::string_view text) const {
+  auto v = find(contract, version);
   if (!v) return std::unexpected(v.error());
-  if (auto p = content_withheld(c.who, **v)) return std::unexpected(*p);
+  if (auto p = content_withheld(who_, **v)) return std::unexpected(*p);
   std::size_t periods = 1;
-  if (const auto text = query(c.req, "periods"); !text.empty()) {
+  if (!text.empty()) {
     int n = 0;
     const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
     if (ec != std::errc() || end != text.data() + text.size() || n < 1 || n > 12) {
-      return std::unexpected(bad_request("periods: expected a whole number from 1 to 12, not '" + text + "'"));
+      return std::unexpected(bad_request("periods: expected a whole number from 1 to 12, not '" + std::string(text) + "'"));
     }
     periods = static_cast<std::size_t>(n);
   }
-  ledger::Statements statements(*c.rules, impl.db);
+  ledger::Statements statements(rules_, db_);
   std::vector<ledger::RepricedPeriod> repriced;
   try {
     repriced = statements.reprice(**v, periods);
@@ -184,60 +162,117 @@ Result<json> proposal_what_if(Api::Impl& impl, Call& c) {
   return json{{"contract", (*v)->contract}, {"version", (*v)->version}, {"sha256", (*v)->sha256}, {"periods", items}};
 }
 
-Result<json> contract_act(Api::Impl& impl, Call& c) {
-  Reader r(impl.db, *c.rules, c.now, c.who);
-  auto v = version_in_path(r, c);
+core::Agreement Proposals::agreement_now(const rules::ContractVersion& v) const {
+  const auto acts = db_.agreements().of(v.contract);
+  return core::agreement_of(rules::acts_on(v, acts), v.sha256, rules::later_version_proposed(v, acts));
+}
+
+std::vector<core::ContractAct> Proposals::open_acts(const rules::ContractVersion& v) const {
+  using enum core::ContractAct;
+  if (who_.role != Role::admin && who_.role != Role::approver && who_.role != Role::partner) return {};
+  const auto agreement = agreement_now(v);
+  std::vector<core::ContractAct> out;
+  for (auto what : {propose, approve, reject, request_changes, withdraw, comment}) {
+    if (what == approve && who_.role == Role::admin) continue;
+    if (what != comment && content_withheld(who_, v)) continue;
+    core::ContractAction a;
+    a.contract = v.contract;
+    a.version = v.version;
+    a.party = who_.party();
+    a.act = what;
+    a.sha256 = v.sha256;
+    a.comment = "because";  // a reason stands in for the one the form asks for
+    if (core::check_act(agreement, a, v.sha256)) out.push_back(what);
+  }
+  return out;
+}
+
+Result<json> Proposals::act(const std::string& contract, const std::string& version, std::string_view text,
+                            std::optional<std::string> sha256, std::optional<std::string> comment) {
+  auto v = find(contract, version);
   if (!v) return std::unexpected(v.error());
+  const auto what = core::contract_act_from(text);
+  if (!what) return std::unexpected(bad_request("act '" + std::string(text) + "': " + kActs));
+  if (*what == core::ContractAct::approve && !sha256) {
+    return std::unexpected(bad_request("sha256: an approval names the content hash it approves (the version's sha256)"));
+  }
+  if (*what == core::ContractAct::approve && who_.role == Role::admin) {
+    return std::unexpected(Problem{403, "forbidden", "Forbidden", "approving for the brand needs an approver token; admin tokens may not approve"});
+  }
+  if (auto p = content_withheld(who_, **v); p && *what != core::ContractAct::comment) return std::unexpected(*p);
+  core::ContractAction act;
+  act.contract = (*v)->contract;
+  act.version = (*v)->version;
+  act.party = who_.party();
+  act.act = *what;
+  if (sha256) act.sha256 = std::move(*sha256);
+  if (comment) act.comment = std::move(*comment);
+  if (act.comment.size() > 4000) return std::unexpected(bad_request("comment: at most 4000 bytes"));
+  const ledger::Actor actor{who_.token_id, who_.name, std::string(to_string(who_.role))};
+  auto stored = ledger::record_act(db_, rules_, act, actor, now_);
+  if (!stored) return std::unexpected(conflict(stored.error()));
+  // Where the version stands now, from every act recorded (the daemon re-applies them to the rules
+  // it serves within seconds).
+  return json{{"act", ledger::act_json(*stored)}, {"agreement", ledger::agreement_json(agreement_now(**v))}};
+}
+
+Result<json> list_contracts(Api::Impl& impl, Call& c) {
+  auto page = page_request(c.req, impl.options);
+  if (!page) return std::unexpected(page.error());
+  Proposals proposals(impl.db, *c.rules, c.now, c.who);
+  std::map<std::string, std::vector<const rules::ContractVersion*>> by_id;
+  for (const auto* v : proposals.visible("")) by_id[v->contract].push_back(v);
+  std::vector<std::pair<std::vector<std::string>, json>> keyed;
+  for (const auto& [id, versions] : by_id) {
+    const auto* latest = *std::max_element(versions.begin(), versions.end(), [](auto* a, auto* b) { return a->version < b->version; });
+    keyed.push_back({{id}, json{{"id", id}, {"partner", latest->partner}, {"versions", versions.size()},
+                                {"latest", proposals.reader().version_json(*latest)}}});
+  }
+  return page_of(std::move(keyed), *page);
+}
+
+Result<json> contract_versions(Api::Impl& impl, Call& c) {
+  return Proposals(impl.db, *c.rules, c.now, c.who).versions(c.params.at("contract"));
+}
+
+Result<json> proposal(Api::Impl& impl, Call& c) {
+  return Proposals(impl.db, *c.rules, c.now, c.who).proposal(c.params.at("contract"), c.params.at("version"));
+}
+
+Result<json> proposal_comparison(Api::Impl& impl, Call& c) {
+  return Proposals(impl.db, *c.rules, c.now, c.who).comparison(c.params.at("contract"), c.params.at("version"));
+}
+
+Result<json> proposal_what_if(Api::Impl& impl, Call& c) {
+  return Proposals(impl.db, *c.rules, c.now, c.who).what_if(c.params.at("contract"), c.params.at("version"), query(c.req, "periods"));
+}
+
+Result<json> contract_act(Api::Impl& impl, Call& c) {
+  Proposals proposals(impl.db, *c.rules, c.now, c.who);
+  if (auto v = proposals.find(c.params.at("contract"), c.params.at("version")); !v) return std::unexpected(v.error());
   auto body = parse_body(c.req);
   if (!body) return std::unexpected(body.error());
   const json& b = *body;
   for (const auto& [k, _] : b.items()) {
     if (k != "act" && k != "sha256" && k != "comment") return std::unexpected(bad_request("unknown field '" + k + "' (expected act, sha256, comment)"));
   }
-  if (!b.contains("act") || !b["act"].is_string()) {
-    return std::unexpected(bad_request("act: expected one of propose, approve, reject, request_changes, withdraw, comment"));
-  }
-  const auto what = core::contract_act_from(b["act"].get<std::string>());
-  if (!what) {
-    return std::unexpected(bad_request("act '" + b["act"].get<std::string>() +
-                                       "': expected one of propose, approve, reject, request_changes, withdraw, comment"));
+  if (!b.contains("act") || !b["act"].is_string()) return std::unexpected(bad_request(std::string("act: ") + kActs));
+  if (!core::contract_act_from(b["act"].get<std::string>())) {
+    return std::unexpected(bad_request("act '" + b["act"].get<std::string>() + "': " + kActs));
   }
   for (const char* k : {"sha256", "comment"}) {
     if (b.contains(k) && !b[k].is_string()) return std::unexpected(bad_request(std::string(k) + ": expected a string"));
   }
-  if (*what == core::ContractAct::approve && !b.contains("sha256")) {
-    return std::unexpected(bad_request("sha256: an approval names the content hash it approves (the version's sha256)"));
-  }
-  if (*what == core::ContractAct::approve && c.who.role == Role::admin) {
-    return std::unexpected(Problem{403, "forbidden", "Forbidden", "approving for the brand needs an approver token; admin tokens may not approve"});
-  }
-  if (auto p = content_withheld(c.who, **v); p && *what != core::ContractAct::comment) return std::unexpected(*p);
-  core::ContractAction act;
-  act.contract = (*v)->contract;
-  act.version = (*v)->version;
-  act.party = c.who.party();
-  act.act = *what;
-  if (b.contains("sha256")) act.sha256 = b["sha256"].get<std::string>();
-  if (b.contains("comment")) act.comment = b["comment"].get<std::string>();
-  if (act.comment.size() > 4000) return std::unexpected(bad_request("comment: at most 4000 bytes"));
-  const ledger::Actor actor{c.who.token_id, c.who.name, std::string(to_string(c.who.role))};
-  auto stored = ledger::record_act(impl.db, *c.rules, act, actor, c.now);
-  if (!stored) return std::unexpected(conflict(stored.error()));
-  // Where the version stands now, from every act recorded (the daemon re-applies them to the rules
-  // it serves within seconds).
-  const auto acts = impl.db.agreements().of(act.contract);
-  const auto mine = rules::acts_on(**v, acts);
-  const auto now_state = core::agreement_of(mine, (*v)->sha256, rules::later_version_proposed(**v, acts));
+  auto field = [&](const char* k) { return b.contains(k) ? std::optional(b[k].get<std::string>()) : std::nullopt; };
+  auto done = proposals.act(c.params.at("contract"), c.params.at("version"), b["act"].get<std::string>(), field("sha256"), field("comment"));
+  if (!done) return std::unexpected(done.error());
   c.res.status = 201;
-  c.res.set_content(json{{"act", ledger::act_json(*stored)}, {"agreement", ledger::agreement_json(now_state)}}.dump(
-                        -1, ' ', false, json::error_handler_t::replace),
-                    "application/json");
+  c.res.set_content(done->dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
   return json();  // the body is set
 }
 
 Result<json> agreement_document(Api::Impl& impl, Call& c) {
-  Reader r(impl.db, *c.rules, c.now, c.who);
-  auto v = version_in_path(r, c);
+  auto v = Proposals(impl.db, *c.rules, c.now, c.who).find(c.params.at("contract"), c.params.at("version"));
   if (!v) return std::unexpected(v.error());
   const auto acts = impl.db.agreements().of((*v)->contract);
   auto body = ledger::agreement_record(**v, acts, c.now);

@@ -12,6 +12,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -196,6 +197,50 @@ class Reader {
   const Principal& who_;
   HistoryCache* history_cache_;
   EntryCache* entries_;
+};
+
+// Contract versions as proposals, for one request: the versions `who` may see, where one stands,
+// what it changes, what it would have paid, and the acts `who`'s party takes on it
+// (contract_handlers.cc). The API's contract routes and the portal's contract pages both answer
+// from here; versions and their numbers come as the path gives them, and a version `who` may not
+// review is not found, exactly as one that does not exist.
+class Proposals {
+ public:
+  Proposals(store::Store& db, const rules::RuleSet& rules, core::Instant now, const Principal& who)
+      : db_(db), rules_(rules), now_(now), who_(who), reader_(db, rules, now, who) {}
+
+  [[nodiscard]] const Reader& reader() const { return reader_; }
+  // The versions of `contract` (of every contract when empty) `who` may see: enforced ones and,
+  // for review, proposals.
+  [[nodiscard]] std::vector<const rules::ContractVersion*> visible(const std::string& contract) const;
+  // {"contract", "items": [version_json...]}; 404 when `who` sees no version of it.
+  [[nodiscard]] Result<json> versions(const std::string& contract) const;
+  // The version, when `who` may review it; 400 for a version that is not a number, 404 otherwise.
+  [[nodiscard]] Result<const rules::ContractVersion*> find(const std::string& contract, const std::string& version) const;
+  // The version, the enforced version it would follow and the thread of acts on it.
+  [[nodiscard]] Result<json> proposal(const std::string& contract, const std::string& version) const;
+  // The rules added, dropped and changed against the version in force, and every term that differs.
+  [[nodiscard]] Result<json> comparison(const std::string& contract, const std::string& version) const;
+  // The last `periods` closed periods (text, 1 to 12; "" for 1) priced under the version.
+  [[nodiscard]] Result<json> what_if(const std::string& contract, const std::string& version, std::string_view periods) const;
+  // Where the version stands from every act recorded so far (the rules served catch up within
+  // seconds of an act).
+  [[nodiscard]] core::Agreement agreement_now(const rules::ContractVersion& v) const;
+  // The acts `who` may take on the version now: those its role allows and the lifecycle would
+  // accept (a rejection, change request or comment once it says why), in declaration order.
+  [[nodiscard]] std::vector<core::ContractAct> open_acts(const rules::ContractVersion& v) const;
+  // Records `act` for `who`'s party: {"act", "agreement"} (the act recorded and where the version
+  // stands now); 400 for an unknown act, an approval without the hash it approves or an
+  // over-long comment, 403 for an admin approving, 409 with the lifecycle's refusal.
+  [[nodiscard]] Result<json> act(const std::string& contract, const std::string& version, std::string_view act,
+                                 std::optional<std::string> sha256, std::optional<std::string> comment);
+
+ private:
+  store::Store& db_;
+  const rules::RuleSet& rules_;
+  core::Instant now_;
+  const Principal& who_;
+  Reader reader_;
 };
 
 // A route: a path template split into segments ("{name}" captures), the roles allowed, and the

@@ -1,7 +1,7 @@
 // The portal: server-rendered HTML for partners (their scorecard, evidence, statement, what-if)
-// and finance (every partner, the period report, CSV, close). No JavaScript, no external
-// resources; the session is the API token in an HttpOnly, SameSite=Strict cookie, and every form
-// carries a CSRF token derived from it.
+// and finance (every partner, the period report, CSV, close); contracts and their proposals are in
+// portal_contracts.cc. No JavaScript, no external resources; the session is the API token in an
+// HttpOnly, SameSite=Strict cookie, and every form carries a CSRF token derived from it.
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -13,6 +13,7 @@
 
 #include "html.h"
 #include "internal.h"
+#include "portal.h"
 #include "pactwatch/api/http_server.h"
 #include "pactwatch/core/digest.h"
 #include "pactwatch/api/tokens.h"
@@ -22,44 +23,9 @@
 
 namespace pactwatch::api {
 
-namespace {
+namespace portal {
 
-using html::Markup;
 using namespace html::literals;
-
-constexpr const char* kSessionCookie = "pw_session";
-constexpr const char* kLoginCookie = "pw_login";
-
-constexpr std::string_view kCss = R"css(
-:root{--fg:#1d2330;--muted:#5b6473;--line:#d9dde5;--bg:#f6f7f9;--card:#fff;--accent:#2450a6;
---met:#1e7b3a;--warning:#8a6100;--at_risk:#b24a00;--breached:#b3261e;--none:#5b6473}
-*{box-sizing:border-box}body{margin:0;font:16px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--fg);background:var(--bg)}
-header{display:flex;flex-wrap:wrap;gap:.5rem 1rem;align-items:center;justify-content:space-between;padding:.75rem 1rem;background:var(--card);border-bottom:1px solid var(--line)}
-header .brand{font-weight:700;color:var(--accent);text-decoration:none}header form{margin:0}
-main{max-width:68rem;margin:0 auto;padding:1rem}h1{font-size:1.5rem;margin:.5rem 0 1rem}h2{font-size:1.2rem;margin:1.5rem 0 .5rem}
-.card{background:var(--card);border:1px solid var(--line);border-radius:8px;padding:1rem;margin:0 0 1rem}
-table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.45rem .5rem;border-bottom:1px solid var(--line);vertical-align:top}
-th{font-size:.85rem;color:var(--muted);font-weight:600}td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
-.badge{display:inline-block;padding:.1rem .5rem;border-radius:999px;font-size:.8rem;font-weight:600;color:#fff;white-space:nowrap}
-.met{background:var(--met)}.warning{background:var(--warning)}.at_risk{background:var(--at_risk)}.breached{background:var(--breached)}.insufficient_data,.not_in_contract{background:var(--none)}
-.muted{color:var(--muted);font-size:.9rem}.scroll{overflow-x:auto}
-form.inline{display:inline}input,button,select{font:inherit;padding:.4rem .6rem;border:1px solid var(--line);border-radius:6px}
-button{background:var(--accent);color:#fff;border-color:var(--accent);cursor:pointer}button.link{background:none;color:var(--accent);border:none;padding:0;text-decoration:underline}
-label{display:block;margin:.5rem 0 .2rem;font-weight:600}.error{color:var(--breached);font-weight:600}
-svg.trend{display:block;width:12rem;height:auto}nav.periods a{margin-right:.75rem}
-@media (max-width:40rem){th.optional,td.optional{display:none}main{padding:.5rem}
-table.rules thead{display:none}table.rules tr{display:block;padding:.5rem 0;border-bottom:1px solid var(--line)}
-table.rules td{display:block;border:none;padding:.15rem .25rem;text-align:left}table.rules td[data-label]::before{content:attr(data-label) ": ";color:var(--muted);font-size:.85rem}}
-)css";
-
-std::string csrf_for(std::string_view token) { return core::sha256_hex("pactwatch-csrf:" + std::string(token)).substr(0, 32); }
-
-std::string cookie(const ApiOptions& o, std::string_view name, std::string_view value, std::string_view path, int max_age) {
-  std::string c = std::string(name) + "=" + std::string(value) + "; Path=" + std::string(path) + "; HttpOnly; SameSite=Strict";
-  if (max_age >= 0) c += "; Max-Age=" + std::to_string(max_age);
-  if (o.secure_cookies) c += "; Secure";
-  return c;
-}
 
 void security_headers(httplib::Response& res) {
   res.set_header("Content-Security-Policy",
@@ -94,6 +60,10 @@ Markup page(const std::string& title, const Markup& body, const Principal* who, 
              "<link rel=\"stylesheet\" href=\"/portal/static/portal.css\"></head><body><header>"
              "<a class=\"brand\" href=\"/portal\">pactwatch</a>"_html;
   if (who) {
+    // Every signed-in role: its home (a partner's scorecard, or the partners) and the contracts.
+    h += "<nav aria-label=\"Portal\"><a href=\""_html +
+         (who->partner ? "/portal/partners/" + url_part(*who->partner) : std::string("/portal/partners")) + "\">"_html +
+         (who->partner ? "Scorecard" : "Partners") + "</a><a href=\"/portal/contracts\">Contracts</a></nav>"_html;
     h += "<span class=\"muted\">"_html + who->name + " · " + std::string(to_string(who->role));
     if (who->partner) h += " · " + *who->partner;
     h += "</span><form method=\"post\" action=\"/portal/logout\"><input type=\"hidden\" name=\"csrf\" value=\""_html + csrf +
@@ -106,6 +76,56 @@ void send_html(httplib::Response& res, int status, const Markup& html) {
   security_headers(res);
   res.status = status;
   res.set_content(html.str(), "text/html; charset=utf-8");
+}
+Markup problem_html(const Problem& p) { return "<p class=\"error\">"_html + p.detail + "</p>"_html; }
+
+}  // namespace portal
+
+namespace {
+
+using html::Markup;
+using namespace html::literals;
+using namespace portal;
+
+constexpr const char* kSessionCookie = "pw_session";
+constexpr const char* kLoginCookie = "pw_login";
+
+constexpr std::string_view kCss = R"css(
+:root{--fg:#1d2330;--muted:#5b6473;--line:#d9dde5;--bg:#f6f7f9;--card:#fff;--accent:#2450a6;
+--met:#1e7b3a;--warning:#8a6100;--at_risk:#b24a00;--breached:#b3261e;--none:#5b6473}
+*{box-sizing:border-box}body{margin:0;font:16px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--fg);background:var(--bg)}
+header{display:flex;flex-wrap:wrap;gap:.5rem 1rem;align-items:center;justify-content:space-between;padding:.75rem 1rem;background:var(--card);border-bottom:1px solid var(--line)}
+header .brand{font-weight:700;color:var(--accent);text-decoration:none}header form{margin:0}
+main{max-width:68rem;margin:0 auto;padding:1rem}h1{font-size:1.5rem;margin:.5rem 0 1rem}h2{font-size:1.2rem;margin:1.5rem 0 .5rem}
+.card{background:var(--card);border:1px solid var(--line);border-radius:8px;padding:1rem;margin:0 0 1rem}
+table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.45rem .5rem;border-bottom:1px solid var(--line);vertical-align:top}
+th{font-size:.85rem;color:var(--muted);font-weight:600}td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
+.badge{display:inline-block;padding:.1rem .5rem;border-radius:999px;font-size:.8rem;font-weight:600;color:#fff;white-space:nowrap}
+.met{background:var(--met)}.warning{background:var(--warning)}.at_risk{background:var(--at_risk)}.breached{background:var(--breached)}.insufficient_data,.not_in_contract{background:var(--none)}
+.muted{color:var(--muted);font-size:.9rem}.scroll{overflow-x:auto}
+form.inline{display:inline}input,button,select{font:inherit;padding:.4rem .6rem;border:1px solid var(--line);border-radius:6px}
+button{background:var(--accent);color:#fff;border-color:var(--accent);cursor:pointer}button.link{background:none;color:var(--accent);border:none;padding:0;text-decoration:underline}
+label{display:block;margin:.5rem 0 .2rem;font-weight:600}.error{color:var(--breached);font-weight:600}
+svg.trend{display:block;width:12rem;height:auto}nav.periods a,header nav a{margin-right:.75rem}
+.st-proposed,.st-approved_by_brand,.st-approved_by_partner{background:var(--accent)}.st-approved,.st-enforced{background:var(--met)}
+.st-rejected{background:var(--breached)}.st-changed{background:var(--at_risk)}.st-draft,.st-withdrawn,.st-superseded{background:var(--none)}
+tr.awaiting td{background:#fff6db}.awaits{font-weight:600;color:var(--at_risk)}
+dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem;margin:0}dl.facts dt{color:var(--muted)}dl.facts dd{margin:0}
+code,td.term{overflow-wrap:anywhere}textarea{font:inherit;width:100%;padding:.4rem .6rem;border:1px solid var(--line);border-radius:6px}
+section.acts form{margin:0 0 1rem}th[scope=rowgroup]{background:var(--bg);color:var(--fg)}
+@media (max-width:40rem){th.optional,td.optional{display:none}main{padding:.5rem}
+table.rules thead{display:none}table.rules tr{display:block;padding:.5rem 0;border-bottom:1px solid var(--line)}
+table.rules td{display:block;border:none;padding:.15rem .25rem;text-align:left}table.rules td[data-label]::before{content:attr(data-label) ": ";color:var(--muted);font-size:.85rem}
+dl.facts{grid-template-columns:1fr}dl.facts dd{margin-bottom:.4rem}}
+)css";
+
+std::string csrf_for(std::string_view token) { return core::sha256_hex("pactwatch-csrf:" + std::string(token)).substr(0, 32); }
+
+std::string cookie(const ApiOptions& o, std::string_view name, std::string_view value, std::string_view path, int max_age) {
+  std::string c = std::string(name) + "=" + std::string(value) + "; Path=" + std::string(path) + "; HttpOnly; SameSite=Strict";
+  if (max_age >= 0) c += "; Max-Age=" + std::to_string(max_age);
+  if (o.secure_cookies) c += "; Secure";
+  return c;
 }
 
 Markup badge(const std::string& status) {
@@ -204,16 +224,6 @@ Markup statement_html(const json& doc) {
   return h + "</div>"_html;
 }
 
-Markup problem_html(const Problem& p) { return "<p class=\"error\">"_html + p.detail + "</p>"_html; }
-
-
-struct Session {
-  Principal who;
-  std::string csrf;
-};
-
-using PortalHandler = void (*)(Api::Impl&, const Session&, const httplib::Request&, httplib::Response&,
-                               const std::map<std::string, std::string>&, const rules::RuleSet&);
 
 void scorecard(Api::Impl& impl, const Session& s, const httplib::Request& req, httplib::Response& res,
                const std::map<std::string, std::string>& params, const rules::RuleSet& rules) {
@@ -533,6 +543,9 @@ const std::vector<PortalRoute>& portal_table() {
       {"GET", "/portal/report", {admin, finance}, report_page},
       {"GET", "/portal/report.csv", {admin, finance}, report_csv_page},
       {"POST", "/portal/close", {admin, finance}, close_page},
+      {"GET", "/portal/contracts", {admin, approver, finance, viewer, partner}, contracts_page},
+      {"GET", "/portal/contracts/{contract}/versions/{version}", {admin, approver, finance, viewer, partner}, proposal_page},
+      {"POST", "/portal/contracts/{contract}/versions/{version}/act", {admin, approver, partner}, act_page},
   };
   return routes;
 }

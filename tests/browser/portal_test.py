@@ -5,9 +5,11 @@ Starts `pactwatch serve` on a fresh SQLite store with the shipped example rules 
 creates a partner token and a finance token with `pactwatch token create`, then signs in through
 the login form as a user does. Checks that the partner's scorecard shows its KPIs, the trend
 charts and its statement; that no other partner's name or id appears anywhere in the page; that
-another partner's scorecard answers "not found"; that the page fits a phone's width; and that
-finance sees every partner and the report. Screenshots of the scorecard (laptop and phone) are
-written to the output directory.
+another partner's scorecard answers "not found"; that the page fits a phone's width; that
+finance sees every partner and the report; and that contoso-eu's partner, to whom the brand
+proposed contoso-resale v1 (as `make demo` does), finds the proposal in its contracts, reviews its
+comparison and thread and approves it through the form. Screenshots of the scorecard (laptop and
+phone), the report and the proposal are written to the output directory.
 
 usage: portal_test.py PACTWATCH_BINARY SOURCE_DIR OUTPUT_DIR
 """
@@ -76,7 +78,12 @@ def main(binary, source, outdir):
         run(binary, config, "import", kind, f"{source}/demo/items/{kind}.ndjson")
     # The examples' approvals recorded once (only recorded approvals enforce).
     run(binary, config, "contract", "adopt", "--all", "--vouched-by", "portal-test")
+    # contoso-resale v1 proposed to its partner, for review in the portal (as `make demo` does).
+    if '"state": "draft"' in run(binary, config, "contract", "status", "contoso-resale", "--format", "json"):
+        run(binary, config, "contract", "propose", "contoso-resale", "1", "--by", "portal-test@brand.example",
+            "--comment", "first resale terms for review")
     partner = run(binary, config, "token", "create", "--role", "partner", "--partner", "northwind")
+    reseller = run(binary, config, "token", "create", "--role", "partner", "--partner", "contoso-eu")
     finance = run(binary, config, "token", "create", "--role", "finance")
     server = subprocess.Popen([binary, "--config", config, "serve"], stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, "serve.log"), "w"))
     base = f"http://127.0.0.1:{port}"
@@ -130,6 +137,39 @@ def main(binary, source, outdir):
         html = driver.page_source
         check("132000.00" in html and "Download CSV" in html, "finance sees the period report with totals and the CSV link")
         driver.save_screenshot(os.path.join(outdir, "portal-report.png"))
+        driver.quit()
+
+        # A proposal under review: the partner finds it among its contracts, reads what it changes
+        # and the thread, and approves the content shown.
+        driver = browser(1280, 900)
+        sign_in(driver, base, reseller)
+        driver.find_element(By.LINK_TEXT, "Contracts").click()
+        html = driver.page_source
+        check("Awaits your review" in html, "the partner's contracts show the proposal waiting for it")
+        driver.find_element(By.LINK_TEXT, "v1").click()
+        check(driver.current_url.endswith("/portal/contracts/contoso-resale/versions/1"), f"the proposal page opens ({driver.current_url})")
+        html = driver.page_source
+        check(len(driver.find_elements(By.CSS_SELECTOR, "table.comparison tbody th[scope=rowgroup]")) >= 1,
+              "the comparison groups the terms by rule")
+        check("win_rate" in html, "the comparison names the proposal's KPIs")
+        check("first resale terms for review" in html, "the thread shows the brand's proposal")
+        for other in ("northwind", "Northwind", "fabrikam", "Fabrikam", "tailspin", "Tailspin"):
+            check(other not in html, f"no trace of another partner ({other}) on the proposal")
+        driver.save_screenshot(os.path.join(outdir, "portal-proposal.png"))
+        approve = driver.find_element(By.XPATH, "//form[input[@name='act' and @value='approve']]//button")
+        approve.click()
+        WebDriverWait(driver, 10).until(lambda d: not d.find_elements(By.XPATH, "//form[input[@name='act' and @value='approve']]"))
+        state = driver.find_element(By.CSS_SELECTOR, "h1 .badge").text
+        check(state in ("approved", "approved by partner"), f"after approving, the page shows the new state ({state})")
+        check(len(driver.find_elements(By.XPATH, "//table//td[normalize-space()='approve']")) >= 1, "the approval is in the thread")
+        driver.quit()
+
+        # The proposal on a phone: nothing wider than the screen.
+        driver = browser(390, 844)
+        sign_in(driver, base, reseller)
+        driver.get(base + "/portal/contracts/contoso-resale/versions/1")
+        overflow = driver.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
+        check(overflow <= 1, f"the proposal page fits a phone's width (overflow {overflow} px)")
     finally:
         if driver:
             driver.quit()

@@ -144,10 +144,55 @@ class ApiTest : public ::testing::TestWithParam<Backend> {
     rules_ = std::make_shared<const rules::RuleSet>(std::move(set));
   }
 
+  // The examples with a 2027 draft of northwind-support (v4: one target tightened, nothing
+  // approved), the earlier versions' file approvals recorded as acts, those rules served, and
+  // October closed under v3 (what the proposal is priced against).
+  void with_v4_draft() {
+    rules_dir_ = dir_.path() / "rules";
+    std::filesystem::copy(kSource + "/rules/examples", rules_dir_, std::filesystem::copy_options::recursive);
+    {
+      std::ifstream in(rules_dir_ / "contracts/northwind-support-v3.yaml");
+      std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      auto replace = [&](const std::string& a, const std::string& b) {
+        const auto at = text.find(a);
+        ASSERT_NE(at, std::string::npos) << a;
+        text.replace(at, a.size(), b);
+      };
+      replace("version: 3", "version: 4");
+      replace("effective: {from: 2026-01-01, until: 2026-12-31}", "effective: {from: 2027-01-01, until: 2027-12-31}");
+      replace("objective: {target: \">= 95%\", warning: \">= 97%\"}", "objective: {target: \">= 97%\", warning: \">= 98%\"}");
+      const auto a = text.find("approvals:"), b = text.find("currency:");
+      text.erase(a, b - a);
+      std::ofstream(rules_dir_ / "contracts/northwind-support-v4.yaml") << text;
+    }
+    const ledger::Actor ops{"cli:ops", "ops@brand.example", "admin"};
+    auto set = rules::load_rule_set(rules_dir_, rules::Enforcement::recorded_later);
+    ASSERT_TRUE(set) << set.error()[0].to_string();
+    for (const auto& v : set->contracts) {
+      if (v.contract == "northwind-support" && v.version < 4) {
+        auto adopted = ledger::adopt_file_approvals(*db_, *set, v, "test", ops, clock_.now());
+        ASSERT_TRUE(adopted) << adopted.error();
+      }
+    }
+    ASSERT_NO_FATAL_FAILURE(refresh_rules());
+    ledger::Statements statements(*rules_, *db_);
+    auto closed = statements.close("2026-10", std::string("northwind"), T("2026-11-05T00:00:00Z"), clock_.now(), "test");
+    ASSERT_TRUE(closed) << closed.error();
+  }
+
+  // What the daemon's refresh does after an act: the rules of with_v4_draft() again, with every
+  // approval recorded.
+  void refresh_rules() {
+    auto set = ledger::rules_in_force(rules_dir_, *db_);
+    ASSERT_TRUE(set) << set.error()[0].to_string();
+    serve_rules(std::move(*set));
+  }
+
   testutils::TempDir dir_;
   std::mutex rules_mutex_;
   core::ManualClock clock_{T("2026-11-20T12:00:00Z")};
   std::shared_ptr<const rules::RuleSet> rules_;
+  std::filesystem::path rules_dir_;  // with_v4_draft()
   std::unique_ptr<store::Store> db_;
   Tokens tokens_;
   core::MetricsRegistry metrics_;  // before the API and the server: it outlives them
@@ -204,6 +249,10 @@ const std::map<std::string, Expect>& matrix() {
       {"GET /portal/report", {200, 403, 200, 403, 403, 403, 303}},
       {"GET /portal/report.csv", {200, 403, 200, 403, 403, 403, 303}},
       {"POST /portal/close", {200, 403, 200, 403, 403, 403, 401}},
+      {"GET /portal/contracts", {200, 200, 200, 200, 200, 200, 303}},
+      // As for the API: the version in force, and a comment on it refused by the lifecycle (409).
+      {"GET /portal/contracts/{contract}/versions/{version}", {200, 200, 200, 200, 200, 404, 303}},
+      {"POST /portal/contracts/{contract}/versions/{version}/act", {409, 409, 403, 403, 409, 404, 401}},
   };
   return m;
 }
@@ -259,6 +308,7 @@ TEST_P(ApiTest, AuthorizationMatrixCoversEveryRoute) {
         else if (!token.empty()) form = "csrf=" + csrf_for_test(token);
         if (r.pattern == "/portal/partners/{partner}/what-if") form += "&period=2026-10&v_p1_first_reply=99%25";
         if (r.pattern == "/portal/close") form += "&period=2026-10&partner=northwind";
+        if (r.pattern == "/portal/contracts/{contract}/versions/{version}/act") form += "&act=comment&comment=matrix";
         auto c = client();
         return r.method == "GET" ? c.Get(path, h) : c.Post(path, h, form, "application/x-www-form-urlencoded");
       }
@@ -988,47 +1038,7 @@ TEST_P(ApiTest, ExpensiveAnswersAreReusedAndChargedByTheirCost) {
 // the partner's own token: visibility at each step, the comparison and what-if the partner reviews,
 // the lifecycle's refusals, the notifications and the audit trail.
 TEST_P(ApiTest, AProposalGoesFromDraftToEnforcementThroughBothParties) {
-  // The examples with a 2027 draft of northwind-support: one target tightened, nothing approved.
-  const auto dir = dir_.path() / "rules";
-  std::filesystem::copy(kSource + "/rules/examples", dir, std::filesystem::copy_options::recursive);
-  {
-    std::ifstream in(dir / "contracts/northwind-support-v3.yaml");
-    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    auto replace = [&](const std::string& a, const std::string& b) {
-      const auto at = text.find(a);
-      ASSERT_NE(at, std::string::npos) << a;
-      text.replace(at, a.size(), b);
-    };
-    replace("version: 3", "version: 4");
-    replace("effective: {from: 2026-01-01, until: 2026-12-31}", "effective: {from: 2027-01-01, until: 2027-12-31}");
-    replace("objective: {target: \">= 95%\", warning: \">= 97%\"}", "objective: {target: \">= 97%\", warning: \">= 98%\"}");
-    const auto a = text.find("approvals:"), b = text.find("currency:");
-    text.erase(a, b - a);
-    std::ofstream(dir / "contracts/northwind-support-v4.yaml") << text;
-  }
-  const ledger::Actor ops{"cli:ops", "ops@brand.example", "admin"};
-  {
-    auto set = rules::load_rule_set(dir, rules::Enforcement::recorded_later);
-    ASSERT_TRUE(set) << set.error()[0].to_string();
-    for (const auto& v : set->contracts) {
-      if (v.contract == "northwind-support" && v.version < 4) {
-        auto adopted = ledger::adopt_file_approvals(*db_, *set, v, "test", ops, clock_.now());
-        ASSERT_TRUE(adopted) << adopted.error();
-      }
-    }
-  }
-  auto refresh = [&] {
-    auto set = ledger::rules_in_force(dir, *db_);
-    ASSERT_TRUE(set) << set.error()[0].to_string();
-    serve_rules(std::move(*set));
-  };
-  refresh();
-  {
-    // October closed under v3: what the proposal is priced against.
-    ledger::Statements statements(*rules_, *db_);
-    auto closed = statements.close("2026-10", std::string("northwind"), T("2026-11-05T00:00:00Z"), clock_.now(), "test");
-    ASSERT_TRUE(closed) << closed.error();
-  }
+  ASSERT_NO_FATAL_FAILURE(with_v4_draft());
   start();
   const std::string v4 = "/v1/contracts/northwind-support/versions/4";
   const std::string sha4 = rules::find_version(*rules_, "northwind-support", 4).value()->sha256;
@@ -1058,7 +1068,7 @@ TEST_P(ApiTest, AProposalGoesFromDraftToEnforcementThroughBothParties) {
   auto proposed = act(tokens_.approver, {{"act", "propose"}, {"comment", "2027 terms: urgent replies tightened"}}, 201);
   EXPECT_EQ(proposed["agreement"]["state"], "proposed");
   EXPECT_EQ(proposed["act"]["actor_name"], "approver");
-  refresh();
+  ASSERT_NO_FATAL_FAILURE(refresh_rules());
   EXPECT_EQ(listed(tokens_.northwind), (std::set<int>{2, 3, 4}));
   const auto p = get_json(v4 + "/proposal", tokens_.northwind, 200, "/v1/contracts/{contract}/versions/{version}/proposal");
   EXPECT_EQ(p["agreement"]["state"], "proposed");
@@ -1119,7 +1129,7 @@ TEST_P(ApiTest, AProposalGoesFromDraftToEnforcementThroughBothParties) {
   const auto agreed = act(tokens_.approver, {{"act", "approve"}, {"sha256", sha4}}, 201);
   EXPECT_EQ(agreed["agreement"]["state"], "approved");
   EXPECT_EQ(agreed["agreement"]["partner_approval"]["sha256"], sha4);
-  refresh();
+  ASSERT_NO_FATAL_FAILURE(refresh_rules());
   const auto after = get_json(v4 + "/proposal", tokens_.northwind, 200, "/v1/contracts/{contract}/versions/{version}/proposal");
   EXPECT_EQ(after["status"], "enforced");
   ASSERT_EQ(after["thread"].size(), 4u);
@@ -1155,6 +1165,90 @@ TEST_P(ApiTest, AProposalGoesFromDraftToEnforcementThroughBothParties) {
   EXPECT_EQ(verified->key_id, key["key_id"]);
   get_json(v4 + "/agreement", tokens_.contoso, 404);
   get_json("/v1/contracts/northwind-support/versions/3/agreement", tokens_.northwind, 200);
+}
+
+// The same proposal reviewed in the portal: the brand proposes through the form, the partner sees
+// the comparison, what-if and thread and approves the content shown; forms without the session's
+// CSRF token, another partner, a stale content hash and a refusal without a reason are refused.
+TEST_P(ApiTest, APartnerReviewsAndApprovesAProposalInThePortal) {
+  ASSERT_NO_FATAL_FAILURE(with_v4_draft());
+  start();
+  const std::string page = "/portal/contracts/northwind-support/versions/4";
+  const std::string sha4 = rules::find_version(*rules_, "northwind-support", 4).value()->sha256;
+  const std::string sha3 = rules::find_version(*rules_, "northwind-support", 3).value()->sha256;
+  auto c = client();
+  auto as = [](const std::string& token) { return httplib::Headers{{"Cookie", "pw_session=" + token}}; };
+  auto act = [&](const std::string& token, const std::string& form, const std::string& csrf_of = "") {
+    const std::string csrf = csrf_for_test(csrf_of.empty() ? token : csrf_of);
+    return c.Post(page + "/act", as(token), "csrf=" + csrf + "&" + form, "application/x-www-form-urlencoded");
+  };
+
+  // A draft: the partner neither finds nor lists it; the brand proposes through the form.
+  EXPECT_EQ(c.Get(page, as(tokens_.northwind))->status, 404);
+  EXPECT_EQ(c.Get("/portal/contracts", as(tokens_.northwind))->body.find("versions/4"), std::string::npos);
+  auto proposed = act(tokens_.approver, "act=propose&sha256=" + sha4 + "&comment=2027+terms+for+review");
+  ASSERT_EQ(proposed->status, 303) << proposed->body;
+  EXPECT_EQ(proposed->get_header_value("Location"), page);
+  ASSERT_NO_FATAL_FAILURE(refresh_rules());
+
+  // The partner's list links the proposal and says it waits for the partner.
+  const auto list = c.Get("/portal/contracts", as(tokens_.northwind));
+  ASSERT_EQ(list->status, 200);
+  EXPECT_NE(list->body.find("href=\"" + page + "\""), std::string::npos);
+  EXPECT_NE(list->body.find("Awaits your review"), std::string::npos);
+  EXPECT_NE(list->body.find("href=\"/portal/contracts\">Contracts</a>"), std::string::npos) << "the header links the contracts";
+
+  // Its page: state, hash, what changes term by term, what October would have paid, the thread,
+  // and an approve form carrying the hash shown.
+  auto shown = c.Get(page, as(tokens_.northwind));
+  ASSERT_EQ(shown->status, 200) << shown->body;
+  const auto& html = shown->body;
+  EXPECT_NE(html.find("badge st-proposed"), std::string::npos);
+  EXPECT_NE(html.find(sha4), std::string::npos);
+  EXPECT_NE(html.find("v3, the version in force"), std::string::npos);
+  EXPECT_NE(html.find("kpis · p1_first_reply — changed"), std::string::npos) << html;
+  EXPECT_NE(html.find("<td class=\"term\">&gt;= 95%</td><td class=\"term\">&gt;= 97%</td>"), std::string::npos) << html;
+  EXPECT_NE(html.find("<th scope=\"row\">2026-10</th>"), std::string::npos) << "the what-if of October";
+  EXPECT_NE(html.find("2027 terms for review"), std::string::npos) << "the thread";
+  EXPECT_NE(html.find("name=\"sha256\" value=\"" + sha4 + "\""), std::string::npos);
+  EXPECT_NE(html.find("name=\"act\" value=\"approve\""), std::string::npos);
+  EXPECT_EQ(html.find("name=\"act\" value=\"propose\""), std::string::npos) << "only the brand proposes";
+  EXPECT_EQ(html.find("name=\"act\" value=\"withdraw\""), std::string::npos) << "only the brand withdraws";
+  EXPECT_EQ(c.Get(page + "?periods=13", as(tokens_.northwind))->status, 400);
+  for (const char* other : {"contoso", "Contoso", "fabrikam", "Fabrikam", "tailspin", "Tailspin"}) {
+    EXPECT_EQ(html.find(other), std::string::npos) << other;
+  }
+  // An admin may act for the brand but not approve: no approve button; the approver gets one.
+  EXPECT_EQ(c.Get(page, as(tokens_.admin))->body.find("name=\"act\" value=\"approve\""), std::string::npos);
+  EXPECT_NE(c.Get(page, as(tokens_.approver))->body.find("name=\"act\" value=\"approve\""), std::string::npos);
+  EXPECT_EQ(c.Get(page, as(tokens_.viewer))->body.find("<form method=\"post\" action=\"" + page), std::string::npos);
+
+  // Refusals: another partner, another session's CSRF token, a stale hash, a rejection without a reason.
+  EXPECT_EQ(c.Get(page, as(tokens_.contoso))->status, 404);
+  EXPECT_EQ(act(tokens_.contoso, "act=approve&sha256=" + sha4)->status, 404);
+  EXPECT_EQ(act(tokens_.northwind, "act=approve&sha256=" + sha4, tokens_.contoso)->status, 403);
+  auto stale = act(tokens_.northwind, "act=approve&sha256=" + sha3);
+  EXPECT_EQ(stale->status, 409);
+  EXPECT_NE(stale->body.find("stale approval"), std::string::npos) << stale->body;
+  EXPECT_NE(stale->body.find("role=\"alert\""), std::string::npos);
+  auto no_reason = act(tokens_.northwind, "act=reject&comment=+");
+  EXPECT_EQ(no_reason->status, 400);
+  EXPECT_NE(no_reason->body.find("Say why"), std::string::npos);
+  EXPECT_EQ(act(tokens_.northwind, "act=sign")->status, 400);
+
+  // A comment and the approval of the content shown: back to the page, which shows the new state.
+  EXPECT_EQ(act(tokens_.northwind, "act=comment&comment=97%25+is+tight+but+fair")->status, 303);
+  auto approved = act(tokens_.northwind, "act=approve&sha256=" + sha4);
+  ASSERT_EQ(approved->status, 303) << approved->body;
+  auto after = c.Get(page, as(tokens_.northwind));
+  EXPECT_NE(after->body.find("badge st-approved_by_partner"), std::string::npos);
+  EXPECT_NE(after->body.find("97% is tight but fair"), std::string::npos);
+  EXPECT_EQ(after->body.find("name=\"act\" value=\"approve\""), std::string::npos) << "approved once";
+  int audited = 0;
+  for (const auto& a : db_->audit().newest(1000)) {
+    if (a.target == "northwind-support v4" && a.action.starts_with("contract.")) ++audited;
+  }
+  EXPECT_EQ(audited, 3) << "propose, comment, approve";
 }
 
 TEST_P(ApiTest, EveryRecordedResponseMatchesTheOpenApiDocument) {
