@@ -271,18 +271,26 @@ Result<json> contract_act(Api::Impl& impl, Call& c) {
   return json();  // the body is set
 }
 
+std::string agreement_file_name(const rules::ContractVersion& v) {
+  return v.contract + "-v" + std::to_string(v.version) + "-agreement.json";
+}
+
+Result<std::string> Api::Impl::agreement_document(const rules::ContractVersion& v, core::Instant now) {
+  auto body = ledger::agreement_record(v, db.agreements().of(v.contract), now);
+  if (!body) return std::unexpected(conflict(body.error()));
+  auto key = signing_key();
+  if (!key) return std::unexpected(key.error());
+  return ledger::signed_agreement(*body, *key);
+}
+
 Result<json> agreement_document(Api::Impl& impl, Call& c) {
   auto v = Proposals(impl.db, *c.rules, c.now, c.who).find(c.params.at("contract"), c.params.at("version"));
   if (!v) return std::unexpected(v.error());
-  const auto acts = impl.db.agreements().of((*v)->contract);
-  auto body = ledger::agreement_record(**v, acts, c.now);
-  if (!body) return std::unexpected(conflict(body.error()));
-  auto key = impl.signing_key();
-  if (!key) return std::unexpected(key.error());
+  auto doc = impl.agreement_document(**v, c.now);
+  if (!doc) return std::unexpected(doc.error());
   c.res.status = 200;
-  c.res.set_header("Content-Disposition",
-                   "attachment; filename=\"" + (*v)->contract + "-v" + std::to_string((*v)->version) + "-agreement.json\"");
-  c.res.set_content(ledger::signed_agreement(*body, *key), "application/json");
+  c.res.set_header("Content-Disposition", "attachment; filename=\"" + agreement_file_name(**v) + "\"");
+  c.res.set_content(std::move(*doc), "application/json");
   return json();  // the body is set
 }
 

@@ -243,6 +243,9 @@ class Proposals {
   Reader reader_;
 };
 
+// "northwind-support-v4-agreement.json": what an agreement record is saved as.
+[[nodiscard]] std::string agreement_file_name(const rules::ContractVersion& v);
+
 // A route: a path template split into segments ("{name}" captures), the roles allowed, and the
 // handler. Handlers return the body (JSON) or a problem; they may set headers on `res`.
 struct Call {
@@ -278,6 +281,9 @@ struct Api::Impl {
   void audit(const Principal& who, const std::string& action, const std::string& target, const std::string& outcome);
   // The key that signs agreement records, loaded (or made) once; 503 when there is none.
   Result<ledger::SigningKey> signing_key();
+  // The signed agreement record of `v` (ledger/agreement_record.h) from every act recorded on it;
+  // 409 while it is not agreed, 503 without a key.
+  Result<std::string> agreement_document(const rules::ContractVersion& v, core::Instant now);
 
   struct CachedToken {
     store::ApiToken token;

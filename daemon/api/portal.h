@@ -35,6 +35,8 @@ void contracts_page(Api::Impl& impl, const Session& s, const httplib::Request& r
                     const std::map<std::string, std::string>& params, const rules::RuleSet& rules);
 void proposal_page(Api::Impl& impl, const Session& s, const httplib::Request& req, httplib::Response& res,
                    const std::map<std::string, std::string>& params, const rules::RuleSet& rules);
+void agreement_download(Api::Impl& impl, const Session& s, const httplib::Request& req, httplib::Response& res,
+                        const std::map<std::string, std::string>& params, const rules::RuleSet& rules);
 void act_page(Api::Impl& impl, const Session& s, const httplib::Request& req, httplib::Response& res,
               const std::map<std::string, std::string>& params, const rules::RuleSet& rules);
 

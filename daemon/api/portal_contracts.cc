@@ -175,6 +175,12 @@ void render_proposal(Api::Impl& impl, const Session& s, const httplib::Request& 
   }
 
   body += "<section class=\"card\"><h2>Thread</h2>"_html + thread_html(p->at("thread")) + "</section>"_html;
+  if ((*v)->enforced || agreement.agreed()) {
+    body += "<section class=\"card\"><h2>Agreement record</h2><p><a href=\""_html + proposal_link(**v) +
+            "/agreement\" download>Download the signed agreement record</a> (<code>"_html + agreement_file_name(**v) +
+            "</code>): the terms, their hash and both approvals, signed by this installation. Check it with "
+            "<code>pactwatch contract verify FILE --public-key KEY</code>.</p></section>"_html;
+  }
 
   const auto open = proposals.open_acts(**v);
   if (!open.empty()) {
@@ -224,6 +230,22 @@ void contracts_page(Api::Impl& impl, const Session& s, const httplib::Request&, 
 void proposal_page(Api::Impl& impl, const Session& s, const httplib::Request& req, httplib::Response& res,
                    const std::map<std::string, std::string>& params, const rules::RuleSet& rules) {
   render_proposal(impl, s, req, res, params, rules, 200, "", "", std::nullopt);
+}
+
+// The signed agreement record of an agreed version, as a download (the API's, for a session).
+void agreement_download(Api::Impl& impl, const Session& s, const httplib::Request&, httplib::Response& res,
+                        const std::map<std::string, std::string>& params, const rules::RuleSet& rules) {
+  Proposals proposals(impl.db, rules, impl.clock.now(), s.who);
+  const auto v = proposals.find(params.at("contract"), params.at("version"));
+  if (!v) return send_html(res, v.error().status, page("Not found", "<h1>Not found</h1>"_html + problem_html(v.error()), &s.who, s.csrf));
+  auto doc = impl.agreement_document(**v, impl.clock.now());
+  if (!doc) {
+    return send_html(res, doc.error().status,
+                     page("No agreement record", "<h1>No agreement record</h1>"_html + problem_html(doc.error()), &s.who, s.csrf));
+  }
+  security_headers(res);
+  res.set_header("Content-Disposition", "attachment; filename=\"" + agreement_file_name(**v) + "\"");
+  res.set_content(std::move(*doc), "application/json");
 }
 
 // An act from the proposal page's forms, through the same Proposals::act as the API: back to the

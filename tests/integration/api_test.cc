@@ -252,6 +252,8 @@ const std::map<std::string, Expect>& matrix() {
       {"GET /portal/contracts", {200, 200, 200, 200, 200, 200, 303}},
       // As for the API: the version in force, and a comment on it refused by the lifecycle (409).
       {"GET /portal/contracts/{contract}/versions/{version}", {200, 200, 200, 200, 200, 404, 303}},
+      // Not agreed in the store in this fixture: no record to sign (409), shown as a page.
+      {"GET /portal/contracts/{contract}/versions/{version}/agreement", {409, 409, 409, 409, 409, 404, 303}},
       {"POST /portal/contracts/{contract}/versions/{version}/act", {409, 409, 403, 403, 409, 404, 401}},
   };
   return m;
@@ -1249,6 +1251,21 @@ TEST_P(ApiTest, APartnerReviewsAndApprovesAProposalInThePortal) {
     if (a.target == "northwind-support v4" && a.action.starts_with("contract.")) ++audited;
   }
   EXPECT_EQ(audited, 3) << "propose, comment, approve";
+
+  // Not agreed yet: no record to download. Once the brand approves, the page offers the signed
+  // record, and what it serves verifies against the installation's public key.
+  EXPECT_EQ(c.Get(page + "/agreement", as(tokens_.northwind))->status, 409);
+  ASSERT_EQ(act(tokens_.approver, "act=approve&sha256=" + sha4)->status, 303);
+  ASSERT_NO_FATAL_FAILURE(refresh_rules());
+  const auto agreed = c.Get(page, as(tokens_.northwind));
+  EXPECT_NE(agreed->body.find("href=\"" + page + "/agreement\" download"), std::string::npos);
+  const auto record = c.Get(page + "/agreement", as(tokens_.northwind));
+  ASSERT_EQ(record->status, 200) << record->body;
+  EXPECT_NE(record->get_header_value("Content-Disposition").find("northwind-support-v4-agreement.json"), std::string::npos);
+  const auto key = get_json("/v1/agreement-key", tokens_.northwind);
+  auto verified = ledger::verify_agreement(record->body, key["public_key"].get<std::string>());
+  EXPECT_TRUE(verified) << (verified ? "" : verified.error());
+  EXPECT_EQ(c.Get(page + "/agreement", as(tokens_.contoso))->status, 404);
 }
 
 TEST_P(ApiTest, EveryRecordedResponseMatchesTheOpenApiDocument) {
