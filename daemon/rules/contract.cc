@@ -571,6 +571,61 @@ void set_approval_status(ContractVersion& c) {
 
 }  // namespace
 
+// disputes: {window: 10d, categories: [CATEGORY, ...], pre_agreed: [CATEGORY, ...]}.
+void parse_disputes(const YAML::Node& root, ContractVersion& c, YamlReport& report) {
+  const YAML::Node n = root["disputes"];
+  if (!n || n.IsNull()) return;
+  const char* shape = "disputes: expected {window: 10d, categories: [misattributed, ...], pre_agreed: [brand_caused]}";
+  if (!n.IsMap()) {
+    report.error(n, shape);
+    return;
+  }
+  report.check_keys(n, {"window", "categories", "pre_agreed"}, "disputes");
+  DisputeTerms t;
+  const std::string window = scalar_or_error(n["window"], "disputes: window", report);
+  if (!window.empty()) {
+    const auto d = core::parse_duration(window);
+    if (!d || d->count() < 86400 || d->count() % 86400 != 0) {
+      report.error(n["window"], "disputes: window must be a whole number of days, e.g. 10d (calendar days after the period ends)");
+    } else {
+      t.window_days = static_cast<int>(d->count() / 86400);
+    }
+  }
+  std::vector<std::string_view> names;
+  for (const auto cat : core::dispute_categories()) names.push_back(core::to_string(cat));
+  auto categories = [&](const char* key, bool required) {
+    std::vector<core::DisputeCategory> out;
+    const YAML::Node list = n[key];
+    if (!list) {
+      if (required) report.error(n, std::string("disputes: missing required key '") + key + "'");
+      return out;
+    }
+    if (!list.IsSequence()) {
+      report.error(list, std::string("disputes: ") + key + ": expected a list of categories");
+      return out;
+    }
+    for (const auto& e : list) {
+      const std::string s = e.IsScalar() ? e.Scalar() : "";
+      if (auto cat = core::dispute_category_from(s)) {
+        if (std::find(out.begin(), out.end(), *cat) == out.end()) out.push_back(*cat);
+      } else {
+        std::string msg = std::string("disputes: ") + key + ": unknown category '" + s + "'";
+        if (auto hint = core::did_you_mean(s, names); !hint.empty()) msg += " (" + hint + ")";
+        report.error(e, msg);
+      }
+    }
+    return out;
+  };
+  t.categories = categories("categories", true);
+  t.pre_agreed = categories("pre_agreed", false);
+  for (const auto cat : t.pre_agreed) {
+    if (!t.allows(cat)) {
+      report.error(n["pre_agreed"], "disputes: pre_agreed: '" + std::string(core::to_string(cat)) + "' is not among the categories");
+    }
+  }
+  c.disputes = std::move(t);
+}
+
 std::expected<ContractVersion, core::Diagnostics> parse_contract(std::string_view text, const std::string& file) {
   YamlReport report{file};
   FileContext ctx{text, report};
@@ -580,7 +635,7 @@ std::expected<ContractVersion, core::Diagnostics> parse_contract(std::string_vie
   if (report.ok() && !root.IsMap()) report.error(root, "a contract file must be a mapping");
   if (report.ok()) {
     report.check_keys(root, {"contract", "version", "partner", "effective", "approvals", "currency", "calendar", "period",
-                             "timers", "kpis", "brand_standards", "obligations", "compensation", "notify", "description"},
+                             "timers", "kpis", "brand_standards", "obligations", "compensation", "notify", "disputes", "description"},
                       "contract");
     parse_identity(root, c, report);
     parse_effective(root, c, report);
@@ -596,6 +651,7 @@ std::expected<ContractVersion, core::Diagnostics> parse_contract(std::string_vie
     detail::parse_compensation(root["compensation"], c, ctx);
     c.notify_json = to_json(root["notify"]).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     parse_notify(root, c, report);
+    parse_disputes(root, c, report);
   }
   auto& ds = report.diagnostics();
   core::sort_by_position(ds);

@@ -39,7 +39,8 @@ std::vector<Migration> applied_migrations(soci::session& sql) {
 Store::Store(std::unique_ptr<Database> db)
     : db_(std::move(db)), partners_(*db_), items_(*db_), sources_(*db_), evaluations_(*db_), queue_(*db_),
       statements_(*db_), outbox_(*db_), tokens_(*db_), audit_(*db_), leases_(*db_),
-      agreements_(*db_) {}
+      agreements_(*db_),
+      disputes_(*db_) {}
 
 Store::~Store() = default;
 

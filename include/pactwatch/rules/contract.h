@@ -2,6 +2,7 @@
 // the SHA-256 of the contract's canonical form.
 #pragma once
 
+#include <algorithm>
 #include <expected>
 #include <filesystem>
 #include <map>
@@ -15,6 +16,7 @@
 #include "pactwatch/calendar/calendar.h"
 #include "pactwatch/core/agreement.h"
 #include "pactwatch/core/diagnostic.h"
+#include "pactwatch/core/dispute.h"
 #include "pactwatch/core/money.h"
 #include "pactwatch/rules/compensation_scheme.h"
 #include "pactwatch/rules/expr.h"
@@ -83,6 +85,17 @@ struct Period {
   core::Duration rolling{0};
 };
 
+// What the partner may dispute, and for how long (the `disputes` block, docs/disputes.md).
+struct DisputeTerms {
+  int window_days = 0;  // calendar days after the period ends in which a dispute may be opened
+  std::vector<core::DisputeCategory> categories;  // the categories the partner may dispute under
+  // Categories the brand accepts in advance: a dispute under one is accepted when it is opened.
+  std::vector<core::DisputeCategory> pre_agreed;
+  [[nodiscard]] bool allows(core::DisputeCategory c) const {
+    return std::find(categories.begin(), categories.end(), c) != categories.end();
+  }
+};
+
 struct ContractVersion {
   std::string file;
   std::string contract;  // id shared by all versions
@@ -102,6 +115,8 @@ struct ContractVersion {
   std::string compensation_json;  // canonical JSON of the compensation block ("null" when absent)
   std::optional<CompensationScheme> compensation;  // validated; empty when the contract pays nothing
   std::string notify_json;
+  // The `disputes` block; none: nothing in this version may be disputed.
+  std::optional<DisputeTerms> disputes;
   // Routing of notification events (the `notify` block): event types for the brand's channels
   // (empty optional: all) and for the partner's contacts (empty: none; never for a draft).
   std::optional<std::vector<std::string>> notify_brand;

@@ -14,6 +14,7 @@
 
 #include "pactwatch/core/time.h"
 #include "pactwatch/store/agreements.h"
+#include "pactwatch/store/disputes.h"
 #include "pactwatch/store/audit.h"
 #include "pactwatch/store/database.h"
 #include "pactwatch/store/evaluations.h"
@@ -91,6 +92,7 @@ class Store {
   [[nodiscard]] AuditLog& audit() { return audit_; }
   [[nodiscard]] Leases& leases() { return leases_; }
   [[nodiscard]] Agreements& agreements() { return agreements_; }
+  [[nodiscard]] Disputes& disputes() { return disputes_; }
 
  private:
   explicit Store(std::unique_ptr<Database> db);
@@ -106,6 +108,7 @@ class Store {
   AuditLog audit_;
   Leases leases_;
   Agreements agreements_;
+  Disputes disputes_;
 };
 
 }  // namespace pactwatch::store

@@ -178,5 +178,39 @@ TEST(Contract, ParsesEveryPart) {
   EXPECT_EQ(rolling->period.rolling, std::chrono::hours(24 * 30));
 }
 
+// The disputes block: what may be disputed and for how long; it is part of the content both
+// parties approve, so it changes the hash.
+TEST(ContractParse, DisputeTermsAndTheirErrors) {
+  const std::string with = std::string(kContract) +
+                           "disputes: {window: 10d, categories: [misattributed, brand_caused, brand_caused], pre_agreed: [brand_caused]}\n";
+  auto c = parse_contract(with, "d.yaml");
+  ASSERT_TRUE(c) << c.error()[0].to_string();
+  ASSERT_TRUE(c->disputes.has_value());
+  EXPECT_EQ(c->disputes->window_days, 10);
+  EXPECT_EQ(c->disputes->categories,
+            (std::vector<core::DisputeCategory>{core::DisputeCategory::misattributed, core::DisputeCategory::brand_caused}));
+  EXPECT_EQ(c->disputes->pre_agreed, std::vector<core::DisputeCategory>{core::DisputeCategory::brand_caused});
+  EXPECT_TRUE(c->disputes->allows(core::DisputeCategory::misattributed));
+  EXPECT_FALSE(c->disputes->allows(core::DisputeCategory::other));
+  EXPECT_NE(c->sha256, parse_contract(kContract, "d.yaml")->sha256);
+  EXPECT_FALSE(parse_contract(kContract, "d.yaml")->disputes.has_value()) << "no block: nothing may be disputed";
+
+  auto errors = [&](const std::string& block) {
+    std::string out;
+    auto r = parse_contract(std::string(kContract) + block, "d.yaml");
+    if (!r) {
+      for (const auto& d : r.error()) out += d.message + "\n";
+    }
+    return out;
+  };
+  EXPECT_NE(errors("disputes: {window: 36h, categories: [other]}\n").find("whole number of days"), std::string::npos);
+  EXPECT_NE(errors("disputes: {window: 10d, categories: [brand_casued]}\n").find("did you mean 'brand_caused'"), std::string::npos);
+  EXPECT_NE(errors("disputes: {window: 10d}\n").find("missing required key 'categories'"), std::string::npos);
+  EXPECT_NE(errors("disputes: {window: 10d, categories: [other], pre_agreed: [force_majeure]}\n").find("not among the categories"),
+            std::string::npos);
+  EXPECT_NE(errors("disputes: {window: 10d, categories: [other], until: 2026-12-31}\n").find("until"), std::string::npos);
+  EXPECT_NE(errors("disputes: 10d\n").find("expected {window"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace pactwatch::rules

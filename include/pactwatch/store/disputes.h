@@ -1,0 +1,59 @@
+// The disputes repository: a partner's disputes of its numbers (core/dispute.h) and every act on
+// them, append-only (the schema's triggers refuse every change), each written with its audit
+// entry and the notifications it causes in one transaction.
+#pragma once
+
+#include <cstdint>
+#include <expected>
+#include <functional>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "pactwatch/core/dispute.h"
+#include "pactwatch/store/audit.h"
+#include "pactwatch/store/database.h"
+#include "pactwatch/store/outbox.h"
+
+namespace pactwatch::store {
+
+struct Dispute {
+  std::int64_t id = 0;  // assigned by the store
+  core::DisputeSubject subject;
+  core::DisputeCategory category = core::DisputeCategory::other;
+  core::Instant opened_at{};
+  friend bool operator==(const Dispute&, const Dispute&) = default;
+};
+
+class Disputes {
+ public:
+  explicit Disputes(Database& db) : db_(db) {}
+  // The notifications stored acts cause, written in the same transaction.
+  using Events = std::function<std::vector<OutboxEvent>(const Dispute&, std::span<const core::DisputeAction> stored)>;
+
+  // Opens a dispute with its acts (the partner's `open`, and the brand's `accept` when the
+  // contract accepts its category in advance), each checked by the lifecycle in turn; their
+  // `dispute` field is set here. Refused, with nothing stored, when a dispute of the same subject
+  // is open or accepted already (one at a time; a rejected or withdrawn one may be raised again).
+  // Returns the dispute (its id set) and the acts as stored.
+  std::expected<std::pair<Dispute, std::vector<core::DisputeAction>>, std::string> open(
+      Dispute dispute, std::vector<core::DisputeAction> acts, const AuditEntry& audit, const Events& events = nullptr);
+  // Records an act on an existing dispute after the lifecycle's check on the acts read inside the
+  // transaction (writers are serialized, so two racing resolutions cannot both pass).
+  std::expected<core::DisputeAction, std::string> record(core::DisputeAction act, const AuditEntry& audit,
+                                                        const Events& events = nullptr);
+
+  [[nodiscard]] std::optional<Dispute> get(std::int64_t id);
+  // Every act on one dispute, in the order recorded.
+  [[nodiscard]] std::vector<core::DisputeAction> acts_of(std::int64_t id);
+  // The disputes of one partner (every partner's when empty), by id.
+  [[nodiscard]] std::vector<Dispute> list(const std::string& partner = {});
+  // The accepted disputes of one contract version and period: the exclusions its evaluation makes.
+  [[nodiscard]] std::vector<Dispute> accepted(const std::string& contract, int version, const std::string& period);
+
+ private:
+  Database& db_;
+};
+
+}  // namespace pactwatch::store
