@@ -71,6 +71,14 @@ std::string cloudevent(const store::OutboxEvent& e) {
 
 std::string event_text(const store::OutboxEvent& e) {
   const auto p = json::parse(e.payload, nullptr, false);
+  if (e.type.starts_with("dispute.")) {
+    auto field = [&](const char* k) { return p.is_object() && p.contains(k) && p[k].is_string() ? p[k].get<std::string>() : std::string(); };
+    const std::string what = e.partner + " " + e.contract + " v" + std::to_string(e.version) + " " + e.period + " " + field("rule") +
+                             ": dispute " + (p.is_object() && p.contains("dispute") ? p["dispute"].dump() : std::string("?"));
+    if (e.type == "dispute.opened") return "pactwatch: " + what + " opened by the partner (" + field("category") + "): " + field("comment");
+    return "pactwatch: " + what + " " + (field("act") == "accept" ? "accepted" : "rejected") + " by the " + field("party") +
+           (field("comment").empty() ? "" : ": " + field("comment"));
+  }
   if (e.type.starts_with("contract.")) {
     auto field = [&](const char* k) { return p.is_object() && p.contains(k) && p[k].is_string() ? p[k].get<std::string>() : std::string(); };
     const std::string what = e.contract + " v" + std::to_string(e.version) + " (" + e.partner + ")";

@@ -21,7 +21,8 @@ Route route(const config::ChannelConfig& channel, const store::OutboxEvent& even
     // version is not enforced yet, and its notify block is part of what is being agreed: neither
     // decides here.
     const std::string audience = channel.audience == "partner" ? "partner" : "brand";
-    r.send = r.send && event.subject != audience;
+    const std::string acted = event.subject.substr(0, event.subject.find(':'));  // "partner:RULE" for a dispute
+    r.send = r.send && acted != audience;
     if (channel.audience == "partner") {
       r.recipients.clear();
       if (const auto* p = rules ? rules->partner(event.partner) : nullptr) {

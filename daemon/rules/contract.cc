@@ -526,7 +526,7 @@ void parse_notify(const YAML::Node& root, ContractVersion& c, YamlReport& report
           const std::string t = e.IsScalar() ? e.Scalar() : "";
           if (core::is_contract_event(t)) {
             report.error(e, std::string("notify: ") + key + ": '" + t + "' is not routed by a contract's notify block: the acts on "
-                            "an agreement go to the party that did not act (docs/notifications.md); a channel's events filter can narrow them");
+                            "an agreement or a dispute go to the party that did not act (docs/notifications.md); a channel's events filter can narrow them");
           } else if (std::find(kEvents.begin(), kEvents.end(), t) == kEvents.end()) {
             std::string msg = std::string("notify: ") + key + ": unknown event type '" + t + "'";
             if (auto hint = core::did_you_mean(t, kEvents); !hint.empty()) msg += " (" + hint + ")";

@@ -99,6 +99,13 @@ std::vector<std::pair<std::string, std::string>> event_links(const OutboxEvent& 
   const std::string period = e.period.starts_with("rolling ") ? "" : "period=" + url_encode(e.period);
   const auto query = [](std::string q) { return q.empty() ? q : "?" + q; };
   if (e.type == "statement.closed") return {{"statements", partner + "/statements" + query(period)}};
+  if (e.type.starts_with("dispute.")) {
+    // subject "PARTY:RULE": the disputed rule's evidence in that version and period.
+    const auto colon = e.subject.find(':');
+    const std::string rule = colon == std::string::npos ? std::string() : e.subject.substr(colon + 1);
+    return {{"evidence", partner + "/kpis/" + url_encode(rule) + "/evidence?" + (period.empty() ? "" : period + "&") +
+                             "contract=" + url_encode(e.contract) + "&version=" + std::to_string(e.version)}};
+  }
   if (e.type.starts_with("contract.")) {
     return {{"proposal", "/v1/contracts/" + url_encode(e.contract) + "/versions/" + std::to_string(e.version) + "/proposal"}};
   }

@@ -1,6 +1,7 @@
 // The notification events pactwatch emits (docs/notifications.md): a rule's status change or a
-// closed statement, which a contract's `notify` block routes, and the acts on a contract's
-// agreement, which go to the party that did not act (and `contract.enforced` to both).
+// closed statement, which a contract's `notify` block routes, and the acts of one party to the
+// other on a contract's agreement or a dispute, which go to the party that did not act
+// (`contract.enforced` to both).
 #pragma once
 
 #include <algorithm>
@@ -12,8 +13,9 @@ namespace pactwatch::core {
 
 inline constexpr std::array<std::string_view, 6> kRuleEvents{"kpi.breached",      "kpi.at_risk",         "kpi.recovered",
                                                              "standard.violated", "obligation.breached", "statement.closed"};
-inline constexpr std::array<std::string_view, 5> kContractEvents{"contract.proposed", "contract.approved", "contract.rejected",
-                                                                 "contract.withdrawn", "contract.enforced"};
+inline constexpr std::array<std::string_view, 7> kContractEvents{"contract.proposed", "contract.approved", "contract.rejected",
+                                                                 "contract.withdrawn", "contract.enforced", "dispute.opened",
+                                                                 "dispute.resolved"};
 
 [[nodiscard]] inline bool is_rule_event(std::string_view type) {
   return std::find(kRuleEvents.begin(), kRuleEvents.end(), type) != kRuleEvents.end();
