@@ -70,7 +70,7 @@ const std::vector<Route>& route_table() {
       {"GET", "/v1/contracts/{contract}/versions/{version}/comparison", {admin, approver, finance, viewer, partner}, proposal_comparison},
       {"GET", "/v1/contracts/{contract}/versions/{version}/what-if", {admin, approver, finance, partner}, proposal_what_if},
       {"POST", "/v1/contracts/{contract}/versions/{version}/acts", {admin, approver, partner}, contract_act},
-      {"GET", "/v1/contracts/{contract}/versions/{version}/agreement", {admin, approver, finance, viewer, partner}, agreement_document},
+      {"GET", "/v1/contracts/{contract}/versions/{version}/agreement", {admin, approver, finance, partner}, agreement_document},
       {"GET", "/v1/agreement-key", {admin, approver, finance, viewer, partner}, agreement_key},
       {"GET", "/v1/notifications", {admin}, list_notifications},
       {"POST", "/v1/notifications/{event}/retry", {admin}, retry_notification, true},

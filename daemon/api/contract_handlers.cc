@@ -15,16 +15,6 @@ namespace pactwatch::api {
 
 namespace {
 
-// A partner reviews only what the brand proposed: content changed since is not shown until the
-// brand proposes it again.
-std::optional<Problem> content_withheld(const Principal& who, const rules::ContractVersion& v) {
-  if (who.role != Role::partner || v.enforced || !v.agreement) return std::nullopt;
-  if (v.agreement->state == core::AgreementState::changed) {
-    return conflict("the brand changed this version after proposing it; it has to be proposed again before it can be reviewed");
-  }
-  return std::nullopt;
-}
-
 // The version a proposal is compared with: the enforced version of its contract in effect today,
 // else the latest enforced version before it; none for a contract's first agreement.
 const rules::ContractVersion* in_force_for(const rules::RuleSet& set, const rules::ContractVersion& proposal, calendar::LocalDate today) {
@@ -94,7 +84,6 @@ Result<json> Proposals::proposal(const std::string& contract, const std::string&
 Result<json> Proposals::comparison(const std::string& contract, const std::string& version) const {
   auto v = find(contract, version);
   if (!v) return std::unexpected(v.error());
-  if (auto p = content_withheld(who_, **v)) return std::unexpected(*p);
   const auto* in_force = in_force_for(rules_, **v, utc_day(now_));
   auto after = rules::canonical_of(**v);
   if (!after) return std::unexpected(conflict(after.error()));
@@ -113,9 +102,18 @@ Result<json> Proposals::comparison(const std::string& contract, const std::strin
                                         : rc.kind == rules::RuleChange::Kind::dropped ? "dropped"
                                                                                       : "changed"}});
   }
+  // A viewer sees no money: the compensation terms are left out, and the answer says so.
   json terms = json::array();
-  for (const auto& t : cmp->terms) terms.push_back(term_json(t));
+  bool withheld = false;
+  for (const auto& t : cmp->terms) {
+    if (!who_.sees_money() && t.section == "compensation") {
+      withheld = true;
+      continue;
+    }
+    terms.push_back(term_json(t));
+  }
   return json{{"contract", (*v)->contract},
+              {"compensation_withheld", withheld},
               {"version", (*v)->version},
               {"sha256", (*v)->sha256},
               {"against_version", in_force ? json(in_force->version) : json(nullptr)},
@@ -127,7 +125,6 @@ Result<json> Proposals::comparison(const std::string& contract, const std::strin
 Result<json> Proposals::what_if(const std::string& contract, const std::string& version, std::string_view text) const {
   auto v = find(contract, version);
   if (!v) return std::unexpected(v.error());
-  if (auto p = content_withheld(who_, **v)) return std::unexpected(*p);
   std::size_t periods = 1;
   if (!text.empty()) {
     int n = 0;
@@ -174,7 +171,6 @@ std::vector<core::ContractAct> Proposals::open_acts(const rules::ContractVersion
   std::vector<core::ContractAct> out;
   for (auto what : {propose, approve, reject, request_changes, withdraw, comment}) {
     if (what == approve && who_.role == Role::admin) continue;
-    if (what != comment && content_withheld(who_, v)) continue;
     core::ContractAction a;
     a.contract = v.contract;
     a.version = v.version;
@@ -199,7 +195,6 @@ Result<json> Proposals::act(const std::string& contract, const std::string& vers
   if (*what == core::ContractAct::approve && who_.role == Role::admin) {
     return std::unexpected(Problem{403, "forbidden", "Forbidden", "approving for the brand needs an approver token; admin tokens may not approve"});
   }
-  if (auto p = content_withheld(who_, **v); p && *what != core::ContractAct::comment) return std::unexpected(*p);
   core::ContractAction act;
   act.contract = (*v)->contract;
   act.version = (*v)->version;

@@ -152,7 +152,8 @@ class Reader {
   [[nodiscard]] std::vector<const rules::ContractVersion*> versions_of(const std::string& partner) const;
   [[nodiscard]] bool may_see(const rules::ContractVersion& c) const;
   // Whether `who` may review the version as a proposal: the brand's roles every version, a partner
-  // token its own partner's versions once the brand has proposed them (never a draft).
+  // token its own partner's enforced versions and those whose current content the brand proposed
+  // (never a draft, nor content changed since the proposal).
   [[nodiscard]] bool may_review(const rules::ContractVersion& c) const;
 
   [[nodiscard]] json partner_json(const rules::PartnerDef& p) const;

@@ -545,7 +545,7 @@ const std::vector<PortalRoute>& portal_table() {
       {"POST", "/portal/close", {admin, finance}, close_page},
       {"GET", "/portal/contracts", {admin, approver, finance, viewer, partner}, contracts_page},
       {"GET", "/portal/contracts/{contract}/versions/{version}", {admin, approver, finance, viewer, partner}, proposal_page},
-      {"GET", "/portal/contracts/{contract}/versions/{version}/agreement", {admin, approver, finance, viewer, partner}, agreement_download},
+      {"GET", "/portal/contracts/{contract}/versions/{version}/agreement", {admin, approver, finance, partner}, agreement_download},
       {"POST", "/portal/contracts/{contract}/versions/{version}/act", {admin, approver, partner}, act_page},
   };
   return routes;

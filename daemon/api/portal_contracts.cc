@@ -52,6 +52,7 @@ Markup comparison_html(const json& cmp) {
            ? std::string("Against nothing: the contract's first agreement, every term is new.")
            : "Against v" + std::to_string(cmp.at("against_version").get<int>()) + ", the version in force.";
   h += "</p>"_html;
+  if (cmp.value("compensation_withheld", false)) h += "<p class=\"muted\">Compensation terms differ too; they are not shown to viewers.</p>"_html;
   if (cmp.at("terms").empty()) return h + "<p>No term differs.</p>"_html;
   // Each rule's (or section's) terms under one heading row, with whether the rule is new, dropped or changed.
   std::map<std::pair<std::string, std::string>, std::string> change;
@@ -175,7 +176,7 @@ void render_proposal(Api::Impl& impl, const Session& s, const httplib::Request& 
   }
 
   body += "<section class=\"card\"><h2>Thread</h2>"_html + thread_html(p->at("thread")) + "</section>"_html;
-  if ((*v)->enforced || agreement.agreed()) {
+  if (s.who.role != Role::viewer && ((*v)->enforced || agreement.agreed())) {
     body += "<section class=\"card\"><h2>Agreement record</h2><p><a href=\""_html + proposal_link(**v) +
             "/agreement\" download>Download the signed agreement record</a> (<code>"_html + agreement_file_name(**v) +
             "</code>): the terms, their hash and both approvals, signed by this installation. Check it with "

@@ -118,7 +118,10 @@ bool Reader::may_see(const rules::ContractVersion& c) const {
 bool Reader::may_review(const rules::ContractVersion& c) const {
   if (who_.role != Role::partner) return true;
   if (who_.partner != c.partner) return false;
-  return c.enforced || (c.agreement && c.agreement->state != core::AgreementState::draft);
+  // Only content the brand proposed: a draft, and a version whose file changed since its last
+  // proposal (whatever its state: withdrawn, rejected and superseded versions included), are the
+  // brand's business until it proposes that content.
+  return c.enforced || (c.agreement && c.agreement->proposed_sha256 == c.sha256);
 }
 
 std::vector<const rules::ContractVersion*> Reader::versions_of(const std::string& partner_id) const {

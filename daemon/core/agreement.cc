@@ -106,6 +106,8 @@ std::expected<void, std::string> check_act(const Agreement& agreement, const Con
   const auto state = agreement.state;
   const std::string who(to_string(act.party));
   const std::string where = act.contract + " v" + std::to_string(act.version);
+  const bool blank = act.comment.find_first_not_of(" \t\r\n") == std::string::npos;
+  if (act.act == ContractAct::comment && blank) return std::unexpected("the comment is empty");
   // Refusals that hold whatever the act.
   switch (state) {
     case AgreementState::rejected:
@@ -142,7 +144,7 @@ std::expected<void, std::string> check_act(const Agreement& agreement, const Con
     case ContractAct::reject:
     case ContractAct::request_changes:
       if (state == AgreementState::draft) return std::unexpected(where + " has not been proposed");
-      if (act.comment.empty()) return std::unexpected("say why: a rejection or a change request needs a comment");
+      if (blank) return std::unexpected("say why: a rejection or a change request needs a comment");
       return {};
     case ContractAct::withdraw:
       if (act.party != Party::brand) return std::unexpected("only the brand withdraws its proposal");
@@ -150,7 +152,7 @@ std::expected<void, std::string> check_act(const Agreement& agreement, const Con
       return {};
     case ContractAct::comment:
       if (state == AgreementState::draft) return std::unexpected(where + " has not been proposed: comments go on a proposal");
-      if (act.comment.empty()) return std::unexpected("the comment is empty");
+      if (blank) return std::unexpected("the comment is empty");
       return {};
   }
   return {};

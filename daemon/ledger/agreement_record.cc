@@ -15,6 +15,7 @@
 #include <cerrno>
 #include <cstring>
 #include <random>
+#include <set>
 #include <stdexcept>
 
 #include "pactwatch/calendar/calendar_file.h"
@@ -256,10 +257,41 @@ std::expected<std::string, std::string> string_member(const json& obj, const std
   return (*m)->get<std::string>();
 }
 
+// The first key that appears twice in one object of `document`, if any. A JSON parser keeps one of
+// the two (nlohmann::json the last), so a document could show a reader one value and have the
+// other checked: a valid record has every key once.
+std::optional<std::string> duplicate_key(std::string_view document) {
+  std::vector<std::set<std::string>> open;  // the keys seen in each object being read
+  std::optional<std::string> found;
+  json::parser_callback_t cb = [&](int, json::parse_event_t event, json& parsed) {
+    if (found) return true;
+    switch (event) {
+      case json::parse_event_t::object_start: open.emplace_back(); break;
+      case json::parse_event_t::object_end:
+        if (!open.empty()) open.pop_back();
+        break;
+      case json::parse_event_t::key:
+        if (!open.empty() && parsed.is_string() && !open.back().insert(parsed.get<std::string>()).second) found = parsed.get<std::string>();
+        break;
+      default: break;
+    }
+    return true;
+  };
+  const json parsed = json::parse(document, cb, false);  // read for the callback's sake
+  static_cast<void>(parsed);
+  return found;
+}
+
 std::expected<VerifiedAgreement, std::string> verify(std::string_view document, const std::optional<std::string>& expected_pem) {
   const json doc = json::parse(document, nullptr, false);
   if (doc.is_discarded()) return std::unexpected("not JSON");
   if (!doc.is_object()) return std::unexpected("not a JSON object");
+  if (auto twice = duplicate_key(document)) return std::unexpected("the key '" + *twice + "' appears twice in one object");
+  for (const auto& [key, _] : doc.items()) {
+    if (key != "record" && key != "signature") {
+      return std::unexpected("'" + key + "' is not part of an agreement record (only record and signature are)");
+    }
+  }
   auto record = member(doc, "", "record", json::value_t::object);
   if (!record) return std::unexpected(record.error());
   auto sig = member(doc, "", "signature", json::value_t::object);

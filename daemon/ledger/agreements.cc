@@ -22,6 +22,10 @@ nlohmann::json agreement_json(const core::Agreement& a) {
 
 namespace {
 
+// How every act an adoption records begins its comment: what tells an adopted act from one taken
+// through the lifecycle.
+constexpr std::string_view kAdoptedFrom = "adopted from the approvals block of ";
+
 bool overlap(const rules::ContractVersion& a, const rules::ContractVersion& b) {
   return (!a.effective_until || b.effective_from <= *a.effective_until) && (!b.effective_until || a.effective_from <= *b.effective_until);
 }
@@ -50,8 +54,14 @@ std::expected<void, std::string> check_batch(std::span<const core::ContractActio
     if (!core::agreement_of(rules::acts_on(v, acts), v.sha256, later).agreed()) continue;
     for (const auto& o : set.contracts) {
       if (o.contract != v.contract || o.version == v.version || !overlap(o, v)) continue;
-      const auto other = core::agreement_of(rules::acts_on(o, acts), o.sha256, rules::later_version_proposed(o, acts));
-      if (other.agreed()) {
+      // Agreed on its file's content, or on the content last proposed: a version whose file was
+      // edited after its agreement enforces nothing today, but restoring the file enforces it
+      // again, and then two agreed versions would overlap and the rules would not load.
+      const auto others = rules::acts_on(o, acts);
+      const bool later_o = rules::later_version_proposed(o, acts);
+      const auto other = core::agreement_of(others, o.sha256, later_o);
+      const auto proposed = other.proposed_sha256;
+      if (other.agreed() || (proposed && core::agreement_of(others, *proposed, later_o).agreed())) {
         return std::unexpected(where + " would be agreed while agreed v" + std::to_string(o.version) + " (" +
                                calendar::format_date(o.effective_from) + " to " +
                                (o.effective_until ? calendar::format_date(*o.effective_until) : "open end") +
@@ -144,7 +154,17 @@ std::expected<core::ContractAction, std::string> record_act(store::Store& db, co
                                                             core::ContractAction act, const Actor& who, core::Instant now) {
   auto v = rules::find_version(set, act.contract, act.version);
   if (!v) return std::unexpected(v.error());
+  // An approval names the content the party reviewed; other acts are taken on the current content.
+  if (act.act == core::ContractAct::approve && act.sha256.empty()) {
+    return std::unexpected("an approval names the content hash it approves (the version's sha256)");
+  }
   if (act.sha256.empty()) act.sha256 = (*v)->sha256;
+  if (const auto bad = std::find_if(act.comment.begin(), act.comment.end(),
+                                    [](char ch) { return static_cast<unsigned char>(ch) < 0x20 && ch != '\n' && ch != '\r' && ch != '\t'; });
+      bad != act.comment.end()) {
+    return std::unexpected("a comment may hold no control characters but line breaks and tabs");
+  }
+  if (act.comment.starts_with(kAdoptedFrom)) return std::unexpected("a comment may not pose as an adoption's");
   act.actor = who.id;
   act.actor_name = who.name;
   act.at = now;
@@ -176,7 +196,7 @@ std::expected<std::vector<core::ContractAction>, std::string> adopt_file_approva
     return std::unexpected(where + ": its approvals block does not carry both parties' approvals of its current content (" +
                            v.sha256.substr(0, 12) + "…); nothing to adopt");
   }
-  const std::string origin = "adopted from the approvals block of " + std::filesystem::path(v.file).filename().string() +
+  const std::string origin = std::string(kAdoptedFrom) + std::filesystem::path(v.file).filename().string() +
                              ", vouched for by " + vouched_by;
   auto make = [&](core::Party party, core::ContractAct what, const rules::Approval& a) {
     core::ContractAction act;
@@ -205,6 +225,16 @@ std::expected<std::vector<core::ContractAction>, std::string> adopt_file_approva
         if (!mine.empty()) {
           return std::unexpected(where + " has recorded acts already (" + std::string(core::to_string(agreement.state)) +
                                  "): adopt is only for versions never acted on; nothing adopted");
+        }
+        // A migration, not a way in: once a contract has gone the recorded way (any act taken
+        // through propose, approve, reject, ... rather than adopted), a new version of it is
+        // proposed and approved by both parties, never adopted from lines typed into its file.
+        for (const auto& r : recorded) {
+          if (!r.comment.starts_with(kAdoptedFrom)) {
+            return std::unexpected(where + ": " + v.contract + " has acts recorded through the lifecycle (#" + std::to_string(r.seq) +
+                                   " " + std::string(core::to_string(r.act)) + " on v" + std::to_string(r.version) +
+                                   "): its new versions are proposed and approved, never adopted; nothing adopted");
+          }
         }
         batch.push_back(make(core::Party::brand, core::ContractAct::propose, *brand));
         batch.push_back(make(core::Party::brand, core::ContractAct::approve, *brand));

@@ -58,6 +58,11 @@ class AgreementsTest : public ::testing::TestWithParam<Backend> {
 
   std::expected<core::ContractAction, std::string> act(core::Party party, core::ContractAct what, const std::string& contract,
                                                        int version, std::string sha = "", std::string comment = "") {
+    // An approval names the content it approves: the version's current content unless given.
+    if (what == core::ContractAct::approve && sha.empty()) {
+      const auto set = in_force();
+      if (auto found = rules::find_version(set, contract, version)) sha = (*found)->sha256;
+    }
     core::ContractAction a;
     a.contract = contract;
     a.version = version;
@@ -231,6 +236,81 @@ TEST_P(AgreementsTest, AnEditedFileWithForgedApprovalsCannotBeAdoptedOverRecorde
   EXPECT_NE(forged.error().find("has recorded acts already (changed)"), std::string::npos) << forged.error();
   EXPECT_FALSE(v(in_force(), "northwind-support", 3).enforced);
   EXPECT_EQ(v(in_force(), "northwind-support", 3).unverified_approvals.size(), 2u);
+}
+
+// Restoring an agreed version's file after an edit enforces it again: an approval given while it
+// was edited must still be refused when its dates overlap, or the restored file would stop every
+// process from loading the rules (the hostile review's repro).
+TEST_P(AgreementsTest, AnEditedAgreedVersionStillBlocksAnOverlappingApproval) {
+  const auto v3_file = dir_.path() / "rules/contracts/northwind-support-v3.yaml";
+  const std::string original = *core::read_file(v3_file.string());
+  std::string v4 = without_approvals(original);
+  v4.replace(v4.find("version: 3"), 10, "version: 4");
+  v4.replace(v4.find("from: 2026-01-01"), 16, "from: 2026-12-01");
+  std::ofstream(dir_.path() / "rules/contracts/northwind-support-v4.yaml") << v4;
+  ASSERT_TRUE(act(core::Party::brand, core::ContractAct::propose, "northwind-support", 3));
+  ASSERT_TRUE(act(core::Party::brand, core::ContractAct::approve, "northwind-support", 3));
+  ASSERT_TRUE(act(core::Party::partner, core::ContractAct::approve, "northwind-support", 3));
+  std::string edited = original;
+  edited.replace(edited.find("description:"), 12, "description: (edited)");
+  std::ofstream(v3_file, std::ios::trunc) << edited;
+  ASSERT_FALSE(v(in_force(), "northwind-support", 3).enforced) << "edited: enforces nothing today";
+  ASSERT_TRUE(act(core::Party::brand, core::ContractAct::propose, "northwind-support", 4));
+  ASSERT_TRUE(act(core::Party::partner, core::ContractAct::approve, "northwind-support", 4));
+  auto second = act(core::Party::brand, core::ContractAct::approve, "northwind-support", 4);
+  ASSERT_FALSE(second) << "v3 is agreed on the content last proposed";
+  EXPECT_NE(second.error().find("while agreed v3"), std::string::npos) << second.error();
+  std::ofstream(v3_file, std::ios::trunc) << original;
+  EXPECT_TRUE(rules_in_force(dir_.path() / "rules", *store_).has_value()) << "the restored file loads";
+}
+
+// What every act must carry, whatever the surface it comes from: an approval names its hash; a
+// comment, rejection or change request says something (not blanks); no control characters; no
+// comment posing as an adoption's.
+TEST_P(AgreementsTest, ActsWithoutTheirSubstanceAreRefused) {
+  ASSERT_TRUE(act(core::Party::brand, core::ContractAct::propose, "northwind-support", 3));
+  core::ContractAction empty_sha;
+  empty_sha.contract = "northwind-support";
+  empty_sha.version = 3;
+  empty_sha.party = core::Party::partner;
+  empty_sha.act = core::ContractAct::approve;
+  auto r = record_act(*store_, in_force(), empty_sha, {"tok_nw", "coo", "partner"}, T("2026-11-20T10:00:00Z"));
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().find("names the content hash"), std::string::npos) << r.error();
+  EXPECT_FALSE(act(core::Party::partner, core::ContractAct::comment, "northwind-support", 3, "", " \n\t "));
+  EXPECT_FALSE(act(core::Party::partner, core::ContractAct::request_changes, "northwind-support", 3, "", " \n"));
+  EXPECT_FALSE(act(core::Party::partner, core::ContractAct::comment, "northwind-support", 3, "", std::string("a\0b", 3)));
+  EXPECT_FALSE(act(core::Party::partner, core::ContractAct::comment, "northwind-support", 3, "", "adopted from the approvals block of x"));
+  EXPECT_TRUE(act(core::Party::partner, core::ContractAct::comment, "northwind-support", 3, "", "line one\r\nline two"));
+  ASSERT_TRUE(act(core::Party::partner, core::ContractAct::reject, "northwind-support", 3, "", "too tight"));
+  EXPECT_FALSE(act(core::Party::brand, core::ContractAct::comment, "northwind-support", 3, "", "")) << "blank, though rejected";
+  EXPECT_EQ(store_->agreements().of("northwind-support").size(), 3u);
+}
+
+// adopt is a migration: once a contract has gone the recorded way, approval lines typed into a
+// new version's file are never adopted (the hostile review's repro: they enforced a new version
+// and superseded the partner's pending one).
+TEST_P(AgreementsTest, AContractThatWentTheRecordedWayAdoptsNothingMore) {
+  ASSERT_TRUE(act(core::Party::brand, core::ContractAct::propose, "northwind-support", 3));
+  std::string text = without_approvals(*core::read_file((dir_.path() / "rules/contracts/northwind-support-v3.yaml").string()));
+  text.replace(text.find("version: 3"), 10, "version: 5");
+  text.replace(text.find("effective: {from: 2026-01-01, until: 2026-12-31}"), 48, "effective: {from: 2028-01-01, until: 2028-12-31}");
+  const auto file = dir_.path() / "rules/contracts/northwind-support-v5.yaml";
+  std::ofstream(file) << text;
+  const std::string hash = *rules::contract_hash(text, file.string());
+  std::ofstream(file, std::ios::app) << "approvals:\n  - {party: brand, by: x@brand.example, at: 2026-11-21T00:00:00Z, sha256: " << hash
+                                     << "}\n  - {party: partner, by: y@northwind.example, at: 2026-11-21T00:00:00Z, sha256: " << hash << "}\n";
+  const auto set = in_force();
+  auto adopted = adopt_file_approvals(*store_, set, v(set, "northwind-support", 5), "mallory", {"cli:ops", "ops", "admin"},
+                                      T("2026-11-21T10:00:00Z"));
+  ASSERT_FALSE(adopted);
+  EXPECT_NE(adopted.error().find("never adopted"), std::string::npos) << adopted.error();
+  EXPECT_FALSE(v(in_force(), "northwind-support", 5).enforced);
+  EXPECT_EQ(v(in_force(), "northwind-support", 3).agreement->state, core::AgreementState::proposed) << "not superseded";
+  // Another contract, never acted on, still migrates.
+  const auto again = in_force();
+  EXPECT_TRUE(adopt_file_approvals(*store_, again, v(again, "tailspin-supply", 1), "legal", {"cli:ops", "ops", "admin"},
+                                   T("2026-11-21T10:00:00Z")));
 }
 
 // Two agreed versions in effect on one day would stop every process from loading the rules: the

@@ -230,7 +230,7 @@ const std::map<std::string, Expect>& matrix() {
       {"GET /v1/contracts/{contract}/versions/{version}/what-if", {200, 200, 200, 403, 200, 404, 401}},
       {"POST /v1/contracts/{contract}/versions/{version}/acts", {409, 409, 403, 403, 409, 404, 401}},
       // Not agreed in the store (the file's approvals are not recorded acts): no record to sign.
-      {"GET /v1/contracts/{contract}/versions/{version}/agreement", {409, 409, 409, 409, 409, 404, 401}},
+      {"GET /v1/contracts/{contract}/versions/{version}/agreement", {409, 409, 409, 403, 409, 404, 401}},
       {"GET /v1/agreement-key", {200, 200, 200, 200, 200, 200, 401}},
       {"GET /v1/notifications", {200, 403, 403, 403, 403, 403, 401}},
       {"POST /v1/notifications/{event}/retry", {200, 403, 403, 403, 403, 403, 401}},
@@ -253,7 +253,7 @@ const std::map<std::string, Expect>& matrix() {
       // As for the API: the version in force, and a comment on it refused by the lifecycle (409).
       {"GET /portal/contracts/{contract}/versions/{version}", {200, 200, 200, 200, 200, 404, 303}},
       // Not agreed in the store in this fixture: no record to sign (409), shown as a page.
-      {"GET /portal/contracts/{contract}/versions/{version}/agreement", {409, 409, 409, 409, 409, 404, 303}},
+      {"GET /portal/contracts/{contract}/versions/{version}/agreement", {409, 409, 409, 403, 409, 404, 303}},
       {"POST /portal/contracts/{contract}/versions/{version}/act", {409, 409, 403, 403, 409, 404, 401}},
   };
   return m;
@@ -1172,6 +1172,71 @@ TEST_P(ApiTest, AProposalGoesFromDraftToEnforcementThroughBothParties) {
 // The same proposal reviewed in the portal: the brand proposes through the form, the partner sees
 // the comparison, what-if and thread and approves the content shown; forms without the session's
 // CSRF token, another partner, a stale content hash and a refusal without a reason are refused.
+// A partner sees only content the brand proposed: once the file of a proposed version changes
+// (proposed, withdrawn or any state), every route answers 404 to the partner, as for a draft,
+// until the brand proposes that content; the brand still sees it (the hostile review's repro).
+TEST_P(ApiTest, APartnerNeverSeesContentChangedSinceItsProposal) {
+  ASSERT_NO_FATAL_FAILURE(with_v4_draft());
+  start();
+  const std::string v4 = "/v1/contracts/northwind-support/versions/4";
+  const auto file = rules_dir_ / "contracts/northwind-support-v4.yaml";
+  auto edit = [&](const std::string& from, const std::string& to) {
+    std::ifstream in(file);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    in.close();
+    const auto at = text.find(from);
+    ASSERT_NE(at, std::string::npos) << from;
+    text.replace(at, from.size(), to);
+    std::ofstream(file, std::ios::trunc) << text;
+    ASSERT_NO_FATAL_FAILURE(refresh_rules());
+  };
+  auto act = [&](const std::string& token, const json& body, int expect) {
+    auto r = call("POST", v4 + "/acts", token, "", body.dump());
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, expect) << body.dump() << ": " << r->body;
+  };
+  auto hidden_from_partner = [&](const std::string& why) {
+    for (const char* route : {"/proposal", "/comparison", "/what-if", "/agreement"}) {
+      get_json(v4 + route, tokens_.northwind, 404);
+    }
+    act(tokens_.northwind, {{"act", "comment"}, {"comment", "hello?"}}, 404);
+    const auto list = get_json("/v1/contracts/northwind-support/versions", tokens_.northwind);
+    for (const auto& v : list["items"]) EXPECT_NE(v["version"], 4) << why;
+    const auto portal = client().Get("/portal/contracts/northwind-support/versions/4", {{"Cookie", "pw_session=" + tokens_.northwind}});
+    EXPECT_EQ(portal->status, 404) << why;
+    EXPECT_EQ(get_json(v4 + "/proposal", tokens_.approver, 200)["status"], "draft") << "the brand sees it";
+  };
+  act(tokens_.approver, {{"act", "propose"}}, 201);
+  ASSERT_NO_FATAL_FAILURE(refresh_rules());
+  get_json(v4 + "/comparison", tokens_.northwind, 200);
+  // Proposed, then edited: changed.
+  ASSERT_NO_FATAL_FAILURE(edit("min_sample: 20", "min_sample: 25"));
+  hidden_from_partner("changed");
+  // Proposed again: visible again, with the new content.
+  act(tokens_.approver, {{"act", "propose"}}, 201);
+  ASSERT_NO_FATAL_FAILURE(refresh_rules());
+  const auto cmp = get_json(v4 + "/comparison", tokens_.northwind, 200);
+  bool seen_sample = false;
+  for (const auto& t : cmp["terms"]) seen_sample = seen_sample || (t["rule"] == "p1_first_reply" && t["path"] == "min_sample" && t["after"] == "25");
+  EXPECT_TRUE(seen_sample) << cmp["terms"].dump();
+  // Withdrawn, then edited: the withdrawn state does not show the new content either.
+  act(tokens_.approver, {{"act", "withdraw"}, {"comment", "rethinking"}}, 201);
+  ASSERT_NO_FATAL_FAILURE(refresh_rules());
+  get_json(v4 + "/proposal", tokens_.northwind, 200);
+  ASSERT_NO_FATAL_FAILURE(edit("min_sample: 25", "min_sample: 30"));
+  hidden_from_partner("withdrawn and edited");
+  // A viewer sees the comparison without money, and no agreement record; the approver sees it all.
+  ASSERT_NO_FATAL_FAILURE(edit("base: {fixed: \"42000.00\"}", "base: {fixed: \"41000.00\"}"));
+  const auto seen = get_json(v4 + "/comparison", tokens_.viewer, 200);
+  EXPECT_TRUE(seen["compensation_withheld"].get<bool>());
+  for (const auto& t : seen["terms"]) EXPECT_NE(t["section"], "compensation");
+  EXPECT_EQ(seen.dump().find("41000.00"), std::string::npos);
+  const auto full = get_json(v4 + "/comparison", tokens_.approver, 200);
+  EXPECT_FALSE(full["compensation_withheld"].get<bool>());
+  EXPECT_NE(full.dump().find("41000.00"), std::string::npos);
+  get_json("/v1/contracts/northwind-support/versions/3/agreement", tokens_.viewer, 403);
+}
+
 TEST_P(ApiTest, APartnerReviewsAndApprovesAProposalInThePortal) {
   ASSERT_NO_FATAL_FAILURE(with_v4_draft());
   start();

@@ -292,6 +292,31 @@ TEST(AgreementRecord, ChecksTheCanonicalTextAndTheApprovalsOfWhatTheInstallation
   EXPECT_NE(r.error().find("exactly one brand and one partner approval"), std::string::npos) << r.error();
 }
 
+// A JSON parser keeps one of two equal keys, so a forged value placed beside the signed one could
+// be shown to a reader while the signed one is checked; and content outside the record is
+// unsigned. Both are refused (the hostile review's repro: a second "record", a second "sha256",
+// a top-level "summary").
+TEST(AgreementRecord, DuplicateKeysAndUnsignedContentAreRefused) {
+  testutils::TempDir dir;
+  const auto w = agreed_examples(dir / "rules");
+  auto body = agreement_record(*w.v, w.acts, kIssued);
+  ASSERT_TRUE(body) << body.error();
+  auto key = SigningKey::load_or_create(dir / "k.pem");
+  ASSERT_TRUE(key) << key.error();
+  const std::string doc = signed_agreement(*body, *key);
+  ASSERT_TRUE(verify_agreement(doc, key->public_key_pem()));
+  auto refused = [&](const std::string& text, const std::string& why) {
+    auto r = verify_agreement(text, key->public_key_pem());
+    ASSERT_FALSE(r) << why;
+    EXPECT_NE(r.error().find(why), std::string::npos) << r.error();
+  };
+  const auto at = doc.find('{') + 1;
+  refused(doc.substr(0, at) + R"("record": {"format": "pactwatch-agreement/1", "sha256": "ffff"},)" + doc.substr(at), "appears twice");
+  const auto rec = doc.find("\"record\": {") + std::string("\"record\": {").size();
+  refused(doc.substr(0, rec) + R"("sha256": "ffff", )" + doc.substr(rec), "appears twice");
+  refused(doc.substr(0, at) + R"("summary": {"note": "credits waived"},)" + doc.substr(at), "not part of an agreement record");
+}
+
 TEST(AgreementRecord, OnlyForAnAgreedVersionWhoseFileIsUnchanged) {
   testutils::TempDir dir;
   auto half = agreed_examples(dir / "half", false);
