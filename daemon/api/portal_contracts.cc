@@ -30,7 +30,8 @@ Markup state_badge(const std::string& state) {
 // only) and `who` is one who acts for it (not finance or a viewer).
 bool awaits(const Principal& who, const core::Agreement& a) {
   using enum core::AgreementState;
-  if (who.role != Role::admin && who.role != Role::approver && who.role != Role::partner) return false;
+  // Awaiting an approval from the session's side: only approver and partner sessions approve.
+  if (who.role != Role::approver && who.role != Role::partner) return false;
   if (a.state == proposed) return true;
   return who.party() == core::Party::partner ? a.state == approved_by_brand : a.state == approved_by_partner;
 }

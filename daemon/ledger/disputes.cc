@@ -83,6 +83,7 @@ std::expected<OpenedDispute, std::string> open_dispute(store::Store& db, const r
   const rules::ContractVersion& v = **found;
   const std::string where = s.contract + " v" + std::to_string(s.version);
   if (v.partner != s.partner) return std::unexpected("no contract '" + s.contract + "' of partner '" + s.partner + "'");
+  if (!v.enforced) return std::unexpected(where + " is not enforced: a draft pays nothing, so it has nothing to dispute");
   if (!v.disputes) return std::unexpected(where + " allows no disputes (it has no disputes block)");
   if (!v.disputes->allows(request.category)) {
     return std::unexpected(where + " allows no disputes under '" + std::string(core::to_string(request.category)) +

@@ -29,7 +29,7 @@ struct OpenedDispute {
 };
 
 // Opens the partner's dispute, as `who` (acting for the partner). Refused, saying why, when the
-// contract version does not exist or is not the partner's, allows no disputes or not this
+// contract version does not exist, is not the partner's or is not enforced, allows no disputes or not this
 // category, the period is not one of its periods or the window after it has passed (`now` later
 // than the period's end plus the window's calendar days) or it has not begun, the rule is not in
 // the version, the item is not in the store or is another partner's, or a dispute of the same
