@@ -186,7 +186,7 @@ async def chunked(port, path, token, limit_bytes=300 * 1024 * 1024):
             sent += 0x10000
         data = await asyncio.wait_for(answer, 5.0)
     except (OSError, asyncio.TimeoutError):
-        data = answer.result() if answer.done() and not answer.exception() else b""
+        data = answer.result() if answer.done() and not answer.cancelled() and not answer.exception() else b""
     writer.close()
     status = int(data.split(b" ", 2)[1]) if data.startswith(b"HTTP/1.") else None
     return status, sent
@@ -206,7 +206,7 @@ async def declared(port, path, token, length=300 * 1024 * 1024):
             sent += 0x10000
         data = await asyncio.wait_for(answer, 5.0)
     except (OSError, asyncio.TimeoutError):
-        data = answer.result() if answer.done() and not answer.exception() else b""
+        data = answer.result() if answer.done() and not answer.cancelled() and not answer.exception() else b""
     writer.close()
     status = int(data.split(b" ", 2)[1]) if data.startswith(b"HTTP/1.") else None
     return status, sent
