@@ -430,7 +430,12 @@ std::expected<std::vector<CloseOutcome>, std::string> Statements::close(const st
 }
 
 std::vector<RepricedPeriod> Statements::reprice(const rules::ContractVersion& proposal, std::size_t periods) {
-  auto closed = closed_of(proposal.contract);
+  // The proposal's partner's own closed periods: a contract id once used for another partner
+  // (files can be renamed) keeps that partner's statements, which are not this one's to see.
+  std::vector<store::StatementRecord> closed;
+  for (const auto& r : closed_of(proposal.contract)) {
+    if (r.partner == proposal.partner) closed.push_back(r);
+  }
   std::sort(closed.begin(), closed.end(), [](const auto& a, const auto& b) {
     return std::tie(a.period_start, a.version) > std::tie(b.period_start, b.version);
   });
