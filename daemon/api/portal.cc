@@ -608,11 +608,20 @@ void show_login(Api::Impl& impl, httplib::Response& res, int status, const std::
   send_html(res, status, page("Sign in", login_form(csrf, error), nullptr, ""));
 }
 
+// A field of a POSTed form, from its body only: a CSRF token or an API token taken from a URL's
+// query would be one that ends up in logs, proxies and browser history.
+std::string form_field(const httplib::Request& req, const char* name) {
+  httplib::Params fields;
+  httplib::detail::parse_query_text(req.body, fields);
+  const auto it = fields.find(name);
+  return it == fields.end() ? std::string() : it->second;
+}
+
 void login(Api::Impl& impl, const httplib::Request& req, httplib::Response& res) {
   const auto expected = cookie_value(req, kLoginCookie);
-  const auto given = req.has_param("csrf") ? req.get_param_value("csrf") : "";
+  const auto given = form_field(req, "csrf");
   if (expected.empty() || !constant_time_equal(expected, given)) return show_login(impl, res, 403, "The form expired; please sign in again.");
-  const auto token = req.has_param("token") ? req.get_param_value("token") : "";
+  const auto token = form_field(req, "token");
   Result<Principal> who = std::unexpected(Problem{});
   try {
     who = impl.authenticate(token);
@@ -631,7 +640,7 @@ void login(Api::Impl& impl, const httplib::Request& req, httplib::Response& res)
 
 void logout(Api::Impl& impl, const httplib::Request& req, httplib::Response& res) {
   auto s = session_of(impl, req);
-  if (s && (!req.has_param("csrf") || !constant_time_equal(s->csrf, req.get_param_value("csrf")))) {
+  if (s && !constant_time_equal(s->csrf, form_field(req, "csrf"))) {
     return send_html(res, 403, page("Sign out", "<p class=\"error\">The form expired; reload the page.</p>"_html, &s->who, s->csrf));
   }
   res.set_header("Set-Cookie", cookie(impl.options, kSessionCookie, "", "/portal", 0));
@@ -703,7 +712,7 @@ void dispatch(Api::Impl& impl, const httplib::Request& req, httplib::Response& r
     send_html(res, 403, page("Forbidden", "<h1>Forbidden</h1><p>Your token's role does not open this page.</p>"_html, &s->who, s->csrf));
     return finish();
   }
-  if (req.method == "POST" && (!req.has_param("csrf") || !constant_time_equal(s->csrf, req.get_param_value("csrf")))) {
+  if (req.method == "POST" && !constant_time_equal(s->csrf, form_field(req, "csrf"))) {
     send_html(res, 403, page("Forbidden", "<p class=\"error\">The form expired; reload the page and try again.</p>"_html, &s->who, s->csrf));
     return finish();
   }
