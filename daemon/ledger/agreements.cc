@@ -20,6 +20,18 @@ nlohmann::json agreement_json(const core::Agreement& a) {
           {"closing", act_or_null(a.closing)}};
 }
 
+store::AuditEntry audit_of(const Actor& who, core::Instant now, const std::string& action, const std::string& target,
+                           const std::string& outcome) {
+  store::AuditEntry e;
+  e.at = now;
+  e.actor = who.id;
+  e.role = who.role;
+  e.action = action;
+  e.target = target;
+  e.outcome = outcome;
+  return e;
+}
+
 namespace {
 
 // How every act an adoption records begins its comment: what tells an adopted act from one taken
@@ -74,14 +86,7 @@ std::expected<void, std::string> check_batch(std::span<const core::ContractActio
 
 store::AuditEntry audit_entry(const Actor& who, core::Instant now, const std::string& action, const rules::ContractVersion& v,
                               const std::string& outcome) {
-  store::AuditEntry e;
-  e.at = now;
-  e.actor = who.id;
-  e.role = who.role;
-  e.action = action;
-  e.target = v.contract + " v" + std::to_string(v.version);
-  e.outcome = outcome;
-  return e;
+  return audit_of(who, now, action, v.contract + " v" + std::to_string(v.version), outcome);
 }
 
 // The event type an act causes, if any: comments notify nobody.

@@ -25,17 +25,6 @@ std::string subject_text(const core::DisputeSubject& s) {
          (s.whole_rule() ? "" : " " + s.item_source + "/" + s.item_kind + "/" + s.item_id);
 }
 
-store::AuditEntry audit_entry(const Actor& who, core::Instant now, const std::string& action, const std::string& target,
-                              const std::string& outcome) {
-  store::AuditEntry e;
-  e.at = now;
-  e.actor = who.id;
-  e.role = who.role;
-  e.action = action;
-  e.target = target;
-  e.outcome = outcome;
-  return e;
-}
 
 // dispute.opened for an opening, dispute.resolved for an acceptance or rejection; subject
 // "PARTY:RULE", the party that acted (so that it goes to the other one) and the disputed rule.
@@ -134,7 +123,7 @@ std::expected<OpenedDispute, std::string> open_dispute(store::Store& db, const r
     accept.comment = "accepted in advance by the contract (pre_agreed: " + std::string(core::to_string(request.category)) + ")";
     acts.push_back(accept);
   }
-  const auto audit = audit_entry(who, now, "dispute.open", subject_text(s),
+  const auto audit = audit_of(who, now, "dispute.open", subject_text(s),
                                  std::string(core::to_string(request.category)) + " " + who.name + ": " + request.reason);
   auto stored = db.disputes().open(d, acts, audit, dispute_events);
   if (!stored) return std::unexpected(stored.error());
@@ -155,7 +144,7 @@ std::expected<core::DisputeAction, std::string> act_on_dispute(store::Store& db,
   act.actor_name = who.name;
   act.at = now;
   act.comment = comment;
-  const auto audit = audit_entry(who, now, "dispute." + std::string(core::to_string(what)),
+  const auto audit = audit_of(who, now, "dispute." + std::string(core::to_string(what)),
                                  "dispute " + std::to_string(id) + " " + subject_text(d->subject),
                                  std::string(core::to_string(party)) + " " + who.name + (comment.empty() ? "" : ": " + comment));
   return db.disputes().record(act, audit, dispute_events);

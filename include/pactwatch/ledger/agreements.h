@@ -41,6 +41,10 @@ struct Actor {
   std::string role;  // admin, approver, partner, ...
 };
 
+// The audit-log entry of an act `who` took at `now` (contract and dispute acts alike).
+[[nodiscard]] store::AuditEntry audit_of(const Actor& who, core::Instant now, const std::string& action, const std::string& target,
+                                         const std::string& outcome);
+
 // Records `act` (its contract, version, party, act and comment set; the content hash, actor and
 // time filled in here from `set`, `who` and `now`) after the lifecycle's check on every act
 // recorded so far, with an audit entry "contract.<act>", in one transaction. A `sha256` already
