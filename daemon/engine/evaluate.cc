@@ -376,6 +376,45 @@ StandardResult aggregate_standard(const rules::BrandStandard& s, std::size_t r, 
   return out;
 }
 
+// Whether an exclusion leaves out a prepared item (for the rules it names).
+bool excludes(const Exclusion& x, const PreparedItem& p) {
+  if (x.one_item()) return x.source == p.source && x.kind == p.kind && x.id == p.id;
+  if (x.created_from) {
+    return p.created_at && *p.created_at >= *x.created_from && (!x.created_until || *p.created_at < *x.created_until);
+  }
+  return true;
+}
+
+// The items that still count for rule `r` once the exclusions naming it (`naming`) are applied;
+// what they left out goes to `out`. Only items that would have counted are listed.
+std::vector<const PreparedItem*> kept_items(const std::vector<const Exclusion*>& naming, std::size_t r,
+                                            const std::vector<const PreparedItem*>& items, std::size_t limit,
+                                            RuleExclusions& out) {
+  for (const auto* x : naming) {
+    out.by.push_back(x->by);
+    out.whole_rule = out.whole_rule || x->whole_rule();
+  }
+  std::vector<const PreparedItem*> kept;
+  kept.reserve(items.size());
+  for (const auto* it : items) {
+    const Exclusion* by = nullptr;
+    if (it->rules[r].in) {
+      for (const auto* x : naming) {
+        if (excludes(*x, *it)) {
+          by = x;
+          break;
+        }
+      }
+    }
+    if (!by) {
+      kept.push_back(it);
+    } else if (static_cast<std::size_t>(out.items.total++) < limit) {
+      out.items.shown.push_back({by->by, it->source, it->id});
+    }
+  }
+  return kept;
+}
+
 std::string item_hash(const core::Item& i) {
   json j{{"source", i.source}, {"id", i.external_id}, {"kind", i.kind}, {"status", i.status},
          {"priority", i.priority}, {"updated_at", core::to_unix_ms(i.updated_at)},
@@ -488,11 +527,17 @@ void PeriodState::upsert(const core::Item& item) {
   }
   p.hash = item_hash(item);
   p.problem = it.problem();
+  p.created_at = item.created_at;
   items_[std::move(key)] = std::move(p);
 }
 
 void PeriodState::erase(const std::string& source, const std::string& kind, const std::string& external_id) {
   items_.erase(std::tuple(source, kind, external_id));
+}
+
+void PeriodState::set_exclusions(std::vector<Exclusion> exclusions) {
+  std::stable_sort(exclusions.begin(), exclusions.end(), [](const Exclusion& a, const Exclusion& b) { return a.by < b.by; });
+  exclusions_ = std::move(exclusions);
 }
 
 json PeriodState::evaluate() const { return json::parse(render_evaluation(evaluation())); }
@@ -523,15 +568,53 @@ Evaluation PeriodState::evaluation() const {
     if (!p.problem.empty()) e.problems.push_back({p.source, p.id, p.problem});
   }
   e.input_items = static_cast<std::int64_t>(items.size());
-  // The digest of the items that can count in the period: SHA-256 over their own SHA-256s.
+  // The exclusions that apply: those of one item or of whole rules, and windows that overlap the
+  // period or hold the creation of one of its items.
+  for (const auto& x : exclusions_) {
+    bool applies = !x.created_from || (*x.created_from < period_.end && (!x.created_until || *x.created_until > period_.start));
+    for (std::size_t i = 0; !applies && i < items.size(); ++i) applies = excludes(x, *items[i]);
+    if (applies) e.exclusions.push_back(x);
+  }
+  // The digest of the items that can count in the period: SHA-256 over their own SHA-256s, then
+  // over the exclusions applied when there are any.
+  if (!e.exclusions.empty()) hashes += exclusions_json(e.exclusions).dump();
   e.input_digest = core::sha256_hex(hashes);
+  // Rules in order (KPIs, obligations, standards), each with the applied exclusions naming it.
+  std::vector<std::vector<const Exclusion*>> naming;
+  auto named = [&](const std::string& id) {
+    std::vector<const Exclusion*> out;
+    for (const auto& x : e.exclusions) {
+      if (std::find(x.rules.begin(), x.rules.end(), id) != x.rules.end()) out.push_back(&x);
+    }
+    return out;
+  };
   std::size_t r = 0;
+  auto kpi = [&](const rules::Kpi& k) {
+    const auto xs = named(k.id);
+    if (xs.empty()) return aggregate_kpi(k, r++, items, period_, e.open, evidence_limit_);
+    RuleExclusions ex;
+    const auto kept = kept_items(xs, r, items, evidence_limit_, ex);
+    KpiResult out = aggregate_kpi(k, r++, kept, period_, e.open, evidence_limit_);
+    if (ex.whole_rule) out.status = core::RuleStatus::insufficient_data;  // waived for the period
+    out.excluded = std::move(ex);
+    return out;
+  };
   e.kpis.reserve(contract.kpis.size());
-  for (const auto& k : contract.kpis) e.kpis.push_back(aggregate_kpi(k, r++, items, period_, e.open, evidence_limit_));
+  for (const auto& k : contract.kpis) e.kpis.push_back(kpi(k));
   e.obligations.reserve(contract.obligations.size());
-  for (const auto& o : contract.obligations) e.obligations.push_back(aggregate_kpi(o, r++, items, period_, e.open, evidence_limit_));
+  for (const auto& o : contract.obligations) e.obligations.push_back(kpi(o));
   e.brand_standards.reserve(contract.brand_standards.size());
-  for (const auto& s : contract.brand_standards) e.brand_standards.push_back(aggregate_standard(s, r++, items, evidence_limit_));
+  for (const auto& s : contract.brand_standards) {
+    const auto xs = named(s.id);
+    if (xs.empty()) {
+      e.brand_standards.push_back(aggregate_standard(s, r++, items, evidence_limit_));
+      continue;
+    }
+    RuleExclusions ex;
+    const auto kept = kept_items(xs, r, items, evidence_limit_, ex);
+    e.brand_standards.push_back(aggregate_standard(s, r++, kept, evidence_limit_));
+    e.brand_standards.back().excluded = std::move(ex);
+  }
   return e;
 }
 
@@ -547,17 +630,18 @@ bool in_effect_during(const rules::ContractVersion& c, const PeriodWindow& w) {
 
 Evaluation evaluate_period(const rules::ContractVersion& contract, const calendar::Calendar& cal,
                            std::span<const core::Item> all_items, const PeriodWindow& period, core::Instant as_of,
-                           std::size_t evidence_limit) {
+                           std::size_t evidence_limit, std::span<const Exclusion> exclusions) {
   PeriodState state(contract, cal, period, as_of);
   state.set_evidence_limit(evidence_limit);
+  state.set_exclusions({exclusions.begin(), exclusions.end()});
   for (const auto& i : all_items) state.upsert(i);
   return state.evaluation();
 }
 
 json evaluate_contract(const rules::ContractVersion& contract, const calendar::Calendar& cal,
                        std::span<const core::Item> all_items, const PeriodWindow& period, core::Instant as_of,
-                       std::size_t evidence_limit) {
-  return json::parse(render_evaluation(evaluate_period(contract, cal, all_items, period, as_of, evidence_limit)));
+                       std::size_t evidence_limit, std::span<const Exclusion> exclusions) {
+  return json::parse(render_evaluation(evaluate_period(contract, cal, all_items, period, as_of, evidence_limit, exclusions)));
 }
 
 }  // namespace pactwatch::engine

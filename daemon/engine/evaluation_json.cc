@@ -77,6 +77,12 @@ json forecast_json(const KpiResult& k) {
   return out;
 }
 
+json excluded_json(const RuleExclusions& x) {
+  json entries = json::array();
+  for (const auto& e : x.items.shown) entries.push_back({{"by", e.by}, {"source", e.source}, {"id", e.id}});
+  return {{"by", x.by}, {"whole_rule", x.whole_rule}, {"items", x.items.total}, {"entries", std::move(entries)}};
+}
+
 json kpi_json(const KpiResult& k, Splices* splices) {
   json out{{"id", k.id}, {"description", k.description}, {"source", std::string(rules::to_string(k.source))},
            {"measure", std::string(rules::to_string(k.measure))}, {"counted_by", k.counted_by},
@@ -106,6 +112,7 @@ json kpi_json(const KpiResult& k, Splices* splices) {
   out["status"] = std::string(core::to_string(k.status));
   out["evidence"] = splices ? splices->add(&k.evidence, false) : json::array();
   if (k.evidence.truncated()) out["evidence_truncated"] = k.evidence.total;
+  if (k.excluded.any()) out["excluded"] = excluded_json(k.excluded);
   return out;
 }
 
@@ -114,6 +121,7 @@ json standard_json(const StandardResult& s, Splices* splices) {
            {"severity", std::string(rules::to_string(s.severity))}, {"checked", s.checked}, {"pending", s.pending},
            {"violations", s.violations.total}, {"status", std::string(core::to_string(s.status()))}};
   out["evidence"] = splices ? splices->add(&s.violations, false) : json::array();
+  if (s.excluded.any()) out["excluded"] = excluded_json(s.excluded);
   return out;
 }
 
@@ -128,6 +136,7 @@ json skeleton(const Evaluation& e, Splices* splices) {
   json problems = json::array();
   for (const auto& p : e.problems) problems.push_back({{"source", p.source}, {"id", p.id}, {"problem", p.problem}});
   doc["input"] = {{"items", e.input_items}, {"digest", e.input_digest}, {"problems", std::move(problems)}};
+  if (!e.exclusions.empty()) doc["input"]["exclusions"] = exclusions_json(e.exclusions);
   json kpis = json::array();
   for (const auto& k : e.kpis) kpis.push_back(kpi_json(k, splices));
   json obligations = json::array();
@@ -225,6 +234,23 @@ Evidence make_evidence(std::string source, std::string id, std::vector<std::pair
 
 json rule_json(const KpiResult& k) { return kpi_json(k, nullptr); }
 json rule_json(const StandardResult& s) { return standard_json(s, nullptr); }
+
+json exclusions_json(std::span<const Exclusion> exclusions) {
+  json out = json::array();
+  for (const auto& x : exclusions) {
+    json j{{"by", x.by}, {"rules", x.rules}};
+    if (x.one_item()) {
+      j["item"] = {{"source", x.source}, {"kind", x.kind}, {"id", x.id}};
+    } else if (x.created_from) {
+      j["created"] = {{"from", core::format_rfc3339(*x.created_from)},
+                      {"until", x.created_until ? json(core::format_rfc3339(*x.created_until)) : json(nullptr)}};
+    } else {
+      j["whole_rule"] = true;
+    }
+    out.push_back(std::move(j));
+  }
+  return out;
+}
 
 json period_json(const Evaluation& e) {
   return {{"label", e.period.label}, {"start", core::format_rfc3339(e.period.start)},
@@ -346,6 +372,17 @@ std::optional<std::int64_t> optional_count(const json& j, const char* key) {
 using rules::MeasureKind;
 using rules::SourceKind;
 
+RuleExclusions excluded_of(const json& j) {
+  RuleExclusions x;
+  x.by = j.at("by").get<std::vector<std::string>>();
+  x.whole_rule = j.at("whole_rule").get<bool>();
+  x.items.total = j.at("items").get<std::int64_t>();
+  for (const auto& e : j.at("entries")) {
+    x.items.shown.push_back({e.at("by").get<std::string>(), e.at("source").get<std::string>(), e.at("id").get<std::string>()});
+  }
+  return x;
+}
+
 KpiResult kpi_of(const json& j) {
   KpiResult k;
   k.id = j.at("id").get<std::string>();
@@ -402,6 +439,7 @@ KpiResult kpi_of(const json& j) {
   if (!status) throw Malformed{"kpi '" + k.id + "': unknown status"};
   k.status = *status;
   k.evidence = evidence_list(j.at("evidence"), optional_count(j, "evidence_truncated"));
+  if (j.contains("excluded")) k.excluded = excluded_of(j.at("excluded"));
   return k;
 }
 
@@ -414,6 +452,7 @@ StandardResult standard_of(const json& j) {
   s.checked = j.at("checked").get<std::int64_t>();
   s.pending = j.at("pending").get<std::int64_t>();
   s.violations = evidence_list(j.at("evidence"), j.at("violations").get<std::int64_t>());
+  if (j.contains("excluded")) s.excluded = excluded_of(j.at("excluded"));
   return s;
 }
 
@@ -438,6 +477,13 @@ std::expected<Evaluation, std::string> evaluation_from_json(const json& doc) {
     for (const auto& pr : in.at("problems")) {
       e.problems.push_back({pr.at("source").get<std::string>(), pr.at("id").get<std::string>(), pr.at("problem").get<std::string>()});
     }
+    if (in.contains("exclusions")) {
+      for (const auto& x : in.at("exclusions")) {
+        auto ex = exclusion_from_json(x);
+        if (!ex) throw Malformed{ex.error()};
+        e.exclusions.push_back(std::move(*ex));
+      }
+    }
     for (const auto& k : doc.at("kpis")) e.kpis.push_back(kpi_of(k));
     for (const auto& s : doc.at("brand_standards")) e.brand_standards.push_back(standard_of(s));
     for (const auto& o : doc.at("obligations")) e.obligations.push_back(kpi_of(o));
@@ -446,6 +492,31 @@ std::expected<Evaluation, std::string> evaluation_from_json(const json& doc) {
     return std::unexpected(std::string("not an evaluation document: ") + x.what());
   } catch (const Malformed& m) {
     return std::unexpected("not an evaluation document: " + m.what);
+  }
+}
+
+std::expected<Exclusion, std::string> exclusion_from_json(const json& j) {
+  try {
+    Exclusion x;
+    x.by = j.at("by").get<std::string>();
+    x.rules = j.at("rules").get<std::vector<std::string>>();
+    if (j.contains("item")) {
+      const json& i = j.at("item");
+      x.source = i.at("source").get<std::string>();
+      x.kind = i.at("kind").get<std::string>();
+      x.id = i.at("id").get<std::string>();
+      if (x.id.empty()) return std::unexpected("exclusion '" + x.by + "': an item without an id");
+    } else if (j.contains("created")) {
+      x.created_from = instant_at(j.at("created"), "from");
+      if (!j.at("created").at("until").is_null()) x.created_until = instant_at(j.at("created"), "until");
+    } else if (!j.value("whole_rule", false)) {
+      return std::unexpected("exclusion '" + x.by + "': neither an item, a window nor a whole rule");
+    }
+    return x;
+  } catch (const json::exception& e) {
+    return std::unexpected(std::string("not an exclusion: ") + e.what());
+  } catch (const Malformed& m) {
+    return std::unexpected("not an exclusion: " + m.what);
   }
 }
 

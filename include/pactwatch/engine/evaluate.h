@@ -52,6 +52,7 @@ struct PreparedItem {
   std::string id;
   std::string hash;     // SHA-256 of the item's canonical form
   std::string problem;  // a payload problem, reported in the document
+  std::optional<core::Instant> created_at;  // what a correction's window is matched against
   std::vector<ItemOutcome> rules;  // KPIs, then obligations, then brand standards, in contract order
 };
 
@@ -82,6 +83,11 @@ class PeriodState {
   [[nodiscard]] std::size_t size() const { return items_.size(); }
   // How many evidence and pending entries each rule lists (kMaxEvidence unless changed).
   void set_evidence_limit(std::size_t n) { evidence_limit_ = n; }
+  // The accepted disputes and corrections of the contract version to apply (docs/disputes.md):
+  // their items no longer count for the rules they name. Replaces any given before; the order
+  // given does not matter. One whose window matches no item of the period and does not overlap it
+  // is left out of the document.
+  void set_exclusions(std::vector<Exclusion> exclusions);
 
  private:
   const rules::ContractVersion* contract_;
@@ -91,6 +97,7 @@ class PeriodState {
   std::optional<core::Currency> currency_;  // the contract's, which money measures are read in
   std::map<std::tuple<std::string, std::string, std::string>, PreparedItem> items_;
   std::size_t evidence_limit_ = kMaxEvidence;
+  std::vector<Exclusion> exclusions_;
 };
 
 // Whether a contract version is in effect at any time in the period (effective dates are whole
@@ -100,11 +107,13 @@ class PeriodState {
 // Evaluates a contract over the items of its partner (items of other partners are ignored).
 [[nodiscard]] Evaluation evaluate_period(const rules::ContractVersion& contract, const calendar::Calendar& cal,
                                          std::span<const core::Item> items, const PeriodWindow& period,
-                                         core::Instant as_of, std::size_t evidence_limit = kMaxEvidence);
+                                         core::Instant as_of, std::size_t evidence_limit = kMaxEvidence,
+                                         std::span<const Exclusion> exclusions = {});
 // The same, as the evaluation document (see docs/evaluation.md for every field).
 [[nodiscard]] nlohmann::json evaluate_contract(const rules::ContractVersion& contract, const calendar::Calendar& cal,
                                                std::span<const core::Item> items, const PeriodWindow& period,
-                                               core::Instant as_of, std::size_t evidence_limit = kMaxEvidence);
+                                               core::Instant as_of, std::size_t evidence_limit = kMaxEvidence,
+                                               std::span<const Exclusion> exclusions = {});
 
 // 95% Wilson score interval for k successes out of n, as [low, high] in [0, 1].
 [[nodiscard]] std::pair<double, double> wilson_interval(std::int64_t k, std::int64_t n);

@@ -61,6 +61,40 @@ struct CappedList {
   [[nodiscard]] bool truncated() const { return total > static_cast<std::int64_t>(shown.size()); }
 };
 
+// An accepted dispute or correction as the engine applies it (docs/disputes.md, "The money
+// follows"): items that no longer count for some rules of the period.
+struct Exclusion {
+  std::string by;                  // "dispute 12", "correction 3"
+  std::vector<std::string> rules;  // the ids of the KPIs, obligations and standards it applies to
+  // One item (source, kind, id); or the items created in [created_from, created_until); or, with
+  // neither, every item of the rules: the rules are waived for the period.
+  std::string source;
+  std::string kind;
+  std::string id;
+  std::optional<core::Instant> created_from;
+  std::optional<core::Instant> created_until;
+  [[nodiscard]] bool one_item() const { return !id.empty(); }
+  [[nodiscard]] bool whole_rule() const { return id.empty() && !created_from; }
+  friend bool operator==(const Exclusion&, const Exclusion&) = default;
+};
+
+// An item left out of a rule, and what left it out.
+struct ExcludedEntry {
+  std::string by;
+  std::string source;
+  std::string id;
+  friend bool operator==(const ExcludedEntry&, const ExcludedEntry&) = default;
+};
+
+// What exclusions did to one rule: which applied (`by`, in the document's order), whether the rule
+// is waived, and the items that would have counted for it otherwise.
+struct RuleExclusions {
+  std::vector<std::string> by;
+  bool whole_rule = false;
+  CappedList<ExcludedEntry> items;
+  [[nodiscard]] bool any() const { return !by.empty(); }
+};
+
 // The forecast of a KPI in an open period (docs/evaluation.md, "Forecast").
 struct Forecast {
   enum class Method {
@@ -104,6 +138,7 @@ struct KpiResult {
   std::optional<Forecast> forecast;  // open periods only
   core::RuleStatus status = core::RuleStatus::insufficient_data;
   CappedList<Evidence> evidence;
+  RuleExclusions excluded;  // a waived rule (whole_rule) has insufficient data
 
   [[nodiscard]] bool is_ratio() const { return measure == rules::MeasureKind::ratio; }
   // A ratio's value, exactly (numerator / denominator, unreduced); empty with no decided item.
@@ -134,6 +169,7 @@ struct StandardResult {
   std::int64_t checked = 0;
   std::int64_t pending = 0;
   CappedList<Evidence> violations;  // `violations` in the document is the total
+  RuleExclusions excluded;
   [[nodiscard]] core::RuleStatus status() const {
     return violations.total > 0 ? core::RuleStatus::breached : core::RuleStatus::met;
   }
@@ -165,6 +201,8 @@ struct Evaluation {
   std::int64_t input_items = 0;
   std::string input_digest;
   std::vector<InputProblem> problems;
+  // The exclusions applied (the input digest covers them), ordered by `by`.
+  std::vector<Exclusion> exclusions;
   std::vector<KpiResult> kpis;
   std::vector<StandardResult> brand_standards;
   std::vector<KpiResult> obligations;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <expected>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -34,6 +35,9 @@ namespace pactwatch::engine {
 [[nodiscard]] nlohmann::json rule_json(const KpiResult& k);
 [[nodiscard]] nlohmann::json rule_json(const StandardResult& s);
 [[nodiscard]] nlohmann::json period_json(const Evaluation& e);
+// Exclusions as a document's input lists them (and as the input digest covers them), and back.
+[[nodiscard]] nlohmann::json exclusions_json(std::span<const Exclusion> exclusions);
+[[nodiscard]] std::expected<Exclusion, std::string> exclusion_from_json(const nlohmann::json& j);
 // The score's value: "75.00%", or null (unscored, or no weighted KPI with enough data).
 [[nodiscard]] nlohmann::json score_json(const Evaluation& e);
 // An item's or a result's value as documents show it.
