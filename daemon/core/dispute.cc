@@ -82,27 +82,46 @@ DisputeState dispute_state(std::span<const DisputeAction> acts) {
   return state;
 }
 
-std::expected<void, std::string> check_dispute_act(DisputeState state, const DisputeAction& act) {
-  const bool brand = act.party == Party::brand;
-  const std::string where = "dispute " + act.dispute;
+std::string_view to_string(DisputeKind k) { return k == DisputeKind::dispute ? "dispute" : "correction"; }
+std::optional<DisputeKind> dispute_kind_from(std::string_view s) {
+  if (s == "dispute") return DisputeKind::dispute;
+  if (s == "correction") return DisputeKind::correction;
+  return std::nullopt;
+}
+
+std::expected<void, std::string> check_dispute_act(DisputeState state, const DisputeAction& act, DisputeKind kind) {
+  const bool opener = act.party == opener_of(kind);
+  const bool dispute = kind == DisputeKind::dispute;
+  const std::string where = std::string(to_string(kind)) + " " + act.dispute;
   if (state == DisputeState::none && act.act != DisputeAct::open) return std::unexpected(where + " has not been opened");
   switch (act.act) {
     case DisputeAct::open:
-      if (brand) return std::unexpected("only the partner disputes its own numbers; the brand declares a correction");
+      if (!opener) {
+        return std::unexpected(dispute ? "only the partner disputes its own numbers; the brand declares a correction"
+                                       : "only the brand declares a correction; the partner disputes a number");
+      }
       if (state != DisputeState::none) return std::unexpected(where + " is already " + std::string(to_string(state)));
-      if (act.comment.empty()) return std::unexpected("say why: a dispute needs a reason");
+      if (act.comment.empty()) {
+        return std::unexpected(dispute ? "say why: a dispute needs a reason" : "say why: a correction needs a reason");
+      }
       return {};
     case DisputeAct::comment:
       if (act.comment.empty()) return std::unexpected("the comment is empty");
       return {};
     case DisputeAct::accept:
     case DisputeAct::reject:
-      if (!brand) return std::unexpected("only the brand resolves a dispute; the partner may withdraw its own");
+      if (opener) {
+        return std::unexpected(dispute ? "only the brand resolves a dispute; the partner may withdraw its own"
+                                       : "only the partner accepts or rejects a correction; the brand may withdraw its own");
+      }
       if (state != DisputeState::open) return std::unexpected(where + " is already " + std::string(to_string(state)));
       if (act.act == DisputeAct::reject && act.comment.empty()) return std::unexpected("say why: a rejection needs a comment");
       return {};
     case DisputeAct::withdraw:
-      if (brand) return std::unexpected("only the partner withdraws its dispute; the brand accepts or rejects it");
+      if (!opener) {
+        return std::unexpected(dispute ? "only the partner withdraws its dispute; the brand accepts or rejects it"
+                                       : "only the brand withdraws its correction; the partner accepts or rejects it");
+      }
       if (state != DisputeState::open) return std::unexpected(where + " is already " + std::string(to_string(state)));
       return {};
   }

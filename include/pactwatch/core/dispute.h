@@ -32,6 +32,15 @@ enum class DisputeCategory {
 // Every category, in declaration order (what a contract may list).
 [[nodiscard]] std::span<const DisputeCategory> dispute_categories();
 
+// A dispute is the partner's challenge, answered by the brand; a correction is the brand's
+// declaration of a window whose items do not count (an outage), answered by the partner. They
+// share one lifecycle, with the two parties' roles swapped (docs/disputes.md, "Corrections").
+enum class DisputeKind { dispute, correction };
+[[nodiscard]] std::string_view to_string(DisputeKind k);
+[[nodiscard]] std::optional<DisputeKind> dispute_kind_from(std::string_view s);
+// The party that opens (and may withdraw) one of this kind; the other party answers it.
+[[nodiscard]] constexpr Party opener_of(DisputeKind k) { return k == DisputeKind::dispute ? Party::partner : Party::brand; }
+
 // What is disputed: one evidence item of a rule in a period, or (no item) the rule as a whole.
 struct DisputeSubject {
   std::string partner;
@@ -81,10 +90,11 @@ enum class DisputeState {
 // Where a dispute stands from its acts (any order; read by seq).
 [[nodiscard]] DisputeState dispute_state(std::span<const DisputeAction> acts);
 
-// Whether `act` may be recorded on a dispute in `state`, and why not: only the partner opens
-// (once) and withdraws; only the brand accepts or rejects, once; a rejection and a withdrawal say
-// why; nothing but comments after the dispute is resolved or withdrawn. The error is a sentence
-// for the person who tried.
-[[nodiscard]] std::expected<void, std::string> check_dispute_act(DisputeState state, const DisputeAction& act);
+// Whether `act` may be recorded on a dispute (or correction) in `state`, and why not: only the
+// opener (the partner for a dispute, the brand for a correction) opens, once, and withdraws; only
+// the other party accepts or rejects, once; an opening and a rejection say why; nothing but
+// comments after it is resolved or withdrawn. The error is a sentence for the person who tried.
+[[nodiscard]] std::expected<void, std::string> check_dispute_act(DisputeState state, const DisputeAction& act,
+                                                                 DisputeKind kind = DisputeKind::dispute);
 
 }  // namespace pactwatch::core

@@ -18,12 +18,24 @@
 
 namespace pactwatch::store {
 
+// A dispute or a correction. A correction's subject names the partner, the contract version and
+// the period its window begins in; its rules and window are its own fields.
 struct Dispute {
   std::int64_t id = 0;  // assigned by the store
+  core::DisputeKind kind = core::DisputeKind::dispute;
   core::DisputeSubject subject;
   core::DisputeCategory category = core::DisputeCategory::other;
   core::Instant opened_at{};
+  std::vector<std::string> rules;  // a correction's rules (a dispute's is subject.rule)
+  std::optional<core::Instant> window_from;  // a correction's window of creation instants
+  std::optional<core::Instant> window_until;
   friend bool operator==(const Dispute&, const Dispute&) = default;
+};
+
+// An accepted dispute or correction, with the instant it was accepted.
+struct AcceptedDispute {
+  Dispute dispute;
+  core::Instant accepted_at{};
 };
 
 class Disputes {
@@ -51,6 +63,11 @@ class Disputes {
   [[nodiscard]] std::vector<Dispute> list(const std::string& partner = {});
   // The accepted disputes of one contract version and period: the exclusions its evaluation makes.
   [[nodiscard]] std::vector<Dispute> accepted(const std::string& contract, int version, const std::string& period);
+  // Every accepted dispute and correction (of one contract, or all), with when each was accepted,
+  // by id: one query, what an evaluation run reads its exclusions from.
+  [[nodiscard]] std::vector<AcceptedDispute> accepted_all(const std::string& contract = {});
+  // Every open dispute and correction (of one partner, or all), by id: one query.
+  [[nodiscard]] std::vector<Dispute> open_all(const std::string& partner = {});
 
  private:
   Database& db_;

@@ -174,5 +174,46 @@ TEST_P(StoreConformance, DisputesCannotBeChangedOrDeleted) {
   EXPECT_EQ(store_->disputes().get(id)->category, core::DisputeCategory::brand_caused);
 }
 
+TEST_P(StoreConformance, CorrectionsShareTheTablesWithTheirRulesAndWindowAndTheRolesSwapped) {
+  Dispute c;
+  c.kind = core::DisputeKind::correction;
+  c.subject = {"northwind", "northwind-support", 3, "2026-10", "", "", "", ""};
+  c.category = core::DisputeCategory::brand_caused;
+  c.opened_at = T("2026-11-03T09:00:00Z");
+  c.rules = {"p1_first_reply", "resolution_p90"};
+  c.window_from = T("2026-10-14T11:00:00Z");
+  c.window_until = T("2026-10-14T15:30:00Z");
+  // The partner cannot declare one; the brand can.
+  EXPECT_FALSE(store_->disputes().open(c, {act(core::DisputeAct::open, core::Party::partner, "outage")}, audit("correction.declare")));
+  auto r = store_->disputes().open(c, {act(core::DisputeAct::open, core::Party::brand, "brand platform outage")}, audit("correction.declare"));
+  ASSERT_TRUE(r) << r.error();
+  const auto got = store_->disputes().get(r->first.id);
+  ASSERT_TRUE(got);
+  c.id = r->first.id;
+  EXPECT_EQ(*got, c);
+  const auto dispute = opened(*store_);  // a partner's dispute beside it, left open
+  auto open = store_->disputes().open_all();
+  ASSERT_EQ(open.size(), 2u);
+  EXPECT_EQ(open[0].kind, core::DisputeKind::correction);
+  EXPECT_EQ(store_->disputes().open_all("someone-else").size(), 0u);
+  // The brand cannot accept its own correction; the partner can, once.
+  EXPECT_FALSE(store_->disputes().record(on(c.id, act(core::DisputeAct::accept, core::Party::brand)), audit("correction.accept")));
+  auto accept = act(core::DisputeAct::accept, core::Party::partner);
+  accept.at = T("2026-11-04T08:00:00Z");
+  ASSERT_TRUE(store_->disputes().record(on(c.id, accept), audit("correction.accept")));
+  EXPECT_FALSE(store_->disputes().record(on(c.id, act(core::DisputeAct::reject, core::Party::partner)), audit("correction.reject")));
+  const auto accepted = store_->disputes().accepted_all();
+  ASSERT_EQ(accepted.size(), 1u);
+  EXPECT_EQ(accepted[0].dispute, c);
+  EXPECT_EQ(accepted[0].accepted_at, T("2026-11-04T08:00:00Z"));
+  EXPECT_EQ(store_->disputes().accepted_all("northwind-support").size(), 1u);
+  EXPECT_TRUE(store_->disputes().accepted_all("other-contract").empty());
+  // A correction is not a dispute of the period: `accepted` of disputes leaves it out.
+  EXPECT_TRUE(store_->disputes().accepted("northwind-support", 3, "2026-10").empty());
+  open = store_->disputes().open_all("northwind");
+  ASSERT_EQ(open.size(), 1u);
+  EXPECT_EQ(open[0].id, dispute);
+}
+
 }  // namespace
 }  // namespace pactwatch::store

@@ -49,10 +49,11 @@ TEST(Dispute, EachRefusalSaysWhy) {
 }
 
 // The reference: (state, act, party, has comment) -> next state, or refused.
-std::optional<DisputeState> reference(DisputeState s, DisputeAct a, Party p, bool comment) {
+// `brand` below reads "the answering party": for a correction the partner answers the brand.
+std::optional<DisputeState> reference(DisputeState s, DisputeAct a, Party p, bool comment, DisputeKind kind) {
   using S = DisputeState;
   using A = DisputeAct;
-  const bool brand = p == Party::brand;
+  const bool brand = kind == DisputeKind::dispute ? p == Party::brand : p == Party::partner;
   if (s == S::none) return a == A::open && !brand && comment ? std::optional(S::open) : std::nullopt;
   if (a == A::comment) return comment ? std::optional(s) : std::nullopt;
   if (s != S::open) return std::nullopt;
@@ -63,6 +64,8 @@ std::optional<DisputeState> reference(DisputeState s, DisputeAct a, Party p, boo
 }
 
 TEST(Dispute, RandomSequencesAgreeWithTheTransitionTable) {
+  for (const auto kind : {DisputeKind::dispute, DisputeKind::correction}) {
+  SCOPED_TRACE(std::string(to_string(kind)));
   std::mt19937 rng(20261203);
   const DisputeAct acts[] = {DisputeAct::open, DisputeAct::comment, DisputeAct::accept, DisputeAct::reject, DisputeAct::withdraw};
   std::map<DisputeState, int> reached;
@@ -75,8 +78,8 @@ TEST(Dispute, RandomSequencesAgreeWithTheTransitionTable) {
       const auto p = rng() % 2 ? Party::brand : Party::partner;
       const bool comment = rng() % 4 != 0;
       const auto candidate = act(a, p, static_cast<std::int64_t>(recorded.size() + 1), comment ? "text" : "");
-      const auto next = reference(want, a, p, comment);
-      const auto got = check_dispute_act(dispute_state(recorded), candidate);
+      const auto next = reference(want, a, p, comment, kind);
+      const auto got = check_dispute_act(dispute_state(recorded), candidate, kind);
       ASSERT_EQ(got.has_value(), next.has_value()) << "round " << round << " step " << i << " " << to_string(a);
       if (got) {
         recorded.push_back(candidate);
@@ -89,6 +92,21 @@ TEST(Dispute, RandomSequencesAgreeWithTheTransitionTable) {
   for (auto s : {DisputeState::none, DisputeState::open, DisputeState::accepted, DisputeState::rejected, DisputeState::withdrawn}) {
     EXPECT_GT(reached[s], 0) << to_string(s) << " never reached: the sequences do not cover the table";
   }
+  }
+}
+
+TEST(Dispute, ACorrectionIsTheBrandsToDeclareAndThePartnersToAnswer) {
+  auto refusal = [](DisputeState s, const DisputeAction& a) {
+    auto r = check_dispute_act(s, a, DisputeKind::correction);
+    return r ? std::string() : r.error();
+  };
+  EXPECT_NE(refusal(DisputeState::none, act(DisputeAct::open, Party::partner, 1)).find("only the brand declares"), std::string::npos);
+  EXPECT_EQ(refusal(DisputeState::none, act(DisputeAct::open, Party::brand, 1)), "");
+  EXPECT_NE(refusal(DisputeState::open, act(DisputeAct::accept, Party::brand, 2)).find("only the partner accepts"), std::string::npos);
+  EXPECT_EQ(refusal(DisputeState::open, act(DisputeAct::accept, Party::partner, 2)), "");
+  EXPECT_NE(refusal(DisputeState::open, act(DisputeAct::withdraw, Party::partner, 2)).find("only the brand withdraws"), std::string::npos);
+  EXPECT_EQ(dispute_kind_from("correction"), DisputeKind::correction);
+  EXPECT_FALSE(dispute_kind_from("claim"));
 }
 
 TEST(Dispute, TheStateIsReadInSeqOrderWhateverOrderTheActsComeIn) {
