@@ -38,9 +38,14 @@ Result<json> close_period(Api::Impl& impl, Call& c) {
     partner = (*body)["partner"].get<std::string>();
     if (!c.rules->partner(*partner)) return std::unexpected(not_found("no partner '" + *partner + "'"));
   }
+  bool with_open_disputes = false;
+  if (body->contains("with_open_disputes")) {
+    if (!(*body)["with_open_disputes"].is_boolean()) return std::unexpected(bad_request("with_open_disputes: expected true or false"));
+    with_open_disputes = (*body)["with_open_disputes"].get<bool>();
+  }
   ledger::Statements st(*c.rules, impl.db);
   try {
-    auto r = st.close(c.params.at("period"), partner, c.now, c.now, c.who.name + " (" + c.who.token_id + ")");
+    auto r = st.close(c.params.at("period"), partner, c.now, c.now, c.who.name + " (" + c.who.token_id + ")", with_open_disputes);
     if (!r) return std::unexpected(conflict(r.error() + "; nothing closed"));
     json outcomes = json::array();
     for (const auto& o : *r) {

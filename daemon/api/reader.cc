@@ -7,6 +7,7 @@
 #include "internal.h"
 #include "pactwatch/engine/evaluation_json.h"
 #include "pactwatch/ledger/agreements.h"
+#include "pactwatch/ledger/disputes.h"
 #include "pactwatch/ledger/report.h"
 
 namespace pactwatch::api {
@@ -189,7 +190,8 @@ Reader::Evaluated Reader::evaluate(const rules::ContractVersion& c, const engine
   }
   const auto items = db_.items().for_period(c.partner, w.start, w.end);
   auto e = engine::evaluate_period(c, rules_.calendars.at(c.calendar), items, w, now_,
-                                   full_evidence ? SIZE_MAX : engine::kMaxEvidence);
+                                   full_evidence ? SIZE_MAX : engine::kMaxEvidence,
+                                   ledger::exclusions_for(db_.disputes().accepted_all(c.contract), c, w, now_));
   return {&c, w, std::move(e), "computed"};
 }
 

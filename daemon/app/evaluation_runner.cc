@@ -12,6 +12,7 @@
 #include "pactwatch/app/cluster.h"
 #include "pactwatch/engine/evaluate.h"
 #include "pactwatch/engine/evaluation_json.h"
+#include "pactwatch/ledger/disputes.h"
 
 namespace pactwatch::app {
 
@@ -54,6 +55,9 @@ RunStats EvaluationRunner::run(const std::vector<Job>& jobs, std::span<const sto
   // Slots are created here, on one thread; each worker then fills only its own jobs' slots.
   std::vector<std::unique_ptr<engine::PeriodState>*> slots;
   slots.reserve(jobs.size());
+  // The accepted disputes and corrections, read once per run (one query; few rows): each job
+  // applies its contract version's, as of the run's instant.
+  const auto accepted = store_.disputes().accepted_all();
   for (const auto& j : jobs) slots.push_back(&cache_[Key{j.contract->contract, j.contract->version, j.window.label}]);
 
   // Reading, preparing and evaluating run on up to two workers (this is a 2-core machine's worth);
@@ -89,6 +93,7 @@ RunStats EvaluationRunner::run(const std::vector<Job>& jobs, std::span<const sto
             state->upsert(item);
           }
         }
+        state->set_exclusions(ledger::exclusions_for(accepted, *job.contract, job.window, as_of));
         const auto evaluation = state->evaluation();
         records[i] = evaluation_record(evaluation, engine::render_evaluation(evaluation));
       }

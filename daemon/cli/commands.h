@@ -39,6 +39,7 @@ struct CloseArgs {
   std::string partner;
   std::string as_of;  // the instant the statements are computed as of (default: now)
   std::string by;     // who closes (recorded); default: $USER
+  bool with_open_disputes = false;  // close even with open disputes, listing them in the statement
 };
 
 struct ReportArgs {

@@ -58,7 +58,8 @@ int cmd_period_close(const config::Config& config, const StoreArgs& s, const Clo
   ledger::Statements statements(session->rules, *session->db);
   const std::string by = a.by.empty() ? (getenv("USER") ? std::string(getenv("USER")) : std::string("unknown")) : a.by;
   try {
-    auto r = statements.close(a.period, a.partner.empty() ? std::nullopt : std::optional(a.partner), *as_of, clock.now(), by);
+    auto r = statements.close(a.period, a.partner.empty() ? std::nullopt : std::optional(a.partner), *as_of, clock.now(), by,
+                              a.with_open_disputes);
     if (!r) {
       std::cerr << "pactwatch: " << r.error() << "; nothing closed\n";
       return 1;
@@ -231,6 +232,8 @@ void register_compensation_commands(CLI::App& app, Context& ctx) {
   close->add_option("--partner", close_args.partner, "Only this partner");
   close->add_option("--as-of", close_args.as_of, "Compute the statements as of this instant (default: now)");
   close->add_option("--by", close_args.by, "Who closes, recorded with the statements (default: $USER)");
+  close->add_flag("--with-open-disputes", close_args.with_open_disputes,
+                  "Close even with disputes or corrections open, listing them in the statement as open");
   ctx.add_store_args(close);
   close->callback([&] {
     auto c = ctx.config_for();

@@ -11,6 +11,7 @@
 #include "pactwatch/config/yaml_check.h"
 #include "pactwatch/core/clock.h"
 #include "pactwatch/engine/evaluate.h"
+#include "pactwatch/ledger/disputes.h"
 #include "pactwatch/rules/rule_set.h"
 #include "pactwatch/sources/import.h"
 #include "pactwatch/sources/sync.h"
@@ -207,13 +208,15 @@ int cmd_eval(const config::Config& config, const StoreArgs& s, const EvalArgs& a
       }
       if (!engine::in_effect_during(*c, *window)) continue;
       std::vector<store::Item> items;
+      std::vector<engine::Exclusion> exclusions;
       try {
         items = db->items().for_period(partner, window->start, window->end);
+        exclusions = ledger::exclusions_for(db->disputes().accepted_all(c->contract), *c, *window, as_of);
       } catch (const store::StoreError& e) {
         std::cerr << e.what() << '\n';
         return 1;
       }
-      all.push_back(engine::evaluate_contract(*c, cal, items, *window, as_of));
+      all.push_back(engine::evaluate_contract(*c, cal, items, *window, as_of, engine::kMaxEvidence, exclusions));
     }
   }
   if (a.save) {

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "pactwatch/core/digest.h"
+#include "pactwatch/ledger/disputes.h"
 #include "pactwatch/ledger/verify.h"
 
 namespace pactwatch::ledger {
@@ -113,6 +114,34 @@ std::optional<engine::PeriodWindow> Statements::previous_window(const rules::Con
   return *p;
 }
 
+const std::vector<store::AcceptedDispute>& Statements::accepted_of(const std::string& contract) {
+  auto it = accepted_.find(contract);
+  if (it == accepted_.end()) it = accepted_.emplace(contract, store_.disputes().accepted_all(contract)).first;
+  return it->second;
+}
+
+json Statements::open_disputes(const rules::ContractVersion& c, const engine::PeriodWindow& w, core::Instant at) {
+  json out = json::array();
+  for (const auto& d : store_.disputes().list(c.partner)) {
+    const auto& s = d.subject;
+    if (s.contract != c.contract || s.version != c.version || d.opened_at > at) continue;
+    const bool ours = d.kind == core::DisputeKind::dispute
+                          ? s.period == w.label
+                          : s.period == w.label || (d.window_from && d.window_until && *d.window_from < w.end && *d.window_until > w.start);
+    if (!ours) continue;
+    std::vector<core::DisputeAction> then;
+    for (const auto& a : store_.disputes().acts_of(d.id)) {
+      if (a.at <= at) then.push_back(a);
+    }
+    if (core::dispute_state(then) != core::DisputeState::open) continue;
+    json j = dispute_json(d, then);
+    j.erase("thread");
+    j.erase("state");
+    out.push_back(std::move(j));
+  }
+  return out;
+}
+
 const std::vector<store::Item>& Statements::deals_of(const std::string& partner) {
   auto it = deals_.find(partner);
   if (it == deals_.end()) it = deals_.emplace(partner, store_.items().of_kind(partner, "deals")).first;
@@ -124,7 +153,8 @@ Statements::Computed Statements::compute(const rules::ContractVersion& c, const 
                                          const std::map<std::string, std::string>* what_if) {
   const auto& cal = rules_.calendars.at(c.calendar);
   const auto items = store_.items().for_period(c.partner, w.start, w.end);
-  engine::Evaluation evaluation = engine::evaluate_period(c, cal, items, w, as_of);
+  engine::Evaluation evaluation =
+      engine::evaluate_period(c, cal, items, w, as_of, engine::kMaxEvidence, exclusions_for(accepted_of(c.contract), c, w, as_of));
   auto results = compensation::results_from_evaluation(evaluation);
   if (what_if) {
     if (auto r = compensation::apply_what_if(results, c, *what_if); !r) throw std::invalid_argument(r.error());
@@ -203,7 +233,8 @@ void Statements::add_earn_back(const rules::ContractVersion& c, const engine::Pe
       between[p.label] = statuses_of_statement(json::parse(closed_b->document));
     } else if (const auto* v = version_during(c.contract, p)) {
       const auto& vcal = rules_.calendars.at(v->calendar);
-      const auto e = engine::evaluate_period(*v, vcal, store_.items().for_period(v->partner, p.start, p.end), p, as_of);
+      const auto e = engine::evaluate_period(*v, vcal, store_.items().for_period(v->partner, p.start, p.end), p, as_of,
+                                             engine::kMaxEvidence, exclusions_for(accepted_of(v->contract), *v, p, as_of));
       between[p.label] = statuses_of_evaluation(e);
       in.inputs_read.push_back({p.label, "status", e.input_digest});
     }
@@ -292,6 +323,7 @@ std::expected<std::vector<StatementView>, std::string> Statements::for_period(
     const std::map<std::string, std::string>* what_if) {
   closed_.clear();
   deals_.clear();
+  accepted_.clear();
   const auto versions = versions_in(label, partner);
   if (!versions) return std::unexpected(versions.error());
   std::vector<StatementView> out;
@@ -344,9 +376,10 @@ std::optional<engine::PeriodWindow> Statements::next_to_close(const rules::Contr
 std::expected<std::vector<CloseOutcome>, std::string> Statements::close(const std::string& label,
                                                                         const std::optional<std::string>& partner,
                                                                         core::Instant as_of, core::Instant now,
-                                                                        const std::string& by) {
+                                                                        const std::string& by, bool with_open_disputes) {
   closed_.clear();
   deals_.clear();
+  accepted_.clear();
   // A close is as of an instant that has passed: the statements of a period that has not ended
   // cannot be frozen by naming a later instant.
   if (as_of > now) {
@@ -408,7 +441,19 @@ std::expected<std::vector<CloseOutcome>, std::string> Statements::close(const st
                                  last->period + " is closed already" + (next ? " (the next to close is " + next->label + ")" : ""));
         }
       }
+      const json open = open_disputes(c, w, now);
+      if (!open.empty() && !with_open_disputes) {
+        std::string which;
+        for (const auto& d : open) {
+          which += (which.empty() ? "" : ", ") + d.at("kind").get<std::string>() + " " + std::to_string(d.at("id").get<std::int64_t>());
+        }
+        return std::unexpected(w.label + " of " + c.contract + " v" + std::to_string(c.version) + " has " + std::to_string(open.size()) +
+                               " open dispute(s) or correction(s) (" + which +
+                               "): answer them first, or close with them listed in the statement as open "
+                               "(--with-open-disputes); what they change once accepted becomes an adjustment then");
+      }
       auto computed = compute(c, w, as_of, "closed", History::all, nullptr);
+      if (!open.empty()) computed.statement.document["open_disputes"] = open;
       const auto& st = computed.statement;
       o.total = st.total.to_decimal();
       store::StatementRecord r{c.contract, c.version, w.label, c.partner, w.start, std::string(st.currency.code()),
@@ -495,6 +540,7 @@ Rederived Statements::rederive(const store::StatementRecord& closed) {
   }
   auto again = compute(*c, *w, closed.as_of, "closed", History::all, nullptr);
   out.document = std::move(again.statement.document);
+  if (json open = open_disputes(*c, *w, closed.closed_at); !open.empty()) out.document["open_disputes"] = std::move(open);
   const std::string text = out.document.dump(-1, ' ', false, json::error_handler_t::replace);
   if (text == closed.document) {
     out.detail = "recomputed bit for bit";

@@ -4,6 +4,8 @@
 
 #include <soci/soci.h>
 
+#include <algorithm>
+
 #include "queries.h"
 #include "store_internal.h"
 
@@ -142,7 +144,8 @@ std::expected<void, std::string> insert_act(soci::session& sql, long long disput
 std::expected<std::pair<Dispute, std::vector<core::DisputeAction>>, std::string> Disputes::open(Dispute d,
                                                                                                std::vector<core::DisputeAction> acts,
                                                                                                const AuditEntry& audit,
-                                                                                               const Events& events) {
+                                                                                               const Events& events,
+                                                                                               std::span<const EvaluationIntent> on_accept) {
   using Out = std::expected<std::pair<Dispute, std::vector<core::DisputeAction>>, std::string>;
   return db_.wrap("dispute", [&]() -> Out {
     Transaction tx(db_, Durability::full);
@@ -183,13 +186,17 @@ std::expected<std::pair<Dispute, std::vector<core::DisputeAction>>, std::string>
     if (events) {
       for (const auto& e : events(d, recorded)) insert_event(sql, e);
     }
+    if (std::any_of(recorded.begin(), recorded.end(), [](const auto& a) { return a.act == core::DisputeAct::accept; })) {
+      record_intents_in(tx, on_accept, d.opened_at);
+    }
     tx.commit();
     return std::pair{d, recorded};
   });
 }
 
 std::expected<core::DisputeAction, std::string> Disputes::record(core::DisputeAction act, const AuditEntry& audit,
-                                                                const Events& events) {
+                                                                const Events& events,
+                                                                std::span<const EvaluationIntent> on_accept) {
   return db_.wrap("dispute action", [&]() -> std::expected<core::DisputeAction, std::string> {
     long long id = 0;
     try {
@@ -208,6 +215,7 @@ std::expected<core::DisputeAction, std::string> Disputes::record(core::DisputeAc
     if (events) {
       for (const auto& e : events(found.front(), std::span(&act, 1))) insert_event(sql, e);
     }
+    if (act.act == core::DisputeAct::accept) record_intents_in(tx, on_accept, act.at);
     tx.commit();
     return act;
   });

@@ -1,6 +1,6 @@
 // The notification events pactwatch emits (docs/notifications.md): a rule's status change or a
 // closed statement, which a contract's `notify` block routes, and the acts of one party to the
-// other on a contract's agreement or a dispute, which go to the party that did not act
+// other on a contract's agreement, a dispute or a correction, which go to the party that did not act
 // (`contract.enforced` to both).
 #pragma once
 
@@ -13,9 +13,9 @@ namespace pactwatch::core {
 
 inline constexpr std::array<std::string_view, 6> kRuleEvents{"kpi.breached",      "kpi.at_risk",         "kpi.recovered",
                                                              "standard.violated", "obligation.breached", "statement.closed"};
-inline constexpr std::array<std::string_view, 7> kContractEvents{"contract.proposed", "contract.approved", "contract.rejected",
-                                                                 "contract.withdrawn", "contract.enforced", "dispute.opened",
-                                                                 "dispute.resolved"};
+inline constexpr std::array<std::string_view, 10> kContractEvents{
+    "contract.proposed", "contract.approved",   "contract.rejected",   "contract.withdrawn",  "contract.enforced",
+    "dispute.opened",    "dispute.resolved",    "correction.proposed", "correction.accepted", "correction.rejected"};
 
 [[nodiscard]] inline bool is_rule_event(std::string_view type) {
   return std::find(kRuleEvents.begin(), kRuleEvents.end(), type) != kRuleEvents.end();

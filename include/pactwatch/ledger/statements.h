@@ -84,10 +84,14 @@ class Statements {
   // once it has ended and after the period before it (when the contract was in effect then). An
   // already closed one is recomputed as of its own instant and compared: reproduced bit for bit,
   // or the difference is reported (it becomes an adjustment in the next open period).
+  //
+  // A period with open disputes or corrections (docs/disputes.md) closes only with
+  // `with_open_disputes`: its statement then lists them as open (`open_disputes`), and what they
+  // change once accepted becomes an adjustment in the first open period.
   [[nodiscard]] std::expected<std::vector<CloseOutcome>, std::string> close(const std::string& label,
                                                                             const std::optional<std::string>& partner,
                                                                             core::Instant as_of, core::Instant now,
-                                                                            const std::string& by);
+                                                                            const std::string& by, bool with_open_disputes = false);
 
   // The last `periods` closed periods of the proposal's contract, newest first, each priced under
   // the proposal's terms: its KPIs, standards and compensation evaluated over the same items as of
@@ -128,6 +132,12 @@ class Statements {
   void add_adjustments(const rules::ContractVersion& c, const engine::PeriodWindow& w, core::Instant as_of,
                        compensation::StatementInput& in);
   const std::vector<store::Item>& deals_of(const std::string& partner);
+  // The accepted disputes and corrections of a contract (the exclusions its evaluations apply, each
+  // as of its own instant); cached for the call.
+  const std::vector<store::AcceptedDispute>& accepted_of(const std::string& contract);
+  // The disputes and corrections of a contract version's period that were open at `at` (opened
+  // then, not yet answered or withdrawn), as a closed statement lists them.
+  [[nodiscard]] nlohmann::json open_disputes(const rules::ContractVersion& c, const engine::PeriodWindow& w, core::Instant at);
   // The closed statements of a contract, each checked against its own parts and its chain
   // (LedgerDamaged otherwise); cached for the call.
   const std::vector<store::StatementRecord>& closed_of(const std::string& contract);
@@ -141,6 +151,7 @@ class Statements {
   store::Store& store_;
   std::map<std::string, std::vector<store::Item>> deals_;
   std::map<std::string, std::vector<store::StatementRecord>> closed_;  // by contract id, per call
+  std::map<std::string, std::vector<store::AcceptedDispute>> accepted_;  // by contract id, per call
 };
 
 }  // namespace pactwatch::ledger

@@ -15,6 +15,7 @@
 #include "pactwatch/store/audit.h"
 #include "pactwatch/store/database.h"
 #include "pactwatch/store/outbox.h"
+#include "pactwatch/store/work_queue.h"
 
 namespace pactwatch::store {
 
@@ -49,12 +50,16 @@ class Disputes {
   // `dispute` field is set here. Refused, with nothing stored, when a dispute of the same subject
   // is open or accepted already (one at a time; a rejected or withdrawn one may be raised again).
   // Returns the dispute (its id set) and the acts as stored.
+  // `on_accept`: the evaluation intents (work_queue.h) recorded in the same transaction when an
+  // acceptance is among the acts, so that the evaluations it changes run again.
   std::expected<std::pair<Dispute, std::vector<core::DisputeAction>>, std::string> open(
-      Dispute dispute, std::vector<core::DisputeAction> acts, const AuditEntry& audit, const Events& events = nullptr);
+      Dispute dispute, std::vector<core::DisputeAction> acts, const AuditEntry& audit, const Events& events = nullptr,
+      std::span<const EvaluationIntent> on_accept = {});
   // Records an act on an existing dispute after the lifecycle's check on the acts read inside the
   // transaction (writers are serialized, so two racing resolutions cannot both pass).
   std::expected<core::DisputeAction, std::string> record(core::DisputeAction act, const AuditEntry& audit,
-                                                        const Events& events = nullptr);
+                                                        const Events& events = nullptr,
+                                                        std::span<const EvaluationIntent> on_accept = {});
 
   [[nodiscard]] std::optional<Dispute> get(std::int64_t id);
   // Every act on one dispute, in the order recorded.
