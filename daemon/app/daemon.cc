@@ -388,6 +388,40 @@ void Daemon::register_store_metrics() {
                      "error) until a commit succeeds.",
                      {}},
                     [this] { return Samples{{{}, db_->write_fault() ? 0 : 1}}; });
+  // Disputes and corrections awaiting an answer (docs/disputes.md), by partner, kind and age.
+  metrics_.computed({"pactwatch_disputes_open", core::MetricType::gauge,
+                     "Disputes and corrections awaiting the other party's answer, by how long they have waited "
+                     "(under_1d, 1d_to_7d, over_7d).",
+                     {"partner", "kind", "age"}},
+                    [this] {
+                      std::map<core::LabelValues, std::int64_t> n;
+                      try {
+                        const auto now = clock_.now();
+                        for (const auto& d : db_->disputes().open_all()) {
+                          const auto age = now - d.opened_at;
+                          const char* bucket = age < std::chrono::days(1) ? "under_1d" : age < std::chrono::days(7) ? "1d_to_7d" : "over_7d";
+                          ++n[{d.subject.partner, std::string(core::to_string(d.kind)), bucket}];
+                        }
+                      } catch (const store::StoreError&) {
+                      }
+                      return Samples(n.begin(), n.end());
+                    });
+  metrics_.computed({"pactwatch_disputes_oldest_open_seconds", core::MetricType::gauge,
+                     "How long the oldest open dispute or correction of each partner has waited, in seconds.",
+                     {"partner", "kind"}},
+                    [this] {
+                      std::map<core::LabelValues, std::int64_t> oldest;
+                      try {
+                        const auto now = clock_.now();
+                        for (const auto& d : db_->disputes().open_all()) {
+                          const auto s = std::max<std::int64_t>(0, std::chrono::duration_cast<std::chrono::seconds>(now - d.opened_at).count());
+                          auto& v = oldest[{d.subject.partner, std::string(core::to_string(d.kind))}];
+                          v = std::max(v, s);
+                        }
+                      } catch (const store::StoreError&) {
+                      }
+                      return Samples(oldest.begin(), oldest.end());
+                    });
 }
 
 bool Daemon::listen() {

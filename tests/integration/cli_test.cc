@@ -918,6 +918,44 @@ TEST(Serve, EveryMetricIsDocumented) {
   EXPECT_TRUE(child.wait(10s).has_value());
 }
 
+// /metrics counts the disputes and corrections awaiting an answer, by partner, kind and age.
+TEST(Serve, OpenDisputesAreCountedByPartnerAndAge) {
+  Daemon d;
+  testutils::Child child({kBinary, "serve", "-c", d.config.string()});
+  ASSERT_TRUE(d.wait_live(child)) << child.err();
+  {
+    auto s = store::Store::open({"sqlite://" + (d.dir.path() / "var/pactwatch.db").string(), "", 1});
+    ASSERT_TRUE(s) << s.error();
+    store::Dispute dispute;
+    dispute.subject = {"nw", "nw-support", 1, "2026-10", "p1", "zendesk", "tickets", "1"};
+    dispute.opened_at = core::SystemClock().now() - std::chrono::days(3);
+    core::DisputeAction open;
+    open.act = core::DisputeAct::open;
+    open.party = core::Party::partner;
+    open.actor = "tok_nw";
+    open.actor_name = "nw";
+    open.at = dispute.opened_at;
+    open.comment = "not ours";
+    store::AuditEntry audit;
+    audit.at = dispute.opened_at;
+    audit.actor = "test";
+    audit.action = "dispute.open";
+    ASSERT_TRUE((*s)->disputes().open(dispute, {open}, audit));
+  }
+  httplib::Client c("127.0.0.1", d.port);
+  auto metrics = c.Get("/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_NE(metrics->body.find("pactwatch_disputes_open{partner=\"nw\",kind=\"dispute\",age=\"1d_to_7d\"} 1\n"), std::string::npos)
+      << metrics->body;
+  const auto at = metrics->body.find("pactwatch_disputes_oldest_open_seconds{partner=\"nw\",kind=\"dispute\"} ");
+  ASSERT_NE(at, std::string::npos) << metrics->body;
+  const auto seconds = std::stoll(metrics->body.substr(at + 68));
+  EXPECT_GE(seconds, 3 * 86400);
+  EXPECT_LT(seconds, 3 * 86400 + 600);
+  child.signal(SIGTERM);
+  EXPECT_TRUE(child.wait(10s).has_value());
+}
+
 TEST(Cli, TokensAreCreatedListedAndRevokedAndServeHonoursThem) {
   Daemon d;
   auto no_partner = run({kBinary, "token", "create", "--role", "partner", "-c", d.config.string()});
