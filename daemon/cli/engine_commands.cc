@@ -319,7 +319,10 @@ std::pair<int, int> compare_rule(const std::string& file, const std::string& sec
     ++checks;
     const std::string key = kv.first.Scalar();
     const std::string want = expect_text(kv.second);
-    const std::string got = found->contains(key) ? actual_text((*found)[key]) : "(absent)";
+    // `excluded`: how many items exclusions left out of the rule.
+    const std::string got = key == "excluded" ? (found->contains("excluded") ? (*found)["excluded"]["items"].dump() : "0")
+                            : found->contains(key) ? actual_text((*found)[key])
+                                                   : "(absent)";
     if (got != want) {
       ++failures;
       std::cout << "FAIL " << file << ": " << section << " '" << id << "' " << key << ": expected " << want << ", got "
@@ -327,6 +330,63 @@ std::pair<int, int> compare_rule(const std::string& file, const std::string& sec
     }
   }
   return {checks, failures};
+}
+
+// A scenario's `exclusions` (docs/evaluation.md, "Scenario tests"): accepted disputes and
+// corrections as the evaluation applies them. Each names what excludes (`by`), the rules, and
+// one item (`item: {kind, id}`, of source `scenario` unless it says), a window of creation
+// instants (`created: {from, until}`), or neither (the whole rules).
+std::expected<std::vector<engine::Exclusion>, std::string> scenario_exclusions(const std::string& file, const YAML::Node& list,
+                                                                                const rules::ContractVersion& contract) {
+  std::vector<engine::Exclusion> out;
+  if (!list) return out;
+  auto at = [&](const YAML::Node& n, const std::string& what) {
+    return file + ":" + std::to_string(n.Mark().line + 1) + ":" + std::to_string(n.Mark().column + 1) + ": exclusions: " + what;
+  };
+  if (!list.IsSequence()) return std::unexpected(at(list, "expected a list"));
+  auto has_rule = [&](const std::string& id) {
+    auto named = [&](const auto& rs) { return std::any_of(rs.begin(), rs.end(), [&](const auto& r) { return r.id == id; }); };
+    return named(contract.kpis) || named(contract.obligations) || named(contract.brand_standards);
+  };
+  for (const auto& n : list) {
+    if (!n.IsMap()) return std::unexpected(at(n, "each is a mapping with by, rules and item or created"));
+    for (const auto& kv : n) {
+      const auto key = kv.first.Scalar();
+      if (key != "by" && key != "rules" && key != "item" && key != "created") {
+        return std::unexpected(at(kv.first, "unknown key '" + key + "' (expected by, rules, item or created)"));
+      }
+    }
+    engine::Exclusion x;
+    x.by = n["by"] && n["by"].IsScalar() ? n["by"].Scalar() : "";
+    if (x.by.empty()) return std::unexpected(at(n, "by: say what excludes (\"dispute 12\", \"correction 3\")"));
+    if (!n["rules"] || !n["rules"].IsSequence() || n["rules"].size() == 0) return std::unexpected(at(n, "rules: a list of rule ids"));
+    for (const auto& r : n["rules"]) {
+      if (!r.IsScalar() || !has_rule(r.Scalar())) {
+        return std::unexpected(at(r, "rules: '" + (r.IsScalar() ? r.Scalar() : std::string("?")) + "' is not a rule of " + contract.contract));
+      }
+      x.rules.push_back(r.Scalar());
+    }
+    if (n["item"] && n["created"]) return std::unexpected(at(n, "an exclusion is of one item or of a window, not both"));
+    if (const auto& i = n["item"]; i) {
+      if (!i.IsMap() || !i["kind"] || !i["id"]) return std::unexpected(at(i, "item: {kind, id} (and source, default scenario)"));
+      x.source = i["source"] ? i["source"].Scalar() : "scenario";
+      x.kind = i["kind"].Scalar();
+      x.id = i["id"].Scalar();
+    } else if (const auto& w = n["created"]; w) {
+      if (!w.IsMap() || !w["from"]) return std::unexpected(at(w, "created: {from, until}"));
+      auto from = core::parse_rfc3339(w["from"].Scalar());
+      if (!from) return std::unexpected(at(w["from"], "created.from: " + from.error()));
+      x.created_from = *from;
+      if (w["until"]) {
+        auto until = core::parse_rfc3339(w["until"].Scalar());
+        if (!until) return std::unexpected(at(w["until"], "created.until: " + until.error()));
+        if (*until <= *from) return std::unexpected(at(w["until"], "created.until must come after created.from"));
+        x.created_until = *until;
+      }
+    }
+    out.push_back(std::move(x));
+  }
+  return out;
 }
 
 }  // namespace
@@ -345,7 +405,8 @@ int cmd_test(const std::vector<std::string>& files) {
       ++broken;
       return;
     }
-    report.check_keys(doc, {"description", "rules", "contract", "version", "period", "as_of", "items", "expect"}, "scenario");
+    report.check_keys(doc, {"description", "rules", "contract", "version", "period", "as_of", "items", "exclusions", "expect"},
+                      "scenario");
     const auto dir = std::filesystem::path(file).parent_path();
     auto set = rules::load_rule_set(dir / expect_text(doc["rules"]));
     const auto as_of = core::parse_rfc3339(expect_text(doc["as_of"]));
@@ -401,7 +462,13 @@ int cmd_test(const std::vector<std::string>& files) {
       ++broken;
       return;
     }
-    const json result = engine::evaluate_contract(*contract, cal, items, *window, *as_of);
+    auto exclusions = scenario_exclusions(file, doc["exclusions"], *contract);
+    if (!exclusions) {
+      std::cout << "FAIL " << exclusions.error() << '\n';
+      ++broken;
+      return;
+    }
+    const json result = engine::evaluate_contract(*contract, cal, items, *window, *as_of, engine::kMaxEvidence, *exclusions);
     const YAML::Node expect = doc["expect"];
     for (const char* section : {"kpis", "brand_standards", "obligations"}) {
       if (!expect[section]) continue;

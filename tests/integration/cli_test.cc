@@ -821,6 +821,34 @@ TEST(Cli, ScenarioTestsReportFailures) {
   EXPECT_NE(r.out.find("1 scenario(s) (0 passed, 1 failed), 2 check(s): 1 passed, 1 failed"), std::string::npos) << r.out;
 }
 
+// A scenario states the accepted disputes and corrections its evaluation applies, and checks
+// what they left out; a malformed one is a broken scenario, with the line.
+TEST(Cli, ScenarioExclusionsLeaveItemsOutOfTheirRules) {
+  testutils::TempDir dir;
+  const std::string rules = std::string(PACTWATCH_SOURCE_DIR) + "/rules/examples";
+  const std::string head = "rules: " + rules + "\ncontract: tailspin-supply\nperiod: 2026-Q3\nas_of: 2026-10-01T00:00:00Z\n"
+                           "items:\n  events:\n"
+                           "    - {id: 1, partner: tailspin-parts, name: delivery, at: \"2026-08-01T00:00:00Z\", late: true}\n"
+                           "    - {id: 2, partner: tailspin-parts, name: delivery, at: \"2026-08-02T00:00:00Z\", late: false}\n"
+                           "    - {id: 3, partner: tailspin-parts, name: delivery, at: \"2026-09-02T00:00:00Z\", late: true}\n";
+  auto f = dir.write("s.yaml", head +
+                                   "exclusions:\n"
+                                   "  - {by: dispute 4, rules: [on_time_delivery], item: {kind: events, id: \"1\"}}\n"
+                                   "  - {by: correction 2, rules: [on_time_delivery], created: {from: \"2026-09-01T00:00:00Z\", until: \"2026-09-03T00:00:00Z\"}}\n"
+                                   "expect:\n  kpis:\n    on_time_delivery: {value: \"100.00%\", denominator: 1, excluded: 2}\n");
+  auto r = run({kBinary, "test", f.string()});
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_NE(r.out.find("3 check(s): 3 passed, 0 failed"), std::string::npos) << r.out;
+  auto without = dir.write("w.yaml", head + "expect:\n  kpis:\n    on_time_delivery: {denominator: 3, excluded: 0}\n");
+  r = run({kBinary, "test", without.string()});
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  auto bad = dir.write("b.yaml", head + "exclusions:\n  - {by: dispute 4, rules: [speed], item: {kind: events, id: \"1\"}}\nexpect: {}\n");
+  r = run({kBinary, "test", bad.string()});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.out.find("b.yaml:11:29:"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("exclusions: rules: 'speed' is not a rule of tailspin-supply"), std::string::npos) << r.out;
+}
+
 // Scenario items are typed as import types NDJSON: a plain 4.5 is a number (a mean over it), a
 // quoted "good" a label (missing in a mean), null absent.
 TEST(Cli, ScenarioItemsAreTypedAsImportTypesThem) {
