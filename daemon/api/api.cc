@@ -72,9 +72,11 @@ const std::vector<Route>& route_table() {
       {"POST", "/v1/contracts/{contract}/versions/{version}/acts", {admin, approver, partner}, contract_act},
       {"GET", "/v1/contracts/{contract}/versions/{version}/agreement", {admin, approver, finance, partner}, agreement_document},
       {"GET", "/v1/partners/{partner}/disputes", {admin, approver, finance, viewer, partner}, partner_disputes},
-      {"POST", "/v1/partners/{partner}/disputes", {partner}, open_dispute},
+      // Admin is admitted to every route; the dispute handlers refuse its acts (403), as the
+      // contract acts route refuses its approvals.
+      {"POST", "/v1/partners/{partner}/disputes", {admin, partner}, open_dispute},
       {"GET", "/v1/disputes/{id}", {admin, approver, finance, viewer, partner}, get_dispute},
-      {"POST", "/v1/disputes/{id}/acts", {approver, finance, partner}, dispute_act},
+      {"POST", "/v1/disputes/{id}/acts", {admin, approver, finance, partner}, dispute_act},
       {"GET", "/v1/agreement-key", {admin, approver, finance, viewer, partner}, agreement_key},
       {"GET", "/v1/notifications", {admin}, list_notifications},
       {"POST", "/v1/notifications/{event}/retry", {admin}, retry_notification, true},

@@ -176,6 +176,9 @@ Result<json> partner_disputes(Api::Impl& impl, Call& c) {
 }
 
 Result<json> open_dispute(Api::Impl& impl, Call& c) {
+  if (c.who.role != Role::partner) {
+    return std::unexpected(Problem{403, "forbidden", "Forbidden", "only the partner opens its disputes, with its own token"});
+  }
   auto body = parse_body(c.req);
   if (!body) return std::unexpected(body.error());
   auto request = request_from(c.params.at("partner"), *body);
@@ -191,6 +194,10 @@ Result<json> dispute_act(Api::Impl& impl, Call& c) {
   DisputeDesk desk(impl.db, *c.rules, c.now, c.who);
   // Not found before anything about the body: another partner's dispute says nothing more.
   if (auto d = desk.get(c.params.at("id")); !d) return std::unexpected(d.error());
+  if (!desk.acts()) {
+    return std::unexpected(Problem{403, "forbidden", "Forbidden",
+                                   "a " + std::string(to_string(c.who.role)) + " token reads disputes; approver and finance answer them"});
+  }
   auto body = parse_body(c.req);
   if (!body) return std::unexpected(body.error());
   const json& b = *body;

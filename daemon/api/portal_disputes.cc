@@ -56,7 +56,10 @@ Markup act_form(const Session& s, std::int64_t id, core::DisputeAct a) {
   label[0] = static_cast<char>(label[0] - 'a' + 'A');
   return "<form method=\"post\" action=\"/portal/disputes/"_html + std::to_string(id) + "/act\"><input type=\"hidden\" name=\"csrf\" value=\""_html +
          s.csrf + "\"><input type=\"hidden\" name=\"act\" value=\""_html + act + "\"><label for=\""_html + field_id + "\">"_html +
-         (a == core::DisputeAct::comment ? std::string("Comment") : reason ? "Why (" + act + ")" : "Comment (optional)") +
+         (a == core::DisputeAct::comment  ? std::string("Comment")
+          : a == core::DisputeAct::withdraw ? std::string("Why you withdraw it (optional)")
+          : reason                          ? "Why (" + act + ")"
+                                            : std::string("Comment (optional)")) +
          "</label><textarea id=\""_html + field_id + "\" name=\"comment\" rows=\"2\" maxlength=\"4000\""_html +
          (reason ? " required"_html : Markup()) + "></textarea><p><button type=\"submit\">"_html + label + "</button></p></form>"_html;
 }
