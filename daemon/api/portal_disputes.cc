@@ -202,12 +202,10 @@ void dispute_act_page(Api::Impl& impl, const Session& s, const httplib::Request&
   DisputeDesk desk(impl.db, rules, impl.clock.now(), s.who);
   const auto& id = params.at("id");
   auto done = desk.act(id, field(req, "act"), field(req, "comment"));
-  if (!done) {
-    if (done.error().status == 404 || done.error().status == 400) {
-      return send_html(res, done.error().status, page("Not found", "<h1>Not found</h1>"_html + problem_html(done.error()), &s.who, s.csrf));
-    }
-    return render_disputes(impl, s, req, res, rules, done.error().status, "Dispute #" + id + ": " + done.error().detail);
+  if (!done && done.error().status == 404) {
+    return send_html(res, 404, page("Not found", "<h1>Not found</h1>"_html + problem_html(done.error()), &s.who, s.csrf));
   }
+  if (!done) return render_disputes(impl, s, req, res, rules, done.error().status, "Dispute #" + id + ": " + done.error().detail);
   security_headers(res);
   res.set_redirect(disputes_link(done->at("dispute").at("id").get<std::int64_t>()), 303);
 }
