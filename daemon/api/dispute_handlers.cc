@@ -36,8 +36,9 @@ Result<store::Dispute> DisputeDesk::find(const std::string& text) const {
   const auto id = id_from(text);
   if (!id) return std::unexpected(bad_request("dispute: expected a whole number of at least 1, not '" + text + "'"));
   auto d = db_.disputes().get(*id);
-  // Another partner's dispute answers as one that does not exist.
-  if (!d || (who_.role == Role::partner && who_.partner != d->subject.partner)) {
+  // Another partner's dispute answers as one that does not exist, and so does a correction (the
+  // brand's declaration sharing the disputes' store: not a dispute to answer here).
+  if (!d || d->kind != core::DisputeKind::dispute || (who_.role == Role::partner && who_.partner != d->subject.partner)) {
     return std::unexpected(not_found("no dispute " + text));
   }
   return *d;
@@ -52,6 +53,7 @@ Result<std::vector<json>> DisputeDesk::list(const std::string& partner, const st
   if (who_.role == Role::partner && whose.empty()) return std::vector<json>{};
   std::vector<json> out;
   for (const auto& d : db_.disputes().list(whose)) {
+    if (d.kind != core::DisputeKind::dispute) continue;  // corrections are not listed as disputes
     auto j = ledger::dispute_json(d, db_.disputes().acts_of(d.id));
     if (!state.empty() && j.at("state") != state) continue;
     out.push_back(std::move(j));

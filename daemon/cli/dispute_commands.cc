@@ -16,6 +16,16 @@ namespace {
 
 using nlohmann::json;
 
+// The dispute `id`, or why not: none, or a correction (which shares the disputes' store).
+std::expected<store::Dispute, std::string> find_dispute(store::Store& db, std::int64_t id) {
+  const auto d = db.disputes().get(id);
+  if (!d) return std::unexpected("no dispute " + std::to_string(id) + " ('dispute list' shows them)");
+  if (d->kind != core::DisputeKind::dispute) {
+    return std::unexpected("no dispute " + std::to_string(id) + ": it is a correction, which the partner answers");
+  }
+  return *d;
+}
+
 ledger::Actor cli_actor(const std::string& by) { return {"cli:" + os_user(), by.empty() ? os_user() : by, "admin"}; }
 
 std::string subject_line(const json& d) {
@@ -53,6 +63,7 @@ int cmd_list(const config::Config& config, const StoreArgs& s, const DisputeList
   json out = json::array();
   try {
     for (const auto& d : o->db->disputes().list(a.partner)) {
+      if (d.kind != core::DisputeKind::dispute) continue;  // corrections are not disputes
       auto j = ledger::dispute_json(d, o->db->disputes().acts_of(d.id));
       if (!a.state.empty() && j.at("state") != a.state) continue;
       out.push_back(std::move(j));
@@ -77,9 +88,9 @@ int cmd_show(const config::Config& config, const StoreArgs& s, const DisputeActA
   auto o = open_session(config, s);
   if (!o) return kExitFailure;
   try {
-    const auto d = o->db->disputes().get(a.id);
+    const auto d = find_dispute(*o->db, a.id);
     if (!d) {
-      std::cerr << "pactwatch: no dispute " << a.id << " ('dispute list' shows them)\n";
+      std::cerr << "pactwatch: " << d.error() << '\n';
       return kExitFailure;
     }
     const auto j = ledger::dispute_json(*d, o->db->disputes().acts_of(d->id));
@@ -96,8 +107,8 @@ int cmd_act(const config::Config& config, const StoreArgs& s, core::DisputeAct w
   auto o = open_session(config, s);
   if (!o) return kExitFailure;
   try {
-    if (!o->db->disputes().get(a.id)) {
-      std::cerr << "pactwatch: no dispute " << a.id << " ('dispute list' shows them); nothing recorded\n";
+    if (auto d = find_dispute(*o->db, a.id); !d) {
+      std::cerr << "pactwatch: " << d.error() << "; nothing recorded\n";
       return kExitFailure;
     }
     auto stored = ledger::act_on_dispute(*o->db, a.id, what, core::Party::brand, a.comment, cli_actor(a.by), core::SystemClock().now());

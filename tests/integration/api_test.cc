@@ -1496,6 +1496,29 @@ TEST_P(ApiTest, DisputesAreThePartnersOwnAndTheBrandResolvesThem) {
   }
   EXPECT_EQ(audited, (std::multiset<std::string>{"dispute.open", "dispute.accept", "dispute.comment"}));
   EXPECT_EQ(events, (std::multiset<std::string>{"dispute.opened", "dispute.resolved"}));
+
+  // A correction (the brand's declaration, in the same store) is no dispute: not listed, not found.
+  store::Dispute c;
+  c.kind = core::DisputeKind::correction;
+  c.subject = {"northwind", "northwind-support", 3, "2026-10", "", "", "", ""};
+  c.category = core::DisputeCategory::brand_caused;
+  c.opened_at = clock_.now();
+  c.rules = {"p1_first_reply"};
+  c.window_from = T("2026-10-14T11:00:00Z");
+  c.window_until = T("2026-10-14T15:30:00Z");
+  core::DisputeAction declare;
+  declare.act = core::DisputeAct::open;
+  declare.party = core::Party::brand;
+  declare.actor = "cli:ops";
+  declare.actor_name = "ops";
+  declare.at = clock_.now();
+  declare.comment = "brand platform outage";
+  auto correction = db_->disputes().open(c, {declare}, ledger::audit_of({"cli:ops", "ops", "admin"}, clock_.now(), "correction.declare", "", ""));
+  ASSERT_TRUE(correction) << correction.error();
+  EXPECT_EQ(get_json("/v1/partners/northwind/disputes", tokens_.admin, 200, list)["items"].size(), 1u);
+  EXPECT_EQ(call("GET", "/v1/disputes/" + std::to_string(correction->first.id), tokens_.admin, one)->status, 404);
+  EXPECT_EQ(call("POST", "/v1/disputes/" + std::to_string(correction->first.id) + "/acts", tokens_.northwind, acts,
+                 R"({"act": "accept", "comment": "ok"})")->status, 404);
 }
 
 TEST_P(ApiTest, DisputeRefusalsSayWhyAndMalformedBodiesNameTheField) {

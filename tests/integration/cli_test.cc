@@ -594,6 +594,20 @@ TEST(Cli, DisputesAreListedShownAndAnsweredForTheBrand) {
     auto opened = (*s)->disputes().open(d, {opening}, audit);
     ASSERT_TRUE(opened) << opened.error();
     ASSERT_EQ(opened->first.id, 1);
+    // A correction beside it (the brand's, in the same store): no dispute of these commands.
+    store::Dispute c;
+    c.kind = core::DisputeKind::correction;
+    c.subject = {"northwind", "northwind-support", 3, "2026-10", "", "", "", ""};
+    c.category = core::DisputeCategory::brand_caused;
+    c.opened_at = d.opened_at;
+    c.rules = {"p1_first_reply"};
+    c.window_from = *core::parse_rfc3339("2026-10-14T11:00:00Z");
+    c.window_until = *core::parse_rfc3339("2026-10-14T15:30:00Z");
+    opening.party = core::Party::brand;
+    opening.comment = "brand platform outage";
+    auto correction = (*s)->disputes().open(c, {opening}, audit);
+    ASSERT_TRUE(correction) << correction.error();
+    ASSERT_EQ(correction->first.id, 2);
   }
   auto list = w.cli({"dispute", "list"});
   ASSERT_EQ(list.exit_code, 0) << list.err;
@@ -610,6 +624,10 @@ TEST(Cli, DisputesAreListedShownAndAnsweredForTheBrand) {
   ASSERT_EQ(show.exit_code, 0) << show.err;
   EXPECT_NE(show.out.find("dispute 1: open, customer_caused"), std::string::npos) << show.out;
   EXPECT_NE(show.out.find("partner open by coo@northwind.example (tok_nw): the customer asked us to wait"), std::string::npos) << show.out;
+  EXPECT_EQ(list.out.find("\n2  "), std::string::npos) << "a correction is not listed: " << list.out;
+  auto correction = w.cli({"dispute", "accept", "2", "--comment", "ok"});
+  EXPECT_EQ(correction.exit_code, 1);
+  EXPECT_NE(correction.err.find("no dispute 2: it is a correction"), std::string::npos) << correction.err;
   auto unknown = w.cli({"dispute", "show", "42"});
   EXPECT_EQ(unknown.exit_code, 1);
   EXPECT_NE(unknown.err.find("no dispute 42"), std::string::npos) << unknown.err;
@@ -621,13 +639,13 @@ TEST(Cli, DisputesAreListedShownAndAnsweredForTheBrand) {
 
   auto accept = w.cli({"dispute", "accept", "1", "--comment", "the log agrees", "--by", "cfo@brand.example"});
   ASSERT_EQ(accept.exit_code, 0) << accept.err;
-  EXPECT_NE(accept.out.find("dispute 1: accept recorded (#2); now accepted"), std::string::npos) << accept.out;
+  EXPECT_NE(accept.out.find("dispute 1: accept recorded (#3); now accepted"), std::string::npos) << accept.out;
   auto twice = w.cli({"dispute", "reject", "1", "--comment", "no"});
   EXPECT_EQ(twice.exit_code, 1);
   EXPECT_NE(twice.err.find("is already accepted; nothing recorded"), std::string::npos) << twice.err;
   auto note = w.cli({"dispute", "comment", "1", "--comment", "credited in November"});
   ASSERT_EQ(note.exit_code, 0) << note.err;
-  EXPECT_NE(note.out.find("comment recorded (#3); now accepted"), std::string::npos) << note.out;
+  EXPECT_NE(note.out.find("comment recorded (#4); now accepted"), std::string::npos) << note.out;
 
   auto j = nlohmann::json::parse(w.cli({"dispute", "show", "1", "--json"}).out);
   EXPECT_EQ(j["state"], "accepted");
