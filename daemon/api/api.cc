@@ -1,8 +1,8 @@
 // REST API v1: routing, authentication, authorization, rate limits and problems. The route table
 // below is the one list of what the API serves and who may call it; the authorization test matrix
 // and the OpenAPI check read it through Api::routes(). The handlers it names live by resource in
-// partner_handlers.cc, ledger_handlers.cc, contract_handlers.cc and admin_handlers.cc (handlers.h); keyset pages in
-// paging.cc.
+// partner_handlers.cc, ledger_handlers.cc, contract_handlers.cc, dispute_handlers.cc and
+// admin_handlers.cc (handlers.h); keyset pages in paging.cc.
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -71,6 +71,12 @@ const std::vector<Route>& route_table() {
       {"GET", "/v1/contracts/{contract}/versions/{version}/what-if", {admin, approver, finance, partner}, proposal_what_if},
       {"POST", "/v1/contracts/{contract}/versions/{version}/acts", {admin, approver, partner}, contract_act},
       {"GET", "/v1/contracts/{contract}/versions/{version}/agreement", {admin, approver, finance, partner}, agreement_document},
+      {"GET", "/v1/partners/{partner}/disputes", {admin, approver, finance, viewer, partner}, partner_disputes},
+      // Admin is admitted to every route; the dispute handlers refuse its acts (403), as the
+      // contract acts route refuses its approvals.
+      {"POST", "/v1/partners/{partner}/disputes", {admin, partner}, open_dispute},
+      {"GET", "/v1/disputes/{id}", {admin, approver, finance, viewer, partner}, get_dispute},
+      {"POST", "/v1/disputes/{id}/acts", {admin, approver, finance, partner}, dispute_act},
       {"GET", "/v1/agreement-key", {admin, approver, finance, viewer, partner}, agreement_key},
       {"GET", "/v1/notifications", {admin}, list_notifications},
       {"POST", "/v1/notifications/{event}/retry", {admin}, retry_notification, true},

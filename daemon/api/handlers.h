@@ -1,6 +1,6 @@
 // The API's handlers, one file per resource: partners (partner_handlers.cc), the ledger
-// (ledger_handlers.cc), contracts, notifications and the audit log (admin_handlers.cc). The route
-// table in api.cc names each with its method, path template and roles; a handler runs after the
+// (ledger_handlers.cc), contracts, disputes (dispute_handlers.cc), notifications and the audit log
+// (admin_handlers.cc). The route table in api.cc names each with its method, path template and roles; a handler runs after the
 // route's admission (token, rate, role, partner) and answers with JSON or a problem.
 #pragma once
 
@@ -49,6 +49,11 @@ Result<json> proposal_what_if(Api::Impl& impl, Call& c);
 Result<json> contract_act(Api::Impl& impl, Call& c);
 Result<json> agreement_document(Api::Impl& impl, Call& c);
 Result<json> agreement_key(Api::Impl& impl, Call& c);
+// Disputes (dispute_handlers.cc).
+Result<json> partner_disputes(Api::Impl& impl, Call& c);
+Result<json> open_dispute(Api::Impl& impl, Call& c);
+Result<json> get_dispute(Api::Impl& impl, Call& c);
+Result<json> dispute_act(Api::Impl& impl, Call& c);
 // Notifications, the audit log.
 Result<json> list_notifications(Api::Impl& impl, Call& c);
 Result<json> retry_notification(Api::Impl& impl, Call& c);

@@ -22,6 +22,7 @@
 #include "pactwatch/core/agreement.h"
 #include "pactwatch/engine/evaluate.h"
 #include "pactwatch/ledger/agreement_record.h"
+#include "pactwatch/ledger/disputes.h"
 #include "pactwatch/ledger/statements.h"
 
 namespace pactwatch::api {
@@ -242,6 +243,43 @@ class Proposals {
   core::Instant now_;
   const Principal& who_;
   Reader reader_;
+};
+
+// A partner's disputes of its numbers (docs/disputes.md), for one request: the disputes `who` may
+// see, opening one and the acts on one (dispute_handlers.cc). The API's dispute routes and the
+// portal's disputes page both answer from here. A partner token sees and acts on its own
+// partner's disputes only, as the partner; a dispute of another partner is not found, exactly as
+// one that does not exist. The brand's approver and finance roles answer them for the brand; admin
+// and viewer read them.
+class DisputeDesk {
+ public:
+  DisputeDesk(store::Store& db, const rules::RuleSet& rules, core::Instant now, const Principal& who)
+      : db_(db), rules_(rules), now_(now), who_(who) {}
+
+  // Whether `who` answers disputes for the brand (accept, reject): approver and finance.
+  [[nodiscard]] bool resolves() const { return who_.role == Role::approver || who_.role == Role::finance; }
+  // Whether `who` may record acts at all: the partner on its own, approver and finance.
+  [[nodiscard]] bool acts() const { return resolves() || who_.role == Role::partner; }
+  // The disputes of `partner` (of every partner `who` may see when empty), by id, with their
+  // thread; only those in `state` when given (400 for a state that is not one).
+  [[nodiscard]] Result<std::vector<json>> list(const std::string& partner, const std::string& state) const;
+  // One dispute (400 for an id that is not a number, 404 when `who` may not see it).
+  [[nodiscard]] Result<json> get(const std::string& id) const;
+  // Opens the partner's dispute as `who` (a partner token of that partner; 403 otherwise): the
+  // dispute as stored, or 422 with open_dispute's refusal.
+  [[nodiscard]] Result<json> open(const ledger::DisputeRequest& request);
+  // Records `act` for `who`'s party: {"act", "dispute"} (the act and the dispute as it stands now);
+  // 400 for an unknown act or an over-long comment, 403 for a role that does not act, 404 for a
+  // dispute `who` may not see, 409 with the lifecycle's refusal.
+  [[nodiscard]] Result<json> act(const std::string& id, std::string_view act, const std::string& comment);
+
+ private:
+  Result<store::Dispute> find(const std::string& id) const;
+
+  store::Store& db_;
+  const rules::RuleSet& rules_;
+  core::Instant now_;
+  const Principal& who_;
 };
 
 // "northwind-support-v4-agreement.json": what an agreement record is saved as.

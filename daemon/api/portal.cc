@@ -1,7 +1,8 @@
 // The portal: server-rendered HTML for partners (their scorecard, evidence, statement, what-if)
 // and finance (every partner, the period report, CSV, close); contracts and their proposals are in
-// portal_contracts.cc. No JavaScript, no external resources; the session is the API token in an
-// HttpOnly, SameSite=Strict cookie, and every form carries a CSRF token derived from it.
+// portal_contracts.cc, disputes in portal_disputes.cc. No JavaScript, no external resources; the
+// session is the API token in an HttpOnly, SameSite=Strict cookie, and every form carries a CSRF
+// token derived from it.
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -60,10 +61,10 @@ Markup page(const std::string& title, const Markup& body, const Principal* who, 
              "<link rel=\"stylesheet\" href=\"/portal/static/portal.css\"></head><body><header>"
              "<a class=\"brand\" href=\"/portal\">pactwatch</a>"_html;
   if (who) {
-    // Every signed-in role: its home (a partner's scorecard, or the partners) and the contracts.
+    // Every signed-in role: its home (a partner's scorecard, or the partners), the contracts and the disputes.
     h += "<nav aria-label=\"Portal\"><a href=\""_html +
          (who->partner ? "/portal/partners/" + url_part(*who->partner) : std::string("/portal/partners")) + "\">"_html +
-         (who->partner ? "Scorecard" : "Partners") + "</a><a href=\"/portal/contracts\">Contracts</a></nav>"_html;
+         (who->partner ? "Scorecard" : "Partners") + "</a><a href=\"/portal/contracts\">Contracts</a><a href=\"/portal/disputes\">Disputes</a></nav>"_html;
     h += "<span class=\"muted\">"_html + who->name + " · " + std::string(to_string(who->role));
     if (who->partner) h += " · " + *who->partner;
     h += "</span><form method=\"post\" action=\"/portal/logout\"><input type=\"hidden\" name=\"csrf\" value=\""_html + csrf +
@@ -108,11 +109,11 @@ button{background:var(--accent);color:#fff;border-color:var(--accent);cursor:poi
 label{display:block;margin:.5rem 0 .2rem;font-weight:600}.error{color:var(--breached);font-weight:600}
 svg.trend{display:block;width:12rem;height:auto}nav.periods a,header nav a{margin-right:.75rem}
 .st-proposed,.st-approved_by_brand,.st-approved_by_partner{background:var(--accent)}.st-approved,.st-enforced{background:var(--met)}
-.st-rejected{background:var(--breached)}.st-changed{background:var(--at_risk)}.st-draft,.st-withdrawn,.st-superseded{background:var(--none)}
+.st-open{background:var(--accent)}.st-accepted{background:var(--met)}.st-rejected{background:var(--breached)}.st-changed{background:var(--at_risk)}.st-draft,.st-withdrawn,.st-superseded{background:var(--none)}
 tr.awaiting td{background:#fff6db}.awaits{font-weight:600;color:var(--at_risk)}
 dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem;margin:0}dl.facts dt{color:var(--muted)}dl.facts dd{margin:0}
 code,td.term{overflow-wrap:anywhere}textarea{font:inherit;width:100%;padding:.4rem .6rem;border:1px solid var(--line);border-radius:6px}
-section.acts form{margin:0 0 1rem}th[scope=rowgroup]{background:var(--bg);color:var(--fg)}
+section.acts form,div.acts form{margin:0 0 1rem}details.dispute summary{cursor:pointer;color:var(--accent)}th[scope=rowgroup]{background:var(--bg);color:var(--fg)}
 @media (max-width:40rem){th.optional,td.optional{display:none}main{padding:.5rem}
 table.rules thead{display:none}table.rules tr{display:block;padding:.5rem 0;border-bottom:1px solid var(--line)}
 table.rules td{display:block;border:none;padding:.15rem .25rem;text-align:left}table.rules td[data-label]::before{content:attr(data-label) ": ";color:var(--muted);font-size:.85rem}
@@ -328,14 +329,24 @@ void evidence_page(Api::Impl& impl, const Session& s, const httplib::Request& re
   body += "<p class=\"muted\">"_html + ev->at("contract").get<std::string>() + " · " + ev->at("period").at("label").get<std::string>() +
           " · " + std::to_string(ev->at("total").get<std::int64_t>()) + " item(s) · as of " + ev->at("as_of").get<std::string>() +
           "</p>"_html;
-  body += "<div class=\"card scroll\"><table><thead><tr><th>Item</th><th>Values</th></tr></thead><tbody>"_html;
+  // A partner disputes an item (or the rule) here when the contract version allows disputes.
+  const auto contract = ev->at("contract").get<std::string>();
+  const int version = ev->at("version").get<int>();
+  const auto label = ev->at("period").at("label").get<std::string>();
+  const Markup whole = evidence_dispute_form(s, rules, contract, version, label, rule, nullptr, 0);
+  if (!whole.empty()) body += "<div class=\"card\">"_html + whole + "</div>"_html;
+  body += "<div class=\"card scroll\"><table><thead><tr><th>Item</th><th>Values</th>"_html +
+          (whole.empty() ? Markup() : "<th>Dispute</th>"_html) + "</tr></thead><tbody>"_html;
+  int n = 0;
   for (const auto& e : ev->at("items")) {
     Markup values;
     if (e.contains("values")) {
       for (const auto& [k, v] : e.at("values").items()) values += Markup::text(k) + ": " + value_text(v) + "<br>"_html;
     }
     if (e.contains("value")) values += value_text(e.at("value"));
-    body += "<tr><td>"_html + e.value("source", "") + " / " + e.value("id", "") + "</td><td>"_html + values + "</td></tr>"_html;
+    body += "<tr><td>"_html + e.value("source", "") + " / " + e.value("id", "") + "</td><td>"_html + values + "</td>"_html +
+            (whole.empty() ? Markup() : "<td>"_html + evidence_dispute_form(s, rules, contract, version, label, rule, &e, ++n) + "</td>"_html) +
+            "</tr>"_html;
   }
   body += "</tbody></table></div>"_html;
   if (!ev->at("next_cursor").is_null()) {
@@ -547,6 +558,9 @@ const std::vector<PortalRoute>& portal_table() {
       {"GET", "/portal/contracts/{contract}/versions/{version}", {admin, approver, finance, viewer, partner}, proposal_page},
       {"GET", "/portal/contracts/{contract}/versions/{version}/agreement", {admin, approver, finance, partner}, agreement_download},
       {"POST", "/portal/contracts/{contract}/versions/{version}/act", {admin, approver, partner}, act_page},
+      {"GET", "/portal/disputes", {admin, approver, finance, viewer, partner}, disputes_page},
+      {"POST", "/portal/partners/{partner}/disputes", {partner}, open_dispute_page},
+      {"POST", "/portal/disputes/{id}/act", {approver, finance, partner}, dispute_act_page},
   };
   return routes;
 }

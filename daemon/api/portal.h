@@ -1,5 +1,5 @@
 // What the portal's pages share (portal.cc): the session a page runs for, the page frame and its
-// headers, and the pages kept in files of their own (portal_contracts.cc). Pages are called by
+// headers, and the pages kept in files of their own (portal_contracts.cc, portal_disputes.cc). Pages are called by
 // portal.cc's dispatch after the session, rate limit, role and CSRF checks of their route.
 #pragma once
 
@@ -39,5 +39,18 @@ void agreement_download(Api::Impl& impl, const Session& s, const httplib::Reques
                         const std::map<std::string, std::string>& params, const rules::RuleSet& rules);
 void act_page(Api::Impl& impl, const Session& s, const httplib::Request& req, httplib::Response& res,
               const std::map<std::string, std::string>& params, const rules::RuleSet& rules);
+
+// Disputes (portal_disputes.cc).
+// The "Dispute" form of one evidence entry (`entry`; none: the rule as a whole) of `rule` in a
+// period, for a partner session and a contract version that allows disputes; nothing otherwise.
+// `n` keeps the form's field ids unique on the page.
+[[nodiscard]] Markup evidence_dispute_form(const Session& s, const rules::RuleSet& rules, const std::string& contract, int version,
+                                           const std::string& period, const std::string& rule, const json* entry, int n);
+void disputes_page(Api::Impl& impl, const Session& s, const httplib::Request& req, httplib::Response& res,
+                   const std::map<std::string, std::string>& params, const rules::RuleSet& rules);
+void open_dispute_page(Api::Impl& impl, const Session& s, const httplib::Request& req, httplib::Response& res,
+                       const std::map<std::string, std::string>& params, const rules::RuleSet& rules);
+void dispute_act_page(Api::Impl& impl, const Session& s, const httplib::Request& req, httplib::Response& res,
+                      const std::map<std::string, std::string>& params, const rules::RuleSet& rules);
 
 }  // namespace pactwatch::api::portal

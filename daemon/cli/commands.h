@@ -1,6 +1,7 @@
 // The subcommands' arguments and handlers; context.h has what they share and their registration.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -85,6 +86,23 @@ struct CursorArgs {
   std::string name;
   std::string at;      // RFC 3339: where the next sync starts
   std::string reason;  // recorded in the audit log
+};
+
+// The operating-system user running the command (from the password database, not $USER, which
+// anyone can set), as the audit log names the command line's acts ("cli:USER").
+[[nodiscard]] std::string os_user();
+
+struct DisputeListArgs {
+  std::string partner;
+  std::string state;
+  bool json = false;
+};
+
+struct DisputeActArgs {
+  std::int64_t id = 0;
+  std::string comment;
+  std::string by;
+  bool json = false;
 };
 
 // Opens the store of the config (or `url_override`), migrating it when asked; prints the reason

@@ -23,6 +23,11 @@
 
 namespace pactwatch::cli {
 
+std::string os_user() {
+  if (const passwd* pw = ::getpwuid(::geteuid()); pw && pw->pw_name) return pw->pw_name;
+  return "uid" + std::to_string(::geteuid());
+}
+
 namespace {
 
 using nlohmann::json;
@@ -59,15 +64,8 @@ struct VerifyArgs {
   std::string public_key;  // PEM file of the key the record must be signed by; any key when empty
 };
 
-// The operating-system user running the command (from the password database, not $USER, which
-// anyone can set), as the audit log names the command line's acts.
-std::string cli_user() {
-  if (const passwd* pw = ::getpwuid(::geteuid()); pw && pw->pw_name) return pw->pw_name;
-  return "uid" + std::to_string(::geteuid());
-}
-
 ledger::Actor cli_actor(const std::string& by) {
-  return {"cli:" + cli_user(), by.empty() ? cli_user() : by, "admin"};
+  return {"cli:" + os_user(), by.empty() ? os_user() : by, "admin"};
 }
 
 

@@ -8,12 +8,17 @@ charts and its statement; that no other partner's name or id appears anywhere in
 another partner's scorecard answers "not found"; that the page fits a phone's width; that
 finance sees every partner and the report; and that contoso-eu's partner, to whom the brand
 proposed contoso-resale v1 (as `make demo` does), finds the proposal in its contracts, reviews its
-comparison and thread and approves it through the form. Screenshots of the scorecard (laptop and
-phone), the report and the proposal are written to the output directory.
+comparison and thread and approves it through the form; and that northwind's partner, whose
+contract (here) allows disputes, disputes an evidence item through its form, finds it open on the
+disputes page, and sees it accepted once the brand accepts it from the command line. Screenshots
+of the scorecard (laptop and phone), the report, the proposal and the disputes page are written
+to the output directory.
 
 usage: portal_test.py PACTWATCH_BINARY SOURCE_DIR OUTPUT_DIR
 """
+import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -71,9 +76,23 @@ def main(binary, source, outdir):
     work = tempfile.mkdtemp(prefix="pactwatch-portal-")
     port = free_port()
     config = os.path.join(work, "pactwatch.yaml")
+    # The examples, with dispute terms in northwind-support v3: a window long enough for October
+    # to stay disputable whenever the test runs, and the file's approvals re-signed over the new
+    # content hash (what both parties would approve), so that adopting them enforces it.
+    rules = os.path.join(work, "rules")
+    shutil.copytree(os.path.join(source, "rules", "examples"), rules)
+    v3 = os.path.join(rules, "contracts", "northwind-support-v3.yaml")
+    with open(v3) as f:
+        text = f.read()
+    with open(v3, "w") as f:
+        f.write(text + "disputes: {window: 365d, categories: [misattributed, customer_caused, data_error]}\n")
     with open(config, "w") as f:
-        f.write(f"listen: 127.0.0.1:{port}\ndatabase:\n  url: sqlite://{work}/p.db\nrules_dir: {source}/rules/examples\n"
+        f.write(f"listen: 127.0.0.1:{port}\ndatabase:\n  url: sqlite://{work}/p.db\nrules_dir: {rules}\n"
                 "evaluation:\n  full_interval: 1h\n")
+    digest = run(binary, config, "contract", "hash", v3).split()[0]
+    with open(v3, "w") as f:
+        f.write(re.sub(r"sha256: [0-9a-f]{64}", "sha256: " + digest, text) +
+                "disputes: {window: 365d, categories: [misattributed, customer_caused, data_error]}\n")
     for kind in ("tickets", "deals", "surveys", "events"):
         run(binary, config, "import", kind, f"{source}/demo/items/{kind}.ndjson")
     # The examples' approvals recorded once (only recorded approvals enforce).
@@ -117,6 +136,31 @@ def main(binary, source, outdir):
         driver.get(base + "/portal/partners/northwind?period=2026-10")
         driver.find_element(By.PARTIAL_LINK_TEXT, "Evidence (1)").click()
         check("northwind-N2" in driver.page_source, "the evidence page lists the failing ticket")
+
+        # A dispute of that ticket through its form: the version's categories only, a reason with
+        # markup in it (shown as text), then listed as open on the disputes page.
+        row = driver.find_element(By.XPATH, "//tr[td[contains(., 'northwind-N2')]]")
+        row.find_element(By.CSS_SELECTOR, "details.dispute summary").click()
+        options = [o.get_attribute("value") for o in row.find_elements(By.CSS_SELECTOR, "select[name=category] option")]
+        check(options == ["misattributed", "customer_caused", "data_error"], f"the form offers the version's categories ({options})")
+        row.find_element(By.CSS_SELECTOR, "select[name=category] option[value=customer_caused]").click()
+        row.find_element(By.CSS_SELECTOR, "textarea[name=reason]").send_keys("the customer asked us to <b>wait</b>")
+        row.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+        WebDriverWait(driver, 10).until(lambda d: "/portal/disputes" in d.current_url)
+        card = driver.find_element(By.CSS_SELECTOR, "section[id^=dispute-]")
+        check(card.find_element(By.CSS_SELECTOR, "h2 .badge").text == "open", "the new dispute is listed as open")
+        check("the customer asked us to <b>wait</b>" in card.text, "the reason shows as the partner typed it, as text")
+        check(len(driver.find_elements(By.XPATH, "//form[input[@name='act' and @value='withdraw']]")) == 1, "the partner may withdraw it")
+        check(not driver.find_elements(By.XPATH, "//form[input[@name='act' and @value='accept']]"), "the partner may not accept it")
+        driver.save_screenshot(os.path.join(outdir, "portal-disputes.png"))
+        # The brand accepts it from the command line; the partner's page shows it accepted.
+        disputes = json.loads(run(binary, config, "dispute", "list", "--partner", "northwind", "--json"))
+        check(len(disputes) == 1 and disputes[0]["state"] == "open", "the command line lists the open dispute")
+        run(binary, config, "dispute", "accept", str(disputes[0]["id"]), "--comment", "the ticket log agrees")
+        driver.get(base + "/portal/disputes")
+        state = driver.find_element(By.CSS_SELECTOR, "section[id^=dispute-] h2 .badge").text
+        check(state == "accepted", f"after the brand accepts it, the partner's page shows it accepted ({state})")
+        check("the ticket log agrees" in driver.page_source, "the brand's comment is in the thread")
         driver.quit()
 
         # A phone: nothing wider than the screen.

@@ -23,6 +23,7 @@
 #include "pactwatch/core/clock.h"
 #include "pactwatch/ledger/agreement_record.h"
 #include "pactwatch/ledger/agreements.h"
+#include "pactwatch/ledger/disputes.h"
 #include "pactwatch/ledger/statements.h"
 #include "pactwatch/ledger/verify.h"
 #include "pactwatch/rules/approvals.h"
@@ -180,6 +181,46 @@ class ApiTest : public ::testing::TestWithParam<Backend> {
     ASSERT_TRUE(closed) << closed.error();
   }
 
+  // The examples with dispute terms in northwind-support v3 (a 30-day window, three categories,
+  // brand_caused accepted in advance), agreed by both parties through recorded acts, and served.
+  void with_disputes() {
+    rules_dir_ = dir_.path() / "rules";
+    std::filesystem::copy(kSource + "/rules/examples", rules_dir_, std::filesystem::copy_options::recursive);
+    const auto file = rules_dir_ / "contracts/northwind-support-v3.yaml";
+    std::string text = *core::read_file(file.string());
+    const auto a = text.find("approvals:"), b = text.find("currency:");
+    ASSERT_NE(a, std::string::npos);
+    text.erase(a, b - a);
+    text += "disputes: {window: 30d, categories: [misattributed, customer_caused, brand_caused], pre_agreed: [brand_caused]}\n";
+    std::ofstream(file, std::ios::trunc) << text;
+    const ledger::Actor ops{"cli:ops", "ops@brand.example", "admin"}, nw{"tok_nw", "coo@northwind.example", "partner"};
+    for (const auto& [party, what, who] : std::vector<std::tuple<core::Party, core::ContractAct, ledger::Actor>>{
+             {core::Party::brand, core::ContractAct::propose, ops},
+             {core::Party::brand, core::ContractAct::approve, ops},
+             {core::Party::partner, core::ContractAct::approve, nw}}) {
+      auto set = ledger::rules_in_force(rules_dir_, *db_);
+      ASSERT_TRUE(set) << set.error()[0].to_string();
+      core::ContractAction act;
+      act.contract = "northwind-support";
+      act.version = 3;
+      act.party = party;
+      act.act = what;
+      act.sha256 = (*rules::find_version(*set, "northwind-support", 3))->sha256;
+      auto recorded_act = ledger::record_act(*db_, *set, act, who, clock_.now());
+      ASSERT_TRUE(recorded_act) << recorded_act.error();
+    }
+    ASSERT_NO_FATAL_FAILURE(refresh_rules());
+    ASSERT_TRUE((*rules::find_version(*rules_, "northwind-support", 3))->enforced);
+  }
+
+  // A dispute request body of northwind's late ticket in October's p1_first_reply.
+  static std::string dispute_body(const std::string& category = "customer_caused", const std::string& period = "2026-10",
+                                  const std::string& item = R"({"source": "import", "kind": "tickets", "id": "northwind-N2"})") {
+    return R"({"contract": "northwind-support", "version": 3, "period": ")" + period +
+           R"(", "rule": "p1_first_reply", "item": )" + item + R"(, "category": ")" + category +
+           R"(", "reason": "the customer asked us to wait"})";
+  }
+
   // What the daemon's refresh does after an act: the rules of with_v4_draft() again, with every
   // approval recorded.
   void refresh_rules() {
@@ -231,6 +272,13 @@ const std::map<std::string, Expect>& matrix() {
       {"POST /v1/contracts/{contract}/versions/{version}/acts", {409, 409, 403, 403, 409, 404, 401}},
       // Not agreed in the store (the file's approvals are not recorded acts): no record to sign.
       {"GET /v1/contracts/{contract}/versions/{version}/agreement", {409, 409, 409, 403, 409, 404, 401}},
+      // Disputes: one of northwind's is in the store; the examples allow none, so opening one is
+      // refused with the reason (422) once the token may open one at all (only partners do).
+      {"GET /v1/partners/{partner}/disputes", {200, 200, 200, 200, 200, 404, 401}},
+      {"POST /v1/partners/{partner}/disputes", {403, 403, 403, 403, 422, 404, 401}},
+      {"GET /v1/disputes/{id}", {200, 200, 200, 200, 200, 404, 401}},
+      // A comment: approver and finance for the brand, the partner for itself; admin and viewer read only.
+      {"POST /v1/disputes/{id}/acts", {403, 201, 201, 403, 201, 404, 401}},
       {"GET /v1/agreement-key", {200, 200, 200, 200, 200, 200, 401}},
       {"GET /v1/notifications", {200, 403, 403, 403, 403, 403, 401}},
       {"POST /v1/notifications/{event}/retry", {200, 403, 403, 403, 403, 403, 401}},
@@ -255,14 +303,17 @@ const std::map<std::string, Expect>& matrix() {
       // Not agreed in the store in this fixture: no record to sign (409), shown as a page.
       {"GET /portal/contracts/{contract}/versions/{version}/agreement", {409, 409, 409, 403, 409, 404, 303}},
       {"POST /portal/contracts/{contract}/versions/{version}/act", {409, 409, 403, 403, 409, 404, 401}},
+      {"GET /portal/disputes", {200, 200, 200, 200, 200, 200, 303}},
+      {"POST /portal/partners/{partner}/disputes", {403, 403, 403, 403, 422, 404, 401}},
+      {"POST /portal/disputes/{id}/act", {403, 303, 303, 403, 303, 404, 401}},
   };
   return m;
 }
 
-std::string fill(std::string pattern, const std::string& event_id) {
+std::string fill(std::string pattern, const std::string& event_id, const std::string& dispute_id = "1") {
   for (const auto& [k, v] : std::vector<std::pair<std::string, std::string>>{
            {"{partner}", "northwind"}, {"{kpi}", "p1_first_reply"}, {"{contract}", "northwind-support"},
-           {"{period}", "2026-10"}, {"{version}", "3"}, {"{event}", event_id}}) {
+           {"{period}", "2026-10"}, {"{version}", "3"}, {"{event}", event_id}, {"{id}", dispute_id}}) {
     if (auto p = pattern.find(k); p != std::string::npos) pattern.replace(p, k.size(), v);
   }
   return pattern;
@@ -278,6 +329,21 @@ TEST_P(ApiTest, AuthorizationMatrixCoversEveryRoute) {
   }
   ASSERT_FALSE(event_id.empty()) << "the demo evaluation writes notification events";
   ASSERT_NE(event_id.find('/'), std::string::npos) << "event ids span path segments";
+  // One of northwind's disputes, straight into the store (the examples' contracts allow none).
+  store::Dispute seeded;
+  seeded.subject = {"northwind", "northwind-support", 3, "2026-10", "p1_first_reply", "", "", ""};
+  seeded.category = core::DisputeCategory::customer_caused;
+  seeded.opened_at = clock_.now();
+  core::DisputeAction opening;
+  opening.act = core::DisputeAct::open;
+  opening.party = core::Party::partner;
+  opening.actor = "tok_matrix";
+  opening.actor_name = "matrix";
+  opening.at = clock_.now();
+  opening.comment = "the customer asked us to wait";
+  auto opened = db_->disputes().open(seeded, {opening}, ledger::audit_of({"tok_matrix", "matrix", "partner"}, clock_.now(), "dispute.open", "matrix", ""));
+  ASSERT_TRUE(opened) << opened.error();
+  const std::string dispute_id = std::to_string(opened->first.id);
   // Every registered route has a row, and every row a route.
   std::set<std::string> registered;
   for (const auto& r : Api::routes()) {
@@ -295,7 +361,7 @@ TEST_P(ApiTest, AuthorizationMatrixCoversEveryRoute) {
     if (!matrix().count(key)) continue;
     const Expect& e = matrix().at(key);
     const int expected[] = {e.admin, e.approver, e.finance, e.viewer, e.own, e.other, e.none};
-    std::string path = fill(r.pattern, event_id);
+    std::string path = fill(r.pattern, event_id, dispute_id);
     const bool portal = r.pattern.rfind("/portal", 0) == 0;
     if (r.pattern == "/v1/compensation" || r.pattern == "/portal/report" || r.pattern == "/portal/report.csv") path += "?period=2026-10";
     if (r.pattern == "/portal/partners/{partner}/evidence") path += "?rule=p1_first_reply&period=2026-10";
@@ -311,6 +377,10 @@ TEST_P(ApiTest, AuthorizationMatrixCoversEveryRoute) {
         if (r.pattern == "/portal/partners/{partner}/what-if") form += "&period=2026-10&v_p1_first_reply=99%25";
         if (r.pattern == "/portal/close") form += "&period=2026-10&partner=northwind";
         if (r.pattern == "/portal/contracts/{contract}/versions/{version}/act") form += "&act=comment&comment=matrix";
+        if (r.pattern == "/portal/partners/{partner}/disputes") {
+          form += "&contract=northwind-support&version=3&period=2026-10&rule=p1_first_reply&category=customer_caused&reason=matrix";
+        }
+        if (r.pattern == "/portal/disputes/{id}/act") form += "&act=comment&comment=matrix";
         auto c = client();
         return r.method == "GET" ? c.Get(path, h) : c.Post(path, h, form, "application/x-www-form-urlencoded");
       }
@@ -318,6 +388,10 @@ TEST_P(ApiTest, AuthorizationMatrixCoversEveryRoute) {
       if (r.pattern == "/v1/partners/{partner}/what-if") body = R"({"period": "2026-10", "values": {"p1_first_reply": "99%"}})";
       if (r.pattern == "/v1/periods/{period}/close") body = R"({"partner": "northwind"})";
       if (r.pattern == "/v1/contracts/{contract}/versions/{version}/acts") body = R"({"act": "comment", "comment": "matrix"})";
+      if (r.pattern == "/v1/partners/{partner}/disputes") {
+        body = R"({"contract": "northwind-support", "version": 3, "period": "2026-10", "rule": "p1_first_reply", "category": "customer_caused", "reason": "matrix"})";
+      }
+      if (r.pattern == "/v1/disputes/{id}/acts") body = R"({"act": "comment", "comment": "matrix"})";
       return call(r.method, path, token, r.pattern, body);
       };
       auto res = send();
@@ -1336,6 +1410,229 @@ TEST_P(ApiTest, APartnerReviewsAndApprovesAProposalInThePortal) {
   auto verified = ledger::verify_agreement(record->body, key["public_key"].get<std::string>());
   EXPECT_TRUE(verified) << (verified ? "" : verified.error());
   EXPECT_EQ(c.Get(page + "/agreement", as(tokens_.contoso))->status, 404);
+}
+
+// A partner disputes its own item; only the brand's approver and finance answer it; another
+// partner sees nothing of it; admin and viewer read but do not act; a second resolution is refused.
+TEST_P(ApiTest, DisputesAreThePartnersOwnAndTheBrandResolvesThem) {
+  ASSERT_NO_FATAL_FAILURE(with_disputes());
+  start();
+  const std::string list = "/v1/partners/{partner}/disputes", one = "/v1/disputes/{id}", acts = "/v1/disputes/{id}/acts";
+  auto opened = call("POST", "/v1/partners/northwind/disputes", tokens_.northwind, list, dispute_body());
+  ASSERT_TRUE(opened);
+  ASSERT_EQ(opened->status, 201) << opened->body;
+  const auto d = json::parse(opened->body);
+  EXPECT_EQ(d["state"], "open");
+  EXPECT_EQ(d["item"]["id"], "northwind-N2");
+  ASSERT_EQ(d["thread"].size(), 1u);
+  EXPECT_EQ(d["thread"][0]["party"], "partner");
+  EXPECT_EQ(d["thread"][0]["actor_name"], "partner");
+  const std::string id = std::to_string(d["id"].get<std::int64_t>());
+  const std::string path = "/v1/disputes/" + id;
+
+  // Another partner: the dispute does not exist for it, exactly as one that does not exist.
+  auto strip = [](const std::string& body) {
+    auto j = json::parse(body);
+    j.erase("detail");
+    j.erase("instance");
+    return j;
+  };
+  auto foreign = call("GET", path, tokens_.contoso, one);
+  auto missing = call("GET", "/v1/disputes/999999", tokens_.contoso, one);
+  ASSERT_TRUE(foreign && missing);
+  EXPECT_EQ(foreign->status, 404);
+  EXPECT_EQ(missing->status, 404);
+  EXPECT_EQ(strip(foreign->body), strip(missing->body));
+  EXPECT_EQ(call("POST", path + "/acts", tokens_.contoso, acts, R"({"act": "comment", "comment": "mine?"})")->status, 404);
+  EXPECT_EQ(call("GET", "/v1/partners/northwind/disputes", tokens_.contoso, list)->status, 404);
+  EXPECT_EQ(call("POST", "/v1/partners/northwind/disputes", tokens_.contoso, list, dispute_body())->status, 404);
+  EXPECT_TRUE(get_json("/v1/partners/contoso-eu/disputes", tokens_.contoso, 200, list)["items"].empty());
+
+  // The partner's list, by state.
+  EXPECT_EQ(get_json("/v1/partners/northwind/disputes", tokens_.northwind, 200, list)["items"].size(), 1u);
+  EXPECT_EQ(get_json("/v1/partners/northwind/disputes?state=open", tokens_.northwind, 200, list)["items"].size(), 1u);
+  EXPECT_TRUE(get_json("/v1/partners/northwind/disputes?state=accepted", tokens_.viewer, 200, list)["items"].empty());
+  EXPECT_EQ(call("GET", "/v1/partners/northwind/disputes?state=resolved", tokens_.northwind, list)->status, 400);
+
+  // The partner cannot resolve its own dispute: the lifecycle refuses, saying why.
+  auto self = call("POST", path + "/acts", tokens_.northwind, acts, R"({"act": "accept", "comment": "fine by us"})");
+  ASSERT_TRUE(self);
+  EXPECT_EQ(self->status, 409);
+  EXPECT_NE(self->body.find("brand"), std::string::npos) << self->body;
+  // Only partners open disputes; admin and viewer read them but do not act.
+  EXPECT_EQ(call("POST", "/v1/partners/northwind/disputes", tokens_.approver, list, dispute_body())->status, 403);
+  EXPECT_EQ(call("POST", path + "/acts", tokens_.admin, acts, R"({"act": "accept", "comment": "ok"})")->status, 403);
+  EXPECT_EQ(call("POST", path + "/acts", tokens_.viewer, acts, R"({"act": "reject", "comment": "no"})")->status, 403);
+  EXPECT_EQ(get_json(path, tokens_.admin, 200, one)["state"], "open");
+
+  // The approver accepts, as the brand, named by its token.
+  auto accepted = call("POST", path + "/acts", tokens_.approver, acts, R"({"act": "accept", "comment": "the log agrees"})");
+  ASSERT_TRUE(accepted);
+  ASSERT_EQ(accepted->status, 201) << accepted->body;
+  const auto a = json::parse(accepted->body);
+  EXPECT_EQ(a["act"]["act"], "accept");
+  EXPECT_EQ(a["act"]["party"], "brand");
+  EXPECT_EQ(a["act"]["actor_name"], "approver");
+  EXPECT_EQ(a["act"]["actor"].get<std::string>().rfind("tok_", 0), 0u) << a["act"]["actor"];
+  EXPECT_EQ(a["dispute"]["state"], "accepted");
+  // A second resolution is refused; a comment after it is not.
+  auto twice = call("POST", path + "/acts", tokens_.finance, acts, R"({"act": "reject", "comment": "no"})");
+  ASSERT_TRUE(twice);
+  EXPECT_EQ(twice->status, 409);
+  EXPECT_NE(twice->body.find("already accepted"), std::string::npos) << twice->body;
+  EXPECT_EQ(call("POST", path + "/acts", tokens_.northwind, acts, R"({"act": "comment", "comment": "thanks"})")->status, 201);
+  const auto now = get_json(path, tokens_.northwind, 200, one);
+  EXPECT_EQ(now["state"], "accepted");
+  EXPECT_EQ(now["thread"].size(), 3u);
+  EXPECT_EQ(get_json("/v1/partners/northwind/disputes?state=accepted", tokens_.finance, 200, list)["items"].size(), 1u);
+
+  // Each act was audited, and notified to the other party.
+  std::multiset<std::string> audited, events;
+  for (const auto& e : db_->audit().newest(200)) {
+    if (e.action.starts_with("dispute.")) audited.insert(e.action);
+  }
+  for (const auto& e : db_->outbox().events(1000)) {
+    if (e.type.starts_with("dispute.")) events.insert(e.type);
+  }
+  EXPECT_EQ(audited, (std::multiset<std::string>{"dispute.open", "dispute.accept", "dispute.comment"}));
+  EXPECT_EQ(events, (std::multiset<std::string>{"dispute.opened", "dispute.resolved"}));
+
+  // A correction (the brand's declaration, in the same store) is no dispute: not listed, not found.
+  store::Dispute c;
+  c.kind = core::DisputeKind::correction;
+  c.subject = {"northwind", "northwind-support", 3, "2026-10", "", "", "", ""};
+  c.category = core::DisputeCategory::brand_caused;
+  c.opened_at = clock_.now();
+  c.rules = {"p1_first_reply"};
+  c.window_from = T("2026-10-14T11:00:00Z");
+  c.window_until = T("2026-10-14T15:30:00Z");
+  core::DisputeAction declare;
+  declare.act = core::DisputeAct::open;
+  declare.party = core::Party::brand;
+  declare.actor = "cli:ops";
+  declare.actor_name = "ops";
+  declare.at = clock_.now();
+  declare.comment = "brand platform outage";
+  auto correction = db_->disputes().open(c, {declare}, ledger::audit_of({"cli:ops", "ops", "admin"}, clock_.now(), "correction.declare", "", ""));
+  ASSERT_TRUE(correction) << correction.error();
+  EXPECT_EQ(get_json("/v1/partners/northwind/disputes", tokens_.admin, 200, list)["items"].size(), 1u);
+  EXPECT_EQ(call("GET", "/v1/disputes/" + std::to_string(correction->first.id), tokens_.admin, one)->status, 404);
+  EXPECT_EQ(call("POST", "/v1/disputes/" + std::to_string(correction->first.id) + "/acts", tokens_.northwind, acts,
+                 R"({"act": "accept", "comment": "ok"})")->status, 404);
+}
+
+TEST_P(ApiTest, DisputeRefusalsSayWhyAndMalformedBodiesNameTheField) {
+  ASSERT_NO_FATAL_FAILURE(with_disputes());
+  start();
+  const std::string list = "/v1/partners/{partner}/disputes";
+  auto expect = [&](const std::string& body, int status, const std::string& says) {
+    auto r = call("POST", "/v1/partners/northwind/disputes", tokens_.northwind, list, body);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, status) << body << ": " << r->body;
+    EXPECT_NE(json::parse(r->body).value("detail", "").find(says), std::string::npos) << body << ": " << r->body;
+  };
+  // Outside the contract's terms: 422 with open_dispute's reason, nothing stored.
+  expect(dispute_body("customer_caused", "2026-09"), 422, "the dispute window of 2026-09 closed at");
+  expect(dispute_body("force_majeure"), 422, "allows no disputes under 'force_majeure'");
+  expect(dispute_body("customer_caused", "2026-10", R"({"source": "import", "kind": "tickets", "id": "contoso-C1"})"), 422,
+         "no item import/tickets/contoso-C1 of partner 'northwind'");
+  expect(R"({"contract": "contoso-resale", "version": 1, "period": "2026-10", "rule": "win_rate", "category": "customer_caused", "reason": "x"})",
+         422, "no version 1 of contract 'contoso-resale' of partner 'northwind'");
+  expect(R"({"contract": "northwind-support", "version": 3, "period": "2026-10", "rule": "p1_first_reply", "category": "customer_caused", "reason": " "})",
+         422, "needs a reason");
+  EXPECT_TRUE(db_->disputes().list().empty()) << "refusals store nothing";
+  // Malformed: 400 naming the field.
+  expect(dispute_body("bogus"), 400, "category: expected one of misattributed");
+  expect(R"({"contract": "northwind-support", "version": "3", "period": "2026-10", "rule": "p1_first_reply", "category": "other", "reason": "x"})",
+         400, "version:");
+  expect(R"({"contract": "northwind-support", "version": 3, "period": "2026-10", "rule": "p1_first_reply", "category": "other"})", 400,
+         "reason:");
+  expect(R"({"version": 3, "period": "2026-10", "rule": "p1_first_reply", "category": "other", "reason": "x"})", 400, "contract:");
+  expect(dispute_body("customer_caused", "2026-10", R"({"source": "import", "id": "northwind-N2"})"), 400, "item.kind:");
+  expect(dispute_body("customer_caused", "2026-10", R"("northwind-N2")"), 400, "item:");
+  expect(R"({"contract": "northwind-support", "version": 3, "priority": "high"})", 400, "unknown field 'priority'");
+  expect("[1, 2]", 400, "not a JSON object");
+  // The whole rule, and a category accepted in advance.
+  auto whole = call("POST", "/v1/partners/northwind/disputes", tokens_.northwind, list,
+                    R"({"contract": "northwind-support", "version": 3, "period": "2026-10", "rule": "p1_first_reply", "category": "customer_caused", "reason": "the queue was the brand's"})");
+  ASSERT_TRUE(whole);
+  ASSERT_EQ(whole->status, 201) << whole->body;
+  EXPECT_TRUE(json::parse(whole->body)["item"].is_null());
+  auto pre = call("POST", "/v1/partners/northwind/disputes", tokens_.northwind, list, dispute_body("brand_caused"));
+  ASSERT_TRUE(pre);
+  ASSERT_EQ(pre->status, 201) << pre->body;
+  EXPECT_EQ(json::parse(pre->body)["state"], "accepted");
+  // The same subject again while it stands: refused.
+  expect(dispute_body("customer_caused"), 422, "already accepted");
+  // Acts: unknown act or field 400, a withdrawal without its reason refused by the lifecycle.
+  const std::string acts = "/v1/disputes/{id}/acts";
+  const std::string id = std::to_string(json::parse(whole->body)["id"].get<std::int64_t>());
+  EXPECT_EQ(call("POST", "/v1/disputes/" + id + "/acts", tokens_.northwind, acts, R"({"act": "escalate"})")->status, 400);
+  EXPECT_EQ(call("POST", "/v1/disputes/" + id + "/acts", tokens_.northwind, acts, R"({"act": "open", "comment": "x"})")->status, 400);
+  EXPECT_EQ(call("POST", "/v1/disputes/" + id + "/acts", tokens_.northwind, acts, R"({"act": "comment", "by": "x"})")->status, 400);
+  auto brand_withdraws = call("POST", "/v1/disputes/" + id + "/acts", tokens_.finance, acts, R"({"act": "withdraw", "comment": "x"})");
+  ASSERT_TRUE(brand_withdraws);
+  EXPECT_EQ(brand_withdraws->status, 409);
+  EXPECT_NE(brand_withdraws->body.find("only the partner withdraws"), std::string::npos) << brand_withdraws->body;
+  EXPECT_EQ(call("POST", "/v1/disputes/" + id + "/acts", tokens_.northwind, acts, R"({"act": "reject", "comment": "x"})")->status, 409);
+  EXPECT_EQ(call("POST", "/v1/disputes/" + id + "/acts", tokens_.northwind, acts, R"({"act": "withdraw", "comment": "resolved"})")->status, 201);
+  EXPECT_EQ(call("POST", "/v1/disputes/" + id + "/acts", tokens_.northwind, acts, R"({"act": "withdraw", "comment": "again"})")->status, 409);
+  EXPECT_EQ(get_json("/v1/disputes/" + id, tokens_.northwind, 200, "/v1/disputes/{id}")["state"], "withdrawn");
+  EXPECT_EQ(call("GET", "/v1/disputes/abc", tokens_.northwind, "/v1/disputes/{id}")->status, 400);
+}
+
+// The portal: the partner disputes an evidence row through its form, the approver accepts it on
+// the disputes page, and the partner's page shows it accepted.
+TEST_P(ApiTest, APartnerDisputesAnEvidenceItemInThePortal) {
+  ASSERT_NO_FATAL_FAILURE(with_disputes());
+  start();
+  auto c = client();
+  const httplib::Headers partner{{"Cookie", "pw_session=" + tokens_.northwind}}, approver{{"Cookie", "pw_session=" + tokens_.approver}};
+  auto evidence = c.Get("/portal/partners/northwind/evidence?rule=p1_first_reply&period=2026-10", partner);
+  ASSERT_TRUE(evidence);
+  ASSERT_EQ(evidence->status, 200);
+  EXPECT_NE(evidence->body.find("action=\"/portal/partners/northwind/disputes\""), std::string::npos) << evidence->body;
+  EXPECT_NE(evidence->body.find("<option value=\"customer_caused\">"), std::string::npos);
+  EXPECT_EQ(evidence->body.find("<option value=\"force_majeure\">"), std::string::npos) << "only the version's categories";
+  // The brand's users see no dispute form on evidence.
+  auto brand_evidence = c.Get("/portal/partners/northwind/evidence?rule=p1_first_reply&period=2026-10", approver);
+  ASSERT_TRUE(brand_evidence);
+  EXPECT_EQ(brand_evidence->body.find("action=\"/portal/partners/northwind/disputes\""), std::string::npos);
+  const std::string form = "csrf=" + csrf_for_test(tokens_.northwind) +
+                           "&contract=northwind-support&version=3&period=2026-10&rule=p1_first_reply&source=import&kind=tickets"
+                           "&id=northwind-N2&category=customer_caused&reason=" + httplib::detail::encode_query_param("<b>waited</b> on the customer");
+  auto opened = c.Post("/portal/partners/northwind/disputes", partner, form, "application/x-www-form-urlencoded");
+  ASSERT_TRUE(opened);
+  ASSERT_EQ(opened->status, 303) << opened->body;
+  auto mine = c.Get("/portal/disputes", partner);
+  ASSERT_TRUE(mine);
+  EXPECT_NE(mine->body.find("badge st-open"), std::string::npos) << mine->body;
+  EXPECT_NE(mine->body.find("&lt;b&gt;waited&lt;/b&gt; on the customer"), std::string::npos);
+  EXPECT_NE(mine->body.find("value=\"withdraw\""), std::string::npos);
+  EXPECT_EQ(mine->body.find("value=\"accept\""), std::string::npos) << "the partner does not resolve";
+  const auto id = db_->disputes().list("northwind").at(0).id;
+  auto brand = c.Get("/portal/disputes", approver);
+  ASSERT_TRUE(brand);
+  EXPECT_NE(brand->body.find("value=\"accept\""), std::string::npos);
+  auto accept = c.Post("/portal/disputes/" + std::to_string(id) + "/act", approver,
+                       "csrf=" + csrf_for_test(tokens_.approver) + "&act=accept&comment=agreed", "application/x-www-form-urlencoded");
+  ASSERT_TRUE(accept);
+  EXPECT_EQ(accept->status, 303) << accept->body;
+  auto again = c.Post("/portal/disputes/" + std::to_string(id) + "/act", approver,
+                      "csrf=" + csrf_for_test(tokens_.approver) + "&act=reject&comment=no", "application/x-www-form-urlencoded");
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->status, 409);
+  EXPECT_NE(again->body.find("already accepted"), std::string::npos);
+  auto after = c.Get("/portal/disputes?state=accepted", partner);
+  ASSERT_TRUE(after);
+  EXPECT_NE(after->body.find("badge st-accepted"), std::string::npos) << after->body;
+  // Refused in the portal with the reason: the window of September has closed.
+  std::string late = form;
+  late.replace(late.find("period=2026-10"), 14, "period=2026-09");
+  auto refused = c.Post("/portal/partners/northwind/disputes", partner, late, "application/x-www-form-urlencoded");
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 422);
+  EXPECT_NE(refused->body.find("the dispute window of 2026-09 closed at"), std::string::npos) << refused->body;
 }
 
 TEST_P(ApiTest, EveryRecordedResponseMatchesTheOpenApiDocument) {

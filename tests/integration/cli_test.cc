@@ -565,6 +565,100 @@ TEST(Cli, ContractLifecycleFromProposalToEnforcementWithItsRefusals) {
       << check_after.out;
 }
 
+// The brand's side of a partner's dispute from the command line: listed, shown, accepted as
+// cli:USER (with --by as its name), a second resolution and an unknown id refused.
+TEST(Cli, DisputesAreListedShownAndAnsweredForTheBrand) {
+  ExamplesWorld w;
+  ASSERT_EQ(w.cli({"db", "migrate"}).exit_code, 0);
+  {
+    // A partner's dispute as the API records it (the examples' contracts allow none, so straight
+    // into the store).
+    auto s = store::Store::open({"sqlite://" + (w.dir.path() / "var/p.db").string(), "", 1});
+    ASSERT_TRUE(s) << s.error();
+    store::Dispute d;
+    d.subject = {"northwind", "northwind-support", 3, "2026-10", "p1_first_reply", "import", "tickets", "northwind-N2"};
+    d.category = core::DisputeCategory::customer_caused;
+    d.opened_at = *core::parse_rfc3339("2026-11-05T10:00:00Z");
+    core::DisputeAction opening;
+    opening.act = core::DisputeAct::open;
+    opening.party = core::Party::partner;
+    opening.actor = "tok_nw";
+    opening.actor_name = "coo@northwind.example";
+    opening.at = d.opened_at;
+    opening.comment = "the customer asked us to wait";
+    store::AuditEntry audit;
+    audit.at = d.opened_at;
+    audit.actor = "tok_nw";
+    audit.role = "partner";
+    audit.action = "dispute.open";
+    auto opened = (*s)->disputes().open(d, {opening}, audit);
+    ASSERT_TRUE(opened) << opened.error();
+    ASSERT_EQ(opened->first.id, 1);
+    // A correction beside it (the brand's, in the same store): no dispute of these commands.
+    store::Dispute c;
+    c.kind = core::DisputeKind::correction;
+    c.subject = {"northwind", "northwind-support", 3, "2026-10", "", "", "", ""};
+    c.category = core::DisputeCategory::brand_caused;
+    c.opened_at = d.opened_at;
+    c.rules = {"p1_first_reply"};
+    c.window_from = *core::parse_rfc3339("2026-10-14T11:00:00Z");
+    c.window_until = *core::parse_rfc3339("2026-10-14T15:30:00Z");
+    opening.party = core::Party::brand;
+    opening.comment = "brand platform outage";
+    auto correction = (*s)->disputes().open(c, {opening}, audit);
+    ASSERT_TRUE(correction) << correction.error();
+    ASSERT_EQ(correction->first.id, 2);
+  }
+  auto list = w.cli({"dispute", "list"});
+  ASSERT_EQ(list.exit_code, 0) << list.err;
+  EXPECT_NE(list.out.find("1  open  customer_caused  northwind northwind-support v3 2026-10 p1_first_reply import/tickets/northwind-N2"),
+            std::string::npos) << list.out;
+  auto none = w.cli({"dispute", "list", "--partner", "northwind", "--state", "accepted"});
+  EXPECT_EQ(none.exit_code, 0);
+  EXPECT_NE(none.out.find("no dispute"), std::string::npos) << none.out;
+  EXPECT_EQ(w.cli({"dispute", "list", "--state", "resolved"}).exit_code, 1);
+  auto nobody = w.cli({"dispute", "list", "--partner", "nobody"});
+  EXPECT_EQ(nobody.exit_code, 1);
+  EXPECT_NE(nobody.err.find("no partner 'nobody'"), std::string::npos) << nobody.err;
+  auto show = w.cli({"dispute", "show", "1"});
+  ASSERT_EQ(show.exit_code, 0) << show.err;
+  EXPECT_NE(show.out.find("dispute 1: open, customer_caused"), std::string::npos) << show.out;
+  EXPECT_NE(show.out.find("partner open by coo@northwind.example (tok_nw): the customer asked us to wait"), std::string::npos) << show.out;
+  EXPECT_EQ(list.out.find("\n2  "), std::string::npos) << "a correction is not listed: " << list.out;
+  auto correction = w.cli({"dispute", "accept", "2", "--comment", "ok"});
+  EXPECT_EQ(correction.exit_code, 1);
+  EXPECT_NE(correction.err.find("no dispute 2: it is a correction"), std::string::npos) << correction.err;
+  auto unknown = w.cli({"dispute", "show", "42"});
+  EXPECT_EQ(unknown.exit_code, 1);
+  EXPECT_NE(unknown.err.find("no dispute 42"), std::string::npos) << unknown.err;
+  auto unknown_act = w.cli({"dispute", "accept", "42", "--comment", "ok"});
+  EXPECT_EQ(unknown_act.exit_code, 1);
+  EXPECT_NE(unknown_act.err.find("no dispute 42"), std::string::npos) << unknown_act.err;
+  EXPECT_EQ(w.cli({"dispute", "reject", "1"}).exit_code, 2) << "a rejection needs its reason";
+  EXPECT_EQ(w.cli({"dispute", "accept", "one", "--comment", "ok"}).exit_code, 2);
+
+  auto accept = w.cli({"dispute", "accept", "1", "--comment", "the log agrees", "--by", "cfo@brand.example"});
+  ASSERT_EQ(accept.exit_code, 0) << accept.err;
+  EXPECT_NE(accept.out.find("dispute 1: accept recorded (#3); now accepted"), std::string::npos) << accept.out;
+  auto twice = w.cli({"dispute", "reject", "1", "--comment", "no"});
+  EXPECT_EQ(twice.exit_code, 1);
+  EXPECT_NE(twice.err.find("is already accepted; nothing recorded"), std::string::npos) << twice.err;
+  auto note = w.cli({"dispute", "comment", "1", "--comment", "credited in November"});
+  ASSERT_EQ(note.exit_code, 0) << note.err;
+  EXPECT_NE(note.out.find("comment recorded (#4); now accepted"), std::string::npos) << note.out;
+
+  auto j = nlohmann::json::parse(w.cli({"dispute", "show", "1", "--json"}).out);
+  EXPECT_EQ(j["state"], "accepted");
+  ASSERT_EQ(j["thread"].size(), 3u);
+  EXPECT_EQ(j["thread"][1]["party"], "brand");
+  EXPECT_EQ(j["thread"][1]["actor"].get<std::string>().rfind("cli:", 0), 0u) << j["thread"][1];
+  EXPECT_EQ(j["thread"][1]["actor_name"], "cfo@brand.example");
+  EXPECT_EQ(j["thread"][2]["actor_name"], j["thread"][2]["actor"].get<std::string>().substr(4)) << "without --by, the user's name";
+  auto all = nlohmann::json::parse(w.cli({"dispute", "list", "--json", "--state", "accepted"}).out);
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0]["id"], 1);
+}
+
 // The signed agreement record of an agreed version, checked offline; each kind of tampering, and
 // another installation's key, refused; no record of a version that is not agreed.
 TEST(Cli, ContractRecordIsSignedAndVerifiedOfflineAndTamperingIsRefused) {

@@ -132,6 +132,37 @@ TEST_F(PortalEscapes, NamesIdsAndDescriptionsShowAsText) {
   expect_escaped(report, "the report");
 }
 
+// A dispute's reason and comments are the partner's own words: the disputes page shows them, and
+// every part of the subject, as text.
+TEST_F(PortalEscapes, DisputeReasonsAndThreadsShowAsText) {
+  store::Dispute d;
+  d.subject = {"fabrikam-field", kEvilContract, 1, "2026-10", kEvilKpi, "import", "tickets", "<img src=x onerror=alert('item')>"};
+  d.category = core::DisputeCategory::other;
+  d.opened_at = clock_.now();
+  core::DisputeAction opening;
+  opening.act = core::DisputeAct::open;
+  opening.party = core::Party::partner;
+  opening.actor = "tok_x";
+  opening.actor_name = kEvilName;
+  opening.at = clock_.now();
+  opening.comment = "</td><script>alert('reason')</script> & \"more\"";
+  store::AuditEntry audit;
+  audit.at = clock_.now();
+  audit.actor = "tok_x";
+  audit.role = "partner";
+  audit.action = "dispute.open";
+  auto opened = db_->disputes().open(d, {opening}, audit);
+  ASSERT_TRUE(opened) << opened.error();
+  const auto body = page("GET", "/portal/disputes");
+  expect_escaped(body, "the disputes page");
+  EXPECT_NE(body.find("&lt;/td&gt;&lt;script&gt;alert(&#39;reason&#39;)&lt;/script&gt; &amp; &quot;more&quot;"), std::string::npos) << body;
+  EXPECT_NE(body.find("&lt;img src=x onerror=alert(&#39;item&#39;)&gt;"), std::string::npos) << body;
+  // A refused act echoes nothing raw either (the admin reads but does not act: 403).
+  const auto refused = page("POST", "/portal/disputes/" + std::to_string(opened->first.id) + "/act",
+                            "act=%3Cscript%3E&comment=%3Cscript%3Ealert('name')%3C%2Fscript%3E");
+  expect_escaped(refused, "a refused act");
+}
+
 TEST_F(PortalEscapes, PathsAndQueryParametersShowAsText) {
   const std::string script = "%3Cscript%3Ealert('name')%3C%2Fscript%3E";
   struct Case {

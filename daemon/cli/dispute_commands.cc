@@ -1,0 +1,177 @@
+// `pactwatch dispute list|show|accept|reject|comment`: the brand's side of the partners' disputes
+// from the command line (docs/disputes.md). Whoever runs these has the store, so they act for the
+// brand, as `cli:USER` like `contract approve`: a partner opens, comments on and withdraws its
+// disputes with its own token, through the API or the portal, never here.
+#include <nlohmann/json.hpp>
+
+#include <iostream>
+
+#include "context.h"
+#include "pactwatch/core/clock.h"
+#include "pactwatch/ledger/disputes.h"
+
+namespace pactwatch::cli {
+
+namespace {
+
+using nlohmann::json;
+
+// The dispute `id`, or why not: none, or a correction (which shares the disputes' store).
+std::expected<store::Dispute, std::string> find_dispute(store::Store& db, std::int64_t id) {
+  const auto d = db.disputes().get(id);
+  if (!d) return std::unexpected("no dispute " + std::to_string(id) + " ('dispute list' shows them)");
+  if (d->kind != core::DisputeKind::dispute) {
+    return std::unexpected("no dispute " + std::to_string(id) + ": it is a correction, which the partner answers");
+  }
+  return *d;
+}
+
+ledger::Actor cli_actor(const std::string& by) { return {"cli:" + os_user(), by.empty() ? os_user() : by, "admin"}; }
+
+std::string subject_line(const json& d) {
+  std::string s = d.at("partner").get<std::string>() + " " + d.at("contract").get<std::string>() + " v" +
+                  std::to_string(d.at("version").get<int>()) + " " + d.at("period").get<std::string>() + " " + d.at("rule").get<std::string>();
+  const auto& item = d.at("item");
+  if (item.is_null()) return s + " (the whole rule)";
+  return s + " " + item.at("source").get<std::string>() + "/" + item.at("kind").get<std::string>() + "/" + item.at("id").get<std::string>();
+}
+
+void print_dispute(const json& d) {
+  std::cout << "dispute " << d.at("id").get<std::int64_t>() << ": " << d.at("state").get<std::string>() << ", "
+            << d.at("category").get<std::string>() << "\n  " << subject_line(d) << "\n  opened " << d.at("opened_at").get<std::string>()
+            << '\n';
+  for (const auto& a : d.at("thread")) {
+    std::cout << "  #" << a.at("seq").get<std::int64_t>() << " " << a.at("at").get<std::string>() << " " << a.at("party").get<std::string>()
+              << " " << a.at("act").get<std::string>() << " by " << a.at("actor_name").get<std::string>() << " (" << a.at("actor").get<std::string>()
+              << ")";
+    if (!a.at("comment").get<std::string>().empty()) std::cout << ": " << a.at("comment").get<std::string>();
+    std::cout << '\n';
+  }
+}
+
+int cmd_list(const config::Config& config, const StoreArgs& s, const DisputeListArgs& a) {
+  if (!a.state.empty() && a.state != "open" && a.state != "accepted" && a.state != "rejected" && a.state != "withdrawn") {
+    std::cerr << "pactwatch: --state '" << a.state << "': expected one of open, accepted, rejected, withdrawn\n";
+    return kExitFailure;
+  }
+  auto o = open_session(config, s);
+  if (!o) return kExitFailure;
+  if (!a.partner.empty() && !o->rules.partner(a.partner)) {
+    std::cerr << "pactwatch: no partner '" << a.partner << "'\n";
+    return kExitFailure;
+  }
+  json out = json::array();
+  try {
+    for (const auto& d : o->db->disputes().list(a.partner)) {
+      if (d.kind != core::DisputeKind::dispute) continue;  // corrections are not disputes
+      auto j = ledger::dispute_json(d, o->db->disputes().acts_of(d.id));
+      if (!a.state.empty() && j.at("state") != a.state) continue;
+      out.push_back(std::move(j));
+    }
+  } catch (const store::StoreError& e) {
+    std::cerr << "pactwatch: " << e.what() << '\n';
+    return kExitFailure;
+  }
+  if (a.json) {
+    std::cout << out.dump(2, ' ', false, json::error_handler_t::replace) << '\n';
+    return kExitOk;
+  }
+  if (out.empty()) std::cout << "no dispute\n";
+  for (const auto& d : out) {
+    std::cout << d.at("id").get<std::int64_t>() << "  " << d.at("state").get<std::string>() << "  " << d.at("category").get<std::string>()
+              << "  " << subject_line(d) << "  opened " << d.at("opened_at").get<std::string>() << '\n';
+  }
+  return kExitOk;
+}
+
+int cmd_show(const config::Config& config, const StoreArgs& s, const DisputeActArgs& a) {
+  auto o = open_session(config, s);
+  if (!o) return kExitFailure;
+  try {
+    const auto d = find_dispute(*o->db, a.id);
+    if (!d) {
+      std::cerr << "pactwatch: " << d.error() << '\n';
+      return kExitFailure;
+    }
+    const auto j = ledger::dispute_json(*d, o->db->disputes().acts_of(d->id));
+    if (a.json) std::cout << j.dump(2, ' ', false, json::error_handler_t::replace) << '\n';
+    else print_dispute(j);
+    return kExitOk;
+  } catch (const store::StoreError& e) {
+    std::cerr << "pactwatch: " << e.what() << '\n';
+    return kExitFailure;
+  }
+}
+
+int cmd_act(const config::Config& config, const StoreArgs& s, core::DisputeAct what, const DisputeActArgs& a) {
+  auto o = open_session(config, s);
+  if (!o) return kExitFailure;
+  try {
+    if (auto d = find_dispute(*o->db, a.id); !d) {
+      std::cerr << "pactwatch: " << d.error() << "; nothing recorded\n";
+      return kExitFailure;
+    }
+    auto stored = ledger::act_on_dispute(*o->db, a.id, what, core::Party::brand, a.comment, cli_actor(a.by), core::SystemClock().now());
+    if (!stored) {
+      std::cerr << "pactwatch: " << stored.error() << "; nothing recorded\n";
+      return kExitFailure;
+    }
+    const auto acts = o->db->disputes().acts_of(a.id);
+    std::cout << "dispute " << a.id << ": " << core::to_string(stored->act) << " recorded (#" << stored->seq << "); now "
+              << core::to_string(core::dispute_state(acts)) << '\n';
+    return kExitOk;
+  } catch (const store::StoreError& e) {
+    std::cerr << "pactwatch: " << e.what() << "; nothing recorded\n";
+    return kExitFailure;
+  }
+}
+
+}  // namespace
+
+void register_dispute_commands(CLI::App& app, Context& ctx) {
+  auto* dispute = app.add_subcommand("dispute", "The partners' disputes of their numbers, answered for the brand (docs/disputes.md)");
+  dispute->require_subcommand(1);
+
+  auto& list = ctx.hold<DisputeListArgs>();
+  auto* ls = dispute->add_subcommand("list", "Every dispute (of one partner, in one state) with its subject and state");
+  ls->add_option("--partner", list.partner, "Only this partner's");
+  ls->add_option("--state", list.state, "Only those open, accepted, rejected or withdrawn");
+  ls->add_flag("--json", list.json, "Each dispute with its thread, as JSON (as the API shows them)");
+  ctx.add_store_args(ls);
+  ls->callback([&] {
+    auto c = ctx.config_for();
+    ctx.rc = c ? cmd_list(*c, ctx.store, list) : kExitFailure;
+  });
+
+  auto& show = ctx.hold<DisputeActArgs>();
+  auto* sh = dispute->add_subcommand("show", "One dispute: its subject, category, state and thread of acts");
+  sh->add_option("ID", show.id, "Dispute id")->required();
+  sh->add_flag("--json", show.json, "As JSON (as the API shows it)");
+  ctx.add_store_args(sh);
+  sh->callback([&] {
+    auto c = ctx.config_for();
+    ctx.rc = c ? cmd_show(*c, ctx.store, show) : kExitFailure;
+  });
+
+  struct Verb {
+    const char* name;
+    core::DisputeAct act;
+    const char* help;
+  };
+  for (const Verb& verb : {Verb{"accept", core::DisputeAct::accept, "Uphold an open dispute for the brand: the item no longer counts"},
+                           Verb{"reject", core::DisputeAct::reject, "Turn an open dispute down for the brand, saying why"},
+                           Verb{"comment", core::DisputeAct::comment, "Add a note to a dispute's thread for the brand"}}) {
+    auto& args = ctx.hold<DisputeActArgs>();
+    auto* sub = dispute->add_subcommand(verb.name, verb.help);
+    sub->add_option("ID", args.id, "Dispute id")->required();
+    sub->add_option("--comment", args.comment, "Why, or the note itself")->required();
+    sub->add_option("--by", args.by, "Who acts, as recorded (default: the user running the command)");
+    ctx.add_store_args(sub);
+    sub->callback([&ctx, &args, act = verb.act] {
+      auto c = ctx.config_for();
+      ctx.rc = c ? cmd_act(*c, ctx.store, act, args) : kExitFailure;
+    });
+  }
+}
+
+}  // namespace pactwatch::cli
