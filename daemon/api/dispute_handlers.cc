@@ -99,7 +99,7 @@ Result<json> DisputeDesk::act(const std::string& id, std::string_view text, cons
   }
   if (comment.size() > 4000) return std::unexpected(bad_request("comment: at most 4000 bytes"));
   const ledger::Actor actor{who_.token_id, who_.name, std::string(to_string(who_.role))};
-  auto stored = ledger::act_on_dispute(db_, d->id, *what, who_.party(), comment, actor, now_);
+  auto stored = ledger::act_on_dispute(db_, rules_, d->id, *what, who_.party(), comment, actor, now_);
   if (!stored) return std::unexpected(conflict(stored.error()));
   const auto acts = db_.disputes().acts_of(d->id);
   return json{{"act", ledger::dispute_json(*d, {*stored}).at("thread").at(0)}, {"dispute", ledger::dispute_json(*d, acts)}};

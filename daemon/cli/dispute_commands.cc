@@ -111,7 +111,7 @@ int cmd_act(const config::Config& config, const StoreArgs& s, core::DisputeAct w
       std::cerr << "pactwatch: " << d.error() << "; nothing recorded\n";
       return kExitFailure;
     }
-    auto stored = ledger::act_on_dispute(*o->db, a.id, what, core::Party::brand, a.comment, cli_actor(a.by), core::SystemClock().now());
+    auto stored = ledger::act_on_dispute(*o->db, o->rules, a.id, what, core::Party::brand, a.comment, cli_actor(a.by), core::SystemClock().now());
     if (!stored) {
       std::cerr << "pactwatch: " << stored.error() << "; nothing recorded\n";
       return kExitFailure;
