@@ -386,7 +386,7 @@ TEST_P(ApiTest, AuthorizationMatrixCoversEveryRoute) {
       }
       std::string body;
       if (r.pattern == "/v1/partners/{partner}/what-if") body = R"({"period": "2026-10", "values": {"p1_first_reply": "99%"}})";
-      if (r.pattern == "/v1/periods/{period}/close") body = R"({"partner": "northwind"})";
+      if (r.pattern == "/v1/periods/{period}/close") body = R"({"partner": "northwind", "with_open_disputes": true})";
       if (r.pattern == "/v1/contracts/{contract}/versions/{version}/acts") body = R"({"act": "comment", "comment": "matrix"})";
       if (r.pattern == "/v1/partners/{partner}/disputes") {
         body = R"({"contract": "northwind-support", "version": 3, "period": "2026-10", "rule": "p1_first_reply", "category": "customer_caused", "reason": "matrix"})";
