@@ -98,6 +98,21 @@ struct DisputeListArgs {
   bool json = false;
 };
 
+// `dispute record`: a partner's dispute that reached the brand another way (mail, a call),
+// recorded for the partner.
+struct DisputeRecordArgs {
+  std::string partner;
+  std::string contract;
+  int version = 0;
+  std::string period;
+  std::string rule;
+  std::string item;  // SOURCE/KIND/ID; empty: the whole rule
+  std::string category;
+  std::string reason;
+  std::string from;  // who at the partner raised it
+  std::string by;
+};
+
 struct DisputeActArgs {
   std::int64_t id = 0;
   std::string comment;

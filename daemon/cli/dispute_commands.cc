@@ -126,6 +126,45 @@ int cmd_act(const config::Config& config, const StoreArgs& s, core::DisputeAct w
   }
 }
 
+int cmd_record(const config::Config& config, const StoreArgs& s, const DisputeRecordArgs& a) {
+  auto o = open_session(config, s);
+  if (!o) return kExitFailure;
+  ledger::DisputeRequest r;
+  r.subject = {a.partner, a.contract, a.version, a.period, a.rule, "", "", ""};
+  if (!a.item.empty()) {
+    const auto first = a.item.find('/'), second = a.item.find('/', first == std::string::npos ? first : first + 1);
+    if (first == std::string::npos || second == std::string::npos || second + 1 >= a.item.size()) {
+      std::cerr << "pactwatch: --item '" << a.item << "': expected SOURCE/KIND/ID (zendesk/tickets/4711); nothing recorded\n";
+      return kExitFailure;
+    }
+    r.subject.item_source = a.item.substr(0, first);
+    r.subject.item_kind = a.item.substr(first + 1, second - first - 1);
+    r.subject.item_id = a.item.substr(second + 1);
+  }
+  const auto category = core::dispute_category_from(a.category);
+  if (!category) {
+    std::cerr << "pactwatch: --category '" << a.category << "': expected one of misattributed, customer_caused, brand_caused, "
+                 "force_majeure, data_error, other; nothing recorded\n";
+    return kExitFailure;
+  }
+  r.category = *category;
+  r.reason = a.reason;
+  // Recorded for the partner (its party), by the brand's operator who received it.
+  const ledger::Actor who{"cli:" + os_user(), a.from + " (recorded by " + (a.by.empty() ? os_user() : a.by) + ")", "partner"};
+  try {
+    auto opened = ledger::open_dispute(*o->db, o->rules, r, who, core::SystemClock().now());
+    if (!opened) {
+      std::cerr << "pactwatch: " << opened.error() << "; nothing recorded\n";
+      return kExitFailure;
+    }
+    print_dispute(ledger::dispute_json(opened->dispute, opened->acts));
+    return 0;
+  } catch (const store::StoreError& e) {
+    std::cerr << "pactwatch: " << e.what() << '\n';
+    return kExitFailure;
+  }
+}
+
 }  // namespace
 
 void register_dispute_commands(CLI::App& app, Context& ctx) {
@@ -151,6 +190,26 @@ void register_dispute_commands(CLI::App& app, Context& ctx) {
   sh->callback([&] {
     auto c = ctx.config_for();
     ctx.rc = c ? cmd_show(*c, ctx.store, show) : kExitFailure;
+  });
+
+  auto& rec = ctx.hold<DisputeRecordArgs>();
+  auto* rc = dispute->add_subcommand("record", "Record a partner's dispute that reached the brand another way (mail, a call), "
+                                               "for the partner, within the contract's terms");
+  rc->add_option("--partner", rec.partner, "The partner disputing")->required();
+  rc->add_option("--contract", rec.contract, "The contract")->required();
+  rc->add_option("--version", rec.version, "The contract version")->required();
+  rc->add_option("--period", rec.period, "The period (2026-10)")->required();
+  rc->add_option("--rule", rec.rule, "The KPI, standard or obligation disputed")->required();
+  rc->add_option("--item", rec.item, "SOURCE/KIND/ID of the evidence item (default: the whole rule)");
+  rc->add_option("--category", rec.category, "misattributed, customer_caused, brand_caused, force_majeure, data_error or other")
+      ->required();
+  rc->add_option("--reason", rec.reason, "The partner's reason")->required();
+  rc->add_option("--from", rec.from, "Who at the partner raised it (recorded)")->required();
+  rc->add_option("--by", rec.by, "Who records it (default: the user running the command)");
+  ctx.add_store_args(rc);
+  rc->callback([&] {
+    auto c = ctx.config_for();
+    ctx.rc = c ? cmd_record(*c, ctx.store, rec) : kExitFailure;
   });
 
   struct Verb {

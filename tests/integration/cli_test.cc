@@ -567,6 +567,36 @@ TEST(Cli, ContractLifecycleFromProposalToEnforcementWithItsRefusals) {
 
 // The brand's side of a partner's dispute from the command line: listed, shown, accepted as
 // cli:USER (with --by as its name), a second resolution and an unknown id refused.
+// `dispute record` takes a partner's dispute that reached the brand by mail or phone through the
+// same terms as the API (here: a window long closed), and says what is wrong with its arguments.
+TEST(Cli, DisputeRecordAppliesTheContractsTermsAndChecksItsArguments) {
+  ExamplesWorld w;
+  ASSERT_EQ(w.cli({"db", "migrate"}).exit_code, 0);
+  ASSERT_EQ(w.cli({"contract", "adopt", "--all", "--vouched-by", "test@brand.example"}).exit_code, 0);
+  const std::vector<std::string> base{"dispute", "record", "--partner", "fabrikam-field", "--contract", "fabrikam-field", "--version", "1",
+                                      "--rule", "on_site_4h", "--from", "service@fabrikam.example", "--reason", "site closed"};
+  auto with = [&](std::vector<std::string> extra) {
+    auto args = base;
+    args.insert(args.end(), extra.begin(), extra.end());
+    return w.cli(args);
+  };
+  auto late = with({"--period", "2026-01", "--item", "demo/tickets/fabrikam-F10", "--category", "customer_caused"});
+  EXPECT_EQ(late.exit_code, 1);
+  EXPECT_NE(late.err.find("the dispute window of 2026-01 closed at"), std::string::npos) << late.err;
+  EXPECT_NE(late.err.find("nothing recorded"), std::string::npos) << late.err;
+  auto bad_item = with({"--period", "2026-10", "--item", "fabrikam-F10", "--category", "customer_caused"});
+  EXPECT_EQ(bad_item.exit_code, 1);
+  EXPECT_NE(bad_item.err.find("expected SOURCE/KIND/ID"), std::string::npos) << bad_item.err;
+  auto bad_category = with({"--period", "2026-10", "--category", "weather"});
+  EXPECT_EQ(bad_category.exit_code, 1);
+  EXPECT_NE(bad_category.err.find("--category 'weather'"), std::string::npos) << bad_category.err;
+  auto other = w.cli({"dispute", "record", "--partner", "northwind", "--contract", "fabrikam-field", "--version", "1", "--rule", "on_site_4h",
+                      "--from", "x", "--reason", "y", "--period", "2026-10", "--category", "customer_caused"});
+  EXPECT_EQ(other.exit_code, 1);
+  EXPECT_NE(other.err.find("no contract 'fabrikam-field' of partner 'northwind'"), std::string::npos) << other.err;
+  EXPECT_EQ(w.cli({"dispute", "list"}).out, "no dispute\n") << "refusals record nothing";
+}
+
 TEST(Cli, DisputesAreListedShownAndAnsweredForTheBrand) {
   ExamplesWorld w;
   ASSERT_EQ(w.cli({"db", "migrate"}).exit_code, 0);
