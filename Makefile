@@ -48,6 +48,11 @@ demo: deps
 	@$(DEMO) contract status contoso-resale --format json $(DEMO_CONFIG) --log-level warn | grep -q '"state": "draft"' && \
 	  $(DEMO) contract propose contoso-resale 1 --by demo@brand.example --comment "first resale terms for review" \
 	    $(DEMO_CONFIG) --log-level warn > /dev/null || true
+	@$(DEMO) dispute list --partner fabrikam-field $(DEMO_CONFIG) --log-level warn | grep -q fabrikam-F10 || \
+	  $(DEMO) dispute record --partner fabrikam-field --contract fabrikam-field --version 1 --period 2026-10 --rule on_site_4h \
+	    --item demo/tickets/fabrikam-F10 --category customer_caused --from service@fabrikam.example \
+	    --reason "the site was closed when the technician arrived; the customer rescheduled" \
+	    $(DEMO_CONFIG) --log-level warn > /dev/null || echo "(the demo dispute was not recorded: see the reason above)"
 	@test -s var/finance.token || $(DEMO) token create --role finance --name demo-finance $(DEMO_CONFIG) --log-level warn > var/finance.token 2>/dev/null
 	@test -s var/northwind.token || $(DEMO) token create --role partner --partner northwind --name demo-northwind $(DEMO_CONFIG) --log-level warn > var/northwind.token 2>/dev/null
 	@echo
@@ -64,6 +69,7 @@ demo: deps
 	@echo "  $(DEMO) what-if $(DEMO_CONFIG) --partner fabrikam-field --period 2026-10 --set first_time_fix=95% --as-of 2026-11-02T00:00:00Z"
 	@echo "  $(DEMO) outbox list $(DEMO_CONFIG)"
 	@echo "  $(DEMO) contract status $(DEMO_CONFIG)   # contoso-resale v1 is proposed, awaiting both approvals"
+	@echo "  $(DEMO) dispute list $(DEMO_CONFIG)      # fabrikam-field disputes ticket F10, awaiting the brand's answer"
 	@echo "  $(DEMO) test rules/examples/scenarios/*.yaml"
 	@echo "Stop with Ctrl-C."
 	@echo
