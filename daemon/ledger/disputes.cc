@@ -98,6 +98,34 @@ std::vector<store::OutboxEvent> dispute_events(const store::Dispute& d, std::spa
   return out;
 }
 
+// The acts a dispute or correction opens with: the opener's, and the other party's acceptance
+// by the contract when the version's `disputes` block pre-agrees the category.
+std::vector<core::DisputeAction> opening_acts(core::DisputeKind kind, const rules::ContractVersion& v, core::DisputeCategory category,
+                                              const std::string& reason, const Actor& who, core::Instant now) {
+  const core::Party opener = core::opener_of(kind);
+  auto act = [&](core::DisputeAct what, core::Party party, std::string actor, std::string name, std::string comment) {
+    core::DisputeAction a;
+    a.act = what;
+    a.party = party;
+    a.actor = std::move(actor);
+    a.actor_name = std::move(name);
+    a.at = now;
+    a.comment = std::move(comment);
+    return a;
+  };
+  std::vector<core::DisputeAction> acts{act(core::DisputeAct::open, opener, who.id, who.name, reason)};
+  if (v.disputes) {
+    const auto& pre = v.disputes->pre_agreed;
+    if (std::find(pre.begin(), pre.end(), category) != pre.end()) {
+      const std::string where = v.contract + " v" + std::to_string(v.version);
+      acts.push_back(act(core::DisputeAct::accept, opener == core::Party::brand ? core::Party::partner : core::Party::brand,
+                         "contract:" + where, where,
+                         "accepted in advance by the contract (pre_agreed: " + std::string(core::to_string(category)) + ")"));
+    }
+  }
+  return acts;
+}
+
 }  // namespace
 
 std::expected<OpenedDispute, std::string> open_dispute(store::Store& db, const rules::RuleSet& set, const DisputeRequest& request,
@@ -139,26 +167,7 @@ std::expected<OpenedDispute, std::string> open_dispute(store::Store& db, const r
   d.subject = s;
   d.category = request.category;
   d.opened_at = now;
-  std::vector<core::DisputeAction> acts;
-  core::DisputeAction opening;
-  opening.act = core::DisputeAct::open;
-  opening.party = core::Party::partner;
-  opening.actor = who.id;
-  opening.actor_name = who.name;
-  opening.at = now;
-  opening.comment = request.reason;
-  acts.push_back(opening);
-  const auto& pre = v.disputes->pre_agreed;
-  if (std::find(pre.begin(), pre.end(), request.category) != pre.end()) {
-    core::DisputeAction accept;
-    accept.act = core::DisputeAct::accept;
-    accept.party = core::Party::brand;
-    accept.actor = "contract:" + where;
-    accept.actor_name = where;
-    accept.at = now;
-    accept.comment = "accepted in advance by the contract (pre_agreed: " + std::string(core::to_string(request.category)) + ")";
-    acts.push_back(accept);
-  }
+  const auto acts = opening_acts(core::DisputeKind::dispute, v, request.category, request.reason, who, now);
   const auto audit = audit_of(who, now, "dispute.open", subject_text(s),
                                  std::string(core::to_string(request.category)) + " " + who.name + ": " + request.reason);
   auto stored = db.disputes().open(d, acts, audit, dispute_events, intents_of(d, window->start));
@@ -202,28 +211,7 @@ std::expected<OpenedDispute, std::string> declare_correction(store::Store& db, c
   d.rules.erase(std::unique(d.rules.begin(), d.rules.end()), d.rules.end());
   d.window_from = request.from;
   d.window_until = request.until;
-  std::vector<core::DisputeAction> acts;
-  core::DisputeAction opening;
-  opening.act = core::DisputeAct::open;
-  opening.party = core::Party::brand;
-  opening.actor = who.id;
-  opening.actor_name = who.name;
-  opening.at = now;
-  opening.comment = request.reason;
-  acts.push_back(opening);
-  if (v.disputes) {
-    const auto& pre = v.disputes->pre_agreed;
-    if (std::find(pre.begin(), pre.end(), request.category) != pre.end()) {
-      core::DisputeAction accept;
-      accept.act = core::DisputeAct::accept;
-      accept.party = core::Party::partner;
-      accept.actor = "contract:" + where;
-      accept.actor_name = where;
-      accept.at = now;
-      accept.comment = "accepted in advance by the contract (pre_agreed: " + std::string(core::to_string(request.category)) + ")";
-      acts.push_back(accept);
-    }
-  }
+  const auto acts = opening_acts(core::DisputeKind::correction, v, request.category, request.reason, who, now);
   const std::string target = where + " " + rules_text(d) + " " + core::format_rfc3339(request.from) + "/" + core::format_rfc3339(request.until);
   const auto audit = audit_of(who, now, "correction.declare", target,
                               std::string(core::to_string(request.category)) + " " + who.name + ": " + request.reason);
