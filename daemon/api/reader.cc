@@ -71,6 +71,20 @@ const engine::CappedList<engine::Evidence>* find_evidence(const engine::Evaluati
   return nullptr;
 }
 
+// What exclusions (accepted disputes and corrections) left out of a rule, by id.
+const engine::RuleExclusions* find_excluded(const engine::Evaluation& e, const std::string& id) {
+  for (const auto& k : e.kpis) {
+    if (k.id == id) return &k.excluded;
+  }
+  for (const auto& s : e.brand_standards) {
+    if (s.id == id) return &s.excluded;
+  }
+  for (const auto& o : e.obligations) {
+    if (o.id == id) return &o.excluded;
+  }
+  return nullptr;
+}
+
 const json* find_rule(const json& doc, const std::string& id, std::string* kind) {
   for (const auto& [section, k] : {std::pair{"kpis", "kpi"}, {"brand_standards", "standard"}, {"obligations", "obligation"}}) {
     if (!doc.contains(section)) continue;
@@ -272,6 +286,13 @@ Result<json> Reader::evidence(const std::string& partner_id, const std::string& 
     out["period"] = engine::period_json(e.evaluation);
     out["as_of"] = core::format_rfc3339(e.evaluation.as_of);
     out["total"] = list->total;
+    // The items accepted disputes and corrections left out of the rule, each with what excluded it.
+    json excluded = json::array();
+    if (const auto* x = find_excluded(e.evaluation, rule)) {
+      for (const auto& i : x->items.shown) excluded.push_back({{"source", i.source}, {"id", i.id}, {"by", i.by}});
+      if (x->whole_rule) out["waived_by"] = x->by;
+    }
+    out["excluded"] = std::move(excluded);
     return out;
   }
   return std::unexpected(not_found("no KPI, brand standard or obligation '" + rule + "' in " + partner_id +

@@ -1485,6 +1485,12 @@ TEST_P(ApiTest, DisputesAreThePartnersOwnAndTheBrandResolvesThem) {
   EXPECT_EQ(now["state"], "accepted");
   EXPECT_EQ(now["thread"].size(), 3u);
   EXPECT_EQ(get_json("/v1/partners/northwind/disputes?state=accepted", tokens_.finance, 200, list)["items"].size(), 1u);
+  // The money follows: the item leaves p1_first_reply, listed with the dispute that excluded it.
+  const auto ev = get_json("/v1/partners/northwind/kpis/p1_first_reply/evidence?period=2026-10", tokens_.northwind, 200,
+                           "/v1/partners/{partner}/kpis/{kpi}/evidence");
+  ASSERT_EQ(ev["excluded"].size(), 1u) << ev.dump();
+  EXPECT_EQ(ev["excluded"][0], (json{{"source", "import"}, {"id", "northwind-N2"}, {"by", "dispute " + id}}));
+  for (const auto& item : ev["items"]) EXPECT_NE(item["id"], "northwind-N2") << "an excluded item is no evidence against the partner";
 
   // Each act was audited, and notified to the other party.
   std::multiset<std::string> audited, events;
