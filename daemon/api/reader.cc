@@ -290,7 +290,14 @@ Result<json> Reader::evidence(const std::string& partner_id, const std::string& 
     json excluded = json::array();
     if (const auto* x = find_excluded(e.evaluation, rule)) {
       for (const auto& i : x->items.shown) excluded.push_back({{"source", i.source}, {"id", i.id}, {"by", i.by}});
-      if (x->whole_rule) out["waived_by"] = x->by;
+      if (x->whole_rule) {
+        // Only what waived the rule: the item and window exclusions naming it are in `excluded`.
+        json waived = json::array();
+        for (const auto& applied : e.evaluation.exclusions) {
+          if (applied.whole_rule() && std::find(applied.rules.begin(), applied.rules.end(), rule) != w.rules.end()) waived.push_back(applied.by);
+        }
+        out["waived_by"] = std::move(waived);
+      }
     }
     out["excluded"] = std::move(excluded);
     return out;

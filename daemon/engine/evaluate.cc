@@ -484,6 +484,11 @@ std::expected<PeriodWindow, std::string> period_by_label(const rules::ContractVe
   if (c.period.kind == rules::Period::Kind::rolling) {
     return std::unexpected("contract '" + c.contract + "' has a rolling period; use --as-of to place its window");
   }
+  // YYYY-MM or YYYY-Qn exactly: digits where digits go (sscanf alone reads "2026-1x" as January).
+  auto digit = [&](std::size_t i) { return label.size() > i && label[i] >= '0' && label[i] <= '9'; };
+  const bool shaped = label.size() == 7 && digit(0) && digit(1) && digit(2) && digit(3) && label[4] == '-' &&
+                      (label[5] == 'Q' || digit(5)) && digit(6);
+  if (!shaped) return std::unexpected("'" + std::string(label) + "' is not a period (expected YYYY-MM or YYYY-Qn)");
   if (label.size() == 7 && label[4] == '-' && label[5] == 'Q' && std::sscanf(std::string(label).c_str(), "%d-Q%u", &y, &m) == 2 &&
       m >= 1 && m <= 4) {
     m = 3 * (m - 1) + 1;

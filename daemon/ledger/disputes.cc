@@ -91,7 +91,10 @@ std::vector<store::OutboxEvent> dispute_events(const store::Dispute& d, std::spa
                            {"by", a.actor_name},
                            {"comment", a.comment}};
     if (d.window_from) payload["window"] = window_json(d);
-    for (const auto& [name, path] : store::event_links(e)) payload[name] = path;
+    // A dispute's event links to the disputed rule's evidence; a correction names several rules.
+    if (d.kind == core::DisputeKind::dispute) {
+      for (const auto& [name, path] : store::event_links(e)) payload[name] = path;
+    }
     e.payload = payload.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     out.push_back(std::move(e));
   }
@@ -99,9 +102,11 @@ std::vector<store::OutboxEvent> dispute_events(const store::Dispute& d, std::spa
 }
 
 // The acts a dispute or correction opens with: the opener's, and the other party's acceptance
-// by the contract when the version's `disputes` block pre-agrees the category.
+// by the contract when the version's `disputes` block pre-agrees the category (and `pre_agreeable`:
+// a whole rule waived is never accepted in advance).
 std::vector<core::DisputeAction> opening_acts(core::DisputeKind kind, const rules::ContractVersion& v, core::DisputeCategory category,
-                                              const std::string& reason, const Actor& who, core::Instant now) {
+                                              const std::string& reason, const Actor& who, core::Instant now,
+                                              bool pre_agreeable = true) {
   const core::Party opener = core::opener_of(kind);
   auto act = [&](core::DisputeAct what, core::Party party, std::string actor, std::string name, std::string comment) {
     core::DisputeAction a;
@@ -114,7 +119,7 @@ std::vector<core::DisputeAction> opening_acts(core::DisputeKind kind, const rule
     return a;
   };
   std::vector<core::DisputeAction> acts{act(core::DisputeAct::open, opener, who.id, who.name, reason)};
-  if (v.disputes) {
+  if (v.disputes && pre_agreeable) {
     const auto& pre = v.disputes->pre_agreed;
     if (std::find(pre.begin(), pre.end(), category) != pre.end()) {
       const std::string where = v.contract + " v" + std::to_string(v.version);
@@ -155,6 +160,9 @@ std::expected<OpenedDispute, std::string> open_dispute(store::Store& db, const r
                            std::to_string(v.disputes->window_days) + " calendar days after the period ended)");
   }
   if (!has_rule(v, s.rule)) return std::unexpected(where + " has no rule '" + s.rule + "'");
+  if (s.whole_rule() && !(s.item_source.empty() && s.item_kind.empty())) {
+    return std::unexpected("an item is named by its source, kind and id (all three, or none for the whole rule)");
+  }
   if (!s.whole_rule()) {
     if (s.item_source.empty() || s.item_kind.empty()) return std::unexpected("an item is named by its source, kind and id");
     const auto item = db.items().find(s.item_source, s.item_kind, s.item_id);
@@ -165,9 +173,13 @@ std::expected<OpenedDispute, std::string> open_dispute(store::Store& db, const r
   }
   store::Dispute d;
   d.subject = s;
+  // The period as the evaluation names it ("2026-10" of a quarterly contract is its "2026-Q4"), so
+  // that exclusions, the close and the one-at-a-time check all match it.
+  d.subject.period = window->label;
   d.category = request.category;
   d.opened_at = now;
-  const auto acts = opening_acts(core::DisputeKind::dispute, v, request.category, request.reason, who, now);
+  // A whole rule waived weighs too much to be accepted by the contract alone: the brand answers it.
+  const auto acts = opening_acts(core::DisputeKind::dispute, v, request.category, request.reason, who, now, !s.whole_rule());
   const auto audit = audit_of(who, now, "dispute.open", subject_text(s),
                                  std::string(core::to_string(request.category)) + " " + who.name + ": " + request.reason);
   auto stored = db.disputes().open(d, acts, audit, dispute_events, intents_of(d, window->start));

@@ -161,6 +161,24 @@ TEST_P(DisputesTest, OutsideTheTermsIsRefusedWithTheReason) {
   EXPECT_EQ(store_->disputes().list().size(), 1u) << "refusals store nothing";
 }
 
+TEST_P(DisputesTest, AWholeRuleIsNeverAcceptedInAdvanceAndAPartialItemIsRefused) {
+  auto whole = request(core::DisputeCategory::brand_caused, "");
+  whole.subject.item_source.clear();
+  whole.subject.item_kind.clear();
+  auto d = open(whole);
+  ASSERT_TRUE(d) << d.error();
+  EXPECT_EQ(d->acts.size(), 1u) << "a waived rule needs the brand's answer, pre-agreed category or not";
+  auto partial = request(core::DisputeCategory::customer_caused, "");  // source and kind, no id
+  partial.subject.rule = "resolution_p90";
+  auto refused = open(partial);
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().find("source, kind and id"), std::string::npos) << refused.error();
+  // A label as the period's evaluation names it is what is stored.
+  auto odd = request();
+  odd.subject.period = "2026-1x";
+  EXPECT_FALSE(open(odd));
+}
+
 TEST_P(DisputesTest, APreAgreedCategoryIsAcceptedAsItOpens) {
   auto d = open(request(core::DisputeCategory::brand_caused));
   ASSERT_TRUE(d) << d.error();

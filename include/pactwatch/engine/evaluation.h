@@ -170,7 +170,9 @@ struct StandardResult {
   std::int64_t pending = 0;
   CappedList<Evidence> violations;  // `violations` in the document is the total
   RuleExclusions excluded;
+  // Waived for the period (a whole-rule exclusion): neither met nor breached.
   [[nodiscard]] core::RuleStatus status() const {
+    if (excluded.whole_rule) return core::RuleStatus::insufficient_data;
     return violations.total > 0 ? core::RuleStatus::breached : core::RuleStatus::met;
   }
 };

@@ -62,6 +62,9 @@ TEST(Periods, MonthsAndQuartersStartAtLocalMidnight) {
   EXPECT_EQ(period_containing(c, office(), T("2026-10-31T23:00:00Z"))->label, "2026-11");
   EXPECT_FALSE(period_by_label(c, office(), "2026-13"));
   EXPECT_FALSE(period_by_label(c, office(), "October"));
+  EXPECT_FALSE(period_by_label(c, office(), "2026-1x")) << "digits where digits go, not January";
+  EXPECT_FALSE(period_by_label(c, office(), "2026-Qx"));
+  EXPECT_FALSE(period_by_label(c, office(), " 2026-1"));
   auto q = contract(kFirstReply, "period: quarter\n");
   auto q4 = period_by_label(q, office(), "2026-Q4");
   ASSERT_TRUE(q4);

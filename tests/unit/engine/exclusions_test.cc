@@ -165,6 +165,13 @@ TEST(Exclusions, AWholeRuleIsWaivedAsInsufficientDataEvenForATotal) {
   EXPECT_EQ(e.kpis[2].sample, 0);
   const auto text = render_evaluation(e);
   EXPECT_EQ(render_evaluation(*parse_evaluation(text)), text);
+  // A waived standard is neither met nor breached either.
+  whole.rules = {"tone"};
+  const std::vector<Exclusion> standard{whole};
+  const auto s = evaluate_period(contract(), always(), items, october(), kAsOf, kMaxEvidence, standard);
+  EXPECT_EQ(s.brand_standards[0].status(), core::RuleStatus::insufficient_data);
+  EXPECT_EQ(s.brand_standards[0].violations.total, 0);
+  EXPECT_EQ(nlohmann::json::parse(render_evaluation(s))["brand_standards"][0]["status"], "insufficient_data");
 }
 
 TEST(Exclusions, MalformedExclusionsAreRefusedWhenReadBack) {
