@@ -320,6 +320,7 @@ const std::map<std::string, Expect>& matrix() {
       {"GET /portal/disputes", {200, 200, 200, 200, 200, 200, 303}},
       {"POST /portal/partners/{partner}/disputes", {403, 403, 403, 403, 422, 404, 401}},
       {"POST /portal/disputes/{id}/act", {403, 303, 303, 403, 303, 404, 401}},
+      {"POST /portal/corrections/{id}/act", {403, 303, 303, 403, 303, 404, 401}},
   };
   return m;
 }
@@ -410,7 +411,7 @@ TEST_P(ApiTest, AuthorizationMatrixCoversEveryRoute) {
         if (r.pattern == "/portal/partners/{partner}/disputes") {
           form += "&contract=northwind-support&version=3&period=2026-10&rule=p1_first_reply&category=customer_caused&reason=matrix";
         }
-        if (r.pattern == "/portal/disputes/{id}/act") form += "&act=comment&comment=matrix";
+        if (r.pattern == "/portal/disputes/{id}/act" || r.pattern == "/portal/corrections/{id}/act") form += "&act=comment&comment=matrix";
         auto c = client();
         return r.method == "GET" ? c.Get(path, h) : c.Post(path, h, form, "application/x-www-form-urlencoded");
       }
@@ -1794,6 +1795,65 @@ TEST_P(ApiTest, APartnerDisputesAnEvidenceItemInThePortal) {
   ASSERT_TRUE(refused);
   EXPECT_EQ(refused->status, 422);
   EXPECT_NE(refused->body.find("the dispute window of 2026-09 closed at"), std::string::npos) << refused->body;
+}
+
+// The portal: the partner sees the brand's correction on its disputes page, escaped, with accept,
+// reject and comment forms (CSRF in the body), and accepts it; the brand sees it with withdraw and
+// comment forms; a second resolution is refused on the page; a correction is not acted on as a dispute.
+TEST_P(ApiTest, APartnerAnswersACorrectionInThePortal) {
+  ASSERT_NO_FATAL_FAILURE(with_disputes());
+  start();
+  auto declared = call("POST", "/v1/partners/northwind/corrections", tokens_.approver, "/v1/partners/{partner}/corrections",
+                       R"({"contract": "northwind-support", "version": 3, "rules": ["p1_first_reply"], "from": "2026-10-14T11:00:00Z", )"
+                       R"("until": "2026-10-14T15:30:00Z", "category": "force_majeure", "reason": "<script>alert(1)</script> outage"})");
+  ASSERT_TRUE(declared);
+  ASSERT_EQ(declared->status, 201) << declared->body;
+  const std::string id = std::to_string(json::parse(declared->body)["id"].get<std::int64_t>());
+  auto c = client();
+  const httplib::Headers partner{{"Cookie", "pw_session=" + tokens_.northwind}}, approver{{"Cookie", "pw_session=" + tokens_.approver}},
+      other{{"Cookie", "pw_session=" + tokens_.contoso}};
+  auto mine = c.Get("/portal/disputes", partner);
+  ASSERT_TRUE(mine);
+  ASSERT_EQ(mine->status, 200);
+  EXPECT_NE(mine->body.find("id=\"correction-" + id + "\""), std::string::npos) << mine->body;
+  EXPECT_NE(mine->body.find("p1_first_reply"), std::string::npos);
+  EXPECT_NE(mine->body.find("2026-10-14T11:00:00Z to 2026-10-14T15:30:00Z"), std::string::npos);
+  EXPECT_NE(mine->body.find("&lt;script&gt;alert(1)&lt;/script&gt; outage"), std::string::npos) << "the reason is escaped";
+  EXPECT_EQ(mine->body.find("<script>"), std::string::npos);
+  const std::string action = "action=\"/portal/corrections/" + id + "/act\"";
+  EXPECT_NE(mine->body.find(action), std::string::npos);
+  EXPECT_NE(mine->body.find("value=\"accept\""), std::string::npos);
+  EXPECT_NE(mine->body.find("value=\"reject\""), std::string::npos);
+  EXPECT_EQ(mine->body.find("value=\"withdraw\""), std::string::npos) << "the partner does not withdraw the brand's correction";
+  EXPECT_NE(mine->body.find("name=\"csrf\" value=\"" + csrf_for_test(tokens_.northwind) + "\""), std::string::npos);
+  auto foreign = c.Get("/portal/disputes", other);
+  ASSERT_TRUE(foreign);
+  EXPECT_EQ(foreign->body.find("correction-" + id), std::string::npos) << "another partner sees nothing of it";
+  auto brand = c.Get("/portal/disputes", approver);
+  ASSERT_TRUE(brand);
+  EXPECT_NE(brand->body.find(action), std::string::npos);
+  EXPECT_NE(brand->body.find("value=\"withdraw\""), std::string::npos);
+  EXPECT_EQ(brand->body.find("value=\"accept\""), std::string::npos) << "the brand does not accept its own correction";
+
+  const std::string form = "csrf=" + csrf_for_test(tokens_.northwind);
+  auto no_csrf = c.Post("/portal/corrections/" + id + "/act", partner, "act=accept&comment=ok", "application/x-www-form-urlencoded");
+  ASSERT_TRUE(no_csrf);
+  EXPECT_EQ(no_csrf->status, 403);
+  auto as_dispute = c.Post("/portal/disputes/" + id + "/act", partner, form + "&act=accept&comment=ok", "application/x-www-form-urlencoded");
+  ASSERT_TRUE(as_dispute);
+  EXPECT_EQ(as_dispute->status, 404);
+  auto accept = c.Post("/portal/corrections/" + id + "/act", partner, form + "&act=accept&comment=agreed", "application/x-www-form-urlencoded");
+  ASSERT_TRUE(accept);
+  EXPECT_EQ(accept->status, 303) << accept->body;
+  EXPECT_EQ(accept->get_header_value("Location"), "/portal/disputes#correction-" + id);
+  auto again = c.Post("/portal/corrections/" + id + "/act", partner, form + "&act=reject&comment=no", "application/x-www-form-urlencoded");
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->status, 409);
+  EXPECT_NE(again->body.find("already accepted"), std::string::npos) << again->body;
+  auto after = c.Get("/portal/disputes?state=accepted", partner);
+  ASSERT_TRUE(after);
+  EXPECT_NE(after->body.find("badge st-accepted"), std::string::npos) << after->body;
+  EXPECT_EQ(db_->disputes().acts_of(std::stoll(id)).back().party, core::Party::partner);
 }
 
 TEST_P(ApiTest, EveryRecordedResponseMatchesTheOpenApiDocument) {
