@@ -1,8 +1,10 @@
-// The API's disputes (docs/disputes.md): a partner's disputes and their threads, opening one on an
-// evidence item (or a whole rule) of a period within its contract's terms, and the acts that
-// answer it: the brand accepts or rejects, either side comments, the partner withdraws. The
-// ledger checks the terms and the lifecycle, and audits and notifies every act; this file decides
-// who may see and act on which dispute, and speaks HTTP.
+// The API's disputes and corrections (docs/disputes.md): a partner's disputes and their threads,
+// opening one on an evidence item (or a whole rule) of a period within its contract's terms, and
+// the acts that answer it: the brand accepts or rejects, either side comments, the partner
+// withdraws. Corrections are the same with the parties swapped: the brand declares a window whose
+// items leave named rules and may withdraw it, the partner accepts or rejects it. The ledger checks
+// the terms and the lifecycle, and audits and notifies every act; this file decides who may see
+// and act on which, and speaks HTTP.
 #include <algorithm>
 #include <charconv>
 
