@@ -77,6 +77,12 @@ const std::vector<Route>& route_table() {
       {"POST", "/v1/partners/{partner}/disputes", {admin, partner}, open_dispute},
       {"GET", "/v1/disputes/{id}", {admin, approver, finance, viewer, partner}, get_dispute},
       {"POST", "/v1/disputes/{id}/acts", {admin, approver, finance, partner}, dispute_act},
+      // Corrections: the brand's approver and finance declare and withdraw, the partner accepts or
+      // rejects; admin is refused its acts by the handlers (403), as for disputes.
+      {"GET", "/v1/partners/{partner}/corrections", {admin, approver, finance, viewer, partner}, partner_corrections},
+      {"POST", "/v1/partners/{partner}/corrections", {admin, approver, finance}, declare_correction},
+      {"GET", "/v1/corrections/{id}", {admin, approver, finance, viewer, partner}, get_correction},
+      {"POST", "/v1/corrections/{id}/acts", {admin, approver, finance, partner}, correction_act},
       {"GET", "/v1/agreement-key", {admin, approver, finance, viewer, partner}, agreement_key},
       {"GET", "/v1/notifications", {admin}, list_notifications},
       {"POST", "/v1/notifications/{event}/retry", {admin}, retry_notification, true},

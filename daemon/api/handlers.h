@@ -54,6 +54,11 @@ Result<json> partner_disputes(Api::Impl& impl, Call& c);
 Result<json> open_dispute(Api::Impl& impl, Call& c);
 Result<json> get_dispute(Api::Impl& impl, Call& c);
 Result<json> dispute_act(Api::Impl& impl, Call& c);
+// Corrections (dispute_handlers.cc): the brand's, answered by the partner.
+Result<json> partner_corrections(Api::Impl& impl, Call& c);
+Result<json> declare_correction(Api::Impl& impl, Call& c);
+Result<json> get_correction(Api::Impl& impl, Call& c);
+Result<json> correction_act(Api::Impl& impl, Call& c);
 // Notifications, the audit log.
 Result<json> list_notifications(Api::Impl& impl, Call& c);
 Result<json> retry_notification(Api::Impl& impl, Call& c);

@@ -245,33 +245,45 @@ class Proposals {
   Reader reader_;
 };
 
-// A partner's disputes of its numbers (docs/disputes.md), for one request: the disputes `who` may
-// see, opening one and the acts on one (dispute_handlers.cc). The API's dispute routes and the
-// portal's disputes page both answer from here. A partner token sees and acts on its own
-// partner's disputes only, as the partner; a dispute of another partner is not found, exactly as
-// one that does not exist. The brand's approver and finance roles answer them for the brand; admin
-// and viewer read them.
+// A partner's disputes of its numbers and the brand's corrections (docs/disputes.md), for one
+// request and one kind: the disputes (or corrections) `who` may see, opening a dispute or
+// declaring a correction, and the acts on one (dispute_handlers.cc). The API's dispute and
+// correction routes and the portal's disputes page all answer from here. A partner token sees and
+// acts on its own partner's only, as the partner; another partner's is not found, exactly as one
+// that does not exist, and so is one of the other kind. The brand's approver and finance roles act
+// for the brand (answer disputes; declare, withdraw and comment on corrections); admin and viewer
+// read them.
 class DisputeDesk {
  public:
-  DisputeDesk(store::Store& db, const rules::RuleSet& rules, core::Instant now, const Principal& who)
-      : db_(db), rules_(rules), now_(now), who_(who) {}
+  DisputeDesk(store::Store& db, const rules::RuleSet& rules, core::Instant now, const Principal& who,
+              core::DisputeKind kind = core::DisputeKind::dispute)
+      : db_(db), rules_(rules), now_(now), who_(who), kind_(kind) {}
 
-  // Whether `who` answers disputes for the brand (accept, reject): approver and finance.
+  // "dispute" or "correction": what the desk's answers call the items it serves.
+  [[nodiscard]] std::string noun() const { return std::string(core::to_string(kind_)); }
+  // Whether `who` acts for the brand (accepts or rejects a dispute, declares or withdraws a
+  // correction): approver and finance.
   [[nodiscard]] bool resolves() const { return who_.role == Role::approver || who_.role == Role::finance; }
   // Whether `who` may record acts at all: the partner on its own, approver and finance.
   [[nodiscard]] bool acts() const { return resolves() || who_.role == Role::partner; }
-  // The disputes of `partner` (of every partner `who` may see when empty), by id, with their
+  // The desk's kind of `partner` (of every partner `who` may see when empty), by id, with their
   // thread; only those in `state` when given (400 for a state that is not one).
   [[nodiscard]] Result<std::vector<json>> list(const std::string& partner, const std::string& state) const;
-  // One dispute (400 for an id that is not a number, 404 when `who` may not see it).
+  // One of the desk's kind (400 for an id that is not a number, 404 when `who` may not see it or
+  // it is of the other kind).
   [[nodiscard]] Result<json> get(const std::string& id) const;
   // Opens the partner's dispute as `who` (a partner token of that partner; 403 otherwise): the
   // dispute as stored, or 422 with open_dispute's refusal.
   [[nodiscard]] Result<json> open(const ledger::DisputeRequest& request);
-  // Records `act` for `who`'s party: {"act", "dispute"} (the act and the dispute as it stands now);
-  // 400 for an unknown act or an over-long comment, 403 for a role that does not act, 404 for a
-  // dispute `who` may not see, 409 with the lifecycle's refusal.
+  // Declares the brand's correction as `who` (approver or finance; 403 otherwise): the correction
+  // as stored, or 422 with declare_correction's refusal.
+  [[nodiscard]] Result<json> declare(const ledger::CorrectionRequest& request);
+  // Records `act` for `who`'s party: {"act", noun()} (the act and the dispute or correction as it
+  // stands now); 400 for an unknown act or an over-long comment, 403 for a role that does not act,
+  // 404 for one `who` may not see, 409 with the lifecycle's refusal.
   [[nodiscard]] Result<json> act(const std::string& id, std::string_view act, const std::string& comment);
+  // The 403 of a role that reads but does not act.
+  [[nodiscard]] Problem read_only() const;
 
  private:
   Result<store::Dispute> find(const std::string& id) const;
@@ -280,6 +292,7 @@ class DisputeDesk {
   const rules::RuleSet& rules_;
   core::Instant now_;
   const Principal& who_;
+  core::DisputeKind kind_;
 };
 
 // "northwind-support-v4-agreement.json": what an agreement record is saved as.

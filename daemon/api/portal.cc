@@ -561,6 +561,7 @@ const std::vector<PortalRoute>& portal_table() {
       {"GET", "/portal/disputes", {admin, approver, finance, viewer, partner}, disputes_page},
       {"POST", "/portal/partners/{partner}/disputes", {partner}, open_dispute_page},
       {"POST", "/portal/disputes/{id}/act", {approver, finance, partner}, dispute_act_page},
+      {"POST", "/portal/corrections/{id}/act", {approver, finance, partner}, correction_act_page},
   };
   return routes;
 }

@@ -52,5 +52,9 @@ void open_dispute_page(Api::Impl& impl, const Session& s, const httplib::Request
                        const std::map<std::string, std::string>& params, const rules::RuleSet& rules);
 void dispute_act_page(Api::Impl& impl, const Session& s, const httplib::Request& req, httplib::Response& res,
                       const std::map<std::string, std::string>& params, const rules::RuleSet& rules);
+// An act on a correction from the disputes page (the partner accepts, rejects or comments; the
+// brand's approver and finance withdraw or comment).
+void correction_act_page(Api::Impl& impl, const Session& s, const httplib::Request& req, httplib::Response& res,
+                         const std::map<std::string, std::string>& params, const rules::RuleSet& rules);
 
 }  // namespace pactwatch::api::portal

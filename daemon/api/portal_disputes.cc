@@ -1,8 +1,9 @@
 // The portal's disputes (docs/disputes.md): a "Dispute" form on each evidence row (and for the rule
 // as a whole) of a contract version that allows disputes, for the partner; and the disputes page,
 // where the partner follows its disputes, comments and withdraws, and the brand's approver and
-// finance accept or reject them. The same read model and acts as the API's dispute routes
-// (DisputeDesk), as pages and forms.
+// finance accept or reject them; below them the brand's corrections, which the partner accepts or
+// rejects and the brand withdraws. The same read model and acts as the API's dispute and
+// correction routes (DisputeDesk), as pages and forms.
 #include <algorithm>
 #include <charconv>
 
@@ -19,7 +20,9 @@ std::string field(const httplib::Request& req, const char* k) { return req.has_p
 
 Markup state_badge(const std::string& state) { return "<span class=\"badge st-"_html + state + "\">"_html + state + "</span>"_html; }
 
-std::string disputes_link(std::int64_t id) { return "/portal/disputes#dispute-" + std::to_string(id); }
+std::string disputes_link(core::DisputeKind kind, std::int64_t id) {
+  return "/portal/disputes#" + std::string(core::to_string(kind)) + "-" + std::to_string(id);
+}
 
 // The item kind a rule counts (tickets, deals, ...): what names an evidence item with its source and id.
 std::string item_kind_of(const rules::ContractVersion& v, const std::string& rule) {
@@ -46,15 +49,16 @@ Markup thread_table(const json& thread) {
   return h + "</tbody></table></div>"_html;
 }
 
-// The form of one act on a dispute: the CSRF token, the act and a comment (required where the
-// lifecycle wants one: a rejection, a comment).
-Markup act_form(const Session& s, std::int64_t id, core::DisputeAct a) {
+// The form of one act on a dispute or correction: the CSRF token, the act and a comment (required
+// where the lifecycle wants one: a rejection, a comment).
+Markup act_form(const Session& s, core::DisputeKind kind, std::int64_t id, core::DisputeAct a) {
   const std::string act(core::to_string(a));
   const bool reason = a == core::DisputeAct::reject || a == core::DisputeAct::comment;
-  const std::string field_id = "d" + std::to_string(id) + "-" + act;
+  const std::string field_id = (kind == core::DisputeKind::dispute ? "d" : "c") + std::to_string(id) + "-" + act;
   std::string label = act;
   label[0] = static_cast<char>(label[0] - 'a' + 'A');
-  return "<form method=\"post\" action=\"/portal/disputes/"_html + std::to_string(id) + "/act\"><input type=\"hidden\" name=\"csrf\" value=\""_html +
+  return "<form method=\"post\" action=\"/portal/"_html + std::string(core::to_string(kind)) + "s/" + std::to_string(id) +
+         "/act\"><input type=\"hidden\" name=\"csrf\" value=\""_html +
          s.csrf + "\"><input type=\"hidden\" name=\"act\" value=\""_html + act + "\"><label for=\""_html + field_id + "\">"_html +
          (a == core::DisputeAct::comment  ? std::string("Comment")
           : a == core::DisputeAct::withdraw ? std::string("Why you withdraw it (optional)")
@@ -64,13 +68,55 @@ Markup act_form(const Session& s, std::int64_t id, core::DisputeAct a) {
          (reason ? " required"_html : Markup()) + "></textarea><p><button type=\"submit\">"_html + label + "</button></p></form>"_html;
 }
 
-// The acts `s` may take on a dispute in `state`, in the order the page offers them.
-std::vector<core::DisputeAct> open_acts(const Session& s, const DisputeDesk& desk, const std::string& state) {
+// The acts `s` may take on a dispute (or correction) in `state`, in the order the page offers
+// them: the party that opened it comments and withdraws, the other accepts, rejects and comments.
+std::vector<core::DisputeAct> open_acts(const Session& s, const DisputeDesk& desk, core::DisputeKind kind, const std::string& state) {
   using enum core::DisputeAct;
   if (!desk.acts()) return {};
   if (state != "open") return {comment};
-  if (s.who.role == Role::partner) return {comment, withdraw};
+  if (s.who.party() == core::opener_of(kind)) return {comment, withdraw};
   return {accept, reject, comment};
+}
+
+Markup act_forms(const Session& s, const DisputeDesk& desk, core::DisputeKind kind, std::int64_t id, const std::string& state) {
+  const auto acts = open_acts(s, desk, kind, state);
+  if (acts.empty()) return {};
+  Markup h = "<div class=\"acts\">"_html;
+  for (auto a : acts) h += act_form(s, kind, id, a);
+  return h + "</div>"_html;
+}
+
+// The brand's corrections of `partner` (every one `s` may see when empty) in `state`, newest
+// first, each with its thread and the forms of the acts `s` may take.
+Result<Markup> corrections_section(Api::Impl& impl, const Session& s, const rules::RuleSet& rules, const std::string& partner,
+                                   const std::string& state) {
+  DisputeDesk desk(impl.db, rules, impl.clock.now(), s.who, core::DisputeKind::correction);
+  auto items = desk.list(partner, state);
+  if (!items) return std::unexpected(items.error());
+  Markup body = "<h2 id=\"corrections\">Corrections</h2><p class=\"muted\">"_html +
+                (s.who.role == Role::partner ? "Windows the brand declares its own doing (an outage): items created in them leave the "
+                                               "named rules once you accept."_html
+                                             : "Declared with <code>pactwatch correction declare</code> or the API; the partner accepts or "
+                                               "rejects them."_html) +
+                "</p>"_html;
+  if (items->empty()) body += "<p class=\"muted\">No correction to show.</p>"_html;
+  for (auto it = items->rbegin(); it != items->rend(); ++it) {
+    const json& d = *it;
+    const auto id = d.at("id").get<std::int64_t>();
+    const auto st = d.at("state").get<std::string>();
+    std::string rule_list;
+    for (const auto& r : d.at("rules")) rule_list += (rule_list.empty() ? "" : ", ") + r.get<std::string>();
+    body += "<section class=\"card\" id=\"correction-"_html + std::to_string(id) + "\"><h2>Correction #"_html + std::to_string(id) +
+            " "_html + state_badge(st) + "</h2><dl class=\"facts\"><dt>Kind</dt><dd>correction (declared by the brand)</dd><dt>Partner</dt><dd>"_html +
+            d.at("partner").get<std::string>() + "</dd><dt>Contract</dt><dd>"_html + d.at("contract").get<std::string>() + " v" +
+            std::to_string(d.at("version").get<int>()) + "</dd><dt>Period</dt><dd>"_html + d.at("period").get<std::string>() +
+            "</dd><dt>Rules</dt><dd>"_html + rule_list + "</dd><dt>Window</dt><dd>"_html + d.at("window").at("from").get<std::string>() +
+            " to " + d.at("window").at("until").get<std::string>() + "</dd><dt>Category</dt><dd>"_html +
+            d.at("category").get<std::string>() + "</dd><dt>Declared</dt><dd>"_html + d.at("opened_at").get<std::string>() +
+            "</dd></dl><h3>Thread</h3>"_html + thread_table(d.at("thread")) + act_forms(s, desk, core::DisputeKind::correction, id, st) +
+            "</section>"_html;
+  }
+  return body;
 }
 
 void render_disputes(Api::Impl& impl, const Session& s, const httplib::Request& req, httplib::Response& res, const rules::RuleSet& rules,
@@ -110,15 +156,11 @@ void render_disputes(Api::Impl& impl, const Session& s, const httplib::Request& 
                                   item.at("id").get<std::string>()) +
             "</dd><dt>Category</dt><dd>"_html + d.at("category").get<std::string>() + "</dd><dt>Opened</dt><dd>"_html +
             d.at("opened_at").get<std::string>() + "</dd></dl><h3>Thread</h3>"_html + thread_table(d.at("thread"));
-    const auto acts = open_acts(s, desk, st);
-    if (!acts.empty()) {
-      body += "<div class=\"acts\">"_html;
-      for (auto a : acts) body += act_form(s, id, a);
-      body += "</div>"_html;
-    }
-    body += "</section>"_html;
+    body += act_forms(s, desk, core::DisputeKind::dispute, id, st) + "</section>"_html;
   }
-  send_html(res, status, page("Disputes", body, &s.who, s.csrf));
+  auto corrections = corrections_section(impl, s, rules, partner, state);
+  if (!corrections) return send_html(res, corrections.error().status, page("Disputes", body + problem_html(corrections.error()), &s.who, s.csrf));
+  send_html(res, status, page("Disputes", body + *corrections, &s.who, s.csrf));
 }
 
 }  // namespace
@@ -192,22 +234,38 @@ void open_dispute_page(Api::Impl& impl, const Session& s, const httplib::Request
   auto opened = DisputeDesk(impl.db, rules, impl.clock.now(), s.who).open(r);
   if (!opened) return refuse(opened.error().status, opened.error().detail);
   security_headers(res);
-  res.set_redirect(disputes_link(opened->at("id").get<std::int64_t>()), 303);
+  res.set_redirect(disputes_link(core::DisputeKind::dispute, opened->at("id").get<std::int64_t>()), 303);
 }
 
+namespace {
+
 // An act from the disputes page's forms, through the same DisputeDesk::act as the API: back to
-// the dispute (303), or the page again with the refusal.
-void dispute_act_page(Api::Impl& impl, const Session& s, const httplib::Request& req, httplib::Response& res,
-                      const std::map<std::string, std::string>& params, const rules::RuleSet& rules) {
-  DisputeDesk desk(impl.db, rules, impl.clock.now(), s.who);
+// the dispute or correction (303), or the page again with the refusal.
+void act_page_of(Api::Impl& impl, const Session& s, const httplib::Request& req, httplib::Response& res,
+                 const std::map<std::string, std::string>& params, const rules::RuleSet& rules, core::DisputeKind kind) {
+  DisputeDesk desk(impl.db, rules, impl.clock.now(), s.who, kind);
   const auto& id = params.at("id");
   auto done = desk.act(id, field(req, "act"), field(req, "comment"));
   if (!done && done.error().status == 404) {
     return send_html(res, 404, page("Not found", "<h1>Not found</h1>"_html + problem_html(done.error()), &s.who, s.csrf));
   }
-  if (!done) return render_disputes(impl, s, req, res, rules, done.error().status, "Dispute #" + id + ": " + done.error().detail);
+  std::string title = desk.noun();
+  title[0] = static_cast<char>(title[0] - 'a' + 'A');
+  if (!done) return render_disputes(impl, s, req, res, rules, done.error().status, title + " #" + id + ": " + done.error().detail);
   security_headers(res);
-  res.set_redirect(disputes_link(done->at("dispute").at("id").get<std::int64_t>()), 303);
+  res.set_redirect(disputes_link(kind, done->at(desk.noun()).at("id").get<std::int64_t>()), 303);
+}
+
+}  // namespace
+
+void dispute_act_page(Api::Impl& impl, const Session& s, const httplib::Request& req, httplib::Response& res,
+                      const std::map<std::string, std::string>& params, const rules::RuleSet& rules) {
+  act_page_of(impl, s, req, res, params, rules, core::DisputeKind::dispute);
+}
+
+void correction_act_page(Api::Impl& impl, const Session& s, const httplib::Request& req, httplib::Response& res,
+                         const std::map<std::string, std::string>& params, const rules::RuleSet& rules) {
+  act_page_of(impl, s, req, res, params, rules, core::DisputeKind::correction);
 }
 
 }  // namespace pactwatch::api::portal

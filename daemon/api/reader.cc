@@ -294,7 +294,7 @@ Result<json> Reader::evidence(const std::string& partner_id, const std::string& 
         // Only what waived the rule: the item and window exclusions naming it are in `excluded`.
         json waived = json::array();
         for (const auto& applied : e.evaluation.exclusions) {
-          if (applied.whole_rule() && std::find(applied.rules.begin(), applied.rules.end(), rule) != w.rules.end()) waived.push_back(applied.by);
+          if (applied.whole_rule() && std::find(applied.rules.begin(), applied.rules.end(), rule) != applied.rules.end()) waived.push_back(applied.by);
         }
         out["waived_by"] = std::move(waived);
       }

@@ -120,6 +120,18 @@ struct DisputeActArgs {
   bool json = false;
 };
 
+struct CorrectionDeclareArgs {
+  std::string partner;
+  std::string contract;
+  int version = 0;
+  std::vector<std::string> rules;
+  std::string from;   // RFC 3339
+  std::string until;  // RFC 3339
+  std::string category;
+  std::string reason;
+  std::string by;
+};
+
 // Opens the store of the config (or `url_override`), migrating it when asked; prints the reason
 // and returns nothing on failure.
 std::unique_ptr<store::Store> open_store(const config::Config& config, const std::string& url_override, bool migrate);

@@ -64,6 +64,7 @@ void register_source_commands(CLI::App& app, Context& ctx);        // sources
 void register_outbox_commands(CLI::App& app, Context& ctx);        // outbox
 void register_token_commands(CLI::App& app, Context& ctx);         // token
 void register_dispute_commands(CLI::App& app, Context& ctx);       // dispute list|show|accept|reject|comment
+void register_correction_commands(CLI::App& app, Context& ctx);    // correction declare|list|show|withdraw|comment
 void register_gen_command(CLI::App& app, Context& ctx);            // gen
 void register_test_command(CLI::App& app, Context& ctx);           // test
 

@@ -1,7 +1,9 @@
-// `pactwatch dispute list|show|accept|reject|comment`: the brand's side of the partners' disputes
-// from the command line (docs/disputes.md). Whoever runs these has the store, so they act for the
-// brand, as `cli:USER` like `contract approve`: a partner opens, comments on and withdraws its
-// disputes with its own token, through the API or the portal, never here.
+// `pactwatch dispute list|show|accept|reject|comment` and `pactwatch correction
+// declare|list|show|withdraw|comment`: the brand's side of the partners' disputes and of its own
+// corrections from the command line (docs/disputes.md). Whoever runs these has the store, so they
+// act for the brand, as `cli:USER` like `contract approve`: a partner opens, comments on and
+// withdraws its disputes, and accepts or rejects the brand's corrections, with its own token,
+// through the API or the portal, never here.
 #include <nlohmann/json.hpp>
 
 #include <iostream>
@@ -16,12 +18,15 @@ namespace {
 
 using nlohmann::json;
 
-// The dispute `id`, or why not: none, or a correction (which shares the disputes' store).
-std::expected<store::Dispute, std::string> find_dispute(store::Store& db, std::int64_t id) {
+// The dispute (or correction) `id`, or why not: none, or one of the other kind (they share a store).
+std::expected<store::Dispute, std::string> find_dispute(store::Store& db, std::int64_t id, core::DisputeKind kind) {
+  const std::string noun(core::to_string(kind));
   const auto d = db.disputes().get(id);
-  if (!d) return std::unexpected("no dispute " + std::to_string(id) + " ('dispute list' shows them)");
-  if (d->kind != core::DisputeKind::dispute) {
-    return std::unexpected("no dispute " + std::to_string(id) + ": it is a correction, which the partner answers");
+  if (!d) return std::unexpected("no " + noun + " " + std::to_string(id) + " ('" + noun + " list' shows them)");
+  if (d->kind != kind) {
+    return std::unexpected("no " + noun + " " + std::to_string(id) +
+                           (kind == core::DisputeKind::dispute ? ": it is a correction ('correction show " + std::to_string(id) + "')"
+                                                               : ": it is a dispute ('dispute show " + std::to_string(id) + "')"));
   }
   return *d;
 }
@@ -29,6 +34,13 @@ std::expected<store::Dispute, std::string> find_dispute(store::Store& db, std::i
 ledger::Actor cli_actor(const std::string& by) { return {"cli:" + os_user(), by.empty() ? os_user() : by, "admin"}; }
 
 std::string subject_line(const json& d) {
+  if (d.value("kind", "dispute") == "correction") {
+    std::string rules;
+    for (const auto& r : d.at("rules")) rules += (rules.empty() ? "" : ",") + r.get<std::string>();
+    return d.at("partner").get<std::string>() + " " + d.at("contract").get<std::string>() + " v" + std::to_string(d.at("version").get<int>()) +
+           " " + d.at("period").get<std::string>() + " " + rules + " " + d.at("window").at("from").get<std::string>() + "/" +
+           d.at("window").at("until").get<std::string>();
+  }
   std::string s = d.at("partner").get<std::string>() + " " + d.at("contract").get<std::string>() + " v" +
                   std::to_string(d.at("version").get<int>()) + " " + d.at("period").get<std::string>() + " " + d.at("rule").get<std::string>();
   const auto& item = d.at("item");
@@ -37,7 +49,7 @@ std::string subject_line(const json& d) {
 }
 
 void print_dispute(const json& d) {
-  std::cout << "dispute " << d.at("id").get<std::int64_t>() << ": " << d.at("state").get<std::string>() << ", "
+  std::cout << d.value("kind", "dispute") << " " << d.at("id").get<std::int64_t>() << ": " << d.at("state").get<std::string>() << ", "
             << d.at("category").get<std::string>() << "\n  " << subject_line(d) << "\n  opened " << d.at("opened_at").get<std::string>()
             << '\n';
   for (const auto& a : d.at("thread")) {
@@ -49,7 +61,7 @@ void print_dispute(const json& d) {
   }
 }
 
-int cmd_list(const config::Config& config, const StoreArgs& s, const DisputeListArgs& a) {
+int cmd_list(const config::Config& config, const StoreArgs& s, const DisputeListArgs& a, core::DisputeKind kind) {
   if (!a.state.empty() && a.state != "open" && a.state != "accepted" && a.state != "rejected" && a.state != "withdrawn") {
     std::cerr << "pactwatch: --state '" << a.state << "': expected one of open, accepted, rejected, withdrawn\n";
     return kExitFailure;
@@ -63,7 +75,7 @@ int cmd_list(const config::Config& config, const StoreArgs& s, const DisputeList
   json out = json::array();
   try {
     for (const auto& d : o->db->disputes().list(a.partner)) {
-      if (d.kind != core::DisputeKind::dispute) continue;  // corrections are not disputes
+      if (d.kind != kind) continue;  // disputes and corrections are listed apart
       auto j = ledger::dispute_json(d, o->db->disputes().acts_of(d.id));
       if (!a.state.empty() && j.at("state") != a.state) continue;
       out.push_back(std::move(j));
@@ -76,7 +88,7 @@ int cmd_list(const config::Config& config, const StoreArgs& s, const DisputeList
     std::cout << out.dump(2, ' ', false, json::error_handler_t::replace) << '\n';
     return kExitOk;
   }
-  if (out.empty()) std::cout << "no dispute\n";
+  if (out.empty()) std::cout << "no " << core::to_string(kind) << "\n";
   for (const auto& d : out) {
     std::cout << d.at("id").get<std::int64_t>() << "  " << d.at("state").get<std::string>() << "  " << d.at("category").get<std::string>()
               << "  " << subject_line(d) << "  opened " << d.at("opened_at").get<std::string>() << '\n';
@@ -84,11 +96,11 @@ int cmd_list(const config::Config& config, const StoreArgs& s, const DisputeList
   return kExitOk;
 }
 
-int cmd_show(const config::Config& config, const StoreArgs& s, const DisputeActArgs& a) {
+int cmd_show(const config::Config& config, const StoreArgs& s, const DisputeActArgs& a, core::DisputeKind kind) {
   auto o = open_session(config, s);
   if (!o) return kExitFailure;
   try {
-    const auto d = find_dispute(*o->db, a.id);
+    const auto d = find_dispute(*o->db, a.id, kind);
     if (!d) {
       std::cerr << "pactwatch: " << d.error() << '\n';
       return kExitFailure;
@@ -103,11 +115,11 @@ int cmd_show(const config::Config& config, const StoreArgs& s, const DisputeActA
   }
 }
 
-int cmd_act(const config::Config& config, const StoreArgs& s, core::DisputeAct what, const DisputeActArgs& a) {
+int cmd_act(const config::Config& config, const StoreArgs& s, core::DisputeAct what, const DisputeActArgs& a, core::DisputeKind kind) {
   auto o = open_session(config, s);
   if (!o) return kExitFailure;
   try {
-    if (auto d = find_dispute(*o->db, a.id); !d) {
+    if (auto d = find_dispute(*o->db, a.id, kind); !d) {
       std::cerr << "pactwatch: " << d.error() << "; nothing recorded\n";
       return kExitFailure;
     }
@@ -117,7 +129,7 @@ int cmd_act(const config::Config& config, const StoreArgs& s, core::DisputeAct w
       return kExitFailure;
     }
     const auto acts = o->db->disputes().acts_of(a.id);
-    std::cout << "dispute " << a.id << ": " << core::to_string(stored->act) << " recorded (#" << stored->seq << "); now "
+    std::cout << core::to_string(kind) << " " << a.id << ": " << core::to_string(stored->act) << " recorded (#" << stored->seq << "); now "
               << core::to_string(core::dispute_state(acts)) << '\n';
     return kExitOk;
   } catch (const store::StoreError& e) {
@@ -165,6 +177,47 @@ int cmd_record(const config::Config& config, const StoreArgs& s, const DisputeRe
   }
 }
 
+int cmd_declare(const config::Config& config, const StoreArgs& s, const CorrectionDeclareArgs& a) {
+  ledger::CorrectionRequest r;
+  r.partner = a.partner;
+  r.contract = a.contract;
+  r.version = a.version;
+  r.rules = a.rules;
+  r.reason = a.reason;
+  for (const auto& [name, text, out] : {std::tuple{"--from", &a.from, &r.from}, std::tuple{"--until", &a.until, &r.until}}) {
+    auto at = core::parse_rfc3339(*text);
+    if (!at) {
+      std::cerr << "pactwatch: " << name << " '" << *text << "': " << at.error() << '\n';
+      return kExitFailure;
+    }
+    *out = *at;
+  }
+  const auto category = core::dispute_category_from(a.category);
+  if (!category) {
+    std::string names;
+    for (const auto c : core::dispute_categories()) names += (names.empty() ? "" : ", ") + std::string(core::to_string(c));
+    std::cerr << "pactwatch: --category '" << a.category << "': expected one of " << names << '\n';
+    return kExitFailure;
+  }
+  r.category = *category;
+  auto o = open_session(config, s);
+  if (!o) return kExitFailure;
+  try {
+    auto declared = ledger::declare_correction(*o->db, o->rules, r, cli_actor(a.by), core::SystemClock().now());
+    if (!declared) {
+      std::cerr << "pactwatch: " << declared.error() << "; nothing recorded\n";
+      return kExitFailure;
+    }
+    const auto j = ledger::dispute_json(declared->dispute, declared->acts);
+    std::cout << "correction " << declared->dispute.id << ": " << j.at("state").get<std::string>() << ", " << j.at("category").get<std::string>()
+              << "\n  " << subject_line(j) << '\n';
+    return kExitOk;
+  } catch (const store::StoreError& e) {
+    std::cerr << "pactwatch: " << e.what() << "; nothing recorded\n";
+    return kExitFailure;
+  }
+}
+
 }  // namespace
 
 void register_dispute_commands(CLI::App& app, Context& ctx) {
@@ -179,7 +232,7 @@ void register_dispute_commands(CLI::App& app, Context& ctx) {
   ctx.add_store_args(ls);
   ls->callback([&] {
     auto c = ctx.config_for();
-    ctx.rc = c ? cmd_list(*c, ctx.store, list) : kExitFailure;
+    ctx.rc = c ? cmd_list(*c, ctx.store, list, core::DisputeKind::dispute) : kExitFailure;
   });
 
   auto& show = ctx.hold<DisputeActArgs>();
@@ -189,7 +242,7 @@ void register_dispute_commands(CLI::App& app, Context& ctx) {
   ctx.add_store_args(sh);
   sh->callback([&] {
     auto c = ctx.config_for();
-    ctx.rc = c ? cmd_show(*c, ctx.store, show) : kExitFailure;
+    ctx.rc = c ? cmd_show(*c, ctx.store, show, core::DisputeKind::dispute) : kExitFailure;
   });
 
   auto& rec = ctx.hold<DisputeRecordArgs>();
@@ -228,7 +281,73 @@ void register_dispute_commands(CLI::App& app, Context& ctx) {
     ctx.add_store_args(sub);
     sub->callback([&ctx, &args, act = verb.act] {
       auto c = ctx.config_for();
-      ctx.rc = c ? cmd_act(*c, ctx.store, act, args) : kExitFailure;
+      ctx.rc = c ? cmd_act(*c, ctx.store, act, args, core::DisputeKind::dispute) : kExitFailure;
+    });
+  }
+}
+
+void register_correction_commands(CLI::App& app, Context& ctx) {
+  auto* correction = app.add_subcommand(
+      "correction", "The brand's corrections: windows whose items leave named rules once the partner accepts (docs/disputes.md)");
+  correction->require_subcommand(1);
+
+  auto& declare = ctx.hold<CorrectionDeclareArgs>();
+  auto* dc = correction->add_subcommand("declare", "Declare a correction window for the brand; the partner accepts or rejects it");
+  dc->add_option("--partner", declare.partner, "The partner")->required();
+  dc->add_option("--contract", declare.contract, "Its contract")->required();
+  dc->add_option("--version", declare.version, "The contract version")->required()->check(CLI::PositiveNumber);
+  dc->add_option("--rules", declare.rules, "The KPIs, standards and obligations the window's items leave (a,b)")->required()->delimiter(',');
+  dc->add_option("--from", declare.from, "Items created at or after this RFC 3339 instant")->required();
+  dc->add_option("--until", declare.until, "... and before this one (at most 31 days later)")->required();
+  dc->add_option("--category", declare.category, "brand_caused, force_majeure, ... (one the contract pre-agrees is accepted at once)")
+      ->required();
+  dc->add_option("--reason", declare.reason, "What happened (\"brand platform outage\")")->required();
+  dc->add_option("--by", declare.by, "Who declares, as recorded (default: the user running the command)");
+  // --rules names the rules here, so the rules directory is --rules-dir.
+  dc->add_option("--rules-dir", ctx.store.rules_dir, "Rules directory instead of the config's rules_dir");
+  dc->add_option("--db", ctx.store.db_url, "Database URL instead of the config's database.url");
+  dc->callback([&] {
+    auto c = ctx.config_for();
+    ctx.rc = c ? cmd_declare(*c, ctx.store, declare) : kExitFailure;
+  });
+
+  auto& list = ctx.hold<DisputeListArgs>();
+  auto* ls = correction->add_subcommand("list", "Every correction (of one partner, in one state) with its rules, window and state");
+  ls->add_option("--partner", list.partner, "Only this partner's");
+  ls->add_option("--state", list.state, "Only those open, accepted, rejected or withdrawn");
+  ls->add_flag("--json", list.json, "Each correction with its thread, as JSON (as the API shows them)");
+  ctx.add_store_args(ls);
+  ls->callback([&] {
+    auto c = ctx.config_for();
+    ctx.rc = c ? cmd_list(*c, ctx.store, list, core::DisputeKind::correction) : kExitFailure;
+  });
+
+  auto& show = ctx.hold<DisputeActArgs>();
+  auto* sh = correction->add_subcommand("show", "One correction: its rules, window, category, state and thread of acts");
+  sh->add_option("ID", show.id, "Correction id")->required();
+  sh->add_flag("--json", show.json, "As JSON (as the API shows it)");
+  ctx.add_store_args(sh);
+  sh->callback([&] {
+    auto c = ctx.config_for();
+    ctx.rc = c ? cmd_show(*c, ctx.store, show, core::DisputeKind::correction) : kExitFailure;
+  });
+
+  struct Verb {
+    const char* name;
+    core::DisputeAct act;
+    const char* help;
+  };
+  for (const Verb& verb : {Verb{"withdraw", core::DisputeAct::withdraw, "Take an open correction back for the brand"},
+                           Verb{"comment", core::DisputeAct::comment, "Add a note to a correction's thread for the brand"}}) {
+    auto& args = ctx.hold<DisputeActArgs>();
+    auto* sub = correction->add_subcommand(verb.name, verb.help);
+    sub->add_option("ID", args.id, "Correction id")->required();
+    sub->add_option("--comment", args.comment, "Why, or the note itself")->required();
+    sub->add_option("--by", args.by, "Who acts, as recorded (default: the user running the command)");
+    ctx.add_store_args(sub);
+    sub->callback([&ctx, &args, act = verb.act] {
+      auto c = ctx.config_for();
+      ctx.rc = c ? cmd_act(*c, ctx.store, act, args, core::DisputeKind::correction) : kExitFailure;
     });
   }
 }

@@ -53,7 +53,8 @@ int main(int argc, char** argv) {
   add_global_options(app, ctx);
   for (auto* add : {cli::register_admin_commands, cli::register_calendar_command, cli::register_item_commands,
                     cli::register_compensation_commands, cli::register_source_commands, cli::register_outbox_commands,
-                    cli::register_token_commands, cli::register_dispute_commands, cli::register_gen_command,
+                    cli::register_token_commands, cli::register_dispute_commands, cli::register_correction_commands,
+                    cli::register_gen_command,
                     cli::register_test_command}) {
     add(app, ctx);
   }

@@ -221,6 +221,14 @@ class ApiTest : public ::testing::TestWithParam<Backend> {
            R"(", "reason": "the customer asked us to wait"})";
   }
 
+  // A correction request body: northwind's October outage, leaving p1_first_reply and reopen_loops.
+  static std::string correction_body(const std::string& category = "force_majeure",
+                                     const std::string& rules = R"(["p1_first_reply", "reopen_loops"])",
+                                     const std::string& from = "2026-10-14T11:00:00Z") {
+    return R"({"contract": "northwind-support", "version": 3, "rules": )" + rules + R"(, "from": ")" + from +
+           R"(", "until": "2026-10-14T15:30:00Z", "category": ")" + category + R"(", "reason": "brand platform outage"})";
+  }
+
   // What the daemon's refresh does after an act: the rules of with_v4_draft() again, with every
   // approval recorded.
   void refresh_rules() {
@@ -279,6 +287,12 @@ const std::map<std::string, Expect>& matrix() {
       {"GET /v1/disputes/{id}", {200, 200, 200, 200, 200, 404, 401}},
       // A comment: approver and finance for the brand, the partner for itself; admin and viewer read only.
       {"POST /v1/disputes/{id}/acts", {403, 201, 201, 403, 201, 404, 401}},
+      // Corrections: one of northwind's is in the store; approver and finance declare (the examples
+      // enforce v3, so each declaration is stored: 201), the partner reads its own; a comment as above.
+      {"GET /v1/partners/{partner}/corrections", {200, 200, 200, 200, 200, 404, 401}},
+      {"POST /v1/partners/{partner}/corrections", {403, 201, 201, 403, 403, 403, 401}},
+      {"GET /v1/corrections/{id}", {200, 200, 200, 200, 200, 404, 401}},
+      {"POST /v1/corrections/{id}/acts", {403, 201, 201, 403, 201, 404, 401}},
       {"GET /v1/agreement-key", {200, 200, 200, 200, 200, 200, 401}},
       {"GET /v1/notifications", {200, 403, 403, 403, 403, 403, 401}},
       {"POST /v1/notifications/{event}/retry", {200, 403, 403, 403, 403, 403, 401}},
@@ -306,6 +320,7 @@ const std::map<std::string, Expect>& matrix() {
       {"GET /portal/disputes", {200, 200, 200, 200, 200, 200, 303}},
       {"POST /portal/partners/{partner}/disputes", {403, 403, 403, 403, 422, 404, 401}},
       {"POST /portal/disputes/{id}/act", {403, 303, 303, 403, 303, 404, 401}},
+      {"POST /portal/corrections/{id}/act", {403, 303, 303, 403, 303, 404, 401}},
   };
   return m;
 }
@@ -344,6 +359,21 @@ TEST_P(ApiTest, AuthorizationMatrixCoversEveryRoute) {
   auto opened = db_->disputes().open(seeded, {opening}, ledger::audit_of({"tok_matrix", "matrix", "partner"}, clock_.now(), "dispute.open", "matrix", ""));
   ASSERT_TRUE(opened) << opened.error();
   const std::string dispute_id = std::to_string(opened->first.id);
+  // And one of the brand's corrections of northwind.
+  store::Dispute declared;
+  declared.kind = core::DisputeKind::correction;
+  declared.subject = {"northwind", "northwind-support", 3, "2026-10", "", "", "", ""};
+  declared.category = core::DisputeCategory::brand_caused;
+  declared.opened_at = clock_.now();
+  declared.rules = {"p1_first_reply"};
+  declared.window_from = T("2026-10-14T11:00:00Z");
+  declared.window_until = T("2026-10-14T15:30:00Z");
+  opening.party = core::Party::brand;
+  opening.actor = "cli:ops";
+  opening.comment = "brand platform outage";
+  auto correction = db_->disputes().open(declared, {opening}, ledger::audit_of({"cli:ops", "ops", "admin"}, clock_.now(), "correction.declare", "matrix", ""));
+  ASSERT_TRUE(correction) << correction.error();
+  const std::string correction_id = std::to_string(correction->first.id);
   // Every registered route has a row, and every row a route.
   std::set<std::string> registered;
   for (const auto& r : Api::routes()) {
@@ -361,7 +391,8 @@ TEST_P(ApiTest, AuthorizationMatrixCoversEveryRoute) {
     if (!matrix().count(key)) continue;
     const Expect& e = matrix().at(key);
     const int expected[] = {e.admin, e.approver, e.finance, e.viewer, e.own, e.other, e.none};
-    std::string path = fill(r.pattern, event_id, dispute_id);
+    const bool corrections = r.pattern.starts_with("/v1/corrections/") || r.pattern.starts_with("/portal/corrections/");
+    std::string path = fill(r.pattern, event_id, corrections ? correction_id : dispute_id);
     const bool portal = r.pattern.rfind("/portal", 0) == 0;
     if (r.pattern == "/v1/compensation" || r.pattern == "/portal/report" || r.pattern == "/portal/report.csv") path += "?period=2026-10";
     if (r.pattern == "/portal/partners/{partner}/evidence") path += "?rule=p1_first_reply&period=2026-10";
@@ -380,7 +411,7 @@ TEST_P(ApiTest, AuthorizationMatrixCoversEveryRoute) {
         if (r.pattern == "/portal/partners/{partner}/disputes") {
           form += "&contract=northwind-support&version=3&period=2026-10&rule=p1_first_reply&category=customer_caused&reason=matrix";
         }
-        if (r.pattern == "/portal/disputes/{id}/act") form += "&act=comment&comment=matrix";
+        if (r.pattern == "/portal/disputes/{id}/act" || r.pattern == "/portal/corrections/{id}/act") form += "&act=comment&comment=matrix";
         auto c = client();
         return r.method == "GET" ? c.Get(path, h) : c.Post(path, h, form, "application/x-www-form-urlencoded");
       }
@@ -391,7 +422,8 @@ TEST_P(ApiTest, AuthorizationMatrixCoversEveryRoute) {
       if (r.pattern == "/v1/partners/{partner}/disputes") {
         body = R"({"contract": "northwind-support", "version": 3, "period": "2026-10", "rule": "p1_first_reply", "category": "customer_caused", "reason": "matrix"})";
       }
-      if (r.pattern == "/v1/disputes/{id}/acts") body = R"({"act": "comment", "comment": "matrix"})";
+      if (r.pattern == "/v1/disputes/{id}/acts" || r.pattern == "/v1/corrections/{id}/acts") body = R"({"act": "comment", "comment": "matrix"})";
+      if (r.pattern == "/v1/partners/{partner}/corrections") body = correction_body();
       return call(r.method, path, token, r.pattern, body);
       };
       auto res = send();
@@ -1587,6 +1619,136 @@ TEST_P(ApiTest, DisputeRefusalsSayWhyAndMalformedBodiesNameTheField) {
   EXPECT_EQ(call("GET", "/v1/disputes/abc", tokens_.northwind, "/v1/disputes/{id}")->status, 400);
 }
 
+// The brand declares a correction; only the partner answers it (its own: another partner's is not
+// found); the brand cannot accept its own; a second resolution is refused; disputes and
+// corrections are not found on each other's routes.
+TEST_P(ApiTest, CorrectionsAreTheBrandsAndThePartnerAnswersThem) {
+  ASSERT_NO_FATAL_FAILURE(with_disputes());
+  start();
+  const std::string list = "/v1/partners/{partner}/corrections", one = "/v1/corrections/{id}", acts = "/v1/corrections/{id}/acts";
+  auto declared = call("POST", "/v1/partners/northwind/corrections", tokens_.approver, list, correction_body());
+  ASSERT_TRUE(declared);
+  ASSERT_EQ(declared->status, 201) << declared->body;
+  const auto d = json::parse(declared->body);
+  EXPECT_EQ(d["kind"], "correction");
+  EXPECT_EQ(d["state"], "open");
+  EXPECT_EQ(d["rules"], json({"p1_first_reply", "reopen_loops"}));
+  EXPECT_EQ(d["window"]["from"], "2026-10-14T11:00:00Z");
+  ASSERT_EQ(d["thread"].size(), 1u);
+  EXPECT_EQ(d["thread"][0]["party"], "brand");
+  EXPECT_EQ(d["thread"][0]["actor_name"], "approver");
+  const std::string id = std::to_string(d["id"].get<std::int64_t>());
+  const std::string path = "/v1/corrections/" + id;
+
+  // Who declares: approver and finance; admin, viewer and partners do not.
+  EXPECT_EQ(call("POST", "/v1/partners/northwind/corrections", tokens_.admin, list, correction_body())->status, 403);
+  EXPECT_EQ(call("POST", "/v1/partners/northwind/corrections", tokens_.viewer, list, correction_body())->status, 403);
+  EXPECT_EQ(call("POST", "/v1/partners/northwind/corrections", tokens_.northwind, list, correction_body())->status, 403);
+  // Refusals (422, with declare_correction's reason) and malformed bodies (400, naming the field).
+  auto expect = [&](const std::string& body, int status, const std::string& says) {
+    auto r = call("POST", "/v1/partners/northwind/corrections", tokens_.finance, list, body);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, status) << body << ": " << r->body;
+    EXPECT_NE(json::parse(r->body).value("detail", "").find(says), std::string::npos) << body << ": " << r->body;
+  };
+  expect(correction_body("force_majeure", R"(["p1_first_reply", "speed"])"), 422, "northwind-support v3 has no rule 'speed'");
+  expect(correction_body("force_majeure", R"(["p1_first_reply"])", "2026-10-14T15:30:00Z"), 422, "the window is empty");
+  expect(R"({"contract": "contoso-resale", "version": 1, "rules": ["win_rate"], "from": "2026-10-14T11:00:00Z", "until": "2026-10-14T15:30:00Z", "category": "other", "reason": "x"})",
+         422, "no contract 'contoso-resale' of partner 'northwind'");
+  expect(correction_body("force_majeure", R"("p1_first_reply")"), 400, "rules:");
+  expect(correction_body("force_majeure", "[]"), 400, "rules:");
+  expect(correction_body("force_majeure", R"(["p1_first_reply"])", "yesterday"), 400, "from:");
+  expect(correction_body("weather"), 400, "category: expected one of misattributed");
+  expect(R"({"contract": "northwind-support", "version": 3, "rules": ["p1_first_reply"], "from": "2026-10-14T11:00:00Z", "until": "2026-10-14T15:30:00Z", "category": "other"})",
+         400, "reason:");
+  expect(R"({"contract": "northwind-support", "version": 3, "priority": "high"})", 400, "unknown field 'priority'");
+  EXPECT_EQ(db_->disputes().list().size(), 1u) << "refusals store nothing";
+
+  // Another partner: the correction does not exist for it, exactly as one that does not exist.
+  auto foreign = call("GET", path, tokens_.contoso, one);
+  ASSERT_TRUE(foreign);
+  EXPECT_EQ(foreign->status, 404);
+  EXPECT_EQ(call("POST", path + "/acts", tokens_.contoso, acts, R"({"act": "accept", "comment": "ours?"})")->status, 404);
+  EXPECT_EQ(call("GET", "/v1/partners/northwind/corrections", tokens_.contoso, list)->status, 404);
+  EXPECT_TRUE(get_json("/v1/partners/contoso-eu/corrections", tokens_.contoso, 200, list)["items"].empty());
+  // The partner's list and the brand's, by state; corrections are not disputes.
+  EXPECT_EQ(get_json("/v1/partners/northwind/corrections", tokens_.northwind, 200, list)["items"].size(), 1u);
+  EXPECT_EQ(get_json("/v1/partners/northwind/corrections?state=open", tokens_.viewer, 200, list)["items"].size(), 1u);
+  EXPECT_TRUE(get_json("/v1/partners/northwind/corrections?state=accepted", tokens_.finance, 200, list)["items"].empty());
+  EXPECT_EQ(call("GET", "/v1/partners/northwind/corrections?state=resolved", tokens_.northwind, list)->status, 400);
+  EXPECT_TRUE(get_json("/v1/partners/northwind/disputes", tokens_.northwind, 200, "/v1/partners/{partner}/disputes")["items"].empty());
+  EXPECT_EQ(call("GET", "/v1/disputes/" + id, tokens_.admin, "/v1/disputes/{id}")->status, 404);
+  EXPECT_EQ(call("POST", "/v1/disputes/" + id + "/acts", tokens_.northwind, "/v1/disputes/{id}/acts", R"({"act": "comment", "comment": "x"})")->status,
+            404);
+  // ... and a dispute is no correction.
+  auto opened = call("POST", "/v1/partners/northwind/disputes", tokens_.northwind, "/v1/partners/{partner}/disputes", dispute_body());
+  ASSERT_TRUE(opened);
+  ASSERT_EQ(opened->status, 201) << opened->body;
+  const std::string dispute = std::to_string(json::parse(opened->body)["id"].get<std::int64_t>());
+  EXPECT_EQ(call("GET", "/v1/corrections/" + dispute, tokens_.northwind, one)->status, 404);
+  EXPECT_EQ(call("POST", "/v1/corrections/" + dispute + "/acts", tokens_.northwind, acts, R"({"act": "accept"})")->status, 404);
+  EXPECT_EQ(get_json("/v1/partners/northwind/corrections", tokens_.admin, 200, list)["items"].size(), 1u);
+
+  // The brand cannot accept its own correction: the lifecycle refuses, saying why.
+  auto self = call("POST", path + "/acts", tokens_.approver, acts, R"({"act": "accept", "comment": "fine by us"})");
+  ASSERT_TRUE(self);
+  EXPECT_EQ(self->status, 409);
+  EXPECT_NE(self->body.find("only the partner accepts or rejects a correction"), std::string::npos) << self->body;
+  // Admin and viewer read but do not act; unknown acts and fields are malformed.
+  EXPECT_EQ(call("POST", path + "/acts", tokens_.admin, acts, R"({"act": "withdraw", "comment": "x"})")->status, 403);
+  EXPECT_EQ(call("POST", path + "/acts", tokens_.viewer, acts, R"({"act": "comment", "comment": "x"})")->status, 403);
+  EXPECT_EQ(call("POST", path + "/acts", tokens_.northwind, acts, R"({"act": "escalate"})")->status, 400);
+  EXPECT_EQ(call("POST", path + "/acts", tokens_.northwind, acts, R"({"act": "comment", "by": "x"})")->status, 400);
+  EXPECT_EQ(call("POST", path + "/acts", tokens_.northwind, acts, R"({"act": "withdraw", "comment": "x"})")->status, 409);
+  EXPECT_EQ(call("POST", path + "/acts", tokens_.finance, acts, R"({"act": "comment", "comment": "INC-7 has the timeline"})")->status, 201);
+
+  // The partner accepts its own, as the partner, named by its token; the acceptance is recorded.
+  auto accepted = call("POST", path + "/acts", tokens_.northwind, acts, R"({"act": "accept", "comment": "agreed"})");
+  ASSERT_TRUE(accepted);
+  ASSERT_EQ(accepted->status, 201) << accepted->body;
+  const auto a = json::parse(accepted->body);
+  EXPECT_EQ(a["act"]["act"], "accept");
+  EXPECT_EQ(a["act"]["party"], "partner");
+  EXPECT_EQ(a["act"]["actor"].get<std::string>().rfind("tok_", 0), 0u) << a["act"]["actor"];
+  EXPECT_EQ(a["correction"]["state"], "accepted");
+  EXPECT_EQ(get_json(path, tokens_.viewer, 200, one)["state"], "accepted");
+  const auto stored = db_->disputes().acts_of(std::stoll(id));
+  ASSERT_EQ(stored.size(), 3u);
+  EXPECT_EQ(stored.back().act, core::DisputeAct::accept);
+  EXPECT_EQ(stored.back().party, core::Party::partner);
+  bool excluded = false;
+  for (const auto& [x, at] : db_->disputes().accepted_all()) excluded = excluded || x.id == std::stoll(id);
+  EXPECT_TRUE(excluded) << "an accepted correction is an exclusion";
+  // A second resolution is refused, by either side; a comment after it is not.
+  auto twice = call("POST", path + "/acts", tokens_.northwind, acts, R"({"act": "reject", "comment": "no"})");
+  ASSERT_TRUE(twice);
+  EXPECT_EQ(twice->status, 409);
+  EXPECT_NE(twice->body.find("already accepted"), std::string::npos) << twice->body;
+  EXPECT_EQ(call("POST", path + "/acts", tokens_.approver, acts, R"({"act": "withdraw", "comment": "late"})")->status, 409);
+  EXPECT_EQ(call("POST", path + "/acts", tokens_.northwind, acts, R"({"act": "comment", "comment": "thanks"})")->status, 201);
+
+  // A category the contract accepts in advance comes back accepted; the brand withdraws an open one.
+  auto pre = call("POST", "/v1/partners/northwind/corrections", tokens_.finance, list, correction_body("brand_caused"));
+  ASSERT_TRUE(pre);
+  ASSERT_EQ(pre->status, 201) << pre->body;
+  EXPECT_EQ(json::parse(pre->body)["state"], "accepted");
+  auto other = call("POST", "/v1/partners/northwind/corrections", tokens_.finance, list, correction_body("data_error"));
+  ASSERT_TRUE(other);
+  ASSERT_EQ(other->status, 201) << other->body;
+  const std::string other_id = std::to_string(json::parse(other->body)["id"].get<std::int64_t>());
+  auto withdrawn = call("POST", "/v1/corrections/" + other_id + "/acts", tokens_.finance, acts, R"({"act": "withdraw", "comment": "wrong window"})");
+  ASSERT_TRUE(withdrawn);
+  ASSERT_EQ(withdrawn->status, 201) << withdrawn->body;
+  EXPECT_EQ(json::parse(withdrawn->body)["correction"]["state"], "withdrawn");
+
+  std::multiset<std::string> audited;
+  for (const auto& e : db_->audit().newest(200)) {
+    if (e.action.starts_with("correction.")) audited.insert(e.action);
+  }
+  EXPECT_EQ(audited, (std::multiset<std::string>{"correction.declare", "correction.declare", "correction.declare", "correction.comment",
+                                                 "correction.accept", "correction.comment", "correction.withdraw"}));
+}
+
 // The portal: the partner disputes an evidence row through its form, the approver accepts it on
 // the disputes page, and the partner's page shows it accepted.
 TEST_P(ApiTest, APartnerDisputesAnEvidenceItemInThePortal) {
@@ -1639,6 +1801,65 @@ TEST_P(ApiTest, APartnerDisputesAnEvidenceItemInThePortal) {
   ASSERT_TRUE(refused);
   EXPECT_EQ(refused->status, 422);
   EXPECT_NE(refused->body.find("the dispute window of 2026-09 closed at"), std::string::npos) << refused->body;
+}
+
+// The portal: the partner sees the brand's correction on its disputes page, escaped, with accept,
+// reject and comment forms (CSRF in the body), and accepts it; the brand sees it with withdraw and
+// comment forms; a second resolution is refused on the page; a correction is not acted on as a dispute.
+TEST_P(ApiTest, APartnerAnswersACorrectionInThePortal) {
+  ASSERT_NO_FATAL_FAILURE(with_disputes());
+  start();
+  auto declared = call("POST", "/v1/partners/northwind/corrections", tokens_.approver, "/v1/partners/{partner}/corrections",
+                       R"({"contract": "northwind-support", "version": 3, "rules": ["p1_first_reply"], "from": "2026-10-14T11:00:00Z", )"
+                       R"("until": "2026-10-14T15:30:00Z", "category": "force_majeure", "reason": "<script>alert(1)</script> outage"})");
+  ASSERT_TRUE(declared);
+  ASSERT_EQ(declared->status, 201) << declared->body;
+  const std::string id = std::to_string(json::parse(declared->body)["id"].get<std::int64_t>());
+  auto c = client();
+  const httplib::Headers partner{{"Cookie", "pw_session=" + tokens_.northwind}}, approver{{"Cookie", "pw_session=" + tokens_.approver}},
+      other{{"Cookie", "pw_session=" + tokens_.contoso}};
+  auto mine = c.Get("/portal/disputes", partner);
+  ASSERT_TRUE(mine);
+  ASSERT_EQ(mine->status, 200);
+  EXPECT_NE(mine->body.find("id=\"correction-" + id + "\""), std::string::npos) << mine->body;
+  EXPECT_NE(mine->body.find("p1_first_reply"), std::string::npos);
+  EXPECT_NE(mine->body.find("2026-10-14T11:00:00Z to 2026-10-14T15:30:00Z"), std::string::npos);
+  EXPECT_NE(mine->body.find("&lt;script&gt;alert(1)&lt;/script&gt; outage"), std::string::npos) << "the reason is escaped";
+  EXPECT_EQ(mine->body.find("<script>"), std::string::npos);
+  const std::string action = "action=\"/portal/corrections/" + id + "/act\"";
+  EXPECT_NE(mine->body.find(action), std::string::npos);
+  EXPECT_NE(mine->body.find("value=\"accept\""), std::string::npos);
+  EXPECT_NE(mine->body.find("value=\"reject\""), std::string::npos);
+  EXPECT_EQ(mine->body.find("value=\"withdraw\""), std::string::npos) << "the partner does not withdraw the brand's correction";
+  EXPECT_NE(mine->body.find("name=\"csrf\" value=\"" + csrf_for_test(tokens_.northwind) + "\""), std::string::npos);
+  auto foreign = c.Get("/portal/disputes", other);
+  ASSERT_TRUE(foreign);
+  EXPECT_EQ(foreign->body.find("correction-" + id), std::string::npos) << "another partner sees nothing of it";
+  auto brand = c.Get("/portal/disputes", approver);
+  ASSERT_TRUE(brand);
+  EXPECT_NE(brand->body.find(action), std::string::npos);
+  EXPECT_NE(brand->body.find("value=\"withdraw\""), std::string::npos);
+  EXPECT_EQ(brand->body.find("value=\"accept\""), std::string::npos) << "the brand does not accept its own correction";
+
+  const std::string form = "csrf=" + csrf_for_test(tokens_.northwind);
+  auto no_csrf = c.Post("/portal/corrections/" + id + "/act", partner, "act=accept&comment=ok", "application/x-www-form-urlencoded");
+  ASSERT_TRUE(no_csrf);
+  EXPECT_EQ(no_csrf->status, 403);
+  auto as_dispute = c.Post("/portal/disputes/" + id + "/act", partner, form + "&act=accept&comment=ok", "application/x-www-form-urlencoded");
+  ASSERT_TRUE(as_dispute);
+  EXPECT_EQ(as_dispute->status, 404);
+  auto accept = c.Post("/portal/corrections/" + id + "/act", partner, form + "&act=accept&comment=agreed", "application/x-www-form-urlencoded");
+  ASSERT_TRUE(accept);
+  EXPECT_EQ(accept->status, 303) << accept->body;
+  EXPECT_EQ(accept->get_header_value("Location"), "/portal/disputes#correction-" + id);
+  auto again = c.Post("/portal/corrections/" + id + "/act", partner, form + "&act=reject&comment=no", "application/x-www-form-urlencoded");
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->status, 409);
+  EXPECT_NE(again->body.find("already accepted"), std::string::npos) << again->body;
+  auto after = c.Get("/portal/disputes?state=accepted", partner);
+  ASSERT_TRUE(after);
+  EXPECT_NE(after->body.find("badge st-accepted"), std::string::npos) << after->body;
+  EXPECT_EQ(db_->disputes().acts_of(std::stoll(id)).back().party, core::Party::partner);
 }
 
 TEST_P(ApiTest, EveryRecordedResponseMatchesTheOpenApiDocument) {

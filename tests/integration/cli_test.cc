@@ -689,6 +689,82 @@ TEST(Cli, DisputesAreListedShownAndAnsweredForTheBrand) {
   EXPECT_EQ(all[0]["id"], 1);
 }
 
+// The brand's corrections from the command line: declared as cli:USER (with --by as its name),
+// a refusal printed with its reason, listed and shown apart from disputes, withdrawn once.
+TEST(Cli, CorrectionsAreDeclaredListedShownAndWithdrawnForTheBrand) {
+  ExamplesWorld w;
+  ASSERT_EQ(w.cli({"db", "migrate"}).exit_code, 0);
+  ASSERT_EQ(w.cli({"contract", "adopt", "northwind-support", "3", "--vouched-by", "legal@brand.example"}).exit_code, 0);
+  const std::vector<std::string> declare{"correction", "declare", "--partner", "northwind", "--contract", "northwind-support",
+                                         "--version", "3", "--rules", "p1_first_reply,reopen_loops", "--from", "2026-10-14T11:00:00Z",
+                                         "--until", "2026-10-14T15:30:00Z", "--category", "brand_caused", "--reason",
+                                         "brand platform outage"};
+  auto with = [&](std::vector<std::string> args, const std::string& flag, const std::string& value) {
+    const auto at = std::find(args.begin(), args.end(), flag);
+    *(at + 1) = value;
+    return args;
+  };
+  // Refusals, each with its reason and nothing stored.
+  auto unknown_rule = w.cli(with(declare, "--rules", "p1_first_reply,speed"));
+  EXPECT_EQ(unknown_rule.exit_code, 1);
+  EXPECT_NE(unknown_rule.err.find("northwind-support v3 has no rule 'speed'; nothing recorded"), std::string::npos) << unknown_rule.err;
+  auto empty = w.cli(with(declare, "--until", "2026-10-14T11:00:00Z"));
+  EXPECT_EQ(empty.exit_code, 1);
+  EXPECT_NE(empty.err.find("the window is empty"), std::string::npos) << empty.err;
+  auto bad_time = w.cli(with(declare, "--from", "yesterday"));
+  EXPECT_EQ(bad_time.exit_code, 1);
+  EXPECT_NE(bad_time.err.find("--from 'yesterday'"), std::string::npos) << bad_time.err;
+  auto bad_category = w.cli(with(declare, "--category", "weather"));
+  EXPECT_EQ(bad_category.exit_code, 1);
+  EXPECT_NE(bad_category.err.find("--category 'weather': expected one of misattributed"), std::string::npos) << bad_category.err;
+  EXPECT_EQ(w.cli({"correction", "list"}).out.find("no correction"), 0u);
+
+  auto declared_by = declare;
+  declared_by.insert(declared_by.end(), {"--by", "ops@brand.example"});
+  auto declared = w.cli(declared_by);
+  ASSERT_EQ(declared.exit_code, 0) << declared.err;
+  EXPECT_NE(declared.out.find("correction 1: open, brand_caused"), std::string::npos) << declared.out;
+  EXPECT_NE(declared.out.find("northwind northwind-support v3 2026-10 p1_first_reply,reopen_loops 2026-10-14T11:00:00Z/2026-10-14T15:30:00Z"),
+            std::string::npos) << declared.out;
+
+  auto list = w.cli({"correction", "list", "--partner", "northwind", "--state", "open"});
+  ASSERT_EQ(list.exit_code, 0) << list.err;
+  EXPECT_NE(list.out.find("1  open  brand_caused  northwind northwind-support v3 2026-10 p1_first_reply,reopen_loops"), std::string::npos)
+      << list.out;
+  EXPECT_NE(w.cli({"dispute", "list"}).out.find("no dispute"), std::string::npos) << "a correction is no dispute";
+  EXPECT_EQ(w.cli({"correction", "list", "--state", "resolved"}).exit_code, 1);
+  auto show = w.cli({"correction", "show", "1"});
+  ASSERT_EQ(show.exit_code, 0) << show.err;
+  EXPECT_NE(show.out.find("correction 1: open, brand_caused"), std::string::npos) << show.out;
+  EXPECT_NE(show.out.find("brand open by ops@brand.example (cli:"), std::string::npos) << show.out;
+  EXPECT_NE(show.out.find(": brand platform outage"), std::string::npos) << show.out;
+  auto as_dispute = w.cli({"dispute", "show", "1"});
+  EXPECT_EQ(as_dispute.exit_code, 1);
+  EXPECT_NE(as_dispute.err.find("no dispute 1: it is a correction"), std::string::npos) << as_dispute.err;
+  auto missing = w.cli({"correction", "show", "42"});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_NE(missing.err.find("no correction 42"), std::string::npos) << missing.err;
+
+  auto note = w.cli({"correction", "comment", "1", "--comment", "the incident report is attached to INC-7"});
+  ASSERT_EQ(note.exit_code, 0) << note.err;
+  EXPECT_NE(note.out.find("correction 1: comment recorded (#2); now open"), std::string::npos) << note.out;
+  EXPECT_EQ(w.cli({"correction", "withdraw", "1"}).exit_code, 2) << "a withdrawal says why";
+  auto withdrawn = w.cli({"correction", "withdraw", "1", "--comment", "declared against the wrong contract"});
+  ASSERT_EQ(withdrawn.exit_code, 0) << withdrawn.err;
+  EXPECT_NE(withdrawn.out.find("correction 1: withdraw recorded (#3); now withdrawn"), std::string::npos) << withdrawn.out;
+  auto again = w.cli({"correction", "withdraw", "1", "--comment", "again"});
+  EXPECT_EQ(again.exit_code, 1);
+  EXPECT_NE(again.err.find("nothing recorded"), std::string::npos) << again.err;
+  auto j = nlohmann::json::parse(w.cli({"correction", "show", "1", "--json"}).out);
+  EXPECT_EQ(j["kind"], "correction");
+  EXPECT_EQ(j["state"], "withdrawn");
+  EXPECT_EQ(j["rules"], nlohmann::json({"p1_first_reply", "reopen_loops"}));
+  ASSERT_EQ(j["thread"].size(), 3u);
+  EXPECT_EQ(j["thread"][0]["actor_name"], "ops@brand.example");
+  EXPECT_EQ(j["thread"][2]["party"], "brand");
+  EXPECT_EQ(nlohmann::json::parse(w.cli({"correction", "list", "--json", "--state", "withdrawn"}).out).size(), 1u);
+}
+
 // The signed agreement record of an agreed version, checked offline; each kind of tampering, and
 // another installation's key, refused; no record of a version that is not agreed.
 TEST(Cli, ContractRecordIsSignedAndVerifiedOfflineAndTamperingIsRefused) {
