@@ -53,6 +53,11 @@ demo: deps
 	    --item demo/tickets/fabrikam-F10 --category customer_caused --from service@fabrikam.example \
 	    --reason "the site was closed when the technician arrived; the customer rescheduled" \
 	    $(DEMO_CONFIG) --log-level warn > /dev/null || echo "(the demo dispute was not recorded: see the reason above)"
+	@$(DEMO) correction list --partner fabrikam-field $(DEMO_CONFIG) --log-level warn | grep -q first_time_fix || \
+	  $(DEMO) correction declare --partner fabrikam-field --contract fabrikam-field --version 1 --rules first_time_fix \
+	    --from 2026-10-08T13:30:00Z --until 2026-10-08T15:00:00Z --category brand_caused \
+	    --reason "dispatch platform outage: technicians left without their part lists" \
+	    $(DEMO_CONFIG) --log-level warn > /dev/null
 	@test -s var/finance.token || $(DEMO) token create --role finance --name demo-finance $(DEMO_CONFIG) --log-level warn > var/finance.token 2>/dev/null
 	@test -s var/northwind.token || $(DEMO) token create --role partner --partner northwind --name demo-northwind $(DEMO_CONFIG) --log-level warn > var/northwind.token 2>/dev/null
 	@echo
@@ -70,6 +75,7 @@ demo: deps
 	@echo "  $(DEMO) outbox list $(DEMO_CONFIG)"
 	@echo "  $(DEMO) contract status $(DEMO_CONFIG)   # contoso-resale v1 is proposed, awaiting both approvals"
 	@echo "  $(DEMO) dispute list $(DEMO_CONFIG)      # fabrikam-field disputes ticket F10, awaiting the brand's answer"
+	@echo "  $(DEMO) correction list $(DEMO_CONFIG)   # the brand's dispatch outage, pre-agreed: F4 and F9 leave first_time_fix"
 	@echo "  $(DEMO) test rules/examples/scenarios/*.yaml"
 	@echo "Stop with Ctrl-C."
 	@echo
