@@ -1794,6 +1794,13 @@ TEST_P(ApiTest, APartnerDisputesAnEvidenceItemInThePortal) {
   auto after = c.Get("/portal/disputes?state=accepted", partner);
   ASSERT_TRUE(after);
   EXPECT_NE(after->body.find("badge st-accepted"), std::string::npos) << after->body;
+  // The evidence page now lists the item under "Excluded", with the dispute that excluded it.
+  auto excluded = c.Get("/portal/partners/northwind/evidence?rule=p1_first_reply&period=2026-10", partner);
+  ASSERT_TRUE(excluded);
+  const auto at = excluded->body.find("<h2>Excluded</h2>");
+  ASSERT_NE(at, std::string::npos) << excluded->body;
+  EXPECT_NE(excluded->body.find("import / northwind-N2</td><td>dispute " + std::to_string(id) + "</td>", at), std::string::npos)
+      << excluded->body;
   // Refused in the portal with the reason: the window of September has closed.
   std::string late = form;
   late.replace(late.find("period=2026-10"), 14, "period=2026-09");
