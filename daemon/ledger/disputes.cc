@@ -1,5 +1,7 @@
 #include "pactwatch/ledger/disputes.h"
 
+#include <date/tz.h>
+
 #include <algorithm>
 
 #include "pactwatch/engine/evaluate.h"
@@ -131,6 +133,21 @@ std::vector<core::DisputeAction> opening_acts(core::DisputeKind kind, const rule
   return acts;
 }
 
+// When a dispute window closes: local midnight `days` calendar days after the period's end (itself
+// a local midnight), in the contract calendar's zone, so that a daylight-saving change inside the
+// window moves nothing (24 h x days would close it an hour early or late).
+core::Instant window_closes(core::Instant period_end, const std::string& timezone, int days) {
+  try {
+    const date::time_zone* zone = date::locate_zone(timezone);
+    const auto local = zone->to_local(date::sys_seconds(std::chrono::floor<std::chrono::seconds>(period_end).time_since_epoch()));
+    const auto day = std::chrono::floor<date::days>(local) + date::days(days);
+    const auto utc = date::make_zoned(zone, day, date::choose::earliest).get_sys_time();
+    return core::Instant(std::chrono::duration_cast<std::chrono::milliseconds>(utc.time_since_epoch()));
+  } catch (const std::exception&) {
+    return period_end + std::chrono::days(days);  // an unknown zone: the calendar fails to load before this
+  }
+}
+
 }  // namespace
 
 std::expected<OpenedDispute, std::string> open_dispute(store::Store& db, const rules::RuleSet& set, const DisputeRequest& request,
@@ -154,7 +171,7 @@ std::expected<OpenedDispute, std::string> open_dispute(store::Store& db, const r
   if (!window) return std::unexpected("period '" + s.period + "': " + window.error());
   if (!engine::in_effect_during(v, *window)) return std::unexpected(where + " is not in effect in " + s.period);
   if (now < window->start) return std::unexpected(s.period + " has not begun: nothing in it can be disputed yet");
-  const core::Instant deadline = window->end + std::chrono::days(v.disputes->window_days);
+  const core::Instant deadline = window_closes(window->end, cal->second.timezone(), v.disputes->window_days);
   if (now > deadline) {
     return std::unexpected("the dispute window of " + s.period + " closed at " + core::format_rfc3339(deadline) + " (" +
                            std::to_string(v.disputes->window_days) + " calendar days after the period ended)");

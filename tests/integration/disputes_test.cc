@@ -179,6 +179,35 @@ TEST_P(DisputesTest, AWholeRuleIsNeverAcceptedInAdvanceAndAPartialItemIsRefused)
   EXPECT_FALSE(open(odd));
 }
 
+// The window counts calendar days in the contract calendar's zone: fabrikam-field's October ends
+// at local midnight on 1 November (05:00 UTC, daylight time), the clocks go back that morning, and
+// 60 days later the window closes at local midnight on 31 December: 06:00 UTC, not 05:00.
+TEST_P(DisputesTest, TheWindowClosesAtLocalMidnightAcrossADaylightSavingChange) {
+  const Actor ops{"cli:ops", "ops@brand.example", "admin"}, fab{"tok_fab", "service@fabrikam.example", "partner"};
+  for (const auto& [party, what, who] : std::vector<std::tuple<core::Party, core::ContractAct, Actor>>{
+           {core::Party::brand, core::ContractAct::propose, ops},
+           {core::Party::brand, core::ContractAct::approve, ops},
+           {core::Party::partner, core::ContractAct::approve, fab}}) {
+    const auto set = in_force();
+    core::ContractAction a;
+    a.contract = "fabrikam-field";
+    a.version = 1;
+    a.party = party;
+    a.act = what;
+    a.sha256 = (*rules::find_version(set, "fabrikam-field", 1))->sha256;
+    ASSERT_TRUE(record_act(*store_, set, a, who, T("2026-01-02T00:00:00Z")));
+  }
+  DisputeRequest r;
+  r.subject = {"fabrikam-field", "fabrikam-field", 1, "2026-10", "on_site_4h", "", "", ""};
+  r.category = core::DisputeCategory::customer_caused;
+  r.reason = "the sites were closed";
+  auto late = open(r, "2026-12-31T06:00:01Z");
+  ASSERT_FALSE(late);
+  EXPECT_NE(late.error().find("closed at 2026-12-31T06:00:00Z"), std::string::npos) << late.error();
+  auto in_time = open(r, "2026-12-31T05:30:00Z");
+  EXPECT_TRUE(in_time) << in_time.error();
+}
+
 TEST_P(DisputesTest, APreAgreedCategoryIsAcceptedAsItOpens) {
   auto d = open(request(core::DisputeCategory::brand_caused));
   ASSERT_TRUE(d) << d.error();
