@@ -10,7 +10,8 @@ finance sees every partner and the report; and that contoso-eu's partner, to who
 proposed contoso-resale v1 (as `make demo` does), finds the proposal in its contracts, reviews its
 comparison and thread and approves it through the form; and that northwind's partner, whose
 contract (here) allows disputes, disputes an evidence item through its form, finds it open on the
-disputes page, and sees it accepted once the brand accepts it from the command line. Screenshots
+disputes page, and sees it accepted once the brand accepts it from the command line; then accepts a
+correction the brand declared from the command line, through its form. Screenshots
 of the scorecard (laptop and phone), the report, the proposal and the disputes page are written
 to the output directory.
 
@@ -161,6 +162,22 @@ def main(binary, source, outdir):
         state = driver.find_element(By.CSS_SELECTOR, "section[id^=dispute-] h2 .badge").text
         check(state == "accepted", f"after the brand accepts it, the partner's page shows it accepted ({state})")
         check("the ticket log agrees" in driver.page_source, "the brand's comment is in the thread")
+        # The brand declares a correction (an outage of its own) from the command line; the partner
+        # finds it on the same page and accepts it through its form.
+        run(binary, config, "correction", "declare", "--partner", "northwind", "--contract", "northwind-support",
+            "--version", "3", "--rules", "p1_first_reply", "--from", "2026-10-14T11:00:00Z", "--until", "2026-10-14T15:30:00Z",
+            "--category", "force_majeure", "--reason", "brand platform <b>outage</b>")
+        driver.get(base + "/portal/disputes")
+        card = driver.find_element(By.CSS_SELECTOR, "section[id^=correction-]")
+        check(card.find_element(By.CSS_SELECTOR, "h2 .badge").text == "open", "the correction awaits the partner")
+        check("brand platform <b>outage</b>" in card.text, "the brand's reason shows as text")
+        accept = card.find_element(By.CSS_SELECTOR, "form[action$='/act'] input[name=act][value=accept]").find_element(By.XPATH, "..")
+        accept.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        WebDriverWait(driver, 10).until(lambda d: "/portal/disputes" in d.current_url)
+        state = driver.find_element(By.CSS_SELECTOR, "section[id^=correction-] h2 .badge").text
+        check(state == "accepted", f"the partner accepted the correction ({state})")
+        corrections = json.loads(run(binary, config, "correction", "list", "--partner", "northwind", "--json"))
+        check(len(corrections) == 1 and corrections[0]["state"] == "accepted", "the command line sees it accepted")
         driver.quit()
 
         # A phone: nothing wider than the screen.
