@@ -540,7 +540,12 @@ Rederived Statements::rederive(const store::StatementRecord& closed) {
   }
   auto again = compute(*c, *w, closed.as_of, "closed", History::all, nullptr);
   out.document = std::move(again.statement.document);
-  if (json open = open_disputes(*c, *w, closed.closed_at); !open.empty()) out.document["open_disputes"] = std::move(open);
+  // The disputes open at the close are a record of that moment (the hash chain keeps it), not a
+  // computation from inputs: carried over as stored, so that a clock that differs between the
+  // host that closed and the one that recorded an act cannot make it re-derive differently.
+  if (const json stored_doc = json::parse(closed.document); stored_doc.contains("open_disputes")) {
+    out.document["open_disputes"] = stored_doc.at("open_disputes");
+  }
   const std::string text = out.document.dump(-1, ' ', false, json::error_handler_t::replace);
   if (text == closed.document) {
     out.detail = "recomputed bit for bit";
