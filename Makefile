@@ -91,7 +91,7 @@ demo: deps
 # test` replays it from then on. JOBS targets run at once (scripts/fuzz-all.sh, a log per target in
 # build-fuzz/). CI runs every target for 30 s.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := calendar ical config partners scalars expr contract import pages api agreement
+FUZZ_TARGETS := calendar ical config partners scalars expr contract import pages api agreement evaluation
 fuzz-deps: deps
 	@bash scripts/install-deps.sh --fuzz
 
