@@ -349,19 +349,7 @@ void evidence_page(Api::Impl& impl, const Session& s, const httplib::Request& re
             "</tr>"_html;
   }
   body += "</tbody></table></div>"_html;
-  // What accepted disputes and corrections left out of the rule: no longer evidence against the partner.
-  if (ev->contains("waived_by")) {
-    std::string by;
-    for (const auto& w : ev->at("waived_by")) by += (by.empty() ? "" : ", ") + w.get<std::string>();
-    body += "<div class=\"card\"><p>Waived for this period by "_html + by + ".</p></div>"_html;
-  }
-  if (ev->contains("excluded") && !ev->at("excluded").empty()) {
-    body += "<div class=\"card scroll\"><h2>Excluded</h2><table><thead><tr><th>Item</th><th>Excluded by</th></tr></thead><tbody>"_html;
-    for (const auto& x : ev->at("excluded")) {
-      body += "<tr><td>"_html + x.value("source", "") + " / " + x.value("id", "") + "</td><td>"_html + x.value("by", "") + "</td></tr>"_html;
-    }
-    body += "</tbody></table></div>"_html;
-  }
+  body += excluded_card(*ev);
   if (!ev->at("next_cursor").is_null()) {
     body += "<p><a href=\"?rule="_html + url_part(rule) + "&period="_html + url_part(period) + "&cursor="_html +
             ev->at("next_cursor").get<std::string>() + "\">Next page →</a></p>"_html;

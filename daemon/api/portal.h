@@ -44,6 +44,8 @@ void act_page(Api::Impl& impl, const Session& s, const httplib::Request& req, ht
 // The "Dispute" form of one evidence entry (`entry`; none: the rule as a whole) of `rule` in a
 // period, for a partner session and a contract version that allows disputes; nothing otherwise.
 // `n` keeps the form's field ids unique on the page.
+// The items accepted disputes and corrections left out of a rule, for its evidence page.
+[[nodiscard]] Markup excluded_card(const nlohmann::json& evidence);
 [[nodiscard]] Markup evidence_dispute_form(const Session& s, const rules::RuleSet& rules, const std::string& contract, int version,
                                            const std::string& period, const std::string& rule, const json* entry, int n);
 void disputes_page(Api::Impl& impl, const Session& s, const httplib::Request& req, httplib::Response& res,

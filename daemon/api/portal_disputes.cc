@@ -268,4 +268,23 @@ void correction_act_page(Api::Impl& impl, const Session& s, const httplib::Reque
   act_page_of(impl, s, req, res, params, rules, core::DisputeKind::correction);
 }
 
+// What accepted disputes and corrections left out of a rule (the evidence route's `excluded` and
+// `waived_by`): no longer evidence against the partner.
+Markup excluded_card(const json& ev) {
+  Markup out;
+  if (ev.contains("waived_by")) {
+    std::string by;
+    for (const auto& w : ev.at("waived_by")) by += (by.empty() ? "" : ", ") + w.get<std::string>();
+    out += "<div class=\"card\"><p>Waived for this period by "_html + by + ".</p></div>"_html;
+  }
+  if (ev.contains("excluded") && !ev.at("excluded").empty()) {
+    out += "<div class=\"card scroll\"><h2>Excluded</h2><table><thead><tr><th>Item</th><th>Excluded by</th></tr></thead><tbody>"_html;
+    for (const auto& x : ev.at("excluded")) {
+      out += "<tr><td>"_html + x.value("source", "") + " / " + x.value("id", "") + "</td><td>"_html + x.value("by", "") + "</td></tr>"_html;
+    }
+    out += "</tbody></table></div>"_html;
+  }
+  return out;
+}
+
 }  // namespace pactwatch::api::portal
