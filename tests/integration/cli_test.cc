@@ -91,6 +91,20 @@ TEST(Cli, UsageErrorsExitTwoWithUsageOnStderr) {
   }
 }
 
+// A mistyped command names the word and the nearest command, at whatever level it was typed.
+TEST(Cli, AMistypedCommandSuggestsTheNearest) {
+  auto top = run({kBinary, "evl"});
+  EXPECT_EQ(top.exit_code, 2);
+  EXPECT_NE(top.err.find("'evl' is not a command of pactwatch; did you mean 'pactwatch eval'?"), std::string::npos) << top.err;
+  auto nested = run({kBinary, "--log-level", "warn", "dispute", "lst"});
+  EXPECT_EQ(nested.exit_code, 2);
+  EXPECT_NE(nested.err.find("did you mean 'pactwatch dispute list'?"), std::string::npos) << nested.err;
+  EXPECT_NE(nested.err.find("Usage:"), std::string::npos) << nested.err;
+  auto far = run({kBinary, "zzzzzzzz"});
+  EXPECT_EQ(far.exit_code, 2);
+  EXPECT_NE(far.err.find("'zzzzzzzz' is not a command of pactwatch (pactwatch --help lists them)"), std::string::npos) << far.err;
+}
+
 TEST(Cli, CheckListsEveryProblemAndExitsOne) {
   testutils::TempDir dir;
   auto bad = dir.write("bad.yaml", "listen: nowhere\nlog:\n  levle: debug\ndatabase:\n  pool_size: -1\n");
