@@ -40,7 +40,7 @@ demo: deps
 	$(MAKE) build
 	@mkdir -p var/inbox
 	@sed 's|@ROOT@|$(CURDIR)|g' demo/demo.yaml.in > var/demo.yaml
-	@test -s var/webhook.secret || python3 -c "import base64,os; print('whsec_' + base64.b64encode(os.urandom(24)).decode())" > var/webhook.secret
+	@test -s var/webhook.secret || (umask 077; python3 -c "import base64,os; print('whsec_' + base64.b64encode(os.urandom(24)).decode())" > var/webhook.secret)
 	@for kind in tickets deals surveys events; do \
 	  $(DEMO) import $$kind demo/items/$$kind.ndjson --source demo $(DEMO_CONFIG) --log-level warn || exit 1; \
 	done
@@ -58,8 +58,8 @@ demo: deps
 	    --from 2026-10-08T13:30:00Z --until 2026-10-08T15:00:00Z --category brand_caused \
 	    --reason "dispatch platform outage: technicians left without their part lists" \
 	    $(DEMO_CONFIG) --log-level warn > /dev/null
-	@test -s var/finance.token || $(DEMO) token create --role finance --name demo-finance $(DEMO_CONFIG) --log-level warn > var/finance.token 2>/dev/null
-	@test -s var/northwind.token || $(DEMO) token create --role partner --partner northwind --name demo-northwind $(DEMO_CONFIG) --log-level warn > var/northwind.token 2>/dev/null
+	@test -s var/finance.token || (umask 077; $(DEMO) token create --role finance --name demo-finance $(DEMO_CONFIG) --log-level warn > var/finance.token 2>/dev/null)
+	@test -s var/northwind.token || (umask 077; $(DEMO) token create --role partner --partner northwind --name demo-northwind $(DEMO_CONFIG) --log-level warn > var/northwind.token 2>/dev/null)
 	@echo
 	@echo "pactwatch demo: SQLite store in ./var/, partners, calendars and contracts from ./rules/examples/,"
 	@echo "demo items from ./demo/items/, webhooks to scripts/webhook-sink.py (lines marked [webhook-sink])."
