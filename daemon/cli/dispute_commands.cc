@@ -6,7 +6,9 @@
 // through the API or the portal, never here.
 #include <nlohmann/json.hpp>
 
+#include <initializer_list>
 #include <iostream>
+#include <tuple>
 
 #include "context.h"
 #include "pactwatch/core/clock.h"
@@ -218,32 +220,67 @@ int cmd_declare(const config::Config& config, const StoreArgs& s, const Correcti
   }
 }
 
+// What one kind's commands say of it.
+struct KindWords {
+  core::DisputeKind kind;
+  const char* list_help;
+  const char* show_help;
+  const char* id_help;
+  const char* json_help;
+};
+
+// `list`, `show` and the brand's acts on one kind (disputes and corrections share them).
+void add_read_and_act_commands(CLI::App* parent, Context& ctx, const KindWords& w,
+                               std::initializer_list<std::tuple<const char*, core::DisputeAct, const char*>> verbs) {
+  auto& list = ctx.hold<DisputeListArgs>();
+  auto* ls = parent->add_subcommand("list", w.list_help);
+  ls->add_option("--partner", list.partner, "Only this partner's");
+  ls->add_option("--state", list.state, "Only those open, accepted, rejected or withdrawn");
+  ls->add_flag("--json", list.json, w.json_help);
+  ctx.add_store_args(ls);
+  ls->callback([&ctx, &list, kind = w.kind] {
+    auto c = ctx.config_for();
+    ctx.rc = c ? cmd_list(*c, ctx.store, list, kind) : kExitFailure;
+  });
+
+  auto& show = ctx.hold<DisputeActArgs>();
+  auto* sh = parent->add_subcommand("show", w.show_help);
+  sh->add_option("ID", show.id, w.id_help)->required();
+  sh->add_flag("--json", show.json, "As JSON (as the API shows it)");
+  ctx.add_store_args(sh);
+  sh->callback([&ctx, &show, kind = w.kind] {
+    auto c = ctx.config_for();
+    ctx.rc = c ? cmd_show(*c, ctx.store, show, kind) : kExitFailure;
+  });
+
+  for (const auto& [name, act, help] : verbs) {
+    auto& args = ctx.hold<DisputeActArgs>();
+    auto* sub = parent->add_subcommand(name, help);
+    sub->add_option("ID", args.id, w.id_help)->required();
+    sub->add_option("--comment", args.comment, "Why, or the note itself")->required();
+    sub->add_option("--by", args.by, "Who acts, as recorded (default: the user running the command)");
+    ctx.add_store_args(sub);
+    sub->callback([&ctx, &args, act = act, kind = w.kind] {
+      auto c = ctx.config_for();
+      ctx.rc = c ? cmd_act(*c, ctx.store, act, args, kind) : kExitFailure;
+    });
+  }
+}
+
 }  // namespace
 
 void register_dispute_commands(CLI::App& app, Context& ctx) {
   auto* dispute = app.add_subcommand("dispute", "The partners' disputes of their numbers, answered for the brand (docs/disputes.md)");
   dispute->require_subcommand(1);
 
-  auto& list = ctx.hold<DisputeListArgs>();
-  auto* ls = dispute->add_subcommand("list", "Every dispute (of one partner, in one state) with its subject and state");
-  ls->add_option("--partner", list.partner, "Only this partner's");
-  ls->add_option("--state", list.state, "Only those open, accepted, rejected or withdrawn");
-  ls->add_flag("--json", list.json, "Each dispute with its thread, as JSON (as the API shows them)");
-  ctx.add_store_args(ls);
-  ls->callback([&] {
-    auto c = ctx.config_for();
-    ctx.rc = c ? cmd_list(*c, ctx.store, list, core::DisputeKind::dispute) : kExitFailure;
-  });
-
-  auto& show = ctx.hold<DisputeActArgs>();
-  auto* sh = dispute->add_subcommand("show", "One dispute: its subject, category, state and thread of acts");
-  sh->add_option("ID", show.id, "Dispute id")->required();
-  sh->add_flag("--json", show.json, "As JSON (as the API shows it)");
-  ctx.add_store_args(sh);
-  sh->callback([&] {
-    auto c = ctx.config_for();
-    ctx.rc = c ? cmd_show(*c, ctx.store, show, core::DisputeKind::dispute) : kExitFailure;
-  });
+  add_read_and_act_commands(
+      dispute, ctx,
+      {core::DisputeKind::dispute, "Every dispute (of one partner, in one state) with its subject and state",
+       "One dispute: its subject, category, state and thread of acts", "Dispute id",
+       "Each dispute with its thread, as JSON (as the API shows them)"},
+      {{"accept", core::DisputeAct::accept, "Uphold an open dispute for the brand: the item no longer counts"},
+       {"reject", core::DisputeAct::reject, "Turn an open dispute down for the brand, saying why"},
+       {"comment", core::DisputeAct::comment, "Add a note to a dispute's thread for the brand"}});
 
   auto& rec = ctx.hold<DisputeRecordArgs>();
   auto* rc = dispute->add_subcommand("record", "Record a partner's dispute that reached the brand another way (mail, a call), "
@@ -264,26 +301,6 @@ void register_dispute_commands(CLI::App& app, Context& ctx) {
     auto c = ctx.config_for();
     ctx.rc = c ? cmd_record(*c, ctx.store, rec) : kExitFailure;
   });
-
-  struct Verb {
-    const char* name;
-    core::DisputeAct act;
-    const char* help;
-  };
-  for (const Verb& verb : {Verb{"accept", core::DisputeAct::accept, "Uphold an open dispute for the brand: the item no longer counts"},
-                           Verb{"reject", core::DisputeAct::reject, "Turn an open dispute down for the brand, saying why"},
-                           Verb{"comment", core::DisputeAct::comment, "Add a note to a dispute's thread for the brand"}}) {
-    auto& args = ctx.hold<DisputeActArgs>();
-    auto* sub = dispute->add_subcommand(verb.name, verb.help);
-    sub->add_option("ID", args.id, "Dispute id")->required();
-    sub->add_option("--comment", args.comment, "Why, or the note itself")->required();
-    sub->add_option("--by", args.by, "Who acts, as recorded (default: the user running the command)");
-    ctx.add_store_args(sub);
-    sub->callback([&ctx, &args, act = verb.act] {
-      auto c = ctx.config_for();
-      ctx.rc = c ? cmd_act(*c, ctx.store, act, args, core::DisputeKind::dispute) : kExitFailure;
-    });
-  }
 }
 
 void register_correction_commands(CLI::App& app, Context& ctx) {
@@ -311,45 +328,13 @@ void register_correction_commands(CLI::App& app, Context& ctx) {
     ctx.rc = c ? cmd_declare(*c, ctx.store, declare) : kExitFailure;
   });
 
-  auto& list = ctx.hold<DisputeListArgs>();
-  auto* ls = correction->add_subcommand("list", "Every correction (of one partner, in one state) with its rules, window and state");
-  ls->add_option("--partner", list.partner, "Only this partner's");
-  ls->add_option("--state", list.state, "Only those open, accepted, rejected or withdrawn");
-  ls->add_flag("--json", list.json, "Each correction with its thread, as JSON (as the API shows them)");
-  ctx.add_store_args(ls);
-  ls->callback([&] {
-    auto c = ctx.config_for();
-    ctx.rc = c ? cmd_list(*c, ctx.store, list, core::DisputeKind::correction) : kExitFailure;
-  });
-
-  auto& show = ctx.hold<DisputeActArgs>();
-  auto* sh = correction->add_subcommand("show", "One correction: its rules, window, category, state and thread of acts");
-  sh->add_option("ID", show.id, "Correction id")->required();
-  sh->add_flag("--json", show.json, "As JSON (as the API shows it)");
-  ctx.add_store_args(sh);
-  sh->callback([&] {
-    auto c = ctx.config_for();
-    ctx.rc = c ? cmd_show(*c, ctx.store, show, core::DisputeKind::correction) : kExitFailure;
-  });
-
-  struct Verb {
-    const char* name;
-    core::DisputeAct act;
-    const char* help;
-  };
-  for (const Verb& verb : {Verb{"withdraw", core::DisputeAct::withdraw, "Take an open correction back for the brand"},
-                           Verb{"comment", core::DisputeAct::comment, "Add a note to a correction's thread for the brand"}}) {
-    auto& args = ctx.hold<DisputeActArgs>();
-    auto* sub = correction->add_subcommand(verb.name, verb.help);
-    sub->add_option("ID", args.id, "Correction id")->required();
-    sub->add_option("--comment", args.comment, "Why, or the note itself")->required();
-    sub->add_option("--by", args.by, "Who acts, as recorded (default: the user running the command)");
-    ctx.add_store_args(sub);
-    sub->callback([&ctx, &args, act = verb.act] {
-      auto c = ctx.config_for();
-      ctx.rc = c ? cmd_act(*c, ctx.store, act, args, core::DisputeKind::correction) : kExitFailure;
-    });
-  }
+  add_read_and_act_commands(
+      correction, ctx,
+      {core::DisputeKind::correction, "Every correction (of one partner, in one state) with its rules, window and state",
+       "One correction: its rules, window, category, state and thread of acts", "Correction id",
+       "Each correction with its thread, as JSON (as the API shows them)"},
+      {{"withdraw", core::DisputeAct::withdraw, "Take an open correction back for the brand"},
+       {"comment", core::DisputeAct::comment, "Add a note to a correction's thread for the brand"}});
 }
 
 }  // namespace pactwatch::cli

@@ -43,20 +43,7 @@ class DisputesTest : public ::testing::TestWithParam<Backend> {
     if (!s) throw std::runtime_error(s.error());
     store_ = std::move(*s);
     store_->migrate(T("2026-01-01T00:00:00Z"));
-    const Actor ops{"cli:ops", "ops@brand.example", "admin"}, nw{"tok_nw", "coo@northwind.example", "partner"};
-    for (const auto& [party, what, who] : std::vector<std::tuple<core::Party, core::ContractAct, Actor>>{
-             {core::Party::brand, core::ContractAct::propose, ops},
-             {core::Party::brand, core::ContractAct::approve, ops},
-             {core::Party::partner, core::ContractAct::approve, nw}}) {
-      const auto set = in_force();
-      core::ContractAction a;
-      a.contract = "northwind-support";
-      a.version = 3;
-      a.party = party;
-      a.act = what;
-      a.sha256 = (*rules::find_version(set, "northwind-support", 3))->sha256;
-      ASSERT_TRUE(record_act(*store_, set, a, who, T("2026-01-02T00:00:00Z")));
-    }
+    ASSERT_NO_FATAL_FAILURE(agree("northwind-support", 3, {"tok_nw", "coo@northwind.example", "partner"}));
     core::Item mine;
     mine.source = "zendesk";
     mine.external_id = "4711";
@@ -71,6 +58,24 @@ class DisputesTest : public ::testing::TestWithParam<Backend> {
     theirs.external_id = "4712";
     theirs.partner_id = "contoso-eu";
     store_->items().upsert(std::vector<core::Item>{mine, theirs});
+  }
+
+  // Agrees a version through recorded acts: the brand proposes and approves, `partner` approves.
+  void agree(const std::string& contract, int version, const Actor& partner) {
+    const Actor ops{"cli:ops", "ops@brand.example", "admin"};
+    for (const auto& [party, what, who] : std::vector<std::tuple<core::Party, core::ContractAct, Actor>>{
+             {core::Party::brand, core::ContractAct::propose, ops},
+             {core::Party::brand, core::ContractAct::approve, ops},
+             {core::Party::partner, core::ContractAct::approve, partner}}) {
+      const auto set = in_force();
+      core::ContractAction a;
+      a.contract = contract;
+      a.version = version;
+      a.party = party;
+      a.act = what;
+      a.sha256 = (*rules::find_version(set, contract, version))->sha256;
+      ASSERT_TRUE(record_act(*store_, set, a, who, T("2026-01-02T00:00:00Z")));
+    }
   }
 
   rules::RuleSet in_force() {
@@ -183,20 +188,7 @@ TEST_P(DisputesTest, AWholeRuleIsNeverAcceptedInAdvanceAndAPartialItemIsRefused)
 // at local midnight on 1 November (05:00 UTC, daylight time), the clocks go back that morning, and
 // 60 days later the window closes at local midnight on 31 December: 06:00 UTC, not 05:00.
 TEST_P(DisputesTest, TheWindowClosesAtLocalMidnightAcrossADaylightSavingChange) {
-  const Actor ops{"cli:ops", "ops@brand.example", "admin"}, fab{"tok_fab", "service@fabrikam.example", "partner"};
-  for (const auto& [party, what, who] : std::vector<std::tuple<core::Party, core::ContractAct, Actor>>{
-           {core::Party::brand, core::ContractAct::propose, ops},
-           {core::Party::brand, core::ContractAct::approve, ops},
-           {core::Party::partner, core::ContractAct::approve, fab}}) {
-    const auto set = in_force();
-    core::ContractAction a;
-    a.contract = "fabrikam-field";
-    a.version = 1;
-    a.party = party;
-    a.act = what;
-    a.sha256 = (*rules::find_version(set, "fabrikam-field", 1))->sha256;
-    ASSERT_TRUE(record_act(*store_, set, a, who, T("2026-01-02T00:00:00Z")));
-  }
+  ASSERT_NO_FATAL_FAILURE(agree("fabrikam-field", 1, {"tok_fab", "service@fabrikam.example", "partner"}));
   DisputeRequest r;
   r.subject = {"fabrikam-field", "fabrikam-field", 1, "2026-10", "on_site_4h", "", "", ""};
   r.category = core::DisputeCategory::customer_caused;
