@@ -240,6 +240,7 @@ std::expected<std::unique_ptr<Database>, std::string> Database::open(const Store
   db->setup_.statement_timeout = options.statement_timeout;
   if (target->backend == Backend::sqlite) db->location_ = target->connect_string;
   db->upsert_batch_ = options.upsert_batch ? options.upsert_batch : target->backend == Backend::postgresql ? 250 : 1;
+  if (options.copy_threshold) db->copy_threshold_ = options.copy_threshold;
   try {
     if (target->backend == Backend::sqlite) {
       std::filesystem::path file(target->connect_string);

@@ -1,6 +1,7 @@
 // The items repository: upserts (batched by backend) and reads by key, partner, period and kind.
 #include "pactwatch/store/items.h"
 
+#include <soci/postgresql/soci-postgresql.h>
 #include <soci/soci.h>
 
 #include <algorithm>
@@ -80,6 +81,99 @@ struct ItemRow {
   }
 };
 
+// One field of COPY's text format: \N for NULL, and backslash, tab, newline and carriage return
+// escaped (everything else travels as is).
+void copy_field(std::string& out, const std::string& v) {
+  for (char c : v) {
+    switch (c) {
+      case '\\': out += "\\\\"; break;
+      case '\t': out += "\\t"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      default: out += c;
+    }
+  }
+}
+void copy_number(std::string& out, const std::optional<long long>& v) { out += v ? std::to_string(*v) : std::string("\\N"); }
+
+// PostgreSQL, a large upsert: the rows travel by COPY into a temporary staging table (one stream,
+// no parameters to parse) and are stored with one INSERT ... SELECT under the same conflict rule
+// as the multi-row INSERT. The staging table empties at commit (and with a rollback).
+UpsertCounts copy_upsert(soci::session& sql, const std::vector<const Item*>& batch, UpsertCounts counts,
+                         const std::atomic<bool>* abort) {
+  sql << "CREATE TEMPORARY TABLE IF NOT EXISTS items_load (source TEXT, external_id TEXT, kind TEXT, partner_id TEXT, "
+         "status TEXT, priority TEXT, created_at BIGINT, first_reply_at BIGINT, solved_at BIGINT, updated_at BIGINT, "
+         "amount_minor BIGINT, currency TEXT, payload TEXT) ON COMMIT DELETE ROWS";
+  auto* backend = static_cast<soci::postgresql_session_backend*>(sql.get_backend());
+  PGconn* conn = backend->conn_;
+  auto fail = [&](const std::string& what) -> void {
+    throw std::runtime_error("COPY of " + std::to_string(batch.size()) + " items: " + what + ": " + PQerrorMessage(conn));
+  };
+  PGresult* started = PQexec(conn, "COPY items_load FROM STDIN");
+  const bool copying = PQresultStatus(started) == PGRES_COPY_IN;
+  PQclear(started);
+  if (!copying) fail("could not start");
+  std::string buffer;
+  bool abandoned = false;
+  auto ms = [](const std::optional<core::Instant>& t) { return t ? std::optional<long long>(core::to_unix_ms(*t)) : std::nullopt; };
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    const Item& item = *batch[i];
+    copy_field(buffer, item.source);
+    buffer += '\t';
+    copy_field(buffer, item.external_id);
+    buffer += '\t';
+    copy_field(buffer, item.kind);
+    buffer += '\t';
+    if (item.partner_id) copy_field(buffer, *item.partner_id);
+    else buffer += "\\N";
+    buffer += '\t';
+    copy_field(buffer, item.status);
+    buffer += '\t';
+    copy_field(buffer, item.priority);
+    buffer += '\t';
+    copy_number(buffer, ms(item.created_at));
+    buffer += '\t';
+    copy_number(buffer, ms(item.first_reply_at));
+    buffer += '\t';
+    copy_number(buffer, ms(item.solved_at));
+    buffer += '\t';
+    copy_number(buffer, core::to_unix_ms(item.updated_at));
+    buffer += '\t';
+    copy_number(buffer, item.amount_minor ? std::optional<long long>(*item.amount_minor) : std::nullopt);
+    buffer += '\t';
+    copy_field(buffer, item.currency);
+    buffer += '\t';
+    copy_field(buffer, item.payload);
+    buffer += '\n';
+    if (buffer.size() >= (1U << 20) || i + 1 == batch.size()) {
+      if (abort && abort->load()) {
+        abandoned = true;
+        break;
+      }
+      if (PQputCopyData(conn, buffer.data(), static_cast<int>(buffer.size())) != 1) fail("sending rows");
+      buffer.clear();
+    }
+  }
+  if (PQputCopyEnd(conn, abandoned ? "abandoned: the daemon is stopping" : nullptr) != 1) fail("ending");
+  std::string error;
+  while (PGresult* r = PQgetResult(conn)) {
+    if (PQresultStatus(r) != PGRES_COMMAND_OK && error.empty()) error = PQresultErrorMessage(r);
+    PQclear(r);
+  }
+  if (abandoned) throw WriteAbandoned("abandoned, nothing of it stored: the daemon is stopping");
+  if (!error.empty()) throw std::runtime_error("COPY of " + std::to_string(batch.size()) + " items: " + error);
+  soci::statement st = (sql.prepare << std::string("INSERT INTO items (source, external_id, kind, partner_id, status, priority, "
+                                                   "created_at, first_reply_at, solved_at, updated_at, amount_minor, currency, "
+                                                   "payload) SELECT * FROM items_load") + kUpsertConflict);
+  st.execute(true);
+  const auto written = static_cast<std::int64_t>(st.get_affected_rows());
+  counts.written += written;
+  counts.unchanged += static_cast<std::int64_t>(batch.size()) - written;
+  // Emptied now, not only at commit: a second large upsert in the same transaction starts afresh.
+  sql << "TRUNCATE items_load";
+  return counts;
+}
+
 std::vector<Item> fetch_all(soci::statement& st, const ItemRow& row) {
   std::vector<Item> out;
   st.execute();
@@ -119,6 +213,9 @@ UpsertCounts upsert_items_in(Transaction& tx, std::span<const Item> items, const
     }
     ++counts.unchanged;
     if (item.updated_at >= batch[it->second]->updated_at) batch[it->second] = &item;
+  }
+  if (tx.database().backend() == Backend::postgresql && batch.size() >= tx.database().copy_threshold()) {
+    return copy_upsert(sql, batch, counts, abort);
   }
   const std::size_t rows = std::clamp<std::size_t>(tx.database().upsert_batch(), 1, kMaxUpsertBatch);
   if (rows == 1) {

@@ -6,6 +6,7 @@
 #include <map>
 
 #include "queries.h"
+#include "rows.h"
 #include "store_internal.h"
 
 namespace pactwatch::store {
@@ -40,6 +41,17 @@ void insert_event(soci::session& sql, const OutboxEvent& e) {
          "VALUES (:i, :t, :pa, :c, :v, :p, :s, :a, :pl) ON CONFLICT (id) DO NOTHING",
       soci::use(id), soci::use(type), soci::use(partner), soci::use(contract), soci::use(version), soci::use(period),
       soci::use(subject), soci::use(at), soci::use(payload);
+}
+
+void insert_events(soci::session& sql, std::span<const OutboxEvent> events) {
+  Rows rows(9);
+  for (const auto& e : events) {
+    rows.text(e.id).text(e.type).text(e.partner).text(e.contract).number(e.version).text(e.period).text(e.subject)
+        .number(core::to_unix_ms(e.created_at)).text(e.payload);
+  }
+  // The same id twice, here or from an earlier run, is one event.
+  rows.run(sql, "INSERT INTO outbox (id, type, partner, contract, version, period, subject, created_at, payload) VALUES ",
+           " ON CONFLICT (id) DO NOTHING", 200);
 }
 
 std::optional<OutboxEvent> event_for(const StatusChange& c) {

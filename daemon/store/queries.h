@@ -43,8 +43,15 @@ inline constexpr const char* kDueDeliveriesWhere =
 inline constexpr const char* kOutboxAfterWhere = "WHERE (created_at, id) > (:a, :i) ORDER BY created_at, id LIMIT ";
 inline constexpr const char* kRuleStatus =
     "SELECT status FROM rule_statuses WHERE contract = :c AND version = :v AND period = :p AND rule = :r";
-inline constexpr const char* kRuleStatusesOf =
-    "SELECT rule, status FROM rule_statuses WHERE contract = :c AND version = :v AND period = :p";
+// The stored statuses of a batch of evaluations, by their contracts and periods (the caller
+// sorts out the versions): one statement per few hundred evaluations saved.
+inline std::string rule_statuses_of_batch_query(std::size_t contracts, std::size_t periods) {
+  std::string q = "SELECT contract, version, period, rule, status FROM rule_statuses WHERE contract IN (";
+  for (std::size_t i = 0; i < contracts; ++i) q += (i ? ",:c" : ":c") + std::to_string(i);
+  q += ") AND period IN (";
+  for (std::size_t i = 0; i < periods; ++i) q += (i ? ",:p" : ":p") + std::to_string(i);
+  return q + ")";
+}
 inline constexpr const char* kQueueColumns =
     "SELECT contract, version, period_start, shard, partner, generation, requested_at FROM evaluation_queue ";
 
@@ -56,11 +63,12 @@ inline constexpr const char* kItemColumns =
 // The items that can count in a partner's period, read through the (partner_id, kind, created_at)
 // index. Tickets still open at the period's start are found among all of the partner's earlier
 // tickets: a second index on solved_at to find them directly halved SQLite's import rate and
-// did not measurably speed up evaluation on ten months of data (docs/benchmarks.md).
+// did not measurably speed up evaluation on ten months of data (docs/benchmarks.md). Unordered:
+// every reader keys the items (engine::PeriodState), so the database need not sort them.
 inline std::string items_for_period_query() {
   return std::string(kItemColumns) +
          "WHERE partner_id = :p AND (kind = 'deals' OR (created_at < :e AND "
-         "(created_at >= :s OR (kind = 'tickets' AND (solved_at IS NULL OR solved_at >= :s2))))) ORDER BY source, kind, external_id";
+         "(created_at >= :s OR (kind = 'tickets' AND (solved_at IS NULL OR solved_at >= :s2)))))";
 }
 
 }  // namespace pactwatch::store

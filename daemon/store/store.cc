@@ -160,8 +160,8 @@ std::vector<QueryPlan> Store::explain_hot_queries() {
          soci::use(kind, "kind"), soci::use(external_id, "external_id"));
     plan("items of a partner-period (evaluation)", items_for_period_query(), soci::use(partner, "p"), soci::use(end, "e"),
          soci::use(start, "s"), soci::use(start, "s2"));
-    plan("rule statuses of an evaluation (evaluation save)", kRuleStatusesOf, soci::use(contract, "c"), soci::use(version, "v"),
-         soci::use(period, "p"));
+    plan("rule statuses of a batch of evaluations (evaluation save)", rule_statuses_of_batch_query(1, 1),
+         soci::use(contract, "c0"), soci::use(period, "p0"));
     plan("rule status (notification damping)", kRuleStatus, soci::use(contract, "c"), soci::use(version, "v"),
          soci::use(period, "p"), soci::use(rule, "r"));
     plan("delivery sweep (notifications)", kDeliverySweep, soci::use(channel, "c"), soci::use(start, "a"),

@@ -85,6 +85,8 @@ void append_audit_in(Transaction& tx, const AuditEntry& entry);
 void chain_existing_rows(soci::session& sql);
 // outbox.cc: writes an event; the same id twice is one event.
 void insert_event(soci::session& sql, const OutboxEvent& e);
+// The same for many, in multi-row statements.
+void insert_events(soci::session& sql, std::span<const OutboxEvent> events);
 // A JSON string literal of `v` (event payloads are built in the store, where no JSON library is linked).
 std::string json_string(const std::string& v);
 // The event's links (event_links) as JSON members to append to its payload: ",\"evidence\":\"/v1/...\"".

@@ -42,6 +42,10 @@ struct StoreOptions {
   // PostgreSQL: statements running longer are cancelled (their unit of work fails and is retried
   // later); 0 = no limit.
   std::chrono::seconds statement_timeout{0};
+  // PostgreSQL: an upsert of at least this many items (a bulk import, a backfill) is loaded with
+  // COPY into a staging table and stored with one INSERT ... SELECT (see docs/benchmarks.md);
+  // 0 picks the default, 1,000.
+  std::size_t copy_threshold = 0;
 };
 
 // How every pooled connection is set up, on opening and again on reconnecting.
@@ -84,6 +88,8 @@ class Database {
   [[nodiscard]] const SessionSetup& setup() const { return setup_; }
   // Items per INSERT when upserting a page (StoreOptions::upsert_batch, resolved by backend).
   [[nodiscard]] std::size_t upsert_batch() const { return upsert_batch_; }
+  // PostgreSQL: items from which an upsert goes through COPY (StoreOptions::copy_threshold).
+  [[nodiscard]] std::size_t copy_threshold() const { return copy_threshold_; }
   [[nodiscard]] soci::connection_pool& pool() { return *pool_; }
 
   // True when the database answers a trivial query.
@@ -110,6 +116,7 @@ class Database {
   explicit Database(int pool_size);
   SessionSetup setup_;
   std::size_t upsert_batch_ = 250;
+  std::size_t copy_threshold_ = 1000;
   std::unique_ptr<soci::connection_pool> pool_;
   std::string location_;  // SQLite: the database file
   mutable std::mutex fault_mutex_;

@@ -43,7 +43,7 @@ class Items {
   [[nodiscard]] std::vector<Item> of_partner(const std::string& partner_id);
   // The partner's items that can count in [start, end): tickets created in it, solved in it or
   // still open from before it; surveys and events of it; every deal (deals count by instants in
-  // their payload). A superset the evaluator narrows; ordered by source and external id.
+  // their payload). A superset the evaluator narrows, in no particular order (readers key them).
   [[nodiscard]] std::vector<Item> for_period(const std::string& partner_id, core::Instant start, core::Instant end);
   // The partner's items of one kind (deals for commission and clawback), ordered by source and id.
   [[nodiscard]] std::vector<Item> of_kind(const std::string& partner_id, const std::string& kind);
