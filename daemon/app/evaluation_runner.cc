@@ -45,38 +45,91 @@ store::EvaluationRecord evaluation_record(const engine::Evaluation& e, std::stri
   return r;
 }
 
-RunStats EvaluationRunner::run(const std::vector<Job>& jobs, std::span<const store::Item> changed,
+RunStats EvaluationRunner::run(std::vector<Job> jobs, std::span<const store::Item> changed,
                                std::span<const store::Item> previous, core::Instant as_of, core::Instant now,
                                bool requeue_lost) {
   if (cache_as_of_ != as_of) {
-    cache_.clear();
+    forget_all();
     cache_as_of_ = as_of;
   }
-  // Slots are created here, on one thread; each worker then fills only its own jobs' slots.
-  std::vector<std::unique_ptr<engine::PeriodState>*> slots;
-  slots.reserve(jobs.size());
+  // With a cluster, shard by shard (job order within each): a batch then lies in few shards, and
+  // the results are stored in the order one transaction per shard would store them.
+  if (cluster_) {
+    std::stable_sort(jobs.begin(), jobs.end(),
+                     [&](const Job& a, const Job& b) { return cluster_->shard_of(a.partner) < cluster_->shard_of(b.partner); });
+  }
   // The accepted disputes and corrections, read once per run (one query; few rows): each job
   // applies its contract version's, as of the run's instant.
   const auto accepted = store_.disputes().accepted_all();
-  for (const auto& j : jobs) slots.push_back(&cache_[Key{j.contract->contract, j.contract->version, j.window.label}]);
-
-  // Reading, preparing and evaluating run on up to two workers (this is a 2-core machine's worth);
-  // saving happens afterwards in job order, in one durable transaction, so the recorded history
-  // never depends on thread timing and a run is stored whole or not at all.
   const auto started = std::chrono::steady_clock::now();
   spdlog::debug("evaluation: computing {} contract period(s)", jobs.size());
-  std::vector<store::EvaluationRecord> records(jobs.size());
-  std::atomic<std::size_t> next{0};
+  RunStats stats;
+  std::size_t first = 0;
+  while (first < jobs.size()) {
+    // Reading, preparing and evaluating run on up to two workers (this is a 2-core machine's
+    // worth); the batch is then stored in job order, in one durable transaction (per shard), so
+    // the recorded history never depends on thread timing and a batch is stored whole or not at all.
+    const auto batch_started = std::chrono::steady_clock::now();
+    std::vector<store::EvaluationRecord> records;
+    std::size_t end = first;
+    try {
+      end = compute_batch(jobs, first, changed, previous, as_of, accepted, records);
+      check_abort();  // computed but not stored: the next run computes it again
+    } catch (...) {
+      forget_all();  // a half-applied change must not survive
+      throw;
+    }
+    const auto computed = std::chrono::steady_clock::now();
+    stats.compute += std::chrono::duration_cast<std::chrono::microseconds>(computed - batch_started);
+    try {
+      const std::span<const Job> part(jobs.data() + first, end - first);
+      // The work ran from `now` for as long as the steady clock says.
+      const auto finished = now + std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+      stats.status_changes += cluster_ ? save_by_shard(part, records, now, finished, requeue_lost)
+                                       : static_cast<std::int64_t>(store_.evaluations().save_all(records, now).size());
+    } catch (...) {
+      forget_all();
+      throw;
+    }
+    stats.save += std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - computed);
+    stats.evaluations += static_cast<std::int64_t>(records.size());
+    if (metrics_ && full_run_) metrics_->count_statuses(records);
+    keep_within_budget(jobs, first, end);
+    first = end;
+  }
+  if (metrics_) metrics_->record(full_run_ ? "full" : "incremental", stats);
+  return stats;
+}
+
+std::size_t EvaluationRunner::compute_batch(const std::vector<Job>& jobs, std::size_t first,
+                                            std::span<const store::Item> changed, std::span<const store::Item> previous,
+                                            core::Instant as_of, const std::vector<store::AcceptedDispute>& accepted,
+                                            std::vector<store::EvaluationRecord>& records) {
+  // Slots are created here, on one thread; each worker then fills only its own jobs' slots. A
+  // batch takes at most kMaxBatch jobs; the workers stop taking more once its prepared periods
+  // and documents reach a quarter of the budget.
+  const std::size_t last = std::min(jobs.size(), first + (budget_ == 0 ? 1 : kMaxBatch));
+  std::vector<Kept*> slots;
+  for (std::size_t i = first; i < last; ++i) {
+    const auto& j = jobs[i];
+    slots.push_back(&cache_[Key{j.contract->contract, j.contract->version, j.window.label}]);
+  }
+  records.assign(last - first, {});
+  std::vector<char> done(last - first, 0);
+  std::atomic<std::size_t> next{first};
+  std::atomic<std::size_t> in_flight{0};
+  const std::size_t batch_bytes = budget_ / 4;
   std::exception_ptr failure;
   std::mutex failure_mutex;
   auto worker = [&] {
     try {
-      for (std::size_t i = next++; i < jobs.size(); i = next++) {
+      for (std::size_t i = next++; i < last; i = next++) {
         check_abort();
         const Job& job = jobs[i];
-        auto& state = *slots[i];
+        auto& kept = *slots[i - first];
+        auto& state = kept.state;
         if (state) {
-          // Cached: apply the change item by item (the previous versions leave first).
+          // Kept: apply the change item by item (the previous versions leave first).
           for (const auto& p : previous) {
             if (p.partner_id == job.partner) state->erase(p.source, p.kind, p.external_id);
           }
@@ -95,58 +148,85 @@ RunStats EvaluationRunner::run(const std::vector<Job>& jobs, std::span<const sto
         }
         state->set_exclusions(ledger::exclusions_for(accepted, *job.contract, job.window, as_of));
         const auto evaluation = state->evaluation();
-        records[i] = evaluation_record(evaluation, engine::render_evaluation(evaluation));
+        auto& record = records[i - first];
+        record = evaluation_record(evaluation, engine::render_evaluation(evaluation));
+        kept.bytes = state->memory_bytes();
+        done[i - first] = 1;
+        if ((in_flight += kept.bytes + record.document.size()) >= batch_bytes) {
+          // Full: no worker takes another job of this batch.
+          std::size_t expected = next.load();
+          while (expected < last && !next.compare_exchange_weak(expected, last)) {
+          }
+        }
       }
     } catch (...) {
       std::lock_guard lock(failure_mutex);
       if (!failure) failure = std::current_exception();
-      next = jobs.size();
+      next = last;
     }
   };
-  const std::size_t workers = std::min<std::size_t>(2, std::max<std::size_t>(jobs.size(), 1));
+  const std::size_t workers = std::min<std::size_t>(2, last - first);
   std::vector<std::thread> threads;
   for (std::size_t w = 1; w < workers; ++w) threads.emplace_back(worker);
   worker();
   for (auto& t : threads) t.join();
-  if (failure) {
-    cache_.clear();  // a half-applied change must not survive
-    std::rethrow_exception(failure);
+  if (failure) std::rethrow_exception(failure);
+  // The jobs done form a prefix: a worker takes indices in order and only stops taking them.
+  std::size_t end = first;
+  while (end < last && done[end - first]) ++end;
+  for (std::size_t i = end; i < last; ++i) {
+    const auto& j = jobs[i];
+    const Key key{j.contract->contract, j.contract->version, j.window.label};
+    if (auto it = cache_.find(key); it != cache_.end() && !it->second.state) cache_.erase(it);  // a slot never filled
   }
-  try {
-    check_abort();  // computed but not stored: the next run computes it again
-  } catch (...) {
-    cache_.clear();
-    throw;
+  records.resize(end - first);
+  return end;
+}
+
+void EvaluationRunner::keep_within_budget(const std::vector<Job>& jobs, std::size_t first, std::size_t end) {
+  for (std::size_t i = first; i < end; ++i) {
+    const auto& j = jobs[i];
+    const Key key{j.contract->contract, j.contract->version, j.window.label};
+    auto it = cache_.find(key);
+    if (it == cache_.end()) continue;  // forgotten meanwhile (its shard was lost)
+    auto& kept = it->second;
+    if (kept.used != 0) {
+      by_use_.erase({kept.used, key});
+      kept_bytes_ -= std::min(kept_bytes_, kept.accounted);
+    }
+    kept.used = ++tick_;
+    kept.accounted = kept.bytes;
+    kept_bytes_ += kept.bytes;
+    by_use_.insert({kept.used, key});
   }
-  const auto computed = std::chrono::steady_clock::now();
-  RunStats stats;
-  stats.compute = std::chrono::duration_cast<std::chrono::microseconds>(computed - started);
-  stats.evaluations = static_cast<std::int64_t>(records.size());
-  spdlog::debug("evaluation: storing the results of {} contract period(s)", records.size());
-  try {
-    // The work ran from `now` for as long as the steady clock says.
-    stats.status_changes = cluster_ ? save_by_shard(jobs, records, now, now + std::chrono::duration_cast<std::chrono::milliseconds>(
-                                                                                   std::chrono::steady_clock::now() - started),
-                                                    requeue_lost)
-                                    : static_cast<std::int64_t>(store_.evaluations().save_all(records, now).size());
-  } catch (...) {
-    cache_.clear();
-    throw;
+  while (kept_bytes_ > budget_ && !by_use_.empty()) forget(by_use_.begin()->second);
+}
+
+void EvaluationRunner::forget(const Key& key) {
+  auto it = cache_.find(key);
+  if (it == cache_.end()) return;
+  if (it->second.used != 0) {
+    by_use_.erase({it->second.used, key});
+    kept_bytes_ -= std::min(kept_bytes_, it->second.accounted);
   }
-  stats.save = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - computed);
-  if (metrics_) metrics_->record(full_run_ ? "full" : "incremental", stats, full_run_ ? &records : nullptr);
-  return stats;
+  cache_.erase(it);
+}
+
+void EvaluationRunner::forget_all() {
+  cache_.clear();
+  by_use_.clear();
+  kept_bytes_ = 0;
 }
 
 void EvaluationRunner::check_abort() const {
-  if (abort_ && abort_->load()) throw EvaluationAborted("abandoned: the daemon is stopping or reloading; nothing of it stored");
+  if (abort_ && abort_->load()) throw EvaluationAborted("abandoned: the daemon is stopping or reloading; the batch in progress was not stored");
 }
 
 store::QueuedEvaluation EvaluationRunner::request_for(const Job& job, core::Instant now) const {
   return {job.contract->contract, job.contract->version, job.window.start, cluster_->shard_of(job.partner), job.partner, 0, now};
 }
 
-std::int64_t EvaluationRunner::save_by_shard(const std::vector<Job>& jobs, std::vector<store::EvaluationRecord>& records,
+std::int64_t EvaluationRunner::save_by_shard(std::span<const Job> jobs, std::span<store::EvaluationRecord> records,
                                              core::Instant now, core::Instant finished, bool requeue_lost) {
   std::map<int, std::vector<std::size_t>> by_shard;  // in job order within each shard
   for (std::size_t i = 0; i < jobs.size(); ++i) by_shard[cluster_->shard_of(jobs[i].partner)].push_back(i);
@@ -172,7 +252,7 @@ std::int64_t EvaluationRunner::save_by_shard(const std::vector<Job>& jobs, std::
       // changed items are left in the queue for it.
       spdlog::info("evaluation of {} period(s) not stored: {}", part.size(), e.what());
       for (auto i : indices) {
-        cache_.erase(Key{jobs[i].contract->contract, jobs[i].contract->version, jobs[i].window.label});
+        forget(Key{jobs[i].contract->contract, jobs[i].contract->version, jobs[i].window.label});
         if (requeue_lost && !jobs[i].answers) requeue.push_back(request_for(jobs[i], now));
       }
     }
@@ -190,16 +270,20 @@ EvaluationMetrics::EvaluationMetrics(core::MetricsRegistry& r)
       rules_by_status_(r.integers({"pactwatch_rules_by_status", core::MetricType::gauge,
                                    "Rules by status in the last full evaluation.", {"status"}})) {}
 
-void EvaluationMetrics::record(const std::string& kind, const RunStats& s, const std::vector<store::EvaluationRecord>* records) {
+void EvaluationMetrics::count_statuses(std::span<const store::EvaluationRecord> records) {
+  for (const auto& r : records) {
+    for (const auto& st : r.statuses) ++counting_[{st.status}];
+  }
+}
+
+void EvaluationMetrics::record(const std::string& kind, const RunStats& s) {
   runs_.with({kind}).add();
   periods_.with({kind}).add(s.evaluations);
   seconds_.with({kind}).add(static_cast<double>((s.compute + s.save).count()) / 1e6);
-  if (records) {
-    std::map<core::LabelValues, std::int64_t> by_status;
-    for (const auto& r : *records) {
-      for (const auto& st : r.statuses) ++by_status[{st.status}];
-    }
-    rules_by_status_.set_all(by_status);
+  if (kind == "full") {
+    // A full run's batches were counted as they were stored.
+    rules_by_status_.set_all(counting_);
+    counting_.clear();
   }
 }
 
@@ -229,10 +313,11 @@ RunStats EvaluationRunner::run_full(core::Instant as_of, core::Instant now, std:
     }
   }
   // A full run reads everything afresh.
-  cache_.clear();
+  forget_all();
   cache_as_of_ = as_of;
   full_run_ = true;
-  auto stats = run(jobs, {}, {}, as_of, now);
+  if (metrics_) metrics_->start_full();
+  auto stats = run(std::move(jobs), {}, {}, as_of, now);
   full_run_ = false;
   return stats;
 }
@@ -272,7 +357,7 @@ RunStats EvaluationRunner::run_incremental(std::span<const store::Item> changed,
     else jobs.push_back(std::move(job));
   }
   store_.queue().enqueue(theirs, now);
-  return run(jobs, changed, previous, as_of, now, true);
+  return run(std::move(jobs), changed, previous, as_of, now, true);
 }
 
 void EvaluationRunner::queue_intents(core::Instant as_of, core::Instant now) {
@@ -312,7 +397,7 @@ RunStats EvaluationRunner::run_queued(core::Instant as_of, core::Instant now) {
       continue;
     }
     // Read afresh: whatever was prepared here before predates the items that caused the request.
-    cache_.erase(Key{contract->contract, contract->version, window->label});
+    forget(Key{contract->contract, contract->version, window->label});
     jobs.push_back({q.partner, contract, *window, q});
   }
   for (const auto& q : obsolete) {
@@ -326,7 +411,7 @@ RunStats EvaluationRunner::run_queued(core::Instant as_of, core::Instant now) {
     }
   }
   if (jobs.empty()) return {};
-  return run(jobs, {}, {}, as_of, now);
+  return run(std::move(jobs), {}, {}, as_of, now);
 }
 
 }  // namespace pactwatch::app

@@ -101,6 +101,23 @@ Result apply_full_interval(Config& c, std::string_view v) {
   return {};
 }
 
+// A size in bytes: a whole number with an optional unit (KiB, MiB, GiB; 0 alone).
+Result apply_memory_budget(Config& c, std::string_view v) {
+  constexpr const char* expected = "expected a size from 0 to 1024GiB, such as 512MiB (KiB, MiB or GiB; 0 keeps nothing)";
+  std::uint64_t n = 0;
+  auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+  if (ec != std::errc() || ptr == v.data()) return std::unexpected(expected);
+  const std::string_view unit(ptr, static_cast<std::size_t>(v.data() + v.size() - ptr));
+  std::uint64_t scale = 0;
+  if (unit == "KiB") scale = 1ULL << 10;
+  else if (unit == "MiB") scale = 1ULL << 20;
+  else if (unit == "GiB") scale = 1ULL << 30;
+  else if (unit.empty() && n == 0) scale = 1;
+  if (scale == 0 || n > (1024ULL << 30) / scale) return std::unexpected(expected);
+  c.evaluation_memory_budget = n * scale;
+  return {};
+}
+
 Result apply_rules_dir(Config& c, std::string_view v) {
   if (v.empty()) return std::unexpected("must not be empty");
   c.rules_dir = std::string(v);
@@ -208,7 +225,7 @@ Result apply_max_client_connections(Config& c, std::string_view v) {
 Result apply_workers(Config& c, std::string_view v) { return apply_int_in(c.api_workers, v, 1, 256); }
 
 // The one table of settings: defaults, validation and documentation.
-constexpr std::array<Setting, 28> kSettings{{
+constexpr std::array<Setting, 29> kSettings{{
     {"listen", "127.0.0.1:8080", "address", "Address and port of the HTTP server (health, metrics, API).", apply_listen},
     {"database.url", "sqlite:///var/lib/pactwatch/pactwatch.db", "url",
      "The store: sqlite:///path/to/file.db (embedded) or postgresql://user@host:port/db[?sslmode=...].", apply_database_url},
@@ -226,6 +243,10 @@ constexpr std::array<Setting, 28> kSettings{{
     {"evaluation.full_interval", "15m", "duration",
      "How often serve re-evaluates every current period in full (timers move with the clock even when no data arrives).",
      apply_full_interval},
+    {"evaluation.memory_budget", "512MiB", "size",
+     "Memory an evaluation may hold (KiB, MiB, GiB): a run works in batches of at most a quarter of it, each stored "
+     "when done; prepared periods are kept for the next run only while they fit (0: keep none).",
+     apply_memory_budget},
     {"api.tls_cert", "", "path",
      "PEM certificate chain (absolute path). With api.tls_key set too, the API, portal and health endpoints speak HTTPS only.",
      apply_tls_cert},

@@ -536,6 +536,47 @@ void PeriodState::upsert(const core::Item& item) {
   items_[std::move(key)] = std::move(p);
 }
 
+namespace {
+
+// Heap bytes behind a string (none while it fits the small-string buffer).
+std::size_t heap_of(const std::string& s) { return s.capacity() > 15 ? s.capacity() + 1 : 0; }
+
+std::size_t heap_of(const Value& v) {
+  std::size_t n = heap_of(v.string) + v.list.capacity() * sizeof(std::string);
+  for (const auto& s : v.list) n += heap_of(s);
+  return n;
+}
+
+// One evidence entry and what it points to, with the shared pointer's control block.
+std::size_t bytes_of(const EvidenceEntry& e) {
+  std::size_t n = sizeof(EvidenceEntry) + 16 + heap_of(e.source) + heap_of(e.id) + heap_of(e.json) +
+                  e.values.capacity() * sizeof(std::pair<std::string, Value>);
+  for (const auto& [field, value] : e.values) n += heap_of(field) + heap_of(value);
+  return n;
+}
+
+// A red-black tree node's links and colour, besides its value.
+constexpr std::size_t kMapNode = 32;
+
+}  // namespace
+
+std::size_t PeriodState::memory_bytes() const {
+  std::size_t n = sizeof(PeriodState);
+  for (const auto& [key, p] : items_) {
+    n += kMapNode + sizeof(key) + sizeof(p) + heap_of(std::get<0>(key)) + heap_of(std::get<1>(key)) + heap_of(std::get<2>(key)) +
+         heap_of(p.source) + heap_of(p.kind) + heap_of(p.id) + heap_of(p.hash) + heap_of(p.problem) +
+         p.rules.capacity() * sizeof(ItemOutcome);
+    const EvidenceEntry* last = nullptr;
+    for (const auto& o : p.rules) {
+      n += heap_of(o.value);
+      // Rules of one item may share an entry: count it once.
+      if (o.evidence && o.evidence.get() != last) n += bytes_of(*o.evidence);
+      if (o.evidence) last = o.evidence.get();
+    }
+  }
+  return n;
+}
+
 void PeriodState::erase(const std::string& source, const std::string& kind, const std::string& external_id) {
   items_.erase(std::tuple(source, kind, external_id));
 }

@@ -109,6 +109,71 @@ TEST_P(EvaluationRunnerTest, IncrementalEqualsFull) {
   EXPECT_GE(incremental->evaluations().status_changes().size(), static_cast<std::size_t>(25 * 6));
 }
 
+// The memory budget decides only what stays in memory between runs and how a run is batched:
+// with none (a period at a time, nothing kept), a small one (batches end early, the least
+// recently used periods are evicted and read afresh) and the default, the stored documents and
+// the recorded status changes are the same after a full and an incremental run.
+TEST_P(EvaluationRunnerTest, TheMemoryBudgetChangesNothingStored) {
+  ASSERT_TRUE(sources::generate(dir_.path() / "gen", {12, 3000, 11, 2026}));
+  auto rules = rules::load_rule_set(dir_.path() / "gen/rules");
+  ASSERT_TRUE(rules) << rules.error()[0].to_string();
+  auto base = load(dir_.path() / "gen/tickets.ndjson", "tickets", *rules);
+  auto surveys = load(dir_.path() / "gen/surveys.ndjson", "surveys", *rules);
+  base.insert(base.end(), surveys.begin(), surveys.end());
+  std::vector<store::Item> changed, previous;
+  for (std::size_t i = 0; i < base.size(); i += 41) {
+    if (base[i].kind != "tickets") continue;
+    previous.push_back(base[i]);
+    store::Item c = base[i];
+    c.priority = c.priority == "urgent" ? "low" : "urgent";
+    c.updated_at = c.updated_at + std::chrono::hours(2);
+    changed.push_back(c);
+  }
+  const core::Instant as_of = T("2026-06-20T12:00:00Z");
+  struct Outcome {
+    std::vector<std::string> documents;
+    std::vector<std::string> changes;
+    std::size_t kept_after_full = 0, kept_bytes = 0;
+  };
+  auto run_with = [&](std::size_t budget, const std::string& name) {
+    auto db = fresh_store(name);
+    db->items().upsert(base);
+    EvaluationRunner runner(*rules, *db);
+    runner.set_memory_budget(budget);
+    Outcome o;
+    EXPECT_EQ(runner.run_full(as_of, as_of).evaluations, 24);  // 12 partners, two periods each
+    o.kept_after_full = runner.kept_periods();
+    EXPECT_LE(runner.kept_bytes(), budget);
+    db->items().upsert(changed);
+    EXPECT_GT(runner.run_incremental(changed, previous, as_of, as_of + std::chrono::minutes(1)).evaluations, 0);
+    EXPECT_LE(runner.kept_bytes(), budget);
+    o.kept_bytes = runner.kept_bytes();
+    for (const auto& c : rules->contracts) {
+      for (const char* label : {"2026-05", "2026-06"}) o.documents.push_back(db->evaluations().document(c.contract, c.version, label).value_or(""));
+    }
+    for (const auto& ch : db->evaluations().status_changes()) {
+      o.changes.push_back(ch.contract + " " + ch.period + " " + ch.rule + " " + ch.from.value_or("-") + " " + ch.to + " " +
+                          core::format_rfc3339(ch.at));
+    }
+    return o;
+  };
+  const auto all = run_with(EvaluationRunner::kDefaultMemoryBudget, "budget_default");
+  EXPECT_EQ(all.kept_after_full, 24u);  // everything fits the default
+  const auto none = run_with(0, "budget_none");
+  EXPECT_EQ(none.kept_after_full, 0u);
+  EXPECT_EQ(none.kept_bytes, 0u);
+  // A third of what keeping everything takes: some are kept, some evicted.
+  const auto small = run_with(all.kept_bytes / 3, "budget_small");
+  EXPECT_GT(small.kept_after_full, 0u);
+  EXPECT_LT(small.kept_after_full, 24u);
+  for (const auto* o : {&none, &small}) {
+    EXPECT_EQ(o->documents, all.documents);
+    EXPECT_EQ(o->changes, all.changes);
+  }
+  EXPECT_FALSE(all.changes.empty());
+  for (const auto& d : all.documents) EXPECT_FALSE(d.empty());
+}
+
 // Every period an item can count in is re-evaluated: an open ticket created in November that is
 // solved in December (known from its history only) and then reopened moves in and out of
 // December's resolution KPI, and the stored documents stay equal to fresh full evaluations.

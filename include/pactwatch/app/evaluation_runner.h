@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <span>
 #include <stdexcept>
 #include <tuple>
@@ -43,14 +44,19 @@ class EvaluationAborted : public std::runtime_error {
 class EvaluationMetrics {
  public:
   explicit EvaluationMetrics(core::MetricsRegistry& registry);
-  // A run of `kind`; a full run's records replace the rules by status.
-  void record(const std::string& kind, const RunStats& stats, const std::vector<store::EvaluationRecord>* records);
+  // A full run begins: what an abandoned one counted is dropped.
+  void start_full() { counting_.clear(); }
+  // The rules by status of a full run's batch, as it is stored (a full run stores in batches).
+  void count_statuses(std::span<const store::EvaluationRecord> records);
+  // A run of `kind`; a full run's counted statuses replace the rules by status.
+  void record(const std::string& kind, const RunStats& stats);
 
  private:
   core::Family<std::int64_t>& runs_;
   core::Family<std::int64_t>& periods_;
   core::Family<double>& seconds_;
   core::Family<std::int64_t>& rules_by_status_;
+  std::map<core::LabelValues, std::int64_t> counting_;  // of the full run in progress
 };
 
 class EvaluationRunner {
@@ -78,6 +84,22 @@ class EvaluationRunner {
   // instance owns the partner; then this instance's shards' requests are evaluated.
   RunStats run_queued(core::Instant as_of, core::Instant now);
 
+  // The memory evaluation may hold (evaluation.memory_budget), in bytes as PeriodState and the
+  // documents estimate it. A run works in batches: a batch ends once its prepared periods and
+  // documents reach a quarter of the budget (or kMaxBatch periods), is stored in its own
+  // transaction (with a cluster, one per shard) and released. Prepared periods are then kept for
+  // the next incremental run at the same instant while they fit the budget, the least recently
+  // used evicted first; an evicted one is read afresh from the store when next needed. 0 keeps
+  // none and makes every batch a single period.
+  void set_memory_budget(std::size_t bytes) { budget_ = bytes; }
+  [[nodiscard]] std::size_t memory_budget() const { return budget_; }
+  // Estimated bytes of the prepared periods kept now, and how many they are.
+  [[nodiscard]] std::size_t kept_bytes() const { return kept_bytes_; }
+  [[nodiscard]] std::size_t kept_periods() const { return cache_.size(); }
+
+  static constexpr std::size_t kDefaultMemoryBudget = std::size_t{512} << 20;
+  static constexpr std::size_t kMaxBatch = 64;
+
  private:
   struct Job {
     std::string partner;
@@ -87,11 +109,19 @@ class EvaluationRunner {
   };
   [[nodiscard]] store::QueuedEvaluation request_for(const Job& job, core::Instant now) const;
   // Saves (in job order) with a cluster: one transaction per shard, under its lease.
-  std::int64_t save_by_shard(const std::vector<Job>& jobs, std::vector<store::EvaluationRecord>& records,
-                             core::Instant now, core::Instant finished, bool requeue_lost);
+  std::int64_t save_by_shard(std::span<const Job> jobs, std::span<store::EvaluationRecord> records, core::Instant now,
+                             core::Instant finished, bool requeue_lost);
   using Key = std::tuple<std::string, int, std::string>;  // contract, version, period label
-  RunStats run(const std::vector<Job>& jobs, std::span<const store::Item> changed, std::span<const store::Item> previous,
+  RunStats run(std::vector<Job> jobs, std::span<const store::Item> changed, std::span<const store::Item> previous,
                core::Instant as_of, core::Instant now, bool requeue_lost = false);
+  // Computes jobs [first, ...) on up to two workers until the batch is full; returns its end.
+  std::size_t compute_batch(const std::vector<Job>& jobs, std::size_t first, std::span<const store::Item> changed,
+                            std::span<const store::Item> previous, core::Instant as_of,
+                            const std::vector<store::AcceptedDispute>& accepted, std::vector<store::EvaluationRecord>& records);
+  // Records the batch's periods as just used and evicts the least recently used past the budget.
+  void keep_within_budget(const std::vector<Job>& jobs, std::size_t first, std::size_t end);
+  void forget(const Key& key);
+  void forget_all();
 
   void check_abort() const;
   // The contract periods an item counting at `t` falls in, for the partner's contracts in effect
@@ -108,7 +138,17 @@ class EvaluationRunner {
   // Prepared periods of the last as-of instant: an incremental run at the same instant updates
   // them item by item instead of re-reading the store. A new instant starts afresh (timers of
   // open items depend on it).
-  std::map<Key, std::unique_ptr<engine::PeriodState>> cache_;
+  struct Kept {
+    std::unique_ptr<engine::PeriodState> state;
+    std::size_t bytes = 0;      // as last estimated
+    std::size_t accounted = 0;  // what kept_bytes_ counts for it
+    std::uint64_t used = 0;    // the tick of its last use
+  };
+  std::map<Key, Kept> cache_;
+  std::set<std::pair<std::uint64_t, Key>> by_use_;  // least recently used first
+  std::size_t kept_bytes_ = 0;
+  std::uint64_t tick_ = 0;
+  std::size_t budget_ = kDefaultMemoryBudget;
   std::optional<core::Instant> cache_as_of_;
   bool full_run_ = false;
 };

@@ -89,6 +89,7 @@ struct Config {
   std::string log_level;  // trace, debug, info, warn, error, critical, off
   LogFormat log_format = LogFormat::text;
   std::int64_t full_evaluation_interval_s = 900;
+  std::uint64_t evaluation_memory_budget = std::uint64_t{512} << 20;  // evaluation.memory_budget, in bytes
   std::vector<SourceConfig> sources;
   std::vector<ChannelConfig> channels;
   std::int64_t recovery_hold_s = 0;      // notify.recovery_hold: a recovery is announced only once it held this long

@@ -81,6 +81,9 @@ class PeriodState {
   [[nodiscard]] Rendered render_document() const;
   [[nodiscard]] core::Instant as_of() const { return as_of_; }
   [[nodiscard]] std::size_t size() const { return items_.size(); }
+  // An estimate of the memory the state holds (its prepared items, their outcomes and evidence),
+  // in bytes: what the runner's memory budget counts. Walks every item: O(size()).
+  [[nodiscard]] std::size_t memory_bytes() const;
   // How many evidence and pending entries each rule lists (kMaxEvidence unless changed).
   void set_evidence_limit(std::size_t n) { evidence_limit_ = n; }
   // The accepted disputes and corrections of the contract version to apply (docs/disputes.md):

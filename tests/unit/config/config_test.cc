@@ -127,6 +127,24 @@ TEST(Config, ClusterAndDatabaseLimits) {
   EXPECT_NE(messages("api: {standing_cache: 10m}\n").at(0).find("from 0s to 5m"), std::string::npos);
 }
 
+TEST(Config, EvaluationMemoryBudget) {
+  auto d = parse_config("", "d.yaml");
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->evaluation_memory_budget, 512u << 20);
+  for (const auto& [text, bytes] : std::vector<std::pair<std::string, std::uint64_t>>{
+           {"0", 0}, {"0MiB", 0}, {"64KiB", 64u << 10}, {"200MiB", 200u << 20}, {"2GiB", 2ULL << 30}, {"1024GiB", 1024ULL << 30}}) {
+    auto c = parse_config("evaluation: {memory_budget: " + text + "}\n", "b.yaml");
+    ASSERT_TRUE(c) << text << ": " << c.error()[0].to_string();
+    EXPECT_EQ(c->evaluation_memory_budget, bytes) << text;
+  }
+  for (const char* bad : {"512", "512MB", "-1MiB", "1.5GiB", "MiB", "1025GiB", "99999999999999999999GiB"}) {
+    const auto m = messages(std::string("evaluation: {memory_budget: ") + bad + "}\n");
+    ASSERT_FALSE(m.empty()) << bad;
+    EXPECT_EQ(m.at(0), std::string("test.yaml:1:29: evaluation.memory_budget: expected a size from 0 to 1024GiB, such as "
+                                   "512MiB (KiB, MiB or GiB; 0 keeps nothing)")) << bad;
+  }
+}
+
 TEST(Config, HttpListenerLimits) {
   auto d = parse_config("", "d.yaml");
   ASSERT_TRUE(d);
