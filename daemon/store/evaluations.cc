@@ -49,7 +49,7 @@ std::map<RuleKey, std::string> stored_statuses(soci::session& sql, std::span<con
     for (std::size_t i = first; i < first + n; ++i) st.exchange(soci::use(contracts[i]));
     for (auto& p : periods) st.exchange(soci::use(p));
     st.alloc();
-    st.prepare(rule_statuses_of_batch_query(n, periods.size()));
+    st.prepare(rule_statuses_of_batch_query(n, periods.size(), Rows::anonymous_placeholders(sql)));
     st.define_and_bind();
     st.execute(false);
     while (st.fetch()) {

@@ -45,12 +45,15 @@ inline constexpr const char* kRuleStatus =
     "SELECT status FROM rule_statuses WHERE contract = :c AND version = :v AND period = :p AND rule = :r";
 // The stored statuses of a batch of evaluations, by their contracts and periods (the caller
 // sorts out the versions): one statement per few hundred evaluations saved.
-inline std::string rule_statuses_of_batch_query(std::size_t contracts, std::size_t periods) {
-  std::string q = "SELECT contract, version, period, rule, status FROM rule_statuses WHERE contract IN (";
-  for (std::size_t i = 0; i < contracts; ++i) q += (i ? ",:c" : ":c") + std::to_string(i);
-  q += ") AND period IN (";
-  for (std::size_t i = 0; i < periods; ++i) q += (i ? ",:p" : ":p") + std::to_string(i);
-  return q + ")";
+// `anonymous`: `?` placeholders (SQLite, which looks each name up among those before it).
+inline std::string rule_statuses_of_batch_query(std::size_t contracts, std::size_t periods, bool anonymous = false) {
+  auto list = [&](std::size_t n, const char* name) {
+    std::string out;
+    for (std::size_t i = 0; i < n; ++i) out += (i ? "," : "") + (anonymous ? std::string("?") : name + std::to_string(i));
+    return out;
+  };
+  return "SELECT contract, version, period, rule, status FROM rule_statuses WHERE contract IN (" + list(contracts, ":c") +
+         ") AND period IN (" + list(periods, ":p") + ")";
 }
 inline constexpr const char* kQueueColumns =
     "SELECT contract, version, period_start, shard, partner, generation, requested_at FROM evaluation_queue ";
@@ -60,11 +63,11 @@ inline constexpr const char* kItemColumns =
     "SELECT source, external_id, kind, partner_id, status, priority, created_at, first_reply_at, solved_at, "
     "updated_at, amount_minor, currency, payload FROM items ";
 
-// The items that can count in a partner's period, read through the (partner_id, kind, created_at)
-// index. Tickets still open at the period's start are found among all of the partner's earlier
-// tickets: a second index on solved_at to find them directly halved SQLite's import rate and
-// did not measurably speed up evaluation on ten months of data (docs/benchmarks.md). Unordered:
-// every reader keys the items (engine::PeriodState), so the database need not sort them.
+// The items that can count in a partner's period, read through the (partner_id, kind,
+// created_at, solved_at) index: tickets still open at the period's start are found among the
+// partner's earlier tickets from the index entries alone (schema 0015), and only the rows that
+// can count are fetched. Unordered: every reader keys the items (engine::PeriodState), so the
+// database need not sort them.
 inline std::string items_for_period_query() {
   return std::string(kItemColumns) +
          "WHERE partner_id = :p AND (kind = 'deals' OR (created_at < :e AND "

@@ -34,8 +34,11 @@ class Rows {
   [[nodiscard]] bool empty() const { return cells_.empty(); }
 
   // Runs `head` + "(:p0,...),(...)" + `tail` over the rows, at most `per_statement` rows (and
-  // 30,000 values, under both databases' limits) a statement.
+  // 30,000 values, under both databases' limits) a statement. SQLite gets anonymous `?`
+  // placeholders: it looks each name up among those before it, which made a statement of
+  // thousands of named values cost quadratic time to prepare.
   void run(soci::session& sql, const std::string& head, const std::string& tail, std::size_t per_statement = 500) {
+    const bool anonymous = anonymous_placeholders(sql);
     const std::size_t rows = size();
     const std::size_t step = std::max<std::size_t>(1, std::min(per_statement, 30000 / columns_));
     for (std::size_t first = 0; first < rows; first += step) {
@@ -44,7 +47,11 @@ class Rows {
       std::size_t param = 0;
       for (std::size_t r = 0; r < n; ++r) {
         query += r ? ",(" : "(";
-        for (std::size_t c = 0; c < columns_; ++c) query += (c ? ",:p" : ":p") + std::to_string(param++);
+        for (std::size_t c = 0; c < columns_; ++c) {
+          if (c) query += ',';
+          query += anonymous ? std::string("?") : ":p" + std::to_string(param);
+          ++param;
+        }
         query += ')';
       }
       query += tail;
@@ -56,6 +63,9 @@ class Rows {
       st.execute(true);
     }
   }
+
+  // Whether the session's database takes `?` for placeholders bound by position (SQLite).
+  static bool anonymous_placeholders(soci::session& sql) { return sql.get_backend_name() == "sqlite3"; }
 
  private:
   struct Cell {

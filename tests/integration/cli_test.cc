@@ -1440,7 +1440,7 @@ TEST(Serve, TwoInstancesPollASourceOneAtATimeAndTakeOverOnDeath) {
   EXPECT_NE(shown.out.find("shard:0  beta"), std::string::npos) << shown.out;
   const auto plans = run({kBinary, "db", "explain", "-c", b->config.string()});
   EXPECT_EQ(plans.exit_code, 0) << plans.err;
-  EXPECT_NE(plans.out.find("items of a partner-period (evaluation):\n    SEARCH items USING INDEX items_partner_kind_created"),
+  EXPECT_NE(plans.out.find("items of a partner-period (evaluation):\n    SEARCH items USING INDEX items_partner_kind_created_solved"),
             std::string::npos) << plans.out;
   second.signal(SIGTERM);
   EXPECT_EQ(second.wait(10s), 0);
