@@ -164,9 +164,10 @@ ItemOutcome kpi_outcome(const rules::Kpi& k, const RulePlan& plan, const ItemCon
       o.due = breach_instant(*k.measure.condition, it);
     }
   } else if (k.measure.kind != MeasureKind::count) {
-    o.value = typed_for_measure(it.field(k.measure.of), measured_type(k), currency);
-    if (k.measure.kind == MeasureKind::percentile && o.value.kind != Value::Kind::null && !o.value.running &&
-        !value_holds(o.value, k.objective.target)) {
+    auto value = std::make_shared<const Value>(typed_for_measure(it.field(k.measure.of), measured_type(k), currency));
+    if (value->kind != Value::Kind::null) o.value = value;  // a missing value is kept as none
+    if (k.measure.kind == MeasureKind::percentile && value->kind != Value::Kind::null && !value->running &&
+        !value_holds(*value, k.objective.target)) {
       o.evidence = evidence_entry(it, plan.fields);
     }
   }
@@ -258,9 +259,9 @@ Objectives aggregate_values(const rules::Kpi& k, std::size_t r, const std::vecto
     if (!o.in) continue;
     ++counted;
     if (k.measure.kind == MeasureKind::count) continue;
-    if (o.value.kind == Value::Kind::null) ++out.missing_values;
-    else if (o.value.running) ++out.running;  // not final yet: left out of the value
-    else values.push_back({&o.value, it});
+    if (!o.value) ++out.missing_values;
+    else if (o.value->running) ++out.running;  // not final yet: left out of the value
+    else values.push_back({o.value.get(), it});
   }
   const std::int64_t sample = k.measure.kind == MeasureKind::count ? counted : static_cast<std::int64_t>(values.size());
   out.sample = sample;
@@ -378,7 +379,7 @@ StandardResult aggregate_standard(const rules::BrandStandard& s, std::size_t r, 
 
 // Whether an exclusion leaves out a prepared item (for the rules it names).
 bool excludes(const Exclusion& x, const PreparedItem& p) {
-  if (x.one_item()) return x.source == p.source && x.kind == p.kind && x.id == p.id;
+  if (x.one_item()) return x.source == std::get<0>(*p.key) && x.kind == std::get<1>(*p.key) && x.id == std::get<2>(*p.key);
   if (x.created_from) {
     return p.created_at && *p.created_at >= *x.created_from && (!x.created_until || *p.created_at < *x.created_until);
   }
@@ -409,13 +410,13 @@ std::vector<const PreparedItem*> kept_items(const std::vector<const Exclusion*>&
     if (!by) {
       kept.push_back(it);
     } else if (static_cast<std::size_t>(out.items.total++) < limit) {
-      out.items.shown.push_back({by->by, it->source, it->id});
+      out.items.shown.push_back({by->by, std::get<0>(*it->key), std::get<2>(*it->key)});
     }
   }
   return kept;
 }
 
-std::string item_hash(const core::Item& i) {
+core::Sha256 item_hash(const core::Item& i) {
   json j{{"source", i.source}, {"id", i.external_id}, {"kind", i.kind}, {"status", i.status},
          {"priority", i.priority}, {"updated_at", core::to_unix_ms(i.updated_at)},
          {"created_at", i.created_at ? json(core::to_unix_ms(*i.created_at)) : json(nullptr)},
@@ -423,7 +424,7 @@ std::string item_hash(const core::Item& i) {
          {"solved_at", i.solved_at ? json(core::to_unix_ms(*i.solved_at)) : json(nullptr)},
          {"amount_minor", i.amount_minor ? json(*i.amount_minor) : json(nullptr)}, {"currency", i.currency},
          {"payload", i.payload}};
-  return core::sha256_hex(j.dump(-1, ' ', false, json::error_handler_t::replace));
+  return core::sha256(j.dump(-1, ' ', false, json::error_handler_t::replace));
 }
 
 }  // namespace
@@ -520,9 +521,6 @@ void PeriodState::upsert(const core::Item& item) {
   const ItemContext it(item, *contract_, *cal_, as_of_);
   const auto& cur = currency_;
   PreparedItem p;
-  p.source = item.source;
-  p.kind = item.kind;
-  p.id = item.external_id;
   for (const auto& k : contract_->kpis) p.rules.push_back(kpi_outcome(k, plan_kpi(k), it, period_, as_of_, cur));
   for (const auto& o : contract_->obligations) p.rules.push_back(kpi_outcome(o, plan_kpi(o), it, period_, as_of_, cur));
   for (const auto& s : contract_->brand_standards) p.rules.push_back(standard_outcome(s, plan_standard(s), it, period_, as_of_));
@@ -533,7 +531,8 @@ void PeriodState::upsert(const core::Item& item) {
   p.hash = item_hash(item);
   p.problem = it.problem();
   p.created_at = item.created_at;
-  items_[std::move(key)] = std::move(p);
+  const auto placed = items_.insert_or_assign(std::move(key), std::move(p)).first;
+  placed->second.key = &placed->first;
 }
 
 namespace {
@@ -564,11 +563,10 @@ std::size_t PeriodState::memory_bytes() const {
   std::size_t n = sizeof(PeriodState);
   for (const auto& [key, p] : items_) {
     n += kMapNode + sizeof(key) + sizeof(p) + heap_of(std::get<0>(key)) + heap_of(std::get<1>(key)) + heap_of(std::get<2>(key)) +
-         heap_of(p.source) + heap_of(p.kind) + heap_of(p.id) + heap_of(p.hash) + heap_of(p.problem) +
-         p.rules.capacity() * sizeof(ItemOutcome);
+         heap_of(p.problem) + p.rules.capacity() * sizeof(ItemOutcome);
     const EvidenceEntry* last = nullptr;
     for (const auto& o : p.rules) {
-      n += heap_of(o.value);
+      if (o.value) n += sizeof(Value) + 16 + heap_of(*o.value);  // with the shared pointer's control block
       // Rules of one item may share an entry: count it once.
       if (o.evidence && o.evidence.get() != last) n += bytes_of(*o.evidence);
       if (o.evidence) last = o.evidence.get();
@@ -610,8 +608,8 @@ Evaluation PeriodState::evaluation() const {
   hashes.reserve(items_.size() * 64);
   for (const auto& [key, p] : items_) {  // ordered by source, kind, then external id
     items.push_back(&p);
-    hashes += p.hash;
-    if (!p.problem.empty()) e.problems.push_back({p.source, p.id, p.problem});
+    core::append_hex(hashes, p.hash);
+    if (!p.problem.empty()) e.problems.push_back({std::get<0>(key), std::get<2>(key), p.problem});
   }
   e.input_items = static_cast<std::int64_t>(items.size());
   // The exclusions that apply: those of one item or of whole rules, and windows that overlap the

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -17,6 +18,7 @@
 #include "pactwatch/engine/evaluation.h"
 #include "pactwatch/engine/item_values.h"
 #include "pactwatch/rules/contract.h"
+#include "pactwatch/core/digest.h"
 #include "pactwatch/core/item.h"
 
 namespace pactwatch::engine {
@@ -36,21 +38,24 @@ inline constexpr std::size_t kMaxEvidence = 100;
                                                                        std::string_view label);
 
 // One item's outcome for one rule, computed once per item version (phase one of an evaluation).
+// Kept for every prepared item and rule, so it stays small: the measured value (percentile, mean
+// and sum only) and the evidence entry (only when the item could be evidence) are behind pointers.
 struct ItemOutcome {
   bool input = false;          // of the rule's kind, its counting instant in the period (before `where`)
   bool in = false;             // counts for the rule: an input for it and `where` holds
   bool where_unknown = false;  // `where` could not be decided yet
   Truth truth = Truth::unknown;  // ratio condition or standard `each`
-  Value value;                 // the measured field (percentile, mean, sum)
+  std::shared_ptr<const Value> value;  // the measured field (percentile, mean, sum); null when none
   std::optional<core::Instant> due;  // a pending condition's deadline
   Evidence evidence;           // the evidence entry, when the item could be evidence
 };
 
+// A prepared item; its source, kind and id are the key it is kept under (PeriodState points
+// `key` at it).
 struct PreparedItem {
-  std::string source;
-  std::string kind;
-  std::string id;
-  std::string hash;     // SHA-256 of the item's canonical form
+  using Key = std::tuple<std::string, std::string, std::string>;  // source, kind, external id
+  const Key* key = nullptr;
+  core::Sha256 hash{};  // of the item's canonical form
   std::string problem;  // a payload problem, reported in the document
   std::optional<core::Instant> created_at;  // what a correction's window is matched against
   std::vector<ItemOutcome> rules;  // KPIs, then obligations, then brand standards, in contract order
@@ -70,6 +75,11 @@ class PeriodState {
  public:
   PeriodState(const rules::ContractVersion& contract, const calendar::Calendar& cal, PeriodWindow period,
               core::Instant as_of);
+  // Prepared items point at their keys in the map: moving keeps the map's nodes, copying would not.
+  PeriodState(const PeriodState&) = delete;
+  PeriodState& operator=(const PeriodState&) = delete;
+  PeriodState(PeriodState&&) = default;
+  PeriodState& operator=(PeriodState&&) = default;
   // Adds or replaces an item by (source, kind, external id); one that is not the partner's or is
   // not an input of the period (docs/evaluation.md, "Inputs of a document") is removed.
   void upsert(const core::Item& item);
@@ -98,7 +108,7 @@ class PeriodState {
   PeriodWindow period_;
   core::Instant as_of_;
   std::optional<core::Currency> currency_;  // the contract's, which money measures are read in
-  std::map<std::tuple<std::string, std::string, std::string>, PreparedItem> items_;
+  std::map<PreparedItem::Key, PreparedItem> items_;
   std::size_t evidence_limit_ = kMaxEvidence;
   std::vector<Exclusion> exclusions_;
 };
