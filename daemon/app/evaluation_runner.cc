@@ -107,8 +107,8 @@ std::size_t EvaluationRunner::compute_batch(const std::vector<Job>& jobs, std::s
                                             std::vector<store::EvaluationRecord>& records) {
   // Slots are created here, on one thread; each worker then fills only its own jobs' slots. A
   // batch takes at most kMaxBatch jobs; the workers stop taking more once its prepared periods
-  // and documents reach a quarter of the budget.
-  const std::size_t last = std::min(jobs.size(), first + (budget_ == 0 ? 1 : kMaxBatch));
+  // and documents reach a quarter of the budget (with none, a batch is the job each worker had).
+  const std::size_t last = std::min(jobs.size(), first + kMaxBatch);
   std::vector<Kept*> slots;
   for (std::size_t i = first; i < last; ++i) {
     const auto& j = jobs[i];
@@ -199,7 +199,8 @@ void EvaluationRunner::keep_within_budget(const std::vector<Job>& jobs, std::siz
     kept_bytes_ += kept.bytes;
     by_use_.insert({kept.used, key});
   }
-  while (kept_bytes_ > budget_ && !by_use_.empty()) forget(by_use_.begin()->second);
+  const std::size_t limit = keep_ ? budget_ : 0;
+  while (kept_bytes_ > limit && !by_use_.empty()) forget(by_use_.begin()->second);
 }
 
 void EvaluationRunner::forget(const Key& key) {

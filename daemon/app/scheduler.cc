@@ -289,6 +289,7 @@ void Scheduler::evaluate(const std::function<RunStats(EvaluationRunner&)>& work,
   try {
     EvaluationRunner runner(*rules, store_, &cluster_, &stopping_, &metrics_.evaluations);
     runner.set_memory_budget(static_cast<std::size_t>(config_.evaluation_memory_budget));
+    runner.set_keep_prepared(false);  // this runner ends with the run
     const auto stats = work(runner);
     if (stats.evaluations > 0 || !skip_when_busy) {
       std::lock_guard s(status_mutex_);

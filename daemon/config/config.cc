@@ -245,7 +245,8 @@ constexpr std::array<Setting, 29> kSettings{{
      apply_full_interval},
     {"evaluation.memory_budget", "512MiB", "size",
      "Memory an evaluation may hold (KiB, MiB, GiB): a run works in batches of at most a quarter of it, each stored "
-     "when done; prepared periods are kept for the next run only while they fit (0: keep none).",
+     "when done; prepared periods are kept for a later run only while they fit (0: keep none; serve keeps none between "
+     "runs, as each starts at a new instant).",
      apply_memory_budget},
     {"api.tls_cert", "", "path",
      "PEM certificate chain (absolute path). With api.tls_key set too, the API, portal and health endpoints speak HTTPS only.",

@@ -135,11 +135,12 @@ TEST_P(EvaluationRunnerTest, TheMemoryBudgetChangesNothingStored) {
     std::vector<std::string> changes;
     std::size_t kept_after_full = 0, kept_bytes = 0;
   };
-  auto run_with = [&](std::size_t budget, const std::string& name) {
+  auto run_with = [&](std::size_t budget, const std::string& name, bool keep = true) {
     auto db = fresh_store(name);
     db->items().upsert(base);
     EvaluationRunner runner(*rules, *db);
     runner.set_memory_budget(budget);
+    runner.set_keep_prepared(keep);
     Outcome o;
     EXPECT_EQ(runner.run_full(as_of, as_of).evaluations, 24);  // 12 partners, two periods each
     o.kept_after_full = runner.kept_periods();
@@ -166,7 +167,10 @@ TEST_P(EvaluationRunnerTest, TheMemoryBudgetChangesNothingStored) {
   const auto small = run_with(all.kept_bytes / 3, "budget_small");
   EXPECT_GT(small.kept_after_full, 0u);
   EXPECT_LT(small.kept_after_full, 24u);
-  for (const auto* o : {&none, &small}) {
+  // As serve runs it: batches within the budget, nothing kept after them.
+  const auto serve_like = run_with(EvaluationRunner::kDefaultMemoryBudget, "budget_not_kept", false);
+  EXPECT_EQ(serve_like.kept_after_full, 0u);
+  for (const auto* o : {&none, &small, &serve_like}) {
     EXPECT_EQ(o->documents, all.documents);
     EXPECT_EQ(o->changes, all.changes);
   }

@@ -90,8 +90,12 @@ class EvaluationRunner {
   // transaction (with a cluster, one per shard) and released. Prepared periods are then kept for
   // the next incremental run at the same instant while they fit the budget, the least recently
   // used evicted first; an evicted one is read afresh from the store when next needed. 0 keeps
-  // none and makes every batch a single period.
+  // none, and a batch is then the period each worker was computing.
   void set_memory_budget(std::size_t bytes) { budget_ = bytes; }
+  // Whether prepared periods are kept after their batch at all (default: yes, within the budget).
+  // serve's runner lives for one run, and every run has a new as-of instant that would discard
+  // them anyway, so it keeps none: a run then holds one batch at a time.
+  void set_keep_prepared(bool keep) { keep_ = keep; }
   [[nodiscard]] std::size_t memory_budget() const { return budget_; }
   // Estimated bytes of the prepared periods kept now, and how many they are.
   [[nodiscard]] std::size_t kept_bytes() const { return kept_bytes_; }
@@ -149,6 +153,7 @@ class EvaluationRunner {
   std::size_t kept_bytes_ = 0;
   std::uint64_t tick_ = 0;
   std::size_t budget_ = kDefaultMemoryBudget;
+  bool keep_ = true;
   std::optional<core::Instant> cache_as_of_;
   bool full_run_ = false;
 };
