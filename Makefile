@@ -141,8 +141,9 @@ bench-eval: deps
 	cmake --build --preset bench -j $(JOBS) --target eval_driver pactwatch
 	build-bench/bin/eval_driver $(BENCH_ARGS)
 
-# Import throughput into SQLite and PostgreSQL, one INSERT per item against batched (IMPORT_ARGS: items, page size).
-IMPORT_ARGS ?= 100000 100
+# Import throughput into SQLite and PostgreSQL, one INSERT per item against batched, connector pages and
+# bulk pages (COPY on PostgreSQL) (IMPORT_ARGS: items, page size, bulk page size).
+IMPORT_ARGS ?= 100000 100 10000
 bench-import: deps
 	cmake --preset bench
 	cmake --build --preset bench -j $(JOBS) --target import_driver

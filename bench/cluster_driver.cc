@@ -9,6 +9,7 @@
 //   4. the plans of the hot queries on the loaded database.
 //
 // usage: cluster_driver [PARTNERS] [TICKETS] [INSTANCES, e.g. 1,2,3] [sqlite|nosqlite]
+// PACTWATCH_MEMORY_BUDGET (MiB) sets each instance's evaluation.memory_budget (default 512).
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -102,8 +103,12 @@ int worker(const std::string& name, int instances, const std::string& url, const
   const auto t = Clock::now();
   const auto as_of = *core::parse_rfc3339(kAsOf);
   app::RunStats stats;
+  const std::size_t budget = std::getenv("PACTWATCH_MEMORY_BUDGET")
+                                 ? std::strtoull(std::getenv("PACTWATCH_MEMORY_BUDGET"), nullptr, 10) << 20
+                                 : app::EvaluationRunner::kDefaultMemoryBudget;
   {
     app::EvaluationRunner runner(*rules, db, &cluster);  // its prepared periods go with it
+    runner.set_memory_budget(budget);
     stats = runner.run_full(as_of, as_of);
   }
   const double s = seconds_since(t);
@@ -118,6 +123,7 @@ int worker(const std::string& name, int instances, const std::string& url, const
   }
   const auto t2 = Clock::now();
   app::EvaluationRunner again(*rules, db, &cluster);
+  again.set_memory_budget(budget);
   const auto stats2 = again.run_full(as_of + std::chrono::minutes(1), as_of + std::chrono::minutes(1));
   const double s2 = seconds_since(t2);
   done = true;
@@ -153,8 +159,9 @@ int main(int argc, char** argv) {
     dir = keep;
     fs::create_directories(dir);
   }
-  std::printf("pactwatch scale benchmark: %d partners, %lld tickets, %d shards; %u hardware thread(s)\n", partners, tickets,
-              kShards, std::thread::hardware_concurrency());
+  std::printf("pactwatch scale benchmark: %d partners, %lld tickets, %d shards; %u hardware thread(s); memory budget %s MiB\n",
+              partners, tickets, kShards, std::thread::hardware_concurrency(),
+              std::getenv("PACTWATCH_MEMORY_BUDGET") ? std::getenv("PACTWATCH_MEMORY_BUDGET") : "512");
 
   auto t = Clock::now();
   if (!fs::exists(dir / "chunks")) {
